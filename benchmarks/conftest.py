@@ -1,0 +1,25 @@
+"""Benchmarks: pytest-benchmark suites and the speed targets, checked as ratios.
+
+Run with ``python -m pytest benchmarks`` (not part of the unit-test run). Backends that
+are absent are skipped with the reason, as in tests/.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hwbench.backends import REGISTRY, backend_class, get_backend
+
+NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
+
+
+@pytest.fixture(params=NAMES, scope="session")
+def backend(request):
+    base = request.param.split(":")[0]
+    cls = backend_class(base)
+    ok, why = cls.available()
+    if ok and ":" in request.param and request.param.split(":")[1] not in cls.devices():
+        ok, why = False, f"device {request.param} not found"
+    if not ok:
+        pytest.skip(f"backend {request.param} unavailable: {why}")
+    return get_backend(request.param)

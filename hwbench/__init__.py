@@ -1,0 +1,8 @@
+"""hwbench: deep-learning kernels and models on many kinds of hardware, measured side by side."""
+
+from hwbench.backends import get_backend, list_backends
+from hwbench.errors import HwbenchError
+
+__version__ = "0.1.0"
+
+__all__ = ["get_backend", "list_backends", "HwbenchError", "__version__"]

@@ -1,0 +1,191 @@
+"""The kernel interface every backend implements (see the README's architecture section).
+
+``Backend`` owns the contract: its public methods validate every argument with
+``hwbench.kernels.spec`` *before* anything native runs, then call the backend's private
+``_gemm``/``_conv2d``/... with a validated problem. A backend therefore only writes the
+fast path; argument checking, NaN screening and FLOP counting are the same everywhere.
+"""
+
+from __future__ import annotations
+
+import abc
+import os
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hwbench.errors import ArgumentError
+from hwbench.kernels import spec
+from hwbench.kernels.quantization import combined_scale, quantize_multiplier
+from hwbench.kernels.spec import ConvProblem, ElementwiseProblem, GemmProblem, Int8GemmProblem
+
+
+def default_threads() -> int:
+    """``HWBENCH_NUM_THREADS`` if set, else every core this process may run on."""
+    env = os.environ.get("HWBENCH_NUM_THREADS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ArgumentError(f"HWBENCH_NUM_THREADS must be a positive int, got {env!r}")
+        return value
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class Backend(abc.ABC):
+    """One device behind the kernel interface; arrays stay on the device between kernels."""
+
+    name: ClassVar[str] = "base"
+
+    def __init__(self, device: str | None = None, *, threads: int | None = None,
+                 check_finite: bool = True) -> None:
+        if threads is not None and (not isinstance(threads, int) or threads < 1):
+            raise ArgumentError(f"argument 'threads' must be a positive int, got {threads!r}")
+        self.device = device
+        self.threads = threads if threads is not None else default_threads()
+        self.check_finite = bool(check_finite)
+
+    # -- discovery ---------------------------------------------------------------------
+    @classmethod
+    @abc.abstractmethod
+    def available(cls) -> tuple[bool, str]:
+        """``(True, "")`` or ``(False, why and how to get it)``; never raises."""
+
+    @classmethod
+    def devices(cls) -> list[str]:
+        """Device names selectable as ``name:DEVICE`` (empty when there is only one)."""
+        return []
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        """Library versions this backend is built on (for ``hwbench list``); never raises."""
+        return {}
+
+    def info(self) -> dict[str, Any]:
+        """Device, library versions, math mode and threads: recorded with every result."""
+        return {"backend": self.name, "device": self.device, "threads": self.threads,
+                "math_mode": "fp32", "check_finite": self.check_finite, **self.versions()}
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.name}:{self.device}" if self.device else self.name
+
+    # -- memory ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def asarray(self, x: Any) -> Any:
+        """Copy host data to the device."""
+
+    @abc.abstractmethod
+    def to_numpy(self, x: Any) -> np.ndarray:
+        """Copy device data back to a NumPy array."""
+
+    @abc.abstractmethod
+    def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+        """Uninitialised device array."""
+
+    def synchronize(self) -> None:  # noqa: B027 - host backends have nothing to wait for
+        """Return when all queued work is done (host backends are synchronous)."""
+
+    def _all_finite(self, x: Any) -> bool:
+        return bool(np.isfinite(self.to_numpy(x)).all())
+
+    def _screen(self, op: str, **arrays: Any) -> None:
+        if not self.check_finite:
+            return
+        for name, x in arrays.items():
+            if x is not None and not self._all_finite(x):
+                raise ArgumentError(
+                    f"{op}: argument '{name}' contains NaN or infinity "
+                    f"(create the backend with check_finite=False to skip this check)"
+                )
+
+    # -- the kernel interface ------------------------------------------------------------
+    def gemm(self, a: Any, b: Any, bias: Any = None, trans_a: bool = False,
+             trans_b: bool = False) -> Any:
+        """float32 ``op(A) @ op(B) (+ bias)``; bias broadcasts like ONNX Gemm's C."""
+        problem = spec.check_gemm(a, b, bias, trans_a, trans_b)
+        self._screen("gemm", a=a, b=b, bias=bias)
+        return self._gemm(problem, a, b, bias)
+
+    def conv2d(self, x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+               dilation: Any = 1, groups: int = 1) -> Any:
+        """NCHW × OIHW float32 convolution with ONNX Conv semantics."""
+        problem = spec.check_conv2d(x, w, bias, stride, padding, dilation, groups)
+        self._screen("conv2d", x=x, w=w, bias=bias)
+        return self._conv2d(problem, x, w, bias)
+
+    def sigmoid(self, x: Any) -> Any:
+        """σ(x) = 1 / (1 + exp(-x)) elementwise."""
+        problem = spec.check_unary(x, "x", "sigmoid")
+        self._screen("sigmoid", x=x)
+        return self._sigmoid(problem, x)
+
+    def sigmoid_backward(self, y: Any, dy: Any) -> Any:
+        """dy · y · (1 − y): the gradient through σ given its output ``y``."""
+        problem = spec.check_sigmoid_backward(y, dy)
+        self._screen("sigmoid_backward", y=y, dy=dy)
+        return self._sigmoid_backward(problem, y, dy)
+
+    def relu(self, x: Any) -> Any:
+        """max(x, 0) elementwise."""
+        problem = spec.check_unary(x, "x", "relu")
+        self._screen("relu", x=x)
+        return self._relu(problem, x)
+
+    def gemm_int8(self, a: Any, b: Any, a_zero_point: Any = 0, b_zero_point: Any = 0) -> Any:
+        """Exact int32 ``(A - a_zero_point) @ (B - b_zero_point)`` (ONNX MatMulInteger)."""
+        problem, za, zb = spec.check_gemm_int8(a, b, a_zero_point, b_zero_point)
+        return self._gemm_int8(problem, a, b, za, zb)
+
+    def qgemm(self, a: Any, a_scale: Any, a_zero_point: Any, b: Any, b_scale: Any,
+              b_zero_point: Any, y_scale: Any, y_zero_point: Any) -> Any:
+        """int8 GEMM requantized to 8 bits (ONNX QLinearMatMul; argument order as ONNX's).
+
+        ``b_scale`` may be per column. The requantization multiplier is a 31-bit
+        fixed-point number exact for float32 scales; rounding is half to even, saturating.
+        """
+        op = "qgemm"
+        problem, za, zb = spec.check_gemm_int8(a, b, a_zero_point, b_zero_point, op=op)
+        sa = spec.check_scale(a_scale, "a_scale", op)
+        sb = spec.check_scale(b_scale, "b_scale", op, length=problem.n)
+        sy = spec.check_scale(y_scale, "y_scale", op)
+        zy = np.asarray(y_zero_point)
+        if zy.dtype not in spec.INT8_DTYPES or zy.size != 1:
+            raise ArgumentError(
+                f"{op}: argument 'y_zero_point' must be one int8 or uint8 value (its dtype "
+                f"sets the output's), got {getattr(y_zero_point, 'dtype', type(y_zero_point))}"
+            )
+        fixed = quantize_multiplier(combined_scale(sa, sb, sy))
+        return self._qgemm(problem, a, b, za, zb, fixed, zy.reshape(()))
+
+    # -- what a backend implements ---------------------------------------------------------
+    @abc.abstractmethod
+    def _gemm(self, p: GemmProblem, a: Any, b: Any, bias: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def _conv2d(self, p: ConvProblem, x: Any, w: Any, bias: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def _sigmoid(self, p: ElementwiseProblem, x: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def _sigmoid_backward(self, p: ElementwiseProblem, y: Any, dy: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def _relu(self, p: ElementwiseProblem, x: Any) -> Any: ...
+
+    @abc.abstractmethod
+    def _gemm_int8(self, p: Int8GemmProblem, a: Any, b: Any, za: np.ndarray,
+                   zb: np.ndarray) -> Any: ...
+
+    @abc.abstractmethod
+    def _qgemm(self, p: Int8GemmProblem, a: Any, b: Any, za: np.ndarray, zb: np.ndarray,
+               fixed: Any, zy: np.ndarray) -> Any: ...
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.full_name!r} threads={self.threads}>"

@@ -1,0 +1,378 @@
+"""A small ctypes binding to oneDNN's v3 C API (``libdnnl.so.3``).
+
+Why ctypes and not a compiled extension: the ``onednn-cpu-gomp`` wheel ships the shared
+library without headers, and a pure-Python binding installs anywhere Python does.
+
+Enum values are read from the library itself (``dnnl_*2str``) rather than copied from a
+header, so a wheel whose enums moved is caught at load time. The few values the library
+cannot tell us (``DNNL_ARG_*`` macros and ``dnnl_query_t``) are named below with their
+header of origin. Every status goes through ``OneDNN.check``, which raises
+``NativeLibraryError`` naming the call and the status.
+
+Adding a primitive is a few lines: build its descriptor with ``create_pd(fn, ...)``,
+wrap it with ``Primitive(self, pd, {arg: query})``, then ``prim.execute({arg: array})``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.blas_layout import leading_dim, op_shape
+from hwbench.errors import BackendUnavailableError, NativeLibraryError
+
+c_void_p, c_int, c_int64, c_float = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_float
+MAX_NDIMS = 12  # DNNL_MAX_NDIMS: dnnl_dims_t is int64_t[12]
+Dims = c_int64 * MAX_NDIMS
+
+# DNNL_ARG_* from dnnl_types.h (oneDNN 3.x); these are macros, not in the library.
+ARG_SRC, ARG_SRC_1, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 2, 17, 33, 41
+ARG_SCRATCHPAD = 80
+ARG_DIFF_SRC, ARG_DIFF_DST = 129, 145
+ARG_ATTR_SCALES, ARG_ATTR_ZERO_POINTS = 4096, 8192
+# dnnl_query_t (dnnl_types.h, oneDNN 3.x): impl_info_str is the 9th entry; mds start at 129.
+QUERY_IMPL_INFO_STR = 8
+QUERY_SRC_MD, QUERY_DIFF_SRC_MD, QUERY_WEIGHTS_MD = 129, 130, 131
+QUERY_DST_MD, QUERY_DIFF_DST_MD, QUERY_SCRATCHPAD_MD = 133, 134, 136
+STREAM_IN_ORDER = 1  # dnnl_stream_in_order
+SCRATCHPAD_MODE_USER = 1  # dnnl_scratchpad_mode_user
+
+NUMPY_TO_DNNL_DT = {np.dtype(np.float32): "f32", np.dtype(np.int32): "s32",
+                    np.dtype(np.int8): "s8", np.dtype(np.uint8): "u8"}
+
+
+class ExecArg(ctypes.Structure):
+    _fields_ = [("arg", c_int), ("memory", c_void_p)]
+
+
+class Version(ctypes.Structure):
+    _fields_ = [("major", c_int), ("minor", c_int), ("patch", c_int),
+                ("hash", ctypes.c_char_p), ("cpu_runtime", ctypes.c_uint),
+                ("gpu_runtime", ctypes.c_uint)]
+
+
+def find_library() -> str | None:
+    """``HWBENCH_ONEDNN_LIBRARY``, then the wheel's ``<prefix>/lib``, then the system."""
+    env = os.environ.get("HWBENCH_ONEDNN_LIBRARY")
+    if env:
+        return env
+    for prefix in dict.fromkeys((sys.prefix, sys.base_prefix)):
+        for name in ("libdnnl.so.3", "libdnnl.so"):
+            candidate = Path(prefix) / "lib" / name
+            if candidate.exists():
+                return str(candidate)
+    return ctypes.util.find_library("dnnl")
+
+
+def _read_enum(lib: ctypes.CDLL, fn_name: str, values: Iterable[int]) -> dict[str, int]:
+    fn = getattr(lib, fn_name)
+    fn.restype, fn.argtypes = ctypes.c_char_p, [c_int]
+    table: dict[str, int] = {}
+    for value in values:
+        text = fn(value)
+        if text and not text.startswith(b"unknown"):
+            table.setdefault(text.decode(), value)
+    return table
+
+
+class OneDNN:
+    """The loaded library, its CPU engine and stream, and the enum tables read from it."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self.lib = ctypes.CDLL(path)
+        except OSError as exc:
+            raise BackendUnavailableError(
+                f"cannot load oneDNN from {path}: {exc} (is libgomp1 installed?)"
+            ) from exc
+        self.path = path
+        lib = self.lib
+        lib.dnnl_version.restype = ctypes.POINTER(Version)
+        v = lib.dnnl_version().contents
+        self.version = f"{v.major}.{v.minor}.{v.patch}"
+        self.git_hash = v.hash.decode() if v.hash else ""
+        if v.major != 3:
+            raise BackendUnavailableError(f"oneDNN {self.version} at {path}: need the v3 C API")
+        self.status = {v: k for k, v in _read_enum(lib, "dnnl_status2str", range(16)).items()}
+        self.dt = _read_enum(lib, "dnnl_dt2str", range(16))
+        self.tag = _read_enum(lib, "dnnl_fmt_tag2str", range(2048))
+        self.prop = _read_enum(lib, "dnnl_prop_kind2str", range(256))
+        self.alg = _read_enum(lib, "dnnl_alg_kind2str", range(0x4000))
+        self.engine_kind = _read_enum(lib, "dnnl_engine_kind2str", range(4))
+        self._declare()
+        engine = c_void_p()
+        self.check(lib.dnnl_engine_create(ctypes.byref(engine), self.engine_kind["cpu"], 0),
+                   "dnnl_engine_create(cpu)")
+        self.engine = engine
+        stream = c_void_p()
+        self.check(lib.dnnl_stream_create(ctypes.byref(stream), engine, STREAM_IN_ORDER),
+                   "dnnl_stream_create")
+        self.stream = stream
+        lib.dnnl_get_effective_cpu_isa.restype = c_int
+        lib.dnnl_cpu_isa2str.restype, lib.dnnl_cpu_isa2str.argtypes = ctypes.c_char_p, [c_int]
+        self.cpu_isa = lib.dnnl_cpu_isa2str(lib.dnnl_get_effective_cpu_isa()).decode()
+        self._gomp = _load_gomp()
+
+    def _declare(self) -> None:
+        """Argument types for every entry point used, so ctypes converts (never guesses)."""
+        lib, p = self.lib, ctypes.POINTER(c_void_p)
+        sigs: dict[str, list[Any]] = {
+            "dnnl_engine_create": [p, c_int, ctypes.c_size_t],
+            "dnnl_stream_create": [p, c_void_p, ctypes.c_uint],
+            "dnnl_stream_wait": [c_void_p],
+            "dnnl_memory_desc_create_with_tag": [p, c_int, Dims, c_int, c_int],
+            "dnnl_memory_desc_create_with_strides": [p, c_int, Dims, c_int, Dims],
+            "dnnl_memory_desc_clone": [p, c_void_p],
+            "dnnl_memory_desc_destroy": [c_void_p],
+            "dnnl_memory_desc_equal": [c_void_p, c_void_p],
+            "dnnl_memory_desc_get_size": [c_void_p],
+            "dnnl_memory_create": [p, c_void_p, c_void_p, c_void_p],
+            "dnnl_memory_set_data_handle": [c_void_p, c_void_p],
+            "dnnl_memory_destroy": [c_void_p],
+            "dnnl_primitive_attr_create": [p],
+            "dnnl_primitive_attr_destroy": [c_void_p],
+            "dnnl_primitive_attr_set_zero_points_mask": [c_void_p, c_int, c_int],
+            "dnnl_primitive_attr_set_scratchpad_mode": [c_void_p, c_int],
+            "dnnl_primitive_desc_query_md": [c_void_p, c_int, c_int],
+            "dnnl_primitive_desc_query": [c_void_p, c_int, c_int, c_void_p],
+            "dnnl_primitive_desc_destroy": [c_void_p],
+            "dnnl_primitive_create": [p, c_void_p],
+            "dnnl_primitive_execute": [c_void_p, c_void_p, c_int, ctypes.POINTER(ExecArg)],
+            "dnnl_primitive_destroy": [c_void_p],
+            "dnnl_matmul_primitive_desc_create":
+                [p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p],
+            "dnnl_convolution_forward_primitive_desc_create":
+                [p, c_void_p, c_int, c_int, c_void_p, c_void_p, c_void_p, c_void_p,
+                 Dims, Dims, Dims, Dims, c_void_p],
+            "dnnl_eltwise_forward_primitive_desc_create":
+                [p, c_void_p, c_int, c_int, c_void_p, c_void_p, c_float, c_float, c_void_p],
+            "dnnl_eltwise_backward_primitive_desc_create":
+                [p, c_void_p, c_int, c_void_p, c_void_p, c_void_p, c_float, c_float,
+                 c_void_p, c_void_p],
+            # row-major BLAS-style SGEMM (dnnl.h): the fastest oneDNN f32 GEMM measured here
+            "dnnl_sgemm": [ctypes.c_char, ctypes.c_char, c_int64, c_int64, c_int64, c_float,
+                           c_void_p, c_int64, c_void_p, c_int64, c_float, c_void_p, c_int64],
+            "dnnl_reorder_primitive_desc_create":
+                [p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p],
+        }
+        for name, argtypes in sigs.items():
+            fn = getattr(lib, name)
+            fn.argtypes = argtypes
+            fn.restype = c_int
+        lib.dnnl_primitive_desc_query_md.restype = c_void_p
+        lib.dnnl_memory_desc_get_size.restype = ctypes.c_size_t
+
+    # -- helpers -------------------------------------------------------------------------
+    def check(self, status: int, call: str) -> None:
+        """Turn a non-success status into ``NativeLibraryError`` naming the call."""
+        if status != 0:
+            name = self.status.get(status, f"status {status}")
+            raise NativeLibraryError(f"oneDNN {call} failed: {name}")
+
+    def set_num_threads(self, threads: int) -> None:
+        """oneDNN's GOMP build takes its thread count from libgomp's ICV."""
+        if self._gomp is not None:
+            self._gomp.omp_set_num_threads(int(threads))
+
+    def memory_desc(self, shape: tuple[int, ...], dtype: np.dtype | str,
+                    tag: str | None = None, strides: tuple[int, ...] | None = None) -> MemoryDesc:
+        """A memory descriptor by format tag (``"abcd"``, ``"any"``) or element strides."""
+        dt = self.dt[dtype if isinstance(dtype, str) else NUMPY_TO_DNNL_DT[np.dtype(dtype)]]
+        handle = c_void_p()
+        dims = Dims(*shape)
+        if strides is not None:
+            status = self.lib.dnnl_memory_desc_create_with_strides(
+                ctypes.byref(handle), len(shape), dims, dt, Dims(*strides))
+        else:
+            tag = tag or "abcdefghijkl"[: len(shape)]
+            status = self.lib.dnnl_memory_desc_create_with_tag(
+                ctypes.byref(handle), len(shape), dims, dt, self.tag[tag])
+        self.check(status, f"memory_desc_create(shape={shape}, dtype={dtype}, tag={tag})")
+        return MemoryDesc(self, handle, owned=True)
+
+    def attr(self, *, zero_point_args: Iterable[int] = ()) -> Attr:
+        """Primitive attributes: user-managed scratchpad, optional runtime zero points."""
+        return Attr(self, zero_point_args)
+
+    def create_pd(self, fn_name: str, *args: Any) -> c_void_p:
+        pd = c_void_p()
+        self.check(getattr(self.lib, fn_name)(ctypes.byref(pd), *args), fn_name)
+        return pd
+
+    def sgemm(self, a: np.ndarray, b: np.ndarray, trans_a: bool, trans_b: bool,
+              c: np.ndarray, beta: float = 0.0) -> None:
+        """``c = op(a) @ op(b) + beta * c`` in float32 with ``dnnl_sgemm`` (row-major).
+
+        ``a``/``b`` must already be laid out by ``blas_layout.row_major``; ``c`` must be a
+        C-contiguous float32 (m, n) array. Leading dimensions are checked, not trusted.
+        """
+        m, k = op_shape(a, trans_a)
+        n = op_shape(b, trans_b)[1]
+        if c.shape != (m, n) or c.dtype != np.float32 or not c.flags.c_contiguous:
+            raise AssertionError(f"sgemm: bad output {c.shape} {c.dtype}")
+        self.check(self.lib.dnnl_sgemm(
+            b"T" if trans_a else b"N", b"T" if trans_b else b"N", m, n, k, 1.0,
+            a.ctypes.data, leading_dim(a), b.ctypes.data, leading_dim(b), beta, c.ctypes.data,
+            max(1, n)), "dnnl_sgemm")
+
+    def wait(self) -> None:
+        self.check(self.lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
+
+
+def aligned_bytes(nbytes: int, alignment: int = 4096) -> np.ndarray:
+    """A byte buffer starting on a page boundary, as oneDNN's own allocator would give."""
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset:offset + nbytes]
+
+
+def _load_gomp() -> Any:
+    try:
+        gomp = ctypes.CDLL("libgomp.so.1")
+    except OSError:
+        return None
+    gomp.omp_set_num_threads.argtypes = [c_int]
+    gomp.omp_get_max_threads.restype = c_int
+    return gomp
+
+
+class MemoryDesc:
+    """Owns (or borrows) a ``dnnl_memory_desc_t``."""
+
+    def __init__(self, dnnl: OneDNN, handle: c_void_p | int, owned: bool) -> None:
+        self.dnnl, self.handle, self.owned = dnnl, c_void_p(getattr(handle, "value", handle)), owned
+
+    @property
+    def size(self) -> int:
+        """Bytes a buffer in this layout needs (blocked layouts pad channels)."""
+        return int(self.dnnl.lib.dnnl_memory_desc_get_size(self.handle))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, MemoryDesc):
+            return NotImplemented
+        return bool(self.dnnl.lib.dnnl_memory_desc_equal(self.handle, other.handle))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __del__(self) -> None:
+        if self.owned and self.handle:
+            self.dnnl.lib.dnnl_memory_desc_destroy(self.handle)
+            self.handle = c_void_p()
+
+
+class Attr:
+    def __init__(self, dnnl: OneDNN, zero_point_args: Iterable[int]) -> None:
+        self.dnnl = dnnl
+        self.handle = c_void_p()
+        lib = dnnl.lib
+        dnnl.check(lib.dnnl_primitive_attr_create(ctypes.byref(self.handle)), "attr_create")
+        dnnl.check(lib.dnnl_primitive_attr_set_scratchpad_mode(self.handle, SCRATCHPAD_MODE_USER),
+                   "attr_set_scratchpad_mode")
+        for arg in zero_point_args:
+            dnnl.check(lib.dnnl_primitive_attr_set_zero_points_mask(self.handle, arg, 0),
+                       f"attr_set_zero_points_mask(arg={arg})")
+
+    def __del__(self) -> None:
+        if self.handle:
+            self.dnnl.lib.dnnl_primitive_attr_destroy(self.handle)
+            self.handle = c_void_p()
+
+
+class Primitive:
+    """A created primitive with one reusable ``dnnl_memory_t`` per argument.
+
+    Executing only swaps data handles, so a cached call costs a few ctypes calls. The
+    scratchpad is user-managed and owned here, so its size is known and it is reused.
+    """
+
+    def __init__(self, dnnl: OneDNN, pd: c_void_p, arg_mds: dict[int, MemoryDesc | int]) -> None:
+        self.dnnl = dnnl
+        lib = dnnl.lib
+        self.pd = pd
+        self.prim = c_void_p()
+        try:
+            dnnl.check(lib.dnnl_primitive_create(ctypes.byref(self.prim), pd), "primitive_create")
+            text = ctypes.c_char_p()
+            dnnl.check(lib.dnnl_primitive_desc_query(pd, QUERY_IMPL_INFO_STR, 0,
+                                                     ctypes.byref(text)), "query(impl_info)")
+            self.impl = (text.value or b"?").decode()
+            self.mds: dict[int, MemoryDesc] = {}
+            for arg, md in arg_mds.items():
+                self.mds[arg] = md if isinstance(md, MemoryDesc) else self.query_md(md)
+            self.mds[ARG_SCRATCHPAD] = self.query_md(QUERY_SCRATCHPAD_MD)
+            self.scratchpad = aligned_bytes(max(self.mds[ARG_SCRATCHPAD].size, 1))
+            self.memories: dict[int, c_void_p] = {}
+            for arg, md in self.mds.items():
+                mem = c_void_p()
+                dnnl.check(lib.dnnl_memory_create(ctypes.byref(mem), md.handle, dnnl.engine, None),
+                           f"memory_create(arg={arg})")
+                self.memories[arg] = mem
+            self.args = (ExecArg * len(self.memories))(
+                *[ExecArg(arg, mem) for arg, mem in self.memories.items()])
+            self._set = lib.dnnl_memory_set_data_handle
+            self._set(self.memories[ARG_SCRATCHPAD], self.scratchpad.ctypes.data)
+        except Exception:
+            self.close()
+            raise
+
+    def query_md(self, what: int) -> MemoryDesc:
+        """A copy of the descriptor the implementation chose for ``what``."""
+        borrowed = self.dnnl.lib.dnnl_primitive_desc_query_md(self.pd, what, 0)
+        clone = c_void_p()
+        self.dnnl.check(self.dnnl.lib.dnnl_memory_desc_clone(ctypes.byref(clone), borrowed),
+                        "memory_desc_clone")
+        return MemoryDesc(self.dnnl, clone, owned=True)
+
+    def execute(self, buffers: dict[int, np.ndarray]) -> None:
+        """Run on host buffers (one per argument, each sized for its descriptor), then wait."""
+        set_handle, memories = self._set, self.memories
+        for arg, buf in buffers.items():
+            set_handle(memories[arg], buf.ctypes.data)
+        dnnl = self.dnnl
+        dnnl.check(dnnl.lib.dnnl_primitive_execute(self.prim, dnnl.stream, len(self.args),
+                                                   self.args), "primitive_execute")
+        dnnl.wait()
+
+    def close(self) -> None:
+        lib = self.dnnl.lib
+        for mem in getattr(self, "memories", {}).values():
+            lib.dnnl_memory_destroy(mem)
+        self.memories = {}
+        if getattr(self, "prim", None):
+            lib.dnnl_primitive_destroy(self.prim)
+            self.prim = c_void_p()
+        if getattr(self, "pd", None):
+            lib.dnnl_primitive_desc_destroy(self.pd)
+            self.pd = c_void_p()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+@functools.cache
+def load() -> OneDNN:
+    """The process-wide oneDNN (engine and stream are shared by every cpu backend)."""
+    path = find_library()
+    if path is None:
+        raise BackendUnavailableError(
+            "oneDNN (libdnnl.so.3) not found: pip install 'hwbench[cpu]' "
+            "(the onednn-cpu-gomp wheel), or set HWBENCH_ONEDNN_LIBRARY"
+        )
+    return OneDNN(path)
+
+
+def availability() -> tuple[bool, str]:
+    try:
+        load()
+    except Exception as exc:  # noqa: BLE001 - available() must never raise
+        return False, str(exc)
+    return True, ""
+

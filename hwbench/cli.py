@@ -1,0 +1,237 @@
+"""The ``hwbench`` command: ``list``, ``kernels`` and ``run``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hwbench.backends import default_threads, expand_backends, list_backends
+from hwbench.errors import ArgumentError, HwbenchError
+
+RUN_HELP = """Run the benchmark suite on every chosen backend and save the results.
+
+Until the model harness lands, `hwbench run` runs the kernel suite (the same as
+`hwbench kernels`) on the small default problem set: every kernel of the interface on
+every backend, timed and checked against the float64 reference."""
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from hwbench import __version__
+    from hwbench.harness.kernel_suite import OPS
+    from hwbench.kernels.shapes import PROBLEM_SETS
+
+    parser = argparse.ArgumentParser(
+        prog="hwbench",
+        description="Deep-learning kernels on many backends, measured side by side.")
+    parser.add_argument("--version", action="version", version=f"hwbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_list = sub.add_parser("list", help="show every backend: available or why not, versions")
+    p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    for name, help_text, description in (
+        ("kernels", "time every kernel at DeepBench / ResNet-50 / small shapes", None),
+        ("run", "run the benchmark suite (today: the kernel suite, small shapes)", RUN_HELP),
+    ):
+        p = sub.add_parser(name, help=help_text, description=description,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.add_argument("--backend", default="all",
+                       help="'all' (every available backend) or a comma list, e.g. numpy,cpu:mkl")
+        p.add_argument("--op", type=_csv, default=OPS,
+                       help=f"comma list of ops (default all: {','.join(OPS)})")
+        p.add_argument("--shapes", choices=PROBLEM_SETS, default="small",
+                       help="problem set (default: small)")
+        p.add_argument("--batch", type=int, default=1, help="N for resnet50/small/headline convs")
+        p.add_argument("--threads", type=int, default=None,
+                       help="threads per backend (default: HWBENCH_NUM_THREADS or all cores)")
+        p.add_argument("--repeats", type=int, default=10, help="timed samples per kernel")
+        p.add_argument("--min-time", type=float, default=0.2, help="seconds of samples at least")
+        p.add_argument("--max-time", type=float, default=5.0, help="seconds of samples at most")
+        p.add_argument("--peers", type=_csv, default=(),
+                       help="comma list of peer libraries timed alongside (torch)")
+        p.add_argument("--peak", action=argparse.BooleanOptionalAction, default=True,
+                       help="measure the CPU's FMA peak and report %% of it (default: on)")
+        p.add_argument("--no-check-finite", action="store_true",
+                       help="skip the NaN/inf screening of inputs (recorded in the results)")
+        p.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+        p.add_argument("--timeout", type=float, default=600.0,
+                       help="seconds a backend may run one case before it counts as hung")
+        p.add_argument("--output", default="results",
+                       help="folder for the JSON results (default: results/)")
+        p.add_argument("--no-save", action="store_true", help="do not write a results file")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    try:
+        if args.command == "list":
+            return cmd_list(args, console)
+        return cmd_kernels(args, console)
+    except HwbenchError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+
+
+def cmd_list(args: argparse.Namespace, console: Console) -> int:
+    rows = list_backends()
+    if args.json:
+        print(json.dumps([row.__dict__ for row in rows], indent=1))
+        return 0
+    table = Table(title="hwbench backends")
+    for column in ("backend", "available", "devices", "versions / why not"):
+        table.add_column(column)
+    for row in rows:
+        detail = ", ".join(f"{k} {v}" for k, v in row.versions.items()) if row.available else (
+            row.reason)
+        table.add_row(row.name, "[green]yes[/]" if row.available else "[red]no[/]",
+                      ", ".join(row.devices), detail)
+    console.print(table)
+    return 0
+
+
+def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.harness import kernel_suite
+    from hwbench.harness.environment import environment
+    from hwbench.harness.isolation import run_job
+    from hwbench.harness.peers import PEERS
+    from hwbench.harness.results import default_result_path, new_result, write_json_atomic
+
+    targets = [(name, False) for name in expand_backends(args.backend)]
+    for name in args.peers:
+        if name not in PEERS:
+            raise ArgumentError(f"argument 'peers': unknown peer {name!r}; known: {PEERS}")
+        targets.append((name, True))
+    if not targets:
+        console.print("[bold red]error:[/] no available backend to run (see `hwbench list`)")
+        return 2
+    options = {"threads": args.threads or default_threads(),
+               "check_finite": not args.no_check_finite}
+    env = environment()
+    peak = _measure_peak(options["threads"], console) if args.peak else None
+    env["fma_peak"] = peak
+    result = new_result("kernels", env, shapes=args.shapes, batch=args.batch, ops=list(args.op),
+                        threads=options["threads"], backends={})
+    path = None if args.no_save else default_result_path(args.output, "kernels")
+    per_backend = kernel_suite.count_cases(tuple(args.op), args.shapes, args.batch)
+    timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
+    interrupted = False
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task("kernels", total=per_backend * len(targets))
+        try:
+            for name, is_peer in targets:
+                job = {"kind": "kernels", "backend": name, "peer": is_peer, "options": options,
+                       "ops": list(args.op), "shapes": args.shapes, "batch": args.batch,
+                       "seed": args.seed, "timing": timing}
+                done = 0
+                for message in run_job(job, per_backend, timeout=args.timeout):
+                    kind = message["type"]
+                    if kind == "info":
+                        result["backends"][name] = message["info"]
+                    elif kind == "start":
+                        progress.update(task, description=f"{name} {message['case']}")
+                    elif kind == "fatal":
+                        console.print(f"[yellow]{name} stopped:[/] {message['reason']}")
+                        result.setdefault("failed_backends", {})[name] = message["reason"]
+                    elif kind == "row":
+                        row = message["row"]
+                        _add_peak_fraction(row, peak)
+                        result["rows"].append(row)
+                        done += 1
+                        if path:  # after every row: an interrupted run keeps what it measured
+                            write_json_atomic(path, result)
+                        progress.advance(task)
+                progress.advance(task, per_backend - done)
+        except KeyboardInterrupt:
+            interrupted = True
+            result["interrupted"] = True
+            if path:
+                write_json_atomic(path, result)
+    console.print(_table(result["rows"], peak, [name for name, _ in targets]))
+    if path:
+        console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
+    for row in result["rows"]:
+        if row.get("status") != "ok":
+            console.print(f"[yellow]{row['backend']} {row.get('case', '?')}:[/] "
+                          f"{row.get('reason')}")
+    return 130 if interrupted else 0
+
+
+def _add_peak_fraction(row: dict[str, Any], peak: dict[str, Any] | None) -> None:
+    """% of the measured CPU FMA peak, for float32 GEMM/conv rows of host-CPU backends."""
+    host_cpu = row.get("backend", "").split(":")[0] in ("cpu", "numpy", "torch")
+    if peak and host_cpu and row.get("status") == "ok" and row["op"] in ("gemm", "conv2d"):
+        row["fraction_of_peak"] = row["gflops"] / peak["gflops"]
+
+
+def _measure_peak(threads: int, console: Console) -> dict[str, Any] | None:
+    from hwbench.harness.peak import available_isas, measure_fma_peak
+
+    if not available_isas():
+        console.print("[yellow]FMA peak not measured:[/] needs x86-64 Linux")
+        return None
+    peak = measure_fma_peak(threads=threads)
+    console.print(f"measured FMA peak: {peak.gflops:.1f} GFLOP/s float32 "
+                  f"({peak.threads} threads, {peak.isa})")
+    return {"gflops": peak.gflops, "threads": peak.threads, "isa": peak.isa,
+            "spread": peak.spread}
+
+
+def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
+           order: list[str]) -> Table:
+    """One line per (case, backend), backends side by side for each case."""
+    from hwbench.harness.kernel_suite import OPS
+
+    rank = {name: i for i, name in enumerate(order)}
+    first_seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first_seen.setdefault(row.get("case", ""), i)
+    rows = sorted(rows, key=lambda r: (OPS.index(r["op"]) if r.get("op") in OPS else 99,
+                                       first_seen.get(r.get("case", ""), 0),
+                                       rank.get(r["backend"], 99)))
+    table = Table(title="hwbench kernels" + (f" — FMA peak {peak['gflops']:.0f} GFLOP/s"
+                                             if peak else ""))
+    for column, justify in (("backend", "left"), ("op", "left"), ("case", "left"),
+                            ("median", "right"), ("spread", "right"), ("GFLOP/s", "right"),
+                            ("% peak", "right"), ("GB/s", "right"), ("error", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        if row.get("status") != "ok":
+            table.add_row(row["backend"], row.get("op", "?"), row.get("case", "?"), "—", "", "",
+                          "", "",
+                          f"[red]{row.get('reason', '')[:40]}[/]")
+            continue
+        err = (f"{row['mismatches']} diff" if "mismatches" in row
+               else f"{row['rel_error']:.1e}")
+        frac = row.get("fraction_of_peak")
+        table.add_row(
+            row["backend"], row["op"], row["case"], _seconds(row["seconds"]),
+            f"{100 * row['timing']['spread']:.1f}%", f"{row['gflops']:.1f}",
+            f"{100 * frac:.0f}%" if frac else "", f"{row['gbytes_per_s']:.1f}", err)
+    return table
+
+
+def _seconds(value: float) -> str:
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,179 @@
+"""The kernel suite behind ``hwbench kernels``: every op × shape × backend, timed and checked.
+
+For each case the inputs are drawn once from a seeded generator, the float64 (or exact
+integer) reference is computed once, and every backend is timed with the shared
+``measure`` loop after its result is compared with the reference. Rows carry FLOP and
+byte counts from the kernel layer's problem objects, so every report counts work alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.base import Backend
+from hwbench.errors import ArgumentError, HwbenchError
+from hwbench.harness.timing import measure
+from hwbench.kernels import reference, spec
+from hwbench.kernels.shapes import ConvShape, GemmShape, get_problem_set
+
+OPS = ("gemm", "conv2d", "sigmoid", "sigmoid_backward", "gemm_int8", "qgemm")
+ELEMENTWISE_SIZES = {"small": (1 << 16, 1 << 20), "headline": (1 << 24,)}
+DEFAULT_ELEMENTWISE_SIZES = (1 << 20, 1 << 24)
+INT8_ZERO_POINTS = (128, 0)  # a typical uint8 activation and symmetric int8 weights
+QGEMM_SCALES = (0.02, 0.01, 0.5)  # a_scale, b_scale, y_scale
+
+
+@dataclass
+class Case:
+    """One op on one shape: host inputs, the reference, and the work it represents."""
+
+    op: str
+    name: str
+    params: dict[str, Any]
+    inputs: dict[str, np.ndarray]
+    static: dict[str, Any]  # non-array arguments (stride, zero points, ...)
+    flops: int
+    bytes: int
+    exact: bool = False
+    _reference: np.ndarray | None = field(default=None, repr=False)
+    reference_fn: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+
+    @property
+    def reference(self) -> np.ndarray:
+        if self._reference is None:
+            assert self.reference_fn is not None
+            self._reference = self.reference_fn()
+        return self._reference
+
+
+def _gemm_case(shape: GemmShape, rng: np.random.Generator) -> Case:
+    a = rng.uniform(-1, 1, shape.a_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, shape.b_shape).astype(np.float32)
+    static = {"trans_a": shape.trans_a, "trans_b": shape.trans_b}
+    problem = spec.check_gemm(a, b, None, **static)
+    return Case("gemm", shape.name, {"m": shape.m, "n": shape.n, "k": shape.k, **static},
+                {"a": a, "b": b}, static, problem.flops, problem.bytes,
+                reference_fn=lambda: reference.gemm(a, b, None, **static))
+
+
+def _int8_case(op: str, shape: GemmShape, rng: np.random.Generator) -> Case:
+    m, n, k = shape.m, shape.n, shape.k
+    a = rng.integers(0, 256, (m, k), dtype=np.uint8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    za, zb = np.uint8(INT8_ZERO_POINTS[0]), np.int8(INT8_ZERO_POINTS[1])
+    problem, _, _ = spec.check_gemm_int8(a, b, za, zb)
+    params = {"m": m, "n": n, "k": k}
+    name = shape.name.replace("gemm", op, 1) if shape.name.startswith("gemm") else shape.name
+    if op == "gemm_int8":
+        return Case(op, name, params, {"a": a, "b": b}, {"a_zero_point": za, "b_zero_point": zb},
+                    problem.flops, problem.bytes, exact=True,
+                    reference_fn=lambda: reference.gemm_int8(a, b, za, zb))
+    sa, sb, sy = (np.float32(s) for s in QGEMM_SCALES)
+    zy = np.uint8(128)
+    static = {"a_scale": sa, "a_zero_point": za, "b_scale": sb, "b_zero_point": zb,
+              "y_scale": sy, "y_zero_point": zy}
+    return Case(op, name, params, {"a": a, "b": b}, static, problem.flops,
+                problem.bytes - 3 * m * n, exact=True,
+                reference_fn=lambda: reference.qgemm(a, sa, za, b, sb, zb, sy, zy))
+
+
+def _conv_case(shape: ConvShape, rng: np.random.Generator) -> Case:
+    x = rng.uniform(-1, 1, shape.input_shape).astype(np.float32)
+    w = rng.uniform(-1, 1, shape.weight_shape).astype(np.float32)
+    static = {"stride": shape.stride, "padding": shape.padding, "dilation": shape.dilation,
+              "groups": shape.groups}
+    problem = spec.check_conv2d(x, w, None, **static)
+    params = {"n": shape.n, "c": shape.c, "h": shape.h, "w": shape.w, "k": shape.k,
+              "r": shape.r, "s": shape.s, **static}
+    return Case("conv2d", shape.name, params, {"x": x, "w": w}, static, problem.flops,
+                problem.bytes, reference_fn=lambda: reference.conv2d(x, w, None, **static))
+
+
+def _elementwise_case(op: str, size: int, rng: np.random.Generator) -> Case:
+    x = rng.uniform(-8, 8, size).astype(np.float32)
+    if op == "sigmoid":
+        problem = spec.check_unary(x, "x", op)
+        return Case(op, f"{op}_{size}", {"size": size}, {"x": x}, {}, problem.flops,
+                    problem.bytes, reference_fn=lambda: reference.sigmoid(x))
+    y = (1 / (1 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+    dy = rng.uniform(-1, 1, size).astype(np.float32)
+    problem = spec.check_sigmoid_backward(y, dy)
+    return Case(op, f"{op}_{size}", {"size": size}, {"y": y, "dy": dy}, {}, problem.flops,
+                problem.bytes, reference_fn=lambda: reference.sigmoid_backward(y, dy))
+
+
+def build_cases(ops: tuple[str, ...] = OPS, shapes: str = "small", batch: int = 1,
+                seed: int = 0) -> Iterator[Case]:
+    """The suite's cases, generated lazily (large inputs exist one case at a time)."""
+    unknown = [op for op in ops if op not in OPS]
+    if unknown:
+        raise ArgumentError(f"argument 'op': unknown op(s) {unknown}; known: {', '.join(OPS)}")
+    gemms, convs = get_problem_set(shapes, batch)
+    rng = np.random.default_rng(seed)
+    for op in ops:
+        if op == "gemm":
+            yield from (_gemm_case(s, rng) for s in gemms)
+        elif op in ("gemm_int8", "qgemm"):
+            yield from (_int8_case(op, s, rng) for s in gemms)
+        elif op == "conv2d":
+            yield from (_conv_case(s, rng) for s in convs)
+        else:
+            for size in ELEMENTWISE_SIZES.get(shapes, DEFAULT_ELEMENTWISE_SIZES):
+                yield _elementwise_case(op, size, rng)
+
+
+def count_cases(ops: tuple[str, ...], shapes: str, batch: int = 1) -> int:
+    gemms, convs = get_problem_set(shapes, batch)
+    sizes = ELEMENTWISE_SIZES.get(shapes, DEFAULT_ELEMENTWISE_SIZES)
+    per_op = {"gemm": len(gemms), "gemm_int8": len(gemms), "qgemm": len(gemms),
+              "conv2d": len(convs), "sigmoid": len(sizes), "sigmoid_backward": len(sizes)}
+    return sum(per_op[op] for op in ops)
+
+
+def accuracy(result: np.ndarray, ref: np.ndarray, exact: bool) -> dict[str, Any]:
+    """Max relative error (normalised by the reference's largest magnitude), or mismatches."""
+    if result.shape != ref.shape:
+        return {"error": f"shape {result.shape} != reference {ref.shape}"}
+    if exact:
+        mismatches = int(np.count_nonzero(result.astype(np.int64) != ref.astype(np.int64)))
+        return {"mismatches": mismatches, "rel_error": 0.0 if mismatches == 0 else float(
+            np.max(np.abs(result.astype(np.int64) - ref)) / max(1, np.max(np.abs(ref))))}
+    diff = np.abs(result.astype(np.float64) - ref)
+    scale = float(np.max(np.abs(ref))) or 1.0
+    return {"rel_error": float(diff.max() / scale), "max_abs_error": float(diff.max())}
+
+
+def run_case(backend: Backend, case: Case, *, repeats: int = 10, min_time: float = 0.2,
+             max_time: float = 5.0) -> dict[str, Any]:
+    """Check one backend on one case against the reference, then time it."""
+    row: dict[str, Any] = {"backend": backend.full_name, "op": case.op, "case": case.name,
+                           "params": case.params, "flops": case.flops, "bytes": case.bytes}
+    try:
+        device_inputs = {k: backend.asarray(v) for k, v in case.inputs.items()}
+        kernel = getattr(backend, case.op)
+        if case.op == "qgemm":
+            s = case.static
+            args = (device_inputs["a"], s["a_scale"], s["a_zero_point"], device_inputs["b"],
+                    s["b_scale"], s["b_zero_point"], s["y_scale"], s["y_zero_point"])
+
+            def call() -> Any:
+                return kernel(*args)
+        else:
+            def call() -> Any:
+                return kernel(**device_inputs, **case.static)
+        result = backend.to_numpy(call())
+        backend.synchronize()
+        row.update(accuracy(result, case.reference, case.exact))
+        timing = measure(call, backend.synchronize, repeats=repeats, min_time=min_time,
+                         max_time=max_time)
+    except HwbenchError as exc:
+        row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+        return row
+    median = timing.median
+    row.update(status="ok", timing=timing.to_dict(), seconds=median,
+               gflops=case.flops / median / 1e9, gbytes_per_s=case.bytes / median / 1e9)
+    return row

@@ -1,0 +1,108 @@
+"""The one timing loop hwbench uses everywhere (CLI, harness, benchmarks).
+
+Warm up, synchronize the device, then time repeated samples; each sample runs the
+callable enough times to last well above the clock's resolution (as ``timeit``'s
+autorange does), so microsecond kernels are timed as honestly as second-long ones.
+Reports the median and the spread, never a single best run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from hwbench.errors import ArgumentError
+
+MIN_SAMPLE_SECONDS = 1e-3  # a sample shorter than this is dominated by timer noise
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-call seconds of each sample, and their summary."""
+
+    samples: tuple[float, ...]
+    calls_per_sample: int
+    warmup_calls: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def min(self) -> float:
+        return min(self.samples)
+
+    @property
+    def max(self) -> float:
+        return max(self.samples)
+
+    @property
+    def iqr(self) -> float:
+        """Interquartile range in seconds (0 with fewer than 4 samples' worth of spread)."""
+        if len(self.samples) < 4:
+            return self.max - self.min
+        q = statistics.quantiles(self.samples, n=4)
+        return q[2] - q[0]
+
+    @property
+    def spread(self) -> float:
+        """IQR relative to the median: the noise band a comparison should respect."""
+        return self.iqr / self.median if self.median > 0 else 0.0
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.samples)
+        index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
+        return ordered[index]
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["samples"] = list(self.samples)
+        out.update(median=self.median, min=self.min, max=self.max, iqr=self.iqr,
+                   spread=self.spread)
+        return out
+
+
+def measure(
+    fn: Callable[[], object],
+    synchronize: Callable[[], None] = lambda: None,
+    *,
+    warmup: int = 2,
+    repeats: int = 10,
+    min_time: float = 0.2,
+    max_time: float = 5.0,
+) -> Timing:
+    """Time ``fn``: ``warmup`` calls, then at least ``repeats`` samples (3 if over budget).
+
+    Seconds are per call. Sampling continues until ``repeats`` samples and ``min_time``
+    seconds are both reached, or stops at ``max_time`` once 3 samples exist.
+    """
+    if repeats < 1 or warmup < 0 or min_time < 0 or max_time <= 0:
+        raise ArgumentError(
+            f"measure: need repeats >= 1, warmup >= 0, min_time >= 0, max_time > 0; got "
+            f"repeats={repeats}, warmup={warmup}, min_time={min_time}, max_time={max_time}"
+        )
+    clock = time.perf_counter
+    start = clock()
+    for _ in range(max(warmup, 1)):
+        fn()
+    synchronize()
+    one_call = (clock() - start) / max(warmup, 1)
+    calls = 1
+    if one_call < MIN_SAMPLE_SECONDS:
+        calls = min(100_000, max(1, int(MIN_SAMPLE_SECONDS / max(one_call, 1e-9)) + 1))
+    samples: list[float] = []
+    began = clock()
+    while True:
+        t0 = clock()
+        for _ in range(calls):
+            fn()
+        synchronize()
+        samples.append((clock() - t0) / calls)
+        elapsed = clock() - began
+        enough = len(samples) >= repeats and elapsed >= min_time
+        over_budget = elapsed >= max_time and len(samples) >= min(3, repeats)
+        if enough or over_budget:
+            break
+    return Timing(tuple(samples), calls, max(warmup, 1))

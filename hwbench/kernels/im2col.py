@@ -1,0 +1,40 @@
+"""im2col: the lowering of a convolution to one GEMM, as the talk's Op layer shows.
+
+Every backend without a native convolution uses this one routine (or its device twin
+written against the same index arithmetic), so the lowering is defined in one place.
+The column matrix is laid out (C/groups·R·S) × (N·OH·OW) per group, so that
+``W_g[K/g, C/g·R·S] @ cols_g`` gives the output of group g.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwbench.kernels.spec import ConvProblem
+
+
+def im2col(x: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """NCHW input -> (groups, C/g·R·S, N·OH·OW) columns, in ``x``'s dtype."""
+    pt, pl, pb, pr = p.padding
+    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(p.padding) else x
+    sh, sw = p.stride
+    dh, dw = p.dilation
+    oh, ow = p.out_h, p.out_w
+    n_, c_, hp, wp = xp.shape
+    s0, s1, s2, s3 = xp.strides
+    # A zero-copy 6-D view (N, C, R, S, OH, OW) of every tap, then one reshape copy.
+    view = np.lib.stride_tricks.as_strided(
+        xp,
+        shape=(n_, c_, p.r, p.s, oh, ow),
+        strides=(s0, s1, s2 * dh, s3 * dw, s2 * sh, s3 * sw),
+        writeable=False,
+    )
+    cg = p.c // p.groups
+    cols = view.reshape(p.n, p.groups, cg, p.r, p.s, oh, ow).transpose(1, 2, 3, 4, 0, 5, 6)
+    return np.ascontiguousarray(cols).reshape(p.groups, cg * p.r * p.s, p.n * oh * ow)
+
+
+def col2output(y: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """(groups, K/g, N·OH·OW) GEMM result -> NCHW output."""
+    out = y.reshape(p.groups, p.k // p.groups, p.n, p.out_h, p.out_w)
+    return np.ascontiguousarray(out.transpose(2, 0, 1, 3, 4)).reshape(p.output_shape)

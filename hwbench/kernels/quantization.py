@@ -1,0 +1,137 @@
+"""Integer quantization math shared by every backend (gemmlowp / ONNX semantics).
+
+Requantization maps an int32 accumulator back to 8 bits with a fixed-point multiplier
+and a right shift, as gemmlowp does, so that integer-only hardware can run it. The
+multiplier represents a float32 scale *exactly* (31 fractional bits hold float32's 24),
+and rounding is half to even with saturation, which makes the result equal to ONNX
+QLinearMatMul's reference whenever that reference's float64 product is itself exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwbench.errors import ArgumentError
+
+INT32_MAX = 2**31 - 1
+QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
+
+
+@dataclass(frozen=True)
+class FixedPointMultiplier:
+    """``real_scale == multiplier * 2**-right_shift`` with ``multiplier`` in [2**30, 2**31)."""
+
+    multiplier: np.ndarray  # int64, scalar or per output channel
+    right_shift: np.ndarray  # int64, same shape; always >= 1
+
+    @property
+    def real_scale(self) -> np.ndarray:
+        return self.multiplier.astype(np.float64) * np.exp2(-self.right_shift.astype(np.float64))
+
+
+def quantize_multiplier(real_scale: float | np.ndarray) -> FixedPointMultiplier:
+    """Split positive scale(s) into a 31-bit fixed-point multiplier and a right shift.
+
+    Exact for float32 scales; float64 scales are rounded to 31 significant bits.
+    """
+    scales = np.asarray(real_scale, dtype=np.float64)
+    if not np.all(np.isfinite(scales)) or np.any(scales <= 0):
+        raise ArgumentError(f"requantization scale must be finite and > 0, got {scales}")
+    mantissa, exponent = np.frexp(scales)  # scale = mantissa * 2**exponent, mantissa in [0.5, 1)
+    multiplier = np.rint(mantissa * 2.0**31).astype(np.int64)
+    carry = multiplier == 2**31
+    multiplier = np.where(carry, 2**30, multiplier)
+    exponent = exponent.astype(np.int64) + carry
+    right_shift = 31 - exponent
+    if np.any(right_shift < 1):
+        raise ArgumentError(f"requantization scale {scales} is too large (must be < 2**30)")
+    return FixedPointMultiplier(multiplier, right_shift)
+
+
+def combined_scale(a_scale, b_scale, y_scale) -> np.ndarray:
+    """``a_scale * b_scale / y_scale`` evaluated in float32, as ONNX's reference does."""
+    a = np.asarray(a_scale, dtype=np.float32)
+    b = np.asarray(b_scale, dtype=np.float32)
+    y = np.asarray(y_scale, dtype=np.float32)
+    return (a * b / y).astype(np.float32)
+
+
+def rounding_right_shift(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``round(x / 2**shift)`` for int64 ``x``, exact, ties to even."""
+    shift = np.asarray(shift, dtype=np.int64)
+    big = shift >= 63  # |x| < 2**62 here, so the quotient rounds to 0
+    s = np.where(big, 62, shift)
+    q = x >> s
+    r = x - (q << s)
+    half = np.int64(1) << (s - 1)
+    up = (r > half) | ((r == half) & ((q & 1) == 1))
+    return np.where(big, 0, q + up)
+
+
+def requantize(
+    acc: np.ndarray,
+    fixed_point: FixedPointMultiplier,
+    zero_point: int | np.integer,
+    dtype: np.dtype | type,
+) -> np.ndarray:
+    """int32 accumulators -> saturated int8/uint8 with a per-tensor or per-column scale."""
+    dtype = np.dtype(dtype)
+    if dtype not in QUANTIZED_DTYPES:
+        raise ArgumentError(f"requantize: dtype must be int8 or uint8, got {dtype}")
+    product = acc.astype(np.int64) * fixed_point.multiplier
+    scaled = rounding_right_shift(product, fixed_point.right_shift) + np.int64(zero_point)
+    info = np.iinfo(dtype)
+    return np.clip(scaled, info.min, info.max).astype(dtype)
+
+
+def quantize(x: np.ndarray, scale, zero_point, dtype) -> np.ndarray:
+    """ONNX QuantizeLinear: ``saturate(round_half_even(x / scale) + zero_point)``."""
+    dtype = np.dtype(dtype)
+    info = np.iinfo(dtype)
+    q = np.rint(np.asarray(x, np.float32) / np.asarray(scale, np.float32))
+    return np.clip(q + np.asarray(zero_point, np.float32), info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale, zero_point) -> np.ndarray:
+    """ONNX DequantizeLinear: ``(q - zero_point) * scale`` in float32."""
+    shifted = q.astype(np.int32) - np.asarray(zero_point, dtype=np.int32)
+    return (shifted * np.asarray(scale, np.float32)).astype(np.float32)
+
+
+def max_abs_offset(dtype: np.dtype, zero_point: np.ndarray) -> int:
+    """Largest ``|q - zero_point|`` any value of ``dtype`` can reach, for overflow bounds."""
+    info = np.iinfo(dtype)
+    zp = np.asarray(zero_point, dtype=np.int64)
+    return int(max(np.max(info.max - zp), np.max(zp - info.min)))
+
+
+def int32_accumulation_is_safe(k: int, a_dtype, a_zero_point, b_dtype, b_zero_point) -> bool:
+    """Whether any K-long dot product of such inputs fits an int32 accumulator."""
+    worst = k * max_abs_offset(np.dtype(a_dtype), a_zero_point)
+    worst *= max_abs_offset(np.dtype(b_dtype), b_zero_point)
+    return worst <= INT32_MAX
+
+
+def zero_point_correction(
+    raw: np.ndarray, a: np.ndarray, b: np.ndarray, a_zero_point, b_zero_point
+) -> np.ndarray:
+    """Turn ``A @ B`` into ``(A - za) @ (B - zb)`` for scalar, per-row or per-column zero points.
+
+    Used by backends whose native int8 GEMM takes no (or only scalar) zero points.
+    ``raw`` is the int32 product of ``a`` (M×K) and ``b`` (K×N).
+    """
+    za = np.asarray(a_zero_point, dtype=np.int64).reshape(-1, 1) if np.ndim(a_zero_point) else (
+        np.int64(a_zero_point))
+    zb = np.asarray(b_zero_point, dtype=np.int64).reshape(1, -1) if np.ndim(b_zero_point) else (
+        np.int64(b_zero_point))
+    k = a.shape[1]
+    out = raw.astype(np.int64)
+    if np.any(zb != 0):
+        out -= a.sum(axis=1, dtype=np.int64).reshape(-1, 1) * zb
+    if np.any(za != 0):
+        out -= za * b.sum(axis=0, dtype=np.int64).reshape(1, -1)
+        out += k * za * zb
+    return out.astype(np.int32)
+

@@ -1,0 +1,39 @@
+"""Shared fixtures: every backend this machine has, each skipped with the reason if absent."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwbench.backends import REGISTRY, backend_class, get_backend
+
+# Every backend name the conformance suite runs, including flavours (cpu:mkl).
+BACKEND_NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
+
+
+def _availability(name: str) -> tuple[bool, str]:
+    base = name.split(":")[0]
+    try:
+        cls = backend_class(base)
+    except ImportError as exc:
+        return False, f"{base} cannot be imported: {exc}"
+    ok, why = cls.available()
+    if ok and ":" in name:
+        device = name.split(":", 1)[1]
+        if device not in cls.devices():
+            return False, f"{name}: device {device!r} not found (have {cls.devices()})"
+    return ok, why
+
+
+@pytest.fixture(params=BACKEND_NAMES, scope="session")
+def backend(request):
+    """A backend instance, or a skip that says what is missing."""
+    ok, why = _availability(request.param)
+    if not ok:
+        pytest.skip(f"backend {request.param} unavailable: {why}")
+    return get_backend(request.param)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)

@@ -1,0 +1,112 @@
+"""Tests for hwbench.harness.peak: the embedded FMA loops run, scale with threads, and refuse
+what the CPU cannot do. No test asserts a wall-clock time; rates get wide plausibility bounds."""
+
+from __future__ import annotations
+
+import math
+import os
+
+import pytest
+
+from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.harness import peak
+
+ISAS = peak.available_isas()
+SECONDS = 0.05
+
+
+def _requires(isa: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(isa not in ISAS, reason=f"CPU lacks {isa} (has: {ISAS or 'none'})")
+
+
+def _check_plausible(result: peak.FmaPeak) -> None:
+    assert math.isfinite(result.gflops) and result.gflops > 0
+    assert 1.0 < result.per_thread_gflops < 10_000.0
+    assert result.gflops == pytest.approx(result.per_thread_gflops * result.threads)
+    assert math.isfinite(result.spread) and result.spread >= 0
+    assert math.isfinite(result.ghz_estimate) and result.ghz_estimate > 0
+
+
+@pytest.mark.parametrize("isa", [pytest.param(i, marks=_requires(i)) for i in ("avx512", "avx2")])
+def test_loop_runs_and_is_plausible(isa: str) -> None:
+    result = peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=3, isa=isa)
+    assert result.isa == isa
+    assert result.threads == 1
+    assert result.repeats == 3
+    _check_plausible(result)
+
+
+@pytest.mark.parametrize("isa", [pytest.param(i, marks=_requires(i)) for i in ("avx512", "avx2")])
+def test_loop_returns_its_count_and_handles_zero(isa: str) -> None:
+    fn = peak._load(isa)
+    assert fn(0) == 0  # must return at once, not loop 2**64 times
+    assert fn(1) == 1
+    assert fn(12345) == 12345
+
+
+@pytest.mark.skipif(not ISAS, reason="no FMA loop runs on this machine")
+def test_default_isa_is_best_available() -> None:
+    result = peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=1)
+    assert result.isa == ISAS[0]
+    _check_plausible(result)
+
+
+@pytest.mark.skipif(not ISAS, reason="no FMA loop runs on this machine")
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 CPUs")
+def test_two_threads_run_in_parallel() -> None:
+    isa = ISAS[0]
+    one = peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=3, isa=isa)
+    two = peak.measure_fma_peak(threads=2, seconds=SECONDS, repeats=3, isa=isa)
+    _check_plausible(two)
+    # Ideal is 2.0; serialized threads (a held GIL) would give about 1.0.
+    assert two.gflops / one.gflops > 1.4, (one, two)
+
+
+def test_isa_the_cpu_lacks_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(peak, "_is_x86_64_linux", lambda: True)
+    monkeypatch.setattr(peak, "_cpu_flags", lambda: frozenset({"avx", "avx2", "fma"}))
+    assert peak.available_isas() == ["avx2"]
+    assert "avx512" not in peak.available_isas()
+    with pytest.raises(UnsupportedError, match="avx512"):
+        peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=1, isa="avx512")
+
+
+def test_no_fma_cpu_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(peak, "_is_x86_64_linux", lambda: True)
+    monkeypatch.setattr(peak, "_cpu_flags", lambda: frozenset({"sse2", "avx"}))
+    assert peak.available_isas() == []
+    with pytest.raises(UnsupportedError):
+        peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=1)
+
+
+def test_not_x86_64_linux_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(peak, "_is_x86_64_linux", lambda: False)
+    assert peak.available_isas() == []
+    with pytest.raises(UnsupportedError):
+        peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=1)
+
+
+def test_available_isas_are_known_and_ordered() -> None:
+    assert set(ISAS) <= {"avx512", "avx2"}
+    assert [i for i in ("avx512", "avx2") if i in ISAS] == ISAS
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"isa": "neon"},
+        {"threads": 0},
+        {"threads": 1.5},
+        {"repeats": 0},
+        {"seconds": 0},
+        {"seconds": float("nan")},
+    ],
+)
+def test_bad_arguments_raise(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ArgumentError):
+        peak.measure_fma_peak(**kwargs)  # type: ignore[arg-type]
+
+
+def test_flop_count_per_iteration() -> None:
+    assert peak._LOOPS["avx512"].flops_per_iteration == 12 * 16 * 2
+    assert peak._LOOPS["avx2"].flops_per_iteration == 12 * 8 * 2
