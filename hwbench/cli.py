@@ -117,7 +117,9 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     if not targets:
         console.print("[bold red]error:[/] no available backend to run (see `hwbench list`)")
         return 2
-    options = {"threads": args.threads or default_threads(),
+    if args.threads is not None and args.threads < 1:
+        raise ArgumentError(f"argument '--threads' must be a positive int, got {args.threads}")
+    options = {"threads": args.threads if args.threads is not None else default_threads(),
                "check_finite": not args.no_check_finite}
     env = environment()
     peak = _measure_peak(options["threads"], console) if args.peak else None

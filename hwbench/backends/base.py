@@ -44,7 +44,8 @@ class Backend(abc.ABC):
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True) -> None:
-        if threads is not None and (not isinstance(threads, int) or threads < 1):
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
+                                    or threads < 1):
             raise ArgumentError(f"argument 'threads' must be a positive int, got {threads!r}")
         self.device = device
         self.threads = threads if threads is not None else default_threads()

@@ -20,6 +20,7 @@ import os
 import selectors
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -37,11 +38,51 @@ def worker_env(backend: str, threads: int | None) -> dict[str, str]:
     return env
 
 
+class _LineReader:
+    """Complete lines from a pipe's raw file descriptor, waiting at most ``timeout``.
+
+    Raw reads (not Python's buffered reader) so that select() never misses lines that
+    arrived in the same write as an earlier one.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = b""
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(fd, selectors.EVENT_READ)
+
+    def readline(self, timeout: float) -> str | None:
+        """The next line ('' at end of stream), or None if nothing came within ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self.selector.select(timeout=remaining):
+                return None
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                rest, self.buffer = self.buffer, b""
+                return rest.decode(errors="replace")
+            self.buffer += chunk
+        line, _, self.buffer = self.buffer.partition(b"\n")
+        return line.decode(errors="replace") + "\n"
+
+    def close(self) -> None:
+        self.selector.close()
+
+
+def _drain(stream, tail: list[str]) -> None:
+    """Read a worker's stderr as it comes (a full pipe would block the worker)."""
+    for line in stream:
+        tail.append(line.rstrip())
+        del tail[:-20]
+
+
 def run_job(job: dict[str, Any], total: int, timeout: float) -> Iterator[dict[str, Any]]:
     """Yield the worker's messages for cases ``job['start']..total-1``, surviving crashes.
 
     A failed case is yielded as ``{"type": "row", "index": i, "row": {"status": "error",
-    ...}}`` so the caller sees exactly one row per case.
+    ...}}`` so the caller sees exactly one row per case. Lines that are not JSON (a
+    library's own logging on stdout) are skipped.
     """
     start = job.get("start", 0)
     while start < total:
@@ -50,28 +91,32 @@ def run_job(job: dict[str, Any], total: int, timeout: float) -> Iterator[dict[st
             [sys.executable, "-m", "hwbench.harness.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=worker_env(job["backend"], job.get("options", {}).get("threads")))
+        stderr_tail: list[str] = []
+        assert proc.stdin and proc.stdout and proc.stderr
+        drainer = threading.Thread(target=_drain, args=(proc.stderr, stderr_tail), daemon=True)
+        drainer.start()
+        reader = _LineReader(proc.stdout.fileno())
         try:
-            assert proc.stdin and proc.stdout
             proc.stdin.write(json.dumps({**job, "start": start}))
             proc.stdin.close()
-            selector = selectors.DefaultSelector()
-            selector.register(proc.stdout, selectors.EVENT_READ)
             failure = None
             while True:
-                deadline = time.monotonic() + timeout
-                if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                line = reader.readline(timeout)
+                if line is None:
                     failure = f"no progress for {timeout:.0f} s (hang?): worker killed"
                     break
-                line = proc.stdout.readline()
                 if not line:
                     proc.wait(timeout=30)
-                    if current is None and start < total and proc.returncode == 0:
-                        return
-                    err = (proc.stderr.read() if proc.stderr else "").strip().splitlines()
+                    drainer.join(timeout=5)
                     failure = (f"worker exited with status {proc.returncode}"
-                               + (f": {err[-1]}" if err else ""))
+                               + (f": {stderr_tail[-1]}" if stderr_tail else ""))
                     break
-                message = json.loads(line)
+                try:
+                    message = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if not isinstance(message, dict) or "type" not in message:
+                    continue
                 if message["type"] == "start":
                     current = message["index"]
                 elif message["type"] == "row":
@@ -87,6 +132,7 @@ def run_job(job: dict[str, Any], total: int, timeout: float) -> Iterator[dict[st
                    "row": {"backend": job["backend"], "status": "error", "reason": failure}}
             start = current + 1
         finally:
+            reader.close()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()

@@ -109,9 +109,7 @@ def _elementwise_case(op: str, size: int, rng: np.random.Generator) -> Case:
 def build_cases(ops: tuple[str, ...] = OPS, shapes: str = "small", batch: int = 1,
                 seed: int = 0) -> Iterator[Case]:
     """The suite's cases, generated lazily (large inputs exist one case at a time)."""
-    unknown = [op for op in ops if op not in OPS]
-    if unknown:
-        raise ArgumentError(f"argument 'op': unknown op(s) {unknown}; known: {', '.join(OPS)}")
+    check_ops(ops)
     gemms, convs = get_problem_set(shapes, batch)
     rng = np.random.default_rng(seed)
     for op in ops:
@@ -126,7 +124,14 @@ def build_cases(ops: tuple[str, ...] = OPS, shapes: str = "small", batch: int = 
                 yield _elementwise_case(op, size, rng)
 
 
+def check_ops(ops: tuple[str, ...]) -> None:
+    unknown = [op for op in ops if op not in OPS]
+    if unknown or not ops:
+        raise ArgumentError(f"argument 'op': unknown op(s) {unknown}; known: {', '.join(OPS)}")
+
+
 def count_cases(ops: tuple[str, ...], shapes: str, batch: int = 1) -> int:
+    check_ops(ops)
     gemms, convs = get_problem_set(shapes, batch)
     sizes = ELEMENTWISE_SIZES.get(shapes, DEFAULT_ELEMENTWISE_SIZES)
     per_op = {"gemm": len(gemms), "gemm_int8": len(gemms), "qgemm": len(gemms),

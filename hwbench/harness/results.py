@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hwbench.errors import ResultsError
 
 SCHEMA_VERSION = 1
@@ -28,8 +30,9 @@ def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
     except OSError as exc:
         raise ResultsError(f"cannot write results to {target}: {exc}") from exc
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=False, default=_jsonable)
+            json.dump(payload, fh, indent=1, sort_keys=False, default=to_jsonable)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
@@ -40,13 +43,20 @@ def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
     return target
 
 
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):  # NumPy scalars
-        return value.item()
-    if hasattr(value, "tolist"):
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def to_jsonable(value: Any) -> Any:
+    """``json.dump``'s fallback for NumPy arrays and scalars, sets and anything else."""
+    if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, (set, tuple)):
-        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)
     return str(value)
 
 

@@ -7,18 +7,12 @@ import json
 import sys
 from typing import Any
 
+from hwbench.harness.results import to_jsonable
+
 
 def _emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message, default=_jsonable) + "\n")
+    sys.stdout.write(json.dumps(message, default=to_jsonable) + "\n")
     sys.stdout.flush()
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
 
 
 def run_kernels(job: dict[str, Any]) -> None:

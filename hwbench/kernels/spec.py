@@ -240,8 +240,8 @@ def check_conv2d(x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any
                           bias is not None)
     if problem.out_h < 1 or problem.out_w < 1:
         raise ArgumentError(
-            f"{op}: the dilated filter {(r, s)} (dilation {dilations}) is larger than the "
-            f"padded input {(h + pads[0] + pads[2], wd + pads[1] + pads[3])}"
+            f"{op}: argument 'w' has a dilated filter {(r, s)} (dilation {dilations}) larger "
+            f"than argument 'x' padded: {(h + pads[0] + pads[2], wd + pads[1] + pads[3])}"
         )
     return problem
 
@@ -269,7 +269,7 @@ def _check_zero_point(zp: Any, dtype: np.dtype, name: str, op: str,
                       length: int, axis_name: str) -> np.ndarray:
     """A zero point is a scalar, or a 1-D array of ``length`` (per row/column), of ``dtype``."""
     zp_arr = np.asarray(zp)
-    if isinstance(zp, (int, np.integer)) and not isinstance(zp, bool):
+    if isinstance(zp, int) and not isinstance(zp, bool):
         info = np.iinfo(dtype)
         if not info.min <= int(zp) <= info.max:
             raise ArgumentError(
