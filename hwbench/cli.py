@@ -103,9 +103,8 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness import kernel_suite
+    from hwbench.harness import isolation, kernel_suite
     from hwbench.harness.environment import environment
-    from hwbench.harness.isolation import run_job
     from hwbench.harness.peers import PEERS
     from hwbench.harness.results import default_result_path, new_result, write_json_atomic
 
@@ -127,37 +126,35 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     result = new_result("kernels", env, shapes=args.shapes, batch=args.batch, ops=list(args.op),
                         threads=options["threads"], backends={})
     path = None if args.no_save else default_result_path(args.output, "kernels")
-    per_backend = kernel_suite.count_cases(tuple(args.op), args.shapes, args.batch)
+    specs = kernel_suite.plan(tuple(args.op), args.shapes, args.batch)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
+    jobs = [{"kind": "kernels", "backend": name, "peer": is_peer, "options": options,
+             "ops": list(args.op), "shapes": args.shapes, "batch": args.batch,
+             "seed": args.seed, "timing": timing} for name, is_peer in targets]
     interrupted = False
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task("kernels", total=per_backend * len(targets))
+        task = progress.add_task("starting workers", total=len(specs) * len(jobs))
         try:
-            for name, is_peer in targets:
-                job = {"kind": "kernels", "backend": name, "peer": is_peer, "options": options,
-                       "ops": list(args.op), "shapes": args.shapes, "batch": args.batch,
-                       "seed": args.seed, "timing": timing}
-                done = 0
-                for message in run_job(job, per_backend, timeout=args.timeout):
-                    kind = message["type"]
-                    if kind == "info":
-                        result["backends"][name] = message["info"]
-                    elif kind == "start":
-                        progress.update(task, description=f"{name} {message['case']}")
-                    elif kind == "fatal":
-                        console.print(f"[yellow]{name} stopped:[/] {message['reason']}")
-                        result.setdefault("failed_backends", {})[name] = message["reason"]
-                    elif kind == "row":
-                        row = message["row"]
-                        _add_peak_fraction(row, peak)
-                        result["rows"].append(row)
-                        done += 1
-                        if path:  # after every row: an interrupted run keeps what it measured
-                            write_json_atomic(path, result)
-                        progress.advance(task)
-                progress.advance(task, per_backend - done)
+            for message in isolation.run_side_by_side(jobs, len(specs), args.timeout):
+                kind, name = message["type"], message["backend"]
+                if kind == "info":
+                    result["backends"][name] = message["info"]
+                elif kind == "fatal":
+                    console.print(f"[yellow]{name} could not run:[/] {message['reason']}")
+                    result.setdefault("failed_backends", {})[name] = message["reason"]
+                    progress.advance(task, len(specs))
+                elif kind == "start":
+                    progress.update(task, description=f"{name} {specs[message['index']].name}")
+                elif kind == "row":
+                    spec = specs[message["index"]]
+                    row = {"op": spec.op, "case": spec.name, **message["row"]}
+                    _add_peak_fraction(row, peak)
+                    result["rows"].append(row)
+                    if path:  # after every row: an interrupted run keeps what it measured
+                        write_json_atomic(path, result)
+                    progress.advance(task)
         except KeyboardInterrupt:
             interrupted = True
             result["interrupted"] = True

@@ -162,17 +162,17 @@ FAKE_ROW = {"backend": "numpy", "op": "gemm", "case": "interrupted_case_marker",
 def test_interrupt_saves_partial_results_and_exits_130(tmp_path, monkeypatch):
     calls = []
 
-    def interrupted_run_job(job, total, timeout):
-        calls.append(job["backend"])
-        yield {"type": "info", "info": {"backend": job["backend"], "threads": 1}}
-        yield {"type": "row", "index": 0, "row": dict(FAKE_ROW)}
+    def interrupted(jobs, total, timeout):
+        calls.append([job["backend"] for job in jobs])
+        yield {"type": "info", "backend": "numpy", "info": {"backend": "numpy", "threads": 1}}
+        yield {"type": "row", "backend": "numpy", "index": 0, "row": dict(FAKE_ROW)}
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(isolation, "run_job", interrupted_run_job)
-    code = main(["kernels", "--backend", "numpy,numpy", "--op", "gemm", *FAST,
+    monkeypatch.setattr(isolation, "run_side_by_side", interrupted)
+    code = main(["kernels", "--backend", "numpy,cpu", "--op", "gemm", *FAST,
                  "--output", str(tmp_path)])
     assert code == 130
-    assert calls == ["numpy"]  # the second backend never started
+    assert calls == [["numpy", "cpu"]]
     payload = read_result(_only_file(tmp_path))
     assert payload["interrupted"] is True
     assert [row["case"] for row in payload["rows"]] == ["interrupted_case_marker"]
@@ -180,11 +180,11 @@ def test_interrupt_saves_partial_results_and_exits_130(tmp_path, monkeypatch):
 
 
 def test_interrupt_before_any_row_still_saves(tmp_path, monkeypatch):
-    def interrupted_at_once(job, total, timeout):
+    def interrupted_at_once(jobs, total, timeout):
         raise KeyboardInterrupt
         yield  # pragma: no cover - makes this a generator
 
-    monkeypatch.setattr(isolation, "run_job", interrupted_at_once)
+    monkeypatch.setattr(isolation, "run_side_by_side", interrupted_at_once)
     code = main(["kernels", "--backend", "numpy", "--op", "gemm", *FAST,
                  "--output", str(tmp_path)])
     assert code == 130

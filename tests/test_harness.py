@@ -275,8 +275,9 @@ def test_read_result_missing_file(tmp_path):
 FAKE_WORKER = textwrap.dedent("""
     import json, os, sys, time
 
-    job = json.loads(sys.stdin.read())
-    mode, start = job["fake"], job["start"]
+    job = json.loads(sys.stdin.readline())
+    mode = job["fake"]
+    generation = int(os.environ.get("FAKE_GENERATION", "0"))
 
     def emit(*messages):  # several messages in one write: one read may get them all
         sys.stdout.write("".join(json.dumps(m) + "\\n" for m in messages))
@@ -290,29 +291,28 @@ FAKE_WORKER = textwrap.dedent("""
         sys.stderr.flush()
     if mode == "noise-on-stdout":
         print("a native library printing on stdout", flush=True)
-    info = {"type": "info", "info": {"start": start}}
-    if mode == "hang-buffered" and start == 0:
-        emit(info, {"type": "start", "index": 0, "case": "case0"})
-        time.sleep(30)
-    if not (mode == "hang" and start == 0):  # (the info is optional in the protocol)
-        emit(info)
-    for index in range(start, job["total"]):
-        emit({"type": "start", "index": index, "case": f"case{index}"})
+    emit({"type": "info", "info": {"pid": os.getpid()}})
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command.get("quit"):
+            break
+        index = command["run"]
         if mode == "crash" and index == 1:
             sys.stderr.write("fake worker: crashing on purpose\\n")
             sys.stderr.flush()
             os._exit(3)
         if mode == "hang" and index == 0:
             time.sleep(30)
+        if mode == "noise-on-stdout":
+            print("more native noise", flush=True)
         emit({"type": "row", "index": index,
               "row": {"backend": job["backend"], "case": f"case{index}", "status": "ok"}})
-    emit({"type": "done"})
 """)
 
 
 @pytest.fixture
 def fake_worker(tmp_path, monkeypatch):
-    """Make ``run_job`` start the fake worker instead of ``-m hwbench.harness.worker``."""
+    """Make ``Worker`` start the fake worker instead of ``-m hwbench.harness.worker``."""
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER)
     real_popen = subprocess.Popen
@@ -328,19 +328,19 @@ def fake_worker(tmp_path, monkeypatch):
     return started
 
 
-def _job(mode: str, total: int) -> dict:
-    return {"kind": "kernels", "backend": "numpy", "options": {}, "fake": mode, "total": total}
+def _job(mode: str, backend: str = "numpy") -> dict:
+    return {"kind": "kernels", "backend": backend, "options": {}, "fake": mode}
 
 
-def _rows(messages: list[dict]) -> dict[int, dict]:
-    rows = [m for m in messages if m["type"] == "row"]
+def _rows(messages: list[dict], backend: str = "numpy") -> dict[int, dict]:
+    rows = [m for m in messages if m["type"] == "row" and m["backend"] == backend]
     indices = [m["index"] for m in rows]
     assert len(indices) == len(set(indices)), f"a case reported twice: {indices}"
     return {m["index"]: m["row"] for m in rows}
 
 
-def test_run_job_survives_a_crashing_worker(fake_worker):
-    messages = list(isolation.run_job(_job("crash", 4), total=4, timeout=60))
+def test_side_by_side_survives_a_crashing_worker(fake_worker):
+    messages = list(isolation.run_side_by_side([_job("crash")], total=4, timeout=60))
     rows = _rows(messages)
     assert sorted(rows) == [0, 1, 2, 3]
     errors = [i for i, row in rows.items() if row["status"] == "error"]
@@ -352,15 +352,13 @@ def test_run_job_survives_a_crashing_worker(fake_worker):
     assert all(rows[i]["status"] == "ok" for i in (0, 2, 3))
     # A fresh worker took over at the case after the crash.
     assert len(fake_worker) == 2
-    infos = [m["info"]["start"] for m in messages if m["type"] == "info"]
-    assert infos == [0, 2]
-    assert messages[-1]["type"] == "done"
+    assert [m["type"] for m in messages].count("info") == 2
     assert all(p.returncode is not None for p in fake_worker)
 
 
-def test_run_job_kills_a_hung_worker(fake_worker):
-    """The worker says it starts case 0, then is silent: case 0 fails, the others run."""
-    messages = list(isolation.run_job(_job("hang", 3), total=3, timeout=1))
+def test_side_by_side_kills_a_hung_worker(fake_worker):
+    """Silent on case 0: case 0 fails, the worker is killed, the others run."""
+    messages = list(isolation.run_side_by_side([_job("hang")], total=3, timeout=1))
     rows = _rows(messages)
     assert sorted(rows) == [0, 1, 2]
     assert rows[0]["status"] == "error"
@@ -369,62 +367,58 @@ def test_run_job_kills_a_hung_worker(fake_worker):
     assert len(fake_worker) == 2
     hung = fake_worker[0]
     assert hung.returncode is not None and hung.returncode < 0  # killed, not left running
-    assert messages[-1]["type"] == "done"
 
 
-def test_run_job_kills_a_hung_worker_whose_start_was_buffered(fake_worker):
-    """As above, but 'info' and 'start' arrive in one write (a worker may batch output)."""
-    messages = list(isolation.run_job(_job("hang-buffered", 3), total=3, timeout=1))
-    rows = _rows(messages)
-    assert sorted(rows) == [0, 1, 2]
-    assert rows[0]["status"] == "error" and "no progress" in rows[0]["reason"]
-    assert rows[1]["status"] == "ok" and rows[2]["status"] == "ok"
+def test_side_by_side_interleaves_backends_case_by_case(fake_worker):
+    jobs = [_job("ok", "numpy"), _job("ok", "cpu")]
+    messages = list(isolation.run_side_by_side(jobs, total=3, timeout=60))
+    order = [(m["backend"], m["index"]) for m in messages if m["type"] == "row"]
+    assert order == [("numpy", 0), ("cpu", 0), ("numpy", 1), ("cpu", 1), ("numpy", 2),
+                     ("cpu", 2)]
+    assert len(fake_worker) == 2
+    assert all(p.returncode == 0 for p in fake_worker)  # asked to quit, and did
 
 
-def test_run_job_survives_a_chatty_stderr(fake_worker):
-    rows = _rows(list(isolation.run_job(_job("chatty-stderr", 2), total=2, timeout=1)))
+def test_side_by_side_one_backend_failing_leaves_the_other(fake_worker):
+    jobs = [_job("die-before-cases", "numpy"), _job("ok", "cpu")]
+    messages = list(isolation.run_side_by_side(jobs, total=2, timeout=60))
+    fatal = [m for m in messages if m["type"] == "fatal"]
+    assert len(fatal) == 1 and fatal[0]["backend"] == "numpy"
+    assert "status 4" in fatal[0]["reason"] and "cannot start" in fatal[0]["reason"]
+    assert _rows(messages, "numpy") == {}
+    assert sorted(_rows(messages, "cpu")) == [0, 1]
+    assert len(fake_worker) == 2  # the failed one is not restarted in a loop
+
+
+def test_side_by_side_survives_a_chatty_stderr(fake_worker):
+    rows = _rows(list(isolation.run_side_by_side([_job("chatty-stderr")], total=2, timeout=5)))
     assert sorted(rows) == [0, 1]
     assert all(row["status"] == "ok" for row in rows.values())
 
 
-def test_run_job_survives_a_non_json_stdout_line(fake_worker):
-    rows = _rows(list(isolation.run_job(_job("noise-on-stdout", 2), total=2, timeout=60)))
+def test_side_by_side_survives_non_json_stdout_lines(fake_worker):
+    rows = _rows(list(isolation.run_side_by_side([_job("noise-on-stdout")], total=2,
+                                                 timeout=60)))
     assert sorted(rows) == [0, 1]
-
-
-def test_run_job_resumes_from_start(fake_worker):
-    job = {**_job("ok", 5), "start": 3}
-    rows = _rows(list(isolation.run_job(job, total=5, timeout=60)))
-    assert sorted(rows) == [3, 4]
-    assert all(row["status"] == "ok" for row in rows.values())
-
-
-def test_run_job_reports_a_worker_dying_before_any_case(fake_worker):
-    messages = list(isolation.run_job(_job("die-before-cases", 3), total=3, timeout=60))
-    assert [m["type"] for m in messages] == ["fatal"]
-    assert "status 4" in messages[0]["reason"]
-    assert "cannot start" in messages[0]["reason"]
-    assert len(fake_worker) == 1  # not restarted in a loop
 
 
 def test_real_worker_reports_an_unknown_job_kind():
     job = {"kind": "nonsense", "backend": "numpy", "options": {}}
-    messages = list(isolation.run_job(job, total=1, timeout=120))
-    assert messages[-1]["type"] == "fatal"
-    assert "nonsense" in messages[-1]["reason"]
+    messages = list(isolation.run_side_by_side([job], total=1, timeout=120))
+    assert [m["type"] for m in messages] == ["fatal"]
+    assert "nonsense" in messages[0]["reason"]
 
 
 def test_real_worker_runs_a_case():
     job = {"kind": "kernels", "backend": "numpy", "options": {"threads": 1}, "peer": False,
            "ops": ["sigmoid"], "shapes": "small", "batch": 1, "seed": 0,
-           "timing": {"repeats": 1, "min_time": 0, "max_time": 0.01}, "start": 1}
-    messages = list(isolation.run_job(job, total=2, timeout=120))
+           "timing": {"repeats": 1, "min_time": 0, "max_time": 0.01}}
+    messages = list(isolation.run_side_by_side([job], total=2, timeout=120))
     kinds = [m["type"] for m in messages]
-    assert kinds == ["info", "start", "row", "done"]
+    assert kinds == ["info", "start", "row", "start", "row"]
     assert messages[0]["info"]["threads"] == 1
-    assert messages[2]["index"] == 1
-    assert messages[2]["row"]["status"] == "ok"
-    assert messages[2]["row"]["op"] == "sigmoid"
+    rows = _rows(messages)
+    assert rows[1]["status"] == "ok" and rows[1]["op"] == "sigmoid"
 
 
 def test_worker_env_limits_blas_threads_except_for_numpy():

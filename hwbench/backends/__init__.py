@@ -84,9 +84,15 @@ def list_backends() -> list[BackendStatus]:
 
 
 def expand_backends(spec: str) -> list[str]:
-    """``"all"`` -> every available backend; ``"numpy,cpu:mkl"`` -> that list, checked."""
+    """``"all"`` -> every available backend and device (``devices()[0]`` is the default,
+    so ``cpu`` then ``cpu:mkl``); ``"numpy,cpu:mkl"`` -> that list, checked."""
     if spec.strip() == "all":
-        return [row.name for row in list_backends() if row.available]
+        names = []
+        for row in list_backends():
+            if row.available:  # the default device first, then every other device
+                names.append(row.name)
+                names.extend(f"{row.name}:{device}" for device in row.devices[1:])
+        return names
     names = [part.strip() for part in spec.split(",") if part.strip()]
     for name in names:
         parse_backend_name(name)

@@ -1,4 +1,4 @@
-"""Run one backend's share of a benchmark in its own worker process.
+"""Run each backend in its own worker process, all of them side by side, case by case.
 
 Why a process per backend: a crash or hang in native code must cost one row, not the
 run; and libraries' idle threads interfere across backends — measured here, oneDNN calls
@@ -6,11 +6,14 @@ stalled for ~8 ms at random while OpenBLAS's worker threads (from NumPy) were al
 the same process. A worker therefore also runs NumPy's BLAS single-threaded unless NumPy
 *is* the backend under test.
 
-Protocol: the parent writes one JSON job to the worker's stdin; the worker writes JSON
-lines to stdout: ``{"type": "info"}`` once, ``{"type": "start", "index": i}`` before each
-case and ``{"type": "row", "index": i, "row": {...}}`` after it. If the worker dies or is
-silent past the timeout, the parent records the case it was on as failed and starts a
-new worker from the next case.
+Why side by side: a shared or thermally limited machine drifts by several per cent over
+minutes. The parent keeps one worker per backend alive and has them take turns on each
+case, so every backend's figure for a case is measured within seconds of the others'.
+
+Protocol (JSON lines): the parent writes the job, then ``{"run": i}`` per case and
+``{"quit": true}``; the worker answers ``{"type": "info"}`` (or ``"fatal"``) once, then
+``{"type": "row", "index": i, "row": {...}}`` per case. A worker that dies or is silent
+past the timeout costs the case it was on (an error row); a new worker takes the next.
 """
 
 from __future__ import annotations
@@ -77,62 +80,139 @@ def _drain(stream, tail: list[str]) -> None:
         del tail[:-20]
 
 
-def run_job(job: dict[str, Any], total: int, timeout: float) -> Iterator[dict[str, Any]]:
-    """Yield the worker's messages for cases ``job['start']..total-1``, surviving crashes.
+class Worker:
+    """One backend's worker process, driven one case at a time."""
 
-    A failed case is yielded as ``{"type": "row", "index": i, "row": {"status": "error",
-    ...}}`` so the caller sees exactly one row per case. Lines that are not JSON (a
-    library's own logging on stdout) are skipped.
-    """
-    start = job.get("start", 0)
-    while start < total:
-        current: int | None = None
-        proc = subprocess.Popen(
+    def __init__(self, job: dict[str, Any], timeout: float) -> None:
+        self.job, self.timeout = job, timeout
+        self.info: dict[str, Any] | None = None
+        self.failure: str | None = None
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "hwbench.harness.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=worker_env(job["backend"], job.get("options", {}).get("threads")))
-        stderr_tail: list[str] = []
-        assert proc.stdin and proc.stdout and proc.stderr
-        drainer = threading.Thread(target=_drain, args=(proc.stderr, stderr_tail), daemon=True)
-        drainer.start()
-        reader = _LineReader(proc.stdout.fileno())
+        assert self.proc.stdin and self.proc.stdout and self.proc.stderr
+        self.stderr_tail: list[str] = []
+        self.drainer = threading.Thread(target=_drain, args=(self.proc.stderr, self.stderr_tail),
+                                        daemon=True)
+        self.drainer.start()
+        self.reader = _LineReader(self.proc.stdout.fileno())
+        if self._send(job):
+            message = self._receive(lambda m: m["type"] in ("info", "fatal"))
+            if message is not None and message["type"] == "info":
+                self.info = message["info"]
+            elif message is not None:
+                self.failure = message["reason"]
+        if self.info is None:
+            self.close()
+
+    @property
+    def alive(self) -> bool:
+        return self.info is not None and self.failure is None and self.proc.poll() is None
+
+    def run(self, index: int) -> dict[str, Any]:
+        """Case ``index``'s row; an error row if the worker dies or hangs on it."""
+        if self._send({"run": index}):
+            message = self._receive(lambda m: m["type"] == "row" and m.get("index") == index)
+            if message is not None and message["type"] == "row":
+                return message["row"]
+            if message is not None:  # the worker reported a fatal error and exits
+                self.failure = message["reason"]
+        self.close()
+        return {"backend": self.job["backend"], "status": "error", "reason": self.failure}
+
+    def _send(self, message: dict[str, Any]) -> bool:
         try:
-            proc.stdin.write(json.dumps({**job, "start": start}))
-            proc.stdin.close()
-            failure = None
-            while True:
-                line = reader.readline(timeout)
-                if line is None:
-                    failure = f"no progress for {timeout:.0f} s (hang?): worker killed"
-                    break
-                if not line:
-                    proc.wait(timeout=30)
-                    drainer.join(timeout=5)
-                    failure = (f"worker exited with status {proc.returncode}"
-                               + (f": {stderr_tail[-1]}" if stderr_tail else ""))
-                    break
-                try:
-                    message = json.loads(line)
-                except json.JSONDecodeError:
+            assert self.proc.stdin
+            self.proc.stdin.write(json.dumps(message) + "\n")
+            self.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            self.failure = self._exit_reason()
+            return False
+        return True
+
+    def _receive(self, wanted) -> dict[str, Any] | None:
+        """The next message ``wanted`` accepts (non-JSON lines skipped), else None."""
+        while True:
+            line = self.reader.readline(self.timeout)
+            if line is None:
+                self.failure = f"no progress for {self.timeout:.0f} s (hang?): worker killed"
+                return None
+            if not line:
+                self.failure = self._exit_reason()
+                return None
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a native library's own logging on stdout
+            if isinstance(message, dict) and "type" in message:
+                if message["type"] == "fatal" or wanted(message):
+                    return message
+
+    def _exit_reason(self) -> str:
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.drainer.join(timeout=5)
+        last = f": {self.stderr_tail[-1]}" if self.stderr_tail else ""
+        return f"worker exited with status {self.proc.returncode}{last}"
+
+    def close(self) -> None:
+        """Ask the worker to quit; kill it if it does not (or is hung)."""
+        if self.proc.poll() is None and self.failure is None:
+            self._send({"quit": True})
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.close()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+
+
+def run_side_by_side(jobs: list[dict[str, Any]], total: int,
+                     timeout: float) -> Iterator[dict[str, Any]]:
+    """Cases 0..total-1, each run by every job's worker in turn.
+
+    Yields ``{"type": "info"|"fatal"|"start"|"row", "backend": name, ...}``: one row
+    per (backend, case) for every backend that started, errors included.
+    """
+    workers: dict[str, Worker | None] = {}
+    try:
+        for job in jobs:
+            workers[job["backend"]] = yield from _start(job, timeout)
+        for index in range(total):
+            for job in jobs:
+                name = job["backend"]
+                worker = workers[name]
+                if worker is None:
                     continue
-                if not isinstance(message, dict) or "type" not in message:
-                    continue
-                if message["type"] == "start":
-                    current = message["index"]
-                elif message["type"] == "row":
-                    current = None
-                    start = message["index"] + 1
-                yield message
-                if message["type"] in ("done", "fatal"):
-                    return
-            if current is None:  # died between cases or before its first one
-                yield {"type": "fatal", "reason": failure}
-                return
-            yield {"type": "row", "index": current,
-                   "row": {"backend": job["backend"], "status": "error", "reason": failure}}
-            start = current + 1
-        finally:
-            reader.close()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+                if not worker.alive:  # the previous case killed it: a new one goes on
+                    worker = workers[name] = yield from _start(job, timeout)
+                    if worker is None:
+                        continue
+                yield {"type": "start", "backend": name, "index": index}
+                yield {"type": "row", "backend": name, "index": index,
+                       "row": worker.run(index)}
+    finally:
+        for worker in workers.values():
+            if worker is not None:
+                worker.close()
+
+
+def _start(job: dict[str, Any], timeout: float):
+    worker = Worker(job, timeout)
+    if worker.info is None:
+        yield {"type": "fatal", "backend": job["backend"], "reason": worker.failure}
+        return None
+    yield {"type": "info", "backend": job["backend"], "info": worker.info}
+    return worker

@@ -67,7 +67,7 @@ def _int8_case(op: str, shape: GemmShape, rng: np.random.Generator) -> Case:
     za, zb = np.uint8(INT8_ZERO_POINTS[0]), np.int8(INT8_ZERO_POINTS[1])
     problem, _, _ = spec.check_gemm_int8(a, b, za, zb)
     params = {"m": m, "n": n, "k": k}
-    name = shape.name.replace("gemm", op, 1) if shape.name.startswith("gemm") else shape.name
+    name = CaseSpec(op, shape).name
     if op == "gemm_int8":
         return Case(op, name, params, {"a": a, "b": b}, {"a_zero_point": za, "b_zero_point": zb},
                     problem.flops, problem.bytes, exact=True,
@@ -106,22 +106,20 @@ def _elementwise_case(op: str, size: int, rng: np.random.Generator) -> Case:
                 problem.bytes, reference_fn=lambda: reference.sigmoid_backward(y, dy))
 
 
-def build_cases(ops: tuple[str, ...] = OPS, shapes: str = "small", batch: int = 1,
-                seed: int = 0) -> Iterator[Case]:
-    """The suite's cases, generated lazily (large inputs exist one case at a time)."""
-    check_ops(ops)
-    gemms, convs = get_problem_set(shapes, batch)
-    rng = np.random.default_rng(seed)
-    for op in ops:
-        if op == "gemm":
-            yield from (_gemm_case(s, rng) for s in gemms)
-        elif op in ("gemm_int8", "qgemm"):
-            yield from (_int8_case(op, s, rng) for s in gemms)
-        elif op == "conv2d":
-            yield from (_conv_case(s, rng) for s in convs)
-        else:
-            for size in ELEMENTWISE_SIZES.get(shapes, DEFAULT_ELEMENTWISE_SIZES):
-                yield _elementwise_case(op, size, rng)
+@dataclass(frozen=True)
+class CaseSpec:
+    """What one case is, without its data: an op and a shape (or elementwise size)."""
+
+    op: str
+    shape: GemmShape | ConvShape | int
+
+    @property
+    def name(self) -> str:
+        if isinstance(self.shape, int):
+            return f"{self.op}_{self.shape}"
+        if self.op in ("gemm_int8", "qgemm") and self.shape.name.startswith("gemm"):
+            return self.shape.name.replace("gemm", self.op, 1)
+        return self.shape.name
 
 
 def check_ops(ops: tuple[str, ...]) -> None:
@@ -130,13 +128,40 @@ def check_ops(ops: tuple[str, ...]) -> None:
         raise ArgumentError(f"argument 'op': unknown op(s) {unknown}; known: {', '.join(OPS)}")
 
 
-def count_cases(ops: tuple[str, ...], shapes: str, batch: int = 1) -> int:
+def plan(ops: tuple[str, ...] = OPS, shapes: str = "small", batch: int = 1) -> list[CaseSpec]:
+    """Every case of the suite, in order: cheap, so parent and workers agree on indices."""
     check_ops(ops)
     gemms, convs = get_problem_set(shapes, batch)
     sizes = ELEMENTWISE_SIZES.get(shapes, DEFAULT_ELEMENTWISE_SIZES)
-    per_op = {"gemm": len(gemms), "gemm_int8": len(gemms), "qgemm": len(gemms),
-              "conv2d": len(convs), "sigmoid": len(sizes), "sigmoid_backward": len(sizes)}
-    return sum(per_op[op] for op in ops)
+    out: list[CaseSpec] = []
+    for op in ops:
+        chosen = gemms if op in ("gemm", "gemm_int8", "qgemm") else (
+            convs if op == "conv2d" else sizes)
+        out.extend(CaseSpec(op, shape) for shape in chosen)
+    return out
+
+
+def make_case(spec: CaseSpec, seed: int = 0, index: int = 0) -> Case:
+    """The case's inputs, drawn from a generator seeded by (seed, index) alone."""
+    rng = np.random.default_rng([seed, index])
+    if spec.op == "gemm":
+        return _gemm_case(spec.shape, rng)
+    if spec.op in ("gemm_int8", "qgemm"):
+        return _int8_case(spec.op, spec.shape, rng)
+    if spec.op == "conv2d":
+        return _conv_case(spec.shape, rng)
+    return _elementwise_case(spec.op, spec.shape, rng)
+
+
+def build_cases(ops: tuple[str, ...] = OPS, shapes: str = "small", batch: int = 1,
+                seed: int = 0) -> Iterator[Case]:
+    """The suite's cases, generated lazily (large inputs exist one case at a time)."""
+    for index, case_spec in enumerate(plan(ops, shapes, batch)):
+        yield make_case(case_spec, seed, index)
+
+
+def count_cases(ops: tuple[str, ...], shapes: str, batch: int = 1) -> int:
+    return len(plan(ops, shapes, batch))
 
 
 def accuracy(result: np.ndarray, ref: np.ndarray, exact: bool) -> dict[str, Any]:

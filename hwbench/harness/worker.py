@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import sys
 from typing import Any
@@ -16,23 +15,31 @@ def _emit(message: dict[str, Any]) -> None:
 
 
 def run_kernels(job: dict[str, Any]) -> None:
+    """Create the backend, then run the cases the parent asks for, one line at a time."""
     from hwbench.backends import get_backend
     from hwbench.harness import kernel_suite
     from hwbench.harness.peers import get_peer
 
     make = get_peer if job.get("peer") else get_backend
     backend = make(job["backend"], **job.get("options", {}))
+    specs = kernel_suite.plan(tuple(job["ops"]), job["shapes"], job["batch"])
     _emit({"type": "info", "info": backend.info()})
-    cases = kernel_suite.build_cases(tuple(job["ops"]), job["shapes"], job["batch"], job["seed"])
-    for index, case in enumerate(itertools.islice(cases, job["start"], None), job["start"]):
-        _emit({"type": "start", "index": index, "case": case.name})
-        row = kernel_suite.run_case(backend, case, **job["timing"])
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command.get("quit"):
+            return
+        index = int(command["run"])
+        case = kernel_suite.make_case(specs[index], job["seed"], index)
+        try:
+            row = kernel_suite.run_case(backend, case, **job["timing"])
+        except Exception as exc:  # noqa: BLE001 - one failed case, the worker goes on
+            row = {"backend": backend.full_name, "op": case.op, "case": case.name,
+                   "status": "error", "reason": f"{type(exc).__name__}: {exc}"}
         _emit({"type": "row", "index": index, "row": row})
-    _emit({"type": "done"})
 
 
 def main() -> int:
-    job = json.loads(sys.stdin.read())
+    job = json.loads(sys.stdin.readline())
     try:
         if job["kind"] == "kernels":
             run_kernels(job)
