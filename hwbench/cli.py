@@ -163,10 +163,17 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     console.print(_table(result["rows"], peak, [name for name, _ in targets]))
     if path:
         console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
+    unsupported: dict[str, int] = {}
     for row in result["rows"]:
-        if row.get("status") != "ok":
+        if row.get("status") == "ok":
+            continue
+        if str(row.get("reason", "")).startswith("UnsupportedError"):
+            unsupported[row["backend"]] = unsupported.get(row["backend"], 0) + 1
+        else:
             console.print(f"[yellow]{row['backend']} {row.get('case', '?')}:[/] "
                           f"{row.get('reason')}")
+    for name, count in unsupported.items():
+        console.print(f"{name}: {count} case(s) not supported (see the rows' reasons)")
     return 130 if interrupted else 0
 
 
@@ -210,9 +217,11 @@ def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         if row.get("status") != "ok":
+            reason = str(row.get("reason", ""))
+            shown = "unsupported" if reason.startswith("UnsupportedError") else (
+                f"[red]{reason[:40]}[/]")
             table.add_row(row["backend"], row.get("op", "?"), row.get("case", "?"), "—", "", "",
-                          "", "",
-                          f"[red]{row.get('reason', '')[:40]}[/]")
+                          "", "", shown)
             continue
         err = (f"{row['mismatches']} diff" if "mismatches" in row
                else f"{row['rel_error']:.1e}")

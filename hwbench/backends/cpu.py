@@ -73,7 +73,8 @@ class CpuBackend(Backend):
     name = "cpu"
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
-                 check_finite: bool = True, conv_layout: str = "blocked") -> None:
+                 check_finite: bool = True, conv_layout: str = "blocked",
+                 pointwise_as_gemm: bool = True) -> None:
         flavour = device or "onednn"
         if flavour not in FLAVOURS:
             raise ArgumentError(
@@ -85,6 +86,7 @@ class CpuBackend(Backend):
                          check_finite=check_finite)
         self.flavour = flavour
         self.conv_layout = conv_layout
+        self.pointwise_as_gemm = bool(pointwise_as_gemm)
         self.dnnl = onednn.load()
         self.mkl = None
         if flavour == "mkl":
@@ -125,6 +127,7 @@ class CpuBackend(Backend):
     def info(self) -> dict[str, Any]:
         info = super().info()
         info.update(flavour=self.flavour, conv_layout=self.conv_layout,
+                    pointwise_as_gemm=self.pointwise_as_gemm,
                     gemm_library="mkl" if self.mkl else "onednn", conv_library="onednn")
         return info
 
@@ -248,6 +251,8 @@ class CpuBackend(Backend):
     # -- conv ----------------------------------------------------------------------------
     def _conv2d(self, p: ConvProblem, x, w, bias) -> np.ndarray:
         self.dnnl.set_num_threads(self.threads)
+        if self.pointwise_as_gemm and _is_pointwise(p):
+            return self._pointwise_conv(p, np.asarray(x), np.asarray(w), bias)
         key = ("conv", p, self.conv_layout)
         conv = self._primitive(key, lambda: _Conv(self.dnnl, p, self.conv_layout))
         x = np.ascontiguousarray(x)
@@ -265,6 +270,25 @@ class CpuBackend(Backend):
         conv.prim.execute(buffers)
         if conv.dst_reorder is not None:
             conv.dst_reorder.execute({ARG_SRC: dst, ARG_DST: out})
+        return out
+
+    def _pointwise_conv(self, p: ConvProblem, x: np.ndarray, w: np.ndarray,
+                        bias) -> np.ndarray:
+        """A 1×1, stride-1, unpadded conv on NCHW is one GEMM per image: W[K,C] @ X[C,HW].
+
+        No reorders at all, which is what such a low-intensity conv's time is made of in
+        a blocked layout.
+        """
+        out = aligned_empty(p.output_shape, np.float32)
+        wmat, _ = row_major(w.reshape(p.k, p.c), FLOAT32, False)
+        x = np.ascontiguousarray(x)
+        beta = 0.0
+        if bias is not None:
+            out[...] = np.asarray(bias).reshape(1, p.k, 1, 1)
+            beta = 1.0
+        for image in range(p.n):
+            self.dnnl.sgemm(wmat, x[image].reshape(p.c, p.h * p.w), False, False,
+                            out[image].reshape(p.k, p.h * p.w), beta)
         return out
 
     def _packed(self, conv: _Conv, w: np.ndarray) -> np.ndarray:
@@ -305,6 +329,20 @@ class CpuBackend(Backend):
         prim.execute({ARG_DST: np.ascontiguousarray(y), ARG_DIFF_DST: np.ascontiguousarray(dy),
                       ARG_DIFF_SRC: out})
         return out
+
+
+POINTWISE_MIN_PIXELS = 128
+
+
+def _is_pointwise(p: ConvProblem) -> bool:
+    """A 1×1/stride-1/unpadded conv on images big enough for the GEMM path to win.
+
+    Measured on Zen 4 (GFLOP/s, GEMM path vs blocked conv with reorders): 56×56 206–217
+    vs 86–181, 14×14 200 vs 188, but 7×7 148 vs 205: with only 49 columns the GEMM is
+    too skinny, so small images stay on the convolution primitive.
+    """
+    shape_ok = (p.r, p.s, p.stride, p.dilation, p.groups) == (1, 1, (1, 1), (1, 1), 1)
+    return shape_ok and not any(p.padding) and p.h * p.w >= POINTWISE_MIN_PIXELS
 
 
 class _Conv:
