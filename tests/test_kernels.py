@@ -88,8 +88,32 @@ def _exact_requantize(acc: int, scale: np.float32, zp: int, dtype) -> int:
        zp=st.integers(-128, 127))
 def test_requantize_is_exact_round_half_even_and_saturating(acc, scale, zp):
     fixed = q.quantize_multiplier(np.float32(scale))
+    want = _exact_requantize(acc, np.float32(scale), zp, np.int8)
     got = q.requantize(np.array([acc], np.int32), fixed, zp, np.int8)
-    assert int(got[0]) == _exact_requantize(acc, np.float32(scale), zp, np.int8)
+    assert int(got[0]) == want
+    integer = q._requantize_integer(np.array([acc], np.int32), fixed, zp, np.dtype(np.int8))
+    assert int(integer[0]) == want
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(shift_scale=st.integers(-12, 1), mantissa=st.integers(2**23, 2**24 - 1),
+       acc=st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=50),
+       zp=st.integers(0, 255))
+def test_float64_requantize_path_equals_integer_path(shift_scale, mantissa, acc, zp):
+    """Every scale that takes the fast path (right shift <= 43) rounds exactly alike."""
+    scale = np.float32(mantissa * 2.0 ** (shift_scale - 24))
+    fixed = q.quantize_multiplier(scale)
+    assert int(fixed.right_shift) <= q.FLOAT64_EXACT_MAX_SHIFT
+    # Add exact ties and near-ties: acc values whose product lands on k + 1/2.
+    values = np.array(acc, np.int64)
+    unit = int(fixed.right_shift)
+    tie = (1 << (unit - 1)) // int(fixed.multiplier) if unit <= 62 else 0
+    extra = np.array([tie, tie + 1, -tie, 2 * tie + 1, 3], np.int64)
+    values = np.clip(np.concatenate([values, extra]), -(2**31), 2**31 - 1).astype(np.int32)
+    for dtype in (np.uint8, np.int8):
+        z = zp if dtype == np.uint8 else zp - 128
+        np.testing.assert_array_equal(q._requantize_float64(values, fixed, z, np.dtype(dtype)),
+                                      q._requantize_integer(values, fixed, z, np.dtype(dtype)))
 
 
 def test_requantize_ties_go_to_even():
