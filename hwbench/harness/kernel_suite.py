@@ -42,6 +42,17 @@ class Case:
     _reference: np.ndarray | None = field(default=None, repr=False)
     reference_fn: Callable[[], np.ndarray] | None = field(default=None, repr=False)
 
+    def bind(self, backend: Backend) -> Callable[[], Any]:
+        """A no-argument call of this case's kernel on ``backend``'s device copies."""
+        device = {k: backend.asarray(v) for k, v in self.inputs.items()}
+        kernel = getattr(backend, self.op)
+        if self.op == "qgemm":  # ONNX QLinearMatMul's argument order
+            s = self.static
+            args = (device["a"], s["a_scale"], s["a_zero_point"], device["b"], s["b_scale"],
+                    s["b_zero_point"], s["y_scale"], s["y_zero_point"])
+            return lambda: kernel(*args)
+        return lambda: kernel(**device, **self.static)
+
     @property
     def reference(self) -> np.ndarray:
         if self._reference is None:
@@ -183,18 +194,7 @@ def run_case(backend: Backend, case: Case, *, repeats: int = 10, min_time: float
     row: dict[str, Any] = {"backend": backend.full_name, "op": case.op, "case": case.name,
                            "params": case.params, "flops": case.flops, "bytes": case.bytes}
     try:
-        device_inputs = {k: backend.asarray(v) for k, v in case.inputs.items()}
-        kernel = getattr(backend, case.op)
-        if case.op == "qgemm":
-            s = case.static
-            args = (device_inputs["a"], s["a_scale"], s["a_zero_point"], device_inputs["b"],
-                    s["b_scale"], s["b_zero_point"], s["y_scale"], s["y_zero_point"])
-
-            def call() -> Any:
-                return kernel(*args)
-        else:
-            def call() -> Any:
-                return kernel(**device_inputs, **case.static)
+        call = case.bind(backend)
         result = backend.to_numpy(call())
         backend.synchronize()
         row.update(accuracy(result, case.reference, case.exact))

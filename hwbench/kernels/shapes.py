@@ -35,6 +35,8 @@ import operator
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
+from hwbench.kernels.spec import ConvProblem, GemmProblem
+
 PROBLEM_SETS: tuple[str, ...] = (
     "small", "deepbench", "deepbench-device", "resnet50", "headline"
 )
@@ -91,7 +93,7 @@ def _normalise_ints(shape: object, names: tuple[str, ...]) -> None:
 
 
 @dataclass(frozen=True)
-class GemmShape:
+class GemmShape(GemmProblem):
     """One GEMM problem: ``C[m, n] = op(A) @ op(B)``, ``op(A)`` is m x k, ``op(B)`` is k x n.
 
     ``trans_a``/``trans_b`` say that A/B are *stored* transposed (as BLAS ``T``), so a
@@ -99,11 +101,6 @@ class GemmShape:
     how many times the problem occurs in the model it came from (for weighted totals).
     """
 
-    m: int
-    n: int
-    k: int
-    trans_a: bool = False
-    trans_b: bool = False
     name: str = ""
     count: int = 1
 
@@ -129,31 +126,15 @@ class GemmShape:
     def c_shape(self) -> tuple[int, int]:
         return (self.m, self.n)
 
-    @property
-    def flops(self) -> int:
-        """2*m*n*k: one multiply and one add per MAC, for one occurrence."""
-        return 2 * self.m * self.n * self.k
-
 
 @dataclass(frozen=True)
-class ConvShape:
+class ConvShape(ConvProblem):
     """One 2-D convolution problem in NCHW / OIHW terms with ONNX Conv semantics.
 
     ``padding`` is ``(h_begin, w_begin, h_end, w_end)`` so that asymmetric (TF "SAME")
     padding is expressible; ``count`` is how many times the layer occurs in its model.
     """
 
-    n: int
-    c: int
-    h: int
-    w: int
-    k: int
-    r: int
-    s: int
-    stride: tuple[int, int] = (1, 1)
-    padding: tuple[int, int, int, int] = (0, 0, 0, 0)
-    dilation: tuple[int, int] = (1, 1)
-    groups: int = 1
     name: str = ""
     count: int = 1
 
@@ -186,39 +167,6 @@ class ConvShape:
         if self.groups != 1:
             name += f"_g{self.groups}"
         return name
-
-    @staticmethod
-    def _out(size: int, pad_begin: int, pad_end: int, kernel: int, stride: int, dil: int) -> int:
-        # ONNX Conv: floor((in + pads - dilation*(kernel-1) - 1) / stride + 1).
-        return (size + pad_begin + pad_end - dil * (kernel - 1) - 1) // stride + 1
-
-    @property
-    def out_h(self) -> int:
-        p = self.padding
-        return self._out(self.h, p[0], p[2], self.r, self.stride[0], self.dilation[0])
-
-    @property
-    def out_w(self) -> int:
-        p = self.padding
-        return self._out(self.w, p[1], p[3], self.s, self.stride[1], self.dilation[1])
-
-    @property
-    def input_shape(self) -> tuple[int, int, int, int]:
-        return (self.n, self.c, self.h, self.w)
-
-    @property
-    def weight_shape(self) -> tuple[int, int, int, int]:
-        return (self.k, self.c // self.groups, self.r, self.s)
-
-    @property
-    def output_shape(self) -> tuple[int, int, int, int]:
-        return (self.n, self.k, self.out_h, self.out_w)
-
-    @property
-    def flops(self) -> int:
-        """2*n*k*out_h*out_w*(c/groups)*r*s for one occurrence (padding taps included)."""
-        outputs = self.n * self.k * self.out_h * self.out_w
-        return 2 * outputs * (self.c // self.groups) * self.r * self.s
 
 
 def total_flops(shapes: Iterable[GemmShape | ConvShape]) -> int:

@@ -134,6 +134,14 @@ class ConvProblem:
         return (self.w + self.padding[1] + self.padding[3] - span) // self.stride[1] + 1
 
     @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        return (self.n, self.c, self.h, self.w)
+
+    @property
+    def weight_shape(self) -> tuple[int, int, int, int]:
+        return (self.k, self.c // self.groups, self.r, self.s)
+
+    @property
     def output_shape(self) -> tuple[int, int, int, int]:
         return (self.n, self.k, self.out_h, self.out_w)
 
