@@ -110,6 +110,19 @@ def test_conv2d_reused_weights_stay_correct_when_input_changes(backend, rng):
         assert_close(out, reference.conv2d(x, backend.to_numpy(wt), padding=1), 36)
 
 
+@pytest.mark.parametrize("shape", [(3,), (4, 4), (300, 300)])
+def test_cpu_device_arrays_cannot_be_made_writable(backend, shape):
+    """The cpu backend caches reordered weights per array, so its arrays must be immutable."""
+    if backend.name != "cpu":
+        pytest.skip("only the cpu backend caches per-array state")
+    x = backend.asarray(np.ones(shape, np.float32))
+    with pytest.raises(ValueError):
+        x[...] = 2.0
+    with pytest.raises(ValueError):
+        x.flags.writeable = True
+    np.testing.assert_array_equal(x, 1.0)
+
+
 def test_conv2d_weights_cache_sees_different_weights(backend, rng):
     x = backend.asarray(rng.standard_normal((1, 4, 8, 8)).astype(np.float32))
     for _ in range(3):

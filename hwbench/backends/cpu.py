@@ -134,11 +134,15 @@ class CpuBackend(Backend):
     # -- memory --------------------------------------------------------------------------
     def asarray(self, x: Any) -> np.ndarray:
         src = np.asarray(x)
-        out = aligned_empty(src.shape, src.dtype)
-        out[...] = src
-        base = out.base if out.base is not None else out
-        base.flags.writeable = False  # a view of a read-only base can never be made writable
-        out.flags.writeable = False
+        buffer = aligned_empty(src.shape, src.dtype)
+        buffer[...] = src
+        # Return a view whose every base is read-only: NumPy refuses to make such a view
+        # writable again, so the data cannot change behind a cached, reordered copy.
+        out = buffer.view()
+        array: Any = out
+        while isinstance(array, np.ndarray):
+            array.flags.writeable = False
+            array = array.base
         key = id(out)
         self._frozen[key] = weakref.ref(out, lambda _ref: self._forget(key))
         return out
