@@ -64,9 +64,7 @@ def aligned_empty(shape: tuple[int, ...] | int, dtype: Any = np.float32) -> np.n
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < SMALL_BYTES:
         return np.empty(shape, dtype)
-    raw = np.empty(nbytes + ALIGNMENT, dtype=np.uint8)
-    offset = (-raw.ctypes.data) % ALIGNMENT
-    return raw[offset:offset + nbytes].view(dtype).reshape(shape)
+    return onednn.aligned_bytes(nbytes, ALIGNMENT).view(dtype).reshape(shape)
 
 
 class CpuBackend(Backend):

@@ -228,7 +228,8 @@ class OneDNN:
 
 
 def aligned_bytes(nbytes: int, alignment: int = 4096) -> np.ndarray:
-    """A byte buffer starting on a page boundary, as oneDNN's own allocator would give."""
+    """A byte buffer starting on an ``alignment`` boundary (default: a page, as oneDNN's
+    own allocator gives scratchpads)."""
     raw = np.empty(nbytes + alignment, dtype=np.uint8)
     offset = (-raw.ctypes.data) % alignment
     return raw[offset:offset + nbytes]
