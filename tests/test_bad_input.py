@@ -67,6 +67,22 @@ def qgemm(**kw) -> tuple[str, dict[str, Any]]:
     return "qgemm", {**args, **kw}
 
 
+def maxpool(x=None, **kw) -> tuple[str, dict[str, Any]]:
+    return "max_pool2d", {"x": f32(1, 2, 6, 6) if x is None else x, "kernel": 2, **kw}
+
+
+def avgpool(x=None, **kw) -> tuple[str, dict[str, Any]]:
+    return "avg_pool2d", {"x": f32(1, 2, 6, 6) if x is None else x, "kernel": 2, **kw}
+
+
+def binary(op: str, a=None, b=None) -> tuple[str, dict[str, Any]]:
+    return op, {"a": f32(2, 3, 4) if a is None else a, "b": f32(3, 1) if b is None else b}
+
+
+def lrn(x=None, **kw) -> tuple[str, dict[str, Any]]:
+    return "lrn", {"x": f32(1, 4, 3, 3) if x is None else x, "size": 3, **kw}
+
+
 # (id, builder of (op, kwargs), names the message must contain)
 CASES: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]], tuple[str, ...]]] = [
     # -- gemm ---------------------------------------------------------------------------
@@ -194,6 +210,110 @@ CASES: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]], tuple[str, ...]
     ("qgemm-a_scale-per-column", lambda: qgemm(a_scale=np.full(5, 0.05, np.float32)),
      ("a_scale",)),
     ("qgemm-a-float32", lambda: qgemm(a=f32(3, 4)), ("a",)),
+    # -- max_pool2d / avg_pool2d / global_avg_pool2d ------------------------------------
+    ("maxpool-x-3d", lambda: maxpool(x=f32(2, 6, 6)), ("x",)),
+    ("maxpool-x-5d", lambda: maxpool(x=f32(1, 1, 2, 6, 6)), ("x",)),
+    ("maxpool-x-float64", lambda: maxpool(x=np.ones((1, 2, 6, 6))), ("x",)),
+    ("maxpool-x-nan", lambda: maxpool(x=poisoned((1, 2, 6, 6), NAN)), ("x",)),
+    ("maxpool-kernel-larger-than-padded-input", lambda: maxpool(kernel=(7, 2)), ("kernel",)),
+    ("maxpool-kernel-larger-than-padded-input-padded",
+     lambda: maxpool(x=f32(1, 1, 3, 3), kernel=6, padding=1), ("kernel",)),
+    ("maxpool-dilated-kernel-larger", lambda: maxpool(kernel=3, dilation=3), ("kernel",)),
+    ("maxpool-kernel-zero", lambda: maxpool(kernel=0), ("kernel",)),
+    ("maxpool-kernel-float", lambda: maxpool(kernel=2.0), ("kernel",)),
+    ("maxpool-stride-zero", lambda: maxpool(stride=0), ("stride",)),
+    ("maxpool-stride-negative", lambda: maxpool(stride=(1, -2)), ("stride",)),
+    ("maxpool-padding-negative", lambda: maxpool(padding=-1), ("padding",)),
+    ("maxpool-padding-len3", lambda: maxpool(padding=(1, 1, 1)), ("padding",)),
+    ("maxpool-window-of-padding-only", lambda: maxpool(kernel=2, padding=2), ("padding",)),
+    ("maxpool-dilation-zero", lambda: maxpool(dilation=0), ("dilation",)),
+    ("maxpool-ceil_mode-int", lambda: maxpool(ceil_mode=1), ("ceil_mode",)),
+    ("avgpool-x-5d", lambda: avgpool(x=f32(1, 1, 2, 6, 6)), ("x",)),
+    ("avgpool-x-int32", lambda: avgpool(x=np.ones((1, 2, 6, 6), np.int32)), ("x",)),
+    ("avgpool-x-inf", lambda: avgpool(x=poisoned((1, 2, 6, 6), INF)), ("x",)),
+    ("avgpool-kernel-larger-than-input", lambda: avgpool(kernel=(2, 9)), ("kernel",)),
+    ("avgpool-stride-zero", lambda: avgpool(stride=(0, 1)), ("stride",)),
+    ("avgpool-window-of-padding-only",
+     lambda: avgpool(kernel=1, stride=1, padding=(0, 0, 1, 0)), ("padding",)),
+    ("avgpool-count_include_pad-str", lambda: avgpool(count_include_pad="yes"),
+     ("count_include_pad",)),
+    ("globalavgpool-x-2d", lambda: ("global_avg_pool2d", {"x": f32(2, 3)}), ("x",)),
+    ("globalavgpool-x-float16",
+     lambda: ("global_avg_pool2d", {"x": np.ones((1, 2, 3, 3), np.float16)}), ("x",)),
+    ("globalavgpool-x-nan",
+     lambda: ("global_avg_pool2d", {"x": poisoned((1, 2, 3, 3), NAN)}), ("x",)),
+    ("globalavgpool-x-zero-size", lambda: ("global_avg_pool2d", {"x": f32(1, 0, 3, 3)}),
+     ("x",)),
+    # -- softmax ------------------------------------------------------------------------
+    ("softmax-axis-too-large", lambda: ("softmax", {"x": f32(2, 3), "axis": 2}), ("axis",)),
+    ("softmax-axis-too-negative", lambda: ("softmax", {"x": f32(2, 3), "axis": -3}),
+     ("axis",)),
+    ("softmax-axis-float", lambda: ("softmax", {"x": f32(2, 3), "axis": 1.0}), ("axis",)),
+    ("softmax-x-float64", lambda: ("softmax", {"x": np.ones((2, 3))}), ("x",)),
+    ("softmax-x-0d", lambda: ("softmax", {"x": np.float32(1.0)}), ("x",)),
+    ("softmax-x-nan", lambda: ("softmax", {"x": poisoned((2, 3), NAN)}), ("x",)),
+    # -- add / mul ----------------------------------------------------------------------
+    ("add-no-broadcast", lambda: binary("add", b=f32(5)), ("a", "b")),
+    ("add-no-broadcast-middle", lambda: binary("add", a=f32(2, 3, 4), b=f32(2, 1)), ("a", "b")),
+    ("mul-no-broadcast", lambda: binary("mul", a=f32(2, 3, 4), b=f32(3, 1, 5)), ("a", "b")),
+    ("add-a-float64", lambda: binary("add", a=np.ones((2, 3, 4))), ("a",)),
+    ("mul-b-int32", lambda: binary("mul", b=np.ones((3, 1), np.int32)), ("b",)),
+    ("add-a-nan", lambda: binary("add", a=poisoned((2, 3, 4), NAN)), ("a",)),
+    ("mul-b-inf", lambda: binary("mul", b=poisoned((3, 1), -INF)), ("b",)),
+    ("add-b-list", lambda: binary("add", b=[[0.5], [0.5], [0.5]]), ("b",)),
+    ("mul-a-zero-size", lambda: binary("mul", a=f32(0, 3, 1)), ("a",)),
+    # -- concat -------------------------------------------------------------------------
+    ("concat-empty", lambda: ("concat", {"arrays": [], "axis": 0}), ("arrays",)),
+    ("concat-not-a-list", lambda: ("concat", {"arrays": f32(2, 3), "axis": 0}), ("arrays",)),
+    ("concat-shape-mismatch",
+     lambda: ("concat", {"arrays": [f32(2, 3, 4), f32(2, 5, 5)], "axis": 1}), ("arrays",)),
+    ("concat-rank-mismatch",
+     lambda: ("concat", {"arrays": [f32(2, 3), f32(2, 3, 1)], "axis": 0}), ("arrays",)),
+    ("concat-axis-out-of-range",
+     lambda: ("concat", {"arrays": [f32(2, 3), f32(2, 3)], "axis": 2}), ("axis",)),
+    ("concat-axis-too-negative",
+     lambda: ("concat", {"arrays": [f32(2, 3), f32(2, 3)], "axis": -3}), ("axis",)),
+    ("concat-item-float64",
+     lambda: ("concat", {"arrays": [f32(2, 3), np.ones((2, 3))], "axis": 0}), ("arrays",)),
+    ("concat-item-0d",
+     lambda: ("concat", {"arrays": [np.float32(1), np.float32(2)], "axis": 0}), ("arrays",)),
+    ("concat-item-nan",
+     lambda: ("concat", {"arrays": [f32(2, 3), poisoned((2, 3), NAN)], "axis": 0}),
+     ("arrays",)),
+    # -- lrn ----------------------------------------------------------------------------
+    ("lrn-size-even", lambda: lrn(size=4), ("size",)),
+    ("lrn-size-zero", lambda: lrn(size=0), ("size",)),
+    ("lrn-size-negative", lambda: lrn(size=-3), ("size",)),
+    ("lrn-size-float", lambda: lrn(size=3.0), ("size",)),
+    ("lrn-x-3d", lambda: lrn(x=f32(4, 3, 3)), ("x",)),
+    ("lrn-x-float64", lambda: lrn(x=np.ones((1, 4, 3, 3))), ("x",)),
+    ("lrn-x-nan", lambda: lrn(x=poisoned((1, 4, 3, 3), NAN)), ("x",)),
+    ("lrn-bias-zero", lambda: lrn(bias=0.0), ("bias",)),
+    ("lrn-alpha-negative", lambda: lrn(alpha=-1e-4), ("alpha",)),
+    ("lrn-beta-nan", lambda: lrn(beta=NAN), ("beta",)),
+    # -- reshape / transpose ------------------------------------------------------------
+    ("reshape-element-count", lambda: ("reshape", {"x": f32(2, 3), "shape": (4,)}), ("shape",)),
+    ("reshape-two-minus-ones", lambda: ("reshape", {"x": f32(2, 3), "shape": (-1, -1)}),
+     ("shape",)),
+    ("reshape-minus-one-does-not-divide",
+     lambda: ("reshape", {"x": f32(2, 3), "shape": (-1, 4)}), ("shape",)),
+    ("reshape-zero", lambda: ("reshape", {"x": f32(2, 3), "shape": (0, 6)}), ("shape",)),
+    ("reshape-minus-two", lambda: ("reshape", {"x": f32(2, 3), "shape": (-2, -3)}),
+     ("shape",)),
+    ("reshape-shape-floats", lambda: ("reshape", {"x": f32(2, 3), "shape": (2.0, 3.0)}),
+     ("shape",)),
+    ("reshape-shape-int", lambda: ("reshape", {"x": f32(2, 3), "shape": 6}), ("shape",)),
+    ("reshape-x-float64", lambda: ("reshape", {"x": np.ones((2, 3)), "shape": (6,)}), ("x",)),
+    ("transpose-perm-repeats", lambda: ("transpose", {"x": f32(2, 3), "perm": (0, 0)}),
+     ("perm",)),
+    ("transpose-perm-too-short", lambda: ("transpose", {"x": f32(2, 3, 4), "perm": (1, 0)}),
+     ("perm",)),
+    ("transpose-perm-out-of-range", lambda: ("transpose", {"x": f32(2, 3), "perm": (0, 2)}),
+     ("perm",)),
+    ("transpose-perm-negative", lambda: ("transpose", {"x": f32(2, 3), "perm": (-1, 0)}),
+     ("perm",)),
+    ("transpose-perm-str", lambda: ("transpose", {"x": f32(2, 3), "perm": "10"}), ("perm",)),
+    ("transpose-x-list", lambda: ("transpose", {"x": [[0.5, 0.5]], "perm": (1, 0)}), ("x",)),
 ]
 
 # Bad calls the library accepts or words without the argument's name today (see the report):
@@ -262,7 +382,8 @@ def test_names_argument_is_not_fooled_by_prose():
     ("conv2d", {"x": f32(1, 4, 6, 6), "w": poisoned((2, 4, 3, 3), NAN)}),
     ("sigmoid", {"x": poisoned((8,), NAN)}),
     ("sigmoid_backward", {"y": f32(8), "dy": poisoned((8,), NAN)}),
-], ids=["gemm-a", "gemm-bias-inf", "conv-x", "conv-w", "sigmoid", "sigmoid_backward"])
+    ("add", {"a": poisoned((2, 3), NAN), "b": f32(3)}),
+], ids=["gemm-a", "gemm-bias-inf", "conv-x", "conv-w", "sigmoid", "sigmoid_backward", "add"])
 def test_check_finite_false_lets_nan_through(backend, op, kwargs):
     unchecked = get_backend(backend.full_name, check_finite=False)
     assert unchecked.check_finite is False

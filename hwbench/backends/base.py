@@ -14,10 +14,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwbench.errors import ArgumentError
+from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import combined_scale, quantize_multiplier
-from hwbench.kernels.spec import ConvProblem, ElementwiseProblem, GemmProblem, Int8GemmProblem
+from hwbench.kernels.spec import (
+    BinaryProblem,
+    ConcatProblem,
+    ConvProblem,
+    ElementwiseProblem,
+    GemmProblem,
+    Int8GemmProblem,
+    LayoutProblem,
+    LrnProblem,
+    PoolProblem,
+    SoftmaxProblem,
+)
 
 
 def default_threads() -> int:
@@ -164,6 +175,73 @@ class Backend(abc.ABC):
         fixed = quantize_multiplier(combined_scale(sa, sb, sy))
         return self._qgemm(problem, a, b, za, zb, fixed, zy.reshape(()))
 
+    # -- the ops full CNNs need (ONNX semantics, NCHW float32) -------------------------
+    def max_pool2d(self, x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
+                   dilation: Any = 1, ceil_mode: bool = False) -> Any:
+        """ONNX MaxPool: padding never wins; ``stride`` defaults to 1 (ONNX's default)."""
+        problem = spec.check_max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
+        self._screen("max_pool2d", x=x)
+        return self._max_pool2d(problem, x)
+
+    def avg_pool2d(self, x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
+                   ceil_mode: bool = False, count_include_pad: bool = False) -> Any:
+        """ONNX AveragePool: padding is left out of the divisor unless count_include_pad."""
+        problem = spec.check_avg_pool2d(x, kernel, stride, padding, ceil_mode,
+                                        count_include_pad)
+        self._screen("avg_pool2d", x=x)
+        return self._avg_pool2d(problem, x)
+
+    def global_avg_pool2d(self, x: Any) -> Any:
+        """ONNX GlobalAveragePool: (N, C, H, W) -> (N, C, 1, 1)."""
+        problem = spec.check_global_avg_pool2d(x)
+        self._screen("global_avg_pool2d", x=x)
+        return self._global_avg_pool2d(problem, x)
+
+    def softmax(self, x: Any, axis: int = -1) -> Any:
+        """ONNX Softmax (opset >= 13) along one axis, computed stably (max subtracted)."""
+        problem = spec.check_softmax(x, axis)
+        self._screen("softmax", x=x)
+        return self._softmax(problem, x)
+
+    def add(self, a: Any, b: Any) -> Any:
+        """a + b with ONNX/NumPy multidirectional broadcasting."""
+        problem = spec.check_binary(a, b, "add")
+        self._screen("add", a=a, b=b)
+        return self._add(problem, a, b)
+
+    def mul(self, a: Any, b: Any) -> Any:
+        """a * b with ONNX/NumPy multidirectional broadcasting."""
+        problem = spec.check_binary(a, b, "mul")
+        self._screen("mul", a=a, b=b)
+        return self._mul(problem, a, b)
+
+    def concat(self, arrays: Any, axis: int) -> Any:
+        """ONNX Concat of a list/tuple of arrays along ``axis`` (negative allowed)."""
+        problem = spec.check_concat(arrays, axis)
+        for i, array in enumerate(arrays):
+            self._screen(f"concat (item {i})", arrays=array)
+        return self._concat(problem, list(arrays))
+
+    def lrn(self, x: Any, size: int, alpha: float = 1e-4, beta: float = 0.75,
+            bias: float = 1.0) -> Any:
+        """ONNX LRN across channels: x / (bias + alpha/size * window sum of x²)^beta."""
+        problem = spec.check_lrn(x, size, alpha, beta, bias)
+        self._screen("lrn", x=x)
+        return self._lrn(problem, x)
+
+    def reshape(self, x: Any, shape: Any) -> Any:
+        """Reshape to ``shape`` (one -1 may be inferred; 0 is not special here)."""
+        problem = spec.check_reshape(x, shape)
+        self._screen("reshape", x=x)
+        return self._reshape(problem, x)
+
+    def transpose(self, x: Any, perm: Any) -> Any:
+        """Permute axes (ONNX Transpose; ``perm`` None reverses them); the result has a
+        plain (C-contiguous) layout."""
+        problem = spec.check_transpose(x, perm)
+        self._screen("transpose", x=x)
+        return self._transpose(problem, x)
+
     # -- what a backend implements ---------------------------------------------------------
     @abc.abstractmethod
     def _gemm(self, p: GemmProblem, a: Any, b: Any, bias: Any) -> Any: ...
@@ -187,6 +265,41 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def _qgemm(self, p: Int8GemmProblem, a: Any, b: Any, za: np.ndarray, zb: np.ndarray,
                fixed: Any, zy: np.ndarray) -> Any: ...
+
+    # Ops added for whole models: not abstract, so a backend still without them keeps
+    # working for everything else and says which op it lacks.
+    def _unsupported(self, op: str) -> UnsupportedError:
+        return UnsupportedError(f"{self.name}: {op} is not implemented")
+
+    def _max_pool2d(self, p: PoolProblem, x: Any) -> Any:
+        raise self._unsupported("max_pool2d")
+
+    def _avg_pool2d(self, p: PoolProblem, x: Any) -> Any:
+        raise self._unsupported("avg_pool2d")
+
+    def _global_avg_pool2d(self, p: PoolProblem, x: Any) -> Any:
+        raise self._unsupported("global_avg_pool2d")
+
+    def _softmax(self, p: SoftmaxProblem, x: Any) -> Any:
+        raise self._unsupported("softmax")
+
+    def _add(self, p: BinaryProblem, a: Any, b: Any) -> Any:
+        raise self._unsupported("add")
+
+    def _mul(self, p: BinaryProblem, a: Any, b: Any) -> Any:
+        raise self._unsupported("mul")
+
+    def _concat(self, p: ConcatProblem, arrays: list[Any]) -> Any:
+        raise self._unsupported("concat")
+
+    def _lrn(self, p: LrnProblem, x: Any) -> Any:
+        raise self._unsupported("lrn")
+
+    def _reshape(self, p: LayoutProblem, x: Any) -> Any:
+        raise self._unsupported("reshape")
+
+    def _transpose(self, p: LayoutProblem, x: Any) -> Any:
+        raise self._unsupported("transpose")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.full_name!r} threads={self.threads}>"

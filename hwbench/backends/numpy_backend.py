@@ -10,11 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.kernels.im2col import col2output, im2col
 from hwbench.kernels.quantization import requantize
-from hwbench.kernels.spec import ConvProblem, ElementwiseProblem, GemmProblem, Int8GemmProblem
+from hwbench.kernels.spec import (
+    BinaryProblem,
+    ConcatProblem,
+    ConvProblem,
+    ElementwiseProblem,
+    GemmProblem,
+    Int8GemmProblem,
+    LayoutProblem,
+    LrnProblem,
+    PoolProblem,
+    SoftmaxProblem,
+)
 
 
 class NumpyBackend(Backend):
@@ -77,3 +89,59 @@ class NumpyBackend(Backend):
 
     def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
+
+    # -- the ops full CNNs need ------------------------------------------------------------
+    def _max_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+        return _pool_windows(x, p, -np.inf).max(axis=(-2, -1))
+
+    def _avg_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+        sums = _pool_windows(x, p, 0.0).sum(axis=(-2, -1), dtype=np.float32)
+        counts = np.outer(p.window_counts(0), p.window_counts(1)).astype(np.float32)
+        return np.divide(sums, counts, out=sums)
+
+    def _global_avg_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+        return np.mean(x, axis=(2, 3), keepdims=True, dtype=np.float32)
+
+    def _softmax(self, p: SoftmaxProblem, x) -> np.ndarray:
+        out = np.subtract(x, np.max(x, axis=p.axis, keepdims=True))
+        np.exp(out, out=out)
+        out /= np.sum(out, axis=p.axis, keepdims=True)
+        return out
+
+    def _add(self, p: BinaryProblem, a, b) -> np.ndarray:
+        return np.add(a, b, out=np.empty(p.shape, np.float32))
+
+    def _mul(self, p: BinaryProblem, a, b) -> np.ndarray:
+        return np.multiply(a, b, out=np.empty(p.shape, np.float32))
+
+    def _concat(self, p: ConcatProblem, arrays) -> np.ndarray:
+        return np.concatenate(arrays, axis=p.axis)
+
+    def _lrn(self, p: LrnProblem, x) -> np.ndarray:
+        before = (p.size - 1) // 2  # ONNX: floor((size-1)/2) channels before, the rest after
+        squares = np.zeros((p.shape[0], p.shape[1] + p.size - 1) + p.shape[2:], np.float32)
+        np.square(x, out=squares[:, before:before + p.shape[1]])
+        window = sliding_window_view(squares, p.size, axis=1)  # (n, c, h, w, size)
+        denom = window.sum(axis=-1)
+        denom *= np.float32(p.alpha / p.size)
+        denom += np.float32(p.bias)
+        np.power(denom, np.float32(p.beta), out=denom)
+        return np.divide(x, denom, out=denom)
+
+    def _reshape(self, p: LayoutProblem, x) -> np.ndarray:
+        return np.reshape(x, p.shape)
+
+    def _transpose(self, p: LayoutProblem, x) -> np.ndarray:
+        return np.ascontiguousarray(np.transpose(x, p.perm))
+
+
+def _pool_windows(x: np.ndarray, p: PoolProblem, fill: float) -> np.ndarray:
+    """(n, c, out_h, out_w, kh, kw) windows over a copy of ``x`` padded with ``fill``
+    (the explicit padding plus ceil mode's overhang)."""
+    pt, pl, pb, pr = p.padding
+    eh, ew = p.ceil_extra
+    padded = np.full((p.n, p.c, p.h + pt + pb + eh, p.w + pl + pr + ew), fill, np.float32)
+    padded[:, :, pt:pt + p.h, pl:pl + p.w] = x
+    windows = sliding_window_view(padded, p.span, axis=(2, 3))
+    (sh, sw), (dh, dw) = p.stride, p.dilation
+    return windows[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :p.out_h, :p.out_w]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+import itertools
 import os
 import sys
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ Dims = c_int64 * MAX_NDIMS
 # DNNL_ARG_* from dnnl_types.h (oneDNN 3.x); these are macros, not in the library.
 ARG_SRC, ARG_SRC_1, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 2, 17, 33, 41
 ARG_SCRATCHPAD = 80
+ARG_MULTIPLE_SRC = 1024  # concat's i-th source is ARG_MULTIPLE_SRC + i
 ARG_DIFF_SRC, ARG_DIFF_DST = 129, 145
 ARG_ATTR_SCALES, ARG_ATTR_ZERO_POINTS = 4096, 8192
 # dnnl_query_t (dnnl_types.h, oneDNN 3.x): impl_info_str is the 9th entry; mds start at 129.
@@ -105,7 +107,11 @@ class OneDNN:
         self.dt = _read_enum(lib, "dnnl_dt2str", range(16))
         self.tag = _read_enum(lib, "dnnl_fmt_tag2str", range(2048))
         self.prop = _read_enum(lib, "dnnl_prop_kind2str", range(256))
-        self.alg = _read_enum(lib, "dnnl_alg_kind2str", range(0x4000))
+        # dnnl_alg_kind_t is sparse: binary algs start at 0x1fff0, reduction at 0x2fff0 and
+        # softmax at 0x30000 (dnnl_types.h), far above the eltwise/pooling/LRN values.
+        alg_values = itertools.chain(range(0x4000), range(0x1fff0, 0x20010),
+                                     range(0x2fff0, 0x30010))
+        self.alg = _read_enum(lib, "dnnl_alg_kind2str", alg_values)
         self.engine_kind = _read_enum(lib, "dnnl_engine_kind2str", range(4))
         self._declare()
         engine = c_void_p()
@@ -162,6 +168,24 @@ class OneDNN:
                            c_void_p, c_int64, c_void_p, c_int64, c_float, c_void_p, c_int64],
             "dnnl_reorder_primitive_desc_create":
                 [p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p],
+            # (pd, engine, prop, alg, src, dst, strides, kernel, dilation, padding_l,
+            #  padding_r, attr); dilation counts from 0 as in convolution
+            "dnnl_pooling_forward_primitive_desc_create":
+                [p, c_void_p, c_int, c_int, c_void_p, c_void_p, Dims, Dims, Dims, Dims, Dims,
+                 c_void_p],
+            # (pd, engine, prop, alg, src, dst, axis, attr)
+            "dnnl_softmax_forward_primitive_desc_create":
+                [p, c_void_p, c_int, c_int, c_void_p, c_void_p, c_int, c_void_p],
+            # (pd, engine, prop, alg, src, dst, local_size, alpha, beta, k, attr)
+            "dnnl_lrn_forward_primitive_desc_create":
+                [p, c_void_p, c_int, c_int, c_void_p, c_void_p, c_int64, c_float, c_float,
+                 c_float, c_void_p],
+            # (pd, engine, alg, src0, src1, dst, attr): only src1 may broadcast
+            "dnnl_binary_primitive_desc_create":
+                [p, c_void_p, c_int, c_void_p, c_void_p, c_void_p, c_void_p],
+            # (pd, engine, dst (NULL: any), n, axis, array of n src descs, attr)
+            "dnnl_concat_primitive_desc_create":
+                [p, c_void_p, c_void_p, c_int, c_int, ctypes.POINTER(c_void_p), c_void_p],
         }
         for name, argtypes in sigs.items():
             fn = getattr(lib, name)

@@ -1,15 +1,14 @@
 """Versioned result files, written atomically so that an interrupted run loses nothing.
 
 A result file is JSON: ``{"schema": "hwbench.<kind>", "version": N, "environment": {...},
-"rows": [...]}``. Writing goes to a temporary file in the same folder, is fsynced, then
-renamed over the target, so a reader sees the old file or the new one, never half of one.
+"rows": [...]}``, written with ``hwbench.files.write_atomic`` so that a reader sees the
+old file or the new one, never half of one.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -17,36 +16,19 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ResultsError
+from hwbench.files import write_atomic
 
 SCHEMA_VERSION = 1
 
 
 def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
     """Write ``payload`` as JSON to ``path`` atomically (create parent folders)."""
-    target = Path(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise ResultsError(f"cannot write results to {target}: {exc}") from exc
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; results are for sharing
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=1, sort_keys=False, default=to_jsonable)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
 
+    def dump(fh) -> None:
+        json.dump(payload, fh, indent=1, sort_keys=False, default=to_jsonable)
+        fh.write("\n")
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    return write_atomic(path, dump)
 
 
 def to_jsonable(value: Any) -> Any:

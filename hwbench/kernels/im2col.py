@@ -38,3 +38,25 @@ def col2output(y: np.ndarray, p: ConvProblem) -> np.ndarray:
     """(groups, K/g, N·OH·OW) GEMM result -> NCHW output."""
     out = y.reshape(p.groups, p.k // p.groups, p.n, p.out_h, p.out_w)
     return np.ascontiguousarray(out.transpose(2, 0, 1, 3, 4)).reshape(p.output_shape)
+
+
+def col2im(cols: np.ndarray, p: ConvProblem) -> np.ndarray:
+    """The adjoint of ``im2col``: (groups, C/g·R·S, N·OH·OW) columns summed back into NCHW.
+
+    This is the data gradient of a convolution lowered to GEMM: every column entry is
+    added to the input pixel it was read from (overlapping windows accumulate).
+    """
+    pt, pl, pb, pr = p.padding
+    sh, sw = p.stride
+    dh, dw = p.dilation
+    oh, ow = p.out_h, p.out_w
+    cg = p.c // p.groups
+    taps = cols.reshape(p.groups, cg, p.r, p.s, p.n, oh, ow).transpose(4, 0, 1, 2, 3, 5, 6)
+    taps = taps.reshape(p.n, p.c, p.r, p.s, oh, ow)
+    padded = np.zeros((p.n, p.c, p.h + pt + pb, p.w + pl + pr), dtype=cols.dtype)
+    for i in range(p.r):
+        for j in range(p.s):
+            rows = slice(i * dh, i * dh + sh * (oh - 1) + 1, sh)
+            columns = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
+            padded[:, :, rows, columns] += taps[:, :, i, j]
+    return padded[:, :, pt:pt + p.h, pl:pl + p.w]

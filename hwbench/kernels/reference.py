@@ -87,3 +87,103 @@ def qgemm(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_po
     fixed = quantize_multiplier(combined_scale(a_scale, b_scale, y_scale))
     y_dtype = np.asarray(y_zero_point).dtype
     return requantize(acc, fixed, np.asarray(y_zero_point).item(), y_dtype)
+
+
+# -- the ops full CNNs need -----------------------------------------------------------------
+# Pooling is written per output pixel in input coordinates: each window lists its taps,
+# keeps those inside the input (or the explicit padding, for count_include_pad), and
+# reduces. No padded copy and no sliding-window views, unlike the backends.
+def _pool_axis_taps(size: int, kernel: int, stride: int, dilation: int, begin: int, end: int,
+                    ceil_mode: bool) -> list[list[int]]:
+    span = dilation * (kernel - 1) + 1
+    exact = (size + begin + end - span) / stride + 1
+    out = int(np.ceil(exact)) if ceil_mode else int(np.floor(exact))
+    if ceil_mode and (out - 1) * stride >= size + begin:
+        out -= 1  # ONNX: no window may start in the end padding
+    return [[o * stride - begin + t * dilation for t in range(kernel)] for o in range(out)]
+
+
+def _pool2d(x, kernel, stride, padding, dilation, ceil_mode, reduce):
+    x64 = np.asarray(x, dtype=np.float64)
+    kh, kw = (kernel, kernel) if np.isscalar(kernel) else kernel
+    stride = 1 if stride is None else stride
+    sh, sw = (stride, stride) if np.isscalar(stride) else stride
+    dh, dw = (dilation, dilation) if np.isscalar(dilation) else dilation
+    pt, pl, pb, pr = normalize_padding(padding)
+    n, c, h, w = x64.shape
+    rows = _pool_axis_taps(h, kh, sh, dh, pt, pb, ceil_mode)
+    cols = _pool_axis_taps(w, kw, sw, dw, pl, pr, ceil_mode)
+    out = np.empty((n, c, len(rows), len(cols)))
+    for i, row_taps in enumerate(rows):
+        for j, col_taps in enumerate(cols):
+            out[:, :, i, j] = reduce(x64, row_taps, col_taps, (h, w), (pt, pl, pb, pr))
+    return out
+
+
+def max_pool2d(x, kernel, stride=None, padding=0, dilation=1, ceil_mode=False) -> np.ndarray:
+    def window_max(x64, row_taps, col_taps, hw, pads):
+        r = [t for t in row_taps if 0 <= t < hw[0]]
+        c = [t for t in col_taps if 0 <= t < hw[1]]
+        return x64[:, :, r][:, :, :, c].max(axis=(2, 3))
+
+    return _pool2d(x, kernel, stride, padding, dilation, ceil_mode, window_max)
+
+
+def avg_pool2d(x, kernel, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=False) -> np.ndarray:
+    def window_mean(x64, row_taps, col_taps, hw, pads):
+        r = [t for t in row_taps if 0 <= t < hw[0]]
+        c = [t for t in col_taps if 0 <= t < hw[1]]
+        total = x64[:, :, r][:, :, :, c].sum(axis=(2, 3))
+        if not count_include_pad:
+            return total / (len(r) * len(c))
+        # padded pixels count as zeros, the ceil-mode overhang past the padding does not
+        pr = [t for t in row_taps if -pads[0] <= t < hw[0] + pads[2]]
+        pc = [t for t in col_taps if -pads[1] <= t < hw[1] + pads[3]]
+        return total / (len(pr) * len(pc))
+
+    return _pool2d(x, kernel, stride, padding, 1, ceil_mode, window_mean)
+
+
+def global_avg_pool2d(x) -> np.ndarray:
+    x64 = np.asarray(x, dtype=np.float64)
+    return x64.sum(axis=(2, 3), keepdims=True) / (x64.shape[2] * x64.shape[3])
+
+
+def softmax(x, axis: int = -1) -> np.ndarray:
+    x64 = np.asarray(x, dtype=np.float64)
+    e = np.exp(x64 - x64.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def add(a, b) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64) + np.asarray(b, dtype=np.float64)
+
+
+def mul(a, b) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64) * np.asarray(b, dtype=np.float64)
+
+
+def concat(arrays, axis: int) -> np.ndarray:
+    return np.concatenate([np.asarray(a, dtype=np.float64) for a in arrays], axis=axis)
+
+
+def lrn(x, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0) -> np.ndarray:
+    """ONNX LRN: channel c sums squares over [c - floor((size-1)/2), c + ceil((size-1)/2)]."""
+    x64 = np.asarray(x, dtype=np.float64)
+    channels = x64.shape[1]
+    before, after = (size - 1) // 2, -(-(size - 1) // 2)
+    out = np.empty_like(x64)
+    for c in range(channels):
+        lo, hi = max(0, c - before), min(channels, c + after + 1)
+        square_sum = (x64[:, lo:hi] ** 2).sum(axis=1)
+        out[:, c] = x64[:, c] / (bias + alpha / size * square_sum) ** beta
+    return out
+
+
+def reshape(x, shape) -> np.ndarray:
+    return np.asarray(x).reshape(tuple(shape))
+
+
+def transpose(x, perm) -> np.ndarray:
+    return np.asarray(x).transpose(None if perm is None else tuple(perm))

@@ -1,0 +1,45 @@
+"""Atomic file writes, for everything hwbench saves (results, trained weights).
+
+The data goes to a temporary file in the target's folder, is fsynced, then renamed over
+the target: a reader, or a run interrupted halfway, sees the old file or the new one,
+never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+from hwbench.errors import ResultsError
+
+
+def write_atomic(path: str | os.PathLike, write: Callable[[IO[Any]], None],
+                 binary: bool = False) -> Path:
+    """Call ``write(file)`` on a temporary file, then rename it to ``path`` atomically."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ResultsError(f"cannot write {target}: {exc}") from exc
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; saved files are for sharing
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
+                       ) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
