@@ -69,6 +69,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--output", default="results",
                        help="folder for the JSON results (default: results/)")
         p.add_argument("--no-save", action="store_true", help="do not write a results file")
+    p_train = sub.add_parser(
+        "train", help="train a digits model (mlp, lenet, autoencoder) with a backend's kernels")
+    p_train.add_argument("--model", required=True, help="mlp, lenet or autoencoder")
+    p_train.add_argument("--backend", default="numpy", help="backend whose kernels train it")
+    p_train.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
+    p_train.add_argument("--epochs", type=int, default=None, help="default: the model's own")
+    p_train.add_argument("--threads", type=int, default=None, help="backend threads")
+    p_train.add_argument("--output", default=None,
+                         help="weights file to write (default: results/weights/MODEL.npz)")
     return parser
 
 
@@ -79,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return cmd_list(args, console)
+        if args.command == "train":
+            return cmd_train(args, console)
         return cmd_kernels(args, console)
     except HwbenchError as exc:
         console.print(f"[bold red]error:[/] {exc}")
@@ -175,6 +186,25 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     for name, count in unsupported.items():
         console.print(f"{name}: {count} case(s) not supported (see the rows' reasons)")
     return 130 if interrupted else 0
+
+
+def cmd_train(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.backends import get_backend
+    from hwbench.models import digits
+
+    options = {} if args.threads is None else {"threads": args.threads}
+    be = get_backend(args.backend, **options)
+    console.print(f"training {args.model} on {be.full_name} (seed {args.seed}) ...")
+    params, report = digits.train(be, args.model, seed=args.seed, epochs=args.epochs)
+    output = args.output or f"results/weights/{args.model}.npz"
+    meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,
+            report.metric_name: report.metric, "backend_info": be.info()}
+    digits.save_params(output, args.model, params, meta)
+    console.print(f"{args.model}: {report.epochs} epochs in {report.seconds:.1f} s "
+                  f"({report.samples_per_second:,.0f} samples/s), final loss "
+                  f"{report.losses[-1]:.4g}, test {report.metric_name} {report.metric:.4f}")
+    console.print(f"weights: {output}")
+    return 0
 
 
 def _add_peak_fraction(row: dict[str, Any], peak: dict[str, Any] | None) -> None:
