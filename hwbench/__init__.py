@@ -2,7 +2,9 @@
 
 from hwbench.backends import get_backend, list_backends
 from hwbench.errors import HwbenchError
+from hwbench.models import Model, Session, load_model
 
 __version__ = "0.1.0"
 
-__all__ = ["get_backend", "list_backends", "HwbenchError", "__version__"]
+__all__ = ["get_backend", "list_backends", "HwbenchError", "load_model", "Model", "Session",
+           "__version__"]

@@ -146,11 +146,12 @@ def test_bad_shapes_choice_exits_2(capsys):
     assert "enormous" in capsys.readouterr().err
 
 
-def test_run_help_says_it_runs_the_kernel_suite(capsys):
+def test_run_help_describes_the_model_harness(capsys):
     with pytest.raises(SystemExit) as info:
         main(["run", "--help"])
     assert info.value.code == 0
-    assert "runs the kernel suite" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Run whole models" in out and "--precision" in out and "--model" in out
 
 
 # -- interrupt -----------------------------------------------------------------------------
@@ -162,7 +163,7 @@ FAKE_ROW = {"backend": "numpy", "op": "gemm", "case": "interrupted_case_marker",
 def test_interrupt_saves_partial_results_and_exits_130(tmp_path, monkeypatch):
     calls = []
 
-    def interrupted(jobs, total, timeout):
+    def interrupted(jobs, total, timeout, prepare=None):
         calls.append([job["backend"] for job in jobs])
         yield {"type": "info", "backend": "numpy", "info": {"backend": "numpy", "threads": 1}}
         yield {"type": "row", "backend": "numpy", "index": 0, "row": dict(FAKE_ROW)}
@@ -180,7 +181,7 @@ def test_interrupt_saves_partial_results_and_exits_130(tmp_path, monkeypatch):
 
 
 def test_interrupt_before_any_row_still_saves(tmp_path, monkeypatch):
-    def interrupted_at_once(jobs, total, timeout):
+    def interrupted_at_once(jobs, total, timeout, prepare=None):
         raise KeyboardInterrupt
         yield  # pragma: no cover - makes this a generator
 

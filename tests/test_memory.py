@@ -59,10 +59,15 @@ def small_calls(be) -> dict[str, Callable[[], object]]:
 
 def test_rss_probe_sees_an_allocation():
     """The probe must be able to see growth, or the tests below could never fail."""
+    import mmap
+
     before = settled_rss()
-    block = np.ones(48 * MiB, dtype=np.uint8)  # touched, so resident
+    # An anonymous mapping of its own: the heap's state (what earlier tests freed and
+    # malloc kept) cannot hide this allocation or its release.
+    block = mmap.mmap(-1, 48 * MiB)
+    np.frombuffer(block, dtype=np.uint8)[:] = 1  # touched, so resident
     grown = rss_bytes() - before
-    del block
+    block.close()
     assert grown >= 40 * MiB
     assert settled_rss() - before < 16 * MiB  # and released again
 

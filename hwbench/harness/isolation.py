@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
@@ -110,9 +110,12 @@ class Worker:
     def alive(self) -> bool:
         return self.info is not None and self.failure is None and self.proc.poll() is None
 
-    def run(self, index: int) -> dict[str, Any]:
-        """Case ``index``'s row; an error row if the worker dies or hangs on it."""
-        if self._send({"run": index}):
+    def run(self, index: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Case ``index``'s row; an error row if the worker dies or hangs on it.
+
+        ``extra`` travels with the command (e.g. where the case's reference outputs are).
+        """
+        if self._send({"run": index, **(extra or {})}):
             message = self._receive(lambda m: m["type"] == "row" and m.get("index") == index)
             if message is not None and message["type"] == "row":
                 return message["row"]
@@ -179,9 +182,13 @@ class Worker:
                 pass
 
 
-def run_side_by_side(jobs: list[dict[str, Any]], total: int,
-                     timeout: float) -> Iterator[dict[str, Any]]:
+def run_side_by_side(jobs: list[dict[str, Any]], total: int, timeout: float,
+                     prepare: Callable[[int], dict[str, Any]] | None = None,
+                     ) -> Iterator[dict[str, Any]]:
     """Cases 0..total-1, each run by every job's worker in turn.
+
+    ``prepare(index)``, if given, runs in this process before a case's turns (while every
+    worker is idle) and returns fields sent along with each worker's command.
 
     Yields ``{"type": "info"|"fatal"|"start"|"row", "backend": name, ...}``: one row
     per (backend, case) for every backend that started, errors included.
@@ -191,6 +198,7 @@ def run_side_by_side(jobs: list[dict[str, Any]], total: int,
         for job in jobs:
             workers[job["backend"]] = yield from _start(job, timeout)
         for index in range(total):
+            extra = prepare(index) if prepare is not None else None
             for job in jobs:
                 name = job["backend"]
                 worker = workers[name]
@@ -202,7 +210,7 @@ def run_side_by_side(jobs: list[dict[str, Any]], total: int,
                         continue
                 yield {"type": "start", "backend": name, "index": index}
                 yield {"type": "row", "backend": name, "index": index,
-                       "row": worker.run(index)}
+                       "row": worker.run(index, extra)}
     finally:
         for worker in workers.values():
             if worker is not None:

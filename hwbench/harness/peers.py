@@ -15,7 +15,8 @@ from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.kernels.spec import ConvProblem, ElementwiseProblem, GemmProblem, Int8GemmProblem
 
-PEERS = ("torch",)
+PEERS = ("torch",)  # kernel peers
+MODEL_PEERS = ("onnxruntime",)  # whole-model peers
 
 
 class TorchPeer(Backend):
@@ -93,3 +94,46 @@ def get_peer(name: str, **options: Any) -> Backend:
 
         raise BackendUnavailableError(f"peer 'torch' is unavailable: {why}")
     return TorchPeer(None, **options)
+
+
+class OnnxRuntimePeer:
+    """onnxruntime's CPU execution provider on the same ONNX model, as a yardstick.
+
+    Not a kernel backend (it runs whole graphs only): it offers what the model suite
+    needs, ``session(model)``, ``info()`` and ``synchronize()``, at the same thread count.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, threads: int) -> None:
+        try:
+            import onnxruntime
+        except ImportError as exc:
+            from hwbench.errors import BackendUnavailableError
+
+            raise BackendUnavailableError(
+                "peer 'onnxruntime' is unavailable: pip install 'hwbench[peers]'") from exc
+        self.ort = onnxruntime
+        self.threads = threads
+        self.full_name = self.name
+
+    def info(self) -> dict[str, Any]:
+        return {"backend": self.name, "onnxruntime": self.ort.__version__,
+                "threads": self.threads, "math_mode": "fp32",
+                "providers": ["CPUExecutionProvider"]}
+
+    def synchronize(self) -> None:
+        """onnxruntime's CPU runs are synchronous."""
+
+    def session(self, model: Any) -> Any:
+        options = self.ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        inner = self.ort.InferenceSession(model.to_onnx().SerializeToString(), options,
+                                          providers=["CPUExecutionProvider"])
+
+        class _Session:
+            def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+                return inner.run(None, feeds)
+
+        return _Session()

@@ -72,11 +72,13 @@ def measure(
     repeats: int = 10,
     min_time: float = 0.2,
     max_time: float = 5.0,
+    batch_calls: bool = True,
 ) -> Timing:
     """Time ``fn``: ``warmup`` calls, then at least ``repeats`` samples (3 if over budget).
 
     Seconds are per call. Sampling continues until ``repeats`` samples and ``min_time``
     seconds are both reached, or stops at ``max_time`` once 3 samples exist.
+    ``batch_calls=False`` times every call alone (latency percentiles need that).
     """
     if repeats < 1 or warmup < 0 or min_time < 0 or max_time <= 0:
         raise ArgumentError(
@@ -90,7 +92,7 @@ def measure(
     synchronize()
     one_call = (clock() - start) / max(warmup, 1)
     calls = 1
-    if one_call < MIN_SAMPLE_SECONDS:
+    if batch_calls and one_call < MIN_SAMPLE_SECONDS:
         calls = min(100_000, max(1, int(MIN_SAMPLE_SECONDS / max(one_call, 1e-9)) + 1))
     samples: list[float] = []
     began = clock()

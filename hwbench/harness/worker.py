@@ -38,13 +38,34 @@ def run_kernels(job: dict[str, Any]) -> None:
         _emit({"type": "row", "index": index, "row": row})
 
 
+def run_models(job: dict[str, Any]) -> None:
+    """Create the backend (or peer), then run the model cases the parent asks for."""
+    from hwbench.harness import model_suite
+
+    runner = model_suite.make_runner(job)
+    _emit({"type": "info", "info": runner.info()})
+    cases = model_suite.plan(job["models"], job["batches"], job["precisions"])
+    for line in sys.stdin:
+        command = json.loads(line)
+        if command.get("quit"):
+            return
+        index = int(command["run"])
+        try:
+            row = runner.run(cases[index], command.get("reference"))
+        except Exception as exc:  # noqa: BLE001 - one failed case, the worker goes on
+            row = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+        _emit({"type": "row", "index": index, "row": row})
+
+
+JOBS = {"kernels": run_kernels, "models": run_models}
+
+
 def main() -> int:
     job = json.loads(sys.stdin.readline())
     try:
-        if job["kind"] == "kernels":
-            run_kernels(job)
-        else:
+        if job["kind"] not in JOBS:
             raise ValueError(f"unknown job kind {job['kind']!r}")
+        JOBS[job["kind"]](job)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which goes on
         _emit({"type": "fatal", "reason": f"{type(exc).__name__}: {exc}"})
         return 1

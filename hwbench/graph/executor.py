@@ -1,0 +1,301 @@
+"""Run a Graph on one backend with every tensor resident on that backend's device.
+
+- Initializers are uploaded once, when the executor is built (``backend.asarray``): the
+  cpu backend caches its reordered convolution weights per uploaded array, so uploading
+  again per run would reorder every weight on every run.
+- Intermediates stay backend arrays; each is dropped right after its last reader runs
+  (reference counts over the node list), so peak memory is the live set, not the graph.
+- Only the graph inputs go in (``asarray``) and the outputs come out (``to_numpy``);
+  ``last_timings`` separates those transfers from the compute (synchronizing between
+  the phases when ``time_transfers=True``); ``profile=True`` also sums seconds per op
+  type (``op_seconds``), synchronizing after every node.
+- ``OPS`` maps each ONNX op type to one small function over the backend's kernels.
+  Static attributes (padding from ``auto_pad``, Reshape's 0/-1) are resolved from shape
+  inference, so kernels receive concrete values.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.base import Backend
+from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
+from hwbench.graph.ir import Graph, Node, check_op_types
+from hwbench.graph.shape_inference import Shape, conv_params, infer_shapes, transpose_perm
+
+
+@dataclass
+class Step:
+    """One node, ready to run: its op function and statically known facts about it."""
+
+    node: Node
+    fn: Callable
+    in_shapes: list[Shape]
+    out_shapes: list[Shape]
+    opset: int
+
+
+def _attr(node: Node, name: str, default: Any) -> Any:
+    return node.attrs.get(name, default)
+
+
+def _conv(be, x, s: Step):
+    kernel = tuple(_attr(s.node, "kernel_shape", None) or s.in_shapes[1][2:])
+    p = conv_params(s.node, s.in_shapes[0], kernel)
+    bias = x[2] if len(x) > 2 else None
+    return be.conv2d(x[0], x[1], bias, groups=_attr(s.node, "group", 1), **p)
+
+
+def _gemm(be, x, s: Step):
+    if _attr(s.node, "alpha", 1.0) != 1.0 or _attr(s.node, "beta", 1.0) != 1.0:
+        raise UnsupportedError(f"{s.node.label()}: alpha/beta must be folded first "
+                               f"(hwbench.graph.passes.fold_gemm_scalars)")
+    bias = x[2] if len(x) > 2 else None
+    return be.gemm(x[0], x[1], bias, trans_a=bool(_attr(s.node, "transA", 0)),
+                   trans_b=bool(_attr(s.node, "transB", 0)))
+
+
+def _pool_args(s: Step) -> tuple[tuple[int, ...], dict]:
+    kernel = tuple(s.node.attrs["kernel_shape"])
+    return kernel, conv_params(s.node, s.in_shapes[0], kernel)
+
+
+def _max_pool(be, x, s: Step):
+    kernel, p = _pool_args(s)
+    return be.max_pool2d(x[0], kernel, stride=p["stride"], padding=p["padding"],
+                         dilation=p["dilation"], ceil_mode=bool(_attr(s.node, "ceil_mode", 0)))
+
+
+def _avg_pool(be, x, s: Step):
+    kernel, p = _pool_args(s)
+    if p["dilation"] != (1, 1):
+        raise UnsupportedError(f"{s.node.label()}: dilated AveragePool is not supported")
+    return be.avg_pool2d(x[0], kernel, stride=p["stride"], padding=p["padding"],
+                         ceil_mode=bool(_attr(s.node, "ceil_mode", 0)),
+                         count_include_pad=bool(_attr(s.node, "count_include_pad", 0)))
+
+
+def _softmax(be, x, s: Step):
+    shape = s.in_shapes[0]
+    rank = len(shape)
+    if s.opset >= 13:
+        return be.softmax(x[0], axis=_attr(s.node, "axis", -1) % rank)
+    # Before opset 13, Softmax flattens its input to 2-D at `axis` (default 1) and
+    # normalizes each row: the same as softmax over the last axis of that 2-D view.
+    axis = _attr(s.node, "axis", 1) % rank
+    rows = math.prod(shape[:axis])
+    if rank == 2 and axis == 1:
+        return be.softmax(x[0], axis=1)
+    flat = be.reshape(x[0], (rows, math.prod(shape[axis:])))
+    return be.reshape(be.softmax(flat, axis=1), shape)
+
+
+def _lrn(be, x, s: Step):
+    a = s.node.attrs
+    return be.lrn(x[0], int(a["size"]), alpha=float(a.get("alpha", 1e-4)),
+                  beta=float(a.get("beta", 0.75)), bias=float(a.get("bias", 1.0)))
+
+
+def _concat(be, x, s: Step):
+    return be.concat(list(x), axis=s.node.attrs["axis"] % len(s.in_shapes[0]))
+
+
+# ONNX op type -> f(backend, device inputs, step) -> device output(s).
+OPS: dict[str, Callable] = {
+    "Conv": _conv,
+    "Gemm": _gemm,
+    "MatMul": lambda be, x, s: be.gemm(x[0], x[1]),
+    "Relu": lambda be, x, s: be.relu(x[0]),
+    "Sigmoid": lambda be, x, s: be.sigmoid(x[0]),
+    "MaxPool": _max_pool,
+    "AveragePool": _avg_pool,
+    "GlobalAveragePool": lambda be, x, s: be.global_avg_pool2d(x[0]),
+    "LRN": _lrn,
+    "Softmax": _softmax,
+    "Add": lambda be, x, s: be.add(x[0], x[1]),
+    "Sum": lambda be, x, s: functools.reduce(be.add, x),
+    "Mul": lambda be, x, s: be.mul(x[0], x[1]),
+    "Concat": _concat,
+    "Reshape": lambda be, x, s: be.reshape(x[0], s.out_shapes[0]),
+    "Flatten": lambda be, x, s: be.reshape(x[0], s.out_shapes[0]),
+    "Transpose": lambda be, x, s: be.transpose(x[0], transpose_perm(s.node, len(s.in_shapes[0]))),
+    "Identity": lambda be, x, s: x[0],
+}
+# Backend methods each op calls (to name what a backend lacks before anything runs).
+KERNELS: dict[str, tuple[str, ...]] = {
+    "Conv": ("conv2d",), "Gemm": ("gemm",), "MatMul": ("gemm",), "Relu": ("relu",),
+    "Sigmoid": ("sigmoid",), "MaxPool": ("max_pool2d",), "AveragePool": ("avg_pool2d",),
+    "GlobalAveragePool": ("global_avg_pool2d",), "LRN": ("lrn",),
+    "Softmax": ("softmax", "reshape"), "Add": ("add",), "Sum": ("add",), "Mul": ("mul",),
+    "Concat": ("concat",), "Reshape": ("reshape",), "Flatten": ("reshape",),
+    "Transpose": ("transpose",), "Identity": (),
+}
+# Inputs read on the host, never uploaded: Reshape's target (resolved statically).
+HOST_INPUTS: dict[str, tuple[int, ...]] = {"Reshape": (1,)}
+
+
+def _lacks(backend: Any, method: str) -> bool:
+    """True when ``backend`` has no ``method``, or still inherits ``Backend``'s stub for it
+    (the base class implements each model op's ``_method`` as "raise UnsupportedError",
+    so that a backend without it keeps working for everything else)."""
+    if not callable(getattr(backend, method, None)):
+        return True
+    stub = getattr(Backend, f"_{method}", None)
+    return stub is not None and getattr(type(backend), f"_{method}", None) is stub
+
+
+def missing_kernels(graph: Graph, backend: Any) -> dict[str, list[str]]:
+    """Backend method -> the op types that need it, for methods ``backend`` lacks."""
+    missing: dict[str, list[str]] = collections.defaultdict(list)
+    for op in sorted(graph.op_counts()):
+        for method in KERNELS.get(op, ()):
+            if _lacks(backend, method):
+                missing[method].append(op)
+    return dict(missing)
+
+
+def check_backend(graph: Graph, backend: Any) -> None:
+    """Raise one UnsupportedError naming every kernel the graph needs and the backend lacks."""
+    missing = missing_kernels(graph, backend)
+    if missing:
+        listed = ", ".join(f"{m} (for {'/'.join(ops)})" for m, ops in sorted(missing.items()))
+        raise UnsupportedError(f"backend {getattr(backend, 'full_name', backend)!r} lacks "
+                               f"kernel(s) this model needs: {listed}")
+
+
+class Executor:
+    """A graph bound to one backend: weights uploaded once, ``run(feeds)`` many times.
+
+    ``graph`` is one ``passes.optimize`` has produced (no BatchNormalization, Dropout or
+    Gemm alpha/beta left); every op and every backend kernel it needs is checked here,
+    before anything runs, and all that are missing are named in one error.
+    """
+
+    def __init__(self, graph: Graph, backend: Any, *, time_transfers: bool = False,
+                 profile: bool = False) -> None:
+        check_op_types(graph, set(OPS), f"graph {graph.name!r} (after passes)")
+        check_backend(graph, backend)
+        self.graph = graph
+        self.backend = backend
+        self.time_transfers = bool(time_transfers)
+        # Per op type: seconds summed over runs, each node synchronized (slows runs down).
+        self.profile = bool(profile)
+        self.op_seconds: dict[str, float] = collections.defaultdict(float)
+        self.shapes = infer_shapes(graph)
+        self._steps = [
+            Step(node, OPS[node.op_type], [self.shapes[n] for n in node.inputs if n],
+                 [self.shapes[n] for n in node.outputs if n], graph.opset)
+            for node in graph.nodes
+        ]
+        device_consts: list[str] = []
+        for node in graph.nodes:
+            host = HOST_INPUTS.get(node.op_type, ())
+            for i, name in enumerate(node.inputs):
+                if name in graph.initializers and i not in host and name not in device_consts:
+                    device_consts.append(name)
+        # Uploaded once per executor: the backend may cache work per uploaded array.
+        self._weights = {name: backend.asarray(graph.initializers[name])
+                         for name in device_consts}
+        self._free_after = self._lifetimes()
+        self.last_timings: dict[str, float] = {}
+        self.totals: dict[str, float] = collections.defaultdict(float)
+
+    def _lifetimes(self) -> list[list[str]]:
+        """Per step, the values no later step reads (dropped after that step)."""
+        keep = set(self.graph.output_names) | set(self._weights)
+        last: dict[str, int] = {}
+        for i, node in enumerate(self.graph.nodes):
+            for name in node.inputs + node.outputs:
+                if name:
+                    last[name] = i
+        free: list[list[str]] = [[] for _ in self.graph.nodes]
+        for name, i in last.items():
+            if name not in keep and name not in self.graph.initializers:
+                free[i].append(name)
+        return free
+
+    @property
+    def weight_count(self) -> int:
+        """How many constant tensors live on the device."""
+        return len(self._weights)
+
+    def check_feeds(self, feeds: Mapping[str, Any]) -> None:
+        """Names, dtypes and shapes of ``feeds`` against the graph's inputs."""
+        if not isinstance(feeds, Mapping):
+            raise ArgumentError(f"argument 'feeds' must be a dict of input name -> array, "
+                                f"got {type(feeds).__name__}")
+        expected = {v.name: v for v in self.graph.inputs}
+        missing = [n for n in expected if n not in feeds]
+        extra = [n for n in feeds if n not in expected]
+        if missing or extra:
+            raise ArgumentError(
+                f"feeds: missing input(s) {missing}, unknown input(s) {extra}; the model's "
+                f"inputs are {list(expected)}")
+        for name, v in expected.items():
+            x = feeds[name]
+            if not isinstance(x, np.ndarray):
+                raise ArgumentError(f"input {name!r} must be a NumPy array, "
+                                    f"got {type(x).__name__}")
+            if x.dtype != v.dtype:
+                raise DTypeError(f"input {name!r} must have dtype {v.dtype}, got {x.dtype}")
+            if tuple(x.shape) != tuple(v.shape):
+                raise ArgumentError(f"input {name!r} must have shape {tuple(v.shape)}, "
+                                    f"got {tuple(x.shape)}")
+
+    def run(self, feeds: Mapping[str, np.ndarray],
+            output_names: list[str] | None = None) -> list[np.ndarray]:
+        """Graph outputs (or ``output_names``) as NumPy arrays, in graph output order."""
+        self.check_feeds(feeds)
+        names = self.graph.output_names if output_names is None else list(output_names)
+        unknown = [n for n in names if n not in self.graph.output_names]
+        if unknown:
+            raise ArgumentError(f"output_names: unknown output(s) {unknown}; the model's "
+                                f"outputs are {self.graph.output_names}")
+        be, sync = self.backend, self.time_transfers
+        t0 = time.perf_counter()
+        env: dict[str, Any] = dict(self._weights)
+        for v in self.graph.inputs:
+            env[v.name] = be.asarray(feeds[v.name])
+        if sync:
+            be.synchronize()
+        t1 = time.perf_counter()
+        for step, free in zip(self._steps, self._free_after, strict=True):
+            args = [env[n] if n in env else None for n in step.node.inputs]
+            if self.profile:
+                start = time.perf_counter()
+                out = step.fn(be, args, step)
+                be.synchronize()
+                self.op_seconds[step.node.op_type] += time.perf_counter() - start
+            else:
+                out = step.fn(be, args, step)
+            outs = out if isinstance(out, tuple) else (out,)
+            for name, value in zip(step.node.outputs, outs, strict=False):
+                if name:
+                    env[name] = value
+            for name in free:
+                env.pop(name, None)
+        if sync:
+            be.synchronize()
+        t2 = time.perf_counter()
+        results = []
+        for name in names:
+            value = env[name] if name in env else self.graph.initializers[name]
+            host = be.to_numpy(value)
+            if not host.flags.writeable or not host.flags.owndata:  # a view of backend state
+                host = np.array(host, copy=True)
+            results.append(host)
+        t3 = time.perf_counter()
+        self.last_timings = {"transfer_in_s": t1 - t0, "compute_s": t2 - t1,
+                             "transfer_out_s": t3 - t2}
+        for key, value in self.last_timings.items():
+            self.totals[key] += value
+        self.totals["runs"] += 1
+        return results

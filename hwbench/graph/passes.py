@@ -1,0 +1,557 @@
+"""Graph passes: what turns an imported ONNX graph into one the executor runs well.
+
+- ``fold_constants``: nodes whose inputs are all constants (ConstantOfShape, Constant,
+  Unsqueeze, Shape, Reshape of a weight, ...) are evaluated once on the host with NumPy.
+  The onnx wheel's model files build every weight with ConstantOfShape (hundreds of
+  nodes feeding BatchNormalization), so this runs at load time.
+- ``remove_dropout``: Dropout is the identity at inference.
+- ``fold_batchnorm``: BatchNormalization after a Conv whose output feeds only it is
+  folded into that Conv's weights and bias (in float64, then float32); any other
+  BatchNormalization (after a Concat or a pool, as in DenseNet) becomes Mul + Add with
+  per-channel constants.
+- ``fold_affine``: a per-channel Mul/Add by a constant right after a Conv goes into the
+  Conv too, and chains of such Mul/Add collapse into one Mul and one Add (DenseNet and
+  Inception-v2 follow every BatchNormalization with such a "scale" layer).
+- ``lower_sum`` (Sum -> chain of Add), ``lower_flatten`` (Flatten -> Reshape),
+  ``fold_gemm_scalars`` (Gemm's alpha/beta into its constant operands, else a Mul).
+- ``rewrite_batch``: a new batch size, rewriting Reshape targets that hard-code the old
+  one only where the shapes prove it safe.
+
+``optimize`` runs them in order on a copy. Every pass keeps the graph valid ONNX
+(opset unchanged), so ``onnx_import.to_onnx`` can hand any stage to onnxruntime.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.graph.ir import Graph, Node, check_op_types, frozen
+from hwbench.graph.shape_inference import (
+    flatten_shape,
+    infer_shapes,
+    reshape_target,
+    resolve_reshape,
+    transpose_perm,
+)
+
+MAX_FOLDED_BYTES = 4 << 30  # a constant bigger than this is a malformed (or hostile) file
+# ONNX TensorProto element types -> NumPy (what Cast's 'to' and ConstantOfShape use).
+ONNX_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32,
+               7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32,
+               13: np.uint64}
+
+
+# -- constant folding ------------------------------------------------------------------
+def _axes(node: Node, args: list, opset: int) -> list[int] | None:
+    """Unsqueeze/Squeeze axes: an attribute before opset 13, an input from 13 on."""
+    if len(args) > 1 and args[1] is not None:
+        return [int(a) for a in np.asarray(args[1]).ravel()]
+    axes = node.attrs.get("axes")
+    return None if axes is None else [int(a) for a in axes]
+
+
+def _unsqueeze(node, args, opset):
+    x = args[0]
+    axes = _axes(node, args, opset) or []
+    rank = x.ndim + len(axes)
+    out = x
+    for axis in sorted(a + rank if a < 0 else a for a in axes):
+        out = np.expand_dims(out, axis)
+    return [out]
+
+
+def _squeeze(node, args, opset):
+    axes = _axes(node, args, opset)
+    return [np.squeeze(args[0], axis=None if axes is None else tuple(axes))]
+
+
+def _constant_of_shape(node, args, opset):
+    shape = tuple(int(d) for d in np.asarray(args[0]).ravel())
+    value = node.attrs.get("value")
+    value = np.zeros(1, np.float32) if value is None else np.asarray(value).ravel()
+    if any(d < 0 for d in shape) or math.prod(shape) * value.itemsize > MAX_FOLDED_BYTES:
+        raise ArgumentError(f"{node.label()}: refusing to build a constant of shape {shape}")
+    return [np.full(shape, value[0], dtype=value.dtype)]
+
+
+def _constant(node, args, opset):
+    a = node.attrs
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in a:
+            dtype = np.float32 if "float" in key else np.int64 if "int" in key else None
+            return [np.asarray(a[key], dtype=dtype)]
+    raise UnsupportedError(f"{node.label()}: Constant with attributes {sorted(a)}")
+
+
+def _shape(node, args, opset):
+    shape = np.asarray(args[0].shape, np.int64)
+    start, end = node.attrs.get("start", 0), node.attrs.get("end")
+    return [shape[start:end]]
+
+
+def _gather(node, args, opset):
+    return [np.take(args[0], np.asarray(args[1]).astype(np.int64), axis=node.attrs.get("axis", 0))]
+
+
+def _cast(node, args, opset):
+    to = node.attrs["to"]
+    if to not in ONNX_DTYPES:
+        raise UnsupportedError(f"{node.label()}: Cast to ONNX type {to}")
+    return [args[0].astype(ONNX_DTYPES[to])]
+
+
+def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """ONNX Div: integer division truncates toward zero."""
+    if np.issubdtype(a.dtype, np.integer):
+        return np.trunc(a / b).astype(a.dtype)
+    return (a / b).astype(a.dtype)
+
+
+def _elementwise(fn):
+    """A broadcasting binary op on constants, refusing a result a hostile file could blow
+    up to terabytes by broadcasting (N, 1) against (1, N)."""
+    def run(node, args, opset):
+        shape = np.broadcast_shapes(args[0].shape, args[1].shape)
+        if math.prod(shape) * max(args[0].itemsize, args[1].itemsize) > MAX_FOLDED_BYTES:
+            raise ArgumentError(f"{node.label()}: refusing to build a constant of shape {shape}")
+        return [fn(args[0], args[1])]
+    return run
+
+
+def _host_reshape(node, args, opset):
+    target = args[1] if len(args) > 1 else np.asarray(node.attrs["shape"])
+    return [args[0].reshape(resolve_reshape(args[0].shape, target,
+                                            bool(node.attrs.get("allowzero", 0)), node.label()))]
+
+
+# op type -> NumPy evaluation used when every input is a constant.
+HOST_OPS: dict[str, Callable] = {
+    "Constant": _constant,
+    "ConstantOfShape": _constant_of_shape,
+    "Unsqueeze": _unsqueeze,
+    "Squeeze": _squeeze,
+    "Shape": _shape,
+    "Gather": _gather,
+    "Cast": _cast,
+    "Reshape": _host_reshape,
+    "Flatten": lambda n, a, o: [a[0].reshape(flatten_shape(a[0].shape, n.attrs.get("axis", 1)))],
+    "Transpose": lambda n, a, o: [np.transpose(a[0], transpose_perm(n, a[0].ndim))],
+    "Concat": lambda n, a, o: [np.concatenate(a, axis=n.attrs["axis"])],
+    "Identity": lambda n, a, o: [a[0]],
+    "Add": _elementwise(np.add),
+    "Sub": _elementwise(np.subtract),
+    "Mul": _elementwise(np.multiply),
+    "Div": _elementwise(_div),
+}
+# Ops the passes remove or lower, so the executor never sees them.
+LOWERED_OPS = {"Dropout", "BatchNormalization"}
+
+
+def supported_op_types() -> set[str]:
+    """Every op type a model may contain: run by the executor, or removed by a pass."""
+    from hwbench.graph.executor import OPS
+
+    return set(OPS) | set(HOST_OPS) | LOWERED_OPS
+
+
+def fold_constants(graph: Graph) -> Graph:
+    """Evaluate on the host every node whose inputs are all initializers (in place)."""
+    kept = []
+    for node in graph.nodes:
+        fn = HOST_OPS.get(node.op_type)
+        if fn is None or node.domain not in ("", "ai.onnx") or not all(
+                not name or name in graph.initializers for name in node.inputs):
+            kept.append(node)
+            continue
+        args = [graph.initializers[name] if name else None for name in node.inputs]
+        try:
+            outputs = fn(node, args, graph.opset)
+        except (ValueError, IndexError, TypeError, KeyError, MemoryError) as exc:
+            raise ArgumentError(f"{node.label()}: cannot evaluate on constants: {exc}") from None
+        for name, value in zip(node.outputs, outputs, strict=False):
+            if name:
+                graph.initializers[name] = frozen(np.asarray(value))
+    graph.nodes = kept
+    return prune(graph)
+
+
+def prune(graph: Graph) -> Graph:
+    """Drop nodes no graph output depends on, and initializers nothing reads (in place)."""
+    needed = set(graph.output_names)
+    kept = []
+    for node in reversed(graph.nodes):
+        if any(name in needed for name in node.outputs):
+            kept.append(node)
+            needed.update(name for name in node.inputs if name)
+    graph.nodes = kept[::-1]
+    graph.initializers = {k: v for k, v in graph.initializers.items() if k in needed}
+    return graph
+
+
+# -- simple rewrites -----------------------------------------------------------------------
+def _rename_uses(graph: Graph, old: str, new: str) -> None:
+    for node in graph.nodes:
+        node.inputs = [new if name == old else name for name in node.inputs]
+
+
+def remove_identities(graph: Graph) -> Graph:
+    """Drop Identity nodes by reading their input directly (in place); one that produces
+    a graph output stays, so the output keeps its name."""
+    outputs = set(graph.output_names)
+    kept = []
+    for node in graph.nodes:
+        if node.op_type == "Identity" and node.outputs[0] not in outputs:
+            _rename_uses(graph, node.outputs[0], node.inputs[0])
+        else:
+            kept.append(node)
+    graph.nodes = kept
+    return graph
+
+
+def remove_dropout(graph: Graph) -> Graph:
+    """Dropout is the identity at inference; its mask output may not be used (in place)."""
+    consumers = graph.consumers()
+    outputs = set(graph.output_names)
+    for i, node in enumerate(graph.nodes):
+        if node.op_type != "Dropout":
+            continue
+        mask = node.outputs[1] if len(node.outputs) > 1 else ""
+        if mask and (mask in consumers or mask in outputs):
+            raise UnsupportedError(f"{node.label()}: its mask output {mask!r} is used")
+        graph.nodes[i] = Node("Identity", node.inputs[:1], node.outputs[:1], {}, node.name)
+    return remove_identities(graph)
+
+
+def lower_sum(graph: Graph) -> Graph:
+    """Sum of n inputs -> a chain of n-1 Adds (one input: Identity) (in place)."""
+    out: list[Node] = []
+    for node in graph.nodes:
+        if node.op_type != "Sum":
+            out.append(node)
+            continue
+        terms = [name for name in node.inputs if name]
+        if len(terms) == 1:
+            out.append(Node("Identity", terms, node.outputs, {}, node.name))
+            continue
+        acc = terms[0]
+        for j, term in enumerate(terms[1:], start=1):
+            last = j == len(terms) - 1
+            target = node.outputs[0] if last else graph.fresh_name(f"{node.outputs[0]}_sum{j}")
+            out.append(Node("Add", [acc, term], [target], {}, f"{node.name}_add{j}"))
+            acc = target
+    graph.nodes = out
+    return graph
+
+
+def lower_flatten(graph: Graph) -> Graph:
+    """Flatten -> Reshape. axis 1 (the usual case) becomes target (0, -1), which copies
+    the batch dimension and so stays right at any batch size (in place)."""
+    shapes = None
+    for i, node in enumerate(graph.nodes):
+        if node.op_type != "Flatten":
+            continue
+        axis = node.attrs.get("axis", 1)
+        if axis in (0, 1):
+            target = [1, -1] if axis == 0 else [0, -1]
+        else:
+            shapes = shapes or infer_shapes(graph)
+            target = [flatten_shape(shapes[node.inputs[0]], axis)[0], -1]
+        name = graph.add_initializer(f"{node.outputs[0]}_shape", np.asarray(target, np.int64))
+        graph.nodes[i] = Node("Reshape", [node.inputs[0], name], node.outputs, {}, node.name)
+    return graph
+
+
+def fold_gemm_scalars(graph: Graph) -> Graph:
+    """Gemm's alpha/beta go into constant operands (B, else A; and C); where an operand is
+    computed at run time, an explicit Mul by a scalar constant does the scaling (in place).
+    Afterwards every Gemm has alpha = beta = 1."""
+    out: list[Node] = []
+    inits = graph.initializers
+    for node in graph.nodes:
+        alpha = float(node.attrs.get("alpha", 1.0))
+        beta = float(node.attrs.get("beta", 1.0))
+        if node.op_type != "Gemm" or (alpha == 1.0 and beta == 1.0):
+            out.append(node)
+            continue
+        a, b = node.inputs[0], node.inputs[1]
+        c = node.inputs[2] if len(node.inputs) > 2 else ""
+        attrs = {k: v for k, v in node.attrs.items() if k not in ("alpha", "beta")}
+        post: list[Node] = []
+        y = node.outputs[0]
+        if alpha != 1.0:
+            if b in inits:
+                b = graph.add_initializer(f"{b}_alpha", (inits[b] * np.float32(alpha)))
+            elif a in inits:
+                a = graph.add_initializer(f"{a}_alpha", (inits[a] * np.float32(alpha)))
+            else:
+                scale = graph.add_initializer(f"{y}_alpha", np.full((1,), alpha, np.float32))
+                raw = graph.fresh_name(f"{y}_unscaled")
+                post.append(Node("Mul", [raw, scale], [y], {}, f"{node.name}_alpha"))
+                y = raw
+        if c and beta == 0.0:
+            c = ""
+        elif c and beta != 1.0:
+            if c in inits:
+                c = graph.add_initializer(f"{c}_beta", (inits[c] * np.float32(beta)))
+            else:
+                scale = graph.add_initializer(f"{c}_beta", np.full((1,), beta, np.float32))
+                scaled = graph.fresh_name(f"{c}_scaled")
+                out.append(Node("Mul", [c, scale], [scaled], {}, f"{node.name}_beta"))
+                c = scaled
+        if post and c:
+            # y = alpha·AB + C: the bias is added after the scaling, not inside the GEMM.
+            final = post[0].outputs[0]
+            scaled = graph.fresh_name(f"{final}_noC")
+            post[0].outputs = [scaled]
+            post.append(Node("Add", [scaled, c], [final], {}, f"{node.name}_c"))
+            c = ""
+        out.append(Node("Gemm", [a, b] + ([c] if c else []), [y], attrs, node.name))
+        out.extend(post)
+    graph.nodes = out
+    return graph
+
+
+# -- BatchNormalization -------------------------------------------------------------------
+def _bn_scale_shift(graph: Graph, node: Node) -> tuple[np.ndarray, np.ndarray]:
+    """γ/√(var+ε) and β − mean·γ/√(var+ε), in float64."""
+    params = node.inputs[1:5]
+    if len(params) != 4 or not all(p in graph.initializers for p in params):
+        raise UnsupportedError(f"{node.label()}: scale, bias, mean and variance must be "
+                               f"constants (inference mode)")
+    gamma, beta, mean, var = (graph.initializers[p].astype(np.float64) for p in params)
+    eps = float(node.attrs.get("epsilon", 1e-5))
+    if np.any(var + eps <= 0):
+        raise ArgumentError(f"{node.label()}: variance + epsilon is not positive")
+    scale = gamma / np.sqrt(var + eps)
+    return scale, beta - mean * scale
+
+
+def _single_use_conv(graph: Graph, value: str, consumers, producers) -> Node | None:
+    """The Conv producing ``value`` if nothing else reads it and its weights are constant."""
+    conv = producers.get(value)
+    if conv is None or conv.op_type != "Conv" or len(consumers.get(value, [])) != 1:
+        return None
+    if value in graph.output_names or conv.inputs[1] not in graph.initializers:
+        return None
+    if len(conv.inputs) > 2 and conv.inputs[2] and conv.inputs[2] not in graph.initializers:
+        return None
+    return conv
+
+
+def _scale_conv(graph: Graph, conv: Node, scale: np.ndarray | None,
+                shift: np.ndarray | None, out: str) -> None:
+    """conv'(x) = conv(x)·scale + shift per output channel, in float64 then float32."""
+    w = graph.initializers[conv.inputs[1]].astype(np.float64)
+    has_bias = len(conv.inputs) > 2 and conv.inputs[2]
+    b = graph.initializers[conv.inputs[2]].astype(np.float64) if has_bias else np.zeros(
+        w.shape[0])
+    if scale is not None:
+        w = w * scale.reshape(-1, 1, 1, 1)
+        b = b * scale
+    if shift is not None:
+        b = b + shift
+    w_name = graph.add_initializer(f"{conv.inputs[1]}_folded", w.astype(np.float32))
+    b_name = graph.add_initializer(f"{conv.inputs[1]}_folded_bias", b.astype(np.float32))
+    conv.inputs = [conv.inputs[0], w_name, b_name]
+    conv.outputs = [out]
+
+
+def fold_batchnorm(graph: Graph) -> Graph:
+    """BatchNormalization -> folded into the preceding Conv, or Mul + Add (in place)."""
+    shapes = infer_shapes(graph)
+    out: list[Node] = []
+    for node in list(graph.nodes):
+        if node.op_type != "BatchNormalization":
+            out.append(node)
+            continue
+        if any(node.outputs[1:]):
+            used = graph.consumers()
+            if any(name in used or name in graph.output_names for name in node.outputs[1:]):
+                raise UnsupportedError(f"{node.label()}: training-mode outputs are used")
+        scale, shift = _bn_scale_shift(graph, node)
+        x, y = node.inputs[0], node.outputs[0]
+        conv = _single_use_conv(graph, x, graph.consumers(), graph.producers())
+        if conv is not None:
+            _scale_conv(graph, conv, scale, shift, y)
+            continue
+        per_channel = (scale.size,) + (1,) * (len(shapes[x]) - 2)
+        s = graph.add_initializer(f"{y}_bn_scale", scale.astype(np.float32).reshape(per_channel))
+        t = graph.add_initializer(f"{y}_bn_shift", shift.astype(np.float32).reshape(per_channel))
+        mid = graph.fresh_name(f"{y}_bn_scaled")
+        out.append(Node("Mul", [x, s], [mid], {}, f"{node.name}_mul"))
+        out.append(Node("Add", [mid, t], [y], {}, f"{node.name}_add"))
+    graph.nodes = out
+    return prune(graph)
+
+
+def _channel_constant(graph: Graph, node: Node, shapes) -> tuple[str, np.ndarray] | None:
+    """(runtime input, per-channel values) of a Mul/Add by a per-channel constant on NCHW.
+
+    The constant must broadcast over channel only: shape (C, 1, 1), (1, C, 1, 1), (1,) or
+    (); a constant that varies along H or W (or across the batch) is left alone.
+    """
+    if node.op_type not in ("Mul", "Add") or len(node.inputs) != 2:
+        return None
+    a, b = node.inputs
+    if (a in graph.initializers) == (b in graph.initializers):
+        return None
+    x, c = (b, a) if a in graph.initializers else (a, b)
+    xs, const = shapes[x], graph.initializers[c]
+    if len(xs) != 4 or const.dtype != np.float32 or const.ndim > 4:
+        return None
+    full = const.reshape((1,) * (4 - const.ndim) + const.shape)
+    if full.shape[0] != 1 or full.shape[2:] != (1, 1) or full.shape[1] not in (1, xs[1]):
+        return None
+    return x, np.broadcast_to(full.reshape(-1).astype(np.float64), (xs[1],))
+
+
+def fold_affine(graph: Graph) -> Graph:
+    """Per-channel Mul/Add by constants: into the preceding single-use Conv, else merged
+    with a preceding per-channel Mul/Add (in place). Math in float64.
+
+    ``(x·m1 + a1)·m2 + a2`` becomes ``x·(m1·m2) + (a1·m2 + a2)``: one Mul and one Add.
+    Works in sweeps: each sweep rewrites every pair it can whose nodes no earlier rewrite
+    of the same sweep touched, until a sweep changes nothing (chains are short, so a few
+    sweeps suffice; the shapes never change).
+    """
+    shapes = infer_shapes(graph)
+    changed = True
+    while changed:
+        changed = False
+        consumers, producers = graph.consumers(), graph.producers()
+        touched: set[int] = set()
+        removed: set[int] = set()
+        for node in graph.nodes:
+            found = _channel_constant(graph, node, shapes)
+            if found is None or id(node) in touched:
+                continue
+            x, values = found
+            prev = producers.get(x)
+            if prev is None or id(prev) in touched:
+                continue
+            scale = values if node.op_type == "Mul" else None
+            shift = values if node.op_type == "Add" else None
+            conv = _single_use_conv(graph, x, consumers, producers)
+            if conv is not None:
+                _scale_conv(graph, conv, scale, shift, node.outputs[0])
+                removed.add(id(node))
+                touched.update((id(node), id(conv)))
+                continue
+            if len(consumers.get(x, [])) != 1 or x in graph.output_names:
+                continue
+            prev_found = _channel_constant(graph, prev, shapes)
+            if prev_found is None:
+                continue
+            px, pvalues = prev_found
+            channels = shapes[x][1]
+            if prev.op_type == node.op_type:  # Mul∘Mul or Add∘Add: one op
+                merged = pvalues * values if node.op_type == "Mul" else pvalues + values
+                c = graph.add_initializer(f"{node.outputs[0]}_{node.op_type.lower()}",
+                                          merged.astype(np.float32).reshape(channels, 1, 1))
+                prev.inputs, prev.outputs = [px, c], node.outputs
+                removed.add(id(node))
+            elif prev.op_type == "Add" and node.op_type == "Mul":  # (x + a)·m = x·m + a·m
+                m = graph.add_initializer(f"{node.outputs[0]}_mul",
+                                          values.astype(np.float32).reshape(channels, 1, 1))
+                a = graph.add_initializer(f"{node.outputs[0]}_add",
+                                          (pvalues * values).astype(np.float32)
+                                          .reshape(channels, 1, 1))
+                prev.op_type, prev.inputs = "Mul", [px, m]
+                node.op_type, node.inputs = "Add", [x, a]
+            else:
+                continue
+            touched.update((id(node), id(prev)))
+        if touched:
+            changed = True
+            graph.nodes = [n for n in graph.nodes if id(n) not in removed]
+    return prune(graph)
+
+
+# -- batch size ---------------------------------------------------------------------------
+def rewrite_batch(graph: Graph, batch: int) -> Graph:
+    """A copy of ``graph`` with batch size ``batch`` (dimension 0 of every input).
+
+    Reshape targets that hard-code the old batch (AlexNet's (1, 9216)) become
+    (batch, ...) only when provably safe: the target's first dimension equals the old
+    batch, the input's first dimension is the old batch, and the remaining dimensions
+    hold exactly one sample's values. Any other Reshape whose result would change with
+    the batch is refused, naming the node. Shapes are then re-inferred at the new batch
+    and every output must carry it in dimension 0.
+    """
+    if not isinstance(batch, int) or isinstance(batch, bool) or batch < 1:
+        raise ArgumentError(f"argument 'batch' must be a positive int, got {batch!r}")
+    old = {v.shape[0] for v in graph.inputs if v.shape}
+    if len(old) != 1 or None in old:
+        raise UnsupportedError(f"cannot change the batch size: inputs have shapes "
+                               f"{[v.shape for v in graph.inputs]}")
+    old_batch = old.pop()
+    g = graph.copy()
+    shapes = infer_shapes(g)
+    for node in g.nodes:
+        if node.op_type != "Reshape":
+            continue
+        x = shapes[node.inputs[0]]
+        target = [int(t) for t in reshape_target(node, g)]
+        allowzero = bool(node.attrs.get("allowzero", 0))
+        resolved = resolve_reshape(x, target, allowzero, node.label())
+        per_sample = math.prod(x[1:])
+        if target[0] == 0 and not allowzero:
+            continue  # copies the batch dimension: right at any batch size
+        if target[0] == -1 and -1 not in target[1:] and 0 not in target[1:] \
+                and math.prod(target[1:]) == per_sample and x[0] == old_batch:
+            continue  # -1 absorbs the batch
+        if (target[0] == old_batch and x[0] == old_batch
+                and math.prod(resolved[1:]) == per_sample):
+            new = np.asarray([batch] + target[1:], np.int64)
+            if len(node.inputs) > 1 and node.inputs[1]:
+                node.inputs[1] = g.add_initializer(f"{node.inputs[1]}_batch{batch}", new)
+            else:
+                node.attrs["shape"] = [int(v) for v in new]
+            continue
+        raise UnsupportedError(
+            f"cannot change the batch size to {batch}: {node.label()} reshapes {x} to "
+            f"{tuple(target)}, which does not keep one sample per row of dimension 0")
+    for v in g.inputs:
+        v.shape = (batch,) + tuple(v.shape[1:])
+    try:
+        new_shapes = infer_shapes(prune(g))
+    except ArgumentError as exc:
+        raise UnsupportedError(f"cannot change the batch size to {batch}: {exc}") from None
+    for v in g.outputs:
+        shape = new_shapes[v.name]
+        if not shape or shape[0] != batch:
+            raise UnsupportedError(f"cannot change the batch size to {batch}: output "
+                                   f"{v.name!r} has shape {shape}")
+        v.shape = shape
+    return g
+
+
+def set_output_shapes(graph: Graph) -> Graph:
+    """Fill in every output's shape from shape inference (in place)."""
+    shapes = infer_shapes(graph)
+    for v in graph.outputs:
+        v.shape = shapes[v.name]
+    return graph
+
+
+def optimize(graph: Graph) -> Graph:
+    """Every inference pass, in order, on a copy of ``graph``."""
+    g = fold_constants(graph.copy())
+    from hwbench.graph.executor import OPS
+
+    # What is left of the host-only ops (Shape, Gather, ...) reads run-time tensors: name
+    # every such op at once, before any pass needs shapes.
+    check_op_types(g, set(OPS) | LOWERED_OPS,
+                   f"graph {g.name!r} (ops left after constant folding run only on constants)")
+    remove_dropout(g)
+    lower_sum(g)
+    lower_flatten(g)
+    fold_gemm_scalars(g)
+    remove_identities(g)
+    fold_batchnorm(g)
+    fold_affine(g)
+    return prune(g)

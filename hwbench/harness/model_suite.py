@@ -1,0 +1,241 @@
+"""The model suite behind ``hwbench run``: models × batch sizes × precisions, per backend.
+
+Per case a worker (one per backend, see ``isolation``) builds a ``Session`` and reports:
+at batch 1 the latency distribution of single queries (MLPerf SingleStream: p50/p90/p99),
+at any batch the throughput (samples/s, MLPerf Offline's figure) and GFLOP/s, and the
+accuracy: top-1 on the digits test split for the digits models, and for every model the
+agreement with the float64 reference (the same graph run by ``ReferenceBackend``, computed
+once per case in the parent and handed to the workers as a file).
+
+The ImageNet architectures ship with constant weights (all 0.02), whose outputs are a
+uniform softmax: accuracy against the reference would say nothing, so the suite runs
+them with seeded random weights (``Model.randomized``), the same in every process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.harness.timing import measure
+from hwbench.kernels import spec
+
+DIGITS_MODELS = ("mlp", "lenet", "autoencoder")
+DEFAULT_MODELS = DIGITS_MODELS + ("alexnet", "resnet50", "vgg19", "squeezenet")
+PRECISIONS = ("fp32", "int8")
+WEIGHT_SEED = 0
+INPUT_SEED = 1
+
+
+@dataclass(frozen=True)
+class ModelCase:
+    model: str
+    batch: int
+    precision: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.model}/b{self.batch}/{self.precision}"
+
+
+def expand_models(spec_text: str) -> list[str]:
+    """``"all"`` -> every zoo model; ``"default"`` -> the README's set; else a comma list
+    of zoo names or .onnx paths."""
+    from hwbench.models.zoo import ZOO
+
+    if spec_text == "all":
+        return list(DIGITS_MODELS) + list(ZOO)
+    if spec_text == "default":
+        return list(DEFAULT_MODELS)
+    names = [part.strip() for part in spec_text.split(",") if part.strip()]
+    if not names:
+        raise ArgumentError("argument 'model' names no model")
+    for name in names:
+        if name not in DIGITS_MODELS and name not in ZOO and not Path(name).is_file():
+            raise ArgumentError(f"argument 'model': {name!r} is neither a zoo model "
+                                f"({', '.join(DIGITS_MODELS + tuple(ZOO))}) nor a file")
+    return names
+
+
+def plan(models: list[str], batches: list[int], precisions: list[str]) -> list[ModelCase]:
+    for precision in precisions:
+        if precision not in PRECISIONS:
+            raise ArgumentError(f"argument 'precision': {precision!r}; known: {PRECISIONS}")
+    if not batches or min(batches) < 1:
+        raise ArgumentError(f"argument 'batch' must be positive integers, got {batches}")
+    return [ModelCase(m, b, p) for m in models for p in precisions for b in sorted(batches)]
+
+
+def load_case_model(case: ModelCase):
+    """The case's model at its batch size, with the suite's weights (see the docstring)."""
+    from hwbench.models import load_model
+
+    model = load_model(case.model, batch=case.batch)
+    return model if case.model in DIGITS_MODELS else model.randomized(WEIGHT_SEED)
+
+
+def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Input batches (and labels): the digits test split in full batches, or one seeded
+    standard-normal batch for the other models."""
+    if case.model in DIGITS_MODELS:
+        from hwbench.datasets import digits
+
+        x, y = digits("test")
+        full = (len(x) // case.batch) * case.batch
+        batches = [x[i:i + case.batch] for i in range(0, full, case.batch)]
+        return batches, y[:full]
+    shape = model.input_shapes[model.inputs[0]]
+    rng = np.random.default_rng([INPUT_SEED, case.batch])
+    return [rng.standard_normal(shape, dtype=np.float32)], None
+
+
+def reference_outputs(case: ModelCase, folder: str) -> str:
+    """Run the case in float64 on ``ReferenceBackend``; save the outputs; return the path."""
+    from hwbench.backends.reference import ReferenceBackend
+    from hwbench.models import Session
+
+    model = load_case_model(case)
+    batches, _ = case_inputs(model, case)
+    session = Session(model, backend=ReferenceBackend())
+    outputs = [session.run({model.inputs[0]: x})[0] for x in batches]
+    path = Path(folder) / f"{case.model.replace('/', '_')}-b{case.batch}.npy"
+    np.save(path, np.concatenate(outputs), allow_pickle=False)
+    return str(path)
+
+
+def graph_flops(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
+    """FLOPs of one run of ``graph``: its convolutions and GEMMs, counted like the kernels."""
+    total = 0
+    for node in graph.nodes:
+        ins = [shapes.get(name) for name in node.inputs]
+        if node.op_type == "Conv":
+            w = ins[1]
+            attrs = node.attrs
+            stride = tuple(attrs.get("strides", (1, 1)))
+            dilation = tuple(attrs.get("dilations", (1, 1)))
+            auto_pad = attrs.get("auto_pad", "NOTSET")
+            auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
+            pads = spec.onnx_conv_padding(auto_pad, attrs.get("pads"), ins[0][2:], w[2:],
+                                          stride, dilation)
+            problem = spec.check_conv2d(_shaped(ins[0]), _shaped(w), None, stride, pads,
+                                        dilation, attrs.get("group", 1))
+            total += problem.flops
+        elif node.op_type in ("Gemm", "MatMul"):
+            a, b = ins[0], ins[1]
+            trans_a = bool(node.attrs.get("transA", 0))
+            trans_b = bool(node.attrs.get("transB", 0))
+            total += spec.check_gemm(_shaped(a), _shaped(b), None, trans_a, trans_b).flops
+    return total
+
+
+def model_flops(model: Any) -> int:
+    """FLOPs of one inference of ``model`` as hwbench runs it (after the graph passes)."""
+    from hwbench.graph.passes import optimize
+    from hwbench.graph.shape_inference import infer_shapes
+
+    graph = optimize(model.graph)
+    return graph_flops(graph, infer_shapes(graph))
+
+
+def _shaped(shape: tuple[int, ...]) -> SimpleNamespace:
+    return SimpleNamespace(shape=tuple(shape), dtype=np.float32)
+
+
+def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarray | None,
+             task: str = "classify") -> dict[str, Any]:
+    """Agreement with the float64 reference (max relative error; top-1 agreement for
+    classifiers) and, with labels, top-1 (classify) or reconstruction MSE (reconstruct)."""
+    out: dict[str, Any] = {}
+    classifier = task == "classify" and outputs.ndim == 2 and outputs.shape[1] > 1
+    if reference is not None:
+        diff = np.abs(outputs.astype(np.float64) - reference)
+        out["rel_error"] = float(diff.max() / (np.abs(reference).max() or 1.0))
+        if classifier:
+            out["top1_agreement"] = float(np.mean(outputs.argmax(1) == reference.argmax(1)))
+    if labels is not None and classifier:
+        out["top1"] = float(np.mean(outputs.argmax(1) == labels))
+    if labels is not None and task == "reconstruct":
+        from hwbench.datasets import digits
+
+        x = digits("test")[0][:len(outputs)].reshape(len(outputs), -1)
+        out["mse"] = float(np.mean((outputs - x) ** 2))
+    return out
+
+
+def task_of(model_name: str) -> str:
+    if model_name in DIGITS_MODELS:
+        from hwbench.models.digits import architecture
+
+        return architecture(model_name).task
+    return "classify"
+
+
+class Runner:
+    """One backend (or peer) in a worker: builds sessions and measures cases."""
+
+    def __init__(self, job: dict[str, Any]) -> None:
+        self.job = job
+        self.timing = job["timing"]
+        self.threads = job["options"]["threads"]
+        if job.get("peer"):
+            from hwbench.harness.peers import OnnxRuntimePeer
+
+            self.backend = OnnxRuntimePeer(threads=self.threads)
+        else:
+            from hwbench.backends import get_backend
+
+            self.backend = get_backend(job["backend"], **job["options"])
+
+    def info(self) -> dict[str, Any]:
+        return self.backend.info()
+
+    def session(self, model, case: ModelCase):
+        if self.job.get("peer"):
+            if case.precision != "fp32":
+                raise UnsupportedError(f"peer {self.backend.name}: fp32 only here")
+            return self.backend.session(model)
+        from hwbench.models import Session
+
+        return Session(model, backend=self.backend, precision=case.precision)
+
+    def run(self, case: ModelCase, reference_path: str | None) -> dict[str, Any]:
+        row: dict[str, Any] = {"model": case.model, "batch": case.batch,
+                               "precision": case.precision}
+        try:
+            model = load_case_model(case)
+            batches, labels = case_inputs(model, case)
+            session = self.session(model, case)
+        except UnsupportedError as exc:
+            return {**row, "status": "unsupported", "reason": str(exc)}
+        name = model.inputs[0]
+        start = time.perf_counter()
+        outputs = np.concatenate([session.run({name: x})[0] for x in batches])
+        row["accuracy_seconds"] = time.perf_counter() - start
+        reference = np.load(reference_path, allow_pickle=False) if reference_path else None
+        row.update(accuracy(outputs, reference, labels, task_of(case.model)))
+        feeds = {name: batches[0]}
+        timing = measure(lambda: session.run(feeds), self.backend.synchronize,
+                         batch_calls=False, **self.timing)
+        row.update(status="ok", timing=timing.to_dict(), seconds=timing.median,
+                   samples_per_s=case.batch / timing.median)
+        if case.batch == 1:
+            row.update(latency_p50=timing.percentile(50), latency_p90=timing.percentile(90),
+                       latency_p99=timing.percentile(99))
+        flops = model_flops(model)
+        row.update(flops=flops, gflops=flops / timing.median / 1e9)
+        return row
+
+
+def make_runner(job: dict[str, Any]) -> Runner:
+    return Runner(job)
+
+
+def reference_folder() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="hwbench-reference-")

@@ -1,0 +1,96 @@
+"""``Model`` and ``load_model``: a zoo name or an .onnx path -> a graph ready for sessions.
+
+A Model's graph is the imported graph with its constants folded (the zoo files build
+every weight with ConstantOfShape) and, if asked, a new batch size; it is *not* yet
+optimized. Each ``Session`` runs the inference passes (BatchNorm folding, ...) on its own
+copy, so ``Model.to_onnx()`` hands onnxruntime the model as written, with the current
+weights: an independent check of everything hwbench's passes do.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from hwbench.errors import ArgumentError
+from hwbench.graph.ir import Graph
+from hwbench.graph.onnx_import import load_onnx, to_onnx
+from hwbench.graph.passes import fold_constants, rewrite_batch, set_output_shapes
+from hwbench.models import digits, zoo
+
+
+@dataclass
+class Model:
+    """A named graph plus where it came from."""
+
+    name: str
+    graph: Graph
+    path: str | None = None
+
+    @property
+    def inputs(self) -> list[str]:
+        return self.graph.input_names
+
+    @property
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {v.name: tuple(v.shape) for v in self.graph.inputs}
+
+    @property
+    def outputs(self) -> list[str]:
+        return self.graph.output_names
+
+    @property
+    def batch(self) -> int:
+        return int(self.graph.inputs[0].shape[0])
+
+    def to_onnx(self) -> Any:
+        """An ``onnx.ModelProto`` of this model with its current weights.
+
+        For the big models ``hwbench.graph.onnx_import.save_onnx`` (weights in an
+        external-data file) is several times faster than serializing this proto.
+        """
+        return to_onnx(self.graph)
+
+    def with_batch(self, batch: int) -> Model:
+        return Model(self.name, rewrite_batch(self.graph, batch), self.path)
+
+    def randomized(self, seed: int = 0) -> Model:
+        """The same architecture with seeded random weights (``zoo.randomize_weights``)."""
+        return Model(self.name, zoo.randomize_weights(self.graph, seed), self.path)
+
+    def __repr__(self) -> str:
+        return (f"<Model {self.name!r} inputs={self.input_shapes} outputs={self.outputs} "
+                f"nodes={len(self.graph.nodes)}>")
+
+
+def load_model(name_or_path: str | os.PathLike, batch: int | None = None) -> Model:
+    """A zoo model by name (the digits models, ``hwbench.models.zoo.ZOO``) or an .onnx
+    file by path.
+
+    ``batch`` rewrites the batch size (see ``hwbench.graph.passes.rewrite_batch``).
+    """
+    source: Any
+    if isinstance(name_or_path, str) and name_or_path in digits.ARCHITECTURES:
+        # The digits models: their shipped weights, exported as an ONNX graph at batch 1.
+        name, path = name_or_path, None
+        source = digits.to_onnx(name, digits.load_params(name), batch=1)
+    elif isinstance(name_or_path, str) and name_or_path in zoo.ZOO:
+        name, path = name_or_path, zoo.model_path(name_or_path)
+        source = path
+    elif isinstance(name_or_path, (str, os.PathLike)):
+        path = os.fspath(name_or_path)
+        if not os.path.isfile(path):
+            known = ", ".join([*digits.ARCHITECTURES, *zoo.ZOO])
+            raise ArgumentError(f"argument 'name_or_path': {path!r} is neither a zoo model "
+                                f"({known}) nor a file")
+        name = os.path.splitext(os.path.basename(path))[0]
+        source = path
+    else:
+        raise ArgumentError(f"argument 'name_or_path' must be a zoo name or a path, "
+                            f"got {type(name_or_path).__name__}")
+    graph = set_output_shapes(fold_constants(load_onnx(source)))
+    model = Model(name, graph, path)
+    if batch is not None and batch != model.batch:
+        model = model.with_batch(batch)
+    return model

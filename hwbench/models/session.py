@@ -1,0 +1,97 @@
+"""``Session``: one model on one backend, in the spirit of onnxruntime's InferenceSession.
+
+    sess = hwbench.Session(model, backend="cpu")
+    probs, = sess.run({model.inputs[0]: x})
+
+Construction does all the work that can fail: the inference passes, the check that every
+op and every kernel is available (one message naming all that are missing), and the
+upload of the weights to the backend's device. ``run`` only validates the feeds and runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends import Backend, get_backend
+from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.graph.executor import Executor
+from hwbench.graph.passes import optimize
+from hwbench.models.model import Model, load_model
+
+PRECISIONS = ("fp32",)
+_ONNX_TYPES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.int64): "tensor(int64)",
+               np.dtype(np.int32): "tensor(int32)", np.dtype(np.uint8): "tensor(uint8)",
+               np.dtype(np.int8): "tensor(int8)", np.dtype(np.float16): "tensor(float16)"}
+
+
+@dataclass(frozen=True)
+class NodeArg:
+    """An input or output as onnxruntime describes it: name, shape, type string."""
+
+    name: str
+    shape: list[int]
+    type: str
+
+
+class Session:
+    """A model bound to one backend at one precision; ``run(feeds)`` many times."""
+
+    def __init__(self, model: Model | str, backend: str | Backend = "cpu",
+                 precision: str = "fp32", *, time_transfers: bool = False,
+                 profile: bool = False, **backend_options: Any) -> None:
+        if precision not in PRECISIONS:
+            raise UnsupportedError(f"precision {precision!r} is not supported yet (have "
+                                   f"{', '.join(PRECISIONS)}; int8 arrives with quantization)")
+        if isinstance(model, str):
+            model = load_model(model)
+        if not isinstance(model, Model):
+            raise ArgumentError(f"argument 'model' must be a hwbench Model or a zoo name/path, "
+                                f"got {type(model).__name__}")
+        if isinstance(backend, Backend):
+            if backend_options:
+                raise ArgumentError(f"backend options {sorted(backend_options)} need a "
+                                    f"backend name, not a backend instance")
+            self.backend = backend
+        else:
+            self.backend = get_backend(backend, **backend_options)
+        self.model = model
+        self.precision = precision
+        self.graph = optimize(model.graph)
+        self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
+                                 profile=profile)
+
+    def get_inputs(self) -> list[NodeArg]:
+        return [NodeArg(v.name, list(v.shape), _ONNX_TYPES.get(np.dtype(v.dtype), str(v.dtype)))
+                for v in self.graph.inputs]
+
+    def get_outputs(self) -> list[NodeArg]:
+        shapes = self.executor.shapes
+        return [NodeArg(v.name, list(shapes[v.name]),
+                        _ONNX_TYPES.get(np.dtype(v.dtype), str(v.dtype)))
+                for v in self.graph.outputs]
+
+    def run(self, feeds: dict[str, np.ndarray],
+            output_names: list[str] | None = None) -> list[np.ndarray]:
+        """Outputs as NumPy arrays in graph output order (or ``output_names``' order).
+
+        Every input must be fed, with the model's exact shape and dtype (no silent casts);
+        a mistake raises ``ArgumentError``/``DTypeError`` naming the input.
+        """
+        return self.executor.run(feeds, output_names)
+
+    @property
+    def op_seconds(self) -> dict[str, float]:
+        """With ``profile=True``: seconds per op type, summed over all runs so far."""
+        return dict(self.executor.op_seconds)
+
+    @property
+    def last_timings(self) -> dict[str, float]:
+        """Seconds of the last run: ``transfer_in_s``, ``compute_s``, ``transfer_out_s``."""
+        return dict(self.executor.last_timings)
+
+    def __repr__(self) -> str:
+        return (f"<Session {self.model.name!r} on {self.backend.full_name!r} "
+                f"precision={self.precision}>")

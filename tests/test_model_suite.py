@@ -1,0 +1,82 @@
+"""The model harness: case planning, FLOP counting, accuracy, and `hwbench run` end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hwbench.cli import main
+from hwbench.errors import ArgumentError
+from hwbench.harness import model_suite as M
+from hwbench.kernels.shapes import resnet50_convs, resnet50_fc, total_flops
+
+pytest.importorskip("onnx", reason="the graph layer reads ONNX (pip install onnx)")
+
+
+def test_plan_and_model_names():
+    cases = M.plan(["mlp", "alexnet"], [8, 1], ["fp32", "int8"])
+    assert [c.name for c in cases][:3] == ["mlp/b1/fp32", "mlp/b8/fp32", "mlp/b1/int8"]
+    assert len(cases) == 8
+    assert M.expand_models("default") == list(M.DEFAULT_MODELS)
+    assert "densenet121" in M.expand_models("all") and "lenet" in M.expand_models("all")
+    with pytest.raises(ArgumentError, match="'model'"):
+        M.expand_models("alexnet,nosuchnet")
+    with pytest.raises(ArgumentError, match="'precision'"):
+        M.plan(["mlp"], [1], ["fp64"])
+    with pytest.raises(ArgumentError, match="'batch'"):
+        M.plan(["mlp"], [0], ["fp32"])
+
+
+def test_resnet50_flops_match_the_shape_tables():
+    import hwbench
+
+    model = hwbench.load_model("resnet50", batch=2)
+    expected = total_flops(resnet50_convs(2)) + resnet50_fc(2).flops
+    assert M.model_flops(model) == expected
+
+
+def test_accuracy_figures():
+    ref = np.array([[0.1, 0.9], [0.8, 0.2]])
+    out = np.array([[0.2, 0.8], [0.3, 0.7]], np.float32)
+    acc = M.accuracy(out, ref, None)
+    assert acc["top1_agreement"] == 0.5
+    assert acc["rel_error"] == pytest.approx(0.5 / 0.9)
+    labels = np.arange(10) % 10
+    logits = np.eye(10, dtype=np.float32)
+    assert M.accuracy(logits, None, labels)["top1"] == 1.0
+
+
+def test_hwbench_run_end_to_end(tmp_path):
+    code = main(["run", "--backend", "numpy,cpu", "--model", "squeezenet", "--batch", "1,2",
+                 "--repeats", "2", "--min-time", "0", "--max-time", "0.5", "--output",
+                 str(tmp_path)])
+    assert code == 0
+    (path,) = tmp_path.glob("models-*.json")
+    result = json.loads(path.read_text())
+    assert result["schema"] == "hwbench.models"
+    rows = {(r["backend"], r["batch"]): r for r in result["rows"]}
+    assert set(rows) == {("numpy", 1), ("numpy", 2), ("cpu", 1), ("cpu", 2)}
+    for row in rows.values():
+        assert row["status"] == "ok", row
+        assert row["rel_error"] < 1e-4
+        assert row["samples_per_s"] > 0 and row["gflops"] > 0
+    assert {"latency_p50", "latency_p99"} <= set(rows[("cpu", 1)])
+    assert "latency_p50" not in rows[("cpu", 2)]
+
+
+def test_hwbench_run_digits_models_report_their_accuracy(tmp_path):
+    pytest.importorskip("sklearn", reason="the digits data ships in scikit-learn")
+    code = main(["run", "--backend", "numpy,cpu", "--model", "lenet,autoencoder", "--batch",
+                 "8", "--repeats", "2", "--min-time", "0", "--max-time", "0.2", "--output",
+                 str(tmp_path)])
+    assert code == 0
+    (path,) = tmp_path.glob("models-*.json")
+    rows = {(r["backend"], r["model"]): r for r in json.loads(path.read_text())["rows"]}
+    for backend in ("numpy", "cpu"):
+        lenet, ae = rows[(backend, "lenet")], rows[(backend, "autoencoder")]
+        assert lenet["top1"] >= 0.97 and lenet["top1_agreement"] == 1.0
+        assert "top1" not in ae and "top1_agreement" not in ae
+        assert 0 < ae["mse"] < 0.05
+        assert lenet["rel_error"] < 1e-4 and ae["rel_error"] < 1e-4
