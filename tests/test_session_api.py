@@ -202,3 +202,13 @@ def test_randomize_weights_is_seeded_and_keeps_variances_positive():
     assert len(variances) == 53
     assert all(a.initializers[v].min() > 0 for v in variances)
     assert all(np.array_equal(graph.initializers[k], before[k]) for k in before)  # untouched
+
+
+def test_nan_feed_is_refused_naming_the_input(session, feeds):
+    """Sessions skip per-kernel NaN screening of activations; the feeds are screened."""
+    name = next(iter(feeds))
+    bad = feeds[name].copy()
+    bad.flat[3] = np.nan
+    with pytest.raises(ArgumentError, match=repr(name)):
+        session.run({**feeds, name: bad})
+    assert session.backend.check_finite is False

@@ -249,6 +249,8 @@ class Executor:
             if tuple(x.shape) != tuple(v.shape):
                 raise ArgumentError(f"input {name!r} must have shape {tuple(v.shape)}, "
                                     f"got {tuple(x.shape)}")
+            if x.dtype.kind == "f" and not np.isfinite(x).all():
+                raise ArgumentError(f"input {name!r} contains NaN or infinity")
 
     def run(self, feeds: Mapping[str, np.ndarray],
             output_names: list[str] | None = None) -> list[np.ndarray]:
