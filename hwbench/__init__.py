@@ -1,5 +1,6 @@
 """hwbench: deep-learning kernels and models on many kinds of hardware, measured side by side."""
 
+from hwbench import datasets
 from hwbench.backends import get_backend, list_backends
 from hwbench.errors import HwbenchError
 from hwbench.models import Model, Session, load_model
@@ -7,4 +8,4 @@ from hwbench.models import Model, Session, load_model
 __version__ = "0.1.0"
 
 __all__ = ["get_backend", "list_backends", "HwbenchError", "load_model", "Model", "Session",
-           "__version__"]
+           "datasets", "__version__"]
