@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -32,6 +34,17 @@ def backend(request):
     if not ok:
         pytest.skip(f"backend {request.param} unavailable: {why}")
     return get_backend(request.param)
+
+
+@pytest.fixture(scope="session")
+def onnx_node_cases():
+    """The onnx wheel's node tests by name, generated once per session (~5 s)."""
+    pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {case.name: case for case in load_model_tests(kind="node")}
 
 
 @pytest.fixture

@@ -6,15 +6,12 @@ maps the node's attributes onto the kernel interface (the graph layer will do th
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 from hwbench.kernels.spec import onnx_conv_padding
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
-from onnx.backend.test.loader import load_model_tests  # noqa: E402
 from onnx.helper import get_attribute_value  # noqa: E402
 
 NODE_TESTS = {
@@ -35,10 +32,8 @@ ALL_NAMES = [name for names in NODE_TESTS.values() for name in names]
 
 
 @pytest.fixture(scope="module")
-def node_tests():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = {case.name: case for case in load_model_tests(kind="node")}
+def node_tests(onnx_node_cases):
+    cases = onnx_node_cases
     missing = [name for name in ALL_NAMES if name not in cases]
     assert not missing, f"onnx wheel lacks node tests {missing}"
     return cases

@@ -1,0 +1,55 @@
+"""The onnx wheel's node tests run as whole models: import, passes, executor, Session.
+
+The kernel-level node tests (test_onnx_node*.py) adapt each node by hand; these go
+through the graph layer exactly as a user's model would, so attribute handling (auto_pad,
+Gemm's alpha/beta, Softmax's axis rules, Reshape's 0 and -1) is the graph layer's own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
+from test_onnx_node import NODE_TESTS as KERNEL_NODE_TESTS  # noqa: E402
+from test_onnx_node_model_ops import NODE_TESTS as MODEL_NODE_TESTS  # noqa: E402
+
+from hwbench.graph.onnx_import import load_onnx  # noqa: E402
+from hwbench.graph.passes import fold_constants, set_output_shapes  # noqa: E402
+from hwbench.models import Model, Session  # noqa: E402
+
+# Ops whose node tests feed a tensor the graph layer needs at load time (a Reshape target)
+# as a run-time input: hwbench resolves shapes statically, so these are refused on purpose.
+RUNTIME_SHAPES = {"Reshape"}
+# Integer-only kernels: the graph executor runs float32 graphs this session (int8 arrives
+# with quantization).
+INTEGER_OPS = {"MatMulInteger", "QLinearMatMul"}
+
+NAMES = [name for op, names in {**KERNEL_NODE_TESTS, **MODEL_NODE_TESTS}.items()
+         if op not in RUNTIME_SHAPES | INTEGER_OPS for name in names]
+
+
+@pytest.fixture(scope="module")
+def cases(onnx_node_cases):
+    return onnx_node_cases
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_node_test_through_the_graph_layer(backend, cases, name):
+    case = cases[name]
+    graph = set_output_shapes(fold_constants(load_onnx(case.model)))
+    session = Session(Model(name, graph), backend=backend)
+    for inputs, expected in case.data_sets:
+        feeds = dict(zip(graph.input_names, inputs, strict=True))
+        outputs = session.run(feeds)
+        for got, want in zip(outputs, expected, strict=True):
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol)
+
+
+def test_runtime_reshape_target_is_refused_naming_the_node(cases):
+    from hwbench.errors import HwbenchError
+
+    case = cases["test_reshape_reduced_dims"]
+    with pytest.raises(HwbenchError, match="Reshape node 'reshaped'.*constant"):
+        set_output_shapes(fold_constants(load_onnx(case.model)))
