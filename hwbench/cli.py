@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma list of whole-model peers run alongside (onnxruntime)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per case")
     p.add_argument("--min-time", type=float, default=0.5, help="seconds of runs at least")
+    p.add_argument("--markdown", default=None, metavar="FILE",
+                   help="also write a Markdown summary table to FILE")
+    p.add_argument("--csv", default=None, metavar="FILE",
+                   help="also write a CSV summary (one line per row) to FILE")
     p_train = sub.add_parser(
         "train", help="train a digits model (mlp, lenet, autoencoder) with a backend's kernels")
     p_train.add_argument("--model", required=True, help="mlp, lenet or autoencoder")
@@ -286,8 +290,21 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     console.print(_run_table(result["rows"], [name for name, _ in targets]))
     if path:
         console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
+    _write_summaries(args, result["rows"], console)
     _report_failures(console, result["rows"], "model")
     return 130 if interrupted else 0
+
+
+def _write_summaries(args: argparse.Namespace, rows: list[dict[str, Any]],
+                     console: Console) -> None:
+    from hwbench.files import write_atomic
+    from hwbench.harness.summary import to_csv, to_markdown
+
+    for target, render in ((args.markdown, to_markdown), (args.csv, to_csv)):
+        if target:
+            text = render(rows)
+            write_atomic(target, lambda fh, text=text: fh.write(text))
+            console.print(f"summary: {target}")
 
 
 def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:

@@ -51,8 +51,11 @@ def test_accuracy_figures():
 def test_hwbench_run_end_to_end(tmp_path):
     code = main(["run", "--backend", "numpy,cpu", "--model", "squeezenet", "--batch", "1,2",
                  "--repeats", "2", "--min-time", "0", "--max-time", "0.5", "--output",
-                 str(tmp_path)])
+                 str(tmp_path), "--markdown", str(tmp_path / "s.md"), "--csv",
+                 str(tmp_path / "s.csv")])
     assert code == 0
+    assert len((tmp_path / "s.md").read_text().splitlines()) == 2 + 4
+    assert len((tmp_path / "s.csv").read_text().splitlines()) == 1 + 4
     (path,) = tmp_path.glob("models-*.json")
     result = json.loads(path.read_text())
     assert result["schema"] == "hwbench.models"
@@ -80,3 +83,23 @@ def test_hwbench_run_digits_models_report_their_accuracy(tmp_path):
         assert "top1" not in ae and "top1_agreement" not in ae
         assert 0 < ae["mse"] < 0.05
         assert lenet["rel_error"] < 1e-4 and ae["rel_error"] < 1e-4
+
+
+def test_markdown_and_csv_summaries():
+    from hwbench.harness.summary import COLUMNS, to_csv, to_markdown
+
+    rows = [
+        {"backend": "cpu", "model": "lenet", "batch": 1, "precision": "fp32", "status": "ok",
+         "latency_p50": 0.002, "latency_p90": 0.0025, "latency_p99": 0.003,
+         "samples_per_s": 500.0, "gflops": 0.7, "top1": 0.98, "rel_error": 1e-6,
+         "top1_agreement": 1.0},
+        {"backend": "numpy", "model": "lenet", "batch": 1, "precision": "int8",
+         "status": "unsupported", "reason": "int8 | not yet"},
+    ]
+    md = to_markdown(rows).splitlines()
+    assert len(md) == 4 and md[0].count("|") == len(COLUMNS) + 1
+    assert "| lenet | 1 | fp32 | cpu | ok | 2 | 2.5 | 3 | 500 | 0.7 | 0.98 |" in md[2]
+    assert "unsupported: int8 \\| not yet" in md[3]
+    lines = to_csv(rows).splitlines()
+    assert lines[0].startswith("model,batch,precision,backend,status,latency_p50_ms")
+    assert lines[1].startswith("lenet,1,fp32,cpu,ok,2.0,2.5,3.0,500.0,0.7,0.98")
