@@ -147,6 +147,15 @@ CASES: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]], tuple[str, ...]
     ("conv-bias-nan", lambda: conv(bias=poisoned((2,), NAN)), ("bias",)),
     ("conv-x-float64", lambda: conv(x=np.ones((1, 4, 6, 6))), ("x",)),
     ("conv-x-list", lambda: conv(x=f32(1, 4, 6, 6).tolist()), ("x",)),
+    # the fused epilogue: the output is (1, 2, 4, 4)
+    ("conv-activation-unknown", lambda: conv(activation="gelu"), ("activation",)),
+    ("conv-activation-upper", lambda: conv(activation="RELU"), ("activation",)),
+    ("conv-activation-not-str", lambda: conv(activation=1), ("activation",)),
+    ("conv-residual-wrong-shape", lambda: conv(residual=f32(1, 2, 6, 6)), ("residual",)),
+    ("conv-residual-broadcast", lambda: conv(residual=f32(2, 1, 1)), ("residual",)),
+    ("conv-residual-float64", lambda: conv(residual=np.ones((1, 2, 4, 4))), ("residual",)),
+    ("conv-residual-list", lambda: conv(residual=f32(1, 2, 4, 4).tolist()), ("residual",)),
+    ("conv-residual-nan", lambda: conv(residual=poisoned((1, 2, 4, 4), NAN)), ("residual",)),
     # -- sigmoid / sigmoid_backward -----------------------------------------------------
     ("sigmoid-float64", lambda: ("sigmoid", {"x": np.ones(8)}), ("x",)),
     ("sigmoid-nan", lambda: ("sigmoid", {"x": poisoned((8,), NAN)}), ("x",)),

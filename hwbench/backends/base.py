@@ -52,6 +52,9 @@ class Backend(abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"
+    # True when ``_conv2d`` takes ``residual=``/``activation=`` keywords and fuses them;
+    # otherwise ``conv2d`` applies them with ``_add``/``_relu`` after ``_conv2d``.
+    fuses_conv_epilogue: ClassVar[bool] = False
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True) -> None:
@@ -125,11 +128,30 @@ class Backend(abc.ABC):
         return self._gemm(problem, a, b, bias)
 
     def conv2d(self, x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-               dilation: Any = 1, groups: int = 1) -> Any:
-        """NCHW × OIHW float32 convolution with ONNX Conv semantics."""
+               dilation: Any = 1, groups: int = 1, *, residual: Any = None,
+               activation: str | None = None) -> Any:
+        """NCHW × OIHW float32 convolution with ONNX Conv semantics, and an optional fused
+        epilogue: ``activation(conv(x) + bias + residual)``.
+
+        ``residual`` is None or a float32 array of exactly the output's shape (ResNet's
+        shortcut); ``activation`` is None or ``"relu"``. Backends that fuse them
+        (``fuses_conv_epilogue``) save a pass over the output per fused op; the others
+        add and activate after the convolution, with the same float32 results up to
+        rounding.
+        """
         problem = spec.check_conv2d(x, w, bias, stride, padding, dilation, groups)
-        self._screen("conv2d", x=x, w=w, bias=bias)
-        return self._conv2d(problem, x, w, bias)
+        spec.check_conv_epilogue(problem, residual, activation)
+        self._screen("conv2d", x=x, w=w, bias=bias, residual=residual)
+        if residual is None and activation is None:
+            return self._conv2d(problem, x, w, bias)
+        if self.fuses_conv_epilogue:
+            return self._conv2d(problem, x, w, bias, residual=residual, activation=activation)
+        out = self._conv2d(problem, x, w, bias)
+        if residual is not None:
+            out = self._add(spec.check_binary(out, residual, "add"), out, residual)
+        if activation == "relu":
+            out = self._relu(spec.check_unary(out, "x", "relu"), out)
+        return out
 
     def sigmoid(self, x: Any) -> Any:
         """σ(x) = 1 / (1 + exp(-x)) elementwise."""

@@ -3,15 +3,23 @@
 Device arrays are NumPy arrays. ``asarray`` returns *read-only* copies: an array the
 backend handed out cannot change behind its back, which is what makes it safe to
 reorder a convolution's weights into oneDNN's blocked layout once and reuse them.
+With ``keep_blocked=True`` (what ``Session`` uses) convolutions, pooling and channel
+concat also return ``BlockedArray``: an activation left in oneDNN's nChw16c layout,
+read as it is by the next such kernel and converted by every other one (and
+``to_numpy``), so a CNN runs without reorders between layers.
 
 Primitives are created once per (op, shapes, layouts, attributes) and cached; a cached
-call only swaps data pointers (see ``onednn.Primitive``).
+call only swaps data pointers (see ``onednn.Primitive``). Large outputs and scratch
+buffers come from a ``BufferPool`` that reuses a buffer once nothing else holds it
+(a fresh one would be page-faulted in on every run). Convolutions fuse their epilogue
+(``conv2d(..., residual=, activation=)``) as oneDNN post-ops.
 """
 
 from __future__ import annotations
 
 import ctypes
 import math
+import sys
 import weakref
 from typing import Any
 
@@ -76,12 +84,109 @@ def aligned_empty(shape: tuple[int, ...] | int, dtype: Any = np.float32) -> np.n
     return onednn.aligned_bytes(nbytes, ALIGNMENT).view(dtype).reshape(shape)
 
 
+BLOCKED_TAG = CONV_LAYOUTS["blocked"]
+
+
+class BlockedArray:
+    """A float32 NCHW activation held in oneDNN's nChw16c layout between cpu kernels.
+
+    With ``keep_blocked=True`` a convolution returns one of these instead of reordering
+    its output back to NCHW, and the next convolution (or pooling) reads it as it is:
+    ResNet-50 then runs with no reorders between layers. ``shape`` and ``dtype`` are the
+    logical ones (what the spec checks see); every kernel that needs plain memory, and
+    ``to_numpy``, converts it with one reorder (``CpuBackend._plain``).
+    """
+
+    __slots__ = ("buffer", "shape", "dtype", "_to_plain")
+
+    def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], to_plain: Primitive) -> None:
+        self.buffer = buffer          # raw bytes, sized for the blocked descriptor
+        self.shape = tuple(shape)
+        self.dtype = FLOAT32
+        self._to_plain = to_plain     # reorder primitive: this layout -> NCHW
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def plain(self, out: np.ndarray) -> np.ndarray:
+        """Reorder into ``out`` (a C-contiguous float32 array of ``shape``)."""
+        self._to_plain.execute({ARG_SRC: self.buffer, ARG_DST: out})
+        return out
+
+    def __repr__(self) -> str:
+        return f"<BlockedArray {self.shape} float32 nChw16c>"
+
+
+def _conv_tags(p: ConvProblem, layout: str) -> tuple[str, str]:
+    """The (src, dst) activation format tags a convolution's primitive is created with.
+
+    "blocked" needs channels in multiples of 16 and no groups, else oneDNN chooses; a
+    first layer with few input channels (RGB) reads plain NCHW and writes blocked, which
+    oneDNN's jit kernel does directly.
+    """
+    if layout != "blocked":
+        return CONV_LAYOUTS[layout], CONV_LAYOUTS[layout]
+    if p.groups > 1 or p.k % 16:
+        return "any", "any"
+    if p.c % 16 == 0:
+        return BLOCKED_TAG, BLOCKED_TAG
+    return ("abcd", BLOCKED_TAG) if p.c < 16 else ("any", "any")
+
+
+class BufferPool:
+    """Large output and scratch buffers, reused once nothing outside the pool holds them.
+
+    A fresh multi-megabyte ``np.empty`` comes from ``mmap`` and is page-faulted in on
+    first touch, every run: measured on ResNet-50 at batch 8, ~3000 faults and 15 % of
+    the run. A buffer is free again when its memory's owner is referenced only by the
+    pool's own aligned view (``sys.getrefcount``: every NumPy view of it, however
+    derived, holds the owner as its ``base``). The pool keeps at most the largest set
+    of buffers of each size that were alive at one time.
+    """
+
+    def __init__(self) -> None:
+        self._buckets: dict[int, list[np.ndarray]] = {}
+
+    def empty(self, shape: tuple[int, ...] | int, dtype: Any = np.float32) -> np.ndarray:
+        """Like ``aligned_empty``; small arrays are not pooled (malloc reuses them)."""
+        dtype = np.dtype(dtype)
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes < SMALL_BYTES:
+            return np.empty(shape, dtype)
+        bucket = self._buckets.setdefault(nbytes, [])
+        # Most recently handed out first: a short-lived buffer is the likeliest to still
+        # be in cache (and writing to cached lines saves their reads from memory).
+        for i in range(len(bucket) - 1, -1, -1):
+            buffer = bucket[i]
+            if sys.getrefcount(buffer.base) == 2:  # buffer.base's own, and the argument
+                bucket.append(bucket.pop(i))
+                return buffer.view(dtype).reshape(shape)
+        buffer = onednn.aligned_bytes(nbytes, ALIGNMENT)
+        bucket.append(buffer)
+        return buffer.view(dtype).reshape(shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the pool holds (free or in use)."""
+        return sum(size * len(bucket) for size, bucket in self._buckets.items())
+
+
 class CpuBackend(Backend):
     name = "cpu"
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, conv_layout: str = "blocked",
-                 pointwise_as_gemm: bool = True) -> None:
+                 pointwise_as_gemm: bool = True, keep_blocked: bool = False) -> None:
+        """``keep_blocked``: convolutions in the blocked layout return ``BlockedArray``
+        (no reorder back to NCHW) and read one without a reorder; other kernels and
+        ``to_numpy`` convert. Sessions turn it on; direct kernel calls get NumPy arrays
+        unless asked."""
         flavour = device or "onednn"
         if flavour not in FLAVOURS:
             raise ArgumentError(
@@ -94,6 +199,7 @@ class CpuBackend(Backend):
         self.flavour = flavour
         self.conv_layout = conv_layout
         self.pointwise_as_gemm = bool(pointwise_as_gemm)
+        self.keep_blocked = bool(keep_blocked)
         self.dnnl = onednn.load()
         self.mkl = None
         if flavour == "mkl":
@@ -106,6 +212,7 @@ class CpuBackend(Backend):
         self._frozen: dict[int, weakref.ref] = {}
         self._finite: dict[int, bool] = {}
         self._packed_weights: dict[tuple, tuple[weakref.ref, np.ndarray]] = {}
+        self._pool = BufferPool()
 
     # -- discovery -----------------------------------------------------------------------
     @classmethod
@@ -134,7 +241,7 @@ class CpuBackend(Backend):
     def info(self) -> dict[str, Any]:
         info = super().info()
         info.update(flavour=self.flavour, conv_layout=self.conv_layout,
-                    pointwise_as_gemm=self.pointwise_as_gemm,
+                    pointwise_as_gemm=self.pointwise_as_gemm, keep_blocked=self.keep_blocked,
                     gemm_library="mkl" if self.mkl else "onednn", conv_library="onednn")
         return info
 
@@ -165,13 +272,22 @@ class CpuBackend(Backend):
         return ref is not None and ref() is x
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return np.asarray(x)
+        return np.asarray(self._plain(x))
+
+    def _plain(self, x: Any) -> Any:
+        """``x`` itself, or a ``BlockedArray`` reordered to a plain NCHW array."""
+        if isinstance(x, BlockedArray):
+            self.dnnl.set_num_threads(self.threads)
+            return x.plain(self._pool.empty(x.shape, np.float32))
+        return x
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
         return aligned_empty(shape, dtype)
 
     def _all_finite(self, x: Any) -> bool:
         """Screen for NaN/inf; a frozen array (from ``asarray``) is screened only once."""
+        if isinstance(x, BlockedArray):  # its padding holds no values: screen the plain copy
+            return bool(np.isfinite(self._plain(x)).all())
         if self._is_frozen(x):
             known = self._finite.get(id(x))
             if known is None:
@@ -197,7 +313,7 @@ class CpuBackend(Backend):
 
     # -- gemm ----------------------------------------------------------------------------
     def _gemm(self, p: GemmProblem, a, b, bias) -> np.ndarray:
-        a, b = np.asarray(a), np.asarray(b)
+        a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
         if self.mkl is not None:
             out = self.mkl.sgemm(a, b, p.trans_a, p.trans_b)
             if bias is not None:
@@ -206,7 +322,7 @@ class CpuBackend(Backend):
         # dnnl_sgemm rather than the matmul primitive: 220 vs 215 GFLOP/s at 2048³ on Zen 4,
         # and beta=1 over a pre-filled C applies any ONNX-broadcastable bias in the GEMM.
         self.dnnl.set_num_threads(self.threads)
-        out = aligned_empty((p.m, p.n), np.float32)
+        out = self._pool.empty((p.m, p.n), np.float32)
         beta = 0.0
         if bias is not None:
             out[...] = bias
@@ -234,7 +350,7 @@ class CpuBackend(Backend):
 
     # -- int8 gemm -----------------------------------------------------------------------
     def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> np.ndarray:
-        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # int8: never blocked
         self.dnnl.set_num_threads(self.threads)
         if self.mkl is not None:
             return self.mkl.gemm_s8u8s32(a, b, za, zb)
@@ -243,7 +359,7 @@ class CpuBackend(Backend):
             b = (b.view(np.int8) ^ np.int8(-128))
             zb = (zb.astype(np.int16) - 128).astype(np.int16)
         scalar_zp = za.ndim == 0 and zb.ndim == 0
-        out = aligned_empty((p.m, p.n), np.int32)
+        out = self._pool.empty((p.m, p.n), np.int32)
         dt_a = "u8" if a.dtype == np.uint8 else "s8"
         key = ("matmul_s8", p.m, p.n, p.k, dt_a, scalar_zp)
         prim = self._primitive(key, lambda: self._build_int8_matmul(p, dt_a, scalar_zp))
@@ -260,46 +376,88 @@ class CpuBackend(Backend):
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
 
     # -- conv ----------------------------------------------------------------------------
-    def _conv2d(self, p: ConvProblem, x, w, bias) -> np.ndarray:
+    fuses_conv_epilogue = True
+
+    def _conv2d(self, p: ConvProblem, x, w, bias, residual=None,
+                activation: str | None = None) -> np.ndarray | BlockedArray:
+        """Conv with the epilogue fused: oneDNN post-ops on the primitive (a blocked
+        shortcut as a binary-add post-op read in place, a plain one summed into the dst),
+        or one in-place pass after each image's GEMM on the pointwise path."""
         self.dnnl.set_num_threads(self.threads)
-        if self.pointwise_as_gemm and _is_pointwise(p):
-            return self._pointwise_conv(p, np.asarray(x), np.asarray(w), bias)
-        key = ("conv", p, self.conv_layout)
-        conv = self._primitive(key, lambda: _Conv(self.dnnl, p, self.conv_layout))
-        x = np.ascontiguousarray(x)
+        src_tag, tag = _conv_tags(p, self.conv_layout)
+        blocked = tag == BLOCKED_TAG and (self.keep_blocked or isinstance(x, BlockedArray))
+        if self.pointwise_as_gemm and _is_pointwise(p) and not blocked:
+            return self._pointwise_conv(p, np.asarray(self._plain(x)), np.asarray(w), bias,
+                                        self._plain(residual), activation)
+        mode = None
+        if residual is not None:
+            # A blocked shortcut has exactly this conv's dst layout (same shape, same tag).
+            mode = "blocked" if (isinstance(residual, BlockedArray) and tag == BLOCKED_TAG) \
+                else "plain"
+        key = ("conv", p, self.conv_layout, mode, activation)
+        conv = self._primitive(key, lambda: _Conv(self.dnnl, p, self.conv_layout, mode,
+                                                  activation))
         packed = self._packed(conv, w)
-        out = aligned_empty(p.output_shape, np.float32)
-        src = x
-        if conv.src_reorder is not None:
-            src = aligned_empty(conv.prim.mds[ARG_SRC].size, np.uint8)
-            conv.src_reorder.execute({ARG_SRC: x, ARG_DST: src})
-        dst = out if conv.dst_reorder is None else aligned_empty(conv.prim.mds[ARG_DST].size,
-                                                                  np.uint8)
+        if isinstance(x, BlockedArray) and src_tag == BLOCKED_TAG:
+            src = x.buffer
+        else:
+            x = np.ascontiguousarray(self._plain(x))
+            src = x
+            if conv.src_reorder is not None:
+                src = self._pool.empty(conv.prim.mds[ARG_SRC].size, np.uint8)
+                conv.src_reorder.execute({ARG_SRC: x, ARG_DST: src})
+        keep = self.keep_blocked and tag == BLOCKED_TAG and conv.dst_reorder is not None
+        out = None if keep else self._pool.empty(p.output_shape, np.float32)
+        dst = out
+        if conv.dst_reorder is not None:
+            dst = self._pool.empty(conv.prim.mds[ARG_DST].size, np.uint8)
         buffers = {ARG_SRC: src, ARG_WEIGHTS: packed, ARG_DST: dst}
+        if mode == "blocked":
+            buffers[onednn.arg_post_op(0)] = residual.buffer
+        elif mode == "plain":
+            # The sum post-op adds what dst holds: the shortcut, in the dst's layout.
+            residual = np.ascontiguousarray(residual)
+            if conv.residual_reorder is None:
+                np.copyto(dst, residual)
+            else:
+                conv.residual_reorder.execute({ARG_SRC: residual, ARG_DST: dst})
         if bias is not None:
             buffers[ARG_BIAS] = np.ascontiguousarray(bias)
         conv.prim.execute(buffers)
+        if keep:
+            return BlockedArray(dst, p.output_shape, conv.dst_reorder)
         if conv.dst_reorder is not None:
             conv.dst_reorder.execute({ARG_SRC: dst, ARG_DST: out})
         return out
 
-    def _pointwise_conv(self, p: ConvProblem, x: np.ndarray, w: np.ndarray,
-                        bias) -> np.ndarray:
+    def _pointwise_conv(self, p: ConvProblem, x: np.ndarray, w: np.ndarray, bias,
+                        residual=None, activation: str | None = None) -> np.ndarray:
         """A 1×1, stride-1, unpadded conv on NCHW is one GEMM per image: W[K,C] @ X[C,HW].
 
         No reorders at all, which is what such a low-intensity conv's time is made of in
-        a blocked layout.
+        a blocked layout. Bias, shortcut and relu follow each image's GEMM as one
+        in-place oneDNN pass while that image's output is still in cache (``_Epilogue``);
+        pre-filling the output for beta=1 instead cost 6 % of ResNet-50 in NumPy copies.
         """
-        out = aligned_empty(p.output_shape, np.float32)
+        out = self._pool.empty(p.output_shape, np.float32)
         wmat, _ = row_major(w.reshape(p.k, p.c), FLOAT32, False)
         x = np.ascontiguousarray(x)
-        beta = 0.0
-        if bias is not None:
-            out[...] = np.asarray(bias).reshape(1, p.k, 1, 1)
-            beta = 1.0
+        pixels = p.h * p.w
+        epilogue = None
+        if bias is not None or residual is not None or activation is not None:
+            key = ("pointwise_epilogue", p.k, pixels, bias is not None, residual is not None,
+                   activation)
+            epilogue = self._primitive(key, lambda: _Epilogue(
+                self.dnnl, p.k, pixels, bias is not None, residual is not None, activation))
+            if bias is not None:
+                bias = np.ascontiguousarray(bias)
+            if residual is not None:
+                residual = np.ascontiguousarray(residual)
         for image in range(p.n):
-            self.dnnl.sgemm(wmat, x[image].reshape(p.c, p.h * p.w), False, False,
-                            out[image].reshape(p.k, p.h * p.w), beta)
+            c = out[image].reshape(p.k, pixels)
+            self.dnnl.sgemm(wmat, x[image].reshape(p.c, pixels), False, False, c, 0.0)
+            if epilogue is not None:
+                epilogue.execute(c, bias, None if residual is None else residual[image])
         return out
 
     def _packed(self, conv: _Conv, w: np.ndarray) -> np.ndarray:
@@ -318,11 +476,12 @@ class CpuBackend(Backend):
 
     # -- elementwise ---------------------------------------------------------------------
     def _eltwise(self, alg: str, p: ElementwiseProblem, x) -> np.ndarray:
+        x = self._plain(x)
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("eltwise", alg, p.size),
                                lambda: _build_eltwise(self.dnnl, alg, p.size))
         x = np.ascontiguousarray(x)
-        out = np.empty(p.shape, np.float32)
+        out = self._pool.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: x, ARG_DST: out})
         return out
 
@@ -336,19 +495,30 @@ class CpuBackend(Backend):
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("eltwise_bwd", "logistic", p.size),
                                lambda: _build_logistic_backward(self.dnnl, p.size))
-        out = np.empty(p.shape, np.float32)
+        out = self._pool.empty(p.shape, np.float32)
+        y, dy = self._plain(y), self._plain(dy)
         prim.execute({ARG_DST: np.ascontiguousarray(y), ARG_DIFF_DST: np.ascontiguousarray(dy),
                       ARG_DIFF_SRC: out})
         return out
 
 
     # -- the ops full CNNs need ------------------------------------------------------------
-    def _pool(self, p: PoolProblem, x) -> np.ndarray:
+    def _pool(self, p: PoolProblem, x) -> np.ndarray | BlockedArray:
         self.dnnl.set_num_threads(self.threads)
+        rescale = p.kind == "avg" and p.count_include_pad and any(p.ceil_extra)
+        if isinstance(x, BlockedArray) and not rescale:
+            # Pool in the blocked layout: ResNet's stem max pool then needs no reorders.
+            pool = self._primitive(("pool", p, BLOCKED_TAG),
+                                   lambda: _BlockedPool(self.dnnl, p))
+            out = self._pool.empty(pool.prim.mds[ARG_DST].size, np.uint8)
+            pool.prim.execute({ARG_SRC: x.buffer, ARG_DST: out})
+            result = BlockedArray(out, p.output_shape, pool.to_plain)
+            return result if self.keep_blocked else self._plain(result)
+        x = self._plain(x)
         prim = self._primitive(("pool", p), lambda: _build_pooling(self.dnnl, p))
-        out = aligned_empty(p.output_shape, np.float32)
+        out = self._pool.empty(p.output_shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
-        if p.kind == "avg" and p.count_include_pad and any(p.ceil_extra):
+        if rescale:
             # oneDNN divides by kh*kw everywhere; ONNX leaves ceil mode's overhang (past
             # the explicit padding) out of the divisor, so rescale the last row/column.
             counts = np.outer(p.window_counts(0), p.window_counts(1))
@@ -362,20 +532,21 @@ class CpuBackend(Backend):
         outer = math.prod(p.shape[:p.axis])
         inner = math.prod(p.shape[p.axis + 1:])
         dims = (outer, p.shape[p.axis], inner)
+        x = self._plain(x)
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("softmax", dims), lambda: _build_softmax(self.dnnl, dims))
-        out = aligned_empty(p.shape, np.float32)
+        out = self._pool.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
         return out
 
     def _binary(self, alg: str, p: BinaryProblem, a, b) -> np.ndarray:
-        a, b = np.asarray(a), np.asarray(b)
+        a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
         rank = len(p.shape)
         sa = (1,) * (rank - a.ndim) + a.shape
         sb = (1,) * (rank - b.ndim) + b.shape
         if sa != p.shape:  # oneDNN broadcasts src1 only; add and mul commute exactly
             a, b, sa, sb = b, a, sb, sa
-        out = aligned_empty(p.shape, np.float32)
+        out = self._pool.empty(p.shape, np.float32)
         if sa != p.shape or not 0 < rank <= onednn.MAX_NDIMS:
             # both sides broadcast (oneDNN cannot), or a rank oneDNN has no descriptor for
             ufunc = np.add if alg == "binary_add" else np.multiply
@@ -393,11 +564,23 @@ class CpuBackend(Backend):
     def _mul(self, p: BinaryProblem, a, b) -> np.ndarray:
         return self._binary("binary_mul", p, a, b)
 
-    def _concat(self, p: ConcatProblem, arrays) -> np.ndarray:
-        out = aligned_empty(p.shape, np.float32)
+    def _concat(self, p: ConcatProblem, arrays) -> np.ndarray | BlockedArray:
+        self.dnnl.set_num_threads(self.threads)
+        if p.axis == 1 and all(isinstance(a, BlockedArray) for a in arrays):
+            # Channel concat of nChw16c arrays (SqueezeNet's fire modules): every part
+            # is whole 16-channel blocks, so the result is nChw16c too, with no reorders.
+            concat = self._primitive(("concat", p, BLOCKED_TAG),
+                                     lambda: _BlockedConcat(self.dnnl, p))
+            out = self._pool.empty(concat.prim.mds[ARG_DST].size, np.uint8)
+            buffers = {ARG_MULTIPLE_SRC + i: a.buffer for i, a in enumerate(arrays)}
+            buffers[ARG_DST] = out
+            concat.prim.execute(buffers)
+            result = BlockedArray(out, p.shape, concat.to_plain)
+            return result if self.keep_blocked else self._plain(result)
+        arrays = [self._plain(a) for a in arrays]
+        out = self._pool.empty(p.shape, np.float32)
         if out.nbytes < CONCAT_MIN_BYTES:
             return np.concatenate(arrays, axis=p.axis, out=out)
-        self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("concat", p), lambda: _build_concat(self.dnnl, p))
         buffers = {ARG_MULTIPLE_SRC + i: np.ascontiguousarray(a) for i, a in enumerate(arrays)}
         buffers[ARG_DST] = out
@@ -405,17 +588,19 @@ class CpuBackend(Backend):
         return out
 
     def _lrn(self, p: LrnProblem, x) -> np.ndarray:
+        x = self._plain(x)
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("lrn", p), lambda: _build_lrn(self.dnnl, p))
-        out = aligned_empty(p.shape, np.float32)
+        out = self._pool.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
         return out
 
     def _reshape(self, p: LayoutProblem, x) -> np.ndarray:
-        return np.reshape(x, p.shape)  # a view of a contiguous array: no copy
+        return np.reshape(self._plain(x), p.shape)  # a view of a contiguous array: no copy
 
     def _transpose(self, p: LayoutProblem, x) -> np.ndarray:
-        out = aligned_empty(p.shape, x.dtype)
+        x = self._plain(x)
+        out = self._pool.empty(p.shape, x.dtype)
         out[...] = np.transpose(x, p.perm)
         return out
 
@@ -443,23 +628,31 @@ def _is_pointwise(p: ConvProblem) -> bool:
 class _Conv:
     """A convolution primitive plus the reorders between NCHW/OIHW and its chosen layouts."""
 
-    def __init__(self, d: onednn.OneDNN, p: ConvProblem, layout: str) -> None:
+    def __init__(self, d: onednn.OneDNN, p: ConvProblem, layout: str,
+                 residual: str | None = None, activation: str | None = None) -> None:
+        """``residual``: None, "plain" (summed into a dst pre-filled with it) or "blocked"
+        (a binary-add post-op reading it in the dst's own blocked layout)."""
         self.problem = p
         g = p.groups
         wshape = (p.k, p.c, p.r, p.s) if g == 1 else (g, p.k // g, p.c // g, p.r, p.s)
         user_src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag="abcd")
         user_wei = d.memory_desc(wshape, "f32")
         user_dst = d.memory_desc(p.output_shape, "f32", tag="abcd")
-        act_tag = CONV_LAYOUTS[layout]
-        if layout == "blocked" and (p.c % 16 or p.k % 16 or g > 1):
-            act_tag = "any"  # blocking would pad channels or split groups: let oneDNN choose
-        src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag=act_tag)
+        src_tag, dst_tag = _conv_tags(p, layout)
+        src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag=src_tag)
         wei = d.memory_desc(wshape, "f32", tag="any")
-        dst = d.memory_desc(p.output_shape, "f32", tag=act_tag)
+        dst = d.memory_desc(p.output_shape, "f32", tag=dst_tag)
         bias = d.memory_desc((p.k,), "f32", tag="a") if p.has_bias else None
         pt, pl, pb, pr = p.padding
         dil = (p.dilation[0] - 1, p.dilation[1] - 1)  # oneDNN counts dilation from 0
-        attr = d.attr()
+        post_ops: list[tuple] = []
+        if residual == "plain":
+            post_ops.append(("sum",))
+        elif residual == "blocked":
+            post_ops.append(("binary", "binary_add", dst))
+        if activation == "relu":
+            post_ops.append(("eltwise", "eltwise_relu", 0.0, 0.0))
+        attr = d.attr(post_ops=post_ops)
         pd = d.create_pd(
             "dnnl_convolution_forward_primitive_desc_create", d.engine,
             d.prop["forward_inference"], d.alg["convolution_direct"], src.handle, wei.handle,
@@ -469,11 +662,57 @@ class _Conv:
                                 ARG_DST: QUERY_DST_MD}
         if bias:
             args[ARG_BIAS] = bias
+        if residual == "blocked":
+            args[onednn.arg_post_op(0)] = dst
         self.prim = Primitive(d, pd, args)
         self.src_reorder = _reorder(d, user_src, self.prim.mds[ARG_SRC])
         self.wei_reorder = _reorder(d, user_wei, self.prim.mds[ARG_WEIGHTS])
         self.dst_reorder = _reorder(d, self.prim.mds[ARG_DST], user_dst)
+        self.residual_reorder = (_reorder(d, user_dst, self.prim.mds[ARG_DST])
+                                 if residual == "plain" else None)
         self.impl = self.prim.impl
+
+
+class _Epilogue:
+    """``act(y + bias + residual)`` in place over one (K, pixels) plain image: a binary
+    add primitive (src0 = dst = y) whose bias and relu are post-ops, or an in-place relu
+    alone. Every variant is one multithreaded pass over y."""
+
+    def __init__(self, d: onednn.OneDNN, k: int, pixels: int, bias: bool, residual: bool,
+                 activation: str | None) -> None:
+        # 3-D (1, K, pixels): the bias then broadcasts along dim 1, oneDNN's "per_oc",
+        # which its jit binary kernels take as a post-op; (K, 1) against 2-D (K, pixels)
+        # fell back to ref:any, 1000x slower.
+        md = d.memory_desc((1, k, pixels), "f32", tag="abc")
+        self.bias, self.residual = bias, residual
+        self.bias_arg = ARG_SRC_1
+        if not bias and not residual:  # relu alone
+            self.prim = _build_eltwise(d, "eltwise_relu", k * pixels)
+            return
+        bias_md = d.memory_desc((1, k, 1), "f32", tag="abc")
+        post_ops: list[tuple] = []
+        if bias and residual:
+            post_ops.append(("binary", "binary_add", bias_md))
+            self.bias_arg = onednn.arg_post_op(0)
+        if activation == "relu":
+            post_ops.append(("eltwise", "eltwise_relu", 0.0, 0.0))
+        src1 = md if residual else bias_md
+        attr = d.attr(post_ops=post_ops)
+        pd = d.create_pd("dnnl_binary_primitive_desc_create", d.engine, d.alg["binary_add"],
+                         md.handle, src1.handle, md.handle, attr.handle)
+        args: dict[int, Any] = {ARG_SRC: md, ARG_SRC_1: src1, ARG_DST: md}
+        if bias and residual:
+            args[self.bias_arg] = bias_md
+        self.prim = Primitive(d, pd, args)
+
+    def execute(self, y: np.ndarray, bias: np.ndarray | None,
+                residual: np.ndarray | None) -> None:
+        buffers = {ARG_SRC: y, ARG_DST: y}
+        if residual is not None:
+            buffers[ARG_SRC_1] = residual
+        if bias is not None:
+            buffers[self.bias_arg] = bias
+        self.prim.execute(buffers)
 
 
 def _reorder(d: onednn.OneDNN, src: onednn.MemoryDesc,
@@ -512,7 +751,16 @@ def _build_logistic_backward(d: onednn.OneDNN, size: int) -> Primitive:
     return Primitive(d, pd, {ARG_DIFF_SRC: QUERY_DIFF_SRC_MD, ARG_DIFF_DST: md, ARG_DST: md})
 
 
-def _build_pooling(d: onednn.OneDNN, p: PoolProblem) -> Primitive:
+class _BlockedPool:
+    """Pooling from and to nChw16c, plus the reorder of its output back to NCHW."""
+
+    def __init__(self, d: onednn.OneDNN, p: PoolProblem) -> None:
+        self.prim = _build_pooling(d, p, BLOCKED_TAG)
+        self.to_plain = _reorder(d, self.prim.mds[ARG_DST],
+                                 d.memory_desc(p.output_shape, "f32", tag="abcd"))
+
+
+def _build_pooling(d: onednn.OneDNN, p: PoolProblem, tag: str = "abcd") -> Primitive:
     """Max or average pooling on plain NCHW. ONNX's ceil mode is oneDNN's floor formula
     with the end padding adjusted (``floor_end_padding``): padded pixels never win a max
     and never count in avg-exclude-padding (avg-include-padding is rescaled by the caller
@@ -522,8 +770,8 @@ def _build_pooling(d: onednn.OneDNN, p: PoolProblem) -> Primitive:
     else:
         alg = "pooling_avg_include_padding" if p.count_include_pad else \
             "pooling_avg_exclude_padding"
-    src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag="abcd")
-    dst = d.memory_desc(p.output_shape, "f32", tag="abcd")
+    src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag=tag)
+    dst = d.memory_desc(p.output_shape, "f32", tag=tag)
     pt, pl = p.padding[:2]
     dil = (p.dilation[0] - 1, p.dilation[1] - 1)  # oneDNN counts dilation from 0
     attr = d.attr()
@@ -569,10 +817,19 @@ def _build_lrn(d: onednn.OneDNN, p: LrnProblem) -> Primitive:
     return Primitive(d, pd, {ARG_SRC: md, ARG_DST: md})
 
 
-def _build_concat(d: onednn.OneDNN, p: ConcatProblem) -> Primitive:
-    """oneDNN's concat primitive on plain layouts (``simple:any``: parallel copies)."""
-    srcs = [d.memory_desc(shape, "f32") for shape in p.shapes]
-    dst = d.memory_desc(p.shape, "f32")
+class _BlockedConcat:
+    """Channel concat from and to nChw16c, plus the reorder of its output to NCHW."""
+
+    def __init__(self, d: onednn.OneDNN, p: ConcatProblem) -> None:
+        self.prim = _build_concat(d, p, BLOCKED_TAG)
+        self.to_plain = _reorder(d, self.prim.mds[ARG_DST],
+                                 d.memory_desc(p.shape, "f32", tag="abcd"))
+
+
+def _build_concat(d: onednn.OneDNN, p: ConcatProblem, tag: str | None = None) -> Primitive:
+    """oneDNN's concat primitive (``simple:any``: parallel copies), plain unless ``tag``."""
+    srcs = [d.memory_desc(shape, "f32", tag=tag) for shape in p.shapes]
+    dst = d.memory_desc(p.shape, "f32", tag=tag)
     handles = (ctypes.c_void_p * len(srcs))(*[md.handle.value for md in srcs])
     attr = d.attr()
     pd = d.create_pd("dnnl_concat_primitive_desc_create", d.engine, dst.handle, len(srcs),
@@ -582,4 +839,4 @@ def _build_concat(d: onednn.OneDNN, p: ConcatProblem) -> Primitive:
     return Primitive(d, pd, args)
 
 
-__all__ = ["CpuBackend", "NativeLibraryError", "aligned_empty"]
+__all__ = ["BlockedArray", "BufferPool", "CpuBackend", "NativeLibraryError", "aligned_empty"]

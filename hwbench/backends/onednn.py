@@ -40,6 +40,12 @@ ARG_SCRATCHPAD = 80
 ARG_MULTIPLE_SRC = 1024  # concat's i-th source is ARG_MULTIPLE_SRC + i
 ARG_DIFF_SRC, ARG_DIFF_DST = 129, 145
 ARG_ATTR_SCALES, ARG_ATTR_ZERO_POINTS = 4096, 8192
+ARG_ATTR_MULTIPLE_POST_OP_BASE = 32768  # v3 (v2: 16384); post-op i: base·(i + 1)
+
+
+def arg_post_op(index: int, arg: int = ARG_SRC_1) -> int:
+    """The execution argument of post-op ``index``'s operand (a binary post-op's src1)."""
+    return ARG_ATTR_MULTIPLE_POST_OP_BASE * (index + 1) | arg
 # dnnl_query_t (dnnl_types.h, oneDNN 3.x): impl_info_str is the 9th entry; mds start at 129.
 QUERY_IMPL_INFO_STR = 8
 QUERY_SRC_MD, QUERY_DIFF_SRC_MD, QUERY_WEIGHTS_MD = 129, 130, 131
@@ -147,6 +153,15 @@ class OneDNN:
             "dnnl_primitive_attr_destroy": [c_void_p],
             "dnnl_primitive_attr_set_zero_points_mask": [c_void_p, c_int, c_int],
             "dnnl_primitive_attr_set_scratchpad_mode": [c_void_p, c_int],
+            "dnnl_primitive_attr_set_post_ops": [c_void_p, c_void_p],
+            "dnnl_post_ops_create": [p],
+            "dnnl_post_ops_destroy": [c_void_p],
+            # (post_ops, scale, zero_point, data_type): dst = scale·(dst - zp) + op(...)
+            "dnnl_post_ops_append_sum": [c_void_p, c_float, ctypes.c_int32, c_int],
+            # (post_ops, alg, alpha, beta): the v3 form, without v2's scale argument
+            "dnnl_post_ops_append_eltwise": [c_void_p, c_int, c_float, c_float],
+            # (post_ops, alg, src1 desc): its operand is ARG_ATTR_MULTIPLE_POST_OP(i) | SRC_1
+            "dnnl_post_ops_append_binary": [c_void_p, c_int, c_void_p],
             "dnnl_primitive_desc_query_md": [c_void_p, c_int, c_int],
             "dnnl_primitive_desc_query": [c_void_p, c_int, c_int, c_void_p],
             "dnnl_primitive_desc_destroy": [c_void_p],
@@ -222,9 +237,15 @@ class OneDNN:
         self.check(status, f"memory_desc_create(shape={shape}, dtype={dtype}, tag={tag})")
         return MemoryDesc(self, handle, owned=True)
 
-    def attr(self, *, zero_point_args: Iterable[int] = ()) -> Attr:
-        """Primitive attributes: user-managed scratchpad, optional runtime zero points."""
-        return Attr(self, zero_point_args)
+    def attr(self, *, zero_point_args: Iterable[int] = (),
+             post_ops: Iterable[tuple] = ()) -> Attr:
+        """Primitive attributes: user-managed scratchpad, optional runtime zero points,
+        optional post-ops applied in order: ``("sum",)`` adds what the dst buffer holds
+        before the primitive runs; ``("eltwise", alg_name, alpha, beta)`` applies an
+        eltwise algorithm (``"eltwise_relu"``, ...) to the result so far;
+        ``("binary", alg_name, memory_desc)`` combines it with one more operand (passed
+        at execution as ``arg_post_op(index)``)."""
+        return Attr(self, zero_point_args, post_ops)
 
     def create_pd(self, fn_name: str, *args: Any) -> c_void_p:
         pd = c_void_p()
@@ -294,7 +315,8 @@ class MemoryDesc:
 
 
 class Attr:
-    def __init__(self, dnnl: OneDNN, zero_point_args: Iterable[int]) -> None:
+    def __init__(self, dnnl: OneDNN, zero_point_args: Iterable[int],
+                 post_ops: Iterable[tuple] = ()) -> None:
         self.dnnl = dnnl
         self.handle = c_void_p()
         lib = dnnl.lib
@@ -304,6 +326,34 @@ class Attr:
         for arg in zero_point_args:
             dnnl.check(lib.dnnl_primitive_attr_set_zero_points_mask(self.handle, arg, 0),
                        f"attr_set_zero_points_mask(arg={arg})")
+        post_ops = list(post_ops)
+        if post_ops:
+            self._set_post_ops(post_ops)
+
+    def _set_post_ops(self, post_ops: list[tuple]) -> None:
+        dnnl, lib = self.dnnl, self.dnnl.lib
+        ops = c_void_p()
+        dnnl.check(lib.dnnl_post_ops_create(ctypes.byref(ops)), "post_ops_create")
+        try:
+            for op in post_ops:
+                if op[0] == "sum":  # data type undef (0): the dst's own
+                    dnnl.check(lib.dnnl_post_ops_append_sum(ops, 1.0, 0, 0),
+                               "post_ops_append_sum")
+                elif op[0] == "binary":
+                    _, alg, md = op
+                    dnnl.check(lib.dnnl_post_ops_append_binary(ops, dnnl.alg[alg], md.handle),
+                               f"post_ops_append_binary({alg})")
+                elif op[0] == "eltwise":
+                    _, alg, alpha, beta = op
+                    dnnl.check(lib.dnnl_post_ops_append_eltwise(ops, dnnl.alg[alg], alpha, beta),
+                               f"post_ops_append_eltwise({alg})")
+                else:
+                    raise ValueError(f"unknown post-op {op!r}")
+            # The attribute keeps its own copy of the post-ops.
+            dnnl.check(lib.dnnl_primitive_attr_set_post_ops(self.handle, ops),
+                       "attr_set_post_ops")
+        finally:
+            lib.dnnl_post_ops_destroy(ops)
 
     def __del__(self) -> None:
         if self.handle:

@@ -9,7 +9,8 @@
   ``last_timings`` separates those transfers from the compute (synchronizing between
   the phases when ``time_transfers=True``); ``profile=True`` also sums seconds per op
   type (``op_seconds``), synchronizing after every node.
-- ``OPS`` maps each ONNX op type to one small function over the backend's kernels.
+- ``OPS`` maps each ONNX op type (and hwbench's ``FusedConv`` from
+  ``passes.fuse_conv_epilogues``) to one small function over the backend's kernels.
   Static attributes (padding from ``auto_pad``, Reshape's 0/-1) are resolved from shape
   inference, so kernels receive concrete values.
 """
@@ -28,7 +29,7 @@ import numpy as np
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
-from hwbench.graph.ir import Graph, Node, check_op_types
+from hwbench.graph.ir import FUSED_CONV, FUSED_CONV_QUALIFIED, Graph, Node, check_op_types
 from hwbench.graph.shape_inference import Shape, conv_params, infer_shapes, transpose_perm
 
 
@@ -42,6 +43,13 @@ class Step:
     out_shapes: list[Shape]
     opset: int
 
+    @property
+    def kind(self) -> str:
+        """The op type as ``Graph.op_counts`` names it (domain-qualified unless ONNX's)."""
+        domain = self.node.domain
+        op = self.node.op_type
+        return op if not domain or domain == "ai.onnx" else f"{domain}:{op}"
+
 
 def _attr(node: Node, name: str, default: Any) -> Any:
     return node.attrs.get(name, default)
@@ -52,6 +60,15 @@ def _conv(be, x, s: Step):
     p = conv_params(s.node, s.in_shapes[0], kernel)
     bias = x[2] if len(x) > 2 else None
     return be.conv2d(x[0], x[1], bias, groups=_attr(s.node, "group", 1), **p)
+
+
+def _fused_conv(be, x, s: Step):
+    """``passes.fuse_conv_epilogues``' node: inputs (x, w, bias or "", residual or "")."""
+    kernel = tuple(_attr(s.node, "kernel_shape", None) or s.in_shapes[1][2:])
+    p = conv_params(s.node, s.in_shapes[0], kernel)
+    return be.conv2d(x[0], x[1], x[2], groups=_attr(s.node, "group", 1),
+                     residual=x[3] if len(x) > 3 else None,
+                     activation=_attr(s.node, "activation", None), **p)
 
 
 def _gemm(be, x, s: Step):
@@ -111,6 +128,7 @@ def _concat(be, x, s: Step):
 # ONNX op type -> f(backend, device inputs, step) -> device output(s).
 OPS: dict[str, Callable] = {
     "Conv": _conv,
+    FUSED_CONV: _fused_conv,
     "Gemm": _gemm,
     "MatMul": lambda be, x, s: be.gemm(x[0], x[1]),
     "Relu": lambda be, x, s: be.relu(x[0]),
@@ -131,7 +149,8 @@ OPS: dict[str, Callable] = {
 }
 # Backend methods each op calls (to name what a backend lacks before anything runs).
 KERNELS: dict[str, tuple[str, ...]] = {
-    "Conv": ("conv2d",), "Gemm": ("gemm",), "MatMul": ("gemm",), "Relu": ("relu",),
+    "Conv": ("conv2d",), FUSED_CONV_QUALIFIED: ("conv2d", "add", "relu"),
+    "Gemm": ("gemm",), "MatMul": ("gemm",), "Relu": ("relu",),
     "Sigmoid": ("sigmoid",), "MaxPool": ("max_pool2d",), "AveragePool": ("avg_pool2d",),
     "GlobalAveragePool": ("global_avg_pool2d",), "LRN": ("lrn",),
     "Softmax": ("softmax", "reshape"), "Add": ("add",), "Sum": ("add",), "Mul": ("mul",),
@@ -140,6 +159,12 @@ KERNELS: dict[str, tuple[str, ...]] = {
 }
 # Inputs read on the host, never uploaded: Reshape's target (resolved statically).
 HOST_INPUTS: dict[str, tuple[int, ...]] = {"Reshape": (1,)}
+
+
+def executable_op_types() -> set[str]:
+    """Op types the executor runs, as ``Graph.op_counts`` names them (hwbench's fused
+    op with its domain)."""
+    return (set(OPS) - {FUSED_CONV}) | {FUSED_CONV_QUALIFIED}
 
 
 def _lacks(backend: Any, method: str) -> bool:
@@ -181,7 +206,7 @@ class Executor:
 
     def __init__(self, graph: Graph, backend: Any, *, time_transfers: bool = False,
                  profile: bool = False) -> None:
-        check_op_types(graph, set(OPS), f"graph {graph.name!r} (after passes)")
+        check_op_types(graph, executable_op_types(), f"graph {graph.name!r} (after passes)")
         check_backend(graph, backend)
         self.graph = graph
         self.backend = backend
@@ -275,7 +300,7 @@ class Executor:
                 start = time.perf_counter()
                 out = step.fn(be, args, step)
                 be.synchronize()
-                self.op_seconds[step.node.op_type] += time.perf_counter() - start
+                self.op_seconds[step.kind] += time.perf_counter() - start
             else:
                 out = step.fn(be, args, step)
             outs = out if isinstance(out, tuple) else (out,)

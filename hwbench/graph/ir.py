@@ -48,6 +48,13 @@ class Node:
         return f"{self.op_type} node {self.name or self.outputs[0]!r}"
 
 
+# hwbench's own fused op (``passes.fuse_conv_epilogues``), in its own domain: graphs
+# holding it are for the executor only, not for ONNX runtimes.
+FUSED_DOMAIN = "com.hwbench"
+FUSED_CONV = "FusedConv"
+FUSED_CONV_QUALIFIED = f"{FUSED_DOMAIN}:{FUSED_CONV}"  # how op_counts() names it
+
+
 def frozen(array: Any) -> np.ndarray:
     """A read-only NumPy array (a copy only when the input is not already an array)."""
     out = np.asarray(array)

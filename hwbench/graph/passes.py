@@ -19,6 +19,11 @@
 
 ``optimize`` runs them in order on a copy. Every pass keeps the graph valid ONNX
 (opset unchanged), so ``onnx_import.to_onnx`` can hand any stage to onnxruntime.
+
+- ``fuse_conv_epilogues`` (run by ``Session`` after ``optimize``, not part of it): Conv
+  followed by Add(shortcut) and/or Relu becomes hwbench's own ``FusedConv`` node
+  (domain ``com.hwbench``), which the executor runs as one
+  ``conv2d(..., residual=, activation=)`` call. Its result is for the executor only.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from collections.abc import Callable
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.graph.ir import Graph, Node, check_op_types, frozen
+from hwbench.graph.ir import FUSED_CONV, FUSED_DOMAIN, Graph, Node, check_op_types, frozen
 from hwbench.graph.shape_inference import (
     flatten_shape,
     infer_shapes,
@@ -155,7 +160,7 @@ def supported_op_types() -> set[str]:
     """Every op type a model may contain: run by the executor, or removed by a pass."""
     from hwbench.graph.executor import OPS
 
-    return set(OPS) | set(HOST_OPS) | LOWERED_OPS
+    return (set(OPS) - {FUSED_CONV}) | set(HOST_OPS) | LOWERED_OPS
 
 
 def fold_constants(graph: Graph) -> Graph:
@@ -538,6 +543,66 @@ def set_output_shapes(graph: Graph) -> Graph:
     return graph
 
 
+# -- epilogue fusion (hwbench's own op; the result is no longer plain ONNX) ---------------
+def _sole_reader(graph: Graph, value: str, consumers, op_type: str) -> Node | None:
+    """The one node reading ``value`` if it is an ``op_type`` and ``value`` is no output."""
+    readers = consumers.get(value, [])
+    if len(readers) != 1 or value in graph.output_names:
+        return None
+    node = readers[0]
+    if node.op_type != op_type or node.domain not in ("", "ai.onnx"):
+        return None
+    return node
+
+
+def fuse_conv_epilogues(graph: Graph) -> Graph:
+    """Conv → Add(shortcut) → Relu, Conv → Add and Conv → Relu become one ``FusedConv``
+    computing ``relu(conv(x) + shortcut)`` with the backend's
+    ``conv2d(..., residual=, activation=)`` (in place).
+
+    A node is absorbed only when the value before it has no other reader and is no graph
+    output, and an Add only when its other input has exactly the conv's output shape (no
+    broadcasting). The fused node takes the place of the last node it absorbs, after every
+    input it reads is computed. Its inputs are always (x, w, bias or "", residual or ""),
+    its attributes Conv's plus ``activation`` ("relu" or absent); it lives in domain
+    ``com.hwbench``, so run this pass only for the executor, after ``optimize``.
+    """
+    shapes = infer_shapes(graph)
+    consumers = graph.consumers()
+    replace: dict[int, Node] = {}  # id of the last absorbed node -> the fused node
+    removed: set[int] = set()
+    taken: set[int] = set()  # Adds/Relus already absorbed (an Add of two convs is one's)
+    for conv in graph.nodes:
+        if conv.op_type != "Conv" or conv.domain not in ("", "ai.onnx"):
+            continue
+        y = conv.outputs[0]
+        residual, absorbed = "", []
+        add = _sole_reader(graph, y, consumers, "Add")
+        if add is not None and len(add.inputs) == 2 and id(add) not in taken:
+            other = add.inputs[1] if add.inputs[0] == y else add.inputs[0]
+            if other != y and shapes[other] == shapes[y] == shapes[add.outputs[0]]:
+                residual, y = other, add.outputs[0]
+                absorbed.append(add)
+        relu = _sole_reader(graph, y, consumers, "Relu")
+        if relu is not None and id(relu) not in taken:
+            y = relu.outputs[0]
+            absorbed.append(relu)
+        if not absorbed:
+            continue
+        bias = conv.inputs[2] if len(conv.inputs) > 2 else ""
+        attrs = dict(conv.attrs)
+        if relu is not None:
+            attrs["activation"] = "relu"
+        fused = Node(FUSED_CONV, [conv.inputs[0], conv.inputs[1], bias, residual], [y], attrs,
+                     conv.name, FUSED_DOMAIN)
+        taken.update(id(n) for n in absorbed)
+        removed.add(id(conv))
+        removed.update(id(n) for n in absorbed[:-1])
+        replace[id(absorbed[-1])] = fused
+    graph.nodes = [replace.get(id(n), n) for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
 def optimize(graph: Graph) -> Graph:
     """Every inference pass, in order, on a copy of ``graph``."""
     g = fold_constants(graph.copy())
@@ -545,7 +610,7 @@ def optimize(graph: Graph) -> Graph:
 
     # What is left of the host-only ops (Shape, Gather, ...) reads run-time tensors: name
     # every such op at once, before any pass needs shapes.
-    check_op_types(g, set(OPS) | LOWERED_OPS,
+    check_op_types(g, (set(OPS) - {FUSED_CONV}) | LOWERED_OPS,
                    f"graph {g.name!r} (ops left after constant folding run only on constants)")
     remove_dropout(g)
     lower_sum(g)

@@ -110,6 +110,16 @@ def _conv(node, shapes, graph):
     return [(x[0], w[0], h, wd)]
 
 
+def _fused_conv(node, shapes, graph):
+    """hwbench's FusedConv: inputs (x, w, bias or "", residual or ""); ``shapes`` holds
+    only the named ones."""
+    has_bias = bool(node.inputs[2])
+    out = _conv(node, shapes[:3 if has_bias else 2], graph)
+    if len(node.inputs) > 3 and node.inputs[3] and shapes[-1] != out[0]:
+        raise ArgumentError(f"{node.label()}: residual shape {shapes[-1]}, expected {out[0]}")
+    return out
+
+
 def _pool(node, shapes, graph):
     x = shapes[0]
     kernel = tuple(node.attrs["kernel_shape"])
@@ -238,7 +248,7 @@ def _dropout(node, shapes, graph):
 
 
 RULES: dict[str, Callable] = {
-    "Conv": _conv, "Gemm": _gemm, "MatMul": _matmul,
+    "Conv": _conv, "FusedConv": _fused_conv, "Gemm": _gemm, "MatMul": _matmul,
     "Relu": _same, "Sigmoid": _same, "Identity": _same, "LRN": _rank4,
     "MaxPool": _pool, "AveragePool": _pool, "GlobalAveragePool": _global_pool,
     "Softmax": _softmax, "Add": _broadcast, "Mul": _broadcast, "Sum": _broadcast,

@@ -189,9 +189,9 @@ class Runner:
 
             self.backend = OnnxRuntimePeer(threads=self.threads)
         else:
-            from hwbench.backends import get_backend
+            from hwbench.models.session import session_backend
 
-            self.backend = get_backend(job["backend"], **job["options"])
+            self.backend = session_backend(job["backend"], **job["options"])
 
     def info(self) -> dict[str, Any]:
         return self.backend.info()

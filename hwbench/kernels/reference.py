@@ -22,7 +22,9 @@ def gemm(a, b, bias=None, trans_a: bool = False, trans_b: bool = False) -> np.nd
     return out
 
 
-def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> np.ndarray:
+def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, *,
+           residual=None, activation: str | None = None) -> np.ndarray:
+    """ONNX Conv in float64, then the fused epilogue: ``activation(conv + residual)``."""
     x64 = np.asarray(x, dtype=np.float64)
     w64 = np.asarray(w, dtype=np.float64)
     sh, sw = (stride, stride) if np.isscalar(stride) else stride
@@ -48,6 +50,12 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1) ->
                 out[:, g * kg:(g + 1) * kg] += tap.transpose(0, 3, 1, 2)
     if bias is not None:
         out += np.asarray(bias, dtype=np.float64).reshape(1, k, 1, 1)
+    if residual is not None:
+        out += np.asarray(residual, dtype=np.float64)
+    if activation == "relu":
+        np.maximum(out, 0.0, out=out)
+    elif activation is not None:
+        raise ValueError(f"conv2d: unknown activation {activation!r}")
     return out
 
 

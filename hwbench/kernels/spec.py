@@ -254,6 +254,32 @@ def check_conv2d(x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any
     return problem
 
 
+# Activations a kernel may fuse into its output (``conv2d(..., activation=...)``).
+ACTIVATIONS = ("relu",)
+
+
+def check_activation(activation: Any, op: str) -> str | None:
+    """None or one of ``ACTIVATIONS``."""
+    if activation is not None and (not isinstance(activation, str)
+                                   or activation not in ACTIVATIONS):
+        raise ArgumentError(f"{op}: argument 'activation' must be None or one of "
+                            f"{', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
+    return activation
+
+
+def check_conv_epilogue(problem: ConvProblem, residual: Any, activation: Any) -> None:
+    """``residual`` (None or a float32 array of exactly the conv's output shape) and
+    ``activation`` (None or one of ``ACTIVATIONS``) of a fused ``act(conv(x) + residual)``."""
+    op = "conv2d"
+    check_activation(activation, op)
+    if residual is not None:
+        shape = _shape(residual, "residual", op)
+        _check_dtype(residual, (FLOAT32,), "residual", op)
+        if shape != problem.output_shape:
+            raise ArgumentError(f"{op}: argument 'residual' must have the output's shape "
+                                f"{problem.output_shape}, got {shape}")
+
+
 def check_unary(x: Any, name: str, op: str) -> ElementwiseProblem:
     shape = _shape(x, name, op)
     if any(d == 0 for d in shape):

@@ -18,7 +18,7 @@ import numpy as np
 from hwbench.backends import Backend, get_backend
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.executor import Executor
-from hwbench.graph.passes import optimize
+from hwbench.graph.passes import fuse_conv_epilogues, optimize
 from hwbench.models.model import Model, load_model
 
 PRECISIONS = ("fp32",)
@@ -36,12 +36,29 @@ class NodeArg:
     type: str
 
 
+def session_backend(name: str, **options: Any) -> Backend:
+    """A backend set up for running whole graphs (what ``Session`` does with a name).
+
+    - ``check_finite=False``: kernels inside a graph read only what earlier kernels
+      wrote, and screening every activation for NaN cost 18 % of ResNet-50's time; the
+      feeds are screened once per run instead (``Executor.check_feeds``).
+    - on ``cpu``, ``keep_blocked=True``: activations stay in oneDNN's blocked layout from
+      conv to conv (no reorders in between); outputs still come back as NumPy arrays.
+    """
+    options.setdefault("check_finite", False)
+    if name.split(":")[0] == "cpu":
+        options.setdefault("keep_blocked", True)
+    return get_backend(name, **options)
+
+
 class Session:
     """A model bound to one backend at one precision; ``run(feeds)`` many times."""
 
     def __init__(self, model: Model | str, backend: str | Backend = "cpu",
                  precision: str = "fp32", *, time_transfers: bool = False,
-                 profile: bool = False, **backend_options: Any) -> None:
+                 profile: bool = False, fuse: bool = True, **backend_options: Any) -> None:
+        """``fuse``: run ``passes.fuse_conv_epilogues`` (Conv+Add+Relu as one kernel call)
+        after the inference passes; False runs the graph op by op."""
         if precision not in PRECISIONS:
             raise UnsupportedError(f"precision {precision!r} is not supported yet (have "
                                    f"{', '.join(PRECISIONS)}; int8 arrives with quantization)")
@@ -56,14 +73,12 @@ class Session:
                                     f"backend name, not a backend instance")
             self.backend = backend
         else:
-            # Kernels inside a graph read only what earlier kernels wrote: screening every
-            # activation for NaN cost 18 % of ResNet-50's time. The feeds are screened
-            # once per run instead (Executor.check_feeds).
-            backend_options.setdefault("check_finite", False)
-            self.backend = get_backend(backend, **backend_options)
+            self.backend = session_backend(backend, **backend_options)
         self.model = model
         self.precision = precision
         self.graph = optimize(model.graph)
+        if fuse:
+            self.graph = fuse_conv_epilogues(self.graph)
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
 
