@@ -6,21 +6,14 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tolerances import assert_close
 
 from hwbench.kernels import reference
-
-FP32_TOL = 2e-6  # relative to max|ref|, per sqrt(K) of accumulation length
 
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
 
 
-def assert_close(result, ref, k: int = 1):
-    result = np.asarray(result, dtype=np.float64)
-    assert result.shape == ref.shape
-    scale = max(float(np.max(np.abs(ref))), 1e-30)
-    err = float(np.max(np.abs(result - ref))) / scale
-    assert err <= FP32_TOL * max(1.0, np.sqrt(k)), f"relative error {err:.2e}"
 
 
 def run(be, op, *arrays, **kwargs):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tolerances import assert_close
 
 from hwbench.backends import get_backend
 from hwbench.backends.cpu import BufferPool
@@ -16,16 +17,6 @@ from hwbench.kernels import reference
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-FP32_TOL = 2e-6  # relative to max|ref|, per sqrt(K) of accumulation length (as conformance)
-
-
-def assert_close(result, ref, k: int = 1):
-    result = np.asarray(result, dtype=np.float64)
-    assert result.shape == ref.shape
-    scale = max(float(np.max(np.abs(ref))), 1e-30)
-    err = float(np.max(np.abs(result - ref))) / scale
-    assert err <= FP32_TOL * max(1.0, np.sqrt(k)), f"relative error {err:.2e}"
 
 # (n, c, h, w, k, r, stride, padding, groups): each of the cpu backend's paths
 CONV_CASES = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tolerances
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,19 +13,13 @@ from hwbench.backends.base import Backend
 from hwbench.errors import UnsupportedError
 from hwbench.kernels import reference, spec
 
-FP32_TOL = 2e-6  # relative to max|ref|, per sqrt(length of the reduction)
-
 SETTINGS = settings(max_examples=25, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.function_scoped_fixture], database=None)
 
 
 def assert_close(result, ref, k: int = 1):
-    result = np.asarray(result)
-    assert result.dtype == np.float32
-    assert result.shape == ref.shape
-    scale = max(float(np.max(np.abs(ref))), 1e-30)
-    err = float(np.max(np.abs(result.astype(np.float64) - ref))) / scale
-    assert err <= FP32_TOL * max(1.0, np.sqrt(k)), f"relative error {err:.2e}"
+    """float32 results within the shared tolerance (k: the length of the reduction)."""
+    tolerances.assert_close(result, ref, k, dtype=np.float32)
 
 
 def run(be, op, *arrays, **kwargs):
