@@ -87,6 +87,16 @@ def test_int8_gemm_2048_is_3_5x_fp32(headline):
     assert int8 >= 3.5 * _rate(headline, "cpu", "gemm", "gemm_2048^3")
 
 
+def test_fma_probe_scales_with_threads():
+    from hwbench.harness.peak import available_isas, measure_fma_peak
+
+    if not available_isas():
+        pytest.skip("FMA peak probe needs x86-64 Linux")
+    one = measure_fma_peak(threads=1, seconds=0.2)
+    two = measure_fma_peak(threads=2, seconds=0.2)
+    assert two.gflops / one.gflops > 1.8, (one, two)  # 2 cores: ideal 2.0
+
+
 def test_cached_call_overhead(cpu):
     a = cpu.asarray(np.ones((4, 4), np.float32))
     x = cpu.asarray(np.ones(64, np.float32))

@@ -156,3 +156,22 @@ def test_dropped_frozen_weights_are_forgotten(backend):
     assert peak["frozen"] <= baseline["frozen"] + 2, peak
     assert peak["finite"] <= baseline["finite"] + 2, peak
     assert growth < MAX_GROWTH, f"RSS grew {growth / MiB:.1f} MiB"
+
+
+def test_buffer_pool_reuses_and_stays_under_its_limit():
+    from hwbench.backends.cpu import BufferPool
+
+    pool = BufferPool(limit_bytes=4 << 20)
+    a = pool.empty((1 << 18,), np.float32)  # 1 MiB, held
+    held = a.ctypes.data
+    del a
+    b = pool.empty((1 << 18,), np.float32)
+    assert b.ctypes.data == held  # a free buffer of the size is handed out again
+    kept = pool.empty((1 << 18,), np.float32)  # a second one while b is alive
+    assert kept.ctypes.data != b.ctypes.data
+    for n in range(2, 40):  # a sweep over many sizes, each dropped at once
+        pool.empty((n << 16,), np.float32)
+    assert pool.nbytes <= (4 << 20) + (40 << 18)  # the limit, plus the last new buffer
+    b[...] = 1.0
+    kept[...] = 2.0  # buffers still held were never given away
+    assert float(b.sum()) == b.size and float(kept.sum()) == 2 * kept.size

@@ -4,7 +4,6 @@ what the CPU cannot do. No test asserts a wall-clock time; rates get wide plausi
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 
@@ -52,14 +51,35 @@ def test_default_isa_is_best_available() -> None:
 
 
 @pytest.mark.skipif(not ISAS, reason="no FMA loop runs on this machine")
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs at least 2 CPUs")
-def test_two_threads_run_in_parallel() -> None:
-    isa = ISAS[0]
-    one = peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=3, isa=isa)
-    two = peak.measure_fma_peak(threads=2, seconds=SECONDS, repeats=3, isa=isa)
-    _check_plausible(two)
-    # Ideal is 2.0; serialized threads (a held GIL) would give about 1.0.
-    assert two.gflops / one.gflops > 1.4, (one, two)
+def test_loop_calls_release_the_gil() -> None:
+    """Two threads' loop calls run at the same time (a held GIL would serialize them).
+
+    Checked by overlap, not by speed-up, so that a busy machine cannot fail it; the
+    speed-up itself is a benchmark (benchmarks/test_targets.py).
+    """
+    import threading
+    import time
+
+    fn = peak._load(ISAS[0])
+    iterations = peak._calibrate(fn, 0.05)
+    spans: list[tuple[float, float]] = []
+    barrier = threading.Barrier(2)
+
+    def worker() -> None:
+        barrier.wait()
+        start = time.perf_counter()
+        fn(iterations)
+        spans.append((start, time.perf_counter()))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # In parallel both calls fill the whole span; serialized, the first call would take
+    # only half of it (the second thread's call waits, then runs).
+    wall = max(e for _, e in spans) - min(s for s, _ in spans)
+    assert wall < 1.5 * min(e - s for s, e in spans), spans
 
 
 def test_isa_the_cpu_lacks_raises(monkeypatch: pytest.MonkeyPatch) -> None:

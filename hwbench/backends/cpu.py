@@ -149,8 +149,9 @@ class BufferPool:
     of buffers of each size that were alive at one time.
     """
 
-    def __init__(self) -> None:
-        self._buckets: dict[int, list[np.ndarray]] = {}
+    def __init__(self, limit_bytes: int = 1 << 30) -> None:
+        self._buckets: dict[int, list[np.ndarray]] = {}  # by size, least recently used first
+        self.limit_bytes = limit_bytes
 
     def empty(self, shape: tuple[int, ...] | int, dtype: Any = np.float32) -> np.ndarray:
         """Like ``aligned_empty``; small arrays are not pooled (malloc reuses them)."""
@@ -159,7 +160,8 @@ class BufferPool:
         nbytes = math.prod(shape) * dtype.itemsize
         if nbytes < SMALL_BYTES:
             return np.empty(shape, dtype)
-        bucket = self._buckets.setdefault(nbytes, [])
+        bucket = self._buckets.pop(nbytes, [])
+        self._buckets[nbytes] = bucket  # now the most recently used size
         # Most recently handed out first: a short-lived buffer is the likeliest to still
         # be in cache (and writing to cached lines saves their reads from memory).
         for i in range(len(bucket) - 1, -1, -1):
@@ -169,7 +171,26 @@ class BufferPool:
                 return buffer.view(dtype).reshape(shape)
         buffer = onednn.aligned_bytes(nbytes, ALIGNMENT)
         bucket.append(buffer)
+        self._trim()
         return buffer.view(dtype).reshape(shape)
+
+    def _trim(self) -> None:
+        """Past ``limit_bytes``, let go of free buffers, least recently used sizes first,
+        so that a run over many shapes (a kernel sweep) does not keep them all."""
+        excess = self.nbytes - self.limit_bytes
+        for size in list(self._buckets):
+            if excess <= 0:
+                break
+            kept = []
+            for buffer in self._buckets[size]:
+                if excess > 0 and sys.getrefcount(buffer.base) == 2:  # free: see empty()
+                    excess -= size
+                else:
+                    kept.append(buffer)
+            if kept:
+                self._buckets[size] = kept
+            else:
+                del self._buckets[size]
 
     @property
     def nbytes(self) -> int:
@@ -212,7 +233,7 @@ class CpuBackend(Backend):
         self._frozen: dict[int, weakref.ref] = {}
         self._finite: dict[int, bool] = {}
         self._packed_weights: dict[tuple, tuple[weakref.ref, np.ndarray]] = {}
-        self._pool = BufferPool()
+        self._buffers = BufferPool()
 
     # -- discovery -----------------------------------------------------------------------
     @classmethod
@@ -278,7 +299,7 @@ class CpuBackend(Backend):
         """``x`` itself, or a ``BlockedArray`` reordered to a plain NCHW array."""
         if isinstance(x, BlockedArray):
             self.dnnl.set_num_threads(self.threads)
-            return x.plain(self._pool.empty(x.shape, np.float32))
+            return x.plain(self._buffers.empty(x.shape, np.float32))
         return x
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
@@ -322,7 +343,7 @@ class CpuBackend(Backend):
         # dnnl_sgemm rather than the matmul primitive: 220 vs 215 GFLOP/s at 2048³ on Zen 4,
         # and beta=1 over a pre-filled C applies any ONNX-broadcastable bias in the GEMM.
         self.dnnl.set_num_threads(self.threads)
-        out = self._pool.empty((p.m, p.n), np.float32)
+        out = self._buffers.empty((p.m, p.n), np.float32)
         beta = 0.0
         if bias is not None:
             out[...] = bias
@@ -359,7 +380,7 @@ class CpuBackend(Backend):
             b = (b.view(np.int8) ^ np.int8(-128))
             zb = (zb.astype(np.int16) - 128).astype(np.int16)
         scalar_zp = za.ndim == 0 and zb.ndim == 0
-        out = self._pool.empty((p.m, p.n), np.int32)
+        out = self._buffers.empty((p.m, p.n), np.int32)
         dt_a = "u8" if a.dtype == np.uint8 else "s8"
         key = ("matmul_s8", p.m, p.n, p.k, dt_a, scalar_zp)
         prim = self._primitive(key, lambda: self._build_int8_matmul(p, dt_a, scalar_zp))
@@ -404,13 +425,13 @@ class CpuBackend(Backend):
             x = np.ascontiguousarray(self._plain(x))
             src = x
             if conv.src_reorder is not None:
-                src = self._pool.empty(conv.prim.mds[ARG_SRC].size, np.uint8)
+                src = self._buffers.empty(conv.prim.mds[ARG_SRC].size, np.uint8)
                 conv.src_reorder.execute({ARG_SRC: x, ARG_DST: src})
         keep = self.keep_blocked and tag == BLOCKED_TAG and conv.dst_reorder is not None
-        out = None if keep else self._pool.empty(p.output_shape, np.float32)
+        out = None if keep else self._buffers.empty(p.output_shape, np.float32)
         dst = out
         if conv.dst_reorder is not None:
-            dst = self._pool.empty(conv.prim.mds[ARG_DST].size, np.uint8)
+            dst = self._buffers.empty(conv.prim.mds[ARG_DST].size, np.uint8)
         buffers = {ARG_SRC: src, ARG_WEIGHTS: packed, ARG_DST: dst}
         if mode == "blocked":
             buffers[onednn.arg_post_op(0)] = residual.buffer
@@ -439,7 +460,7 @@ class CpuBackend(Backend):
         in-place oneDNN pass while that image's output is still in cache (``_Epilogue``);
         pre-filling the output for beta=1 instead cost 6 % of ResNet-50 in NumPy copies.
         """
-        out = self._pool.empty(p.output_shape, np.float32)
+        out = self._buffers.empty(p.output_shape, np.float32)
         wmat, _ = row_major(w.reshape(p.k, p.c), FLOAT32, False)
         x = np.ascontiguousarray(x)
         pixels = p.h * p.w
@@ -481,7 +502,7 @@ class CpuBackend(Backend):
         prim = self._primitive(("eltwise", alg, p.size),
                                lambda: _build_eltwise(self.dnnl, alg, p.size))
         x = np.ascontiguousarray(x)
-        out = self._pool.empty(p.shape, np.float32)
+        out = self._buffers.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: x, ARG_DST: out})
         return out
 
@@ -495,7 +516,7 @@ class CpuBackend(Backend):
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("eltwise_bwd", "logistic", p.size),
                                lambda: _build_logistic_backward(self.dnnl, p.size))
-        out = self._pool.empty(p.shape, np.float32)
+        out = self._buffers.empty(p.shape, np.float32)
         y, dy = self._plain(y), self._plain(dy)
         prim.execute({ARG_DST: np.ascontiguousarray(y), ARG_DIFF_DST: np.ascontiguousarray(dy),
                       ARG_DIFF_SRC: out})
@@ -510,13 +531,13 @@ class CpuBackend(Backend):
             # Pool in the blocked layout: ResNet's stem max pool then needs no reorders.
             pool = self._primitive(("pool", p, BLOCKED_TAG),
                                    lambda: _BlockedPool(self.dnnl, p))
-            out = self._pool.empty(pool.prim.mds[ARG_DST].size, np.uint8)
+            out = self._buffers.empty(pool.prim.mds[ARG_DST].size, np.uint8)
             pool.prim.execute({ARG_SRC: x.buffer, ARG_DST: out})
             result = BlockedArray(out, p.output_shape, pool.to_plain)
             return result if self.keep_blocked else self._plain(result)
         x = self._plain(x)
         prim = self._primitive(("pool", p), lambda: _build_pooling(self.dnnl, p))
-        out = self._pool.empty(p.output_shape, np.float32)
+        out = self._buffers.empty(p.output_shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
         if rescale:
             # oneDNN divides by kh*kw everywhere; ONNX leaves ceil mode's overhang (past
@@ -535,7 +556,7 @@ class CpuBackend(Backend):
         x = self._plain(x)
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("softmax", dims), lambda: _build_softmax(self.dnnl, dims))
-        out = self._pool.empty(p.shape, np.float32)
+        out = self._buffers.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
         return out
 
@@ -546,7 +567,7 @@ class CpuBackend(Backend):
         sb = (1,) * (rank - b.ndim) + b.shape
         if sa != p.shape:  # oneDNN broadcasts src1 only; add and mul commute exactly
             a, b, sa, sb = b, a, sb, sa
-        out = self._pool.empty(p.shape, np.float32)
+        out = self._buffers.empty(p.shape, np.float32)
         if sa != p.shape or not 0 < rank <= onednn.MAX_NDIMS:
             # both sides broadcast (oneDNN cannot), or a rank oneDNN has no descriptor for
             ufunc = np.add if alg == "binary_add" else np.multiply
@@ -571,14 +592,14 @@ class CpuBackend(Backend):
             # is whole 16-channel blocks, so the result is nChw16c too, with no reorders.
             concat = self._primitive(("concat", p, BLOCKED_TAG),
                                      lambda: _BlockedConcat(self.dnnl, p))
-            out = self._pool.empty(concat.prim.mds[ARG_DST].size, np.uint8)
+            out = self._buffers.empty(concat.prim.mds[ARG_DST].size, np.uint8)
             buffers = {ARG_MULTIPLE_SRC + i: a.buffer for i, a in enumerate(arrays)}
             buffers[ARG_DST] = out
             concat.prim.execute(buffers)
             result = BlockedArray(out, p.shape, concat.to_plain)
             return result if self.keep_blocked else self._plain(result)
         arrays = [self._plain(a) for a in arrays]
-        out = self._pool.empty(p.shape, np.float32)
+        out = self._buffers.empty(p.shape, np.float32)
         if out.nbytes < CONCAT_MIN_BYTES:
             return np.concatenate(arrays, axis=p.axis, out=out)
         prim = self._primitive(("concat", p), lambda: _build_concat(self.dnnl, p))
@@ -591,7 +612,7 @@ class CpuBackend(Backend):
         x = self._plain(x)
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("lrn", p), lambda: _build_lrn(self.dnnl, p))
-        out = self._pool.empty(p.shape, np.float32)
+        out = self._buffers.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
         return out
 
@@ -600,7 +621,7 @@ class CpuBackend(Backend):
 
     def _transpose(self, p: LayoutProblem, x) -> np.ndarray:
         x = self._plain(x)
-        out = self._pool.empty(p.shape, x.dtype)
+        out = self._buffers.empty(p.shape, x.dtype)
         out[...] = np.transpose(x, p.perm)
         return out
 
