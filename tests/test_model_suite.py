@@ -103,3 +103,18 @@ def test_markdown_and_csv_summaries():
     lines = to_csv(rows).splitlines()
     assert lines[0].startswith("model,batch,precision,backend,status,latency_p50_ms")
     assert lines[1].startswith("lenet,1,fp32,cpu,ok,2.0,2.5,3.0,500.0,0.7,0.98")
+
+
+@pytest.mark.parametrize("peer", ["onnxruntime", "torch"])
+def test_hwbench_run_with_a_peer(tmp_path, peer):
+    pytest.importorskip(peer, reason=f"{peer} is a peer (pip install 'hwbench[peers]')")
+    code = main(["run", "--backend", "numpy", "--peers", peer, "--model", "resnet50",
+                 "--batch", "1", "--repeats", "1", "--min-time", "0", "--max-time", "0.2",
+                 "--output", str(tmp_path)])
+    assert code == 0
+    (path,) = tmp_path.glob("models-*.json")
+    result = json.loads(path.read_text())
+    rows = {r["backend"]: r for r in result["rows"]}
+    assert rows[peer]["status"] == "ok", rows[peer]
+    assert rows[peer]["rel_error"] < 1e-4 and rows[peer]["top1_agreement"] == 1.0
+    assert result["backends"][peer]["threads"] >= 1

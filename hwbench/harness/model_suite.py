@@ -184,10 +184,14 @@ class Runner:
         self.job = job
         self.timing = job["timing"]
         self.threads = job["options"]["threads"]
-        if job.get("peer"):
+        if job.get("peer") and job["backend"] == "onnxruntime":
             from hwbench.harness.peers import OnnxRuntimePeer
 
             self.backend = OnnxRuntimePeer(threads=self.threads)
+        elif job.get("peer"):  # torch: PyTorch eager, op by op through hwbench's executor
+            from hwbench.harness.peers import get_peer
+
+            self.backend = get_peer(job["backend"], threads=self.threads, check_finite=False)
         else:
             from hwbench.models.session import session_backend
 
@@ -197,7 +201,7 @@ class Runner:
         return self.backend.info()
 
     def session(self, model, case: ModelCase):
-        if self.job.get("peer"):
+        if self.job.get("peer") and self.job["backend"] == "onnxruntime":
             if case.precision != "fp32":
                 raise UnsupportedError(f"peer {self.backend.name}: fp32 only here")
             return self.backend.session(model)

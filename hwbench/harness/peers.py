@@ -13,10 +13,21 @@ import numpy as np
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.kernels.spec import ConvProblem, ElementwiseProblem, GemmProblem, Int8GemmProblem
+from hwbench.kernels.spec import (
+    BinaryProblem,
+    ConcatProblem,
+    ConvProblem,
+    ElementwiseProblem,
+    GemmProblem,
+    Int8GemmProblem,
+    LayoutProblem,
+    LrnProblem,
+    PoolProblem,
+    SoftmaxProblem,
+)
 
 PEERS = ("torch",)  # kernel peers
-MODEL_PEERS = ("onnxruntime",)  # whole-model peers
+MODEL_PEERS = ("onnxruntime", "torch")  # whole-model peers
 
 
 class TorchPeer(Backend):
@@ -51,7 +62,7 @@ class TorchPeer(Backend):
         return self.torch.from_numpy(np.array(x, copy=True))
 
     def to_numpy(self, x: Any) -> np.ndarray:
-        return x.numpy()
+        return x.numpy() if hasattr(x, "numpy") else np.asarray(x)
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
         return self.torch.from_numpy(np.empty(shape, dtype))
@@ -77,6 +88,47 @@ class TorchPeer(Backend):
 
     def _relu(self, p: ElementwiseProblem, x) -> Any:
         return self.torch.relu(x)
+
+    # -- the ops whole models need, so that a Session runs PyTorch eager op by op --------
+    def _max_pool2d(self, p: PoolProblem, x) -> Any:
+        f = self.torch.nn.functional
+        pt, pl, pb, pr = p.padding
+        if (pt, pl) == (pb, pr) and 2 * max(pt, pl) <= min(p.kernel):
+            return f.max_pool2d(x, p.kernel, p.stride, (pt, pl), p.dilation, p.ceil_mode)
+        padded = f.pad(x, (pl, pr, pt, pb), value=float("-inf"))
+        return f.max_pool2d(padded, p.kernel, p.stride, 0, p.dilation, p.ceil_mode)
+
+    def _avg_pool2d(self, p: PoolProblem, x) -> Any:
+        pt, pl, pb, pr = p.padding
+        if (pt, pl) != (pb, pr) or 2 * max(pt, pl) > min(p.kernel):
+            raise UnsupportedError("torch peer: avg_pool2d with asymmetric padding")
+        return self.torch.nn.functional.avg_pool2d(x, p.kernel, p.stride, (pt, pl),
+                                                   p.ceil_mode, p.count_include_pad)
+
+    def _global_avg_pool2d(self, p: PoolProblem, x) -> Any:
+        return self.torch.nn.functional.adaptive_avg_pool2d(x, 1)
+
+    def _softmax(self, p: SoftmaxProblem, x) -> Any:
+        return self.torch.softmax(x, dim=p.axis)
+
+    def _add(self, p: BinaryProblem, a, b) -> Any:
+        return self.torch.add(a, b)
+
+    def _mul(self, p: BinaryProblem, a, b) -> Any:
+        return self.torch.mul(a, b)
+
+    def _concat(self, p: ConcatProblem, arrays) -> Any:
+        return self.torch.cat(list(arrays), dim=p.axis)
+
+    def _lrn(self, p: LrnProblem, x) -> Any:
+        # PyTorch divides alpha by the window size, as ONNX does (odd sizes only here).
+        return self.torch.nn.functional.local_response_norm(x, p.size, p.alpha, p.beta, p.bias)
+
+    def _reshape(self, p: LayoutProblem, x) -> Any:
+        return x.reshape(p.shape)
+
+    def _transpose(self, p: LayoutProblem, x) -> Any:
+        return x.permute(*p.perm).contiguous()
 
     def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
         raise UnsupportedError("torch peer: no exact uint8 x int8 GEMM with zero points on CPU")
