@@ -220,3 +220,19 @@ def test_qgemm_matches_reference_and_saturates(backend, rng, y_dtype):
     np.testing.assert_array_equal(out, ref)
     info = np.iinfo(y_dtype)
     assert (out == info.max).any() or (out == info.min).any(), "case should saturate"
+
+
+@pytest.mark.parametrize("k", [8500, 33025])
+def test_gemm_int8_stays_exact_past_float32_precision(backend, k):
+    """Sums beyond 2**24 must not pass through float32 anywhere (K at the int32 bound)."""
+    a = np.full((3, k), 255, np.uint8)
+    a[1] = 0
+    b = np.full((k, 2), -128, np.int8)
+    b[:, 1] = 127
+    for za, zb in [(0, 0), (0, -128), (128, 0)]:
+        if not (a.astype(np.int64) - za).max() * 255 * k < 2**31:
+            continue
+        out = run(backend, "gemm_int8", a, b, a_zero_point=np.uint8(za),
+                  b_zero_point=np.int8(zb))
+        want = (a.astype(np.int64) - za) @ (b.astype(np.int64) - zb)
+        np.testing.assert_array_equal(out, want)

@@ -181,6 +181,13 @@ class OneDNN:
             # row-major BLAS-style SGEMM (dnnl.h): the fastest oneDNN f32 GEMM measured here
             "dnnl_sgemm": [ctypes.c_char, ctypes.c_char, c_int64, c_int64, c_int64, c_float,
                            c_void_p, c_int64, c_void_p, c_int64, c_float, c_void_p, c_int64],
+            # BLAS-style int8 GEMMs (dnnl.h): exact int32 results; see CpuBackend._gemm_int8
+            "dnnl_gemm_u8s8s32": [ctypes.c_char, ctypes.c_char, ctypes.c_char, c_int64, c_int64,
+                                  c_int64, c_float, c_void_p, c_int64, ctypes.c_uint8, c_void_p,
+                                  c_int64, ctypes.c_int8, c_float, c_void_p, c_int64, c_void_p],
+            "dnnl_gemm_s8s8s32": [ctypes.c_char, ctypes.c_char, ctypes.c_char, c_int64, c_int64,
+                                  c_int64, c_float, c_void_p, c_int64, ctypes.c_int8, c_void_p,
+                                  c_int64, ctypes.c_int8, c_float, c_void_p, c_int64, c_void_p],
             "dnnl_reorder_primitive_desc_create":
                 [p, c_void_p, c_void_p, c_void_p, c_void_p, c_void_p],
             # (pd, engine, prop, alg, src, dst, strides, kernel, dilation, padding_l,
@@ -267,6 +274,25 @@ class OneDNN:
             b"T" if trans_a else b"N", b"T" if trans_b else b"N", m, n, k, 1.0,
             a.ctypes.data, leading_dim(a), b.ctypes.data, leading_dim(b), beta, c.ctypes.data,
             max(1, n)), "dnnl_sgemm")
+
+    def gemm_int8(self, a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_point: int,
+                  c: np.ndarray) -> None:
+        """``c = (a - za) @ (b - zb)`` exactly in int32: row-major, ``a`` u8 or s8 (M×K),
+        ``b`` s8 (K×N), all C-contiguous; ``dnnl_gemm_{u8,s8}s8s32`` with offset 'F'
+        (one fixed C offset, here 0). Its accumulators wrap like int32 arithmetic, so any
+        result that fits int32 comes out exact even when A·B alone would not."""
+        m, k = a.shape
+        n = b.shape[1]
+        if (b.shape[0] != k or b.dtype != np.int8 or c.shape != (m, n) or c.dtype != np.int32
+                or not (a.flags.c_contiguous and b.flags.c_contiguous
+                        and c.flags.c_contiguous)):
+            raise AssertionError(f"gemm_int8: bad operands {a.shape} {b.shape} {c.shape}")
+        fn = "dnnl_gemm_u8s8s32" if a.dtype == np.uint8 else "dnnl_gemm_s8s8s32"
+        offset_c = np.zeros(1, np.int32)
+        self.check(getattr(self.lib, fn)(
+            b"N", b"N", b"F", m, n, k, 1.0, a.ctypes.data, max(1, k), int(a_zero_point),
+            b.ctypes.data, max(1, n), int(b_zero_point), 0.0, c.ctypes.data, max(1, n),
+            offset_c.ctypes.data), fn)
 
     def wait(self) -> None:
         self.check(self.lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
