@@ -47,6 +47,14 @@ def onnx_node_cases():
         return {case.name: case for case in load_model_tests(kind="node")}
 
 
+@pytest.fixture(scope="module")
+def node_tests(onnx_node_cases, request):
+    """The node tests a module lists in ``ALL_NAMES``, all of which must exist."""
+    missing = [name for name in request.module.ALL_NAMES if name not in onnx_node_cases]
+    assert not missing, f"onnx wheel lacks node tests {missing}"
+    return onnx_node_cases
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -58,14 +58,6 @@ NODE_TESTS = {
 ALL_NAMES = [name for names in NODE_TESTS.values() for name in names]
 
 
-@pytest.fixture(scope="module")
-def node_tests(onnx_node_cases):
-    cases = onnx_node_cases
-    missing = [name for name in ALL_NAMES if name not in cases]
-    assert not missing, f"onnx wheel lacks node tests {missing}"
-    return cases
-
-
 def _attrs(node) -> dict:
     attrs = {a.name: get_attribute_value(a) for a in node.attribute}
     return {k: v.decode() if isinstance(v, bytes) else v for k, v in attrs.items()}
