@@ -326,11 +326,6 @@ class CpuBackend(Backend):
     def cached_primitives(self) -> int:
         return len(self._primitives)
 
-    def implementation(self, key_prefix: str) -> list[str]:
-        """oneDNN's implementation names of cached primitives of one kind (for reports)."""
-        return [p.impl for k, p in self._primitives.items()
-                if k[0] == key_prefix and isinstance(p, Primitive)]
-
     # -- gemm ----------------------------------------------------------------------------
     def _gemm(self, p: GemmProblem, a, b, bias) -> np.ndarray:
         a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))

@@ -39,7 +39,6 @@ ARG_SRC, ARG_SRC_1, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 2, 17, 33, 41
 ARG_SCRATCHPAD = 80
 ARG_MULTIPLE_SRC = 1024  # concat's i-th source is ARG_MULTIPLE_SRC + i
 ARG_DIFF_SRC, ARG_DIFF_DST = 129, 145
-ARG_ATTR_SCALES, ARG_ATTR_ZERO_POINTS = 4096, 8192
 ARG_ATTR_MULTIPLE_POST_OP_BASE = 32768  # v3 (v2: 16384); post-op i: base·(i + 1)
 
 
@@ -141,7 +140,6 @@ class OneDNN:
             "dnnl_stream_create": [p, c_void_p, ctypes.c_uint],
             "dnnl_stream_wait": [c_void_p],
             "dnnl_memory_desc_create_with_tag": [p, c_int, Dims, c_int, c_int],
-            "dnnl_memory_desc_create_with_strides": [p, c_int, Dims, c_int, Dims],
             "dnnl_memory_desc_clone": [p, c_void_p],
             "dnnl_memory_desc_destroy": [c_void_p],
             "dnnl_memory_desc_equal": [c_void_p, c_void_p],
@@ -151,7 +149,6 @@ class OneDNN:
             "dnnl_memory_destroy": [c_void_p],
             "dnnl_primitive_attr_create": [p],
             "dnnl_primitive_attr_destroy": [c_void_p],
-            "dnnl_primitive_attr_set_zero_points_mask": [c_void_p, c_int, c_int],
             "dnnl_primitive_attr_set_scratchpad_mode": [c_void_p, c_int],
             "dnnl_primitive_attr_set_post_ops": [c_void_p, c_void_p],
             "dnnl_post_ops_create": [p],
@@ -229,30 +226,24 @@ class OneDNN:
             self._gomp.omp_set_num_threads(int(threads))
 
     def memory_desc(self, shape: tuple[int, ...], dtype: np.dtype | str,
-                    tag: str | None = None, strides: tuple[int, ...] | None = None) -> MemoryDesc:
-        """A memory descriptor by format tag (``"abcd"``, ``"any"``) or element strides."""
+                    tag: str | None = None) -> MemoryDesc:
+        """A memory descriptor by format tag (``"abcd"``, ``"any"``; default: plain)."""
         dt = self.dt[dtype if isinstance(dtype, str) else NUMPY_TO_DNNL_DT[np.dtype(dtype)]]
         handle = c_void_p()
-        dims = Dims(*shape)
-        if strides is not None:
-            status = self.lib.dnnl_memory_desc_create_with_strides(
-                ctypes.byref(handle), len(shape), dims, dt, Dims(*strides))
-        else:
-            tag = tag or "abcdefghijkl"[: len(shape)]
-            status = self.lib.dnnl_memory_desc_create_with_tag(
-                ctypes.byref(handle), len(shape), dims, dt, self.tag[tag])
+        tag = tag or "abcdefghijkl"[: len(shape)]
+        status = self.lib.dnnl_memory_desc_create_with_tag(
+            ctypes.byref(handle), len(shape), Dims(*shape), dt, self.tag[tag])
         self.check(status, f"memory_desc_create(shape={shape}, dtype={dtype}, tag={tag})")
         return MemoryDesc(self, handle, owned=True)
 
-    def attr(self, *, zero_point_args: Iterable[int] = (),
-             post_ops: Iterable[tuple] = ()) -> Attr:
-        """Primitive attributes: user-managed scratchpad, optional runtime zero points,
-        optional post-ops applied in order: ``("sum",)`` adds what the dst buffer holds
-        before the primitive runs; ``("eltwise", alg_name, alpha, beta)`` applies an
-        eltwise algorithm (``"eltwise_relu"``, ...) to the result so far;
-        ``("binary", alg_name, memory_desc)`` combines it with one more operand (passed
-        at execution as ``arg_post_op(index)``)."""
-        return Attr(self, zero_point_args, post_ops)
+    def attr(self, *, post_ops: Iterable[tuple] = ()) -> Attr:
+        """Primitive attributes: user-managed scratchpad, and optional post-ops applied in
+        order: ``("sum",)`` adds what the dst buffer holds before the primitive runs;
+        ``("eltwise", alg_name, alpha, beta)`` applies an eltwise algorithm
+        (``"eltwise_relu"``, ...) to the result so far; ``("binary", alg_name,
+        memory_desc)`` combines it with one more operand (passed at execution as
+        ``arg_post_op(index)``)."""
+        return Attr(self, post_ops)
 
     def create_pd(self, fn_name: str, *args: Any) -> c_void_p:
         pd = c_void_p()
@@ -341,17 +332,13 @@ class MemoryDesc:
 
 
 class Attr:
-    def __init__(self, dnnl: OneDNN, zero_point_args: Iterable[int],
-                 post_ops: Iterable[tuple] = ()) -> None:
+    def __init__(self, dnnl: OneDNN, post_ops: Iterable[tuple] = ()) -> None:
         self.dnnl = dnnl
         self.handle = c_void_p()
         lib = dnnl.lib
         dnnl.check(lib.dnnl_primitive_attr_create(ctypes.byref(self.handle)), "attr_create")
         dnnl.check(lib.dnnl_primitive_attr_set_scratchpad_mode(self.handle, SCRATCHPAD_MODE_USER),
                    "attr_set_scratchpad_mode")
-        for arg in zero_point_args:
-            dnnl.check(lib.dnnl_primitive_attr_set_zero_points_mask(self.handle, arg, 0),
-                       f"attr_set_zero_points_mask(arg={arg})")
         post_ops = list(post_ops)
         if post_ops:
             self._set_post_ops(post_ops)

@@ -9,6 +9,7 @@ references.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import numpy as np
@@ -67,4 +68,4 @@ class ReferenceBackend(Backend):
 for _op in OPS:
     setattr(ReferenceBackend, _op, _reference_op(_op))
     setattr(ReferenceBackend, f"_{_op}", _validated_op(_op))
-ReferenceBackend.__abstractmethods__ = frozenset()
+abc.update_abstractmethods(ReferenceBackend)  # the hooks were added after class creation

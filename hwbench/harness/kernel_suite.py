@@ -175,6 +175,12 @@ def count_cases(ops: tuple[str, ...], shapes: str, batch: int = 1) -> int:
     return len(plan(ops, shapes, batch))
 
 
+def relative_error(result: np.ndarray, ref: np.ndarray) -> float:
+    """max |result − ref| / max |ref| (the error measure of every report)."""
+    diff = np.abs(np.asarray(result, dtype=np.float64) - ref)
+    return float(diff.max() / (float(np.max(np.abs(ref))) or 1.0))
+
+
 def accuracy(result: np.ndarray, ref: np.ndarray, exact: bool) -> dict[str, Any]:
     """Max relative error (normalised by the reference's largest magnitude), or mismatches."""
     if result.shape != ref.shape:
@@ -183,9 +189,8 @@ def accuracy(result: np.ndarray, ref: np.ndarray, exact: bool) -> dict[str, Any]
         mismatches = int(np.count_nonzero(result.astype(np.int64) != ref.astype(np.int64)))
         return {"mismatches": mismatches, "rel_error": 0.0 if mismatches == 0 else float(
             np.max(np.abs(result.astype(np.int64) - ref)) / max(1, np.max(np.abs(ref))))}
-    diff = np.abs(result.astype(np.float64) - ref)
-    scale = float(np.max(np.abs(ref))) or 1.0
-    return {"rel_error": float(diff.max() / scale), "max_abs_error": float(diff.max())}
+    max_abs = float(np.max(np.abs(result.astype(np.float64) - ref)))
+    return {"rel_error": relative_error(result, ref), "max_abs_error": max_abs}
 
 
 def run_case(backend: Backend, case: Case, *, repeats: int = 10, min_time: float = 0.2,

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.harness.kernel_suite import relative_error
 from hwbench.harness.timing import measure
 from hwbench.kernels import spec
 
@@ -155,8 +156,7 @@ def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarr
     out: dict[str, Any] = {}
     classifier = task == "classify" and outputs.ndim == 2 and outputs.shape[1] > 1
     if reference is not None:
-        diff = np.abs(outputs.astype(np.float64) - reference)
-        out["rel_error"] = float(diff.max() / (np.abs(reference).max() or 1.0))
+        out["rel_error"] = relative_error(outputs, reference)
         if classifier:
             out["top1_agreement"] = float(np.mean(outputs.argmax(1) == reference.argmax(1)))
     if labels is not None and classifier:
