@@ -21,12 +21,8 @@ from hwbench.models import Model, Session  # noqa: E402
 # Ops whose node tests feed a tensor the graph layer needs at load time (a Reshape target)
 # as a run-time input: hwbench resolves shapes statically, so these are refused on purpose.
 RUNTIME_SHAPES = {"Reshape"}
-# Integer-only kernels: the graph executor runs float32 graphs this session (int8 arrives
-# with quantization).
-INTEGER_OPS = {"MatMulInteger", "QLinearMatMul"}
-
 NAMES = [name for op, names in {**KERNEL_NODE_TESTS, **MODEL_NODE_TESTS}.items()
-         if op not in RUNTIME_SHAPES | INTEGER_OPS for name in names]
+         if op not in RUNTIME_SHAPES for name in names]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +40,11 @@ def test_node_test_through_the_graph_layer(backend, cases, name):
         outputs = session.run(feeds)
         for got, want in zip(outputs, expected, strict=True):
             assert got.shape == want.shape
-            np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol)
+            if want.dtype.kind in "iu":  # integer results are exact
+                assert got.dtype == want.dtype
+                np.testing.assert_array_equal(got, want)
+            else:
+                np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol)
 
 
 def test_runtime_reshape_target_is_refused_naming_the_node(cases):

@@ -16,17 +16,27 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.kernels import spec
-from hwbench.kernels.quantization import combined_scale, quantize_multiplier
+from hwbench.kernels.quantization import (
+    FixedPointMultiplier,
+    add_bias,
+    combined_scale,
+    dequantize,
+    quantize,
+    quantize_multiplier,
+    requantize,
+)
 from hwbench.kernels.spec import (
     BinaryProblem,
     ConcatProblem,
     ConvProblem,
     ElementwiseProblem,
     GemmProblem,
+    Int8ConvProblem,
     Int8GemmProblem,
     LayoutProblem,
     LrnProblem,
     PoolProblem,
+    QuantizeProblem,
     SoftmaxProblem,
 )
 
@@ -197,6 +207,53 @@ class Backend(abc.ABC):
         fixed = quantize_multiplier(combined_scale(sa, sb, sy))
         return self._qgemm(problem, a, b, za, zb, fixed, zy.reshape(()))
 
+    # -- quantized convolution and (de)quantization (ONNX ConvInteger, QLinearConv,
+    #    QuantizeLinear, DequantizeLinear) -----------------------------------------------
+    def conv2d_int8(self, x: Any, w: Any, x_zero_point: Any = 0, w_zero_point: Any = 0,
+                    stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+                    groups: int = 1) -> Any:
+        """Exact int32 convolution of ``x - x_zero_point`` and ``w - w_zero_point`` (ONNX
+        ConvInteger): 8-bit NCHW/OIHW inputs; ``w_zero_point`` scalar or per filter.
+        Padding holds ``x_zero_point``, the code of a real 0."""
+        problem, zx, zw = spec.check_conv2d_int8(x, w, x_zero_point, w_zero_point, stride,
+                                                 padding, dilation, groups)
+        return self._conv2d_int8(problem, x, w, zx, zw)
+
+    def qconv2d(self, x: Any, x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
+                w_zero_point: Any, y_scale: Any, y_zero_point: Any, bias: Any = None,
+                stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1) -> Any:
+        """ONNX QLinearConv (argument order as ONNX's): the int32 convolution plus an int32
+        ``bias``, requantized to ``y_zero_point``'s dtype with per-filter ``w_scale``
+        allowed; fixed-point multiplier, round half to even, saturating (as ``qgemm``)."""
+        op = "qconv2d"
+        problem, zx, zw = spec.check_conv2d_int8(x, w, x_zero_point, w_zero_point, stride,
+                                                 padding, dilation, groups, bias, op=op)
+        sx = spec.check_scale(x_scale, "x_scale", op)
+        sw = spec.check_scale(w_scale, "w_scale", op, length=problem.k)
+        sy = spec.check_scale(y_scale, "y_scale", op)
+        zy = np.asarray(y_zero_point)
+        if zy.dtype not in spec.INT8_DTYPES or zy.size != 1:
+            raise ArgumentError(
+                f"{op}: argument 'y_zero_point' must be one int8 or uint8 value (its dtype "
+                f"sets the output's), got {getattr(y_zero_point, 'dtype', type(y_zero_point))}")
+        fixed = quantize_multiplier(combined_scale(sx, sw, sy))
+        return self._qconv2d(problem, x, w, zx, zw, bias, fixed, zy.reshape(()))
+
+    def quantize_linear(self, x: Any, scale: Any, zero_point: Any = None, axis: int = 1) -> Any:
+        """ONNX QuantizeLinear: float32 -> 8 bits, ``saturate(rint(x / scale) + zero_point)``;
+        ``scale``/``zero_point`` per tensor or 1-D along ``axis``; the zero point's dtype
+        (uint8 when omitted) is the output's."""
+        problem, sc, zp = spec.check_quantize_linear(x, scale, zero_point, axis)
+        self._screen("quantize_linear", x=x)
+        return self._quantize_linear(problem, x, sc, zp)
+
+    def dequantize_linear(self, x: Any, scale: Any, zero_point: Any = None,
+                          axis: int = 1) -> Any:
+        """ONNX DequantizeLinear: ``(x - zero_point) * scale`` in float32, per tensor or
+        along ``axis``; int8, uint8 or (with zero point 0) int32 input."""
+        problem, sc, zp = spec.check_dequantize_linear(x, scale, zero_point, axis)
+        return self._dequantize_linear(problem, x, sc, zp)
+
     # -- the ops full CNNs need (ONNX semantics, NCHW float32) -------------------------
     def max_pool2d(self, x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
                    dilation: Any = 1, ceil_mode: bool = False) -> Any:
@@ -292,6 +349,28 @@ class Backend(abc.ABC):
     # working for everything else and says which op it lacks.
     def _unsupported(self, op: str) -> UnsupportedError:
         return UnsupportedError(f"{self.name}: {op} is not implemented")
+
+    def _conv2d_int8(self, p: Int8ConvProblem, x: Any, w: Any, zx: np.ndarray,
+                     zw: np.ndarray) -> Any:
+        raise self._unsupported("conv2d_int8")
+
+    # Defaults on the host (``to_numpy``/``asarray``), exact and shared; a device backend
+    # overrides them to keep the data where it is.
+    def _qconv2d(self, p: Int8ConvProblem, x: Any, w: Any, zx: np.ndarray, zw: np.ndarray,
+                 bias: Any, fixed: FixedPointMultiplier, zy: np.ndarray) -> Any:
+        acc = self.to_numpy(self._conv2d_int8(p, x, w, zx, zw))
+        if bias is not None:
+            acc = add_bias(acc, self.to_numpy(bias), axis=1)
+        return self.asarray(requantize(acc, fixed.along(1, 4), zy.item(), zy.dtype))
+
+    def _quantize_linear(self, p: QuantizeProblem, x: Any, scale: np.ndarray,
+                         zero_point: np.ndarray) -> Any:
+        return self.asarray(quantize(self.to_numpy(x), scale, zero_point, zero_point.dtype,
+                                     p.axis))
+
+    def _dequantize_linear(self, p: QuantizeProblem, x: Any, scale: np.ndarray,
+                           zero_point: np.ndarray) -> Any:
+        return self.asarray(dequantize(self.to_numpy(x), scale, zero_point, p.axis))
 
     def _max_pool2d(self, p: PoolProblem, x: Any) -> Any:
         raise self._unsupported("max_pool2d")

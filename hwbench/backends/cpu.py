@@ -44,6 +44,7 @@ from hwbench.backends.onednn import (
     Primitive,
 )
 from hwbench.errors import ArgumentError, NativeLibraryError
+from hwbench.kernels.im2col import conv2d_int8_by_gemm
 from hwbench.kernels.quantization import requantize, zero_point_correction
 from hwbench.kernels.spec import (
     FLOAT32,
@@ -52,6 +53,7 @@ from hwbench.kernels.spec import (
     ConvProblem,
     ElementwiseProblem,
     GemmProblem,
+    Int8ConvProblem,
     Int8GemmProblem,
     LayoutProblem,
     LrnProblem,
@@ -370,6 +372,9 @@ class CpuBackend(Backend):
 
     def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
+
+    def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
+        return conv2d_int8_by_gemm(np.asarray(x), np.asarray(w), p, zx, zw, self.gemm_int8)
 
     # -- conv ----------------------------------------------------------------------------
     fuses_conv_epilogue = True

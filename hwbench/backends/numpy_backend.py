@@ -13,7 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
-from hwbench.kernels.im2col import col2output, im2col
+from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import requantize
 from hwbench.kernels.spec import (
     BinaryProblem,
@@ -21,6 +21,7 @@ from hwbench.kernels.spec import (
     ConvProblem,
     ElementwiseProblem,
     GemmProblem,
+    Int8ConvProblem,
     Int8GemmProblem,
     LayoutProblem,
     LrnProblem,
@@ -89,6 +90,9 @@ class NumpyBackend(Backend):
 
     def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
+
+    def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
+        return conv2d_int8_by_gemm(np.asarray(x), np.asarray(w), p, zx, zw, self.gemm_int8)
 
     # -- the ops full CNNs need ------------------------------------------------------------
     def _max_pool2d(self, p: PoolProblem, x) -> np.ndarray:

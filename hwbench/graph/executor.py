@@ -29,6 +29,7 @@ import numpy as np
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
+from hwbench.graph import quantized_ops
 from hwbench.graph.ir import FUSED_CONV, FUSED_CONV_QUALIFIED, Graph, Node, check_op_types
 from hwbench.graph.shape_inference import Shape, conv_params, infer_shapes, transpose_perm
 
@@ -157,8 +158,11 @@ KERNELS: dict[str, tuple[str, ...]] = {
     "Concat": ("concat",), "Reshape": ("reshape",), "Flatten": ("reshape",),
     "Transpose": ("transpose",), "Identity": (),
 }
-# Inputs read on the host, never uploaded: Reshape's target (resolved statically).
-HOST_INPUTS: dict[str, tuple[int, ...]] = {"Reshape": (1,)}
+OPS.update(quantized_ops.OPS)
+KERNELS.update(quantized_ops.KERNELS)
+# Inputs read on the host, never uploaded: Reshape's target (resolved statically), and
+# the integer ops' scales and zero points.
+HOST_INPUTS: dict[str, tuple[int, ...]] = {"Reshape": (1,), **quantized_ops.HOST_INPUTS}
 
 
 def executable_op_types() -> set[str]:
@@ -221,10 +225,15 @@ class Executor:
             for node in graph.nodes
         ]
         device_consts: list[str] = []
+        self._params: dict[str, np.ndarray] = {}  # constants read on the host
         for node in graph.nodes:
             host = HOST_INPUTS.get(node.op_type, ())
             for i, name in enumerate(node.inputs):
-                if name in graph.initializers and i not in host and name not in device_consts:
+                if name not in graph.initializers:
+                    continue
+                if i in host:
+                    self._params[name] = graph.initializers[name]
+                elif name not in device_consts:
                     device_consts.append(name)
         # Uploaded once per executor: the backend may cache work per uploaded array.
         self._weights = {name: backend.asarray(graph.initializers[name])
@@ -266,6 +275,8 @@ class Executor:
                 f"inputs are {list(expected)}")
         for name, v in expected.items():
             x = feeds[name]
+            if isinstance(x, np.generic):  # a NumPy scalar is a 0-d array
+                x = np.asarray(x)
             if not isinstance(x, np.ndarray):
                 raise ArgumentError(f"input {name!r} must be a NumPy array, "
                                     f"got {type(x).__name__}")
@@ -288,7 +299,7 @@ class Executor:
                                 f"outputs are {self.graph.output_names}")
         be, sync = self.backend, self.time_transfers
         t0 = time.perf_counter()
-        env: dict[str, Any] = dict(self._weights)
+        env: dict[str, Any] = {**self._params, **self._weights}
         for v in self.graph.inputs:
             env[v.name] = be.asarray(feeds[v.name])
         if sync:

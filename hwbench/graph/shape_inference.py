@@ -257,6 +257,14 @@ RULES: dict[str, Callable] = {
 }
 
 
+def _rule(op_type: str) -> Callable | None:
+    if op_type in RULES:
+        return RULES[op_type]
+    from hwbench.graph.quantized_ops import RULES as QUANTIZED  # imports this module
+
+    return QUANTIZED.get(op_type)
+
+
 def infer_shapes(graph: Graph) -> dict[str, Shape]:
     """Shape of every value in ``graph`` (inputs, initializers, node outputs)."""
     shapes: dict[str, Shape] = {}
@@ -269,7 +277,7 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
     for name, array in graph.initializers.items():
         shapes[name] = tuple(array.shape)
     for node in graph.nodes:
-        rule = RULES.get(node.op_type)
+        rule = _rule(node.op_type)
         if rule is None:
             raise UnsupportedError(f"{node.label()}: no shape rule for {node.op_type}")
         try:

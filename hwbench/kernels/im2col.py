@@ -8,15 +8,22 @@ The column matrix is laid out (C/groups·R·S) × (N·OH·OW) per group, so that
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from hwbench.kernels.spec import ConvProblem
 
 
-def im2col(x: np.ndarray, p: ConvProblem) -> np.ndarray:
-    """NCHW input -> (groups, C/g·R·S, N·OH·OW) columns, in ``x``'s dtype."""
+def im2col(x: np.ndarray, p: ConvProblem, pad_value: int | float = 0) -> np.ndarray:
+    """NCHW input -> (groups, C/g·R·S, N·OH·OW) columns, in ``x``'s dtype.
+
+    ``pad_value``: what the padding holds; a quantized input pads with its zero point
+    (the code of a real 0).
+    """
     pt, pl, pb, pr = p.padding
-    xp = np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr))) if any(p.padding) else x
+    xp = (np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=pad_value)
+          if any(p.padding) else x)
     sh, sw = p.stride
     dh, dw = p.dilation
     oh, ow = p.out_h, p.out_w
@@ -60,3 +67,19 @@ def col2im(cols: np.ndarray, p: ConvProblem) -> np.ndarray:
             columns = slice(j * dw, j * dw + sw * (ow - 1) + 1, sw)
             padded[:, :, rows, columns] += taps[:, :, i, j]
     return padded[:, :, pt:pt + p.h, pl:pl + p.w]
+
+
+def conv2d_int8_by_gemm(x: np.ndarray, w: np.ndarray, p: ConvProblem, x_zero_point: np.ndarray,
+                        w_zero_point: np.ndarray, gemm_int8: Callable) -> np.ndarray:
+    """ConvInteger lowered to im2col + one int8 GEMM per group: ``W_g - zw`` (per-row zero
+    points) times ``cols_g - zx``; ``gemm_int8(a, b, a_zero_point, b_zero_point)`` is the
+    backend's exact int8 GEMM on host arrays. Returns int32 NCHW."""
+    cols = im2col(x, p, pad_value=int(x_zero_point))
+    kg = p.k // p.groups
+    wmat = np.ascontiguousarray(w).reshape(p.groups, kg, -1)
+    per_row = np.ndim(w_zero_point) > 0
+    zw = np.asarray(w_zero_point).reshape(p.groups, kg) if per_row else w_zero_point
+    out = np.empty((p.groups, kg, cols.shape[2]), dtype=np.int32)
+    for g in range(p.groups):
+        out[g] = gemm_int8(wmat[g], cols[g], zw[g] if per_row else zw, x_zero_point)
+    return col2output(out, p)

@@ -30,6 +30,12 @@ class FixedPointMultiplier:
     def real_scale(self) -> np.ndarray:
         return self.multiplier.astype(np.float64) * np.exp2(-self.right_shift.astype(np.float64))
 
+    def along(self, axis: int, rank: int) -> FixedPointMultiplier:
+        """Per-channel multipliers shaped to broadcast along ``axis`` of a rank-``rank``
+        tensor (e.g. axis 1 of NCHW); a per-tensor one is returned as it is."""
+        return FixedPointMultiplier(along_axis(self.multiplier, axis, rank),
+                                    along_axis(self.right_shift, axis, rank))
+
 
 def quantize_multiplier(real_scale: float | np.ndarray) -> FixedPointMultiplier:
     """Split positive scale(s) into a 31-bit fixed-point multiplier and a right shift.
@@ -97,6 +103,16 @@ def requantize(
     return _requantize_integer(acc, fixed_point, zero_point, dtype)
 
 
+def add_bias(acc: np.ndarray, bias: np.ndarray | None, axis: int) -> np.ndarray:
+    """int32 accumulators plus an int32 bias along ``axis`` (QLinearConv's), saturated to
+    int32: the sum of two int32 values can leave int32, and requantization's int64
+    product assumes it does not."""
+    if bias is None:
+        return acc
+    total = acc.astype(np.int64) + along_axis(np.asarray(bias, np.int64), axis, acc.ndim)
+    return np.clip(total, -INT32_MAX - 1, INT32_MAX)
+
+
 def _requantize_integer(acc, fixed_point: FixedPointMultiplier, zero_point,
                         dtype: np.dtype) -> np.ndarray:
     """gemmlowp's integer-only form: int64 product, rounding right shift, saturate."""
@@ -117,18 +133,37 @@ def _requantize_float64(acc, fixed_point: FixedPointMultiplier, zero_point,
     return y.astype(dtype)
 
 
-def quantize(x: np.ndarray, scale, zero_point, dtype) -> np.ndarray:
-    """ONNX QuantizeLinear: ``saturate(round_half_even(x / scale) + zero_point)``."""
+def along_axis(values: np.ndarray, axis: int | None, rank: int) -> np.ndarray:
+    """Per-axis parameters shaped to broadcast against a rank-``rank`` tensor."""
+    values = np.asarray(values)
+    if axis is None or values.ndim == 0:
+        return values
+    shape = [1] * rank
+    shape[axis] = values.size
+    return values.reshape(shape)
+
+
+def quantize(x: np.ndarray, scale, zero_point, dtype, axis: int | None = None) -> np.ndarray:
+    """ONNX QuantizeLinear: ``saturate(round_half_even(x / scale) + zero_point)``, the
+    division in float32 as ONNX's reference does; per tensor or along ``axis``."""
     dtype = np.dtype(dtype)
     info = np.iinfo(dtype)
-    q = np.rint(np.asarray(x, np.float32) / np.asarray(scale, np.float32))
-    return np.clip(q + np.asarray(zero_point, np.float32), info.min, info.max).astype(dtype)
+    x = np.asarray(x, np.float32)
+    s = along_axis(np.asarray(scale, np.float32), axis, x.ndim)
+    z = along_axis(np.asarray(zero_point, np.float32), axis, x.ndim)
+    q = np.rint(x / s)
+    q += z
+    np.clip(q, info.min, info.max, out=q)
+    return q.astype(dtype)
 
 
-def dequantize(q: np.ndarray, scale, zero_point) -> np.ndarray:
+def dequantize(q: np.ndarray, scale, zero_point, axis: int | None = None) -> np.ndarray:
     """ONNX DequantizeLinear: ``(q - zero_point) * scale`` in float32."""
-    shifted = q.astype(np.int32) - np.asarray(zero_point, dtype=np.int32)
-    return (shifted * np.asarray(scale, np.float32)).astype(np.float32)
+    q = np.asarray(q)
+    z = along_axis(np.asarray(zero_point, dtype=np.int32), axis, q.ndim)
+    s = along_axis(np.asarray(scale, np.float32), axis, q.ndim)
+    shifted = q.astype(np.int32) - z
+    return (shifted * s).astype(np.float32)
 
 
 def max_abs_offset(dtype: np.dtype, zero_point: np.ndarray) -> int:

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwbench.kernels.quantization import combined_scale, quantize_multiplier, requantize
+from hwbench.kernels.quantization import (
+    add_bias,
+    combined_scale,
+    quantize_multiplier,
+    requantize,
+)
 from hwbench.kernels.spec import normalize_padding
 
 
@@ -95,6 +100,27 @@ def qgemm(a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale, y_zero_po
     fixed = quantize_multiplier(combined_scale(a_scale, b_scale, y_scale))
     y_dtype = np.asarray(y_zero_point).dtype
     return requantize(acc, fixed, np.asarray(y_zero_point).item(), y_dtype)
+
+
+def conv2d_int8(x, w, x_zero_point=0, w_zero_point=0, stride=1, padding=0, dilation=1,
+                groups: int = 1) -> np.ndarray:
+    """Exact ONNX ConvInteger as int64: the float64 conv of ``x - zx`` and ``w - zw``
+    (per output channel), which pads with the zero point, i.e. with a real 0."""
+    zw = np.asarray(w_zero_point, dtype=np.float64)
+    x64 = np.asarray(x, dtype=np.float64) - float(np.asarray(x_zero_point))
+    w64 = np.asarray(w, dtype=np.float64) - (zw.reshape(-1, 1, 1, 1) if zw.ndim else zw)
+    return conv2d(x64, w64, None, stride, padding, dilation, groups).astype(np.int64)
+
+
+def qconv2d(x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale, y_zero_point,
+            bias=None, stride=1, padding=0, dilation=1, groups: int = 1) -> np.ndarray:
+    """ONNX QLinearConv: exact accumulators plus int32 bias (saturated to int32), requantized
+    per output channel with the fixed-point multiplier of ``x_scale * w_scale / y_scale``."""
+    acc = conv2d_int8(x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups)
+    acc = add_bias(acc, bias, axis=1)
+    fixed = quantize_multiplier(combined_scale(x_scale, w_scale, y_scale)).along(1, 4)
+    zy = np.asarray(y_zero_point)
+    return requantize(acc, fixed, zy.item(), zy.dtype)
 
 
 # -- the ops full CNNs need -----------------------------------------------------------------

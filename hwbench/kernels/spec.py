@@ -218,11 +218,20 @@ def check_conv2d(x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any
                  dilation: Any = 1, groups: int = 1) -> ConvProblem:
     """Validate an NCHW/OIHW float32 convolution with ONNX Conv semantics."""
     op = "conv2d"
+    _check_dtype(x, (FLOAT32,), "x", op)
+    _check_dtype(w, (FLOAT32,), "w", op)
+    if bias is not None:
+        _check_dtype(bias, (FLOAT32,), "bias", op)
+    return conv_problem(x, w, bias, stride, padding, dilation, groups, op)
+
+
+def conv_problem(x: Any, w: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
+                 groups: Any, op: str) -> ConvProblem:
+    """The shape rules every convolution shares (float or integer; dtypes checked by the
+    caller): ranks, groups, channels, bias length, and an output of at least 1×1."""
     sx, sw = _shape(x, "x", op), _shape(w, "w", op)
     _check_rank(sx, 4, "x", op)
     _check_rank(sw, 4, "w", op)
-    _check_dtype(x, (FLOAT32,), "x", op)
-    _check_dtype(w, (FLOAT32,), "w", op)
     strides = _pair(stride, "stride", op, minimum=1)
     dilations = _pair(dilation, "dilation", op, minimum=1)
     pads = normalize_padding(padding, op)
@@ -241,7 +250,6 @@ def check_conv2d(x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any
         )
     if bias is not None:
         sbias = _shape(bias, "bias", op)
-        _check_dtype(bias, (FLOAT32,), "bias", op)
         if sbias != (k,):
             raise ArgumentError(f"{op}: argument 'bias' must have shape {(k,)}, got {sbias}")
     problem = ConvProblem(n, c, h, wd, k, r, s, strides, pads, dilations, int(groups),
@@ -299,7 +307,7 @@ def check_sigmoid_backward(y: Any, dy: Any) -> ElementwiseProblem:
     return ElementwiseProblem(problem.shape, inputs=2, flops_per_element=3)
 
 
-def _check_zero_point(zp: Any, dtype: np.dtype, name: str, op: str,
+def check_zero_point(zp: Any, dtype: np.dtype, name: str, op: str,
                       length: int, axis_name: str) -> np.ndarray:
     """A zero point is a scalar, or a 1-D array of ``length`` (per row/column), of ``dtype``."""
     zp_arr = np.asarray(zp)
@@ -350,8 +358,8 @@ def check_gemm_int8(a: Any, b: Any, a_zero_point: Any = 0, b_zero_point: Any = 0
         raise ArgumentError(
             f"{op}: inner dimensions differ: a has shape {sa} and b has shape {sb}"
         )
-    za = _check_zero_point(a_zero_point, a_dtype, "a_zero_point", op, m, "row of a")
-    zb = _check_zero_point(b_zero_point, b_dtype, "b_zero_point", op, n, "column of b")
+    za = check_zero_point(a_zero_point, a_dtype, "a_zero_point", op, m, "row of a")
+    zb = check_zero_point(b_zero_point, b_dtype, "b_zero_point", op, n, "column of b")
     if not int32_accumulation_is_safe(k, a_dtype, za, b_dtype, zb):
         raise ArgumentError(
             f"{op}: K={k} is too long for exact int32 accumulation of {a_dtype} x {b_dtype} "
@@ -375,6 +383,128 @@ def check_scale(scale: Any, name: str, op: str, length: int | None = None) -> np
     if not np.all(np.isfinite(arr)) or np.any(arr <= 0):
         raise ArgumentError(f"{op}: argument '{name}' must be finite and > 0, got {arr}")
     return arr
+
+
+@dataclass(frozen=True)
+class Int8ConvProblem(ConvProblem):
+    """ONNX ConvInteger (int32 out) or QLinearConv (8-bit out) on 8-bit NCHW/OIHW data."""
+
+    x_dtype: str = "uint8"
+    w_dtype: str = "int8"
+    out_itemsize: int = 4  # int32 accumulators; 1 once requantized
+
+    @property
+    def reduction(self) -> int:
+        """K of the lowered GEMM: the taps each output sums."""
+        return (self.c // self.groups) * self.r * self.s
+
+    @property
+    def bytes(self) -> int:
+        weights = self.k * self.reduction
+        outputs = self.n * self.k * self.out_h * self.out_w
+        return self.n * self.c * self.h * self.w + weights + self.out_itemsize * outputs
+
+
+def check_conv2d_int8(x: Any, w: Any, x_zero_point: Any = 0, w_zero_point: Any = 0,
+                      stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                      bias: Any = None, op: str = "conv2d_int8",
+                      ) -> tuple[Int8ConvProblem, np.ndarray, np.ndarray]:
+    """Validate ONNX ConvInteger: 8-bit x and w, a scalar x zero point, a scalar or
+    per-output-channel w zero point; returns the problem and both zero points.
+
+    Rejects (rather than wraps) a reduction long enough to overflow int32. ``bias``
+    (int32, QLinearConv's) is only shape-checked here: it is added in int64.
+    """
+    x_dtype = _check_dtype(x, INT8_DTYPES, "x", op)
+    w_dtype = _check_dtype(w, INT8_DTYPES, "w", op)
+    if bias is not None:
+        _check_dtype(bias, (np.dtype(np.int32),), "bias", op)
+    base = conv_problem(x, w, bias, stride, padding, dilation, groups, op)
+    zx = check_zero_point(x_zero_point, x_dtype, "x_zero_point", op, 1, "tensor")
+    zw = check_zero_point(w_zero_point, w_dtype, "w_zero_point", op, base.k,
+                          "output channel of w")
+    problem = Int8ConvProblem(**vars(base), x_dtype=str(x_dtype), w_dtype=str(w_dtype),
+                              out_itemsize=4 if op == "conv2d_int8" else 1)
+    if not int32_accumulation_is_safe(problem.reduction, x_dtype, zx, w_dtype, zw):
+        raise ArgumentError(
+            f"{op}: filters of {problem.reduction} taps are too long for exact int32 "
+            f"accumulation of {x_dtype} x {w_dtype} products with these zero points")
+    return problem, zx.reshape(()), zw
+
+
+@dataclass(frozen=True)
+class QuantizeProblem:
+    """QuantizeLinear (float32 -> 8 bit) or DequantizeLinear (8 bit -> float32), with a
+    per-tensor scale or one per index of ``axis``."""
+
+    shape: tuple[int, ...]
+    axis: int | None  # None: per tensor
+    out_dtype: str
+    op: str
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.size  # scale and shift
+
+    @property
+    def bytes(self) -> int:
+        return 5 * self.size  # one float32 and one byte per element
+
+
+def _quantize_params(shape: tuple[int, ...], scale: Any, zero_point: Any, axis: Any,
+                     zp_dtypes: tuple[np.dtype, ...], op: str,
+                     ) -> tuple[int | None, np.ndarray, np.ndarray]:
+    """Scale and zero point: both per tensor, or both 1-D along ``axis``."""
+    s = np.asarray(scale)
+    ax = _check_axis(axis, max(len(shape), 1), op) if s.ndim else None
+    length = shape[ax] if ax is not None and shape else None
+    sc = check_scale(scale, "scale", op, length=length)
+    if sc.ndim == 0:
+        ax = None
+    if zero_point is None:
+        zp = np.zeros(sc.shape, np.uint8)
+    else:
+        zp = np.asarray(zero_point)
+        if zp.dtype not in zp_dtypes:
+            raise DTypeError(f"{op}: argument 'zero_point' must have dtype "
+                             f"{' or '.join(map(str, zp_dtypes))}, got {zp.dtype}")
+        if zp.size == 1 and sc.ndim == 0:
+            zp = zp.reshape(())
+        elif zp.shape != sc.shape:
+            raise ArgumentError(f"{op}: argument 'zero_point' must have the shape of "
+                                f"'scale' {sc.shape}, got {zp.shape}")
+    return ax, sc, zp
+
+
+def check_quantize_linear(x: Any, scale: Any, zero_point: Any = None, axis: Any = 1,
+                          ) -> tuple[QuantizeProblem, np.ndarray, np.ndarray]:
+    """Validate ONNX QuantizeLinear (8-bit outputs; the zero point's dtype picks int8 or
+    uint8, uint8 when it is omitted)."""
+    op = "quantize_linear"
+    sx = _shape(x, "x", op)
+    _check_dtype(x, (FLOAT32,), "x", op)
+    ax, sc, zp = _quantize_params(sx, scale, zero_point, axis, INT8_DTYPES, op)
+    return QuantizeProblem(sx, ax, str(zp.dtype), op), sc, zp
+
+
+def check_dequantize_linear(x: Any, scale: Any, zero_point: Any = None, axis: Any = 1,
+                            ) -> tuple[QuantizeProblem, np.ndarray, np.ndarray]:
+    """Validate ONNX DequantizeLinear of int8, uint8 or int32 data (int32: the bias form,
+    whose zero point must be 0)."""
+    op = "dequantize_linear"
+    sx = _shape(x, "x", op)
+    x_dtype = _check_dtype(x, INT8_DTYPES + (np.dtype(np.int32),), "x", op)
+    ax, sc, zp = _quantize_params(sx, scale, zero_point, axis, (x_dtype,) if zero_point
+                                  is not None else INT8_DTYPES, op)
+    if zero_point is None:
+        zp = zp.astype(x_dtype)
+    if x_dtype == np.int32 and np.any(zp != 0):
+        raise ArgumentError(f"{op}: int32 data needs zero_point 0, got {zp}")
+    return QuantizeProblem(sx, ax, "float32", op), sc, zp
 
 
 def onnx_conv_padding(auto_pad: str, pads: tuple[int, ...] | None, in_hw: tuple[int, int],
