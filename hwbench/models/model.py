@@ -17,6 +17,7 @@ from hwbench.errors import ArgumentError
 from hwbench.graph.ir import Graph
 from hwbench.graph.onnx_import import load_onnx, to_onnx
 from hwbench.graph.passes import fold_constants, rewrite_batch, set_output_shapes
+from hwbench.graph.quantize import is_quantized
 from hwbench.models import digits, zoo
 
 
@@ -39,6 +40,11 @@ class Model:
     @property
     def outputs(self) -> list[str]:
         return self.graph.output_names
+
+    @property
+    def precision(self) -> str:
+        """"int8" for a quantized graph (QLinearConv, ConvInteger, ...), else "fp32"."""
+        return "int8" if is_quantized(self.graph) else "fp32"
 
     @property
     def batch(self) -> int:

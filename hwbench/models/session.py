@@ -20,8 +20,9 @@ from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.executor import Executor
 from hwbench.graph.passes import fuse_conv_epilogues, optimize
 from hwbench.models.model import Model, load_model
+from hwbench.models.quantization import quantize
 
-PRECISIONS = ("fp32",)
+PRECISIONS = ("fp32", "int8")
 _ONNX_TYPES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.int64): "tensor(int64)",
                np.dtype(np.int32): "tensor(int32)", np.dtype(np.uint8): "tensor(uint8)",
                np.dtype(np.int8): "tensor(int8)", np.dtype(np.float16): "tensor(float16)"}
@@ -55,18 +56,28 @@ class Session:
     """A model bound to one backend at one precision; ``run(feeds)`` many times."""
 
     def __init__(self, model: Model | str, backend: str | Backend = "cpu",
-                 precision: str = "fp32", *, time_transfers: bool = False,
-                 profile: bool = False, fuse: bool = True, **backend_options: Any) -> None:
-        """``fuse``: run ``passes.fuse_conv_epilogues`` (Conv+Add+Relu as one kernel call)
-        after the inference passes; False runs the graph op by op."""
+                 precision: str = "fp32", *, calibration: Any = None,
+                 time_transfers: bool = False, profile: bool = False, fuse: bool = True,
+                 **backend_options: Any) -> None:
+        """``precision="int8"`` runs ``hwbench.quantize(model, calibration)`` (unless the
+        model is quantized already); ``fuse``: run ``passes.fuse_conv_epilogues``
+        (Conv+Add+Relu as one kernel call) after the inference passes; False runs the
+        graph op by op."""
         if precision not in PRECISIONS:
-            raise UnsupportedError(f"precision {precision!r} is not supported yet (have "
-                                   f"{', '.join(PRECISIONS)}; int8 arrives with quantization)")
+            raise UnsupportedError(f"argument 'precision': {precision!r} is not supported "
+                                   f"(have {', '.join(PRECISIONS)})")
         if isinstance(model, str):
             model = load_model(model)
         if not isinstance(model, Model):
             raise ArgumentError(f"argument 'model' must be a hwbench Model or a zoo name/path, "
                                 f"got {type(model).__name__}")
+        if precision == "int8":
+            model = quantize(model, calibration)
+        elif calibration is not None:
+            raise ArgumentError("argument 'calibration' is for precision='int8' only")
+        elif model.precision != precision:
+            raise ArgumentError(f"model {model.name!r} is quantized ({model.precision}); "
+                                f"run it with precision={model.precision!r}")
         if isinstance(backend, Backend):
             if backend_options:
                 raise ArgumentError(f"backend options {sorted(backend_options)} need a "

@@ -1,0 +1,242 @@
+"""Post-training static quantization to int8: calibrate, then rewrite to ONNX's QLinear ops.
+
+The result is a standard ONNX graph (QuantizeLinear, QLinearConv, DequantizeLinear), so
+onnxruntime can run exactly what hwbench runs. The scheme is the one gemmlowp, TFLite and
+onnxruntime's QOperator format use:
+
+- weights: int8, symmetric (zero point 0), one scale per output channel (max |w| / 127);
+- activations: uint8, asymmetric, one scale and zero point per tensor from the range
+  seen on calibration inputs (widened to hold 0, so that padding and ReLU are exact);
+- bias: int32 at scale ``x_scale * w_scale`` (QLinearConv's convention);
+- Conv, and Gemm/MatMul with constant weights (as 1×1 QLinearConv on (N, K, 1, 1), which
+  takes a bias where QLinearMatMul does not), run in int8. A Relu after one is folded
+  into it: the output is quantized with the Relu's range, whose zero point 0 makes
+  saturation the Relu. A tensor passing from one int8 op to the next stays uint8; every
+  other op reads a DequantizeLinear of it and stays float32.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwbench.errors import ArgumentError
+from hwbench.graph.ir import Graph, Node, ValueInfo
+from hwbench.graph.passes import prune
+from hwbench.graph.shape_inference import infer_shapes
+
+QUANTIZABLE = ("Conv", "Gemm", "MatMul")
+INT8_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger")
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+@dataclass(frozen=True)
+class TensorRange:
+    """Smallest and largest value a tensor took over the calibration inputs."""
+
+    low: float
+    high: float
+
+    def union(self, other: TensorRange) -> TensorRange:
+        return TensorRange(min(self.low, other.low), max(self.high, other.high))
+
+
+def is_quantized(graph: Graph) -> bool:
+    """Whether ``graph`` already holds integer ops (it came quantized, or from here)."""
+    return any(node.op_type in INT8_OPS for node in graph.nodes)
+
+
+def uint8_params(r: TensorRange) -> tuple[np.float32, np.uint8]:
+    """Scale and zero point mapping ``r`` (widened to include 0) onto 0..255."""
+    low, high = min(r.low, 0.0), max(r.high, 0.0)
+    scale = np.float32((high - low) / 255.0) if high > low else np.float32(1.0)
+    zero_point = np.clip(np.rint(-low / float(scale)), 0, 255)
+    return scale, np.uint8(zero_point)
+
+
+def int8_weights(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-output-channel (axis 0) symmetric int8 weights and their float32 scales."""
+    flat = np.abs(w.reshape(w.shape[0], -1)).max(axis=1).astype(np.float64)
+    scales = np.where(flat > 0, flat / 127.0, 1.0).astype(np.float32)
+    shape = (-1,) + (1,) * (w.ndim - 1)
+    q = np.clip(np.rint(w / scales.reshape(shape)), -127, 127).astype(np.int8)
+    return q, scales
+
+
+def int32_bias(bias: np.ndarray, x_scale: np.float32, w_scales: np.ndarray) -> np.ndarray:
+    """Bias at scale ``x_scale * w_scale`` (float32 product, as QLinearConv defines it)."""
+    scale = (np.float32(x_scale) * w_scales).astype(np.float64)
+    return np.clip(np.rint(bias.astype(np.float64) / scale), INT32_MIN, INT32_MAX).astype(
+        np.int32)
+
+
+# -- calibration --------------------------------------------------------------------------
+def _candidates(graph: Graph) -> list[Node]:
+    """The nodes this pass turns into int8: Conv, and Gemm/MatMul with constant weights."""
+    out = []
+    for node in graph.nodes:
+        if node.op_type == "Conv" and node.inputs[1] in graph.initializers:
+            out.append(node)
+        elif node.op_type == "MatMul" and node.inputs[1] in graph.initializers:
+            out.append(node)
+        elif (node.op_type == "Gemm" and node.inputs[1] in graph.initializers
+              and not node.attrs.get("transA", 0)
+              and (len(node.inputs) < 3 or not node.inputs[2]
+                   or node.inputs[2] in graph.initializers)
+              and node.attrs.get("alpha", 1.0) == 1.0 and node.attrs.get("beta", 1.0) == 1.0):
+            bias = graph.initializers.get(node.inputs[2]) if len(node.inputs) > 2 else None
+            if bias is None or bias.ndim <= 1:
+                out.append(node)
+    return out
+
+
+def _sole_relu(graph: Graph, value: str, consumers) -> Node | None:
+    readers = consumers.get(value, [])
+    if len(readers) == 1 and readers[0].op_type == "Relu" and value not in graph.output_names:
+        return readers[0]
+    return None
+
+
+def observed_tensors(graph: Graph) -> list[str]:
+    """The float tensors whose ranges quantization needs: every candidate's input and
+    output, and the output of a Relu that follows one."""
+    consumers = graph.consumers()
+    names: list[str] = []
+    for node in _candidates(graph):
+        names += [node.inputs[0], node.outputs[0]]
+        relu = _sole_relu(graph, node.outputs[0], consumers)
+        if relu is not None:
+            names.append(relu.outputs[0])
+    return list(dict.fromkeys(names))
+
+
+def calibrate(graph: Graph, feeds: Iterable[Mapping[str, np.ndarray]],
+              backend: str = "numpy") -> dict[str, TensorRange]:
+    """Run ``graph`` (an optimized float32 graph) on each feed dict and record the range
+    of every tensor ``observed_tensors`` names.
+
+    The default ``numpy`` backend makes the ranges, and so the quantized model, the same
+    whichever backend later runs it.
+    """
+    from hwbench.graph.executor import Executor
+    from hwbench.models.session import session_backend
+
+    names = observed_tensors(graph)
+    if not names:
+        return {}
+    probe = graph.copy()
+    shapes = infer_shapes(probe)
+    known = set(probe.output_names)
+    probe.outputs += [ValueInfo(n, shapes[n]) for n in names if n not in known]
+    executor = Executor(probe, session_backend(backend))
+    ranges: dict[str, TensorRange] = {}
+    count = 0
+    for feed in feeds:
+        outputs = executor.run(dict(feed))
+        count += 1
+        for name, value in zip(probe.output_names, outputs, strict=True):
+            if name in names:
+                seen = TensorRange(float(value.min()), float(value.max()))
+                ranges[name] = ranges[name].union(seen) if name in ranges else seen
+    if count == 0:
+        raise ArgumentError("calibration: no calibration inputs were given")
+    return ranges
+
+
+# -- the rewrite ------------------------------------------------------------------------
+class _Rewriter:
+    def __init__(self, graph: Graph, ranges: Mapping[str, TensorRange]) -> None:
+        self.g = graph
+        self.ranges = ranges
+        self.shapes = infer_shapes(graph)
+        self.consumers = graph.consumers()
+        self.params: dict[str, tuple[str, str]] = {}  # float tensor -> (scale, zp) names
+        self.quantized: dict[str, str] = {}  # float tensor -> its uint8 twin
+        self.out: list[Node] = []
+
+    def _params(self, tensor: str) -> tuple[str, str]:
+        if tensor not in self.params:
+            if tensor not in self.ranges:
+                raise ArgumentError(f"quantize: no calibrated range for tensor {tensor!r}")
+            scale, zero_point = uint8_params(self.ranges[tensor])
+            self.params[tensor] = (self.g.add_initializer(f"{tensor}_scale", scale),
+                                   self.g.add_initializer(f"{tensor}_zero_point", zero_point))
+        return self.params[tensor]
+
+    def _uint8(self, tensor: str) -> str:
+        """``tensor`` as uint8: the twin an int8 op produced, or a new QuantizeLinear."""
+        if tensor not in self.quantized:
+            name = self.g.fresh_name(f"{tensor}_quantized")
+            self.out.append(Node("QuantizeLinear", [tensor, *self._params(tensor)], [name],
+                                 name=f"{name}_q"))
+            self.quantized[tensor] = name
+        return self.quantized[tensor]
+
+    def _reshape(self, tensor: str, shape: tuple[int, ...], base: str) -> str:
+        target = self.g.add_initializer(f"{base}_shape", np.asarray(shape, np.int64))
+        name = self.g.fresh_name(base)
+        self.out.append(Node("Reshape", [tensor, target], [name], name=name))
+        return name
+
+    def rewrite(self) -> Graph:
+        candidates = {id(n) for n in _candidates(self.g)}
+        skip: set[int] = set()
+        for node in self.g.nodes:
+            if id(node) in skip:
+                continue
+            if id(node) not in candidates:
+                self.out.append(node)
+                continue
+            relu = _sole_relu(self.g, node.outputs[0], self.consumers)
+            if relu is not None:
+                skip.add(id(relu))
+            self._int8(node, relu)
+        self.g.nodes = self.out
+        return prune(self.g)
+
+    def _int8(self, node: Node, relu: Node | None) -> None:
+        g = self.g
+        x, y = node.inputs[0], (relu or node).outputs[0]
+        w = g.initializers[node.inputs[1]].astype(np.float32)
+        bias = g.initializers.get(node.inputs[2]) if len(node.inputs) > 2 else None
+        attrs = dict(node.attrs)
+        if node.op_type != "Conv":  # Gemm/MatMul as a 1×1 conv on (N, K, 1, 1)
+            w = w.T if node.op_type == "Gemm" and attrs.get("transB", 0) else w  # now (K, M)
+            w = np.ascontiguousarray(w.T).reshape(w.shape[1], w.shape[0], 1, 1)
+            if bias is not None:  # Gemm's C: a scalar or one value per output
+                bias = np.broadcast_to(np.asarray(bias).reshape(-1), (w.shape[0],))
+            attrs = {}
+        x_scale_name, x_zp_name = self._params(x)
+        y_scale_name, y_zp_name = self._params(y)
+        wq, w_scales = int8_weights(w)
+        inputs = [self._uint8(x), x_scale_name, x_zp_name,
+                  g.add_initializer(f"{node.inputs[1]}_int8", wq),
+                  g.add_initializer(f"{node.inputs[1]}_scale", w_scales),
+                  g.add_initializer(f"{node.inputs[1]}_zero_point",
+                                    np.zeros(w.shape[0], np.int8)),
+                  y_scale_name, y_zp_name]
+        if bias is not None:
+            x_scale = g.initializers[x_scale_name]
+            inputs.append(g.add_initializer(f"{node.inputs[2]}_int32",
+                                            int32_bias(np.asarray(bias).reshape(-1), x_scale,
+                                                       w_scales)))
+        label = node.name or y
+        if node.op_type != "Conv":  # Reshape targets copy the batch (0): any batch works
+            inputs[0] = self._reshape(inputs[0], (0, self.shapes[x][1], 1, 1),
+                                      f"{label}_nk11")
+        y_q = g.fresh_name(f"{y}_quantized")
+        self.out.append(Node("QLinearConv", inputs, [y_q], attrs, name=f"{label}_int8"))
+        if node.op_type != "Conv":
+            y_q = self._reshape(y_q, (0, self.shapes[y][1]), f"{label}_nm")
+        self.quantized[y] = y_q
+        self.out.append(Node("DequantizeLinear", [y_q, y_scale_name, y_zp_name], [y],
+                             name=f"{label}_dq"))
+
+
+def quantize_graph(graph: Graph, ranges: Mapping[str, TensorRange]) -> Graph:
+    """A copy of ``graph`` (optimized, float32) with its convolutions and constant-weight
+    GEMMs in int8, using the calibrated ``ranges``. DequantizeLinear nodes nobody reads
+    (between two int8 ops) are pruned."""
+    return _Rewriter(graph.copy(), ranges).rewrite()
