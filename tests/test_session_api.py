@@ -104,9 +104,9 @@ def test_unknown_output_name_is_refused(session, feeds):
         session.run(feeds, output_names=["nope"])
 
 
-def test_int8_precision_is_not_there_yet(model):
-    with pytest.raises(UnsupportedError, match="int8 arrives with quantization"):
-        hwbench.Session(model, backend="numpy", precision="int8")
+def test_unknown_precision_is_refused_naming_the_argument(model):
+    with pytest.raises(UnsupportedError, match="argument 'precision'.*fp16"):
+        hwbench.Session(model, backend="numpy", precision="fp16")
 
 
 def test_unknown_model_name_lists_the_zoo():

@@ -18,7 +18,7 @@ from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import (
     FixedPointMultiplier,
-    add_bias,
+    along_axis,
     combined_scale,
     dequantize,
     quantize,
@@ -359,9 +359,8 @@ class Backend(abc.ABC):
     def _qconv2d(self, p: Int8ConvProblem, x: Any, w: Any, zx: np.ndarray, zw: np.ndarray,
                  bias: Any, fixed: FixedPointMultiplier, zy: np.ndarray) -> Any:
         acc = self.to_numpy(self._conv2d_int8(p, x, w, zx, zw))
-        if bias is not None:
-            acc = add_bias(acc, self.to_numpy(bias), axis=1)
-        return self.asarray(requantize(acc, fixed.along(1, 4), zy.item(), zy.dtype))
+        bias = None if bias is None else along_axis(self.to_numpy(bias), 1, 4)
+        return self.asarray(requantize(acc, fixed.along(1, 4), zy.item(), zy.dtype, bias))
 
     def _quantize_linear(self, p: QuantizeProblem, x: Any, scale: np.ndarray,
                          zero_point: np.ndarray) -> Any:

@@ -239,4 +239,9 @@ def quantize_graph(graph: Graph, ranges: Mapping[str, TensorRange]) -> Graph:
     """A copy of ``graph`` (optimized, float32) with its convolutions and constant-weight
     GEMMs in int8, using the calibrated ``ranges``. DequantizeLinear nodes nobody reads
     (between two int8 ops) are pruned."""
-    return _Rewriter(graph.copy(), ranges).rewrite()
+    quantized = _Rewriter(graph.copy(), ranges).rewrite()
+    # QuantizeLinear and QLinearConv exist from opset 10. Raising an opset-9 graph to 10
+    # changes nothing the passes leave in it (MaxPool/AveragePool gain ceil_mode, off by
+    # default; Slice, Upsample and Dropout, which did change, are not among them).
+    quantized.opset = max(quantized.opset, 10)
+    return quantized

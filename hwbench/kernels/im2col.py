@@ -41,6 +41,29 @@ def im2col(x: np.ndarray, p: ConvProblem, pad_value: int | float = 0) -> np.ndar
     return np.ascontiguousarray(cols).reshape(p.groups, cg * p.r * p.s, p.n * oh * ow)
 
 
+def im2row(x: np.ndarray, p: ConvProblem, pad_value: int | float = 0) -> np.ndarray:
+    """NCHW input -> (N·OH·OW, C·R·S) patches, one row per output pixel (groups == 1).
+
+    The transpose of ``im2col``'s layout: with patches as the GEMM's A operand and the
+    filters as B, the product comes out channels-last, and BLAS-style int8 GEMMs want
+    the 8-bit activations unsigned in A. A 1×1, stride-1 conv needs no copy but NHWC.
+    """
+    if p.groups != 1:
+        raise ValueError("im2row: groups must be 1")
+    if (p.r, p.s, p.stride, p.padding) == (1, 1, (1, 1), (0, 0, 0, 0)):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(-1, p.c)
+    pt, pl, pb, pr = p.padding
+    xp = (np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=pad_value)
+          if any(p.padding) else x)
+    s0, s1, s2, s3 = xp.strides
+    view = np.lib.stride_tricks.as_strided(
+        xp, shape=(p.n, p.out_h, p.out_w, p.c, p.r, p.s),
+        strides=(s0, s2 * p.stride[0], s3 * p.stride[1], s1, s2 * p.dilation[0],
+                 s3 * p.dilation[1]),
+        writeable=False)
+    return np.ascontiguousarray(view).reshape(p.n * p.out_h * p.out_w, p.c * p.r * p.s)
+
+
 def col2output(y: np.ndarray, p: ConvProblem) -> np.ndarray:
     """(groups, K/g, N·OH·OW) GEMM result -> NCHW output."""
     out = y.reshape(p.groups, p.k // p.groups, p.n, p.out_h, p.out_w)

@@ -89,17 +89,23 @@ def requantize(
     fixed_point: FixedPointMultiplier,
     zero_point: int | np.integer,
     dtype: np.dtype | type,
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
-    """int32 accumulators -> saturated int8/uint8 with a per-tensor or per-column scale.
+    """int32 accumulators (plus an int32 ``bias`` broadcast against them, the sum
+    saturated to int32 as ``add_bias`` does) -> saturated int8/uint8, with a per-tensor
+    scale or per-channel ones shaped to broadcast.
 
     Exact (round half to even of the rational ``acc * scale``) on both paths; the float64
-    path, ~20x faster in NumPy, is taken only where it is provably exact.
+    path, ~20x faster in NumPy, is taken only where it is provably exact (sums of two
+    int32 values are exact in float64, so the bias changes nothing in that proof).
     """
     dtype = np.dtype(dtype)
     if dtype not in QUANTIZED_DTYPES:
         raise ArgumentError(f"requantize: dtype must be int8 or uint8, got {dtype}")
     if np.max(fixed_point.right_shift) <= FLOAT64_EXACT_MAX_SHIFT:
-        return _requantize_float64(acc, fixed_point, zero_point, dtype)
+        return _requantize_float64(acc, fixed_point, zero_point, dtype, bias)
+    if bias is not None:
+        acc = np.clip(acc.astype(np.int64) + bias, -INT32_MAX - 1, INT32_MAX)
     return _requantize_integer(acc, fixed_point, zero_point, dtype)
 
 
@@ -123,9 +129,12 @@ def _requantize_integer(acc, fixed_point: FixedPointMultiplier, zero_point,
 
 
 def _requantize_float64(acc, fixed_point: FixedPointMultiplier, zero_point,
-                        dtype: np.dtype) -> np.ndarray:
+                        dtype: np.dtype, bias: np.ndarray | None = None) -> np.ndarray:
     info = np.iinfo(dtype)
     y = acc.astype(np.float64)
+    if bias is not None:
+        y += bias
+        np.clip(y, -INT32_MAX - 1, INT32_MAX, out=y)
     y *= fixed_point.real_scale
     np.rint(y, out=y)  # ties to even
     y += float(zero_point)
@@ -160,10 +169,15 @@ def quantize(x: np.ndarray, scale, zero_point, dtype, axis: int | None = None) -
 def dequantize(q: np.ndarray, scale, zero_point, axis: int | None = None) -> np.ndarray:
     """ONNX DequantizeLinear: ``(q - zero_point) * scale`` in float32."""
     q = np.asarray(q)
-    z = along_axis(np.asarray(zero_point, dtype=np.int32), axis, q.ndim)
     s = along_axis(np.asarray(scale, np.float32), axis, q.ndim)
+    if q.dtype in QUANTIZED_DTYPES:  # q - z is a small integer: exact in float32
+        out = q.astype(np.float32)
+        out -= along_axis(np.asarray(zero_point, np.float32), axis, q.ndim)
+        out *= s
+        return out
+    z = along_axis(np.asarray(zero_point, dtype=np.int32), axis, q.ndim)
     shifted = q.astype(np.int32) - z
-    return (shifted * s).astype(np.float32)
+    return (shifted * s).astype(np.float32)  # int32 * float32 is exact in float64
 
 
 def max_abs_offset(dtype: np.dtype, zero_point: np.ndarray) -> int:

@@ -218,6 +218,7 @@ def check_conv2d(x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any
                  dilation: Any = 1, groups: int = 1) -> ConvProblem:
     """Validate an NCHW/OIHW float32 convolution with ONNX Conv semantics."""
     op = "conv2d"
+    _shape(x, "x", op), _shape(w, "w", op)  # arrays at all, before their dtypes
     _check_dtype(x, (FLOAT32,), "x", op)
     _check_dtype(w, (FLOAT32,), "w", op)
     if bias is not None:
@@ -329,6 +330,8 @@ def check_zero_point(zp: Any, dtype: np.dtype, name: str, op: str,
             f"{op}: argument '{name}' must be a scalar or have shape ({length},) "
             f"(one per {axis_name}), got {zp_arr.shape}"
         )
+    if np.all(zp_arr == zp_arr[0]):  # uniform (symmetric weights: all 0): one scalar, so
+        return zp_arr[0].reshape(())  # backends take their library's scalar-offset path
     return zp_arr
 
 
@@ -415,6 +418,7 @@ def check_conv2d_int8(x: Any, w: Any, x_zero_point: Any = 0, w_zero_point: Any =
     Rejects (rather than wraps) a reduction long enough to overflow int32. ``bias``
     (int32, QLinearConv's) is only shape-checked here: it is added in int64.
     """
+    _shape(x, "x", op), _shape(w, "w", op)  # arrays at all, before their dtypes
     x_dtype = _check_dtype(x, INT8_DTYPES, "x", op)
     w_dtype = _check_dtype(w, INT8_DTYPES, "w", op)
     if bias is not None:

@@ -59,10 +59,10 @@ class Session:
                  precision: str = "fp32", *, calibration: Any = None,
                  time_transfers: bool = False, profile: bool = False, fuse: bool = True,
                  **backend_options: Any) -> None:
-        """``precision="int8"`` runs ``hwbench.quantize(model, calibration)`` (unless the
-        model is quantized already); ``fuse``: run ``passes.fuse_conv_epilogues``
-        (Conv+Add+Relu as one kernel call) after the inference passes; False runs the
-        graph op by op."""
+        """``precision="int8"`` runs ``hwbench.quantize(model, calibration)`` first; a model
+        that is quantized already runs as it is whatever ``precision`` says. ``fuse``: run
+        ``passes.fuse_conv_epilogues`` (Conv+Add+Relu as one kernel call) after the
+        inference passes; False runs the graph op by op."""
         if precision not in PRECISIONS:
             raise UnsupportedError(f"argument 'precision': {precision!r} is not supported "
                                    f"(have {', '.join(PRECISIONS)})")
@@ -75,9 +75,6 @@ class Session:
             model = quantize(model, calibration)
         elif calibration is not None:
             raise ArgumentError("argument 'calibration' is for precision='int8' only")
-        elif model.precision != precision:
-            raise ArgumentError(f"model {model.name!r} is quantized ({model.precision}); "
-                                f"run it with precision={model.precision!r}")
         if isinstance(backend, Backend):
             if backend_options:
                 raise ArgumentError(f"backend options {sorted(backend_options)} need a "
@@ -86,7 +83,8 @@ class Session:
         else:
             self.backend = session_backend(backend, **backend_options)
         self.model = model
-        self.precision = precision
+        # A model that came quantized (QLinearConv, ...) runs as it is: its precision.
+        self.precision = model.precision
         self.graph = optimize(model.graph)
         if fuse:
             self.graph = fuse_conv_epilogues(self.graph)
