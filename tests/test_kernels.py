@@ -96,14 +96,14 @@ def test_requantize_is_exact_round_half_even_and_saturating(acc, scale, zp):
 
 
 @settings(max_examples=300, deadline=None, derandomize=True, database=None)
-@given(shift_scale=st.integers(-12, 1), mantissa=st.integers(2**23, 2**24 - 1),
+@given(shift_scale=st.integers(-30, 1), mantissa=st.integers(2**23, 2**24 - 1),
        acc=st.lists(st.integers(-(2**31), 2**31 - 1), min_size=1, max_size=50),
        zp=st.integers(0, 255))
-def test_float64_requantize_path_equals_integer_path(shift_scale, mantissa, acc, zp):
-    """Every scale that takes the fast path (right shift <= 43) rounds exactly alike."""
+def test_requantize_equals_the_integer_path_at_every_shift(shift_scale, mantissa, acc, zp):
+    """The float64 path (with its near-tie fix-up past FLOAT64_EXACT_MAX_SHIFT) rounds
+    exactly like gemmlowp's all-integer form, ties and near-ties included."""
     scale = np.float32(mantissa * 2.0 ** (shift_scale - 24))
     fixed = q.quantize_multiplier(scale)
-    assert int(fixed.right_shift) <= q.FLOAT64_EXACT_MAX_SHIFT
     # Add exact ties and near-ties: acc values whose product lands on k + 1/2.
     values = np.array(acc, np.int64)
     unit = int(fixed.right_shift)
@@ -112,8 +112,28 @@ def test_float64_requantize_path_equals_integer_path(shift_scale, mantissa, acc,
     values = np.clip(np.concatenate([values, extra]), -(2**31), 2**31 - 1).astype(np.int32)
     for dtype in (np.uint8, np.int8):
         z = zp if dtype == np.uint8 else zp - 128
-        np.testing.assert_array_equal(q._requantize_float64(values, fixed, z, np.dtype(dtype)),
+        np.testing.assert_array_equal(q.requantize(values, fixed, z, np.dtype(dtype)),
                                       q._requantize_integer(values, fixed, z, np.dtype(dtype)))
+
+
+@pytest.mark.parametrize("shape,axis", [((300, 700), 1), ((700, 300), 0), ((3, 40, 50, 60), 1),
+                                        ((3, 40, 50, 60), None), ((5, 7), 1)])
+def test_chunked_requantize_with_bias_equals_the_integer_path(shape, axis):
+    """Many chunks, per-row and per-column scales and biases, shifts past 44."""
+    rng = np.random.default_rng(7)
+    acc = rng.integers(-(2**31), 2**31, shape, dtype=np.int64).astype(np.int32)
+    n = 1 if axis is None else shape[axis]
+    fixed = q.quantize_multiplier(rng.uniform(2.0**-40, 2.0**-20, n).astype(np.float32))
+    bias = rng.integers(-(2**31), 2**31, n, dtype=np.int64).astype(np.int32)
+    if axis is None:
+        fixed, bias = q.quantize_multiplier(np.float32(3e-9)), None
+    else:
+        fixed, bias = fixed.along(axis, len(shape)), q.along_axis(bias, axis, len(shape))
+    assert int(np.max(fixed.right_shift)) > q.FLOAT64_EXACT_MAX_SHIFT
+    summed = acc if bias is None else np.clip(acc.astype(np.int64) + bias, -(2**31),
+                                              2**31 - 1)
+    np.testing.assert_array_equal(q.requantize(acc, fixed, 5, np.uint8, bias),
+                                  q._requantize_integer(summed, fixed, 5, np.dtype(np.uint8)))
 
 
 def test_requantize_ties_go_to_even():

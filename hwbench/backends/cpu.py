@@ -45,7 +45,7 @@ from hwbench.backends.onednn import (
 )
 from hwbench.errors import ArgumentError, NativeLibraryError
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
-from hwbench.kernels.quantization import requantize, zero_point_correction
+from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_point_correction
 from hwbench.kernels.spec import (
     FLOAT32,
     BinaryProblem,
@@ -58,6 +58,7 @@ from hwbench.kernels.spec import (
     LayoutProblem,
     LrnProblem,
     PoolProblem,
+    QuantizeProblem,
     SoftmaxProblem,
 )
 
@@ -121,6 +122,35 @@ class BlockedArray:
 
     def __repr__(self) -> str:
         return f"<BlockedArray {self.shape} float32 nChw16c>"
+
+
+class ChannelsLastArray:
+    """An 8-bit NCHW activation held channels-last (NHWC) between cpu int8 convolutions.
+
+    The int8 convolution is one GEMM of pixel-major patches, whose product comes out
+    NHWC; in a session (``keep_blocked``) it stays so, and the next int8 convolution
+    gathers its patches from it directly (a 1×1 one needs no copy at all). ``shape`` is
+    the logical NCHW one; ``CpuBackend._plain`` transposes for every other reader.
+    """
+
+    __slots__ = ("nhwc", "shape", "dtype")
+
+    def __init__(self, nhwc: np.ndarray) -> None:
+        self.nhwc = nhwc
+        n, h, w, c = nhwc.shape
+        self.shape = (n, c, h, w)
+        self.dtype = nhwc.dtype
+
+    @property
+    def ndim(self) -> int:
+        return 4
+
+    @property
+    def size(self) -> int:
+        return self.nhwc.size
+
+    def __repr__(self) -> str:
+        return f"<ChannelsLastArray {self.shape} {self.dtype} NHWC>"
 
 
 def _conv_tags(p: ConvProblem, layout: str) -> tuple[str, str]:
@@ -301,6 +331,8 @@ class CpuBackend(Backend):
         if isinstance(x, BlockedArray):
             self.dnnl.set_num_threads(self.threads)
             return x.plain(self._buffers.empty(x.shape, np.float32))
+        if isinstance(x, ChannelsLastArray):
+            return np.ascontiguousarray(x.nhwc.transpose(0, 3, 1, 2))
         return x
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
@@ -373,32 +405,47 @@ class CpuBackend(Backend):
     def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
 
+    # (De)quantization straight on host arrays: base's default would copy the result
+    # once more through ``asarray``.
+    def _quantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
+        return quantize(self._plain(x), scale, zero_point, zero_point.dtype, p.axis)
+
+    def _dequantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
+        return dequantize(self._plain(x), scale, zero_point, p.axis)
+
     def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
         if p.groups == 1 and zw.ndim == 0:
             rows = self._int8_conv_rows(p, x, w, zx, zw)
             return np.ascontiguousarray(
                 rows.reshape(p.n, p.out_h, p.out_w, p.k).transpose(0, 3, 1, 2))
-        return conv2d_int8_by_gemm(np.asarray(x), np.asarray(w), p, zx, zw, self.gemm_int8)
+        return conv2d_int8_by_gemm(self._plain(x), np.asarray(w), p, zx, zw, self.gemm_int8)
 
-    def _qconv2d(self, p: Int8ConvProblem, x, w, zx, zw, bias, fixed, zy) -> np.ndarray:
+    def _qconv2d(self, p: Int8ConvProblem, x, w, zx, zw, bias, fixed, zy):
         if p.groups != 1 or zw.ndim != 0:
-            return super()._qconv2d(p, x, w, zx, zw, bias, fixed, zy)
+            return super()._qconv2d(p, self._plain(x), w, zx, zw, bias, fixed, zy)
         rows = self._int8_conv_rows(p, x, w, zx, zw)  # (pixels, filters): scales per column
         q = requantize(rows, fixed, zy.item(), zy.dtype, bias)
-        return np.ascontiguousarray(q.reshape(p.n, p.out_h, p.out_w, p.k).transpose(0, 3, 1, 2))
+        nhwc = q.reshape(p.n, p.out_h, p.out_w, p.k)
+        if self.keep_blocked:  # a session: the next int8 conv reads NHWC as it is
+            return ChannelsLastArray(nhwc)
+        return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
 
     def _int8_conv_rows(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
         """ConvInteger (groups 1, one w zero point) as one ``dnnl_gemm_u8s8s32``: pixel-major
-        uint8 patches (``im2row``) times the transposed int8 filters, exact int32,
-        channels-last. That orientation is oneDNN's fast one (u8 A, s8 B: 5x the s8s8 rate);
-        int8 x or uint8 w are moved there by flipping the top bit, zero points alike."""
-        x, w = np.asarray(x), np.asarray(w)
+        uint8 patches (``im2row`` on NHWC) times the filters as a (R·S·C, K) int8 matrix,
+        exact int32, channels-last. That orientation is oneDNN's fast one (u8 A, s8 B: 5x
+        the s8s8 rate); int8 x or uint8 w are moved there by flipping the top bit, zero
+        points alike."""
+        nhwc = x.nhwc if isinstance(x, ChannelsLastArray) else np.ascontiguousarray(
+            np.asarray(x).transpose(0, 2, 3, 1))
         zx_i, zw_i = int(zx), int(zw)
-        if x.dtype == np.int8:
-            x, zx_i = x.view(np.uint8) ^ np.uint8(128), zx_i + 128
-        patches = im2row(x, p, pad_value=zx_i)
-        filters = self._int8_filters(w)
-        if w.dtype == np.uint8:
+        if nhwc.dtype == np.int8:
+            nhwc, zx_i = nhwc.view(np.uint8) ^ np.uint8(128), zx_i + 128
+        patches = im2row(nhwc, p, pad_value=zx_i)
+        filters = self._int8_filters(np.asarray(w))
+        if filters.dtype != np.int8:
+            raise AssertionError("filters must be int8 here")
+        if np.asarray(w).dtype == np.uint8:
             zw_i -= 128
         out = self._buffers.empty((patches.shape[0], p.k), np.int32)
         self.dnnl.set_num_threads(self.threads)
@@ -406,16 +453,16 @@ class CpuBackend(Backend):
         return out
 
     def _int8_filters(self, w: np.ndarray) -> np.ndarray:
-        """OIHW 8-bit filters as a (C·R·S, K) int8 matrix; once per frozen array."""
+        """OIHW 8-bit filters as an (R·S·C, K) int8 matrix; once per frozen array."""
         cache_key = (id(w), "int8-filters")
         if cache_key in self._packed_weights:
             ref, packed = self._packed_weights[cache_key]
             if ref() is w:
                 return packed
-        flat = w.reshape(w.shape[0], -1)
+        flat = w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])  # (R·S·C, K): im2row's order
         if w.dtype == np.uint8:
             flat = flat.view(np.int8) ^ np.int8(-128)
-        packed = np.ascontiguousarray(flat.T)
+        packed = np.ascontiguousarray(flat)
         if self._is_frozen(w):
             self._packed_weights[cache_key] = (weakref.ref(w), packed)
         return packed
@@ -884,4 +931,5 @@ def _build_concat(d: onednn.OneDNN, p: ConcatProblem, tag: str | None = None) ->
     return Primitive(d, pd, args)
 
 
-__all__ = ["BlockedArray", "BufferPool", "CpuBackend", "NativeLibraryError", "aligned_empty"]
+__all__ = ["BlockedArray", "BufferPool", "ChannelsLastArray", "CpuBackend", "NativeLibraryError",
+           "aligned_empty"]

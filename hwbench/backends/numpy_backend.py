@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
-from hwbench.kernels.quantization import requantize
+from hwbench.kernels.quantization import dequantize, quantize, requantize
 from hwbench.kernels.spec import (
     BinaryProblem,
     ConcatProblem,
@@ -26,6 +26,7 @@ from hwbench.kernels.spec import (
     LayoutProblem,
     LrnProblem,
     PoolProblem,
+    QuantizeProblem,
     SoftmaxProblem,
 )
 
@@ -90,6 +91,14 @@ class NumpyBackend(Backend):
 
     def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
+
+    # (De)quantization straight on host arrays: base's default would copy the result
+    # once more through ``asarray``.
+    def _quantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
+        return quantize(np.asarray(x), scale, zero_point, zero_point.dtype, p.axis)
+
+    def _dequantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
+        return dequantize(np.asarray(x), scale, zero_point, p.axis)
 
     def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
         return conv2d_int8_by_gemm(np.asarray(x), np.asarray(w), p, zx, zw, self.gemm_int8)

@@ -41,27 +41,29 @@ def im2col(x: np.ndarray, p: ConvProblem, pad_value: int | float = 0) -> np.ndar
     return np.ascontiguousarray(cols).reshape(p.groups, cg * p.r * p.s, p.n * oh * ow)
 
 
-def im2row(x: np.ndarray, p: ConvProblem, pad_value: int | float = 0) -> np.ndarray:
-    """NCHW input -> (N·OH·OW, C·R·S) patches, one row per output pixel (groups == 1).
+def im2row(x_nhwc: np.ndarray, p: ConvProblem, pad_value: int | float = 0) -> np.ndarray:
+    """NHWC input -> (N·OH·OW, R·S·C) patches, one row per output pixel (groups == 1).
 
-    The transpose of ``im2col``'s layout: with patches as the GEMM's A operand and the
-    filters as B, the product comes out channels-last, and BLAS-style int8 GEMMs want
-    the 8-bit activations unsigned in A. A 1×1, stride-1 conv needs no copy but NHWC.
+    The transpose of ``im2col``'s layout, gathered from channels-last data so that each
+    tap copies a contiguous run of C values: with patches as the GEMM's A operand and
+    the filters as an (R·S·C, K) B, the product comes out channels-last, and BLAS-style
+    int8 GEMMs want the 8-bit activations unsigned in A. A 1×1, stride-1 conv needs no
+    copy at all.
     """
     if p.groups != 1:
         raise ValueError("im2row: groups must be 1")
     if (p.r, p.s, p.stride, p.padding) == (1, 1, (1, 1), (0, 0, 0, 0)):
-        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).reshape(-1, p.c)
+        return x_nhwc.reshape(-1, p.c)
     pt, pl, pb, pr = p.padding
-    xp = (np.pad(x, ((0, 0), (0, 0), (pt, pb), (pl, pr)), constant_values=pad_value)
-          if any(p.padding) else x)
+    xp = (np.pad(x_nhwc, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=pad_value)
+          if any(p.padding) else x_nhwc)
     s0, s1, s2, s3 = xp.strides
     view = np.lib.stride_tricks.as_strided(
-        xp, shape=(p.n, p.out_h, p.out_w, p.c, p.r, p.s),
-        strides=(s0, s2 * p.stride[0], s3 * p.stride[1], s1, s2 * p.dilation[0],
-                 s3 * p.dilation[1]),
+        xp, shape=(p.n, p.out_h, p.out_w, p.r, p.s, p.c),
+        strides=(s0, s1 * p.stride[0], s2 * p.stride[1], s1 * p.dilation[0],
+                 s2 * p.dilation[1], s3),
         writeable=False)
-    return np.ascontiguousarray(view).reshape(p.n * p.out_h * p.out_w, p.c * p.r * p.s)
+    return np.ascontiguousarray(view).reshape(p.n * p.out_h * p.out_w, p.r * p.s * p.c)
 
 
 def col2output(y: np.ndarray, p: ConvProblem) -> np.ndarray:

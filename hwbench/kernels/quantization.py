@@ -76,12 +76,20 @@ def rounding_right_shift(x: np.ndarray, shift: np.ndarray) -> np.ndarray:
     return np.where(big, 0, q + up)
 
 
-# Largest right shift for which float64 arithmetic rounds exactly like the integer path.
-# Proof sketch: the exact value v = acc * S has its fraction on a 2**-shift grid; float64
-# computes v with error <= |v| * 2**-53, which is < 2**-44 while |v| < 2**9 (beyond that
-# the result saturates either way). With shift <= 43 that error cannot carry v across a
-# tie, and a value that *is* a tie (k + 1/2, few bits) is computed exactly.
-FLOAT64_EXACT_MAX_SHIFT = 43
+# Float64 computes v = acc * scale with |error| <= |v| * 2**-53 < 2**-44 while |v| < 2**9
+# (beyond that the result saturates either way). Only a value within that error of a tie
+# k + 1/2 could round the wrong way. With right_shift <= 44 none can: v's fraction lies on
+# a 2**-shift grid, so a non-tie is at least 2**-44 from a tie, and a tie (few significant
+# bits) is computed exactly. With larger shifts, the rare values within NEAR_TIE of a tie
+# are redone in integers (gemmlowp's form), so every result is exact either way.
+FLOAT64_EXACT_MAX_SHIFT = 44
+NEAR_TIE = 2.0**-43  # larger than the float64 error bound: every doubtful value is caught
+
+
+def _clip(y: np.ndarray, low: float, high: float) -> None:
+    """In place; two ufunc calls cost a tenth of ``np.clip``'s wrapper on small chunks."""
+    np.maximum(y, low, out=y)
+    np.minimum(y, high, out=y)
 
 
 def requantize(
@@ -95,18 +103,62 @@ def requantize(
     saturated to int32 as ``add_bias`` does) -> saturated int8/uint8, with a per-tensor
     scale or per-channel ones shaped to broadcast.
 
-    Exact (round half to even of the rational ``acc * scale``) on both paths; the float64
-    path, ~20x faster in NumPy, is taken only where it is provably exact (sums of two
-    int32 values are exact in float64, so the bias changes nothing in that proof).
+    Exact: round half to even of the rational ``acc * scale``. Computed in float64, chunk
+    by chunk so that temporaries stay in cache, with the integer fix-up described above
+    where the shift is large; the all-integer path serves only layouts the chunking does
+    not cover.
     """
     dtype = np.dtype(dtype)
     if dtype not in QUANTIZED_DTYPES:
         raise ArgumentError(f"requantize: dtype must be int8 or uint8, got {dtype}")
-    if np.max(fixed_point.right_shift) <= FLOAT64_EXACT_MAX_SHIFT:
-        return _requantize_float64(acc, fixed_point, zero_point, dtype, bias)
-    if bias is not None:
-        acc = np.clip(acc.astype(np.int64) + bias, -INT32_MAX - 1, INT32_MAX)
-    return _requantize_integer(acc, fixed_point, zero_point, dtype)
+    acc = np.asarray(acc)
+    view = as_matrix(acc, fixed_point.multiplier, fixed_point.right_shift, bias)
+    if view is None:
+        if bias is not None:
+            acc = np.clip(acc.astype(np.int64) + bias, -INT32_MAX - 1, INT32_MAX)
+        return _requantize_integer(acc, fixed_point, zero_point, dtype)
+    matrix, (multiplier, shift, bias2) = view
+    check_ties = int(np.max(fixed_point.right_shift)) > FLOAT64_EXACT_MAX_SHIFT
+    scale = np.asarray(multiplier, np.float64) * np.exp2(-np.asarray(shift, np.float64))
+    info = np.iinfo(dtype)
+    out = np.empty(matrix.shape, dtype)
+    rows = max(1, CHUNK_ELEMENTS // matrix.shape[1])
+    # One temporary for every chunk: a fresh 512 KiB array each time would be mmap'd and
+    # page-faulted anew (glibc's threshold), which cost more than the arithmetic.
+    buffer = np.empty((min(rows, matrix.shape[0]), matrix.shape[1]))
+
+    def rows_of(p: np.ndarray | None, part: slice) -> np.ndarray | None:
+        return p if p is None or p.ndim < 2 or p.shape[0] == 1 else p[part]
+
+    for start in range(0, matrix.shape[0], rows):
+        part = slice(start, start + rows)
+        chunk = matrix[part]
+        y = buffer[:len(chunk)]
+        b = rows_of(bias2, part)
+        if b is not None:
+            np.add(chunk, b, out=y, dtype=np.float64)  # in float64 (exact), not int32
+            _clip(y, -INT32_MAX - 1, INT32_MAX)
+        else:
+            y[...] = chunk
+        y *= rows_of(scale, part)
+        doubtful = None
+        if check_ties:
+            frac = y - np.floor(y)
+            doubtful = np.nonzero(np.abs(frac - 0.5) < NEAR_TIE)
+        np.rint(y, out=y)  # ties to even
+        y += float(zero_point)
+        _clip(y, info.min, info.max)
+        if doubtful is not None and len(doubtful[0]):
+            exact = np.broadcast_to(chunk, y.shape)[doubtful].astype(np.int64)
+            if b is not None:
+                exact = np.clip(exact + np.broadcast_to(b, y.shape)[doubtful],
+                                -INT32_MAX - 1, INT32_MAX)
+            m = np.broadcast_to(rows_of(multiplier, part), y.shape)[doubtful]
+            sh = np.broadcast_to(rows_of(shift, part), y.shape)[doubtful]
+            fixed = rounding_right_shift(exact * m, sh) + np.int64(zero_point)
+            y[doubtful] = np.clip(fixed, info.min, info.max)
+        out[part] = y
+    return out.reshape(acc.shape)
 
 
 def add_bias(acc: np.ndarray, bias: np.ndarray | None, axis: int) -> np.ndarray:
@@ -128,18 +180,38 @@ def _requantize_integer(acc, fixed_point: FixedPointMultiplier, zero_point,
     return np.clip(scaled, info.min, info.max).astype(dtype)
 
 
-def _requantize_float64(acc, fixed_point: FixedPointMultiplier, zero_point,
-                        dtype: np.dtype, bias: np.ndarray | None = None) -> np.ndarray:
-    info = np.iinfo(dtype)
-    y = acc.astype(np.float64)
-    if bias is not None:
-        y += bias
-        np.clip(y, -INT32_MAX - 1, INT32_MAX, out=y)
-    y *= fixed_point.real_scale
-    np.rint(y, out=y)  # ties to even
-    y += float(zero_point)
-    np.clip(y, info.min, info.max, out=y)
-    return y.astype(dtype)
+CHUNK_ELEMENTS = 1 << 16  # 512 KiB of float64 temporaries: they stay in L2
+
+
+def as_matrix(x: np.ndarray, *params: np.ndarray | None) -> tuple[np.ndarray, list] | None:
+    """``x`` as a 2-D (rows, cols) view and each parameter (broadcastable to ``x``: a
+    scalar, one value per index of one axis) as (rows, 1), (1, cols) or scalar; None when
+    the parameters vary along more than one axis or ``x`` is not contiguous."""
+    if not x.flags.c_contiguous or x.ndim == 0:
+        return None
+    if any(p is not None and np.ndim(p) > x.ndim for p in params):
+        return None
+    # NumPy's broadcasting: a parameter of lower rank lines up with x's trailing axes.
+    params = tuple(None if p is None else np.asarray(p).reshape(
+        (1,) * (x.ndim - np.ndim(p)) + np.shape(p)) for p in params)
+    varying = {ax for p in params if p is not None and p.size > 1
+               for ax in range(p.ndim) if p.shape[ax] > 1}
+    if len(varying) > 1:
+        return None
+    axis = varying.pop() if varying else x.ndim - 1
+    cols = int(np.prod(x.shape[axis + 1:])) if axis < x.ndim - 1 else x.shape[-1]
+    matrix = x.reshape(-1, cols)
+    out = []
+    for p in params:
+        if p is None or np.size(p) == 1:
+            out.append(None if p is None else np.asarray(p).reshape(()))
+        elif axis == x.ndim - 1:  # one value per column
+            out.append(np.asarray(p).reshape(1, -1))
+        else:  # one value per row: repeat over the leading axes (rows are few)
+            lead = np.broadcast_to(np.asarray(p).reshape(np.shape(p)[:axis + 1]),
+                                   x.shape[:axis + 1])
+            out.append(np.ascontiguousarray(lead).reshape(-1, 1))
+    return matrix, out
 
 
 def along_axis(values: np.ndarray, axis: int | None, rank: int) -> np.ndarray:
