@@ -67,22 +67,36 @@ def test_hwbench_run_end_to_end(tmp_path):
         assert row["samples_per_s"] > 0 and row["gflops"] > 0
     assert {"latency_p50", "latency_p99"} <= set(rows[("cpu", 1)])
     assert "latency_p50" not in rows[("cpu", 2)]
+    assert all(row["intensity"] > 0 for row in rows.values())
+    assert result["backends"]["cpu"]["ceilings"]["gflops"] > 0  # measured in its worker
+    assert (tmp_path / f"roofline-{path.stem}.png").is_file()
 
 
 def test_hwbench_run_digits_models_report_their_accuracy(tmp_path):
     pytest.importorskip("sklearn", reason="the digits data ships in scikit-learn")
     code = main(["run", "--backend", "numpy,cpu", "--model", "lenet,autoencoder", "--batch",
-                 "8", "--repeats", "2", "--min-time", "0", "--max-time", "0.2", "--output",
-                 str(tmp_path)])
+                 "8", "--precision", "fp32,int8", "--repeats", "2", "--min-time", "0",
+                 "--max-time", "0.2", "--output", str(tmp_path), "--no-roofline",
+                 "--markdown", str(tmp_path / "s.md")])
     assert code == 0
     (path,) = tmp_path.glob("models-*.json")
-    rows = {(r["backend"], r["model"]): r for r in json.loads(path.read_text())["rows"]}
+    rows = {(r["backend"], r["model"], r["precision"]): r
+            for r in json.loads(path.read_text())["rows"]}
     for backend in ("numpy", "cpu"):
-        lenet, ae = rows[(backend, "lenet")], rows[(backend, "autoencoder")]
+        lenet, ae = rows[(backend, "lenet", "fp32")], rows[(backend, "autoencoder", "fp32")]
         assert lenet["top1"] >= 0.97 and lenet["top1_agreement"] == 1.0
         assert "top1" not in ae and "top1_agreement" not in ae
         assert 0 < ae["mse"] < 0.05
         assert lenet["rel_error"] < 1e-4 and ae["rel_error"] < 1e-4
+        lenet8, ae8 = rows[(backend, "lenet", "int8")], rows[(backend, "autoencoder", "int8")]
+        assert lenet8["status"] == "ok" and ae8["status"] == "ok"
+        assert lenet["top1"] - lenet8["top1"] <= 0.01  # MLPerf: int8 keeps >= 99 %
+        assert 1e-4 < lenet8["rel_error"] < 0.2  # quantized: not float-exact, but close
+        assert ae8["mse"] < ae["mse"] * 1.05
+    # the same quantized model everywhere: int8 outputs agree across backends
+    assert rows[("numpy", "lenet", "int8")]["top1"] == rows[("cpu", "lenet", "int8")]["top1"]
+    summary = (tmp_path / "s.md").read_text()
+    assert "int8 drop" in summary.splitlines()[0]
 
 
 def test_markdown_and_csv_summaries():
@@ -105,12 +119,30 @@ def test_markdown_and_csv_summaries():
     assert lines[1].startswith("lenet,1,fp32,cpu,ok,2.0,2.5,3.0,500.0,0.7,0.98")
 
 
+def test_int8_drop_is_fp32_minus_int8_on_the_same_backend_model_and_batch():
+    from hwbench.harness.summary import int8_drop
+
+    base = {"model": "lenet", "batch": 8, "status": "ok"}
+    rows = [{**base, "backend": "cpu", "precision": "fp32", "top1": 0.981},
+            {**base, "backend": "cpu", "precision": "int8", "top1": 0.975},
+            {**base, "backend": "numpy", "precision": "fp32", "top1": 0.5},
+            {**base, "backend": "numpy", "precision": "int8", "top1": 0.98},
+            {**base, "backend": "cpu", "precision": "int8", "batch": 1, "top1": 0.9},
+            {**base, "model": "ae", "backend": "cpu", "precision": "fp32", "mse": 0.0184},
+            {**base, "model": "ae", "backend": "cpu", "precision": "int8", "mse": 0.0190}]
+    assert int8_drop(rows[1], rows) == pytest.approx(0.6)
+    assert int8_drop(rows[3], rows) == pytest.approx(-48.0)  # better than fp32: negative
+    assert int8_drop(rows[4], rows) is None  # no fp32 row at batch 1
+    assert int8_drop(rows[0], rows) is None  # only int8 rows have a drop
+    assert int8_drop(rows[6], rows) == pytest.approx(0.06)  # MSE up: a positive drop
+
+
 @pytest.mark.parametrize("peer", ["onnxruntime", "torch"])
 def test_hwbench_run_with_a_peer(tmp_path, peer):
     pytest.importorskip(peer, reason=f"{peer} is a peer (pip install 'hwbench[peers]')")
     code = main(["run", "--backend", "numpy", "--peers", peer, "--model", "resnet50",
                  "--batch", "1", "--repeats", "1", "--min-time", "0", "--max-time", "0.2",
-                 "--output", str(tmp_path)])
+                 "--output", str(tmp_path), "--no-roofline"])
     assert code == 0
     (path,) = tmp_path.glob("models-*.json")
     result = json.loads(path.read_text())
@@ -118,3 +150,17 @@ def test_hwbench_run_with_a_peer(tmp_path, peer):
     assert rows[peer]["status"] == "ok", rows[peer]
     assert rows[peer]["rel_error"] < 1e-4 and rows[peer]["top1_agreement"] == 1.0
     assert result["backends"][peer]["threads"] >= 1
+
+
+def test_onnxruntime_runs_the_same_quantized_graph_as_its_int8_row(tmp_path):
+    pytest.importorskip("onnxruntime", reason="a peer (pip install 'hwbench[peers]')")
+    code = main(["run", "--backend", "numpy", "--peers", "onnxruntime", "--model", "lenet",
+                 "--batch", "8", "--precision", "int8", "--repeats", "1", "--min-time", "0",
+                 "--max-time", "0.1", "--output", str(tmp_path), "--no-roofline"])
+    assert code == 0
+    (path,) = tmp_path.glob("models-*.json")
+    rows = {r["backend"]: r for r in json.loads(path.read_text())["rows"]}
+    assert rows["onnxruntime"]["status"] == "ok", rows["onnxruntime"]
+    assert rows["onnxruntime"]["top1"] == rows["numpy"]["top1"]
+    assert rows["onnxruntime"]["rel_error"] == pytest.approx(rows["numpy"]["rel_error"],
+                                                             rel=1e-3)
