@@ -128,6 +128,19 @@ def graph_flops(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
             problem = spec.check_conv2d(_shaped(ins[0]), _shaped(w), None, stride, pads,
                                         dilation, attrs.get("group", 1))
             total += problem.flops
+        elif node.op_type in ("QLinearConv", "ConvInteger"):  # integer ops count as FLOPs
+            w = ins[3] if node.op_type == "QLinearConv" else ins[1]
+            attrs = node.attrs
+            stride = tuple(attrs.get("strides", (1, 1)))
+            dilation = tuple(attrs.get("dilations", (1, 1)))
+            pads = spec.onnx_conv_padding(attrs.get("auto_pad", "NOTSET"), attrs.get("pads"),
+                                          ins[0][2:], w[2:], stride, dilation)
+            total += spec.check_conv2d(_shaped(ins[0]), _shaped(w), None, stride, pads,
+                                       dilation, attrs.get("group", 1)).flops
+        elif node.op_type in ("QLinearMatMul", "MatMulInteger"):
+            b = ins[3] if node.op_type == "QLinearMatMul" else ins[1]
+            a = ins[0]
+            total += 2 * int(np.prod(a)) * int(b[-1])
         elif node.op_type in ("Gemm", "MatMul"):
             a, b = ins[0], ins[1]
             trans_a = bool(node.attrs.get("transA", 0))
@@ -136,13 +149,60 @@ def graph_flops(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
     return total
 
 
-def model_flops(model: Any) -> int:
-    """FLOPs of one inference of ``model`` as hwbench runs it (after the graph passes)."""
+# Ops whose output is a view of their input: they move no bytes of their own.
+ALIASING_OPS = frozenset({"Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"})
+# ONNX's quantized ops write 8-bit tensors (everything else hwbench runs writes float32).
+EIGHT_BIT_OUTPUT_OPS = frozenset({"QuantizeLinear", "QLinearConv", "QLinearMatMul"})
+
+
+def graph_bytes(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
+    """Bytes one run of ``graph`` moves at the least (the roofline's denominator).
+
+    Every weight a node reads, once, at its own dtype; every activation (graph inputs and
+    node outputs, float32 = 4 bytes, 1 for the outputs of ``EIGHT_BIT_OUTPUT_OPS``)
+    written once and read once; views (``ALIASING_OPS``) nothing. Caches are ignored:
+    this is the compulsory traffic, not what a backend's memory system actually sees.
+    """
+    weights = {name for node in graph.nodes for name in node.inputs
+               if name in graph.initializers}
+    total = sum(int(graph.initializers[name].nbytes) for name in weights)
+    for value in graph.inputs:
+        if value.name not in graph.initializers:
+            total += 2 * int(np.prod(shapes[value.name])) * np.dtype(value.dtype).itemsize
+    for node in graph.nodes:
+        if node.op_type in ALIASING_OPS:
+            continue
+        itemsize = 1 if node.op_type in EIGHT_BIT_OUTPUT_OPS else 4
+        total += sum(2 * int(np.prod(shapes[name])) * itemsize for name in node.outputs if name)
+    return total
+
+
+@dataclass(frozen=True)
+class ModelWork:
+    """What one inference costs: FLOPs (``graph_flops``) and bytes moved (``graph_bytes``)."""
+
+    flops: int
+    bytes: int
+
+    @property
+    def intensity(self) -> float:
+        """Arithmetic intensity in FLOP/byte: where the model sits on a roofline."""
+        return self.flops / self.bytes if self.bytes else 0.0
+
+
+def model_work(model: Any) -> ModelWork:
+    """FLOPs and bytes of one inference of ``model`` as hwbench runs it (after the passes)."""
     from hwbench.graph.passes import optimize
     from hwbench.graph.shape_inference import infer_shapes
 
     graph = optimize(model.graph)
-    return graph_flops(graph, infer_shapes(graph))
+    shapes = infer_shapes(graph)
+    return ModelWork(graph_flops(graph, shapes), graph_bytes(graph, shapes))
+
+
+def model_flops(model: Any) -> int:
+    """FLOPs of one inference of ``model`` as hwbench runs it (after the graph passes)."""
+    return model_work(model).flops
 
 
 def _shaped(shape: tuple[int, ...]) -> SimpleNamespace:
@@ -202,8 +262,10 @@ class Runner:
 
     def session(self, model, case: ModelCase):
         if self.job.get("peer") and self.job["backend"] == "onnxruntime":
-            if case.precision != "fp32":
-                raise UnsupportedError(f"peer {self.backend.name}: fp32 only here")
+            if case.precision == "int8":  # the same quantized ONNX graph hwbench runs
+                from hwbench.models import quantize
+
+                return self.backend.session(quantize(model))
             return self.backend.session(model)
         from hwbench.models import Session
 
@@ -225,6 +287,12 @@ class Runner:
         reference = np.load(reference_path, allow_pickle=False) if reference_path else None
         row.update(accuracy(outputs, reference, labels, task_of(case.model)))
         feeds = {name: batches[0]}
+        if hasattr(self.backend, "simulated_counters"):  # a simulated accelerator's own time
+            from hwbench.harness.simulate import simulated_row
+
+            self.backend.reset_counters()
+            session.run(feeds)
+            row.update(simulated_row(self.backend.simulated_counters(), case.batch))
         timing = measure(lambda: session.run(feeds), self.backend.synchronize,
                          batch_calls=False, **self.timing)
         row.update(status="ok", timing=timing.to_dict(), seconds=timing.median,
@@ -232,8 +300,10 @@ class Runner:
         if case.batch == 1:
             row.update(latency_p50=timing.percentile(50), latency_p90=timing.percentile(90),
                        latency_p99=timing.percentile(99))
-        flops = model_flops(model)
-        row.update(flops=flops, gflops=flops / timing.median / 1e9)
+        # bytes and intensity place the row on the roofline (int8: the quantized graph)
+        work = model_work(getattr(session, "model", model))
+        row.update(flops=work.flops, gflops=work.flops / timing.median / 1e9,
+                   bytes=work.bytes, intensity=work.intensity)
         return row
 
 

@@ -43,7 +43,15 @@ def run_models(job: dict[str, Any]) -> None:
     from hwbench.harness import model_suite
 
     runner = model_suite.make_runner(job)
-    _emit({"type": "info", "info": runner.info()})
+    info = dict(runner.info())
+    if job.get("ceilings"):  # the roofline's, measured before any case, with this backend
+        from hwbench.harness.roofline import measure_ceilings
+
+        try:
+            info["ceilings"] = measure_ceilings(runner.backend)
+        except Exception as exc:  # noqa: BLE001 - no roofline for it; its cases still run
+            info["ceilings"] = {"error": f"{type(exc).__name__}: {exc}"}
+    _emit({"type": "info", "info": info})
     cases = model_suite.plan(job["models"], job["batches"], job["precisions"])
     for line in sys.stdin:
         command = json.loads(line)

@@ -1,0 +1,11 @@
+"""The ``opencl`` backend (pyopencl; PoCL on CPUs, a driver's ICD on GPUs).
+
+Roles as in tinygrad's OpenCL runtime, one module each: ``runtime`` (discovery, device
+selection, context and queue), ``compiler`` (programs, their cache, the crash probe),
+``gemm`` (the GEMM drivers), ``tuning`` (kernel parameters per device) and ``backend``
+(the kernel interface). Importing this package does not import pyopencl.
+"""
+
+from hwbench.backends.opencl.backend import OpenclBackend
+
+__all__ = ["OpenclBackend"]

@@ -1,0 +1,487 @@
+"""The ``opencl`` backend: hwbench's own OpenCL kernels through pyopencl, on any device.
+
+Device arrays are ``pyopencl.array.Array`` on the backend's queue and stay on the device
+between kernels; every op, including packing, im2col and epilogues, is a kernel. Names:
+``opencl`` (the first GPU, else the first CPU device), ``opencl:N`` (the N-th device in
+``hwbench list``) or ``opencl:SUBSTRING`` (of the device or platform name).
+
+On CPU devices (PoCL) GEMMs run the packed, register-blocked ``sgemm_packed``; on
+others the local-memory ``sgemm_tiled``; ``gemm_kernel=`` overrides the choice. Their
+tile parameters come from ``hwbench tune`` (see ``tuning``), else safe defaults.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.base import Backend
+from hwbench.backends.opencl import runtime, tuning
+from hwbench.backends.opencl.compiler import Compiler, Program
+from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32
+from hwbench.backends.opencl.runtime import Device, native_error
+from hwbench.errors import ArgumentError
+from hwbench.kernels.spec import (
+    BinaryProblem,
+    ConcatProblem,
+    ConvProblem,
+    ElementwiseProblem,
+    GemmProblem,
+    Int8GemmProblem,
+    LayoutProblem,
+    LrnProblem,
+    PoolProblem,
+    SoftmaxProblem,
+)
+
+GEMM_KERNELS = ("sgemm_packed", "sgemm_tiled")
+LOCAL_1D = 256
+LOCAL_3D = (16, 4, 1)
+FLOAT32 = np.dtype(np.float32)
+
+
+class OpenclBackend(Backend):
+    name = "opencl"
+    fuses_conv_epilogue = True
+
+    def __init__(self, device: str | None = None, *, threads: int | None = None,
+                 check_finite: bool = True, gemm_kernel: str | None = None,
+                 gemm_params: dict[str, int] | None = None, probe: bool | None = None) -> None:
+        """``gemm_kernel``: "sgemm_packed" or "sgemm_tiled" (default: by device type);
+        ``gemm_params``: its tile parameters (default: tuned, else ``tuning.DEFAULTS``);
+        ``probe``: compile new programs in a child process first (default: on, unless
+        ``HWBENCH_OPENCL_PROBE=0``)."""
+        entry = runtime.select(device)
+        super().__init__(device, threads=threads, check_finite=check_finite)
+        self.dev = Device(entry)
+        self.compiler = Compiler(self.dev, probe)
+        kernel = gemm_kernel or ("sgemm_packed" if self.dev.is_cpu else "sgemm_tiled")
+        if kernel not in GEMM_KERNELS:
+            raise ArgumentError(
+                f"argument 'gemm_kernel' must be one of {GEMM_KERNELS}, got {gemm_kernel!r}")
+        if gemm_params is not None:
+            if not tuning.valid(kernel, gemm_params, self.dev.max_work_group_size,
+                                self.dev.local_mem_size):
+                raise ArgumentError(
+                    f"argument 'gemm_params' {gemm_params!r} is not a valid point of "
+                    f"{kernel}'s space {tuning.SPACES[kernel]} for this device")
+            params, self.tuned = dict(gemm_params), False
+        else:
+            stored = tuning.tuned(self.dev.cache_key, kernel)
+            self.tuned = stored is not None and tuning.valid(
+                kernel, stored, self.dev.max_work_group_size, self.dev.local_mem_size)
+            params = stored if self.tuned else dict(tuning.DEFAULTS[kernel])
+        self.gemm_engine = Gemm(self.dev, self.compiler, kernel, params, LOCAL_1D)
+        self._meta: dict[tuple, Any] = {}
+        self._flag = None
+
+    # -- discovery -------------------------------------------------------------------------
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        return runtime.availability()
+
+    @classmethod
+    def devices(cls) -> list[str]:
+        """Device indices, the default one first (``opencl:N`` selects one)."""
+        entries = runtime.discover()
+        if not entries:
+            return []
+        first = runtime.default_index(entries)
+        return [str(first)] + [str(e.index) for e in entries if e.index != first]
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        try:
+            cl = runtime.load()
+            out = {"pyopencl": cl.VERSION_TEXT}
+            for entry in runtime.discover():
+                out[f"opencl:{entry.index}"] = entry.label
+            return out
+        except Exception:  # noqa: BLE001 - versions never raise
+            return {}
+
+    def info(self) -> dict[str, Any]:
+        e = self.dev.entry
+        return {**super().info(), "platform": e.platform, "device_name": e.name,
+                "device_type": e.kind, "driver_version": e.driver, "opencl_version": e.version,
+                "threads": self.dev.compute_units, "gemm_kernel": self.gemm_engine.kernel,
+                "gemm_params": dict(self.gemm_engine.params), "gemm_params_tuned": self.tuned,
+                "integer_dot_product": self.gemm_engine.has_integer_dot,
+                "crash_probe": self.compiler.probe}
+
+    # -- memory ----------------------------------------------------------------------------
+    def asarray(self, x: Any) -> Any:
+        if self._is_device_array(x):
+            return x
+        host = np.asarray(x)
+        if not host.flags.c_contiguous:  # (np.ascontiguousarray would make 0-d arrays 1-d)
+            host = np.ascontiguousarray(host)
+        try:
+            return self.dev.cl.array.to_device(self.dev.queue, host)
+        except self.dev.cl.Error as exc:
+            raise native_error(f"copying {host.nbytes} bytes to the device", exc) from exc
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        if isinstance(x, np.ndarray):
+            return x
+        try:
+            return x.get()
+        except self.dev.cl.Error as exc:
+            raise native_error("copying to the host", exc) from exc
+
+    def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+        try:
+            return self.dev.cl.array.empty(self.dev.queue, tuple(shape), np.dtype(dtype))
+        except self.dev.cl.Error as exc:
+            raise native_error(f"allocating an array of shape {tuple(shape)}", exc) from exc
+
+    def synchronize(self) -> None:
+        self.dev.synchronize()
+
+    def _is_device_array(self, x: Any) -> bool:
+        return isinstance(x, self.dev.cl.array.Array) and x.context == self.dev.context
+
+    def _buf(self, x: Any) -> Any:
+        """The plain device buffer of ``x``: a host array is uploaded; a strided or offset
+        device view is made contiguous first (through the host: only foreign views are)."""
+        if x is None:
+            return None
+        if not self._is_device_array(x):
+            return self.asarray(x).data
+        if x.flags.c_contiguous and x.offset == 0:
+            return x.data
+        return self.asarray(x.get()).data
+
+    def _screen(self, op: str, **arrays: Any) -> None:
+        """The NaN/inf screen as kernels: one pass per device array, then one read of
+        their flags (one wait per op, not one per array); the base class raises."""
+        if not self.check_finite:
+            return
+        names = [n for n, x in arrays.items() if x is not None]
+        device = [n for n in names if self._is_device_array(arrays[n])
+                  and np.dtype(arrays[n].dtype) == FLOAT32]
+        if device:
+            flags = self._flags(len(device))
+            for slot, name in enumerate(device):
+                x = arrays[name]
+                self._elementwise().launch("any_nonfinite", (self._grid(x.size),), i32(x.size),
+                                           self._buf(x), flags, i32(slot))
+            found = np.empty(len(device), np.int32)
+            self.dev.cl.enqueue_copy(self.dev.queue, found, flags)
+            bad = [name for name, flag in zip(device, found, strict=True) if flag]
+            if bad:
+                super()._screen(op, **{bad[0]: arrays[bad[0]]})
+        rest = {n: arrays[n] for n in names if n not in device}
+        if rest:
+            super()._screen(op, **rest)
+
+    def _flags(self, count: int) -> Any:
+        """``count`` int32 flags on the device, zeroed (a fill, queued in order)."""
+        cl = self.dev.cl
+        if self._flag is None or self._flag.size < 4 * count:
+            self._flag = cl.Buffer(self.dev.context, cl.mem_flags.READ_WRITE, 4 * max(count, 8))
+        cl.enqueue_fill_buffer(self.dev.queue, self._flag, np.int32(0), 0, 4 * count)
+        return self._flag
+
+    def _all_finite(self, x: Any) -> bool:
+        if not self._is_device_array(x) or np.dtype(x.dtype) != FLOAT32:
+            return bool(np.isfinite(self.to_numpy(x)).all())
+        flags = self._flags(1)
+        self._elementwise().launch("any_nonfinite", (self._grid(x.size),), i32(x.size),
+                                   self._buf(x), flags, i32(0))
+        found = np.empty(1, np.int32)
+        self.dev.cl.enqueue_copy(self.dev.queue, found, flags)
+        return int(found[0]) == 0
+
+    def _grid(self, n: int) -> int:
+        """Work-items for an elementwise kernel over n elements: each strides over the
+        array, so a few work-groups per compute unit suffice (many more on a GPU, whose
+        work-groups are cheap and need many in flight)."""
+        per_unit = 8 if self.dev.is_cpu else 64
+        return max(1, min(n, self.dev.compute_units * per_unit * LOCAL_1D))
+
+    # -- programs --------------------------------------------------------------------------
+    def _elementwise(self) -> Program:
+        kernels = ("sigmoid", "sigmoid_backward", "relu", "any_nonfinite", "binary")
+        return self.compiler.program("elementwise", {},
+                                     {k: (LOCAL_1D,) for k in kernels})
+
+    def _layout(self, dtype: np.dtype) -> Program:
+        return self.compiler.program("layout", {"T": CL_TYPES[np.dtype(dtype)]},
+                                     {"gather": (LOCAL_1D,), "copy2d": (16, 16)})
+
+    def _program(self, name: str, launches: dict[str, tuple[int, ...]]) -> Program:
+        return self.compiler.program(name, {}, launches)
+
+    def _meta_buffer(self, values: tuple[int, ...]) -> Any:
+        """A small int32 device array of index metadata (shapes, strides), cached."""
+        buf = self._meta.get(values)
+        if buf is None:
+            if len(self._meta) > 512:
+                self._meta.clear()
+            buf = self._meta[values] = self.asarray(np.asarray(values, np.int32))
+        return buf.data
+
+    # -- float32 kernels -------------------------------------------------------------------
+    def _gemm(self, p: GemmProblem, a, b, bias) -> Any:
+        a_op = Operand(self._buf(a), 1, p.m) if p.trans_a else Operand(self._buf(a), p.k, 1)
+        b_op = Operand(self._buf(b), 1, p.k) if p.trans_b else Operand(self._buf(b), p.n, 1)
+        out = self.empty((p.m, p.n))
+        bias_arg = None
+        if bias is not None:
+            shape = (1,) * (2 - len(p.bias_shape)) + tuple(p.bias_shape)
+            rs = 0 if shape[0] == 1 else shape[1]
+            cs = 0 if shape[1] == 1 else 1
+            bias_arg = (self._buf(bias), rs, cs)
+        self.gemm_engine.gemm(p.m, p.n, p.k, a_op, b_op, out.data, bias_arg)
+        return out
+
+    def _conv2d(self, p: ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
+        out = self.empty(p.output_shape)
+        self.gemm_engine.conv2d(p, self._buf(x), self._buf(w), out.data, self._buf(bias),
+                                self._buf(residual), activation == "relu")
+        return out
+
+    def _unary(self, kernel: str, x, *more) -> Any:
+        out = self.empty(tuple(x.shape))
+        self._elementwise().launch(kernel, (self._grid(out.size),), i32(out.size), self._buf(x),
+                                   *[self._buf(m) for m in more], out.data)
+        return out
+
+    def _sigmoid(self, p: ElementwiseProblem, x) -> Any:
+        return self._unary("sigmoid", x)
+
+    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> Any:
+        return self._unary("sigmoid_backward", y, dy)
+
+    def _relu(self, p: ElementwiseProblem, x) -> Any:
+        return self._unary("relu", x)
+
+    # -- int8 ------------------------------------------------------------------------------
+    def _zero_points(self, z: np.ndarray) -> tuple[Any, int]:
+        values = np.asarray(z, np.int32).reshape(-1)
+        return self._meta_buffer(tuple(int(v) for v in values)), int(values.size > 1)
+
+    def _int8_gemm(self, p: Int8GemmProblem, a, b, za, zb, out_dtype=None) -> Any:
+        prog = self.gemm_engine.int8_program(np.dtype(p.a_dtype), np.dtype(p.b_dtype),
+                                             out_dtype)
+        out = self.empty((p.m, p.n), np.int32)
+        za_buf, za_step = self._zero_points(za)
+        zb_buf, zb_step = self._zero_points(zb)
+        self.gemm_engine.gemm_int8(prog, p.m, p.n, p.k, self._buf(a), self._buf(b), za_buf,
+                                   za_step, zb_buf, zb_step, out.data)
+        return prog, out
+
+    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
+        return self._int8_gemm(p, a, b, za, zb)[1]
+
+    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
+        """int32 GEMM, then requantization on the device, bit-exact with
+        ``hwbench.kernels.quantization.requantize`` (its integer form)."""
+        prog, acc = self._int8_gemm(p, a, b, za, zb, zy.dtype)
+        return self._requantize(prog, acc, 1, p.n, None, fixed, zy)
+
+    def _requantize(self, prog: Program, acc: Any, inner: int, channels: int, bias: Any,
+                    fixed: Any, zy: np.ndarray) -> Any:
+        mult = np.asarray(fixed.multiplier, np.int64).reshape(-1)
+        shift = np.asarray(fixed.right_shift, np.int32).reshape(-1)
+        out = self.empty(tuple(acc.shape), zy.dtype)
+        self.gemm_engine.requantize(prog, acc.data, acc.size, inner, channels, self._buf(bias),
+                                    self.asarray(mult).data, self.asarray(shift).data,
+                                    mult.size > 1, int(zy), zy.dtype, out.data)
+        return out
+
+    def _int8_conv(self, p: Any, x, w, zx, zw, out_dtype=None) -> tuple[Program, Any]:
+        prog = self.gemm_engine.int8_program(np.dtype(p.w_dtype), np.dtype(p.x_dtype),
+                                             out_dtype)
+        out = self.empty(p.output_shape, np.int32)
+        zw_buf, zw_step = self._zero_points(zw)
+        zx_buf, _ = self._zero_points(zx)
+        self.gemm_engine.conv2d_int8(prog, p, self._buf(x), self._buf(w), int(zx), zw_buf,
+                                     zw_step, zx_buf, out.data)
+        return prog, out
+
+    def _conv2d_int8(self, p: Any, x, w, zx, zw) -> Any:
+        return self._int8_conv(p, x, w, zx, zw)[1]
+
+    def _qconv2d(self, p: Any, x, w, zx, zw, bias, fixed, zy) -> Any:
+        """The int32 convolution, then bias and requantization per output channel, all on
+        the device and bit-exact with the shared host math."""
+        prog, acc = self._int8_conv(p, x, w, zx, zw, zy.dtype)
+        return self._requantize(prog, acc, p.out_h * p.out_w, p.k, bias, fixed, zy)
+
+    def _quantize_program(self, dtype: np.dtype) -> Program | None:
+        """None where float32 division is not correctly rounded (then the shared host
+        code runs: a device result could differ by one step)."""
+        cl = self.dev.cl
+        if not self.dev.device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
+            return None
+        return self.compiler.program("quantize", {"Q_T": CL_TYPES[np.dtype(dtype)]},
+                                     {"quantize": (LOCAL_1D,), "dequantize": (LOCAL_1D,)},
+                                     flags=["-cl-fp32-correctly-rounded-divide-sqrt"])
+
+    def _channel_layout(self, p: Any, scale: np.ndarray) -> tuple[int, int]:
+        """(inner, channels) of a per-axis parameter, (1, 1) per tensor."""
+        if p.axis is None or scale.ndim == 0:
+            return 1, 1
+        return int(np.prod(p.shape[p.axis + 1:], dtype=np.int64)), p.shape[p.axis]
+
+    def _params(self, values: np.ndarray) -> Any:
+        return self.asarray(np.asarray(values, np.float32).reshape(-1)).data
+
+    def _quantize_linear(self, p: Any, x, scale, zero_point) -> Any:
+        dtype = np.dtype(zero_point.dtype)
+        prog = self._quantize_program(dtype)
+        if prog is None:
+            return super()._quantize_linear(p, x, scale, zero_point)
+        out = self.empty(p.shape, dtype)
+        inner, channels = self._channel_layout(p, scale)
+        info = np.iinfo(dtype)
+        prog.launch("quantize", (out.size,), i32(out.size), i32(inner), i32(channels),
+                    self._buf(x), self._params(scale), self._params(zero_point),
+                    np.float32(info.min), np.float32(info.max), out.data)
+        return out
+
+    def _dequantize_linear(self, p: Any, x, scale, zero_point) -> Any:
+        dtype = np.dtype(x.dtype)
+        prog = self._quantize_program(dtype) if dtype != np.int32 else None
+        if prog is None:  # int32 (bias) data: NumPy multiplies in float64; few values
+            return super()._dequantize_linear(p, x, scale, zero_point)
+        out = self.empty(p.shape)
+        inner, channels = self._channel_layout(p, scale)
+        prog.launch("dequantize", (out.size,), i32(out.size), i32(inner), i32(channels),
+                    self._buf(x), self._params(scale), self._params(zero_point), out.data)
+        return out
+
+    # -- the ops full CNNs need --------------------------------------------------------------
+    def _pool_program(self) -> Program:
+        return self._program("pool", {"max_pool": LOCAL_3D, "avg_pool": LOCAL_3D,
+                                      "global_avg_pool": (64,)})
+
+    def _max_pool2d(self, p: PoolProblem, x) -> Any:
+        out = self.empty(p.output_shape)
+        (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
+        nc = p.n * p.c
+        self._pool_program().launch(
+            "max_pool", (p.out_w, p.out_h, nc), self._buf(x), i32(p.h), i32(p.w),
+            i32(p.out_h), i32(p.out_w), i32(kh), i32(kw), i32(sh), i32(sw), i32(p.padding[0]),
+            i32(p.padding[1]), i32(dh), i32(dw), i32(nc), out.data)
+        return out
+
+    def _avg_pool2d(self, p: PoolProblem, x) -> Any:
+        out = self.empty(p.output_shape)
+        (kh, kw), (sh, sw) = p.kernel, p.stride
+        pt, pl, pb, pr = p.padding
+        nc = p.n * p.c
+        self._pool_program().launch(
+            "avg_pool", (p.out_w, p.out_h, nc), self._buf(x), i32(p.h), i32(p.w),
+            i32(p.out_h), i32(p.out_w), i32(kh), i32(kw), i32(sh), i32(sw), i32(pt), i32(pl),
+            i32(pb), i32(pr), i32(p.count_include_pad), i32(nc), out.data)
+        return out
+
+    def _global_avg_pool2d(self, p: PoolProblem, x) -> Any:
+        out = self.empty((p.n, p.c, 1, 1))
+        nc = p.n * p.c
+        self._pool_program().launch("global_avg_pool", (nc,), self._buf(x), i32(p.h * p.w),
+                                    i32(nc), out.data)
+        return out
+
+    def _softmax(self, p: SoftmaxProblem, x) -> Any:
+        out = self.empty(p.shape)
+        length = p.shape[p.axis]
+        inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
+        outer = int(np.prod(p.shape[:p.axis], dtype=np.int64))
+        self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
+            "softmax", (inner, outer), self._buf(x), i32(length), i32(inner), i32(outer),
+            out.data)
+        return out
+
+    def _lrn(self, p: LrnProblem, x) -> Any:
+        out = self.empty(p.shape)
+        n, c, h, w = p.shape
+        self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
+            "lrn", (h * w, c, n), self._buf(x), i32(c), i32(h * w), i32(n), i32(p.size),
+            np.float32(p.alpha / p.size), np.float32(p.beta), np.float32(p.bias), out.data)
+        return out
+
+    def _binary(self, p: BinaryProblem, a, b, op: int) -> Any:
+        out = self.empty(p.shape)
+        rank = len(p.shape)
+        meta = (rank, *p.shape, *_broadcast_strides(p.a_shape, p.shape),
+                *_broadcast_strides(p.b_shape, p.shape))
+        self._elementwise().launch("binary", (self._grid(out.size),), i32(out.size),
+                                   self._meta_buffer(meta), self._buf(a), self._buf(b),
+                                   out.data, i32(op))
+        return out
+
+    def _add(self, p: BinaryProblem, a, b) -> Any:
+        return self._binary(p, a, b, 0)
+
+    def _mul(self, p: BinaryProblem, a, b) -> Any:
+        return self._binary(p, a, b, 1)
+
+    def _concat(self, p: ConcatProblem, arrays: list[Any]) -> Any:
+        out = self.empty(p.shape)
+        inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
+        outer = int(np.prod(p.shape[:p.axis], dtype=np.int64))
+        total = p.shape[p.axis] * inner
+        prog = self._layout(FLOAT32)
+        offset = 0
+        for array, shape in zip(arrays, p.shapes, strict=True):
+            cols = shape[p.axis] * inner
+            prog.launch("copy2d", (cols, outer), i32(outer), i32(cols), self._buf(array),
+                        i32(cols), i32(0), out.data, i32(total), i32(offset))
+            offset += cols
+        return out
+
+    def reshape(self, x: Any, shape: Any) -> Any:
+        """As ``Backend.reshape``; ``shape`` may also be a 1-D int device array (ONNX
+        Reshape's shape is a tensor), read back to the host: it is metadata."""
+        if self._is_device_array(shape) and np.dtype(shape.dtype).kind in "iu":
+            shape = shape.get()
+        return super().reshape(x, shape)
+
+    def _reshape(self, p: LayoutProblem, x) -> Any:
+        if not self._is_device_array(x):
+            x = self.asarray(x)
+        if not x.flags.c_contiguous or x.offset:
+            x = self.asarray(x.get())
+        return x.reshape(p.shape)
+
+    def _transpose(self, p: LayoutProblem, x) -> Any:
+        dtype = np.dtype(x.dtype)
+        out = self.empty(p.shape, dtype)
+        in_strides = _contiguous_strides(p.in_shape)
+        meta = (len(p.shape), *p.shape, *(in_strides[d] for d in p.perm))
+        self._layout(dtype).launch("gather", (out.size,), i32(out.size),
+                                   self._meta_buffer(meta), self._buf(x), out.data)
+        return out
+
+    # -- timing ----------------------------------------------------------------------------
+    def device_seconds(self, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
+        """Run ``fn`` and return (its result, device time in seconds from the profiling
+        events of the work it enqueued: first kernel's start to last kernel's end)."""
+        marker = self.dev.cl.enqueue_marker(self.dev.queue)
+        result = fn(*args, **kwargs)
+        end = self.dev.cl.enqueue_marker(self.dev.queue)
+        end.wait()
+        return result, (end.profile.end - marker.profile.start) * 1e-9
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    strides, step = [], 1
+    for extent in reversed(shape):
+        strides.append(step)
+        step *= extent
+    return tuple(reversed(strides))
+
+
+@functools.lru_cache(maxsize=256)
+def _broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides of a C-contiguous ``shape`` read at ``out_shape``'s indices (0 along
+    broadcast axes)."""
+    padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    strides = _contiguous_strides(padded)
+    return tuple(0 if extent == 1 else s for extent, s in zip(padded, strides, strict=True))

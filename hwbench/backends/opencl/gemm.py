@@ -1,0 +1,264 @@
+"""The GEMM drivers: float32 SGEMM (packed on CPUs, local-memory tiles on GPUs), the
+convolution lowered onto it, and the exact int8 GEMM with requantization.
+
+Every operand stays on the device: packing, im2col and the epilogues are kernels too.
+Scratch buffers (packed panels, column matrices, padded results) are kept per role and
+reused: the queue is in order, so a kernel enqueued later never sees a buffer before
+the kernels enqueued earlier are done with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.opencl.compiler import Compiler, Program
+from hwbench.backends.opencl.runtime import Device, native_error
+from hwbench.errors import UnsupportedError
+
+INT8_TILE = (4, 4)  # TM x TN outputs per work-item of gemm_int8
+LOCAL = 256  # work-items per work-group of the 1-D kernels
+INT32_MAX = 2**31 - 1
+CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
+            np.dtype(np.float32): "float", np.dtype(np.int32): "int"}
+
+
+def i32(value: int) -> np.int32:
+    """A by-value kernel argument; sizes past int32 are refused, not wrapped."""
+    if not -INT32_MAX - 1 <= value <= INT32_MAX:
+        raise UnsupportedError(f"opencl: {value} does not fit the kernels' 32-bit int "
+                               "arguments (sizes and offsets must stay below 2**31)")
+    return np.int32(value)
+
+
+def check_int32(what: str, *counts: int) -> None:
+    """The kernels index with 32-bit ints: refuse sizes past that, clearly."""
+    if max(counts) > INT32_MAX:
+        raise UnsupportedError(f"opencl: {what} needs {max(counts)} elements in one buffer; "
+                               f"the kernels index with 32-bit ints (at most {INT32_MAX})")
+
+
+def round_up(value: int, multiple: int) -> int:
+    return -(-value // multiple) * multiple
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A matrix on the device read through strides: element (i, k) of op(X) at
+    ``buffer[i * rows + k * cols]``; group g starts ``g * batch`` elements in."""
+
+    buffer: Any
+    rows: int
+    cols: int
+    batch: int = 0
+
+
+class Scratch:
+    """Device buffers by role, grown on demand and reused."""
+
+    def __init__(self, device: Device) -> None:
+        self.device = device
+        self._buffers: dict[str, Any] = {}
+
+    def get(self, role: str, nbytes: int) -> Any:
+        buf = self._buffers.get(role)
+        if buf is None or buf.size < nbytes:
+            cl = self.device.cl
+            try:
+                buf = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, max(nbytes, 64))
+            except cl.Error as exc:
+                raise native_error(f"allocating {nbytes} bytes of scratch", exc) from exc
+            self._buffers[role] = buf
+        return buf
+
+
+class Gemm:
+    """SGEMM, conv-as-GEMM and int8 GEMM on one device."""
+
+    def __init__(self, device: Device, compiler: Compiler, kernel: str,
+                 params: dict[str, int], local_1d: int) -> None:
+        self.device = device
+        self.compiler = compiler
+        self.kernel = kernel  # "sgemm_packed" or "sgemm_tiled"
+        self.params = dict(params)
+        self.local_1d = local_1d
+        self.scratch = Scratch(device)
+
+    # -- programs ---------------------------------------------------------------------------
+    def sgemm_program(self) -> Program:
+        p = self.params
+        if self.kernel == "sgemm_packed":
+            return self.compiler.program("sgemm_packed", p, {
+                "sgemm_packed": (1, 1, 1), "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)})
+        local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
+        return self.compiler.program("sgemm_tiled", p, {"sgemm_tiled": local})
+
+    def conv_program(self) -> Program:
+        return self.compiler.program("conv", {}, {
+            "im2col": (16, 4, 1), "col2output": (16, 4, 1), "gemm_output": (16, 4)})
+
+    # -- float32 ------------------------------------------------------------------------------
+    def packed_tile(self) -> tuple[int, int]:
+        """Rows and columns of C one work-item of sgemm_packed computes."""
+        p = self.params
+        return p["MR"] * p["MBLK"], 16 * p["NBLK"]
+
+    def sgemm(self, m: int, n: int, k: int, a: Operand, b: Operand, c: Any, ldc: int,
+              groups: int = 1, c_batch: int = 0, b_packed: bool = False,
+              bias: tuple[Any, int, int] | None = None) -> None:
+        """C[g] = op(A)[g] @ op(B)[g] for every group.
+
+        sgemm_packed needs ``c`` of whole column blocks (``ldc`` a multiple of
+        ``packed_tile()[1]``; rows stop at m) and ignores ``bias``; with ``b_packed`` the
+        B operand is already in panels (``im2col`` wrote it so), ``b.batch`` apart.
+        sgemm_tiled writes exactly m x n and adds ``bias`` = (buffer, row stride, column
+        stride).
+        """
+        prog = self.sgemm_program()
+        if self.kernel == "sgemm_tiled":
+            check_int32("sgemm", m * k * groups, k * n * groups, m * n * groups)
+            p = self.params
+            has_bias = bias is not None
+            bias_buf, brs, bcs = bias if has_bias else (c, 0, 0)
+            local = prog.local_sizes["sgemm_tiled"]
+            glob = (round_up(n, p["TSN"]) // p["WPTN"], round_up(m, p["TSM"]) // p["WPTM"],
+                    groups)
+            assert glob[0] % local[0] == 0 and glob[1] % local[1] == 0
+            prog.launch("sgemm_tiled", glob, i32(m), i32(n), i32(k), a.buffer, i32(a.rows),
+                        i32(a.cols), i32(a.batch), b.buffer, i32(b.rows), i32(b.cols),
+                        i32(b.batch), c, i32(ldc), i32(c_batch), bias_buf, i32(has_bias),
+                        i32(brs), i32(bcs))
+            return
+        p = self.params
+        tm, tn = self.packed_tile()
+        mp, np_ = round_up(m, tm), round_up(n, tn)
+        check_int32("sgemm", groups * mp * k, groups * np_ * k, groups * mp * np_)
+        panels_a = mp // p["MR"]
+        ap = self.scratch.get("ap", 4 * groups * mp * k)
+        prog.launch("pack_a", (k, panels_a, groups), i32(m), i32(k), a.buffer, i32(a.rows),
+                    i32(a.cols), i32(a.batch), ap, i32(panels_a), i32(mp * k))
+        if b_packed:
+            bp, bp_batch = b.buffer, b.batch
+        else:
+            bp_batch = np_ * k
+            bp = self.scratch.get("bp", 4 * groups * np_ * k)
+            prog.launch("pack_b", (k, np_ // 16, groups), i32(n), i32(k), b.buffer,
+                        i32(b.rows), i32(b.cols), i32(b.batch), bp, i32(np_ // 16),
+                        i32(bp_batch))
+        prog.launch("sgemm_packed", (mp // tm, np_ // tn, groups), i32(m), i32(k), ap,
+                    i32(mp * k), bp, i32(bp_batch), c, i32(ldc), i32(c_batch), i32(0),
+                    i32(mp // tm), i32(np_ // tn))
+
+    def gemm(self, m: int, n: int, k: int, a: Operand, b: Operand, out: Any,
+             bias: tuple[Any, int, int] | None) -> None:
+        """out (m x n, contiguous) = op(A) @ op(B) (+ bias)."""
+        if self.kernel == "sgemm_tiled":
+            self.sgemm(m, n, k, a, b, out, n, bias=bias)
+            return
+        tn = self.packed_tile()[1]
+        np_ = round_up(n, tn)
+        if np_ == n and bias is None:  # rows need no padding: the kernel stops at m
+            self.sgemm(m, n, k, a, b, out, n)
+            return
+        c = self.scratch.get("c", 4 * m * np_)
+        self.sgemm(m, n, k, a, b, c, np_)
+        bias_buf, brs, bcs = bias if bias is not None else (c, 0, 0)
+        self.conv_program().launch("gemm_output", (n, m), i32(m), i32(n), c, i32(np_),
+                                   bias_buf, i32(bias is not None), i32(brs), i32(bcs), out)
+
+    def conv2d(self, p: Any, x: Any, w: Any, out: Any, bias: Any, residual: Any,
+               relu: bool) -> None:
+        """NCHW conv as im2col + one grouped GEMM + the col2output epilogue (bias,
+        residual, relu fused)."""
+        conv = self.conv_program()
+        kg, cg = p.k // p.groups, p.c // p.groups
+        crs, ohw = cg * p.r * p.s, p.out_h * p.out_w
+        nohw = p.n * ohw
+        packed = self.kernel == "sgemm_packed"
+        if packed:
+            tm, tn = self.packed_tile()
+            mp, ld = round_up(kg, tm), round_up(nohw, tn)
+        else:
+            mp, ld = kg, nohw
+        check_int32("conv2d", p.groups * crs * ld, p.groups * mp * ld, p.n * p.c * p.h * p.w,
+                    p.n * p.k * ohw)
+        cols = self.scratch.get("cols", 4 * p.groups * crs * ld)
+        (sh, sw), (dh, dw) = p.stride, p.dilation
+        conv.launch("im2col", (ld, crs, p.groups), x, i32(p.c), i32(p.h), i32(p.w), i32(cg),
+                    i32(p.r), i32(p.s), i32(p.out_h), i32(p.out_w), i32(nohw), i32(sh),
+                    i32(sw), i32(p.padding[0]), i32(p.padding[1]), i32(dh), i32(dw), cols,
+                    i32(ld), i32(crs * ld), i32(packed), i32(crs))
+        acc = self.scratch.get("c", 4 * p.groups * mp * ld)
+        self.sgemm(kg, nohw, crs, Operand(w, crs, 1, kg * crs), Operand(cols, ld, 1, crs * ld),
+                   acc, ld, groups=p.groups, c_batch=mp * ld, b_packed=packed)
+        conv.launch("col2output", (ohw, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n), i32(ohw),
+                    i32(ld), i32(mp * ld), bias if bias is not None else acc,
+                    i32(bias is not None), residual if residual is not None else acc,
+                    i32(residual is not None), i32(relu), out)
+
+    # -- int8 ---------------------------------------------------------------------------------
+    def int8_program(self, a_dtype: np.dtype, b_dtype: np.dtype,
+                     out_dtype: np.dtype | None = None) -> Program:
+        defines = {"A_T": CL_TYPES[a_dtype], "B_T": CL_TYPES[b_dtype],
+                   "USE_DOT": int(self.has_integer_dot), "TM": INT8_TILE[0],
+                   "TN": INT8_TILE[1], "OUT_T": CL_TYPES[out_dtype or np.dtype(np.uint8)]}
+        return self.compiler.program("gemm_int8", defines, {
+            "pack_a": (16, 4, 1), "pack_b": (16, 4, 1), "im2row": (16, 4, 1),
+            "gemm_int8": (8, 8, 1), "col2output_int": (16, 4, 1), "requantize": (LOCAL,)})
+
+    @property
+    def has_integer_dot(self) -> bool:
+        return "cl_khr_integer_dot_product" in self.device.extensions
+
+    def gemm_int8(self, prog: Program, m: int, n: int, k: int, a: Any, b: Any, za: Any,
+                  za_step: int, zb: Any, zb_step: int, out: Any) -> None:
+        """out (m x n int32) = (A - za) @ (B - zb), exactly; A and B contiguous."""
+        tm, tn = INT8_TILE
+        kp, mp, np_ = round_up(k, 4), round_up(m, tm), round_up(n, tn)
+        check_int32("gemm_int8", mp * kp, np_ * kp, m * n)
+        ap = self.scratch.get("int8_a", mp * kp)
+        bt = self.scratch.get("int8_b", np_ * kp)
+        prog.launch("pack_a", (kp, mp, 1), i32(m), i32(k), a, i32(k), i32(1), i32(0), ap,
+                    i32(kp), i32(mp), i32(0))
+        prog.launch("pack_b", (kp, np_, 1), i32(n), i32(k), b, i32(1), i32(n), i32(0), bt,
+                    i32(kp), i32(np_), i32(0))
+        prog.launch("gemm_int8", (np_ // tn, mp // tm, 1), i32(m), i32(n), i32(k), i32(kp),
+                    ap, i32(0), bt, i32(0), za, i32(za_step), i32(0), zb, i32(zb_step), i32(0),
+                    out, i32(0))
+
+    def conv2d_int8(self, prog: Program, p: Any, x: Any, w: Any, zx: int, zw: Any,
+                    zw_step: int, zx_buf: Any, out: Any) -> None:
+        """out (NCHW int32) = conv(x - zx, w - zw) exactly: the filters as A (zero point
+        per row), im2row's patches as B (the padding holds zx), one grouped GEMM."""
+        tm, tn = INT8_TILE
+        kg, cg = p.k // p.groups, p.c // p.groups
+        crs, ohw = cg * p.r * p.s, p.out_h * p.out_w
+        nohw = p.n * ohw
+        kp, mp, np_ = round_up(crs, 4), round_up(kg, tm), round_up(nohw, tn)
+        check_int32("conv2d_int8", p.groups * np_ * kp, p.n * p.k * ohw, p.n * p.c * p.h * p.w)
+        ap = self.scratch.get("int8_a", p.groups * mp * kp)
+        bt = self.scratch.get("int8_b", p.groups * np_ * kp)
+        acc = self.scratch.get("int8_c", 4 * p.groups * kg * nohw)
+        prog.launch("pack_a", (kp, mp, p.groups), i32(kg), i32(crs), w, i32(crs), i32(1),
+                    i32(kg * crs), ap, i32(kp), i32(mp), i32(mp * kp))
+        (sh, sw), (dh, dw) = p.stride, p.dilation
+        prog.launch("im2row", (kp, np_, p.groups), x, i32(p.c), i32(p.h), i32(p.w), i32(cg),
+                    i32(p.r), i32(p.s), i32(p.out_h), i32(p.out_w), i32(nohw), i32(sh),
+                    i32(sw), i32(p.padding[0]), i32(p.padding[1]), i32(dh), i32(dw), i32(zx),
+                    bt, i32(kp), i32(np_))
+        prog.launch("gemm_int8", (np_ // tn, mp // tm, p.groups), i32(kg), i32(nohw), i32(crs),
+                    i32(kp), ap, i32(mp * kp), bt, i32(np_ * kp), zw, i32(zw_step),
+                    i32(kg * zw_step), zx_buf, i32(0), i32(0), acc, i32(kg * nohw))
+        prog.launch("col2output_int", (ohw, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
+                    i32(ohw), out)
+
+    def requantize(self, prog: Program, acc: Any, total: int, inner: int, channels: int,
+                   bias: Any, multiplier: Any, shift: Any, per_channel: bool,
+                   zero_point: int, dtype: np.dtype, out: Any) -> None:
+        info = np.iinfo(dtype)
+        prog.launch("requantize", (total,), i32(total), i32(inner), i32(channels), acc,
+                    bias if bias is not None else acc, i32(bias is not None), multiplier,
+                    shift, i32(per_channel), i32(zero_point), i32(info.min), i32(info.max),
+                    out)

@@ -1,0 +1,34 @@
+// Layout kernels over any element type T (float, char, uchar, int): gathers and copies.
+
+#ifndef T
+#define T float
+#endif
+
+// out[i] = x[offset(i)]: meta = [rank, out_shape[rank], x_strides[rank]] with the input's
+// strides permuted into the output's axis order (a transpose).
+__kernel void gather(int n, __global const int *restrict meta, __global const T *restrict x,
+                     __global T *restrict out)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int rank = meta[0];
+    int rest = i, offset = 0;
+    for (int d = rank - 1; d >= 0; --d) {
+        const int extent = meta[1 + d];
+        offset += (rest % extent) * meta[1 + rank + d];
+        rest /= extent;
+    }
+    out[i] = x[offset];
+}
+
+// dst[r * dst_ld + dst_off + c] = src[r * src_ld + src_off + c] for r < rows, c < cols:
+// one concat input into its slot, or a padded GEMM result out of its scratch.
+__kernel void copy2d(int rows, int cols, __global const T *restrict src, int src_ld,
+                     int src_off, __global T *restrict dst, int dst_ld, int dst_off)
+{
+    const int c = get_global_id(0);
+    const int r = get_global_id(1);
+    if (c < cols && r < rows)
+        dst[(size_t)r * dst_ld + dst_off + c] = src[(size_t)r * src_ld + src_off + c];
+}

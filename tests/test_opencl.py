@@ -1,0 +1,310 @@
+"""The opencl backend's own behaviour: device selection, the program cache, build errors
+and compiler crashes as clean exceptions, both GEMM kernels, tuning parameters."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from tolerances import assert_close
+
+from hwbench.backends import backend_class, get_backend
+from hwbench.errors import ArgumentError, HwbenchError, NativeLibraryError
+from hwbench.kernels import reference
+
+try:
+    OK, WHY = backend_class("opencl").available()
+except ImportError as exc:  # pragma: no cover - the backend module itself always imports
+    OK, WHY = False, str(exc)
+pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+
+
+@pytest.fixture(scope="module")
+def be():
+    return get_backend("opencl")
+
+
+def _entries():
+    from hwbench.backends.opencl import runtime
+
+    return runtime.discover()
+
+
+# -- device selection ------------------------------------------------------------------------
+def test_devices_lists_the_default_first_and_every_device():
+    from hwbench.backends.opencl import runtime
+
+    names = backend_class("opencl").devices()
+    entries = _entries()
+    assert sorted(names, key=int) == [str(e.index) for e in entries]
+    assert names[0] == str(runtime.default_index(entries))
+    versions = backend_class("opencl").versions()
+    assert all(f"opencl:{e.index}" in versions for e in entries)
+
+
+def test_default_device_is_the_first_gpu_else_the_first_cpu():
+    from hwbench.backends.opencl import runtime
+
+    entries = _entries()
+    chosen = entries[runtime.default_index(entries)]
+    gpus = [e for e in entries if e.kind == "GPU"]
+    cpus = [e for e in entries if e.kind == "CPU"]
+    assert chosen == (gpus or cpus or list(entries))[0]
+
+
+def test_select_by_index_and_by_name_substring():
+    entry = _entries()[0]
+    by_index = get_backend("opencl:0")
+    assert by_index.info()["device_name"] == entry.name
+    assert by_index.full_name == "opencl:0"
+    word = entry.name.split()[-1].lower()
+    assert get_backend(f"opencl:{word}").info()["device_name"] == entry.name
+
+
+@pytest.mark.parametrize("selector", ["999", "no-such-device-anywhere"])
+def test_bad_device_names_the_backend_argument(selector):
+    with pytest.raises(ArgumentError, match="'backend'"):
+        get_backend(f"opencl:{selector}")
+
+
+def test_info_reports_platform_driver_and_math_mode(be):
+    info = be.info()
+    for key in ("platform", "device_name", "driver_version", "math_mode", "gemm_kernel",
+                "gemm_params"):
+        assert info[key] not in (None, ""), key
+    assert info["math_mode"] == "fp32"
+
+
+# -- arrays stay on the device -----------------------------------------------------------------
+def test_results_are_device_arrays_until_to_numpy(be, rng):
+    import pyopencl.array as cla
+
+    a = be.asarray(rng.standard_normal((8, 8)).astype(np.float32))
+    y = be.relu(be.gemm(a, a))
+    assert isinstance(y, cla.Array)
+    be.synchronize()
+    assert isinstance(be.to_numpy(y), np.ndarray)
+
+
+def test_zero_dim_arrays_keep_their_shape(be):
+    assert be.asarray(np.float32(2.0)).shape == ()
+
+
+def test_device_seconds_come_from_profiling_events(be, rng):
+    a = be.asarray(rng.standard_normal((64, 64)).astype(np.float32))
+    out, seconds = be.device_seconds(be.gemm, a, a)
+    assert out.shape == (64, 64)
+    assert 0 < seconds < 10
+
+
+# -- programs: cache, build errors, compiler crashes ------------------------------------------
+BROKEN = "__kernel void broken(__global float *x) { x[0] = undeclared_name; }"
+# PoCL 3.0's LLVM aborts ("Cannot select") compiling fma() on float16 vectors, and only
+# when the kernel first runs: the probe must catch it in its child process.
+CRASHES_POCL = """
+__kernel void crash(__global float16 *a, __global float16 *b, int n) {
+    size_t i = get_global_id(0);
+    if (i < n) b[i] = fma(a[i], a[i], b[i]);
+}
+"""
+
+
+def test_program_cache_hits(be, rng):
+    x = be.asarray(rng.standard_normal(100).astype(np.float32))
+    be.sigmoid(x)
+    builds, cached = be.compiler.builds, be.compiler.cached_programs
+    first = be._elementwise()
+    for _ in range(3):
+        be.sigmoid(x)
+        assert be._elementwise() is first
+    assert (be.compiler.builds, be.compiler.cached_programs) == (builds, cached)
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_build_error_is_a_clean_exception_with_the_log(probe, tmp_path, monkeypatch):
+    from hwbench.backends.opencl.compiler import BuildError, Compiler
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    compiler = Compiler(get_backend("opencl").dev, probe=probe)
+    with pytest.raises(BuildError) as info:
+        compiler.program("broken", {}, {"broken": (1,)}, source=BROKEN)
+    assert isinstance(info.value, NativeLibraryError) and isinstance(info.value, HwbenchError)
+    assert "undeclared_name" in info.value.log
+    assert "broken" in str(info.value)
+
+
+def test_probe_marks_programs_it_checked(tmp_path, monkeypatch):
+    from hwbench.backends.opencl.compiler import Compiler
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    source = "__kernel void ok(__global float *x, int n) { if (get_global_id(0) < n) x[0] = 1; }"
+    device = get_backend("opencl").dev
+    first = Compiler(device, probe=True)
+    first.program("ok", {"UNIQUE": 7}, {"ok": (4,)}, source=source)
+    assert first.probes == 1
+    second = Compiler(device, probe=True)  # a new process would start like this
+    second.program("ok", {"UNIQUE": 7}, {"ok": (4,)}, source=source)
+    assert second.probes == 0
+    assert len(list((tmp_path / "opencl-probed").iterdir())) == 1
+
+
+def test_device_compiler_crash_does_not_take_the_process_down(tmp_path, monkeypatch):
+    from hwbench.backends.opencl.compiler import BuildError, Compiler
+
+    be = get_backend("opencl")
+    if "Portable Computing Language" not in be.info()["platform"]:
+        pytest.skip("the known compiler crash is PoCL's; this device is not PoCL")
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    compiler = Compiler(be.dev, probe=True)
+    try:
+        compiler.program("crash", {}, {"crash": (4,)}, source=CRASHES_POCL)
+    except BuildError as exc:
+        assert "crashed the device compiler" in str(exc) or "failed to build" in str(exc)
+    else:
+        pytest.skip("this PoCL compiles fma on float16 vectors (the crash is fixed)")
+    # ... and the process goes on working.
+    x = be.asarray(np.ones(4, np.float32))
+    np.testing.assert_allclose(be.to_numpy(be.sigmoid(x)), 1 / (1 + np.exp(-1.0)), rtol=1e-6)
+
+
+def test_launch_errors_name_the_kernel_and_the_cause():
+    from hwbench.backends.opencl.compiler import launch_error
+
+    exc = launch_error("sgemm_tiled", (256, 256, 1), (16, 16, 1),
+                       RuntimeError("clEnqueueNDRangeKernel failed: OUT_OF_RESOURCES"))
+    assert isinstance(exc, NativeLibraryError)
+    assert "sgemm_tiled" in str(exc) and "ran out of resources" in str(exc)
+
+
+# -- both GEMM kernels, any parameters ---------------------------------------------------------
+TILED = {"TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 2, "WPTN": 2}  # 256 work-items
+
+
+@pytest.mark.parametrize("kernel,params", [
+    ("sgemm_tiled", None),
+    ("sgemm_tiled", TILED),
+    ("sgemm_packed", {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128}),
+    ("sgemm_packed", {"MR": 6, "MBLK": 16, "NBLK": 8, "KC": 384}),
+])
+def test_gemm_kernels_and_parameters_agree_with_the_reference(kernel, params, rng):
+    be = get_backend("opencl", gemm_kernel=kernel, gemm_params=params)
+    for m, n, k, ta, tb in [(1, 1, 1, False, False), (70, 45, 300, True, False),
+                            (33, 130, 17, False, True), (129, 64, 129, True, True)]:
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+        bias = rng.standard_normal((1, n)).astype(np.float32)
+        out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b), be.asarray(bias), ta, tb))
+        assert_close(out, reference.gemm(a, b, bias, ta, tb), k)
+    x = rng.standard_normal((2, 6, 9, 9)).astype(np.float32)
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    kw = dict(stride=2, padding=(1, 0, 1, 2), dilation=1, groups=2)
+    out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), **kw))
+    assert_close(out, reference.conv2d(x, w, None, **kw), 27)
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(gemm_kernel="cublas"), "gemm_kernel"),
+    (dict(gemm_kernel="sgemm_packed", gemm_params={"MR": 5, "MBLK": 8, "NBLK": 4, "KC": 256}),
+     "gemm_params"),
+    (dict(gemm_kernel="sgemm_tiled", gemm_params={"TSM": 64}), "gemm_params"),
+])
+def test_bad_gemm_options_name_the_argument(kwargs, name):
+    with pytest.raises(ArgumentError, match=f"'{name}'"):
+        get_backend("opencl", **kwargs)
+
+
+# -- tuned parameters --------------------------------------------------------------------------
+def test_tuned_parameters_are_stored_per_device_and_used(tmp_path, monkeypatch):
+    from hwbench.backends.opencl import tuning
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    be = get_backend("opencl")
+    kernel = be.info()["gemm_kernel"]
+    assert not be.info()["gemm_params_tuned"]
+    winner = tuning.candidates(kernel)[1]
+    tuning.store(be.dev.cache_key, kernel, winner, 123.4, (256, 256, 256))
+    assert tuning.tuned(be.dev.cache_key, kernel) == winner
+    assert tuning.tuned("some other device | driver 0", kernel) is None
+    tuned = get_backend("opencl")
+    assert tuned.info()["gemm_params"] == winner and tuned.info()["gemm_params_tuned"]
+
+
+@pytest.mark.parametrize("content", ["not json", "[]", '{"devices": {"x": 1}}'])
+def test_malformed_tuning_file_falls_back_to_defaults(tmp_path, monkeypatch, content):
+    from hwbench.backends.opencl import tuning
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    (tmp_path / "opencl-tuning.json").write_text(content)
+    be = get_backend("opencl")
+    assert be.info()["gemm_params"] == tuning.DEFAULTS[be.info()["gemm_kernel"]]
+
+
+def test_out_of_space_tuned_parameters_are_ignored(tmp_path, monkeypatch):
+    from hwbench.backends.opencl import tuning
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    be = get_backend("opencl")
+    kernel = be.info()["gemm_kernel"]
+    bad = {k: 7 for k in tuning.SPACES[kernel]}
+    data = {"devices": {be.dev.cache_key: {kernel: {"params": bad}}}}
+    (tmp_path / "opencl-tuning.json").write_text(json.dumps(data))
+    assert get_backend("opencl").info()["gemm_params"] == tuning.DEFAULTS[kernel]
+
+
+# -- hwbench tune ------------------------------------------------------------------------------
+def test_tune_command_times_the_defaults_and_stores_the_winner(tmp_path, monkeypatch, capsys):
+    from hwbench.backends.opencl import tuning
+    from hwbench.cli import main
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    assert main(["tune", "--backend", "opencl", "--size", "64", "--budget", "0"]) == 0
+    assert "GFLOP/s" in capsys.readouterr().out
+    be = get_backend("opencl")
+    kernel = be.info()["gemm_kernel"]
+    assert tuning.tuned(be.dev.cache_key, kernel) == tuning.DEFAULTS[kernel]
+
+
+def test_tune_command_refuses_other_backends(capsys):
+    from hwbench.cli import main
+
+    assert main(["tune", "--backend", "cpu"]) == 2
+    assert "only opencl" in capsys.readouterr().out
+
+
+# -- quantization on the device is bit-exact with the shared host math ------------------------
+@pytest.mark.parametrize("axis,zp_dtype", [(None, np.uint8), (1, np.int8), (3, np.uint8)])
+def test_quantize_and_dequantize_match_the_host_math_exactly(be, rng, axis, zp_dtype):
+    from hwbench.kernels.quantization import dequantize, quantize
+
+    x = (rng.standard_normal((2, 3, 4, 5)) * 60).astype(np.float32)
+    x.flat[:5] = [0.5, 1.5, 2.5, -0.5, -2.5]  # ties: half to even
+    if axis is None:
+        scale, zp = np.float32(1.0), zp_dtype(7)
+    else:
+        scale = rng.uniform(0.1, 2.0, x.shape[axis]).astype(np.float32)
+        scale[0] = 1.0
+        zp = rng.integers(0, 100, x.shape[axis]).astype(zp_dtype)
+    q = be.quantize_linear(be.asarray(x), scale, zp, axis=axis if axis is not None else 1)
+    want = quantize(x, scale, zp, zp_dtype, axis)
+    np.testing.assert_array_equal(be.to_numpy(q), want)
+    y = be.dequantize_linear(q, scale, zp, axis=axis if axis is not None else 1)
+    np.testing.assert_array_equal(be.to_numpy(y), dequantize(want, scale, zp, axis))
+
+
+def test_work_groups_beyond_the_device_limit_are_unsupported_not_a_crash(be):
+    from hwbench.errors import UnsupportedError
+
+    too_big = be.dev.max_work_group_size + 1
+    with pytest.raises(UnsupportedError, match="work-groups"):
+        be.compiler.program("elementwise", {}, {"relu": (too_big,)})
+
+
+@pytest.mark.parametrize("size,where", [(19, 18), (19, 3), (8, 7), (1, 0), (4099, 4098)])
+def test_nan_screen_sees_every_element_vector_part_and_tail(be, size, where):
+    x = np.ones(size, np.float32)
+    x[where] = np.inf
+    with pytest.raises(ArgumentError, match="'x'"):
+        be.relu(be.asarray(x))
+    x[where] = 1.0
+    np.testing.assert_array_equal(be.to_numpy(be.relu(be.asarray(x))), x)
