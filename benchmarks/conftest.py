@@ -13,6 +13,12 @@ from hwbench.backends import REGISTRY, backend_class, get_backend
 NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
 
 
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="benchmark the whole DeepBench and ResNet-50 sets and every default "
+                          "model (default: a CI-sized subset)")
+
+
 @pytest.fixture(params=NAMES, scope="session")
 def backend(request):
     base = request.param.split(":")[0]

@@ -1,4 +1,4 @@
-"""The ``hwbench`` command: ``list``, ``kernels`` and ``run``."""
+"""The ``hwbench`` command: ``list``, ``kernels``, ``run``, ``roofline`` and ``train``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hwbench.backends import default_threads, expand_backends, list_backends
-from hwbench.errors import ArgumentError, HwbenchError
+from hwbench.errors import ArgumentError, HwbenchError, UnsupportedError
 
 RUN_HELP = """Run whole models on every chosen backend, side by side, and save the results.
 
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a Markdown summary table to FILE")
     p.add_argument("--csv", default=None, metavar="FILE",
                    help="also write a CSV summary (one line per row) to FILE")
+    p.add_argument("--roofline", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure each backend's GEMM/streaming ceilings (~1.5 s each) and "
+                        "draw roofline-<results stem>.png beside the JSON (default: on)")
+    p_roof = sub.add_parser("roofline", help="redraw the roofline plot of a saved `run`")
+    p_roof.add_argument("results", help="a models results JSON written by `hwbench run`")
+    p_roof.add_argument("-o", "--output", default=None, metavar="PNG",
+                        help="where to write it (default: roofline-<stem>.png beside it)")
     p_train = sub.add_parser(
         "train", help="train a digits model (mlp, lenet, autoencoder) with a backend's kernels")
     p_train.add_argument("--model", required=True, help="mlp, lenet or autoencoder")
@@ -109,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--threads", type=int, default=None, help="backend threads")
     p_train.add_argument("--output", default=None,
                          help="weights file to write (default: results/weights/MODEL.npz)")
+    _add_tune_parser(sub)
+    _add_compare_parsers(sub)
+    _add_simulate_parser(sub)
+    _add_sweep_parser(sub)
     return parser
 
 
@@ -119,10 +131,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return cmd_list(args, console)
+        if args.command == "tune":
+            return cmd_tune(args, console)
+        if args.command in ("compare", "report"):
+            return cmd_compare(args, console) if args.command == "compare" else cmd_report(
+                args, console)
         if args.command == "train":
             return cmd_train(args, console)
         if args.command == "run":
             return cmd_run(args, console)
+        if args.command == "roofline":
+            return cmd_roofline(args, console)
+        if args.command == "simulate":
+            return cmd_simulate(args, console)
+        if args.command in ("sweep", "node-resources"):
+            return (cmd_sweep if args.command == "sweep" else cmd_node_resources)(args, console)
         return cmd_kernels(args, console)
     except HwbenchError as exc:
         console.print(f"[bold red]error:[/] {exc}")
@@ -138,8 +161,8 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     for column in ("backend", "available", "devices", "versions / why not"):
         table.add_column(column)
     for row in rows:
-        detail = ", ".join(f"{k} {v}" for k, v in row.versions.items()) if row.available else (
-            row.reason)
+        detail = escape(", ".join(f"{k} {v}" for k, v in row.versions.items())
+                        if row.available else row.reason)  # "[cuda]" is not rich markup
         table.add_row(row.name, "[green]yes[/]" if row.available else "[red]no[/]",
                       ", ".join(row.devices), detail)
     console.print(table)
@@ -229,6 +252,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     result = new_result("kernels", env, shapes=args.shapes, batch=args.batch, ops=list(args.op),
                         threads=options["threads"], backends={})
     path = None if args.no_save else default_result_path(args.output, "kernels")
+    _add_reference_workload(env, options["threads"], path, console)
     specs = kernel_suite.plan(tuple(args.op), args.shapes, args.batch)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "kernels", "backend": name, "peer": is_peer, "options": options,
@@ -262,14 +286,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     models = model_suite.expand_models(args.model)
     cases = model_suite.plan(models, list(args.batch), list(args.precision))
     options = {"threads": args.threads if args.threads is not None else default_threads()}
-    result = new_result("models", environment(), models=models, batches=list(args.batch),
+    env = environment()
+    if args.roofline:  # the host CPU's FMA peak: a dashed line on the roofline
+        env["fma_peak"] = _measure_peak(options["threads"], console, seconds=0.1, repeats=3)
+    result = new_result("models", env, models=models, batches=list(args.batch),
                         precisions=list(args.precision), threads=options["threads"],
                         backends={})
     path = None if args.no_save else default_result_path(args.output, "models")
+    _add_reference_workload(env, options["threads"], path, console)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "models", "backend": name, "peer": is_peer, "options": options,
              "models": models, "batches": list(args.batch), "precisions": list(args.precision),
-             "timing": timing} for name, is_peer in targets]
+             "timing": timing, "ceilings": args.roofline} for name, is_peer in targets]
     with model_suite.reference_folder() as folder:
         references: dict[tuple[str, int], str] = {}
 
@@ -291,8 +319,40 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if path:
         console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
     _write_summaries(args, result["rows"], console)
+    if args.roofline and not interrupted:
+        _draw_roofline(result, path, console)
     _report_failures(console, result["rows"], "model")
     return 130 if interrupted else 0
+
+
+def _draw_roofline(result: dict[str, Any], results_path: Any, console: Console) -> None:
+    """Print the ceilings; draw the plot beside the results file (a run without a file,
+    or with nothing to place, keeps its exit status and says why there is no plot)."""
+    from hwbench.harness.roofline import ceiling_lines, plot_roofline, roofline_path
+
+    for line in ceiling_lines(result):
+        console.print(f"ceilings: {line}")
+    if results_path is None:
+        return
+    try:
+        plot = plot_roofline(result, roofline_path(results_path))
+    except HwbenchError as exc:
+        console.print(f"[yellow]roofline not drawn:[/] {exc}")
+        return
+    console.print(f"roofline: {plot.path}")
+
+
+def cmd_roofline(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.harness.results import read_result
+    from hwbench.harness.roofline import plot_roofline, roofline_path
+
+    result = read_result(args.results)
+    plot = plot_roofline(result, args.output or roofline_path(args.results))
+    console.print(f"roofline: {plot.path} ({len(plot.points)} points, "
+                  f"{len(plot.ceilings)} backends with ceilings)")
+    for reason in plot.skipped:
+        console.print(f"[yellow]not placed:[/] {reason}")
+    return 0
 
 
 def _write_summaries(args: argparse.Namespace, rows: list[dict[str, Any]],
@@ -308,6 +368,8 @@ def _write_summaries(args: argparse.Namespace, rows: list[dict[str, Any]],
 
 
 def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
+    from hwbench.harness.summary import int8_drop
+
     rank = {name: i for i, name in enumerate(order)}
     rows = sorted(rows, key=lambda r: (r.get("model", ""), r.get("precision", ""),
                                        r.get("batch", 0), rank.get(r.get("backend"), 99)))
@@ -336,6 +398,13 @@ def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
         agree = f"{row['rel_error']:.1e}" if "rel_error" in row else ""
         if "top1_agreement" in row:
             agree += f" ({100 * row['top1_agreement']:.0f}% top-1)"
+        drop = int8_drop(row, rows)
+        if drop is not None:
+            acc += f" ({drop:+.2f} pt vs fp32)"
+        if "simulated_seconds" in row:  # a simulated accelerator: its own time beside
+            sim = (f"sim {_seconds(row['simulated_seconds'])}, "
+                   f"{row['simulated_tops']:.2f} TOP/s")
+            acc = f"{acc}; {sim}" if acc else sim
         table.add_row(*head, p50, p99, f"{row['samples_per_s']:.1f}",
                       f"{row.get('gflops', 0):.1f}", acc, agree)
     return table
@@ -367,13 +436,18 @@ def _add_peak_fraction(row: dict[str, Any], peak: dict[str, Any] | None) -> None
         row["fraction_of_peak"] = row["gflops"] / peak["gflops"]
 
 
-def _measure_peak(threads: int, console: Console) -> dict[str, Any] | None:
+def _measure_peak(threads: int, console: Console, **how: Any) -> dict[str, Any] | None:
+    """``how``: ``measure_fma_peak``'s seconds/repeats (``run`` takes a quicker look)."""
     from hwbench.harness.peak import available_isas, measure_fma_peak
 
     if not available_isas():
         console.print("[yellow]FMA peak not measured:[/] needs x86-64 Linux")
         return None
-    peak = measure_fma_peak(threads=threads)
+    try:
+        peak = measure_fma_peak(threads=threads, **how)
+    except UnsupportedError as exc:  # e.g. executable memory refused: report, go on
+        console.print(f"[yellow]FMA peak not measured:[/] {exc}")
+        return None
     console.print(f"measured FMA peak: {peak.gflops:.1f} GFLOP/s float32 "
                   f"({peak.threads} threads, {peak.isa})")
     return {"gflops": peak.gflops, "threads": peak.threads, "isa": peak.isa,
@@ -423,6 +497,233 @@ def _seconds(value: float) -> str:
     return f"{value * 1e9:.3g} ns"
 
 
+# -- tune: kernel parameters per OpenCL device ---------------------------------------------------
+def _add_tune_parser(sub: Any) -> None:
+    p = sub.add_parser("tune", help="search an OpenCL device's GEMM tile parameters and "
+                       "store the fastest in the per-user tuning cache")
+    p.add_argument("--backend", default="opencl", help="opencl or opencl:N / opencl:NAME")
+    p.add_argument("--size", type=int, default=1024, help="M = N = K of the timed SGEMM")
+    p.add_argument("--budget", type=float, default=300.0,
+                   help="seconds to search at most (the defaults are always tried)")
+    p.add_argument("--no-save", action="store_true", help="report only; store nothing")
+
+
+def cmd_tune(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.backends import parse_backend_name
+
+    base, device = parse_backend_name(args.backend)
+    if base != "opencl":
+        raise ArgumentError(f"argument '--backend': only opencl devices are tuned, got "
+                            f"{args.backend!r}")
+    from hwbench.backends.opencl import tune, tuning
+
+    def report(trial: Any) -> None:
+        speed = f"{trial.gflops:8.1f} GFLOP/s" if trial.gflops else f"skipped: {trial.note}"
+        console.print(f"  {trial.params}  {speed}")
+
+    be, trials = tune.search(device, args.size, args.budget, report=report,
+                             store=not args.no_save)
+    timed = [t for t in trials if t.gflops]
+    if not timed:
+        console.print("[bold red]no candidate ran[/]")
+        return 1
+    best = max(timed, key=lambda t: t.gflops)
+    console.print(f"{be.info()['device_name']} ({be.dev.cache_key}): best {best.params} at "
+                  f"{best.gflops:.1f} GFLOP/s over {len(trials)} candidates"
+                  + ("" if args.no_save else f"; stored in {tuning.tuning_file()}"))
+    return 0
+
+
+# -- compare, report: regression tracking --------------------------------------------------------
+def _add_compare_parsers(sub: Any) -> None:
+    p = sub.add_parser("compare", help="what got slower or less accurate between two runs "
+                       "(hwbench results or pytest-benchmark JSON)")
+    p.add_argument("old", help="baseline: a results JSON, pytest-benchmark JSON or storage folder")
+    p.add_argument("new", help="the run to check, in the same forms")
+    p.add_argument("--fail-on", action="append", default=None, metavar="METRIC:LIMIT",
+                   help="exit 1 on a regression past LIMIT: median:10%% (default), "
+                        "accuracy:100%% (relative error may double); repeatable")
+    p.add_argument("--normalized", action="store_true",
+                   help="compare times divided by each run's reference workload (for runs "
+                        "from two similar machines)")
+    p.add_argument("--changed", action="store_true", help="list only flagged benchmarks")
+    p = sub.add_parser("report", help="Markdown and self-contained HTML report of results")
+    p.add_argument("results", nargs="+", help="results JSON files, pytest-benchmark JSON or "
+                   "storage folders (several runs of one benchmark give history plots)")
+    p.add_argument("-o", "--output", default="report", help="folder to write into "
+                   "(default: report/): report.md, report.html and the PNGs")
+
+
+def _add_reference_workload(env: dict[str, Any], threads: int, path: Any,
+                            console: Console) -> None:
+    """Saved runs also time the fixed reference workload (`hwbench compare --normalized`)."""
+    if path is None:
+        return
+    from hwbench.harness.calibration import measure_reference_isolated
+
+    env["reference_workload"] = ref = measure_reference_isolated(threads)
+    console.print(f"reference workload: {ref['gemm']['gflops']:.1f} GFLOP/s (sgemm 512³), "
+                  f"{ref['stream']['gbytes_per_s']:.1f} GB/s (add)")
+
+
+def cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.harness import compare
+
+    result = compare.compare_paths(args.old, args.new, args.fail_on, args.normalized)
+    console.print(compare.table(result, "changed" if args.changed else "all"))
+    for line in compare.summary_lines(result):
+        console.print(line, style="yellow" if "DIFFERENT" in line else None, markup=False)
+    if result.failed:
+        console.print(f"[bold red]FAIL:[/] {len(result.regressions)} slower, "
+                      f"{len(result.accuracy_regressions)} less accurate past --fail-on")
+        return 1
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.harness.report import write_report
+
+    report = write_report(args.results, args.output)
+    console.print(f"report: {report.markdown} and {report.html} ({len(report.images)} plots)")
+    for note in report.notes:
+        console.print(f"[yellow]note:[/] {note}")
+    return 0
+
+
+# -- simulate: the systolic accelerator's timing model ---------------------------------------------
+SIMULATE_HELP = """Simulate a workload on a systolic-array accelerator (the systolic backend's
+analytic timing model) and write COMPUTE_REPORT.csv (SCALE-Sim's columns first) and
+simulate.json under OUTPUT/simulate/. The workload is a SCALE-Sim topology CSV or a model
+(zoo name or .onnx); the machine a preset or a SCALE-Sim .cfg file."""
+
+
+def _add_simulate_parser(sub: Any) -> None:
+    from hwbench.backends.systolic.config import PRESETS
+
+    p = sub.add_parser("simulate", help="simulate a model or a SCALE-Sim topology on a "
+                       "systolic array (cycles, utilization, memory traffic)",
+                       description=SIMULATE_HELP)
+    p.add_argument("--config", default="tpu-v1",
+                   help=f"a preset ({', '.join(PRESETS)}) or a SCALE-Sim .cfg file")
+    workload = p.add_mutually_exclusive_group(required=True)
+    workload.add_argument("--topology", metavar="CSV", help="a SCALE-Sim topology CSV")
+    workload.add_argument("--model", metavar="NAME|FILE.onnx", help="a zoo model or .onnx")
+    p.add_argument("--batch", type=int, default=1, help="batch size of --model (default 1)")
+    p.add_argument("--dataflow", choices=("ws", "os", "is"), default=None,
+                   help="override the config's dataflow")
+    p.add_argument("--array", default=None, metavar="ROWSxCOLS",
+                   help="override the array size, e.g. 128x128")
+    p.add_argument("--compare", default=None, metavar="CSV",
+                   help="SCALE-Sim's COMPUTE_REPORT.csv for the same workload: compute cycles "
+                        "side by side, every difference accounted for")
+    p.add_argument("--output", default="results", help="folder for the reports (default: "
+                   "results/)")
+    p.add_argument("--no-save", action="store_true", help="do not write the reports")
+
+
+def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.backends.systolic.config import load_config
+    from hwbench.harness import simulate
+
+    if args.batch < 1:
+        raise ArgumentError(f"argument '--batch' must be >= 1, got {args.batch}")
+    config = load_config(args.config).with_overrides(dataflow=args.dataflow, array=args.array)
+    sim = simulate.run_simulation(config, topology=args.topology, model=args.model,
+                                  batch=args.batch)
+    if args.compare:
+        simulate.compare_with_scalesim(sim, args.compare)
+    console.print(simulate.layer_table(sim))
+    s = sim.summary
+    console.print(
+        f"{sim.workload} on {config.name} ({s['array']}, {s['dataflow']}, "
+        f"{config.clock_hz / 1e6:g} MHz): {s['cycles']:,} cycles = {_seconds(s['seconds'])}, "
+        f"{s['tops']:.2f} of {s['peak_tops']:.1f} TOP/s peak, utilization "
+        f"{100 * s['utilization']:.1f} %; simulated in {sim.simulation_seconds * 1e3:.1f} ms")
+    if sim.comparison:
+        console.print(simulate.comparison_table(sim))
+    if not args.no_save:
+        csv_path, json_path = simulate.write_reports(sim, args.output)
+        console.print(f"reports: {csv_path} and {json_path}")
+    return 0
+
+
+# -- sweep: grids of points on Ray or local processes ---------------------------------------------
+SWEEP_HELP = """Run every point of a grid (a TOML spec and/or --set TABLE.KEY=VALUE) as one task:
+[simulate] grids of systolic-array configurations x workloads, [run] grids of backends x
+models x batches x precisions. With Ray installed the points run on a local Ray instance, or
+on the cluster at --address / RAY_ADDRESS, each where its hardware is; without Ray, in local
+processes. Writes OUTPUT/sweep-NAME.json as points finish (--resume skips finished ones),
+a CSV and Markdown summary, and for simulator points pareto-NAME.png. See README "Sweeps"."""
+
+
+def _add_sweep_parser(sub: Any) -> None:
+    p = sub.add_parser("sweep", help="run a grid of simulate/run points on Ray (or local "
+                       "processes), resumable", description=SWEEP_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", nargs="?", default=None, help="the sweep spec (TOML)")
+    p.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   dest="overrides", help="set or override a spec key, the value in TOML, "
+                   "e.g. --set \"simulate.arrays=['64x64','128x128']\" (repeatable)")
+    p.add_argument("--address", default=None, metavar="ray://HOST:PORT",
+                   help="an existing Ray cluster (default: RAY_ADDRESS, else a local instance)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue OUTPUT/sweep-NAME.json: skip the points it has finished")
+    p.add_argument("--output", default="results", help="folder for the results (default: "
+                   "results/)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="seconds one point may run (default: the spec's, else 600)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local processes / local Ray CPUs (default: every core)")
+    p.add_argument("--executor", choices=("auto", "ray", "local"), default="auto",
+                   help="auto: Ray if installed, else local processes")
+    p.add_argument("--no-plot", action="store_true", help="skip the Pareto PNG")
+    sub.add_parser("node-resources", help="this machine's backends as Ray custom resources "
+                   "(JSON for `ray start --resources`)")
+
+
+def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.harness import sweep_report
+    from hwbench.harness.sweep import RichProgress, run_sweep
+    from hwbench.harness.sweep_spec import load_spec
+
+    spec = load_spec(args.spec, args.overrides)
+    console.print(f"sweep {spec.name}: {len(spec.points)} points")
+    progress = RichProgress(console)
+    try:
+        run = run_sweep(spec, args.output, resume=args.resume, executor=args.executor,
+                        address=args.address, workers=args.workers, timeout=args.timeout,
+                        progress=progress)
+    finally:
+        progress.stop()
+    payload, path = run.results.payload, run.results.path
+    counts = {status: sum(r.get("status") == status for r in payload["rows"])
+              for status in ("ok", "refused", "failed")}
+    console.print(f"{run.executor}: {run.completed} point(s) run, {run.skipped} "
+                  f"finished before, in {run.wall_seconds:.1f} s; all {len(payload['rows'])}: "
+                  f"{counts['ok']} ok, "
+                  f"{counts['refused']} refused, {counts['failed']} failed"
+                  + (f", {run.retried} retried" if run.retried else ""))
+    for note in run.notes:
+        console.print(f"[yellow]note:[/] {escape(note)}")
+    for label in run.failed:
+        console.print(f"[red]failed:[/] {escape(label)}")
+    console.print(f"results: {path}" + (" (interrupted: --resume continues it)"
+                                         if run.interrupted else ""))
+    for summary in sweep_report.write_summaries(payload, path):
+        console.print(f"summary: {summary}")
+    if not args.no_plot:
+        plot = sweep_report.plot_pareto(payload, sweep_report.pareto_path(path))
+        if plot:
+            console.print(f"pareto: {plot}")
+    return 130 if run.interrupted else (1 if counts["failed"] else 0)
+
+
+def cmd_node_resources(args: argparse.Namespace, console: Console) -> int:
+    from hwbench.harness.sweep_point import node_resources
+
+    print(json.dumps(node_resources()))
+    return 0
+
+
 if __name__ == "__main__":
     sys.exit(main())
-

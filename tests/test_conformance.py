@@ -32,7 +32,7 @@ def test_gemm_matches_float64_reference(backend, rng, m, n, k, trans_a, trans_b)
     b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
     out = run(backend, "gemm", a, b, trans_a=trans_a, trans_b=trans_b)
     assert out.dtype == np.float32
-    assert_close(out, reference.gemm(a, b, None, trans_a, trans_b), k)
+    assert_close(out, reference.gemm(a, b, None, trans_a, trans_b), k, backend=backend)
 
 
 @pytest.mark.parametrize("bias_shape", [(5,), (1, 5), (3, 5), (3, 1), (1,), ()])
@@ -41,7 +41,7 @@ def test_gemm_bias_broadcasts_like_onnx(backend, rng, bias_shape):
     b = rng.standard_normal((4, 5)).astype(np.float32)
     bias = np.asarray(rng.standard_normal(bias_shape), dtype=np.float32)
     out = run(backend, "gemm", a, b, bias)
-    assert_close(out, reference.gemm(a, b, bias), 4)
+    assert_close(out, reference.gemm(a, b, bias), 4, backend=backend)
 
 
 def test_gemm_accepts_non_contiguous_and_fortran_inputs(backend, rng):
@@ -50,7 +50,7 @@ def test_gemm_accepts_non_contiguous_and_fortran_inputs(backend, rng):
     b = np.asfortranarray(rng.standard_normal((10, 9)).astype(np.float32))
     out = backend.to_numpy(backend.gemm(a, b)) if backend.name in ("numpy", "cpu") else run(
         backend, "gemm", a, b)
-    assert_close(out, reference.gemm(a, b), 10)
+    assert_close(out, reference.gemm(a, b), 10, backend=backend)
 
 
 @SETTINGS
@@ -61,7 +61,7 @@ def test_gemm_random_shapes(backend, m, n, k, trans_a, trans_b):
     a = rng.uniform(-1, 1, (k, m) if trans_a else (m, k)).astype(np.float32)
     b = rng.uniform(-1, 1, (n, k) if trans_b else (k, n)).astype(np.float32)
     out = run(backend, "gemm", a, b, trans_a=trans_a, trans_b=trans_b)
-    assert_close(out, reference.gemm(a, b, None, trans_a, trans_b), k)
+    assert_close(out, reference.gemm(a, b, None, trans_a, trans_b), k, backend=backend)
 
 
 # -- conv2d ------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def test_conv2d_matches_float64_reference(backend, rng, case, with_bias):
     out = run(backend, "conv2d", *args, **kw)
     ref = reference.conv2d(x, wt, bias, **kw)
     assert out.shape == ref.shape
-    assert_close(out, ref, c // groups * r * s)
+    assert_close(out, ref, c // groups * r * s, backend=backend)
 
 
 def test_conv2d_reused_weights_stay_correct_when_input_changes(backend, rng):
@@ -100,7 +100,8 @@ def test_conv2d_reused_weights_stay_correct_when_input_changes(backend, rng):
     for _ in range(3):
         x = rng.standard_normal((2, 4, 8, 8)).astype(np.float32)
         out = backend.to_numpy(backend.conv2d(backend.asarray(x), wt, padding=1))
-        assert_close(out, reference.conv2d(x, backend.to_numpy(wt), padding=1), 36)
+        assert_close(out, reference.conv2d(x, backend.to_numpy(wt), padding=1), 36,
+                     backend=backend)
 
 
 @pytest.mark.parametrize("shape", [(3,), (4, 4), (300, 300)])
@@ -121,7 +122,8 @@ def test_conv2d_weights_cache_sees_different_weights(backend, rng):
     for _ in range(3):
         wt = rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
         out = backend.to_numpy(backend.conv2d(x, backend.asarray(wt), padding=1))
-        assert_close(out, reference.conv2d(backend.to_numpy(x), wt, padding=1), 36)
+        assert_close(out, reference.conv2d(backend.to_numpy(x), wt, padding=1), 36,
+                     backend=backend)
 
 
 @SETTINGS
@@ -137,7 +139,7 @@ def test_conv2d_random_shapes(backend, n, c, h, w, kg, r, s, stride, pads, dil, 
     wt = rng.uniform(-1, 1, (kg * groups, c // groups, r, s)).astype(np.float32)
     kw = dict(stride=stride, padding=pads, dilation=dil, groups=groups)
     out = run(backend, "conv2d", x, wt, **kw)
-    assert_close(out, reference.conv2d(x, wt, None, **kw), c // groups * r * s)
+    assert_close(out, reference.conv2d(x, wt, None, **kw), c // groups * r * s, backend=backend)
 
 
 # -- elementwise -------------------------------------------------------------------------
@@ -149,7 +151,7 @@ def test_sigmoid_forward_and_backward(backend, rng, shape):
         x.flat[1] = -104.0  # exp(-x) overflows float32
     y = run(backend, "sigmoid", x)
     assert np.all(np.isfinite(y))
-    assert_close(y, reference.sigmoid(x))
+    assert_close(y, reference.sigmoid(x), backend=backend)
     dy = rng.standard_normal(shape).astype(np.float32)
     dx = run(backend, "sigmoid_backward", y, dy)
     assert_close(dx, reference.sigmoid_backward(y, dy))

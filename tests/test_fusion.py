@@ -48,7 +48,7 @@ def test_conv2d_fused_epilogue_matches_float64_reference(backend, rng, case, act
     dev_res = None if residual is None else backend.asarray(residual)
     out = backend.to_numpy(backend.conv2d(*args, residual=dev_res, activation=activation, **kw))
     want = reference.conv2d(x, wt, bias, residual=residual, activation=activation, **kw)
-    assert_close(out, want, c // groups * r * r)
+    assert_close(out, want, c // groups * r * r, backend=backend)
     if activation == "relu":
         assert (out >= 0).all()
     if residual is not None:  # the shortcut is read, never written
@@ -67,7 +67,7 @@ def test_conv2d_fused_epilogue_repeated_calls_stay_correct(backend, rng):
                                               activation="relu"))
         want = reference.conv2d(backend.to_numpy(x), wt, padding=1, residual=res,
                                 activation="relu")
-        assert_close(out, want, 144)
+        assert_close(out, want, 144, backend=backend)
 
 
 # -- the graph pass ---------------------------------------------------------------------------

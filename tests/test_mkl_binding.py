@@ -242,6 +242,18 @@ def test_threads(mkl):
         mkl.set_num_threads(0)
 
 
+def test_threads_win_over_a_thread_local_count_left_by_threadpoolctl(mkl):
+    threadpoolctl = pytest.importorskip("threadpoolctl", reason="scikit-learn brings it")
+    before = mkl.max_threads()
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        pass  # restores MKL through MKL_Set_Num_Threads_Local: a local count remains
+    try:
+        mkl.set_num_threads(1)
+        assert mkl.max_threads() == 1
+    finally:
+        mkl.set_num_threads(before)
+
+
 def test_loaded_once_with_gnu_openmp(mkl):
     assert load_mkl() is mkl
     assert mkl.version and mkl.path

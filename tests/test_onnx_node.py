@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tolerances import assert_node_close
 
 from hwbench.kernels.spec import onnx_conv_padding
 
@@ -109,4 +110,4 @@ def test_onnx_node(backend, node_tests, name):
             assert result.dtype == want.dtype
             np.testing.assert_array_equal(result, want)
         else:
-            np.testing.assert_allclose(result, want, rtol=case.rtol, atol=case.atol)
+            assert_node_close(backend, node.op_type, result, want, case.rtol, case.atol)

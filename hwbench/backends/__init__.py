@@ -17,6 +17,9 @@ from hwbench.errors import ArgumentError, BackendUnavailableError
 REGISTRY: dict[str, str] = {
     "numpy": "hwbench.backends.numpy_backend:NumpyBackend",
     "cpu": "hwbench.backends.cpu:CpuBackend",
+    "systolic": "hwbench.backends.systolic:SystolicBackend",
+    "opencl": "hwbench.backends.opencl:OpenclBackend",
+    "cuda": "hwbench.backends.cuda:CudaBackend",
 }
 
 __all__ = ["Backend", "BackendStatus", "get_backend", "list_backends", "backend_class",

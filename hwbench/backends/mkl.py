@@ -154,6 +154,8 @@ class Mkl:
         lib.MKL_Set_Threading_Layer.restype = _c_int
         lib.MKL_Set_Num_Threads.argtypes = [_c_int]
         lib.MKL_Set_Num_Threads.restype = None
+        lib.MKL_Set_Num_Threads_Local.argtypes = [_c_int]
+        lib.MKL_Set_Num_Threads_Local.restype = _c_int
         lib.MKL_Get_Max_Threads.argtypes = []
         lib.MKL_Get_Max_Threads.restype = _c_int
         lib.MKL_Get_Version_String.argtypes = [ctypes.c_char_p, _c_int]
@@ -190,10 +192,13 @@ class Mkl:
             raise NativeLibraryError(f"{call}: MKL {routine} rejected parameter {param}")
 
     def set_num_threads(self, n: int) -> None:
-        """Threads for later MKL calls (``MKL_Set_Num_Threads``; process-wide)."""
+        """Threads for later MKL calls: process-wide (``MKL_Set_Num_Threads``), and for the
+        calling thread, whose thread-local count would otherwise win (threadpoolctl's
+        ``threadpool_limits`` leaves one behind: it sets and restores MKL locally)."""
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 1 <= n <= 4096:
             raise ArgumentError(f"set_num_threads: n must be an int in [1, 4096], got {n!r}")
         self._lib.MKL_Set_Num_Threads(int(n))
+        self._lib.MKL_Set_Num_Threads_Local(0)  # 0: this thread follows the global count
 
     def max_threads(self) -> int:
         """Threads the next MKL call may use (``MKL_Get_Max_Threads``)."""

@@ -1,0 +1,141 @@
+"""pytest-benchmark glue: a kernel case or a model session, timed by pytest-benchmark.
+
+pytest-benchmark does the timing, statistics, storage and comparison; this module only
+says what to run (``benchmark.pedantic``: warm-up rounds, then rounds of ``iterations``
+calls, each call followed by ``backend.synchronize()``) and what to record beside it in
+``benchmark.extra_info``: GFLOP/s (GOP/s for int8), the accuracy against the float64 (or
+exact integer) reference, the backend's device and library versions. ``hwbench compare``
+and ``hwbench report`` read those fields back.
+
+Used by ``benchmarks/`` and usable from anyone's own pytest-benchmark suite::
+
+    def test_my_gemm(benchmark, hwbench_backend):      # the plugin's fixture
+        case = kernel_suite.make_case(kernel_suite.CaseSpec("gemm", square_gemm(256)))
+        bench_kernel(benchmark, hwbench_backend, case)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+ROUND_SECONDS = 1e-3  # a round shorter than this is dominated by timer noise
+MIN_ROUNDS = 7  # enough samples for the rank test of `hwbench compare`
+MAX_ROUNDS = 200
+BUDGET_SECONDS = 0.15  # of timed rounds per benchmark (the CI pass must stay short)
+WARMUP_ROUNDS = 2
+
+
+def plan_rounds(one_call: float, budget: float = BUDGET_SECONDS) -> tuple[int, int]:
+    """(rounds, iterations) for a call lasting ``one_call`` seconds: rounds of at least
+    ``ROUND_SECONDS``, as many as ``budget`` allows within [MIN_ROUNDS, MAX_ROUNDS]."""
+    one_call = max(one_call, 1e-7)
+    iterations = max(1, min(10_000, math.ceil(ROUND_SECONDS / one_call)))
+    rounds = int(budget / (one_call * iterations))
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, rounds)), iterations
+
+
+def _record_backend(benchmark: Any, backend: Any) -> None:
+    from hwbench import __version__
+
+    info = {k: v for k, v in backend.info().items() if isinstance(v, (str, int, float, bool))
+            or v is None}
+    benchmark.extra_info.update(hwbench=__version__, backend=backend.full_name,
+                                backend_info=info)
+
+
+def _pedantic(benchmark: Any, call: Callable[[], Any], synchronize: Callable[[], None],
+              budget: float) -> None:
+    """Time ``call`` (+ synchronize) with pytest-benchmark; ``call`` has run once already."""
+
+    def target() -> None:
+        call()
+        synchronize()
+
+    start = time.perf_counter()  # one call, only to choose rounds × iterations
+    target()
+    rounds, iterations = plan_rounds(time.perf_counter() - start, budget)
+    benchmark.pedantic(target, rounds=rounds, iterations=iterations,
+                       warmup_rounds=WARMUP_ROUNDS)
+
+
+def _median(benchmark: Any) -> float | None:
+    stats = getattr(benchmark, "stats", None)  # None under --benchmark-disable
+    return stats.stats.median if stats is not None else None
+
+
+def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET_SECONDS
+                 ) -> dict[str, Any]:
+    """Check ``case`` (a ``kernel_suite.Case``) on ``backend`` against its reference, then
+    time it with ``benchmark``; returns (and records) the extra info."""
+    from hwbench.harness.kernel_suite import accuracy
+
+    _record_backend(benchmark, backend)
+    int8 = case.op in ("gemm_int8", "qgemm")
+    benchmark.extra_info.update(op=case.op, case=case.name, params=case.params,
+                                flops=case.flops, bytes=case.bytes,
+                                unit="GOP/s" if int8 else "GFLOP/s")
+    call = case.bind(backend)
+    result = backend.to_numpy(call())
+    backend.synchronize()
+    benchmark.extra_info.update(accuracy(result, case.reference, case.exact))
+    _pedantic(benchmark, call, backend.synchronize, budget)
+    median = _median(benchmark)
+    if median:
+        benchmark.extra_info.update(seconds=median, rate=case.flops / median / 1e9,
+                                    gbytes_per_s=case.bytes / median / 1e9)
+    return dict(benchmark.extra_info)
+
+
+def model_reference(case: Any) -> np.ndarray:
+    """The float64 outputs of a ``model_suite.ModelCase`` over all its input batches."""
+    from hwbench.harness import model_suite
+
+    with model_suite.reference_folder() as folder:
+        return np.load(model_suite.reference_outputs(case, folder), allow_pickle=False)
+
+
+def bench_model(benchmark: Any, backend_name: str, case: Any,
+                reference: np.ndarray | None = None, budget: float = BUDGET_SECONDS
+                ) -> dict[str, Any]:
+    """Run a ``model_suite.ModelCase`` on ``backend_name`` through a ``Session``: accuracy
+    over all its input batches (top-1 / MSE on the digits test split, agreement with the
+    float64 ``reference``), then one batch timed with ``benchmark``."""
+    from hwbench.harness import model_suite
+    from hwbench.models import Session
+
+    model = model_suite.load_case_model(case)
+    batches, labels = model_suite.case_inputs(model, case)
+    session = Session(model, backend=backend_name, precision=case.precision)
+    _record_backend(benchmark, session.backend)
+    name = model.inputs[0]
+    outputs = np.concatenate([session.run({name: x})[0] for x in batches])
+    work = model_suite.model_work(session.model)
+    benchmark.extra_info.update(model=case.model, batch=case.batch, precision=case.precision,
+                                flops=work.flops, bytes=work.bytes,
+                                unit="GOP/s" if case.precision == "int8" else "GFLOP/s")
+    benchmark.extra_info.update(model_suite.accuracy(outputs, reference, labels,
+                                                     model_suite.task_of(case.model)))
+    feeds = {name: batches[0]}
+    _pedantic(benchmark, lambda: session.run(feeds), session.backend.synchronize, budget)
+    median = _median(benchmark)
+    if median:
+        benchmark.extra_info.update(seconds=median, rate=work.flops / median / 1e9,
+                                    samples_per_s=case.batch / median)
+    return dict(benchmark.extra_info)
+
+
+def run_record(threads: int | None = None) -> dict[str, Any]:
+    """What a benchmark JSON's top-level ``hwbench`` field holds: the reference workload
+    (for ``hwbench compare --normalized``), the thread count and library versions."""
+    from hwbench import __version__
+    from hwbench.backends.base import default_threads
+    from hwbench.harness.calibration import measure_reference
+
+    threads = threads or default_threads()
+    return {"reference_workload": measure_reference(threads), "threads": threads,
+            "versions": {"hwbench": __version__, "numpy": np.__version__}}

@@ -1,0 +1,107 @@
+"""The fixed reference workload that makes scores comparable across similar machines.
+
+Every run (``hwbench kernels``, ``hwbench run`` and the pytest-benchmark suites) also times
+two fixed jobs on the ``numpy`` backend: a 512³ float32 GEMM on one BLAS thread
+(compute-bound) and an ``add`` of two 64 MiB float32 arrays (memory-bound). Each job's
+figure is its *best* sample: the reference stands for what the machine can do, and on a
+busy machine the best sample is the stable one (measured on this project's shared 2-core
+VM: the median of a two-thread OpenBLAS GEMM swung from 1.3 to 17 ms with the load, while
+its one-thread best sample stays put). A benchmark's
+*normalized score* is its time divided by the reference job of its kind — compute-bound
+work by the GEMM's time, memory-bound work by the ``add``'s (the kind is decided by its
+arithmetic intensity against the reference's own ridge point). A machine twice as fast at
+both jobs halves every time and leaves every score where it was, so a baseline from one
+machine is usable on a similar one (``hwbench compare --normalized``).
+
+Where that stops being valid: see the README ("Machine-independent scores"). In short,
+only between machines of the same kind — same ISA and vector width, same accelerator (or
+none), the same thread count, no thermal or power throttling that hits one job and not
+another — because the reference measures one core type's FMA rate and DRAM bandwidth,
+and nothing else (caches, GPU clocks, Python overhead per call) scales with it exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hwbench.harness.timing import measure
+
+GEMM_N = 512
+STREAM_ELEMENTS = 1 << 24  # 64 MiB per float32 operand: far beyond any cache
+VERSION = 1  # bump if the jobs change: scores of different versions are not comparable
+
+
+def measure_reference(threads: int | None = None, min_time: float = 0.25) -> dict[str, Any]:
+    """Time the reference jobs; returns each one's best seconds per call, with the rates.
+
+    ``threads`` is recorded (the run's thread count: scores only compare between runs
+    with the same); the GEMM itself runs on one BLAS thread. ~0.5 s on 2 cores.
+    """
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
+
+    from hwbench.backends import get_backend
+    from hwbench.backends.base import default_threads
+
+    threads = threads or default_threads()
+    be = get_backend("numpy", threads=threads, check_finite=False)
+    rng = np.random.default_rng(0)
+    a = be.asarray(rng.uniform(-1, 1, (GEMM_N, GEMM_N)).astype(np.float32))
+    b = be.asarray(rng.uniform(-1, 1, (GEMM_N, GEMM_N)).astype(np.float32))
+    x = be.asarray(np.ones(STREAM_ELEMENTS, np.float32))
+    y = be.asarray(np.ones(STREAM_ELEMENTS, np.float32))
+    # NumPy's OpenBLAS only: limiting every BLAS would also set MKL's thread-local count,
+    # which then overrides what the cpu:mkl backend asks for in this process.
+    with threadpool_limits(limits={"openblas": 1}):
+        gemm = measure(lambda: be.gemm(a, b), be.synchronize, repeats=15, min_time=min_time,
+                       max_time=2.0)
+    stream = measure(lambda: be.add(x, y), be.synchronize, repeats=10, min_time=min_time,
+                     max_time=2.0)
+    gemm_flops = 2 * GEMM_N ** 3
+    stream_bytes = 3 * 4 * STREAM_ELEMENTS  # two operands read, one result written
+    return {
+        "version": VERSION, "threads": threads,
+        "gemm": {"what": f"numpy sgemm {GEMM_N}^3, 1 thread, best sample",
+                 "seconds": gemm.min, "median": gemm.median, "spread": gemm.spread,
+                 "gflops": gemm_flops / gemm.min / 1e9},
+        "stream": {"what": f"numpy add of 2 x {STREAM_ELEMENTS} float32, best sample",
+                   "seconds": stream.min, "median": stream.median, "spread": stream.spread,
+                   "gbytes_per_s": stream_bytes / stream.min / 1e9},
+    }
+
+
+def measure_reference_isolated(threads: int | None = None) -> dict[str, Any]:
+    """``measure_reference`` in a fresh process, as every hwbench measurement runs: the
+    thread limits it sets, and whatever it loads, stay out of the caller's process (a
+    thread-local MKL count left by threadpoolctl once overrode the cpu:mkl backend's)."""
+    import json
+    import subprocess
+    import sys
+
+    code = ("import json, sys; from hwbench.harness.calibration import measure_reference; "
+            "print(json.dumps(measure_reference(int(sys.argv[1]) or None)))")
+    done = subprocess.run([sys.executable, "-c", code, str(threads or 0)], capture_output=True,
+                          text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        from hwbench.errors import HwbenchError
+
+        raise HwbenchError(f"reference workload failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def ridge_point(reference: dict[str, Any]) -> float:
+    """FLOP/byte where the reference machine turns from memory- to compute-bound."""
+    return reference["gemm"]["gflops"] / reference["stream"]["gbytes_per_s"]
+
+
+def reference_kind(reference: dict[str, Any], flops: float | None, nbytes: float | None) -> str:
+    """``"gemm"`` (compute-bound) or ``"stream"`` (memory-bound) for work of that size;
+    work with unknown FLOPs or bytes counts as compute-bound."""
+    if not flops or not nbytes:
+        return "gemm"
+    return "gemm" if flops / nbytes >= ridge_point(reference) else "stream"
+
+
+def reference_seconds(reference: dict[str, Any], kind: str) -> float:
+    return float(reference[kind]["seconds"])
