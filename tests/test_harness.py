@@ -425,4 +425,6 @@ def test_worker_env_limits_blas_threads_except_for_numpy():
     assert isolation.worker_env("cpu", 4)["OPENBLAS_NUM_THREADS"] == "1"
     assert isolation.worker_env("cpu:mkl", None)["OPENBLAS_NUM_THREADS"] == "1"
     assert isolation.worker_env("numpy", 3)["OPENBLAS_NUM_THREADS"] == "3"
+    assert isolation.worker_env("systolic", 2)["OPENBLAS_NUM_THREADS"] == "2"  # NumPy-built
+    assert isolation.worker_env("opencl", 2)["OPENBLAS_NUM_THREADS"] == "1"
 

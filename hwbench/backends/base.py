@@ -65,6 +65,9 @@ class Backend(abc.ABC):
     # True when ``_conv2d`` takes ``residual=``/``activation=`` keywords and fuses them;
     # otherwise ``conv2d`` applies them with ``_add``/``_relu`` after ``_conv2d``.
     fuses_conv_epilogue: ClassVar[bool] = False
+    # True when the backend computes with NumPy's BLAS in its own process (numpy, and the
+    # systolic simulator built on it): its worker gets ``threads`` BLAS threads, others 1.
+    uses_numpy_blas: ClassVar[bool] = False
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True) -> None:

@@ -33,6 +33,7 @@ from hwbench.kernels.spec import (
 
 class NumpyBackend(Backend):
     name = "numpy"
+    uses_numpy_blas = True
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

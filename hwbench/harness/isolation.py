@@ -31,9 +31,22 @@ from typing import Any
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
 
+def _uses_numpy_blas(backend: str) -> bool:
+    from hwbench.backends import REGISTRY, backend_class
+
+    base = backend.split(":")[0]
+    try:
+        return base in REGISTRY and backend_class(base).uses_numpy_blas
+    except ImportError:
+        return False
+
+
 def worker_env(backend: str, threads: int | None) -> dict[str, str]:
+    """A worker's environment: NumPy's BLAS gets the run's threads where the backend
+    computes with it (numpy, systolic) and one thread elsewhere, where it only serves
+    odds and ends beside the backend's own threads."""
     env = dict(os.environ)
-    if backend.split(":")[0] == "numpy":
+    if _uses_numpy_blas(backend):
         if threads:
             env["OPENBLAS_NUM_THREADS"] = str(threads)
     else:

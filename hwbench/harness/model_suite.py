@@ -287,14 +287,18 @@ class Runner:
         reference = np.load(reference_path, allow_pickle=False) if reference_path else None
         row.update(accuracy(outputs, reference, labels, task_of(case.model)))
         feeds = {name: batches[0]}
+        # The accuracy pass has run the session already (weights uploaded and reordered,
+        # primitives built): one more warm-up call, none where a call takes over a second.
+        warmup = 0 if row["accuracy_seconds"] / len(batches) > 1.0 else 1
         if hasattr(self.backend, "simulated_counters"):  # a simulated accelerator's own time
             from hwbench.harness.simulate import simulated_row
 
             self.backend.reset_counters()
-            session.run(feeds)
+            session.run(feeds)  # counted, and a warm-up too
             row.update(simulated_row(self.backend.simulated_counters(), case.batch))
+            warmup = 0
         timing = measure(lambda: session.run(feeds), self.backend.synchronize,
-                         batch_calls=False, **self.timing)
+                         batch_calls=False, warmup=warmup, **self.timing)
         row.update(status="ok", timing=timing.to_dict(), seconds=timing.median,
                    samples_per_s=case.batch / timing.median)
         if case.batch == 1:

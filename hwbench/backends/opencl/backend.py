@@ -56,6 +56,10 @@ class OpenclBackend(Backend):
         entry = runtime.select(device)
         super().__init__(device, threads=threads, check_finite=check_finite)
         self.dev = Device(entry)
+        # Freed buffers are reused (pyopencl's pool): on a CPU device every fresh buffer
+        # is fresh host memory, page-faulted on first write, which cost add 3x its time.
+        self._pool = self.dev.cl.tools.MemoryPool(self.dev.cl.tools.ImmediateAllocator(
+            self.dev.queue))
         self.compiler = Compiler(self.dev, probe)
         kernel = gemm_kernel or ("sgemm_packed" if self.dev.is_cpu else "sgemm_tiled")
         if kernel not in GEMM_KERNELS:
@@ -119,7 +123,7 @@ class OpenclBackend(Backend):
         if not host.flags.c_contiguous:  # (np.ascontiguousarray would make 0-d arrays 1-d)
             host = np.ascontiguousarray(host)
         try:
-            return self.dev.cl.array.to_device(self.dev.queue, host)
+            return self.dev.cl.array.to_device(self.dev.queue, host, allocator=self._pool)
         except self.dev.cl.Error as exc:
             raise native_error(f"copying {host.nbytes} bytes to the device", exc) from exc
 
@@ -133,7 +137,8 @@ class OpenclBackend(Backend):
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
         try:
-            return self.dev.cl.array.empty(self.dev.queue, tuple(shape), np.dtype(dtype))
+            return self.dev.cl.array.empty(self.dev.queue, tuple(shape), np.dtype(dtype),
+                                           allocator=self._pool)
         except self.dev.cl.Error as exc:
             raise native_error(f"allocating an array of shape {tuple(shape)}", exc) from exc
 
@@ -204,7 +209,8 @@ class OpenclBackend(Backend):
 
     # -- programs --------------------------------------------------------------------------
     def _elementwise(self) -> Program:
-        kernels = ("sigmoid", "sigmoid_backward", "relu", "any_nonfinite", "binary")
+        kernels = ("sigmoid", "sigmoid_backward", "relu", "any_nonfinite", "binary",
+                   "binary_same")
         return self.compiler.program("elementwise", {},
                                      {k: (LOCAL_1D,) for k in kernels})
 
@@ -408,6 +414,10 @@ class OpenclBackend(Backend):
 
     def _binary(self, p: BinaryProblem, a, b, op: int) -> Any:
         out = self.empty(p.shape)
+        if p.a_shape == p.b_shape == p.shape:  # no broadcasting: the vectorized kernel
+            self._elementwise().launch("binary_same", (self._grid(out.size),), i32(out.size),
+                                       self._buf(a), self._buf(b), out.data, i32(op))
+            return out
         rank = len(p.shape)
         meta = (rank, *p.shape, *_broadcast_strides(p.a_shape, p.shape),
                 *_broadcast_strides(p.b_shape, p.shape))

@@ -35,6 +35,7 @@ def load() -> Any:
     os.environ.setdefault("POCL_CACHE_DIR", str(cache_dir() / "pocl"))
     import pyopencl
     import pyopencl.array  # noqa: F401 - a submodule pyopencl does not import itself
+    import pyopencl.tools  # noqa: F401 - the memory pool
 
     return pyopencl
 
