@@ -12,6 +12,7 @@ a SCALE-Sim configuration.
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,28 @@ class SystolicBackend(NumpyBackend):
         super().__init__(device, threads=threads, check_finite=check_finite)
         self.config = load_config(config if config is not None else device or DEFAULT_CONFIG)
         self.counters = SimulatedCounters(self.config)
+        # id(read-only weight array) -> (weakref to it, its int8 weights and scales)
+        self._weights: dict[int, tuple[Any, tuple[np.ndarray, np.ndarray]]] = {}
+
+    def asarray(self, x: Any) -> np.ndarray:
+        """A read-only copy: its int8 quantization can then be cached (``_int8_weights``)."""
+        out = super().asarray(x)
+        out.flags.writeable = False
+        return out
+
+    def _int8_weights(self, w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+        """Weights quantized once per uploaded (read-only) array, as the accelerator would
+        hold them; a writable array is quantized every call (it may change)."""
+        if w.flags.writeable:
+            return functional.quantized_weights(w, axis)
+        key = id(w)
+        hit = self._weights.get(key)
+        if hit is not None and hit[0]() is w:
+            return hit[1]
+        quantized = functional.quantized_weights(w, axis)
+        self._weights[key] = (weakref.ref(w, lambda _r, k=key: self._weights.pop(k, None)),
+                              quantized)
+        return quantized
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -151,7 +174,8 @@ class SystolicBackend(NumpyBackend):
     def _gemm(self, p: GemmProblem, a, b, bias) -> np.ndarray:
         a2 = np.asarray(a.T if p.trans_a else a, np.float32)
         b2 = np.asarray(b.T if p.trans_b else b, np.float32)
-        out = functional.quantized_gemm(a2, b2)
+        out = functional.quantized_gemm(
+            a2, b2, None if p.trans_b else self._int8_weights(np.asarray(b), axis=1))
         if bias is not None:
             out += bias
         self._vector("quantize", p.m * p.k)
@@ -159,7 +183,8 @@ class SystolicBackend(NumpyBackend):
         return out
 
     def _conv2d(self, p: ConvProblem, x, w, bias) -> np.ndarray:
-        out = functional.quantized_conv2d(np.asarray(x), np.asarray(w), p)
+        out = functional.quantized_conv2d(np.asarray(x), np.asarray(w), p,
+                                          self._int8_weights(np.asarray(w), axis=0))
         if bias is not None:
             out += bias.reshape(1, -1, 1, 1)
         self._vector("quantize", p.n * p.c * p.h * p.w)
