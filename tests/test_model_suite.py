@@ -164,3 +164,16 @@ def test_onnxruntime_runs_the_same_quantized_graph_as_its_int8_row(tmp_path):
     assert rows["onnxruntime"]["top1"] == rows["numpy"]["top1"]
     assert rows["onnxruntime"]["rel_error"] == pytest.approx(rows["numpy"]["rel_error"],
                                                              rel=1e-3)
+
+
+def test_smaller_batches_feed_a_prefix_of_larger_ones_so_one_reference_serves_all(tmp_path):
+    import hwbench
+
+    model = hwbench.load_model("squeezenet", batch=3)
+    one = M.case_inputs(model.with_batch(1), M.ModelCase("squeezenet", 1, "fp32"))[0][0]
+    three = M.case_inputs(model, M.ModelCase("squeezenet", 3, "fp32"))[0][0]
+    np.testing.assert_array_equal(one, three[:1])
+    paths = M.reference_outputs(M.ModelCase("lenet", 1, "fp32"), str(tmp_path), [1, 8])
+    b1, b8 = (np.load(paths[b]) for b in (1, 8))
+    assert b1.shape == b8.shape == (360, 10)  # the digits test split, at either batch
+    np.testing.assert_array_equal(b1, b8)

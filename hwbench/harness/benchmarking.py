@@ -96,7 +96,7 @@ def model_reference(case: Any) -> np.ndarray:
     from hwbench.harness import model_suite
 
     with model_suite.reference_folder() as folder:
-        return np.load(model_suite.reference_outputs(case, folder), allow_pickle=False)
+        return np.load(model_suite.reference_outputs(case, folder)[case.batch], allow_pickle=False)
 
 
 def bench_model(benchmark: Any, backend_name: str, case: Any,

@@ -14,6 +14,7 @@ them with seeded random weights (``Model.randomized``), the same in every proces
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from dataclasses import dataclass
@@ -74,17 +75,27 @@ def plan(models: list[str], batches: list[int], precisions: list[str]) -> list[M
     return [ModelCase(m, b, p) for m in models for p in precisions for b in sorted(batches)]
 
 
-def load_case_model(case: ModelCase):
-    """The case's model at its batch size, with the suite's weights (see the docstring)."""
+@functools.lru_cache(maxsize=2)
+def _suite_model(name: str):
+    """A model with the suite's weights, loaded once per worker for all its batch sizes
+    (the seeded random weights do not depend on the batch)."""
     from hwbench.models import load_model
 
-    model = load_model(case.model, batch=case.batch)
-    return model if case.model in DIGITS_MODELS else model.randomized(WEIGHT_SEED)
+    model = load_model(name)
+    return model if name in DIGITS_MODELS else model.randomized(WEIGHT_SEED)
+
+
+def load_case_model(case: ModelCase):
+    """The case's model at its batch size, with the suite's weights (see the docstring)."""
+    model = _suite_model(case.model)
+    return model if model.batch == case.batch else model.with_batch(case.batch)
 
 
 def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Input batches (and labels): the digits test split in full batches, or one seeded
-    standard-normal batch for the other models."""
+    """Input batches (and labels): the digits test split in full batches, or one batch of
+    seeded standard-normal samples for the other models; sample i is the same at every
+    batch size (one seed per sample), so a smaller batch's reference is a prefix of a
+    larger one's."""
     if case.model in DIGITS_MODELS:
         from hwbench.datasets import digits
 
@@ -93,22 +104,42 @@ def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | 
         batches = [x[i:i + case.batch] for i in range(0, full, case.batch)]
         return batches, y[:full]
     shape = model.input_shapes[model.inputs[0]]
-    rng = np.random.default_rng([INPUT_SEED, case.batch])
-    return [rng.standard_normal(shape, dtype=np.float32)], None
+    samples = [np.random.default_rng([INPUT_SEED, i]).standard_normal(shape[1:],
+                                                                      dtype=np.float32)
+               for i in range(case.batch)]
+    return [np.stack(samples)], None
 
 
-def reference_outputs(case: ModelCase, folder: str) -> str:
-    """Run the case in float64 on ``ReferenceBackend``; save the outputs; return the path."""
+def _sample_count(model_name: str, batch: int) -> int:
+    """How many samples ``case_inputs`` feeds at this batch size."""
+    if model_name in DIGITS_MODELS:
+        from hwbench.datasets import digits
+
+        return len(digits("test")[0]) // batch * batch
+    return batch
+
+
+def reference_outputs(case: ModelCase, folder: str,
+                      batches: list[int] | None = None) -> dict[int, str]:
+    """Run the case in float64 on ``ReferenceBackend`` and save the outputs; with
+    ``batches``, run once at the largest and save each smaller batch's prefix too (their
+    inputs are prefixes: ``case_inputs``). Returns batch size -> path."""
     from hwbench.backends.reference import ReferenceBackend
     from hwbench.models import Session
 
-    model = load_case_model(case)
-    batches, _ = case_inputs(model, case)
+    sizes = sorted(set(batches or []) | {case.batch})
+    largest = ModelCase(case.model, sizes[-1], case.precision)
+    model = load_case_model(largest)
+    inputs, _ = case_inputs(model, largest)
     session = Session(model, backend=ReferenceBackend())
-    outputs = [session.run({model.inputs[0]: x})[0] for x in batches]
-    path = Path(folder) / f"{case.model.replace('/', '_')}-b{case.batch}.npy"
-    np.save(path, np.concatenate(outputs), allow_pickle=False)
-    return str(path)
+    outputs = np.concatenate([session.run({model.inputs[0]: x})[0] for x in inputs])
+    paths = {}
+    for size in sizes:
+        count = _sample_count(case.model, size)
+        path = Path(folder) / f"{case.model.replace('/', '_')}-b{size}.npy"
+        np.save(path, outputs[:count], allow_pickle=False)
+        paths[size] = str(path)
+    return paths
 
 
 def graph_flops(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
