@@ -130,11 +130,20 @@ def test_measure_keeps_sampling_until_min_time(fake_clock):
     assert len(timing.samples) == 10
 
 
-def test_measure_zero_warmup_still_calls_once_first():
+def test_measure_zero_warmup_still_calls_once_first_when_batching():
     rec = Recorder()
     timing = measure(rec, rec.sync, warmup=0, repeats=1, min_time=0, max_time=60)
-    assert timing.warmup_calls == 1
+    assert timing.warmup_calls == 1  # one call's time sizes the batches
     assert rec.segments()[0] == 1
+
+
+def test_measure_zero_warmup_unbatched_samples_at_once():
+    """A caller that has warmed ``fn`` up itself (the model harness's accuracy pass)."""
+    rec = Recorder()
+    timing = measure(rec, rec.sync, warmup=0, repeats=2, min_time=0, max_time=60,
+                     batch_calls=False)
+    assert timing.warmup_calls == 0
+    assert rec.log.count("call") == 2 and len(timing.samples) == 2
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -86,8 +86,11 @@ def measure(
             f"repeats={repeats}, warmup={warmup}, min_time={min_time}, max_time={max_time}"
         )
     clock = time.perf_counter
+    # Batched calls need one call's time to size a sample: at least one warm-up then.
+    # Unbatched, ``warmup=0`` means none (the caller has run ``fn`` already).
+    warmup = max(warmup, 1) if batch_calls else warmup
     start = clock()
-    for _ in range(max(warmup, 1)):
+    for _ in range(warmup):
         fn()
     synchronize()
     one_call = (clock() - start) / max(warmup, 1)
@@ -107,4 +110,4 @@ def measure(
         over_budget = elapsed >= max_time and len(samples) >= min(3, repeats)
         if enough or over_budget:
             break
-    return Timing(tuple(samples), calls, max(warmup, 1))
+    return Timing(tuple(samples), calls, warmup)
