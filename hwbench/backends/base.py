@@ -19,10 +19,8 @@ from hwbench.kernels import spec
 from hwbench.kernels.quantization import (
     FixedPointMultiplier,
     along_axis,
-    combined_scale,
     dequantize,
     quantize,
-    quantize_multiplier,
     requantize,
 )
 from hwbench.kernels.spec import (
@@ -198,17 +196,9 @@ class Backend(abc.ABC):
         """
         op = "qgemm"
         problem, za, zb = spec.check_gemm_int8(a, b, a_zero_point, b_zero_point, op=op)
-        sa = spec.check_scale(a_scale, "a_scale", op)
-        sb = spec.check_scale(b_scale, "b_scale", op, length=problem.n)
-        sy = spec.check_scale(y_scale, "y_scale", op)
-        zy = np.asarray(y_zero_point)
-        if zy.dtype not in spec.INT8_DTYPES or zy.size != 1:
-            raise ArgumentError(
-                f"{op}: argument 'y_zero_point' must be one int8 or uint8 value (its dtype "
-                f"sets the output's), got {getattr(y_zero_point, 'dtype', type(y_zero_point))}"
-            )
-        fixed = quantize_multiplier(combined_scale(sa, sb, sy))
-        return self._qgemm(problem, a, b, za, zb, fixed, zy.reshape(()))
+        fixed, zy = spec.check_requantization(a_scale, b_scale, y_scale, y_zero_point,
+                                              problem.n, ("a_scale", "b_scale"), op)
+        return self._qgemm(problem, a, b, za, zb, fixed, zy)
 
     # -- quantized convolution and (de)quantization (ONNX ConvInteger, QLinearConv,
     #    QuantizeLinear, DequantizeLinear) -----------------------------------------------
@@ -231,16 +221,9 @@ class Backend(abc.ABC):
         op = "qconv2d"
         problem, zx, zw = spec.check_conv2d_int8(x, w, x_zero_point, w_zero_point, stride,
                                                  padding, dilation, groups, bias, op=op)
-        sx = spec.check_scale(x_scale, "x_scale", op)
-        sw = spec.check_scale(w_scale, "w_scale", op, length=problem.k)
-        sy = spec.check_scale(y_scale, "y_scale", op)
-        zy = np.asarray(y_zero_point)
-        if zy.dtype not in spec.INT8_DTYPES or zy.size != 1:
-            raise ArgumentError(
-                f"{op}: argument 'y_zero_point' must be one int8 or uint8 value (its dtype "
-                f"sets the output's), got {getattr(y_zero_point, 'dtype', type(y_zero_point))}")
-        fixed = quantize_multiplier(combined_scale(sx, sw, sy))
-        return self._qconv2d(problem, x, w, zx, zw, bias, fixed, zy.reshape(()))
+        fixed, zy = spec.check_requantization(x_scale, w_scale, y_scale, y_zero_point,
+                                              problem.k, ("x_scale", "w_scale"), op)
+        return self._qconv2d(problem, x, w, zx, zw, bias, fixed, zy)
 
     def quantize_linear(self, x: Any, scale: Any, zero_point: Any = None, axis: int = 1) -> Any:
         """ONNX QuantizeLinear: float32 -> 8 bits, ``saturate(rint(x / scale) + zero_point)``;

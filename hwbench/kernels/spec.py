@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ArgumentError, DTypeError
-from hwbench.kernels.quantization import QUANTIZED_DTYPES, int32_accumulation_is_safe
+from hwbench.kernels.quantization import (
+    QUANTIZED_DTYPES,
+    FixedPointMultiplier,
+    combined_scale,
+    int32_accumulation_is_safe,
+    quantize_multiplier,
+)
 
 FLOAT32 = np.dtype(np.float32)
 INT8_DTYPES = QUANTIZED_DTYPES
@@ -509,6 +515,23 @@ def check_dequantize_linear(x: Any, scale: Any, zero_point: Any = None, axis: An
     if x_dtype == np.int32 and np.any(zp != 0):
         raise ArgumentError(f"{op}: int32 data needs zero_point 0, got {zp}")
     return QuantizeProblem(sx, ax, "float32", op), sc, zp
+
+
+def check_requantization(in_scale: Any, w_scale: Any, y_scale: Any, y_zero_point: Any,
+                         channels: int, names: tuple[str, str], op: str,
+                         ) -> tuple[FixedPointMultiplier, np.ndarray]:
+    """The scales and output zero point of a requantizing op (QLinearMatMul/QLinearConv):
+    the fixed-point multiplier of ``in_scale * w_scale / y_scale`` (``w_scale`` may be one
+    per output channel) and the zero point, whose dtype is the output's."""
+    s_in = check_scale(in_scale, names[0], op)
+    s_w = check_scale(w_scale, names[1], op, length=channels)
+    s_y = check_scale(y_scale, "y_scale", op)
+    zy = np.asarray(y_zero_point)
+    if zy.dtype not in INT8_DTYPES or zy.size != 1:
+        raise ArgumentError(
+            f"{op}: argument 'y_zero_point' must be one int8 or uint8 value (its dtype "
+            f"sets the output's), got {getattr(y_zero_point, 'dtype', type(y_zero_point))}")
+    return quantize_multiplier(combined_scale(s_in, s_w, s_y)), zy.reshape(())
 
 
 def onnx_conv_padding(auto_pad: str, pads: tuple[int, ...] | None, in_hw: tuple[int, int],
