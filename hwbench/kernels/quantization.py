@@ -146,8 +146,8 @@ def requantize(
             frac = y - np.floor(y)
             doubtful = np.nonzero(np.abs(frac - 0.5) < NEAR_TIE)
         np.rint(y, out=y)  # ties to even
-        y += float(zero_point)
-        _clip(y, info.min, info.max)
+        zp = float(zero_point)
+        _clip(y, info.min - zp, info.max - zp)  # saturate first: then + zp fits the dtype
         if doubtful is not None and len(doubtful[0]):
             exact = np.broadcast_to(chunk, y.shape)[doubtful].astype(np.int64)
             if b is not None:
@@ -155,9 +155,9 @@ def requantize(
                                 -INT32_MAX - 1, INT32_MAX)
             m = np.broadcast_to(rows_of(multiplier, part), y.shape)[doubtful]
             sh = np.broadcast_to(rows_of(shift, part), y.shape)[doubtful]
-            fixed = rounding_right_shift(exact * m, sh) + np.int64(zero_point)
-            y[doubtful] = np.clip(fixed, info.min, info.max)
-        out[part] = y
+            fixed = rounding_right_shift(exact * m, sh)
+            y[doubtful] = np.clip(fixed, info.min - zp, info.max - zp)
+        np.add(y, zp, out=out[part], casting="unsafe")  # the zero point and the cast: one pass
     return out.reshape(acc.shape)
 
 
