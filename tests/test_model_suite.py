@@ -46,6 +46,8 @@ def test_accuracy_figures():
     labels = np.arange(10) % 10
     logits = np.eye(10, dtype=np.float32)
     assert M.accuracy(logits, None, labels)["top1"] == 1.0
+    squeezed = M.accuracy(out.reshape(2, 2, 1, 1), ref.reshape(2, 2, 1, 1), None)
+    assert squeezed["top1_agreement"] == 0.5  # (N, C, 1, 1) outputs are classifiers too
 
 
 def test_hwbench_run_end_to_end(tmp_path):

@@ -245,6 +245,10 @@ def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarr
     """Agreement with the float64 reference (max relative error; top-1 agreement for
     classifiers) and, with labels, top-1 (classify) or reconstruction MSE (reconstruct)."""
     out: dict[str, Any] = {}
+    if outputs.ndim > 2 and all(d == 1 for d in outputs.shape[2:]):  # (N, C, 1, 1) logits
+        outputs = outputs.reshape(outputs.shape[:2])                  # (SqueezeNet, DenseNet)
+        if reference is not None:
+            reference = reference.reshape(reference.shape[:2])
     classifier = task == "classify" and outputs.ndim == 2 and outputs.shape[1] > 1
     if reference is not None:
         out["rel_error"] = relative_error(outputs, reference)
