@@ -1,4 +1,5 @@
-"""Atomic file writes, for everything hwbench saves (results, trained weights).
+"""Atomic file writes, for everything hwbench saves (results, trained weights), and text
+reads whose errors name the argument the file came from.
 
 The data goes to a temporary file in the target's folder, is fsynced, then renamed over
 the target: a reader, or a run interrupted halfway, sees the old file or the new one,
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from hwbench.errors import ResultsError
+from hwbench.errors import ArgumentError, ResultsError
 
 
 def write_atomic(path: str | os.PathLike, write: Callable[[IO[Any]], None],
@@ -43,3 +44,15 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def read_text(path: str | os.PathLike, argument: str, encoding: str = "utf-8") -> str:
+    """A user's text file (a config, a topology): a missing or binary file raises
+    ``ArgumentError`` naming ``argument`` and the path."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding=encoding)
+    except OSError as exc:
+        raise ArgumentError(f"argument '{argument}': cannot read {path}: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise ArgumentError(f"{path}: not a text file ({exc})") from exc

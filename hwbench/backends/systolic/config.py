@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from hwbench.errors import ArgumentError
+from hwbench.files import read_text
 
 DATAFLOWS = ("ws", "os", "is")
 DATAFLOW_NAMES = {"ws": "weight stationary", "os": "output stationary",
@@ -209,12 +210,7 @@ def load_config(spec: str | SystolicConfig) -> SystolicConfig:
 def _read_ini(path: Path) -> dict[str, dict[str, tuple[str, int]]]:
     """``{section: {key (lower case): (value, line number)}}`` of an INI file; its own
     small reader because ``configparser`` forgets line numbers, and errors must name them."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ArgumentError(f"argument 'config': cannot read {path}: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ArgumentError(f"{path}: not a text file ({exc})") from exc
+    text = read_text(path, "config", encoding="utf-8")
     sections: dict[str, dict[str, tuple[str, int]]] = {}
     current: dict[str, tuple[str, int]] | None = None
     for number, raw in enumerate(text.splitlines(), start=1):

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hwbench.errors import ArgumentError
+from hwbench.files import read_text
 
 CONV_HEADER = ("layer name", "ifmap height", "ifmap width", "filter height", "filter width",
                "channels", "num filter", "strides")
@@ -149,12 +150,7 @@ def read_topology(path: str | Path) -> Topology:
     channel), as SCALE-Sim reads it. Errors name the file, line and field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ArgumentError(f"argument 'topology': cannot read {path}: {exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise ArgumentError(f"{path}: not a text file ({exc})") from exc
+    text = read_text(path, "topology", encoding="utf-8-sig")
     rows = [(number, _cells(row)) for number, row in
             enumerate(csv.reader(text.splitlines()), start=1)]
     rows = [(number, cells) for number, cells in rows if any(cells)]
