@@ -18,7 +18,7 @@ from hwbench.graph.quantize import TensorRange, int8_weights, int32_bias, uint8_
 from hwbench.kernels import reference
 from hwbench.models.quantization import default_calibration, quantize
 
-pytest.importorskip("onnx", reason="the graph layer reads ONNX (pip install onnx)")
+onnx = pytest.importorskip("onnx", reason="the graph layer reads ONNX (pip install onnx)")
 
 
 @pytest.fixture(scope="module")
@@ -266,3 +266,39 @@ def test_wider_and_blocked_quantization_is_refused_clearly(onnx_node_cases, name
     with pytest.raises(error):
         session = hwbench.Session(Model(name, graph), backend="numpy")
         session.run(dict(zip(graph.input_names, inputs, strict=True)))
+
+
+def test_onnxruntime_qdq_models_run_on_the_integer_kernels(tmp_path, digits_test):
+    """A model quantized by onnxruntime's own tool (QDQ format: DequantizeLinear -> Conv ->
+    QuantizeLinear) has its convolutions fused into QLinearConv and agrees with onnxruntime."""
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime's quantizer writes the model")
+    quantization = pytest.importorskip("onnxruntime.quantization",
+                                       reason="onnxruntime without its quantization tools")
+    source, target = tmp_path / "lenet.onnx", tmp_path / "lenet-qdq.onnx"
+    model = hwbench.load_model("lenet", batch=1)
+    onnx.save(model.to_onnx(), source)
+    train = hwbench.datasets.digits("train")[0]
+
+    class Reader(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.feeds = iter([{model.inputs[0]: train[i:i + 1]} for i in range(32)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    quantization.quantize_static(str(source), str(target), Reader(),
+                                 quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+                                 weight_type=quantization.QuantType.QInt8,
+                                 activation_type=quantization.QuantType.QUInt8)
+    qdq = hwbench.load_model(target)
+    assert qdq.precision == "int8"
+    session = hwbench.Session(qdq, backend="numpy")
+    counts = session.graph.op_counts()
+    assert counts["QLinearConv"] >= 2 and "Conv" not in counts
+    theirs = ort.InferenceSession(str(target), providers=["CPUExecutionProvider"])
+    x = digits_test[0][:20]
+    for i in range(len(x)):
+        ours = session.run({qdq.inputs[0]: x[i:i + 1]})[0]
+        want = theirs.run(None, {qdq.inputs[0]: x[i:i + 1]})[0]
+        assert ours.argmax() == want.argmax()
+        np.testing.assert_allclose(ours, want, atol=2 / 255)  # onnxruntime rounds in float

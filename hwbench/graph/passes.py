@@ -12,6 +12,8 @@
 - ``fold_affine``: a per-channel Mul/Add by a constant right after a Conv goes into the
   Conv too, and chains of such Mul/Add collapse into one Mul and one Add (DenseNet and
   Inception-v2 follow every BatchNormalization with such a "scale" layer).
+- ``quantize.fuse_qdq_convs``: a QDQ-format int8 convolution (DequantizeLinear -> Conv ->
+  QuantizeLinear, as onnxruntime's quantizer writes it) becomes one QLinearConv.
 - ``lower_sum`` (Sum -> chain of Add), ``lower_flatten`` (Flatten -> Reshape),
   ``fold_gemm_scalars`` (Gemm's alpha/beta into its constant operands, else a Mul).
 - ``rewrite_batch``: a new batch size, rewriting Reshape targets that hard-code the old
@@ -617,6 +619,9 @@ def optimize(graph: Graph) -> Graph:
     lower_flatten(g)
     fold_gemm_scalars(g)
     remove_identities(g)
+    from hwbench.graph.quantize import fuse_qdq_convs  # it imports this module
+
+    fuse_qdq_convs(g)
     fold_batchnorm(g)
     fold_affine(g)
     return prune(g)

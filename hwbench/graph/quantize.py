@@ -44,8 +44,10 @@ class TensorRange:
 
 
 def is_quantized(graph: Graph) -> bool:
-    """Whether ``graph`` already holds integer ops (it came quantized, or from here)."""
-    return any(node.op_type in INT8_OPS for node in graph.nodes)
+    """Whether ``graph`` came quantized: it holds integer ops (QOperator format, or this
+    module's output), or both QuantizeLinear and DequantizeLinear (QDQ format)."""
+    ops = {node.op_type for node in graph.nodes}
+    return bool(ops & set(INT8_OPS)) or {"QuantizeLinear", "DequantizeLinear"} <= ops
 
 
 def uint8_params(r: TensorRange) -> tuple[np.float32, np.uint8]:
@@ -245,3 +247,86 @@ def quantize_graph(graph: Graph, ranges: Mapping[str, TensorRange]) -> Graph:
     # default; Slice, Upsample and Dropout, which did change, are not among them).
     quantized.opset = max(quantized.opset, 10)
     return quantized
+
+
+# -- QDQ models (onnxruntime's quantize_static, QuantFormat.QDQ) ---------------------------
+def _constant(graph: Graph, name: str) -> np.ndarray | None:
+    return graph.initializers.get(name) if name else None
+
+
+def fuse_qdq_convs(graph: Graph) -> Graph:
+    """DequantizeLinear(x) and DequantizeLinear(w) -> Conv -> QuantizeLinear, the "QDQ"
+    form of an int8 convolution, becomes one QLinearConv (in place), as onnxruntime fuses
+    it: such a model then runs on the exact integer kernels its producer meant, instead of
+    a float convolution between (de)quantizations. Fused only where every scale and zero
+    point is a constant, activations are per tensor, weights per tensor or per output
+    channel (axis 0), and the bias is an int32 at ``x_scale * w_scale`` (or float)."""
+    producers, consumers = graph.producers(), graph.consumers()
+    replace: dict[int, Node | None] = {}
+    for node in graph.nodes:
+        fused = _fused_qdq_conv(graph, node, producers, consumers)
+        if fused is not None:
+            conv_out = node.outputs[0]
+            replace[id(node)] = fused
+            replace[id(consumers[conv_out][0])] = None  # the QuantizeLinear
+    if replace:
+        graph.nodes = [replace.get(id(n), n) for n in graph.nodes if replace.get(id(n), n)]
+        prune(graph)
+    return graph
+
+
+def _fused_qdq_conv(graph: Graph, node: Node, producers, consumers) -> Node | None:
+    if node.op_type != "Conv" or node.outputs[0] in graph.output_names:
+        return None
+    x_dq, w_dq = producers.get(node.inputs[0]), producers.get(node.inputs[1])
+    readers = consumers.get(node.outputs[0], [])
+    if (x_dq is None or w_dq is None or x_dq.op_type != "DequantizeLinear"
+            or w_dq.op_type != "DequantizeLinear" or len(readers) != 1
+            or readers[0].op_type != "QuantizeLinear"):
+        return None
+    q = readers[0]
+    parts = [list(n.inputs) + [""] * (3 - len(n.inputs)) for n in (x_dq, w_dq, q)]
+    if any(n.attrs.get("block_size", 0) for n in (x_dq, w_dq, q)):
+        return None
+    constants = [_constant(graph, name) for p in parts for name in p[1:]]
+    weights = _constant(graph, w_dq.inputs[0])
+    if weights is None or any(c is None for c in constants):
+        return None
+    x_scale, x_zp, w_scale, w_zp, y_scale, y_zp = constants
+    if x_scale.size != 1 or x_zp.size != 1 or y_scale.size != 1 or y_zp.size != 1:
+        return None
+    if w_scale.size > 1 and (w_dq.attrs.get("axis", 1) != 0 or w_scale.size != weights.shape[0]):
+        return None
+    inputs = [x_dq.inputs[0], parts[0][1], parts[0][2], w_dq.inputs[0], parts[1][1],
+              parts[1][2], parts[2][1], parts[2][2]]
+    if len(node.inputs) > 2 and node.inputs[2]:
+        bias = _qdq_bias(graph, node.inputs[2], producers, x_scale, w_scale)
+        if bias is None:
+            return None
+        inputs.append(bias)
+    return Node("QLinearConv", inputs, [q.outputs[0]], dict(node.attrs),
+                name=f"{node.name or node.outputs[0]}_qdq")
+
+
+def _qdq_bias(graph: Graph, name: str, producers, x_scale: np.ndarray,
+              w_scale: np.ndarray) -> str | None:
+    """The int32 bias input of a fused QDQ conv: DequantizeLinear(int32) at the product of
+    the scales (as onnxruntime writes it), or a float constant quantized to it."""
+    expected = (np.float32(x_scale.reshape(())) * w_scale.astype(np.float32)).reshape(-1)
+    dq = producers.get(name)
+    if dq is not None and dq.op_type == "DequantizeLinear":
+        values = _constant(graph, dq.inputs[0])
+        scale = _constant(graph, dq.inputs[1])
+        zero = _constant(graph, dq.inputs[2]) if len(dq.inputs) > 2 else None
+        if (values is None or values.dtype != np.int32 or scale is None
+                or (zero is not None and np.any(zero != 0))
+                or not np.array_equal(np.broadcast_to(scale.astype(np.float32).reshape(-1),
+                                                      expected.shape), expected)):
+            return None
+        return dq.inputs[0]
+    values = _constant(graph, name)
+    if values is None or values.dtype != np.float32:
+        return None
+    return graph.add_initializer(f"{name}_int32",
+                                 int32_bias(values, np.float32(x_scale.reshape(())),
+                                            w_scale.astype(np.float32)))
