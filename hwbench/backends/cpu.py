@@ -387,10 +387,6 @@ class CpuBackend(Backend):
         self.dnnl.set_num_threads(self.threads)
         if self.mkl is not None:
             return self.mkl.gemm_s8u8s32(a, b, za, zb)
-        if b.dtype == np.uint8:
-            # oneDNN's int8 GEMMs take s8 B: shift by 128, exactly, zero point alike.
-            b = (b.view(np.int8) ^ np.int8(-128))
-            zb = (zb.astype(np.int16) - 128).astype(np.int16)
         # dnnl_gemm_{u8,s8}s8s32 rather than the matmul primitive: the primitive's int32
         # results lost precision once |A·B| passed 2**24 (K >= 8500 at the extremes:
         # 275272512 for 275272500), and the GEMM API is faster too (850 vs ~770 GOP/s at
@@ -454,18 +450,27 @@ class CpuBackend(Backend):
 
     def _int8_filters(self, w: np.ndarray) -> np.ndarray:
         """OIHW 8-bit filters as an (R·S·C, K) int8 matrix; once per frozen array."""
-        cache_key = (id(w), "int8-filters")
-        if cache_key in self._packed_weights:
-            ref, packed = self._packed_weights[cache_key]
-            if ref() is w:
-                return packed
-        flat = w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])  # (R·S·C, K): im2row's order
-        if w.dtype == np.uint8:
-            flat = flat.view(np.int8) ^ np.int8(-128)
-        packed = np.ascontiguousarray(flat)
-        if self._is_frozen(w):
-            self._packed_weights[cache_key] = (weakref.ref(w), packed)
-        return packed
+
+        def build(w: np.ndarray) -> np.ndarray:
+            flat = w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])  # (R·S·C, K): im2row's
+            if w.dtype == np.uint8:
+                flat = flat.view(np.int8) ^ np.int8(-128)
+            return np.ascontiguousarray(flat)
+
+        return self._once_per_array(w, "int8-filters", build)
+
+    def _once_per_array(self, w: np.ndarray, tag: Any, build) -> np.ndarray:
+        """``build(w)``, kept per frozen array (from ``asarray``: read-only, so the result
+        cannot go stale; ``_forget`` drops it with the array); others are built per call."""
+        if not self._is_frozen(w):
+            return build(w)
+        key = (id(w), tag)
+        hit = self._packed_weights.get(key)
+        if hit is not None and hit[0]() is w:
+            return hit[1]
+        value = build(w)
+        self._packed_weights[key] = (weakref.ref(w), value)
+        return value
 
     # -- conv ----------------------------------------------------------------------------
     fuses_conv_epilogue = True
@@ -556,15 +561,13 @@ class CpuBackend(Backend):
         """Weights in the layout the convolution chose; reordered once per frozen array."""
         if conv.wei_reorder is None:
             return np.ascontiguousarray(w)
-        frozen = self._is_frozen(w)
-        cache_key = (id(w), conv.problem)
-        if frozen and cache_key in self._packed_weights:
-            return self._packed_weights[cache_key][1]
-        packed = aligned_empty(conv.prim.mds[ARG_WEIGHTS].size, np.uint8)
-        conv.wei_reorder.execute({ARG_SRC: np.ascontiguousarray(w), ARG_DST: packed})
-        if frozen:
-            self._packed_weights[cache_key] = (weakref.ref(w), packed)
-        return packed
+
+        def build(w: np.ndarray) -> np.ndarray:
+            packed = aligned_empty(conv.prim.mds[ARG_WEIGHTS].size, np.uint8)
+            conv.wei_reorder.execute({ARG_SRC: np.ascontiguousarray(w), ARG_DST: packed})
+            return packed
+
+        return self._once_per_array(w, conv.problem, build)
 
     # -- elementwise ---------------------------------------------------------------------
     def _eltwise(self, alg: str, p: ElementwiseProblem, x) -> np.ndarray:

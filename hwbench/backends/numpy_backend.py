@@ -14,7 +14,12 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
-from hwbench.kernels.quantization import dequantize, quantize, requantize
+from hwbench.kernels.quantization import (
+    dequantize,
+    int8_gemm_by_float64,
+    quantize,
+    requantize,
+)
 from hwbench.kernels.spec import (
     BinaryProblem,
     ConcatProblem,
@@ -86,9 +91,7 @@ class NumpyBackend(Backend):
         return np.maximum(x, np.float32(0.0))
 
     def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> np.ndarray:
-        a64 = a.astype(np.float64) - (za.reshape(-1, 1) if za.ndim else za)
-        b64 = b.astype(np.float64) - (zb.reshape(1, -1) if zb.ndim else zb)
-        return np.matmul(a64, b64).astype(np.int32)
+        return int8_gemm_by_float64(a, b, za, zb)
 
     def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)

@@ -269,9 +269,13 @@ class OneDNN:
     def gemm_int8(self, a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_point: int,
                   c: np.ndarray) -> None:
         """``c = (a - za) @ (b - zb)`` exactly in int32: row-major, ``a`` u8 or s8 (M×K),
-        ``b`` s8 (K×N), all C-contiguous; ``dnnl_gemm_{u8,s8}s8s32`` with offset 'F'
+        ``b`` s8 or u8 (K×N), all C-contiguous; ``dnnl_gemm_{u8,s8}s8s32`` with offset 'F'
         (one fixed C offset, here 0). Its accumulators wrap like int32 arithmetic, so any
-        result that fits int32 comes out exact even when A·B alone would not."""
+        result that fits int32 comes out exact even when A·B alone would not. The library
+        takes s8 B only: a u8 B is shifted by 128 (top bit flipped), exactly, and its zero
+        point with it."""
+        if b.dtype == np.uint8:
+            b, b_zero_point = b.view(np.int8) ^ np.int8(-128), int(b_zero_point) - 128
         m, k = a.shape
         n = b.shape[1]
         if (b.shape[0] != k or b.dtype != np.int8 or c.shape != (m, n) or c.dtype != np.int32

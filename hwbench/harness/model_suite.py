@@ -100,7 +100,7 @@ def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | 
         from hwbench.datasets import digits
 
         x, y = digits("test")
-        full = (len(x) // case.batch) * case.batch
+        full = _sample_count(case.model, case.batch)
         batches = [x[i:i + case.batch] for i in range(0, full, case.batch)]
         return batches, y[:full]
     shape = model.input_shapes[model.inputs[0]]
@@ -142,13 +142,18 @@ def reference_outputs(case: ModelCase, folder: str,
     return paths
 
 
+# Where each op that graph_flops counts keeps its weight (integer ops count as FLOPs too).
+_CONV_WEIGHT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}
+_MATMUL_B = {"QLinearMatMul": 3, "MatMulInteger": 1}
+
+
 def graph_flops(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
     """FLOPs of one run of ``graph``: its convolutions and GEMMs, counted like the kernels."""
     total = 0
     for node in graph.nodes:
         ins = [shapes.get(name) for name in node.inputs]
-        if node.op_type == "Conv":
-            w = ins[1]
+        if node.op_type in _CONV_WEIGHT:
+            w = ins[_CONV_WEIGHT[node.op_type]]
             attrs = node.attrs
             stride = tuple(attrs.get("strides", (1, 1)))
             dilation = tuple(attrs.get("dilations", (1, 1)))
@@ -156,22 +161,11 @@ def graph_flops(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
             auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
             pads = spec.onnx_conv_padding(auto_pad, attrs.get("pads"), ins[0][2:], w[2:],
                                           stride, dilation)
-            problem = spec.check_conv2d(_shaped(ins[0]), _shaped(w), None, stride, pads,
-                                        dilation, attrs.get("group", 1))
-            total += problem.flops
-        elif node.op_type in ("QLinearConv", "ConvInteger"):  # integer ops count as FLOPs
-            w = ins[3] if node.op_type == "QLinearConv" else ins[1]
-            attrs = node.attrs
-            stride = tuple(attrs.get("strides", (1, 1)))
-            dilation = tuple(attrs.get("dilations", (1, 1)))
-            pads = spec.onnx_conv_padding(attrs.get("auto_pad", "NOTSET"), attrs.get("pads"),
-                                          ins[0][2:], w[2:], stride, dilation)
             total += spec.check_conv2d(_shaped(ins[0]), _shaped(w), None, stride, pads,
                                        dilation, attrs.get("group", 1)).flops
-        elif node.op_type in ("QLinearMatMul", "MatMulInteger"):
-            b = ins[3] if node.op_type == "QLinearMatMul" else ins[1]
-            a = ins[0]
-            total += 2 * int(np.prod(a)) * int(b[-1])
+        elif node.op_type in _MATMUL_B:
+            b = ins[_MATMUL_B[node.op_type]]
+            total += 2 * int(np.prod(ins[0])) * int(b[-1])
         elif node.op_type in ("Gemm", "MatMul"):
             a, b = ins[0], ins[1]
             trans_a = bool(node.attrs.get("transA", 0))

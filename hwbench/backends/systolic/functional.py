@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 from hwbench.kernels.im2col import conv2d_int8_by_gemm
-from hwbench.kernels.quantization import along_axis, quantize
+from hwbench.kernels.quantization import along_axis, int8_gemm_by_float64, quantize
 from hwbench.kernels.spec import ConvProblem
 
 UINT8_LEVELS = 255
@@ -48,17 +48,10 @@ def gemm_int8(a: np.ndarray, b: np.ndarray, a_zero_point, b_zero_point) -> np.nd
     dnnl = _host_int8_gemm()
     if dnnl is not None and np.ndim(a_zero_point) == 0 and np.ndim(b_zero_point) == 0:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)
-        zb = int(b_zero_point)
-        if b.dtype == np.uint8:  # oneDNN takes int8 B: shift by 128, exactly, zero point too
-            b, zb = b.view(np.int8) ^ np.int8(-128), zb - 128
         out = np.empty((a.shape[0], b.shape[1]), np.int32)
-        dnnl.gemm_int8(a, b, int(a_zero_point), zb, out)
+        dnnl.gemm_int8(a, b, int(a_zero_point), int(b_zero_point), out)
         return out
-    za = np.asarray(a_zero_point, dtype=np.float64)
-    zb = np.asarray(b_zero_point, dtype=np.float64)
-    a64 = np.asarray(a, dtype=np.float64) - (za.reshape(-1, 1) if za.ndim else za)
-    b64 = np.asarray(b, dtype=np.float64) - (zb.reshape(1, -1) if zb.ndim else zb)
-    return np.matmul(a64, b64).astype(np.int32)
+    return int8_gemm_by_float64(a, b, a_zero_point, b_zero_point)
 
 
 def conv2d_int8(x: np.ndarray, w: np.ndarray, p: ConvProblem, x_zero_point,
