@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import html
 import json
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -177,11 +179,28 @@ def test_html_renders_in_headless_chromium(written, tmp_path):
             widths = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
             assert len(widths) == 3 and all(w > 100 for w in widths)
         return
+    # Debian's chromium, headless: a copy of the page with a probe that writes what the
+    # browser decoded (tables, each image's natural width) into the DOM that --dump-dom prints.
+    probe = tmp_path / "probe.html"
+    probe.write_text(rep.html.read_text().replace(
+        "</body>", "<script>window.addEventListener('load', () => { const p = "
+        "document.createElement('pre'); p.id = 'probe'; p.textContent = JSON.stringify({"
+        "tables: document.querySelectorAll('table').length, widths: Array.from("
+        "document.images, i => i.naturalWidth)}); document.body.appendChild(p); });"
+        "</script></body>"))
+    flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", f"--user-data-dir={tmp_path / 'profile'}",
+             "--virtual-time-budget=5000"]
+    dom = subprocess.run([*flags, "--dump-dom", probe.as_uri()], capture_output=True,
+                         text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom.stdout)
+    assert found, "the load handler never ran"
+    seen = json.loads(html.unescape(found.group(1)))
+    assert seen["tables"] == 7
+    assert len(seen["widths"]) == 3 and all(w > 100 for w in seen["widths"])
     shot = tmp_path / "shot.png"
-    dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom",
-                          rep.html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0 and dom.stdout.count("<table") == 7
-    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
-                    f"--screenshot={shot}", "--window-size=1200,3000", rep.html.as_uri()],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,3000",
+                    rep.html.as_uri()], capture_output=True, timeout=120, check=True)
     _check_png(shot.read_bytes())
