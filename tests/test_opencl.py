@@ -203,6 +203,46 @@ def test_gemm_kernels_and_parameters_agree_with_the_reference(kernel, params, rn
     assert_close(out, reference.conv2d(x, w, None, **kw), 27)
 
 
+# -- direct convolution for few output channels per group ---------------------------------
+@pytest.mark.parametrize("c, k, groups, stride, padding, dilation", [
+    (6, 6, 6, 1, 1, 1),            # depthwise 3x3
+    (8, 8, 8, 2, (1, 0, 1, 2), 1),  # depthwise, strided, asymmetric padding
+    (4, 12, 4, 1, 2, 2),           # channel multiplier 3, dilated
+    (5, 2, 1, 1, 0, 1),            # two output channels, no groups
+    (3, 1, 1, 2, 1, 1),            # a single output channel
+])
+def test_direct_conv_matches_the_reference_with_its_epilogue(be, rng, c, k, groups, stride,
+                                                             padding, dilation):
+    from hwbench.backends.opencl import direct
+    from hwbench.kernels import spec
+
+    x = rng.standard_normal((2, c, 11, 9)).astype(np.float32)
+    w = rng.standard_normal((k, c // groups, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(k).astype(np.float32)
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    assert direct.prefers_direct(spec.check_conv2d(x, w, bias, **kw))
+    plain = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), be.asarray(bias), **kw))
+    expected = reference.conv2d(x, w, bias, **kw)
+    assert_close(plain, expected, 9 * c // groups)
+    residual = rng.standard_normal(expected.shape).astype(np.float32)
+    fused = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), be.asarray(bias), **kw,
+                                  residual=be.asarray(residual), activation="relu"))
+    assert_close(fused, np.maximum(expected + residual, 0), 9 * c // groups)
+
+
+def test_direct_conv_is_only_chosen_where_the_gemm_tile_would_go_to_waste():
+    from hwbench.backends.opencl import direct
+    from hwbench.kernels import spec
+
+    def problem(c, k, groups):
+        x = np.zeros((1, c, 8, 8), np.float32)
+        return spec.check_conv2d(x, np.zeros((k, c // groups, 1, 1), np.float32), None,
+                                 groups=groups)
+
+    assert direct.prefers_direct(problem(136, 136, 136))  # ShuffleNet's depthwise
+    assert not direct.prefers_direct(problem(136, 136, 4))  # its grouped 1x1: 34 per group
+    assert not direct.prefers_direct(problem(64, 64, 1))
+
 @pytest.mark.parametrize("kwargs,name", [
     (dict(gemm_kernel="cublas"), "gemm_kernel"),
     (dict(gemm_kernel="sgemm_packed", gemm_params={"MR": 5, "MBLK": 8, "NBLK": 4, "KC": 256}),

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.base import Backend
-from hwbench.backends.opencl import runtime, tuning
+from hwbench.backends.opencl import direct, runtime, tuning
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32
 from hwbench.backends.opencl.runtime import Device, native_error
@@ -246,8 +246,10 @@ class OpenclBackend(Backend):
 
     def _conv2d(self, p: ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
         out = self.empty(p.output_shape)
-        self.gemm_engine.conv2d(p, self._buf(x), self._buf(w), out.data, self._buf(bias),
-                                self._buf(residual), activation == "relu")
+        run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler)
+               if direct.prefers_direct(p) else self.gemm_engine.conv2d)
+        run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual),
+            activation == "relu")
         return out
 
     def _unary(self, kernel: str, x, *more) -> Any:
