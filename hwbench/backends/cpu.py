@@ -29,6 +29,8 @@ from hwbench.backends import onednn
 from hwbench.backends.base import Backend
 from hwbench.backends.blas_layout import row_major
 from hwbench.backends.onednn import (
+    ARG_ATTR_SCALES,
+    ARG_ATTR_ZERO_POINTS,
     ARG_BIAS,
     ARG_DIFF_DST,
     ARG_DIFF_SRC,
@@ -45,7 +47,15 @@ from hwbench.backends.onednn import (
 )
 from hwbench.errors import ArgumentError, NativeLibraryError
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
-from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_point_correction
+from hwbench.kernels.quantization import (
+    FixedPointMultiplier,
+    dequantize,
+    float32_bias,
+    float32_scale,
+    quantize,
+    requantize,
+    zero_point_correction,
+)
 from hwbench.kernels.spec import (
     FLOAT32,
     BinaryProblem,
@@ -65,6 +75,14 @@ from hwbench.kernels.spec import (
 ALIGNMENT = 64  # bytes: one cache line, one AVX-512 register
 SMALL_BYTES = 1 << 16
 FLAVOURS = ("onednn", "mkl")
+# How qconv2d/qgemm map int32 accumulators back to 8 bits. "exact" (the default): the
+# shared fixed-point requantization, bit-identical on every backend. "float32": fused in
+# oneDNN's int8 convolution/matmul primitives with float32 scales (oneDNN's and
+# onnxruntime's convention), within 1 LSB of exact, several times faster. Named as the
+# ``requantization=`` option or the device spelling ``cpu:float32-requant``
+# (``cpu:mkl+float32-requant``), which ``hwbench run --backend`` accepts.
+REQUANTIZATIONS = ("exact", "float32")
+FLOAT32_REQUANT = "float32-requant"
 # Activation layouts a convolution may run in (oneDNN format tags). "blocked" is
 # nChw16c where the channels allow it: measured on Zen 4 at ResNet-50's 3x3 layers,
 # batch 8, including the reorders from and to NCHW, it ran 4-9 % faster than letting
@@ -125,12 +143,15 @@ class BlockedArray:
 
 
 class ChannelsLastArray:
-    """An 8-bit NCHW activation held channels-last (NHWC) between cpu int8 convolutions.
+    """An NCHW activation held channels-last (NHWC) in an int8 model's session.
 
-    The int8 convolution is one GEMM of pixel-major patches, whose product comes out
-    NHWC; in a session (``keep_blocked``) it stays so, and the next int8 convolution
-    gathers its patches from it directly (a 1×1 one needs no copy at all). ``shape`` is
-    the logical NCHW one; ``CpuBackend._plain`` transposes for every other reader.
+    The int8 convolution is one GEMM of pixel-major patches (or oneDNN's int8 primitive),
+    whose product comes out NHWC; in a session (``keep_blocked``) it stays so, and the
+    next int8 convolution reads it directly (a 1×1 one needs no copy at all). The float
+    ops between int8 convolutions (DequantizeLinear, Add, Relu, MaxPool, QuantizeLinear)
+    keep it NHWC too (8-bit or float32): they are elementwise or layout-aware, so no
+    transpose runs between layers. ``shape`` is the logical NCHW one;
+    ``CpuBackend._plain`` transposes for every other reader.
     """
 
     __slots__ = ("nhwc", "shape", "dtype")
@@ -229,26 +250,50 @@ class BufferPool:
         return sum(size * len(bucket) for size, bucket in self._buckets.items())
 
 
+def _parse_device(device: str | None) -> tuple[str, str | None]:
+    """``None``/"onednn"/"mkl", optionally ``+float32-requant`` (alone: onednn's) ->
+    (flavour, "float32" or None)."""
+    if device is None:
+        return "onednn", None
+    flavour, _, mode = device.rpartition("+") if "+" in device else (device, "", "")
+    if not mode and device == FLOAT32_REQUANT:
+        flavour, mode = "onednn", device
+    if flavour not in FLAVOURS or mode not in ("", FLOAT32_REQUANT):
+        raise ArgumentError(
+            f"argument 'backend': cpu has flavours {', '.join(FLAVOURS)}, each optionally "
+            f"with +{FLOAT32_REQUANT} ({FLOAT32_REQUANT} alone: onednn's), got {device!r}")
+    return flavour, "float32" if mode else None
+
+
 class CpuBackend(Backend):
     name = "cpu"
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, conv_layout: str = "blocked",
-                 pointwise_as_gemm: bool = True, keep_blocked: bool = False) -> None:
+                 pointwise_as_gemm: bool = True, keep_blocked: bool = False,
+                 requantization: str | None = None) -> None:
         """``keep_blocked``: convolutions in the blocked layout return ``BlockedArray``
         (no reorder back to NCHW) and read one without a reorder; other kernels and
         ``to_numpy`` convert. Sessions turn it on; direct kernel calls get NumPy arrays
-        unless asked."""
-        flavour = device or "onednn"
-        if flavour not in FLAVOURS:
-            raise ArgumentError(
-                f"argument 'backend': cpu has flavours {', '.join(FLAVOURS)}, got {device!r}")
+        unless asked. ``requantization``: "exact" (default) or "float32" (see
+        ``REQUANTIZATIONS``); the device spelling ``float32-requant`` names the latter."""
+        flavour, named = _parse_device(device)
+        if requantization is not None and requantization not in REQUANTIZATIONS:
+            raise ArgumentError(f"argument 'requantization' must be one of "
+                                f"{', '.join(map(repr, REQUANTIZATIONS))}, got {requantization!r}")
+        if named and requantization not in (None, named):
+            raise ArgumentError(f"argument 'requantization': {requantization!r} contradicts "
+                                f"the backend name cpu:{device}")
+        requantization = named or requantization or "exact"
         if conv_layout not in CONV_LAYOUTS:
             raise ArgumentError(
                 f"argument 'conv_layout' must be one of {CONV_LAYOUTS}, got {conv_layout!r}")
-        super().__init__(None if flavour == "onednn" else flavour, threads=threads,
-                         check_finite=check_finite)
+        # The device names every non-default choice, so rows labelled by full_name differ.
+        parts = ([] if flavour == "onednn" else [flavour]) + (
+            [FLOAT32_REQUANT] if requantization == "float32" else [])
+        super().__init__("+".join(parts) or None, threads=threads, check_finite=check_finite)
         self.flavour = flavour
+        self.requantization = requantization
         self.conv_layout = conv_layout
         self.pointwise_as_gemm = bool(pointwise_as_gemm)
         self.keep_blocked = bool(keep_blocked)
@@ -292,7 +337,10 @@ class CpuBackend(Backend):
 
     def info(self) -> dict[str, Any]:
         info = super().info()
-        info.update(flavour=self.flavour, conv_layout=self.conv_layout,
+        if self.requantization == "float32":  # int8 results may differ from exact by 1 LSB
+            info["math_mode"] = "fp32; int8 float32-requant"
+        info.update(flavour=self.flavour, requantization=self.requantization,
+                    conv_layout=self.conv_layout,
                     pointwise_as_gemm=self.pointwise_as_gemm, keep_blocked=self.keep_blocked,
                     gemm_library="mkl" if self.mkl else "onednn", conv_library="onednn")
         return info
@@ -342,6 +390,8 @@ class CpuBackend(Backend):
         """Screen for NaN/inf; a frozen array (from ``asarray``) is screened only once."""
         if isinstance(x, BlockedArray):  # its padding holds no values: screen the plain copy
             return bool(np.isfinite(self._plain(x)).all())
+        if isinstance(x, ChannelsLastArray):
+            return bool(np.isfinite(x.nhwc).all())
         if self._is_frozen(x):
             known = self._finite.get(id(x))
             if known is None:
@@ -351,10 +401,12 @@ class CpuBackend(Backend):
 
     # -- cache ---------------------------------------------------------------------------
     def _primitive(self, key: tuple, build) -> Any:
-        prim = self._primitives.get(key)
-        if prim is None:
+        """``build()`` once per key (a None result too: "no primitive for this")."""
+        try:
+            return self._primitives[key]
+        except KeyError:
             prim = self._primitives[key] = build()
-        return prim
+            return prim
 
     @property
     def cached_primitives(self) -> int:
@@ -399,15 +451,70 @@ class CpuBackend(Backend):
         return out
 
     def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
+        if self.requantization == "float32":
+            out = self._qgemm_fused(p, np.asarray(a), np.asarray(b), za, zb, fixed, zy)
+            if out is not None:
+                return out
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
+
+    def _qgemm_fused(self, p: Int8GemmProblem, a: np.ndarray, b: np.ndarray, za, zb,
+                     fixed: FixedPointMultiplier, zy: np.ndarray) -> np.ndarray | None:
+        """QLinearMatMul as one oneDNN int8 matmul with requantization fused (float32
+        scales); None where it does not apply (a per-row A zero point, B's zero point not
+        the symmetric one) or oneDNN has no implementation, and the exact path runs."""
+        zb_sym = _symmetric_zero_point(b.dtype, zb)
+        if za.ndim != 0 or zb_sym is None:
+            return None
+        key = ("qmatmul", p, a.dtype.str, b.dtype.str, zy.dtype.str, fixed.multiplier.size)
+        mm = self._primitive(key, lambda: _fused_or_none(lambda: _QMatmul(
+            self.dnnl, p, a.dtype, zy.dtype, per_column=fixed.multiplier.size > 1)))
+        if mm is None:
+            return None
+        self.dnnl.set_num_threads(self.threads)
+        packed = self._once_per_array(b, key, lambda b: mm.pack_weights(_as_int8(b)))
+        out = self._buffers.empty((p.m, p.n), zy.dtype)
+        mm.prim.execute({ARG_SRC: np.ascontiguousarray(a), ARG_WEIGHTS: packed, ARG_DST: out,
+                         **_quantization_args(float32_scale(fixed), za, zy)})
+        return out
 
     # (De)quantization straight on host arrays: base's default would copy the result
     # once more through ``asarray``.
-    def _quantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
-        return quantize(self._plain(x), scale, zero_point, zero_point.dtype, p.axis)
+    # A ChannelsLastArray stays one (its NCHW axis mapped to NHWC's); with float32
+    # requantization a per-tensor one goes through a oneDNN reorder with a scale and zero
+    # point (one multithreaded pass; quantizing multiplies by 1/scale there, so a value
+    # may land 1 LSB from the exact division).
+    def _quantize_linear(self, p: QuantizeProblem, x, scale, zero_point):
+        if not isinstance(x, ChannelsLastArray):
+            return quantize(self._plain(x), scale, zero_point, zero_point.dtype, p.axis)
+        out = self._buffers.empty(x.nhwc.shape, zero_point.dtype)
+        if self.requantization == "float32" and scale.size == 1:
+            self._scaling_reorder("quantize", x.nhwc, out, scale, zero_point)
+        else:
+            quantize(x.nhwc, scale, zero_point, zero_point.dtype, _nhwc_axis(p.axis), out=out)
+        return ChannelsLastArray(out)
 
-    def _dequantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
-        return dequantize(self._plain(x), scale, zero_point, p.axis)
+    def _dequantize_linear(self, p: QuantizeProblem, x, scale, zero_point):
+        if not isinstance(x, ChannelsLastArray) or x.dtype not in (np.uint8, np.int8):
+            return dequantize(self._plain(x), scale, zero_point, p.axis)
+        out = self._buffers.empty(x.nhwc.shape, np.float32)
+        if self.requantization == "float32" and scale.size == 1:
+            self._scaling_reorder("dequantize", x.nhwc, out, scale, zero_point)
+        else:
+            dequantize(x.nhwc, scale, zero_point, _nhwc_axis(p.axis), out=out)
+        return ChannelsLastArray(out)
+
+    def _scaling_reorder(self, kind: str, src: np.ndarray, dst: np.ndarray, scale,
+                         zero_point) -> None:
+        """``dst = saturate(rint(src / scale) + zp)`` (quantize) or ``(src - zp) · scale``
+        (dequantize) over flat buffers, as one oneDNN reorder."""
+        self.dnnl.set_num_threads(self.threads)
+        key = ("scaling_reorder", kind, src.size, src.dtype.str, dst.dtype.str)
+        prim = self._primitive(key, lambda: _build_scaling_reorder(
+            self.dnnl, kind, src.size, src.dtype, dst.dtype))
+        arg = ARG_DST if kind == "quantize" else ARG_SRC
+        prim.execute({ARG_SRC: src, ARG_DST: dst,
+                      ARG_ATTR_SCALES | arg: np.asarray(scale, np.float32).reshape(1),
+                      ARG_ATTR_ZERO_POINTS | arg: np.full(1, int(zero_point), np.int32)})
 
     def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
         if p.groups == 1 and zw.ndim == 0:
@@ -417,6 +524,10 @@ class CpuBackend(Backend):
         return conv2d_int8_by_gemm(self._plain(x), np.asarray(w), p, zx, zw, self.gemm_int8)
 
     def _qconv2d(self, p: Int8ConvProblem, x, w, zx, zw, bias, fixed, zy):
+        if self.requantization == "float32":
+            out = self._qconv2d_fused(p, x, np.asarray(w), zx, zw, bias, fixed, zy)
+            if out is not None:
+                return out
         if p.groups != 1 or zw.ndim != 0:
             return super()._qconv2d(p, self._plain(x), w, zx, zw, bias, fixed, zy)
         rows = self._int8_conv_rows(p, x, w, zx, zw)  # (pixels, filters): scales per column
@@ -425,6 +536,40 @@ class CpuBackend(Backend):
         if self.keep_blocked:  # a session: the next int8 conv reads NHWC as it is
             return ChannelsLastArray(nhwc)
         return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+
+    def _qconv2d_fused(self, p: Int8ConvProblem, x, w: np.ndarray, zx, zw, bias,
+                       fixed: FixedPointMultiplier, zy: np.ndarray):
+        """QLinearConv as oneDNN's int8 convolution, requantization fused (float32 scales:
+        within 1 LSB of exact), channels-last in and out: a session's activations go from
+        one such conv to the next without a copy. None where it does not apply (w's zero
+        point not the symmetric one) or oneDNN has no implementation."""
+        if _symmetric_zero_point(w.dtype, zw) is None:
+            return None
+        x_dtype = np.dtype(p.x_dtype)
+        key = ("qconv", p, x_dtype.str, zy.dtype.str)
+        conv = self._primitive(key, lambda: _fused_or_none(
+            lambda: _QConv(self.dnnl, p, x_dtype, zy.dtype)))
+        if conv is None:
+            return None
+        self.dnnl.set_num_threads(self.threads)
+        # Keyed by the primitive: its layout (and the compensation oneDNN appends for an
+        # int8 src) depends on the dtypes as well as the problem.
+        packed = self._once_per_array(w, key, lambda w: conv.pack_weights(_as_int8(w)))
+        if isinstance(x, ChannelsLastArray):
+            src = x.nhwc
+        else:  # NCHW -> NHWC once; oneDNN's int8 kernels want channels last
+            src = self._buffers.empty((p.n, p.h, p.w, p.c), x_dtype)
+            np.copyto(src, np.asarray(x).transpose(0, 2, 3, 1))
+        scale = np.broadcast_to(float32_scale(fixed), (p.k,))
+        out = self._buffers.empty((p.n, p.out_h, p.out_w, p.k), zy.dtype)
+        buffers = {ARG_SRC: src, ARG_WEIGHTS: packed, ARG_DST: out,
+                   **_quantization_args(scale, zx, zy)}
+        if bias is not None:
+            buffers[ARG_BIAS] = float32_bias(self._plain(bias), scale)
+        conv.prim.execute(buffers)
+        if self.keep_blocked:
+            return ChannelsLastArray(out)
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
     def _int8_conv_rows(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
         """ConvInteger (groups 1, one w zero point) as one ``dnnl_gemm_u8s8s32``: pixel-major
@@ -570,12 +715,15 @@ class CpuBackend(Backend):
         return self._once_per_array(w, conv.problem, build)
 
     # -- elementwise ---------------------------------------------------------------------
-    def _eltwise(self, alg: str, p: ElementwiseProblem, x) -> np.ndarray:
-        x = self._plain(x)
+    def _eltwise(self, alg: str, p: ElementwiseProblem, x) -> np.ndarray | ChannelsLastArray:
         self.dnnl.set_num_threads(self.threads)
         prim = self._primitive(("eltwise", alg, p.size),
                                lambda: _build_eltwise(self.dnnl, alg, p.size))
-        x = np.ascontiguousarray(x)
+        if isinstance(x, ChannelsLastArray):  # elementwise: any layout will do
+            out = self._buffers.empty(x.nhwc.shape, np.float32)
+            prim.execute({ARG_SRC: x.nhwc, ARG_DST: out})
+            return ChannelsLastArray(out)
+        x = np.ascontiguousarray(self._plain(x))
         out = self._buffers.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: x, ARG_DST: out})
         return out
@@ -609,6 +757,13 @@ class CpuBackend(Backend):
             pool.prim.execute({ARG_SRC: x.buffer, ARG_DST: out})
             result = BlockedArray(out, p.output_shape, pool.to_plain)
             return result if self.keep_blocked else self._plain(result)
+        if isinstance(x, ChannelsLastArray) and x.dtype == np.float32 and not rescale:
+            prim = self._primitive(("pool", p, "acdb"),
+                                   lambda: _build_pooling(self.dnnl, p, "acdb"))
+            n, c, oh, ow = p.output_shape
+            out = self._buffers.empty((n, oh, ow, c), np.float32)
+            prim.execute({ARG_SRC: x.nhwc, ARG_DST: out})
+            return ChannelsLastArray(out)
         x = self._plain(x)
         prim = self._primitive(("pool", p), lambda: _build_pooling(self.dnnl, p))
         out = self._buffers.empty(p.output_shape, np.float32)
@@ -634,7 +789,16 @@ class CpuBackend(Backend):
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
         return out
 
-    def _binary(self, alg: str, p: BinaryProblem, a, b) -> np.ndarray:
+    def _binary(self, alg: str, p: BinaryProblem, a, b) -> np.ndarray | ChannelsLastArray:
+        if (isinstance(a, ChannelsLastArray) and isinstance(b, ChannelsLastArray)
+                and a.shape == b.shape == p.shape):  # same layout, no broadcast: flat
+            self.dnnl.set_num_threads(self.threads)
+            flat = (p.size,)
+            prim = self._primitive(("binary", alg, flat, flat),
+                                   lambda: _build_binary(self.dnnl, alg, flat, flat))
+            out = self._buffers.empty(a.nhwc.shape, np.float32)
+            prim.execute({ARG_SRC: a.nhwc, ARG_SRC_1: b.nhwc, ARG_DST: out})
+            return ChannelsLastArray(out)
         a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
         rank = len(p.shape)
         sa = (1,) * (rank - a.ndim) + a.shape
@@ -768,6 +932,106 @@ class _Conv:
         self.impl = self.prim.impl
 
 
+def _symmetric_zero_point(dtype: np.dtype, zero_point: np.ndarray) -> int | None:
+    """The weights' zero point if it is the one oneDNN's int8 primitives take once moved to
+    int8 (0 for int8 weights, 128 for uint8 ones, every channel alike), else None."""
+    want = 0 if np.dtype(dtype) == np.int8 else 128
+    return want if np.all(np.asarray(zero_point, np.int64) == want) else None
+
+
+def _as_int8(w: np.ndarray) -> np.ndarray:
+    """int8 weights as they are; uint8 ones with zero point 128 moved to int8 exactly."""
+    w = np.ascontiguousarray(w)
+    return w if w.dtype == np.int8 else w.view(np.int8) ^ np.int8(-128)
+
+
+def _fused_or_none(build):
+    """``build()``, or None when oneDNN has no implementation for it (the exact path runs;
+    the None is cached so that the search is not repeated)."""
+    try:
+        return build()
+    except NativeLibraryError as exc:
+        if "unimplemented" in str(exc):
+            return None
+        raise
+
+
+def _quantization_args(scale: np.ndarray, src_zero_point, dst_zero_point) -> dict[int, Any]:
+    """Execution buffers of a fused int8 primitive: the weights' float32 scales (the whole
+    requantization scale: src and dst scales stay 1) and the src/dst zero points (s32)."""
+    return {ARG_ATTR_SCALES | ARG_WEIGHTS: np.ascontiguousarray(scale, np.float32),
+            ARG_ATTR_ZERO_POINTS | ARG_SRC: np.full(1, int(src_zero_point), np.int32),
+            ARG_ATTR_ZERO_POINTS | ARG_DST: np.full(1, int(dst_zero_point), np.int32)}
+
+
+class _QConv:
+    """oneDNN's int8 convolution with requantization fused: u8/s8 NHWC src with a zero
+    point, s8 weights with one float32 scale per filter (the whole requantization scale),
+    f32 bias in output units, u8/s8 NHWC dst with a zero point."""
+
+    def __init__(self, d: onednn.OneDNN, p: Int8ConvProblem, x_dtype: np.dtype,
+                 y_dtype: np.dtype) -> None:
+        g = p.groups
+        wshape = (p.k, p.c, p.r, p.s) if g == 1 else (g, p.k // g, p.c // g, p.r, p.s)
+        src = d.memory_desc((p.n, p.c, p.h, p.w), x_dtype, tag="acdb")
+        wei = d.memory_desc(wshape, "s8", tag="any")
+        dst = d.memory_desc(p.output_shape, y_dtype, tag="acdb")
+        bias = d.memory_desc((p.k,), "f32", tag="a") if p.has_bias else None
+        pt, pl, pb, pr = p.padding
+        dil = (p.dilation[0] - 1, p.dilation[1] - 1)  # oneDNN counts dilation from 0
+        # Filters are dim 0 of OIHW, dims 0 and 1 of grouped GOIHW: scales vary along them.
+        attr = d.attr(scales={ARG_WEIGHTS: 1 if g == 1 else 3},
+                      zero_points={ARG_SRC: 0, ARG_DST: 0})
+        pd = d.create_pd(
+            "dnnl_convolution_forward_primitive_desc_create", d.engine,
+            d.prop["forward_inference"], d.alg["convolution_direct"], src.handle, wei.handle,
+            bias.handle if bias else None, dst.handle, onednn.Dims(*p.stride),
+            onednn.Dims(*dil), onednn.Dims(pt, pl), onednn.Dims(pb, pr), attr.handle)
+        args: dict[int, Any] = {ARG_SRC: src, ARG_WEIGHTS: QUERY_WEIGHTS_MD, ARG_DST: dst,
+                                ARG_ATTR_SCALES | ARG_WEIGHTS: d.memory_desc((p.k,), "f32"),
+                                ARG_ATTR_ZERO_POINTS | ARG_SRC: d.memory_desc((1,), "s32"),
+                                ARG_ATTR_ZERO_POINTS | ARG_DST: d.memory_desc((1,), "s32")}
+        if bias:
+            args[ARG_BIAS] = bias
+        self.prim = Primitive(d, pd, args)
+        self.wei_reorder = _reorder(d, d.memory_desc(wshape, "s8"), self.prim.mds[ARG_WEIGHTS])
+        self.impl = self.prim.impl
+
+    def pack_weights(self, w: np.ndarray) -> np.ndarray:
+        """int8 OIHW filters in the layout the primitive chose (with the compensation for
+        the src zero point that oneDNN's reorder appends)."""
+        if self.wei_reorder is None:
+            return w
+        packed = aligned_empty(self.prim.mds[ARG_WEIGHTS].size, np.uint8)
+        self.wei_reorder.execute({ARG_SRC: w, ARG_DST: packed})
+        return packed
+
+
+class _QMatmul:
+    """oneDNN's int8 matmul with requantization fused: (M, K) u8/s8 A with a zero point,
+    (K, N) s8 B with float32 scales (one, or one per column), u8/s8 (M, N) out."""
+
+    def __init__(self, d: onednn.OneDNN, p: Int8GemmProblem, a_dtype: np.dtype,
+                 y_dtype: np.dtype, per_column: bool) -> None:
+        src = d.memory_desc((p.m, p.k), a_dtype, tag="ab")
+        wei = d.memory_desc((p.k, p.n), "s8", tag="any")
+        dst = d.memory_desc((p.m, p.n), y_dtype, tag="ab")
+        attr = d.attr(scales={ARG_WEIGHTS: 2 if per_column else 0},
+                      zero_points={ARG_SRC: 0, ARG_DST: 0})
+        pd = d.create_pd("dnnl_matmul_primitive_desc_create", d.engine, src.handle,
+                         wei.handle, None, dst.handle, attr.handle)
+        count = p.n if per_column else 1
+        self.prim = Primitive(d, pd, {
+            ARG_SRC: src, ARG_WEIGHTS: QUERY_WEIGHTS_MD, ARG_DST: dst,
+            ARG_ATTR_SCALES | ARG_WEIGHTS: d.memory_desc((count,), "f32"),
+            ARG_ATTR_ZERO_POINTS | ARG_SRC: d.memory_desc((1,), "s32"),
+            ARG_ATTR_ZERO_POINTS | ARG_DST: d.memory_desc((1,), "s32")})
+        self.wei_reorder = _reorder(d, d.memory_desc((p.k, p.n), "s8"),
+                                    self.prim.mds[ARG_WEIGHTS])
+
+    pack_weights = _QConv.pack_weights
+
+
 class _Epilogue:
     """``act(y + bias + residual)`` in place over one (K, pixels) plain image: a binary
     add primitive (src0 = dst = y) whose bias and relu are post-ops, or an in-place relu
@@ -819,6 +1083,25 @@ def _reorder(d: onednn.OneDNN, src: onednn.MemoryDesc,
     pd = d.create_pd("dnnl_reorder_primitive_desc_create", src.handle, d.engine, dst.handle,
                      d.engine, attr.handle)
     return Primitive(d, pd, {ARG_SRC: src, ARG_DST: dst})
+
+
+def _nhwc_axis(axis: int | None) -> int | None:
+    """An NCHW axis's position in NHWC (None: per tensor)."""
+    return None if axis is None else (0, 3, 1, 2)[axis]
+
+
+def _build_scaling_reorder(d: onednn.OneDNN, kind: str, size: int, src_dtype: np.dtype,
+                           dst_dtype: np.dtype) -> Primitive:
+    """A flat reorder that quantizes (dst scale and zero point) or dequantizes (src's)."""
+    src = d.memory_desc((size,), src_dtype, tag="a")
+    dst = d.memory_desc((size,), dst_dtype, tag="a")
+    arg = ARG_DST if kind == "quantize" else ARG_SRC
+    attr = d.attr(scales={arg: 0}, zero_points={arg: 0})
+    pd = d.create_pd("dnnl_reorder_primitive_desc_create", src.handle, d.engine, dst.handle,
+                     d.engine, attr.handle)
+    return Primitive(d, pd, {ARG_SRC: src, ARG_DST: dst,
+                             ARG_ATTR_SCALES | arg: d.memory_desc((1,), "f32"),
+                             ARG_ATTR_ZERO_POINTS | arg: d.memory_desc((1,), "s32")})
 
 
 def _build_eltwise(d: onednn.OneDNN, alg: str, size: int) -> Primitive:

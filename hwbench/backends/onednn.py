@@ -39,6 +39,8 @@ ARG_SRC, ARG_SRC_1, ARG_DST, ARG_WEIGHTS, ARG_BIAS = 1, 2, 17, 33, 41
 ARG_SCRATCHPAD = 80
 ARG_MULTIPLE_SRC = 1024  # concat's i-th source is ARG_MULTIPLE_SRC + i
 ARG_DIFF_SRC, ARG_DIFF_DST = 129, 145
+ARG_ATTR_SCALES = 4096  # v3: scales of argument X at execution: ARG_ATTR_SCALES | X
+ARG_ATTR_ZERO_POINTS = 8192  # v3 (v2: 4096): zero points of X: ARG_ATTR_ZERO_POINTS | X
 ARG_ATTR_MULTIPLE_POST_OP_BASE = 32768  # v3 (v2: 16384); post-op i: base·(i + 1)
 
 
@@ -151,6 +153,11 @@ class OneDNN:
             "dnnl_primitive_attr_destroy": [c_void_p],
             "dnnl_primitive_attr_set_scratchpad_mode": [c_void_p, c_int],
             "dnnl_primitive_attr_set_post_ops": [c_void_p, c_void_p],
+            # (attr, arg, mask): scales / zero points of ``arg`` given at execution as
+            # ARG_ATTR_SCALES|arg (f32) / ARG_ATTR_ZERO_POINTS|arg (s32); mask bit d set:
+            # one value per index of dimension d, 0: one value for the whole tensor
+            "dnnl_primitive_attr_set_scales_mask": [c_void_p, c_int, c_int],
+            "dnnl_primitive_attr_set_zero_points_mask": [c_void_p, c_int, c_int],
             "dnnl_post_ops_create": [p],
             "dnnl_post_ops_destroy": [c_void_p],
             # (post_ops, scale, zero_point, data_type): dst = scale·(dst - zp) + op(...)
@@ -236,14 +243,19 @@ class OneDNN:
         self.check(status, f"memory_desc_create(shape={shape}, dtype={dtype}, tag={tag})")
         return MemoryDesc(self, handle, owned=True)
 
-    def attr(self, *, post_ops: Iterable[tuple] = ()) -> Attr:
+    def attr(self, *, post_ops: Iterable[tuple] = (), scales: dict[int, int] | None = None,
+             zero_points: dict[int, int] | None = None) -> Attr:
         """Primitive attributes: user-managed scratchpad, and optional post-ops applied in
         order: ``("sum",)`` adds what the dst buffer holds before the primitive runs;
         ``("eltwise", alg_name, alpha, beta)`` applies an eltwise algorithm
         (``"eltwise_relu"``, ...) to the result so far; ``("binary", alg_name,
         memory_desc)`` combines it with one more operand (passed at execution as
-        ``arg_post_op(index)``)."""
-        return Attr(self, post_ops)
+        ``arg_post_op(index)``). ``scales``/``zero_points``: {arg: mask} of the int8
+        quantization parameters given at execution (``ARG_ATTR_SCALES | arg``, f32, and
+        ``ARG_ATTR_ZERO_POINTS | arg``, s32); oneDNN v3's model is
+        ``dst = (src_scale·wei_scale·acc(src − src_zp, wei) + bias) / dst_scale + dst_zp``,
+        in float32, rounded to nearest even and saturated."""
+        return Attr(self, post_ops, scales or {}, zero_points or {})
 
     def create_pd(self, fn_name: str, *args: Any) -> c_void_p:
         pd = c_void_p()
@@ -336,13 +348,21 @@ class MemoryDesc:
 
 
 class Attr:
-    def __init__(self, dnnl: OneDNN, post_ops: Iterable[tuple] = ()) -> None:
+    def __init__(self, dnnl: OneDNN, post_ops: Iterable[tuple] = (),
+                 scales: dict[int, int] | None = None,
+                 zero_points: dict[int, int] | None = None) -> None:
         self.dnnl = dnnl
         self.handle = c_void_p()
         lib = dnnl.lib
         dnnl.check(lib.dnnl_primitive_attr_create(ctypes.byref(self.handle)), "attr_create")
         dnnl.check(lib.dnnl_primitive_attr_set_scratchpad_mode(self.handle, SCRATCHPAD_MODE_USER),
                    "attr_set_scratchpad_mode")
+        for arg, mask in (scales or {}).items():
+            dnnl.check(lib.dnnl_primitive_attr_set_scales_mask(self.handle, arg, mask),
+                       f"attr_set_scales_mask(arg={arg}, mask={mask})")
+        for arg, mask in (zero_points or {}).items():
+            dnnl.check(lib.dnnl_primitive_attr_set_zero_points_mask(self.handle, arg, mask),
+                       f"attr_set_zero_points_mask(arg={arg}, mask={mask})")
         post_ops = list(post_ops)
         if post_ops:
             self._set_post_ops(post_ops)
