@@ -11,6 +11,7 @@ import pytest
 from hwbench.backends import REGISTRY, backend_class, get_backend
 
 NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
+NAMES.insert(NAMES.index("opencl") + 1, "opencl:intel")  # Intel's CPU runtime, if installed
 
 
 def pytest_addoption(parser):
@@ -24,7 +25,12 @@ def backend(request):
     base = request.param.split(":")[0]
     cls = backend_class(base)
     ok, why = cls.available()
-    if ok and ":" in request.param and request.param.split(":")[1] not in cls.devices():
+    if ok and request.param == "opencl:intel":
+        from hwbench.backends.opencl import runtime
+
+        why = runtime.intel_cpu_status()
+        ok = not why
+    elif ok and ":" in request.param and request.param.split(":")[1] not in cls.devices():
         ok, why = False, f"device {request.param} not found"
     if not ok:
         pytest.skip(f"backend {request.param} unavailable: {why}")

@@ -39,7 +39,9 @@ def _ints(value: str) -> tuple[int, ...]:
 def _common_options(p: argparse.ArgumentParser) -> None:
     """Options every measuring command shares."""
     p.add_argument("--backend", default="all",
-                   help="'all' (every available backend) or a comma list, e.g. numpy,cpu:mkl")
+                   help="'all' (every available backend) or a comma list, e.g. numpy,cpu:mkl "
+                        "(cpu:float32-requant: int8 requantized in float32 by oneDNN, "
+                        "within 1 LSB of exact; never part of 'all')")
     p.add_argument("--threads", type=int, default=None,
                    help="threads per backend (default: HWBENCH_NUM_THREADS or all cores)")
     p.add_argument("--max-time", type=float, default=5.0, help="seconds of samples at most")
@@ -75,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=10, help="timed samples per kernel")
     p.add_argument("--min-time", type=float, default=0.2, help="seconds of samples at least")
     p.add_argument("--peers", type=_csv, default=(),
-                   help="comma list of peer libraries timed alongside (torch)")
+                   help="comma list of peer libraries timed alongside (torch, clblast[:DEVICE])")
     p.add_argument("--peak", action=argparse.BooleanOptionalAction, default=True,
                    help="measure the CPU's FMA peak and report %% of it (default: on)")
     p.add_argument("--no-check-finite", action="store_true",
@@ -173,7 +175,7 @@ def _targets(args: argparse.Namespace, known_peers: tuple[str, ...]) -> list[tup
     """(name, is_peer) for every backend of ``--backend`` and every ``--peers`` entry."""
     targets = [(name, False) for name in expand_backends(args.backend)]
     for name in args.peers:
-        if name not in known_peers:
+        if name.partition(":")[0] not in known_peers:
             raise ArgumentError(f"argument 'peers': unknown peer {name!r}; known: "
                                 f"{', '.join(known_peers)}")
         targets.append((name, True))
@@ -503,7 +505,9 @@ def _add_tune_parser(sub: Any) -> None:
     p = sub.add_parser("tune", help="search an OpenCL device's GEMM tile parameters and "
                        "store the fastest in the per-user tuning cache")
     p.add_argument("--backend", default="opencl", help="opencl or opencl:N / opencl:NAME")
-    p.add_argument("--size", type=int, default=1024, help="M = N = K of the timed SGEMM")
+    p.add_argument("--op", choices=("gemm", "gemm_int8"), default="gemm",
+                   help="which kernel's parameters: the float32 SGEMM or the exact int8 GEMM")
+    p.add_argument("--size", type=int, default=1024, help="M = N = K of the timed GEMM")
     p.add_argument("--budget", type=float, default=300.0,
                    help="seconds to search at most (the defaults are always tried)")
     p.add_argument("--no-save", action="store_true", help="report only; store nothing")
@@ -518,19 +522,21 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
                             f"{args.backend!r}")
     from hwbench.backends.opencl import tune, tuning
 
+    unit = "GOP/s" if args.op == "gemm_int8" else "GFLOP/s"
+
     def report(trial: Any) -> None:
-        speed = f"{trial.gflops:8.1f} GFLOP/s" if trial.gflops else f"skipped: {trial.note}"
+        speed = f"{trial.gflops:8.1f} {unit}" if trial.gflops else f"skipped: {trial.note}"
         console.print(f"  {trial.params}  {speed}")
 
     be, trials = tune.search(device, args.size, args.budget, report=report,
-                             store=not args.no_save)
+                             store=not args.no_save, op=args.op)
     timed = [t for t in trials if t.gflops]
     if not timed:
         console.print("[bold red]no candidate ran[/]")
         return 1
     best = max(timed, key=lambda t: t.gflops)
     console.print(f"{be.info()['device_name']} ({be.dev.cache_key}): best {best.params} at "
-                  f"{best.gflops:.1f} GFLOP/s over {len(trials)} candidates"
+                  f"{best.gflops:.1f} {unit} over {len(trials)} candidates"
                   + ("" if args.no_save else f"; stored in {tuning.tuning_file()}"))
     return 0
 

@@ -9,8 +9,10 @@ import pytest
 
 from hwbench.backends import REGISTRY, backend_class, get_backend
 
-# Every backend name the conformance suite runs, including flavours (cpu:mkl).
+# Every backend name the conformance suite runs, including flavours (cpu:mkl). opencl:intel
+# is Intel's CPU runtime beside PoCL (the opencl-intel extra, 225 MB: not in CI's `all`).
 BACKEND_NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
+BACKEND_NAMES.insert(BACKEND_NAMES.index("opencl") + 1, "opencl:intel")
 
 
 def _availability(name: str) -> tuple[bool, str]:
@@ -20,6 +22,11 @@ def _availability(name: str) -> tuple[bool, str]:
     except ImportError as exc:
         return False, f"{base} cannot be imported: {exc}"
     ok, why = cls.available()
+    if ok and name == "opencl:intel":
+        from hwbench.backends.opencl import runtime
+
+        why = runtime.intel_cpu_status()
+        return not why, why
     if ok and ":" in name:
         device = name.split(":", 1)[1]
         if device not in cls.devices():

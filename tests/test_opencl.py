@@ -3,10 +3,13 @@ and compiler crashes as clean exceptions, both GEMM kernels, tuning parameters."
 
 from __future__ import annotations
 
+import functools
 import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tolerances import assert_close
 
 from hwbench.backends import backend_class, get_backend
@@ -305,6 +308,20 @@ def test_tune_command_times_the_defaults_and_stores_the_winner(tmp_path, monkeyp
     assert tuning.tuned(be.dev.cache_key, kernel) == tuning.DEFAULTS[kernel]
 
 
+
+def test_tune_command_tunes_the_int8_gemm_in_gop_per_second(tmp_path, monkeypatch, capsys):
+    from hwbench.backends.opencl import tuning
+    from hwbench.cli import main
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    assert main(["tune", "--backend", "opencl", "--op", "gemm_int8", "--size", "64",
+                 "--budget", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "GOP/s" in out and "GFLOP/s" not in out
+    be = get_backend("opencl")
+    kernel = be.info()["int8_kernel"]
+    assert tuning.tuned(be.dev.cache_key, kernel) == tuning.DEFAULTS[kernel]
+
 def test_tune_command_refuses_other_backends(capsys):
     from hwbench.cli import main
 
@@ -348,3 +365,202 @@ def test_nan_screen_sees_every_element_vector_part_and_tail(be, size, where):
         be.relu(be.asarray(x))
     x[where] = 1.0
     np.testing.assert_array_equal(be.to_numpy(be.relu(be.asarray(x))), x)
+
+
+# -- the int8 GEMM kernels -----------------------------------------------------------------
+def _int8_case(rng, m, n, k, a_dtype=np.uint8, b_dtype=np.int8):
+    """Operands, per-row / per-column zero points, and the exact int64 answer."""
+    ranges = {np.uint8: (0, 256), np.int8: (-128, 128)}
+    a = rng.integers(*ranges[a_dtype], (m, k)).astype(a_dtype)
+    b = rng.integers(*ranges[b_dtype], (k, n)).astype(b_dtype)
+    za = rng.integers(*ranges[a_dtype], m).astype(a_dtype)
+    zb = rng.integers(*ranges[b_dtype], n).astype(b_dtype)
+    want = (a.astype(np.int64) - za[:, None]) @ (b.astype(np.int64) - zb[None, :])
+    return a, b, za, zb, want
+
+
+def _int8_ops_are_exact(be, rng):
+    """gemm_int8 (all four signedness pairs, ragged and whole panels), qgemm and a grouped,
+    padded, strided conv2d_int8 / qconv2d against the exact references."""
+    for a_dtype, b_dtype in [(np.uint8, np.int8), (np.int8, np.uint8), (np.uint8, np.uint8),
+                             (np.int8, np.int8)]:
+        for m, n, k in [(1, 1, 1), (13, 21, 37), (70, 96, 300)]:
+            a, b, za, zb, want = _int8_case(rng, m, n, k, a_dtype, b_dtype)
+            out = be.to_numpy(be.gemm_int8(be.asarray(a), be.asarray(b), za, zb))
+            np.testing.assert_array_equal(out, want)
+    a, b = _int8_case(rng, 9, 40, 33)[:2]
+    args = (np.float32(0.05), np.uint8(120), np.float32(0.02), np.int8(-2), np.float32(0.1),
+            np.uint8(3))
+    got = be.to_numpy(be.qgemm(be.asarray(a), args[0], args[1], be.asarray(b), *args[2:]))
+    np.testing.assert_array_equal(got, reference.qgemm(a, *args[:2], b, *args[2:]))
+    x = rng.integers(0, 256, (2, 4, 9, 8)).astype(np.uint8)
+    w = rng.integers(-128, 128, (6, 2, 3, 3)).astype(np.int8)
+    zw = rng.integers(-128, 128, 6).astype(np.int8)
+    conv = dict(stride=(2, 1), padding=(1, 0, 2, 1), dilation=1, groups=2)
+    got = be.to_numpy(be.conv2d_int8(be.asarray(x), be.asarray(w), np.uint8(7), zw, **conv))
+    np.testing.assert_array_equal(got, reference.conv2d_int8(x, w, np.uint8(7), zw, **conv))
+    bias = rng.integers(-5000, 5000, 6).astype(np.int32)
+    qargs = (np.float32(0.02), np.uint8(7), np.float32(0.01), zw, np.float32(0.3),
+             np.uint8(100), bias)
+    got = be.to_numpy(be.qconv2d(be.asarray(x), qargs[0], qargs[1], be.asarray(w),
+                                 *qargs[2:], **conv))
+    np.testing.assert_array_equal(got, reference.qconv2d(x, *qargs[:2], w, *qargs[2:], **conv))
+
+
+def test_int8_kernel_is_chosen_by_device_kind(be):
+    from hwbench.backends.opencl import tuning
+
+    want = "gemm_int8_packed" if be.dev.is_cpu else "gemm_int8_tiled"
+    assert be.info()["int8_kernel"] == want
+    assert be.info()["int8_params"] == tuning.DEFAULTS[want]
+
+
+def test_packed_int8_gemm_is_exact_across_blocks_and_k_slices(rng):
+    """Small tiles, so that every path runs: several row and column blocks, K in several
+    KC slices (accumulating through C), an odd K, a last panel past N, whole panels."""
+    be = get_backend("opencl", int8_kernel="gemm_int8_packed",
+                     int8_params={"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 256})
+    for m, n, k in [(37, 64, 513), (50, 70, 600), (3, 160, 257)]:
+        a, b, za, zb, want = _int8_case(rng, m, n, k)
+        out = be.to_numpy(be.gemm_int8(be.asarray(a), be.asarray(b), za, zb))
+        np.testing.assert_array_equal(out, want)
+
+
+def test_packed_int8_kernel_is_exact(rng):
+    be = get_backend("opencl", int8_kernel="gemm_int8_packed")
+    _int8_ops_are_exact(be, rng)
+
+
+def test_packed_int8_kernel_portable_multiply_add_is_exact(rng, monkeypatch):
+    """The portable expression that replaces x86's vpmaddwd builtin elsewhere."""
+    be = get_backend("opencl", int8_kernel="gemm_int8_packed")
+    program = be.compiler.program
+    seen = []
+
+    def portable(name, defines, launches, **kwargs):
+        if name == "gemm_int8_packed":
+            defines = {**defines, "MADD_PORTABLE": 1}
+            seen.append(name)
+        return program(name, defines, launches, **kwargs)
+
+    monkeypatch.setattr(be.compiler, "program", portable)
+    _int8_ops_are_exact(be, rng)
+    assert seen
+
+
+def test_tiled_int8_kernel_forced_on_this_device_is_exact(rng):
+    """The GPU-shaped kernel (local-memory tiles, barriers) compiles and is exact here too
+    (on PoCL: slow, but the same program a GPU runs, bar the dot product)."""
+    be = get_backend("opencl", int8_kernel="gemm_int8_tiled",
+                     int8_params={"TSM": 32, "TSN": 32, "TSK": 16, "WPTM": 2, "WPTN": 4})
+    assert be.info()["int8_kernel"] == "gemm_int8_tiled"
+    _int8_ops_are_exact(be, rng)
+
+
+@pytest.mark.parametrize("extensions,a_dtype,b_dtype,want", [
+    ({"cl_khr_integer_dot_product"}, np.uint8, np.int8, "cl_khr_integer_dot_product"),
+    ({"cl_arm_integer_dot_product_int8"}, np.int8, np.int8, "cl_arm_integer_dot_product_int8"),
+    ({"cl_arm_integer_dot_product_int8"}, np.uint8, np.int8, None),  # arm_dot: one sign
+    ({"cl_arm_integer_dot_product_int8", "cl_khr_integer_dot_product"}, np.uint8, np.uint8,
+     "cl_khr_integer_dot_product"),
+    ({"cl_khr_fp64"}, np.uint8, np.int8, None),
+])
+def test_dot_product_extension_is_chosen_from_the_device_extensions(extensions, a_dtype,
+                                                                    b_dtype, want):
+    from hwbench.backends.opencl.gemm_int8 import dot_extension
+
+    assert dot_extension(frozenset(extensions), np.dtype(a_dtype), np.dtype(b_dtype)) == want
+
+
+@pytest.mark.parametrize("extension,use_dot", [(None, 0), ("cl_khr_integer_dot_product", 1)])
+def test_tiled_int8_kernel_uses_dot_only_where_the_device_reports_it(rng, monkeypatch,
+                                                                     extension, use_dot):
+    """A faked extension string selects the dot() variant (USE_DOT=1); compiled where the
+    compiler lacks the feature (PoCL), the kernel's guard falls back, still exact. The
+    packed (CPU) kernel never takes it."""
+    be = get_backend("opencl", int8_kernel="gemm_int8_tiled",
+                     int8_params={"TSM": 32, "TSN": 32, "TSK": 16, "WPTM": 2, "WPTN": 4})
+    extensions = be.dev.extensions - {"cl_khr_integer_dot_product"}
+    monkeypatch.setattr(be.dev, "extensions", extensions | ({extension} - {None}))
+    program = be.compiler.program
+    defines_seen = []
+
+    def record(name, defines, launches, **kwargs):
+        defines_seen.append(dict(defines))
+        return program(name, defines, launches, **kwargs)
+
+    monkeypatch.setattr(be.compiler, "program", record)
+    a, b, za, zb, want = _int8_case(rng, 20, 30, 45)
+    np.testing.assert_array_equal(
+        be.to_numpy(be.gemm_int8(be.asarray(a), be.asarray(b), za, zb)), want)
+    assert defines_seen[-1]["USE_DOT"] == use_dot
+    assert be.info()["integer_dot_product"] == extension
+    packed = get_backend("opencl", int8_kernel="gemm_int8_packed")
+    monkeypatch.setattr(packed.dev, "extensions", extensions | {"cl_khr_integer_dot_product"})
+    assert packed.int8_engine.dot_extension(np.dtype(np.uint8), np.dtype(np.int8)) is None
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    (dict(int8_kernel="gemm_int8_naive"), "int8_kernel"),
+    (dict(int8_kernel="gemm_int8_packed", int8_params={"MR": 6, "MBLK": 8, "NBLK": 4,
+                                                       "KC": 300}), "int8_params"),
+    (dict(int8_kernel="gemm_int8_tiled", int8_params={"TSM": 64, "TSN": 64, "TSK": 8,
+                                                      "WPTM": 4, "WPTN": 4}), "int8_params"),
+])
+def test_bad_int8_options_name_the_argument(kwargs, name):
+    with pytest.raises(ArgumentError, match=f"'{name}'"):
+        get_backend("opencl", **kwargs)
+
+
+def test_tuned_int8_parameters_are_stored_per_device_and_used(tmp_path, monkeypatch):
+    from hwbench.backends.opencl import tuning
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    be = get_backend("opencl")
+    kernel = be.info()["int8_kernel"]
+    assert not be.info()["int8_params_tuned"]
+    winner = tuning.candidates(kernel)[1]
+    tuning.store(be.dev.cache_key, kernel, winner, 99.0, (256, 256, 256))
+    tuned = get_backend("opencl")
+    assert tuned.info()["int8_params"] == winner and tuned.info()["int8_params_tuned"]
+    assert tuned.info()["gemm_params"] == tuning.DEFAULTS[tuned.info()["gemm_kernel"]]
+
+
+def test_tune_search_of_the_int8_kernel_checks_exactly_and_stores(tmp_path, monkeypatch):
+    from hwbench.backends.opencl import tune, tuning
+
+    monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
+    be, trials = tune.search(None, 64, 0, op="gemm_int8")
+    kernel = be.info()["int8_kernel"]
+    assert trials[0].params == tuning.DEFAULTS[kernel] and trials[0].gflops
+    assert tuning.tuned(be.dev.cache_key, kernel) == tuning.DEFAULTS[kernel]
+    with pytest.raises(ArgumentError, match="'op'"):
+        tune.search(None, 64, 0, op="conv")
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(n=st.integers(1, 2), c=st.integers(1, 5), h=st.integers(1, 9), w=st.integers(1, 20),
+       kg=st.integers(1, 4), r=st.integers(1, 4), s=st.integers(1, 4), stride=st.integers(1, 3),
+       pads=st.tuples(*[st.integers(0, 2)] * 4), dil=st.integers(1, 2), groups=st.integers(1, 3),
+       tiled=st.booleans())
+def test_int8_conv_random_shapes_are_exact(n, c, h, w, kg, r, s, stride, pads, dil, groups,
+                                           tiled):
+    """The packed kernel's im2col (one work-item per output row and tap pair) and the
+    tiled kernel's, at random geometry, per-filter zero points and odd tap counts."""
+    c = c * groups
+    if h + pads[0] + pads[2] < dil * (r - 1) + 1 or w + pads[1] + pads[3] < dil * (s - 1) + 1:
+        return  # empty output: covered by the bad-input tests
+    be = _int8_backend("gemm_int8_tiled" if tiled else "gemm_int8_packed")
+    rng = np.random.default_rng(n + 7 * c + 31 * h + 131 * w)
+    x = rng.integers(0, 256, (n, c, h, w)).astype(np.uint8)
+    wt = rng.integers(-128, 128, (kg * groups, c // groups, r, s)).astype(np.int8)
+    zx, zw = np.uint8(rng.integers(0, 256)), rng.integers(-128, 128, kg * groups).astype(np.int8)
+    kw = dict(stride=stride, padding=pads, dilation=dil, groups=groups)
+    got = be.to_numpy(be.conv2d_int8(be.asarray(x), be.asarray(wt), zx, zw, **kw))
+    np.testing.assert_array_equal(got, reference.conv2d_int8(x, wt, zx, zw, **kw))
+
+
+@functools.cache
+def _int8_backend(kernel):
+    params = {"gemm_int8_tiled": {"TSM": 32, "TSN": 32, "TSK": 16, "WPTM": 2, "WPTN": 4}}
+    return get_backend("opencl", int8_kernel=kernel, int8_params=params.get(kernel))

@@ -1,8 +1,8 @@
 """Peers: other libraries run through the same suite, so every speed claim is a ratio.
 
 A peer is a ``Backend`` that hwbench does not offer as a target, only as a yardstick
-(PyTorch's CPU kernels today). It gets the same argument checks, inputs and timing loop
-as the real backends, and the same thread count.
+(PyTorch's CPU kernels; CLBlast's SGEMM on an OpenCL device). It gets the same argument
+checks, inputs and timing loop as the real backends, and the same thread count.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hwbench.kernels.spec import (
     SoftmaxProblem,
 )
 
-PEERS = ("torch",)  # kernel peers
+PEERS = ("torch", "clblast")  # kernel peers; clblast takes a device: clblast:intel
 MODEL_PEERS = ("onnxruntime", "torch")  # whole-model peers
 
 
@@ -137,15 +137,124 @@ class TorchPeer(Backend):
         raise UnsupportedError("torch peer: no QLinearMatMul-exact kernel on CPU")
 
 
+class ClblastPeer(Backend):
+    """CLBlast's SGEMM (pyclblast) on an OpenCL device, beside hwbench's own ``opencl``
+    kernels on the same device: ``clblast`` is the default device of ``opencl``,
+    ``clblast:N`` / ``clblast:intel`` select as ``opencl:...`` does. Memory, the NaN screen
+    and the queue are an ``opencl`` backend's, so both run with identical buffers; CLBlast
+    runs with its own per-device parameters (tuned ones where its database has the device,
+    else its defaults). GEMM only."""
+
+    name = "clblast"
+
+    def __init__(self, device: str | None = None, **options: Any) -> None:
+        from hwbench.backends.opencl.backend import OpenclBackend
+
+        super().__init__(device, threads=options.get("threads"),
+                         check_finite=options.get("check_finite", True))
+        import pyclblast
+
+        self.pyclblast = pyclblast
+        self.ocl = OpenclBackend(device, check_finite=self.check_finite)
+
+    @classmethod
+    def available(cls) -> tuple[bool, str]:
+        try:
+            import pyclblast  # noqa: F401
+        except ImportError as exc:
+            return False, (f"pyclblast is not installed ({exc}): install the system CLBlast "
+                           "library (Debian: apt-get install libclblast-dev), then "
+                           "pip install 'hwbench[clblast]'")
+        from hwbench.backends.opencl import runtime
+
+        return runtime.availability()
+
+    @classmethod
+    def versions(cls) -> dict[str, str]:
+        try:
+            from importlib.metadata import version
+
+            return {"pyclblast": version("pyclblast")}
+        except Exception:  # noqa: BLE001 - versions never raise
+            return {}
+
+    def info(self) -> dict[str, Any]:
+        ocl = self.ocl.info()
+        keep = ("platform", "device_name", "device_type", "driver_version", "opencl_version")
+        return {**super().info(), **{k: ocl[k] for k in keep}, "threads": ocl["threads"]}
+
+    def asarray(self, x: Any) -> Any:
+        return self.ocl.asarray(x)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return self.ocl.to_numpy(x)
+
+    def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+        return self.ocl.empty(shape, dtype)
+
+    def synchronize(self) -> None:
+        self.ocl.synchronize()
+
+    def _screen(self, op: str, **arrays: Any) -> None:
+        self.ocl._screen(op, **arrays)  # on the device: no host copy inside the timing
+
+    def _gemm(self, p: GemmProblem, a, b, bias) -> Any:
+        a, b = self.asarray(a), self.asarray(b)
+        beta = 0.0
+        if bias is None:
+            out = self.empty((p.m, p.n))
+        else:  # CLBlast adds beta * C: start C as the broadcast bias
+            host_bias = self.to_numpy(bias).astype(np.float32, copy=False)
+            out = self.asarray(np.ascontiguousarray(np.broadcast_to(
+                host_bias.reshape((1,) * (2 - host_bias.ndim) + host_bias.shape),
+                (p.m, p.n))))
+            beta = 1.0
+        item = np.dtype(np.float32).itemsize
+        try:
+            self.pyclblast.gemm(self.ocl.dev.queue, p.m, p.n, p.k, a, b, out,
+                                a_ld=a.shape[1], b_ld=b.shape[1], c_ld=p.n, beta=beta,
+                                a_transp=p.trans_a, b_transp=p.trans_b,
+                                a_offset=a.offset // item, b_offset=b.offset // item)
+        except RuntimeError as exc:
+            from hwbench.errors import NativeLibraryError
+
+            raise NativeLibraryError(f"clblast: SGEMM {p.m}x{p.n}x{p.k} failed: {exc}") from exc
+        return out
+
+    def _conv2d(self, p: ConvProblem, x, w, bias) -> Any:
+        raise self._unsupported("conv2d (the peer times CLBlast's SGEMM only)")
+
+    def _sigmoid(self, p: ElementwiseProblem, x) -> Any:
+        raise self._unsupported("sigmoid")
+
+    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> Any:
+        raise self._unsupported("sigmoid_backward")
+
+    def _relu(self, p: ElementwiseProblem, x) -> Any:
+        raise self._unsupported("relu")
+
+    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
+        raise self._unsupported("gemm_int8 (CLBlast has no integer GEMM)")
+
+    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
+        raise self._unsupported("qgemm (CLBlast has no integer GEMM)")
+
+
+PEER_CLASSES: dict[str, type[Backend]] = {"torch": TorchPeer, "clblast": ClblastPeer}
+
+
 def get_peer(name: str, **options: Any) -> Backend:
-    if name != "torch":
+    """A kernel peer by name, ``clblast`` with an optional ``:DEVICE``."""
+    base, _, device = name.partition(":")
+    if base not in PEER_CLASSES or (device and base == "torch"):
         raise ArgumentError(f"argument 'peers': unknown peer {name!r}; known: {', '.join(PEERS)}")
-    ok, why = TorchPeer.available()
+    cls = PEER_CLASSES[base]
+    ok, why = cls.available()
     if not ok:
         from hwbench.errors import BackendUnavailableError
 
-        raise BackendUnavailableError(f"peer 'torch' is unavailable: {why}")
-    return TorchPeer(None, **options)
+        raise BackendUnavailableError(f"peer {base!r} is unavailable: {why}")
+    return cls(device or None, **options)
 
 
 class OnnxRuntimePeer:

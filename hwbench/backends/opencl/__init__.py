@@ -2,7 +2,8 @@
 
 Roles as in tinygrad's OpenCL runtime, one module each: ``runtime`` (discovery, device
 selection, context and queue), ``compiler`` (programs, their cache, the crash probe),
-``gemm`` (the GEMM drivers), ``tuning`` (kernel parameters per device) and ``backend``
+``gemm`` and ``gemm_int8`` (the float32 and exact int8 GEMM drivers), ``tuning`` (kernel
+parameters per device) and ``backend``
 (the kernel interface). Importing this package does not import pyopencl.
 """
 

@@ -6,8 +6,10 @@ between kernels; every op, including packing, im2col and epilogues, is a kernel.
 ``hwbench list``) or ``opencl:SUBSTRING`` (of the device or platform name).
 
 On CPU devices (PoCL) GEMMs run the packed, register-blocked ``sgemm_packed``; on
-others the local-memory ``sgemm_tiled``; ``gemm_kernel=`` overrides the choice. Their
-tile parameters come from ``hwbench tune`` (see ``tuning``), else safe defaults.
+others the local-memory ``sgemm_tiled``; ``gemm_kernel=`` overrides the choice. The exact
+int8 GEMM likewise runs ``gemm_int8_packed`` on CPUs and ``gemm_int8_tiled`` elsewhere
+(``int8_kernel=``; see ``gemm_int8``). Tile parameters come from ``hwbench tune`` (see
+``tuning``), else safe defaults.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import numpy as np
 from hwbench.backends.base import Backend
 from hwbench.backends.opencl import direct, runtime, tuning
 from hwbench.backends.opencl.compiler import Compiler, Program
-from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32
+from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
+from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
 from hwbench.backends.opencl.runtime import Device, native_error
 from hwbench.errors import ArgumentError
 from hwbench.kernels.spec import (
@@ -48,11 +51,13 @@ class OpenclBackend(Backend):
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, gemm_kernel: str | None = None,
-                 gemm_params: dict[str, int] | None = None, probe: bool | None = None) -> None:
+                 gemm_params: dict[str, int] | None = None, int8_kernel: str | None = None,
+                 int8_params: dict[str, int] | None = None, probe: bool | None = None) -> None:
         """``gemm_kernel``: "sgemm_packed" or "sgemm_tiled" (default: by device type);
         ``gemm_params``: its tile parameters (default: tuned, else ``tuning.DEFAULTS``);
-        ``probe``: compile new programs in a child process first (default: on, unless
-        ``HWBENCH_OPENCL_PROBE=0``)."""
+        ``int8_kernel`` / ``int8_params``: the same for the int8 GEMM ("gemm_int8_packed"
+        or "gemm_int8_tiled"); ``probe``: compile new programs in a child process first
+        (default: on, unless ``HWBENCH_OPENCL_PROBE=0``)."""
         entry = runtime.select(device)
         super().__init__(device, threads=threads, check_finite=check_finite)
         self.dev = Device(entry)
@@ -61,25 +66,36 @@ class OpenclBackend(Backend):
         self._pool = self.dev.cl.tools.MemoryPool(self.dev.cl.tools.ImmediateAllocator(
             self.dev.queue))
         self.compiler = Compiler(self.dev, probe)
-        kernel = gemm_kernel or ("sgemm_packed" if self.dev.is_cpu else "sgemm_tiled")
-        if kernel not in GEMM_KERNELS:
-            raise ArgumentError(
-                f"argument 'gemm_kernel' must be one of {GEMM_KERNELS}, got {gemm_kernel!r}")
-        if gemm_params is not None:
-            if not tuning.valid(kernel, gemm_params, self.dev.max_work_group_size,
-                                self.dev.local_mem_size):
-                raise ArgumentError(
-                    f"argument 'gemm_params' {gemm_params!r} is not a valid point of "
-                    f"{kernel}'s space {tuning.SPACES[kernel]} for this device")
-            params, self.tuned = dict(gemm_params), False
-        else:
-            stored = tuning.tuned(self.dev.cache_key, kernel)
-            self.tuned = stored is not None and tuning.valid(
-                kernel, stored, self.dev.max_work_group_size, self.dev.local_mem_size)
-            params = stored if self.tuned else dict(tuning.DEFAULTS[kernel])
+        kernel, params, self.tuned = self._kernel_choice(
+            "gemm", GEMM_KERNELS, gemm_kernel, gemm_params)
         self.gemm_engine = Gemm(self.dev, self.compiler, kernel, params, LOCAL_1D)
+        kernel, params, self.int8_tuned = self._kernel_choice(
+            "int8", INT8_KERNELS, int8_kernel, int8_params)
+        self.int8_engine = Int8Gemm(self.dev, self.compiler, kernel, params,
+                                    self.gemm_engine.scratch)
         self._meta: dict[tuple, Any] = {}
         self._flag = None
+
+    def _kernel_choice(self, what: str, kernels: tuple[str, str], kernel: str | None,
+                       params: dict[str, int] | None) -> tuple[str, dict[str, int], bool]:
+        """(kernel, its parameters, whether they are tuned ones) for the ``what``_kernel
+        and ``what``_params arguments: the packed kernel (kernels[0]) on CPUs, the tiled
+        one elsewhere; parameters given, else tuned for this device, else the defaults."""
+        kernel = kernel or (kernels[0] if self.dev.is_cpu else kernels[1])
+        if kernel not in kernels:
+            raise ArgumentError(
+                f"argument '{what}_kernel' must be one of {kernels}, got {kernel!r}")
+        limits = (self.dev.max_work_group_size, self.dev.local_mem_size)
+        if params is not None:
+            if not tuning.valid(kernel, params, *limits):
+                raise ArgumentError(
+                    f"argument '{what}_params' {params!r} is not a valid point of "
+                    f"{kernel}'s space {tuning.SPACES[kernel]} for this device")
+            return kernel, dict(params), False
+        stored = tuning.tuned(self.dev.cache_key, kernel)
+        if stored is not None and tuning.valid(kernel, stored, *limits):
+            return kernel, stored, True
+        return kernel, dict(tuning.DEFAULTS[kernel]), False
 
     # -- discovery -------------------------------------------------------------------------
     @classmethod
@@ -112,7 +128,10 @@ class OpenclBackend(Backend):
                 "device_type": e.kind, "driver_version": e.driver, "opencl_version": e.version,
                 "threads": self.dev.compute_units, "gemm_kernel": self.gemm_engine.kernel,
                 "gemm_params": dict(self.gemm_engine.params), "gemm_params_tuned": self.tuned,
-                "integer_dot_product": self.gemm_engine.has_integer_dot,
+                "int8_kernel": self.int8_engine.kernel,
+                "int8_params": dict(self.int8_engine.params), "int8_params_tuned": self.int8_tuned,
+                "integer_dot_product": self.int8_engine.dot_extension(
+                    np.dtype(np.uint8), np.dtype(np.int8)),
                 "crash_probe": self.compiler.probe}
 
     # -- memory ----------------------------------------------------------------------------
@@ -215,8 +234,7 @@ class OpenclBackend(Backend):
                                      {k: (LOCAL_1D,) for k in kernels})
 
     def _layout(self, dtype: np.dtype) -> Program:
-        return self.compiler.program("layout", {"T": CL_TYPES[np.dtype(dtype)]},
-                                     {"gather": (LOCAL_1D,), "copy2d": (16, 16)})
+        return layout_program(self.compiler, dtype)
 
     def _program(self, name: str, launches: dict[str, tuple[int, ...]]) -> Program:
         return self.compiler.program(name, {}, launches)
@@ -273,13 +291,12 @@ class OpenclBackend(Backend):
         return self._meta_buffer(tuple(int(v) for v in values)), int(values.size > 1)
 
     def _int8_gemm(self, p: Int8GemmProblem, a, b, za, zb, out_dtype=None) -> Any:
-        prog = self.gemm_engine.int8_program(np.dtype(p.a_dtype), np.dtype(p.b_dtype),
-                                             out_dtype)
+        prog = self.int8_engine.program(np.dtype(p.a_dtype), np.dtype(p.b_dtype), out_dtype)
         out = self.empty((p.m, p.n), np.int32)
         za_buf, za_step = self._zero_points(za)
         zb_buf, zb_step = self._zero_points(zb)
-        self.gemm_engine.gemm_int8(prog, p.m, p.n, p.k, self._buf(a), self._buf(b), za_buf,
-                                   za_step, zb_buf, zb_step, out.data)
+        self.int8_engine.gemm(prog, p.m, p.n, p.k, self._buf(a), self._buf(b), za_buf,
+                              za_step, zb_buf, zb_step, out.data)
         return prog, out
 
     def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
@@ -296,19 +313,18 @@ class OpenclBackend(Backend):
         mult = np.asarray(fixed.multiplier, np.int64).reshape(-1)
         shift = np.asarray(fixed.right_shift, np.int32).reshape(-1)
         out = self.empty(tuple(acc.shape), zy.dtype)
-        self.gemm_engine.requantize(prog, acc.data, acc.size, inner, channels, self._buf(bias),
+        self.int8_engine.requantize(prog, acc.data, acc.size, inner, channels, self._buf(bias),
                                     self.asarray(mult).data, self.asarray(shift).data,
                                     mult.size > 1, int(zy), zy.dtype, out.data)
         return out
 
     def _int8_conv(self, p: Any, x, w, zx, zw, out_dtype=None) -> tuple[Program, Any]:
-        prog = self.gemm_engine.int8_program(np.dtype(p.w_dtype), np.dtype(p.x_dtype),
-                                             out_dtype)
+        prog = self.int8_engine.program(np.dtype(p.w_dtype), np.dtype(p.x_dtype), out_dtype)
         out = self.empty(p.output_shape, np.int32)
         zw_buf, zw_step = self._zero_points(zw)
         zx_buf, _ = self._zero_points(zx)
-        self.gemm_engine.conv2d_int8(prog, p, self._buf(x), self._buf(w), int(zx), zw_buf,
-                                     zw_step, zx_buf, out.data)
+        self.int8_engine.conv2d(prog, p, self._buf(x), self._buf(w), int(zx), zw_buf, zw_step,
+                                zx_buf, out.data)
         return prog, out
 
     def _conv2d_int8(self, p: Any, x, w, zx, zw) -> Any:

@@ -19,6 +19,7 @@ import math
 import os
 import subprocess
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -31,6 +32,7 @@ from hwbench.errors import ArgumentError, NativeLibraryError, UnsupportedError
 
 PROBE_SCRIPT = Path(__file__).with_name("probe.py")
 PROBE_TIMEOUT_S = 300
+DOT_EXTENSION = "cl_khr_integer_dot_product"
 LOG_TAIL = 4000  # characters of a build log or a crash's stderr kept in the error
 
 
@@ -160,6 +162,11 @@ class Compiler:
         # uses the same options, so PoCL serves it from the probe's on-disk cache.
         options = [f"-D{k}={v}" for k, v in sorted(defines.items())] + list(flags) + [
             "-cl-kernel-arg-info"]
+        if (DOT_EXTENSION in text and self.device.opencl_c_std
+                and not any(f.startswith("-cl-std") for f in flags)):
+            # OpenCL C 1.2 (the default) may not declare the extension's dot(): Intel's
+            # CPU compiler says "no matching function for call to 'dot'" without this.
+            options.insert(0, f"-cl-std={self.device.opencl_c_std}")
         launch_list = {k: tuple(int(x) for x in v) for k, v in sorted(launches.items())}
         for kernel, local in launch_list.items():
             if math.prod(local) > self.device.max_work_group_size:
@@ -187,8 +194,13 @@ class Compiler:
         cl = self.device.cl
         self.builds += 1
         try:
-            return cl.Program(self.device.context, text).build(options=options,
-                                                               cache_dir=False)
+            # A successful build's log is no error: Intel's CPU runtime writes one for every
+            # program ("Compilation started ... was successfully vectorized"), which
+            # pyopencl would turn into a warning per build. Failures keep their log below.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", cl.CompilerWarning)
+                return cl.Program(self.device.context, text).build(options=options,
+                                                                   cache_dir=False)
         except cl.Error as exc:
             log = str(exc)
             raise BuildError(f"opencl: building {name}.cl {' '.join(options)} failed on "

@@ -1,5 +1,5 @@
-"""The GEMM drivers: float32 SGEMM (packed on CPUs, local-memory tiles on GPUs), the
-convolution lowered onto it, and the exact int8 GEMM with requantization.
+"""The float32 GEMM driver: SGEMM (packed on CPUs, local-memory tiles on GPUs) and the
+convolution lowered onto it; the helpers the int8 driver (``gemm_int8``) shares.
 
 Every operand stays on the device: packing, im2col and the epilogues are kernels too.
 Scratch buffers (packed panels, column matrices, padded results) are kept per role and
@@ -18,7 +18,6 @@ from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.runtime import Device, native_error
 from hwbench.errors import UnsupportedError
 
-INT8_TILE = (4, 4)  # TM x TN outputs per work-item of gemm_int8
 LOCAL = 256  # work-items per work-group of the 1-D kernels
 INT32_MAX = 2**31 - 1
 CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
@@ -42,6 +41,12 @@ def check_int32(what: str, *counts: int) -> None:
 
 def round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def layout_program(compiler: Compiler, dtype: np.dtype) -> Program:
+    """layout.cl for one element type: gathers (transposes) and 2-D copies."""
+    return compiler.program("layout", {"T": CL_TYPES[np.dtype(dtype)]},
+                            {"gather": (LOCAL,), "copy2d": (16, 16)})
 
 
 @dataclass(frozen=True)
@@ -197,68 +202,3 @@ class Gemm:
                     i32(ld), i32(mp * ld), bias if bias is not None else acc,
                     i32(bias is not None), residual if residual is not None else acc,
                     i32(residual is not None), i32(relu), out)
-
-    # -- int8 ---------------------------------------------------------------------------------
-    def int8_program(self, a_dtype: np.dtype, b_dtype: np.dtype,
-                     out_dtype: np.dtype | None = None) -> Program:
-        defines = {"A_T": CL_TYPES[a_dtype], "B_T": CL_TYPES[b_dtype],
-                   "USE_DOT": int(self.has_integer_dot), "TM": INT8_TILE[0],
-                   "TN": INT8_TILE[1], "OUT_T": CL_TYPES[out_dtype or np.dtype(np.uint8)]}
-        return self.compiler.program("gemm_int8", defines, {
-            "pack_a": (16, 4, 1), "pack_b": (16, 4, 1), "im2row": (16, 4, 1),
-            "gemm_int8": (8, 8, 1), "col2output_int": (16, 4, 1), "requantize": (LOCAL,)})
-
-    @property
-    def has_integer_dot(self) -> bool:
-        return "cl_khr_integer_dot_product" in self.device.extensions
-
-    def gemm_int8(self, prog: Program, m: int, n: int, k: int, a: Any, b: Any, za: Any,
-                  za_step: int, zb: Any, zb_step: int, out: Any) -> None:
-        """out (m x n int32) = (A - za) @ (B - zb), exactly; A and B contiguous."""
-        tm, tn = INT8_TILE
-        kp, mp, np_ = round_up(k, 4), round_up(m, tm), round_up(n, tn)
-        check_int32("gemm_int8", mp * kp, np_ * kp, m * n)
-        ap = self.scratch.get("int8_a", mp * kp)
-        bt = self.scratch.get("int8_b", np_ * kp)
-        prog.launch("pack_a", (kp, mp, 1), i32(m), i32(k), a, i32(k), i32(1), i32(0), ap,
-                    i32(kp), i32(mp), i32(0))
-        prog.launch("pack_b", (kp, np_, 1), i32(n), i32(k), b, i32(1), i32(n), i32(0), bt,
-                    i32(kp), i32(np_), i32(0))
-        prog.launch("gemm_int8", (np_ // tn, mp // tm, 1), i32(m), i32(n), i32(k), i32(kp),
-                    ap, i32(0), bt, i32(0), za, i32(za_step), i32(0), zb, i32(zb_step), i32(0),
-                    out, i32(0))
-
-    def conv2d_int8(self, prog: Program, p: Any, x: Any, w: Any, zx: int, zw: Any,
-                    zw_step: int, zx_buf: Any, out: Any) -> None:
-        """out (NCHW int32) = conv(x - zx, w - zw) exactly: the filters as A (zero point
-        per row), im2row's patches as B (the padding holds zx), one grouped GEMM."""
-        tm, tn = INT8_TILE
-        kg, cg = p.k // p.groups, p.c // p.groups
-        crs, ohw = cg * p.r * p.s, p.out_h * p.out_w
-        nohw = p.n * ohw
-        kp, mp, np_ = round_up(crs, 4), round_up(kg, tm), round_up(nohw, tn)
-        check_int32("conv2d_int8", p.groups * np_ * kp, p.n * p.k * ohw, p.n * p.c * p.h * p.w)
-        ap = self.scratch.get("int8_a", p.groups * mp * kp)
-        bt = self.scratch.get("int8_b", p.groups * np_ * kp)
-        acc = self.scratch.get("int8_c", 4 * p.groups * kg * nohw)
-        prog.launch("pack_a", (kp, mp, p.groups), i32(kg), i32(crs), w, i32(crs), i32(1),
-                    i32(kg * crs), ap, i32(kp), i32(mp), i32(mp * kp))
-        (sh, sw), (dh, dw) = p.stride, p.dilation
-        prog.launch("im2row", (kp, np_, p.groups), x, i32(p.c), i32(p.h), i32(p.w), i32(cg),
-                    i32(p.r), i32(p.s), i32(p.out_h), i32(p.out_w), i32(nohw), i32(sh),
-                    i32(sw), i32(p.padding[0]), i32(p.padding[1]), i32(dh), i32(dw), i32(zx),
-                    bt, i32(kp), i32(np_))
-        prog.launch("gemm_int8", (np_ // tn, mp // tm, p.groups), i32(kg), i32(nohw), i32(crs),
-                    i32(kp), ap, i32(mp * kp), bt, i32(np_ * kp), zw, i32(zw_step),
-                    i32(kg * zw_step), zx_buf, i32(0), i32(0), acc, i32(kg * nohw))
-        prog.launch("col2output_int", (ohw, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
-                    i32(ohw), out)
-
-    def requantize(self, prog: Program, acc: Any, total: int, inner: int, channels: int,
-                   bias: Any, multiplier: Any, shift: Any, per_channel: bool,
-                   zero_point: int, dtype: np.dtype, out: Any) -> None:
-        info = np.iinfo(dtype)
-        prog.launch("requantize", (total,), i32(total), i32(inner), i32(channels), acc,
-                    bias if bias is not None else acc, i32(bias is not None), multiplier,
-                    shift, i32(per_channel), i32(zero_point), i32(info.min), i32(info.max),
-                    out)

@@ -21,16 +21,26 @@ from hwbench.files import write_atomic
 # work-item, KC-long slices of K. Defaults measured on a 2-core Zen 3 VM with PoCL 3.0.
 # sgemm_tiled (GPU): TSM x TSN tiles per work-group, TSK-deep slices, WPTM x WPTN
 # outputs per work-item (CLBlast-like; 256 work-items, 8 KiB of local memory).
+# gemm_int8_packed and gemm_int8_tiled: the same roles for the int8 kernels (KC even,
+# TSK a multiple of 4); int8 defaults measured on a 2-core Zen 4 VM with PoCL 3.0.
 SPACES: dict[str, dict[str, tuple[int, ...]]] = {
     "sgemm_packed": {"MR": (4, 6), "MBLK": (4, 8, 16), "NBLK": (2, 4, 8),
                      "KC": (128, 256, 384, 512)},
     "sgemm_tiled": {"TSM": (32, 64, 128), "TSN": (32, 64, 128), "TSK": (8, 16, 32),
                     "WPTM": (2, 4, 8), "WPTN": (2, 4, 8)},
+    "gemm_int8_packed": {"MR": (4, 6), "MBLK": (4, 8, 16), "NBLK": (2, 4, 8),
+                         "KC": (256, 512, 1024)},
+    "gemm_int8_tiled": {"TSM": (32, 64, 128), "TSN": (32, 64, 128), "TSK": (16, 32, 64),
+                        "WPTM": (2, 4, 8), "WPTN": (2, 4, 8)},
 }
 DEFAULTS: dict[str, dict[str, int]] = {
     "sgemm_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 256},
     "sgemm_tiled": {"TSM": 64, "TSN": 64, "TSK": 16, "WPTM": 4, "WPTN": 4},
+    "gemm_int8_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 512},
+    "gemm_int8_tiled": {"TSM": 64, "TSN": 64, "TSK": 32, "WPTM": 4, "WPTN": 4},
 }
+# Bytes of local memory per element of a tiled kernel's TSK x (TSM + TSN) tiles.
+TILED_ELEMENT_BYTES = {"sgemm_tiled": 4, "gemm_int8_tiled": 1}
 MAX_TILED_LOCAL_BYTES = 32 * 1024
 
 
@@ -41,15 +51,16 @@ def tuning_file() -> Path:
 def valid(kernel: str, params: Any, max_work_group: int = 1024,
           local_mem: int = MAX_TILED_LOCAL_BYTES) -> bool:
     """Whether ``params`` is a complete point of ``kernel``'s search space that the device
-    can run (work-group size and local memory for the tiled kernel)."""
+    can run (work-group size and local memory for the tiled kernels)."""
     space = SPACES.get(kernel)
     if space is None or not isinstance(params, dict) or set(params) != set(space):
         return False
     if not all(isinstance(params[k], int) and params[k] in v for k, v in space.items()):
         return False
-    if kernel == "sgemm_tiled":
+    if kernel in TILED_ELEMENT_BYTES:
         threads = (params["TSM"] // params["WPTM"]) * (params["TSN"] // params["WPTN"])
-        local_bytes = 4 * params["TSK"] * (params["TSM"] + params["TSN"])
+        local_bytes = (TILED_ELEMENT_BYTES[kernel] * params["TSK"]
+                       * (params["TSM"] + params["TSN"]))
         return 16 <= threads <= max_work_group and local_bytes <= min(local_mem,
                                                                       MAX_TILED_LOCAL_BYTES)
     return True
