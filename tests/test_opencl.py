@@ -205,6 +205,22 @@ def test_gemm_kernels_and_parameters_agree_with_the_reference(kernel, params, rn
     out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), **kw))
     assert_close(out, reference.conv2d(x, w, None, **kw), 27)
 
+@pytest.mark.parametrize("kernel", ["sgemm_packed", "sgemm_tiled"])
+@pytest.mark.parametrize("shape, w_shape, kw", [
+    ((2, 5, 20, 37), (7, 5, 3, 3), dict(padding=1)),              # runs inside padded rows
+    ((3, 4, 9, 11), (6, 4, 1, 1), dict()),                        # 1x1: runs cross images
+    ((2, 4, 17, 33), (6, 4, 1, 1), dict(stride=2)),               # strided 1x1
+    ((1, 3, 18, 40), (4, 3, 3, 5), dict(padding=(0, 2, 1, 3), dilation=2)),
+])
+def test_im2col_forms_agree_with_the_reference(kernel, shape, w_shape, kw, rng):
+    """Both im2col kernels: the CPU's panel form (its contiguous fast paths and the
+    element-wise rest) and the GPU's element form."""
+    be = get_backend("opencl", gemm_kernel=kernel)
+    x = rng.standard_normal(shape).astype(np.float32)
+    w = rng.standard_normal(w_shape).astype(np.float32)
+    out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), **kw))
+    assert_close(out, reference.conv2d(x, w, None, **kw), int(np.prod(w_shape[1:])))
+
 
 # -- direct convolution for few output channels per group ---------------------------------
 @pytest.mark.parametrize("c, k, groups, stride, padding, dilation", [

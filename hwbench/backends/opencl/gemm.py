@@ -102,7 +102,8 @@ class Gemm:
 
     def conv_program(self) -> Program:
         return self.compiler.program("conv", {}, {
-            "im2col": (16, 4, 1), "col2output": (16, 4, 1), "gemm_output": (16, 4)})
+            "im2col": (16, 4, 1), "im2col_panels": (16, 1, 1), "col2output": (16, 4, 1),
+            "gemm_output": (16, 4)})
 
     # -- float32 ------------------------------------------------------------------------------
     def packed_tile(self) -> tuple[int, int]:
@@ -191,10 +192,15 @@ class Gemm:
                     p.n * p.k * ohw)
         cols = self.scratch.get("cols", 4 * p.groups * crs * ld)
         (sh, sw), (dh, dw) = p.stride, p.dilation
-        conv.launch("im2col", (ld, crs, p.groups), x, i32(p.c), i32(p.h), i32(p.w), i32(cg),
-                    i32(p.r), i32(p.s), i32(p.out_h), i32(p.out_w), i32(nohw), i32(sh),
-                    i32(sw), i32(p.padding[0]), i32(p.padding[1]), i32(dh), i32(dw), cols,
-                    i32(ld), i32(crs * ld), i32(packed), i32(crs))
+        geometry = (x, i32(p.c), i32(p.h), i32(p.w), i32(cg), i32(p.r), i32(p.s),
+                    i32(p.out_h), i32(p.out_w), i32(nohw), i32(sh), i32(sw),
+                    i32(p.padding[0]), i32(p.padding[1]), i32(dh), i32(dw), cols)
+        if packed:
+            conv.launch("im2col_panels", (ld // 16, crs, p.groups), *geometry, i32(ld // 16),
+                        i32(crs * ld), i32(crs))
+        else:
+            conv.launch("im2col", (ld, crs, p.groups), *geometry, i32(ld), i32(crs * ld),
+                        i32(0), i32(crs))
         acc = self.scratch.get("c", 4 * p.groups * mp * ld)
         self.sgemm(kg, nohw, crs, Operand(w, crs, 1, kg * crs), Operand(cols, ld, 1, crs * ld),
                    acc, ld, groups=p.groups, c_batch=mp * ld, b_packed=packed)
