@@ -554,6 +554,9 @@ def _add_compare_parsers(sub: Any) -> None:
                    help="compare times divided by each run's reference workload (for runs "
                         "from two similar machines)")
     p.add_argument("--changed", action="store_true", help="list only flagged benchmarks")
+    p.add_argument("--confirm", action="append", default=None, metavar="RUN",
+                   help="an independent re-run of NEW: a regression counts only if it shows "
+                        "against OLD in RUN too (noisy shared machines); repeatable")
     p = sub.add_parser("report", help="Markdown and self-contained HTML report of results")
     p.add_argument("results", nargs="+", help="results JSON files, pytest-benchmark JSON or "
                    "storage folders (several runs of one benchmark give history plots)")
@@ -576,7 +579,8 @@ def _add_reference_workload(env: dict[str, Any], threads: int, path: Any,
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness import compare
 
-    result = compare.compare_paths(args.old, args.new, args.fail_on, args.normalized)
+    result = compare.compare_paths(args.old, args.new, args.fail_on, args.normalized,
+                                   args.confirm)
     console.print(compare.table(result, "changed" if args.changed else "all"))
     for line in compare.summary_lines(result):
         console.print(line, style="yellow" if "DIFFERENT" in line else None, markup=False)

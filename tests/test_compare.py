@@ -96,6 +96,31 @@ def test_a_generous_threshold_lets_a_2x_slowdown_through_only_when_asked(runs):
     assert compare.compare_paths(runs["old"], runs["slow"], ["median:150%"]).failed is False
     assert compare.compare_paths(runs["old"], runs["slow"], ["median:50%"]).failed is True
 
+def test_a_regression_that_repeats_in_the_confirming_run_still_fails(runs, tmp_path, capsys):
+    """``--confirm``: a planted slowdown shows in both runs, so it still fails."""
+    rows = json.loads(runs["slow"].read_text())["rows"]
+    rows[0]["timing"]["samples"] = [float(s) for s in 2.0 * _noisy(1e-3, seed=7)]
+    slow_again = _kernels_file(tmp_path / "slow-again.json", rows)
+    result = compare.compare_paths(runs["old"], runs["slow"], confirm_with=[str(slow_again)])
+    assert [c.key for c in result.regressions] == ["gemm gemm_256^3 on numpy"]
+    assert result.failed
+    assert main(["compare", str(runs["old"]), str(runs["slow"]), "--confirm",
+                 str(slow_again)]) == 1
+    assert "FAIL" in capsys.readouterr().out
+
+
+def test_a_slowdown_the_confirming_run_does_not_repeat_is_noise(runs, capsys):
+    """A burst of load that slowed one run's benchmark does not fail CI: the re-run
+    (another draw of the baseline's timings) does not show it."""
+    result = compare.compare_paths(runs["old"], runs["slow"], confirm_with=[str(runs["again"])])
+    assert not result.regressions and not result.failed
+    [once] = result.unconfirmed
+    assert once.key == "gemm gemm_256^3 on numpy"
+    assert main(["compare", str(runs["old"]), str(runs["slow"]), "--confirm",
+                 str(runs["again"])]) == 0
+    out = capsys.readouterr().out
+    assert "slower once" in out and "not again in again.json" in out
+
 
 def test_an_improvement_is_marked_and_does_not_fail(runs, capsys):
     result = compare.compare_paths(runs["old"], runs["fast"])
