@@ -343,14 +343,20 @@ class OpenclBackend(Backend):
         if not self.dev.device.single_fp_config & cl.device_fp_config.CORRECTLY_ROUNDED_DIVIDE_SQRT:
             return None
         return self.compiler.program("quantize", {"Q_T": CL_TYPES[np.dtype(dtype)]},
-                                     {"quantize": (LOCAL_1D,), "dequantize": (LOCAL_1D,)},
+                                     {"quantize": (16, 1), "dequantize": (16, 1)},
                                      flags=["-cl-fp32-correctly-rounded-divide-sqrt"])
 
-    def _channel_layout(self, p: Any, scale: np.ndarray) -> tuple[int, int]:
-        """(inner, channels) of a per-axis parameter, (1, 1) per tensor."""
-        if p.axis is None or scale.ndim == 0:
-            return 1, 1
-        return int(np.prod(p.shape[p.axis + 1:], dtype=np.int64)), p.shape[p.axis]
+    def _rows(self, p: Any, scale: np.ndarray, size: int) -> tuple[int, int, int]:
+        """(inner, rows, channels): the data as rows of ``inner`` elements, row r's
+        parameter at r % channels; per tensor one row."""
+        if p.axis is None or scale.ndim == 0 or size == 0:
+            return size, 1, 1
+        inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
+        return inner, size // inner, p.shape[p.axis]
+
+    def _launch_rows(self, prog: Program, kernel: str, inner: int, rows: int, *args: Any
+                     ) -> None:
+        prog.launch(kernel, ((inner + 15) // 16, rows), i32(inner), i32(rows), *args)
 
     def _params(self, values: np.ndarray) -> Any:
         return self.asarray(np.asarray(values, np.float32).reshape(-1)).data
@@ -361,11 +367,11 @@ class OpenclBackend(Backend):
         if prog is None:
             return super()._quantize_linear(p, x, scale, zero_point)
         out = self.empty(p.shape, dtype)
-        inner, channels = self._channel_layout(p, scale)
+        inner, rows, channels = self._rows(p, scale, out.size)
         info = np.iinfo(dtype)
-        prog.launch("quantize", (out.size,), i32(out.size), i32(inner), i32(channels),
-                    self._buf(x), self._params(scale), self._params(zero_point),
-                    np.float32(info.min), np.float32(info.max), out.data)
+        self._launch_rows(prog, "quantize", inner, rows, i32(channels), self._buf(x),
+                          self._params(scale), self._params(zero_point),
+                          np.float32(info.min), np.float32(info.max), out.data)
         return out
 
     def _dequantize_linear(self, p: Any, x, scale, zero_point) -> Any:
@@ -374,9 +380,9 @@ class OpenclBackend(Backend):
         if prog is None:  # int32 (bias) data: NumPy multiplies in float64; few values
             return super()._dequantize_linear(p, x, scale, zero_point)
         out = self.empty(p.shape)
-        inner, channels = self._channel_layout(p, scale)
-        prog.launch("dequantize", (out.size,), i32(out.size), i32(inner), i32(channels),
-                    self._buf(x), self._params(scale), self._params(zero_point), out.data)
+        inner, rows, channels = self._rows(p, scale, out.size)
+        self._launch_rows(prog, "dequantize", inner, rows, i32(channels), self._buf(x),
+                          self._params(scale), self._params(zero_point), out.data)
         return out
 
     # -- the ops full CNNs need --------------------------------------------------------------

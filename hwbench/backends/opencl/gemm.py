@@ -100,8 +100,14 @@ class Gemm:
         local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
         return self.compiler.program("sgemm_tiled", p, {"sgemm_tiled": local})
 
+    @property
+    def epilogue_run(self) -> int:
+        """Pixels per work-item of the conv epilogues: 16 for the CPU (packed) kernels,
+        1 on GPUs (see col2output in conv.cl)."""
+        return 16 if self.kernel == "sgemm_packed" else 1
+
     def conv_program(self) -> Program:
-        return self.compiler.program("conv", {}, {
+        return self.compiler.program("conv", {"RUN": self.epilogue_run}, {
             "im2col": (16, 4, 1), "im2col_panels": (16, 1, 1), "col2output": (16, 4, 1),
             "gemm_output": (16, 4)})
 
@@ -204,7 +210,8 @@ class Gemm:
         acc = self.scratch.get("c", 4 * p.groups * mp * ld)
         self.sgemm(kg, nohw, crs, Operand(w, crs, 1, kg * crs), Operand(cols, ld, 1, crs * ld),
                    acc, ld, groups=p.groups, c_batch=mp * ld, b_packed=packed)
-        conv.launch("col2output", (ohw, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n), i32(ohw),
+        runs = -(-ohw // self.epilogue_run)
+        conv.launch("col2output", (runs, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n), i32(ohw),
                     i32(ld), i32(mp * ld), bias if bias is not None else acc,
                     i32(bias is not None), residual if residual is not None else acc,
                     i32(residual is not None), i32(relu), out)

@@ -63,6 +63,11 @@ class Int8Gemm:
     def packed(self) -> bool:
         return self.kernel == "gemm_int8_packed"
 
+    @property
+    def epilogue_run(self) -> int:
+        """Pixels per work-item of col2output_int: 16 on CPUs (packed), 1 on GPUs."""
+        return 16 if self.packed else 1
+
     def dot_extension(self, a_dtype: np.dtype, b_dtype: np.dtype) -> str | None:
         """The extension whose dot() the kernel calls (the tiled kernel only)."""
         if self.packed:
@@ -74,7 +79,7 @@ class Int8Gemm:
         """The kernel file with the shared epilogues (int8_output.cl) appended."""
         defines: dict[str, Any] = {"A_T": CL_TYPES[a_dtype], "B_T": CL_TYPES[b_dtype],
                                    "OUT_T": CL_TYPES[out_dtype or np.dtype(np.uint8)],
-                                   **self.params}
+                                   "RUN": self.epilogue_run, **self.params}
         common = {"col2output_int": (16, 4, 1), "requantize": (4, 16)}
         if self.packed:
             # pack_a, pack_b and im2col loop inside each work-item: dimension 0 is short
@@ -200,7 +205,8 @@ class Int8Gemm:
                         i32(crs * nohw))
             self._tiled(prog, kg, nohw, crs, w_op, Operand(cols, nohw, 1, crs * nohw), za,
                         (zx_buf, 0, 0), acc, ld, kg * ld, p.groups)
-        prog.launch("col2output_int", (ohw, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
+        runs = -(-ohw // self.epilogue_run)
+        prog.launch("col2output_int", (runs, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
                     i32(ohw), i32(ld), i32(kg * ld), out)
 
     # -- requantization -------------------------------------------------------------------------

@@ -1,34 +1,56 @@
 // ONNX QuantizeLinear / DequantizeLinear, bit-exact with hwbench.kernels.quantization.
-// Element o's parameter index is (o / inner) % channels (channels 1: per tensor). Built
+// The data is read as rows of `inner` elements, row r's parameters at r % channels
+// (per tensor: one row, one channel). One work-item per 16 consecutive elements of a row:
+// the channel is found once, not per element (an integer division per element, which no
+// x86 vector unit has, cost most of the time on PoCL), and PoCL's min()/clamp() built-ins,
+// which it calls out of line and which stop loops from vectorizing, are not used. Built
 // with -cl-fp32-correctly-rounded-divide-sqrt: x / scale must round as NumPy's does.
 
 #ifndef Q_T
 #define Q_T uchar
 #endif
+#define CLAMP(x, lo, hi) ((x) < (lo) ? (lo) : (x) > (hi) ? (hi) : (x))
 
 // q = saturate(rint(x / scale) + zero_point); rint rounds half to even.
-__kernel void quantize(int total, int inner, int channels, __global const float *restrict x,
+__kernel void quantize(int inner, int rows, int channels, __global const float *restrict x,
                        __global const float *restrict scale,
                        __global const float *restrict zero_point, float lo, float hi,
                        __global Q_T *restrict q)
 {
-    const int o = get_global_id(0);
-    if (o >= total)
+    const int c0 = get_global_id(0) * 16;
+    const int r = get_global_id(1);
+    if (c0 >= inner || r >= rows)
         return;
-    const int ch = (o / inner) % channels;
-    const float v = rint(x[o] / scale[ch]) + zero_point[ch];
-    q[o] = (Q_T)clamp(v, lo, hi);
+    const int ch = r % channels;
+    const float s = scale[ch];
+    const float z = zero_point[ch];
+    const size_t base = (size_t)r * inner + c0;
+    const int n = inner - c0;
+    for (int t = 0; t < 16; ++t) {
+        if (t < n) {
+            const float v = rint(x[base + t] / s) + z;
+            q[base + t] = (Q_T)CLAMP(v, lo, hi);
+        }
+    }
 }
 
 // 8-bit data: (float(q) - zero_point) * scale, exact but for the one rounding of the
 // product, as in float32 NumPy.
-__kernel void dequantize(int total, int inner, int channels, __global const Q_T *restrict q,
+__kernel void dequantize(int inner, int rows, int channels, __global const Q_T *restrict q,
                          __global const float *restrict scale,
                          __global const float *restrict zero_point, __global float *restrict y)
 {
-    const int o = get_global_id(0);
-    if (o >= total)
+    const int c0 = get_global_id(0) * 16;
+    const int r = get_global_id(1);
+    if (c0 >= inner || r >= rows)
         return;
-    const int ch = (o / inner) % channels;
-    y[o] = ((float)q[o] - zero_point[ch]) * scale[ch];
+    const int ch = r % channels;
+    const float s = scale[ch];
+    const float z = zero_point[ch];
+    const size_t base = (size_t)r * inner + c0;
+    const int n = inner - c0;
+    for (int t = 0; t < 16; ++t) {
+        if (t < n)
+            y[base + t] = ((float)q[base + t] - z) * s;
+    }
 }
