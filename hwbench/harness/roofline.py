@@ -268,7 +268,8 @@ def plot_roofline(result: dict[str, Any], path: str | os.PathLike) -> RooflinePl
                   "activations written and read once)")
     ax.set_ylabel("achieved GFLOP/s (10⁹ FLOP/s)")
     ax.grid(True, which="both", alpha=0.25)
-    fig.suptitle(_title(result), fontsize=11)
+    # left-aligned: centred over the whole figure, a long title ran under the legends
+    fig.suptitle(_title(result), fontsize=11, x=0.01, ha="left")
     note = "marker size: batch size; hollow: int8 (GOP/s against the fp32 roofs)"
     if not ceilings:
         note += "; no ceilings in this file (run without --no-roofline)"
