@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.opencl.compiler import Compiler, Program
+from hwbench.backends.opencl.compiler import Compiler, Program, kernel_source
 from hwbench.backends.opencl.runtime import Device, native_error
 from hwbench.errors import UnsupportedError
 
@@ -103,13 +103,15 @@ class Gemm:
     @property
     def epilogue_run(self) -> int:
         """Pixels per work-item of the conv epilogues: 16 for the CPU (packed) kernels,
-        1 on GPUs (see col2output in conv.cl)."""
+        1 on GPUs (see col2output.cl)."""
         return 16 if self.kernel == "sgemm_packed" else 1
 
     def conv_program(self) -> Program:
-        return self.compiler.program("conv", {"RUN": self.epilogue_run}, {
+        """conv.cl with the shared col2output.cl (float32) appended."""
+        return self.compiler.program("conv", {"RUN": self.epilogue_run, "ACC_T": "float"}, {
             "im2col": (16, 4, 1), "im2col_panels": (16, 1, 1), "col2output": (16, 4, 1),
-            "gemm_output": (16, 4)})
+            "gemm_output": (16, 4)}, source=kernel_source("conv") + "\n"
+            + kernel_source("col2output"))
 
     # -- float32 ------------------------------------------------------------------------------
     def packed_tile(self) -> tuple[int, int]:

@@ -65,7 +65,7 @@ class Int8Gemm:
 
     @property
     def epilogue_run(self) -> int:
-        """Pixels per work-item of col2output_int: 16 on CPUs (packed), 1 on GPUs."""
+        """Pixels per work-item of col2output: 16 on CPUs (packed), 1 on GPUs."""
         return 16 if self.packed else 1
 
     def dot_extension(self, a_dtype: np.dtype, b_dtype: np.dtype) -> str | None:
@@ -76,11 +76,12 @@ class Int8Gemm:
 
     def program(self, a_dtype: np.dtype, b_dtype: np.dtype,
                 out_dtype: np.dtype | None = None) -> Program:
-        """The kernel file with the shared epilogues (int8_output.cl) appended."""
+        """The kernel file with the shared epilogues appended: requantization
+        (int8_output.cl) and col2output.cl for int32."""
         defines: dict[str, Any] = {"A_T": CL_TYPES[a_dtype], "B_T": CL_TYPES[b_dtype],
                                    "OUT_T": CL_TYPES[out_dtype or np.dtype(np.uint8)],
-                                   "RUN": self.epilogue_run, **self.params}
-        common = {"col2output_int": (16, 4, 1), "requantize": (4, 16)}
+                                   "ACC_T": "int", "RUN": self.epilogue_run, **self.params}
+        common = {"col2output": (16, 4, 1), "requantize": (4, 16)}
         if self.packed:
             # pack_a, pack_b and im2col loop inside each work-item: dimension 0 is short
             launches = {"gemm_int8_packed": (1, 1, 1), "pack_a": (1, 64, 1),
@@ -92,7 +93,8 @@ class Int8Gemm:
             launches = {"gemm_int8_tiled": (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1),
                         "row_sums": (64, 1), "col_sums": (64, 1), "im2col": (16, 4, 1),
                         **common}
-        source = kernel_source(self.kernel) + "\n" + kernel_source("int8_output")
+        source = "\n".join(kernel_source(name)
+                           for name in (self.kernel, "int8_output", "col2output"))
         return self.compiler.program(self.kernel, defines, launches, source=source)
 
     # -- GEMM -------------------------------------------------------------------------------
@@ -177,7 +179,7 @@ class Int8Gemm:
                zx_buf: Any, out: Any) -> None:
         """out (NCHW int32) = conv(x - zx, w - zw) exactly: the filters as A (zero point per
         row), the input's patches as B (im2col; the padding holds zx), one grouped GEMM,
-        then col2output_int to NCHW."""
+        then col2output to NCHW."""
         kg, cg = p.k // p.groups, p.c // p.groups
         crs, ohw = cg * p.r * p.s, p.out_h * p.out_w
         nohw = p.n * ohw
@@ -206,8 +208,8 @@ class Int8Gemm:
             self._tiled(prog, kg, nohw, crs, w_op, Operand(cols, nohw, 1, crs * nohw), za,
                         (zx_buf, 0, 0), acc, ld, kg * ld, p.groups)
         runs = -(-ohw // self.epilogue_run)
-        prog.launch("col2output_int", (runs, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
-                    i32(ohw), i32(ld), i32(kg * ld), out)
+        prog.launch("col2output", (runs, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
+                    i32(ohw), i32(ld), i32(kg * ld), acc, i32(0), acc, i32(0), i32(0), out)
 
     # -- requantization -------------------------------------------------------------------------
     def requantize(self, prog: Program, acc: Any, total: int, inner: int, channels: int,

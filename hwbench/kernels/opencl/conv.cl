@@ -96,43 +96,6 @@ __kernel void im2col_panels(__global const float *restrict x, int C, int H, int 
     }
 }
 
-#ifndef RUN
-#define RUN 1
-#endif
-
-// The grouped GEMM's (g, K/g, N * OH * OW) result, rows ldc apart and groups ldg apart,
-// to NCHW, with the fused epilogue: relu?(acc + bias[k] + residual). Each work-item does
-// RUN consecutive pixels: 16 on CPUs (PoCL runs per-pixel work-items of this kernel as
-// scalar code, their bounds checks diverging), 1 on GPUs (coalesced).
-__kernel void col2output(__global const float *restrict acc, int K, int kg, int N, int OHW,
-                         int ldc, int ldg, __global const float *restrict bias, int has_bias,
-                         __global const float *restrict residual, int has_residual,
-                         int relu, __global float *restrict out)
-{
-    const int p0 = get_global_id(0) * RUN;
-    const int k = get_global_id(1);
-    const int n = get_global_id(2);
-    if (p0 >= OHW || k >= K || n >= N)
-        return;
-    __global const float *src =
-        acc + (size_t)(k / kg) * ldg + (size_t)(k % kg) * ldc + (size_t)n * OHW + p0;
-    const size_t o = ((size_t)n * K + k) * OHW + p0;
-    const float b = has_bias ? bias[k] : 0.0f;
-    const int left = OHW - p0;
-    for (int t = 0; t < RUN; ++t) {
-        if (t < left) {
-            float v = src[t];
-            if (has_bias)
-                v += b;
-            if (has_residual)
-                v += residual[o + t];
-            if (relu)
-                v = fmax(v, 0.0f);
-            out[o + t] = v;
-        }
-    }
-}
-
 // out[i][j] = acc[i * ldc + j] (+ bias[i * bias_rs + j * bias_cs]): a GEMM's result out of
 // its padded scratch, with an ONNX-broadcast bias (strides 0 along broadcast axes).
 __kernel void gemm_output(int M, int N, __global const float *restrict acc, int ldc,

@@ -1,30 +1,5 @@
-// The int8 GEMM's epilogues, shared by gemm_int8_packed.cl and gemm_int8_tiled.cl (the
-// host appends this file to either): int32 results to NCHW, and requantization.
-
-#ifndef RUN
-#define RUN 1
-#endif
-
-// The grouped int32 GEMM's (g, K/g, N * OH * OW) result, rows ldc apart and groups ldg
-// apart, to NCHW; RUN consecutive pixels per work-item (as conv.cl's col2output: 16 on
-// CPUs, 1 on GPUs).
-__kernel void col2output_int(__global const int *restrict acc, int K, int kg, int N,
-                             int OHW, int ldc, int ldg, __global int *restrict out)
-{
-    const int p0 = get_global_id(0) * RUN;
-    const int k = get_global_id(1);
-    const int n = get_global_id(2);
-    if (p0 >= OHW || k >= K || n >= N)
-        return;
-    __global const int *src =
-        acc + (size_t)(k / kg) * ldg + (size_t)(k % kg) * ldc + (size_t)n * OHW + p0;
-    __global int *dst = out + ((size_t)n * K + k) * OHW + p0;
-    const int left = OHW - p0;
-    for (int t = 0; t < RUN; ++t) {
-        if (t < left)
-            dst[t] = src[t];
-    }
-}
+// The int8 GEMM's requantization, shared by gemm_int8_packed.cl and gemm_int8_tiled.cl
+// (the host appends this file, and col2output.cl for the int32 results to NCHW, to either).
 
 #ifndef OUT_T
 #define OUT_T uchar
