@@ -1,8 +1,9 @@
-// Elementwise float32 kernels. Each work-item strides over the array by the grid's size
-// (the host launches a few work-groups per compute unit: PoCL pays microseconds per
-// work-group), eight floats at a time through float8 pointers (buffers start aligned),
-// then the last n % 8 one by one. On PoCL that is 15x faster than a float per work-item
-// (exp on float8 is one vector call; measured on a 2-core Zen 3: a 1M sigmoid in 0.7 ms).
+// Elementwise float32 kernels, eight floats at a time through float8 pointers (buffers
+// start aligned), then the last n % 8 one by one. The host launches one work-item per
+// float8 (n / 8); the loops stride by the grid's size, so any grid is still correct. On
+// PoCL a float8 per work-item is 15x faster than a float (exp on float8 is one vector
+// call), and 5x faster than a few work-groups per core each looping over the array
+// (PoCL vectorizes across a work-group's work-items, not a loop inside one).
 
 #define FOR_EACH8(i, n) for (int i = get_global_id(0); i < (n) / 8; i += get_global_size(0))
 #define FOR_TAIL(i, n) \
