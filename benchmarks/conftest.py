@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from hwbench.backends import REGISTRY, backend_class, get_backend
+from hwbench.backends import REGISTRY, get_backend
+from hwbench.pytest_plugin import availability
 
 NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
 NAMES.insert(NAMES.index("opencl") + 1, "opencl:intel")  # Intel's CPU runtime, if installed
@@ -22,16 +23,7 @@ def pytest_addoption(parser):
 
 @pytest.fixture(params=NAMES, scope="session")
 def backend(request):
-    base = request.param.split(":")[0]
-    cls = backend_class(base)
-    ok, why = cls.available()
-    if ok and request.param == "opencl:intel":
-        from hwbench.backends.opencl import runtime
-
-        why = runtime.intel_cpu_status()
-        ok = not why
-    elif ok and ":" in request.param and request.param.split(":")[1] not in cls.devices():
-        ok, why = False, f"device {request.param} not found"
+    ok, why = availability(request.param)
     if not ok:
         pytest.skip(f"backend {request.param} unavailable: {why}")
     return get_backend(request.param)

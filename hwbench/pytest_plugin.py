@@ -56,8 +56,9 @@ def availability(name: str) -> tuple[bool, str]:
     except ImportError as exc:
         return False, f"{base} cannot be imported: {exc}"
     ok, why = cls.available()
-    if ok and device is not None and device not in cls.devices():
-        return False, f"device {device!r} not found (have {cls.devices()})"
+    if ok and device is not None:
+        why = cls.device_status(device)
+        ok = not why
     return ok, why
 
 

@@ -7,7 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from hwbench.backends import REGISTRY, backend_class, get_backend
+from hwbench.backends import REGISTRY, get_backend
+from hwbench.pytest_plugin import availability
 
 # Every backend name the conformance suite runs, including flavours (cpu:mkl). opencl:intel
 # is Intel's CPU runtime beside PoCL (the opencl-intel extra, 225 MB: not in CI's `all`).
@@ -15,29 +16,10 @@ BACKEND_NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in (
 BACKEND_NAMES.insert(BACKEND_NAMES.index("opencl") + 1, "opencl:intel")
 
 
-def _availability(name: str) -> tuple[bool, str]:
-    base = name.split(":")[0]
-    try:
-        cls = backend_class(base)
-    except ImportError as exc:
-        return False, f"{base} cannot be imported: {exc}"
-    ok, why = cls.available()
-    if ok and name == "opencl:intel":
-        from hwbench.backends.opencl import runtime
-
-        why = runtime.intel_cpu_status()
-        return not why, why
-    if ok and ":" in name:
-        device = name.split(":", 1)[1]
-        if device not in cls.devices():
-            return False, f"{name}: device {device!r} not found (have {cls.devices()})"
-    return ok, why
-
-
 @pytest.fixture(params=BACKEND_NAMES, scope="session")
 def backend(request):
     """A backend instance, or a skip that says what is missing."""
-    ok, why = _availability(request.param)
+    ok, why = availability(request.param)
     if not ok:
         pytest.skip(f"backend {request.param} unavailable: {why}")
     return get_backend(request.param)

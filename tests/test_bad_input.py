@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hwbench.backends import backend_class, get_backend
+from hwbench.backends import get_backend
 from hwbench.errors import ArgumentError, DTypeError, HwbenchError
+from hwbench.pytest_plugin import availability
 
 NAN, INF = float("nan"), float("inf")
 # Arguments that stay host objects (scalars, zero points, scales); every other ndarray
@@ -472,18 +473,9 @@ SUBPROCESS_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _cpu_flavour_available(name: str) -> tuple[bool, str]:
-    cls = backend_class("cpu")
-    ok, why = cls.available()
-    flavour = name.partition(":")[2] or "onednn"
-    if ok and flavour not in cls.devices():
-        return False, f"{name}: flavour {flavour!r} not found"
-    return ok, why
-
-
 @pytest.mark.parametrize("name", ["cpu", "cpu:mkl"])
 def test_bad_input_does_not_crash_the_process(name):
-    ok, why = _cpu_flavour_available(name)
+    ok, why = availability(name)
     if not ok:
         pytest.skip(f"backend {name} unavailable: {why}")
     proc = subprocess.run([sys.executable, "-c", f"BACKEND = {name!r}\n" + SUBPROCESS_SCRIPT],

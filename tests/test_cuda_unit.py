@@ -107,9 +107,9 @@ def test_get_backend_says_why_cuda_is_unavailable(cupy_missing):
 
 
 def test_conformance_skip_reason_reads_well(cupy_missing):
-    from conftest import _availability
+    from hwbench.pytest_plugin import availability  # what tests/conftest.py's fixture asks
 
-    ok, why = _availability("cuda")
+    ok, why = availability("cuda")
     assert not ok
     reason = f"backend cuda unavailable: {why}"  # what the backend fixture skips with
     assert reason.startswith("backend cuda unavailable: cupy not installed (pip install "

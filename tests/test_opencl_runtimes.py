@@ -123,6 +123,22 @@ def test_missing_wheel_is_named_in_the_reason(monkeypatch):
     assert "intel-opencl-rt" in why and "hwbench[opencl-intel]" in why
 
 
+
+def test_fixtures_availability_selects_opencl_devices_by_name(monkeypatch):
+    """The one availability check behind the plugin's, tests/' and benchmarks/' fixtures:
+    opencl devices by index or name, and opencl:intel naming the missing wheel."""
+    from hwbench.pytest_plugin import availability
+
+    if not OK:
+        pytest.skip(f"opencl unavailable: {WHY}")
+    assert availability("opencl:0") == (True, "")
+    assert availability("opencl:pocl") == (True, "")
+    ok, why = availability("opencl:no-such-runtime")
+    assert not ok and "no OpenCL device matches 'no-such-runtime'" in why
+    monkeypatch.setattr(runtime, "intel_cpu_library", lambda: None)
+    ok, why = availability("opencl:intel")
+    assert not ok and "intel-opencl-rt" in why
+
 # -- with the runtime --------------------------------------------------------------------------
 @needs_intel
 def test_intel_runtime_is_numbered_after_the_others_and_selected_by_name():

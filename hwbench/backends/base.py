@@ -88,6 +88,13 @@ class Backend(abc.ABC):
         return []
 
     @classmethod
+    def device_status(cls, device: str) -> str:
+        """"" when ``name:device`` selects a device here, else why not. By default the
+        device must be one of ``devices()``; backends that also select by name override."""
+        devices = cls.devices()
+        return "" if device in devices else f"device {device!r} not found (have {devices})"
+
+    @classmethod
     def versions(cls) -> dict[str, str]:
         """Library versions this backend is built on (for ``hwbench list``); never raises."""
         return {}

@@ -25,7 +25,7 @@ from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
 from hwbench.backends.opencl.runtime import Device, native_error
-from hwbench.errors import ArgumentError
+from hwbench.errors import ArgumentError, HwbenchError
 from hwbench.kernels.spec import (
     BinaryProblem,
     ConcatProblem,
@@ -101,6 +101,18 @@ class OpenclBackend(Backend):
     @classmethod
     def available(cls) -> tuple[bool, str]:
         return runtime.availability()
+
+    @classmethod
+    def device_status(cls, device: str) -> str:
+        """Devices by index or by part of a runtime's or device's name (``opencl:pocl``);
+        ``opencl:intel`` means Intel's CPU runtime, and says which wheel is missing."""
+        if device.lower() == "intel":
+            return runtime.intel_cpu_status()
+        try:
+            runtime.select(device)
+        except HwbenchError as exc:
+            return str(exc)
+        return ""
 
     @classmethod
     def devices(cls) -> list[str]:

@@ -32,6 +32,24 @@ def i32(value: int) -> np.int32:
     return np.int32(value)
 
 
+def col2output_run(cpu_form: bool) -> int:
+    """Pixels per work-item of col2output.cl: 16 for the CPU (packed) kernels, whose
+    per-pixel work-items PoCL runs as scalar code; 1 on GPUs (coalesced)."""
+    return 16 if cpu_form else 1
+
+
+def launch_col2output(prog: Program, run: int, p: Any, acc: Any, ld: int, ldg: int,
+                      out: Any, bias: Any = None, residual: Any = None,
+                      relu: bool = False) -> None:
+    """The grouped GEMM's result (rows ``ld`` apart, groups ``ldg`` apart) to NCHW
+    ``out``, with the optional epilogue; ``prog`` was built with ``RUN`` = ``run``."""
+    kg, ohw = p.k // p.groups, p.out_h * p.out_w
+    prog.launch("col2output", (-(-ohw // run), p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
+                i32(ohw), i32(ld), i32(ldg), bias if bias is not None else acc,
+                i32(bias is not None), residual if residual is not None else acc,
+                i32(residual is not None), i32(relu), out)
+
+
 def check_int32(what: str, *counts: int) -> None:
     """The kernels index with 32-bit ints: refuse sizes past that, clearly."""
     if max(counts) > INT32_MAX:
@@ -102,9 +120,7 @@ class Gemm:
 
     @property
     def epilogue_run(self) -> int:
-        """Pixels per work-item of the conv epilogues: 16 for the CPU (packed) kernels,
-        1 on GPUs (see col2output.cl)."""
-        return 16 if self.kernel == "sgemm_packed" else 1
+        return col2output_run(self.kernel == "sgemm_packed")
 
     def conv_program(self) -> Program:
         """conv.cl with the shared col2output.cl (float32) appended."""
@@ -212,8 +228,5 @@ class Gemm:
         acc = self.scratch.get("c", 4 * p.groups * mp * ld)
         self.sgemm(kg, nohw, crs, Operand(w, crs, 1, kg * crs), Operand(cols, ld, 1, crs * ld),
                    acc, ld, groups=p.groups, c_batch=mp * ld, b_packed=packed)
-        runs = -(-ohw // self.epilogue_run)
-        conv.launch("col2output", (runs, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n), i32(ohw),
-                    i32(ld), i32(mp * ld), bias if bias is not None else acc,
-                    i32(bias is not None), residual if residual is not None else acc,
-                    i32(residual is not None), i32(relu), out)
+        launch_col2output(conv, self.epilogue_run, p, acc, ld, mp * ld, out, bias, residual,
+                          relu)

@@ -22,7 +22,9 @@ from hwbench.backends.opencl.gemm import (
     Operand,
     Scratch,
     check_int32,
+    col2output_run,
     i32,
+    launch_col2output,
     layout_program,
     round_up,
 )
@@ -65,8 +67,7 @@ class Int8Gemm:
 
     @property
     def epilogue_run(self) -> int:
-        """Pixels per work-item of col2output: 16 on CPUs (packed), 1 on GPUs."""
-        return 16 if self.packed else 1
+        return col2output_run(self.packed)
 
     def dot_extension(self, a_dtype: np.dtype, b_dtype: np.dtype) -> str | None:
         """The extension whose dot() the kernel calls (the tiled kernel only)."""
@@ -207,9 +208,7 @@ class Int8Gemm:
                         i32(crs * nohw))
             self._tiled(prog, kg, nohw, crs, w_op, Operand(cols, nohw, 1, crs * nohw), za,
                         (zx_buf, 0, 0), acc, ld, kg * ld, p.groups)
-        runs = -(-ohw // self.epilogue_run)
-        prog.launch("col2output", (runs, p.k, p.n), acc, i32(p.k), i32(kg), i32(p.n),
-                    i32(ohw), i32(ld), i32(kg * ld), acc, i32(0), acc, i32(0), i32(0), out)
+        launch_col2output(prog, self.epilogue_run, p, acc, ld, kg * ld, out)
 
     # -- requantization -------------------------------------------------------------------------
     def requantize(self, prog: Program, acc: Any, total: int, inner: int, channels: int,
