@@ -8,6 +8,17 @@ and skips, with the backend's own reason, where one is absent::
         be = hwbench_backend
         y = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b)))
 
+A test that needs a given float precision says so with a marker; backends whose float
+math is less precise (``systolic`` computes float GEMM and conv in int8) are then skipped
+with the reason, not dropped::
+
+    @pytest.mark.hwbench_precision("fp32")
+    def test_my_layer(hwbench_backend): ...
+
+Precisions, least to most precise: ``int8``, ``bf16``, ``fp16``/``tf32``, ``fp32``,
+``fp64``; a backend qualifies when its float math (the class attribute
+``Backend.float_precision``, or a CUDA backend's ``math_mode``) is at least as precise.
+
 ``--hwbench-backends=numpy,cpu`` narrows the list. With pytest-benchmark, runs whose
 benchmarks were recorded by ``hwbench.harness.benchmarking`` also store the reference
 workload in the saved JSON (its ``hwbench`` field), for ``hwbench compare --normalized``.
@@ -20,6 +31,11 @@ from typing import Any
 import pytest
 
 FIXTURE = "hwbench_backend"
+MARKER = "hwbench_precision"
+# Significand bits (implicit bit included) of each float math mode: a backend whose
+# precision has at least as many bits as a test asks for qualifies. int8 quantization of a
+# float tensor keeps about 7 bits of it.
+PRECISION_BITS = {"int8": 7, "bf16": 8, "fp16": 11, "tf32": 11, "fp32": 24, "fp64": 53}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,6 +43,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hwbench-backends", default=None, metavar="LIST",
                     help="comma list of backends the hwbench_backend fixture runs over "
                          "(default: every registered backend and its device flavours)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"{MARKER}(precision): run the {FIXTURE} fixture only on backends whose "
+                   f"float math is at least this precise ({', '.join(PRECISION_BITS)}); "
+                   "the others are skipped with the reason")
 
 
 def backend_names(selection: str | None = None) -> list[str]:
@@ -62,10 +85,59 @@ def availability(name: str) -> tuple[bool, str]:
     return ok, why
 
 
+def float_precision(backend: Any) -> str:
+    """The float math of a backend class or instance: its ``math_mode`` where it has a
+    selectable one (cuda: fp32 unless tf32/fp16/bf16 is named), else ``float_precision``."""
+    mode = getattr(backend, "math_mode", None)
+    if isinstance(mode, str) and mode in PRECISION_BITS:
+        return mode
+    return getattr(backend, "float_precision", "fp32")
+
+
+def required_precision(node: Any) -> str | None:
+    """The precision a test asks for with ``@pytest.mark.hwbench_precision(...)``, checked."""
+    from hwbench.errors import ArgumentError
+
+    marker = node.get_closest_marker(MARKER)
+    if marker is None:
+        return None
+    args = list(marker.args) + ([marker.kwargs["precision"]] if "precision" in marker.kwargs
+                                else [])
+    if len(args) != 1 or args[0] not in PRECISION_BITS:
+        raise ArgumentError(f"{MARKER}: argument 'precision' must be one of "
+                            f"{', '.join(PRECISION_BITS)}, got {marker.args or marker.kwargs!r} "
+                            f"(on {node.nodeid})")
+    return args[0]
+
+
+def precision_shortfall(precision: str, needed: str | None, name: str) -> str:
+    """"" when a backend computing in ``precision`` meets ``needed``, else the skip reason."""
+    if needed is None or PRECISION_BITS[precision] >= PRECISION_BITS[needed]:
+        return ""
+    return (f"{name} computes float GEMM and conv in {precision}; this test asks {needed} "
+            f"(@pytest.mark.{MARKER})")
+
+
+def _class_precision(name: str) -> str | None:
+    from hwbench.backends import backend_class, parse_backend_name
+
+    try:
+        return float_precision(backend_class(parse_backend_name(name)[0]))
+    except ImportError:  # the fixture skips it as unavailable, with that reason
+        return None
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if FIXTURE in metafunc.fixturenames:
         names = backend_names(metafunc.config.getoption("hwbench_backends"))
-        metafunc.parametrize(FIXTURE, names, ids=names, indirect=True, scope="session")
+        needed = required_precision(metafunc.definition)
+        params = []
+        for name in names:
+            precision = _class_precision(name) if needed else None
+            why = precision_shortfall(precision, needed, name) if precision else ""
+            marks = [pytest.mark.skip(reason=why)] if why else []
+            params.append(pytest.param(name, id=name, marks=marks))
+        metafunc.parametrize(FIXTURE, params, indirect=True, scope="session")
 
 
 @pytest.fixture(scope="session")

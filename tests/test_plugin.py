@@ -79,3 +79,83 @@ def test_unknown_backend_name_is_an_error_not_a_skip(pytester):
                                           "--hwbench-backends=nosuch")
     assert result.ret != 0
     assert "unknown backend 'nosuch'" in result.stdout.str() + result.stderr.str()
+
+
+PRECISION_SAMPLE = '''
+import numpy as np
+import pytest
+
+
+def _gemm_error(be):
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 64), dtype=np.float32)
+    w = rng.random((64, 10), dtype=np.float32)
+    y = be.to_numpy(be.gemm(be.asarray(x), be.asarray(w)))
+    return float(np.max(np.abs(y - x @ w) / np.abs(x @ w)))
+
+
+def test_any_precision(hwbench_backend):
+    assert _gemm_error(hwbench_backend) < 0.05
+
+
+@pytest.mark.hwbench_precision("fp32")
+def test_needs_fp32(hwbench_backend):
+    assert _gemm_error(hwbench_backend) < 1e-4
+'''
+
+
+def test_default_fixture_includes_backends_whose_float_math_is_int8(pytester):
+    # without the marker, systolic runs like any other backend (its quantized GEMM meets
+    # the loose tolerance), and the fp32 test is where its int8 error would fail
+    pytester.makepyfile(test_sample=PRECISION_SAMPLE)
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider", "-rs",
+                                          "-v", "--hwbench-backends=numpy,systolic",
+                                          "-k", "any_precision")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_any_precision?systolic? PASSED*"])
+
+
+def test_precision_marker_skips_int8_backends_with_the_reason(pytester):
+    pytester.makepyfile(test_sample=PRECISION_SAMPLE)
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider", "-rs",
+                                          "-v", "--hwbench-backends=numpy,systolic")
+    result.assert_outcomes(passed=3, skipped=1)
+    result.stdout.fnmatch_lines([
+        "*test_needs_fp32?numpy? PASSED*",
+        "*test_needs_fp32?systolic? SKIPPED*",
+        "*systolic computes float GEMM and conv in int8; this test asks fp32*",
+    ])
+
+
+def test_precision_marker_with_an_unknown_precision_is_an_error(pytester):
+    pytester.makepyfile(test_sample='''
+import pytest
+
+@pytest.mark.hwbench_precision("fp31")
+def test_x(hwbench_backend):
+    pass
+''')
+    result = pytester.runpytest_subprocess(*_plugin_args(), "-p", "no:cacheprovider",
+                                          "--hwbench-backends=numpy")
+    assert result.ret != 0
+    out = result.stdout.str() + result.stderr.str()
+    assert "hwbench_precision: argument 'precision' must be one of" in out and "fp31" in out
+
+
+def test_precision_order_admits_more_precise_math_and_reads_cuda_math_mode():
+    from hwbench.backends.reference import ReferenceBackend
+    from hwbench.backends.systolic import SystolicBackend
+    from hwbench.pytest_plugin import float_precision, precision_shortfall
+
+    assert float_precision(SystolicBackend) == "int8"
+    assert float_precision(ReferenceBackend) == "fp64"
+    assert precision_shortfall("fp64", "fp32", "reference") == ""
+    assert precision_shortfall("fp32", "tf32", "cpu") == ""
+    assert "asks fp32" in precision_shortfall("tf32", "fp32", "cuda")
+    assert precision_shortfall("fp32", None, "cpu") == ""
+
+    class TF32Cuda:  # a cuda instance created with math_mode="tf32"
+        float_precision = "fp32"
+        math_mode = "tf32"
+
+    assert float_precision(TF32Cuda()) == "tf32"

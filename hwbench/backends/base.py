@@ -66,6 +66,7 @@ class Backend(abc.ABC):
     # True when the backend computes with NumPy's BLAS in its own process (numpy, and the
     # systolic simulator built on it): its worker gets ``threads`` BLAS threads, others 1.
     uses_numpy_blas: ClassVar[bool] = False
+    float_precision: ClassVar[str] = "fp32"  # float GEMM/conv math (pytest hwbench_precision)
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True) -> None:

@@ -46,6 +46,7 @@ def _validated_op(op: str):
 
 class ReferenceBackend(Backend):
     name = "reference"
+    float_precision = "fp64"
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

@@ -80,6 +80,7 @@ def _on_gpu(what: str):
 
 class CudaBackend(Backend):
     name = "cuda"
+    float_precision = "fp32"  # the default math_mode; an instance's math_mode says tf32/fp16/bf16
     fuses_conv_epilogue = True
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,

@@ -111,6 +111,7 @@ class SystolicBackend(NumpyBackend):
     """A simulated int8 systolic-array accelerator (see the module docstring)."""
 
     name = "systolic"
+    float_precision = "int8"  # float gemm/conv2d are quantized to int8 on the fly
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, config: str | SystolicConfig | None = None) -> None:
