@@ -30,6 +30,20 @@ PEERS = ("torch", "clblast")  # kernel peers; clblast takes a device: clblast:in
 MODEL_PEERS = ("onnxruntime", "torch")  # whole-model peers
 
 
+def torch_build(torch: Any) -> str:
+    """Which build of PyTorch this is, as its own metadata says: "CPU", "CUDA 13.0" or
+    "ROCm 7.0". A CUDA build runs its CPU kernels like a CPU build but weighs ~3 GB more,
+    so results say which one was timed instead of assuming."""
+    version = getattr(torch, "version", None)
+    cuda = getattr(version, "cuda", None)
+    hip = getattr(version, "hip", None)
+    if cuda:
+        return f"CUDA {cuda}"
+    if hip:
+        return f"ROCm {hip}"
+    return "CPU"
+
+
 class TorchPeer(Backend):
     """PyTorch eager on the CPU (MKL/oneDNN inside), NCHW tensors, float32, no autograd."""
 
@@ -55,7 +69,7 @@ class TorchPeer(Backend):
     def versions(cls) -> dict[str, str]:
         import torch
 
-        return {"torch": torch.__version__,
+        return {"torch": torch.__version__, "torch_build": torch_build(torch),
                 "torch_mkldnn": str(torch.backends.mkldnn.is_available())}
 
     def asarray(self, x: Any) -> Any:
