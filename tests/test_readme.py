@@ -48,8 +48,9 @@ TOML = "toml"
 OUTPUT = "text"
 LABELS = (PYTHON, *SHELL, CONSOLE, USAGE, TOML, OUTPUT)
 
-# hwbench commands cheap enough to run in CI as written (seconds on 2 cores).
-CHEAP_SUBCOMMANDS = {"list", "node-resources"}
+# hwbench commands cheap enough to run in CI as written (seconds on 2 cores); they run in a
+# temporary folder, paths into this repository (results/...) read from the checkout.
+CHEAP_SUBCOMMANDS = {"list", "node-resources", "report"}
 # Commands a page shows but that change the machine or need another one: named, not run.
 NOT_RUN = {
     "venv": "creates a virtual environment",
@@ -147,6 +148,49 @@ def test_python_blocks_run_in_order_in_one_namespace(page, tmp_path, monkeypatch
             exec(code, namespace)
         except BackendUnavailableError as exc:
             pytest.skip(f"{block.where} needs a backend this machine lacks: {exc}")
+
+
+def undefined_names(source: str, filename: str = "<block>") -> set[str]:
+    """Names a block reads but neither binds nor imports, and that are not builtins."""
+    import builtins
+    import symtable
+
+    module = symtable.symtable(source, filename, "exec")
+    bound = {s.get_name() for s in module.get_symbols()
+             if s.is_assigned() or s.is_imported() or s.is_namespace()}
+    read: set[str] = set()
+    tables = [module]
+    while tables:
+        table = tables.pop()
+        tables.extend(table.get_children())
+        for symbol in table.get_symbols():
+            if symbol.is_referenced() and (table is module or symbol.is_global()):
+                read.add(symbol.get_name())
+    return {name for name in read - bound if not hasattr(builtins, name)}
+
+
+def _starts_with_import(block: Block) -> bool:
+    import ast
+
+    body = ast.parse(block.text).body
+    return bool(body) and isinstance(body[0], ast.Import | ast.ImportFrom)
+
+
+STANDALONE = [b for b in _of(PYTHON) if _starts_with_import(b)]
+
+
+@pytest.mark.parametrize("block", STANDALONE, ids=_ids(STANDALONE))
+def test_python_blocks_that_start_with_imports_stand_alone(block):
+    # a block that opens with its imports looks complete: a reader copies it alone, so it
+    # must define everything it uses (the run above shares one namespace per page)
+    missing = undefined_names(block.text, block.where)
+    assert not missing, f"{block.where} uses names it never defines or imports: {missing}"
+
+
+def test_undefined_names_finds_missing_imports_and_variables():
+    source = ("import hwbench\nx = np.zeros(3)\nq = hwbench.quantize(m, calibration=samples)\n"
+              "def f():\n    return y + len(x)\nfor i in range(2):\n    print(i)\n")
+    assert undefined_names(source) == {"np", "m", "samples", "y"}
 
 
 TEST_FILES = [b for b in _of(PYTHON) if _is_test_file(b)]
@@ -296,7 +340,8 @@ def test_shell_command(command, tmp_path):
 
 
 def _run_hwbench(command: Command, tmp_path: Path) -> None:
-    argv = _hwbench_argv(command.argv)
+    argv = [str(ROOT / arg) if _in_repository(arg) else arg
+            for arg in _hwbench_argv(command.argv)]
     done = subprocess.run([sys.executable, "-m", "hwbench.cli", *argv], cwd=tmp_path,
                           env=_env(), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, f"{command.block.where}: {command.text}\n{done.stdout}\n" \
