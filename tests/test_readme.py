@@ -437,12 +437,12 @@ def _check_pytest_line(command: Command) -> None:
 def test_command_splitting_and_classification():
     block = Block(ROOT / "README.md", 1, "sh",
                   "S=out/x\npython3 -m venv .venv && . .venv/bin/activate && "
-                  "pip install '.[cpu]'  # note\nhwbench report $S -o r/ \\\n  --x\n"
+                  "pip install '.[cpu]'  # note\nhwbench compare $S new.json \\\n  --x\n"
                   "rm -rf /\n")
     found = commands(block)
     assert [c.argv for c in found] == [
         ("python3", "-m", "venv", ".venv"), (".", ".venv/bin/activate"),
-        ("pip", "install", ".[cpu]"), ("hwbench", "report", "out/x", "-o", "r/", "--x"),
+        ("pip", "install", ".[cpu]"), ("hwbench", "compare", "out/x", "new.json", "--x"),
         ("rm", "-rf", "/")]
     assert [classify(c) for c in found[:4]] == [
         "not run: creates a virtual environment", "not run: activates a virtual environment",
