@@ -72,18 +72,20 @@ def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET
                  ) -> dict[str, Any]:
     """Check ``case`` (a ``kernel_suite.Case``) on ``backend`` against its reference, then
     time it with ``benchmark``; returns (and records) the extra info."""
-    from hwbench.harness.kernel_suite import accuracy
+    from hwbench.harness.kernel_suite import accuracy, screen_mode, screening_off
 
     _record_backend(benchmark, backend)
     int8 = case.op in ("gemm_int8", "qgemm")
     benchmark.extra_info.update(op=case.op, case=case.name, params=case.params,
                                 flops=case.flops, bytes=case.bytes,
-                                unit="GOP/s" if int8 else "GFLOP/s")
+                                unit="GOP/s" if int8 else "GFLOP/s",
+                                check_finite=screen_mode(backend))
     call = case.bind(backend)
-    result = backend.to_numpy(call())
+    result = backend.to_numpy(call())  # the checked call screens the inputs, once
     backend.synchronize()
     benchmark.extra_info.update(accuracy(result, case.reference, case.exact))
-    _pedantic(benchmark, call, backend.synchronize, budget)
+    with screening_off(backend):  # no backend's timing includes the screen
+        _pedantic(benchmark, call, backend.synchronize, budget)
     median = _median(benchmark)
     if median:
         benchmark.extra_info.update(seconds=median, rate=case.flops / median / 1e9,

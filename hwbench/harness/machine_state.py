@@ -177,12 +177,19 @@ class Monitor:
         self.root, self.proc = root, proc
         self.state: dict[str, Any] = {}
 
-    def __enter__(self) -> Monitor:
+    def start(self) -> Monitor:
         self.before = snapshot(self.root, self.proc)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> dict[str, Any]:
         self.state = machine_state(self.before, snapshot(self.root, self.proc))
+        return self.state
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def merge(run_state: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
