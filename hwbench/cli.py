@@ -523,6 +523,9 @@ def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
     table = Table(title="hwbench kernels" + (
         f" — FMA peak {peak['gflops']:.0f} GFLOP/s"
         + ("" if peak.get("reliable", True) else " (unreliable)") if peak else ""))
+    modes = sorted({str(r["check_finite"]) for r in rows if r.get("check_finite")})
+    if modes:  # whether any timing could include a NaN screen: none does
+        table.caption = f"NaN/inf screen of the inputs: {' / '.join(modes)} (every backend)"
     for column, justify in (("backend", "left"), ("op", "left"), ("case", "left"),
                             ("median", "right"), ("spread", "right"), ("GFLOP/s", "right"),
                             ("% peak", "right"), ("GB/s", "right"), ("error", "right")):
