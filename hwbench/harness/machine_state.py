@@ -205,7 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     args = sys.argv[1:] if argv is None else argv
-    seconds = float(args[0]) if args else 1.0
+    try:
+        seconds = float(args[0]) if args else 1.0
+    except ValueError:
+        seconds = -1.0
+    if len(args) > 1 or not 0 < seconds <= 3600:
+        print(f"argument 'SECONDS' must be one number in (0, 3600], got {args}",
+              file=sys.stderr)
+        return 2
     with Monitor() as monitor:
         time.sleep(seconds)
     print(json.dumps(monitor.state))
