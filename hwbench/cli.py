@@ -464,6 +464,8 @@ def _finish_machine_state(result: dict[str, Any], monitor: Any, path: Any) -> No
 
     monitor.stop()
     peak = (result.get("environment") or {}).get("fma_peak")
+    if isinstance(peak, dict) and peak.get("reliable", True):
+        _check_peak_against_ceilings(peak, result.get("backends") or {})
     if isinstance(peak, dict) and not peak.get("reliable", True):
         for row in result["rows"]:
             if "fraction_of_peak" in row and "peak-unreliable" not in row.get("flags", []):
@@ -471,6 +473,21 @@ def _finish_machine_state(result: dict[str, Any], monitor: Any, path: Any) -> No
     result["machine_state"] = merge(monitor.state, result["rows"])
     if path:
         write_json_atomic(path, result)
+
+
+def _check_peak_against_ceilings(peak: dict[str, Any], backends: dict[str, Any]) -> None:
+    """A host-CPU backend's measured GEMM ceiling above the FMA peak proves the peak low
+    (the roofline would draw its 'peak' under the GEMM roofs): mark it unreliable."""
+    for name, info in backends.items():
+        ceilings = info.get("ceilings") if isinstance(info, dict) else None
+        host = name.split(":")[0] in ("cpu", "numpy", "torch", "onnxruntime") or "CPU" in str(
+            info.get("device_type", "") if isinstance(info, dict) else "")
+        gflops = ceilings.get("gflops") if isinstance(ceilings, dict) else None
+        if host and isinstance(gflops, (int, float)) and gflops > peak["gflops"]:
+            peak.update(reliable=False, reason="; ".join(filter(None, [
+                peak.get("reason"), f"{name}'s GEMM ceiling ran at "
+                f"{100 * gflops / peak['gflops']:.0f}% of it"])))
+            return
 
 
 FLAG_MARK = "⚠"

@@ -344,3 +344,14 @@ def test_the_kernels_table_marks_flagged_rows():
     text = console.export_text()
     assert "⚠" in text and "(unreliable)" in text
     assert kernel_suite.SCREEN_OUTSIDE_TIMING in text
+
+
+def test_a_gemm_ceiling_above_the_peak_marks_the_peak_unreliable():
+    from hwbench.cli import _check_peak_against_ceilings
+
+    peak = {"gflops": 100.0, "reliable": True, "reason": ""}
+    _check_peak_against_ceilings(peak, {"cuda": {"ceilings": {"gflops": 9000.0}},
+                                        "cpu": {"ceilings": {"gflops": 90.0}}})
+    assert peak["reliable"] is True  # a GPU may exceed the host's peak
+    _check_peak_against_ceilings(peak, {"cpu": {"ceilings": {"gflops": 149.0}}})
+    assert peak["reliable"] is False and "149%" in peak["reason"]
