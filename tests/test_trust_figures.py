@@ -355,3 +355,17 @@ def test_a_gemm_ceiling_above_the_peak_marks_the_peak_unreliable():
     assert peak["reliable"] is True  # a GPU may exceed the host's peak
     _check_peak_against_ceilings(peak, {"cpu": {"ceilings": {"gflops": 149.0}}})
     assert peak["reliable"] is False and "149%" in peak["reason"]
+
+
+def test_pytest_benchmark_rows_record_machine_state_flags_and_screen_mode(benchmark,
+                                                                          monkeypatch):
+    from hwbench.harness.benchmarking import bench_kernel
+
+    be = get_backend("numpy", threads=1)
+    calls = _count_screens(be, monkeypatch)
+    case = kernel_suite.make_case(kernel_suite.CaseSpec("sigmoid", 1 << 10))
+    info = bench_kernel(benchmark, be, case, budget=0.02)
+    assert len(calls) == 1  # the checked call only: the timed rounds do not screen
+    assert info["check_finite"] == kernel_suite.SCREEN_OUTSIDE_TIMING
+    assert isinstance(info["machine_state"]["busy"], bool)
+    assert isinstance(info["flags"], list)
