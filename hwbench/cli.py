@@ -495,7 +495,7 @@ FLAG_MARK = "⚠"
 
 def _flagged(text: str, row: dict[str, Any]) -> str:
     """``text`` with a visible marker when the row carries flags (listed in the notes)."""
-    return f"{text} [yellow]{FLAG_MARK}[/]" if row.get("flags") else text
+    return f"{escape(text)} [yellow]{FLAG_MARK}[/]" if row.get("flags") else escape(text)
 
 
 def _print_trust_notes(console: Console, result: dict[str, Any]) -> None:
