@@ -239,6 +239,7 @@ def _report_failures(console: Console, rows: list[dict[str, Any]], what: str) ->
 def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness import kernel_suite
     from hwbench.harness.environment import environment
+    from hwbench.harness.machine_state import Monitor as MachineMonitor
     from hwbench.harness.peers import PEERS
     from hwbench.harness.results import default_result_path, new_result
 
@@ -249,6 +250,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     options = {"threads": args.threads if args.threads is not None else default_threads(),
                "check_finite": not args.no_check_finite}
     env = environment()
+    monitor = MachineMonitor().start()
     peak = _measure_peak(options["threads"], console) if args.peak else None
     env["fma_peak"] = peak
     result = new_result("kernels", env, shapes=args.shapes, batch=args.batch, ops=list(args.op),
@@ -268,7 +270,9 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
 
     interrupted = _drive(console, jobs, [spec.name for spec in specs], result, path,
                          args.timeout, make_row)
+    _finish_machine_state(result, monitor, path)
     console.print(_table(result["rows"], peak, [name for name, _ in targets]))
+    _print_trust_notes(console, result)
     if path:
         console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
     _report_failures(console, result["rows"], "case")
@@ -278,6 +282,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness import model_suite
     from hwbench.harness.environment import environment
+    from hwbench.harness.machine_state import Monitor as MachineMonitor
     from hwbench.harness.peers import MODEL_PEERS
     from hwbench.harness.results import default_result_path, new_result
 
@@ -289,8 +294,9 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     cases = model_suite.plan(models, list(args.batch), list(args.precision))
     options = {"threads": args.threads if args.threads is not None else default_threads()}
     env = environment()
+    monitor = MachineMonitor().start()
     if args.roofline:  # the host CPU's FMA peak: a dashed line on the roofline
-        env["fma_peak"] = _measure_peak(options["threads"], console, seconds=0.1, repeats=3)
+        env["fma_peak"] = _measure_peak(options["threads"], console, seconds=0.1, repeats=5)
     result = new_result("models", env, models=models, batches=list(args.batch),
                         precisions=list(args.precision), threads=options["threads"],
                         backends={})
@@ -318,10 +324,12 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
 
         interrupted = _drive(console, jobs, [case.name for case in cases], result, path,
                              args.timeout, make_row, prepare)
+    _finish_machine_state(result, monitor, path)
     console.print(_run_table(result["rows"], [name for name, _ in targets]))
+    _print_trust_notes(console, result)
     if path:
         console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
-    _write_summaries(args, result["rows"], console)
+    _write_summaries(args, result["rows"], console, result.get("machine_state"))
     if args.roofline and not interrupted:
         _draw_roofline(result, path, console)
     _report_failures(console, result["rows"], "model")
@@ -359,13 +367,13 @@ def cmd_roofline(args: argparse.Namespace, console: Console) -> int:
 
 
 def _write_summaries(args: argparse.Namespace, rows: list[dict[str, Any]],
-                     console: Console) -> None:
+                     console: Console, machine: dict[str, Any] | None = None) -> None:
     from hwbench.files import write_atomic
     from hwbench.harness.summary import to_csv, to_markdown
 
     for target, render in ((args.markdown, to_markdown), (args.csv, to_csv)):
         if target:
-            text = render(rows)
+            text = render(rows, machine)
             write_atomic(target, lambda fh, text=text: fh.write(text))
             console.print(f"summary: {target}")
 
@@ -408,8 +416,8 @@ def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
             sim = (f"sim {_seconds(row['simulated_seconds'])}, "
                    f"{row['simulated_tops']:.2f} TOP/s")
             acc = f"{acc}; {sim}" if acc else sim
-        table.add_row(*head, p50, p99, f"{row['samples_per_s']:.1f}",
-                      f"{row.get('gflops', 0):.1f}", acc, agree)
+        table.add_row(*head[:3], _flagged(row["backend"], row), p50, p99,
+                      f"{row['samples_per_s']:.1f}", f"{row.get('gflops', 0):.1f}", acc, agree)
     return table
 
 
@@ -433,10 +441,70 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 
 def _add_peak_fraction(row: dict[str, Any], peak: dict[str, Any] | None) -> None:
-    """% of the measured CPU FMA peak, for float32 GEMM/conv rows of host-CPU backends."""
+    """% of the measured CPU FMA peak, for float32 GEMM/conv rows of host-CPU backends.
+
+    A row at more than 100 % proves the peak wrong (measured while the machine was busy):
+    the peak is then marked unreliable, and so is every row that divides by one."""
     host_cpu = row.get("backend", "").split(":")[0] in ("cpu", "numpy", "torch")
     if peak and host_cpu and row.get("status") == "ok" and row["op"] in ("gemm", "conv2d"):
         row["fraction_of_peak"] = row["gflops"] / peak["gflops"]
+        if row["fraction_of_peak"] > 1.0 and peak.get("reliable", True):
+            peak.update(reliable=False, reason="; ".join(filter(None, [
+                peak.get("reason"), f"{row['case']} on {row['backend']} ran at "
+                f"{100 * row['fraction_of_peak']:.0f}% of it"])))
+        if not peak.get("reliable", True):
+            row["flags"] = [*row.get("flags", []), "peak-unreliable"]
+
+
+def _finish_machine_state(result: dict[str, Any], monitor: Any, path: Any) -> None:
+    """The run's ``machine_state`` (busy if the run's window or any row was); rows that
+    divide by a peak found unreliable after they were made get their flag too."""
+    from hwbench.harness.machine_state import merge
+    from hwbench.harness.results import write_json_atomic
+
+    monitor.stop()
+    peak = (result.get("environment") or {}).get("fma_peak")
+    if isinstance(peak, dict) and peak.get("reliable", True):
+        _check_peak_against_ceilings(peak, result.get("backends") or {})
+    if isinstance(peak, dict) and not peak.get("reliable", True):
+        for row in result["rows"]:
+            if "fraction_of_peak" in row and "peak-unreliable" not in row.get("flags", []):
+                row["flags"] = [*row.get("flags", []), "peak-unreliable"]
+    result["machine_state"] = merge(monitor.state, result["rows"])
+    if path:
+        write_json_atomic(path, result)
+
+
+def _check_peak_against_ceilings(peak: dict[str, Any], backends: dict[str, Any]) -> None:
+    """A host-CPU backend's measured GEMM ceiling above the FMA peak proves the peak low
+    (the roofline would draw its 'peak' under the GEMM roofs): mark it unreliable."""
+    for name, info in backends.items():
+        ceilings = info.get("ceilings") if isinstance(info, dict) else None
+        host = name.split(":")[0] in ("cpu", "numpy", "torch", "onnxruntime") or "CPU" in str(
+            info.get("device_type", "") if isinstance(info, dict) else "")
+        gflops = ceilings.get("gflops") if isinstance(ceilings, dict) else None
+        if host and isinstance(gflops, (int, float)) and gflops > peak["gflops"]:
+            peak.update(reliable=False, reason="; ".join(filter(None, [
+                peak.get("reason"), f"{name}'s GEMM ceiling ran at "
+                f"{100 * gflops / peak['gflops']:.0f}% of it"])))
+            return
+
+
+FLAG_MARK = "⚠"
+
+
+def _flagged(text: str, row: dict[str, Any]) -> str:
+    """``text`` with a visible marker when the row carries flags (listed in the notes)."""
+    return f"{escape(text)} [yellow]{FLAG_MARK}[/]" if row.get("flags") else escape(text)
+
+
+def _print_trust_notes(console: Console, result: dict[str, Any]) -> None:
+    """The lines under a table that say which figures cannot be trusted, and why."""
+    from hwbench.harness.summary import trust_lines
+
+    for line in trust_lines(result.get("rows", []), result.get("machine_state"),
+                            (result.get("environment") or {}).get("fma_peak")):
+        console.print(f"[yellow]{FLAG_MARK} {escape(line)}[/]")
 
 
 def _measure_peak(threads: int, console: Console, **how: Any) -> dict[str, Any] | None:
@@ -452,9 +520,9 @@ def _measure_peak(threads: int, console: Console, **how: Any) -> dict[str, Any] 
         console.print(f"[yellow]FMA peak not measured:[/] {exc}")
         return None
     console.print(f"measured FMA peak: {peak.gflops:.1f} GFLOP/s float32 "
-                  f"({peak.threads} threads, {peak.isa})")
-    return {"gflops": peak.gflops, "threads": peak.threads, "isa": peak.isa,
-            "spread": peak.spread}
+                  f"({peak.threads} threads, {peak.isa}, best of {peak.repeats} trials)"
+                  + ("" if peak.reliable else f" [yellow]unreliable: {escape(peak.reason)}[/]"))
+    return peak.to_dict()
 
 
 def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
@@ -469,8 +537,12 @@ def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
     rows = sorted(rows, key=lambda r: (OPS.index(r["op"]) if r.get("op") in OPS else 99,
                                        first_seen.get(r.get("case", ""), 0),
                                        rank.get(r["backend"], 99)))
-    table = Table(title="hwbench kernels" + (f" — FMA peak {peak['gflops']:.0f} GFLOP/s"
-                                             if peak else ""))
+    table = Table(title="hwbench kernels" + (
+        f" — FMA peak {peak['gflops']:.0f} GFLOP/s"
+        + ("" if peak.get("reliable", True) else " (unreliable)") if peak else ""))
+    modes = sorted({str(r["check_finite"]) for r in rows if r.get("check_finite")})
+    if modes:  # whether any timing could include a NaN screen: none does
+        table.caption = f"NaN/inf screen of the inputs: {' / '.join(modes)} (every backend)"
     for column, justify in (("backend", "left"), ("op", "left"), ("case", "left"),
                             ("median", "right"), ("spread", "right"), ("GFLOP/s", "right"),
                             ("% peak", "right"), ("GB/s", "right"), ("error", "right")):
@@ -487,7 +559,7 @@ def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
                else f"{row['rel_error']:.1e}")
         frac = row.get("fraction_of_peak")
         table.add_row(
-            row["backend"], row["op"], row["case"], _seconds(row["seconds"]),
+            _flagged(row["backend"], row), row["op"], row["case"], _seconds(row["seconds"]),
             f"{100 * row['timing']['spread']:.1f}%", f"{row['gflops']:.1f}",
             f"{100 * frac:.0f}%" if frac else "", f"{row['gbytes_per_s']:.1f}", err)
     return table

@@ -191,3 +191,17 @@ def test_interrupt_before_any_row_still_saves(tmp_path, monkeypatch):
     assert code == 130
     payload = read_result(_only_file(tmp_path))
     assert payload["interrupted"] is True and payload["rows"] == []
+
+
+def test_kernels_record_the_machine_state_and_row_flags(kernels_run):
+    _, out = kernels_run
+    payload = json.loads(_only_file(out).read_text())
+    state = payload["machine_state"]
+    assert isinstance(state["busy"], bool)
+    assert set(state["thresholds"]) == {"others_share", "steal_share"}
+    assert len(state["load_before"]) == 3 and len(state["load_after"]) == 3
+    for row in payload["rows"]:
+        assert set(row["flags"]) <= {"busy-machine", "wide-spread", "bimodal",
+                                     "peak-unreliable"}
+        assert row["check_finite"] == "once, outside the timing"
+        assert ("busy-machine" in row["flags"]) == row["machine_state"]["busy"]

@@ -31,7 +31,8 @@ def test_loop_runs_and_is_plausible(isa: str) -> None:
     result = peak.measure_fma_peak(threads=1, seconds=SECONDS, repeats=3, isa=isa)
     assert result.isa == isa
     assert result.threads == 1
-    assert result.repeats == 3
+    assert 3 <= result.repeats <= 3 * peak.MAX_TRIALS_FACTOR  # more when trials disagree
+    assert len(result.trials) == result.repeats and result.gflops == max(result.trials)
     _check_plausible(result)
 
 

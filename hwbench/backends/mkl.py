@@ -62,6 +62,7 @@ import warnings
 import numpy as np
 
 from hwbench.backends.blas_layout import leading_dim, op_shape, row_major
+from hwbench.backends.onednn import set_openmp_wait_policy
 from hwbench.errors import (
     ArgumentError,
     BackendUnavailableError,
@@ -402,6 +403,7 @@ def load_mkl() -> Mkl:
     if not candidates:
         raise BackendUnavailableError(f"Intel MKL (libmkl_rt) was not found; {_INSTALL_HINT}")
     failures = []
+    set_openmp_wait_policy()  # MKL's GNU threading layer loads the same libgomp
     for path in candidates:
         try:
             lib = ctypes.CDLL(path)

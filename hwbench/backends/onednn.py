@@ -43,6 +43,26 @@ ARG_ATTR_SCALES = 4096  # v3: scales of argument X at execution: ARG_ATTR_SCALES
 ARG_ATTR_ZERO_POINTS = 8192  # v3 (v2: 4096): zero points of X: ARG_ATTR_ZERO_POINTS | X
 ARG_ATTR_MULTIPLE_POST_OP_BASE = 32768  # v3 (v2: 16384); post-op i: base·(i + 1)
 
+# How libgomp's idle threads wait. Unset, libgomp spins for 300000 iterations (a few ms,
+# about one scheduler time slice) before sleeping; on a machine where other processes
+# want the cores, a spinning thread burns the slice a thread with work needed, and every
+# parallel region waits for the scheduler: cpu's sigmoid of 2^20 values took 16 ms
+# instead of 0.3 ms beside a busy loop per core (2-core VM). PASSIVE sleeps at once:
+# measured there, busy-machine times stay within ~2x of idle ones, at the cost of a
+# thread wake-up (tens of us) per parallel region on an idle machine. libgomp reads these
+# variables once, when it is loaded, so they are set before oneDNN or MKL loads it; a
+# value the user has set wins (``OMP_WAIT_POLICY=ACTIVE`` or ``GOMP_SPINCOUNT`` for
+# dedicated machines).
+OPENMP_WAIT_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def set_openmp_wait_policy(env: dict[str, str] | os._Environ = os.environ) -> dict[str, str]:
+    """Put ``OPENMP_WAIT_ENV`` into ``env`` (default: this process's, which must happen
+    before libgomp loads) where the user set no wait policy of their own; returns ``env``."""
+    if not any(key in env for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")):
+        env.update(OPENMP_WAIT_ENV)
+    return env  # type: ignore[return-value]
+
 
 def arg_post_op(index: int, arg: int = ARG_SRC_1) -> int:
     """The execution argument of post-op ``index``'s operand (a binary post-op's src1)."""
@@ -96,6 +116,7 @@ class OneDNN:
     """The loaded library, its CPU engine and stream, and the enum tables read from it."""
 
     def __init__(self, path: str) -> None:
+        set_openmp_wait_policy()  # before libdnnl loads libgomp
         try:
             self.lib = ctypes.CDLL(path)
         except OSError as exc:
@@ -314,6 +335,7 @@ def aligned_bytes(nbytes: int, alignment: int = 4096) -> np.ndarray:
 
 
 def _load_gomp() -> Any:
+    set_openmp_wait_policy()
     try:
         gomp = ctypes.CDLL("libgomp.so.1")
     except OSError:

@@ -50,7 +50,14 @@ def _record_backend(benchmark: Any, backend: Any) -> None:
 
 def _pedantic(benchmark: Any, call: Callable[[], Any], synchronize: Callable[[], None],
               budget: float) -> None:
-    """Time ``call`` (+ synchronize) with pytest-benchmark; ``call`` has run once already."""
+    """Time ``call`` (+ synchronize) with pytest-benchmark; ``call`` has run once already.
+
+    Records beside it, as ``hwbench kernels`` rows do, the machine's state during the
+    timing and the ``flags`` of its rounds (``busy-machine``, ``wide-spread``, ``bimodal``).
+    """
+    from hwbench.harness.kernel_suite import row_flags, row_machine_state
+    from hwbench.harness.machine_state import Monitor
+    from hwbench.harness.timing import sample_flags
 
     def target() -> None:
         call()
@@ -59,8 +66,13 @@ def _pedantic(benchmark: Any, call: Callable[[], Any], synchronize: Callable[[],
     start = time.perf_counter()  # one call, only to choose rounds × iterations
     target()
     rounds, iterations = plan_rounds(time.perf_counter() - start, budget)
-    benchmark.pedantic(target, rounds=rounds, iterations=iterations,
-                       warmup_rounds=WARMUP_ROUNDS)
+    with Monitor() as monitor:
+        benchmark.pedantic(target, rounds=rounds, iterations=iterations,
+                           warmup_rounds=WARMUP_ROUNDS)
+    stats = getattr(benchmark, "stats", None)  # None under --benchmark-disable
+    data = list(getattr(getattr(stats, "stats", None), "data", None) or [])
+    benchmark.extra_info.update(machine_state=row_machine_state(monitor.state),
+                                flags=row_flags(sample_flags(data), monitor.state))
 
 
 def _median(benchmark: Any) -> float | None:
@@ -72,18 +84,20 @@ def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET
                  ) -> dict[str, Any]:
     """Check ``case`` (a ``kernel_suite.Case``) on ``backend`` against its reference, then
     time it with ``benchmark``; returns (and records) the extra info."""
-    from hwbench.harness.kernel_suite import accuracy
+    from hwbench.harness.kernel_suite import accuracy, screen_mode, screening_off
 
     _record_backend(benchmark, backend)
     int8 = case.op in ("gemm_int8", "qgemm")
     benchmark.extra_info.update(op=case.op, case=case.name, params=case.params,
                                 flops=case.flops, bytes=case.bytes,
-                                unit="GOP/s" if int8 else "GFLOP/s")
+                                unit="GOP/s" if int8 else "GFLOP/s",
+                                check_finite=screen_mode(backend))
     call = case.bind(backend)
-    result = backend.to_numpy(call())
+    result = backend.to_numpy(call())  # the checked call screens the inputs, once
     backend.synchronize()
     benchmark.extra_info.update(accuracy(result, case.reference, case.exact))
-    _pedantic(benchmark, call, backend.synchronize, budget)
+    with screening_off(backend):  # no backend's timing includes the screen
+        _pedantic(benchmark, call, backend.synchronize, budget)
     median = _median(benchmark)
     if median:
         benchmark.extra_info.update(seconds=median, rate=case.flops / median / 1e9,

@@ -33,14 +33,54 @@ STREAM_ELEMENTS = 1 << 24  # 64 MiB per float32 operand: far beyond any cache
 VERSION = 1  # bump if the jobs change: scores of different versions are not comparable
 
 
-def measure_reference(threads: int | None = None, min_time: float = 0.25) -> dict[str, Any]:
+TRIALS = 3  # each job is timed this many times; its figure is the best trial's best sample
+
+
+def numpy_blas_one_thread() -> Any:
+    """A context manager that runs NumPy's own BLAS on one thread.
+
+    Selected by internal API: OpenBLAS (NumPy 2's wheels ship it as ``libscipy_openblas``,
+    which a limit keyed ``{"openblas": 1}`` does not reach), BLIS or FlexiBLAS. Never MKL:
+    limiting it would also set MKL's thread-local count, which then overrides what the
+    ``cpu:mkl`` backend asks for in this process.
+    """
+    from threadpoolctl import ThreadpoolController  # a scikit-learn dependency
+
+    return ThreadpoolController().select(
+        internal_api=["openblas", "blis", "flexiblas"]).limit(limits=1)
+
+
+def blas_threads() -> int | None:
+    """The thread count of NumPy's BLAS now (the largest, if several are loaded)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [info["num_threads"] for info in threadpool_info()
+              if info.get("internal_api") in ("openblas", "blis", "flexiblas")]
+    return max(counts) if counts else None
+
+
+def _best_of_trials(job: Any, synchronize: Any, repeats: int, min_time: float
+                    ) -> dict[str, Any]:
+    """Best sample over ``TRIALS`` timings of ``job``, with the trials' bests and their
+    spread ((max - min) / min): a stable reference has trials that agree."""
+    trials = [measure(job, synchronize, repeats=repeats, min_time=min_time, max_time=2.0)
+              for _ in range(TRIALS)]
+    bests = [t.min for t in trials]
+    best = min(bests)
+    return {"seconds": best, "median": min(t.median for t in trials),
+            "spread": trials[bests.index(best)].spread, "trials": bests,
+            "trial_spread": (max(bests) - best) / best}
+
+
+def measure_reference(threads: int | None = None, min_time: float = 0.1) -> dict[str, Any]:
     """Time the reference jobs; returns each one's best seconds per call, with the rates.
 
     ``threads`` is recorded (the run's thread count: scores only compare between runs
-    with the same); the GEMM itself runs on one BLAS thread. ~0.5 s on 2 cores.
+    with the same); the GEMM itself runs on one BLAS thread, and ``blas_threads`` records
+    the count NumPy's BLAS actually had during it. Each job's figure is the best sample
+    of ``TRIALS`` trials; ``trials`` and ``trial_spread`` say how well they agreed.
+    ~1 s on 2 cores.
     """
-    from threadpoolctl import threadpool_limits  # a scikit-learn dependency
-
     from hwbench.backends import get_backend
     from hwbench.backends.base import default_threads
 
@@ -51,23 +91,20 @@ def measure_reference(threads: int | None = None, min_time: float = 0.25) -> dic
     b = be.asarray(rng.uniform(-1, 1, (GEMM_N, GEMM_N)).astype(np.float32))
     x = be.asarray(np.ones(STREAM_ELEMENTS, np.float32))
     y = be.asarray(np.ones(STREAM_ELEMENTS, np.float32))
-    # NumPy's OpenBLAS only: limiting every BLAS would also set MKL's thread-local count,
-    # which then overrides what the cpu:mkl backend asks for in this process.
-    with threadpool_limits(limits={"openblas": 1}):
-        gemm = measure(lambda: be.gemm(a, b), be.synchronize, repeats=15, min_time=min_time,
-                       max_time=2.0)
-    stream = measure(lambda: be.add(x, y), be.synchronize, repeats=10, min_time=min_time,
-                     max_time=2.0)
+    with numpy_blas_one_thread():
+        gemm_threads = blas_threads()
+        gemm = _best_of_trials(lambda: be.gemm(a, b), be.synchronize, 15, min_time)
+    stream = _best_of_trials(lambda: be.add(x, y), be.synchronize, 10, min_time)
     gemm_flops = 2 * GEMM_N ** 3
     stream_bytes = 3 * 4 * STREAM_ELEMENTS  # two operands read, one result written
     return {
         "version": VERSION, "threads": threads,
-        "gemm": {"what": f"numpy sgemm {GEMM_N}^3, 1 thread, best sample",
-                 "seconds": gemm.min, "median": gemm.median, "spread": gemm.spread,
-                 "gflops": gemm_flops / gemm.min / 1e9},
-        "stream": {"what": f"numpy add of 2 x {STREAM_ELEMENTS} float32, best sample",
-                   "seconds": stream.min, "median": stream.median, "spread": stream.spread,
-                   "gbytes_per_s": stream_bytes / stream.min / 1e9},
+        "gemm": {"what": f"numpy sgemm {GEMM_N}^3, 1 thread, best sample of {TRIALS} trials",
+                 **gemm, "blas_threads": gemm_threads,
+                 "gflops": gemm_flops / gemm["seconds"] / 1e9},
+        "stream": {"what": f"numpy add of 2 x {STREAM_ELEMENTS} float32, best sample of "
+                           f"{TRIALS} trials",
+                   **stream, "gbytes_per_s": stream_bytes / stream["seconds"] / 1e9},
     }
 
 

@@ -21,6 +21,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def _openmp_wait() -> dict[str, str]:
+    """The OpenMP wait settings the workers run with (``isolation.worker_env``)."""
+    from hwbench.backends.onednn import set_openmp_wait_policy
+
+    env = set_openmp_wait_policy({k: v for k, v in os.environ.items()
+                                  if k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
+    return dict(env)
+
+
 def environment() -> dict[str, Any]:
     """Host, OS, Python and NumPy; backends add their own ``info()`` per row."""
     from hwbench import __version__
@@ -39,5 +48,7 @@ def environment() -> dict[str, Any]:
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "env": {k: v for k, v in os.environ.items()
-                if k.startswith(("HWBENCH_", "OMP_", "MKL_", "ONEDNN_", "DNNL_", "OPENBLAS_"))},
+                if k.startswith(("HWBENCH_", "OMP_", "MKL_", "ONEDNN_", "DNNL_", "OPENBLAS_",
+                                 "GOMP_"))},
+        "openmp_wait": _openmp_wait(),
     }

@@ -9,6 +9,7 @@ byte counts from the kernel layer's problem objects, so every report counts work
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, HwbenchError
+from hwbench.harness.machine_state import Monitor
 from hwbench.harness.timing import measure
 from hwbench.kernels import reference, spec
 from hwbench.kernels.shapes import ConvShape, GemmShape, get_problem_set
@@ -193,22 +195,68 @@ def accuracy(result: np.ndarray, ref: np.ndarray, exact: bool) -> dict[str, Any]
     return {"rel_error": relative_error(result, ref), "max_abs_error": max_abs}
 
 
+# What a kernels row's ``check_finite`` says: inputs screened for NaN/inf once, by the
+# checked call before timing, and never inside the timed loop; or not screened at all.
+SCREEN_OUTSIDE_TIMING = "once, outside the timing"
+SCREEN_OFF = "off"
+
+
+def screen_mode(backend: Backend) -> str:
+    return SCREEN_OUTSIDE_TIMING if backend.check_finite else SCREEN_OFF
+
+
+@contextmanager
+def screening_off(backend: Backend) -> Iterator[None]:
+    """Turn ``backend``'s NaN/inf screen off for the block (and that of any backend it
+    wraps, as a peer wraps ``opencl``), so that no backend's timing includes screening:
+    some screen every call, some once per array, and the timed loop would charge them
+    differently for the same kernel."""
+    owners = [backend] + [v for v in vars(backend).values() if isinstance(v, Backend)]
+    saved = [(owner, owner.check_finite) for owner in owners]
+    try:
+        for owner in owners:
+            owner.check_finite = False
+        yield
+    finally:
+        for owner, value in saved:
+            owner.check_finite = value
+
+
+def row_machine_state(state: dict[str, Any]) -> dict[str, Any]:
+    """What a row keeps of the machine's state during its timing (the run keeps the rest)."""
+    return {key: state.get(key) for key in ("busy", "others_share", "steal_share")}
+
+
+def row_flags(timing_flags: list[str], machine: dict[str, Any]) -> list[str]:
+    """A row's ``flags``: its samples' (``timing.sample_flags``), plus ``"busy-machine"``
+    when other processes took a large share of the CPU while it was measured."""
+    return (["busy-machine"] if machine.get("busy") else []) + list(timing_flags)
+
+
 def run_case(backend: Backend, case: Case, *, repeats: int = 10, min_time: float = 0.2,
              max_time: float = 5.0) -> dict[str, Any]:
-    """Check one backend on one case against the reference, then time it."""
+    """Check one backend on one case against the reference, then time it.
+
+    The checked call screens the inputs (when the backend screens at all); the timed
+    calls run with the screen off, on every backend alike (``screening_off``).
+    """
     row: dict[str, Any] = {"backend": backend.full_name, "op": case.op, "case": case.name,
-                           "params": case.params, "flops": case.flops, "bytes": case.bytes}
+                           "params": case.params, "flops": case.flops, "bytes": case.bytes,
+                           "check_finite": screen_mode(backend)}
     try:
         call = case.bind(backend)
         result = backend.to_numpy(call())
         backend.synchronize()
         row.update(accuracy(result, case.reference, case.exact))
-        timing = measure(call, backend.synchronize, repeats=repeats, min_time=min_time,
-                         max_time=max_time)
+        with screening_off(backend), Monitor() as monitor:
+            timing = measure(call, backend.synchronize, repeats=repeats, min_time=min_time,
+                             max_time=max_time)
     except HwbenchError as exc:
         row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
         return row
     median = timing.median
     row.update(status="ok", timing=timing.to_dict(), seconds=median,
-               gflops=case.flops / median / 1e9, gbytes_per_s=case.bytes / median / 1e9)
+               gflops=case.flops / median / 1e9, gbytes_per_s=case.bytes / median / 1e9,
+               machine_state=row_machine_state(monitor.state),
+               flags=row_flags(timing.flags, monitor.state))
     return row

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.harness.kernel_suite import relative_error
+from hwbench.harness.kernel_suite import relative_error, row_flags, row_machine_state
+from hwbench.harness.machine_state import Monitor
 from hwbench.harness.timing import measure
 from hwbench.kernels import spec
 
@@ -326,10 +327,13 @@ class Runner:
             session.run(feeds)  # counted, and a warm-up too
             row.update(simulated_row(self.backend.simulated_counters(), case.batch))
             warmup = 0
-        timing = measure(lambda: session.run(feeds), self.backend.synchronize,
-                         batch_calls=False, warmup=warmup, **self.timing)
+        with Monitor() as monitor:
+            timing = measure(lambda: session.run(feeds), self.backend.synchronize,
+                             batch_calls=False, warmup=warmup, **self.timing)
         row.update(status="ok", timing=timing.to_dict(), seconds=timing.median,
-                   samples_per_s=case.batch / timing.median)
+                   samples_per_s=case.batch / timing.median,
+                   machine_state=row_machine_state(monitor.state),
+                   flags=row_flags(timing.flags, monitor.state))
         if case.batch == 1:
             row.update(latency_p50=timing.percentile(50), latency_p90=timing.percentile(90),
                        latency_p99=timing.percentile(99))

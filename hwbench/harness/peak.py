@@ -158,11 +158,19 @@ _LOOPS: dict[str, _Loop] = {
 _ASSUMED_FMA_PIPES = 2
 
 
+# The peak is the best trial, confirmed: trials go on (up to MAX_TRIALS_FACTOR x repeats)
+# until the second best is within PEAK_AGREEMENT of the best. A machine that cannot give
+# two trials that agree (another process took a core for part of each) gives a peak
+# marked unreliable, and so does one where other processes were busy while it ran.
+PEAK_AGREEMENT = 0.03
+MAX_TRIALS_FACTOR = 3
+
+
 @dataclass(frozen=True)
 class FmaPeak:
     """A measured float32 FMA peak. All rates are in GFLOP/s (10**9 FLOP/s)."""
 
-    gflops: float  # aggregate over all threads, median of the repeats
+    gflops: float  # aggregate over all threads: the best trial (see PEAK_AGREEMENT)
     per_thread_gflops: float  # gflops / threads
     threads: int
     isa: str  # "avx512" or "avx2"
@@ -171,8 +179,28 @@ class FmaPeak:
     # reads half the real clock on cores that split a 512-bit FMA into two 256-bit halves
     # (AMD Zen 4) or that have a single 512-bit FMA pipe, and low when threads share a core.
     ghz_estimate: float
-    repeats: int
-    spread: float  # (max - min) / median of the repeats' aggregate GFLOP/s
+    repeats: int  # trials run (at least the ``repeats`` asked for)
+    spread: float  # (max - min) / median of the trials' aggregate GFLOP/s
+    trials: tuple[float, ...] = ()  # every trial's aggregate GFLOP/s, in order
+    reliable: bool = True  # the best two trials agree and the machine was not busy
+    reason: str = ""  # why not reliable
+
+    def to_dict(self) -> dict:
+        """What a result's ``environment.fma_peak`` records."""
+        return {"gflops": self.gflops, "threads": self.threads, "isa": self.isa,
+                "spread": self.spread, "trials": list(self.trials),
+                "reliable": self.reliable, "reason": self.reason}
+
+
+def judge_trials(rates: list[float]) -> tuple[bool, str]:
+    """(the best trial is confirmed by the second best within PEAK_AGREEMENT, why not)."""
+    if len(rates) < 2:
+        return False, "a single trial cannot confirm itself"
+    best, second = sorted(rates, reverse=True)[:2]
+    if second < best * (1 - PEAK_AGREEMENT):
+        return False, (f"trials disagree: best {best:.1f}, next {second:.1f} GFLOP/s "
+                       f"(more than {100 * PEAK_AGREEMENT:.0f}% apart)")
+    return True, ""
 
 
 def _is_x86_64_linux() -> bool:
@@ -338,8 +366,12 @@ def measure_fma_peak(
 ) -> FmaPeak:
     """Measure the float32 FMA peak with ``threads`` threads (default: every usable CPU).
 
-    Each repeat starts all threads at a barrier, each running the loop for about ``seconds``,
-    and times from the barrier to the last join; the result is the median over ``repeats``.
+    Each trial starts all threads at a barrier, each running the loop for about ``seconds``,
+    and times from the barrier to the last join. The result is the best trial, after at
+    least ``repeats`` trials and until the second best agrees with it within
+    ``PEAK_AGREEMENT`` (at most ``MAX_TRIALS_FACTOR * repeats`` trials): a trial can only
+    be slowed down, never sped up, by whatever else runs, so the best agreed trial is the
+    stable figure. ``reliable`` is False when no two trials agree or the machine was busy.
     ``isa`` is ``"avx512"`` or ``"avx2"``; the default is the best one the CPU has.
 
     Raises ``hwbench.errors.UnsupportedError`` off x86-64 Linux, when the CPU lacks ``isa``
@@ -373,19 +405,35 @@ def measure_fma_peak(
             f"this CPU cannot run the {isa} FMA loop (it supports: {', '.join(isas) or 'none'})"
         )
 
+    from hwbench.harness.machine_state import Monitor
+
     loop = _LOOPS[isa]
     fn = _load(isa)
-    iterations = _calibrate(fn, float(seconds))
-    flops = float(iterations) * loop.flops_per_iteration * threads
-    rates = [flops / _timed_run(fn, iterations, threads) / 1e9 for _ in range(repeats)]
-    median = statistics.median(rates)
-    per_thread = median / threads
+    with Monitor() as monitor:
+        iterations = _calibrate(fn, float(seconds))
+        flops = float(iterations) * loop.flops_per_iteration * threads
+        rates: list[float] = []
+        while len(rates) < repeats * MAX_TRIALS_FACTOR:
+            rates.append(flops / _timed_run(fn, iterations, threads) / 1e9)
+            if len(rates) >= repeats and judge_trials(rates)[0]:
+                break
+    reliable, reason = judge_trials(rates)
+    if monitor.state.get("busy"):
+        reliable = False
+        reason = "; ".join(filter(None, [reason, "other processes were busy "
+                                         f"({100 * monitor.state['others_share']:.0f}% of "
+                                         "the CPU) while it ran"]))
+    best = max(rates)
+    per_thread = best / threads
     return FmaPeak(
-        gflops=median,
+        gflops=best,
         per_thread_gflops=per_thread,
         threads=threads,
         isa=isa,
         ghz_estimate=per_thread / (_ASSUMED_FMA_PIPES * loop.lanes * 2),
-        repeats=repeats,
-        spread=(max(rates) - min(rates)) / median,
+        repeats=len(rates),
+        spread=(max(rates) - min(rates)) / statistics.median(rates),
+        trials=tuple(rates),
+        reliable=reliable,
+        reason=reason,
     )

@@ -124,12 +124,31 @@ def _environment_line(env: dict[str, Any], when: str) -> str:
 
 
 # -- sections --------------------------------------------------------------------------------
+def _warnings(result: dict[str, Any]) -> list[str]:
+    """``summary.trust_lines`` of a result: busy machine, flagged rows, unreliable peak."""
+    from hwbench.harness.summary import trust_lines
+
+    rows = [r for r in result.get("rows", []) if isinstance(r, dict)]
+    machine = result.get("machine_state")
+    peak = (result.get("environment") or {}).get("fma_peak")
+    return [f"Warning: {line}" for line in trust_lines(
+        rows, machine if isinstance(machine, dict) else None,
+        peak if isinstance(peak, dict) else None)]
+
+
+def _marked(text: Any, row: dict[str, Any]) -> str:
+    """A flagged row's cell, marked (the section's warnings say what the flags are)."""
+    flags = row.get("flags")
+    return f"{text} ⚠ {', '.join(map(str, flags))}" if isinstance(flags, list) and flags else (
+        str(text))
+
+
 def _kernels_section(path: Path, result: dict[str, Any]) -> Section:
     section = Section(f"Kernels: {path.name}", [_environment_line(
-        result.get("environment") or {}, str(result.get("created", "")))])
+        result.get("environment") or {}, str(result.get("created", ""))), *_warnings(result)])
     by_backend: dict[str, list[list[str]]] = {}
     for row in result.get("rows", []):
-        cells = [row.get("op", "?"), row.get("case", "?")]
+        cells = [row.get("op", "?"), _marked(row.get("case", "?"), row)]
         if row.get("status") != "ok":
             cells += ["", "", "", "", str(row.get("reason", row.get("status")))[:60]]
         else:
@@ -149,10 +168,10 @@ def _kernels_section(path: Path, result: dict[str, Any]) -> Section:
 def _models_section(path: Path, result: dict[str, Any], folder: Path,
                     notes: list[str]) -> Section:
     section = Section(f"Models: {path.name}", [_environment_line(
-        result.get("environment") or {}, str(result.get("created", "")))])
+        result.get("environment") or {}, str(result.get("created", ""))), *_warnings(result)])
     by_model: dict[str, list[list[str]]] = {}
     for row in result.get("rows", []):
-        head = [str(row.get("backend", "?")), str(row.get("batch", "?")),
+        head = [_marked(row.get("backend", "?"), row), str(row.get("batch", "?")),
                 str(row.get("precision", "?"))]
         if row.get("status") != "ok":
             cells = head + ["", "", "", str(row.get("reason", row.get("status")))[:60]]

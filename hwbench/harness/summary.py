@@ -17,7 +17,45 @@ COLUMNS = (
     ("latency_p99_ms", "p99 (ms)"), ("samples_per_s", "samples/s"), ("gflops", "GFLOP/s"),
     ("top1", "top-1"), ("mse", "MSE"), ("rel_error", "rel. error vs fp64"),
     ("top1_agreement", "top-1 agreement vs fp64"), ("int8_drop", "int8 drop (points)"),
+    ("flags", "flags"),
 )
+ROW_FLAGS = ("busy-machine", "wide-spread", "bimodal", "peak-unreliable")
+
+
+def _share(value: Any) -> str:
+    return f"{100 * value:.0f}%" if isinstance(value, (int, float)) else "n/a"
+
+
+def trust_lines(rows: list[dict[str, Any]], machine: dict[str, Any] | None = None,
+                peak: dict[str, Any] | None = None) -> list[str]:
+    """Warnings for a table or summary: the machine was busy, how many rows carry which
+    flag, the FMA peak is unreliable. Empty when every figure can be trusted."""
+    lines = []
+    if isinstance(machine, dict) and machine.get("busy"):
+        load = machine.get("load_before") or []
+        after = machine.get("load_after") or []
+        thresholds = machine.get("thresholds") or {}
+        lines.append(
+            "the machine was busy during this run: other processes used "
+            f"{_share(machine.get('others_share'))} of the CPU (busy from "
+            f"{_share(thresholds.get('others_share'))}), steal "
+            f"{_share(machine.get('steal_share'))}, load average "
+            f"{load[0] if load else 'n/a'} before, {after[0] if after else 'n/a'} after: "
+            "figures may be far slower than this machine can do")
+    counts = {flag: 0 for flag in ROW_FLAGS}
+    flagged = 0
+    for row in rows:
+        flags = row.get("flags") or []
+        flagged += bool(flags)
+        for flag in flags:
+            counts[flag] = counts.get(flag, 0) + 1
+    if flagged:
+        detail = ", ".join(f"{flag} {n}" for flag, n in counts.items() if n)
+        lines.append(f"{flagged} row(s) flagged as untrustworthy ({detail})")
+    if isinstance(peak, dict) and not peak.get("reliable", True):
+        lines.append(f"the FMA peak is unreliable ({peak.get('reason') or 'trials disagree'}): "
+                     "% of peak figures are not to be trusted")
+    return lines
 
 
 def _score(row: dict[str, Any]) -> tuple[str, float] | None:
@@ -52,6 +90,7 @@ def summary_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         flat = {key: row.get(key) for key, _ in COLUMNS}
         flat["int8_drop"] = int8_drop(row, rows)
+        flat["flags"] = ", ".join(row.get("flags") or []) or None
         for p in ("50", "90", "99"):
             value = row.get(f"latency_p{p}")
             flat[f"latency_p{p}_ms"] = None if value is None else value * 1e3
@@ -70,17 +109,21 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def to_markdown(rows: list[dict[str, Any]]) -> str:
+def to_markdown(rows: list[dict[str, Any]], machine: dict[str, Any] | None = None) -> str:
+    """The Markdown table, then a warning line per ``trust_lines`` entry."""
     flat = summary_rows(rows)
     lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |",
              "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
     for row in flat:
         cells = [_fmt(row[key]).replace("|", "\\|") for key, _ in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    warnings = [f"> **Warning:** {line}" for line in trust_lines(rows, machine)]
+    return "\n".join(lines + ([""] + warnings if warnings else [])) + "\n"
 
 
-def to_csv(rows: list[dict[str, Any]]) -> str:
+def to_csv(rows: list[dict[str, Any]], machine: dict[str, Any] | None = None) -> str:
+    """CSV rows, each with its ``flags``; ``machine`` is accepted for symmetry with
+    ``to_markdown`` (a CSV has no place for free text: the flags column carries it)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=[key for key, _ in COLUMNS])
     writer.writeheader()

@@ -8,6 +8,7 @@ Reports the median and the spread, never a single best run.
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -16,6 +17,50 @@ from dataclasses import asdict, dataclass
 from hwbench.errors import ArgumentError
 
 MIN_SAMPLE_SECONDS = 1e-3  # a sample shorter than this is dominated by timer noise
+
+# Rules that flag samples too scattered to trust (see ``sample_flags``).
+WIDE_SPREAD = 0.25  # IQR / median above this: "wide-spread"
+WIDE_TAIL = 10.0  # max / median above this (a stall 10x the typical call): "wide-spread"
+BIMODAL_GAP = 1.5  # sorted samples jump by this factor between two clusters: "bimodal"
+BIMODAL_MIN_SHARE = 0.2  # ... and each cluster holds at least this share of the samples
+BIMODAL_MIN_SAMPLES = 6
+FLAG_RULES = {"wide_spread_iqr_over_median": WIDE_SPREAD, "wide_spread_max_over_median":
+              WIDE_TAIL, "bimodal_gap_ratio": BIMODAL_GAP,
+              "bimodal_min_cluster_share": BIMODAL_MIN_SHARE}
+
+
+def sample_flags(samples: tuple[float, ...] | list[float]) -> list[str]:
+    """``"wide-spread"`` and/or ``"bimodal"`` when the samples cannot be summed up by
+    their median.
+
+    - wide-spread: IQR / median > ``WIDE_SPREAD`` (a quarter of the median), or the
+      slowest sample over ``WIDE_TAIL`` times the median (a latency tail of stalls).
+    - bimodal: sorted, the samples have a gap where the next is at least ``BIMODAL_GAP``
+      times the previous, with at least ``BIMODAL_MIN_SHARE`` of them (and 2) on each
+      side; needs ``BIMODAL_MIN_SAMPLES``. Two clusters that far apart mean the figure
+      depends on which state a sample happened to catch (a core shared or not, a
+      cache warm or not), and the median picks one at random.
+    """
+    values = sorted(float(v) for v in samples)
+    if not values or values[len(values) // 2] <= 0:
+        return []
+    flags = []
+    median = statistics.median(values)
+    if len(values) >= 4:
+        q = statistics.quantiles(values, n=4)
+        iqr = q[2] - q[0]
+    else:
+        iqr = values[-1] - values[0]
+    if iqr / median > WIDE_SPREAD or values[-1] / median > WIDE_TAIL:
+        flags.append("wide-spread")
+    n = len(values)
+    least = max(2, math.ceil(n * BIMODAL_MIN_SHARE))
+    if n >= BIMODAL_MIN_SAMPLES and values[0] > 0:
+        for i in range(least, n - least + 1):
+            if values[i] / values[i - 1] >= BIMODAL_GAP:
+                flags.append("bimodal")
+                break
+    return flags
 
 
 @dataclass(frozen=True)
@@ -56,11 +101,16 @@ class Timing:
         index = min(len(ordered) - 1, max(0, round(p / 100 * (len(ordered) - 1))))
         return ordered[index]
 
+    @property
+    def flags(self) -> list[str]:
+        """``sample_flags`` of these samples."""
+        return sample_flags(self.samples)
+
     def to_dict(self) -> dict:
         out = asdict(self)
         out["samples"] = list(self.samples)
         out.update(median=self.median, min=self.min, max=self.max, iqr=self.iqr,
-                   spread=self.spread)
+                   spread=self.spread, flags=self.flags)
         return out
 
 
