@@ -585,8 +585,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
     for line in compare.summary_lines(result):
         console.print(line, style="yellow" if "DIFFERENT" in line else None, markup=False)
     if result.failed:
-        console.print(f"[bold red]FAIL:[/] {len(result.regressions)} slower, "
-                      f"{len(result.accuracy_regressions)} less accurate past --fail-on")
+        console.print(f"[bold red]FAIL:[/] {escape(result.failure_text())}")
         return 1
     return 0
 
