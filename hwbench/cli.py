@@ -240,7 +240,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness import kernel_suite
     from hwbench.harness.environment import environment
     from hwbench.harness.peers import PEERS
-    from hwbench.harness.results import default_result_path, new_result
+    from hwbench.harness.results import create_result_file, new_result
 
     targets = _targets(args, PEERS)
     if not targets:
@@ -253,7 +253,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     env["fma_peak"] = peak
     result = new_result("kernels", env, shapes=args.shapes, batch=args.batch, ops=list(args.op),
                         threads=options["threads"], backends={})
-    path = None if args.no_save else default_result_path(args.output, "kernels")
+    path = None if args.no_save else create_result_file(args.output, "kernels", result)
     _add_reference_workload(env, options["threads"], path, console)
     specs = kernel_suite.plan(tuple(args.op), args.shapes, args.batch)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
@@ -279,7 +279,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness import model_suite
     from hwbench.harness.environment import environment
     from hwbench.harness.peers import MODEL_PEERS
-    from hwbench.harness.results import default_result_path, new_result
+    from hwbench.harness.results import create_result_file, new_result
 
     targets = _targets(args, MODEL_PEERS)
     if not targets:
@@ -294,7 +294,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     result = new_result("models", env, models=models, batches=list(args.batch),
                         precisions=list(args.precision), threads=options["threads"],
                         backends={})
-    path = None if args.no_save else default_result_path(args.output, "models")
+    path = None if args.no_save else create_result_file(args.output, "models", result)
     _add_reference_workload(env, options["threads"], path, console)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "models", "backend": name, "peer": is_peer, "options": options,
@@ -424,7 +424,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     output = args.output or f"results/weights/{args.model}.npz"
     meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,
             report.metric_name: report.metric, "backend_info": be.info()}
-    digits.save_params(output, args.model, params, meta)
+    output = digits.save_params(output, args.model, params, meta, new=True)
     console.print(f"{args.model}: {report.epochs} epochs in {report.seconds:.1f} s "
                   f"({report.samples_per_second:,.0f} samples/s), final loss "
                   f"{report.losses[-1]:.4g}, test {report.metric_name} {report.metric:.4f}")

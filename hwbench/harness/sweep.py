@@ -64,10 +64,20 @@ class SweepResults:
         except OSError as exc:
             raise ResultsError(f"cannot create {path.parent}: {exc}") from exc
         if not resume:
-            if path.exists() or journal.exists():
-                raise ResultsError(f"{path} exists: pass --resume to continue that sweep, or "
-                                   f"another --output folder or [sweep] name")
-            return cls(path, {**header, "rows": []})
+            exists = ResultsError(f"{path} exists: pass --resume to continue that sweep, or "
+                                  f"another --output folder or [sweep] name")
+            if journal.exists():
+                raise exists
+            from hwbench.harness.results import create_json
+
+            payload = {**header, "rows": []}
+            try:  # exclusively: two sweeps of one name started together never share it
+                create_json(path, payload, unique=False)
+            except ResultsError:
+                if path.exists():
+                    raise exists from None
+                raise
+            return cls(path, payload)
         payload = {**header, "rows": []}
         if path.exists():
             from hwbench.harness.results import read_result
