@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 160)
     try:
+        from hwbench.harness.cli_checks import check_options
+
+        check_options(args)  # numbers and destinations, before anything runs
         if args.command == "list":
             return cmd_list(args, console)
         if args.command == "tune":
@@ -272,7 +275,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     if path:
         console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
     _report_failures(console, result["rows"], "case")
-    return 130 if interrupted else 0
+    return 130 if interrupted else _outcome(console, result)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -325,7 +328,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.roofline and not interrupted:
         _draw_roofline(result, path, console)
     _report_failures(console, result["rows"], "model")
-    return 130 if interrupted else 0
+    return 130 if interrupted else _outcome(console, result)
+
+
+def _outcome(console: Console, result: dict[str, Any]) -> int:
+    """1 when no row succeeded; else 0, saying how many did not."""
+    from hwbench.harness.cli_checks import outcome
+
+    status, message = outcome(result["rows"], result.get("failed_backends"))
+    if message:
+        console.print(f"[bold red]error:[/] {message}" if status else
+                      f"[yellow]note:[/] {message}")
+    return status
 
 
 def _draw_roofline(result: dict[str, Any], results_path: Any, console: Console) -> None:
@@ -725,7 +739,9 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         plot = sweep_report.plot_pareto(payload, sweep_report.pareto_path(path))
         if plot:
             console.print(f"pareto: {plot}")
-    return 130 if run.interrupted else (1 if counts["failed"] else 0)
+    if not run.interrupted and payload["rows"] and not counts["ok"]:
+        console.print("[bold red]error:[/] nothing ran: no point succeeded")
+    return 130 if run.interrupted else (1 if counts["failed"] or not counts["ok"] else 0)
 
 
 def cmd_node_resources(args: argparse.Namespace, console: Console) -> int:
