@@ -211,6 +211,9 @@ def _drive(console: Console, jobs: list[dict[str, Any]], names: list[str],
                     progress.advance(task, len(names))
                 elif kind == "start":
                     progress.update(task, description=f"{name} {names[message['index']]}")
+                elif kind == "warning":  # e.g. a worker found dead between cases
+                    console.print(f"[yellow]warning:[/] {escape(message['message'])}")
+                    result.setdefault("warnings", []).append(message["message"])
                 elif kind == "row":
                     row = make_row(message["index"], {"backend": name, **message["row"]})
                     result["rows"].append(row)

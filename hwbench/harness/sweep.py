@@ -160,9 +160,13 @@ def results_path(output: str | os.PathLike, name: str) -> Path:
 
 
 # -- local processes -------------------------------------------------------------------------
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops them and saves."""
+def _pool_worker_start(parent_pid: int, pdeathsig: bool) -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them and saves, and die with
+    the parent when it is killed (``lifeline``: a killed sweep leaves no worker running)."""
+    from hwbench.harness.lifeline import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid, pdeathsig)
 
 
 def run_local(points: list[Point], execute: Execute, timeout: float, workers: int,
@@ -174,11 +178,14 @@ def run_local(points: list[Point], execute: Execute, timeout: float, workers: in
     flight), so the points that were in flight are run again one at a time in a fresh
     pool; only one that kills its worker while alone is charged the attempt.
     """
+    from hwbench.harness.lifeline import parent_settings
+
     context = multiprocessing.get_context("spawn")  # no inherited threads or locks
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                   initializer=_ignore_sigint)
+                                   initializer=_pool_worker_start,
+                                   initargs=parent_settings())
 
     queue: deque[Point] = deque(points)
     suspects: deque[Point] = deque()  # in flight when the pool broke: rerun alone
@@ -234,11 +241,13 @@ def run_local(points: list[Point], execute: Execute, timeout: float, workers: in
                     attempts[point.id] -= 1  # not charged until it fails alone
                     suspects.append(point)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
         # concurrent.futures has no public way to stop a running task (3.14 adds
-        # terminate_workers()): on Ctrl-C or an error the workers are terminated here.
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            if hasattr(process, "terminate"):
+        # terminate_workers()): on Ctrl-C, SIGTERM or an error the workers are terminated
+        # here. Their handles are taken first: shutdown() forgets them.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if hasattr(process, "terminate") and process.is_alive():
                 process.terminate()
 
 
@@ -328,6 +337,7 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
 
     start = time.perf_counter()
     ray_started, ray = False, None
+    previous_sigterm = _stop_on_sigterm()
     try:
         if progress is not None:
             progress.start(run.total, run.skipped)
@@ -360,7 +370,24 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
             results.close(order)
         if ray_started:
             ray.shutdown()
+        if previous_sigterm:
+            signal.signal(signal.SIGTERM, previous_sigterm[0])
     return run
+
+
+def _stop_on_sigterm() -> Any:
+    """SIGTERM stops the sweep as Ctrl-C does (workers stopped, every finished point
+    saved) instead of ending the process on the spot; returns ``[the handler it
+    replaced]`` ([] off the main thread, where signals cannot be handled)."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return []
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    return [signal.signal(signal.SIGTERM, stop)]
 
 
 class RichProgress:
