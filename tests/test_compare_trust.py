@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -109,10 +110,17 @@ def test_invalid_samples_are_reported_and_fail(tmp_path, capsys, bad):
     old, new = _pair(tmp_path, [_row("g", BASE), _row("h", BASE)],
                      [_row("g", bad), _row("h", BASE)])
     status, out = _cli(capsys, "--fail-on", "median:10%", old, new)
-    assert status == 1
-    assert "INVALID" in out and "nan×" not in out
-    verdicts = {c.key: c.verdict for c in compare.compare_paths(old, new).changes}
-    assert verdicts == {"gemm g on numpy": "invalid", "gemm h on numpy": "same"}
+    assert "nan×" not in out and "Traceback" not in out
+    if all(isinstance(s, float) for s in bad):  # numbers, but not timings: compare's to flag
+        assert status == 1 and "INVALID" in out
+        verdicts = {c.key: c.verdict for c in compare.compare_paths(old, new).changes}
+        assert verdicts == {"gemm g on numpy": "invalid", "gemm h on numpy": "same"}
+    else:  # not numbers: reported as invalid, or refused as a malformed file naming the row
+        _invalid_or_refused(status, out)
+
+
+def _invalid_or_refused(status: int, out: str) -> None:
+    assert (status == 1 and "INVALID" in out) or (status == 2 and "row 0" in out), out
 
 
 @pytest.mark.parametrize("row", [
@@ -126,7 +134,8 @@ def test_invalid_samples_are_reported_and_fail(tmp_path, capsys, bad):
 def test_null_or_malformed_timings_are_invalid_not_a_traceback(tmp_path, capsys, row):
     old, new = _pair(tmp_path, [_row("g", BASE)], [row])
     status, out = _cli(capsys, old, new)
-    assert status == 1 and "INVALID" in out
+    assert "Traceback" not in out
+    _invalid_or_refused(status, out)
 
 
 def test_nan_timings_in_pytest_benchmark_json_are_invalid(tmp_path, capsys):
@@ -219,3 +228,68 @@ def test_disjoint_by_more_than_the_threshold_is_flagged_whatever_the_counts(
     thresholds = compare.Thresholds(0.1)
     assert compare.compare_entries(entry(old), entry(new), thresholds).verdict == "regression"
     assert compare.compare_entries(entry(new), entry(old), thresholds).verdict == "improvement"
+
+
+# -- any malformed field: a verdict or an hwbench error, never a traceback -------------------
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 10 ** 12) | st.floats(allow_nan=True)
+    | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                max_size=3),
+    max_leaves=6)
+ROW_FIELDS = ["op", "case", "backend", "status", "seconds", "timing", "flags", "flops",
+              "bytes", "rel_error", "top1", "mismatches", "model", "batch", "precision",
+              "reason"]
+TOP_FIELDS = ["environment", "backends", "rows", "machine_state", "threads", "created"]
+REFERENCE = {"version": 1, "threads": 2,
+             "gemm": {"seconds": 2e-3, "gflops": 134.0, "spread": 0.01},
+             "stream": {"seconds": 2e-2, "gbytes_per_s": 10.0, "spread": 0.01}}
+
+
+@settings(max_examples=150, deadline=None)
+@given(where=st.sampled_from(["row", "top", "samples", "env", "pytest"]),
+       field_index=st.integers(0, 100), value=JSON_VALUES, normalized=st.booleans(),
+       side=st.booleans())
+def test_any_malformed_field_gives_a_verdict_or_an_hwbench_error(
+        tmp_path_factory, where, field_index, value, normalized, side):
+    from hwbench.errors import HwbenchError
+
+    folder = tmp_path_factory.mktemp("fuzz")
+    rows = [_row("g", [1e-3, 1.1e-3, 0.9e-3, 1.05e-3, 0.95e-3], flops=10 ** 9,
+                 bytes=10 ** 6, rel_error=1e-7),
+            _row("h", [2e-3, 2.1e-3, 1.9e-3, 2.05e-3, 1.95e-3], flops=10 ** 6, bytes=10 ** 8)]
+    result = new_result("kernels", {**ENV, "reference_workload": REFERENCE}, threads=2,
+                        backends={"numpy": {"numpy": "2.4.6"}})
+    result["rows"] = rows
+    if where == "row":
+        rows[0][ROW_FIELDS[field_index % len(ROW_FIELDS)]] = value
+    elif where == "top":
+        result[TOP_FIELDS[field_index % len(TOP_FIELDS)]] = value
+    elif where == "samples":
+        rows[0]["timing"]["samples"][field_index % 5] = value
+    elif where == "env":
+        result["environment"][["reference_workload", "cpu", "host"][field_index % 3]] = value
+    good = folder / "good.json"
+    write_json_atomic(good, new_result("kernels", {**ENV, "reference_workload": REFERENCE},
+                                       threads=2, backends={}) | {"rows": copy.deepcopy(
+                                           [_row("g", BASE * 2, flops=10 ** 9, bytes=10 ** 6),
+                                            _row("h", BASE * 2, flops=10 ** 6,
+                                                 bytes=10 ** 8)])})
+    bad = folder / "bad.json"
+    if where == "pytest":
+        bad.write_text(json.dumps({"machine_info": {}, "benchmarks": [
+            {"fullname": "t::x", "stats": {"median": 1e-3, "data": [1e-3, 2e-3]},
+             "extra_info": {}},
+            {"fullname": "t::y", **{["stats", "extra_info", "fullname"][field_index % 3]:
+                                    value}}]}))
+    else:
+        bad.write_text(json.dumps(result, default=str))
+    pair = (bad, good) if side else (good, bad)
+    try:
+        comparison = compare.compare_paths(*pair, normalized=normalized)
+    except HwbenchError:
+        return
+    compare.summary_lines(comparison)
+    from rich.console import Console
+
+    Console(file=open(os.devnull, "w")).print(compare.table(comparison))

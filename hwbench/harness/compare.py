@@ -197,6 +197,34 @@ def _flags(value: Any) -> tuple[str, ...]:
     return (str(value),)
 
 
+def _object(value: Any, what: str, path: Path) -> dict[str, Any]:
+    """An optional JSON object (absent: empty), else ``ResultsError`` naming it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ResultsError(f"{path}: {what} is {type(value).__name__}, expected an object")
+    return value
+
+
+def _positive(value: Any) -> float | None:
+    """A FLOP or byte count: a positive finite number, else None (unknown)."""
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) and number > 0 else None
+
+
+def _reference(value: Any) -> dict[str, Any] | None:
+    """A run's reference workload if it has every figure normalizing reads, else None
+    (``--normalized`` then says the run has none)."""
+    try:
+        figures = (value["gemm"]["seconds"], value["gemm"]["gflops"],
+                   value["stream"]["seconds"], value["stream"]["gbytes_per_s"])
+    except (TypeError, KeyError):
+        return None
+    if not all(_positive(f) for f in figures):
+        return None
+    return value
+
+
 def _machine_busy(state: Any) -> bool:
     return isinstance(state, dict) and state.get("busy") is True
 
@@ -233,19 +261,19 @@ def _hwbench_run(path: Path, result: dict[str, Any]) -> Run:
             q1, median, q3 = _quartiles(samples)
         else:
             q1 = median = q3 = float(row["seconds"])
-        entries[key] = Entry(key, tuple(samples), median, q1, q3, row.get("flops"),
-                             row.get("bytes"), _accuracy_of(row),
+        entries[key] = Entry(key, tuple(samples), median, q1, q3, _positive(row.get("flops")),
+                             _positive(row.get("bytes")), _accuracy_of(row),
                              backend=str(row.get("backend", "")), flags=flags)
-    env = result.get("environment") or {}
+    env = _object(result.get("environment"), "'environment'", path)
     machine = {"host": str(env.get("host", "?")), "cpu": str(env.get("cpu", "?")),
                "cores": str(env.get("cores_available", "?")), "arch": str(env.get("machine", "?")),
                "threads": str(result.get("threads", "?"))}
     versions = {k: str(env[k]) for k in ("hwbench", "python", "numpy") if k in env}
-    for name, info in (result.get("backends") or {}).items():
+    for name, info in _object(result.get("backends"), "'backends'", path).items():
         if isinstance(info, dict):
             versions.update(_backend_versions(name, info))
     return Run(path, str(result["schema"]), entries, machine, versions,
-               env.get("reference_workload"), str(result.get("created", "")),
+               _reference(env.get("reference_workload")), str(result.get("created", "")),
                busy=_machine_busy(result.get("machine_state")))
 
 
@@ -263,12 +291,20 @@ def _backend_versions(name: str, info: dict[str, Any]) -> dict[str, str]:
 def _pytest_benchmark_run(path: Path, payload: dict[str, Any]) -> Run:
     entries: dict[str, Entry] = {}
     versions: dict[str, str] = {}
-    for bench in payload.get("benchmarks", []):
+    benchmarks = payload.get("benchmarks")
+    if not isinstance(benchmarks, list):
+        raise ResultsError(f"{path}: 'benchmarks' is {type(benchmarks).__name__}, expected "
+                           "a list")
+    for index, bench in enumerate(benchmarks):
+        bench = _object(bench, f"benchmark {index}", path)
         stats = bench.get("stats") or {}
-        extra = bench.get("extra_info") or {}
+        extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
         key = str(bench.get("fullname") or bench.get("name"))
         backend = str(extra.get("backend_name") or extra.get("backend") or "")
         flags = _flags(extra.get("flags"))
+        if not isinstance(stats, dict):
+            entries[key] = _invalid(key, f"'stats' is {type(stats).__name__}", backend, flags)
+            continue
         data = stats.get("data") or []
         samples = [_number(s) for s in data] if isinstance(data, list) else [None]
         median = _number(stats.get("median"))
@@ -289,20 +325,23 @@ def _pytest_benchmark_run(path: Path, payload: dict[str, Any]) -> Run:
         if samples:
             q1, median, q3 = _quartiles(samples)  # type: ignore[arg-type]
         entries[key] = Entry(key, tuple(samples), median, q1, q3,  # type: ignore[arg-type]
-                             extra.get("flops"), extra.get("bytes"), _accuracy_of(extra),
-                             backend=backend, flags=flags)
-        versions.update(_backend_versions(backend or "?", extra.get("backend_info") or {}))
-    info = payload.get("machine_info") or {}
-    cpu = info.get("cpu") or {}
-    hw = payload.get("hwbench") or {}
+                             _positive(extra.get("flops")), _positive(extra.get("bytes")),
+                             _accuracy_of(extra), backend=backend, flags=flags)
+        backend_info = extra.get("backend_info")
+        if isinstance(backend_info, dict):
+            versions.update(_backend_versions(backend or "?", backend_info))
+    info = payload.get("machine_info") if isinstance(payload.get("machine_info"), dict) else {}
+    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    hw = payload.get("hwbench") if isinstance(payload.get("hwbench"), dict) else {}
     machine = {"host": str(info.get("node", "?")),
                "cpu": str(cpu.get("brand_raw") or info.get("processor") or "?"),
                "cores": str(cpu.get("count", "?")), "arch": str(info.get("machine", "?")),
                "threads": str(hw.get("threads", "?"))}
     versions["python"] = str(info.get("python_version", "?"))
-    versions.update({k: str(v) for k, v in (hw.get("versions") or {}).items()})
+    if isinstance(hw.get("versions"), dict):
+        versions.update({k: str(v) for k, v in hw["versions"].items()})
     return Run(path, "pytest-benchmark", entries, machine, versions,
-               hw.get("reference_workload"), str(payload.get("datetime", "")),
+               _reference(hw.get("reference_workload")), str(payload.get("datetime", "")),
                busy=_machine_busy(hw.get("machine_state")))
 
 
