@@ -194,11 +194,12 @@ def _drive(console: Console, jobs: list[dict[str, Any]], names: list[str],
     ``make_row(index, row)`` completes a worker's row. Returns True if interrupted.
     """
     from hwbench.harness import isolation
+    from hwbench.harness.lifeline import stop_on_sigterm
     from hwbench.harness.results import write_json_atomic
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with stop_on_sigterm(), Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("starting workers", total=len(names) * len(jobs))
         try:
             for message in isolation.run_side_by_side(jobs, len(names), timeout, prepare):

@@ -9,6 +9,7 @@ any worker starts, not after an hour of measuring.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 
@@ -209,3 +210,44 @@ def test_a_sweep_whose_every_point_is_refused_exits_non_zero(tmp_path, capsys):
             "simulate.arrays=['64x64']", "--set", "simulate.buffers=['4KiB']"]
     assert main(argv) == 1
     assert "nothing ran" in capsys.readouterr().out
+
+
+def test_write_report_into_a_file_raises_an_hwbench_error(tmp_path):
+    from hwbench.harness.report import write_report
+
+    target = tmp_path / "report"
+    target.write_text("x")
+    with pytest.raises(ArgumentError, match="output"):
+        write_report([], target)
+
+
+@pytest.mark.parametrize("spec", ["median:1e999%", "accuracy:1e999x"])
+def test_an_infinite_fail_on_limit_is_refused(capsys, spec, tmp_path):
+    from hwbench.harness import compare
+
+    with pytest.raises(ArgumentError, match="finite"):
+        compare.parse_fail_on([spec])
+
+
+def test_every_row_is_saved_as_it_is_produced(monkeypatch, tmp_path):
+    """The results file holds each row before the next case starts (a killed run keeps
+    what it measured): the file is created up front, then rewritten after every row."""
+    seen: list[int] = []
+
+    def side_by_side(jobs, total, timeout, prepare=None):
+        yield {"type": "info", "backend": "numpy", "info": {}}
+        for index in range(total):
+            (path,) = tmp_path.glob("kernels-*.json")
+            seen.append(len(json.loads(path.read_text())["rows"]))
+            yield {"type": "row", "backend": "numpy", "index": index, "row": {
+                "status": "error", "reason": "RuntimeError: x"} if index else {
+                "status": "ok", "seconds": 1e-3, "gflops": 1.0, "gbytes_per_s": 1.0,
+                "rel_error": 0.0, "timing": {"spread": 0.0, "samples": [1e-3]}}}
+
+    from hwbench.harness import calibration
+
+    monkeypatch.setattr(calibration, "measure_reference_isolated", lambda threads: {
+        "gemm": {"gflops": 1.0}, "stream": {"gbytes_per_s": 1.0}})
+    monkeypatch.setattr(isolation, "run_side_by_side", side_by_side)
+    assert main([*KERNELS[:-1], "--output", str(tmp_path), "--op", "sigmoid,gemm"]) == 0
+    assert seen == list(range(len(seen))) and len(seen) >= 3

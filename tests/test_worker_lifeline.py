@@ -210,3 +210,38 @@ def test_an_idle_worker_killed_between_cases_is_recorded(capsys, monkeypatch, tm
     assert any("died while idle" in w for w in result["warnings"])
     notes = [row.get("notes", []) for row in result["rows"]]
     assert notes[0] == [] and any("SIGKILL" in n for n in notes[1])
+
+
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(),
+                    reason="needs Linux's /proc/PID/task/TID/children to find the worker")
+def test_sigterm_stops_a_kernels_run_as_ctrl_c_does(tmp_path):
+    """SIGTERM (a CI timeout, ``kill``): the run stops, marks its file interrupted and
+    leaves no worker behind, instead of ending on the spot."""
+    argv = [sys.executable, "-m", "hwbench.cli", "kernels", "--backend", "numpy", "--op",
+            "sigmoid", "--shapes", "small", "--no-peak", "--repeats", "1000000",
+            "--min-time", "300", "--max-time", "300", "--output", str(tmp_path)]
+    parent = subprocess.Popen(argv, env=_env(tmp_path), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        def worker_started() -> list[int]:
+            children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+            try:
+                pids = [int(pid) for pid in children.read_text().split()]
+                return [pid for pid in pids if b"hwbench.harness.worker" in Path(
+                    f"/proc/{pid}/cmdline").read_bytes()]
+            except OSError:
+                return []
+
+        assert _wait_for(lambda: list(tmp_path.glob("kernels-*.json")) and worker_started(),
+                         WAIT)
+        workers = worker_started()
+        time.sleep(1.0)
+        parent.send_signal(signal.SIGTERM)
+        out, _ = parent.communicate(timeout=60)
+        assert parent.returncode == 130, out
+        (path,) = tmp_path.glob("kernels-*.json")
+        assert json.loads(path.read_text())["interrupted"] is True
+        assert _wait_for(lambda: not any(_alive(pid) for pid in workers), GONE)
+    finally:
+        parent.kill()
+        parent.wait()

@@ -369,6 +369,8 @@ def parse_fail_on(specs: list[str] | tuple[str, ...] | None) -> Thresholds:
                 f"accuracy and LIMIT like 10% or 2x (e.g. median:10%, accuracy:100%)")
         metric, number, unit = match.groups()
         value = float(number) / 100 if unit == "%" else float(number) - 1
+        if not math.isfinite(value):
+            raise ArgumentError(f"argument '--fail-on': {text!r} is not a finite limit")
         if value <= 0:
             raise ArgumentError(f"argument '--fail-on': {text!r} allows no change at all; "
                                 f"give a positive limit (e.g. {metric}:10%)")

@@ -17,6 +17,7 @@ Either way a child whose parent died before it got here exits at once.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -69,6 +70,25 @@ def die_with_parent(parent_pid: int, pdeathsig: bool = True) -> str:
         threading.Thread(target=_watch, args=(parent_pid,), name="hwbench-lifeline",
                          daemon=True).start()
     return how
+
+
+@contextlib.contextmanager
+def stop_on_sigterm():
+    """Within: SIGTERM raises ``KeyboardInterrupt``, so a run or sweep stops as on Ctrl-C
+    (workers closed, what was measured saved and marked interrupted) instead of ending
+    on the spot. Off the main thread, where signals cannot be handled, it does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def die_with_parent_from_env() -> str | None:

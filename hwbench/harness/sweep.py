@@ -337,7 +337,10 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
 
     start = time.perf_counter()
     ray_started, ray = False, None
-    previous_sigterm = _stop_on_sigterm()
+    from hwbench.harness.lifeline import stop_on_sigterm
+
+    sigterm = stop_on_sigterm()
+    sigterm.__enter__()
     try:
         if progress is not None:
             progress.start(run.total, run.skipped)
@@ -370,24 +373,8 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
             results.close(order)
         if ray_started:
             ray.shutdown()
-        if previous_sigterm:
-            signal.signal(signal.SIGTERM, previous_sigterm[0])
+        sigterm.__exit__(None, None, None)
     return run
-
-
-def _stop_on_sigterm() -> Any:
-    """SIGTERM stops the sweep as Ctrl-C does (workers stopped, every finished point
-    saved) instead of ending the process on the spot; returns ``[the handler it
-    replaced]`` ([] off the main thread, where signals cannot be handled)."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return []
-
-    def stop(signum, frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    return [signal.signal(signal.SIGTERM, stop)]
 
 
 class RichProgress:
