@@ -601,7 +601,9 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
                                    args.confirm)
     console.print(compare.table(result, "changed" if args.changed else "all"))
     for line in compare.summary_lines(result):
-        console.print(line, style="yellow" if "DIFFERENT" in line else None, markup=False)
+        loud = any(word in line for word in ("DIFFERENT", "INCONCLUSIVE", "UNDECIDED",
+                                             "INVALID"))
+        console.print(line, style="yellow" if loud else None, markup=False)
     if result.failed:
         console.print(f"[bold red]FAIL:[/] {escape(result.failure_text())}")
         return 1
