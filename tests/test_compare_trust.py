@@ -293,3 +293,25 @@ def test_any_malformed_field_gives_a_verdict_or_an_hwbench_error(
     from rich.console import Console
 
     Console(file=open(os.devnull, "w")).print(compare.table(comparison))
+
+
+def test_a_busy_machine_state_on_a_pytest_benchmark_entry_makes_it_inconclusive(tmp_path):
+    """pytest-benchmark entries carry machine_state and flags in extra_info."""
+    def bench(path: Path, median: float, **extra) -> str:
+        path.write_text(json.dumps({"machine_info": {}, "benchmarks": [
+            {"fullname": "t::x", "stats": {"median": median, "data": []},
+             "extra_info": extra}]}))
+        return str(path)
+
+    old = bench(tmp_path / "a.json", 1e-3)
+    busy = bench(tmp_path / "b.json", 3e-3, machine_state={"busy": True})
+    assert [c.verdict for c in compare.compare_paths(old, busy).changes] == ["inconclusive"]
+    quiet = bench(tmp_path / "c.json", 3e-3, machine_state={"busy": False})
+    assert [c.verdict for c in compare.compare_paths(old, quiet).changes] == ["regression"]
+
+
+def test_an_unreliable_peak_does_not_make_the_timing_inconclusive(tmp_path):
+    old, new = _pair(tmp_path, [_row("g", BASE)],
+                     [_row("g", [3 * s for s in BASE], flags=["peak-unreliable"])])
+    change = compare.compare_paths(old, new).changes[0]
+    assert change.verdict == "regression" and change.new.flags == ("peak-unreliable",)

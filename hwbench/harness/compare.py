@@ -27,9 +27,12 @@ A median past the threshold whose ranges overlap is "undecided": shown loudly an
 
 Timings that are not positive finite numbers (NaN, null, a string) make a benchmark
 "invalid": shown, counted and failing ``--fail-on``, never compared. Rows the measuring
-run flagged (a row's ``"flags": [...]``, e.g. "busy-machine", "wide-spread", "bimodal") or
-every row of a result whose ``"machine_state": {"busy": true}`` are "inconclusive": shown
-with their ratio and the flags, counted, never a regression or an improvement.
+run flagged (a row's ``"flags": [...]``, e.g. "busy-machine", "wide-spread", "bimodal";
+or a row's own ``"machine_state"`` with ``"busy": true``, as pytest-benchmark's
+``extra_info`` carries it) and every row of a result whose ``"machine_state": {"busy":
+true}`` are "inconclusive": shown with their ratio and the flags, counted, never a
+regression or an improvement. "peak-unreliable" concerns the % of peak, not the timings:
+it does not make a row inconclusive.
 
 ``--normalized`` divides every time by its run's reference workload (see
 ``calibration``) before comparing, so that runs from two similar machines compare.
@@ -187,14 +190,25 @@ def _row_timing(row: dict[str, Any]) -> tuple[list[float], str | None]:
     return [s for s in samples if s is not None], None
 
 
-def _flags(value: Any) -> tuple[str, ...]:
+# Flags that say nothing about a row's timings (the FMA peak its "% of peak" divides by
+# was unreliable): shown, but they do not make the speed comparison inconclusive.
+TIMING_NEUTRAL_FLAGS = frozenset({"peak-unreliable"})
+
+
+def _flags(value: Any, state: Any = None) -> tuple[str, ...]:
+    """A row's flags as strings (a row-level ``machine_state`` with ``busy`` adds
+    "busy-machine")."""
     if not value:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, (list, tuple)):
-        return tuple(str(v) for v in value)
-    return (str(value),)
+        flags: tuple[str, ...] = ()
+    elif isinstance(value, str):
+        flags = (value,)
+    elif isinstance(value, (list, tuple)):
+        flags = tuple(str(v) for v in value)
+    else:
+        flags = (str(value),)
+    if _machine_busy(state) and "busy-machine" not in flags:
+        flags += ("busy-machine",)
+    return flags
 
 
 def _object(value: Any, what: str, path: Path) -> dict[str, Any]:
@@ -250,7 +264,7 @@ def _hwbench_run(path: Path, result: dict[str, Any]) -> Run:
                                      status=f"error: {row.get('reason', row.get('status'))}",
                                      backend=str(row.get("backend", "")))
             continue
-        flags = _flags(row.get("flags"))
+        flags = _flags(row.get("flags"), row.get("machine_state"))
         samples, problem = _row_timing(row)
         if problem is None:
             problem = timing_problem(samples, samples[0] if samples else float(row["seconds"]))
@@ -301,7 +315,7 @@ def _pytest_benchmark_run(path: Path, payload: dict[str, Any]) -> Run:
         extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
         key = str(bench.get("fullname") or bench.get("name"))
         backend = str(extra.get("backend_name") or extra.get("backend") or "")
-        flags = _flags(extra.get("flags"))
+        flags = _flags(extra.get("flags"), extra.get("machine_state"))
         if not isinstance(stats, dict):
             entries[key] = _invalid(key, f"'stats' is {type(stats).__name__}", backend, flags)
             continue
@@ -678,8 +692,10 @@ def compare_runs(old: Run, new: Run, thresholds: Thresholds | None = None,
 def inconclusive_reasons(old: Run, new: Run, key: str) -> tuple[str, ...]:
     """Why ``key``'s timings cannot be trusted: flags of its row in either run, and a
     busy machine on either side (``machine_state.busy``)."""
-    reasons = [f"{flag} (old)" for flag in old.entries[key].flags]
-    reasons += [f"{flag} (new)" for flag in new.entries[key].flags]
+    reasons = [f"{flag} (old)" for flag in old.entries[key].flags
+               if flag not in TIMING_NEUTRAL_FLAGS]
+    reasons += [f"{flag} (new)" for flag in new.entries[key].flags
+                if flag not in TIMING_NEUTRAL_FLAGS]
     reasons += [f"busy machine ({side})" for side, run in (("old", old), ("new", new))
                 if run.busy]
     return tuple(dict.fromkeys(reasons))
