@@ -200,12 +200,13 @@ class Worker:
             return f"worker killed by {name} (status {code}){last}"
         return f"worker exited with status {code}{last}"
 
-    def close(self) -> None:
-        """Ask the worker to quit; kill it if it does not (or is hung)."""
+    def close(self, grace: float = 10.0) -> None:
+        """Ask the worker to quit; kill it if it does not within ``grace`` seconds (or is
+        hung)."""
         if self.proc.poll() is None and self.failure is None:
             self._send({"quit": True})
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 pass
         if self.proc.poll() is None:
@@ -232,6 +233,7 @@ def run_side_by_side(jobs: list[dict[str, Any]], total: int, timeout: float,
     per (backend, case) for every backend that started, errors included.
     """
     workers: dict[str, Worker | None] = {}
+    finished = False
     try:
         for job in jobs:
             workers[job["backend"]] = yield from _start(job, timeout)
@@ -255,10 +257,11 @@ def run_side_by_side(jobs: list[dict[str, Any]], total: int, timeout: float,
                 if note:
                     row = {**row, "notes": [*row.get("notes", []), note]}
                 yield {"type": "row", "backend": name, "index": index, "row": row}
-    finally:
+        finished = True
+    finally:  # interrupted (Ctrl-C, SIGTERM): a worker busy with a case cannot read "quit"
         for worker in workers.values():
             if worker is not None:
-                worker.close()
+                worker.close(grace=10.0 if finished else 0.5)
 
 
 def _start(job: dict[str, Any], timeout: float):
