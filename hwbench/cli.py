@@ -131,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns.
     console = Console(width=None if sys.stdout.isatty() else 160)
     try:
+        from hwbench.harness.cli_checks import check_options
+
+        check_options(args)  # numbers and destinations, before anything runs
         if args.command == "list":
             return cmd_list(args, console)
         if args.command == "tune":
@@ -191,11 +194,12 @@ def _drive(console: Console, jobs: list[dict[str, Any]], names: list[str],
     ``make_row(index, row)`` completes a worker's row. Returns True if interrupted.
     """
     from hwbench.harness import isolation
+    from hwbench.harness.lifeline import stop_on_sigterm
     from hwbench.harness.results import write_json_atomic
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with stop_on_sigterm(), Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task("starting workers", total=len(names) * len(jobs))
         try:
             for message in isolation.run_side_by_side(jobs, len(names), timeout, prepare):
@@ -208,6 +212,9 @@ def _drive(console: Console, jobs: list[dict[str, Any]], names: list[str],
                     progress.advance(task, len(names))
                 elif kind == "start":
                     progress.update(task, description=f"{name} {names[message['index']]}")
+                elif kind == "warning":  # e.g. a worker found dead between cases
+                    console.print(f"[yellow]warning:[/] {escape(message['message'])}")
+                    result.setdefault("warnings", []).append(message["message"])
                 elif kind == "row":
                     row = make_row(message["index"], {"backend": name, **message["row"]})
                     result["rows"].append(row)
@@ -241,7 +248,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness.environment import environment
     from hwbench.harness.machine_state import Monitor as MachineMonitor
     from hwbench.harness.peers import PEERS
-    from hwbench.harness.results import default_result_path, new_result
+    from hwbench.harness.results import create_result_file, new_result
 
     targets = _targets(args, PEERS)
     if not targets:
@@ -255,7 +262,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     env["fma_peak"] = peak
     result = new_result("kernels", env, shapes=args.shapes, batch=args.batch, ops=list(args.op),
                         threads=options["threads"], backends={})
-    path = None if args.no_save else default_result_path(args.output, "kernels")
+    path = None if args.no_save else create_result_file(args.output, "kernels", result)
     _add_reference_workload(env, options["threads"], path, console)
     specs = kernel_suite.plan(tuple(args.op), args.shapes, args.batch)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
@@ -276,7 +283,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     if path:
         console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
     _report_failures(console, result["rows"], "case")
-    return 130 if interrupted else 0
+    return 130 if interrupted else _outcome(console, result)
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
@@ -284,7 +291,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness.environment import environment
     from hwbench.harness.machine_state import Monitor as MachineMonitor
     from hwbench.harness.peers import MODEL_PEERS
-    from hwbench.harness.results import default_result_path, new_result
+    from hwbench.harness.results import create_result_file, new_result
 
     targets = _targets(args, MODEL_PEERS)
     if not targets:
@@ -300,7 +307,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     result = new_result("models", env, models=models, batches=list(args.batch),
                         precisions=list(args.precision), threads=options["threads"],
                         backends={})
-    path = None if args.no_save else default_result_path(args.output, "models")
+    path = None if args.no_save else create_result_file(args.output, "models", result)
     _add_reference_workload(env, options["threads"], path, console)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "models", "backend": name, "peer": is_peer, "options": options,
@@ -333,7 +340,18 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     if args.roofline and not interrupted:
         _draw_roofline(result, path, console)
     _report_failures(console, result["rows"], "model")
-    return 130 if interrupted else 0
+    return 130 if interrupted else _outcome(console, result)
+
+
+def _outcome(console: Console, result: dict[str, Any]) -> int:
+    """1 when no row succeeded; else 0, saying how many did not."""
+    from hwbench.harness.cli_checks import outcome
+
+    status, message = outcome(result["rows"], result.get("failed_backends"))
+    if message:
+        console.print(f"[bold red]error:[/] {message}" if status else
+                      f"[yellow]note:[/] {message}")
+    return status
 
 
 def _draw_roofline(result: dict[str, Any], results_path: Any, console: Console) -> None:
@@ -432,7 +450,7 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
     output = args.output or f"results/weights/{args.model}.npz"
     meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,
             report.metric_name: report.metric, "backend_info": be.info()}
-    digits.save_params(output, args.model, params, meta)
+    output = digits.save_params(output, args.model, params, meta, new=True)
     console.print(f"{args.model}: {report.epochs} epochs in {report.seconds:.1f} s "
                   f"({report.samples_per_second:,.0f} samples/s), final loss "
                   f"{report.losses[-1]:.4g}, test {report.metric_name} {report.metric:.4f}")
@@ -655,10 +673,11 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
                                    args.confirm)
     console.print(compare.table(result, "changed" if args.changed else "all"))
     for line in compare.summary_lines(result):
-        console.print(line, style="yellow" if "DIFFERENT" in line else None, markup=False)
+        loud = any(word in line for word in ("DIFFERENT", "INCONCLUSIVE", "UNDECIDED",
+                                             "INVALID"))
+        console.print(line, style="yellow" if loud else None, markup=False)
     if result.failed:
-        console.print(f"[bold red]FAIL:[/] {len(result.regressions)} slower, "
-                      f"{len(result.accuracy_regressions)} less accurate past --fail-on")
+        console.print(f"[bold red]FAIL:[/] {escape(result.failure_text())}")
         return 1
     return 0
 
@@ -798,7 +817,9 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
         plot = sweep_report.plot_pareto(payload, sweep_report.pareto_path(path))
         if plot:
             console.print(f"pareto: {plot}")
-    return 130 if run.interrupted else (1 if counts["failed"] else 0)
+    if not run.interrupted and payload["rows"] and not counts["ok"]:
+        console.print("[bold red]error:[/] nothing ran: no point succeeded")
+    return 130 if run.interrupted else (1 if counts["failed"] or not counts["ok"] else 0)
 
 
 def cmd_node_resources(args: argparse.Namespace, console: Console) -> int:

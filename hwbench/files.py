@@ -8,9 +8,10 @@ never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -56,3 +57,105 @@ def read_text(path: str | os.PathLike, argument: str, encoding: str = "utf-8") -
         raise ArgumentError(f"argument '{argument}': cannot read {path}: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise ArgumentError(f"{path}: not a text file ({exc})") from exc
+
+
+# -- new files: never replace one -----------------------------------------------------------
+MAX_UNIQUE_TRIES = 10_000
+
+
+def numbered(path: Path, n: int) -> Path:
+    """``path`` itself for ``n`` 1, else ``stem-n.suffix`` (``models-host-stamp-2.json``)."""
+    return path if n == 1 else path.with_name(f"{path.stem}-{n}{path.suffix}")
+
+
+def write_new(path: str | os.PathLike, write: Callable[[IO[Any]], None], binary: bool = False,
+              unique: bool = True) -> Path:
+    """Write a file that did not exist, complete or not at all; return its path.
+
+    Two writers (two runs started in the same second) never share a file: the data goes to
+    a temporary file, then takes the name with ``os.link``, which fails if the name exists
+    (atomic on every POSIX file system). With ``unique`` a taken name is tried again as
+    ``stem-2``, ``stem-3``, ...; without, a taken name raises ``ResultsError``. Where the
+    file system has no hard links, the name is reserved with ``O_CREAT | O_EXCL`` and the
+    data renamed onto it.
+    """
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise ResultsError(f"cannot write {target}: {exc}") from exc
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
+                       ) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for n in range(1, MAX_UNIQUE_TRIES + 1 if unique else 2):
+            candidate = numbered(target, n)
+            try:
+                _claim(tmp, candidate)
+                return candidate
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise ResultsError(f"cannot write {candidate}: {exc}") from exc
+        raise ResultsError(f"{target} exists" + (f" (and {MAX_UNIQUE_TRIES - 1} numbered "
+                                                 "variants)" if unique else ""))
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _claim(tmp: str, name: Path) -> None:
+    """Give the finished temporary file ``tmp`` the name ``name`` if no file has it."""
+    try:
+        os.link(tmp, name)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links here (some network and FAT file systems)
+        os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        os.replace(tmp, name)
+
+
+def make_new_folder(path: str | os.PathLike) -> Path:
+    """Create a folder that did not exist (``os.mkdir`` is exclusive), ``path-2``, ``-3``,
+    ... if the name is taken; return it. For reports that are a folder of fixed names."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultsError(f"cannot create {target.parent}: {exc}") from exc
+    for n in range(1, MAX_UNIQUE_TRIES + 1):
+        candidate = target if n == 1 else target.with_name(f"{target.name}-{n}")
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ResultsError(f"cannot create {candidate}: {exc}") from exc
+    raise ResultsError(f"{target} exists (and {MAX_UNIQUE_TRIES - 1} numbered variants)")
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` + ``.lock`` for a read-modify-write of ``path``
+    (two processes updating one cache file keep both updates). ``fcntl.flock`` where the
+    OS has it; elsewhere no lock (the last writer wins, as before)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX
+        yield
+        return
+    lock = Path(f"{path}.lock")
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise ResultsError(f"cannot lock {path}: {exc}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

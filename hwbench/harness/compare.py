@@ -15,8 +15,24 @@ The rule, written for a noisy shared machine: a change is a *regression* only wh
 An *improvement* is the mirror image (band below ``1 / (1 + threshold)``). Run-to-run
 noise widens the band and weakens the test, so it makes the rule more careful, not more
 alarmed. Files without samples (pytest-benchmark without ``--benchmark-save-data``) fall
-back to the interquartile ranges: the band is [new q1 / old q3, new q3 / old q1]. With
-fewer than ``MIN_SAMPLES`` samples on a side only the threshold is applied (said so).
+back to the interquartile ranges: the band is [new q1 / old q3, new q3 / old q1].
+
+Too few samples for the rank test: with n and m samples Mann-Whitney's smallest possible
+p-value is 2 / C(n + m, n) (0.1 for 3 against 3), so below about 5 a side it can never
+reach ``ALPHA`` and the rule above would pass a 90× slowdown. Such pairs are judged by
+their ranges instead (method "ranges"): the band is [min new / max old, max new / min old],
+so a change counts only when *every* new sample is past the threshold from *every* old one.
+A median past the threshold whose ranges overlap is "undecided": shown loudly and failing
+``--fail-on`` (re-run with more repeats), never passed as "same".
+
+Timings that are not positive finite numbers (NaN, null, a string) make a benchmark
+"invalid": shown, counted and failing ``--fail-on``, never compared. Rows the measuring
+run flagged (a row's ``"flags": [...]``, e.g. "busy-machine", "wide-spread", "bimodal";
+or a row's own ``"machine_state"`` with ``"busy": true``, as pytest-benchmark's
+``extra_info`` carries it) and every row of a result whose ``"machine_state": {"busy":
+true}`` are "inconclusive": shown with their ratio and the flags, counted, never a
+regression or an improvement. "peak-unreliable" concerns the % of peak, not the timings:
+it does not make a row inconclusive.
 
 ``--normalized`` divides every time by its run's reference workload (see
 ``calibration``) before comparing, so that runs from two similar machines compare.
@@ -41,7 +57,6 @@ from hwbench.harness import calibration
 
 ALPHA = 0.01  # significance level of the rank test
 CONFIDENCE = 0.95  # of the bootstrap band
-MIN_SAMPLES = 3  # fewer on a side: threshold only
 MAX_SAMPLES = 400  # more are subsampled (evenly) for the bootstrap: its cost is n × resamples
 RESAMPLES = 2000
 DEFAULT_FAIL_ON = ("median:10%",)
@@ -66,8 +81,9 @@ class Entry:
     flops: float | None = None
     bytes: float | None = None
     accuracy: dict[str, float] = field(default_factory=dict)
-    status: str = "ok"  # "ok", or why it did not run ("error: ...")
+    status: str = "ok"  # "ok", why it did not run ("error: ..."), or "invalid: ..." (bad timings)
     backend: str = ""
+    flags: tuple[str, ...] = ()  # what the measuring run flagged ("busy-machine", "bimodal")
 
 
 @dataclass
@@ -81,6 +97,7 @@ class Run:
     versions: dict[str, str]  # library versions ("numpy", "cpu/onednn", ...)
     reference: dict[str, Any] | None  # the reference workload (calibration)
     created: str = ""
+    busy: bool = False  # the run's machine_state says the machine was busy: all inconclusive
 
 
 def newest_json(folder: Path) -> Path:
@@ -134,9 +151,111 @@ def row_key(row: dict[str, Any]) -> str:
     return f"{row.get('op')} {row.get('case')} on {row.get('backend')}"
 
 
+def _number(value: Any) -> float | None:
+    """A JSON number as a float (NaN kept: the caller rejects it), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def timing_problem(samples: list[float], median: float) -> str | None:
+    """Why these timings cannot be compared (NaN, infinite, not positive), or None."""
+    values = [*samples, median]
+    if any(math.isnan(v) for v in values):
+        return "NaN timing"
+    if any(math.isinf(v) for v in values):
+        return "infinite timing"
+    if any(v <= 0 for v in values):
+        return "timing not positive"
+    return None
+
+
+def _row_timing(row: dict[str, Any]) -> tuple[list[float], str | None]:
+    """A row's samples (may be empty: then its "seconds" is the median), or why they
+    cannot be read."""
+    timing = row.get("timing")
+    if timing is None:
+        timing = {}
+    if not isinstance(timing, dict):
+        return [], f"'timing' is {type(timing).__name__}, not an object"
+    raw = timing.get("samples") or []
+    if not isinstance(raw, list):
+        return [], f"'timing.samples' is {type(raw).__name__}, not a list"
+    samples = [_number(s) for s in raw]
+    if any(s is None for s in samples):
+        bad = next(s for s, v in zip(raw, samples, strict=True) if v is None)
+        return [], f"non-numeric sample {bad!r:.40}"
+    if not samples and _number(row.get("seconds")) is None:
+        return [], f"'seconds' is {row.get('seconds')!r:.40} and there are no samples"
+    return [s for s in samples if s is not None], None
+
+
+# Flags that say nothing about a row's timings (the FMA peak its "% of peak" divides by
+# was unreliable): shown, but they do not make the speed comparison inconclusive.
+TIMING_NEUTRAL_FLAGS = frozenset({"peak-unreliable"})
+
+
+def _flags(value: Any, state: Any = None) -> tuple[str, ...]:
+    """A row's flags as strings (a row-level ``machine_state`` with ``busy`` adds
+    "busy-machine")."""
+    if not value:
+        flags: tuple[str, ...] = ()
+    elif isinstance(value, str):
+        flags = (value,)
+    elif isinstance(value, (list, tuple)):
+        flags = tuple(str(v) for v in value)
+    else:
+        flags = (str(value),)
+    if _machine_busy(state) and "busy-machine" not in flags:
+        flags += ("busy-machine",)
+    return flags
+
+
+def _object(value: Any, what: str, path: Path) -> dict[str, Any]:
+    """An optional JSON object (absent: empty), else ``ResultsError`` naming it."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ResultsError(f"{path}: {what} is {type(value).__name__}, expected an object")
+    return value
+
+
+def _positive(value: Any) -> float | None:
+    """A FLOP or byte count: a positive finite number, else None (unknown)."""
+    number = _number(value)
+    return number if number is not None and math.isfinite(number) and number > 0 else None
+
+
+def _reference(value: Any) -> dict[str, Any] | None:
+    """A run's reference workload if it has every figure normalizing reads, else None
+    (``--normalized`` then says the run has none)."""
+    try:
+        figures = (value["gemm"]["seconds"], value["gemm"]["gflops"],
+                   value["stream"]["seconds"], value["stream"]["gbytes_per_s"])
+    except (TypeError, KeyError):
+        return None
+    if not all(_positive(f) for f in figures):
+        return None
+    return value
+
+
+def _machine_busy(state: Any) -> bool:
+    return isinstance(state, dict) and state.get("busy") is True
+
+
+def _invalid(key: str, reason: str, backend: Any, flags: tuple[str, ...] = ()) -> Entry:
+    return Entry(key, (), math.nan, math.nan, math.nan, status=f"invalid: {reason}",
+                 backend=str(backend or ""), flags=flags)
+
+
 def _hwbench_run(path: Path, result: dict[str, Any]) -> Run:
     entries: dict[str, Entry] = {}
-    for row in result.get("rows", []):
+    rows = result.get("rows", [])
+    if not isinstance(rows, list):
+        raise ResultsError(f"{path}: 'rows' is {type(rows).__name__}, not a list")
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ResultsError(f"{path}: row {index} is {type(row).__name__}, not an object")
         key = row_key(row)
         if row.get("status") != "ok":
             if row.get("status") != "unsupported" and not str(row.get("reason", "")).startswith(
@@ -145,24 +264,31 @@ def _hwbench_run(path: Path, result: dict[str, Any]) -> Run:
                                      status=f"error: {row.get('reason', row.get('status'))}",
                                      backend=str(row.get("backend", "")))
             continue
-        samples = [float(s) for s in (row.get("timing") or {}).get("samples", [])]
+        flags = _flags(row.get("flags"), row.get("machine_state"))
+        samples, problem = _row_timing(row)
+        if problem is None:
+            problem = timing_problem(samples, samples[0] if samples else float(row["seconds"]))
+        if problem is not None:
+            entries[key] = _invalid(key, problem, row.get("backend"), flags)
+            continue
         if samples:
             q1, median, q3 = _quartiles(samples)
         else:
             q1 = median = q3 = float(row["seconds"])
-        entries[key] = Entry(key, tuple(samples), median, q1, q3, row.get("flops"),
-                             row.get("bytes"), _accuracy_of(row),
-                             backend=str(row.get("backend", "")))
-    env = result.get("environment") or {}
+        entries[key] = Entry(key, tuple(samples), median, q1, q3, _positive(row.get("flops")),
+                             _positive(row.get("bytes")), _accuracy_of(row),
+                             backend=str(row.get("backend", "")), flags=flags)
+    env = _object(result.get("environment"), "'environment'", path)
     machine = {"host": str(env.get("host", "?")), "cpu": str(env.get("cpu", "?")),
                "cores": str(env.get("cores_available", "?")), "arch": str(env.get("machine", "?")),
                "threads": str(result.get("threads", "?"))}
     versions = {k: str(env[k]) for k in ("hwbench", "python", "numpy") if k in env}
-    for name, info in (result.get("backends") or {}).items():
+    for name, info in _object(result.get("backends"), "'backends'", path).items():
         if isinstance(info, dict):
             versions.update(_backend_versions(name, info))
     return Run(path, str(result["schema"]), entries, machine, versions,
-               env.get("reference_workload"), str(result.get("created", "")))
+               _reference(env.get("reference_workload")), str(result.get("created", "")),
+               busy=_machine_busy(result.get("machine_state")))
 
 
 # Keys of a backend's info() that are settings or measurements, not library versions.
@@ -179,31 +305,58 @@ def _backend_versions(name: str, info: dict[str, Any]) -> dict[str, str]:
 def _pytest_benchmark_run(path: Path, payload: dict[str, Any]) -> Run:
     entries: dict[str, Entry] = {}
     versions: dict[str, str] = {}
-    for bench in payload.get("benchmarks", []):
+    benchmarks = payload.get("benchmarks")
+    if not isinstance(benchmarks, list):
+        raise ResultsError(f"{path}: 'benchmarks' is {type(benchmarks).__name__}, expected "
+                           "a list")
+    for index, bench in enumerate(benchmarks):
+        bench = _object(bench, f"benchmark {index}", path)
         stats = bench.get("stats") or {}
-        extra = bench.get("extra_info") or {}
+        extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
         key = str(bench.get("fullname") or bench.get("name"))
-        samples = tuple(float(s) for s in stats.get("data") or ())
-        if samples:
-            q1, median, q3 = _quartiles(list(samples))
-        else:
-            median = float(stats["median"])
-            q1, q3 = float(stats.get("q1", median)), float(stats.get("q3", median))
         backend = str(extra.get("backend_name") or extra.get("backend") or "")
-        entries[key] = Entry(key, samples, median, q1, q3, extra.get("flops"),
-                             extra.get("bytes"), _accuracy_of(extra), backend=backend)
-        versions.update(_backend_versions(backend or "?", extra.get("backend_info") or {}))
-    info = payload.get("machine_info") or {}
-    cpu = info.get("cpu") or {}
-    hw = payload.get("hwbench") or {}
+        flags = _flags(extra.get("flags"), extra.get("machine_state"))
+        if not isinstance(stats, dict):
+            entries[key] = _invalid(key, f"'stats' is {type(stats).__name__}", backend, flags)
+            continue
+        data = stats.get("data") or []
+        samples = [_number(s) for s in data] if isinstance(data, list) else [None]
+        median = _number(stats.get("median"))
+        if any(s is None for s in samples) or (not samples and median is None):
+            entries[key] = _invalid(key, "non-numeric stats (median or data)", backend, flags)
+            continue
+        if samples:
+            problem = timing_problem(samples, samples[0])  # type: ignore[arg-type]
+        else:
+            q1 = _number(stats.get("q1", median))
+            q3 = _number(stats.get("q3", median))
+            q1 = median if q1 is None else q1
+            q3 = median if q3 is None else q3
+            problem = timing_problem([q1, q3], median)  # type: ignore[arg-type]
+        if problem is not None:
+            entries[key] = _invalid(key, problem, backend, flags)
+            continue
+        if samples:
+            q1, median, q3 = _quartiles(samples)  # type: ignore[arg-type]
+        entries[key] = Entry(key, tuple(samples), median, q1, q3,  # type: ignore[arg-type]
+                             _positive(extra.get("flops")), _positive(extra.get("bytes")),
+                             _accuracy_of(extra), backend=backend, flags=flags)
+        backend_info = extra.get("backend_info")
+        if isinstance(backend_info, dict):
+            versions.update(_backend_versions(backend or "?", backend_info))
+    info = payload.get("machine_info") if isinstance(payload.get("machine_info"), dict) else {}
+    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    hw = payload.get("hwbench") if isinstance(payload.get("hwbench"), dict) else {}
     machine = {"host": str(info.get("node", "?")),
                "cpu": str(cpu.get("brand_raw") or info.get("processor") or "?"),
                "cores": str(cpu.get("count", "?")), "arch": str(info.get("machine", "?")),
                "threads": str(hw.get("threads", "?"))}
     versions["python"] = str(info.get("python_version", "?"))
-    versions.update({k: str(v) for k, v in (hw.get("versions") or {}).items()})
+    if isinstance(hw.get("versions"), dict):
+        versions.update({k: str(v) for k, v in hw["versions"].items()})
     return Run(path, "pytest-benchmark", entries, machine, versions,
-               hw.get("reference_workload"), str(payload.get("datetime", "")))
+               _reference(hw.get("reference_workload")), str(payload.get("datetime", "")),
+               busy=_machine_busy(hw.get("machine_state")))
 
 
 # -- thresholds ------------------------------------------------------------------------------
@@ -230,6 +383,8 @@ def parse_fail_on(specs: list[str] | tuple[str, ...] | None) -> Thresholds:
                 f"accuracy and LIMIT like 10% or 2x (e.g. median:10%, accuracy:100%)")
         metric, number, unit = match.groups()
         value = float(number) / 100 if unit == "%" else float(number) - 1
+        if not math.isfinite(value):
+            raise ArgumentError(f"argument '--fail-on': {text!r} is not a finite limit")
         if value <= 0:
             raise ArgumentError(f"argument '--fail-on': {text!r} allows no change at all; "
                                 f"give a positive limit (e.g. {metric}:10%)")
@@ -248,9 +403,13 @@ class Change:
     ratio: float  # new median / old median (times: above 1 is slower)
     band: tuple[float, float]  # the noise band of the ratio
     p_value: float | None  # Mann-Whitney, two-sided; None without samples
-    method: str  # "samples", "quartiles" or "threshold only"
-    verdict: str  # "regression", "improvement", "same", "broken", "fixed", "unconfirmed"
+    method: str  # "samples", "ranges", "quartiles", "threshold only", "status" or "invalid"
+    # "regression", "improvement", "same", "broken", "fixed", "unconfirmed", "undecided"
+    # (past the threshold by median, too few samples to tell), "inconclusive" (flagged
+    # rows or a busy machine) or "invalid" (timings that are not positive numbers)
+    verdict: str
     accuracy: list[AccuracyChange] = field(default_factory=list)
+    flags: tuple[str, ...] = ()  # why it is inconclusive
 
     @property
     def accuracy_regressed(self) -> bool:
@@ -301,14 +460,26 @@ def rank_test(old: tuple[float, ...], new: tuple[float, ...]) -> float:
     return float(mannwhitneyu(b, a, alternative="two-sided").pvalue)
 
 
+def smallest_p_value(n: int, m: int) -> float:
+    """The smallest two-sided p-value Mann-Whitney's exact test can give for n against m
+    samples (all distinct, one side entirely above the other): 2 / C(n + m, n)."""
+    return min(1.0, 2 / math.comb(n + m, n))
+
+
 def _scaled(entry: Entry, scale: float) -> Entry:
     return Entry(entry.key, tuple(s / scale for s in entry.samples), entry.median / scale,
                  entry.q1 / scale, entry.q3 / scale, entry.flops, entry.bytes, entry.accuracy,
-                 entry.status, entry.backend)
+                 entry.status, entry.backend, entry.flags)
 
 
-def compare_entries(old: Entry, new: Entry, thresholds: Thresholds) -> Change:
-    """Apply the module's rule to one benchmark."""
+def compare_entries(old: Entry, new: Entry, thresholds: Thresholds,
+                    inconclusive: tuple[str, ...] = ()) -> Change:
+    """Apply the module's rule to one benchmark. ``inconclusive``: why its timings cannot
+    be trusted (flags, a busy machine): the speed verdict becomes "inconclusive"."""
+    invalid = [e.status for e in (old, new) if e.status.startswith("invalid")]
+    if invalid:
+        return Change(old.key, old, new, math.nan, (math.nan, math.nan), None, "invalid",
+                      "invalid", flags=tuple(invalid))
     if old.status != "ok" or new.status != "ok":
         verdict = ("broken" if old.status == "ok" else "fixed" if new.status == "ok"
                    else "same")
@@ -316,11 +487,16 @@ def compare_entries(old: Entry, new: Entry, thresholds: Thresholds) -> Change:
                       verdict)
     ratio = new.median / old.median if old.median > 0 else math.inf
     p_value = None
-    if len(old.samples) >= MIN_SAMPLES and len(new.samples) >= MIN_SAMPLES:
+    if old.samples and new.samples and smallest_p_value(
+            len(old.samples), len(new.samples)) < ALPHA:
         method = "samples"
         band = ratio_band(old.samples, new.samples)
         p_value = rank_test(old.samples, new.samples)
         significant = p_value < ALPHA
+    elif old.samples and new.samples:  # too few for the rank test: every sample must agree
+        method = "ranges"
+        band = (min(new.samples) / max(old.samples), max(new.samples) / min(old.samples))
+        significant = True
     elif old.q3 > old.q1 or new.q3 > new.q1:
         method = "quartiles"
         band = (new.q1 / old.q3, new.q3 / old.q1) if old.q1 > 0 else (ratio, math.inf)
@@ -335,7 +511,12 @@ def compare_entries(old: Entry, new: Entry, thresholds: Thresholds) -> Change:
         verdict = "regression"
     elif significant and band[1] < 1 / (1 + limit):
         verdict = "improvement"
-    change = Change(old.key, old, new, ratio, band, p_value, method, verdict)
+    elif method == "ranges" and not 1 / (1 + limit) <= ratio <= 1 + limit:
+        verdict = "undecided"  # past the threshold by median; the ranges overlap
+    if inconclusive:
+        verdict = "inconclusive"
+    change = Change(old.key, old, new, ratio, band, p_value, method, verdict,
+                    flags=inconclusive)
     change.accuracy = compare_accuracy(old.accuracy, new.accuracy, thresholds.accuracy)
     return change
 
@@ -394,6 +575,21 @@ class Comparison:
         return [c for c in self.changes if c.verdict in ("regression", "broken")]
 
     @property
+    def undecided(self) -> list[Change]:
+        """Past the threshold by median, but too few samples to tell it from noise."""
+        return [c for c in self.changes if c.verdict == "undecided"]
+
+    @property
+    def inconclusive(self) -> list[Change]:
+        """Flagged rows or a busy machine: shown, never counted as slower or faster."""
+        return [c for c in self.changes if c.verdict == "inconclusive"]
+
+    @property
+    def invalid(self) -> list[Change]:
+        """Timings that are not positive numbers (NaN, null, non-numeric) on a side."""
+        return [c for c in self.changes if c.verdict == "invalid"]
+
+    @property
     def improvements(self) -> list[Change]:
         return [c for c in self.changes if c.verdict in ("improvement", "fixed")]
 
@@ -404,10 +600,24 @@ class Comparison:
     @property
     def failed(self) -> bool:
         """True if a regression passes a ``--fail-on`` threshold (the exit status)."""
-        speed = self.thresholds.median is not None and bool(self.regressions)
+        speed = self.thresholds.median is not None and bool(self.regressions or self.undecided)
         # exact kernels with new mismatches fail only when accuracy is checked
         accuracy = self.thresholds.accuracy is not None and bool(self.accuracy_regressions)
-        return speed or accuracy
+        # nothing to compare, or timings that cannot be compared, never pass
+        return speed or accuracy or bool(self.invalid) or not self.changes
+
+    def failure_text(self) -> str:
+        """What failed, for the CLI's FAIL line."""
+        parts = [f"{len(self.regressions)} slower", f"{len(self.accuracy_regressions)} less "
+                 "accurate past --fail-on"]
+        if self.undecided:
+            parts.append(f"{len(self.undecided)} past the threshold with too few samples "
+                         "to judge")
+        if self.invalid:
+            parts.append(f"{len(self.invalid)} with invalid timings")
+        if not self.changes:
+            parts.append("no benchmark in both runs")
+        return ", ".join(parts)
 
 
 def environment_notes(old: Run, new: Run) -> list[str]:
@@ -471,12 +681,24 @@ def compare_runs(old: Run, new: Run, thresholds: Thresholds | None = None,
         a, b = old.entries[key], new.entries[key]
         if normalized and a.status == "ok" and b.status == "ok":
             a, b = _scaled(a, scale_old(a)), _scaled(b, scale_new(b))
-        changes.append(compare_entries(a, b, thresholds))
+        changes.append(compare_entries(a, b, thresholds, inconclusive_reasons(old, new, key)))
     only_old = [k for k in old.entries if k not in new.entries]
     only_new = [k for k in new.entries if k not in old.entries]
     if not common:
         notes.append("no benchmark is in both runs (different suites or backends?)")
     return Comparison(old, new, thresholds, normalized, changes, only_old, only_new, notes)
+
+
+def inconclusive_reasons(old: Run, new: Run, key: str) -> tuple[str, ...]:
+    """Why ``key``'s timings cannot be trusted: flags of its row in either run, and a
+    busy machine on either side (``machine_state.busy``)."""
+    reasons = [f"{flag} (old)" for flag in old.entries[key].flags
+               if flag not in TIMING_NEUTRAL_FLAGS]
+    reasons += [f"{flag} (new)" for flag in new.entries[key].flags
+                if flag not in TIMING_NEUTRAL_FLAGS]
+    reasons += [f"busy machine ({side})" for side, run in (("old", old), ("new", new))
+                if run.busy]
+    return tuple(dict.fromkeys(reasons))
 
 
 def confirm(comparison: Comparison, confirming: list[Comparison]) -> None:
@@ -486,9 +708,9 @@ def confirm(comparison: Comparison, confirming: list[Comparison]) -> None:
     machine seldom hits the same benchmark twice (measured on the 2-core CI VM: idle
     back-to-back runs differ up to 2x on a few short, multi-threaded benchmarks)."""
     for other in confirming:
-        again = {c.key for c in other.regressions}
+        again = {c.key for c in other.regressions + other.undecided}
         for change in comparison.changes:
-            if change.verdict == "regression" and change.key not in again:
+            if change.verdict in ("regression", "undecided") and change.key not in again:
                 change.verdict = "unconfirmed"
     comparison.confirmed_by = [other.new.path.name for other in confirming]
 
@@ -521,7 +743,10 @@ def _time(value: float, normalized: bool) -> str:
 
 VERDICT_STYLE = {"regression": "[bold red]SLOWER[/]", "improvement": "[bold green]faster[/]",
                  "same": "", "broken": "[bold red]BROKEN[/]", "fixed": "[green]fixed[/]",
-                 "unconfirmed": "[yellow]slower once[/]"}
+                 "unconfirmed": "[yellow]slower once[/]",
+                 "undecided": "[bold red]UNDECIDED: too few samples[/]",
+                 "inconclusive": "[yellow]inconclusive[/]",
+                 "invalid": "[bold red]INVALID timing[/]"}
 
 
 def _accuracy_text(change: Change) -> str:
@@ -555,17 +780,18 @@ def table(comparison: Comparison, show: str = "all"):
         flagged = c.verdict != "same" or any(a.verdict != "same" for a in c.accuracy)
         if show == "changed" and not flagged:
             continue
-        if c.method == "status":
-            out.add_row(escape(c.key), escape(c.old.status) if c.old.status != "ok" else "ok",
+        if c.method in ("status", "invalid"):
+            out.add_row(escape(c.key), escape(c.old.status[:40]) if c.old.status != "ok" else "ok",
                         escape(c.new.status[:40]) if c.new.status != "ok" else "ok", "", "", "", "",
                         VERDICT_STYLE[c.verdict])
             continue
         band = "" if c.method == "threshold only" else f"{c.band[0]:.2f}–{c.band[1]:.2f}"
         p = "" if c.p_value is None else (f"{c.p_value:.0e}" if c.p_value < 1e-3
                                           else f"{c.p_value:.3f}")
+        flags = f" ({escape(', '.join(c.flags))})" if c.flags else ""
         out.add_row(escape(c.key), _time(c.old.median, comparison.normalized),
                     _time(c.new.median, comparison.normalized), f"{c.ratio:.2f}×", band, p,
-                    _accuracy_text(c), VERDICT_STYLE[c.verdict] + (
+                    _accuracy_text(c), VERDICT_STYLE[c.verdict] + flags + (
                         " [red]less accurate[/]" if c.accuracy_regressed else ""))
     return out
 
@@ -574,7 +800,7 @@ def summary_lines(comparison: Comparison) -> list[str]:
     t = comparison.thresholds
     limit = t.median if t.median is not None else DEFAULT_MARK
     lines = list(comparison.notes)
-    methods = sorted({c.method for c in comparison.changes} - {"status"})
+    methods = sorted({c.method for c in comparison.changes} - {"status", "invalid"})
     lines.append(
         f"{len(comparison.changes)} benchmarks in both runs; {len(comparison.regressions)} "
         f"slower, {len(comparison.improvements)} faster beyond {100 * limit:.0f}% "
@@ -582,6 +808,23 @@ def summary_lines(comparison: Comparison) -> list[str]:
         f"{', '.join(methods) or '—'}); {len(comparison.accuracy_regressions)} less accurate"
         + (f" beyond {100 * t.accuracy:.0f}%" if t.accuracy is not None else
            " (accuracy not checked: --fail-on accuracy:N%)"))
+    if comparison.inconclusive:
+        busy = [side for side, run in (("old", comparison.old), ("new", comparison.new))
+                if run.busy]
+        lines.append(f"INCONCLUSIVE: {len(comparison.inconclusive)} benchmark(s) flagged by "
+                     "the measuring run" + (f" (busy machine: {', '.join(busy)} run)" if busy
+                                            else "") + ": shown, never counted as slower or "
+                     "faster; re-run them on a quiet machine")
+    if comparison.undecided:
+        lines.append(f"UNDECIDED: {len(comparison.undecided)} benchmark(s) past "
+                     f"{100 * limit:.0f}% by median, but their samples overlap and are too "
+                     "few for the rank test (it needs about 5 per side): re-run with more "
+                     "repeats; this fails --fail-on")
+    if comparison.invalid:
+        lines.append(f"INVALID: {len(comparison.invalid)} benchmark(s) with timings that are "
+                     "not positive numbers (NaN, null, non-numeric): "
+                     + ", ".join(c.key for c in comparison.invalid[:5])
+                     + (" ..." if len(comparison.invalid) > 5 else "") + "; this fails")
     if comparison.confirmed_by:
         lines.append(f"{len(comparison.unconfirmed)} slower here but not again in "
                      f"{', '.join(comparison.confirmed_by)}: not counted (noise repeats "
@@ -598,5 +841,6 @@ def summary_lines(comparison: Comparison) -> list[str]:
 
 
 __all__ = ["Change", "Comparison", "Entry", "Run", "Thresholds", "compare_entries",
-           "compare_paths", "compare_runs", "confirm", "load_run", "parse_fail_on", "rank_test",
-           "ratio_band", "summary_lines", "table"]
+           "compare_paths", "compare_runs", "confirm", "inconclusive_reasons", "load_run",
+           "parse_fail_on", "rank_test", "ratio_band", "smallest_p_value", "summary_lines",
+           "table", "timing_problem"]

@@ -14,6 +14,9 @@ Protocol (JSON lines): the parent writes the job, then ``{"run": i}`` per case a
 ``{"quit": true}``; the worker answers ``{"type": "info"}`` (or ``"fatal"``) once, then
 ``{"type": "row", "index": i, "row": {...}}`` per case. A worker that dies or is silent
 past the timeout costs the case it was on (an error row); a new worker takes the next.
+A worker found dead between cases (killed while idle) is replaced too, and said so: a
+``{"type": "warning"}`` message and a note on the backend's next row. Workers die with
+the parent (``lifeline``): killed or terminated, it leaves none running.
 """
 
 from __future__ import annotations
@@ -21,12 +24,15 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from hwbench.harness.lifeline import child_env
 
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
 
@@ -106,7 +112,7 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hwbench.harness.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=worker_env(job["backend"], job.get("options", {}).get("threads")))
+            env=child_env(worker_env(job["backend"], job.get("options", {}).get("threads"))))
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self.stderr_tail: list[str] = []
         self.drainer = threading.Thread(target=_drain, args=(self.proc.stderr, self.stderr_tail),
@@ -125,6 +131,18 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self.info is not None and self.failure is None and self.proc.poll() is None
+
+    def idle_death(self) -> str | None:
+        """If the worker died between cases (no case's error row records it), why;
+        else None. Closes it either way."""
+        died_idle = self.failure is None and self.info is not None and (
+            self.proc.poll() is not None)
+        if not died_idle:
+            return None
+        reason = self._exit_reason()
+        self.close()
+        return (f"{self.job['backend']}'s worker died while idle, between cases ({reason}); "
+                "a new worker was started for the next case")
 
     def run(self, index: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Case ``index``'s row; an error row if the worker dies or hangs on it.
@@ -176,14 +194,22 @@ class Worker:
             self.proc.wait()
         self.drainer.join(timeout=5)
         last = f": {self.stderr_tail[-1]}" if self.stderr_tail else ""
-        return f"worker exited with status {self.proc.returncode}{last}"
+        code = self.proc.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"worker killed by {name} (status {code}){last}"
+        return f"worker exited with status {code}{last}"
 
-    def close(self) -> None:
-        """Ask the worker to quit; kill it if it does not (or is hung)."""
+    def close(self, grace: float = 10.0) -> None:
+        """Ask the worker to quit; kill it if it does not within ``grace`` seconds (or is
+        hung)."""
         if self.proc.poll() is None and self.failure is None:
             self._send({"quit": True})
             try:
-                self.proc.wait(timeout=10)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
                 pass
         if self.proc.poll() is None:
@@ -210,6 +236,7 @@ def run_side_by_side(jobs: list[dict[str, Any]], total: int, timeout: float,
     per (backend, case) for every backend that started, errors included.
     """
     workers: dict[str, Worker | None] = {}
+    finished = False
     try:
         for job in jobs:
             workers[job["backend"]] = yield from _start(job, timeout)
@@ -220,17 +247,24 @@ def run_side_by_side(jobs: list[dict[str, Any]], total: int, timeout: float,
                 worker = workers[name]
                 if worker is None:
                     continue
+                note = None
                 if not worker.alive:  # the previous case killed it: a new one goes on
+                    note = worker.idle_death()
+                    if note:  # nothing recorded it yet: say so, and on the next row
+                        yield {"type": "warning", "backend": name, "message": note}
                     worker = workers[name] = yield from _start(job, timeout)
                     if worker is None:
                         continue
                 yield {"type": "start", "backend": name, "index": index}
-                yield {"type": "row", "backend": name, "index": index,
-                       "row": worker.run(index, extra)}
-    finally:
+                row = worker.run(index, extra)
+                if note:
+                    row = {**row, "notes": [*row.get("notes", []), note]}
+                yield {"type": "row", "backend": name, "index": index, "row": row}
+        finished = True
+    finally:  # interrupted (Ctrl-C, SIGTERM): a worker busy with a case cannot read "quit"
         for worker in workers.values():
             if worker is not None:
-                worker.close()
+                worker.close(grace=10.0 if finished else 0.5)
 
 
 def _start(job: dict[str, Any], timeout: float):

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hwbench.errors import HwbenchError, ResultsError
+from hwbench.errors import ArgumentError, HwbenchError, ResultsError
 from hwbench.harness import compare
 
 MAX_HISTORY_LINES = 40  # per plot: more lines are unreadable; the geometric mean has all
@@ -409,7 +409,11 @@ def write_report(paths: list[str | os.PathLike], output: str | os.PathLike) -> R
     from hwbench.files import write_atomic
 
     folder = Path(output)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # e.g. a file of that name: FileExistsError
+        raise ArgumentError(f"argument 'output': cannot create the folder {folder}: "
+                            f"{exc.strerror or exc}") from None
     notes: list[str] = []
     sections = build_sections(list(paths), folder, notes)
     md_text, html_text = to_markdown(sections, folder), to_html(sections)

@@ -2,7 +2,8 @@
 
 A result file is JSON: ``{"schema": "hwbench.<kind>", "version": N, "environment": {...},
 "rows": [...]}``, written with ``hwbench.files.write_atomic`` so that a reader sees the
-old file or the new one, never half of one.
+old file or the new one, never half of one. A run's file is created exclusively
+(``create_result_file``): no run ever replaces another's.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ResultsError
-from hwbench.files import write_atomic
+from hwbench.files import write_atomic, write_new
 
 SCHEMA_VERSION = 1
 
@@ -29,6 +30,18 @@ def write_json_atomic(path: str | os.PathLike, payload: Any) -> Path:
         fh.write("\n")
 
     return write_atomic(path, dump)
+
+
+def create_json(path: str | os.PathLike, payload: Any, unique: bool = True) -> Path:
+    """Write ``payload`` as a *new* JSON file: never over another (a taken name becomes
+    ``stem-2.json``, ... with ``unique``, else ``ResultsError``); returns the path written.
+    Later saves of the same run go to that path with ``write_json_atomic``."""
+
+    def dump(fh) -> None:
+        json.dump(payload, fh, indent=1, sort_keys=False, default=to_jsonable)
+        fh.write("\n")
+
+    return write_new(path, dump, unique=unique)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -65,6 +78,14 @@ def read_result(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def default_result_path(folder: str | os.PathLike, kind: str) -> Path:
+    """The name a new result file asks for (``create_result_file`` makes it unique)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     host = os.uname().nodename.split(".")[0] or "host"
     return Path(folder) / f"{kind}-{host}-{stamp}.json"
+
+
+def create_result_file(folder: str | os.PathLike, kind: str, payload: dict[str, Any]) -> Path:
+    """Create this run's result file in ``folder`` now, exclusively, with what ``payload``
+    holds so far; return its path (two runs started in the same second get
+    ``...-HHMMSS.json`` and ``...-HHMMSS-2.json``). The run then saves to that path."""
+    return create_json(default_result_path(folder, kind), payload)

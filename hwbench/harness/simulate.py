@@ -242,8 +242,11 @@ def to_json(sim: Simulation) -> dict[str, Any]:
 
 def write_reports(sim: Simulation, output: str | Path) -> tuple[Path, Path]:
     """``OUTPUT/simulate/<workload>-<config>/COMPUTE_REPORT.csv`` and ``simulate.json``,
-    each written atomically."""
-    folder = Path(output) / "simulate" / f"{sim.workload}-{sim.config.name}"
+    each written atomically, in a folder of their own: an earlier simulation's folder of
+    that name is kept and this one goes to ``<workload>-<config>-2``, ``-3``, ..."""
+    from hwbench.files import make_new_folder
+
+    folder = make_new_folder(Path(output) / "simulate" / f"{sim.workload}-{sim.config.name}")
 
     def write_csv(fh) -> None:
         writer = csv.writer(fh, lineterminator="\n")

@@ -64,10 +64,20 @@ class SweepResults:
         except OSError as exc:
             raise ResultsError(f"cannot create {path.parent}: {exc}") from exc
         if not resume:
-            if path.exists() or journal.exists():
-                raise ResultsError(f"{path} exists: pass --resume to continue that sweep, or "
-                                   f"another --output folder or [sweep] name")
-            return cls(path, {**header, "rows": []})
+            exists = ResultsError(f"{path} exists: pass --resume to continue that sweep, or "
+                                  f"another --output folder or [sweep] name")
+            if journal.exists():
+                raise exists
+            from hwbench.harness.results import create_json
+
+            payload = {**header, "rows": []}
+            try:  # exclusively: two sweeps of one name started together never share it
+                create_json(path, payload, unique=False)
+            except ResultsError:
+                if path.exists():
+                    raise exists from None
+                raise
+            return cls(path, payload)
         payload = {**header, "rows": []}
         if path.exists():
             from hwbench.harness.results import read_result
@@ -150,9 +160,13 @@ def results_path(output: str | os.PathLike, name: str) -> Path:
 
 
 # -- local processes -------------------------------------------------------------------------
-def _ignore_sigint() -> None:
-    """Pool workers leave Ctrl-C to the parent, which stops them and saves."""
+def _pool_worker_start(parent_pid: int, pdeathsig: bool) -> None:
+    """Pool workers leave Ctrl-C to the parent, which stops them and saves, and die with
+    the parent when it is killed (``lifeline``: a killed sweep leaves no worker running)."""
+    from hwbench.harness.lifeline import die_with_parent
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent_pid, pdeathsig)
 
 
 def run_local(points: list[Point], execute: Execute, timeout: float, workers: int,
@@ -164,11 +178,14 @@ def run_local(points: list[Point], execute: Execute, timeout: float, workers: in
     flight), so the points that were in flight are run again one at a time in a fresh
     pool; only one that kills its worker while alone is charged the attempt.
     """
+    from hwbench.harness.lifeline import parent_settings
+
     context = multiprocessing.get_context("spawn")  # no inherited threads or locks
 
     def new_pool() -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                   initializer=_ignore_sigint)
+                                   initializer=_pool_worker_start,
+                                   initargs=parent_settings())
 
     queue: deque[Point] = deque(points)
     suspects: deque[Point] = deque()  # in flight when the pool broke: rerun alone
@@ -224,11 +241,13 @@ def run_local(points: list[Point], execute: Execute, timeout: float, workers: in
                     attempts[point.id] -= 1  # not charged until it fails alone
                     suspects.append(point)
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
         # concurrent.futures has no public way to stop a running task (3.14 adds
-        # terminate_workers()): on Ctrl-C or an error the workers are terminated here.
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            if hasattr(process, "terminate"):
+        # terminate_workers()): on Ctrl-C, SIGTERM or an error the workers are terminated
+        # here. Their handles are taken first: shutdown() forgets them.
+        processes = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if hasattr(process, "terminate") and process.is_alive():
                 process.terminate()
 
 
@@ -318,6 +337,10 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
 
     start = time.perf_counter()
     ray_started, ray = False, None
+    from hwbench.harness.lifeline import stop_on_sigterm
+
+    sigterm = stop_on_sigterm()
+    sigterm.__enter__()
     try:
         if progress is not None:
             progress.start(run.total, run.skipped)
@@ -350,6 +373,7 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
             results.close(order)
         if ray_started:
             ray.shutdown()
+        sigterm.__exit__(None, None, None)
     return run
 
 

@@ -69,6 +69,9 @@ JOBS = {"kernels": run_kernels, "models": run_models}
 
 
 def main() -> int:
+    from hwbench.harness.lifeline import die_with_parent_from_env
+
+    die_with_parent_from_env()  # never outlive the parent (killed, or ended by SIGTERM)
     job = json.loads(sys.stdin.readline())
     try:
         if job["kind"] not in JOBS:

@@ -254,12 +254,19 @@ def evaluate(be: Backend, name: str, params: Params,
     return "mse", float(np.mean((out - x.reshape(len(x), -1)) ** 2))
 
 
-def save_params(path: str | Path, name: str, params: Params, meta: dict[str, Any]) -> Path:
-    """Weights as a plain ``.npz`` (no pickled objects), with the model name and metadata."""
+def save_params(path: str | Path, name: str, params: Params, meta: dict[str, Any],
+                new: bool = False) -> Path:
+    """Weights as a plain ``.npz`` (no pickled objects), with the model name and metadata.
+    ``new``: never replace a file (``path`` taken: ``stem-2.npz``, ...); returns the path
+    written."""
     arrays = {f"w{i}": w for i, (w, _) in enumerate(params)}
     arrays.update({f"b{i}": b for i, (_, b) in enumerate(params)})
     arrays["model"] = np.array(name)
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=str))
+    if new:
+        from hwbench.files import write_new
+
+        return write_new(path, lambda fh: np.savez(fh, **arrays), binary=True)
     return write_atomic(path, lambda fh: np.savez(fh, **arrays), binary=True)
 
 

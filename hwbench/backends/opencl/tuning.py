@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.backends.opencl.runtime import cache_dir
-from hwbench.files import write_atomic
+from hwbench.files import locked, write_atomic
 
 # Parameters of each tunable kernel: default per device kind, and the allowed values.
 # sgemm_packed (CPU): MR rows x 16 columns per micro-tile, MBLK x NBLK micro-tiles per
@@ -94,9 +94,11 @@ def tuned(device_key: str, kernel: str) -> dict[str, int] | None:
 
 def store(device_key: str, kernel: str, params: dict[str, int], gflops: float,
           shape: tuple[int, int, int]) -> Path:
-    """Record a winner (read, update, write atomically; the last writer wins)."""
+    """Record a winner (read, update, write atomically, under a lock: two tunes at once
+    keep both winners)."""
     path = tuning_file()
-    data = _read(path) or {"version": 1, "devices": {}}
-    data["devices"].setdefault(device_key, {})[kernel] = {
-        "params": params, "gflops": round(gflops, 2), "shape": list(shape)}
-    return write_atomic(path, lambda fh: json.dump(data, fh, indent=1, sort_keys=True))
+    with locked(path):
+        data = _read(path) or {"version": 1, "devices": {}}
+        data["devices"].setdefault(device_key, {})[kernel] = {
+            "params": params, "gflops": round(gflops, 2), "shape": list(shape)}
+        return write_atomic(path, lambda fh: json.dump(data, fh, indent=1, sort_keys=True))
