@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import os
 import re
@@ -78,12 +77,12 @@ def _json_files(path: Path) -> list[Path]:
 
 def _load(path: Path) -> tuple[str, dict[str, Any]] | None:
     """(kind, payload) or None for JSON that is neither hwbench nor pytest-benchmark."""
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    from hwbench.files import read_json
+    from hwbench.harness.results import read_result
+
+    payload = read_json(path, "results", error=ResultsError)
     if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("hwbench."):
-        return str(payload["schema"]), payload
+        return str(payload["schema"]), read_result(path)  # its rows checked, once for all
     if isinstance(payload, dict) and "benchmarks" in payload and "machine_info" in payload:
         return "pytest-benchmark", payload
     return None
@@ -306,7 +305,11 @@ def build_sections(paths: list[str | os.PathLike], folder: Path,
     runs_by_kind: dict[str, list[compare.Run]] = {}
     latest_benchmark: tuple[str, Path, dict[str, Any]] | None = None
     for path in files:
-        loaded = _load(path)
+        try:
+            loaded = _load(path)
+        except ResultsError as exc:  # unreadable, or rows that fail the schema check
+            notes.append(f"skipped: {exc}")
+            continue
         if loaded is None:
             notes.append(f"skipped {path}: neither hwbench results nor pytest-benchmark JSON")
             continue
@@ -331,7 +334,8 @@ def build_sections(paths: list[str | os.PathLike], folder: Path,
         sections.append(history)
     if not sections:
         raise ResultsError("nothing to report: no hwbench or pytest-benchmark results in "
-                           + ", ".join(str(p) for p in paths))
+                           + ", ".join(str(p) for p in paths)
+                           + "".join(f"\n  {note}" for note in notes))
     return sections
 
 

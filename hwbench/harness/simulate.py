@@ -35,7 +35,7 @@ from hwbench.backends.systolic.topology import (
     vector_op,
 )
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.files import write_atomic
+from hwbench.files import read_text, write_atomic
 
 SCHEMA = "hwbench-simulate/1"
 # SCALE-Sim 3's COMPUTE_REPORT.csv columns, in its order; ours follow.
@@ -183,10 +183,7 @@ def explain_difference(config: SystolicConfig, layer: LayerReport) -> dict[str, 
 def read_scalesim_report(path: str | Path) -> list[dict[str, float]]:
     """SCALE-Sim's COMPUTE_REPORT.csv: one dict per layer, keyed by its column names."""
     path = Path(path)
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    except OSError as exc:
-        raise ArgumentError(f"argument 'compare': cannot read {path}: {exc}") from exc
+    rows = list(csv.reader(read_text(path, "compare", encoding="utf-8-sig").splitlines()))
     if not rows or [c.strip() for c in rows[0][:len(SCALESIM_COLUMNS)]] != list(
             SCALESIM_COLUMNS):
         raise ArgumentError(f"{path}:1: not a SCALE-Sim COMPUTE_REPORT.csv (expected columns "
