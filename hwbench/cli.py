@@ -418,6 +418,8 @@ def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
         agree = f"{row['rel_error']:.1e}" if "rel_error" in row else ""
         if "top1_agreement" in row:
             agree += f" ({100 * row['top1_agreement']:.0f}% top-1)"
+        if row.get("inputs_cycled"):  # a batch larger than the test split repeats it
+            acc += f" over {row.get('accuracy_samples')} images"
         drop = int8_drop(row, rows)
         if drop is not None:
             acc += f" ({drop:+.2f} pt vs fp32)"

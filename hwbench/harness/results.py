@@ -71,9 +71,9 @@ def read_result(path: str | os.PathLike) -> dict[str, Any]:
 NUMERIC_FIELDS = ("seconds", "latency_p50", "latency_p90", "latency_p99", "samples_per_s",
                   "gflops", "gbytes_per_s", "flops", "bytes", "intensity", "rel_error",
                   "max_abs_error", "mismatches", "top1", "top1_agreement", "mse",
-                  "fraction_of_peak", "accuracy_seconds", "batch", "simulated_seconds",
-                  "simulated_tops", "simulated_cycles", "simulated_utilization",
-                  "simulated_samples_per_s")
+                  "fraction_of_peak", "accuracy_seconds", "accuracy_samples", "batch",
+                  "simulated_seconds", "simulated_tops", "simulated_cycles",
+                  "simulated_utilization", "simulated_samples_per_s")
 
 
 def _is_number(value: Any) -> bool:
