@@ -37,6 +37,19 @@ def _ints(value: str) -> tuple[int, ...]:
                                          ) from None
 
 
+def _dim(value: str) -> tuple[str, int]:
+    """``--dim NAME=SIZE``."""
+    name, sep, size = value.partition("=")
+    try:
+        number = int(size)
+    except ValueError:
+        number = 0
+    if not sep or not name.strip() or number < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME=SIZE with a positive integer SIZE, "
+                                         f"got {value!r}")
+    return name.strip(), number
+
+
 def _common_options(p: argparse.ArgumentParser) -> None:
     """Options every measuring command shares."""
     p.add_argument("--backend", default="all",
@@ -96,6 +109,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "at the largest")
     p.add_argument("--precision", type=_csv, default=("fp32",),
                    help="comma list: fp32, int8 (default fp32)")
+    p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=SIZE",
+                   help="size of a symbolic input dimension of an .onnx file, by the name "
+                        "the file gives it, e.g. --dim sequence=128 (repeatable; the batch "
+                        "dimension takes --batch)")
     p.add_argument("--peers", type=_csv, default=(),
                    help="comma list of whole-model peers run alongside (onnxruntime)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per case")
@@ -304,7 +321,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print("[bold red]error:[/] no available backend to run (see `hwbench list`)")
         return 2
     models = model_suite.expand_models(args.model)
-    cases = model_suite.plan(models, list(args.batch), list(args.precision))
+    dims = dict(args.dim)
+    cases = model_suite.plan(models, list(args.batch), list(args.precision), dims)
     options = {"threads": args.threads if args.threads is not None else default_threads()}
     env = environment()
     if args.roofline:  # the host CPU's FMA peak: a dashed line on the roofline
@@ -317,6 +335,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "models", "backend": name, "peer": is_peer, "options": options,
              "models": models, "batches": list(args.batch), "precisions": list(args.precision),
+             "dims": dims,
              "timing": timing, "ceilings": args.roofline} for name, is_peer in targets]
     with model_suite.reference_folder() as folder:
         references: dict[tuple[str, int], str] = {}

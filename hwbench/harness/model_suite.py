@@ -14,6 +14,7 @@ them with seeded random weights (``Model.randomized``), the same in every proces
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 import time
@@ -41,6 +42,7 @@ class ModelCase:
     model: str
     batch: int
     precision: str
+    dims: tuple[tuple[str, int], ...] = ()  # sizes of a model file's symbolic dimensions
 
     @property
     def name(self) -> str:
@@ -66,28 +68,35 @@ def expand_models(spec_text: str) -> list[str]:
     return names
 
 
-def plan(models: list[str], batches: list[int], precisions: list[str]) -> list[ModelCase]:
+def plan(models: list[str], batches: list[int], precisions: list[str],
+         dims: dict[str, int] | None = None) -> list[ModelCase]:
     for precision in precisions:
         if precision not in PRECISIONS:
             raise ArgumentError(f"argument 'precision': {precision!r}; known: {PRECISIONS}")
     if not batches or min(batches) < 1:
         raise ArgumentError(f"argument 'batch' must be positive integers, got {batches}")
-    return [ModelCase(m, b, p) for m in models for p in precisions for b in sorted(batches)]
+    fixed = tuple(sorted((dims or {}).items()))
+    return [ModelCase(m, b, p, fixed) for m in models for p in precisions
+            for b in sorted(batches)]
 
 
 @functools.lru_cache(maxsize=2)
-def _suite_model(name: str):
+def _suite_model(name: str, batch: int | None, dims: tuple[tuple[str, int], ...]):
     """A model with the suite's weights, loaded once per worker for all its batch sizes
-    (the seeded random weights do not depend on the batch)."""
+    (the seeded random weights do not depend on the batch); a user's .onnx file loads at
+    each case's batch, since its batch dimension may be symbolic (exported dynamic)."""
     from hwbench.models import load_model
 
-    model = load_model(name)
+    model = load_model(name, batch=batch, dims=dict(dims) or None)
     return model if name in DIGITS_MODELS else model.randomized(WEIGHT_SEED)
 
 
 def load_case_model(case: ModelCase):
     """The case's model at its batch size, with the suite's weights (see the docstring)."""
-    model = _suite_model(case.model)
+    from hwbench.models.zoo import ZOO
+
+    shipped = case.model in DIGITS_MODELS or case.model in ZOO
+    model = _suite_model(case.model, None if shipped else case.batch, case.dims)
     return model if model.batch == case.batch else model.with_batch(case.batch)
 
 
@@ -134,7 +143,7 @@ def reference_outputs(case: ModelCase, folder: str,
     from hwbench.models import Session
 
     sizes = sorted(set(batches or []) | {case.batch})
-    largest = ModelCase(case.model, sizes[-1], case.precision)
+    largest = dataclasses.replace(case, batch=sizes[-1])
     model = load_case_model(largest)
     inputs, _ = case_inputs(model, largest)
     session = Session(model, backend=ReferenceBackend())
