@@ -22,6 +22,8 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[Any]], None],
                  binary: bool = False) -> Path:
     """Call ``write(file)`` on a temporary file, then rename it to ``path`` atomically."""
     target = Path(path)
+    if target.is_dir():
+        raise ResultsError(f"cannot write {target}: it is a folder")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -85,7 +87,7 @@ def read_json(path: str | os.PathLike, argument: str,
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        ended = exc.pos >= len(text.rstrip())
+        ended = exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated")
         why = "ends early (truncated?)" if ended else f"not valid JSON: {exc.msg}"
         raise error(f"argument '{argument}': {path}:{exc.lineno}:{exc.colno}: {why}") from exc
     except RecursionError as exc:  # "[[[[...": nesting deeper than Python's stack

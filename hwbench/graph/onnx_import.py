@@ -82,11 +82,12 @@ def load_onnx(source: Any, supported: set[str] | None = None, *, batch: int | No
 
 
 def _parse(onnx, path: str):
+    from google.protobuf.json_format import ParseError  # onnx reads *.json as JSON
     from google.protobuf.message import DecodeError
 
     try:
         model = onnx.load_model(path, load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError) as exc:
+    except (DecodeError, ValueError, RuntimeError, ParseError) as exc:
         raise ArgumentError(f"{path}: not a readable ONNX model "
                             f"({type(exc).__name__}: {exc})") from None
     if not model.graph.node and not model.graph.output:

@@ -73,6 +73,8 @@ def plan(models: list[str], batches: list[int], precisions: list[str],
     for precision in precisions:
         if precision not in PRECISIONS:
             raise ArgumentError(f"argument 'precision': {precision!r}; known: {PRECISIONS}")
+    if not precisions:
+        raise ArgumentError("argument 'precision' names no precision")
     if not batches or min(batches) < 1:
         raise ArgumentError(f"argument 'batch' must be positive integers, got {batches}")
     fixed = tuple(sorted((dims or {}).items()))

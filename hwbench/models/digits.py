@@ -205,6 +205,9 @@ def train(be: Backend, name: str, *, seed: int = 0, epochs: int | None = None,
 
     arch = architecture(name)
     epochs = arch.epochs if epochs is None else epochs
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ArgumentError(f"argument 'seed' must be a non-negative int (NumPy's seeds), "
+                            f"got {seed!r}")
     if epochs < 1 or batch_size < 1:
         raise ArgumentError(f"argument 'epochs'/'batch_size' must be >= 1, got {epochs}, "
                             f"{batch_size}")
