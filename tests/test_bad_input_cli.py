@@ -492,3 +492,19 @@ def test_the_files_reader_names_the_argument_and_the_path(files):
         locked.chmod(0)
         with pytest.raises(ArgumentError, match="cannot read .*locked.*Permission denied"):
             read_text(locked, "spec")
+
+
+def test_names_from_files_are_printed_as_written(tmp_path, capsys):
+    """A config's run_name and a topology's file name are shown literally in the tables,
+    the summary line and the report paths (rich raised MarkupError on the title)."""
+    data = Path(__file__).parent / "data" / "scalesim"
+    cfg = tmp_path / "tpu.cfg"
+    cfg.write_text((data / "google.cfg").read_text().replace(
+        "run_name = GoogleTPU_v1_os", f"run_name = tpu{MARKUP}[bold]"))
+    topology = tmp_path / "alex[cuda].csv"
+    topology.write_bytes((data / "alexnet.csv").read_bytes())
+    assert main(["simulate", "--config", str(cfg), "--topology", str(topology), "--output",
+                 str(tmp_path / f"out{MARKUP}")]) == 0
+    out = capsys.readouterr().out
+    assert out.count(f"alex[cuda] on tpu{MARKUP}[bold]") == 2, out
+    assert f"out{MARKUP}" in out

@@ -275,8 +275,8 @@ def layer_table(sim: Simulation):
     from rich.table import Table
 
     cfg = sim.config
-    table = Table(title=f"{sim.workload} on {cfg.name}: {cfg.rows}x{cfg.cols} "
-                        f"{cfg.dataflow}, {cfg.clock_hz / 1e6:g} MHz")
+    table = Table(title=escape(f"{sim.workload} on {cfg.name}: {cfg.rows}x{cfg.cols} "
+                               f"{cfg.dataflow}, {cfg.clock_hz / 1e6:g} MHz"))
     for name in ("#", "layer", "shape", "folds", "compute", "stall", "total", "util %",
                  "map eff %", "DRAM KiB", "µs", "TOP/s"):
         table.add_column(name, justify="left" if name in ("layer", "shape") else "right")
