@@ -53,6 +53,14 @@ def _bad_row(**change) -> dict:
 
 
 GOOD_RESULT = json.dumps(_result())
+
+
+def _benchmark(**stats) -> bytes:
+    """pytest-benchmark JSON whose one benchmark has ``stats``."""
+    return json.dumps({"machine_info": {"node": "x"}, "benchmarks": [
+        {"name": "t", "fullname": "t", "stats": stats}]}).encode()
+
+
 # name -> bytes: every kind of file a user can hand a reader by mistake
 FILES: dict[str, bytes] = {
     "empty": b"",
@@ -112,6 +120,10 @@ FILES: dict[str, bytes] = {
                       b"OfmapSramSzkB : 64\nDataflow : ws\n",
     "cfg_markup": b"[general]\nrun_name = [/x]\n[architecture_presets]\nArrayHeight : [/x]\n",
     "report_csv_wrong_header": b"a,b,c\n1,2,3\n",
+    "benchmark_median_null": _benchmark(median=None, data=None),
+    "benchmark_data_strings": _benchmark(median=1e-3, data=["a", "b"]),
+    "benchmark_no_stats": _benchmark(),
+    "benchmark_list": b'{"machine_info": {}, "benchmarks": 7}',
 }
 NOT_JSON = ("empty", "blank", "binary", "latin1", "png", "text", "markup", "truncated_json",
             "json_deep")
@@ -122,6 +134,13 @@ BAD_ROWS = ("rows_object", "rows_string", "row_is_number", "row_seconds_null",
             "row_samples_object", "row_timing_list", "row_gflops_string", "row_backend_number",
             "row_markup_model", "environment_list", "backends_string")
 NOT_TEXT = ("empty", "blank", "binary", "latin1", "png")
+BAD_BENCHMARKS = ("benchmark_median_null", "benchmark_data_strings", "benchmark_no_stats",
+                  "benchmark_list")
+# pytest-benchmark JSON is read by compare.load_run, which the h13-results slice owns.
+BENCHMARK_DEFECT = pytest.mark.xfail(strict=False, reason="pytest-benchmark JSON with null "
+                                     "or non-numeric stats: compare.load_run (h13-results)")
+SIZES_DEFECT = pytest.mark.xfail(run=False, strict=False, reason="sizes that cannot fit "
+                                 "(estimate before allocating): another slice of issue 13")
 
 
 @pytest.fixture(scope="module")
@@ -275,6 +294,8 @@ def _cases() -> dict[str, Case]:
         marks=(RESULTS_DEFECT_RUNS,))
     add("run-csv-unwritable", *RUN, "--csv", UNWRITABLE, marks=(RESULTS_DEFECT_RUNS,))
     add("run-roofline-value", *RUN, "--roofline=no")
+    add("run-batch-huge", *RUN[:5], "--batch", "100000000000", *RUN[7:], expect="batch",
+        marks=(SIZES_DEFECT,))
 
     # roofline FILE
     for name in (*NOT_JSON, *NOT_RESULTS, *BAD_ROWS, "missing", "folder"):
@@ -295,6 +316,10 @@ def _cases() -> dict[str, Case]:
                   "binary": "not a text file"}.get(name, "nothing to report")
         add(f"report-{name}", "report", F(name), "-o", f"{{tmp}}/report-{name}",
             expect=expect)
+    for name in BAD_BENCHMARKS:
+        add(f"report-{name}", "report", F(name), "-o", f"{{tmp}}/report-{name}",
+            marks=(BENCHMARK_DEFECT,))
+        add(f"compare-{name}", "compare", F(name), F(name), marks=(BENCHMARK_DEFECT,))
     add("report-empty-folder", "report", "@folder", "-o", "{tmp}/report-folder",
         expect="nothing to report")
     add("report-output-is-a-file", "report", "@good.json", "-o", "@text",
