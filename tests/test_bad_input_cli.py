@@ -150,6 +150,9 @@ def files(tmp_path_factory) -> Path:
         (folder / name).write_bytes(data)
     (folder / "folder").mkdir()
     (folder / "good.json").write_text(GOOD_RESULT)
+    for name in ("binary", "truncated_json", "row_seconds_null"):  # sweep --resume targets
+        (folder / f"resume-{name}").mkdir()
+        (folder / f"resume-{name}" / "sweep-sweep.json").write_bytes(FILES[name])
     return folder
 
 
@@ -404,6 +407,9 @@ def _cases() -> dict[str, Case]:
     for option, value in (("--workers", "0"), ("--workers", "-1"), ("--timeout", "0"),
                           ("--timeout", "-1"), ("--timeout", "nan")):
         add(f"sweep{option}-{value}", *base, option, value, marks=(RESULTS_DEFECT_RUNS,))
+    for name in ("binary", "truncated_json", "row_seconds_null"):
+        add(f"sweep-resume-{name}", "sweep", "--set", "simulate.models=['mlp']", "--resume",
+            "--output", f"{{tmp}}/resume-{name}", expect="sweep-sweep.json")
     add("sweep-output-unwritable", "sweep", "--set", "simulate.models=['mlp']", "--output",
         UNWRITABLE)
 
@@ -533,3 +539,23 @@ def test_names_from_files_are_printed_as_written(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.count(f"alex[cuda] on tpu{MARKUP}[bold]") == 2, out
     assert f"out{MARKUP}" in out
+
+
+def test_damaged_sweep_journal_lines_are_skipped_not_a_traceback(tmp_path):
+    from hwbench.harness.sweep import _journal_rows
+
+    journal = tmp_path / "sweep-x.jsonl"
+    journal.write_bytes(b'{"id": "a", "status": "ok"}\n' + bytes(range(256)) + b"\n")
+    assert [row["id"] for row in _journal_rows(journal)] == ["a"]
+
+
+@pytest.mark.parametrize("data", [b"PK\x03\x04" + bytes(10), bytes(range(256)), b"",
+                                  b"\x93NUMPY\x01\x00"], ids=["zip", "binary", "empty", "npy"])
+def test_damaged_weight_files_raise_results_error(tmp_path, data):
+    from hwbench.errors import ResultsError
+    from hwbench.models import digits
+
+    path = tmp_path / "mlp.npz"
+    path.write_bytes(data)
+    with pytest.raises(ResultsError, match=f"cannot read mlp weights from {path}"):
+        digits.load_params("mlp", path)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -275,7 +276,7 @@ def load_params(name: str, path: str | Path | None = None) -> Params:
             if str(data["model"]) != name:
                 raise ResultsError(f"{path} holds weights of {str(data['model'])!r}, not {name!r}")
             params = [(data[f"w{i}"], data[f"b{i}"]) for i in range(len(arch.layers))]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ResultsError(f"cannot read {name} weights from {path}: {exc}") from exc
     for layer, (w, b) in zip(arch.layers, params, strict=True):
         if w.shape != layer.shape or w.dtype != np.float32 or b.dtype != np.float32:
