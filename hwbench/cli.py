@@ -664,6 +664,9 @@ def _add_simulate_parser(sub: Any) -> None:
     workload.add_argument("--topology", metavar="CSV", help="a SCALE-Sim topology CSV")
     workload.add_argument("--model", metavar="NAME|FILE.onnx", help="a zoo model or .onnx")
     p.add_argument("--batch", type=int, default=1, help="batch size of --model (default 1)")
+    p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=SIZE",
+                   help="size of a symbolic input dimension of an .onnx --model, by name "
+                        "(repeatable)")
     p.add_argument("--dataflow", choices=("ws", "os", "is"), default=None,
                    help="override the config's dataflow")
     p.add_argument("--array", default=None, metavar="ROWSxCOLS",
@@ -684,7 +687,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
         raise ArgumentError(f"argument '--batch' must be >= 1, got {args.batch}")
     config = load_config(args.config).with_overrides(dataflow=args.dataflow, array=args.array)
     sim = simulate.run_simulation(config, topology=args.topology, model=args.model,
-                                  batch=args.batch)
+                                  batch=args.batch, dims=dict(args.dim) or None)
     if args.compare:
         simulate.compare_with_scalesim(sim, args.compare)
     console.print(simulate.layer_table(sim))

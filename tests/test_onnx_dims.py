@@ -135,3 +135,13 @@ def test_hwbench_run_takes_batch_and_dim_for_a_symbolic_model(tmp_path, capsys):
     capsys.readouterr()
     assert main([*argv, "--dim", "height=6", "--no-save"]) == 2
     assert "dimension 3 is symbolic ('width')" in capsys.readouterr().out
+
+
+def test_hwbench_simulate_takes_batch_and_dim_for_a_symbolic_model(tmp_path, capsys):
+    path = symbolic_image_model(tmp_path / "image.onnx")
+    argv = ["simulate", "--model", path, "--batch", "2", "--no-save"]
+    assert main([*argv, "--dim", "height=16", "--dim", "width=16"]) == 0
+    assert "image on tpu-v1" in capsys.readouterr().out
+    assert main(argv) == 2
+    out = capsys.readouterr().out
+    assert "dimension 2 is symbolic ('height')" in out and "--dim width=N" in out

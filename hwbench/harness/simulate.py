@@ -128,9 +128,10 @@ def model_layers(model: Any) -> list[Layer | VectorOp]:
 
 
 def run_simulation(config: SystolicConfig, *, topology: str | None = None, model: Any = None,
-                   batch: int = 1) -> Simulation:
+                   batch: int = 1, dims: dict[str, int] | None = None) -> Simulation:
     """Simulate a SCALE-Sim topology CSV or a model (a zoo name, an .onnx path, or a
-    ``Model``) on ``config``; ``simulation_seconds`` times the timing model alone."""
+    ``Model``) on ``config``; ``simulation_seconds`` times the timing model alone.
+    ``dims`` sizes a model file's symbolic dimensions (``load_model``)."""
     if (topology is None) == (model is None):
         raise ArgumentError("give exactly one of 'topology' (a SCALE-Sim CSV) and 'model'")
     if topology is not None:
@@ -140,7 +141,7 @@ def run_simulation(config: SystolicConfig, *, topology: str | None = None, model
         if isinstance(model, str):
             from hwbench.models import load_model
 
-            model = load_model(model, batch=batch)
+            model = load_model(model, batch=batch, dims=dims)
         workload = Path(getattr(model, "name", "model")).stem
         layers = model_layers(model)
     start = time.perf_counter()
