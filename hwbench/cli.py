@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from typing import Any
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from hwbench.backends import default_threads, expand_backends, list_backends
 from hwbench.errors import ArgumentError, HwbenchError, UnsupportedError
@@ -34,6 +36,19 @@ def _ints(value: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}"
                                          ) from None
+
+
+def _dim(value: str) -> tuple[str, int]:
+    """``--dim NAME=SIZE``."""
+    name, sep, size = value.partition("=")
+    try:
+        number = int(size)
+    except ValueError:
+        number = 0
+    if not sep or not name.strip() or number < 1:
+        raise argparse.ArgumentTypeError(f"expected NAME=SIZE with a positive integer SIZE, "
+                                         f"got {value!r}")
+    return name.strip(), number
 
 
 def _common_options(p: argparse.ArgumentParser) -> None:
@@ -95,6 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "at the largest")
     p.add_argument("--precision", type=_csv, default=("fp32",),
                    help="comma list: fp32, int8 (default fp32)")
+    p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=SIZE",
+                   help="size of a symbolic input dimension of an .onnx file, by the name "
+                        "the file gives it, e.g. --dim sequence=128 (repeatable; the batch "
+                        "dimension takes --batch)")
     p.add_argument("--peers", type=_csv, default=(),
                    help="comma list of whole-model peers run alongside (onnxruntime)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per case")
@@ -153,8 +172,25 @@ def main(argv: list[str] | None = None) -> int:
             return (cmd_sweep if args.command == "sweep" else cmd_node_resources)(args, console)
         return cmd_kernels(args, console)
     except HwbenchError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        say(console, exc, "error:", "bold red")
         return 2
+
+
+def say(console: Console, text: Any, label: str = "", style: str = "") -> None:
+    """Print ``text`` literally, after an optional styled ``label``. Every line holding a
+    string from a user, a file or an exception goes through here: rich would read
+    ``[cuda]`` or ``[/x]`` in it as markup, dropping words or raising ``MarkupError``."""
+    line = Text()
+    if label:
+        line.append(label, style=style)
+        line.append(" ")
+    line.append(str(text))
+    console.print(line)
+
+
+def cell(value: Any, style: str = "") -> Text:
+    """A table cell shown literally (see ``say``)."""
+    return Text(str(value), style=style)
 
 
 def cmd_list(args: argparse.Namespace, console: Console) -> int:
@@ -168,8 +204,8 @@ def cmd_list(args: argparse.Namespace, console: Console) -> int:
     for row in rows:
         detail = escape(", ".join(f"{k} {v}" for k, v in row.versions.items())
                         if row.available else row.reason)  # "[cuda]" is not rich markup
-        table.add_row(row.name, "[green]yes[/]" if row.available else "[red]no[/]",
-                      ", ".join(row.devices), detail)
+        table.add_row(cell(row.name), "[green]yes[/]" if row.available else "[red]no[/]",
+                      cell(", ".join(row.devices)), detail)
     console.print(table)
     return 0
 
@@ -207,11 +243,11 @@ def _drive(console: Console, jobs: list[dict[str, Any]], names: list[str],
                 if kind == "info":
                     result["backends"][name] = message["info"]
                 elif kind == "fatal":
-                    console.print(f"[yellow]{name} could not run:[/] {message['reason']}")
+                    say(console, message["reason"], f"{name} could not run:", "yellow")
                     result.setdefault("failed_backends", {})[name] = message["reason"]
                     progress.advance(task, len(names))
                 elif kind == "start":
-                    progress.update(task, description=f"{name} {names[message['index']]}")
+                    progress.update(task, description=escape(f"{name} {names[message['index']]}"))
                 elif kind == "warning":  # e.g. a worker found dead between cases
                     console.print(f"[yellow]warning:[/] {escape(message['message'])}")
                     result.setdefault("warnings", []).append(message["message"])
@@ -238,9 +274,9 @@ def _report_failures(console: Console, rows: list[dict[str, Any]], what: str) ->
         if row.get("status") == "unsupported" or reason.startswith("UnsupportedError"):
             unsupported[row["backend"]] = unsupported.get(row["backend"], 0) + 1
         else:
-            console.print(f"[yellow]{row['backend']} {row.get(what, '?')}:[/] {reason}")
+            say(console, reason, f"{row['backend']} {row.get(what, '?')}:", "yellow")
     for name, count in unsupported.items():
-        console.print(f"{name}: {count} case(s) not supported (see the rows' reasons)")
+        say(console, f"{name}: {count} case(s) not supported (see the rows' reasons)")
 
 
 def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
@@ -281,7 +317,7 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
     console.print(_table(result["rows"], peak, [name for name, _ in targets]))
     _print_trust_notes(console, result)
     if path:
-        console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
+        say(console, f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
     _report_failures(console, result["rows"], "case")
     return 130 if interrupted else _outcome(console, result)
 
@@ -298,7 +334,8 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
         console.print("[bold red]error:[/] no available backend to run (see `hwbench list`)")
         return 2
     models = model_suite.expand_models(args.model)
-    cases = model_suite.plan(models, list(args.batch), list(args.precision))
+    dims = dict(args.dim)
+    cases = model_suite.plan(models, list(args.batch), list(args.precision), dims)
     options = {"threads": args.threads if args.threads is not None else default_threads()}
     env = environment()
     monitor = MachineMonitor().start()
@@ -312,6 +349,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "models", "backend": name, "peer": is_peer, "options": options,
              "models": models, "batches": list(args.batch), "precisions": list(args.precision),
+             "dims": dims,
              "timing": timing, "ceilings": args.roofline} for name, is_peer in targets]
     with model_suite.reference_folder() as folder:
         references: dict[tuple[str, int], str] = {}
@@ -335,7 +373,7 @@ def cmd_run(args: argparse.Namespace, console: Console) -> int:
     console.print(_run_table(result["rows"], [name for name, _ in targets]))
     _print_trust_notes(console, result)
     if path:
-        console.print(f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
+        say(console, f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))
     _write_summaries(args, result["rows"], console, result.get("machine_state"))
     if args.roofline and not interrupted:
         _draw_roofline(result, path, console)
@@ -360,15 +398,15 @@ def _draw_roofline(result: dict[str, Any], results_path: Any, console: Console) 
     from hwbench.harness.roofline import ceiling_lines, plot_roofline, roofline_path
 
     for line in ceiling_lines(result):
-        console.print(f"ceilings: {line}")
+        say(console, f"ceilings: {line}")
     if results_path is None:
         return
     try:
         plot = plot_roofline(result, roofline_path(results_path))
     except HwbenchError as exc:
-        console.print(f"[yellow]roofline not drawn:[/] {exc}")
+        say(console, exc, "roofline not drawn:", "yellow")
         return
-    console.print(f"roofline: {plot.path}")
+    say(console, f"roofline: {plot.path}")
 
 
 def cmd_roofline(args: argparse.Namespace, console: Console) -> int:
@@ -377,10 +415,10 @@ def cmd_roofline(args: argparse.Namespace, console: Console) -> int:
 
     result = read_result(args.results)
     plot = plot_roofline(result, args.output or roofline_path(args.results))
-    console.print(f"roofline: {plot.path} ({len(plot.points)} points, "
+    say(console, f"roofline: {plot.path} ({len(plot.points)} points, "
                   f"{len(plot.ceilings)} backends with ceilings)")
     for reason in plot.skipped:
-        console.print(f"[yellow]not placed:[/] {reason}")
+        say(console, reason, "not placed:", "yellow")
     return 0
 
 
@@ -393,7 +431,7 @@ def _write_summaries(args: argparse.Namespace, rows: list[dict[str, Any]],
         if target:
             text = render(rows, machine)
             write_atomic(target, lambda fh, text=text: fh.write(text))
-            console.print(f"summary: {target}")
+            say(console, f"summary: {target}")
 
 
 def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
@@ -409,11 +447,10 @@ def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
                             ("accuracy", "right"), ("vs fp64", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for row in rows:
-        head = (row.get("model", "?"), str(row.get("batch", "?")), row.get("precision", "?"),
-                row.get("backend", "?"))
+        head = tuple(cell(row.get(key, "?")) for key in ("model", "batch", "precision", "backend"))
         if row.get("status") != "ok":
             shown = "unsupported" if row.get("status") == "unsupported" else (
-                f"[red]{str(row.get('reason', ''))[:40]}[/]")
+                cell(str(row.get("reason", ""))[:40], "red"))
             table.add_row(*head, "—", "", "", "", "", shown)
             continue
         p50 = _seconds(row["latency_p50"]) if "latency_p50" in row else ""
@@ -427,6 +464,8 @@ def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
         agree = f"{row['rel_error']:.1e}" if "rel_error" in row else ""
         if "top1_agreement" in row:
             agree += f" ({100 * row['top1_agreement']:.0f}% top-1)"
+        if row.get("inputs_cycled"):  # a batch larger than the test split repeats it
+            acc += f" over {row.get('accuracy_samples')} images"
         drop = int8_drop(row, rows)
         if drop is not None:
             acc += f" ({drop:+.2f} pt vs fp32)"
@@ -445,16 +484,16 @@ def cmd_train(args: argparse.Namespace, console: Console) -> int:
 
     options = {} if args.threads is None else {"threads": args.threads}
     be = get_backend(args.backend, **options)
-    console.print(f"training {args.model} on {be.full_name} (seed {args.seed}) ...")
+    say(console, f"training {args.model} on {be.full_name} (seed {args.seed}) ...")
     params, report = digits.train(be, args.model, seed=args.seed, epochs=args.epochs)
     output = args.output or f"results/weights/{args.model}.npz"
     meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,
             report.metric_name: report.metric, "backend_info": be.info()}
     output = digits.save_params(output, args.model, params, meta, new=True)
-    console.print(f"{args.model}: {report.epochs} epochs in {report.seconds:.1f} s "
+    say(console, f"{args.model}: {report.epochs} epochs in {report.seconds:.1f} s "
                   f"({report.samples_per_second:,.0f} samples/s), final loss "
                   f"{report.losses[-1]:.4g}, test {report.metric_name} {report.metric:.4f}")
-    console.print(f"weights: {output}")
+    say(console, f"weights: {output}")
     return 0
 
 
@@ -535,7 +574,7 @@ def _measure_peak(threads: int, console: Console, **how: Any) -> dict[str, Any] 
     try:
         peak = measure_fma_peak(threads=threads, **how)
     except UnsupportedError as exc:  # e.g. executable memory refused: report, go on
-        console.print(f"[yellow]FMA peak not measured:[/] {exc}")
+        say(console, exc, "FMA peak not measured:", "yellow")
         return None
     console.print(f"measured FMA peak: {peak.gflops:.1f} GFLOP/s float32 "
                   f"({peak.threads} threads, {peak.isa}, best of {peak.repeats} trials)"
@@ -569,15 +608,16 @@ def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
         if row.get("status") != "ok":
             reason = str(row.get("reason", ""))
             shown = "unsupported" if reason.startswith("UnsupportedError") else (
-                f"[red]{reason[:40]}[/]")
-            table.add_row(row["backend"], row.get("op", "?"), row.get("case", "?"), "—", "", "",
-                          "", "", shown)
+                cell(reason[:40], "red"))
+            table.add_row(cell(row["backend"]), cell(row.get("op", "?")),
+                          cell(row.get("case", "?")), "—", "", "", "", "", shown)
             continue
         err = (f"{row['mismatches']} diff" if "mismatches" in row
                else f"{row['rel_error']:.1e}")
         frac = row.get("fraction_of_peak")
         table.add_row(
-            _flagged(row["backend"], row), row["op"], row["case"], _seconds(row["seconds"]),
+            _flagged(row["backend"], row), cell(row["op"]), cell(row["case"]),
+            _seconds(row["seconds"]),
             f"{100 * row['timing']['spread']:.1f}%", f"{row['gflops']:.1f}",
             f"{100 * frac:.0f}%" if frac else "", f"{row['gbytes_per_s']:.1f}", err)
     return table
@@ -606,6 +646,11 @@ def _add_tune_parser(sub: Any) -> None:
 def cmd_tune(args: argparse.Namespace, console: Console) -> int:
     from hwbench.backends import parse_backend_name
 
+    if args.size < 1:
+        raise ArgumentError(f"argument '--size' must be a positive int, got {args.size}")
+    if not math.isfinite(args.budget) or args.budget <= 0:
+        raise ArgumentError(f"argument '--budget' must be a positive number of seconds, got "
+                            f"{args.budget}")
     base, device = parse_backend_name(args.backend)
     if base != "opencl":
         raise ArgumentError(f"argument '--backend': only opencl devices are tuned, got "
@@ -616,7 +661,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
 
     def report(trial: Any) -> None:
         speed = f"{trial.gflops:8.1f} {unit}" if trial.gflops else f"skipped: {trial.note}"
-        console.print(f"  {trial.params}  {speed}")
+        say(console, f"  {trial.params}  {speed}")
 
     be, trials = tune.search(device, args.size, args.budget, report=report,
                              store=not args.no_save, op=args.op)
@@ -625,7 +670,7 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
         console.print("[bold red]no candidate ran[/]")
         return 1
     best = max(timed, key=lambda t: t.gflops)
-    console.print(f"{be.info()['device_name']} ({be.dev.cache_key}): best {best.params} at "
+    say(console, f"{be.info()['device_name']} ({be.dev.cache_key}): best {best.params} at "
                   f"{best.gflops:.1f} {unit} over {len(trials)} candidates"
                   + ("" if args.no_save else f"; stored in {tuning.tuning_file()}"))
     return 0
@@ -686,9 +731,9 @@ def cmd_report(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness.report import write_report
 
     report = write_report(args.results, args.output)
-    console.print(f"report: {report.markdown} and {report.html} ({len(report.images)} plots)")
+    say(console, f"report: {report.markdown} and {report.html} ({len(report.images)} plots)")
     for note in report.notes:
-        console.print(f"[yellow]note:[/] {note}")
+        say(console, note, "note:", "yellow")
     return 0
 
 
@@ -711,6 +756,9 @@ def _add_simulate_parser(sub: Any) -> None:
     workload.add_argument("--topology", metavar="CSV", help="a SCALE-Sim topology CSV")
     workload.add_argument("--model", metavar="NAME|FILE.onnx", help="a zoo model or .onnx")
     p.add_argument("--batch", type=int, default=1, help="batch size of --model (default 1)")
+    p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=SIZE",
+                   help="size of a symbolic input dimension of an .onnx --model, by name "
+                        "(repeatable)")
     p.add_argument("--dataflow", choices=("ws", "os", "is"), default=None,
                    help="override the config's dataflow")
     p.add_argument("--array", default=None, metavar="ROWSxCOLS",
@@ -731,13 +779,13 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
         raise ArgumentError(f"argument '--batch' must be >= 1, got {args.batch}")
     config = load_config(args.config).with_overrides(dataflow=args.dataflow, array=args.array)
     sim = simulate.run_simulation(config, topology=args.topology, model=args.model,
-                                  batch=args.batch)
+                                  batch=args.batch, dims=dict(args.dim) or None)
     if args.compare:
         simulate.compare_with_scalesim(sim, args.compare)
     console.print(simulate.layer_table(sim))
     s = sim.summary
-    console.print(
-        f"{sim.workload} on {config.name} ({s['array']}, {s['dataflow']}, "
+    say(
+        console, f"{sim.workload} on {config.name} ({s['array']}, {s['dataflow']}, "
         f"{config.clock_hz / 1e6:g} MHz): {s['cycles']:,} cycles = {_seconds(s['seconds'])}, "
         f"{s['tops']:.2f} of {s['peak_tops']:.1f} TOP/s peak, utilization "
         f"{100 * s['utilization']:.1f} %; simulated in {sim.simulation_seconds * 1e3:.1f} ms")
@@ -745,7 +793,7 @@ def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
         console.print(simulate.comparison_table(sim))
     if not args.no_save:
         csv_path, json_path = simulate.write_reports(sim, args.output)
-        console.print(f"reports: {csv_path} and {json_path}")
+        say(console, f"reports: {csv_path} and {json_path}")
     return 0
 
 
@@ -789,7 +837,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
     from hwbench.harness.sweep_spec import load_spec
 
     spec = load_spec(args.spec, args.overrides)
-    console.print(f"sweep {spec.name}: {len(spec.points)} points")
+    say(console, f"sweep {spec.name}: {len(spec.points)} points")
     progress = RichProgress(console)
     try:
         run = run_sweep(spec, args.output, resume=args.resume, executor=args.executor,
@@ -806,17 +854,17 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
                   f"{counts['refused']} refused, {counts['failed']} failed"
                   + (f", {run.retried} retried" if run.retried else ""))
     for note in run.notes:
-        console.print(f"[yellow]note:[/] {escape(note)}")
+        say(console, note, "note:", "yellow")
     for label in run.failed:
-        console.print(f"[red]failed:[/] {escape(label)}")
-    console.print(f"results: {path}" + (" (interrupted: --resume continues it)"
+        say(console, label, "failed:", "red")
+    say(console, f"results: {path}" + (" (interrupted: --resume continues it)"
                                          if run.interrupted else ""))
     for summary in sweep_report.write_summaries(payload, path):
-        console.print(f"summary: {summary}")
+        say(console, f"summary: {summary}")
     if not args.no_plot:
         plot = sweep_report.plot_pareto(payload, sweep_report.pareto_path(path))
         if plot:
-            console.print(f"pareto: {plot}")
+            say(console, f"pareto: {plot}")
     if not run.interrupted and payload["rows"] and not counts["ok"]:
         console.print("[bold red]error:[/] nothing ran: no point succeeded")
     return 130 if run.interrupted else (1 if counts["failed"] or not counts["ok"] else 0)

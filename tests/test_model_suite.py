@@ -183,3 +183,27 @@ def test_smaller_batches_feed_a_prefix_of_larger_ones_so_one_reference_serves_al
     b1, b8 = (np.load(paths[b]) for b in (1, 8))
     assert b1.shape == b8.shape == (360, 10)  # the digits test split, at either batch
     np.testing.assert_array_equal(b1, b8)
+
+
+@pytest.mark.parametrize("model", ["mlp", "autoencoder"])
+def test_a_digits_batch_larger_than_the_test_split_cycles_it_and_scores_the_distinct_images(
+        tmp_path, model):
+    """Issue 13: batch 361+ on the 360-image split ended in 'need at least one array to
+    concatenate'. The batch repeats the split; accuracy stays over the 360 images."""
+    pytest.importorskip("sklearn", reason="the digits data ships in scikit-learn")
+    from hwbench.datasets import digits
+
+    images = len(digits("test")[0])
+    case = M.ModelCase(model, images + 41, "fp32")
+    (batch,), labels = M.case_inputs(M.load_case_model(case), case)
+    assert batch.shape[0] == images + 41 and len(labels) == images
+    np.testing.assert_array_equal(batch[images:], batch[:41])  # image i is i mod 360
+    paths = M.reference_outputs(case, str(tmp_path), [1, case.batch])
+    assert len(np.load(paths[case.batch])) == images
+    np.testing.assert_array_equal(np.load(paths[1]), np.load(paths[case.batch]))
+    job = {"backend": "numpy", "options": {"threads": 1},
+           "timing": {"repeats": 1, "min_time": 0, "max_time": 0.05}}
+    row = M.make_runner(job).run(case, paths[case.batch])
+    assert row["status"] == "ok" and row["inputs_cycled"] is True
+    assert row["accuracy_samples"] == images and row["rel_error"] < 1e-4
+    assert row["top1"] >= 0.9 if model == "mlp" else 0 < row["mse"] < 0.05

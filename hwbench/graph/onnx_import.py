@@ -24,6 +24,7 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node, ValueInfo, check_op_types, frozen
+from hwbench.graph.shape_inference import FileDim, check_dim_values, fix_input_dims
 
 MIN_OPSET = 9
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -39,13 +40,17 @@ def _onnx():
     return onnx
 
 
-def load_onnx(source: Any, supported: set[str] | None = None) -> Graph:
+def load_onnx(source: Any, supported: set[str] | None = None, *, batch: int | None = None,
+              dims: dict[str, int] | None = None) -> Graph:
     """An ONNX ``ModelProto`` or a path to an .onnx file -> ``Graph``.
 
     ``supported``: op types allowed (default: every op the passes and the executor
-    handle); anything else is refused in one message.
+    handle); anything else is refused in one message. Inputs whose dimensions the file
+    leaves symbolic get static ones here: the first from ``batch`` (or ``dims``), the
+    others by name from ``dims`` (``shape_inference.fix_input_dims``).
     """
     onnx = _onnx()
+    dims = check_dim_values(batch, dims)
     if isinstance(source, onnx.ModelProto):
         model, folder, label = source, None, f"model {source.graph.name or '<unnamed>'!r}"
         path = ""
@@ -67,7 +72,7 @@ def load_onnx(source: Any, supported: set[str] | None = None) -> Graph:
     except onnx.checker.ValidationError as exc:
         raise ArgumentError(f"{label}: not a valid ONNX model: {exc}") from None
     _read_external(onnx, external)
-    graph = _to_graph(onnx, model, label)
+    graph = _to_graph(onnx, model, label, batch, dims)
     if supported is None:
         from hwbench.graph.passes import supported_op_types
 
@@ -77,11 +82,12 @@ def load_onnx(source: Any, supported: set[str] | None = None) -> Graph:
 
 
 def _parse(onnx, path: str):
+    from google.protobuf.json_format import ParseError  # onnx reads *.json as JSON
     from google.protobuf.message import DecodeError
 
     try:
         model = onnx.load_model(path, load_external_data=False)
-    except (DecodeError, ValueError, RuntimeError) as exc:
+    except (DecodeError, ValueError, RuntimeError, ParseError) as exc:
         raise ArgumentError(f"{path}: not a readable ONNX model "
                             f"({type(exc).__name__}: {exc})") from None
     if not model.graph.node and not model.graph.output:
@@ -191,7 +197,19 @@ def _value_info(onnx, info, label: str) -> ValueInfo:
     return ValueInfo(info.name, shape, dtype)
 
 
-def _to_graph(onnx, model, label: str) -> Graph:
+def _file_dims(info) -> list[FileDim]:
+    """An input's dimensions as the file gives them: sizes, symbols' names, or None."""
+    out: list[FileDim] = []
+    for d in info.type.tensor_type.shape.dim:
+        if d.HasField("dim_value") and d.dim_value > 0:
+            out.append(int(d.dim_value))
+        else:
+            out.append(d.dim_param if d.HasField("dim_param") and d.dim_param else None)
+    return out
+
+
+def _to_graph(onnx, model, label: str, batch: int | None = None,
+              dims: dict[str, int] | None = None) -> Graph:
     opset = _opset(model, label)
     g = model.graph
     initializers = {t.name: _array(onnx, t, label) for t in g.initializer}
@@ -199,6 +217,17 @@ def _to_graph(onnx, model, label: str) -> Graph:
         raise UnsupportedError(f"{label}: sparse initializers are not supported")
     # Before IR version 4, every initializer is also listed as a graph input.
     inputs = [_value_info(onnx, v, label) for v in g.input if v.name not in initializers]
+    for proto in g.input:
+        if proto.name not in initializers and not proto.type.tensor_type.HasField("shape"):
+            raise UnsupportedError(f"{label}: input {proto.name!r} has no shape (unknown "
+                                   f"rank); give the model a static input shape")
+    try:
+        fixed = fix_input_dims({v.name: _file_dims(v) for v in g.input
+                                if v.name not in initializers}, batch, dims)
+    except ArgumentError as exc:
+        raise ArgumentError(f"{label}: {exc}") from None
+    for v in inputs:
+        v.shape = fixed[v.name]
     outputs = [_value_info(onnx, v, label) for v in g.output]
     nodes = [Node(n.op_type, list(n.input), list(n.output),
                   {a.name: _attribute(onnx, a, label) for a in n.attribute}, n.name, n.domain)

@@ -43,7 +43,6 @@ scikit-learn, a dependency of hwbench.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -115,10 +114,9 @@ def load_run(path: str | Path) -> Run:
     path = Path(path)
     if path.is_dir():
         path = newest_json(path)
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read results from {path}: {exc}") from exc
+    from hwbench.files import read_json
+
+    payload = read_json(path, "results", error=ResultsError)
     if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("hwbench."):
         from hwbench.harness.results import read_result
 

@@ -14,6 +14,7 @@ them with seeded random weights (``Model.randomized``), the same in every proces
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import tempfile
 import time
@@ -42,6 +43,7 @@ class ModelCase:
     model: str
     batch: int
     precision: str
+    dims: tuple[tuple[str, int], ...] = ()  # sizes of a model file's symbolic dimensions
 
     @property
     def name(self) -> str:
@@ -67,28 +69,37 @@ def expand_models(spec_text: str) -> list[str]:
     return names
 
 
-def plan(models: list[str], batches: list[int], precisions: list[str]) -> list[ModelCase]:
+def plan(models: list[str], batches: list[int], precisions: list[str],
+         dims: dict[str, int] | None = None) -> list[ModelCase]:
     for precision in precisions:
         if precision not in PRECISIONS:
             raise ArgumentError(f"argument 'precision': {precision!r}; known: {PRECISIONS}")
+    if not precisions:
+        raise ArgumentError("argument 'precision' names no precision")
     if not batches or min(batches) < 1:
         raise ArgumentError(f"argument 'batch' must be positive integers, got {batches}")
-    return [ModelCase(m, b, p) for m in models for p in precisions for b in sorted(batches)]
+    fixed = tuple(sorted((dims or {}).items()))
+    return [ModelCase(m, b, p, fixed) for m in models for p in precisions
+            for b in sorted(batches)]
 
 
 @functools.lru_cache(maxsize=2)
-def _suite_model(name: str):
+def _suite_model(name: str, batch: int | None, dims: tuple[tuple[str, int], ...]):
     """A model with the suite's weights, loaded once per worker for all its batch sizes
-    (the seeded random weights do not depend on the batch)."""
+    (the seeded random weights do not depend on the batch); a user's .onnx file loads at
+    each case's batch, since its batch dimension may be symbolic (exported dynamic)."""
     from hwbench.models import load_model
 
-    model = load_model(name)
+    model = load_model(name, batch=batch, dims=dict(dims) or None)
     return model if name in DIGITS_MODELS else model.randomized(WEIGHT_SEED)
 
 
 def load_case_model(case: ModelCase):
     """The case's model at its batch size, with the suite's weights (see the docstring)."""
-    model = _suite_model(case.model)
+    from hwbench.models.zoo import ZOO
+
+    shipped = case.model in DIGITS_MODELS or case.model in ZOO
+    model = _suite_model(case.model, None if shipped else case.batch, case.dims)
     return model if model.batch == case.batch else model.with_batch(case.batch)
 
 
@@ -96,11 +107,15 @@ def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | 
     """Input batches (and labels): the digits test split in full batches, or one batch of
     seeded standard-normal samples for the other models; sample i is the same at every
     batch size (one seed per sample), so a smaller batch's reference is a prefix of a
-    larger one's."""
+    larger one's. A digits batch larger than the test split cycles through it (image i
+    is test image i mod 360), so throughput can be measured at any batch while accuracy
+    stays over the distinct images: the first ``_sample_count`` outputs."""
     if case.model in DIGITS_MODELS:
         from hwbench.datasets import digits
 
         x, y = digits("test")
+        if case.batch > len(x):
+            return [x[np.arange(case.batch) % len(x)]], y
         full = _sample_count(case.model, case.batch)
         batches = [x[i:i + case.batch] for i in range(0, full, case.batch)]
         return batches, y[:full]
@@ -112,11 +127,13 @@ def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | 
 
 
 def _sample_count(model_name: str, batch: int) -> int:
-    """How many samples ``case_inputs`` feeds at this batch size."""
+    """How many distinct samples ``case_inputs`` feeds at this batch size: the outputs
+    that accuracy is measured over."""
     if model_name in DIGITS_MODELS:
         from hwbench.datasets import digits
 
-        return len(digits("test")[0]) // batch * batch
+        images = len(digits("test")[0])
+        return images if batch > images else images // batch * batch
     return batch
 
 
@@ -129,7 +146,7 @@ def reference_outputs(case: ModelCase, folder: str,
     from hwbench.models import Session
 
     sizes = sorted(set(batches or []) | {case.batch})
-    largest = ModelCase(case.model, sizes[-1], case.precision)
+    largest = dataclasses.replace(case, batch=sizes[-1])
     model = load_case_model(largest)
     inputs, _ = case_inputs(model, largest)
     session = Session(model, backend=ReferenceBackend())
@@ -314,6 +331,10 @@ class Runner:
         start = time.perf_counter()
         outputs = np.concatenate([session.run({name: x})[0] for x in batches])
         row["accuracy_seconds"] = time.perf_counter() - start
+        row["accuracy_samples"] = distinct = _sample_count(case.model, case.batch)
+        if len(outputs) > distinct:  # a batch that cycles through the test split
+            row["inputs_cycled"] = True
+            outputs = outputs[:distinct]
         reference = np.load(reference_path, allow_pickle=False) if reference_path else None
         row.update(accuracy(outputs, reference, labels, task_of(case.model)))
         feeds = {name: batches[0]}

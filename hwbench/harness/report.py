@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 import os
 import re
@@ -78,12 +77,12 @@ def _json_files(path: Path) -> list[Path]:
 
 def _load(path: Path) -> tuple[str, dict[str, Any]] | None:
     """(kind, payload) or None for JSON that is neither hwbench nor pytest-benchmark."""
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read {path}: {exc}") from exc
+    from hwbench.files import read_json
+    from hwbench.harness.results import read_result
+
+    payload = read_json(path, "results", error=ResultsError)
     if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("hwbench."):
-        return str(payload["schema"]), payload
+        return str(payload["schema"]), read_result(path)  # its rows checked, once for all
     if isinstance(payload, dict) and "benchmarks" in payload and "machine_info" in payload:
         return "pytest-benchmark", payload
     return None
@@ -105,15 +104,17 @@ def _num(value: Any, fmt: str = "{:.1f}") -> str:
 
 
 def _accuracy(row: dict[str, Any]) -> str:
+    """Figures that are not numbers (a hand-edited pytest-benchmark extra_info) are left
+    out rather than formatted."""
     if "mismatches" in row:
         return f"{row['mismatches']} mismatches"
     parts = []
-    if "top1" in row:
-        parts.append(f"top-1 {100 * row['top1']:.1f}%")
-    if "mse" in row:
-        parts.append(f"MSE {row['mse']:.4f}")
-    if "rel_error" in row:
-        parts.append(f"{row['rel_error']:.1e} vs fp64")
+    for key, show in (("top1", lambda v: f"top-1 {100 * v:.1f}%"),
+                      ("mse", lambda v: f"MSE {v:.4f}"),
+                      ("rel_error", lambda v: f"{v:.1e} vs fp64")):
+        value = _number(row.get(key))
+        if value is not None:
+            parts.append(show(value))
     return ", ".join(parts)
 
 
@@ -198,21 +199,44 @@ def _models_section(path: Path, result: dict[str, Any], folder: Path,
     return section
 
 
-def _pytest_benchmark_section(path: Path, payload: dict[str, Any]) -> Section:
-    info = payload.get("machine_info") or {}
-    cpu = (info.get("cpu") or {}).get("brand_raw") or info.get("processor", "?")
+def _number(value: Any) -> float | None:
+    """``value`` if it is a JSON number (not a bool), else None."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if ok else None
+
+
+def _pytest_benchmark_section(path: Path, payload: dict[str, Any],
+                              notes: list[str]) -> Section | None:
+    """The newest pytest-benchmark run's tables; a benchmark without a numeric median is
+    left out with a note naming the file and the benchmark (None if none is left)."""
+    info = payload.get("machine_info") if isinstance(payload.get("machine_info"), dict) else {}
+    cpu_info = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    cpu = cpu_info.get("brand_raw") or info.get("processor", "?")
     section = Section(f"pytest-benchmark run: {path.name}", [
         f"{str(payload.get('datetime', ''))[:19]} — {info.get('node', '?')}: {cpu}, "
         f"Python {info.get('python_version', '?')}, commit "
         f"{str((payload.get('commit_info') or {}).get('id', '?'))[:10]}"])
     by_backend: dict[str, list[list[str]]] = {}
-    for bench in payload.get("benchmarks", []):
-        stats, extra = bench.get("stats") or {}, bench.get("extra_info") or {}
+    benchmarks = payload.get("benchmarks")
+    if not isinstance(benchmarks, list):
+        notes.append(f"skipped {path}: 'benchmarks' is {type(benchmarks).__name__}, expected "
+                     f"a list")
+        return None
+    for index, bench in enumerate(benchmarks):
+        bench = bench if isinstance(bench, dict) else {}
+        stats = bench.get("stats") if isinstance(bench.get("stats"), dict) else {}
+        extra = bench.get("extra_info") if isinstance(bench.get("extra_info"), dict) else {}
+        median, iqr = _number(stats.get("median")), _number(stats.get("iqr"))
+        data = stats.get("data", [])
+        if median is None or not isinstance(data, list) or any(_number(v) is None
+                                                                 for v in data):
+            field = "'stats.median'" if median is None else "'stats.data'"
+            notes.append(f"skipped {path}: benchmark {index} ({str(bench.get('name', '?'))[:60]})"
+                         f": {field} is not numeric")
+            continue
         what = extra.get("case") or extra.get("model") or bench.get("name", "?")
         if extra.get("model"):
             what = f"{what} b{extra.get('batch')} {extra.get('precision')}"
-        iqr = stats.get("iqr")
-        median = stats.get("median")
         rate = f"{_num(extra.get('rate'))} {extra.get('unit', '')}" if "rate" in extra else ""
         by_backend.setdefault(str(extra.get("backend", "?")), []).append([
             str(extra.get("op", "model" if extra.get("model") else "")), str(what),
@@ -222,7 +246,7 @@ def _pytest_benchmark_section(path: Path, payload: dict[str, Any]) -> Section:
         section.tables.append(Table(f"backend {backend}", ["op", "benchmark", "median",
                                                           "IQR/median", "rounds", "rate",
                                                           "accuracy"], rows))
-    return section
+    return section if section.tables else None
 
 
 def plot_history(runs: list[compare.Run], backend: str, path: Path) -> HistoryPlot:
@@ -325,7 +349,11 @@ def build_sections(paths: list[str | os.PathLike], folder: Path,
     runs_by_kind: dict[str, list[compare.Run]] = {}
     latest_benchmark: tuple[str, Path, dict[str, Any]] | None = None
     for path in files:
-        loaded = _load(path)
+        try:
+            loaded = _load(path)
+        except ResultsError as exc:  # unreadable, or rows that fail the schema check
+            notes.append(f"skipped: {exc}")
+            continue
         if loaded is None:
             notes.append(f"skipped {path}: neither hwbench results nor pytest-benchmark JSON")
             continue
@@ -344,13 +372,16 @@ def build_sections(paths: list[str | os.PathLike], folder: Path,
             if latest_benchmark is None or stamp >= latest_benchmark[0]:
                 latest_benchmark = (stamp, path, payload)
     if latest_benchmark is not None:
-        sections.append(_pytest_benchmark_section(latest_benchmark[1], latest_benchmark[2]))
+        newest = _pytest_benchmark_section(latest_benchmark[1], latest_benchmark[2], notes)
+        if newest is not None:
+            sections.append(newest)
     history = _history_section(runs_by_kind, folder, notes)
     if history is not None:
         sections.append(history)
     if not sections:
         raise ResultsError("nothing to report: no hwbench or pytest-benchmark results in "
-                           + ", ".join(str(p) for p in paths))
+                           + ", ".join(str(p) for p in paths)
+                           + "".join(f"\n  {note}" for note in notes))
     return sections
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ResultsError
-from hwbench.files import write_atomic, write_new
+from hwbench.files import read_json, write_atomic, write_new
 
 SCHEMA_VERSION = 1
 
@@ -62,11 +62,9 @@ def new_result(kind: str, environment: dict[str, Any], **fields: Any) -> dict[st
 
 
 def read_result(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a result file, checking that it is one of ours and of a version we read."""
-    try:
-        payload = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ResultsError(f"cannot read results from {path}: {exc}") from exc
+    """Load a result file, checking that it is one of ours, of a version we read, and that
+    its rows hold what every reader (compare, report, roofline, sweep) relies on."""
+    payload = read_json(path, "results", error=ResultsError)
     if not isinstance(payload, dict) or not str(payload.get("schema", "")).startswith("hwbench."):
         raise ResultsError(f"{path} is not an hwbench result file (no 'schema' field)")
     if payload.get("version") != SCHEMA_VERSION:
@@ -74,7 +72,70 @@ def read_result(path: str | os.PathLike) -> dict[str, Any]:
             f"{path} has result version {payload.get('version')}; this hwbench reads "
             f"version {SCHEMA_VERSION}"
         )
+    problems = result_problems(payload)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise ResultsError(f"{path} is not a valid result file: {'; '.join(problems[:3])}{more}")
     return payload
+
+
+# Figures a row may carry: each must be a JSON number when present (NaN allowed: a
+# measurement that came out NaN is data for compare to flag, not a corrupt file).
+NUMERIC_FIELDS = ("seconds", "latency_p50", "latency_p90", "latency_p99", "samples_per_s",
+                  "gflops", "gbytes_per_s", "flops", "bytes", "intensity", "rel_error",
+                  "max_abs_error", "mismatches", "top1", "top1_agreement", "mse",
+                  "fraction_of_peak", "accuracy_seconds", "accuracy_samples", "batch",
+                  "simulated_seconds", "simulated_tops", "simulated_cycles",
+                  "simulated_utilization", "simulated_samples_per_s")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def result_problems(payload: dict[str, Any]) -> list[str]:
+    """What is wrong with a result file's structure, one line per problem naming the row
+    (empty when it is sound): the one schema check behind ``read_result``."""
+    problems = [f"'{key}' is {type(payload[key]).__name__}, expected an object"
+                for key in ("environment", "backends")
+                if key in payload and not isinstance(payload[key], dict)]
+    rows = payload.get("rows", [])
+    if not isinstance(rows, list):
+        return [*problems, f"'rows' is {type(rows).__name__}, expected a list"]
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            problems.append(f"row {index}: is {type(row).__name__}, expected an object")
+            continue
+        label = f"row {index} ({_row_label(row)})"
+        for key in ("status", "backend", "model", "op", "case", "precision", "reason"):
+            if key in row and not isinstance(row[key], str):
+                problems.append(f"{label}: '{key}' is {_shown(row[key])}, expected a string")
+        for key in NUMERIC_FIELDS:
+            if key in row and not _is_number(row[key]):
+                problems.append(f"{label}: '{key}' is {_shown(row[key])}, expected a number")
+        timing = row.get("timing")
+        if timing is None:
+            continue
+        if not isinstance(timing, dict):
+            problems.append(f"{label}: 'timing' is {_shown(timing)}, expected an object")
+            continue
+        samples = timing.get("samples", [])
+        if not isinstance(samples, list) or not all(_is_number(s) for s in samples):
+            problems.append(f"{label}: 'timing.samples' must be a list of numbers")
+        for key in ("median", "min", "max", "iqr", "spread"):
+            if key in timing and not _is_number(timing[key]):
+                problems.append(f"{label}: 'timing.{key}' is {_shown(timing[key])}, "
+                                f"expected a number")
+    return problems
+
+
+def _row_label(row: dict[str, Any]) -> str:
+    what = row.get("model", row.get("op", "?"))
+    return f"{str(what)[:40]} on {str(row.get('backend', '?'))[:40]}"
+
+
+def _shown(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {str(value)[:20]!r}"
 
 
 def default_result_path(folder: str | os.PathLike, kind: str) -> Path:

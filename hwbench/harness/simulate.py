@@ -35,7 +35,7 @@ from hwbench.backends.systolic.topology import (
     vector_op,
 )
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.files import write_atomic
+from hwbench.files import read_text, write_atomic
 
 SCHEMA = "hwbench-simulate/1"
 # SCALE-Sim 3's COMPUTE_REPORT.csv columns, in its order; ours follow.
@@ -128,9 +128,10 @@ def model_layers(model: Any) -> list[Layer | VectorOp]:
 
 
 def run_simulation(config: SystolicConfig, *, topology: str | None = None, model: Any = None,
-                   batch: int = 1) -> Simulation:
+                   batch: int = 1, dims: dict[str, int] | None = None) -> Simulation:
     """Simulate a SCALE-Sim topology CSV or a model (a zoo name, an .onnx path, or a
-    ``Model``) on ``config``; ``simulation_seconds`` times the timing model alone."""
+    ``Model``) on ``config``; ``simulation_seconds`` times the timing model alone.
+    ``dims`` sizes a model file's symbolic dimensions (``load_model``)."""
     if (topology is None) == (model is None):
         raise ArgumentError("give exactly one of 'topology' (a SCALE-Sim CSV) and 'model'")
     if topology is not None:
@@ -140,7 +141,7 @@ def run_simulation(config: SystolicConfig, *, topology: str | None = None, model
         if isinstance(model, str):
             from hwbench.models import load_model
 
-            model = load_model(model, batch=batch)
+            model = load_model(model, batch=batch, dims=dims)
         workload = Path(getattr(model, "name", "model")).stem
         layers = model_layers(model)
     start = time.perf_counter()
@@ -183,10 +184,7 @@ def explain_difference(config: SystolicConfig, layer: LayerReport) -> dict[str, 
 def read_scalesim_report(path: str | Path) -> list[dict[str, float]]:
     """SCALE-Sim's COMPUTE_REPORT.csv: one dict per layer, keyed by its column names."""
     path = Path(path)
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    except OSError as exc:
-        raise ArgumentError(f"argument 'compare': cannot read {path}: {exc}") from exc
+    rows = list(csv.reader(read_text(path, "compare", encoding="utf-8-sig").splitlines()))
     if not rows or [c.strip() for c in rows[0][:len(SCALESIM_COLUMNS)]] != list(
             SCALESIM_COLUMNS):
         raise ArgumentError(f"{path}:1: not a SCALE-Sim COMPUTE_REPORT.csv (expected columns "
@@ -281,8 +279,8 @@ def layer_table(sim: Simulation):
     from rich.table import Table
 
     cfg = sim.config
-    table = Table(title=f"{sim.workload} on {cfg.name}: {cfg.rows}x{cfg.cols} "
-                        f"{cfg.dataflow}, {cfg.clock_hz / 1e6:g} MHz")
+    table = Table(title=escape(f"{sim.workload} on {cfg.name}: {cfg.rows}x{cfg.cols} "
+                               f"{cfg.dataflow}, {cfg.clock_hz / 1e6:g} MHz"))
     for name in ("#", "layer", "shape", "folds", "compute", "stall", "total", "util %",
                  "map eff %", "DRAM KiB", "µs", "TOP/s"):
         table.add_column(name, justify="left" if name in ("layer", "shape") else "right")

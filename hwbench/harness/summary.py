@@ -15,7 +15,8 @@ COLUMNS = (
     ("backend", "backend"), ("status", "status"),
     ("latency_p50_ms", "p50 (ms)"), ("latency_p90_ms", "p90 (ms)"),
     ("latency_p99_ms", "p99 (ms)"), ("samples_per_s", "samples/s"), ("gflops", "GFLOP/s"),
-    ("top1", "top-1"), ("mse", "MSE"), ("rel_error", "rel. error vs fp64"),
+    ("top1", "top-1"), ("mse", "MSE"), ("accuracy_samples", "accuracy over (samples)"),
+    ("rel_error", "rel. error vs fp64"),
     ("top1_agreement", "top-1 agreement vs fp64"), ("int8_drop", "int8 drop (points)"),
     ("flags", "flags"),
 )

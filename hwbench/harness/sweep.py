@@ -139,7 +139,8 @@ def _journal_rows(journal: Path) -> list[dict[str, Any]]:
     if not journal.exists():
         return []
     rows = []
-    for line in journal.read_text(encoding="utf-8").splitlines():
+    # errors="replace": a damaged line fails json.loads below and is skipped like a torn one
+    for line in journal.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
             row = json.loads(line)
         except json.JSONDecodeError:

@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.errors import ArgumentError
+from hwbench.files import read_text
 
 DEFAULT_TIMEOUT = 600.0
 # opencl:GPU / opencl:CPU in a sweep mean "the first OpenCL device of that type on the node
@@ -129,13 +130,10 @@ def load_spec(path: str | Path | None = None, overrides: list[str] | tuple[str, 
     if path is not None:
         path = Path(path)
         source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ArgumentError(f"argument 'spec': cannot read {path}: {exc}") from exc
+        text = read_text(path, "spec", encoding="utf-8")
         try:
             table = tomllib.loads(text)
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except tomllib.TOMLDecodeError as exc:
             raise ArgumentError(f"{path}: not valid TOML: {exc}") from exc
         base = path.resolve().parent
     for item in overrides:
@@ -287,9 +285,10 @@ def _file(path_text: Any, base: Path, where: _Where, key: str) -> tuple[Path, st
         raise where.error(key, f"must be file paths, got {path_text!r}")
     path = (base / path_text).resolve() if not Path(path_text).is_absolute() else Path(path_text)
     try:
-        return path, path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise where.error(key, f"cannot read {path}: {exc}") from exc
+        return path, read_text(path, key, encoding="utf-8-sig")
+    except ArgumentError as exc:
+        why = str(exc).removeprefix(f"argument '{key}': ")
+        raise where.error(key, f"cannot read it ({why})") from exc
 
 
 def _digest(text: str) -> str:

@@ -52,7 +52,8 @@ def run_models(job: dict[str, Any]) -> None:
         except Exception as exc:  # noqa: BLE001 - no roofline for it; its cases still run
             info["ceilings"] = {"error": f"{type(exc).__name__}: {exc}"}
     _emit({"type": "info", "info": info})
-    cases = model_suite.plan(job["models"], job["batches"], job["precisions"])
+    cases = model_suite.plan(job["models"], job["batches"], job["precisions"],
+                             job.get("dims"))
     for line in sys.stdin:
         command = json.loads(line)
         if command.get("quit"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,9 @@ def train(be: Backend, name: str, *, seed: int = 0, epochs: int | None = None,
 
     arch = architecture(name)
     epochs = arch.epochs if epochs is None else epochs
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ArgumentError(f"argument 'seed' must be a non-negative int (NumPy's seeds), "
+                            f"got {seed!r}")
     if epochs < 1 or batch_size < 1:
         raise ArgumentError(f"argument 'epochs'/'batch_size' must be >= 1, got {epochs}, "
                             f"{batch_size}")
@@ -279,7 +283,7 @@ def load_params(name: str, path: str | Path | None = None) -> Params:
             if str(data["model"]) != name:
                 raise ResultsError(f"{path} holds weights of {str(data['model'])!r}, not {name!r}")
             params = [(data[f"w{i}"], data[f"b{i}"]) for i in range(len(arch.layers))]
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ResultsError(f"cannot read {name} weights from {path}: {exc}") from exc
     for layer, (w, b) in zip(arch.layers, params, strict=True):
         if w.shape != layer.shape or w.dtype != np.float32 or b.dtype != np.float32:

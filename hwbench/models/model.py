@@ -70,11 +70,17 @@ class Model:
                 f"nodes={len(self.graph.nodes)}>")
 
 
-def load_model(name_or_path: str | os.PathLike, batch: int | None = None) -> Model:
+def load_model(name_or_path: str | os.PathLike, batch: int | None = None,
+               dims: dict[str, int] | None = None) -> Model:
     """A zoo model by name (the digits models, ``hwbench.models.zoo.ZOO``) or an .onnx
     file by path.
 
-    ``batch`` rewrites the batch size (see ``hwbench.graph.passes.rewrite_batch``).
+    ``batch`` is the batch size: it fills an input's symbolic (or unknown) first
+    dimension, as exported with a dynamic batch, and rewrites a static one (see
+    ``hwbench.graph.passes.rewrite_batch``). ``dims`` sizes the other symbolic
+    dimensions by the names the file gives them, e.g. ``dims={"sequence": 128}``
+    (onnxruntime's free dimension overrides; the CLI's ``--dim sequence=128``). A
+    symbolic dimension left without a size raises ``ArgumentError`` naming it.
     """
     source: Any
     if isinstance(name_or_path, str) and name_or_path in digits.ARCHITECTURES:
@@ -95,7 +101,7 @@ def load_model(name_or_path: str | os.PathLike, batch: int | None = None) -> Mod
     else:
         raise ArgumentError(f"argument 'name_or_path' must be a zoo name or a path, "
                             f"got {type(name_or_path).__name__}")
-    graph = set_output_shapes(fold_constants(load_onnx(source)))
+    graph = set_output_shapes(fold_constants(load_onnx(source, batch=batch, dims=dims)))
     model = Model(name, graph, path)
     if batch is not None and batch != model.batch:
         model = model.with_batch(batch)
