@@ -32,7 +32,7 @@ def _row(case: str, samples, **extra) -> dict:
     row = {"op": "gemm", "case": case, "backend": "numpy", "status": "ok",
            "timing": {"samples": list(samples)}}
     finite = [s for s in samples if isinstance(s, float) and math.isfinite(s)]
-    row["seconds"] = float(np.median(finite)) if finite else None
+    row["seconds"] = float(np.median(finite)) if finite else math.nan  # as a run writes it
     row.update(extra)
     return row
 
