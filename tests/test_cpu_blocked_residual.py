@@ -110,3 +110,21 @@ def test_fused_residual_matches_float64_whatever_produced_it(session_cpu, shape,
     want = ref.conv2d(x, w, stride=stride, padding=pad, residual=residual64,
                       activation=activation)
     _assert_close(be.to_numpy(y), want, c * r * r)
+
+
+@pytest.mark.parametrize("bad", ["objects", "short", "strided"])
+def test_onednn_refuses_buffers_that_cannot_hold_the_descriptor(session_cpu, bad):
+    """The guard under defect 1: the BlockedArray object itself went to oneDNN as an
+    array of Python objects. A primitive now refuses any buffer that is not a contiguous
+    array of at least its descriptor's bytes, instead of reading past it."""
+    from hwbench.backends import onednn
+    from hwbench.backends.cpu import _build_eltwise
+
+    prim = _build_eltwise(onednn.load(), "eltwise_relu", 64)
+    src = {"objects": np.array([object()] * 64), "short": np.zeros(63, F32),
+           "strided": np.zeros(128, F32)[::2]}[bad]
+    with pytest.raises(AssertionError, match="cannot hold"):
+        prim.execute({onednn.ARG_SRC: src, onednn.ARG_DST: np.zeros(64, F32)})
+    out = np.zeros(64, F32)
+    prim.execute({onednn.ARG_SRC: np.full(64, -1.0, F32), onednn.ARG_DST: out})
+    assert (out == 0).all()
