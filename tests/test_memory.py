@@ -93,10 +93,9 @@ def test_cached_calls_do_not_grow_memory(backend):
 
 
 def _cpu_caches(backend):
-    if not hasattr(backend, "_packed_weights"):
+    if getattr(backend, "frozen", None) is None:
         pytest.skip(f"{backend.full_name} keeps no per-array caches")
-    return lambda: {"packed": len(backend._packed_weights), "frozen": len(backend._frozen),
-                    "finite": len(backend._finite)}
+    return backend.frozen.sizes
 
 
 def test_cpu_primitive_cache_is_used(backend):
@@ -126,11 +125,12 @@ def test_dropped_frozen_weights_are_forgotten(backend):
     # The cache is really used: a kept frozen weight is packed once, under its id.
     kept = backend.asarray(host_w)
     backend.conv2d(x, kept, padding=1)
-    assert any(key[0] == id(kept) for key in backend._packed_weights)
-    packed_once = next(v[1] for k, v in backend._packed_weights.items() if k[0] == id(kept))
+    packed_once = backend.frozen.cached(kept)
+    assert packed_once, "nothing was cached for a frozen weight"
     backend.conv2d(x, kept, padding=1)
-    again = next(v[1] for k, v in backend._packed_weights.items() if k[0] == id(kept))
-    assert again is packed_once
+    again = backend.frozen.cached(kept)
+    assert again.keys() == packed_once.keys()
+    assert all(again[tag] is packed_once[tag] for tag in again)
     del kept, packed_once, again
     gc.collect()
 
@@ -151,10 +151,10 @@ def test_dropped_frozen_weights_are_forgotten(backend):
     growth = settled_rss() - before
     after = sizes()
     assert after == baseline, f"caches kept dropped arrays: {baseline} -> {after}"
-    # While alive, each iteration adds at most one packed weight and two frozen arrays.
-    assert peak["packed"] <= baseline["packed"] + 1, peak
+    # While alive, each iteration adds at most two frozen arrays, and derived values: a
+    # packed weight and the NaN screen's verdicts on the two.
     assert peak["frozen"] <= baseline["frozen"] + 2, peak
-    assert peak["finite"] <= baseline["finite"] + 2, peak
+    assert peak["derived"] <= baseline["derived"] + 3, peak
     assert growth < MAX_GROWTH, f"RSS grew {growth / MiB:.1f} MiB"
 
 

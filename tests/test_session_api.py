@@ -177,17 +177,18 @@ def test_cpu_session_reorders_conv_weights_once():
     if not ok:
         pytest.skip(f"backend cpu unavailable: {why}")
     be = hwbench.get_backend("cpu")
-    if not hasattr(be, "_packed_weights"):
+    if getattr(be, "frozen", None) is None:
         pytest.skip("this cpu backend keeps no packed-weight cache")
     m = hwbench.load_model("squeezenet")
     sess = hwbench.Session(m, backend=be)
     x = {m.inputs[0]: zoo.reference_input(m.input_shapes[m.inputs[0]])}
     sess.run(x)
-    packed = dict(be._packed_weights)
+    packed = be.frozen.snapshot()
     assert packed, "no conv weights were reordered and cached"
     sess.run(x)
-    assert be._packed_weights.keys() == packed.keys()
-    assert all(be._packed_weights[k][1] is packed[k][1] for k in packed)
+    again = be.frozen.snapshot()
+    assert again.keys() == packed.keys()
+    assert all(again[k] is packed[k] for k in packed)
 
 
 def test_randomize_weights_is_seeded_and_keeps_variances_positive():

@@ -1,8 +1,9 @@
 """The ``cpu`` backend: oneDNN primitives (default) or MKL's CBLAS (``cpu:mkl``) via ctypes.
 
-Device arrays are NumPy arrays. ``asarray`` returns *read-only* copies: an array the
-backend handed out cannot change behind its back, which is what makes it safe to
-reorder a convolution's weights into oneDNN's blocked layout once and reuse them.
+Device arrays are NumPy arrays. ``asarray`` returns *frozen* copies (``frozen.py``): no
+array in their chain can be made writable, so an array the backend handed out cannot
+change behind its back, which is what makes it safe to reorder a convolution's weights
+into oneDNN's blocked layout once and reuse them (and to screen it for NaN once).
 With ``keep_blocked=True`` (what ``Session`` uses) convolutions, pooling and channel
 concat also return ``BlockedArray``: an activation left in oneDNN's nChw16c layout,
 read as it is by the next such kernel and converted by every other one (and
@@ -20,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import math
 import sys
-import weakref
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ import numpy as np
 from hwbench.backends import onednn
 from hwbench.backends.base import Backend
 from hwbench.backends.blas_layout import row_major
+from hwbench.backends.frozen import FrozenArrays
 from hwbench.backends.onednn import (
     ARG_ATTR_SCALES,
     ARG_ATTR_ZERO_POINTS,
@@ -108,21 +109,28 @@ BLOCKED_TAG = CONV_LAYOUTS["blocked"]
 
 
 class BlockedArray:
-    """A float32 NCHW activation held in oneDNN's nChw16c layout between cpu kernels.
+    """A float32 NCHW activation held in a oneDNN blocked layout between cpu kernels.
 
     With ``keep_blocked=True`` a convolution returns one of these instead of reordering
     its output back to NCHW, and the next convolution (or pooling) reads it as it is:
     ResNet-50 then runs with no reorders between layers. ``shape`` and ``dtype`` are the
-    logical ones (what the spec checks see); every kernel that needs plain memory, and
-    ``to_numpy``, converts it with one reorder (``CpuBackend._plain``).
+    logical ones (what the spec checks see); ``md`` is the exact memory descriptor the
+    buffer is laid out by (format, blocking, channel padding): a kernel reads the buffer
+    as it is only where its own descriptor for that argument is equal, and converts it
+    otherwise. Every kernel that needs plain memory, and ``to_numpy``, converts it with
+    one reorder (``CpuBackend._plain``).
     """
 
-    __slots__ = ("buffer", "shape", "dtype", "_to_plain")
+    __slots__ = ("buffer", "shape", "dtype", "md", "_to_plain")
 
-    def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], to_plain: Primitive) -> None:
+    def __init__(self, buffer: np.ndarray, shape: tuple[int, ...], md: onednn.MemoryDesc,
+                 to_plain: Primitive | None) -> None:
+        if buffer.nbytes < md.size:
+            raise AssertionError(f"a {buffer.nbytes}-byte buffer for a {md.size}-byte layout")
         self.buffer = buffer          # raw bytes, sized for the blocked descriptor
         self.shape = tuple(shape)
         self.dtype = FLOAT32
+        self.md = md                  # the layout of ``buffer``
         self._to_plain = to_plain     # reorder primitive: this layout -> NCHW
 
     @property
@@ -135,11 +143,14 @@ class BlockedArray:
 
     def plain(self, out: np.ndarray) -> np.ndarray:
         """Reorder into ``out`` (a C-contiguous float32 array of ``shape``)."""
-        self._to_plain.execute({ARG_SRC: self.buffer, ARG_DST: out})
+        if self._to_plain is None:  # the layout is plain already
+            np.copyto(out.reshape(-1), self.buffer.reshape(-1).view(np.float32)[:out.size])
+        else:
+            self._to_plain.execute({ARG_SRC: self.buffer, ARG_DST: out})
         return out
 
     def __repr__(self) -> str:
-        return f"<BlockedArray {self.shape} float32 nChw16c>"
+        return f"<BlockedArray {self.shape} float32 blocked>"
 
 
 class ChannelsLastArray:
@@ -306,9 +317,8 @@ class CpuBackend(Backend):
             self.mkl.set_num_threads(self.threads)
         self.dnnl.set_num_threads(self.threads)
         self._primitives: dict[tuple, Any] = {}
-        self._frozen: dict[int, weakref.ref] = {}
-        self._finite: dict[int, bool] = {}
-        self._packed_weights: dict[tuple, tuple[weakref.ref, np.ndarray]] = {}
+        # Arrays from asarray, and what was derived from each: packed filters, NaN screen.
+        self.frozen = FrozenArrays()
         self._buffers = BufferPool()
 
     # -- discovery -----------------------------------------------------------------------
@@ -321,6 +331,15 @@ class CpuBackend(Backend):
         from hwbench.backends.mkl import mkl_available
 
         return ["onednn", "mkl"] if mkl_available()[0] else ["onednn"]
+
+    @classmethod
+    def device_status(cls, device: str) -> str:
+        """A flavour of ``devices()``, optionally ``+float32-requant`` (or that alone)."""
+        try:
+            flavour, _ = _parse_device(device)
+        except ArgumentError as exc:
+            return str(exc)
+        return super().device_status(flavour)
 
     @classmethod
     def versions(cls) -> dict[str, str]:
@@ -347,29 +366,9 @@ class CpuBackend(Backend):
 
     # -- memory --------------------------------------------------------------------------
     def asarray(self, x: Any) -> np.ndarray:
-        src = np.asarray(x)
-        buffer = aligned_empty(src.shape, src.dtype)
-        buffer[...] = src
-        # Return a view whose every base is read-only: NumPy refuses to make such a view
-        # writable again, so the data cannot change behind a cached, reordered copy.
-        out = buffer.view()
-        array: Any = out
-        while isinstance(array, np.ndarray):
-            array.flags.writeable = False
-            array = array.base
-        key = id(out)
-        self._frozen[key] = weakref.ref(out, lambda _ref: self._forget(key))
-        return out
-
-    def _forget(self, key: int) -> None:
-        self._frozen.pop(key, None)
-        self._finite.pop(key, None)
-        for cache_key in [k for k in self._packed_weights if k[0] == key]:
-            del self._packed_weights[cache_key]
-
-    def _is_frozen(self, x: np.ndarray) -> bool:
-        ref = self._frozen.get(id(x))
-        return ref is not None and ref() is x
+        """A 64-byte aligned copy that no NumPy call can make writable (``frozen.py``):
+        the data cannot change behind a cached, reordered copy or NaN verdict."""
+        return self.frozen.freeze(x)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(self._plain(x))
@@ -389,15 +388,10 @@ class CpuBackend(Backend):
     def _all_finite(self, x: Any) -> bool:
         """Screen for NaN/inf; a frozen array (from ``asarray``) is screened only once."""
         if isinstance(x, BlockedArray):  # its padding holds no values: screen the plain copy
-            return bool(np.isfinite(self._plain(x)).all())
+            return _all_finite_values(self._plain(x))
         if isinstance(x, ChannelsLastArray):
-            return bool(np.isfinite(x.nhwc).all())
-        if self._is_frozen(x):
-            known = self._finite.get(id(x))
-            if known is None:
-                known = self._finite[id(x)] = bool(np.isfinite(x).all())
-            return known
-        return bool(np.isfinite(x).all())
+            return _all_finite_values(x.nhwc)
+        return self.frozen.derived(x, "all-finite", _all_finite_values)
 
     # -- cache ---------------------------------------------------------------------------
     def _primitive(self, key: tuple, build) -> Any:
@@ -605,17 +599,9 @@ class CpuBackend(Backend):
         return self._once_per_array(w, "int8-filters", build)
 
     def _once_per_array(self, w: np.ndarray, tag: Any, build) -> np.ndarray:
-        """``build(w)``, kept per frozen array (from ``asarray``: read-only, so the result
-        cannot go stale; ``_forget`` drops it with the array); others are built per call."""
-        if not self._is_frozen(w):
-            return build(w)
-        key = (id(w), tag)
-        hit = self._packed_weights.get(key)
-        if hit is not None and hit[0]() is w:
-            return hit[1]
-        value = build(w)
-        self._packed_weights[key] = (weakref.ref(w), value)
-        return value
+        """``build(w)``, kept per frozen array (from ``asarray``: it can never change, so
+        the result cannot go stale; dropped with the array); others are built per call."""
+        return self.frozen.derived(w, tag, build)
 
     # -- conv ----------------------------------------------------------------------------
     fuses_conv_epilogue = True
@@ -626,22 +612,15 @@ class CpuBackend(Backend):
         shortcut as a binary-add post-op read in place, a plain one summed into the dst),
         or one in-place pass after each image's GEMM on the pointwise path."""
         self.dnnl.set_num_threads(self.threads)
-        src_tag, tag = _conv_tags(p, self.conv_layout)
+        tag = _conv_tags(p, self.conv_layout)[1]
         blocked = tag == BLOCKED_TAG and (self.keep_blocked or isinstance(x, BlockedArray))
         if self.pointwise_as_gemm and _is_pointwise(p) and not blocked:
             return self._pointwise_conv(p, np.asarray(self._plain(x)), np.asarray(w), bias,
                                         self._plain(residual), activation)
-        mode = None
-        if residual is not None:
-            # A blocked shortcut has exactly this conv's dst layout (same shape, same tag).
-            mode = "blocked" if (isinstance(residual, BlockedArray) and tag == BLOCKED_TAG) \
-                else "plain"
-        key = ("conv", p, self.conv_layout, mode, activation)
-        conv = self._primitive(key, lambda: _Conv(self.dnnl, p, self.conv_layout, mode,
-                                                  activation))
+        conv = self._conv_primitive(p, residual, activation)
         packed = self._packed(conv, w)
-        if isinstance(x, BlockedArray) and src_tag == BLOCKED_TAG:
-            src = x.buffer
+        if isinstance(x, BlockedArray) and x.md == conv.prim.mds[ARG_SRC]:
+            src = x.buffer  # already in the layout the primitive reads
         else:
             x = np.ascontiguousarray(self._plain(x))
             src = x
@@ -654,23 +633,48 @@ class CpuBackend(Backend):
         if conv.dst_reorder is not None:
             dst = self._buffers.empty(conv.prim.mds[ARG_DST].size, np.uint8)
         buffers = {ARG_SRC: src, ARG_WEIGHTS: packed, ARG_DST: dst}
-        if mode == "blocked":
+        if conv.residual == "blocked":
             buffers[onednn.arg_post_op(0)] = residual.buffer
-        elif mode == "plain":
-            # The sum post-op adds what dst holds: the shortcut, in the dst's layout.
-            residual = np.ascontiguousarray(residual)
-            if conv.residual_reorder is None:
-                np.copyto(dst, residual)
-            else:
-                conv.residual_reorder.execute({ARG_SRC: residual, ARG_DST: dst})
+        elif conv.residual == "plain":
+            self._fill_with_residual(conv, dst, residual)
         if bias is not None:
             buffers[ARG_BIAS] = np.ascontiguousarray(bias)
         conv.prim.execute(buffers)
         if keep:
-            return BlockedArray(dst, p.output_shape, conv.dst_reorder)
+            return BlockedArray(dst, p.output_shape, conv.prim.mds[ARG_DST], conv.dst_reorder)
         if conv.dst_reorder is not None:
             conv.dst_reorder.execute({ARG_SRC: dst, ARG_DST: out})
         return out
+
+    def _conv_primitive(self, p: ConvProblem, residual, activation: str | None) -> _Conv:
+        """The cached ``_Conv`` for this call. A ``BlockedArray`` shortcut is read in place
+        (a binary-add post-op) only where its memory descriptor is exactly the one that
+        post-op was created with; any other shortcut is written into the dst first (a
+        sum post-op), converted to the dst's layout."""
+        mode = None if residual is None else "plain"
+        if isinstance(residual, BlockedArray) and _conv_tags(p, self.conv_layout)[1] \
+                == BLOCKED_TAG:
+            blocked = self._primitive(
+                ("conv", p, self.conv_layout, "blocked", activation),
+                lambda: _Conv(self.dnnl, p, self.conv_layout, "blocked", activation))
+            if residual.md == blocked.residual_md:
+                return blocked
+        return self._primitive(("conv", p, self.conv_layout, mode, activation),
+                               lambda: _Conv(self.dnnl, p, self.conv_layout, mode, activation))
+
+    def _fill_with_residual(self, conv: _Conv, dst: np.ndarray, residual) -> None:
+        """Write the shortcut into ``dst`` in the primitive's dst layout (its sum post-op
+        adds what dst holds): a raw copy where the layouts are equal, else a reorder."""
+        if isinstance(residual, BlockedArray) and residual.md == conv.prim.mds[ARG_DST]:
+            size = residual.md.size
+            np.copyto(dst.reshape(-1).view(np.uint8)[:size],
+                      residual.buffer.reshape(-1).view(np.uint8)[:size])
+            return
+        plain = np.ascontiguousarray(self._plain(residual), np.float32)
+        if conv.residual_reorder is None:  # the dst is plain NCHW: so is ``dst`` here
+            np.copyto(dst, plain)
+        else:
+            conv.residual_reorder.execute({ARG_SRC: plain, ARG_DST: dst})
 
     def _pointwise_conv(self, p: ConvProblem, x: np.ndarray, w: np.ndarray, bias,
                         residual=None, activation: str | None = None) -> np.ndarray:
@@ -749,13 +753,15 @@ class CpuBackend(Backend):
     def _pool(self, p: PoolProblem, x) -> np.ndarray | BlockedArray:
         self.dnnl.set_num_threads(self.threads)
         rescale = p.kind == "avg" and p.count_include_pad and any(p.ceil_extra)
+        pool = None
         if isinstance(x, BlockedArray) and not rescale:
             # Pool in the blocked layout: ResNet's stem max pool then needs no reorders.
             pool = self._primitive(("pool", p, BLOCKED_TAG),
                                    lambda: _BlockedPool(self.dnnl, p))
+        if pool is not None and x.md == pool.prim.mds[ARG_SRC]:
             out = self._buffers.empty(pool.prim.mds[ARG_DST].size, np.uint8)
             pool.prim.execute({ARG_SRC: x.buffer, ARG_DST: out})
-            result = BlockedArray(out, p.output_shape, pool.to_plain)
+            result = BlockedArray(out, p.output_shape, pool.prim.mds[ARG_DST], pool.to_plain)
             return result if self.keep_blocked else self._plain(result)
         if isinstance(x, ChannelsLastArray) and x.dtype == np.float32 and not rescale:
             prim = self._primitive(("pool", p, "acdb"),
@@ -825,16 +831,19 @@ class CpuBackend(Backend):
 
     def _concat(self, p: ConcatProblem, arrays) -> np.ndarray | BlockedArray:
         self.dnnl.set_num_threads(self.threads)
+        concat = None
         if p.axis == 1 and all(isinstance(a, BlockedArray) for a in arrays):
             # Channel concat of nChw16c arrays (SqueezeNet's fire modules): every part
             # is whole 16-channel blocks, so the result is nChw16c too, with no reorders.
             concat = self._primitive(("concat", p, BLOCKED_TAG),
                                      lambda: _BlockedConcat(self.dnnl, p))
+        if concat is not None and all(a.md == concat.prim.mds[ARG_MULTIPLE_SRC + i]
+                                      for i, a in enumerate(arrays)):
             out = self._buffers.empty(concat.prim.mds[ARG_DST].size, np.uint8)
             buffers = {ARG_MULTIPLE_SRC + i: a.buffer for i, a in enumerate(arrays)}
             buffers[ARG_DST] = out
             concat.prim.execute(buffers)
-            result = BlockedArray(out, p.shape, concat.to_plain)
+            result = BlockedArray(out, p.shape, concat.prim.mds[ARG_DST], concat.to_plain)
             return result if self.keep_blocked else self._plain(result)
         arrays = [self._plain(a) for a in arrays]
         out = self._buffers.empty(p.shape, np.float32)
@@ -873,6 +882,10 @@ CONCAT_MIN_BYTES = 1 << 20
 POINTWISE_MIN_PIXELS = 128
 
 
+def _all_finite_values(x: np.ndarray) -> bool:
+    return bool(np.isfinite(x).all())
+
+
 def _is_pointwise(p: ConvProblem) -> bool:
     """A 1×1/stride-1/unpadded conv on images big enough for the GEMM path to win.
 
@@ -892,6 +905,7 @@ class _Conv:
         """``residual``: None, "plain" (summed into a dst pre-filled with it) or "blocked"
         (a binary-add post-op reading it in the dst's own blocked layout)."""
         self.problem = p
+        self.residual = residual
         g = p.groups
         wshape = (p.k, p.c, p.r, p.s) if g == 1 else (g, p.k // g, p.c // g, p.r, p.s)
         user_src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag="abcd")
@@ -921,6 +935,8 @@ class _Conv:
                                 ARG_DST: QUERY_DST_MD}
         if bias:
             args[ARG_BIAS] = bias
+        # The layout a shortcut read in place must have (None: no such post-op).
+        self.residual_md = dst if residual == "blocked" else None
         if residual == "blocked":
             args[onednn.arg_post_op(0)] = dst
         self.prim = Primitive(d, pd, args)

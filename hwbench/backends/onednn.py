@@ -443,6 +443,7 @@ class Primitive:
                 self.mds[arg] = md if isinstance(md, MemoryDesc) else self.query_md(md)
             self.mds[ARG_SCRATCHPAD] = self.query_md(QUERY_SCRATCHPAD_MD)
             self.scratchpad = aligned_bytes(max(self.mds[ARG_SCRATCHPAD].size, 1))
+            self.sizes = {arg: md.size for arg, md in self.mds.items()}
             self.memories: dict[int, c_void_p] = {}
             for arg, md in self.mds.items():
                 mem = c_void_p()
@@ -466,9 +467,19 @@ class Primitive:
         return MemoryDesc(self.dnnl, clone, owned=True)
 
     def execute(self, buffers: dict[int, np.ndarray]) -> None:
-        """Run on host buffers (one per argument, each sized for its descriptor), then wait."""
-        set_handle, memories = self._set, self.memories
+        """Run on host buffers (one per argument, each sized for its descriptor), then wait.
+
+        Each buffer must be a contiguous array of at least its descriptor's bytes: any other
+        object (an array of Python objects, a view, a short buffer) would hand oneDNN an
+        address it reads or writes past, so it is refused before the call."""
+        set_handle, memories, sizes = self._set, self.memories, self.sizes
         for arg, buf in buffers.items():
+            if (buf.dtype.hasobject or not buf.flags.c_contiguous
+                    or buf.nbytes < sizes[arg]):
+                raise AssertionError(
+                    f"oneDNN argument {arg}: {type(buf).__name__} {buf.dtype} "
+                    f"{buf.shape} (contiguous={buf.flags.c_contiguous}, {buf.nbytes} "
+                    f"bytes) cannot hold a {sizes[arg]}-byte descriptor")
             set_handle(memories[arg], buf.ctypes.data)
         dnnl = self.dnnl
         dnnl.check(dnnl.lib.dnnl_primitive_execute(self.prim, dnnl.stream, len(self.args),

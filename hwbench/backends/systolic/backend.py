@@ -12,11 +12,11 @@ a SCALE-Sim configuration.
 from __future__ import annotations
 
 import functools
-import weakref
 from typing import Any
 
 import numpy as np
 
+from hwbench.backends.frozen import FrozenArrays
 from hwbench.backends.numpy_backend import NumpyBackend
 from hwbench.backends.systolic import functional
 from hwbench.backends.systolic.analytic import LayerReport, simulate_layer, simulate_vector
@@ -118,28 +118,20 @@ class SystolicBackend(NumpyBackend):
         super().__init__(device, threads=threads, check_finite=check_finite)
         self.config = load_config(config if config is not None else device or DEFAULT_CONFIG)
         self.counters = SimulatedCounters(self.config)
-        # id(read-only weight array) -> (weakref to it, its int8 weights and scales)
-        self._weights: dict[int, tuple[Any, tuple[np.ndarray, np.ndarray]]] = {}
+        # Arrays from asarray, and their int8 weights and scales (``_int8_weights``).
+        self.frozen = FrozenArrays()
 
     def asarray(self, x: Any) -> np.ndarray:
-        """A read-only copy: its int8 quantization can then be cached (``_int8_weights``)."""
-        out = super().asarray(x)
-        out.flags.writeable = False
-        return out
+        """A frozen copy (``frozen.py``: nothing can write it), so its int8 quantization
+        can be cached (``_int8_weights``)."""
+        return self.frozen.freeze(x)
 
     def _int8_weights(self, w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-        """Weights quantized once per uploaded (read-only) array, as the accelerator would
-        hold them; a writable array is quantized every call (it may change)."""
-        if w.flags.writeable:
-            return functional.quantized_weights(w, axis)
-        key = id(w)
-        hit = self._weights.get(key)
-        if hit is not None and hit[0]() is w:
-            return hit[1]
-        quantized = functional.quantized_weights(w, axis)
-        self._weights[key] = (weakref.ref(w, lambda _r, k=key: self._weights.pop(k, None)),
-                              quantized)
-        return quantized
+        """Weights quantized once per uploaded (frozen) array, as the accelerator would
+        hold them; any other array is quantized every call: even a read-only one may be a
+        view of memory that changes."""
+        return self.frozen.derived(w, ("int8-weights", axis),
+                                   lambda w: functional.quantized_weights(w, axis))
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
