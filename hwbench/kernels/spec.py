@@ -9,6 +9,7 @@ every report counts work the same way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,7 +54,11 @@ def dtype_of(x: Any) -> np.dtype:
 
 
 def _check_dtype(x: Any, allowed: tuple[np.dtype, ...], name: str, op: str) -> np.dtype:
-    dtype = dtype_of(x)
+    try:
+        dtype = dtype_of(x)
+    except TypeError as exc:  # a ``dtype`` attribute NumPy cannot read (no numeric dtype)
+        raise DTypeError(f"{op}: argument '{name}' has no numeric dtype: "
+                         f"{getattr(x, 'dtype', None)!r} ({exc})") from exc
     if dtype not in allowed:
         names = " or ".join(str(d) for d in allowed)
         raise DTypeError(f"{op}: argument '{name}' must have dtype {names}, got {dtype}")
@@ -104,6 +109,11 @@ class GemmProblem:
     @property
     def flops(self) -> int:
         return 2 * self.m * self.n * self.k + (self.m * self.n if self.bias_shape else 0)
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result a kernel allocates (what ``Backend._reserve`` checks)."""
+        return 4 * self.m * self.n  # float32 or int32 results
 
     @property
     def bytes(self) -> int:
@@ -157,6 +167,11 @@ class ConvProblem:
         return 2 * macs + (self.n * self.k * self.out_h * self.out_w if self.has_bias else 0)
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.n * self.k * self.out_h * self.out_w
+
+    @property
     def bytes(self) -> int:
         weights = self.k * (self.c // self.groups) * self.r * self.s
         elems = self.n * self.c * self.h * self.w + weights
@@ -178,6 +193,11 @@ class ElementwiseProblem:
     @property
     def flops(self) -> int:
         return self.flops_per_element * self.size
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.size
 
     @property
     def bytes(self) -> int:
@@ -461,6 +481,11 @@ class QuantizeProblem:
         return 2 * self.size  # scale and shift
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return (1 if self.out_dtype in ('int8', 'uint8') else 4) * self.size
+
+    @property
     def bytes(self) -> int:
         return 5 * self.size  # one float32 and one byte per element
 
@@ -679,6 +704,11 @@ class PoolProblem:
         return self.n * self.c * self.out_h * self.out_w * self.kernel[0] * self.kernel[1]
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.n * self.c * self.out_h * self.out_w
+
+    @property
     def bytes(self) -> int:
         return 4 * (self.n * self.c * self.h * self.w + self.n * self.c * self.out_h * self.out_w)
 
@@ -754,6 +784,11 @@ class SoftmaxProblem:
         return 5 * self.size
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.size
+
+    @property
     def bytes(self) -> int:
         return 8 * self.size
 
@@ -784,6 +819,11 @@ class BinaryProblem:
     @property
     def flops(self) -> int:
         return self.size
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.size
 
     @property
     def bytes(self) -> int:
@@ -825,6 +865,11 @@ class ConcatProblem:
         return 0
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * math.prod(self.shape)
+
+    @property
     def bytes(self) -> int:
         return 8 * int(np.prod(self.shape))
 
@@ -841,9 +886,10 @@ def check_concat(arrays: Any, axis: Any) -> ConcatProblem:
     for i, arr in enumerate(arrays):
         shape = _shape(arr, "arrays", op)
         _check_nonempty(shape, "arrays", op)
-        if dtype_of(arr) != FLOAT32:
+        dtype = _check_dtype(arr, LAYOUT_DTYPES, "arrays", op)
+        if dtype != FLOAT32:
             raise DTypeError(
-                f"{op}: argument 'arrays' item {i} must have dtype float32, got {dtype_of(arr)}")
+                f"{op}: argument 'arrays' item {i} must have dtype float32, got {dtype}")
         if not shape:
             raise ArgumentError(f"{op}: argument 'arrays' item {i} is 0-d: it has no axis")
         shapes.append(shape)
@@ -880,6 +926,11 @@ class LrnProblem:
     @property
     def flops(self) -> int:
         return (self.size + 4) * self.elements
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 8 * self.elements  # the output and the window sums of squares
 
     @property
     def bytes(self) -> int:
@@ -926,6 +977,11 @@ class LayoutProblem:
     @property
     def flops(self) -> int:
         return 0
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return self.itemsize * math.prod(self.shape)
 
     @property
     def bytes(self) -> int:
