@@ -135,8 +135,13 @@ def _check_asarray(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict,
         raise DTypeError(f"asarray: argument 'x' must hold numbers (bool, int, float), got "
                          f"dtype {host.dtype}")
     be.require_bytes(memory.nbytes_of(host.shape, host.dtype.itemsize),
-                     f"asarray of shape {tuple(host.shape)} {host.dtype} on {be.full_name}")
+                     f"asarray of shape {tuple(host.shape)} {host.dtype} on {be.full_name}",
+                     functools.partial(_elements_fit, host.dtype.itemsize))
     return args, kwargs, ()
+
+
+def _elements_fit(itemsize: int, free: int) -> str:
+    return f"arrays of at most {free // itemsize:,} elements of {itemsize} bytes fit"
 
 
 def _check_to_numpy(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
@@ -173,7 +178,8 @@ def _check_empty(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, t
     if dt.kind not in "biuf":
         raise DTypeError(f"empty: argument 'dtype' must be a numeric dtype, got {dt}")
     be.require_bytes(memory.nbytes_of(tuple(dims), dt.itemsize),
-                     f"empty of shape {tuple(int(d) for d in dims)} {dt} on {be.full_name}")
+                     f"empty of shape {tuple(int(d) for d in dims)} {dt} on {be.full_name}",
+                     functools.partial(_elements_fit, dt.itemsize))
     return args, kwargs, ()
 
 
@@ -310,14 +316,24 @@ class Backend(abc.ABC):
         out = problem.output_bytes
         if out < memory.SMALL_BYTES and out * 64 < memory.SMALL_BYTES:
             return  # no backend's workspace reaches 64x its output on small calls
-        self.require_bytes(out + self._workspace_bytes(op, problem),
-                           f"{op} on {self.full_name} ({_describe(problem)})")
+        total = out + self._workspace_bytes(op, problem)
+        per_byte_of_output = total / max(out, 1)
 
-    def require_bytes(self, nbytes: int, what: str, fits: str = "") -> None:
-        """``memory.require`` against this backend's budget and allocation limit."""
+        def fits(free: int) -> str:
+            most = memory.format_bytes(free / per_byte_of_output)
+            return (f"calls whose output is at most {most}"
+                    f" fit (this one's is {memory.format_bytes(out)})")
+
+        self.require_bytes(total, f"{op} on {self.full_name} ({_describe(problem)})", fits,
+                           one_allocation=total == out)
+
+    def require_bytes(self, nbytes: int, what: str, fits: str | Callable[[int], str] = "",
+                      *, one_allocation: bool = True) -> None:
+        """``memory.require`` against this backend's budget and, for ``nbytes`` that are
+        ``one_allocation``, its limit on one allocation."""
         if nbytes >= memory.SMALL_BYTES:
             memory.require(nbytes, what, fits=fits, budget=self.memory_budget(),
-                           single_limit=self.allocation_limit())
+                           single_limit=self.allocation_limit() if one_allocation else None)
 
     def _all_finite(self, x: Any) -> bool:
         host = self.to_numpy(x)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import resource
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,28 +109,32 @@ def host_budget() -> Budget | None:
     return Budget(known[source], source)
 
 
-def require(nbytes: int, what: str, *, fits: str = "", budget: Budget | None = None,
+def require(nbytes: int, what: str, *, fits: str | Callable[[int], str] = "",
+            budget: Budget | None = None,
             single_limit: tuple[int, str] | None = None) -> None:
     """Raise ``OutOfMemoryError`` when ``what`` (needing ``nbytes``) cannot fit.
 
     ``budget``: free bytes (default: ``host_budget()``); ``single_limit``: the largest one
     allocation may be and what sets it (an OpenCL device's ``max_mem_alloc_size``), checked
     against ``nbytes`` too. ``fits`` ends the message: what size would fit, in the caller's
-    terms ("batch <= 12").
+    terms ("batch <= 12"), or a function of the bytes available that says it.
     """
     if nbytes < SMALL_BYTES:
         return
+    hint = fits if isinstance(fits, str) else ""
     if single_limit is not None and nbytes > single_limit[0]:
+        hint = hint or (fits(single_limit[0]) if callable(fits) else "")
         raise OutOfMemoryError(
             f"{what} needs {format_bytes(nbytes)} in one allocation, more than "
             f"{single_limit[1]} allows ({format_bytes(single_limit[0])})"
-            + (f"; {fits}" if fits else ""))
+            + (f"; {hint}" if hint else ""))
     budget = budget if budget is not None else host_budget()
     if budget is None or nbytes <= budget.free:
         return
+    hint = hint or (fits(budget.free) if callable(fits) else "")
     raise OutOfMemoryError(
         f"{what} needs {format_bytes(nbytes)}, but only {format_bytes(budget.free)} is free "
-        f"here ({budget.source})" + (f"; {fits}" if fits else ""))
+        f"here ({budget.source})" + (f"; {hint}" if hint else ""))
 
 
 def largest_fitting(per_unit: int, fixed: int, budget: Budget | None) -> int:

@@ -196,7 +196,7 @@ class OpenclBackend(Backend):
 
     def allocation_limit(self) -> tuple[int, str] | None:
         return (int(self.dev.device.max_mem_alloc_size),
-                f"OpenCL device {self.dev.entry.name!r}'s CL_DEVICE_MAX_MEM_ALLOC_SIZE")
+                f"CL_DEVICE_MAX_MEM_ALLOC_SIZE of OpenCL device {self.dev.entry.name!r}")
 
     def _buf(self, x: Any) -> Any:
         """The plain device buffer of ``x``: a host array is uploaded; a strided or offset
