@@ -199,6 +199,8 @@ class Backend(abc.ABC):
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
                                     or threads < 1):
             raise ArgumentError(f"argument 'threads' must be a positive int, got {threads!r}")
+        if not isinstance(check_finite, (bool, np.bool_)):
+            raise ArgumentError(f"argument 'check_finite' must be a bool, got {check_finite!r}")
         self.device = device
         self.threads = threads if threads is not None else default_threads()
         self.check_finite = bool(check_finite)

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
+from hwbench.errors import ArgumentError
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
     dequantize,
@@ -39,6 +40,13 @@ from hwbench.kernels.spec import (
 class NumpyBackend(Backend):
     name = "numpy"
     uses_numpy_blas = True
+
+    def __init__(self, device: str | None = None, *, threads: int | None = None,
+                 check_finite: bool = True) -> None:
+        if device is not None and type(self) is NumpyBackend:  # (systolic names configs)
+            raise ArgumentError(f"argument 'backend': numpy has no devices to choose, got "
+                                f"'numpy:{device}'")
+        super().__init__(device, threads=threads, check_finite=check_finite)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:

@@ -334,6 +334,11 @@ class Executor:
             output_names: list[str] | None = None) -> list[np.ndarray]:
         """Graph outputs (or ``output_names``) as NumPy arrays, in graph output order."""
         self.check_feeds(feeds)
+        if output_names is not None and (
+                not isinstance(output_names, (list, tuple))
+                or not all(isinstance(n, str) for n in output_names)):
+            raise ArgumentError(f"argument 'output_names' must be a list of output names, "
+                                f"got {output_names!r}")
         names = self.graph.output_names if output_names is None else list(output_names)
         unknown = [n for n in names if n not in self.graph.output_names]
         if unknown:
