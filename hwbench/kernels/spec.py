@@ -734,13 +734,35 @@ def _check_pool(op: str, kind: str, x: Any, kernel: Any, stride: Any, padding: A
     # A window holding padding only has no defined max (and avg excluding padding is 0/0).
     inside = replace(p, count_include_pad=False)
     for axis, name in ((0, "h"), (1, "w")):
-        empty = np.flatnonzero(inside.window_counts(axis) == 0)
+        empty = _empty_windows(inside, axis)
         if empty.size:
             raise ArgumentError(
                 f"{op}: argument 'padding' {padding!r} leaves output {name}={int(empty[0])} "
                 f"with a window of padding only (kernel {kernels}, stride {strides}, "
                 f"dilation {dilations}, x.shape={sx})")
     return p
+
+
+def _empty_windows(p: PoolProblem, axis: int) -> np.ndarray:
+    """Output positions along ``axis`` whose window holds no input pixel.
+
+    Window starts only grow, so where the dilation is no longer than the input (no window
+    can jump over it) only the first and the last window can be empty: checking those two
+    keeps a huge padding or input (a broadcast view) from making an array of every
+    window. Otherwise (or for few windows) every window is counted."""
+    size = (p.h, p.w)[axis]
+    out = (p.out_h, p.out_w)[axis]
+    if p.dilation[axis] > size and out <= 1 << 20 or out <= 2:
+        return np.flatnonzero(p.window_counts(axis) == 0)
+    begin, stride = p.padding[axis], p.stride[axis]
+    k, d = p.kernel[axis], p.dilation[axis]
+    empty = []
+    for i in (0, out - 1):
+        first = i * stride - begin
+        j = max(0, -(first // d))  # the first tap at or after pixel 0: ceil(-first / d)
+        if not (j < k and first + j * d < size):
+            empty.append(i)
+    return np.asarray(empty, np.int64)
 
 
 def check_max_pool2d(x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
@@ -930,7 +952,8 @@ class LrnProblem:
     @property
     def output_bytes(self) -> int:
         """Bytes of the result."""
-        return 8 * self.elements  # the output and the window sums of squares
+        n, c, h, w = self.shape  # the output, and the squares padded by the window
+        return 4 * self.elements + 4 * n * (c + self.size - 1) * h * w
 
     @property
     def bytes(self) -> int:
