@@ -54,6 +54,7 @@ def dtype_of(x: Any) -> np.dtype:
 
 
 def _check_dtype(x: Any, allowed: tuple[np.dtype, ...], name: str, op: str) -> np.dtype:
+    _shape(x, name, op)  # an array at all (a str or a list has no dtype to check)
     try:
         dtype = dtype_of(x)
     except TypeError as exc:  # a ``dtype`` attribute NumPy cannot read (no numeric dtype)
@@ -188,7 +189,7 @@ class ElementwiseProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
@@ -474,7 +475,7 @@ class QuantizeProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
@@ -799,7 +800,7 @@ class SoftmaxProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
@@ -836,7 +837,7 @@ class BinaryProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
@@ -849,7 +850,7 @@ class BinaryProblem:
 
     @property
     def bytes(self) -> int:
-        return 4 * (int(np.prod(self.a_shape)) + int(np.prod(self.b_shape)) + self.size)
+        return 4 * (math.prod(self.a_shape) + math.prod(self.b_shape) + self.size)
 
 
 def check_binary(a: Any, b: Any, op: str) -> BinaryProblem:
@@ -893,7 +894,7 @@ class ConcatProblem:
 
     @property
     def bytes(self) -> int:
-        return 8 * int(np.prod(self.shape))
+        return 8 * math.prod(self.shape)
 
 
 def check_concat(arrays: Any, axis: Any) -> ConcatProblem:
@@ -943,7 +944,7 @@ class LrnProblem:
 
     @property
     def elements(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
@@ -1008,7 +1009,7 @@ class LayoutProblem:
 
     @property
     def bytes(self) -> int:
-        return 2 * self.itemsize * int(np.prod(self.shape))
+        return 2 * self.itemsize * math.prod(self.shape)
 
 
 def check_reshape(x: Any, shape: Any) -> LayoutProblem:
@@ -1031,8 +1032,8 @@ def check_reshape(x: Any, shape: Any) -> LayoutProblem:
     if any(d < 1 and d != -1 for d in dims):
         raise ArgumentError(
             f"{op}: argument 'shape' {dims} must hold positive ints and at most one -1")
-    size = int(np.prod(sx))
-    known = int(np.prod([d for d in dims if d != -1]))
+    size = math.prod(sx)
+    known = math.prod([d for d in dims if d != -1])
     if -1 in dims:
         if size % known:
             raise ArgumentError(
