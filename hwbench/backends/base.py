@@ -134,9 +134,10 @@ def _check_asarray(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict,
     if host.dtype.kind not in "biufc":
         raise DTypeError(f"asarray: argument 'x' must hold numbers (bool, int, float), got "
                          f"dtype {host.dtype}")
-    be.require_bytes(memory.nbytes_of(host.shape, host.dtype.itemsize),
-                     f"asarray of shape {tuple(host.shape)} {host.dtype} on {be.full_name}",
-                     functools.partial(_elements_fit, host.dtype.itemsize))
+    nbytes = host.size * host.dtype.itemsize
+    if nbytes >= memory.SMALL_BYTES:  # (the message is only worth building then)
+        be.require_bytes(nbytes, f"asarray of shape {tuple(host.shape)} {host.dtype} on "
+                         f"{be.full_name}", functools.partial(_elements_fit, host.dtype.itemsize))
     return args, kwargs, ()
 
 
@@ -177,9 +178,10 @@ def _check_empty(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, t
         raise DTypeError(f"empty: argument 'dtype' {dtype!r} is not a dtype: {exc}") from exc
     if dt.kind not in "biuf":
         raise DTypeError(f"empty: argument 'dtype' must be a numeric dtype, got {dt}")
-    be.require_bytes(memory.nbytes_of(tuple(dims), dt.itemsize),
-                     f"empty of shape {tuple(int(d) for d in dims)} {dt} on {be.full_name}",
-                     functools.partial(_elements_fit, dt.itemsize))
+    nbytes = memory.nbytes_of(tuple(dims), dt.itemsize)
+    if nbytes >= memory.SMALL_BYTES:
+        be.require_bytes(nbytes, f"empty of shape {tuple(int(d) for d in dims)} {dt} on "
+                         f"{be.full_name}", functools.partial(_elements_fit, dt.itemsize))
     return args, kwargs, ()
 
 
@@ -338,7 +340,7 @@ class Backend(abc.ABC):
                            single_limit=self.allocation_limit() if one_allocation else None)
 
     def _all_finite(self, x: Any) -> bool:
-        host = self.to_numpy(x)
+        host = x if type(x) is np.ndarray else self.to_numpy(x)
         if host.size > LARGE_SCREEN:  # min/max allocate nothing (NaN propagates through)
             return bool(np.isfinite(host.min()) and np.isfinite(host.max()))
         return bool(np.isfinite(host).all())

@@ -54,7 +54,8 @@ def dtype_of(x: Any) -> np.dtype:
 
 
 def _check_dtype(x: Any, allowed: tuple[np.dtype, ...], name: str, op: str) -> np.dtype:
-    _shape(x, name, op)  # an array at all (a str or a list has no dtype to check)
+    if not hasattr(x, "dtype"):  # not an array at all (a str, a list): say so
+        _shape(x, name, op)
     try:
         dtype = dtype_of(x)
     except TypeError as exc:  # a ``dtype`` attribute NumPy cannot read (no numeric dtype)
