@@ -34,3 +34,14 @@ class NativeLibraryError(HwbenchError, RuntimeError):
 
 class ResultsError(HwbenchError, OSError):
     """Results could not be read or written (a malformed file, a wrong schema version)."""
+
+
+class ForeignArrayError(HwbenchError, TypeError):
+    """An argument is an array another backend (or library) made: this backend cannot read
+    it in place. The message names the argument, who made it, and how to move it over."""
+
+
+class OutOfMemoryError(HwbenchError, MemoryError):
+    """An allocation was refused before it was tried: the estimate of the bytes it needs
+    exceeds what this machine (or device) has free. The message gives both figures and
+    what would fit; ``MemoryError`` callers catch it as they would NumPy's."""

@@ -8,6 +8,7 @@ the reason instead of failing the import.
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass, field
 
 from hwbench.backends.base import Backend, default_threads
@@ -68,6 +69,14 @@ def get_backend(name: str, **options) -> Backend:
     ok, why = cls.available()
     if not ok:
         raise BackendUnavailableError(f"backend {base!r} is unavailable: {why}")
+    accepted = inspect.signature(cls).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    unknown = sorted(k for k in options if (k not in accepted and not takes_any)
+                     or k == "device")
+    if unknown:
+        known = [k for k, p in accepted.items() if p.kind is p.KEYWORD_ONLY]
+        raise ArgumentError(f"argument(s) {', '.join(map(repr, unknown))}: not options of "
+                            f"backend {base!r} (its options: {', '.join(known)})")
     return cls(device, **options)
 
 

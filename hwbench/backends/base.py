@@ -9,12 +9,15 @@ fast path; argument checking, NaN screening and FLOP counting are the same every
 from __future__ import annotations
 
 import abc
+import functools
 import os
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.backends import memory
+from hwbench.errors import ArgumentError, DTypeError, ForeignArrayError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import (
     FixedPointMultiplier,
@@ -56,6 +59,132 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
+# Backend name -> the module its device arrays' types come from (``Backend._owns``), and,
+# read the other way, who made an array another backend was given (``array_maker``).
+DEVICE_ARRAY_MODULES: dict[str, str] = {
+    "cpu": "hwbench.backends.cpu",  # BlockedArray, ChannelsLastArray
+    "opencl": "pyopencl",
+    "cuda": "cupy",
+}
+# Libraries whose arrays users may pass by mistake, named in the message.
+_LIBRARY_MODULES = {"torch": "PyTorch", "jax": "JAX", "tensorflow": "TensorFlow",
+                    "dask": "Dask", "xarray": "xarray", "pandas": "pandas"}
+# Above this many elements the NaN screen uses min/max (no temporary) over isfinite.
+LARGE_SCREEN = 1 << 22
+
+
+def array_maker(x: Any) -> str:
+    """Which backend (or library) made the array ``x``, from its type's module."""
+    module = type(x).__module__ or ""
+    for backend, prefix in DEVICE_ARRAY_MODULES.items():
+        if module.startswith(prefix):
+            return backend
+    root = module.split(".")[0]
+    return _LIBRARY_MODULES.get(root, f"module {root!r}" if root else "an unknown library")
+
+
+def _describe(problem: Any) -> str:
+    """A problem's sizes for a message: ``m=..., n=..., k=...`` or its output shape."""
+    if hasattr(problem, "m"):
+        return f"m={problem.m}, n={problem.n}, k={problem.k}"
+    shape = getattr(problem, "output_shape", None) or getattr(problem, "shape", None)
+    return f"output shape {tuple(shape)}" if shape is not None else type(problem).__name__
+
+
+def _guarded(name: str, method: Callable) -> Callable:
+    """``method`` (a backend's asarray, to_numpy or empty) behind the shared checks."""
+    check = {"asarray": _check_asarray, "to_numpy": _check_to_numpy, "empty": _check_empty}[name]
+
+    @functools.wraps(method)
+    def guarded(self: Backend, *args: Any, **kwargs: Any) -> Any:
+        args, kwargs, done = check(self, args, kwargs)
+        return done[0] if done else method(self, *args, **kwargs)
+
+    guarded._guarded = True  # type: ignore[attr-defined]
+    return guarded
+
+
+def _numeric_host(op: str, name: str, x: Any) -> np.ndarray:
+    """``x`` as a NumPy array of numbers, or an ``hwbench.errors`` exception naming it."""
+    try:
+        host = np.asarray(x)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, objects NumPy refuses
+        raise ArgumentError(f"{op}: argument '{name}' is not an array of numbers: {exc}") \
+            from exc
+    if host.dtype.kind not in "biufc":
+        raise DTypeError(f"{op}: argument '{name}' must hold numbers (bool, int, float), got "
+                         f"dtype {host.dtype} from {type(x).__name__}")
+    return host
+
+
+def _check_asarray(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
+    x = args[0] if args else kwargs.get("x")
+    if not args and "x" not in kwargs:
+        raise ArgumentError("asarray: argument 'x' is missing")
+    if isinstance(x, (np.ndarray, np.generic)):
+        host = x
+    elif hasattr(x, "shape") and hasattr(x, "dtype") and be._owns(x):
+        return args, kwargs, ()
+    else:
+        be._check_foreign("asarray", x=x)
+        host = _numeric_host("asarray", "x", x)
+        args = (host,) + tuple(args[1:]) if args else args
+        if not args:
+            kwargs = {**kwargs, "x": host}
+    if host.dtype.kind not in "biufc":
+        raise DTypeError(f"asarray: argument 'x' must hold numbers (bool, int, float), got "
+                         f"dtype {host.dtype}")
+    nbytes = host.size * host.dtype.itemsize
+    if nbytes >= memory.SMALL_BYTES:  # (the message is only worth building then)
+        be.require_bytes(nbytes, f"asarray of shape {tuple(host.shape)} {host.dtype} on "
+                         f"{be.full_name}", functools.partial(_elements_fit, host.dtype.itemsize))
+    return args, kwargs, ()
+
+
+def _elements_fit(itemsize: int, free: int) -> str:
+    return f"arrays of at most {free // itemsize:,} elements of {itemsize} bytes fit"
+
+
+def _check_to_numpy(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
+    x = args[0] if args else kwargs.get("x")
+    if isinstance(x, np.generic):  # a NumPy scalar is a 0-d host array
+        return args, kwargs, (np.asarray(x),)
+    if isinstance(x, np.ndarray):
+        if x.dtype.kind not in "biufc":
+            raise DTypeError(f"to_numpy: argument 'x' must hold numbers, got dtype {x.dtype}")
+        return args, kwargs, ()
+    if hasattr(x, "shape") and hasattr(x, "dtype"):
+        if be._owns(x):
+            return args, kwargs, ()
+        be._check_foreign("to_numpy", x=x)
+    host = _numeric_host("to_numpy", "x", x)  # nested lists of numbers, as NumPy takes
+    return args, kwargs, (host,)
+
+
+def _check_empty(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
+    shape = args[0] if args else kwargs.get("shape")
+    dtype = args[1] if len(args) > 1 else kwargs.get("dtype", np.float32)
+    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
+    if (not isinstance(dims, (tuple, list)) or isinstance(shape, bool)
+            or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
+                       for d in dims)):
+        raise ArgumentError(f"empty: argument 'shape' must be an int or a tuple of ints, got "
+                            f"{shape!r}")
+    if any(int(d) < 0 for d in dims):
+        raise ArgumentError(f"empty: argument 'shape' {tuple(dims)} has a negative dimension")
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as exc:
+        raise DTypeError(f"empty: argument 'dtype' {dtype!r} is not a dtype: {exc}") from exc
+    if dt.kind not in "biuf":
+        raise DTypeError(f"empty: argument 'dtype' must be a numeric dtype, got {dt}")
+    nbytes = memory.nbytes_of(tuple(dims), dt.itemsize)
+    if nbytes >= memory.SMALL_BYTES:
+        be.require_bytes(nbytes, f"empty of shape {tuple(int(d) for d in dims)} {dt} on "
+                         f"{be.full_name}", functools.partial(_elements_fit, dt.itemsize))
+    return args, kwargs, ()
+
+
 class Backend(abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
@@ -73,6 +202,8 @@ class Backend(abc.ABC):
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
                                     or threads < 1):
             raise ArgumentError(f"argument 'threads' must be a positive int, got {threads!r}")
+        if not isinstance(check_finite, (bool, np.bool_)):
+            raise ArgumentError(f"argument 'check_finite' must be a bool, got {check_finite!r}")
         self.device = device
         self.threads = threads if threads is not None else default_threads()
         self.check_finite = bool(check_finite)
@@ -125,8 +256,95 @@ class Backend(abc.ABC):
     def synchronize(self) -> None:  # noqa: B027 - host backends have nothing to wait for
         """Return when all queued work is done (host backends are synchronous)."""
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Guard each backend's own ``asarray``/``to_numpy``/``empty`` with the shared
+        checks (``_guarded``), so that no backend has to repeat them."""
+        super().__init_subclass__(**kwargs)
+        for name in ("asarray", "to_numpy", "empty"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_guarded", False):
+                setattr(cls, name, _guarded(name, method))
+
+    # -- the shared checks: arrays this backend did not make, and sizes that cannot fit ----
+    def _owns(self, x: Any) -> bool:
+        """True when ``x`` is one of this backend's device arrays (host NumPy arrays are
+        always accepted and never reach this). By default: a type from the module this
+        backend's arrays come from (``DEVICE_ARRAY_MODULES``); a backend whose arrays
+        belong to one device or context overrides it."""
+        module = DEVICE_ARRAY_MODULES.get(self.name)
+        return module is not None and type(x).__module__.startswith(module)
+
+    def _check_foreign(self, op: str, **arrays: Any) -> None:
+        """Refuse arrays another backend or library made (``ForeignArrayError``): this
+        backend cannot read them in place, and NumPy would turn them into object arrays.
+        Host NumPy arrays and scalars pass; non-arrays are left to ``spec``'s checks."""
+        for name, x in arrays.items():
+            if x is None or isinstance(x, (np.ndarray, np.generic)):
+                continue
+            if not (hasattr(x, "shape") and hasattr(x, "dtype")) or self._owns(x):
+                continue
+            raise ForeignArrayError(f"{op}: {self._foreign_message(name, x)}")
+
+    def _foreign_message(self, name: str, x: Any) -> str:
+        maker = array_maker(x)
+        if maker == self.name:
+            origin = f"made by another {maker} device or context"
+            fix = "copy it with to_numpy() of the backend that made it"
+        elif maker in DEVICE_ARRAY_MODULES:
+            origin = f"made by the {maker!r} backend"
+            fix = f"copy it to the host with the {maker!r} backend's to_numpy()"
+        else:
+            origin = f"from {maker}"
+            fix = "convert it to a NumPy array first"
+        return (f"argument '{name}' is a {type(x).__module__}.{type(x).__qualname__} {origin}, "
+                f"not an array of "
+                f"{self.full_name!r}: {fix}, then pass the NumPy array (or this "
+                f"backend's asarray() of it)")
+
+    def memory_budget(self) -> memory.Budget | None:
+        """Free bytes where this backend allocates (host memory; device backends
+        override with the device's), None where unknown."""
+        return memory.host_budget()
+
+    def allocation_limit(self) -> tuple[int, str] | None:
+        """The largest single allocation the device allows and what sets it, if any."""
+        return None
+
+    def _workspace_bytes(self, op: str, problem: Any) -> int:
+        """Bytes a kernel allocates besides its output (im2col columns, wider copies);
+        0 unless a backend says otherwise."""
+        return 0
+
+    def _reserve(self, op: str, problem: Any) -> None:
+        """Refuse (``OutOfMemoryError``) a call whose output and workspace cannot fit,
+        before anything is allocated; small calls pay one comparison."""
+        out = problem.output_bytes
+        if out < memory.SMALL_BYTES and out * 64 < memory.SMALL_BYTES:
+            return  # no backend's workspace reaches 64x its output on small calls
+        total = out + self._workspace_bytes(op, problem)
+        per_byte_of_output = total / max(out, 1)
+
+        def fits(free: int) -> str:
+            most = memory.format_bytes(free / per_byte_of_output)
+            return (f"calls whose output is at most {most}"
+                    f" fit (this one's is {memory.format_bytes(out)})")
+
+        self.require_bytes(total, f"{op} on {self.full_name} ({_describe(problem)})", fits,
+                           one_allocation=total == out)
+
+    def require_bytes(self, nbytes: int, what: str, fits: str | Callable[[int], str] = "",
+                      *, one_allocation: bool = True) -> None:
+        """``memory.require`` against this backend's budget and, for ``nbytes`` that are
+        ``one_allocation``, its limit on one allocation."""
+        if nbytes >= memory.SMALL_BYTES:
+            memory.require(nbytes, what, fits=fits, budget=self.memory_budget(),
+                           single_limit=self.allocation_limit() if one_allocation else None)
+
     def _all_finite(self, x: Any) -> bool:
-        return bool(np.isfinite(self.to_numpy(x)).all())
+        host = x if type(x) is np.ndarray else self.to_numpy(x)
+        if host.size > LARGE_SCREEN:  # min/max allocate nothing (NaN propagates through)
+            return bool(np.isfinite(host.min()) and np.isfinite(host.max()))
+        return bool(np.isfinite(host).all())
 
     def _screen(self, op: str, **arrays: Any) -> None:
         if not self.check_finite:
@@ -142,7 +360,9 @@ class Backend(abc.ABC):
     def gemm(self, a: Any, b: Any, bias: Any = None, trans_a: bool = False,
              trans_b: bool = False) -> Any:
         """float32 ``op(A) @ op(B) (+ bias)``; bias broadcasts like ONNX Gemm's C."""
+        self._check_foreign("gemm", a=a, b=b, bias=bias)
         problem = spec.check_gemm(a, b, bias, trans_a, trans_b)
+        self._reserve("gemm", problem)
         self._screen("gemm", a=a, b=b, bias=bias)
         return self._gemm(problem, a, b, bias)
 
@@ -158,7 +378,9 @@ class Backend(abc.ABC):
         add and activate after the convolution, with the same float32 results up to
         rounding.
         """
+        self._check_foreign("conv2d", x=x, w=w, bias=bias, residual=residual)
         problem = spec.check_conv2d(x, w, bias, stride, padding, dilation, groups)
+        self._reserve("conv2d", problem)
         spec.check_conv_epilogue(problem, residual, activation)
         self._screen("conv2d", x=x, w=w, bias=bias, residual=residual)
         if residual is None and activation is None:
@@ -174,25 +396,33 @@ class Backend(abc.ABC):
 
     def sigmoid(self, x: Any) -> Any:
         """σ(x) = 1 / (1 + exp(-x)) elementwise."""
+        self._check_foreign("sigmoid", x=x)
         problem = spec.check_unary(x, "x", "sigmoid")
+        self._reserve("sigmoid", problem)
         self._screen("sigmoid", x=x)
         return self._sigmoid(problem, x)
 
     def sigmoid_backward(self, y: Any, dy: Any) -> Any:
         """dy · y · (1 − y): the gradient through σ given its output ``y``."""
+        self._check_foreign("sigmoid_backward", y=y, dy=dy)
         problem = spec.check_sigmoid_backward(y, dy)
+        self._reserve("sigmoid_backward", problem)
         self._screen("sigmoid_backward", y=y, dy=dy)
         return self._sigmoid_backward(problem, y, dy)
 
     def relu(self, x: Any) -> Any:
         """max(x, 0) elementwise."""
+        self._check_foreign("relu", x=x)
         problem = spec.check_unary(x, "x", "relu")
+        self._reserve("relu", problem)
         self._screen("relu", x=x)
         return self._relu(problem, x)
 
     def gemm_int8(self, a: Any, b: Any, a_zero_point: Any = 0, b_zero_point: Any = 0) -> Any:
         """Exact int32 ``(A - a_zero_point) @ (B - b_zero_point)`` (ONNX MatMulInteger)."""
+        self._check_foreign("gemm_int8", a=a, b=b)
         problem, za, zb = spec.check_gemm_int8(a, b, a_zero_point, b_zero_point)
+        self._reserve("gemm_int8", problem)
         return self._gemm_int8(problem, a, b, za, zb)
 
     def qgemm(self, a: Any, a_scale: Any, a_zero_point: Any, b: Any, b_scale: Any,
@@ -203,7 +433,9 @@ class Backend(abc.ABC):
         fixed-point number exact for float32 scales; rounding is half to even, saturating.
         """
         op = "qgemm"
+        self._check_foreign("qgemm", a=a, b=b)
         problem, za, zb = spec.check_gemm_int8(a, b, a_zero_point, b_zero_point, op=op)
+        self._reserve("qgemm", problem)
         fixed, zy = spec.check_requantization(a_scale, b_scale, y_scale, y_zero_point,
                                               problem.n, ("a_scale", "b_scale"), op)
         return self._qgemm(problem, a, b, za, zb, fixed, zy)
@@ -216,8 +448,10 @@ class Backend(abc.ABC):
         """Exact int32 convolution of ``x - x_zero_point`` and ``w - w_zero_point`` (ONNX
         ConvInteger): 8-bit NCHW/OIHW inputs; ``w_zero_point`` scalar or per filter.
         Padding holds ``x_zero_point``, the code of a real 0."""
+        self._check_foreign("conv2d_int8", x=x, w=w)
         problem, zx, zw = spec.check_conv2d_int8(x, w, x_zero_point, w_zero_point, stride,
                                                  padding, dilation, groups)
+        self._reserve("conv2d_int8", problem)
         return self._conv2d_int8(problem, x, w, zx, zw)
 
     def qconv2d(self, x: Any, x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
@@ -227,8 +461,10 @@ class Backend(abc.ABC):
         ``bias``, requantized to ``y_zero_point``'s dtype with per-filter ``w_scale``
         allowed; fixed-point multiplier, round half to even, saturating (as ``qgemm``)."""
         op = "qconv2d"
+        self._check_foreign("qconv2d", x=x, w=w, bias=bias)
         problem, zx, zw = spec.check_conv2d_int8(x, w, x_zero_point, w_zero_point, stride,
                                                  padding, dilation, groups, bias, op=op)
+        self._reserve("qconv2d", problem)
         fixed, zy = spec.check_requantization(x_scale, w_scale, y_scale, y_zero_point,
                                               problem.k, ("x_scale", "w_scale"), op)
         return self._qconv2d(problem, x, w, zx, zw, bias, fixed, zy)
@@ -237,7 +473,9 @@ class Backend(abc.ABC):
         """ONNX QuantizeLinear: float32 -> 8 bits, ``saturate(rint(x / scale) + zero_point)``;
         ``scale``/``zero_point`` per tensor or 1-D along ``axis``; the zero point's dtype
         (uint8 when omitted) is the output's."""
+        self._check_foreign("quantize_linear", x=x)
         problem, sc, zp = spec.check_quantize_linear(x, scale, zero_point, axis)
+        self._reserve("quantize_linear", problem)
         self._screen("quantize_linear", x=x)
         return self._quantize_linear(problem, x, sc, zp)
 
@@ -245,52 +483,70 @@ class Backend(abc.ABC):
                           axis: int = 1) -> Any:
         """ONNX DequantizeLinear: ``(x - zero_point) * scale`` in float32, per tensor or
         along ``axis``; int8, uint8 or (with zero point 0) int32 input."""
+        self._check_foreign("dequantize_linear", x=x)
         problem, sc, zp = spec.check_dequantize_linear(x, scale, zero_point, axis)
+        self._reserve("dequantize_linear", problem)
         return self._dequantize_linear(problem, x, sc, zp)
 
     # -- the ops full CNNs need (ONNX semantics, NCHW float32) -------------------------
     def max_pool2d(self, x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
                    dilation: Any = 1, ceil_mode: bool = False) -> Any:
         """ONNX MaxPool: padding never wins; ``stride`` defaults to 1 (ONNX's default)."""
+        self._check_foreign("max_pool2d", x=x)
         problem = spec.check_max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
+        self._reserve("max_pool2d", problem)
         self._screen("max_pool2d", x=x)
         return self._max_pool2d(problem, x)
 
     def avg_pool2d(self, x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
                    ceil_mode: bool = False, count_include_pad: bool = False) -> Any:
         """ONNX AveragePool: padding is left out of the divisor unless count_include_pad."""
+        self._check_foreign("avg_pool2d", x=x)
         problem = spec.check_avg_pool2d(x, kernel, stride, padding, ceil_mode,
                                         count_include_pad)
+        self._reserve("avg_pool2d", problem)
         self._screen("avg_pool2d", x=x)
         return self._avg_pool2d(problem, x)
 
     def global_avg_pool2d(self, x: Any) -> Any:
         """ONNX GlobalAveragePool: (N, C, H, W) -> (N, C, 1, 1)."""
+        self._check_foreign("global_avg_pool2d", x=x)
         problem = spec.check_global_avg_pool2d(x)
+        self._reserve("global_avg_pool2d", problem)
         self._screen("global_avg_pool2d", x=x)
         return self._global_avg_pool2d(problem, x)
 
     def softmax(self, x: Any, axis: int = -1) -> Any:
         """ONNX Softmax (opset >= 13) along one axis, computed stably (max subtracted)."""
+        self._check_foreign("softmax", x=x)
         problem = spec.check_softmax(x, axis)
+        self._reserve("softmax", problem)
         self._screen("softmax", x=x)
         return self._softmax(problem, x)
 
     def add(self, a: Any, b: Any) -> Any:
         """a + b with ONNX/NumPy multidirectional broadcasting."""
+        self._check_foreign("add", a=a, b=b)
         problem = spec.check_binary(a, b, "add")
+        self._reserve("add", problem)
         self._screen("add", a=a, b=b)
         return self._add(problem, a, b)
 
     def mul(self, a: Any, b: Any) -> Any:
         """a * b with ONNX/NumPy multidirectional broadcasting."""
+        self._check_foreign("mul", a=a, b=b)
         problem = spec.check_binary(a, b, "mul")
+        self._reserve("mul", problem)
         self._screen("mul", a=a, b=b)
         return self._mul(problem, a, b)
 
     def concat(self, arrays: Any, axis: int) -> Any:
         """ONNX Concat of a list/tuple of arrays along ``axis`` (negative allowed)."""
+        if isinstance(arrays, (list, tuple)):
+            for i, array in enumerate(arrays):
+                self._check_foreign(f"concat (item {i})", arrays=array)
         problem = spec.check_concat(arrays, axis)
+        self._reserve("concat", problem)
         for i, array in enumerate(arrays):
             self._screen(f"concat (item {i})", arrays=array)
         return self._concat(problem, list(arrays))
@@ -298,20 +554,26 @@ class Backend(abc.ABC):
     def lrn(self, x: Any, size: int, alpha: float = 1e-4, beta: float = 0.75,
             bias: float = 1.0) -> Any:
         """ONNX LRN across channels: x / (bias + alpha/size * window sum of x²)^beta."""
+        self._check_foreign("lrn", x=x)
         problem = spec.check_lrn(x, size, alpha, beta, bias)
+        self._reserve("lrn", problem)
         self._screen("lrn", x=x)
         return self._lrn(problem, x)
 
     def reshape(self, x: Any, shape: Any) -> Any:
         """Reshape to ``shape`` (one -1 may be inferred; 0 is not special here)."""
+        self._check_foreign("reshape", x=x)
         problem = spec.check_reshape(x, shape)
+        self._reserve("reshape", problem)
         self._screen("reshape", x=x)
         return self._reshape(problem, x)
 
     def transpose(self, x: Any, perm: Any) -> Any:
         """Permute axes (ONNX Transpose; ``perm`` None reverses them); the result has a
         plain (C-contiguous) layout."""
+        self._check_foreign("transpose", x=x)
         problem = spec.check_transpose(x, perm)
+        self._reserve("transpose", problem)
         self._screen("transpose", x=x)
         return self._transpose(problem, x)
 

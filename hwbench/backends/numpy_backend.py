@@ -13,6 +13,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
+from hwbench.errors import ArgumentError
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
     dequantize,
@@ -39,6 +40,13 @@ from hwbench.kernels.spec import (
 class NumpyBackend(Backend):
     name = "numpy"
     uses_numpy_blas = True
+
+    def __init__(self, device: str | None = None, *, threads: int | None = None,
+                 check_finite: bool = True) -> None:
+        if device is not None and type(self) is NumpyBackend:  # (systolic names configs)
+            raise ArgumentError(f"argument 'backend': numpy has no devices to choose, got "
+                                f"'numpy:{device}'")
+        super().__init__(device, threads=threads, check_finite=check_finite)
 
     @classmethod
     def available(cls) -> tuple[bool, str]:
@@ -78,17 +86,37 @@ class NumpyBackend(Backend):
 
     def _sigmoid(self, p: ElementwiseProblem, x) -> np.ndarray:
         # 0.5·tanh(x/2) + 0.5 equals σ(x) and never overflows exp for large |x|.
-        out = np.multiply(x, np.float32(0.5))
+        # (out=: a ufunc of 0-d input returns a NumPy scalar, which tanh cannot write to)
+        out = np.multiply(x, np.float32(0.5), out=np.empty(p.shape, np.float32))
         np.tanh(out, out=out)
         out *= np.float32(0.5)
         out += np.float32(0.5)
         return out
 
     def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> np.ndarray:
-        return dy * y * (np.float32(1.0) - y)
+        out = np.subtract(np.float32(1.0), y, out=np.empty(p.shape, np.float32))
+        out *= y
+        out *= dy
+        return out
 
     def _relu(self, p: ElementwiseProblem, x) -> np.ndarray:
-        return np.maximum(x, np.float32(0.0))
+        return np.maximum(x, np.float32(0.0), out=np.empty(p.shape, np.float32))
+
+    def _workspace_bytes(self, op: str, problem: Any) -> int:
+        """Bytes besides the output: im2col's columns and the GEMM's result before
+        ``col2output`` copies it out (float32; the int8 convolution's uint8 columns plus one
+        group's float64 copy of them and of its result), and the int8 GEMM's float64
+        copies of both operands and of the result."""
+        p = problem
+        if op == "conv2d":
+            return 4 * p.n * p.out_h * p.out_w * p.c * p.r * p.s + p.output_bytes
+        if op in ("conv2d_int8", "qconv2d"):
+            columns = p.n * p.out_h * p.out_w * p.c * p.r * p.s
+            return columns + 8 * columns // p.groups + 3 * p.output_bytes // p.groups + (
+                p.output_bytes)
+        if op in ("gemm_int8", "qgemm"):
+            return 8 * (p.m * p.k + p.k * p.n + p.m * p.n)
+        return 0
 
     def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         return int8_gemm_by_float64(a, b, za, zb)

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
 from hwbench.graph import quantized_ops
@@ -235,16 +236,17 @@ class Executor:
                     self._params[name] = graph.initializers[name]
                 elif name not in device_consts:
                     device_consts.append(name)
+        self._free_after = self._lifetimes(set(device_consts))
+        self.check_memory(device_consts)
         # Uploaded once per executor: the backend may cache work per uploaded array.
         self._weights = {name: backend.asarray(graph.initializers[name])
                          for name in device_consts}
-        self._free_after = self._lifetimes()
         self.last_timings: dict[str, float] = {}
         self.totals: dict[str, float] = collections.defaultdict(float)
 
-    def _lifetimes(self) -> list[list[str]]:
+    def _lifetimes(self, weights: set[str]) -> list[list[str]]:
         """Per step, the values no later step reads (dropped after that step)."""
-        keep = set(self.graph.output_names) | set(self._weights)
+        keep = set(self.graph.output_names) | weights
         last: dict[str, int] = {}
         for i, node in enumerate(self.graph.nodes):
             for name in node.inputs + node.outputs:
@@ -255,6 +257,46 @@ class Executor:
             if name not in keep and name not in self.graph.initializers:
                 free[i].append(name)
         return free
+
+    def peak_activation_bytes(self) -> int:
+        """The most bytes of inputs and intermediates alive at once during a run, from the
+        inferred shapes and the lifetimes ``run`` drops values by (4 bytes per value: the
+        float32 activations, and int8 models' int32 accumulators, take that much)."""
+        size = {name: 4 * math.prod(shape) for name, shape in self.shapes.items()}
+        live = sum(size[v.name] for v in self.graph.inputs)
+        peak = live
+        for step, free in zip(self._steps, self._free_after, strict=True):
+            live += sum(size.get(n, 0) for n in step.node.outputs if n)
+            peak = max(peak, live)
+            live -= sum(size.get(n, 0) for n in free if n not in self.graph.initializers)
+        return peak
+
+    def check_memory(self, device_consts: list[str]) -> None:
+        """Refuse (``OutOfMemoryError``, before any weight is uploaded) a graph whose
+        weights and peak live activations cannot fit where the backend allocates; say
+        which batch size would."""
+        weights = sum(self.graph.initializers[n].nbytes for n in device_consts)
+        activations = self.peak_activation_bytes()
+        batch = self.graph.inputs[0].shape[0] if self.graph.inputs else 1
+        per_sample = activations / max(int(batch), 1)
+
+        def fits(free: int) -> str:
+            most = int((free - weights) // per_sample) if per_sample else 0
+            return (f"batch <= {most} fits" if most >= 1 else
+                    "not even batch 1 fits") + f" (about {memory.format_bytes(per_sample)} "\
+                f"of activations per sample)"
+
+        what = (f"graph {self.graph.name!r} at batch {batch} on "
+                f"{getattr(self.backend, 'full_name', self.backend)!r} "
+                f"({memory.format_bytes(activations)} of live activations at the peak + "
+                f"{memory.format_bytes(weights)} of weights)")
+        require = getattr(self.backend, "require_bytes", None)
+        if require is None:  # a stand-in backend (tests): host memory
+            memory.require(weights + activations, what, fits=fits)
+            return
+        require(weights + activations, what, fits, one_allocation=False)
+        name, shape = max(self.shapes.items(), key=lambda item: math.prod(item[1]))
+        require(4 * math.prod(shape), f"tensor {name!r} of shape {shape} in {what}", fits)
 
     @property
     def weight_count(self) -> int:
@@ -292,6 +334,11 @@ class Executor:
             output_names: list[str] | None = None) -> list[np.ndarray]:
         """Graph outputs (or ``output_names``) as NumPy arrays, in graph output order."""
         self.check_feeds(feeds)
+        if output_names is not None and (
+                not isinstance(output_names, (list, tuple))
+                or not all(isinstance(n, str) for n in output_names)):
+            raise ArgumentError(f"argument 'output_names' must be a list of output names, "
+                                f"got {output_names!r}")
         names = self.graph.output_names if output_names is None else list(output_names)
         unknown = [n for n in names if n not in self.graph.output_names]
         if unknown:

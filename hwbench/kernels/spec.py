@@ -9,6 +9,7 @@ every report counts work the same way.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -53,7 +54,13 @@ def dtype_of(x: Any) -> np.dtype:
 
 
 def _check_dtype(x: Any, allowed: tuple[np.dtype, ...], name: str, op: str) -> np.dtype:
-    dtype = dtype_of(x)
+    if not hasattr(x, "dtype"):  # not an array at all (a str, a list): say so
+        _shape(x, name, op)
+    try:
+        dtype = dtype_of(x)
+    except TypeError as exc:  # a ``dtype`` attribute NumPy cannot read (no numeric dtype)
+        raise DTypeError(f"{op}: argument '{name}' has no numeric dtype: "
+                         f"{getattr(x, 'dtype', None)!r} ({exc})") from exc
     if dtype not in allowed:
         names = " or ".join(str(d) for d in allowed)
         raise DTypeError(f"{op}: argument '{name}' must have dtype {names}, got {dtype}")
@@ -104,6 +111,11 @@ class GemmProblem:
     @property
     def flops(self) -> int:
         return 2 * self.m * self.n * self.k + (self.m * self.n if self.bias_shape else 0)
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result a kernel allocates (what ``Backend._reserve`` checks)."""
+        return 4 * self.m * self.n  # float32 or int32 results
 
     @property
     def bytes(self) -> int:
@@ -157,6 +169,11 @@ class ConvProblem:
         return 2 * macs + (self.n * self.k * self.out_h * self.out_w if self.has_bias else 0)
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.n * self.k * self.out_h * self.out_w
+
+    @property
     def bytes(self) -> int:
         weights = self.k * (self.c // self.groups) * self.r * self.s
         elems = self.n * self.c * self.h * self.w + weights
@@ -173,11 +190,16 @@ class ElementwiseProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
         return self.flops_per_element * self.size
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.size
 
     @property
     def bytes(self) -> int:
@@ -454,11 +476,16 @@ class QuantizeProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
         return 2 * self.size  # scale and shift
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return (1 if self.out_dtype in ('int8', 'uint8') else 4) * self.size
 
     @property
     def bytes(self) -> int:
@@ -679,6 +706,11 @@ class PoolProblem:
         return self.n * self.c * self.out_h * self.out_w * self.kernel[0] * self.kernel[1]
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.n * self.c * self.out_h * self.out_w
+
+    @property
     def bytes(self) -> int:
         return 4 * (self.n * self.c * self.h * self.w + self.n * self.c * self.out_h * self.out_w)
 
@@ -704,13 +736,35 @@ def _check_pool(op: str, kind: str, x: Any, kernel: Any, stride: Any, padding: A
     # A window holding padding only has no defined max (and avg excluding padding is 0/0).
     inside = replace(p, count_include_pad=False)
     for axis, name in ((0, "h"), (1, "w")):
-        empty = np.flatnonzero(inside.window_counts(axis) == 0)
+        empty = _empty_windows(inside, axis)
         if empty.size:
             raise ArgumentError(
                 f"{op}: argument 'padding' {padding!r} leaves output {name}={int(empty[0])} "
                 f"with a window of padding only (kernel {kernels}, stride {strides}, "
                 f"dilation {dilations}, x.shape={sx})")
     return p
+
+
+def _empty_windows(p: PoolProblem, axis: int) -> np.ndarray:
+    """Output positions along ``axis`` whose window holds no input pixel.
+
+    Window starts only grow, so where the dilation is no longer than the input (no window
+    can jump over it) only the first and the last window can be empty: checking those two
+    keeps a huge padding or input (a broadcast view) from making an array of every
+    window. Otherwise (or for few windows) every window is counted."""
+    size = (p.h, p.w)[axis]
+    out = (p.out_h, p.out_w)[axis]
+    if p.dilation[axis] > size and out <= 1 << 20 or out <= 2:
+        return np.flatnonzero(p.window_counts(axis) == 0)
+    begin, stride = p.padding[axis], p.stride[axis]
+    k, d = p.kernel[axis], p.dilation[axis]
+    empty = []
+    for i in (0, out - 1):
+        first = i * stride - begin
+        j = max(0, -(first // d))  # the first tap at or after pixel 0: ceil(-first / d)
+        if not (j < k and first + j * d < size):
+            empty.append(i)
+    return np.asarray(empty, np.int64)
 
 
 def check_max_pool2d(x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
@@ -747,11 +801,16 @@ class SoftmaxProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
         return 5 * self.size
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.size
 
     @property
     def bytes(self) -> int:
@@ -779,15 +838,20 @@ class BinaryProblem:
 
     @property
     def size(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
         return self.size
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * self.size
+
+    @property
     def bytes(self) -> int:
-        return 4 * (int(np.prod(self.a_shape)) + int(np.prod(self.b_shape)) + self.size)
+        return 4 * (math.prod(self.a_shape) + math.prod(self.b_shape) + self.size)
 
 
 def check_binary(a: Any, b: Any, op: str) -> BinaryProblem:
@@ -825,8 +889,13 @@ class ConcatProblem:
         return 0
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return 4 * math.prod(self.shape)
+
+    @property
     def bytes(self) -> int:
-        return 8 * int(np.prod(self.shape))
+        return 8 * math.prod(self.shape)
 
 
 def check_concat(arrays: Any, axis: Any) -> ConcatProblem:
@@ -841,9 +910,10 @@ def check_concat(arrays: Any, axis: Any) -> ConcatProblem:
     for i, arr in enumerate(arrays):
         shape = _shape(arr, "arrays", op)
         _check_nonempty(shape, "arrays", op)
-        if dtype_of(arr) != FLOAT32:
+        dtype = _check_dtype(arr, LAYOUT_DTYPES, "arrays", op)
+        if dtype != FLOAT32:
             raise DTypeError(
-                f"{op}: argument 'arrays' item {i} must have dtype float32, got {dtype_of(arr)}")
+                f"{op}: argument 'arrays' item {i} must have dtype float32, got {dtype}")
         if not shape:
             raise ArgumentError(f"{op}: argument 'arrays' item {i} is 0-d: it has no axis")
         shapes.append(shape)
@@ -875,11 +945,17 @@ class LrnProblem:
 
     @property
     def elements(self) -> int:
-        return int(np.prod(self.shape))
+        return math.prod(self.shape)
 
     @property
     def flops(self) -> int:
         return (self.size + 4) * self.elements
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        n, c, h, w = self.shape  # the output, and the squares padded by the window
+        return 4 * self.elements + 4 * n * (c + self.size - 1) * h * w
 
     @property
     def bytes(self) -> int:
@@ -928,8 +1004,13 @@ class LayoutProblem:
         return 0
 
     @property
+    def output_bytes(self) -> int:
+        """Bytes of the result."""
+        return self.itemsize * math.prod(self.shape)
+
+    @property
     def bytes(self) -> int:
-        return 2 * self.itemsize * int(np.prod(self.shape))
+        return 2 * self.itemsize * math.prod(self.shape)
 
 
 def check_reshape(x: Any, shape: Any) -> LayoutProblem:
@@ -952,8 +1033,8 @@ def check_reshape(x: Any, shape: Any) -> LayoutProblem:
     if any(d < 1 and d != -1 for d in dims):
         raise ArgumentError(
             f"{op}: argument 'shape' {dims} must hold positive ints and at most one -1")
-    size = int(np.prod(sx))
-    known = int(np.prod([d for d in dims if d != -1]))
+    size = math.prod(sx)
+    known = math.prod([d for d in dims if d != -1])
     if -1 in dims:
         if size % known:
             raise ArgumentError(

@@ -82,6 +82,9 @@ def load_model(name_or_path: str | os.PathLike, batch: int | None = None,
     (onnxruntime's free dimension overrides; the CLI's ``--dim sequence=128``). A
     symbolic dimension left without a size raises ``ArgumentError`` naming it.
     """
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)
+                              or batch < 1):  # (True would pass as batch 1 below)
+        raise ArgumentError(f"argument 'batch' must be a positive int, got {batch!r}")
     source: Any
     if isinstance(name_or_path, str) and name_or_path in digits.ARCHITECTURES:
         # The digits models: their shipped weights, exported as an ONNX graph at batch 1.

@@ -46,6 +46,9 @@ def session_backend(name: str, **options: Any) -> Backend:
     - on ``cpu``, ``keep_blocked=True``: activations stay in oneDNN's blocked layout from
       conv to conv (no reorders in between); outputs still come back as NumPy arrays.
     """
+    if not isinstance(name, str):
+        raise ArgumentError(f"argument 'backend' must be a backend name (\"cpu\", "
+                            f"\"opencl:1\", ...) or a Backend, got {type(name).__name__}")
     options.setdefault("check_finite", False)
     if name.split(":")[0] == "cpu":
         options.setdefault("keep_blocked", True)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.backends.opencl import direct, runtime, tuning
 from hwbench.backends.opencl.compiler import Compiler, Program
@@ -178,6 +179,24 @@ class OpenclBackend(Backend):
 
     def _is_device_array(self, x: Any) -> bool:
         return isinstance(x, self.dev.cl.array.Array) and x.context == self.dev.context
+
+    def _owns(self, x: Any) -> bool:
+        """Only arrays on this backend's context: another device's (or another opencl
+        backend's) pyopencl arrays are foreign here."""
+        return self._is_device_array(x)
+
+    def memory_budget(self) -> memory.Budget | None:
+        """The device's global memory (and, on a CPU device, whose memory is the host's,
+        no more than the host has free). What this process holds already is not known to
+        OpenCL, so the figure is an upper bound: only sizes that can never fit are refused."""
+        device = memory.Budget(int(self.dev.device.global_mem_size),
+                               f"global memory of OpenCL device {self.dev.entry.name!r}")
+        host = memory.host_budget() if self.dev.is_cpu else None
+        return host if host is not None and host.free < device.free else device
+
+    def allocation_limit(self) -> tuple[int, str] | None:
+        return (int(self.dev.device.max_mem_alloc_size),
+                f"CL_DEVICE_MAX_MEM_ALLOC_SIZE of OpenCL device {self.dev.entry.name!r}")
 
     def _buf(self, x: Any) -> Any:
         """The plain device buffer of ``x``: a host array is uploaded; a strided or offset

@@ -30,11 +30,15 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from hwbench.backends import memory
 from hwbench.backends.systolic.config import SystolicConfig
 from hwbench.backends.systolic.topology import Layer, VectorOp
 from hwbench.errors import ArgumentError
 
 ACC_BYTES = 4  # int32 accumulators / partial sums
+# Host bytes the model holds per fold at its peak: ~25 int64/bool arrays over the folds
+# (indices, used rows/columns, cycles, traffic, SRAM counts, stalls), rounded up.
+FOLD_BYTES = 256
 OUT_BYTES = 1  # requantized int8 results
 
 
@@ -237,9 +241,30 @@ def stalls(cycles: np.ndarray, reads: np.ndarray, writes: np.ndarray,
     return prefetch, int(stall.sum()), writeback
 
 
+def fold_count(config: SystolicConfig, layer: Layer) -> int:
+    """Folds the layer takes: ``ceil(rows_dim / R) * ceil(cols_dim / C) * groups``."""
+    rows_dim, cols_dim, _ = mapping(config.dataflow, layer.m, layer.k, layer.n)
+    return -(-rows_dim // config.rows) * -(-cols_dim // config.cols) * layer.groups
+
+
+def check_memory(config: SystolicConfig, layer: Layer) -> None:
+    """Refuse (``OutOfMemoryError``) a layer whose per-fold arrays cannot fit in host
+    memory, before any is allocated: the model holds ``FOLD_BYTES`` per fold (its size
+    grows with M·N/(R·C), never with M·N·K), so a 1e8-sized GEMM would ask for terabytes."""
+    folds = fold_count(config, layer)
+
+    def fits(free: int) -> str:
+        return (f"layers of at most {free // FOLD_BYTES:,} folds fit on this machine (this "
+                f"one has {folds:,} on the {config.rows}x{config.cols} array)")
+
+    memory.require(folds * FOLD_BYTES, f"the analytic model of layer {layer.name!r} "
+                   f"(m={layer.m}, k={layer.k}, n={layer.n}, groups={layer.groups})", fits=fits)
+
+
 def simulate_layer(config: SystolicConfig, layer: Layer) -> LayerReport:
     """The analytic model of one conv/GEMM layer on ``config``."""
     check_fits(config, layer)
+    check_memory(config, layer)
     cycles, reads, writes, (inputs, weights), sram, (rf, cf, T) = fold_traffic(config, layer)
     prefetch, stall, writeback = stalls(cycles, reads, writes, config.dram_bytes_per_cycle)
     compute = int(cycles.sum())

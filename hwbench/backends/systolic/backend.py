@@ -256,3 +256,17 @@ class SystolicBackend(NumpyBackend):
 
     def _reshape(self, p: LayoutProblem, x) -> np.ndarray:
         return super()._reshape(p, x)  # a view: no data moves
+
+    def _workspace_bytes(self, op: str, problem: Any) -> int:
+        """The functional model's arrays besides the output (for ``Backend._reserve``):
+        the float kernels quantize their operands to 8 bits and dequantize the int32
+        accumulators in float64 (~13 bytes per output); a convolution also lowers by
+        im2col to 8-bit columns, with float64 copies where oneDNN's int8 GEMM is absent."""
+        if op == "gemm":
+            p = problem
+            return 9 * (p.m * p.k + p.k * p.n) + 13 * p.m * p.n
+        if op == "conv2d":
+            p = problem
+            columns = p.n * p.out_h * p.out_w * p.c * p.r * p.s
+            return 9 * columns + 3 * p.output_bytes + p.n * p.c * p.h * p.w
+        return super()._workspace_bytes(op, problem)

@@ -156,6 +156,8 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     """σ(x) by table lookup: x quantized to 16-bit fixed point (saturating at ±16, where σ
     is within 1.2e-7 of 0 or 1), the table's uint16 code scaled back to float32. Error at
     most 2**-14 (input rounding, σ' <= 1/4) + 2**-17 (output rounding)."""
+    if np.ndim(x) == 0:  # ufuncs of 0-d input return scalars, which cannot be indexed
+        return sigmoid(np.reshape(x, (1,))).reshape(())
     scale = np.float32(1 << SIGMOID_INPUT_FRACTION_BITS)
     codes = np.rint(np.multiply(x, scale, dtype=np.float32))
     nan = np.isnan(codes)
