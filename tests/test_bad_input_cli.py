@@ -136,11 +136,6 @@ BAD_ROWS = ("rows_object", "rows_string", "row_is_number", "row_seconds_null",
 NOT_TEXT = ("empty", "blank", "binary", "latin1", "png")
 BAD_BENCHMARKS = ("benchmark_median_null", "benchmark_data_strings", "benchmark_no_stats",
                   "benchmark_list")
-# pytest-benchmark JSON is read by compare.load_run, which the h13-results slice owns.
-BENCHMARK_DEFECT = pytest.mark.xfail(strict=False, reason="pytest-benchmark JSON with null "
-                                     "or non-numeric stats: compare.load_run (h13-results)")
-SIZES_DEFECT = pytest.mark.xfail(run=False, strict=False, reason="sizes that cannot fit "
-                                 "(estimate before allocating): another slice of issue 13")
 
 
 @pytest.fixture(scope="module")
@@ -175,13 +170,6 @@ def _resolve(argv: tuple[str, ...], folder: Path) -> list[str]:
 
 
 # -- the cases ----------------------------------------------------------------------------------
-RESULTS_DEFECT = pytest.mark.xfail(strict=False, reason="defect 5/7: h13-results branch")
-# Cases that, without the h13-results fix, would start a real run: listed, not run here.
-RESULTS_DEFECT_RUNS = pytest.mark.xfail(run=False, strict=False,
-                                        reason="defect 5/7: h13-results branch (would run)")
-NO_DEVICE_CHECK = pytest.mark.xfail(
-    strict=False, reason="hwbench.backends.parse_backend_name accepts a device on backends "
-    "that have none (numpy:7 runs as numpy): not this slice")
 UNWRITABLE = "{tmp}/text/below-a-file"  # a path under a regular file: no one can create it
 
 KERNELS = ("kernels", "--backend", "numpy", "--op", "sigmoid", "--no-peak", "--no-save",
@@ -219,12 +207,8 @@ def _cases() -> dict[str, Case]:
                 ("unicode", "nümpy", "nümpy"), ("colon", ":", ""),
                 ("opencl-99", "opencl:99", "")):
             # names that parse but fail in the worker: "nothing ran" must exit non-zero
-            marks = {"opencl-99": (RESULTS_DEFECT,), "markup": (RESULTS_DEFECT,),
-                     "bad-device": (NO_DEVICE_CHECK,)}.get(label, ())
-            add(f"{command}-backend-{label}", *base, "--backend", value, expect=expect,
-                marks=marks)
-        add(f"{command}-backend-cuda-unavailable", *base, "--backend", "cuda",
-            marks=(RESULTS_DEFECT,))
+            add(f"{command}-backend-{label}", *base, "--backend", value, expect=expect)
+        add(f"{command}-backend-cuda-unavailable", *base, "--backend", "cuda")
         for value in ("0", "-1", "-999999999999"):
             add(f"{command}-threads-{value}", *base, "--threads", value, expect="threads")
         for value in ("x", "1.5", "nan", "", MARKUP):
@@ -239,13 +223,11 @@ def _cases() -> dict[str, Case]:
                               ("--max-time", "nan"), ("--max-time", "-1"),
                               ("--max-time", "inf"), ("--min-time", "-1"),
                               ("--min-time", "nan")):
-            add(f"{command}{option}-{value}", *base, option, value,
-                marks=(RESULTS_DEFECT_RUNS,))
+            add(f"{command}{option}-{value}", *base, option, value)
         add(f"{command}-peers-unknown", *base, "--peers", "nosuch", expect="unknown peer")
         add(f"{command}-peers-markup", *base, "--peers", MARKUP, expect=re.escape(MARKUP))
         add(f"{command}-output-unwritable", *base[:-7], "--output", UNWRITABLE,
-            "--repeats", "1", "--min-time", "0", "--max-time", "0.01",
-            marks=(RESULTS_DEFECT_RUNS,))
+            "--repeats", "1", "--min-time", "0", "--max-time", "0.01")
 
     # kernels
     for label, value, expect in (("unknown", "nosuch", "nosuch"), ("empty", "", "op"),
@@ -262,7 +244,7 @@ def _cases() -> dict[str, Case]:
             expect="batch")
     for value in ("x", "1.5"):
         add(f"kernels-seed-type-{value}", *KERNELS, "--seed", value, expect="seed")
-    add("kernels-seed--1", *KERNELS, "--seed", "-1", marks=(RESULTS_DEFECT_RUNS,))
+    add("kernels-seed--1", *KERNELS, "--seed", "-1")
     add("kernels-peak-value", *KERNELS, "--peak=yes")
 
     # run
@@ -293,12 +275,10 @@ def _cases() -> dict[str, Case]:
     add("run-dim-not-in-model", *RUN, "--dim", "sequence=8",
         expect="'sequence' is no symbolic dimension")
     add("run-dim-markup-name", *RUN, "--dim", f"{MARKUP}=8", expect=re.escape(MARKUP))
-    add("run-markdown-folder", *RUN, "--markdown", "{tmp}/folder",
-        marks=(RESULTS_DEFECT_RUNS,))
-    add("run-csv-unwritable", *RUN, "--csv", UNWRITABLE, marks=(RESULTS_DEFECT_RUNS,))
+    add("run-markdown-folder", *RUN, "--markdown", "{tmp}/folder")
+    add("run-csv-unwritable", *RUN, "--csv", UNWRITABLE)
     add("run-roofline-value", *RUN, "--roofline=no")
-    add("run-batch-huge", *RUN[:5], "--batch", "100000000000", *RUN[7:], expect="batch",
-        marks=(SIZES_DEFECT,))
+    add("run-batch-huge", *RUN[:5], "--batch", "100000000000", *RUN[7:], expect="batch")
 
     # roofline FILE
     for name in (*NOT_JSON, *NOT_RESULTS, *BAD_ROWS, "missing", "folder"):
@@ -320,15 +300,12 @@ def _cases() -> dict[str, Case]:
         add(f"report-{name}", "report", F(name), "-o", f"{{tmp}}/report-{name}",
             expect=expect)
     for name in BAD_BENCHMARKS:
-        add(f"report-{name}", "report", F(name), "-o", f"{{tmp}}/report-{name}",
-            marks=(BENCHMARK_DEFECT,))
-        add(f"compare-{name}", "compare", F(name), F(name), marks=(BENCHMARK_DEFECT,))
+        add(f"report-{name}", "report", F(name), "-o", f"{{tmp}}/report-{name}")
+        add(f"compare-{name}", "compare", F(name), F(name))
     add("report-empty-folder", "report", "@folder", "-o", "{tmp}/report-folder",
         expect="nothing to report")
-    add("report-output-is-a-file", "report", "@good.json", "-o", "@text",
-        marks=(RESULTS_DEFECT,))
-    add("report-output-unwritable", "report", "@good.json", "-o", UNWRITABLE,
-        marks=(RESULTS_DEFECT,))
+    add("report-output-is-a-file", "report", "@good.json", "-o", "@text")
+    add("report-output-unwritable", "report", "@good.json", "-o", UNWRITABLE)
     add("report-no-argument", "report")
 
     # compare OLD NEW
@@ -406,7 +383,7 @@ def _cases() -> dict[str, Case]:
             expect=option.lstrip("-"))
     for option, value in (("--workers", "0"), ("--workers", "-1"), ("--timeout", "0"),
                           ("--timeout", "-1"), ("--timeout", "nan")):
-        add(f"sweep{option}-{value}", *base, option, value, marks=(RESULTS_DEFECT_RUNS,))
+        add(f"sweep{option}-{value}", *base, option, value)
     for name in ("binary", "truncated_json", "row_seconds_null"):
         add(f"sweep-resume-{name}", "sweep", "--set", "simulate.models=['mlp']", "--resume",
             "--output", f"{{tmp}}/resume-{name}", expect="sweep-sweep.json")

@@ -148,8 +148,8 @@ def reference_outputs(case: ModelCase, folder: str,
     sizes = sorted(set(batches or []) | {case.batch})
     largest = dataclasses.replace(case, batch=sizes[-1])
     model = load_case_model(largest)
+    session = Session(model, backend=ReferenceBackend())  # first: it refuses a batch too big
     inputs, _ = case_inputs(model, largest)
-    session = Session(model, backend=ReferenceBackend())
     outputs = np.concatenate([session.run({model.inputs[0]: x})[0] for x in inputs])
     paths = {}
     for size in sizes:
@@ -323,8 +323,8 @@ class Runner:
                                "precision": case.precision}
         try:
             model = load_case_model(case)
+            session = self.session(model, case)  # first: it refuses a batch that cannot fit
             batches, labels = case_inputs(model, case)
-            session = self.session(model, case)
         except UnsupportedError as exc:
             return {**row, "status": "unsupported", "reason": str(exc)}
         name = model.inputs[0]
