@@ -14,6 +14,7 @@ every backend. ``test_corpus_size`` prints how many cases there are.
 from __future__ import annotations
 
 import os
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -61,7 +62,8 @@ class FakeArray:
 def blocked(shape: tuple[int, ...]) -> Any:
     from hwbench.backends.cpu import BlockedArray  # needs no library until it is used
 
-    return BlockedArray(np.zeros(16, np.float32), shape, None)
+    layout = types.SimpleNamespace(size=64)  # a stand-in descriptor: never read by a check
+    return BlockedArray(np.zeros(16, np.float32), shape, layout, None)
 
 
 def channels_last(shape: tuple[int, ...], dtype: Any = np.float32) -> Any:

@@ -363,8 +363,9 @@ class MemoryDesc:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __del__(self) -> None:
-        if self.owned and self.handle:
+    def __del__(self, _finalizing=sys.is_finalizing) -> None:
+        # At interpreter exit module globals are gone: the OS frees the handle (no noise).
+        if self.owned and self.handle and not _finalizing():
             self.dnnl.lib.dnnl_memory_desc_destroy(self.handle)
             self.handle = c_void_p()
 
@@ -414,8 +415,8 @@ class Attr:
         finally:
             lib.dnnl_post_ops_destroy(ops)
 
-    def __del__(self) -> None:
-        if self.handle:
+    def __del__(self, _finalizing=sys.is_finalizing) -> None:
+        if self.handle and not _finalizing():  # see MemoryDesc.__del__
             self.dnnl.lib.dnnl_primitive_attr_destroy(self.handle)
             self.handle = c_void_p()
 
@@ -498,8 +499,9 @@ class Primitive:
             lib.dnnl_primitive_desc_destroy(self.pd)
             self.pd = c_void_p()
 
-    def __del__(self) -> None:
-        self.close()
+    def __del__(self, _finalizing=sys.is_finalizing) -> None:
+        if not _finalizing():  # see MemoryDesc.__del__
+            self.close()
 
 
 @functools.cache
