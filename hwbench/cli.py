@@ -648,8 +648,8 @@ def cmd_tune(args: argparse.Namespace, console: Console) -> int:
 
     if args.size < 1:
         raise ArgumentError(f"argument '--size' must be a positive int, got {args.size}")
-    if not math.isfinite(args.budget) or args.budget <= 0:
-        raise ArgumentError(f"argument '--budget' must be a positive number of seconds, got "
+    if not math.isfinite(args.budget) or args.budget < 0:  # 0: time the defaults only
+        raise ArgumentError(f"argument '--budget' must be 0 seconds or more, got "
                             f"{args.budget}")
     base, device = parse_backend_name(args.backend)
     if base != "opencl":

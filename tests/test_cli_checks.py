@@ -77,7 +77,7 @@ RUN = ["run", "--backend", "numpy", "--model", "mlp", "--no-roofline", "--no-sav
     (["train", "--model", "mlp", "--threads", "0"], "--threads"),
     (["tune", "--size", "0"], "--size"),
     (["tune", "--budget", "nan"], "--budget"),
-    (["tune", "--budget", "0"], "--budget"),
+    (["tune", "--budget", "-0.5"], "--budget"),
     (["simulate", "--model", "lenet", "--batch", "0"], "--batch"),
     (["sweep", "--set", "simulate.models=['lenet']", "--timeout", "nan"], "--timeout"),
     (["sweep", "--set", "simulate.models=['lenet']", "--timeout", "inf"], "--timeout"),

@@ -33,7 +33,7 @@ NUMBERS: dict[str, list[tuple[str, str, str]]] = {
     "run": [*_MEASURE, ("batch", "--batch", "counts")],
     "train": [("seed", "--seed", "seed"), ("epochs", "--epochs", "count"),
               ("threads", "--threads", "count")],
-    "tune": [("size", "--size", "count"), ("budget", "--budget", "seconds")],
+    "tune": [("size", "--size", "count"), ("budget", "--budget", "seconds0")],  # 0: defaults only
     "simulate": [("batch", "--batch", "count")],
     "sweep": [("timeout", "--timeout", "seconds"), ("workers", "--workers", "count")],
 }
