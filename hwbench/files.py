@@ -25,6 +25,18 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[Any]], None],
     target = Path(path)
     if target.is_dir():
         raise ResultsError(f"cannot write {target}: it is a folder")
+    tmp = _written_temporary(target, write, binary)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _written_temporary(target: Path, write: Callable[[IO[Any]], None], binary: bool) -> str:
+    """A complete, synced temporary file beside ``target`` holding what ``write`` wrote
+    (removed again if writing fails): what both ways of saving a file rename or link."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -37,11 +49,10 @@ def write_atomic(path: str | os.PathLike, write: Callable[[IO[Any]], None],
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+    return tmp
 
 
 def _umask() -> int:
@@ -117,18 +128,8 @@ def write_new(path: str | os.PathLike, write: Callable[[IO[Any]], None], binary:
     data renamed onto it.
     """
     target = Path(path)
+    tmp = _written_temporary(target, write, binary)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise ResultsError(f"cannot write {target}: {exc}") from exc
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})
-                       ) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
         for n in range(1, MAX_UNIQUE_TRIES + 1 if unique else 2):
             candidate = numbered(target, n)
             try:
