@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hwbench.backends import get_backend
@@ -289,6 +290,28 @@ def test_libgomp_loaded_by_the_cpu_backend_does_not_spin():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={**env, "PYTHONPATH": str(ROOT)}, check=True)
     assert "GOMP_SPINCOUNT = '0'" in done.stderr, done.stderr[-800:]
+
+
+@pytest.mark.skipif(not availability("cpu")[0], reason="needs the cpu backend (onednn wheel)")
+def test_small_problems_run_on_one_thread_and_large_ones_on_all():
+    """With sleeping (PASSIVE) OpenMP threads a tiny kernel pays for waking the others:
+    the cpu backend runs it on one thread, and a large one on every thread it was given;
+    libgomp's own count says which was used, and both give the reference's answer."""
+    from hwbench.backends.cpu import SMALL_PROBLEM_FLOPS
+    from hwbench.kernels.reference import gemm as reference_gemm
+
+    be = get_backend("cpu", threads=2, check_finite=False)
+    gomp = be.dnnl._gomp
+    rng = np.random.default_rng(0)
+    side = 2
+    while 2 * side**3 < SMALL_PROBLEM_FLOPS:  # the smallest square gemm over the line
+        side *= 2
+    for n, threads in ((16, 1), (side // 4, 1), (side, 2)):
+        a = rng.standard_normal((n, n), dtype=np.float32)
+        got = be.to_numpy(be.gemm(be.asarray(a), be.asarray(a)))
+        assert gomp.omp_get_max_threads() == threads, n
+        np.testing.assert_allclose(got, reference_gemm(a, a), rtol=1e-4, atol=1e-3 * n)
+    assert "1 thread below" in be.info()["small_problems"]
 
 
 # -- the FMA peak ------------------------------------------------------------------------------

@@ -106,6 +106,12 @@ def aligned_empty(shape: tuple[int, ...] | int, dtype: Any = np.float32) -> np.n
 
 
 BLOCKED_TAG = CONV_LAYOUTS["blocked"]
+# Problems below both run on one thread (CpuBackend.threads_for). Break-even of 1 against
+# 2 threads measured on the 2-core VM with PASSIVE threads: conv ~58 MFLOP (3×3, 64 ch,
+# 28²: 561 vs 568 µs), gemm ~30 MFLOP (256³: 343 vs 283 µs; 128³: 54 vs 132 µs), sigmoid
+# ~2^19 values (2^18: 124 vs 156 µs; 2^20: 555 vs 331 µs).
+SMALL_PROBLEM_FLOPS = 32_000_000
+SMALL_PROBLEM_BYTES = 2 << 20
 
 
 class BlockedArray:
@@ -315,6 +321,7 @@ class CpuBackend(Backend):
 
             self.mkl = load_mkl()
             self.mkl.set_num_threads(self.threads)
+        self._threads_now = self.threads  # what libgomp runs the next kernel with
         self.dnnl.set_num_threads(self.threads)
         self._primitives: dict[tuple, Any] = {}
         # Arrays from asarray, and what was derived from each: packed filters, NaN screen.
@@ -361,6 +368,8 @@ class CpuBackend(Backend):
         info.update(flavour=self.flavour, requantization=self.requantization,
                     conv_layout=self.conv_layout,
                     pointwise_as_gemm=self.pointwise_as_gemm, keep_blocked=self.keep_blocked,
+                    small_problems=f"1 thread below {SMALL_PROBLEM_FLOPS:.0e} FLOPs and "
+                                   f"{SMALL_PROBLEM_BYTES >> 10} KiB of output",
                     gemm_library="mkl" if self.mkl else "onednn", conv_library="onednn")
         return info
 
@@ -376,7 +385,7 @@ class CpuBackend(Backend):
     def _plain(self, x: Any) -> Any:
         """``x`` itself, or a ``BlockedArray`` reordered to a plain NCHW array."""
         if isinstance(x, BlockedArray):
-            self.dnnl.set_num_threads(self.threads)
+            self.dnnl.set_num_threads(self._threads_now)
             return x.plain(self._buffers.empty(x.shape, np.float32))
         if isinstance(x, ChannelsLastArray):
             return np.ascontiguousarray(x.nhwc.transpose(0, 3, 1, 2))
@@ -393,9 +402,33 @@ class CpuBackend(Backend):
             return _all_finite_values(x.nhwc)
         return self.frozen.derived(x, "all-finite", _all_finite_values)
 
+    # -- threads -------------------------------------------------------------------------
+    def _reserve(self, op: str, problem: Any) -> None:
+        """Every kernel's entry (after the size check): choose its thread count first, so
+        that its primitives are created and run with the same one."""
+        super()._reserve(op, problem)
+        self._threads_now = self.threads_for(problem)
+        self.dnnl.set_num_threads(self._threads_now)  # libgomp's count is process-wide
+
+    def threads_for(self, problem: Any) -> int:
+        """1 for a problem too small to pay for waking another thread, else ``threads``.
+
+        With ``OMP_WAIT_POLICY=PASSIVE`` (what degrades gracefully on a busy machine)
+        each parallel region wakes sleeping threads, tens of µs: measured on the 2-core VM,
+        gemm 64³ took ~85 µs on 2 threads against ~20 µs on one, and LeNet at batch 1
+        ~0.85 ms against ~0.24 ms. Below ``SMALL_PROBLEM_FLOPS`` and
+        ``SMALL_PROBLEM_BYTES`` of output one thread is faster, idle or busy.
+        """
+        small = (getattr(problem, "flops", 0) < SMALL_PROBLEM_FLOPS
+                 and problem.output_bytes < SMALL_PROBLEM_BYTES)
+        return 1 if small else self.threads
+
     # -- cache ---------------------------------------------------------------------------
     def _primitive(self, key: tuple, build) -> Any:
-        """``build()`` once per key (a None result too: "no primitive for this")."""
+        """``build()`` once per key and thread count (oneDNN splits a primitive's work
+        for the threads it was created with); a None result too ("no primitive for
+        this")."""
+        key = (*key, self._threads_now)
         try:
             return self._primitives[key]
         except KeyError:
@@ -416,7 +449,7 @@ class CpuBackend(Backend):
             return out
         # dnnl_sgemm rather than the matmul primitive: 220 vs 215 GFLOP/s at 2048³ on Zen 4,
         # and beta=1 over a pre-filled C applies any ONNX-broadcastable bias in the GEMM.
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         out = self._buffers.empty((p.m, p.n), np.float32)
         beta = 0.0
         if bias is not None:
@@ -430,7 +463,7 @@ class CpuBackend(Backend):
     # -- int8 gemm -----------------------------------------------------------------------
     def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # int8: never blocked
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         if self.mkl is not None:
             return self.mkl.gemm_s8u8s32(a, b, za, zb)
         # dnnl_gemm_{u8,s8}s8s32 rather than the matmul primitive: the primitive's int32
@@ -464,7 +497,7 @@ class CpuBackend(Backend):
             self.dnnl, p, a.dtype, zy.dtype, per_column=fixed.multiplier.size > 1)))
         if mm is None:
             return None
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         packed = self._once_per_array(b, key, lambda b: mm.pack_weights(_as_int8(b)))
         out = self._buffers.empty((p.m, p.n), zy.dtype)
         mm.prim.execute({ARG_SRC: np.ascontiguousarray(a), ARG_WEIGHTS: packed, ARG_DST: out,
@@ -501,7 +534,7 @@ class CpuBackend(Backend):
                          zero_point) -> None:
         """``dst = saturate(rint(src / scale) + zp)`` (quantize) or ``(src - zp) · scale``
         (dequantize) over flat buffers, as one oneDNN reorder."""
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         key = ("scaling_reorder", kind, src.size, src.dtype.str, dst.dtype.str)
         prim = self._primitive(key, lambda: _build_scaling_reorder(
             self.dnnl, kind, src.size, src.dtype, dst.dtype))
@@ -545,7 +578,7 @@ class CpuBackend(Backend):
             lambda: _QConv(self.dnnl, p, x_dtype, zy.dtype)))
         if conv is None:
             return None
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         # Keyed by the primitive: its layout (and the compensation oneDNN appends for an
         # int8 src) depends on the dtypes as well as the problem.
         packed = self._once_per_array(w, key, lambda w: conv.pack_weights(_as_int8(w)))
@@ -583,7 +616,7 @@ class CpuBackend(Backend):
         if np.asarray(w).dtype == np.uint8:
             zw_i -= 128
         out = self._buffers.empty((patches.shape[0], p.k), np.int32)
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         self.dnnl.gemm_int8(patches, filters, zx_i, zw_i, out)
         return out
 
@@ -611,7 +644,7 @@ class CpuBackend(Backend):
         """Conv with the epilogue fused: oneDNN post-ops on the primitive (a blocked
         shortcut as a binary-add post-op read in place, a plain one summed into the dst),
         or one in-place pass after each image's GEMM on the pointwise path."""
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         tag = _conv_tags(p, self.conv_layout)[1]
         blocked = tag == BLOCKED_TAG and (self.keep_blocked or isinstance(x, BlockedArray))
         if self.pointwise_as_gemm and _is_pointwise(p) and not blocked:
@@ -720,7 +753,7 @@ class CpuBackend(Backend):
 
     # -- elementwise ---------------------------------------------------------------------
     def _eltwise(self, alg: str, p: ElementwiseProblem, x) -> np.ndarray | ChannelsLastArray:
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         prim = self._primitive(("eltwise", alg, p.size),
                                lambda: _build_eltwise(self.dnnl, alg, p.size))
         if isinstance(x, ChannelsLastArray):  # elementwise: any layout will do
@@ -739,7 +772,7 @@ class CpuBackend(Backend):
         return self._eltwise("eltwise_relu", p, x)
 
     def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> np.ndarray:
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         prim = self._primitive(("eltwise_bwd", "logistic", p.size),
                                lambda: _build_logistic_backward(self.dnnl, p.size))
         out = self._buffers.empty(p.shape, np.float32)
@@ -751,7 +784,7 @@ class CpuBackend(Backend):
 
     # -- the ops full CNNs need ------------------------------------------------------------
     def _pool(self, p: PoolProblem, x) -> np.ndarray | BlockedArray:
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         rescale = p.kind == "avg" and p.count_include_pad and any(p.ceil_extra)
         pool = None
         if isinstance(x, BlockedArray) and not rescale:
@@ -789,7 +822,7 @@ class CpuBackend(Backend):
         inner = math.prod(p.shape[p.axis + 1:])
         dims = (outer, p.shape[p.axis], inner)
         x = self._plain(x)
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         prim = self._primitive(("softmax", dims), lambda: _build_softmax(self.dnnl, dims))
         out = self._buffers.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
@@ -798,7 +831,7 @@ class CpuBackend(Backend):
     def _binary(self, alg: str, p: BinaryProblem, a, b) -> np.ndarray | ChannelsLastArray:
         if (isinstance(a, ChannelsLastArray) and isinstance(b, ChannelsLastArray)
                 and a.shape == b.shape == p.shape):  # same layout, no broadcast: flat
-            self.dnnl.set_num_threads(self.threads)
+            self.dnnl.set_num_threads(self._threads_now)
             flat = (p.size,)
             prim = self._primitive(("binary", alg, flat, flat),
                                    lambda: _build_binary(self.dnnl, alg, flat, flat))
@@ -816,7 +849,7 @@ class CpuBackend(Backend):
             # both sides broadcast (oneDNN cannot), or a rank oneDNN has no descriptor for
             ufunc = np.add if alg == "binary_add" else np.multiply
             return ufunc(a, b, out=out)
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         prim = self._primitive(("binary", alg, p.shape, sb),
                                lambda: _build_binary(self.dnnl, alg, p.shape, sb))
         prim.execute({ARG_SRC: np.ascontiguousarray(a),
@@ -830,7 +863,7 @@ class CpuBackend(Backend):
         return self._binary("binary_mul", p, a, b)
 
     def _concat(self, p: ConcatProblem, arrays) -> np.ndarray | BlockedArray:
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         concat = None
         if p.axis == 1 and all(isinstance(a, BlockedArray) for a in arrays):
             # Channel concat of nChw16c arrays (SqueezeNet's fire modules): every part
@@ -857,7 +890,7 @@ class CpuBackend(Backend):
 
     def _lrn(self, p: LrnProblem, x) -> np.ndarray:
         x = self._plain(x)
-        self.dnnl.set_num_threads(self.threads)
+        self.dnnl.set_num_threads(self._threads_now)
         prim = self._primitive(("lrn", p), lambda: _build_lrn(self.dnnl, p))
         out = self._buffers.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
