@@ -154,6 +154,16 @@ def test_machine_state_without_proc_says_nothing_and_is_not_busy(tmp_path):
 def test_a_run_with_a_busy_row_is_busy():
     state = machine_state.merge({"busy": False}, [{"flags": ["busy-machine"]}, {"flags": []}])
     assert state["busy"] is True and state["busy_rows"] == 1
+    lines = summary.trust_lines([], state)
+    assert lines and "1 of this run's rows" in lines[0] and "0%" not in lines[0]
+
+
+def test_one_busy_row_among_many_flags_that_row_not_the_run():
+    rows = [{"flags": ["busy-machine"]}] + [{"flags": []} for _ in range(9)]
+    state = machine_state.merge({"busy": False, "others_share": 0.0}, rows)
+    assert state["busy"] is False and state["busy_rows"] == 1
+    assert not any("machine was busy" in line for line in summary.trust_lines(rows, state))
+    assert machine_state.merge({"busy": True}, rows)["busy_because"] == "window"
 
 
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc/stat")

@@ -192,11 +192,20 @@ class Monitor:
         self.stop()
 
 
+BUSY_ROWS_SHARE = 0.25  # a run whose window was quiet is busy when this share of rows was not
+
+
 def merge(run_state: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """A run's state, marked busy too if any of its rows was measured on a busy machine."""
-    busy_rows = sum(1 for row in rows if "busy-machine" in (row.get("flags") or ()))
-    return {**run_state, "busy": bool(run_state.get("busy") or busy_rows),
-            "busy_rows": busy_rows}
+    """A run's state: busy when its whole window was, or when at least ``BUSY_ROWS_SHARE``
+    of its timed rows were measured on a busy machine. A few busy rows alone carry their
+    own ``busy-machine`` flag: they do not make every other row of the run suspect
+    (``compare`` holds every row of a busy run inconclusive)."""
+    timed = [row for row in rows if "flags" in row]
+    busy_rows = sum(1 for row in timed if "busy-machine" in (row.get("flags") or ()))
+    by_rows = busy_rows > 0 and busy_rows >= BUSY_ROWS_SHARE * len(timed)
+    window = bool(run_state.get("busy"))
+    return {**run_state, "busy": window or by_rows, "busy_rows": busy_rows,
+            "busy_because": "window" if window else "rows" if by_rows else None}
 
 
 def main(argv: list[str] | None = None) -> int:

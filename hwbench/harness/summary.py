@@ -32,7 +32,10 @@ def trust_lines(rows: list[dict[str, Any]], machine: dict[str, Any] | None = Non
     """Warnings for a table or summary: the machine was busy, how many rows carry which
     flag, the FMA peak is unreliable. Empty when every figure can be trusted."""
     lines = []
-    if isinstance(machine, dict) and machine.get("busy"):
+    if isinstance(machine, dict) and machine.get("busy_because") == "rows":
+        lines.append(f"the machine was busy while {machine.get('busy_rows')} of this run's "
+                     "rows were timed: figures may be far slower than this machine can do")
+    elif isinstance(machine, dict) and machine.get("busy"):
         load = machine.get("load_before") or []
         after = machine.get("load_after") or []
         thresholds = machine.get("thresholds") or {}
