@@ -38,8 +38,15 @@ def test_widely_spread_samples_are_flagged_wide():
 
 
 def test_a_stall_ten_times_the_median_is_flagged_wide():
-    samples = [1.0] * 99 + [88.0]  # LeNet's batch-1 p99 of 88 ms against a 0.25 ms p50
+    samples = [1.0] * 98 + [88.0] * 2  # LeNet's batch-1 p99 of 88 ms against a 0.25 ms p50
+    assert Timing(tuple(samples), 1, 0).percentile(99) == 88.0
     assert sample_flags(samples) == ["wide-spread"]
+    assert sample_flags([1.0] * 9 + [88.0]) == ["wide-spread"]  # few samples: the max
+
+
+def test_one_stall_among_thousands_of_calls_flags_nothing():
+    samples = [1.0 + 0.01 * (i % 7) for i in range(2000)] + [460.0]  # a page fault, say
+    assert sample_flags(samples) == []
 
 
 def test_two_clusters_are_flagged_bimodal():

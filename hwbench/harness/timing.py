@@ -20,11 +20,11 @@ MIN_SAMPLE_SECONDS = 1e-3  # a sample shorter than this is dominated by timer no
 
 # Rules that flag samples too scattered to trust (see ``sample_flags``).
 WIDE_SPREAD = 0.25  # IQR / median above this: "wide-spread"
-WIDE_TAIL = 10.0  # max / median above this (a stall 10x the typical call): "wide-spread"
+WIDE_TAIL = 10.0  # p99 / median above this (stalls 10x the typical call): "wide-spread"
 BIMODAL_GAP = 1.5  # sorted samples jump by this factor between two clusters: "bimodal"
 BIMODAL_MIN_SHARE = 0.2  # ... and each cluster holds at least this share of the samples
 BIMODAL_MIN_SAMPLES = 6
-FLAG_RULES = {"wide_spread_iqr_over_median": WIDE_SPREAD, "wide_spread_max_over_median":
+FLAG_RULES = {"wide_spread_iqr_over_median": WIDE_SPREAD, "wide_spread_p99_over_median":
               WIDE_TAIL, "bimodal_gap_ratio": BIMODAL_GAP,
               "bimodal_min_cluster_share": BIMODAL_MIN_SHARE}
 
@@ -33,8 +33,10 @@ def sample_flags(samples: tuple[float, ...] | list[float]) -> list[str]:
     """``"wide-spread"`` and/or ``"bimodal"`` when the samples cannot be summed up by
     their median.
 
-    - wide-spread: IQR / median > ``WIDE_SPREAD`` (a quarter of the median), or the
-      slowest sample over ``WIDE_TAIL`` times the median (a latency tail of stalls).
+    - wide-spread: IQR / median > ``WIDE_SPREAD`` (a quarter of the median), or the p99
+      (nearest rank, as ``Timing.percentile`` reports it) over ``WIDE_TAIL`` times the
+      median: a latency tail of stalls. One stall among thousands of calls (a page fault,
+      a collection) moves neither and flags nothing.
     - bimodal: sorted, the samples have a gap where the next is at least ``BIMODAL_GAP``
       times the previous, with at least ``BIMODAL_MIN_SHARE`` of them (and 2) on each
       side; needs ``BIMODAL_MIN_SAMPLES``. Two clusters that far apart mean the figure
@@ -51,7 +53,8 @@ def sample_flags(samples: tuple[float, ...] | list[float]) -> list[str]:
         iqr = q[2] - q[0]
     else:
         iqr = values[-1] - values[0]
-    if iqr / median > WIDE_SPREAD or values[-1] / median > WIDE_TAIL:
+    p99 = values[min(len(values) - 1, round(0.99 * (len(values) - 1)))]
+    if iqr / median > WIDE_SPREAD or p99 / median > WIDE_TAIL:
         flags.append("wide-spread")
     n = len(values)
     least = max(2, math.ceil(n * BIMODAL_MIN_SHARE))
