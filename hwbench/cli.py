@@ -624,10 +624,9 @@ def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
 
 
 def _seconds(value: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
+    from hwbench.harness.timing import format_seconds
+
+    return format_seconds(value)
 
 
 # -- tune: kernel parameters per OpenCL device ---------------------------------------------------

@@ -23,6 +23,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from hwbench.harness.timing import format_seconds
+
 LIMIT = 2.0
 COMMANDS = {
     "kernels": ["kernels", "--backend", "cpu", "--shapes", "small"],
@@ -101,11 +103,6 @@ def compare_rows(idle: dict[str, Any], busy: dict[str, Any], limit: float = LIMI
     return out
 
 
-def _fmt_seconds(value: float) -> str:
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
 
 
 def report(name: str, idle: dict[str, Any], busy: dict[str, Any],
@@ -116,8 +113,8 @@ def report(name: str, idle: dict[str, Any], busy: dict[str, Any],
              f"{json.dumps(_brief(busy.get('machine_state')))}",
              f"{'row':<52} {'figure':<6} {'idle':>9} {'busy':>9} {'ratio':>7}  verdict, flags"]
     for e in entries:
-        lines.append(f"{e['row'][:52]:<52} {e['figure']:<6} {_fmt_seconds(e['idle']):>9} "
-                     f"{_fmt_seconds(e['busy']):>9} {e['ratio']:6.2f}x  {e['verdict']}"
+        lines.append(f"{e['row'][:52]:<52} {e['figure']:<6} {format_seconds(e['idle']):>9} "
+                     f"{format_seconds(e['busy']):>9} {e['ratio']:6.2f}x  {e['verdict']}"
                      + (f" [{', '.join(e['flags'])}]" if e["flags"] else ""))
     over = [e for e in entries if e["ratio"] > LIMIT]
     lines.append(f"-- {len(entries)} figures; {len(entries) - len(over)} within {LIMIT:g}x; "

@@ -29,6 +29,14 @@ FLAG_RULES = {"wide_spread_iqr_over_median": WIDE_SPREAD, "wide_spread_p99_over_
               "bimodal_min_cluster_share": BIMODAL_MIN_SHARE}
 
 
+def format_seconds(value: float) -> str:
+    """Seconds in the unit that keeps three significant digits readable (``1.23 ms``)."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if value >= scale:
+            return f"{value / scale:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns"
+
+
 def sample_flags(samples: tuple[float, ...] | list[float]) -> list[str]:
     """``"wide-spread"`` and/or ``"bimodal"`` when the samples cannot be summed up by
     their median.
