@@ -25,9 +25,6 @@ def _cpu_available() -> bool:
     return backend_class("cpu").available()[0]
 
 
-needs_cpu = pytest.mark.skipif(not _cpu_available(), reason="the cpu backend is unavailable")
-
-
 def _only_file(folder: Path) -> Path:
     entries = sorted(folder.iterdir())  # hidden temporary files included
     assert len(entries) == 1, entries

@@ -198,3 +198,20 @@ def test_problem_flop_counts():
     p = spec.check_conv2d(x, w, None, 1, 1, 1, 2)
     assert p.output_shape == (2, 6, 8, 8)
     assert p.flops == 2 * 2 * 6 * 8 * 8 * 2 * 3 * 3
+
+
+def test_reference_backend_serves_every_int8_conv_op():
+    """ReferenceBackend exposes each op kernels/reference.py implements: the int8 convs
+    raised UnsupportedError there once."""
+    from hwbench.backends.reference import ReferenceBackend
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (1, 3, 5, 5)).astype(np.uint8)
+    w = rng.integers(-128, 128, (4, 3, 3, 3)).astype(np.int8)
+    be = ReferenceBackend()
+    np.testing.assert_array_equal(be.conv2d_int8(x, w, 7, 0, padding=1),
+                                  reference.conv2d_int8(x, w, 7, 0, padding=1))
+    args = (x, np.float32(0.02), np.uint8(7), w, np.float32(0.01), np.int8(0),
+            np.float32(0.05), np.uint8(128))
+    np.testing.assert_array_equal(be.qconv2d(*args, padding=1),
+                                  reference.qconv2d(*args, padding=1))

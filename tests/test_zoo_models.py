@@ -74,10 +74,12 @@ def backend_or_skip(backends, name):
 
 
 def session_or_skip(model, be):
+    """A Session, or a skip where a backend lacks a kernel; never on numpy and cpu, which
+    implement every op the zoo uses (a kernel gone missing there is a failure)."""
     try:
         return hwbench.Session(model, backend=be)
     except UnsupportedError as exc:
-        if "lacks kernel" in str(exc):
+        if "lacks kernel" in str(exc) and be.name not in ("numpy", "cpu"):
             pytest.skip(str(exc))
         raise
 

@@ -18,8 +18,8 @@ from hwbench.backends.base import Backend
 from hwbench.kernels import reference
 
 OPS = ("gemm", "conv2d", "sigmoid", "sigmoid_backward", "relu", "gemm_int8", "qgemm",
-       "max_pool2d", "avg_pool2d", "global_avg_pool2d", "softmax", "add", "mul", "concat",
-       "lrn", "reshape", "transpose")
+       "conv2d_int8", "qconv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "softmax",
+       "add", "mul", "concat", "lrn", "reshape", "transpose")
 
 
 def _reference_op(op: str):

@@ -27,7 +27,6 @@ from hwbench.graph.ir import Graph, Node, ValueInfo
 from hwbench.graph.passes import prune
 from hwbench.graph.shape_inference import infer_shapes
 
-QUANTIZABLE = ("Conv", "Gemm", "MatMul")
 INT8_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 

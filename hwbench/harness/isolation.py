@@ -34,8 +34,6 @@ from typing import Any
 
 from hwbench.harness.lifeline import child_env
 
-BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-
 
 def _uses_numpy_blas(backend: str) -> bool:
     from hwbench.backends import REGISTRY, backend_class

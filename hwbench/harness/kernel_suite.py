@@ -166,13 +166,6 @@ def make_case(spec: CaseSpec, seed: int = 0, index: int = 0) -> Case:
     return _elementwise_case(spec.op, spec.shape, rng)
 
 
-def build_cases(ops: tuple[str, ...] = OPS, shapes: str = "small", batch: int = 1,
-                seed: int = 0) -> Iterator[Case]:
-    """The suite's cases, generated lazily (large inputs exist one case at a time)."""
-    for index, case_spec in enumerate(plan(ops, shapes, batch)):
-        yield make_case(case_spec, seed, index)
-
-
 def count_cases(ops: tuple[str, ...], shapes: str, batch: int = 1) -> int:
     return len(plan(ops, shapes, batch))
 

@@ -152,14 +152,6 @@ def run_simulation(config: SystolicConfig, *, topology: str | None = None, model
 
 
 # -- SCALE-Sim's figures beside ours -------------------------------------------------------------
-def scalesim_fold_cycles(config: SystolicConfig, stream: int) -> int:
-    """SCALE-Sim's cycles for one fold, whatever part of the array it uses: T + 2R + C - 2
-    for ws and is (weights loaded over all R rows, results skewed through all R + C - 2),
-    T + R + C - 2 for os (no drain: results leave as the last products are made)."""
-    extra = config.rows if config.dataflow in ("ws", "is") else 0
-    return stream + config.rows + extra + config.cols - 2
-
-
 def explain_difference(config: SystolicConfig, layer: LayerReport) -> dict[str, int]:
     """Where our compute cycles and SCALE-Sim's part, fold by fold, from the two models'
     formulas (ours checked clock by clock by ``cycle_model``):

@@ -43,7 +43,7 @@ PROBLEM_SETS: tuple[str, ...] = (
 """Names accepted by :func:`get_problem_set` (and by ``--shapes``)."""
 
 HEADLINE_GEMM_SIZES: tuple[int, ...] = (256, 512, 1024, 2048, 4096)
-"""Square GEMM sizes for the headline GFLOP/s measurement (see :func:`square_gemms`)."""
+"""Square GEMM sizes for the headline GFLOP/s measurement (see :func:`square_gemm`)."""
 
 
 def _argument_error(message: str) -> Exception:
@@ -178,11 +178,6 @@ def square_gemm(n: int) -> GemmShape:
     """The n x n x n GEMM used for headline GFLOP/s numbers."""
     _check_positive("square_gemm", n=n)
     return GemmShape(n, n, n, name=f"gemm_{n}^3")
-
-
-def square_gemms(sizes: Iterable[int] = HEADLINE_GEMM_SIZES) -> list[GemmShape]:
-    """One :func:`square_gemm` per size, for a GFLOP/s-versus-size curve."""
-    return [square_gemm(n) for n in sizes]
 
 
 # --------------------------------------------------------------------------------------
