@@ -53,6 +53,7 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, ResultsError
 from hwbench.harness import calibration
+from hwbench.harness.timing import format_seconds
 
 ALPHA = 0.01  # significance level of the rank test
 CONFIDENCE = 0.95  # of the bootstrap band
@@ -733,10 +734,7 @@ def _time(value: float, normalized: bool) -> str:
         return "—"
     if normalized:
         return f"{value:.4g}×ref"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
+    return format_seconds(value)
 
 
 VERDICT_STYLE = {"regression": "[bold red]SLOWER[/]", "improvement": "[bold green]faster[/]",

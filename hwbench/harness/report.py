@@ -31,6 +31,7 @@ from typing import Any
 
 from hwbench.errors import ArgumentError, HwbenchError, ResultsError
 from hwbench.harness import compare
+from hwbench.harness.timing import format_seconds
 
 MAX_HISTORY_LINES = 40  # per plot: more lines are unreadable; the geometric mean has all
 
@@ -92,10 +93,7 @@ def _load(path: Path) -> tuple[str, dict[str, Any]] | None:
 def _seconds(value: Any) -> str:
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         return ""
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if value >= scale:
-            return f"{value / scale:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
+    return format_seconds(value)
 
 
 def _num(value: Any, fmt: str = "{:.1f}") -> str:
