@@ -83,6 +83,14 @@ def array_maker(x: Any) -> str:
     return _LIBRARY_MODULES.get(root, f"module {root!r}" if root else "an unknown library")
 
 
+def all_finite(host: np.ndarray) -> bool:
+    """No NaN or inf in a host array: the NaN screen every backend runs."""
+    host = np.asarray(host)
+    if host.size > LARGE_SCREEN:  # min/max allocate nothing (NaN propagates through)
+        return bool(np.isfinite(host.min()) and np.isfinite(host.max()))
+    return bool(np.isfinite(host).all())
+
+
 def _describe(problem: Any) -> str:
     """A problem's sizes for a message: ``m=..., n=..., k=...`` or its output shape."""
     if hasattr(problem, "m"):
@@ -315,6 +323,12 @@ class Backend(abc.ABC):
         0 unless a backend says otherwise."""
         return 0
 
+    def _begin_kernel(self, op: str, problem: Any) -> None:
+        """Every kernel's entry, once its arguments are checked: refuse what cannot fit
+        (``_reserve``). A backend that settles per-call state from the problem (the cpu
+        backend's thread count) extends this."""
+        self._reserve(op, problem)
+
     def _reserve(self, op: str, problem: Any) -> None:
         """Refuse (``OutOfMemoryError``) a call whose output and workspace cannot fit,
         before anything is allocated; small calls pay one comparison."""
@@ -341,10 +355,7 @@ class Backend(abc.ABC):
                            single_limit=self.allocation_limit() if one_allocation else None)
 
     def _all_finite(self, x: Any) -> bool:
-        host = x if type(x) is np.ndarray else self.to_numpy(x)
-        if host.size > LARGE_SCREEN:  # min/max allocate nothing (NaN propagates through)
-            return bool(np.isfinite(host.min()) and np.isfinite(host.max()))
-        return bool(np.isfinite(host).all())
+        return all_finite(x if type(x) is np.ndarray else self.to_numpy(x))
 
     def _screen(self, op: str, **arrays: Any) -> None:
         if not self.check_finite:
@@ -362,7 +373,7 @@ class Backend(abc.ABC):
         """float32 ``op(A) @ op(B) (+ bias)``; bias broadcasts like ONNX Gemm's C."""
         self._check_foreign("gemm", a=a, b=b, bias=bias)
         problem = spec.check_gemm(a, b, bias, trans_a, trans_b)
-        self._reserve("gemm", problem)
+        self._begin_kernel("gemm", problem)
         self._screen("gemm", a=a, b=b, bias=bias)
         return self._gemm(problem, a, b, bias)
 
@@ -380,7 +391,7 @@ class Backend(abc.ABC):
         """
         self._check_foreign("conv2d", x=x, w=w, bias=bias, residual=residual)
         problem = spec.check_conv2d(x, w, bias, stride, padding, dilation, groups)
-        self._reserve("conv2d", problem)
+        self._begin_kernel("conv2d", problem)
         spec.check_conv_epilogue(problem, residual, activation)
         self._screen("conv2d", x=x, w=w, bias=bias, residual=residual)
         if residual is None and activation is None:
@@ -398,7 +409,7 @@ class Backend(abc.ABC):
         """σ(x) = 1 / (1 + exp(-x)) elementwise."""
         self._check_foreign("sigmoid", x=x)
         problem = spec.check_unary(x, "x", "sigmoid")
-        self._reserve("sigmoid", problem)
+        self._begin_kernel("sigmoid", problem)
         self._screen("sigmoid", x=x)
         return self._sigmoid(problem, x)
 
@@ -406,7 +417,7 @@ class Backend(abc.ABC):
         """dy · y · (1 − y): the gradient through σ given its output ``y``."""
         self._check_foreign("sigmoid_backward", y=y, dy=dy)
         problem = spec.check_sigmoid_backward(y, dy)
-        self._reserve("sigmoid_backward", problem)
+        self._begin_kernel("sigmoid_backward", problem)
         self._screen("sigmoid_backward", y=y, dy=dy)
         return self._sigmoid_backward(problem, y, dy)
 
@@ -414,7 +425,7 @@ class Backend(abc.ABC):
         """max(x, 0) elementwise."""
         self._check_foreign("relu", x=x)
         problem = spec.check_unary(x, "x", "relu")
-        self._reserve("relu", problem)
+        self._begin_kernel("relu", problem)
         self._screen("relu", x=x)
         return self._relu(problem, x)
 
@@ -422,7 +433,7 @@ class Backend(abc.ABC):
         """Exact int32 ``(A - a_zero_point) @ (B - b_zero_point)`` (ONNX MatMulInteger)."""
         self._check_foreign("gemm_int8", a=a, b=b)
         problem, za, zb = spec.check_gemm_int8(a, b, a_zero_point, b_zero_point)
-        self._reserve("gemm_int8", problem)
+        self._begin_kernel("gemm_int8", problem)
         return self._gemm_int8(problem, a, b, za, zb)
 
     def qgemm(self, a: Any, a_scale: Any, a_zero_point: Any, b: Any, b_scale: Any,
@@ -435,7 +446,7 @@ class Backend(abc.ABC):
         op = "qgemm"
         self._check_foreign("qgemm", a=a, b=b)
         problem, za, zb = spec.check_gemm_int8(a, b, a_zero_point, b_zero_point, op=op)
-        self._reserve("qgemm", problem)
+        self._begin_kernel("qgemm", problem)
         fixed, zy = spec.check_requantization(a_scale, b_scale, y_scale, y_zero_point,
                                               problem.n, ("a_scale", "b_scale"), op)
         return self._qgemm(problem, a, b, za, zb, fixed, zy)
@@ -451,7 +462,7 @@ class Backend(abc.ABC):
         self._check_foreign("conv2d_int8", x=x, w=w)
         problem, zx, zw = spec.check_conv2d_int8(x, w, x_zero_point, w_zero_point, stride,
                                                  padding, dilation, groups)
-        self._reserve("conv2d_int8", problem)
+        self._begin_kernel("conv2d_int8", problem)
         return self._conv2d_int8(problem, x, w, zx, zw)
 
     def qconv2d(self, x: Any, x_scale: Any, x_zero_point: Any, w: Any, w_scale: Any,
@@ -464,7 +475,7 @@ class Backend(abc.ABC):
         self._check_foreign("qconv2d", x=x, w=w, bias=bias)
         problem, zx, zw = spec.check_conv2d_int8(x, w, x_zero_point, w_zero_point, stride,
                                                  padding, dilation, groups, bias, op=op)
-        self._reserve("qconv2d", problem)
+        self._begin_kernel("qconv2d", problem)
         fixed, zy = spec.check_requantization(x_scale, w_scale, y_scale, y_zero_point,
                                               problem.k, ("x_scale", "w_scale"), op)
         return self._qconv2d(problem, x, w, zx, zw, bias, fixed, zy)
@@ -475,7 +486,7 @@ class Backend(abc.ABC):
         (uint8 when omitted) is the output's."""
         self._check_foreign("quantize_linear", x=x)
         problem, sc, zp = spec.check_quantize_linear(x, scale, zero_point, axis)
-        self._reserve("quantize_linear", problem)
+        self._begin_kernel("quantize_linear", problem)
         self._screen("quantize_linear", x=x)
         return self._quantize_linear(problem, x, sc, zp)
 
@@ -485,7 +496,7 @@ class Backend(abc.ABC):
         along ``axis``; int8, uint8 or (with zero point 0) int32 input."""
         self._check_foreign("dequantize_linear", x=x)
         problem, sc, zp = spec.check_dequantize_linear(x, scale, zero_point, axis)
-        self._reserve("dequantize_linear", problem)
+        self._begin_kernel("dequantize_linear", problem)
         return self._dequantize_linear(problem, x, sc, zp)
 
     # -- the ops full CNNs need (ONNX semantics, NCHW float32) -------------------------
@@ -494,7 +505,7 @@ class Backend(abc.ABC):
         """ONNX MaxPool: padding never wins; ``stride`` defaults to 1 (ONNX's default)."""
         self._check_foreign("max_pool2d", x=x)
         problem = spec.check_max_pool2d(x, kernel, stride, padding, dilation, ceil_mode)
-        self._reserve("max_pool2d", problem)
+        self._begin_kernel("max_pool2d", problem)
         self._screen("max_pool2d", x=x)
         return self._max_pool2d(problem, x)
 
@@ -504,7 +515,7 @@ class Backend(abc.ABC):
         self._check_foreign("avg_pool2d", x=x)
         problem = spec.check_avg_pool2d(x, kernel, stride, padding, ceil_mode,
                                         count_include_pad)
-        self._reserve("avg_pool2d", problem)
+        self._begin_kernel("avg_pool2d", problem)
         self._screen("avg_pool2d", x=x)
         return self._avg_pool2d(problem, x)
 
@@ -512,7 +523,7 @@ class Backend(abc.ABC):
         """ONNX GlobalAveragePool: (N, C, H, W) -> (N, C, 1, 1)."""
         self._check_foreign("global_avg_pool2d", x=x)
         problem = spec.check_global_avg_pool2d(x)
-        self._reserve("global_avg_pool2d", problem)
+        self._begin_kernel("global_avg_pool2d", problem)
         self._screen("global_avg_pool2d", x=x)
         return self._global_avg_pool2d(problem, x)
 
@@ -520,7 +531,7 @@ class Backend(abc.ABC):
         """ONNX Softmax (opset >= 13) along one axis, computed stably (max subtracted)."""
         self._check_foreign("softmax", x=x)
         problem = spec.check_softmax(x, axis)
-        self._reserve("softmax", problem)
+        self._begin_kernel("softmax", problem)
         self._screen("softmax", x=x)
         return self._softmax(problem, x)
 
@@ -528,7 +539,7 @@ class Backend(abc.ABC):
         """a + b with ONNX/NumPy multidirectional broadcasting."""
         self._check_foreign("add", a=a, b=b)
         problem = spec.check_binary(a, b, "add")
-        self._reserve("add", problem)
+        self._begin_kernel("add", problem)
         self._screen("add", a=a, b=b)
         return self._add(problem, a, b)
 
@@ -536,7 +547,7 @@ class Backend(abc.ABC):
         """a * b with ONNX/NumPy multidirectional broadcasting."""
         self._check_foreign("mul", a=a, b=b)
         problem = spec.check_binary(a, b, "mul")
-        self._reserve("mul", problem)
+        self._begin_kernel("mul", problem)
         self._screen("mul", a=a, b=b)
         return self._mul(problem, a, b)
 
@@ -546,7 +557,7 @@ class Backend(abc.ABC):
             for i, array in enumerate(arrays):
                 self._check_foreign(f"concat (item {i})", arrays=array)
         problem = spec.check_concat(arrays, axis)
-        self._reserve("concat", problem)
+        self._begin_kernel("concat", problem)
         for i, array in enumerate(arrays):
             self._screen(f"concat (item {i})", arrays=array)
         return self._concat(problem, list(arrays))
@@ -556,7 +567,7 @@ class Backend(abc.ABC):
         """ONNX LRN across channels: x / (bias + alpha/size * window sum of x²)^beta."""
         self._check_foreign("lrn", x=x)
         problem = spec.check_lrn(x, size, alpha, beta, bias)
-        self._reserve("lrn", problem)
+        self._begin_kernel("lrn", problem)
         self._screen("lrn", x=x)
         return self._lrn(problem, x)
 
@@ -564,7 +575,7 @@ class Backend(abc.ABC):
         """Reshape to ``shape`` (one -1 may be inferred; 0 is not special here)."""
         self._check_foreign("reshape", x=x)
         problem = spec.check_reshape(x, shape)
-        self._reserve("reshape", problem)
+        self._begin_kernel("reshape", problem)
         self._screen("reshape", x=x)
         return self._reshape(problem, x)
 
@@ -573,7 +584,7 @@ class Backend(abc.ABC):
         plain (C-contiguous) layout."""
         self._check_foreign("transpose", x=x)
         problem = spec.check_transpose(x, perm)
-        self._reserve("transpose", problem)
+        self._begin_kernel("transpose", problem)
         self._screen("transpose", x=x)
         return self._transpose(problem, x)
 

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends import onednn
-from hwbench.backends.base import Backend
+from hwbench.backends.base import Backend, all_finite
 from hwbench.backends.blas_layout import row_major
 from hwbench.backends.frozen import FrozenArrays
 from hwbench.backends.onednn import (
@@ -397,16 +397,16 @@ class CpuBackend(Backend):
     def _all_finite(self, x: Any) -> bool:
         """Screen for NaN/inf; a frozen array (from ``asarray``) is screened only once."""
         if isinstance(x, BlockedArray):  # its padding holds no values: screen the plain copy
-            return _all_finite_values(self._plain(x))
+            return all_finite(self._plain(x))
         if isinstance(x, ChannelsLastArray):
-            return _all_finite_values(x.nhwc)
-        return self.frozen.derived(x, "all-finite", _all_finite_values)
+            return all_finite(x.nhwc)
+        return self.frozen.derived(x, "all-finite", all_finite)
 
     # -- threads -------------------------------------------------------------------------
-    def _reserve(self, op: str, problem: Any) -> None:
-        """Every kernel's entry (after the size check): choose its thread count first, so
-        that its primitives are created and run with the same one."""
-        super()._reserve(op, problem)
+    def _begin_kernel(self, op: str, problem: Any) -> None:
+        """Choose the kernel's thread count before anything else runs, so that its
+        primitives are created and run with the same one."""
+        super()._begin_kernel(op, problem)
         self._threads_now = self.threads_for(problem)
         self.dnnl.set_num_threads(self._threads_now)  # libgomp's count is process-wide
 
@@ -913,10 +913,6 @@ class CpuBackend(Backend):
 # (a primitive call's ctypes overhead is ~10 us).
 CONCAT_MIN_BYTES = 1 << 20
 POINTWISE_MIN_PIXELS = 128
-
-
-def _all_finite_values(x: np.ndarray) -> bool:
-    return bool(np.isfinite(x).all())
 
 
 def _is_pointwise(p: ConvProblem) -> bool:
