@@ -4,7 +4,7 @@ Default: a CI-sized subset of the DeepBench (device/inference) and ResNet-50 sha
 two elementwise sizes; ``--full``: the whole DeepBench (server and device) and ResNet-50
 sets. Each benchmark records its GFLOP/s (GOP/s for int8: ``extra_info["rate"]``), its
 accuracy against the float64 / exact reference, and the backend's device and library
-versions (see ``hwbench.harness.benchmarking``)::
+versions (see ``hwbench.harness.suites.benchmarking``)::
 
     python -m pytest benchmarks/test_kernel_benchmarks.py --benchmark-autosave \\
         --benchmark-save-data --benchmark-storage=results/MACHINE/benchmarks
@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import functools
 
-from hwbench.harness import kernel_suite
-from hwbench.harness.benchmarking import bench_kernel
+from hwbench.harness.suites import kernel_suite
+from hwbench.harness.suites.benchmarking import bench_kernel
 from hwbench.kernels import shapes
 
 GEMM_OPS = ("gemm", "gemm_int8", "qgemm")

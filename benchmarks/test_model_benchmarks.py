@@ -14,8 +14,8 @@ import functools
 import pytest
 
 from hwbench.errors import UnsupportedError
-from hwbench.harness import model_suite
-from hwbench.harness.benchmarking import bench_model, model_reference
+from hwbench.harness.suites import model_suite
+from hwbench.harness.suites.benchmarking import bench_model, model_reference
 
 CI_CASES = [model_suite.ModelCase(m, 8, "fp32") for m in model_suite.DIGITS_MODELS] + [
     model_suite.ModelCase("lenet", 8, "int8"), model_suite.ModelCase("squeezenet", 1, "fp32")]

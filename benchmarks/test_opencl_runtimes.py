@@ -18,7 +18,7 @@ import pytest
 
 from hwbench.backends import backend_class
 from hwbench.cli import main
-from hwbench.harness.peers import ClblastPeer
+from hwbench.harness.suites.peers import ClblastPeer
 
 CASE = "gemm_2048^3"
 

@@ -15,7 +15,7 @@ import pytest
 
 from hwbench.backends import backend_class, get_backend
 from hwbench.cli import main
-from hwbench.harness.timing import measure
+from hwbench.harness.running.timing import measure
 
 BATCH = 8
 
@@ -88,7 +88,7 @@ def test_int8_gemm_2048_is_3_5x_fp32(headline):
 
 
 def test_fma_probe_scales_with_threads():
-    from hwbench.harness.peak import available_isas, measure_fma_peak
+    from hwbench.harness.measure.peak import available_isas, measure_fma_peak
 
     if not available_isas():
         pytest.skip("FMA peak probe needs x86-64 Linux")

@@ -68,7 +68,7 @@ def _common_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from hwbench import __version__
-    from hwbench.harness.kernel_suite import OPS
+    from hwbench.harness.suites.kernel_suite import OPS
     from hwbench.kernels.shapes import PROBLEM_SETS
 
     parser = argparse.ArgumentParser(
@@ -228,9 +228,9 @@ def _drive(console: Console, jobs: list[dict[str, Any]], names: list[str],
 
     ``make_row(index, row)`` completes a worker's row. Returns True if interrupted.
     """
-    from hwbench.harness import isolation
-    from hwbench.harness.lifeline import stop_on_sigterm
-    from hwbench.harness.results import write_json_atomic
+    from hwbench.harness.results.result_files import write_json_atomic
+    from hwbench.harness.running import isolation
+    from hwbench.harness.running.lifeline import stop_on_sigterm
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
@@ -279,11 +279,11 @@ def _report_failures(console: Console, rows: list[dict[str, Any]], what: str) ->
 
 
 def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness import kernel_suite
-    from hwbench.harness.environment import environment
-    from hwbench.harness.machine_state import Monitor as MachineMonitor
-    from hwbench.harness.peers import PEERS
-    from hwbench.harness.results import create_result_file, new_result
+    from hwbench.harness.results.result_files import create_result_file, new_result
+    from hwbench.harness.running.environment import environment
+    from hwbench.harness.running.machine_state import Monitor as MachineMonitor
+    from hwbench.harness.suites import kernel_suite
+    from hwbench.harness.suites.peers import PEERS
 
     targets = _targets(args, PEERS)
     if not targets:
@@ -322,11 +322,11 @@ def cmd_kernels(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_run(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness import model_suite
-    from hwbench.harness.environment import environment
-    from hwbench.harness.machine_state import Monitor as MachineMonitor
-    from hwbench.harness.peers import MODEL_PEERS
-    from hwbench.harness.results import create_result_file, new_result
+    from hwbench.harness.results.result_files import create_result_file, new_result
+    from hwbench.harness.running.environment import environment
+    from hwbench.harness.running.machine_state import Monitor as MachineMonitor
+    from hwbench.harness.suites import model_suite
+    from hwbench.harness.suites.peers import MODEL_PEERS
 
     targets = _targets(args, MODEL_PEERS)
     if not targets:
@@ -394,7 +394,7 @@ def _outcome(console: Console, result: dict[str, Any]) -> int:
 def _draw_roofline(result: dict[str, Any], results_path: Any, console: Console) -> None:
     """Print the ceilings; draw the plot beside the results file (a run without a file,
     or with nothing to place, keeps its exit status and says why there is no plot)."""
-    from hwbench.harness.roofline import ceiling_lines, plot_roofline, roofline_path
+    from hwbench.harness.results.roofline import ceiling_lines, plot_roofline, roofline_path
 
     for line in ceiling_lines(result):
         say(console, f"ceilings: {line}")
@@ -409,8 +409,8 @@ def _draw_roofline(result: dict[str, Any], results_path: Any, console: Console) 
 
 
 def cmd_roofline(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness.results import read_result
-    from hwbench.harness.roofline import plot_roofline, roofline_path
+    from hwbench.harness.results.result_files import read_result
+    from hwbench.harness.results.roofline import plot_roofline, roofline_path
 
     result = read_result(args.results)
     plot = plot_roofline(result, args.output or roofline_path(args.results))
@@ -424,7 +424,7 @@ def cmd_roofline(args: argparse.Namespace, console: Console) -> int:
 def _write_summaries(args: argparse.Namespace, rows: list[dict[str, Any]],
                      console: Console, machine: dict[str, Any] | None = None) -> None:
     from hwbench.files import write_atomic
-    from hwbench.harness.summary import to_csv, to_markdown
+    from hwbench.harness.results.summary import to_csv, to_markdown
 
     for target, render in ((args.markdown, to_markdown), (args.csv, to_csv)):
         if target:
@@ -434,7 +434,7 @@ def _write_summaries(args: argparse.Namespace, rows: list[dict[str, Any]],
 
 
 def _run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
-    from hwbench.harness.summary import int8_drop
+    from hwbench.harness.results.summary import int8_drop
 
     rank = {name: i for i, name in enumerate(order)}
     rows = sorted(rows, key=lambda r: (r.get("model", ""), r.get("precision", ""),
@@ -515,8 +515,8 @@ def _add_peak_fraction(row: dict[str, Any], peak: dict[str, Any] | None) -> None
 def _finish_machine_state(result: dict[str, Any], monitor: Any, path: Any) -> None:
     """The run's ``machine_state`` (busy if the run's window or any row was); rows that
     divide by a peak found unreliable after they were made get their flag too."""
-    from hwbench.harness.machine_state import merge
-    from hwbench.harness.results import write_json_atomic
+    from hwbench.harness.results.result_files import write_json_atomic
+    from hwbench.harness.running.machine_state import merge
 
     monitor.stop()
     peak = (result.get("environment") or {}).get("fma_peak")
@@ -556,7 +556,7 @@ def _flagged(text: str, row: dict[str, Any]) -> str:
 
 def _print_trust_notes(console: Console, result: dict[str, Any]) -> None:
     """The lines under a table that say which figures cannot be trusted, and why."""
-    from hwbench.harness.summary import trust_lines
+    from hwbench.harness.results.summary import trust_lines
 
     for line in trust_lines(result.get("rows", []), result.get("machine_state"),
                             (result.get("environment") or {}).get("fma_peak")):
@@ -565,7 +565,7 @@ def _print_trust_notes(console: Console, result: dict[str, Any]) -> None:
 
 def _measure_peak(threads: int, console: Console, **how: Any) -> dict[str, Any] | None:
     """``how``: ``measure_fma_peak``'s seconds/repeats (``run`` takes a quicker look)."""
-    from hwbench.harness.peak import available_isas, measure_fma_peak
+    from hwbench.harness.measure.peak import available_isas, measure_fma_peak
 
     if not available_isas():
         console.print("[yellow]FMA peak not measured:[/] needs x86-64 Linux")
@@ -584,7 +584,7 @@ def _measure_peak(threads: int, console: Console, **how: Any) -> dict[str, Any] 
 def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
            order: list[str]) -> Table:
     """One line per (case, backend), backends side by side for each case."""
-    from hwbench.harness.kernel_suite import OPS
+    from hwbench.harness.suites.kernel_suite import OPS
 
     rank = {name: i for i, name in enumerate(order)}
     first_seen: dict[str, int] = {}
@@ -623,7 +623,7 @@ def _table(rows: list[dict[str, Any]], peak: dict[str, Any] | None,
 
 
 def _seconds(value: float) -> str:
-    from hwbench.harness.timing import format_seconds
+    from hwbench.harness.running.timing import format_seconds
 
     return format_seconds(value)
 
@@ -697,7 +697,7 @@ def _add_reference_workload(env: dict[str, Any], threads: int, path: Any,
     """Saved runs also time the fixed reference workload (`hwbench compare --normalized`)."""
     if path is None:
         return
-    from hwbench.harness.calibration import measure_reference_isolated
+    from hwbench.harness.measure.reference_workload import measure_reference_isolated
 
     env["reference_workload"] = ref = measure_reference_isolated(threads)
     console.print(f"reference workload: {ref['gemm']['gflops']:.1f} GFLOP/s (sgemm 512³), "
@@ -705,7 +705,7 @@ def _add_reference_workload(env: dict[str, Any], threads: int, path: Any,
 
 
 def cmd_compare(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness import compare
+    from hwbench.harness.results import compare
 
     result = compare.compare_paths(args.old, args.new, args.fail_on, args.normalized,
                                    args.confirm)
@@ -721,7 +721,7 @@ def cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_report(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness.report import write_report
+    from hwbench.harness.results.report import write_report
 
     report = write_report(args.results, args.output)
     say(console, f"report: {report.markdown} and {report.html} ({len(report.images)} plots)")
@@ -766,7 +766,7 @@ def _add_simulate_parser(sub: Any) -> None:
 
 def cmd_simulate(args: argparse.Namespace, console: Console) -> int:
     from hwbench.backends.systolic.config import load_config
-    from hwbench.harness import simulate
+    from hwbench.harness.suites import simulate
 
     if args.batch < 1:
         raise ArgumentError(f"argument '--batch' must be >= 1, got {args.batch}")
@@ -825,9 +825,9 @@ def _add_sweep_parser(sub: Any) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness import sweep_report
-    from hwbench.harness.sweep import RichProgress, run_sweep
-    from hwbench.harness.sweep_spec import load_spec
+    from hwbench.harness.sweep import report as sweep_report
+    from hwbench.harness.sweep.runner import RichProgress, run_sweep
+    from hwbench.harness.sweep.spec import load_spec
 
     spec = load_spec(args.spec, args.overrides)
     say(console, f"sweep {spec.name}: {len(spec.points)} points")
@@ -864,7 +864,7 @@ def cmd_sweep(args: argparse.Namespace, console: Console) -> int:
 
 
 def cmd_node_resources(args: argparse.Namespace, console: Console) -> int:
-    from hwbench.harness.sweep_point import node_resources
+    from hwbench.harness.sweep.point import node_resources
 
     print(json.dumps(node_resources()))
     return 0

@@ -20,7 +20,7 @@ Precisions, least to most precise: ``int8``, ``bf16``, ``fp16``/``tf32``, ``fp32
 ``Backend.float_precision``, or a CUDA backend's ``math_mode``) is at least as precise.
 
 ``--hwbench-backends=numpy,cpu`` narrows the list. With pytest-benchmark, runs whose
-benchmarks were recorded by ``hwbench.harness.benchmarking`` also store the reference
+benchmarks were recorded by ``hwbench.harness.suites.benchmarking`` also store the reference
 workload in the saved JSON (its ``hwbench`` field), for ``hwbench compare --normalized``.
 """
 
@@ -165,7 +165,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,
     if not any("hwbench" in (getattr(b, "extra_info", None) or {}) for b in benchmarks):
         return
     if _RECORD not in config.stash:
-        from hwbench.harness.benchmarking import run_record
+        from hwbench.harness.suites.benchmarking import run_record
 
         config.stash[_RECORD] = run_record()
     output_json["hwbench"] = config.stash[_RECORD]

@@ -131,7 +131,7 @@ def conv_layers(be, cp, torch, batch: int) -> list[dict[str, Any]]:
 
 def torch_cuda_peer(torch):
     """PyTorch eager on the GPU behind the kernel interface (TorchPeer on CUDA tensors)."""
-    from hwbench.harness.peers import TorchPeer
+    from hwbench.harness.suites.peers import TorchPeer
 
     class TorchCudaPeer(TorchPeer):
         name = "torch-cuda"

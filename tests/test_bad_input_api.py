@@ -733,7 +733,7 @@ def test_simulator_refuses_a_topology_that_cannot_fit(tmp_path):
     """A SCALE-Sim topology with M=N=K=1e8 asked for 1.1 TiB: now refused at once, saying
     how many folds fit."""
     from hwbench.backends.systolic.config import load_config
-    from hwbench.harness.simulate import run_simulation
+    from hwbench.harness.suites.simulate import run_simulation
 
     path = tmp_path / "huge.csv"
     path.write_text("Layer, M, N, K,\nhuge, 100000000, 100000000, 100000000,\n")

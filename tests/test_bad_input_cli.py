@@ -519,7 +519,7 @@ def test_names_from_files_are_printed_as_written(tmp_path, capsys):
 
 
 def test_damaged_sweep_journal_lines_are_skipped_not_a_traceback(tmp_path):
-    from hwbench.harness.sweep import _journal_rows
+    from hwbench.harness.sweep.runner import _journal_rows
 
     journal = tmp_path / "sweep-x.jsonl"
     journal.write_bytes(b'{"id": "a", "status": "ok"}\n' + bytes(range(256)) + b"\n")

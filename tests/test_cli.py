@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import hwbench.harness.isolation as isolation
+import hwbench.harness.running.isolation as isolation
 from hwbench.cli import main
-from hwbench.harness.kernel_suite import count_cases
-from hwbench.harness.results import read_result
+from hwbench.harness.results.result_files import read_result
+from hwbench.harness.suites.kernel_suite import count_cases
 
 FAST = ["--shapes", "small", "--repeats", "2", "--min-time", "0", "--max-time", "0.05",
         "--no-peak"]

@@ -17,7 +17,8 @@ import pytest
 
 from hwbench.cli import main
 from hwbench.errors import ArgumentError
-from hwbench.harness import cli_checks, isolation
+from hwbench.harness import cli_checks
+from hwbench.harness.running import isolation
 
 
 @pytest.fixture
@@ -27,7 +28,8 @@ def nothing_may_run(monkeypatch):
         raise AssertionError("it ran although an option was bad")
 
     from hwbench.backends.opencl import tune
-    from hwbench.harness import simulate, sweep
+    from hwbench.harness.suites import simulate
+    from hwbench.harness.sweep import runner as sweep
     from hwbench.models import digits
 
     monkeypatch.setattr(isolation, "run_side_by_side", refuse)
@@ -35,9 +37,9 @@ def nothing_may_run(monkeypatch):
     monkeypatch.setattr(tune, "search", refuse)
     monkeypatch.setattr(simulate, "run_simulation", refuse)
     monkeypatch.setattr(sweep, "run_local", refuse)
-    from hwbench.harness import calibration, peak
+    from hwbench.harness.measure import peak, reference_workload
 
-    monkeypatch.setattr(calibration, "measure_reference_isolated", refuse)
+    monkeypatch.setattr(reference_workload, "measure_reference_isolated", refuse)
     monkeypatch.setattr(peak, "measure_fma_peak", refuse)
 
 
@@ -213,7 +215,7 @@ def test_a_sweep_whose_every_point_is_refused_exits_non_zero(tmp_path, capsys):
 
 
 def test_write_report_into_a_file_raises_an_hwbench_error(tmp_path):
-    from hwbench.harness.report import write_report
+    from hwbench.harness.results.report import write_report
 
     target = tmp_path / "report"
     target.write_text("x")
@@ -223,7 +225,7 @@ def test_write_report_into_a_file_raises_an_hwbench_error(tmp_path):
 
 @pytest.mark.parametrize("spec", ["median:1e999%", "accuracy:1e999x"])
 def test_an_infinite_fail_on_limit_is_refused(capsys, spec, tmp_path):
-    from hwbench.harness import compare
+    from hwbench.harness.results import compare
 
     with pytest.raises(ArgumentError, match="finite"):
         compare.parse_fail_on([spec])
@@ -244,9 +246,9 @@ def test_every_row_is_saved_as_it_is_produced(monkeypatch, tmp_path):
                 "status": "ok", "seconds": 1e-3, "gflops": 1.0, "gbytes_per_s": 1.0,
                 "rel_error": 0.0, "timing": {"spread": 0.0, "samples": [1e-3]}}}
 
-    from hwbench.harness import calibration
+    from hwbench.harness.measure import reference_workload
 
-    monkeypatch.setattr(calibration, "measure_reference_isolated", lambda threads: {
+    monkeypatch.setattr(reference_workload, "measure_reference_isolated", lambda threads: {
         "gemm": {"gflops": 1.0}, "stream": {"gbytes_per_s": 1.0}})
     monkeypatch.setattr(isolation, "run_side_by_side", side_by_side)
     assert main([*KERNELS[:-1], "--output", str(tmp_path), "--op", "sigmoid,gemm"]) == 0

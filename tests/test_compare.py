@@ -16,8 +16,8 @@ import pytest
 
 from hwbench.cli import main
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.harness import compare
-from hwbench.harness.results import new_result, write_json_atomic
+from hwbench.harness.results import compare
+from hwbench.harness.results.result_files import new_result, write_json_atomic
 
 pytest_plugins = ("pytester",)
 
@@ -257,7 +257,7 @@ def _real_run(path: Path) -> Path:
     from threadpoolctl import threadpool_limits
 
     from hwbench.backends import get_backend
-    from hwbench.harness import kernel_suite
+    from hwbench.harness.suites import kernel_suite
     from hwbench.kernels.shapes import square_gemm
 
     be = get_backend("numpy", threads=1)
@@ -305,8 +305,8 @@ from threadpoolctl import threadpool_limits
 
 from hwbench.backends import get_backend
 from hwbench.backends.numpy_backend import NumpyBackend
-from hwbench.harness import kernel_suite
-from hwbench.harness.benchmarking import bench_kernel
+from hwbench.harness.suites import kernel_suite
+from hwbench.harness.suites.benchmarking import bench_kernel
 
 if os.environ.get("HWBENCH_PLANT_SLOWDOWN"):
     original = NumpyBackend._sigmoid

@@ -21,8 +21,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hwbench.cli import main
-from hwbench.harness import compare
-from hwbench.harness.results import new_result, write_json_atomic
+from hwbench.harness.results import compare
+from hwbench.harness.results.result_files import new_result, write_json_atomic
 
 ENV = {"hwbench": "0.1.0", "host": "vm", "cpu": "AMD EPYC", "cores_available": 2,
        "machine": "x86_64", "python": "3.11.7", "numpy": "2.4.6"}

@@ -13,12 +13,12 @@ import textwrap
 
 import pytest
 
-import hwbench.harness.isolation as isolation
+import hwbench.harness.running.isolation as isolation
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.harness import results
-from hwbench.harness import timing as timing_module
-from hwbench.harness.results import new_result, read_result, write_json_atomic
-from hwbench.harness.timing import MIN_SAMPLE_SECONDS, Timing, measure
+from hwbench.harness.results import result_files as results
+from hwbench.harness.results.result_files import new_result, read_result, write_json_atomic
+from hwbench.harness.running import timing as timing_module
+from hwbench.harness.running.timing import MIN_SAMPLE_SECONDS, Timing, measure
 
 
 # -- measure -------------------------------------------------------------------------------
@@ -321,14 +321,14 @@ FAKE_WORKER = textwrap.dedent("""
 
 @pytest.fixture
 def fake_worker(tmp_path, monkeypatch):
-    """Make ``Worker`` start the fake worker instead of ``-m hwbench.harness.worker``."""
+    """Make ``Worker`` start the fake worker instead of ``-m hwbench.harness.running.worker``."""
     script = tmp_path / "fake_worker.py"
     script.write_text(FAKE_WORKER)
     real_popen = subprocess.Popen
     started: list[subprocess.Popen] = []
 
     def popen(argv, *args, **kwargs):
-        assert argv[1:] == ["-m", "hwbench.harness.worker"], argv
+        assert argv[1:] == ["-m", "hwbench.harness.running.worker"], argv
         proc = real_popen([sys.executable, str(script)], *args, **kwargs)
         started.append(proc)
         return proc

@@ -9,7 +9,7 @@ import pytest
 
 from hwbench.cli import main
 from hwbench.errors import ArgumentError
-from hwbench.harness import model_suite as M
+from hwbench.harness.suites import model_suite as M
 from hwbench.kernels.shapes import resnet50_convs, resnet50_fc, total_flops
 
 pytest.importorskip("onnx", reason="the graph layer reads ONNX (pip install onnx)")
@@ -106,7 +106,7 @@ def test_hwbench_run_digits_models_report_their_accuracy(tmp_path):
 
 
 def test_markdown_and_csv_summaries():
-    from hwbench.harness.summary import COLUMNS, to_csv, to_markdown
+    from hwbench.harness.results.summary import COLUMNS, to_csv, to_markdown
 
     rows = [
         {"backend": "cpu", "model": "lenet", "batch": 1, "precision": "fp32", "status": "ok",
@@ -126,7 +126,7 @@ def test_markdown_and_csv_summaries():
 
 
 def test_int8_drop_is_fp32_minus_int8_on_the_same_backend_model_and_batch():
-    from hwbench.harness.summary import int8_drop
+    from hwbench.harness.results.summary import int8_drop
 
     base = {"model": "lenet", "batch": 8, "status": "ok"}
     rows = [{**base, "backend": "cpu", "precision": "fp32", "top1": 0.981},

@@ -228,7 +228,7 @@ def test_probe_runs_on_intel_in_a_child_process(tmp_path, monkeypatch):
 
 # -- the CLBlast peer --------------------------------------------------------------------------
 def _clblast_why() -> str:
-    from hwbench.harness.peers import ClblastPeer
+    from hwbench.harness.suites.peers import ClblastPeer
 
     return ClblastPeer.available()[1]
 
@@ -238,7 +238,7 @@ needs_clblast = pytest.mark.skipif(bool(CLBLAST_WHY), reason=f"no CLBlast peer: 
 
 
 def test_clblast_peer_without_pyclblast_says_how_to_get_it(monkeypatch):
-    from hwbench.harness.peers import ClblastPeer
+    from hwbench.harness.suites.peers import ClblastPeer
 
     monkeypatch.setitem(sys.modules, "pyclblast", None)  # import fails as if absent
     ok, why = ClblastPeer.available()
@@ -247,7 +247,7 @@ def test_clblast_peer_without_pyclblast_says_how_to_get_it(monkeypatch):
 
 def test_unknown_peer_names_the_argument():
     from hwbench.errors import ArgumentError
-    from hwbench.harness.peers import get_peer
+    from hwbench.harness.suites.peers import get_peer
 
     for name in ("cublas", "torch:1"):
         with pytest.raises(ArgumentError, match="'peers'"):
@@ -258,7 +258,7 @@ def test_unknown_peer_names_the_argument():
 @pytest.mark.parametrize("selector", ["", "intel"])
 def test_clblast_peer_gemm_matches_the_reference_on_the_opencl_device(selector, rng):
     from hwbench.errors import UnsupportedError
-    from hwbench.harness.peers import get_peer
+    from hwbench.harness.suites.peers import get_peer
     from hwbench.kernels import reference
 
     if selector == "intel" and INTEL_WHY:

@@ -1,5 +1,6 @@
-"""Tests for hwbench.harness.peak: the embedded FMA loops run, scale with threads, and refuse
-what the CPU cannot do. No test asserts a wall-clock time; rates get wide plausibility bounds."""
+"""Tests for hwbench.harness.measure.peak: the embedded FMA loops run, scale with threads, and
+refuse what the CPU cannot do. No test asserts a wall-clock time; rates get wide plausibility
+bounds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import pytest
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.harness import peak
+from hwbench.harness.measure import peak
 
 ISAS = peak.available_isas()
 SECONDS = 0.05

@@ -367,9 +367,9 @@ def _check_hwbench_line(command: Command) -> None:
 def _check_named_values(args: argparse.Namespace, command: Command) -> None:
     """What a line names must exist: backends, models, peers, precisions, ops, files."""
     from hwbench.backends import expand_backends
-    from hwbench.harness import model_suite
-    from hwbench.harness.kernel_suite import OPS
-    from hwbench.harness.peers import MODEL_PEERS, PEERS
+    from hwbench.harness.suites import model_suite
+    from hwbench.harness.suites.kernel_suite import OPS
+    from hwbench.harness.suites.peers import MODEL_PEERS, PEERS
 
     where = f"{command.block.where}: `{command.text}`"
     if getattr(args, "backend", None) and args.command != "train":
@@ -387,7 +387,7 @@ def _check_named_values(args: argparse.Namespace, command: Command) -> None:
             if _in_repository(path):
                 assert (ROOT / path).exists(), f"{where}: {path} does not exist"
     if args.command == "sweep" and (args.spec or args.overrides):
-        from hwbench.harness.sweep_spec import load_spec
+        from hwbench.harness.sweep.spec import load_spec
 
         assert load_spec(ROOT / args.spec if args.spec else None, args.overrides).points
 
@@ -516,7 +516,7 @@ TOML_BLOCKS = _of(TOML)
 def test_toml_blocks_load(block, tmp_path):
     table = tomllib.loads(block.text)
     if {"simulate", "run"} & set(table):  # a sweep spec: beside the example files it names
-        from hwbench.harness.sweep_spec import load_spec
+        from hwbench.harness.sweep.spec import load_spec
 
         shutil.copytree(ROOT / "examples" / "sweeps", tmp_path, dirs_exist_ok=True)
         spec = tmp_path / "from-readme.toml"
@@ -567,7 +567,7 @@ def test_peers_extra_takes_pypis_torch_where_it_is_a_cpu_build():
 def test_torch_peer_reports_which_build_it_is(monkeypatch):
     import types
 
-    from hwbench.harness.peers import TorchPeer, torch_build
+    from hwbench.harness.suites.peers import TorchPeer, torch_build
 
     def fake_torch(cuda, hip=None):
         return types.SimpleNamespace(

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from hwbench.cli import main
-from hwbench.harness import compare, report
-from hwbench.harness.results import new_result, write_json_atomic
+from hwbench.harness.results import compare, report
+from hwbench.harness.results.result_files import new_result, write_json_atomic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 ENV = {"hwbench": "0.1.0", "host": "vm", "cpu": "AMD EPYC", "cores_available": 2,

@@ -18,8 +18,8 @@ import pytest
 from hwbench.cli import main
 from hwbench.errors import ResultsError
 from hwbench.files import make_new_folder, write_new
-from hwbench.harness import results as results_module
-from hwbench.harness.results import create_json, create_result_file, read_result
+from hwbench.harness.results import result_files as results_module
+from hwbench.harness.results.result_files import create_json, create_result_file, read_result
 
 WRITERS = 12
 
@@ -120,7 +120,7 @@ def test_two_trainings_to_the_default_path_keep_both_weights(tmp_path, monkeypat
 
 
 def test_a_sweep_never_takes_over_another_sweeps_file(tmp_path):
-    from hwbench.harness.sweep import SweepResults
+    from hwbench.harness.sweep.runner import SweepResults
 
     header = {"schema": "hwbench.sweep", "version": 1, "created": "now", "nodes": {}}
     first = SweepResults.open(tmp_path / "sweep-x.json", header, resume=False)

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-import hwbench.harness.isolation as isolation
+import hwbench.harness.running.isolation as isolation
 from hwbench import cli
 from hwbench.errors import ResultsError, UnsupportedError
 from hwbench.graph.ir import Graph, Node, ValueInfo
 from hwbench.graph.shape_inference import infer_shapes
-from hwbench.harness import model_suite as M
-from hwbench.harness import roofline as R
-from hwbench.harness.results import new_result, write_json_atomic
+from hwbench.harness.results import roofline as R
+from hwbench.harness.results.result_files import new_result, write_json_atomic
+from hwbench.harness.suites import model_suite as M
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -17,9 +17,9 @@ import pytest
 from hwbench.backends.systolic.config import load_config
 from hwbench.cli import main
 from hwbench.errors import ArgumentError
-from hwbench.harness import simulate, sweep_report
-from hwbench.harness.sweep import SweepResults, results_path, run_sweep
-from hwbench.harness.sweep_point import (
+from hwbench.harness.suites import simulate
+from hwbench.harness.sweep import report as sweep_report
+from hwbench.harness.sweep.point import (
     FAILED,
     OK,
     REFUSED,
@@ -27,8 +27,9 @@ from hwbench.harness.sweep_point import (
     node_resources,
     point_resources,
 )
-from hwbench.harness.sweep_ray import ray_installed
-from hwbench.harness.sweep_spec import Point, load_spec, point_id
+from hwbench.harness.sweep.ray import ray_installed
+from hwbench.harness.sweep.runner import SweepResults, results_path, run_sweep
+from hwbench.harness.sweep.spec import Point, load_spec, point_id
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "sweeps"
 GEMM_CSV = "Layer, M, N, K,\nfc1, 64, 256, 512,\nfc2, 300, 100, 700,\n"
@@ -355,7 +356,7 @@ def test_ray_sweep_loses_no_point_when_a_worker_is_killed(tmp_path):
 
 
 def test_a_point_past_its_timeout_fails_with_the_reason(monkeypatch):
-    from hwbench.harness import sweep_point
+    from hwbench.harness.sweep import point as sweep_point
 
     monkeypatch.setattr(sweep_point, "simulate_point", lambda point: time.sleep(30))
     (point,) = load_spec(None, ["simulate.models=['alexnet']"]).points
@@ -367,7 +368,7 @@ def test_a_point_past_its_timeout_fails_with_the_reason(monkeypatch):
 
 def test_without_ray_the_sweep_runs_locally_and_says_ray_would_spread_it(tmp_path,
                                                                            monkeypatch):
-    from hwbench.harness import sweep_ray
+    from hwbench.harness.sweep import ray as sweep_ray
 
     monkeypatch.setattr(sweep_ray, "ray_installed", lambda: False)
     spec = load_spec(None, ["simulate.models=['alexnet']", "simulate.arrays=['16x16']"])

@@ -43,7 +43,7 @@ from hwbench.backends.systolic.cycle_model import simulate_gemm
 from hwbench.backends.systolic.topology import Layer, conv_layer, gemm_layer, read_topology
 from hwbench.cli import main
 from hwbench.errors import ArgumentError
-from hwbench.harness.simulate import compare_with_scalesim, run_simulation
+from hwbench.harness.suites.simulate import compare_with_scalesim, run_simulation
 from hwbench.kernels import reference
 
 # SCALE-Sim's own configs and topologies, and its reports on them (see the README there)

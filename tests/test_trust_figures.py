@@ -19,9 +19,12 @@ import numpy as np
 import pytest
 
 from hwbench.backends import get_backend
-from hwbench.harness import calibration, kernel_suite, machine_state, summary
-from hwbench.harness.peak import judge_trials
-from hwbench.harness.timing import Timing, sample_flags
+from hwbench.harness.measure import reference_workload
+from hwbench.harness.measure.peak import judge_trials
+from hwbench.harness.results import summary
+from hwbench.harness.running import machine_state
+from hwbench.harness.running.timing import Timing, sample_flags
+from hwbench.harness.suites import kernel_suite
 from hwbench.pytest_plugin import availability
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,7 +183,8 @@ def test_a_machine_with_a_busy_loop_per_core_is_reported_busy():
     try:
         for _ in range(len(os.sched_getaffinity(0))):
             loops.append(subprocess.Popen([sys.executable, "-c", "while True: pass"]))
-        done = subprocess.run([sys.executable, "-m", "hwbench.harness.machine_state", "1.0"],
+        done = subprocess.run([sys.executable, "-m", "hwbench.harness.running.machine_state",
+                               "1.0"],
                               capture_output=True, text=True, timeout=60, cwd=ROOT,
                               env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True)
     finally:
@@ -202,21 +206,21 @@ def test_reference_gemm_runs_on_one_blas_thread(monkeypatch):
     if not outside or max(outside) < 2:
         pytest.skip(f"NumPy's OpenBLAS runs on {outside or 'no'} thread(s) here already")
     seen = []
-    real_measure = calibration.measure
+    real_measure = reference_workload.measure
 
     def spying_measure(job, *args, **kwargs):
         seen.append(max(i["num_threads"] for i in threadpoolctl.threadpool_info()
                         if i.get("internal_api") == "openblas"))
         return real_measure(job, *args, **{**kwargs, "repeats": 1, "min_time": 0})
 
-    monkeypatch.setattr(calibration, "measure", spying_measure)
-    monkeypatch.setattr(calibration, "STREAM_ELEMENTS", 1 << 10)
-    result = calibration.measure_reference()
+    monkeypatch.setattr(reference_workload, "measure", spying_measure)
+    monkeypatch.setattr(reference_workload, "STREAM_ELEMENTS", 1 << 10)
+    result = reference_workload.measure_reference()
     assert seen and seen[0] == 1  # the GEMM is timed first
-    gemm_calls = calibration.TRIALS
+    gemm_calls = reference_workload.TRIALS
     assert seen[:gemm_calls] == [1] * gemm_calls  # the GEMM's trials: one thread each
     assert result["gemm"]["blas_threads"] == 1
-    assert len(result["gemm"]["trials"]) == calibration.TRIALS
+    assert len(result["gemm"]["trials"]) == reference_workload.TRIALS
     assert result["gemm"]["trial_spread"] >= 0
     after = [i["num_threads"] for i in threadpoolctl.threadpool_info()
              if i.get("internal_api") == "openblas"]
@@ -289,7 +293,7 @@ def test_busy_rows_are_flagged():
 # -- OpenMP's wait policy ---------------------------------------------------------------------
 def test_wait_policy_defaults_to_passive_and_yields_to_the_user():
     from hwbench.backends.onednn import set_openmp_wait_policy
-    from hwbench.harness.isolation import worker_env
+    from hwbench.harness.running.isolation import worker_env
 
     assert set_openmp_wait_policy({})["OMP_WAIT_POLICY"] == "PASSIVE"
     assert set_openmp_wait_policy({"OMP_WAIT_POLICY": "ACTIVE"}) == {"OMP_WAIT_POLICY": "ACTIVE"}
@@ -399,7 +403,7 @@ def test_a_gemm_ceiling_above_the_peak_marks_the_peak_unreliable():
 
 def test_pytest_benchmark_rows_record_machine_state_flags_and_screen_mode(benchmark,
                                                                           monkeypatch):
-    from hwbench.harness.benchmarking import bench_kernel
+    from hwbench.harness.suites.benchmarking import bench_kernel
 
     be = get_backend("numpy", threads=1)
     calls = _count_screens(be, monkeypatch)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from hwbench.harness import isolation, lifeline
+from hwbench.harness.running import isolation, lifeline
 
 REPO = Path(__file__).resolve().parents[1]
 WAIT = 60.0  # seconds to wait for workers to start (a loaded 2-core machine)
@@ -73,8 +73,8 @@ def slow(point, timeout):
 
 SWEEP = '''
 from slowpoint import slow
-from hwbench.harness.sweep import run_sweep
-from hwbench.harness.sweep_spec import load_spec
+from hwbench.harness.sweep.runner import run_sweep
+from hwbench.harness.sweep.spec import load_spec
 
 spec = load_spec(None, ["simulate.models=['alexnet']",
                         "simulate.arrays=['16x16','32x32','64x64','128x128']"])
@@ -113,7 +113,7 @@ def test_killing_a_local_sweep_ends_its_workers(tmp_path, sig):
 
 BUSY_WORKER = '''
 import json, sys
-from hwbench.harness import isolation
+from hwbench.harness.running import isolation
 
 job = {{"kind": "kernels", "backend": "numpy", "peer": False, "options": {{"threads": 1}},
        "ops": ["sigmoid"], "shapes": "small", "batch": 1, "seed": 0,
@@ -146,7 +146,7 @@ def test_a_run_worker_busy_with_a_case_dies_with_its_killed_parent(tmp_path):
 
 
 def test_a_child_whose_parent_is_already_gone_exits_at_once(tmp_path):
-    code = ("from hwbench.harness.lifeline import die_with_parent\n"
+    code = ("from hwbench.harness.running.lifeline import die_with_parent\n"
             "die_with_parent(1)\n"  # not its parent: as if the real one had died
             "print('still here')\n")
     done = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path),
@@ -159,7 +159,7 @@ def test_the_watchdog_ends_a_child_when_its_parent_dies(tmp_path):
     thread) a polling thread does the same."""
     child = textwrap.dedent('''
         import os, sys, time
-        from hwbench.harness.lifeline import die_with_parent
+        from hwbench.harness.running.lifeline import die_with_parent
         print(die_with_parent(os.getppid(), pdeathsig=False), os.getpid(), flush=True)
         time.sleep(300)
     ''')
@@ -227,7 +227,7 @@ def test_sigterm_stops_a_kernels_run_as_ctrl_c_does(tmp_path):
             children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
             try:
                 pids = [int(pid) for pid in children.read_text().split()]
-                return [pid for pid in pids if b"hwbench.harness.worker" in Path(
+                return [pid for pid in pids if b"hwbench.harness.running.worker" in Path(
                     f"/proc/{pid}/cmdline").read_bytes()]
             except OSError:
                 return []

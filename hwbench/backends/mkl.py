@@ -38,8 +38,8 @@ Facts verified against oneMKL 2026.2 (``mkl`` wheel 2026.2.0) on an AMD EPYC Zen
   into chunks of at most ``_K_CHUNK``, whose partial sums cannot saturate whatever order MKL
   adds things in, and the chunks are summed in int64 on the host.
 * Speed, 2048**3, 2 threads, best of 7, mkl 2026.2 on the 2-core AMD EPYC (Zen 4) dev VM, whose
-  fp32 FMA peak ``hwbench.harness.peak`` measures at ~228-234 GFLOP/s (AVX-512 VNNI int8 peak
-  ~4x that, ~900+ GOP/s): ``cblas_sgemm`` ~190 GFLOP/s (~82 % of peak) but
+  fp32 FMA peak ``hwbench.harness.measure.peak`` measures at ~228-234 GFLOP/s (AVX-512 VNNI
+  int8 peak ~4x that, ~900+ GOP/s): ``cblas_sgemm`` ~190 GFLOP/s (~82 % of peak) but
   ``cblas_gemm_s8u8s32`` only ~90 GOP/s: ~10 % of VNNI peak and *slower* than fp32 (0.47x).
   On this non-Intel CPU ``libmkl_rt`` always dispatches to the generic ``libmkl_def.so.3``
   (never ``libmkl_avx512.so.3``), whose sgemm is fast but whose int8 GEMM is not VNNI code.

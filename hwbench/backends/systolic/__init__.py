@@ -6,7 +6,7 @@ SCALE-Sim topology CSVs), ``functional`` (the exact values), ``cycle_model`` (PE
 registers clock by clock: the timing ground truth), ``analytic`` (per-fold cycles, memory
 traffic and stalls, fast) and ``backend`` (the kernel interface and its counters).
 This package simulates what it is given; reading models and writing reports is
-``hwbench.harness.simulate``'s.
+``hwbench.harness.suites.simulate``'s.
 """
 
 from hwbench.backends.systolic.backend import SystolicBackend

@@ -1,4 +1,4 @@
-"""Worker process entry point: ``python -m hwbench.harness.worker`` (see ``isolation``)."""
+"""Worker process entry point: ``python -m hwbench.harness.running.worker`` (see ``isolation``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 import sys
 from typing import Any
 
-from hwbench.harness.results import to_jsonable
+from hwbench.harness.results.result_files import to_jsonable
 
 
 def _emit(message: dict[str, Any]) -> None:
@@ -17,8 +17,8 @@ def _emit(message: dict[str, Any]) -> None:
 def run_kernels(job: dict[str, Any]) -> None:
     """Create the backend, then run the cases the parent asks for, one line at a time."""
     from hwbench.backends import get_backend
-    from hwbench.harness import kernel_suite
-    from hwbench.harness.peers import get_peer
+    from hwbench.harness.suites import kernel_suite
+    from hwbench.harness.suites.peers import get_peer
 
     make = get_peer if job.get("peer") else get_backend
     backend = make(job["backend"], **job.get("options", {}))
@@ -40,12 +40,12 @@ def run_kernels(job: dict[str, Any]) -> None:
 
 def run_models(job: dict[str, Any]) -> None:
     """Create the backend (or peer), then run the model cases the parent asks for."""
-    from hwbench.harness import model_suite
+    from hwbench.harness.suites import model_suite
 
     runner = model_suite.make_runner(job)
     info = dict(runner.info())
     if job.get("ceilings"):  # the roofline's, measured before any case, with this backend
-        from hwbench.harness.roofline import measure_ceilings
+        from hwbench.harness.results.roofline import measure_ceilings
 
         try:
             info["ceilings"] = measure_ceilings(runner.backend)
@@ -70,7 +70,7 @@ JOBS = {"kernels": run_kernels, "models": run_models}
 
 
 def main() -> int:
-    from hwbench.harness.lifeline import die_with_parent_from_env
+    from hwbench.harness.running.lifeline import die_with_parent_from_env
 
     die_with_parent_from_env()  # never outlive the parent (killed, or ended by SIGTERM)
     job = json.loads(sys.stdin.readline())

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import HwbenchError, ResultsError, UnsupportedError
-from hwbench.harness.timing import measure
+from hwbench.harness.running.timing import measure
 from hwbench.kernels import spec
 
 # GEMM sizes tried in order; the next is tried only while it should take at most
@@ -179,7 +179,7 @@ def points_of(result: dict[str, Any]) -> tuple[list[Point], list[str]]:
 
 def _model_intensity(model: str, batch: int, cache: dict[tuple[str, int], float]) -> float:
     if (model, batch) not in cache:
-        from hwbench.harness.model_suite import model_work
+        from hwbench.harness.suites.model_suite import model_work
         from hwbench.models import load_model
 
         cache[(model, batch)] = model_work(load_model(model, batch=batch)).intensity

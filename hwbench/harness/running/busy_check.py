@@ -1,4 +1,4 @@
-"""Does hwbench tell the truth on a busy machine? ``python -m hwbench.harness.busy_check``.
+"""Does hwbench tell the truth on a busy machine? ``python -m hwbench.harness.running.busy_check``.
 
 Runs ``hwbench kernels --backend cpu --shapes small`` and ``hwbench run --backend cpu
 --model lenet`` on the machine as it is ("idle"), then again with a busy loop on every
@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hwbench.harness.timing import format_seconds
+from hwbench.harness.running.timing import format_seconds
 
 LIMIT = 2.0
 COMMANDS = {

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.harness.kernel_suite import relative_error, row_flags, row_machine_state
-from hwbench.harness.machine_state import Monitor
-from hwbench.harness.timing import measure
+from hwbench.harness.running.machine_state import Monitor
+from hwbench.harness.running.timing import measure
+from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_machine_state
 from hwbench.kernels import spec
 
 DIGITS_MODELS = ("mlp", "lenet", "autoencoder")
@@ -292,11 +292,11 @@ class Runner:
         self.timing = job["timing"]
         self.threads = job["options"]["threads"]
         if job.get("peer") and job["backend"] == "onnxruntime":
-            from hwbench.harness.peers import OnnxRuntimePeer
+            from hwbench.harness.suites.peers import OnnxRuntimePeer
 
             self.backend = OnnxRuntimePeer(threads=self.threads)
         elif job.get("peer"):  # torch: PyTorch eager, op by op through hwbench's executor
-            from hwbench.harness.peers import get_peer
+            from hwbench.harness.suites.peers import get_peer
 
             self.backend = get_peer(job["backend"], threads=self.threads, check_finite=False)
         else:
@@ -342,7 +342,7 @@ class Runner:
         # primitives built): one more warm-up call, none where a call takes over a second.
         warmup = 0 if row["accuracy_seconds"] / len(batches) > 1.0 else 1
         if hasattr(self.backend, "simulated_counters"):  # a simulated accelerator's own time
-            from hwbench.harness.simulate import simulated_row
+            from hwbench.harness.suites.simulate import simulated_row
 
             self.backend.reset_counters()
             session.run(feeds)  # counted, and a warm-up too

@@ -405,7 +405,7 @@ def measure_fma_peak(
             f"this CPU cannot run the {isa} FMA loop (it supports: {', '.join(isas) or 'none'})"
         )
 
-    from hwbench.harness.machine_state import Monitor
+    from hwbench.harness.running.machine_state import Monitor
 
     loop = _LOOPS[isa]
     fn = _load(isa)

@@ -16,7 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from hwbench.harness.sweep_spec import format_rate, format_size
+from hwbench.harness.sweep.spec import format_rate, format_size
 
 SIMULATE_COLUMNS = (
     ("id", "id"), ("workload", "workload"), ("batch", "batch"), ("array", "array"),

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.harness.sweep_point import FAILED, OK, REFUSED, execute_point
-from hwbench.harness.sweep_ray import MAX_ATTEMPTS
-from hwbench.harness.sweep_spec import Point, SweepSpec
+from hwbench.harness.sweep.point import FAILED, OK, REFUSED, execute_point
+from hwbench.harness.sweep.ray import MAX_ATTEMPTS
+from hwbench.harness.sweep.spec import Point, SweepSpec
 
 SCHEMA = "hwbench.sweep"
 SAVE_INTERVAL = 2.0  # seconds between rewrites of the JSON; the journal has every point
@@ -68,7 +68,7 @@ class SweepResults:
                                   f"another --output folder or [sweep] name")
             if journal.exists():
                 raise exists
-            from hwbench.harness.results import create_json
+            from hwbench.harness.results.result_files import create_json
 
             payload = {**header, "rows": []}
             try:  # exclusively: two sweeps of one name started together never share it
@@ -80,7 +80,7 @@ class SweepResults:
             return cls(path, payload)
         payload = {**header, "rows": []}
         if path.exists():
-            from hwbench.harness.results import read_result
+            from hwbench.harness.results.result_files import read_result
 
             old = read_result(path)
             if old.get("schema") != SCHEMA:
@@ -119,7 +119,7 @@ class SweepResults:
         now = time.monotonic()
         if not force and now - self._saved < SAVE_INTERVAL:
             return
-        from hwbench.harness.results import write_json_atomic
+        from hwbench.harness.results.result_files import write_json_atomic
 
         rank = {pid: i for i, pid in enumerate(order or [])}
         self.payload["rows"] = sorted(self.rows.values(),
@@ -151,7 +151,7 @@ def _journal_rows(journal: Path) -> list[dict[str, Any]]:
 
 
 def _jsonable(value: Any) -> Any:
-    from hwbench.harness.results import to_jsonable
+    from hwbench.harness.results.result_files import to_jsonable
 
     return to_jsonable(value)
 
@@ -164,7 +164,7 @@ def results_path(output: str | os.PathLike, name: str) -> Path:
 def _pool_worker_start(parent_pid: int, pdeathsig: bool) -> None:
     """Pool workers leave Ctrl-C to the parent, which stops them and saves, and die with
     the parent when it is killed (``lifeline``: a killed sweep leaves no worker running)."""
-    from hwbench.harness.lifeline import die_with_parent
+    from hwbench.harness.running.lifeline import die_with_parent
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid, pdeathsig)
@@ -179,7 +179,7 @@ def run_local(points: list[Point], execute: Execute, timeout: float, workers: in
     flight), so the points that were in flight are run again one at a time in a fresh
     pool; only one that kills its worker while alone is charged the attempt.
     """
-    from hwbench.harness.lifeline import parent_settings
+    from hwbench.harness.running.lifeline import parent_settings
 
     context = multiprocessing.get_context("spawn")  # no inherited threads or locks
 
@@ -270,7 +270,7 @@ class SweepRun:
 
 
 def choose_executor(executor: str) -> str:
-    from hwbench.harness.sweep_ray import ray_installed
+    from hwbench.harness.sweep.ray import ray_installed
 
     if executor not in EXECUTORS:
         raise ArgumentError(f"argument '--executor' must be one of {', '.join(EXECUTORS)}, "
@@ -293,8 +293,8 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
     ``retry(point, reason)`` (the CLI's rich bar), or None. ``execute``: the task body
     (tests wrap it). KeyboardInterrupt stops the sweep and keeps every finished point.
     """
-    from hwbench.harness.environment import environment
-    from hwbench.harness.results import new_result
+    from hwbench.harness.results.result_files import new_result
+    from hwbench.harness.running.environment import environment
 
     chosen = choose_executor(executor)
     if address and chosen != "ray":
@@ -338,7 +338,7 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
 
     start = time.perf_counter()
     ray_started, ray = False, None
-    from hwbench.harness.lifeline import stop_on_sigterm
+    from hwbench.harness.running.lifeline import stop_on_sigterm
 
     sigterm = stop_on_sigterm()
     sigterm.__enter__()
@@ -346,7 +346,7 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
         if progress is not None:
             progress.start(run.total, run.skipped)
         if chosen == "ray" and todo:
-            from hwbench.harness import sweep_ray
+            from hwbench.harness.sweep import ray as sweep_ray
 
             ray, ray_started, description = sweep_ray.connect(address, workers)
             results.payload["executor"] = {"kind": "ray", **description}
@@ -354,7 +354,7 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
         elif todo:
             count = workers or len(os.sched_getaffinity(0))
             results.payload["executor"] = {"kind": "local", "workers": count}
-            from hwbench.harness.sweep_ray import ray_installed
+            from hwbench.harness.sweep.ray import ray_installed
 
             run.notes.append(f"ran in {count} local process(es); " + (
                 "Ray (--executor ray) would" if ray_installed() else

@@ -17,8 +17,8 @@ import numpy as np
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, HwbenchError
-from hwbench.harness.machine_state import Monitor
-from hwbench.harness.timing import measure
+from hwbench.harness.running.machine_state import Monitor
+from hwbench.harness.running.timing import measure
 from hwbench.kernels import reference, spec
 from hwbench.kernels.shapes import ConvShape, GemmShape, get_problem_set
 

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from hwbench.harness.lifeline import child_env
+from hwbench.harness.running.lifeline import child_env
 
 
 def _uses_numpy_blas(backend: str) -> bool:
@@ -108,7 +108,7 @@ class Worker:
         self.info: dict[str, Any] | None = None
         self.failure: str | None = None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "hwbench.harness.worker"], stdin=subprocess.PIPE,
+            [sys.executable, "-m", "hwbench.harness.running.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=child_env(worker_env(job["backend"], job.get("options", {}).get("threads"))))
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.errors import BackendUnavailableError, HwbenchError
-from hwbench.harness.sweep_spec import OPENCL_KINDS, Point
+from hwbench.harness.sweep.spec import OPENCL_KINDS, Point
 
 OK, REFUSED, FAILED = "ok", "refused", "failed"
 # One timed `run` point per node at a time: a benchmark beside another measures neither.
@@ -141,7 +141,7 @@ def _model(name: str, batch: int):
 
 
 def simulate_point(point: Point) -> dict[str, Any]:
-    from hwbench.harness import simulate
+    from hwbench.harness.suites import simulate
 
     config = simulation_config(point)
     work = point.params["workload"]
@@ -183,7 +183,7 @@ def resolve_backend(name: str) -> str:
 def reference_path(case) -> str:
     """The case's float64 reference outputs, computed once per node and kept in its temp
     folder (renamed into place whole, so concurrent points never read half a file)."""
-    from hwbench.harness import model_suite
+    from hwbench.harness.suites import model_suite
 
     folder = Path(tempfile.gettempdir()) / f"hwbench-sweep-{os.getuid()}" / "references"
     key = hashlib.sha256(case.model.encode()).hexdigest()[:8]
@@ -199,7 +199,8 @@ def run_point(point: Point, timeout: float) -> tuple[str, str, dict[str, Any]]:
     """``hwbench run``'s row for one backend × model × batch × precision, measured in an
     isolated worker; ``(status, reason, row)``."""
     from hwbench.backends import default_threads
-    from hwbench.harness import isolation, model_suite
+    from hwbench.harness.running import isolation
+    from hwbench.harness.suites import model_suite
 
     p = point.params
     start = time.monotonic()
@@ -242,7 +243,7 @@ def _ray_node_id() -> str | None:
 @functools.cache
 def _node_facts() -> dict[str, Any]:
     from hwbench.backends import list_backends
-    from hwbench.harness.environment import environment
+    from hwbench.harness.running.environment import environment
 
     return {"environment": environment(),
             "backends": {row.name: row.versions for row in list_backends() if row.available}}

@@ -15,8 +15,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from hwbench.harness.sweep_point import FAILED, REFUSED, node_resources, point_resources
-from hwbench.harness.sweep_spec import Point
+from hwbench.harness.sweep.point import FAILED, REFUSED, node_resources, point_resources
+from hwbench.harness.sweep.spec import Point
 
 MAX_ATTEMPTS = 2  # a failed point is retried once
 

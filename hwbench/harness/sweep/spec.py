@@ -382,7 +382,7 @@ def _buffers(value: Any, where: _Where) -> dict[str, int] | None:
 
 def _model_name(model: Any, base: Path, where: _Where, key: str) -> str:
     """A zoo name as it is; a model file as an absolute path (it must exist on every node)."""
-    from hwbench.harness.model_suite import DIGITS_MODELS
+    from hwbench.harness.suites.model_suite import DIGITS_MODELS
     from hwbench.models.zoo import ZOO
 
     if not isinstance(model, str) or not model.strip():
@@ -408,7 +408,7 @@ def _check_topology(path: Path, where: _Where) -> None:
 # -- run grids ----------------------------------------------------------------------------------
 def run_points(section: dict[str, Any], where: _Where, base: Path) -> list[Point]:
     from hwbench.backends import parse_backend_name
-    from hwbench.harness.model_suite import PRECISIONS
+    from hwbench.harness.suites.model_suite import PRECISIONS
 
     backends = _list(section, "backends", where)
     for name in backends:

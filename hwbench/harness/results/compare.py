@@ -35,7 +35,7 @@ regression or an improvement. "peak-unreliable" concerns the % of peak, not the 
 it does not make a row inconclusive.
 
 ``--normalized`` divides every time by its run's reference workload (see
-``calibration``) before comparing, so that runs from two similar machines compare.
+``reference_workload``) before comparing, so that runs from two similar machines compare.
 
 The statistics are scipy's (``mannwhitneyu``, ``bootstrap``); scipy ships with
 scikit-learn, a dependency of hwbench.
@@ -52,8 +52,8 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.harness import calibration
-from hwbench.harness.timing import format_seconds
+from hwbench.harness.measure import reference_workload
+from hwbench.harness.running.timing import format_seconds
 
 ALPHA = 0.01  # significance level of the rank test
 CONFIDENCE = 0.95  # of the bootstrap band
@@ -119,7 +119,7 @@ def load_run(path: str | Path) -> Run:
 
     payload = read_json(path, "results", error=ResultsError)
     if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("hwbench."):
-        from hwbench.harness.results import read_result
+        from hwbench.harness.results.result_files import read_result
 
         return _hwbench_run(path, read_result(path))
     if isinstance(payload, dict) and "benchmarks" in payload and "machine_info" in payload:
@@ -653,8 +653,8 @@ def normalizer(run: Run, reference_for_kind: dict[str, Any]):
                            f"{reference_for_kind.get('version')}: scores do not compare")
 
     def seconds(entry: Entry) -> float:
-        kind = calibration.reference_kind(reference_for_kind, entry.flops, entry.bytes)
-        return calibration.reference_seconds(run.reference, kind)
+        kind = reference_workload.reference_kind(reference_for_kind, entry.flops, entry.bytes)
+        return reference_workload.reference_seconds(run.reference, kind)
 
     return seconds
 

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.errors import ArgumentError, HwbenchError, ResultsError
-from hwbench.harness import compare
-from hwbench.harness.timing import format_seconds
+from hwbench.harness.results import compare
+from hwbench.harness.running.timing import format_seconds
 
 MAX_HISTORY_LINES = 40  # per plot: more lines are unreadable; the geometric mean has all
 
@@ -79,7 +79,7 @@ def _json_files(path: Path) -> list[Path]:
 def _load(path: Path) -> tuple[str, dict[str, Any]] | None:
     """(kind, payload) or None for JSON that is neither hwbench nor pytest-benchmark."""
     from hwbench.files import read_json
-    from hwbench.harness.results import read_result
+    from hwbench.harness.results.result_files import read_result
 
     payload = read_json(path, "results", error=ResultsError)
     if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("hwbench."):
@@ -125,7 +125,7 @@ def _environment_line(env: dict[str, Any], when: str) -> str:
 # -- sections --------------------------------------------------------------------------------
 def _warnings(result: dict[str, Any]) -> list[str]:
     """``summary.trust_lines`` of a result: busy machine, flagged rows, unreliable peak."""
-    from hwbench.harness.summary import trust_lines
+    from hwbench.harness.results.summary import trust_lines
 
     rows = [r for r in result.get("rows", []) if isinstance(r, dict)]
     machine = result.get("machine_state")
@@ -183,9 +183,9 @@ def _models_section(path: Path, result: dict[str, Any], folder: Path,
                                                       "p50 (batch 1)", "samples/s", "GFLOP/s",
                                                       "accuracy"], rows))
     try:
-        from hwbench.harness.roofline import plot_roofline
+        from hwbench.harness.results.roofline import plot_roofline
     except ImportError:  # roofline.py is optional here
-        notes.append("no roofline plot: hwbench.harness.roofline is not available")
+        notes.append("no roofline plot: hwbench.harness.results.roofline is not available")
         return section
     png = folder / f"roofline-{path.stem}.png"
     try:

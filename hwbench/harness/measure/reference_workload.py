@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.harness.timing import measure
+from hwbench.harness.running.timing import measure
 
 GEMM_N = 512
 STREAM_ELEMENTS = 1 << 24  # 64 MiB per float32 operand: far beyond any cache
@@ -116,7 +116,8 @@ def measure_reference_isolated(threads: int | None = None) -> dict[str, Any]:
     import subprocess
     import sys
 
-    code = ("import json, sys; from hwbench.harness.calibration import measure_reference; "
+    code = ("import json, sys; "
+            "from hwbench.harness.measure.reference_workload import measure_reference; "
             "print(json.dumps(measure_reference(int(sys.argv[1]) or None)))")
     done = subprocess.run([sys.executable, "-c", code, str(threads or 0)], capture_output=True,
                           text=True, timeout=120, check=False)

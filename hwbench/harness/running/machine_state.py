@@ -209,7 +209,7 @@ def merge(run_state: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, An
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m hwbench.harness.machine_state [SECONDS]``: watch, then print the JSON."""
+    """``python -m hwbench.harness.running.machine_state [SECONDS]``: watch, then print the JSON."""
     import json
     import sys
 

@@ -55,9 +55,9 @@ def _pedantic(benchmark: Any, call: Callable[[], Any], synchronize: Callable[[],
     Records beside it, as ``hwbench kernels`` rows do, the machine's state during the
     timing and the ``flags`` of its rounds (``busy-machine``, ``wide-spread``, ``bimodal``).
     """
-    from hwbench.harness.kernel_suite import row_flags, row_machine_state
-    from hwbench.harness.machine_state import Monitor
-    from hwbench.harness.timing import sample_flags
+    from hwbench.harness.running.machine_state import Monitor
+    from hwbench.harness.running.timing import sample_flags
+    from hwbench.harness.suites.kernel_suite import row_flags, row_machine_state
 
     def target() -> None:
         call()
@@ -84,7 +84,7 @@ def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET
                  ) -> dict[str, Any]:
     """Check ``case`` (a ``kernel_suite.Case``) on ``backend`` against its reference, then
     time it with ``benchmark``; returns (and records) the extra info."""
-    from hwbench.harness.kernel_suite import accuracy, screen_mode, screening_off
+    from hwbench.harness.suites.kernel_suite import accuracy, screen_mode, screening_off
 
     _record_backend(benchmark, backend)
     int8 = case.op in ("gemm_int8", "qgemm")
@@ -107,7 +107,7 @@ def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET
 
 def model_reference(case: Any) -> np.ndarray:
     """The float64 outputs of a ``model_suite.ModelCase`` over all its input batches."""
-    from hwbench.harness import model_suite
+    from hwbench.harness.suites import model_suite
 
     with model_suite.reference_folder() as folder:
         return np.load(model_suite.reference_outputs(case, folder)[case.batch], allow_pickle=False)
@@ -119,7 +119,7 @@ def bench_model(benchmark: Any, backend_name: str, case: Any,
     """Run a ``model_suite.ModelCase`` on ``backend_name`` through a ``Session``: accuracy
     over all its input batches (top-1 / MSE on the digits test split, agreement with the
     float64 ``reference``), then one batch timed with ``benchmark``."""
-    from hwbench.harness import model_suite
+    from hwbench.harness.suites import model_suite
     from hwbench.models import Session
 
     model = model_suite.load_case_model(case)
@@ -148,7 +148,7 @@ def run_record(threads: int | None = None) -> dict[str, Any]:
     (for ``hwbench compare --normalized``), the thread count and library versions."""
     from hwbench import __version__
     from hwbench.backends.base import default_threads
-    from hwbench.harness.calibration import measure_reference
+    from hwbench.harness.measure.reference_workload import measure_reference
 
     threads = threads or default_threads()
     return {"reference_workload": measure_reference(threads), "threads": threads,

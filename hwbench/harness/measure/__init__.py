@@ -1,0 +1,1 @@
+"""The machine's yardsticks: measured FMA peak and the fixed reference workload."""

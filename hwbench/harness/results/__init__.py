@@ -1,0 +1,1 @@
+"""Result files and what is made of them: compare, report, summary, roofline."""

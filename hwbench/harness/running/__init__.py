@@ -1,0 +1,1 @@
+"""Running a benchmark: worker processes, timing, what the machine was doing."""
