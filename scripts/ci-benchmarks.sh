@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The CI benchmark pass (README, "Benchmarks and regression tracking"): the default suites
+# The CI benchmark pass (docs/benchmarks.md): the default suites
 # with one thread everywhere -- hwbench's backends, NumPy's BLAS, oneDNN/MKL's OpenMP, PoCL's
 # pthreads and Intel OpenCL's TBB workers -- because multi-threaded kernels on a busy 2-core
 # VM stall for whole scheduler slices. The committed baseline is recorded with this same

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every CUDA (and OpenCL-on-the-GPU) test and benchmark of hwbench, in one call on a machine
-# with an NVIDIA GPU -- written for the lent H100 of the device tool (see the README's
-# "Running on the lent GPU"), usable on any CUDA 13 machine with CuPy and PyTorch.
+# with an NVIDIA GPU -- written for the lent H100 of the device tool (see docs/cuda.md,
+# "the lent GPU"), usable on any CUDA 13 machine with CuPy and PyTorch.
 #
 #   scripts/gpu-check.sh [STAGE ...]     STAGE: env tests bench kernels models (default: all)
 #
@@ -32,7 +32,7 @@ PY=python3
 
 say() { echo "== $* ($(date +%H:%M:%S))" | tee -a "$LOG"; }
 
-# Packages the image lacks travel as wheels in .whl (README: the pip download commands).
+# Packages the image lacks travel as wheels in .whl (docs/cuda.md: the pip download commands).
 if ls .whl/*.whl >/dev/null 2>&1; then
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site .whl/*.whl || { echo "wheel install failed" | tee -a "$LOG"; exit 1; }

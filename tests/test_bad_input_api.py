@@ -707,7 +707,7 @@ def test_datasets_bad_split(split):
 
 
 def test_corpus_size(request):
-    """How many cases this corpus runs here (the README quotes it): every collected case
+    """How many cases this corpus runs here (docs/testing.md quotes it): every collected case
     of this module whose backend is available; at least 550 when the whole file runs."""
     module = request.node.module
     items = [item for item in request.session.items

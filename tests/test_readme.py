@@ -123,6 +123,112 @@ def test_classifier_refuses_unlabelled_and_indented_blocks(tmp_path):
     assert [b.label in LABELS for b in blocks(page)] == [False, False, True]
 
 
+# -- the README is one page; docs/ holds the rest -----------------------------------------
+
+README_LIMIT = 300  # lines: what a newcomer reads on one page (issue 14)
+# pages the README links that another branch is writing; checked like any other once they
+# exist (a missing one that is not named here fails)
+PENDING = {"docs/adding-an-op.md"}
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def test_the_readme_fits_one_page():
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").count("\n")
+    assert lines <= README_LIMIT, (f"README.md has {lines} lines, more than {README_LIMIT}: "
+                                   "move the detail to a page under docs/ and link it")
+
+
+def _ci_command_lines() -> list[str]:
+    text = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+
+
+def test_the_readme_opens_with_the_two_commands():
+    first = blocks(ROOT / "README.md")[0]
+    lines = [line for line in first.text.splitlines() if line.strip()]
+    assert first.label in SHELL and len(lines) == 2, (
+        f"{first.where}: the README's first block must hold exactly two commands")
+    install_and_run, install_and_test = lines
+    assert install_and_run.endswith("pip install '.[cpu]' && hwbench run --backend all"), \
+        install_and_run
+    assert install_and_test.endswith("python -m pytest"), install_and_test
+    # .ci/run runs the README's test command verbatim
+    assert install_and_test in _ci_command_lines(), (
+        f"{first.where}: .ci/run does not run the README's test command {install_and_test!r}")
+
+
+def _links(page: Path) -> list[str]:
+    text = page.read_text(encoding="utf-8")
+    return [target for target in LINK.findall(text)
+            if not re.match(r"[a-z]+:", target) and not target.startswith("#")]
+
+
+def _target(page: Path, link: str) -> Path:
+    return (page.parent / link.split("#")[0]).resolve()
+
+
+def anchors(page: Path) -> set[str]:
+    """The #fragments GitHub gives a page's headings."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").parse(page.read_text(encoding="utf-8"))
+    found = set()
+    for opening, inline in zip(tokens, tokens[1:], strict=False):
+        if opening.type == "heading_open":
+            text = re.sub(r"[^\w\- ]", "", inline.content.lower().replace("`", ""))
+            found.add(text.replace(" ", "-"))
+    return found
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_relative_links_lead_to_files_and_headings(page):
+    text = page.read_text(encoding="utf-8")
+    local = [t for t in LINK.findall(text) if t.startswith("#")]
+    missing = [link for link in local if link[1:] not in anchors(page)]
+    for link in _links(page):
+        target = _target(page, link)
+        if not target.exists():
+            if str(target.relative_to(ROOT)) not in PENDING:
+                missing.append(link)
+        elif "#" in link and target.suffix == ".md" and \
+                link.split("#", 1)[1] not in anchors(target):
+            missing.append(link)
+    assert not missing, (f"{page.relative_to(ROOT)} links to files or headings that do not "
+                         f"exist: {missing}")
+
+
+def test_every_docs_page_is_linked_from_the_readme_or_the_docs_index():
+    linked = {_target(page, link) for page in (ROOT / "README.md", ROOT / "docs" / "README.md")
+              for link in _links(page)}
+    pages = [page for page in PAGES if page.parent != ROOT]
+    assert (ROOT / "docs" / "README.md") in pages, "docs/README.md, the index, is missing"
+    orphans = [str(page.relative_to(ROOT)) for page in pages
+               if page.resolve() not in linked and page.name != "README.md"]
+    assert not orphans, f"docs pages no reader can reach from the README or docs/README.md: " \
+                        f"{orphans}"
+    assert (ROOT / "docs" / "README.md").resolve() in linked  # the README links the index
+
+
+def test_link_checks_find_dead_links_and_orphans(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("[a](other.md#x) [b](https://example.org) [c](#here) [d](gone.md)\n")
+    (tmp_path / "other.md").write_text("x\n")
+    assert _links(page) == ["other.md#x", "gone.md"]
+    assert [_target(page, link).exists() for link in _links(page)] == [True, False]
+    (tmp_path / "h.md").write_text("# The `cpu` backend\n\n## Can't be trusted, measured\n")
+    assert anchors(tmp_path / "h.md") == {"the-cpu-backend", "cant-be-trusted-measured"}
+
+
+def test_old_harness_paths_are_gone_from_the_documentation():
+    # issue 14 split harness/ by concern; the old module names must not send readers astray
+    old = re.compile(r"harness/(calibration|results|sweep)\.py|harness\.(calibration|sweep)\b"
+                     r"(?!\.)")
+    for page in PAGES:
+        found = old.findall(page.read_text(encoding="utf-8"))
+        assert not found, f"{page.relative_to(ROOT)} names old harness modules: {found}"
+
+
 # -- python ------------------------------------------------------------------------------
 
 def _is_test_file(block: Block) -> bool:

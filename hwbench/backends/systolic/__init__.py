@@ -1,6 +1,6 @@
 """The ``systolic`` backend: a simulated TPU-style int8 systolic-array accelerator.
 
-One module per part, as the README's "The simulated accelerator" describes:
+One module per part, as docs/simulator.md describes:
 ``config`` (the machine: presets and SCALE-Sim .cfg files), ``topology`` (layers as GEMMs;
 SCALE-Sim topology CSVs), ``functional`` (the exact values), ``cycle_model`` (PEs and
 registers clock by clock: the timing ground truth), ``analytic`` (per-fold cycles, memory

@@ -13,7 +13,7 @@ arithmetic intensity against the reference's own ridge point). A machine twice a
 both jobs halves every time and leaves every score where it was, so a baseline from one
 machine is usable on a similar one (``hwbench compare --normalized``).
 
-Where that stops being valid: see the README ("Machine-independent scores"). In short,
+Where that stops being valid: see docs/benchmarks.md ("Machine-independent scores"). In short,
 only between machines of the same kind — same ISA and vector width, same accelerator (or
 none), the same thread count, no thermal or power throttling that hits one job and not
 another — because the reference measures one core type's FMA rate and DRAM bandwidth,

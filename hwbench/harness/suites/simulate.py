@@ -5,7 +5,7 @@ CSV, or the convolutions, matrix products and vector work of an ONNX model after
 graph passes), runs the analytic model, and writes the reports: ``COMPUTE_REPORT.csv``
 with SCALE-Sim's columns first, in SCALE-Sim's order, then hwbench's; and a JSON file with
 everything. ``compare_with_scalesim`` puts SCALE-Sim's own COMPUTE_REPORT.csv beside ours
-and accounts for every cycle of difference (see the README's "The simulated accelerator").
+and accounts for every cycle of difference (see docs/simulator.md).
 """
 
 from __future__ import annotations

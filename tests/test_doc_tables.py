@@ -1,0 +1,112 @@
+"""The measured-results tables of README.md and docs/ are rendered from results/, not typed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hwbench.errors import ResultsError
+from hwbench.harness.results import doc_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_table_in_the_docs_matches_its_results_file():
+    # what CI runs: a retyped figure, or a re-measured file without its page, fails here
+    assert doc_tables.stale(ROOT) == []
+
+
+def test_the_check_command_passes_on_this_checkout():
+    done = subprocess.run([sys.executable, "-m", "hwbench.harness.results.doc_tables",
+                           "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_docs_use_every_table_and_name_only_known_ones():
+    used = {m.group(2) for page in doc_tables.pages(ROOT)
+            for m in doc_tables.MARKER.finditer(page.read_text(encoding="utf-8"))}
+    assert used == set(doc_tables.TABLES)
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "<!-- results:" in readme  # the headline table is generated too
+
+
+@pytest.mark.parametrize("name", sorted(doc_tables.TABLES))
+def test_each_table_names_its_hardware_and_its_file(name):
+    table = doc_tables.render(name, ROOT)
+    assert "AMD EPYC" in table and "amd-epyc-zen4-2core" in table
+    assert "from `results/amd-epyc-zen4-2core/" in table
+    assert table.count("\n| ") >= 3  # header, rule, at least one row
+
+
+@pytest.fixture
+def copy(tmp_path):
+    """A copy of the pages and results this module reads."""
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    shutil.copytree(ROOT / "docs", tmp_path / "docs")
+    shutil.copytree(ROOT / "results", tmp_path / "results",
+                    ignore=shutil.ignore_patterns("*.png", "benchmarks"))
+    return tmp_path
+
+
+def _edit_result(root: Path, name: str, edit) -> None:
+    path = root / "results" / doc_tables.MACHINE / name
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    edit(payload)
+    path.write_text(json.dumps(payload), encoding="utf-8")
+
+
+def _cpu_gemm(payload):
+    return next(r for r in payload["rows"] if r["backend"] == "cpu"
+                and r["case"] == "gemm_2048^3")
+
+
+def test_a_changed_results_file_changes_the_table_and_the_check_fails(copy, capsys):
+    before = doc_tables.render("kernels-headline", copy)
+    assert "| `gemm_2048^3` | 194 | 220 | 194 | 184 | 94 % | 1.19× |" in before
+    _edit_result(copy, "kernels-vm-20261125-082612.json",
+                 lambda p: _cpu_gemm(p).update(gflops=110.0, fraction_of_peak=0.47))
+    after = doc_tables.render("kernels-headline", copy)
+    assert "| `gemm_2048^3` | 194 | 110 | 194 | 184 | 47 % | 0.60× |" in after
+    assert doc_tables.main(["--check"], root=copy) == 1
+    out = capsys.readouterr().out
+    assert "docs/results.md: results:kernels-headline" in out
+    assert "README.md: results:kernels-headline" in out
+    assert doc_tables.main([], root=copy) == 0  # regenerating brings the pages in line
+    assert doc_tables.main(["--check"], root=copy) == 0
+    assert "| 110 |" in (copy / "docs" / "results.md").read_text(encoding="utf-8")
+
+
+def test_a_retyped_figure_fails_the_check(copy):
+    page = copy / "docs" / "results.md"
+    text = page.read_text(encoding="utf-8")
+    assert "| 25.0 |" in text
+    page.write_text(text.replace("| 25.0 |", "| 25.1 |", 1), encoding="utf-8")
+    assert doc_tables.stale(copy) == ["docs/results.md: results:models-fp32"]
+
+
+def test_a_model_row_that_failed_shows_a_dash_not_a_figure(copy):
+    def fail(payload):
+        row = next(r for r in payload["rows"] if r["backend"] == "cpu"
+                   and r["model"] == "resnet50" and r["batch"] == 8)
+        row.update(status="error", reason="planted")
+    _edit_result(copy, "models-vm-20261125-080425.json", fail)
+    table = doc_tables.render("models-fp32", copy)
+    row = next(line for line in table.splitlines() if line.startswith("| resnet50 "))
+    assert row.split(" | ")[2] == "—" and "— |" in row  # cpu cell and cpu / onnxruntime
+
+
+def test_a_corrupt_results_file_is_refused_by_the_one_reader(copy):
+    _edit_result(copy, "models-vm-20261125-130513.json",
+                 lambda p: p["rows"][0].update(samples_per_s="fast"))
+    with pytest.raises(ResultsError, match="samples_per_s"):
+        doc_tables.render("models-int8-fast", copy)
+
+
+def test_an_unknown_table_name_is_refused():
+    with pytest.raises(ResultsError, match="no results table 'nope'"):
+        doc_tables.render("nope", ROOT)
