@@ -110,3 +110,15 @@ def test_a_corrupt_results_file_is_refused_by_the_one_reader(copy):
 def test_an_unknown_table_name_is_refused():
     with pytest.raises(ResultsError, match="no results table 'nope'"):
         doc_tables.render("nope", ROOT)
+
+
+def test_flagged_rows_and_a_busy_run_are_marked(copy):
+    def flag(payload):
+        _cpu_gemm(payload)["flags"] = ["busy-machine"]
+        payload["machine_state"] = {"busy": True, "others_share": 0.6, "load_before": [3.0],
+                                    "load_after": [3.1], "thresholds": {"others_share": 0.25}}
+    _edit_result(copy, "kernels-vm-20261125-082612.json", flag)
+    table = doc_tables.render("kernels-headline", copy)
+    assert "| `gemm_2048^3` | 194 | 220 ⚠ | 194 | 184 |" in table
+    assert "> **Warning:** the machine was busy during this run" in table
+    assert "1 row(s) flagged as untrustworthy (busy-machine 1)" in table

@@ -24,6 +24,7 @@ from typing import Any
 
 from hwbench.errors import ResultsError
 from hwbench.harness.results.result_files import read_result
+from hwbench.harness.results.summary import trust_lines
 
 ROOT = Path(__file__).resolve().parents[3]
 MACHINE = "amd-epyc-zen4-2core"
@@ -111,6 +112,19 @@ def _ms(seconds: float | None) -> str:
     return f"{ms:.1f} ms" if ms < 100 else f"{ms:.0f} ms"
 
 
+def _flagged(cell: str, row: dict[str, Any] | None) -> str:
+    """A figure from a row its run flagged as untrustworthy carries a ⚠ (trust.md)."""
+    return f"{cell} ⚠" if row is not None and row.get("flags") and cell != "—" else cell
+
+
+def _warnings(source: Source) -> list[str]:
+    """What summary.trust_lines says of the run: a busy machine, flagged rows, a peak that
+    could not be confirmed."""
+    env = source.result.get("environment") or {}
+    lines = trust_lines(source.rows, source.result.get("machine_state"), env.get("fma_peak"))
+    return [f"> **Warning:** {line}" for line in lines]
+
+
 def _table(header: list[str], align: list[str], body: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |",
              "| " + " | ".join("---:" if a == "r" else "---" for a in align) + " |"]
@@ -139,7 +153,8 @@ def kernels_table(source: Source, mine: str = "cpu", peer: str | None = "torch",
     body = []
     for case in cases:
         cells = [f"`{case}`"]
-        cells += [rate(_figure(source.row(b, case=case), "gflops")) for b in backends]
+        cells += [_flagged(rate(_figure(row, "gflops")), row)
+                  for row in (source.row(b, case=case) for b in backends)]
         if with_peak:
             fraction = _figure(source.row(peak_of, case=case), "fraction_of_peak")
             int8 = str(case).startswith(("gemm_int8", "qgemm"))
@@ -153,7 +168,7 @@ def kernels_table(source: Source, mine: str = "cpu", peer: str | None = "torch",
     what = (f"GFLOP/s (GOP/s for int8), median time; `--shapes {source.result.get('shapes')}`"
             + (f", convs at batch {batch}" if batch else "") + "; — where a row failed or "
             "a backend lacks the op.")
-    return [source.caption(), "", *lines, "", what]
+    return [source.caption(), "", *lines, "", what, *_warnings(source)]
 
 
 def _accuracy(source: Source, model: str, batch: int, precision: str,
@@ -186,8 +201,9 @@ def models_table(source: Source, batch: int = 8, ours: str = "cpu",
     body = []
     for model, precision in keys:
         cells = [str(model), *([str(precision)] if len(precisions) > 1 else [])]
-        cells += [rate(_figure(source.row(b, model=model, batch=batch, precision=precision),
-                               "samples_per_s")) for b in backends]
+        cells += [_flagged(rate(_figure(row, "samples_per_s")), row)
+                  for row in (source.row(b, model=model, batch=batch, precision=precision)
+                              for b in backends)]
         if latency:
             cells += [_ms(_figure(source.row(b, model=model, batch=1, precision=precision),
                                   "latency_p50")) for b in (ours, peer) if b in backends]
@@ -204,7 +220,7 @@ def models_table(source: Source, batch: int = 8, ours: str = "cpu",
     lines = _table(header, align, body)
     what = (f"Samples/s at batch {batch}; accuracy: top-1 on the digits test split, else the "
             "largest relative error against the float64 run of the same graph.")
-    return [source.caption(), "", *lines, "", what]
+    return [source.caption(), "", *lines, "", what, *_warnings(source)]
 
 
 def _kernels(name: str, **options: Any) -> Callable[[Path], list[str]]:
