@@ -57,11 +57,6 @@ class OpRegistry(Mapping[str, OpDef]):
         """Op types the passes remove (Dropout, BatchNormalization)."""
         return {name for name, d in self._defs.items() if d.lowered_by is not None}
 
-    def host_evaluable(self) -> set[str]:
-        """Op types constant folding evaluates (default-domain ones only)."""
-        return {name for name, d in self._defs.items()
-                if d.host is not None and d.domain in DEFAULT_DOMAINS}
-
     def supported(self) -> set[str]:
         """Every op type a model file may contain: ONNX's ops defined here (hwbench's own
         fused ops are made by its passes, never read from a file)."""
