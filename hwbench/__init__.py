@@ -3,9 +3,9 @@
 from hwbench import datasets
 from hwbench.backends import get_backend, list_backends
 from hwbench.errors import HwbenchError
-from hwbench.models import Model, Session, load_model, quantize
+from hwbench.models import Model, Session, load_model, quantize_model
 
 __version__ = "0.1.0"
 
 __all__ = ["get_backend", "list_backends", "HwbenchError", "load_model", "Model", "Session",
-           "quantize", "datasets", "__version__"]
+           "quantize_model", "datasets", "__version__"]

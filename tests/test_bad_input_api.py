@@ -691,13 +691,13 @@ def test_quantize_bad_calibration(mlp, calibration):
              "nan": np.full(x.shape, NAN, np.float32)}.get(calibration, calibration) \
         if isinstance(calibration, str) else calibration
     with pytest.raises(HwbenchError):
-        hwbench.quantize(mlp, value)
+        hwbench.quantize_model(mlp, value)
 
 
 @pytest.mark.parametrize("model", [None, "mlp", 3], ids=["none", "name", "int"])
 def test_quantize_bad_model(model):
     with pytest.raises(HwbenchError, match="'model'"):
-        hwbench.quantize(model)
+        hwbench.quantize_model(model)
 
 
 @pytest.mark.parametrize("split", ["bogus", None, 1, ["test"], "TEST", ""])

@@ -159,9 +159,10 @@ def test_fused_graph_matches_the_float64_reference_backend(rng):
 
 def test_fused_graph_is_refused_by_the_onnx_importer_check(rng):
     """FusedConv is hwbench's own op: not one an imported model may contain."""
-    from hwbench.graph.passes import supported_op_types
+    from hwbench.graph.ops import OP_DEFS
 
-    assert "FusedConv" not in supported_op_types()
+    assert "FusedConv" not in OP_DEFS.supported()
+    assert FUSED_CONV_QUALIFIED not in OP_DEFS.supported()
 
 
 # -- the cpu backend's buffer pool ------------------------------------------------------------

@@ -16,7 +16,7 @@ import hwbench
 from hwbench.errors import ArgumentError, DTypeError, HwbenchError
 from hwbench.graph.quantize import TensorRange, int8_weights, int32_bias, uint8_params
 from hwbench.kernels import reference
-from hwbench.models.quantization import default_calibration, quantize
+from hwbench.models.quantization import default_calibration, quantize_model
 
 onnx = pytest.importorskip("onnx", reason="the graph layer reads ONNX (pip install onnx)")
 
@@ -28,7 +28,7 @@ def digits_test():
 
 @pytest.fixture(scope="module")
 def lenet_int8():
-    return quantize(hwbench.load_model("lenet", batch=360))
+    return quantize_model(hwbench.load_model("lenet", batch=360))
 
 
 def _top1(backend, model, x, y, precision="fp32") -> float:
@@ -84,8 +84,8 @@ def test_calibration_uses_the_train_split_never_the_test_split(digits_test):
 
 
 def test_quantized_model_does_not_depend_on_the_batch_size():
-    one = quantize(hwbench.load_model("lenet", batch=1)).graph.initializers
-    many = quantize(hwbench.load_model("lenet", batch=32)).graph.initializers
+    one = quantize_model(hwbench.load_model("lenet", batch=1)).graph.initializers
+    many = quantize_model(hwbench.load_model("lenet", batch=32)).graph.initializers
     for name, value in one.items():
         if value.dtype != np.int64:  # Reshape targets carry the batch; nothing else may
             np.testing.assert_array_equal(value, many[name], err_msg=name)
@@ -94,20 +94,20 @@ def test_quantized_model_does_not_depend_on_the_batch_size():
 def test_calibration_can_be_given(digits_test):
     model = hwbench.load_model("mlp", batch=16)
     x = digits_test[0]
-    default = quantize(model)
-    narrow = quantize(model, calibration=x[:3])
+    default = quantize_model(model)
+    narrow = quantize_model(model, calibration=x[:3])
     scales = [n for n in default.graph.initializers if n.endswith("_scale")]
     assert any(not np.array_equal(default.graph.initializers[n], narrow.graph.initializers[n])
                for n in scales)
     feeds = [{model.inputs[0]: x[i:i + 16]} for i in (0, 16)]
-    assert quantize(model, calibration=feeds).precision == "int8"
+    assert quantize_model(model, calibration=feeds).precision == "int8"
 
 
 @pytest.mark.parametrize("bad", [np.zeros((4, 3), np.float32), np.zeros((0, 1, 8, 8),
                                  np.float32), np.zeros((2, 1, 8, 8), np.float64), [1, 2], []])
 def test_bad_calibration_is_refused_naming_it(bad):
     with pytest.raises(ArgumentError, match="calibration"):
-        quantize(hwbench.load_model("lenet"), calibration=bad)
+        quantize_model(hwbench.load_model("lenet"), calibration=bad)
 
 
 def test_calibration_without_int8_precision_is_refused():
@@ -129,7 +129,7 @@ def test_int8_lenet_keeps_mlperf_accuracy_on_every_backend(backend, digits_test)
 def test_int8_models_agree_with_onnxruntime_on_the_same_quantized_graph(name, digits_test):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime runs the same QLinear graph")
     x = digits_test[0][:64]
-    model = quantize(hwbench.load_model(name, batch=len(x)))
+    model = quantize_model(hwbench.load_model(name, batch=len(x)))
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     theirs = ort.InferenceSession(model.to_onnx().SerializeToString(), options,
@@ -144,7 +144,7 @@ def test_int8_zoo_model_agrees_with_onnxruntime_on_the_same_quantized_graph():
     """SqueezeNet (opset 9: the rewrite raises it to 10) with random weights: Concat,
     MaxPool and GlobalAveragePool between int8 convolutions."""
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime runs the same QLinear graph")
-    model = quantize(hwbench.load_model("squeezenet").randomized(seed=1))
+    model = quantize_model(hwbench.load_model("squeezenet").randomized(seed=1))
     x = np.random.default_rng(2).standard_normal((1, 3, 224, 224), dtype=np.float32)
     theirs = ort.InferenceSession(model.to_onnx().SerializeToString(),
                                   providers=["CPUExecutionProvider"]).run(

@@ -104,6 +104,13 @@ def test_unknown_output_name_is_refused(session, feeds):
         session.run(feeds, output_names=["nope"])
 
 
+@pytest.mark.parametrize("names", [None, ["gpu_0/softmax_1"]])
+def test_onnxruntime_argument_order_is_refused_saying_feeds_go_first(session, feeds, names):
+    # onnxruntime's run(output_names, feeds); hwbench's Session.run takes feeds first
+    with pytest.raises(ArgumentError, match=r"feeds first: run\(feeds, output_names"):
+        session.run(names, feeds)
+
+
 def test_unknown_precision_is_refused_naming_the_argument(model):
     with pytest.raises(UnsupportedError, match="argument 'precision'.*fp16"):
         hwbench.Session(model, backend="numpy", precision="fp16")

@@ -1,6 +1,8 @@
-"""Graph and Op layers: ONNX import, passes (BatchNorm folding, constant folding, batch
-rewriting, Conv+Add+Relu fusion), static shape inference, and the executor that runs a
-graph on one backend."""
+"""Graph and Op layers: the op registry (``ops``: one definition per op type), ONNX
+import, passes (BatchNorm folding, constant folding, batch rewriting, Conv+Add+Relu
+fusion), static shape inference, int8 quantization, FLOP/byte statistics, and the
+executor that runs a graph on one backend. Nothing here imports the model layer or
+anything above it."""
 
 from hwbench.graph.executor import Executor
 from hwbench.graph.ir import Graph, Node, ValueInfo

@@ -9,20 +9,17 @@
   ``last_timings`` separates those transfers from the compute (synchronizing between
   the phases when ``time_transfers=True``); ``profile=True`` also sums seconds per op
   type (``op_seconds``), synchronizing after every node.
-- ``OPS`` maps each ONNX op type (and hwbench's ``FusedConv`` from
-  ``passes.fuse_conv_epilogues``) to one small function over the backend's kernels.
-  Static attributes (padding from ``auto_pad``, Reshape's 0/-1) are resolved from shape
-  inference, so kernels receive concrete values.
+- Each node runs its op's ``OpDef.run`` (``hwbench.graph.ops``): one small function over
+  the backend's kernels. Static attributes (padding from ``auto_pad``, Reshape's 0/-1)
+  are resolved from shape inference, so kernels receive concrete values.
 """
 
 from __future__ import annotations
 
 import collections
-import functools
 import math
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -30,146 +27,9 @@ import numpy as np
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
-from hwbench.graph import quantized_ops
-from hwbench.graph.ir import FUSED_CONV, FUSED_CONV_QUALIFIED, Graph, Node, check_op_types
-from hwbench.graph.shape_inference import Shape, conv_params, infer_shapes, transpose_perm
-
-
-@dataclass
-class Step:
-    """One node, ready to run: its op function and statically known facts about it."""
-
-    node: Node
-    fn: Callable
-    in_shapes: list[Shape]
-    out_shapes: list[Shape]
-    opset: int
-
-    @property
-    def kind(self) -> str:
-        """The op type as ``Graph.op_counts`` names it (domain-qualified unless ONNX's)."""
-        domain = self.node.domain
-        op = self.node.op_type
-        return op if not domain or domain == "ai.onnx" else f"{domain}:{op}"
-
-
-def _attr(node: Node, name: str, default: Any) -> Any:
-    return node.attrs.get(name, default)
-
-
-def _conv(be, x, s: Step):
-    kernel = tuple(_attr(s.node, "kernel_shape", None) or s.in_shapes[1][2:])
-    p = conv_params(s.node, s.in_shapes[0], kernel)
-    bias = x[2] if len(x) > 2 else None
-    return be.conv2d(x[0], x[1], bias, groups=_attr(s.node, "group", 1), **p)
-
-
-def _fused_conv(be, x, s: Step):
-    """``passes.fuse_conv_epilogues``' node: inputs (x, w, bias or "", residual or "")."""
-    kernel = tuple(_attr(s.node, "kernel_shape", None) or s.in_shapes[1][2:])
-    p = conv_params(s.node, s.in_shapes[0], kernel)
-    return be.conv2d(x[0], x[1], x[2], groups=_attr(s.node, "group", 1),
-                     residual=x[3] if len(x) > 3 else None,
-                     activation=_attr(s.node, "activation", None), **p)
-
-
-def _gemm(be, x, s: Step):
-    if _attr(s.node, "alpha", 1.0) != 1.0 or _attr(s.node, "beta", 1.0) != 1.0:
-        raise UnsupportedError(f"{s.node.label()}: alpha/beta must be folded first "
-                               f"(hwbench.graph.passes.fold_gemm_scalars)")
-    bias = x[2] if len(x) > 2 else None
-    return be.gemm(x[0], x[1], bias, trans_a=bool(_attr(s.node, "transA", 0)),
-                   trans_b=bool(_attr(s.node, "transB", 0)))
-
-
-def _pool_args(s: Step) -> tuple[tuple[int, ...], dict]:
-    kernel = tuple(s.node.attrs["kernel_shape"])
-    return kernel, conv_params(s.node, s.in_shapes[0], kernel)
-
-
-def _max_pool(be, x, s: Step):
-    kernel, p = _pool_args(s)
-    return be.max_pool2d(x[0], kernel, stride=p["stride"], padding=p["padding"],
-                         dilation=p["dilation"], ceil_mode=bool(_attr(s.node, "ceil_mode", 0)))
-
-
-def _avg_pool(be, x, s: Step):
-    kernel, p = _pool_args(s)
-    if p["dilation"] != (1, 1):
-        raise UnsupportedError(f"{s.node.label()}: dilated AveragePool is not supported")
-    return be.avg_pool2d(x[0], kernel, stride=p["stride"], padding=p["padding"],
-                         ceil_mode=bool(_attr(s.node, "ceil_mode", 0)),
-                         count_include_pad=bool(_attr(s.node, "count_include_pad", 0)))
-
-
-def _softmax(be, x, s: Step):
-    shape = s.in_shapes[0]
-    rank = len(shape)
-    if s.opset >= 13:
-        return be.softmax(x[0], axis=_attr(s.node, "axis", -1) % rank)
-    # Before opset 13, Softmax flattens its input to 2-D at `axis` (default 1) and
-    # normalizes each row: the same as softmax over the last axis of that 2-D view.
-    axis = _attr(s.node, "axis", 1) % rank
-    rows = math.prod(shape[:axis])
-    if rank == 2 and axis == 1:
-        return be.softmax(x[0], axis=1)
-    flat = be.reshape(x[0], (rows, math.prod(shape[axis:])))
-    return be.reshape(be.softmax(flat, axis=1), shape)
-
-
-def _lrn(be, x, s: Step):
-    a = s.node.attrs
-    return be.lrn(x[0], int(a["size"]), alpha=float(a.get("alpha", 1e-4)),
-                  beta=float(a.get("beta", 0.75)), bias=float(a.get("bias", 1.0)))
-
-
-def _concat(be, x, s: Step):
-    return be.concat(list(x), axis=s.node.attrs["axis"] % len(s.in_shapes[0]))
-
-
-# ONNX op type -> f(backend, device inputs, step) -> device output(s).
-OPS: dict[str, Callable] = {
-    "Conv": _conv,
-    FUSED_CONV: _fused_conv,
-    "Gemm": _gemm,
-    "MatMul": lambda be, x, s: be.gemm(x[0], x[1]),
-    "Relu": lambda be, x, s: be.relu(x[0]),
-    "Sigmoid": lambda be, x, s: be.sigmoid(x[0]),
-    "MaxPool": _max_pool,
-    "AveragePool": _avg_pool,
-    "GlobalAveragePool": lambda be, x, s: be.global_avg_pool2d(x[0]),
-    "LRN": _lrn,
-    "Softmax": _softmax,
-    "Add": lambda be, x, s: be.add(x[0], x[1]),
-    "Sum": lambda be, x, s: functools.reduce(be.add, x),
-    "Mul": lambda be, x, s: be.mul(x[0], x[1]),
-    "Concat": _concat,
-    "Reshape": lambda be, x, s: be.reshape(x[0], s.out_shapes[0]),
-    "Flatten": lambda be, x, s: be.reshape(x[0], s.out_shapes[0]),
-    "Transpose": lambda be, x, s: be.transpose(x[0], transpose_perm(s.node, len(s.in_shapes[0]))),
-    "Identity": lambda be, x, s: x[0],
-}
-# Backend methods each op calls (to name what a backend lacks before anything runs).
-KERNELS: dict[str, tuple[str, ...]] = {
-    "Conv": ("conv2d",), FUSED_CONV_QUALIFIED: ("conv2d", "add", "relu"),
-    "Gemm": ("gemm",), "MatMul": ("gemm",), "Relu": ("relu",),
-    "Sigmoid": ("sigmoid",), "MaxPool": ("max_pool2d",), "AveragePool": ("avg_pool2d",),
-    "GlobalAveragePool": ("global_avg_pool2d",), "LRN": ("lrn",),
-    "Softmax": ("softmax", "reshape"), "Add": ("add",), "Sum": ("add",), "Mul": ("mul",),
-    "Concat": ("concat",), "Reshape": ("reshape",), "Flatten": ("reshape",),
-    "Transpose": ("transpose",), "Identity": (),
-}
-OPS.update(quantized_ops.OPS)
-KERNELS.update(quantized_ops.KERNELS)
-# Inputs read on the host, never uploaded: Reshape's target (resolved statically), and
-# the integer ops' scales and zero points.
-HOST_INPUTS: dict[str, tuple[int, ...]] = {"Reshape": (1,), **quantized_ops.HOST_INPUTS}
-
-
-def executable_op_types() -> set[str]:
-    """Op types the executor runs, as ``Graph.op_counts`` names them (hwbench's fused
-    op with its domain)."""
-    return (set(OPS) - {FUSED_CONV}) | {FUSED_CONV_QUALIFIED}
+from hwbench.graph.ir import Graph, check_op_types
+from hwbench.graph.ops import OP_DEFS, Step
+from hwbench.graph.shape_inference import infer_shapes
 
 
 def _lacks(backend: Any, method: str) -> bool:
@@ -186,7 +46,7 @@ def missing_kernels(graph: Graph, backend: Any) -> dict[str, list[str]]:
     """Backend method -> the op types that need it, for methods ``backend`` lacks."""
     missing: dict[str, list[str]] = collections.defaultdict(list)
     for op in sorted(graph.op_counts()):
-        for method in KERNELS.get(op, ()):
+        for method in OP_DEFS[op].kernels if op in OP_DEFS else ():
             if _lacks(backend, method):
                 missing[method].append(op)
     return dict(missing)
@@ -211,7 +71,7 @@ class Executor:
 
     def __init__(self, graph: Graph, backend: Any, *, time_transfers: bool = False,
                  profile: bool = False) -> None:
-        check_op_types(graph, executable_op_types(), f"graph {graph.name!r} (after passes)")
+        check_op_types(graph, OP_DEFS.executable(), f"graph {graph.name!r} (after passes)")
         check_backend(graph, backend)
         self.graph = graph
         self.backend = backend
@@ -221,14 +81,14 @@ class Executor:
         self.op_seconds: dict[str, float] = collections.defaultdict(float)
         self.shapes = infer_shapes(graph)
         self._steps = [
-            Step(node, OPS[node.op_type], [self.shapes[n] for n in node.inputs if n],
+            Step(node, OP_DEFS.of(node).run, [self.shapes[n] for n in node.inputs if n],
                  [self.shapes[n] for n in node.outputs if n], graph.opset)
             for node in graph.nodes
         ]
         device_consts: list[str] = []
         self._params: dict[str, np.ndarray] = {}  # constants read on the host
         for node in graph.nodes:
-            host = HOST_INPUTS.get(node.op_type, ())
+            host = OP_DEFS.of(node).host_inputs
             for i, name in enumerate(node.inputs):
                 if name not in graph.initializers:
                     continue

@@ -145,3 +145,16 @@ def check_op_types(graph: Graph, supported: set[str], what: str) -> None:
             f"{what}: {len(missing)} unsupported op type(s): {listed}. "
             f"Supported: {', '.join(sorted(supported))}"
         )
+
+
+def prune(graph: Graph) -> Graph:
+    """Drop nodes no graph output depends on, and initializers nothing reads (in place)."""
+    needed = set(graph.output_names)
+    kept = []
+    for node in reversed(graph.nodes):
+        if any(name in needed for name in node.outputs):
+            kept.append(node)
+            needed.update(name for name in node.inputs if name)
+    graph.nodes = kept[::-1]
+    graph.initializers = {k: v for k, v in graph.initializers.items() if k in needed}
+    return graph

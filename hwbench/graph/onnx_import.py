@@ -24,6 +24,7 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node, ValueInfo, check_op_types, frozen
+from hwbench.graph.ops import OP_DEFS
 from hwbench.graph.shape_inference import FileDim, check_dim_values, fix_input_dims
 
 MIN_OPSET = 9
@@ -74,9 +75,7 @@ def load_onnx(source: Any, supported: set[str] | None = None, *, batch: int | No
     _read_external(onnx, external)
     graph = _to_graph(onnx, model, label, batch, dims)
     if supported is None:
-        from hwbench.graph.passes import supported_op_types
-
-        supported = supported_op_types()
+        supported = OP_DEFS.supported()
     check_op_types(graph, supported, label)
     return graph
 

@@ -31,146 +31,25 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.graph.ir import FUSED_CONV, FUSED_DOMAIN, Graph, Node, check_op_types, frozen
-from hwbench.graph.shape_inference import (
-    flatten_shape,
-    infer_shapes,
-    reshape_target,
-    resolve_reshape,
-    transpose_perm,
-)
-
-MAX_FOLDED_BYTES = 4 << 30  # a constant bigger than this is a malformed (or hostile) file
-# ONNX TensorProto element types -> NumPy (what Cast's 'to' and ConstantOfShape use).
-ONNX_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 5: np.int16, 6: np.int32,
-               7: np.int64, 9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32,
-               13: np.uint64}
-
-
-# -- constant folding ------------------------------------------------------------------
-def _axes(node: Node, args: list, opset: int) -> list[int] | None:
-    """Unsqueeze/Squeeze axes: an attribute before opset 13, an input from 13 on."""
-    if len(args) > 1 and args[1] is not None:
-        return [int(a) for a in np.asarray(args[1]).ravel()]
-    axes = node.attrs.get("axes")
-    return None if axes is None else [int(a) for a in axes]
-
-
-def _unsqueeze(node, args, opset):
-    x = args[0]
-    axes = _axes(node, args, opset) or []
-    rank = x.ndim + len(axes)
-    out = x
-    for axis in sorted(a + rank if a < 0 else a for a in axes):
-        out = np.expand_dims(out, axis)
-    return [out]
-
-
-def _squeeze(node, args, opset):
-    axes = _axes(node, args, opset)
-    return [np.squeeze(args[0], axis=None if axes is None else tuple(axes))]
-
-
-def _constant_of_shape(node, args, opset):
-    shape = tuple(int(d) for d in np.asarray(args[0]).ravel())
-    value = node.attrs.get("value")
-    value = np.zeros(1, np.float32) if value is None else np.asarray(value).ravel()
-    if any(d < 0 for d in shape) or math.prod(shape) * value.itemsize > MAX_FOLDED_BYTES:
-        raise ArgumentError(f"{node.label()}: refusing to build a constant of shape {shape}")
-    return [np.full(shape, value[0], dtype=value.dtype)]
-
-
-def _constant(node, args, opset):
-    a = node.attrs
-    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
-        if key in a:
-            dtype = np.float32 if "float" in key else np.int64 if "int" in key else None
-            return [np.asarray(a[key], dtype=dtype)]
-    raise UnsupportedError(f"{node.label()}: Constant with attributes {sorted(a)}")
-
-
-def _shape(node, args, opset):
-    shape = np.asarray(args[0].shape, np.int64)
-    start, end = node.attrs.get("start", 0), node.attrs.get("end")
-    return [shape[start:end]]
-
-
-def _gather(node, args, opset):
-    return [np.take(args[0], np.asarray(args[1]).astype(np.int64), axis=node.attrs.get("axis", 0))]
-
-
-def _cast(node, args, opset):
-    to = node.attrs["to"]
-    if to not in ONNX_DTYPES:
-        raise UnsupportedError(f"{node.label()}: Cast to ONNX type {to}")
-    return [args[0].astype(ONNX_DTYPES[to])]
-
-
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ONNX Div: integer division truncates toward zero."""
-    if np.issubdtype(a.dtype, np.integer):
-        return np.trunc(a / b).astype(a.dtype)
-    return (a / b).astype(a.dtype)
-
-
-def _elementwise(fn):
-    """A broadcasting binary op on constants, refusing a result a hostile file could blow
-    up to terabytes by broadcasting (N, 1) against (1, N)."""
-    def run(node, args, opset):
-        shape = np.broadcast_shapes(args[0].shape, args[1].shape)
-        if math.prod(shape) * max(args[0].itemsize, args[1].itemsize) > MAX_FOLDED_BYTES:
-            raise ArgumentError(f"{node.label()}: refusing to build a constant of shape {shape}")
-        return [fn(args[0], args[1])]
-    return run
-
-
-def _host_reshape(node, args, opset):
-    target = args[1] if len(args) > 1 else np.asarray(node.attrs["shape"])
-    return [args[0].reshape(resolve_reshape(args[0].shape, target,
-                                            bool(node.attrs.get("allowzero", 0)), node.label()))]
-
-
-# op type -> NumPy evaluation used when every input is a constant.
-HOST_OPS: dict[str, Callable] = {
-    "Constant": _constant,
-    "ConstantOfShape": _constant_of_shape,
-    "Unsqueeze": _unsqueeze,
-    "Squeeze": _squeeze,
-    "Shape": _shape,
-    "Gather": _gather,
-    "Cast": _cast,
-    "Reshape": _host_reshape,
-    "Flatten": lambda n, a, o: [a[0].reshape(flatten_shape(a[0].shape, n.attrs.get("axis", 1)))],
-    "Transpose": lambda n, a, o: [np.transpose(a[0], transpose_perm(n, a[0].ndim))],
-    "Concat": lambda n, a, o: [np.concatenate(a, axis=n.attrs["axis"])],
-    "Identity": lambda n, a, o: [a[0]],
-    "Add": _elementwise(np.add),
-    "Sub": _elementwise(np.subtract),
-    "Mul": _elementwise(np.multiply),
-    "Div": _elementwise(_div),
-}
-# Ops the passes remove or lower, so the executor never sees them.
-LOWERED_OPS = {"Dropout", "BatchNormalization"}
-
-
-def supported_op_types() -> set[str]:
-    """Every op type a model may contain: run by the executor, or removed by a pass."""
-    from hwbench.graph.executor import OPS
-
-    return (set(OPS) - {FUSED_CONV}) | set(HOST_OPS) | LOWERED_OPS
+from hwbench.graph.ir import FUSED_CONV, FUSED_DOMAIN, Graph, Node, check_op_types, frozen, prune
+from hwbench.graph.ops import OP_DEFS
+from hwbench.graph.ops.shapes import flatten_shape, reshape_target, resolve_reshape
+from hwbench.graph.quantize import fuse_qdq_convs
+from hwbench.graph.shape_inference import infer_shapes
 
 
 def fold_constants(graph: Graph) -> Graph:
-    """Evaluate on the host every node whose inputs are all initializers (in place)."""
+    """Evaluate on the host (``OpDef.host``) every node whose inputs are all
+    initializers (in place)."""
     kept = []
     for node in graph.nodes:
-        fn = HOST_OPS.get(node.op_type)
-        if fn is None or node.domain not in ("", "ai.onnx") or not all(
+        op = OP_DEFS.of(node)
+        fn = op.host if op is not None else None
+        if fn is None or not all(
                 not name or name in graph.initializers for name in node.inputs):
             kept.append(node)
             continue
@@ -184,19 +63,6 @@ def fold_constants(graph: Graph) -> Graph:
                 graph.initializers[name] = frozen(np.asarray(value))
     graph.nodes = kept
     return prune(graph)
-
-
-def prune(graph: Graph) -> Graph:
-    """Drop nodes no graph output depends on, and initializers nothing reads (in place)."""
-    needed = set(graph.output_names)
-    kept = []
-    for node in reversed(graph.nodes):
-        if any(name in needed for name in node.outputs):
-            kept.append(node)
-            needed.update(name for name in node.inputs if name)
-    graph.nodes = kept[::-1]
-    graph.initializers = {k: v for k, v in graph.initializers.items() if k in needed}
-    return graph
 
 
 # -- simple rewrites -----------------------------------------------------------------------
@@ -608,19 +474,15 @@ def fuse_conv_epilogues(graph: Graph) -> Graph:
 def optimize(graph: Graph) -> Graph:
     """Every inference pass, in order, on a copy of ``graph``."""
     g = fold_constants(graph.copy())
-    from hwbench.graph.executor import OPS
-
     # What is left of the host-only ops (Shape, Gather, ...) reads run-time tensors: name
     # every such op at once, before any pass needs shapes.
-    check_op_types(g, (set(OPS) - {FUSED_CONV}) | LOWERED_OPS,
+    check_op_types(g, (OP_DEFS.executable() | OP_DEFS.lowered()) & OP_DEFS.supported(),
                    f"graph {g.name!r} (ops left after constant folding run only on constants)")
     remove_dropout(g)
     lower_sum(g)
     lower_flatten(g)
     fold_gemm_scalars(g)
     remove_identities(g)
-    from hwbench.graph.quantize import fuse_qdq_convs  # it imports this module
-
     fuse_qdq_convs(g)
     fold_batchnorm(g)
     fold_affine(g)

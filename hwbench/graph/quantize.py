@@ -22,12 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
-from hwbench.graph.ir import Graph, Node, ValueInfo
-from hwbench.graph.passes import prune
+from hwbench.graph.executor import Executor
+from hwbench.graph.ir import Graph, Node, ValueInfo, prune
+from hwbench.graph.ops import OP_DEFS, Int8Weights
 from hwbench.graph.shape_inference import infer_shapes
 
-INT8_OPS = ("QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -46,7 +47,7 @@ def is_quantized(graph: Graph) -> bool:
     """Whether ``graph`` came quantized: it holds integer ops (QOperator format, or this
     module's output), or both QuantizeLinear and DequantizeLinear (QDQ format)."""
     ops = {node.op_type for node in graph.nodes}
-    return bool(ops & set(INT8_OPS)) or {"QuantizeLinear", "DequantizeLinear"} <= ops
+    return bool(ops & OP_DEFS.integer()) or {"QuantizeLinear", "DequantizeLinear"} <= ops
 
 
 def uint8_params(r: TensorRange) -> tuple[np.float32, np.uint8]:
@@ -74,23 +75,17 @@ def int32_bias(bias: np.ndarray, x_scale: np.float32, w_scales: np.ndarray) -> n
 
 
 # -- calibration --------------------------------------------------------------------------
+def _int8_form(graph: Graph, node: Node) -> Int8Weights | None:
+    """``node``'s weights as a QLinearConv takes them (its ``OpDef.int8``), or None where
+    it stays float."""
+    op = OP_DEFS.of(node)
+    return op.int8(graph, node) if op is not None and op.int8 is not None else None
+
+
 def _candidates(graph: Graph) -> list[Node]:
-    """The nodes this pass turns into int8: Conv, and Gemm/MatMul with constant weights."""
-    out = []
-    for node in graph.nodes:
-        if node.op_type == "Conv" and node.inputs[1] in graph.initializers:
-            out.append(node)
-        elif node.op_type == "MatMul" and node.inputs[1] in graph.initializers:
-            out.append(node)
-        elif (node.op_type == "Gemm" and node.inputs[1] in graph.initializers
-              and not node.attrs.get("transA", 0)
-              and (len(node.inputs) < 3 or not node.inputs[2]
-                   or node.inputs[2] in graph.initializers)
-              and node.attrs.get("alpha", 1.0) == 1.0 and node.attrs.get("beta", 1.0) == 1.0):
-            bias = graph.initializers.get(node.inputs[2]) if len(node.inputs) > 2 else None
-            if bias is None or bias.ndim <= 1:
-                out.append(node)
-    return out
+    """The nodes this pass turns into int8: those whose op's int8 form accepts them
+    (Conv, and Gemm/MatMul with constant weights)."""
+    return [node for node in graph.nodes if _int8_form(graph, node) is not None]
 
 
 def _sole_relu(graph: Graph, value: str, consumers) -> Node | None:
@@ -114,16 +109,13 @@ def observed_tensors(graph: Graph) -> list[str]:
 
 
 def calibrate(graph: Graph, feeds: Iterable[Mapping[str, np.ndarray]],
-              backend: str = "numpy") -> dict[str, TensorRange]:
-    """Run ``graph`` (an optimized float32 graph) on each feed dict and record the range
-    of every tensor ``observed_tensors`` names.
+              backend: Backend) -> dict[str, TensorRange]:
+    """Run ``graph`` (an optimized float32 graph) on ``backend`` for each feed dict and
+    record the range of every tensor ``observed_tensors`` names.
 
-    The default ``numpy`` backend makes the ranges, and so the quantized model, the same
-    whichever backend later runs it.
+    The caller picks the backend (``hwbench.models.quantization`` uses ``numpy``, so that
+    the ranges, and the quantized model, are the same whichever backend later runs it).
     """
-    from hwbench.graph.executor import Executor
-    from hwbench.models.session import session_backend
-
     names = observed_tensors(graph)
     if not names:
         return {}
@@ -131,7 +123,7 @@ def calibrate(graph: Graph, feeds: Iterable[Mapping[str, np.ndarray]],
     shapes = infer_shapes(probe)
     known = set(probe.output_names)
     probe.outputs += [ValueInfo(n, shapes[n]) for n in names if n not in known]
-    executor = Executor(probe, session_backend(backend))
+    executor = Executor(probe, backend)
     ranges: dict[str, TensorRange] = {}
     count = 0
     for feed in feeds:
@@ -182,33 +174,25 @@ class _Rewriter:
         return name
 
     def rewrite(self) -> Graph:
-        candidates = {id(n) for n in _candidates(self.g)}
         skip: set[int] = set()
         for node in self.g.nodes:
             if id(node) in skip:
                 continue
-            if id(node) not in candidates:
+            form = _int8_form(self.g, node)
+            if form is None:
                 self.out.append(node)
                 continue
             relu = _sole_relu(self.g, node.outputs[0], self.consumers)
             if relu is not None:
                 skip.add(id(relu))
-            self._int8(node, relu)
+            self._int8(node, form, relu)
         self.g.nodes = self.out
         return prune(self.g)
 
-    def _int8(self, node: Node, relu: Node | None) -> None:
+    def _int8(self, node: Node, form: Int8Weights, relu: Node | None) -> None:
         g = self.g
         x, y = node.inputs[0], (relu or node).outputs[0]
-        w = g.initializers[node.inputs[1]].astype(np.float32)
-        bias = g.initializers.get(node.inputs[2]) if len(node.inputs) > 2 else None
-        attrs = dict(node.attrs)
-        if node.op_type != "Conv":  # Gemm/MatMul as a 1×1 conv on (N, K, 1, 1)
-            w = w.T if node.op_type == "Gemm" and attrs.get("transB", 0) else w  # now (K, M)
-            w = np.ascontiguousarray(w.T).reshape(w.shape[1], w.shape[0], 1, 1)
-            if bias is not None:  # Gemm's C: a scalar or one value per output
-                bias = np.broadcast_to(np.asarray(bias).reshape(-1), (w.shape[0],))
-            attrs = {}
+        w, bias, attrs = form.weight, form.bias, dict(form.attrs)
         x_scale_name, x_zp_name = self._params(x)
         y_scale_name, y_zp_name = self._params(y)
         wq, w_scales = int8_weights(w)
@@ -224,12 +208,12 @@ class _Rewriter:
                                             int32_bias(np.asarray(bias).reshape(-1), x_scale,
                                                        w_scales)))
         label = node.name or y
-        if node.op_type != "Conv":  # Reshape targets copy the batch (0): any batch works
+        if form.as_1x1:  # Reshape targets copy the batch (0): any batch works
             inputs[0] = self._reshape(inputs[0], (0, self.shapes[x][1], 1, 1),
                                       f"{label}_nk11")
         y_q = g.fresh_name(f"{y}_quantized")
         self.out.append(Node("QLinearConv", inputs, [y_q], attrs, name=f"{label}_int8"))
-        if node.op_type != "Conv":
+        if form.as_1x1:
             y_q = self._reshape(y_q, (0, self.shapes[y][1]), f"{label}_nm")
         self.quantized[y] = y_q
         self.out.append(Node("DequantizeLinear", [y_q, y_scale_name, y_zp_name], [y],

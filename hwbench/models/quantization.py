@@ -1,4 +1,4 @@
-"""``hwbench.quantize(model)``: a model's int8 twin, calibrated on sample inputs.
+"""``hwbench.quantize_model(model)``: a model's int8 twin, calibrated on sample inputs.
 
 Calibration inputs, unless the caller gives some: the first 256 images of the digits
 *train* split for the digits models (never the test split the accuracy is measured on),
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from hwbench.backends import Backend, get_backend
 from hwbench.errors import ArgumentError
 from hwbench.graph.passes import optimize
 from hwbench.graph.quantize import TensorRange, calibrate, is_quantized, quantize_graph
@@ -25,8 +26,15 @@ RANDOM_SAMPLES = 8
 CHUNK = 64  # calibration batch: bounded memory for a long list of samples
 
 
+def calibration_backend() -> Backend:
+    """The backend calibration runs on: ``numpy``, so that the ranges, and the quantized
+    model, are the same whichever backend later runs it (kernels inside a graph read only
+    what earlier kernels wrote, so NaN screening is off, as in ``session_backend``)."""
+    return get_backend("numpy", check_finite=False)
+
+
 def default_calibration(model: Model) -> np.ndarray:
-    """The calibration samples ``quantize`` uses when given none (see the module doc)."""
+    """The calibration samples ``quantize_model`` uses when given none (see the module doc)."""
     if model.name in digits.ARCHITECTURES:
         from hwbench.datasets import digits as digits_split
 
@@ -61,21 +69,23 @@ def calibration_ranges(model: Model, calibration: np.ndarray | Sequence[Mapping]
         calibration = default_calibration(model)
     if isinstance(calibration, np.ndarray):
         samples = _check_samples(model, calibration)
+        backend = calibration_backend()
         ranges: dict[str, TensorRange] = {}
         for start in range(0, len(samples), CHUNK):
             chunk = samples[start:start + CHUNK]
             graph = optimize(model.with_batch(len(chunk)).graph)
-            for name, r in calibrate(graph, [{model.inputs[0]: chunk}]).items():
+            for name, r in calibrate(graph, [{model.inputs[0]: chunk}], backend).items():
                 ranges[name] = ranges[name].union(r) if name in ranges else r
         return ranges
     if not isinstance(calibration, Sequence) or not all(
             isinstance(f, Mapping) for f in calibration):
         raise ArgumentError("argument 'calibration' must be an array of samples or a list "
                             "of feed dicts")
-    return calibrate(optimize(model.graph), calibration)
+    return calibrate(optimize(model.graph), calibration, calibration_backend())
 
 
-def quantize(model: Model, calibration: np.ndarray | Sequence[Mapping] | None = None) -> Model:
+def quantize_model(model: Model,
+                   calibration: np.ndarray | Sequence[Mapping] | None = None) -> Model:
     """The int8 model: ``model``'s graph, optimized, with Conv/Gemm/MatMul as QLinearConv
     (see ``hwbench.graph.quantize``). ``calibration``: an array of input samples, a list
     of feed dicts at the model's batch size, or None for ``default_calibration``."""

@@ -3,6 +3,10 @@
     sess = hwbench.Session(model, backend="cpu")
     probs, = sess.run({model.inputs[0]: x})
 
+Unlike onnxruntime's ``run(output_names, feeds)``, ``Session.run`` takes the feeds first
+and the output names second (optional): ``run(feeds, output_names=None)``. The
+onnxruntime order is refused with a message saying so.
+
 Construction does all the work that can fail: the inference passes, the check that every
 op and every kernel is available (one message naming all that are missing), and the
 upload of the weights to the backend's device. ``run`` only validates the feeds and runs.
@@ -10,6 +14,7 @@ upload of the weights to the backend's device. ``run`` only validates the feeds 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +25,7 @@ from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.executor import Executor
 from hwbench.graph.passes import fuse_conv_epilogues, optimize
 from hwbench.models.model import Model, load_model
-from hwbench.models.quantization import quantize
+from hwbench.models.quantization import quantize_model
 
 PRECISIONS = ("fp32", "int8")
 _ONNX_TYPES = {np.dtype(np.float32): "tensor(float)", np.dtype(np.int64): "tensor(int64)",
@@ -62,7 +67,7 @@ class Session:
                  precision: str = "fp32", *, calibration: Any = None,
                  time_transfers: bool = False, profile: bool = False, fuse: bool = True,
                  **backend_options: Any) -> None:
-        """``precision="int8"`` runs ``hwbench.quantize(model, calibration)`` first; a model
+        """``precision="int8"`` runs ``hwbench.quantize_model(model, calibration)`` first; a model
         that is quantized already runs as it is whatever ``precision`` says. ``fuse``: run
         ``passes.fuse_conv_epilogues`` (Conv+Add+Relu as one kernel call) after the
         inference passes; False runs the graph op by op."""
@@ -75,7 +80,7 @@ class Session:
             raise ArgumentError(f"argument 'model' must be a hwbench Model or a zoo name/path, "
                                 f"got {type(model).__name__}")
         if precision == "int8":
-            model = quantize(model, calibration)
+            model = quantize_model(model, calibration)
         elif calibration is not None:
             raise ArgumentError("argument 'calibration' is for precision='int8' only")
         if isinstance(backend, Backend):
@@ -108,9 +113,16 @@ class Session:
             output_names: list[str] | None = None) -> list[np.ndarray]:
         """Outputs as NumPy arrays in graph output order (or ``output_names``' order).
 
-        Every input must be fed, with the model's exact shape and dtype (no silent casts);
-        a mistake raises ``ArgumentError``/``DTypeError`` naming the input.
+        Feeds first, then the output names: the reverse of onnxruntime's
+        ``run(output_names, feeds)``, and ``run(None, feeds)`` raises ``ArgumentError``
+        saying so. Every input must be fed, with the model's exact shape and dtype (no
+        silent casts); a mistake raises ``ArgumentError``/``DTypeError`` naming the input.
         """
+        if isinstance(output_names, Mapping) and not isinstance(feeds, Mapping):
+            raise ArgumentError(
+                "Session.run takes the feeds first: run(feeds, output_names=None), the "
+                "reverse of onnxruntime's run(output_names, feeds); got output names "
+                f"({feeds!r}) where the feeds go")
         return self.executor.run(feeds, output_names)
 
     @property

@@ -9,7 +9,7 @@ leaves, not the chip. The ceilings are measured in each backend's worker process
 (``backends[name]["ceilings"]``) so a plot can be redrawn from the file alone.
 
 A model row sits at (arithmetic intensity, achieved GFLOP/s): FLOPs over the bytes one
-inference must move (``model_suite.graph_bytes``); its backend's roof there is
+inference must move (``hwbench.graph.statistics.graph_bytes``); its backend's roof there is
 ``min(peak, bandwidth × intensity)``.
 
 matplotlib is imported only when a plot is drawn, and only its object API with the Agg

@@ -20,16 +20,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.harness.running.machine_state import Monitor
 from hwbench.harness.running.timing import measure
 from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_machine_state
-from hwbench.kernels import spec
 
 DIGITS_MODELS = ("mlp", "lenet", "autoencoder")
 DEFAULT_MODELS = DIGITS_MODELS + ("alexnet", "resnet50", "vgg19", "squeezenet")
@@ -160,66 +159,6 @@ def reference_outputs(case: ModelCase, folder: str,
     return paths
 
 
-# Where each op that graph_flops counts keeps its weight (integer ops count as FLOPs too).
-_CONV_WEIGHT = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}
-_MATMUL_B = {"QLinearMatMul": 3, "MatMulInteger": 1}
-
-
-def graph_flops(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
-    """FLOPs of one run of ``graph``: its convolutions and GEMMs, counted like the kernels."""
-    total = 0
-    for node in graph.nodes:
-        ins = [shapes.get(name) for name in node.inputs]
-        if node.op_type in _CONV_WEIGHT:
-            w = ins[_CONV_WEIGHT[node.op_type]]
-            attrs = node.attrs
-            stride = tuple(attrs.get("strides", (1, 1)))
-            dilation = tuple(attrs.get("dilations", (1, 1)))
-            auto_pad = attrs.get("auto_pad", "NOTSET")
-            auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else auto_pad
-            pads = spec.onnx_conv_padding(auto_pad, attrs.get("pads"), ins[0][2:], w[2:],
-                                          stride, dilation)
-            total += spec.check_conv2d(_shaped(ins[0]), _shaped(w), None, stride, pads,
-                                       dilation, attrs.get("group", 1)).flops
-        elif node.op_type in _MATMUL_B:
-            b = ins[_MATMUL_B[node.op_type]]
-            total += 2 * int(np.prod(ins[0])) * int(b[-1])
-        elif node.op_type in ("Gemm", "MatMul"):
-            a, b = ins[0], ins[1]
-            trans_a = bool(node.attrs.get("transA", 0))
-            trans_b = bool(node.attrs.get("transB", 0))
-            total += spec.check_gemm(_shaped(a), _shaped(b), None, trans_a, trans_b).flops
-    return total
-
-
-# Ops whose output is a view of their input: they move no bytes of their own.
-ALIASING_OPS = frozenset({"Reshape", "Flatten", "Identity", "Squeeze", "Unsqueeze"})
-# ONNX's quantized ops write 8-bit tensors (everything else hwbench runs writes float32).
-EIGHT_BIT_OUTPUT_OPS = frozenset({"QuantizeLinear", "QLinearConv", "QLinearMatMul"})
-
-
-def graph_bytes(graph: Any, shapes: dict[str, tuple[int, ...]]) -> int:
-    """Bytes one run of ``graph`` moves at the least (the roofline's denominator).
-
-    Every weight a node reads, once, at its own dtype; every activation (graph inputs and
-    node outputs, float32 = 4 bytes, 1 for the outputs of ``EIGHT_BIT_OUTPUT_OPS``)
-    written once and read once; views (``ALIASING_OPS``) nothing. Caches are ignored:
-    this is the compulsory traffic, not what a backend's memory system actually sees.
-    """
-    weights = {name for node in graph.nodes for name in node.inputs
-               if name in graph.initializers}
-    total = sum(int(graph.initializers[name].nbytes) for name in weights)
-    for value in graph.inputs:
-        if value.name not in graph.initializers:
-            total += 2 * int(np.prod(shapes[value.name])) * np.dtype(value.dtype).itemsize
-    for node in graph.nodes:
-        if node.op_type in ALIASING_OPS:
-            continue
-        itemsize = 1 if node.op_type in EIGHT_BIT_OUTPUT_OPS else 4
-        total += sum(2 * int(np.prod(shapes[name])) * itemsize for name in node.outputs if name)
-    return total
-
-
 @dataclass(frozen=True)
 class ModelWork:
     """What one inference costs: FLOPs (``graph_flops``) and bytes moved (``graph_bytes``)."""
@@ -246,10 +185,6 @@ def model_work(model: Any) -> ModelWork:
 def model_flops(model: Any) -> int:
     """FLOPs of one inference of ``model`` as hwbench runs it (after the graph passes)."""
     return model_work(model).flops
-
-
-def _shaped(shape: tuple[int, ...]) -> SimpleNamespace:
-    return SimpleNamespace(shape=tuple(shape), dtype=np.float32)
 
 
 def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarray | None,
@@ -310,9 +245,9 @@ class Runner:
     def session(self, model, case: ModelCase):
         if self.job.get("peer") and self.job["backend"] == "onnxruntime":
             if case.precision == "int8":  # the same quantized ONNX graph hwbench runs
-                from hwbench.models import quantize
+                from hwbench.models import quantize_model
 
-                return self.backend.session(quantize(model))
+                return self.backend.session(quantize_model(model))
             return self.backend.session(model)
         from hwbench.models import Session
 

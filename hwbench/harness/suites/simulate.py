@@ -73,8 +73,9 @@ def model_layers(model: Any) -> list[Layer | VectorOp]:
     ``hwbench.models.Model``), as hwbench runs it: after the graph passes, shapes at the
     model's batch size. A float Conv/Gemm/MatMul is preceded by the quantization of its
     input (vector work), as the systolic backend does it."""
+    from hwbench.graph.ops.shapes import conv_params
     from hwbench.graph.passes import optimize
-    from hwbench.graph.shape_inference import conv_params, infer_shapes
+    from hwbench.graph.shape_inference import infer_shapes
 
     graph = optimize(model.graph)
     shapes = infer_shapes(graph)

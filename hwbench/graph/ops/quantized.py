@@ -1,24 +1,23 @@
-"""ONNX's integer ops for the executor: QuantizeLinear, DequantizeLinear, ConvInteger,
-QLinearConv, MatMulInteger and QLinearMatMul (opset 10 and later).
+"""ONNX's integer ops: QuantizeLinear, DequantizeLinear, ConvInteger, QLinearConv,
+MatMulInteger and QLinearMatMul (opset 10 and later).
 
 Their scales and zero points are parameters, not tensors: the executor keeps them on the
-host (``HOST_INPUTS``), and a backend receives them as NumPy values, as its kernels'
+host (``host_inputs``), and a backend receives them as NumPy values, as its kernels'
 signatures do. Only 8-bit data is supported; 16-bit, 4-bit, float8 and blocked
 quantization are refused with a message that says so.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.graph.ir import Node
-from hwbench.graph.shape_inference import Shape, conv_params, pool_output_hw
-
-if TYPE_CHECKING:
-    from hwbench.graph.executor import Step
+from hwbench.graph.ir import Graph, Node
+from hwbench.graph.ops.counting import conv_flops, matmul_flops
+from hwbench.graph.ops.opdef import OpDef, Shape, Step
+from hwbench.graph.ops.shapes import conv_output_shape, conv_params, input_index
 
 _EIGHT_BIT = {1: None, 2: np.uint8, 3: np.int8}  # ONNX TensorProto codes: FLOAT, UINT8, INT8
 
@@ -46,7 +45,7 @@ def _conv_kwargs(s: Step, w_shape: Shape) -> dict:
             "groups": s.node.attrs.get("group", 1)}
 
 
-def quantize_linear(be, x, s: Step):
+def _run_quantize_linear(be, x, s: Step):
     _check_plain_quantization(s.node)
     zero_point = _host(be, _optional(x, 2))
     out_type = s.node.attrs.get("output_dtype", 0)
@@ -59,7 +58,7 @@ def quantize_linear(be, x, s: Step):
                               axis=s.node.attrs.get("axis", 1))
 
 
-def dequantize_linear(be, x, s: Step):
+def _run_dequantize_linear(be, x, s: Step):
     _check_plain_quantization(s.node)
     return be.dequantize_linear(x[0], _host(be, x[1]), _host(be, _optional(x, 2)),
                                 axis=s.node.attrs.get("axis", 1))
@@ -69,7 +68,7 @@ def _zero(dtype: np.dtype) -> np.ndarray:
     return np.zeros((), dtype)
 
 
-def conv_integer(be, x, s: Step):
+def _run_conv_integer(be, x, s: Step):
     zx = _host(be, _optional(x, 2))
     zw = _host(be, _optional(x, 3))
     return be.conv2d_int8(x[0], x[1], _zero(x[0].dtype) if zx is None else zx,
@@ -77,7 +76,7 @@ def conv_integer(be, x, s: Step):
                           **_conv_kwargs(s, s.in_shapes[1]))
 
 
-def qlinear_conv(be, x, s: Step):
+def _run_qlinear_conv(be, x, s: Step):
     h = [_host(be, v) if i not in (0, 3, 8) else v for i, v in enumerate(x)]
     return be.qconv2d(x[0], h[1], h[2], x[3], h[4], h[5], h[6], h[7], _optional(x, 8),
                       **_conv_kwargs(s, s.in_shapes[3]))
@@ -101,7 +100,7 @@ def _batched(be, s: Step, a_shape: Shape, b_shape: Shape, fn, a, b):
     return be.asarray(np.stack(parts).reshape(lead + parts[0].shape))
 
 
-def matmul_integer(be, x, s: Step):
+def _run_matmul_integer(be, x, s: Step):
     za, zb = _host(be, _optional(x, 2)), _host(be, _optional(x, 3))
     za = _zero(x[0].dtype) if za is None else za
     zb = _zero(x[1].dtype) if zb is None else zb
@@ -109,24 +108,11 @@ def matmul_integer(be, x, s: Step):
                     lambda a, b: be.gemm_int8(a, b, za, zb), x[0], x[1])
 
 
-def qlinear_matmul(be, x, s: Step):
+def _run_qlinear_matmul(be, x, s: Step):
     h = [_host(be, v) if i not in (0, 3) else v for i, v in enumerate(x)]
     return _batched(be, s, s.in_shapes[0], s.in_shapes[3],
                     lambda a, b: be.qgemm(a, h[1], h[2], b, h[4], h[5], h[6], h[7]),
                     x[0], x[3])
-
-
-OPS = {"QuantizeLinear": quantize_linear, "DequantizeLinear": dequantize_linear,
-       "ConvInteger": conv_integer, "QLinearConv": qlinear_conv,
-       "MatMulInteger": matmul_integer, "QLinearMatMul": qlinear_matmul}
-# The backend kernels each op needs that a backend may lack; (de)quantization and
-# QLinearConv's requantization have shared defaults in ``Backend``.
-KERNELS = {"QuantizeLinear": (), "DequantizeLinear": (),
-           "ConvInteger": ("conv2d_int8",), "QLinearConv": ("conv2d_int8",),
-           "MatMulInteger": ("gemm_int8",), "QLinearMatMul": ("qgemm",)}
-HOST_INPUTS = {"QuantizeLinear": (1, 2), "DequantizeLinear": (1, 2), "ConvInteger": (2, 3),
-               "QLinearConv": (1, 2, 4, 5, 6, 7), "MatMulInteger": (2, 3),
-               "QLinearMatMul": (1, 2, 4, 5, 6, 7)}
 
 
 # -- shape rules ------------------------------------------------------------------------
@@ -135,11 +121,7 @@ def _conv_shape(node: Node, x: Shape, w: Shape) -> Shape:
     if len(x) != 4 or len(w) != 4 or x[1] != w[1] * groups or w[0] % groups:
         raise ArgumentError(f"{node.label()}: input {x} and weight {w} do not match "
                             f"with group={groups}")
-    kernel = tuple(node.attrs.get("kernel_shape") or w[2:])
-    h, wd = pool_output_hw(x[2:], kernel, conv_params(node, x, kernel), ceil_mode=False)
-    if h < 1 or wd < 1:
-        raise ArgumentError(f"{node.label()}: kernel {kernel} larger than padded input {x}")
-    return (x[0], w[0], h, wd)
+    return conv_output_shape(node, x, w)
 
 
 def _matmul_shape(node: Node, a: Shape, b: Shape) -> Shape:
@@ -149,18 +131,41 @@ def _matmul_shape(node: Node, a: Shape, b: Shape) -> Shape:
     return tuple(lead) + (a[-2], b[-1])
 
 
-def _input_index(node: Node, index: int) -> int:
-    """Position of input ``index`` among the node's *named* inputs (what rules receive)."""
-    return sum(1 for name in node.inputs[:index] if name)
+def _first_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    return [shapes[0]]
 
 
-RULES = {
-    "QuantizeLinear": lambda node, shapes, graph: [shapes[0]],
-    "DequantizeLinear": lambda node, shapes, graph: [shapes[0]],
-    "ConvInteger": lambda node, shapes, graph: [_conv_shape(node, shapes[0], shapes[1])],
-    "QLinearConv": lambda node, shapes, graph: [
-        _conv_shape(node, shapes[0], shapes[_input_index(node, 3)])],
-    "MatMulInteger": lambda node, shapes, graph: [_matmul_shape(node, shapes[0], shapes[1])],
-    "QLinearMatMul": lambda node, shapes, graph: [
-        _matmul_shape(node, shapes[0], shapes[_input_index(node, 3)])],
-}
+def _conv_integer_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    return [_conv_shape(node, shapes[0], shapes[1])]
+
+
+def _qlinear_conv_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    return [_conv_shape(node, shapes[0], shapes[input_index(node, 3)])]
+
+
+def _matmul_integer_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    return [_matmul_shape(node, shapes[0], shapes[1])]
+
+
+def _qlinear_matmul_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    return [_matmul_shape(node, shapes[0], shapes[input_index(node, 3)])]
+
+
+# (De)quantization and QLinearConv's requantization have shared defaults in ``Backend``:
+# only the integer products are kernels a backend may lack.
+DEFS = (
+    OpDef("QuantizeLinear", shape=_first_shape, run=_run_quantize_linear,
+          host_inputs=(1, 2), output_itemsize=1),
+    OpDef("DequantizeLinear", shape=_first_shape, run=_run_dequantize_linear,
+          host_inputs=(1, 2)),
+    OpDef("ConvInteger", shape=_conv_integer_shape, run=_run_conv_integer,
+          kernels=("conv2d_int8",), host_inputs=(2, 3), integer=True, flops=conv_flops(1)),
+    OpDef("QLinearConv", shape=_qlinear_conv_shape, run=_run_qlinear_conv,
+          kernels=("conv2d_int8",), host_inputs=(1, 2, 4, 5, 6, 7), integer=True,
+          flops=conv_flops(3), output_itemsize=1),
+    OpDef("MatMulInteger", shape=_matmul_integer_shape, run=_run_matmul_integer,
+          kernels=("gemm_int8",), host_inputs=(2, 3), integer=True, flops=matmul_flops(1)),
+    OpDef("QLinearMatMul", shape=_qlinear_matmul_shape, run=_run_qlinear_matmul,
+          kernels=("qgemm",), host_inputs=(1, 2, 4, 5, 6, 7), integer=True,
+          flops=matmul_flops(3), output_itemsize=1),
+)
