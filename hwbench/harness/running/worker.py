@@ -45,7 +45,7 @@ def run_models(job: dict[str, Any]) -> None:
     runner = model_suite.make_runner(job)
     info = dict(runner.info())
     if job.get("ceilings"):  # the roofline's, measured before any case, with this backend
-        from hwbench.harness.results.roofline import measure_ceilings
+        from hwbench.harness.measure.ceilings import measure_ceilings
 
         try:
             info["ceilings"] = measure_ceilings(runner.backend)
