@@ -24,6 +24,9 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import HwbenchError, ResultsError
+from hwbench.files import write_atomic
+from hwbench.harness.suites.model_suite import model_work
+from hwbench.models import load_model
 
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h", "<", ">", "p")
 
@@ -104,9 +107,6 @@ def points_of(result: dict[str, Any]) -> tuple[list[Point], list[str]]:
 
 def _model_intensity(model: str, batch: int, cache: dict[tuple[str, int], float]) -> float:
     if (model, batch) not in cache:
-        from hwbench.harness.suites.model_suite import model_work
-        from hwbench.models import load_model
-
         cache[(model, batch)] = model_work(load_model(model, batch=batch)).intensity
     return cache[(model, batch)]
 
@@ -201,7 +201,6 @@ def plot_roofline(result: dict[str, Any], path: str | os.PathLike) -> RooflinePl
     ax.set_title(note, fontsize=8)
     drawn = sum(len(collection.get_offsets()) for collection in ax.collections)
 
-    from hwbench.files import write_atomic
 
     out = write_atomic(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
     return RooflinePlot(out, points, ceilings, fma, skipped, drawn, len(roofs))
