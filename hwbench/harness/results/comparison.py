@@ -14,6 +14,8 @@ from hwbench.harness.results.verdicts import Change, Thresholds, compare_entries
 
 @dataclass
 class Comparison:
+    """Two runs compared: a ``Change`` per benchmark both have, and what only one has."""
+
     old: Run
     new: Run
     thresholds: Thresholds
