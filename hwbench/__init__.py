@@ -4,8 +4,7 @@ from hwbench import datasets
 from hwbench.backends import get_backend, list_backends
 from hwbench.errors import HwbenchError
 from hwbench.models import Model, Session, load_model, quantize_model
-
-__version__ = "0.1.0"
+from hwbench.version import __version__
 
 __all__ = ["get_backend", "list_backends", "HwbenchError", "load_model", "Model", "Session",
            "quantize_model", "datasets", "__version__"]

@@ -30,6 +30,10 @@ from typing import Any
 
 import pytest
 
+from hwbench.backends import backend_class, get_backend, list_backends, parse_backend_name
+from hwbench.errors import ArgumentError
+from hwbench.harness.suites.benchmarking import run_record
+
 FIXTURE = "hwbench_backend"
 MARKER = "hwbench_precision"
 # Significand bits (implicit bit included) of each float math mode: a backend whose
@@ -55,8 +59,6 @@ def pytest_configure(config: pytest.Config) -> None:
 def backend_names(selection: str | None = None) -> list[str]:
     """Every backend name to run over: available ones with each device flavour beyond the
     default (``cpu``, ``cpu:mkl``), unavailable ones by their bare name (they will skip)."""
-    from hwbench.backends import list_backends, parse_backend_name
-
     if selection:
         names = [part.strip() for part in selection.split(",") if part.strip()]
         for name in names:
@@ -71,8 +73,6 @@ def backend_names(selection: str | None = None) -> list[str]:
 
 def availability(name: str) -> tuple[bool, str]:
     """``(True, "")`` or ``(False, why)`` for a backend name with an optional device."""
-    from hwbench.backends import backend_class, parse_backend_name
-
     base, device = parse_backend_name(name)
     try:
         cls = backend_class(base)
@@ -96,8 +96,6 @@ def float_precision(backend: Any) -> str:
 
 def required_precision(node: Any) -> str | None:
     """The precision a test asks for with ``@pytest.mark.hwbench_precision(...)``, checked."""
-    from hwbench.errors import ArgumentError
-
     marker = node.get_closest_marker(MARKER)
     if marker is None:
         return None
@@ -119,8 +117,6 @@ def precision_shortfall(precision: str, needed: str | None, name: str) -> str:
 
 
 def _class_precision(name: str) -> str | None:
-    from hwbench.backends import backend_class, parse_backend_name
-
     try:
         return float_precision(backend_class(parse_backend_name(name)[0]))
     except ImportError:  # the fixture skips it as unavailable, with that reason
@@ -144,8 +140,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def hwbench_backend(request: pytest.FixtureRequest) -> Any:
     """A backend instance (``hwbench.backends.get_backend(name)``), one per backend name;
     skipped with the reason where the backend cannot run here."""
-    from hwbench.backends import get_backend
-
     name = getattr(request, "param", None)
     if name is None:  # requested indirectly, where pytest_generate_tests cannot see it
         pytest.skip("hwbench_backend is parametrized only when a test names it directly")
@@ -165,7 +159,5 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list,
     if not any("hwbench" in (getattr(b, "extra_info", None) or {}) for b in benchmarks):
         return
     if _RECORD not in config.stash:
-        from hwbench.harness.suites.benchmarking import run_record
-
         config.stash[_RECORD] = run_record()
     output_json["hwbench"] = config.stash[_RECORD]

@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.base import Backend
+from hwbench.datasets import digits
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.files import write_atomic
+from hwbench.files import write_atomic, write_new
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import col2im, im2col
 
@@ -202,8 +203,6 @@ class TrainReport:
 def train(be: Backend, name: str, *, seed: int = 0, epochs: int | None = None,
           batch_size: int = 32, momentum: float = 0.9) -> tuple[Params, TrainReport]:
     """SGD with momentum on the digits train split; returns weights and a report."""
-    from hwbench.datasets import digits
-
     arch = architecture(name)
     epochs = arch.epochs if epochs is None else epochs
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -248,8 +247,6 @@ def train(be: Backend, name: str, *, seed: int = 0, epochs: int | None = None,
 def evaluate(be: Backend, name: str, params: Params,
              split: str = "test") -> tuple[str, float]:
     """Top-1 accuracy (classifiers) or mean squared reconstruction error (autoencoder)."""
-    from hwbench.datasets import digits
-
     arch = architecture(name)
     x, y = digits(split)
     out = forward(be, arch, params, x)
@@ -268,8 +265,6 @@ def save_params(path: str | Path, name: str, params: Params, meta: dict[str, Any
     arrays["model"] = np.array(name)
     arrays["meta"] = np.array(json.dumps(meta, sort_keys=True, default=str))
     if new:
-        from hwbench.files import write_new
-
         return write_new(path, lambda fh: np.savez(fh, **arrays), binary=True)
     return write_atomic(path, lambda fh: np.savez(fh, **arrays), binary=True)
 

@@ -30,6 +30,9 @@ import threading
 import time
 from dataclasses import dataclass
 
+from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.harness.running.machine_state import Monitor
+
 __all__ = ["FmaPeak", "available_isas", "measure_fma_peak"]
 
 # Both loops are ``uint64_t f(uint64_t iterations)`` under the System V x86-64 ABI: the count
@@ -250,8 +253,6 @@ def _load(isa: str) -> ctypes._CFuncPtr:
     The mapping is never unmapped: the returned function object keeps it alive (and the cache
     keeps the function), so the code cannot vanish under a running thread.
     """
-    from hwbench.errors import UnsupportedError
-
     code = _LOOPS[isa].code
     size = max(mmap.PAGESIZE, -(-len(code) // mmap.PAGESIZE) * mmap.PAGESIZE)
     try:
@@ -378,8 +379,6 @@ def measure_fma_peak(
     or when the OS refuses executable memory, and ``hwbench.errors.ArgumentError`` for a bad
     argument value.
     """
-    from hwbench.errors import ArgumentError, UnsupportedError
-
     if threads is None:
         threads = _default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
@@ -405,7 +404,6 @@ def measure_fma_peak(
             f"this CPU cannot run the {isa} FMA loop (it supports: {', '.join(isas) or 'none'})"
         )
 
-    from hwbench.harness.running.machine_state import Monitor
 
     loop = _LOOPS[isa]
     fn = _load(isa)

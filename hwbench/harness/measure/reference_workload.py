@@ -22,10 +22,16 @@ and nothing else (caches, GPU clocks, Python overhead per call) scales with it e
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from typing import Any
 
 import numpy as np
 
+from hwbench.backends import get_backend
+from hwbench.backends.base import default_threads
+from hwbench.errors import HwbenchError
 from hwbench.harness.running.timing import measure
 
 GEMM_N = 512
@@ -52,7 +58,7 @@ def numpy_blas_one_thread() -> Any:
 
 def blas_threads() -> int | None:
     """The thread count of NumPy's BLAS now (the largest, if several are loaded)."""
-    from threadpoolctl import threadpool_info
+    from threadpoolctl import threadpool_info  # as above: only when asked
 
     counts = [info["num_threads"] for info in threadpool_info()
               if info.get("internal_api") in ("openblas", "blis", "flexiblas")]
@@ -81,9 +87,6 @@ def measure_reference(threads: int | None = None, min_time: float = 0.1) -> dict
     of ``TRIALS`` trials; ``trials`` and ``trial_spread`` say how well they agreed.
     ~1 s on 2 cores.
     """
-    from hwbench.backends import get_backend
-    from hwbench.backends.base import default_threads
-
     threads = threads or default_threads()
     be = get_backend("numpy", threads=threads, check_finite=False)
     rng = np.random.default_rng(0)
@@ -112,18 +115,12 @@ def measure_reference_isolated(threads: int | None = None) -> dict[str, Any]:
     """``measure_reference`` in a fresh process, as every hwbench measurement runs: the
     thread limits it sets, and whatever it loads, stay out of the caller's process (a
     thread-local MKL count left by threadpoolctl once overrode the cpu:mkl backend's)."""
-    import json
-    import subprocess
-    import sys
-
     code = ("import json, sys; "
             "from hwbench.harness.measure.reference_workload import measure_reference; "
             "print(json.dumps(measure_reference(int(sys.argv[1]) or None)))")
     done = subprocess.run([sys.executable, "-c", code, str(threads or 0)], capture_output=True,
                           text=True, timeout=120, check=False)
     if done.returncode != 0:
-        from hwbench.errors import HwbenchError
-
         raise HwbenchError(f"reference workload failed: {done.stderr.strip()[-500:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -30,7 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.errors import ArgumentError, HwbenchError, ResultsError
+from hwbench.files import read_json, write_atomic
 from hwbench.harness.results import compare
+from hwbench.harness.results.result_files import read_result
+from hwbench.harness.results.roofline import plot_roofline
+from hwbench.harness.results.summary import trust_lines
 from hwbench.harness.running.timing import format_seconds
 
 MAX_HISTORY_LINES = 40  # per plot: more lines are unreadable; the geometric mean has all
@@ -78,9 +82,6 @@ def _json_files(path: Path) -> list[Path]:
 
 def _load(path: Path) -> tuple[str, dict[str, Any]] | None:
     """(kind, payload) or None for JSON that is neither hwbench nor pytest-benchmark."""
-    from hwbench.files import read_json
-    from hwbench.harness.results.result_files import read_result
-
     payload = read_json(path, "results", error=ResultsError)
     if isinstance(payload, dict) and str(payload.get("schema", "")).startswith("hwbench."):
         return str(payload["schema"]), read_result(path)  # its rows checked, once for all
@@ -125,8 +126,6 @@ def _environment_line(env: dict[str, Any], when: str) -> str:
 # -- sections --------------------------------------------------------------------------------
 def _warnings(result: dict[str, Any]) -> list[str]:
     """``summary.trust_lines`` of a result: busy machine, flagged rows, unreliable peak."""
-    from hwbench.harness.results.summary import trust_lines
-
     rows = [r for r in result.get("rows", []) if isinstance(r, dict)]
     machine = result.get("machine_state")
     peak = (result.get("environment") or {}).get("fma_peak")
@@ -182,11 +181,6 @@ def _models_section(path: Path, result: dict[str, Any], folder: Path,
         section.tables.append(Table(f"model {model}", ["backend", "batch", "precision",
                                                       "p50 (batch 1)", "samples/s", "GFLOP/s",
                                                       "accuracy"], rows))
-    try:
-        from hwbench.harness.results.roofline import plot_roofline
-    except ImportError:  # roofline.py is optional here
-        notes.append("no roofline plot: hwbench.harness.results.roofline is not available")
-        return section
     png = folder / f"roofline-{path.stem}.png"
     try:
         plot_roofline(result, png)
@@ -285,8 +279,6 @@ def plot_history(runs: list[compare.Run], backend: str, path: Path) -> HistoryPl
                  + (f" ({drawn} drawn)" if drawn < len(keys) else ""), fontsize=10)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(fontsize=7, loc="upper left")
-    from hwbench.files import write_atomic
-
     out = write_atomic(path, lambda fh: fig.savefig(fh, format="png"), binary=True)
     return HistoryPlot(out, drawn, len(runs))
 
@@ -435,8 +427,6 @@ def to_html(sections: list[Section]) -> str:
 
 def write_report(paths: list[str | os.PathLike], output: str | os.PathLike) -> Report:
     """Write ``report.md``, ``report.html`` and the PNGs into the folder ``output``."""
-    from hwbench.files import write_atomic
-
     folder = Path(output)
     try:
         folder.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.onednn import set_openmp_wait_policy
+from hwbench.version import __version__
+
 
 def cpu_model() -> str:
     try:
@@ -23,8 +26,6 @@ def cpu_model() -> str:
 
 def _openmp_wait() -> dict[str, str]:
     """The OpenMP wait settings the workers run with (``isolation.worker_env``)."""
-    from hwbench.backends.onednn import set_openmp_wait_policy
-
     env = set_openmp_wait_policy({k: v for k, v in os.environ.items()
                                   if k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
     return dict(env)
@@ -32,8 +33,6 @@ def _openmp_wait() -> dict[str, str]:
 
 def environment() -> dict[str, Any]:
     """Host, OS, Python and NumPy; backends add their own ``info()`` per row."""
-    from hwbench import __version__
-
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:

@@ -32,12 +32,12 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from hwbench.backends import REGISTRY, backend_class
+from hwbench.backends.onednn import set_openmp_wait_policy
 from hwbench.harness.running.lifeline import child_env
 
 
 def _uses_numpy_blas(backend: str) -> bool:
-    from hwbench.backends import REGISTRY, backend_class
-
     base = backend.split(":")[0]
     try:
         return base in REGISTRY and backend_class(base).uses_numpy_blas
@@ -50,8 +50,6 @@ def worker_env(backend: str, threads: int | None) -> dict[str, str]:
     computes with it (numpy, systolic) and one thread elsewhere, where it only serves
     odds and ends beside the backend's own threads. OpenMP's idle threads sleep instead of
     spinning (``onednn.OPENMP_WAIT_ENV``: set before the worker loads libgomp)."""
-    from hwbench.backends.onednn import set_openmp_wait_policy
-
     env = set_openmp_wait_policy(dict(os.environ))
     if _uses_numpy_blas(backend):
         if threads:

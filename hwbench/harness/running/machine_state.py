@@ -22,7 +22,9 @@ Elsewhere than Linux every figure is ``None`` and ``busy`` is false.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,9 +212,6 @@ def merge(run_state: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, An
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m hwbench.harness.running.machine_state [SECONDS]``: watch, then print the JSON."""
-    import json
-    import sys
-
     args = sys.argv[1:] if argv is None else argv
     try:
         seconds = float(args[0]) if args else 1.0

@@ -6,7 +6,12 @@ import json
 import sys
 from typing import Any
 
+from hwbench.backends import get_backend
+from hwbench.harness.measure.ceilings import measure_ceilings
 from hwbench.harness.results.result_files import to_jsonable
+from hwbench.harness.running.lifeline import die_with_parent_from_env
+from hwbench.harness.suites import kernel_suite, model_suite
+from hwbench.harness.suites.peers import get_peer
 
 
 def _emit(message: dict[str, Any]) -> None:
@@ -16,10 +21,6 @@ def _emit(message: dict[str, Any]) -> None:
 
 def run_kernels(job: dict[str, Any]) -> None:
     """Create the backend, then run the cases the parent asks for, one line at a time."""
-    from hwbench.backends import get_backend
-    from hwbench.harness.suites import kernel_suite
-    from hwbench.harness.suites.peers import get_peer
-
     make = get_peer if job.get("peer") else get_backend
     backend = make(job["backend"], **job.get("options", {}))
     specs = kernel_suite.plan(tuple(job["ops"]), job["shapes"], job["batch"])
@@ -40,13 +41,9 @@ def run_kernels(job: dict[str, Any]) -> None:
 
 def run_models(job: dict[str, Any]) -> None:
     """Create the backend (or peer), then run the model cases the parent asks for."""
-    from hwbench.harness.suites import model_suite
-
     runner = model_suite.make_runner(job)
     info = dict(runner.info())
     if job.get("ceilings"):  # the roofline's, measured before any case, with this backend
-        from hwbench.harness.results.roofline import measure_ceilings
-
         try:
             info["ceilings"] = measure_ceilings(runner.backend)
         except Exception as exc:  # noqa: BLE001 - no roofline for it; its cases still run
@@ -70,8 +67,6 @@ JOBS = {"kernels": run_kernels, "models": run_models}
 
 
 def main() -> int:
-    from hwbench.harness.running.lifeline import die_with_parent_from_env
-
     die_with_parent_from_env()  # never outlive the parent (killed, or ended by SIGTERM)
     job = json.loads(sys.stdin.readline())
     try:

@@ -23,6 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.base import default_threads
+from hwbench.harness.measure.reference_workload import measure_reference
+from hwbench.harness.running.machine_state import Monitor
+from hwbench.harness.running.timing import sample_flags
+from hwbench.harness.suites import model_suite
+from hwbench.harness.suites.kernel_suite import (
+    accuracy,
+    row_flags,
+    row_machine_state,
+    screen_mode,
+    screening_off,
+)
+from hwbench.models import Session
+from hwbench.version import __version__
+
 ROUND_SECONDS = 1e-3  # a round shorter than this is dominated by timer noise
 MIN_ROUNDS = 7  # enough samples for the rank test of `hwbench compare`
 MAX_ROUNDS = 200
@@ -40,8 +55,6 @@ def plan_rounds(one_call: float, budget: float = BUDGET_SECONDS) -> tuple[int, i
 
 
 def _record_backend(benchmark: Any, backend: Any) -> None:
-    from hwbench import __version__
-
     info = {k: v for k, v in backend.info().items() if isinstance(v, (str, int, float, bool))
             or v is None}
     benchmark.extra_info.update(hwbench=__version__, backend=backend.full_name,
@@ -55,10 +68,6 @@ def _pedantic(benchmark: Any, call: Callable[[], Any], synchronize: Callable[[],
     Records beside it, as ``hwbench kernels`` rows do, the machine's state during the
     timing and the ``flags`` of its rounds (``busy-machine``, ``wide-spread``, ``bimodal``).
     """
-    from hwbench.harness.running.machine_state import Monitor
-    from hwbench.harness.running.timing import sample_flags
-    from hwbench.harness.suites.kernel_suite import row_flags, row_machine_state
-
     def target() -> None:
         call()
         synchronize()
@@ -84,8 +93,6 @@ def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET
                  ) -> dict[str, Any]:
     """Check ``case`` (a ``kernel_suite.Case``) on ``backend`` against its reference, then
     time it with ``benchmark``; returns (and records) the extra info."""
-    from hwbench.harness.suites.kernel_suite import accuracy, screen_mode, screening_off
-
     _record_backend(benchmark, backend)
     int8 = case.op in ("gemm_int8", "qgemm")
     benchmark.extra_info.update(op=case.op, case=case.name, params=case.params,
@@ -107,8 +114,6 @@ def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET
 
 def model_reference(case: Any) -> np.ndarray:
     """The float64 outputs of a ``model_suite.ModelCase`` over all its input batches."""
-    from hwbench.harness.suites import model_suite
-
     with model_suite.reference_folder() as folder:
         return np.load(model_suite.reference_outputs(case, folder)[case.batch], allow_pickle=False)
 
@@ -119,9 +124,6 @@ def bench_model(benchmark: Any, backend_name: str, case: Any,
     """Run a ``model_suite.ModelCase`` on ``backend_name`` through a ``Session``: accuracy
     over all its input batches (top-1 / MSE on the digits test split, agreement with the
     float64 ``reference``), then one batch timed with ``benchmark``."""
-    from hwbench.harness.suites import model_suite
-    from hwbench.models import Session
-
     model = model_suite.load_case_model(case)
     batches, labels = model_suite.case_inputs(model, case)
     session = Session(model, backend=backend_name, precision=case.precision)
@@ -146,10 +148,6 @@ def bench_model(benchmark: Any, backend_name: str, case: Any,
 def run_record(threads: int | None = None) -> dict[str, Any]:
     """What a benchmark JSON's top-level ``hwbench`` field holds: the reference workload
     (for ``hwbench compare --normalized``), the thread count and library versions."""
-    from hwbench import __version__
-    from hwbench.backends.base import default_threads
-    from hwbench.harness.measure.reference_workload import measure_reference
-
     threads = threads or default_threads()
     return {"reference_workload": measure_reference(threads), "threads": threads,
             "versions": {"hwbench": __version__, "numpy": np.__version__}}

@@ -24,11 +24,21 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.reference import ReferenceBackend
+from hwbench.datasets import digits
 from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.graph.passes import optimize
+from hwbench.graph.shape_inference import infer_shapes
 from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.harness.running.machine_state import Monitor
 from hwbench.harness.running.timing import measure
 from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_machine_state
+from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
+from hwbench.harness.suites.simulate import simulated_row
+from hwbench.models import Session, load_model, quantize_model
+from hwbench.models.digits import architecture
+from hwbench.models.session import session_backend
+from hwbench.models.zoo import ZOO
 
 DIGITS_MODELS = ("mlp", "lenet", "autoencoder")
 DEFAULT_MODELS = DIGITS_MODELS + ("alexnet", "resnet50", "vgg19", "squeezenet")
@@ -52,8 +62,6 @@ class ModelCase:
 def expand_models(spec_text: str) -> list[str]:
     """``"all"`` -> every zoo model; ``"default"`` -> the README's set; else a comma list
     of zoo names or .onnx paths."""
-    from hwbench.models.zoo import ZOO
-
     if spec_text == "all":
         return list(DIGITS_MODELS) + list(ZOO)
     if spec_text == "default":
@@ -87,16 +95,12 @@ def _suite_model(name: str, batch: int | None, dims: tuple[tuple[str, int], ...]
     """A model with the suite's weights, loaded once per worker for all its batch sizes
     (the seeded random weights do not depend on the batch); a user's .onnx file loads at
     each case's batch, since its batch dimension may be symbolic (exported dynamic)."""
-    from hwbench.models import load_model
-
     model = load_model(name, batch=batch, dims=dict(dims) or None)
     return model if name in DIGITS_MODELS else model.randomized(WEIGHT_SEED)
 
 
 def load_case_model(case: ModelCase):
     """The case's model at its batch size, with the suite's weights (see the docstring)."""
-    from hwbench.models.zoo import ZOO
-
     shipped = case.model in DIGITS_MODELS or case.model in ZOO
     model = _suite_model(case.model, None if shipped else case.batch, case.dims)
     return model if model.batch == case.batch else model.with_batch(case.batch)
@@ -110,8 +114,6 @@ def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | 
     is test image i mod 360), so throughput can be measured at any batch while accuracy
     stays over the distinct images: the first ``_sample_count`` outputs."""
     if case.model in DIGITS_MODELS:
-        from hwbench.datasets import digits
-
         x, y = digits("test")
         if case.batch > len(x):
             return [x[np.arange(case.batch) % len(x)]], y
@@ -129,8 +131,6 @@ def _sample_count(model_name: str, batch: int) -> int:
     """How many distinct samples ``case_inputs`` feeds at this batch size: the outputs
     that accuracy is measured over."""
     if model_name in DIGITS_MODELS:
-        from hwbench.datasets import digits
-
         images = len(digits("test")[0])
         return images if batch > images else images // batch * batch
     return batch
@@ -141,9 +141,6 @@ def reference_outputs(case: ModelCase, folder: str,
     """Run the case in float64 on ``ReferenceBackend`` and save the outputs; with
     ``batches``, run once at the largest and save each smaller batch's prefix too (their
     inputs are prefixes: ``case_inputs``). Returns batch size -> path."""
-    from hwbench.backends.reference import ReferenceBackend
-    from hwbench.models import Session
-
     sizes = sorted(set(batches or []) | {case.batch})
     largest = dataclasses.replace(case, batch=sizes[-1])
     model = load_case_model(largest)
@@ -174,9 +171,6 @@ class ModelWork:
 
 def model_work(model: Any) -> ModelWork:
     """FLOPs and bytes of one inference of ``model`` as hwbench runs it (after the passes)."""
-    from hwbench.graph.passes import optimize
-    from hwbench.graph.shape_inference import infer_shapes
-
     graph = optimize(model.graph)
     shapes = infer_shapes(graph)
     return ModelWork(graph_flops(graph, shapes), graph_bytes(graph, shapes))
@@ -204,8 +198,6 @@ def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarr
     if labels is not None and classifier:
         out["top1"] = float(np.mean(outputs.argmax(1) == labels))
     if labels is not None and task == "reconstruct":
-        from hwbench.datasets import digits
-
         x = digits("test")[0][:len(outputs)].reshape(len(outputs), -1)
         out["mse"] = float(np.mean((outputs - x) ** 2))
     return out
@@ -213,8 +205,6 @@ def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarr
 
 def task_of(model_name: str) -> str:
     if model_name in DIGITS_MODELS:
-        from hwbench.models.digits import architecture
-
         return architecture(model_name).task
     return "classify"
 
@@ -227,16 +217,10 @@ class Runner:
         self.timing = job["timing"]
         self.threads = job["options"]["threads"]
         if job.get("peer") and job["backend"] == "onnxruntime":
-            from hwbench.harness.suites.peers import OnnxRuntimePeer
-
             self.backend = OnnxRuntimePeer(threads=self.threads)
         elif job.get("peer"):  # torch: PyTorch eager, op by op through hwbench's executor
-            from hwbench.harness.suites.peers import get_peer
-
             self.backend = get_peer(job["backend"], threads=self.threads, check_finite=False)
         else:
-            from hwbench.models.session import session_backend
-
             self.backend = session_backend(job["backend"], **job["options"])
 
     def info(self) -> dict[str, Any]:
@@ -245,12 +229,8 @@ class Runner:
     def session(self, model, case: ModelCase):
         if self.job.get("peer") and self.job["backend"] == "onnxruntime":
             if case.precision == "int8":  # the same quantized ONNX graph hwbench runs
-                from hwbench.models import quantize_model
-
                 return self.backend.session(quantize_model(model))
             return self.backend.session(model)
-        from hwbench.models import Session
-
         return Session(model, backend=self.backend, precision=case.precision)
 
     def run(self, case: ModelCase, reference_path: str | None) -> dict[str, Any]:
@@ -277,8 +257,6 @@ class Runner:
         # primitives built): one more warm-up call, none where a call takes over a second.
         warmup = 0 if row["accuracy_seconds"] / len(batches) > 1.0 else 1
         if hasattr(self.backend, "simulated_counters"):  # a simulated accelerator's own time
-            from hwbench.harness.suites.simulate import simulated_row
-
             self.backend.reset_counters()
             session.run(feeds)  # counted, and a warm-up too
             row.update(simulated_row(self.backend.simulated_counters(), case.batch))

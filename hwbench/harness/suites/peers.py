@@ -7,12 +7,20 @@ checks, inputs and timing loop as the real backends, and the same thread count.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 import numpy as np
 
 from hwbench.backends.base import Backend
-from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.backends.opencl import runtime
+from hwbench.backends.opencl.backend import OpenclBackend
+from hwbench.errors import (
+    ArgumentError,
+    BackendUnavailableError,
+    NativeLibraryError,
+    UnsupportedError,
+)
 from hwbench.kernels.spec import (
     BinaryProblem,
     ConcatProblem,
@@ -162,8 +170,6 @@ class ClblastPeer(Backend):
     name = "clblast"
 
     def __init__(self, device: str | None = None, **options: Any) -> None:
-        from hwbench.backends.opencl.backend import OpenclBackend
-
         super().__init__(device, threads=options.get("threads"),
                          check_finite=options.get("check_finite", True))
         import pyclblast
@@ -179,15 +185,11 @@ class ClblastPeer(Backend):
             return False, (f"pyclblast is not installed ({exc}): install the system CLBlast "
                            "library (Debian: apt-get install libclblast-dev), then "
                            "pip install 'hwbench[clblast]'")
-        from hwbench.backends.opencl import runtime
-
         return runtime.availability()
 
     @classmethod
     def versions(cls) -> dict[str, str]:
         try:
-            from importlib.metadata import version
-
             return {"pyclblast": version("pyclblast")}
         except Exception:  # noqa: BLE001 - versions never raise
             return {}
@@ -230,8 +232,6 @@ class ClblastPeer(Backend):
                                 a_transp=p.trans_a, b_transp=p.trans_b,
                                 a_offset=a.offset // item, b_offset=b.offset // item)
         except RuntimeError as exc:
-            from hwbench.errors import NativeLibraryError
-
             raise NativeLibraryError(f"clblast: SGEMM {p.m}x{p.n}x{p.k} failed: {exc}") from exc
         return out
 
@@ -265,8 +265,6 @@ def get_peer(name: str, **options: Any) -> Backend:
     cls = PEER_CLASSES[base]
     ok, why = cls.available()
     if not ok:
-        from hwbench.errors import BackendUnavailableError
-
         raise BackendUnavailableError(f"peer {base!r} is unavailable: {why}")
     return cls(device or None, **options)
 
@@ -284,8 +282,6 @@ class OnnxRuntimePeer:
         try:
             import onnxruntime
         except ImportError as exc:
-            from hwbench.errors import BackendUnavailableError
-
             raise BackendUnavailableError(
                 "peer 'onnxruntime' is unavailable: pip install 'hwbench[peers]'") from exc
         self.ort = onnxruntime

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+from rich.table import Table
+
 from hwbench.backends.systolic.analytic import (
     LayerReport,
     mapping,
@@ -35,7 +38,11 @@ from hwbench.backends.systolic.topology import (
     vector_op,
 )
 from hwbench.errors import ArgumentError, ResultsError
-from hwbench.files import read_text, write_atomic
+from hwbench.files import make_new_folder, read_text, write_atomic
+from hwbench.graph.ops.shapes import conv_params
+from hwbench.graph.passes import optimize
+from hwbench.graph.shape_inference import infer_shapes
+from hwbench.models import load_model
 
 SCHEMA = "hwbench-simulate/1"
 # SCALE-Sim 3's COMPUTE_REPORT.csv columns, in its order; ours follow.
@@ -73,10 +80,6 @@ def model_layers(model: Any) -> list[Layer | VectorOp]:
     ``hwbench.models.Model``), as hwbench runs it: after the graph passes, shapes at the
     model's batch size. A float Conv/Gemm/MatMul is preceded by the quantization of its
     input (vector work), as the systolic backend does it."""
-    from hwbench.graph.ops.shapes import conv_params
-    from hwbench.graph.passes import optimize
-    from hwbench.graph.shape_inference import infer_shapes
-
     graph = optimize(model.graph)
     shapes = infer_shapes(graph)
     out: list[Layer | VectorOp] = []
@@ -140,8 +143,6 @@ def run_simulation(config: SystolicConfig, *, topology: str | None = None, model
         workload, layers = topo.name, list(topo.layers)
     else:
         if isinstance(model, str):
-            from hwbench.models import load_model
-
             model = load_model(model, batch=batch, dims=dims)
         workload = Path(getattr(model, "name", "model")).stem
         layers = model_layers(model)
@@ -235,8 +236,6 @@ def write_reports(sim: Simulation, output: str | Path) -> tuple[Path, Path]:
     """``OUTPUT/simulate/<workload>-<config>/COMPUTE_REPORT.csv`` and ``simulate.json``,
     each written atomically, in a folder of their own: an earlier simulation's folder of
     that name is kept and this one goes to ``<workload>-<config>-2``, ``-3``, ..."""
-    from hwbench.files import make_new_folder
-
     folder = make_new_folder(Path(output) / "simulate" / f"{sim.workload}-{sim.config.name}")
 
     def write_csv(fh) -> None:
@@ -268,9 +267,6 @@ def simulated_row(counters: dict[str, Any], batch: int) -> dict[str, Any]:
 # -- tables for the terminal ----------------------------------------------------------------------
 def layer_table(sim: Simulation):
     """A rich table: one line per layer (cycles, utilization, off-chip bytes, time)."""
-    from rich.markup import escape
-    from rich.table import Table
-
     cfg = sim.config
     table = Table(title=escape(f"{sim.workload} on {cfg.name}: {cfg.rows}x{cfg.cols} "
                                f"{cfg.dataflow}, {cfg.clock_hz / 1e6:g} MHz"))
@@ -292,9 +288,6 @@ def layer_table(sim: Simulation):
 
 def comparison_table(sim: Simulation):
     """Our compute cycles beside SCALE-Sim's, with the difference taken apart."""
-    from rich.markup import escape
-    from rich.table import Table
-
     table = Table(title="compute cycles: hwbench vs SCALE-Sim (Total - Stall Cycles)")
     for name in ("layer", "hwbench", "SCALE-Sim", "difference", "unused rows/cols", "os drain",
                  "off by one", "unexplained"):

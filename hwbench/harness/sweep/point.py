@@ -31,8 +31,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from hwbench.backends import default_threads, list_backends
+from hwbench.backends.opencl import runtime
+from hwbench.backends.systolic.config import load_config
 from hwbench.errors import BackendUnavailableError, HwbenchError
+from hwbench.files import write_atomic
+from hwbench.harness.running import isolation
+from hwbench.harness.running.environment import environment
+from hwbench.harness.suites import model_suite, simulate
 from hwbench.harness.sweep.spec import OPENCL_KINDS, Point
+from hwbench.models import load_model
 
 OK, REFUSED, FAILED = "ok", "refused", "failed"
 # One timed `run` point per node at a time: a benchmark beside another measures neither.
@@ -102,8 +110,6 @@ def _local_file(entry: dict[str, str]) -> str:
     digest = hashlib.sha256(entry["text"].encode()).hexdigest()[:16]
     copy = Path(tempfile.gettempdir()) / f"hwbench-sweep-{os.getuid()}" / digest / entry["name"]
     if not copy.is_file():
-        from hwbench.files import write_atomic
-
         write_atomic(copy, lambda fh: fh.write(entry["text"]))
     return str(copy)
 
@@ -112,8 +118,6 @@ def simulation_config(point: Point):
     """The point's ``SystolicConfig``: the base (preset or .cfg), with array and dataflow
     overridden as ``hwbench simulate --array --dataflow`` does, then the buffers and the
     off-chip bandwidth."""
-    from hwbench.backends.systolic.config import load_config
-
     p = point.params
     base = load_config(p["config"] if isinstance(p["config"], str)
                        else _local_file(point.files["config"]))
@@ -135,14 +139,10 @@ def simulation_config(point: Point):
 def _model(name: str, batch: int):
     """A model loaded once per worker process (``run_simulation`` copies its graph before
     the passes, so one object serves every point)."""
-    from hwbench.models import load_model
-
     return load_model(name, batch=batch)
 
 
 def simulate_point(point: Point) -> dict[str, Any]:
-    from hwbench.harness.suites import simulate
-
     config = simulation_config(point)
     work = point.params["workload"]
     if "topology" in work:
@@ -167,8 +167,6 @@ def resolve_backend(name: str) -> str:
     base, _, device = name.partition(":")
     if base != "opencl" or device.upper() not in OPENCL_KINDS:
         return name
-    from hwbench.backends.opencl import runtime
-
     try:
         entries = runtime.discover()
     except Exception as exc:  # noqa: BLE001 - no OpenCL here: the point is refused
@@ -183,8 +181,6 @@ def resolve_backend(name: str) -> str:
 def reference_path(case) -> str:
     """The case's float64 reference outputs, computed once per node and kept in its temp
     folder (renamed into place whole, so concurrent points never read half a file)."""
-    from hwbench.harness.suites import model_suite
-
     folder = Path(tempfile.gettempdir()) / f"hwbench-sweep-{os.getuid()}" / "references"
     key = hashlib.sha256(case.model.encode()).hexdigest()[:8]
     target = folder / f"{Path(case.model).stem}-{key}-b{case.batch}.npy"
@@ -198,10 +194,6 @@ def reference_path(case) -> str:
 def run_point(point: Point, timeout: float) -> tuple[str, str, dict[str, Any]]:
     """``hwbench run``'s row for one backend × model × batch × precision, measured in an
     isolated worker; ``(status, reason, row)``."""
-    from hwbench.backends import default_threads
-    from hwbench.harness.running import isolation
-    from hwbench.harness.suites import model_suite
-
     p = point.params
     start = time.monotonic()
     backend = resolve_backend(p["backend"])
@@ -242,9 +234,6 @@ def _ray_node_id() -> str | None:
 
 @functools.cache
 def _node_facts() -> dict[str, Any]:
-    from hwbench.backends import list_backends
-    from hwbench.harness.running.environment import environment
-
     return {"environment": environment(),
             "backends": {row.name: row.versions for row in list_backends() if row.available}}
 
@@ -263,8 +252,6 @@ def node_resources() -> dict[str, float]:
     backend ``hwbench list`` finds available (``hwbench_cuda``: its GPU count), OpenCL
     devices by type (``hwbench_opencl_gpu``, ``hwbench_opencl_cpu``), and one timing slot
     (``run`` points take it: one benchmark at a time per node)."""
-    from hwbench.backends import list_backends
-
     out: dict[str, float] = {TIMING_SLOT: 1}
     for row in list_backends():
         if not row.available:
@@ -272,8 +259,6 @@ def node_resources() -> dict[str, float]:
         out[f"hwbench_{row.name}"] = float(len(row.devices) or 1) if row.name == "cuda" else 1
         if row.name == "opencl":
             try:
-                from hwbench.backends.opencl import runtime
-
                 for entry in runtime.discover():
                     name = f"hwbench_opencl_{entry.kind.lower()}"
                     out[name] = out.get(name, 0) + 1

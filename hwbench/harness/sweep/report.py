@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from hwbench.files import write_atomic
 from hwbench.harness.sweep.spec import format_rate, format_size
 
 SIMULATE_COLUMNS = (
@@ -181,8 +182,6 @@ def to_markdown(payload: dict[str, Any]) -> str:
 
 def write_summaries(payload: dict[str, Any], json_path: Path) -> list[Path]:
     """``sweep-NAME.csv`` and ``.md`` beside the JSON (atomically)."""
-    from hwbench.files import write_atomic
-
     written = []
     for suffix, render in ((".csv", to_csv), (".md", to_markdown)):
         text = render(payload)
@@ -202,7 +201,6 @@ def plot_pareto(payload: dict[str, Any], path: Path) -> Path | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from hwbench.files import write_atomic
 
     colors = {"ws": "tab:blue", "os": "tab:orange", "is": "tab:green"}
     fig = Figure(figsize=(11, 3.6 * len(groups)), dpi=100, layout="constrained")

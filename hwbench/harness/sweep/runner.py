@@ -29,7 +29,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
 from hwbench.errors import ArgumentError, ResultsError
+from hwbench.harness.results.result_files import (
+    create_json,
+    new_result,
+    read_result,
+    to_jsonable,
+    write_json_atomic,
+)
+from hwbench.harness.running.environment import environment
+from hwbench.harness.running.lifeline import die_with_parent, parent_settings, stop_on_sigterm
+from hwbench.harness.sweep import ray as sweep_ray
 from hwbench.harness.sweep.point import FAILED, OK, REFUSED, execute_point
 from hwbench.harness.sweep.ray import MAX_ATTEMPTS
 from hwbench.harness.sweep.spec import Point, SweepSpec
@@ -68,8 +88,6 @@ class SweepResults:
                                   f"another --output folder or [sweep] name")
             if journal.exists():
                 raise exists
-            from hwbench.harness.results.result_files import create_json
-
             payload = {**header, "rows": []}
             try:  # exclusively: two sweeps of one name started together never share it
                 create_json(path, payload, unique=False)
@@ -80,8 +98,6 @@ class SweepResults:
             return cls(path, payload)
         payload = {**header, "rows": []}
         if path.exists():
-            from hwbench.harness.results.result_files import read_result
-
             old = read_result(path)
             if old.get("schema") != SCHEMA:
                 raise ResultsError(f"{path} is a {old.get('schema')!r} file, not a sweep's")
@@ -119,8 +135,6 @@ class SweepResults:
         now = time.monotonic()
         if not force and now - self._saved < SAVE_INTERVAL:
             return
-        from hwbench.harness.results.result_files import write_json_atomic
-
         rank = {pid: i for i, pid in enumerate(order or [])}
         self.payload["rows"] = sorted(self.rows.values(),
                                       key=lambda r: rank.get(r["id"], len(rank)))
@@ -151,8 +165,6 @@ def _journal_rows(journal: Path) -> list[dict[str, Any]]:
 
 
 def _jsonable(value: Any) -> Any:
-    from hwbench.harness.results.result_files import to_jsonable
-
     return to_jsonable(value)
 
 
@@ -164,8 +176,6 @@ def results_path(output: str | os.PathLike, name: str) -> Path:
 def _pool_worker_start(parent_pid: int, pdeathsig: bool) -> None:
     """Pool workers leave Ctrl-C to the parent, which stops them and saves, and die with
     the parent when it is killed (``lifeline``: a killed sweep leaves no worker running)."""
-    from hwbench.harness.running.lifeline import die_with_parent
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     die_with_parent(parent_pid, pdeathsig)
 
@@ -179,8 +189,6 @@ def run_local(points: list[Point], execute: Execute, timeout: float, workers: in
     flight), so the points that were in flight are run again one at a time in a fresh
     pool; only one that kills its worker while alone is charged the attempt.
     """
-    from hwbench.harness.running.lifeline import parent_settings
-
     context = multiprocessing.get_context("spawn")  # no inherited threads or locks
 
     def new_pool() -> ProcessPoolExecutor:
@@ -270,14 +278,12 @@ class SweepRun:
 
 
 def choose_executor(executor: str) -> str:
-    from hwbench.harness.sweep.ray import ray_installed
-
     if executor not in EXECUTORS:
         raise ArgumentError(f"argument '--executor' must be one of {', '.join(EXECUTORS)}, "
                             f"got {executor!r}")
     if executor == "auto":
-        return "ray" if ray_installed() else "local"
-    if executor == "ray" and not ray_installed():
+        return "ray" if sweep_ray.ray_installed() else "local"
+    if executor == "ray" and not sweep_ray.ray_installed():
         raise ArgumentError("argument '--executor': Ray is not installed (pip install "
                             "'hwbench[cluster]')")
     return executor
@@ -293,9 +299,6 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
     ``retry(point, reason)`` (the CLI's rich bar), or None. ``execute``: the task body
     (tests wrap it). KeyboardInterrupt stops the sweep and keeps every finished point.
     """
-    from hwbench.harness.results.result_files import new_result
-    from hwbench.harness.running.environment import environment
-
     chosen = choose_executor(executor)
     if address and chosen != "ray":
         raise ArgumentError("argument '--address' needs Ray (pip install 'hwbench[cluster]')")
@@ -338,26 +341,20 @@ def run_sweep(spec: SweepSpec, output: str | os.PathLike = "results", *, resume:
 
     start = time.perf_counter()
     ray_started, ray = False, None
-    from hwbench.harness.running.lifeline import stop_on_sigterm
-
     sigterm = stop_on_sigterm()
     sigterm.__enter__()
     try:
         if progress is not None:
             progress.start(run.total, run.skipped)
         if chosen == "ray" and todo:
-            from hwbench.harness.sweep import ray as sweep_ray
-
             ray, ray_started, description = sweep_ray.connect(address, workers)
             results.payload["executor"] = {"kind": "ray", **description}
             sweep_ray.run_ray(todo, execute, timeout, on_done, on_retry, ray, description)
         elif todo:
             count = workers or len(os.sched_getaffinity(0))
             results.payload["executor"] = {"kind": "local", "workers": count}
-            from hwbench.harness.sweep.ray import ray_installed
-
             run.notes.append(f"ran in {count} local process(es); " + (
-                "Ray (--executor ray) would" if ray_installed() else
+                "Ray (--executor ray) would" if sweep_ray.ray_installed() else
                 "with Ray installed (pip install 'hwbench[cluster]') the same sweep would")
                 + " spread its points over every core of a cluster's machines "
                   "(--address ray://HOST:PORT)")
@@ -390,15 +387,6 @@ class RichProgress:
         self._task: Any = None
 
     def start(self, total: int, done: int) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-            TimeRemainingColumn,
-        )
-
         self._progress = Progress(TextColumn("{task.description}"), BarColumn(),
                                   MofNCompleteColumn(), TimeElapsedColumn(),
                                   TimeRemainingColumn(), console=self.console)
@@ -406,8 +394,6 @@ class RichProgress:
         self._task = self._progress.add_task(self._text(), total=total, completed=done)
 
     def _text(self, last: str = "") -> str:
-        from rich.markup import escape
-
         text = "sweep"
         if self.failed:
             text += f" [red]{len(self.failed)} failed[/] (last: {escape(self.failed[-1])})"
@@ -418,8 +404,6 @@ class RichProgress:
     def advance(self, point: Point, row: dict[str, Any]) -> None:
         if row["status"] == FAILED:
             self.failed.append(point.label)
-            from rich.markup import escape
-
             self.console.print(f"[red]failed:[/] {escape(point.label)}: "
                                f"{escape(str(row['reason']))}", highlight=False)
         self._progress.update(self._task, advance=1, description=self._text(point.label))

@@ -46,8 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hwbench.backends import parse_backend_name
+from hwbench.backends.systolic.config import DATAFLOWS, PRESETS, load_config, parse_array
+from hwbench.backends.systolic.topology import read_topology
 from hwbench.errors import ArgumentError
 from hwbench.files import read_text
+from hwbench.harness.suites.model_suite import DIGITS_MODELS, PRECISIONS
+from hwbench.models.zoo import ZOO
 
 DEFAULT_TIMEOUT = 600.0
 # opencl:GPU / opencl:CPU in a sweep mean "the first OpenCL device of that type on the node
@@ -297,8 +302,6 @@ def _digest(text: str) -> str:
 
 # -- simulate grids -----------------------------------------------------------------------------
 def simulate_points(section: dict[str, Any], where: _Where, base: Path) -> list[Point]:
-    from hwbench.backends.systolic.config import DATAFLOWS, PRESETS, load_config, parse_array
-
     files: dict[str, dict[str, str]] = {}
     config_text = section.get("config", "tpu-v1")
     if not isinstance(config_text, str) or not config_text.strip():
@@ -382,9 +385,6 @@ def _buffers(value: Any, where: _Where) -> dict[str, int] | None:
 
 def _model_name(model: Any, base: Path, where: _Where, key: str) -> str:
     """A zoo name as it is; a model file as an absolute path (it must exist on every node)."""
-    from hwbench.harness.suites.model_suite import DIGITS_MODELS
-    from hwbench.models.zoo import ZOO
-
     if not isinstance(model, str) or not model.strip():
         raise where.error(key, f"must be zoo names or .onnx paths, got {model!r}")
     if model in ZOO or model in DIGITS_MODELS:
@@ -397,8 +397,6 @@ def _model_name(model: Any, base: Path, where: _Where, key: str) -> str:
 
 
 def _check_topology(path: Path, where: _Where) -> None:
-    from hwbench.backends.systolic.topology import read_topology
-
     try:
         read_topology(path)
     except ArgumentError as exc:
@@ -407,9 +405,6 @@ def _check_topology(path: Path, where: _Where) -> None:
 
 # -- run grids ----------------------------------------------------------------------------------
 def run_points(section: dict[str, Any], where: _Where, base: Path) -> list[Point]:
-    from hwbench.backends import parse_backend_name
-    from hwbench.harness.suites.model_suite import PRECISIONS
-
     backends = _list(section, "backends", where)
     for name in backends:
         if not isinstance(name, str):
