@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from hwbench.harness.results.result_files import to_jsonable
+from hwbench.harness.running.row_status import failure_fields
 
 
 def _emit(message: dict[str, Any]) -> None:
@@ -34,7 +35,7 @@ def run_kernels(job: dict[str, Any]) -> None:
             row = kernel_suite.run_case(backend, case, **job["timing"])
         except Exception as exc:  # noqa: BLE001 - one failed case, the worker goes on
             row = {"backend": backend.full_name, "op": case.op, "case": case.name,
-                   "status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+                   **failure_fields(exc)}
         _emit({"type": "row", "index": index, "row": row})
 
 
@@ -62,7 +63,7 @@ def run_models(job: dict[str, Any]) -> None:
         try:
             row = runner.run(cases[index], command.get("reference"))
         except Exception as exc:  # noqa: BLE001 - one failed case, the worker goes on
-            row = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+            row = failure_fields(exc)
         _emit({"type": "row", "index": index, "row": row})
 
 
@@ -79,7 +80,7 @@ def main() -> int:
             raise ValueError(f"unknown job kind {job['kind']!r}")
         JOBS[job["kind"]](job)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which goes on
-        _emit({"type": "fatal", "reason": f"{type(exc).__name__}: {exc}"})
+        _emit({"type": "fatal", **failure_fields(exc)})
         return 1
     return 0
 
