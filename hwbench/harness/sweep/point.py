@@ -219,10 +219,16 @@ def run_point(point: Point, timeout: float) -> tuple[str, str, dict[str, Any]]:
                "backend_info": worker.info}
     finally:
         worker.close()
+    return (*row_outcome(row), row)
+
+
+def row_outcome(row: dict[str, Any]) -> tuple[str, str]:
+    """A run row's point status and reason, by the row's ``status`` and ``refused``
+    (``row_status``): hwbench's refusals are deterministic, so refused, not retried."""
     if row.get("status") == "ok":
-        return OK, "", row
+        return OK, ""
     refused = row.get("status") == "unsupported" or row.get("refused") is True
-    return (REFUSED if refused else FAILED), str(row.get("reason", "")), row
+    return (REFUSED if refused else FAILED), str(row.get("reason", ""))
 
 
 # -- the node ----------------------------------------------------------------------------------
