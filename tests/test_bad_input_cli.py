@@ -464,7 +464,7 @@ def test_error_text_is_printed_literally_not_as_rich_markup(capsys):
     MarkupError instead of naming the bad backend."""
     from rich.console import Console
 
-    from hwbench.cli import say
+    from hwbench.cli.options import say
     from hwbench.errors import ArgumentError
 
     console = Console(width=200)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from hwbench.cli import checks as cli_checks
 from hwbench.cli import main
 from hwbench.errors import ArgumentError
-from hwbench.harness import cli_checks
 from hwbench.harness.running import isolation
 
 

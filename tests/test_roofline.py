@@ -9,6 +9,7 @@ import pytest
 
 import hwbench.harness.running.isolation as isolation
 from hwbench import cli
+from hwbench.cli import measuring
 from hwbench.errors import ResultsError, UnsupportedError
 from hwbench.graph.ir import Graph, Node, ValueInfo
 from hwbench.graph.shape_inference import infer_shapes
@@ -202,7 +203,7 @@ def test_run_draws_the_roofline_beside_its_results_unless_told_not_to(tmp_path, 
                                                                       capsys, flag):
     jobs: list = []
     monkeypatch.setattr(isolation, "run_side_by_side", _fake_run(jobs))
-    monkeypatch.setattr(cli, "_measure_peak", lambda threads, console, **how: {"gflops": 99.0})
+    monkeypatch.setattr(measuring, "measure_peak", lambda threads, console, **how: {"gflops": 99.0})
     code = cli.main(["run", "--backend", "numpy", "--model", "mlp", "--batch", "1,8",
                      "--output", str(tmp_path), *flag])
     assert code == 0

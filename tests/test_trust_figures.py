@@ -344,7 +344,7 @@ def test_peak_trials_must_agree():
 
 
 def test_a_row_above_the_peak_marks_the_peak_unreliable():
-    from hwbench.cli import _add_peak_fraction
+    from hwbench.harness.measure.peak_trust import add_peak_fraction as _add_peak_fraction
 
     peak = {"gflops": 100.0, "reliable": True, "reason": ""}
     below = {"backend": "cpu", "op": "gemm", "case": "a", "status": "ok", "gflops": 90.0,
@@ -377,7 +377,7 @@ def test_summaries_warn_about_a_busy_machine_and_flagged_rows():
 def test_the_kernels_table_marks_flagged_rows():
     from rich.console import Console
 
-    from hwbench.cli import _table
+    from hwbench.harness.results.tables import kernels_table as _table
 
     rows = [{"backend": "cpu", "op": "gemm", "case": "gemm_64^3", "status": "ok",
              "seconds": 1e-5, "gflops": 50.0, "gbytes_per_s": 1.0, "rel_error": 1e-7,
@@ -391,7 +391,9 @@ def test_the_kernels_table_marks_flagged_rows():
 
 
 def test_a_gemm_ceiling_above_the_peak_marks_the_peak_unreliable():
-    from hwbench.cli import _check_peak_against_ceilings
+    from hwbench.harness.measure.peak_trust import (
+        check_peak_against_ceilings as _check_peak_against_ceilings,
+    )
 
     peak = {"gflops": 100.0, "reliable": True, "reason": ""}
     _check_peak_against_ceilings(peak, {"cuda": {"ceilings": {"gflops": 9000.0}},

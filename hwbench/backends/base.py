@@ -204,6 +204,23 @@ class Backend(abc.ABC):
     # systolic simulator built on it): its worker gets ``threads`` BLAS threads, others 1.
     uses_numpy_blas: ClassVar[bool] = False
     float_precision: ClassVar[str] = "fp32"  # float GEMM/conv math (pytest hwbench_precision)
+    # True when it computes on the host CPU's cores: its GEMM speed is set against the
+    # CPU's measured FMA peak (``harness.measure.peak_trust``).
+    runs_on_host_cpu: ClassVar[bool] = False
+    # Options ``Session`` creates it with for whole graphs (read only; a caller's win).
+    session_options: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def sweep_resources(cls, device: str | None) -> dict[str, Any]:
+        """What a sweep point on ``name:device`` asks Ray for: ``num_gpus``, custom
+        ``resources`` (as ``node_resources`` names them) and ``host_timed`` (it times on
+        the node's CPUs, so it takes the node's one timing slot)."""
+        return {"num_gpus": 0, "resources": {f"hwbench_{cls.name}": 1}, "host_timed": True}
+
+    @classmethod
+    def node_resources(cls, devices: list[str]) -> dict[str, float]:
+        """This node's Ray custom resources for the backend, available with ``devices``."""
+        return {f"hwbench_{cls.name}": 1}
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True) -> None:

@@ -284,6 +284,9 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
 
 class CpuBackend(Backend):
     name = "cpu"
+    runs_on_host_cpu = True
+    # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.
+    session_options = {"keep_blocked": True}  # noqa: RUF012 - read only
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, conv_layout: str = "blocked",

@@ -40,6 +40,7 @@ from hwbench.kernels.spec import (
 class NumpyBackend(Backend):
     name = "numpy"
     uses_numpy_blas = True
+    runs_on_host_cpu = True
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends import Backend, get_backend
+from hwbench.backends import Backend, backend_class, get_backend, parse_backend_name
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.executor import Executor
 from hwbench.graph.passes import fuse_conv_epilogues, optimize
@@ -48,15 +48,21 @@ def session_backend(name: str, **options: Any) -> Backend:
     - ``check_finite=False``: kernels inside a graph read only what earlier kernels
       wrote, and screening every activation for NaN cost 18 % of ResNet-50's time; the
       feeds are screened once per run instead (``Executor.check_feeds``).
-    - on ``cpu``, ``keep_blocked=True``: activations stay in oneDNN's blocked layout from
-      conv to conv (no reorders in between); outputs still come back as NumPy arrays.
+    - the backend class's ``session_options``: on ``cpu``, ``keep_blocked=True``
+      (activations stay in oneDNN's blocked layout from conv to conv, no reorders in
+      between; outputs still come back as NumPy arrays).
     """
     if not isinstance(name, str):
         raise ArgumentError(f"argument 'backend' must be a backend name (\"cpu\", "
                             f"\"opencl:1\", ...) or a Backend, got {type(name).__name__}")
     options.setdefault("check_finite", False)
-    if name.split(":")[0] == "cpu":
-        options.setdefault("keep_blocked", True)
+    base, _ = parse_backend_name(name)
+    try:
+        defaults = backend_class(base).session_options
+    except ImportError:  # get_backend says why it cannot be imported
+        defaults = {}
+    for key, value in defaults.items():
+        options.setdefault(key, value)
     return get_backend(name, **options)
 
 

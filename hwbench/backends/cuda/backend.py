@@ -83,6 +83,15 @@ class CudaBackend(Backend):
     float_precision = "fp32"  # the default math_mode; an instance's math_mode says tf32/fp16/bf16
     fuses_conv_epilogue = True
 
+    @classmethod
+    def sweep_resources(cls, device: str | None) -> dict[str, Any]:
+        """A GPU from Ray (which sets CUDA_VISIBLE_DEVICES), not the host's timing slot."""
+        return {"num_gpus": 1, "resources": {"hwbench_cuda": 1}, "host_timed": False}
+
+    @classmethod
+    def node_resources(cls, devices: list[str]) -> dict[str, float]:
+        return {"hwbench_cuda": float(len(devices) or 1)}  # one per GPU
+
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, math_mode: str = "fp32", int8_gemm: str = "auto",
                  conv: str = "auto") -> None:

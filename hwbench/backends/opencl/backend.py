@@ -50,6 +50,30 @@ class OpenclBackend(Backend):
     name = "opencl"
     fuses_conv_epilogue = True
 
+    @classmethod
+    def sweep_resources(cls, device: str | None) -> dict[str, Any]:
+        """A device type (``opencl:GPU``) asks for a node with one; a CPU device times on
+        the host, so it takes the timing slot too."""
+        kind = (device or "").upper()
+        if kind in ("GPU", "ACCELERATOR"):
+            return {"num_gpus": 0, "resources": {f"hwbench_opencl_{kind.lower()}": 1},
+                    "host_timed": False}
+        if kind == "CPU":
+            return {"num_gpus": 0, "resources": {"hwbench_opencl_cpu": 1}, "host_timed": True}
+        return super().sweep_resources(device)
+
+    @classmethod
+    def node_resources(cls, devices: list[str]) -> dict[str, float]:
+        """``hwbench_opencl`` and a count per device type (``hwbench_opencl_gpu``, ...)."""
+        out: dict[str, float] = {"hwbench_opencl": 1}
+        try:
+            for entry in runtime.discover():
+                name = f"hwbench_opencl_{entry.kind.lower()}"
+                out[name] = out.get(name, 0) + 1
+        except Exception:  # noqa: BLE001 - listed available, but discovery failed now
+            pass
+        return out
+
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, gemm_kernel: str | None = None,
                  gemm_params: dict[str, int] | None = None, int8_kernel: str | None = None,

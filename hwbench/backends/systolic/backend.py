@@ -112,6 +112,7 @@ class SystolicBackend(NumpyBackend):
 
     name = "systolic"
     float_precision = "int8"  # float gemm/conv2d are quantized to int8 on the fly
+    runs_on_host_cpu = False  # its speed is a simulated accelerator's, not the host's
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, config: str | SystolicConfig | None = None) -> None:

@@ -76,7 +76,26 @@ def read_result(path: str | os.PathLike) -> dict[str, Any]:
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         raise ResultsError(f"{path} is not a valid result file: {'; '.join(problems[:3])}{more}")
+    for row in payload.get("rows", []):
+        _upgrade_failure_status(row)
     return payload
+
+
+# What an error row's reason started with when hwbench refused the case on purpose.
+_LEGACY_REFUSALS = ("ArgumentError", "DTypeError", "BackendUnavailableError", "UnsupportedError")
+
+
+def _upgrade_failure_status(row: dict[str, Any]) -> None:
+    """Give an error row written before rows carried ``refused`` (``row_status``) the
+    ``status`` and ``refused`` it would get now. Those files recorded an unsupported kernel
+    as ``status: error`` with the exception's name first in ``reason``: this is the one
+    place that reads it back, once, so every reader sees the same rows as for a new file."""
+    if row.get("status") != "error" or "refused" in row:
+        return
+    reason = str(row.get("reason", ""))
+    if reason.startswith("UnsupportedError:"):
+        row["status"] = "unsupported"
+    row["refused"] = reason.startswith(tuple(f"{name}:" for name in _LEGACY_REFUSALS))
 
 
 # Figures a row may carry: each must be a JSON number when present (NaN allowed: a

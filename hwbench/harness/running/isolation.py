@@ -35,6 +35,7 @@ from typing import Any
 from hwbench.backends import REGISTRY, backend_class
 from hwbench.backends.onednn import set_openmp_wait_policy
 from hwbench.harness.running.lifeline import child_env
+from hwbench.harness.running.row_status import ERROR
 
 
 def _uses_numpy_blas(backend: str) -> bool:
@@ -105,6 +106,9 @@ class Worker:
         self.job, self.timeout = job, timeout
         self.info: dict[str, Any] | None = None
         self.failure: str | None = None
+        # ``status`` and ``refused`` of the failure (``row_status``): a crash or a hang's,
+        # unless the worker reported the exception it stopped on.
+        self.failure_kind: dict[str, Any] = {"status": ERROR, "refused": False}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hwbench.harness.running.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -120,7 +124,7 @@ class Worker:
             if message is not None and message["type"] == "info":
                 self.info = message["info"]
             elif message is not None:
-                self.failure = message["reason"]
+                self._fatal(message)
         if self.info is None:
             self.close()
 
@@ -150,9 +154,15 @@ class Worker:
             if message is not None and message["type"] == "row":
                 return message["row"]
             if message is not None:  # the worker reported a fatal error and exits
-                self.failure = message["reason"]
+                self._fatal(message)
         self.close()
-        return {"backend": self.job["backend"], "status": "error", "reason": self.failure}
+        return {"backend": self.job["backend"], **self.failure_kind, "reason": self.failure}
+
+    def _fatal(self, message: dict[str, Any]) -> None:
+        """The worker's own report of the exception it stops on."""
+        self.failure = message["reason"]
+        self.failure_kind = {"status": message.get("status", ERROR),
+                             "refused": bool(message.get("refused"))}
 
     def _send(self, message: dict[str, Any]) -> bool:
         try:

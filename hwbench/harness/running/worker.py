@@ -10,6 +10,7 @@ from hwbench.backends import get_backend
 from hwbench.harness.measure.ceilings import measure_ceilings
 from hwbench.harness.results.result_files import to_jsonable
 from hwbench.harness.running.lifeline import die_with_parent_from_env
+from hwbench.harness.running.row_status import failure_fields
 from hwbench.harness.suites import kernel_suite, model_suite
 from hwbench.harness.suites.peers import get_peer
 
@@ -35,7 +36,7 @@ def run_kernels(job: dict[str, Any]) -> None:
             row = kernel_suite.run_case(backend, case, **job["timing"])
         except Exception as exc:  # noqa: BLE001 - one failed case, the worker goes on
             row = {"backend": backend.full_name, "op": case.op, "case": case.name,
-                   "status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+                   **failure_fields(exc)}
         _emit({"type": "row", "index": index, "row": row})
 
 
@@ -59,7 +60,7 @@ def run_models(job: dict[str, Any]) -> None:
         try:
             row = runner.run(cases[index], command.get("reference"))
         except Exception as exc:  # noqa: BLE001 - one failed case, the worker goes on
-            row = {"status": "error", "reason": f"{type(exc).__name__}: {exc}"}
+            row = failure_fields(exc)
         _emit({"type": "row", "index": index, "row": row})
 
 
@@ -74,7 +75,7 @@ def main() -> int:
             raise ValueError(f"unknown job kind {job['kind']!r}")
         JOBS[job["kind"]](job)
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which goes on
-        _emit({"type": "fatal", "reason": f"{type(exc).__name__}: {exc}"})
+        _emit({"type": "fatal", **failure_fields(exc)})
         return 1
     return 0
 

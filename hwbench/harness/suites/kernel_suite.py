@@ -18,6 +18,7 @@ import numpy as np
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, HwbenchError
 from hwbench.harness.running.machine_state import Monitor
+from hwbench.harness.running.row_status import failure_fields
 from hwbench.harness.running.timing import measure
 from hwbench.kernels import reference, spec
 from hwbench.kernels.shapes import ConvShape, GemmShape, get_problem_set
@@ -245,7 +246,7 @@ def run_case(backend: Backend, case: Case, *, repeats: int = 10, min_time: float
             timing = measure(call, backend.synchronize, repeats=repeats, min_time=min_time,
                              max_time=max_time)
     except HwbenchError as exc:
-        row.update(status="error", reason=f"{type(exc).__name__}: {exc}")
+        row.update(failure_fields(exc))
         return row
     median = timing.median
     row.update(status="ok", timing=timing.to_dict(), seconds=median,

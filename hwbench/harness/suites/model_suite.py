@@ -241,7 +241,7 @@ class Runner:
             session = self.session(model, case)  # first: it refuses a batch that cannot fit
             batches, labels = case_inputs(model, case)
         except UnsupportedError as exc:
-            return {**row, "status": "unsupported", "reason": str(exc)}
+            return {**row, "status": "unsupported", "reason": str(exc), "refused": True}
         name = model.inputs[0]
         start = time.perf_counter()
         outputs = np.concatenate([session.run({name: x})[0] for x in batches])

@@ -56,6 +56,7 @@ class TorchPeer(Backend):
     """PyTorch eager on the CPU (MKL/oneDNN inside), NCHW tensors, float32, no autograd."""
 
     name = "torch"
+    runs_on_host_cpu = True
 
     def __init__(self, device: str | None = None, **options: Any) -> None:
         super().__init__(device, **options)
@@ -277,6 +278,7 @@ class OnnxRuntimePeer:
     """
 
     name = "onnxruntime"
+    runs_on_host_cpu = True  # as ``Backend.runs_on_host_cpu``
 
     def __init__(self, threads: int) -> None:
         try:
@@ -308,3 +310,8 @@ class OnnxRuntimePeer:
                 return inner.run(None, feeds)
 
         return _Session()
+
+
+def peer_class(base: str) -> type | None:
+    """The class of peer ``base`` (kernel or whole-model), without creating one; else None."""
+    return {**PEER_CLASSES, "onnxruntime": OnnxRuntimePeer}.get(base)

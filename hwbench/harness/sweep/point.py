@@ -31,7 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hwbench.backends import default_threads, list_backends
+from hwbench.backends import backend_class, default_threads, list_backends
 from hwbench.backends.opencl import runtime
 from hwbench.backends.systolic.config import load_config
 from hwbench.errors import BackendUnavailableError, HwbenchError
@@ -45,9 +45,6 @@ from hwbench.models import load_model
 OK, REFUSED, FAILED = "ok", "refused", "failed"
 # One timed `run` point per node at a time: a benchmark beside another measures neither.
 TIMING_SLOT = "hwbench_timing_slot"
-# hwbench's refusals, as a worker's error row names them: deterministic, never retried.
-REFUSAL_PREFIXES = ("ArgumentError", "DTypeError", "BackendUnavailableError",
-                    "UnsupportedError")
 
 
 class PointTimeout(Exception):
@@ -206,19 +203,23 @@ def run_point(point: Point, timeout: float) -> tuple[str, str, dict[str, Any]]:
     left = max(1.0, timeout - (time.monotonic() - start))
     worker = isolation.Worker(job, left)
     try:
-        if worker.info is None:
-            reason = str(worker.failure)
-            return (REFUSED if reason.startswith(REFUSAL_PREFIXES) else FAILED), reason, {
-                "backend": backend}
+        if worker.info is None:  # hwbench's refusals are deterministic: never retried
+            return (REFUSED if worker.failure_kind["refused"] else FAILED), str(
+                worker.failure), {"backend": backend}
         row = {"backend": backend, **worker.run(0, {"reference": reference}),
                "backend_info": worker.info}
     finally:
         worker.close()
+    return (*row_outcome(row), row)
+
+
+def row_outcome(row: dict[str, Any]) -> tuple[str, str]:
+    """A run row's point status and reason, by the row's ``status`` and ``refused``
+    (``row_status``): hwbench's refusals are deterministic, so refused, not retried."""
     if row.get("status") == "ok":
-        return OK, "", row
-    reason = str(row.get("reason", ""))
-    refused = row.get("status") == "unsupported" or reason.startswith(REFUSAL_PREFIXES)
-    return (REFUSED if refused else FAILED), reason, row
+        return OK, ""
+    refused = row.get("status") == "unsupported" or row.get("refused") is True
+    return (REFUSED if refused else FAILED), str(row.get("reason", ""))
 
 
 # -- the node ----------------------------------------------------------------------------------
@@ -249,37 +250,28 @@ def describe_node() -> dict[str, Any]:
 
 def node_resources() -> dict[str, float]:
     """This node's hardware as Ray custom resources: ``hwbench_<backend>`` for every
-    backend ``hwbench list`` finds available (``hwbench_cuda``: its GPU count), OpenCL
-    devices by type (``hwbench_opencl_gpu``, ``hwbench_opencl_cpu``), and one timing slot
-    (``run`` points take it: one benchmark at a time per node)."""
+    backend ``hwbench list`` finds available (each backend class's ``node_resources``:
+    ``hwbench_cuda`` its GPU count, OpenCL devices by type too, ``hwbench_opencl_gpu``),
+    and one timing slot (``run`` points take it: one benchmark at a time per node)."""
     out: dict[str, float] = {TIMING_SLOT: 1}
     for row in list_backends():
-        if not row.available:
-            continue
-        out[f"hwbench_{row.name}"] = float(len(row.devices) or 1) if row.name == "cuda" else 1
-        if row.name == "opencl":
-            try:
-                for entry in runtime.discover():
-                    name = f"hwbench_opencl_{entry.kind.lower()}"
-                    out[name] = out.get(name, 0) + 1
-            except Exception:  # noqa: BLE001 - listed available, but discovery failed now
-                pass
+        if row.available:
+            out.update(backend_class(row.name).node_resources(row.devices))
     return out
 
 
 def point_resources(point: Point) -> dict[str, Any]:
-    """What the point asks Ray for: ``num_cpus``, ``num_gpus`` and custom ``resources``.
-    A ``cuda`` point a GPU (Ray sets CUDA_VISIBLE_DEVICES) on a node with hwbench's cuda
-    backend; an ``opencl:GPU`` point an OpenCL GPU; host-CPU benchmarks the timing slot."""
+    """What the point asks Ray for: ``num_cpus``, ``num_gpus`` and custom ``resources``,
+    by its backend class's ``sweep_resources`` (a ``cuda`` point a GPU, an ``opencl:GPU``
+    point an OpenCL GPU); host-timed benchmarks take the timing slot too."""
     if point.kind == "simulate":
         return {"num_cpus": 1, "num_gpus": 0, "resources": {}}
     base, _, device = point.params["backend"].partition(":")
-    if base == "cuda":
-        return {"num_cpus": 1, "num_gpus": 1, "resources": {"hwbench_cuda": 1}}
-    if base == "opencl" and device.upper() in ("GPU", "ACCELERATOR"):
-        return {"num_cpus": 1, "num_gpus": 0,
-                "resources": {f"hwbench_opencl_{device.lower()}": 1}}
-    if base == "opencl" and device.upper() == "CPU":
-        return {"num_cpus": 1, "num_gpus": 0,
-                "resources": {"hwbench_opencl_cpu": 1, TIMING_SLOT: 1}}
-    return {"num_cpus": 1, "num_gpus": 0, "resources": {f"hwbench_{base}": 1, TIMING_SLOT: 1}}
+    try:  # the spec checked the name; a backend that cannot be imported here asks the defaults
+        wanted = backend_class(base).sweep_resources(device or None)
+    except ImportError:
+        wanted = {"num_gpus": 0, "resources": {f"hwbench_{base}": 1}, "host_timed": True}
+    resources = dict(wanted["resources"])
+    if wanted["host_timed"]:
+        resources[TIMING_SLOT] = 1
+    return {"num_cpus": 1, "num_gpus": wanted["num_gpus"], "resources": resources}
