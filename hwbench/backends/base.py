@@ -62,7 +62,7 @@ def default_threads() -> int:
 # Backend name -> the module its device arrays' types come from (``Backend._owns``), and,
 # read the other way, who made an array another backend was given (``array_maker``).
 DEVICE_ARRAY_MODULES: dict[str, str] = {
-    "cpu": "hwbench.backends.cpu",  # BlockedArray, ChannelsLastArray
+    "cpu": "hwbench.backends.cpu",  # BlockedArray, ChannelsLastArray (cpu.layouts)
     "opencl": "pyopencl",
     "cuda": "cupy",
 }

@@ -23,7 +23,7 @@ def cpu_model() -> str:
 
 def _openmp_wait() -> dict[str, str]:
     """The OpenMP wait settings the workers run with (``isolation.worker_env``)."""
-    from hwbench.backends.onednn import set_openmp_wait_policy
+    from hwbench.backends.cpu.onednn import set_openmp_wait_policy
 
     env = set_openmp_wait_policy({k: v for k, v in os.environ.items()
                                   if k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
