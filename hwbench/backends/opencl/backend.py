@@ -9,7 +9,7 @@ On CPU devices (PoCL) GEMMs run the packed, register-blocked ``sgemm_packed``; o
 others the local-memory ``sgemm_tiled``; ``gemm_kernel=`` overrides the choice. The exact
 int8 GEMM likewise runs ``gemm_int8_packed`` on CPUs and ``gemm_int8_tiled`` elsewhere
 (``int8_kernel=``; see ``gemm_int8``). Tile parameters come from ``hwbench tune`` (see
-``tuning``), else safe defaults.
+``tile_params``), else safe defaults.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
-from hwbench.backends.opencl import direct, runtime, tuning
+from hwbench.backends.opencl import direct, runtime, tile_params
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
@@ -44,7 +44,7 @@ class OpenclBackend(Backend):
                  gemm_params: dict[str, int] | None = None, int8_kernel: str | None = None,
                  int8_params: dict[str, int] | None = None, probe: bool | None = None) -> None:
         """``gemm_kernel``: "sgemm_packed" or "sgemm_tiled" (default: by device type);
-        ``gemm_params``: its tile parameters (default: tuned, else ``tuning.DEFAULTS``);
+        ``gemm_params``: its tile parameters (default: tuned, else ``tile_params.DEFAULTS``);
         ``int8_kernel`` / ``int8_params``: the same for the int8 GEMM ("gemm_int8_packed"
         or "gemm_int8_tiled"); ``probe``: compile new programs in a child process first
         (default: on, unless ``HWBENCH_OPENCL_PROBE=0``)."""
@@ -77,15 +77,15 @@ class OpenclBackend(Backend):
                 f"argument '{what}_kernel' must be one of {kernels}, got {kernel!r}")
         limits = (self.dev.max_work_group_size, self.dev.local_mem_size)
         if params is not None:
-            if not tuning.valid(kernel, params, *limits):
+            if not tile_params.valid(kernel, params, *limits):
                 raise ArgumentError(
                     f"argument '{what}_params' {params!r} is not a valid point of "
-                    f"{kernel}'s space {tuning.SPACES[kernel]} for this device")
+                    f"{kernel}'s space {tile_params.SPACES[kernel]} for this device")
             return kernel, dict(params), False
-        stored = tuning.tuned(self.dev.cache_key, kernel)
-        if stored is not None and tuning.valid(kernel, stored, *limits):
+        stored = tile_params.tuned(self.dev.cache_key, kernel)
+        if stored is not None and tile_params.valid(kernel, stored, *limits):
             return kernel, stored, True
-        return kernel, dict(tuning.DEFAULTS[kernel]), False
+        return kernel, dict(tile_params.DEFAULTS[kernel]), False
 
     # -- discovery -------------------------------------------------------------------------
     @classmethod

@@ -7,7 +7,7 @@ panels for a register-blocked micro-kernel of 16-bit multiply-adds (x86's vpmadd
 ``gemm_int8_tiled`` (GPUs) stages the raw 8-bit operands through local memory and sums
 4-wide dot products, with cl_khr_integer_dot_product's ``dot()`` where the device has it,
 applying the zero points afterwards from row and column sums. Tile parameters come from
-``tuning`` (``hwbench tune``), else its defaults.
+``tile_params`` (``hwbench tune``), else its defaults.
 """
 
 from __future__ import annotations
