@@ -55,18 +55,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def backend_names(selection: str | None = None) -> list[str]:
     """Every backend name to run over: available ones with each device flavour beyond the
     default (``cpu``, ``cpu:mkl``), unavailable ones by their bare name (they will skip)."""
-    from hwbench.backends import list_backends, parse_backend_name
+    from hwbench.backends import backend_names as every_backend_name
+    from hwbench.backends import parse_backend_name
 
     if selection:
         names = [part.strip() for part in selection.split(",") if part.strip()]
         for name in names:
             parse_backend_name(name)  # an unknown name is an error, not a skip
         return names
-    names = []
-    for row in list_backends():
-        names.append(row.name)
-        names.extend(f"{row.name}:{device}" for device in row.devices[1:])
-    return names
+    return every_backend_name("listed")
 
 
 def availability(name: str) -> tuple[bool, str]:
