@@ -124,6 +124,23 @@ def test_program_cache_hits(be, rng):
     assert (be.compiler.builds, be.compiler.cached_programs) == (builds, cached)
 
 
+def test_one_gemm_source_gives_a_program_per_accumulator_define_and_text(be):
+    """sgemm_packed and gemm_int8_packed share gemm_packed.cl: its INT8 define (as any
+    other, or an edit of the text) gives a program of its own, under its own cache key."""
+    from hwbench.backends.opencl.compiler import kernel_source
+
+    launches = {"sgemm_packed": (1, 1, 1), "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)}
+    fp32 = be.compiler.program("gemm_packed", {}, launches)
+    assert be.compiler.program("gemm_packed", {}, launches) is fp32
+    int8 = be.compiler.program("gemm_packed", {"INT8": 1}, {"gemm_int8_packed": (1, 1, 1)})
+    tile = be.compiler.program("gemm_packed", {"MR": 4}, launches)
+    edited = be.compiler.program("gemm_packed", {}, launches,
+                                 source=kernel_source("gemm_packed") + "\n// edited\n")
+    assert len({fp32.key, int8.key, tile.key, edited.key}) == 4
+    assert fp32.kernel("sgemm_packed") is not None  # each build defines its own kernel
+    assert int8.kernel("gemm_int8_packed") is not None
+
+
 @pytest.mark.parametrize("probe", [True, False])
 def test_build_error_is_a_clean_exception_with_the_log(probe, tmp_path, monkeypatch):
     from hwbench.backends.opencl.compiler import BuildError, Compiler
@@ -454,7 +471,7 @@ def test_packed_int8_kernel_portable_multiply_add_is_exact(rng, monkeypatch):
     seen = []
 
     def portable(name, defines, launches, **kwargs):
-        if name == "gemm_int8_packed":
+        if name == "gemm_packed" and defines.get("INT8"):
             defines = {**defines, "MADD_PORTABLE": 1}
             seen.append(name)
         return program(name, defines, launches, **kwargs)
