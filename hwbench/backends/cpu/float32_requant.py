@@ -36,6 +36,7 @@ from hwbench.kernels.quantization import FixedPointMultiplier, float32_bias, flo
 REQUANTIZATIONS = ("exact", "float32")
 FLOAT32_REQUANT = "float32-requant"
 
+
 def split_name(device: str | None) -> tuple[str | None, str | None]:
     """The part of a cpu backend name after ``cpu:`` -> (flavour, requantization it names):
     ``"mkl+float32-requant"`` -> ``("mkl", "float32")``, ``"float32-requant"`` ->

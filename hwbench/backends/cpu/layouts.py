@@ -100,7 +100,6 @@ class ChannelsLastArray:
         return f"<ChannelsLastArray {self.shape} {self.dtype} NHWC>"
 
 
-
 def conv_tags(p: spec.ConvProblem, layout: str) -> tuple[str, str]:
     """The (src, dst) activation format tags a convolution's primitive is created with.
 
@@ -115,7 +114,6 @@ def conv_tags(p: spec.ConvProblem, layout: str) -> tuple[str, str]:
     if p.c % 16 == 0:
         return BLOCKED_TAG, BLOCKED_TAG
     return ("abcd", BLOCKED_TAG) if p.c < 16 else ("any", "any")
-
 
 
 def nhwc_axis(axis: int | None) -> int | None:
