@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from hwbench.backends import REGISTRY, get_backend
+from hwbench.backends import backend_names, get_backend
 from hwbench.pytest_plugin import availability
 
-NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
-NAMES.insert(NAMES.index("opencl") + 1, "opencl:intel")  # Intel's CPU runtime, if installed
+NAMES = backend_names("known")  # with flavours (cpu:mkl, opencl:intel), installed or not
 
 
 def pytest_addoption(parser):

@@ -30,7 +30,8 @@ from typing import Any
 
 import pytest
 
-from hwbench.backends import backend_class, get_backend, list_backends, parse_backend_name
+from hwbench.backends import backend_class, get_backend, parse_backend_name
+from hwbench.backends import backend_names as every_backend_name
 from hwbench.errors import ArgumentError
 from hwbench.harness.suites.benchmarking import run_record
 
@@ -64,11 +65,7 @@ def backend_names(selection: str | None = None) -> list[str]:
         for name in names:
             parse_backend_name(name)  # an unknown name is an error, not a skip
         return names
-    names = []
-    for row in list_backends():
-        names.append(row.name)
-        names.extend(f"{row.name}:{device}" for device in row.devices[1:])
-    return names
+    return every_backend_name("listed")
 
 
 def availability(name: str) -> tuple[bool, str]:

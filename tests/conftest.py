@@ -7,13 +7,12 @@ import warnings
 import numpy as np
 import pytest
 
-from hwbench.backends import REGISTRY, get_backend
+from hwbench.backends import backend_names, get_backend
 from hwbench.pytest_plugin import availability
 
-# Every backend name the conformance suite runs, including flavours (cpu:mkl). opencl:intel
-# is Intel's CPU runtime beside PoCL (the opencl-intel extra, 225 MB: not in CI's `all`).
-BACKEND_NAMES = ["numpy", "cpu", "cpu:mkl"] + [n for n in REGISTRY if n not in ("numpy", "cpu")]
-BACKEND_NAMES.insert(BACKEND_NAMES.index("opencl") + 1, "opencl:intel")
+# Every backend name the conformance suite runs, including flavours (cpu:mkl, opencl:intel:
+# hwbench.backends.NAMED_FLAVOURS), each skipped with the reason where it is absent.
+BACKEND_NAMES = backend_names("known")
 
 
 @pytest.fixture(params=BACKEND_NAMES, scope="session")

@@ -27,14 +27,14 @@ def nothing_may_run(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("it ran although an option was bad")
 
-    from hwbench.backends.opencl import tune
+    from hwbench.backends.opencl import autotune
     from hwbench.harness.suites import simulate
     from hwbench.harness.sweep import runner as sweep
     from hwbench.models import digits
 
     monkeypatch.setattr(isolation, "run_side_by_side", refuse)
     monkeypatch.setattr(digits, "train", refuse)
-    monkeypatch.setattr(tune, "search", refuse)
+    monkeypatch.setattr(autotune, "search", refuse)
     monkeypatch.setattr(simulate, "run_simulation", refuse)
     monkeypatch.setattr(sweep, "run_local", refuse)
     from hwbench.harness.measure import peak, reference_workload

@@ -117,10 +117,10 @@ def test_onednn_refuses_buffers_that_cannot_hold_the_descriptor(session_cpu, bad
     """The guard under defect 1: the BlockedArray object itself went to oneDNN as an
     array of Python objects. A primitive now refuses any buffer that is not a contiguous
     array of at least its descriptor's bytes, instead of reading past it."""
-    from hwbench.backends import onednn
-    from hwbench.backends.cpu import _build_eltwise
+    from hwbench.backends.cpu import onednn
+    from hwbench.backends.cpu.primitives import build_eltwise
 
-    prim = _build_eltwise(onednn.load(), "eltwise_relu", 64)
+    prim = build_eltwise(onednn.load(), "eltwise_relu", 64)
     src = {"objects": np.array([object()] * 64), "short": np.zeros(63, F32),
            "strided": np.zeros(128, F32)[::2]}[bad]
     with pytest.raises(AssertionError, match="cannot hold"):

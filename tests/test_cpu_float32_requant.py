@@ -239,6 +239,19 @@ def test_exact_requantization_is_the_default_and_every_mode_is_recorded(exact, f
     assert get_backend("cpu:mkl+float32-requant").info()["flavour"] == "mkl"
 
 
+def test_the_mode_is_a_math_mode_not_a_device():
+    """The name's device part is split: the flavour is the device, float32-requant the
+    requantization; the full name spells both as users write them."""
+    onednn_fast = get_backend("cpu:onednn+float32-requant")
+    assert (onednn_fast.device, onednn_fast.flavour) == (None, "onednn")
+    assert onednn_fast.full_name == "cpu:float32-requant"
+    mkl_fast = get_backend("cpu:mkl+float32-requant")
+    assert (mkl_fast.device, mkl_fast.requantization) == ("mkl", "float32")
+    assert mkl_fast.full_name == "cpu:mkl+float32-requant"
+    assert get_backend("cpu:mkl", requantization="float32").full_name == mkl_fast.full_name
+    assert get_backend("cpu:mkl").full_name == "cpu:mkl"
+
+
 def test_backend_all_does_not_add_the_float32_requant_mode():
     assert not any("float32-requant" in name for name in expand_backends("all"))
 

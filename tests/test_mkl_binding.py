@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hwbench.backends import mkl as mkl_module
-from hwbench.backends.mkl import load_mkl, mkl_available
+from hwbench.backends.cpu import mkl as mkl_module
+from hwbench.backends.cpu.mkl import load_mkl, mkl_available
 from hwbench.errors import ArgumentError, BackendUnavailableError, DTypeError, NativeLibraryError
 
 _AVAILABLE, _WHY = mkl_available()

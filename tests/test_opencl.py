@@ -124,6 +124,23 @@ def test_program_cache_hits(be, rng):
     assert (be.compiler.builds, be.compiler.cached_programs) == (builds, cached)
 
 
+def test_one_gemm_source_gives_a_program_per_accumulator_define_and_text(be):
+    """sgemm_packed and gemm_int8_packed share gemm_packed.cl: its INT8 define (as any
+    other, or an edit of the text) gives a program of its own, under its own cache key."""
+    from hwbench.backends.opencl.compiler import kernel_source
+
+    launches = {"sgemm_packed": (1, 1, 1), "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)}
+    fp32 = be.compiler.program("gemm_packed", {}, launches)
+    assert be.compiler.program("gemm_packed", {}, launches) is fp32
+    int8 = be.compiler.program("gemm_packed", {"INT8": 1}, {"gemm_int8_packed": (1, 1, 1)})
+    tile = be.compiler.program("gemm_packed", {"MR": 4}, launches)
+    edited = be.compiler.program("gemm_packed", {}, launches,
+                                 source=kernel_source("gemm_packed") + "\n// edited\n")
+    assert len({fp32.key, int8.key, tile.key, edited.key}) == 4
+    assert fp32.kernel("sgemm_packed") is not None  # each build defines its own kernel
+    assert int8.kernel("gemm_int8_packed") is not None
+
+
 @pytest.mark.parametrize("probe", [True, False])
 def test_build_error_is_a_clean_exception_with_the_log(probe, tmp_path, monkeypatch):
     from hwbench.backends.opencl.compiler import BuildError, Compiler
@@ -275,45 +292,45 @@ def test_bad_gemm_options_name_the_argument(kwargs, name):
 
 # -- tuned parameters --------------------------------------------------------------------------
 def test_tuned_parameters_are_stored_per_device_and_used(tmp_path, monkeypatch):
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
     be = get_backend("opencl")
     kernel = be.info()["gemm_kernel"]
     assert not be.info()["gemm_params_tuned"]
-    winner = tuning.candidates(kernel)[1]
-    tuning.store(be.dev.cache_key, kernel, winner, 123.4, (256, 256, 256))
-    assert tuning.tuned(be.dev.cache_key, kernel) == winner
-    assert tuning.tuned("some other device | driver 0", kernel) is None
+    winner = tile_params.candidates(kernel)[1]
+    tile_params.store(be.dev.cache_key, kernel, winner, 123.4, (256, 256, 256))
+    assert tile_params.tuned(be.dev.cache_key, kernel) == winner
+    assert tile_params.tuned("some other device | driver 0", kernel) is None
     tuned = get_backend("opencl")
     assert tuned.info()["gemm_params"] == winner and tuned.info()["gemm_params_tuned"]
 
 
 @pytest.mark.parametrize("content", ["not json", "[]", '{"devices": {"x": 1}}'])
 def test_malformed_tuning_file_falls_back_to_defaults(tmp_path, monkeypatch, content):
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
     (tmp_path / "opencl-tuning.json").write_text(content)
     be = get_backend("opencl")
-    assert be.info()["gemm_params"] == tuning.DEFAULTS[be.info()["gemm_kernel"]]
+    assert be.info()["gemm_params"] == tile_params.DEFAULTS[be.info()["gemm_kernel"]]
 
 
 def test_out_of_space_tuned_parameters_are_ignored(tmp_path, monkeypatch):
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
     be = get_backend("opencl")
     kernel = be.info()["gemm_kernel"]
-    bad = {k: 7 for k in tuning.SPACES[kernel]}
+    bad = {k: 7 for k in tile_params.SPACES[kernel]}
     data = {"devices": {be.dev.cache_key: {kernel: {"params": bad}}}}
     (tmp_path / "opencl-tuning.json").write_text(json.dumps(data))
-    assert get_backend("opencl").info()["gemm_params"] == tuning.DEFAULTS[kernel]
+    assert get_backend("opencl").info()["gemm_params"] == tile_params.DEFAULTS[kernel]
 
 
 # -- hwbench tune ------------------------------------------------------------------------------
 def test_tune_command_times_the_defaults_and_stores_the_winner(tmp_path, monkeypatch, capsys):
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
     from hwbench.cli import main
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
@@ -321,12 +338,12 @@ def test_tune_command_times_the_defaults_and_stores_the_winner(tmp_path, monkeyp
     assert "GFLOP/s" in capsys.readouterr().out
     be = get_backend("opencl")
     kernel = be.info()["gemm_kernel"]
-    assert tuning.tuned(be.dev.cache_key, kernel) == tuning.DEFAULTS[kernel]
+    assert tile_params.tuned(be.dev.cache_key, kernel) == tile_params.DEFAULTS[kernel]
 
 
 
 def test_tune_command_tunes_the_int8_gemm_in_gop_per_second(tmp_path, monkeypatch, capsys):
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
     from hwbench.cli import main
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
@@ -336,7 +353,7 @@ def test_tune_command_tunes_the_int8_gemm_in_gop_per_second(tmp_path, monkeypatc
     assert "GOP/s" in out and "GFLOP/s" not in out
     be = get_backend("opencl")
     kernel = be.info()["int8_kernel"]
-    assert tuning.tuned(be.dev.cache_key, kernel) == tuning.DEFAULTS[kernel]
+    assert tile_params.tuned(be.dev.cache_key, kernel) == tile_params.DEFAULTS[kernel]
 
 def test_tune_command_refuses_other_backends(capsys):
     from hwbench.cli import main
@@ -424,11 +441,11 @@ def _int8_ops_are_exact(be, rng):
 
 
 def test_int8_kernel_is_chosen_by_device_kind(be):
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
 
     want = "gemm_int8_packed" if be.dev.is_cpu else "gemm_int8_tiled"
     assert be.info()["int8_kernel"] == want
-    assert be.info()["int8_params"] == tuning.DEFAULTS[want]
+    assert be.info()["int8_params"] == tile_params.DEFAULTS[want]
 
 
 def test_packed_int8_gemm_is_exact_across_blocks_and_k_slices(rng):
@@ -454,7 +471,7 @@ def test_packed_int8_kernel_portable_multiply_add_is_exact(rng, monkeypatch):
     seen = []
 
     def portable(name, defines, launches, **kwargs):
-        if name == "gemm_int8_packed":
+        if name == "gemm_packed" and defines.get("INT8"):
             defines = {**defines, "MADD_PORTABLE": 1}
             seen.append(name)
         return program(name, defines, launches, **kwargs)
@@ -529,29 +546,29 @@ def test_bad_int8_options_name_the_argument(kwargs, name):
 
 
 def test_tuned_int8_parameters_are_stored_per_device_and_used(tmp_path, monkeypatch):
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
     be = get_backend("opencl")
     kernel = be.info()["int8_kernel"]
     assert not be.info()["int8_params_tuned"]
-    winner = tuning.candidates(kernel)[1]
-    tuning.store(be.dev.cache_key, kernel, winner, 99.0, (256, 256, 256))
+    winner = tile_params.candidates(kernel)[1]
+    tile_params.store(be.dev.cache_key, kernel, winner, 99.0, (256, 256, 256))
     tuned = get_backend("opencl")
     assert tuned.info()["int8_params"] == winner and tuned.info()["int8_params_tuned"]
-    assert tuned.info()["gemm_params"] == tuning.DEFAULTS[tuned.info()["gemm_kernel"]]
+    assert tuned.info()["gemm_params"] == tile_params.DEFAULTS[tuned.info()["gemm_kernel"]]
 
 
 def test_tune_search_of_the_int8_kernel_checks_exactly_and_stores(tmp_path, monkeypatch):
-    from hwbench.backends.opencl import tune, tuning
+    from hwbench.backends.opencl import autotune, tile_params
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
-    be, trials = tune.search(None, 64, 0, op="gemm_int8")
+    be, trials = autotune.search(None, 64, 0, op="gemm_int8")
     kernel = be.info()["int8_kernel"]
-    assert trials[0].params == tuning.DEFAULTS[kernel] and trials[0].gflops
-    assert tuning.tuned(be.dev.cache_key, kernel) == tuning.DEFAULTS[kernel]
+    assert trials[0].params == tile_params.DEFAULTS[kernel] and trials[0].gflops
+    assert tile_params.tuned(be.dev.cache_key, kernel) == tile_params.DEFAULTS[kernel]
     with pytest.raises(ArgumentError, match="'op'"):
-        tune.search(None, 64, 0, op="conv")
+        autotune.search(None, 64, 0, op="conv")
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None)

@@ -159,3 +159,25 @@ def test_precision_order_admits_more_precise_math_and_reads_cuda_math_mode():
         math_mode = "tf32"
 
     assert float_precision(TF32Cuda()) == "tf32"
+
+
+def test_every_runner_reads_the_one_backend_name_list():
+    """``--backend all``, the plugin and the suites' conftests list backends and flavours
+    from ``hwbench.backends.backend_names``; "known" lists the named flavours whether or
+    not they are installed, so that test ids are the same on every machine."""
+    import pytest
+
+    from hwbench.backends import NAMED_FLAVOURS, REGISTRY, backend_names, expand_backends
+    from hwbench.errors import ArgumentError
+    from hwbench.pytest_plugin import backend_names as plugin_names
+
+    known = backend_names("known")
+    assert known == ["numpy", "cpu", "cpu:mkl", "systolic", "opencl", "opencl:intel", "cuda"]
+    assert set(REGISTRY) | {f"{b}:{f}" for b, fs in NAMED_FLAVOURS.items() for f in fs} \
+        == set(known)
+    available, listed = backend_names(), backend_names("listed")
+    assert expand_backends("all") == available and plugin_names() == listed
+    assert [name for name in listed if name in available] == available
+    assert set(REGISTRY) <= set(listed)
+    with pytest.raises(ArgumentError, match="argument 'scope'"):
+        backend_names("everything")

@@ -134,23 +134,23 @@ def test_two_tunes_at_once_keep_both_winners(tmp_path, monkeypatch):
     devices) once kept only the last writer's entry."""
     import time
 
-    from hwbench.backends.opencl import tuning
+    from hwbench.backends.opencl import tile_params
 
     monkeypatch.setenv("HWBENCH_CACHE_DIR", str(tmp_path))
-    read = tuning._read
+    read = tile_params._read
 
     def slow_read(path):  # widen the read-modify-write window
         data = read(path)
         time.sleep(0.2)
         return data
 
-    monkeypatch.setattr(tuning, "_read", slow_read)
-    stores = [threading.Thread(target=tuning.store, args=(f"device{i}", "sgemm_packed",
-                                                          {"MR": 4}, 1.0, (64, 64, 64)))
+    monkeypatch.setattr(tile_params, "_read", slow_read)
+    stores = [threading.Thread(target=tile_params.store, args=(f"device{i}", "sgemm_packed",
+                                                              {"MR": 4}, 1.0, (64, 64, 64)))
               for i in range(4)]
     for t in stores:
         t.start()
     for t in stores:
         t.join()
-    devices = json.loads(tuning.tuning_file().read_text())["devices"]
+    devices = json.loads(tile_params.tuning_file().read_text())["devices"]
     assert sorted(devices) == [f"device{i}" for i in range(4)]

@@ -292,7 +292,7 @@ def test_busy_rows_are_flagged():
 
 # -- OpenMP's wait policy ---------------------------------------------------------------------
 def test_wait_policy_defaults_to_passive_and_yields_to_the_user():
-    from hwbench.backends.onednn import set_openmp_wait_policy
+    from hwbench.backends.cpu.onednn import set_openmp_wait_policy
     from hwbench.harness.running.isolation import worker_env
 
     assert set_openmp_wait_policy({})["OMP_WAIT_POLICY"] == "PASSIVE"

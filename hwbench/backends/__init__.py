@@ -22,9 +22,15 @@ REGISTRY: dict[str, str] = {
     "opencl": "hwbench.backends.opencl:OpenclBackend",
     "cuda": "hwbench.backends.cuda:CudaBackend",
 }
+# Devices beyond a backend's default that the test and benchmark suites always list, each
+# skipped with the reason where it is absent: MKL's CBLAS beside oneDNN, and Intel's CPU
+# OpenCL runtime beside PoCL (the opencl-intel extra, 225 MB: not in CI's `all`).
+NAMED_FLAVOURS: dict[str, tuple[str, ...]] = {"cpu": ("mkl",), "opencl": ("intel",)}
+BACKEND_SCOPES = ("available", "listed", "known")
 
 __all__ = ["Backend", "BackendStatus", "get_backend", "list_backends", "backend_class",
-           "parse_backend_name", "expand_backends", "default_threads", "REGISTRY"]
+           "backend_names", "parse_backend_name", "expand_backends", "default_threads",
+           "NAMED_FLAVOURS", "REGISTRY"]
 
 
 @dataclass(frozen=True)
@@ -95,16 +101,35 @@ def list_backends() -> list[BackendStatus]:
     return rows
 
 
+def backend_names(scope: str = "available") -> list[str]:
+    """Every backend name with its device flavours, each backend's default first (``cpu``
+    then ``cpu:mkl``): the one list ``--backend all``, the pytest plugin and the suites'
+    conftests run over.
+
+    ``"available"``: backends that run here, with every device each finds beyond its
+    default (``devices()[0]``); ``"listed"``: those plus unavailable backends by bare name
+    (a test run skips them, saying why); ``"known"``: every registered backend and its
+    ``NAMED_FLAVOURS``, installed or not, so that test ids are the same on every machine.
+    """
+    if scope not in BACKEND_SCOPES:
+        raise ArgumentError(f"argument 'scope' must be one of {', '.join(BACKEND_SCOPES)}, "
+                            f"got {scope!r}")
+    if scope == "known":
+        return [name for base in REGISTRY
+                for name in [base, *(f"{base}:{f}" for f in NAMED_FLAVOURS.get(base, ()))]]
+    names = []
+    for row in list_backends():
+        if row.available or scope == "listed":  # an unavailable one lists no devices
+            names.append(row.name)
+            names.extend(f"{row.name}:{device}" for device in row.devices[1:])
+    return names
+
+
 def expand_backends(spec: str) -> list[str]:
-    """``"all"`` -> every available backend and device (``devices()[0]`` is the default,
-    so ``cpu`` then ``cpu:mkl``); ``"numpy,cpu:mkl"`` -> that list, checked."""
+    """``"all"`` -> every available backend and device (``backend_names()``);
+    ``"numpy,cpu:mkl"`` -> that list, checked."""
     if spec.strip() == "all":
-        names = []
-        for row in list_backends():
-            if row.available:  # the default device first, then every other device
-                names.append(row.name)
-                names.extend(f"{row.name}:{device}" for device in row.devices[1:])
-        return names
+        return backend_names()
     names = [part.strip() for part in spec.split(",") if part.strip()]
     for name in names:
         parse_backend_name(name)

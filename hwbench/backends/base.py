@@ -9,7 +9,6 @@ fast path; argument checking, NaN screening and FLOP counting are the same every
 from __future__ import annotations
 
 import abc
-import functools
 import os
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -17,7 +16,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hwbench.backends import memory
-from hwbench.errors import ArgumentError, DTypeError, ForeignArrayError, UnsupportedError
+from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
+from hwbench.errors import ArgumentError, ForeignArrayError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import (
     FixedPointMultiplier,
@@ -25,20 +25,6 @@ from hwbench.kernels.quantization import (
     dequantize,
     quantize,
     requantize,
-)
-from hwbench.kernels.spec import (
-    BinaryProblem,
-    ConcatProblem,
-    ConvProblem,
-    ElementwiseProblem,
-    GemmProblem,
-    Int8ConvProblem,
-    Int8GemmProblem,
-    LayoutProblem,
-    LrnProblem,
-    PoolProblem,
-    QuantizeProblem,
-    SoftmaxProblem,
 )
 
 
@@ -59,138 +45,12 @@ def default_threads() -> int:
         return os.cpu_count() or 1
 
 
-# Backend name -> the module its device arrays' types come from (``Backend._owns``), and,
-# read the other way, who made an array another backend was given (``array_maker``).
-DEVICE_ARRAY_MODULES: dict[str, str] = {
-    "cpu": "hwbench.backends.cpu",  # BlockedArray, ChannelsLastArray
-    "opencl": "pyopencl",
-    "cuda": "cupy",
-}
-# Libraries whose arrays users may pass by mistake, named in the message.
-_LIBRARY_MODULES = {"torch": "PyTorch", "jax": "JAX", "tensorflow": "TensorFlow",
-                    "dask": "Dask", "xarray": "xarray", "pandas": "pandas"}
-# Above this many elements the NaN screen uses min/max (no temporary) over isfinite.
-LARGE_SCREEN = 1 << 22
-
-
-def array_maker(x: Any) -> str:
-    """Which backend (or library) made the array ``x``, from its type's module."""
-    module = type(x).__module__ or ""
-    for backend, prefix in DEVICE_ARRAY_MODULES.items():
-        if module.startswith(prefix):
-            return backend
-    root = module.split(".")[0]
-    return _LIBRARY_MODULES.get(root, f"module {root!r}" if root else "an unknown library")
-
-
-def all_finite(host: np.ndarray) -> bool:
-    """No NaN or inf in a host array: the NaN screen every backend runs."""
-    host = np.asarray(host)
-    if host.size > LARGE_SCREEN:  # min/max allocate nothing (NaN propagates through)
-        return bool(np.isfinite(host.min()) and np.isfinite(host.max()))
-    return bool(np.isfinite(host).all())
-
-
 def _describe(problem: Any) -> str:
     """A problem's sizes for a message: ``m=..., n=..., k=...`` or its output shape."""
     if hasattr(problem, "m"):
         return f"m={problem.m}, n={problem.n}, k={problem.k}"
     shape = getattr(problem, "output_shape", None) or getattr(problem, "shape", None)
     return f"output shape {tuple(shape)}" if shape is not None else type(problem).__name__
-
-
-def _guarded(name: str, method: Callable) -> Callable:
-    """``method`` (a backend's asarray, to_numpy or empty) behind the shared checks."""
-    check = {"asarray": _check_asarray, "to_numpy": _check_to_numpy, "empty": _check_empty}[name]
-
-    @functools.wraps(method)
-    def guarded(self: Backend, *args: Any, **kwargs: Any) -> Any:
-        args, kwargs, done = check(self, args, kwargs)
-        return done[0] if done else method(self, *args, **kwargs)
-
-    guarded._guarded = True  # type: ignore[attr-defined]
-    return guarded
-
-
-def _numeric_host(op: str, name: str, x: Any) -> np.ndarray:
-    """``x`` as a NumPy array of numbers, or an ``hwbench.errors`` exception naming it."""
-    try:
-        host = np.asarray(x)
-    except (ValueError, TypeError) as exc:  # ragged nested lists, objects NumPy refuses
-        raise ArgumentError(f"{op}: argument '{name}' is not an array of numbers: {exc}") \
-            from exc
-    if host.dtype.kind not in "biufc":
-        raise DTypeError(f"{op}: argument '{name}' must hold numbers (bool, int, float), got "
-                         f"dtype {host.dtype} from {type(x).__name__}")
-    return host
-
-
-def _check_asarray(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
-    x = args[0] if args else kwargs.get("x")
-    if not args and "x" not in kwargs:
-        raise ArgumentError("asarray: argument 'x' is missing")
-    if isinstance(x, (np.ndarray, np.generic)):
-        host = x
-    elif hasattr(x, "shape") and hasattr(x, "dtype") and be._owns(x):
-        return args, kwargs, ()
-    else:
-        be._check_foreign("asarray", x=x)
-        host = _numeric_host("asarray", "x", x)
-        args = (host,) + tuple(args[1:]) if args else args
-        if not args:
-            kwargs = {**kwargs, "x": host}
-    if host.dtype.kind not in "biufc":
-        raise DTypeError(f"asarray: argument 'x' must hold numbers (bool, int, float), got "
-                         f"dtype {host.dtype}")
-    nbytes = host.size * host.dtype.itemsize
-    if nbytes >= memory.SMALL_BYTES:  # (the message is only worth building then)
-        be.require_bytes(nbytes, f"asarray of shape {tuple(host.shape)} {host.dtype} on "
-                         f"{be.full_name}", functools.partial(_elements_fit, host.dtype.itemsize))
-    return args, kwargs, ()
-
-
-def _elements_fit(itemsize: int, free: int) -> str:
-    return f"arrays of at most {free // itemsize:,} elements of {itemsize} bytes fit"
-
-
-def _check_to_numpy(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
-    x = args[0] if args else kwargs.get("x")
-    if isinstance(x, np.generic):  # a NumPy scalar is a 0-d host array
-        return args, kwargs, (np.asarray(x),)
-    if isinstance(x, np.ndarray):
-        if x.dtype.kind not in "biufc":
-            raise DTypeError(f"to_numpy: argument 'x' must hold numbers, got dtype {x.dtype}")
-        return args, kwargs, ()
-    if hasattr(x, "shape") and hasattr(x, "dtype"):
-        if be._owns(x):
-            return args, kwargs, ()
-        be._check_foreign("to_numpy", x=x)
-    host = _numeric_host("to_numpy", "x", x)  # nested lists of numbers, as NumPy takes
-    return args, kwargs, (host,)
-
-
-def _check_empty(be: Backend, args: tuple, kwargs: dict) -> tuple[tuple, dict, tuple]:
-    shape = args[0] if args else kwargs.get("shape")
-    dtype = args[1] if len(args) > 1 else kwargs.get("dtype", np.float32)
-    dims = (shape,) if isinstance(shape, (int, np.integer)) else shape
-    if (not isinstance(dims, (tuple, list)) or isinstance(shape, bool)
-            or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool)
-                       for d in dims)):
-        raise ArgumentError(f"empty: argument 'shape' must be an int or a tuple of ints, got "
-                            f"{shape!r}")
-    if any(int(d) < 0 for d in dims):
-        raise ArgumentError(f"empty: argument 'shape' {tuple(dims)} has a negative dimension")
-    try:
-        dt = np.dtype(dtype)
-    except TypeError as exc:
-        raise DTypeError(f"empty: argument 'dtype' {dtype!r} is not a dtype: {exc}") from exc
-    if dt.kind not in "biuf":
-        raise DTypeError(f"empty: argument 'dtype' must be a numeric dtype, got {dt}")
-    nbytes = memory.nbytes_of(tuple(dims), dt.itemsize)
-    if nbytes >= memory.SMALL_BYTES:
-        be.require_bytes(nbytes, f"empty of shape {tuple(int(d) for d in dims)} {dt} on "
-                         f"{be.full_name}", functools.partial(_elements_fit, dt.itemsize))
-    return args, kwargs, ()
 
 
 class Backend(abc.ABC):
@@ -283,12 +143,12 @@ class Backend(abc.ABC):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Guard each backend's own ``asarray``/``to_numpy``/``empty`` with the shared
-        checks (``_guarded``), so that no backend has to repeat them."""
+        checks (``checks.guarded``), so that no backend has to repeat them."""
         super().__init_subclass__(**kwargs)
         for name in ("asarray", "to_numpy", "empty"):
             method = cls.__dict__.get(name)
             if method is not None and not getattr(method, "_guarded", False):
-                setattr(cls, name, _guarded(name, method))
+                setattr(cls, name, guarded(name, method))
 
     # -- the shared checks: arrays this backend did not make, and sizes that cannot fit ----
     def _owns(self, x: Any) -> bool:
@@ -607,26 +467,26 @@ class Backend(abc.ABC):
 
     # -- what a backend implements ---------------------------------------------------------
     @abc.abstractmethod
-    def _gemm(self, p: GemmProblem, a: Any, b: Any, bias: Any) -> Any: ...
+    def _gemm(self, p: spec.GemmProblem, a: Any, b: Any, bias: Any) -> Any: ...
 
     @abc.abstractmethod
-    def _conv2d(self, p: ConvProblem, x: Any, w: Any, bias: Any) -> Any: ...
+    def _conv2d(self, p: spec.ConvProblem, x: Any, w: Any, bias: Any) -> Any: ...
 
     @abc.abstractmethod
-    def _sigmoid(self, p: ElementwiseProblem, x: Any) -> Any: ...
+    def _sigmoid(self, p: spec.ElementwiseProblem, x: Any) -> Any: ...
 
     @abc.abstractmethod
-    def _sigmoid_backward(self, p: ElementwiseProblem, y: Any, dy: Any) -> Any: ...
+    def _sigmoid_backward(self, p: spec.ElementwiseProblem, y: Any, dy: Any) -> Any: ...
 
     @abc.abstractmethod
-    def _relu(self, p: ElementwiseProblem, x: Any) -> Any: ...
+    def _relu(self, p: spec.ElementwiseProblem, x: Any) -> Any: ...
 
     @abc.abstractmethod
-    def _gemm_int8(self, p: Int8GemmProblem, a: Any, b: Any, za: np.ndarray,
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a: Any, b: Any, za: np.ndarray,
                    zb: np.ndarray) -> Any: ...
 
     @abc.abstractmethod
-    def _qgemm(self, p: Int8GemmProblem, a: Any, b: Any, za: np.ndarray, zb: np.ndarray,
+    def _qgemm(self, p: spec.Int8GemmProblem, a: Any, b: Any, za: np.ndarray, zb: np.ndarray,
                fixed: Any, zy: np.ndarray) -> Any: ...
 
     # Ops added for whole models: not abstract, so a backend still without them keeps
@@ -634,55 +494,55 @@ class Backend(abc.ABC):
     def _unsupported(self, op: str) -> UnsupportedError:
         return UnsupportedError(f"{self.name}: {op} is not implemented")
 
-    def _conv2d_int8(self, p: Int8ConvProblem, x: Any, w: Any, zx: np.ndarray,
+    def _conv2d_int8(self, p: spec.Int8ConvProblem, x: Any, w: Any, zx: np.ndarray,
                      zw: np.ndarray) -> Any:
         raise self._unsupported("conv2d_int8")
 
     # Defaults on the host (``to_numpy``/``asarray``), exact and shared; a device backend
     # overrides them to keep the data where it is.
-    def _qconv2d(self, p: Int8ConvProblem, x: Any, w: Any, zx: np.ndarray, zw: np.ndarray,
+    def _qconv2d(self, p: spec.Int8ConvProblem, x: Any, w: Any, zx: np.ndarray, zw: np.ndarray,
                  bias: Any, fixed: FixedPointMultiplier, zy: np.ndarray) -> Any:
         acc = self.to_numpy(self._conv2d_int8(p, x, w, zx, zw))
         bias = None if bias is None else along_axis(self.to_numpy(bias), 1, 4)
         return self.asarray(requantize(acc, fixed.along(1, 4), zy.item(), zy.dtype, bias))
 
-    def _quantize_linear(self, p: QuantizeProblem, x: Any, scale: np.ndarray,
+    def _quantize_linear(self, p: spec.QuantizeProblem, x: Any, scale: np.ndarray,
                          zero_point: np.ndarray) -> Any:
         return self.asarray(quantize(self.to_numpy(x), scale, zero_point, zero_point.dtype,
                                      p.axis))
 
-    def _dequantize_linear(self, p: QuantizeProblem, x: Any, scale: np.ndarray,
+    def _dequantize_linear(self, p: spec.QuantizeProblem, x: Any, scale: np.ndarray,
                            zero_point: np.ndarray) -> Any:
         return self.asarray(dequantize(self.to_numpy(x), scale, zero_point, p.axis))
 
-    def _max_pool2d(self, p: PoolProblem, x: Any) -> Any:
+    def _max_pool2d(self, p: spec.PoolProblem, x: Any) -> Any:
         raise self._unsupported("max_pool2d")
 
-    def _avg_pool2d(self, p: PoolProblem, x: Any) -> Any:
+    def _avg_pool2d(self, p: spec.PoolProblem, x: Any) -> Any:
         raise self._unsupported("avg_pool2d")
 
-    def _global_avg_pool2d(self, p: PoolProblem, x: Any) -> Any:
+    def _global_avg_pool2d(self, p: spec.PoolProblem, x: Any) -> Any:
         raise self._unsupported("global_avg_pool2d")
 
-    def _softmax(self, p: SoftmaxProblem, x: Any) -> Any:
+    def _softmax(self, p: spec.SoftmaxProblem, x: Any) -> Any:
         raise self._unsupported("softmax")
 
-    def _add(self, p: BinaryProblem, a: Any, b: Any) -> Any:
+    def _add(self, p: spec.BinaryProblem, a: Any, b: Any) -> Any:
         raise self._unsupported("add")
 
-    def _mul(self, p: BinaryProblem, a: Any, b: Any) -> Any:
+    def _mul(self, p: spec.BinaryProblem, a: Any, b: Any) -> Any:
         raise self._unsupported("mul")
 
-    def _concat(self, p: ConcatProblem, arrays: list[Any]) -> Any:
+    def _concat(self, p: spec.ConcatProblem, arrays: list[Any]) -> Any:
         raise self._unsupported("concat")
 
-    def _lrn(self, p: LrnProblem, x: Any) -> Any:
+    def _lrn(self, p: spec.LrnProblem, x: Any) -> Any:
         raise self._unsupported("lrn")
 
-    def _reshape(self, p: LayoutProblem, x: Any) -> Any:
+    def _reshape(self, p: spec.LayoutProblem, x: Any) -> Any:
         raise self._unsupported("reshape")
 
-    def _transpose(self, p: LayoutProblem, x: Any) -> Any:
+    def _transpose(self, p: spec.LayoutProblem, x: Any) -> Any:
         raise self._unsupported("transpose")
 
     def __repr__(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.onednn import aligned_bytes
+from hwbench.backends.memory import aligned_bytes
 
 ALIGNMENT = 64  # bytes: one cache line, one AVX-512 register
 # Smaller copies are not aligned (as ``cpu.aligned_empty``): alignment pays only for large

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from hwbench.errors import OutOfMemoryError
 
 # Requests below this are never checked (reading /proc would cost more than they do).
@@ -147,3 +149,11 @@ def largest_fitting(per_unit: int, fixed: int, budget: Budget | None) -> int:
 def nbytes_of(shape: tuple[int, ...], itemsize: int) -> int:
     """Bytes of a dense array of ``shape`` (Python ints: no overflow)."""
     return math.prod(int(d) for d in shape) * int(itemsize)
+
+
+def aligned_bytes(nbytes: int, alignment: int = 4096) -> np.ndarray:
+    """A byte buffer starting on an ``alignment`` boundary (default: a page, as oneDNN's
+    own allocator gives scratchpads)."""
+    raw = np.empty(nbytes + alignment, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset:offset + nbytes]

@@ -14,26 +14,13 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
+from hwbench.kernels import spec
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
     dequantize,
     int8_gemm_by_float64,
     quantize,
     requantize,
-)
-from hwbench.kernels.spec import (
-    BinaryProblem,
-    ConcatProblem,
-    ConvProblem,
-    ElementwiseProblem,
-    GemmProblem,
-    Int8ConvProblem,
-    Int8GemmProblem,
-    LayoutProblem,
-    LrnProblem,
-    PoolProblem,
-    QuantizeProblem,
-    SoftmaxProblem,
 )
 
 
@@ -71,13 +58,13 @@ class NumpyBackend(Backend):
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
 
-    def _gemm(self, p: GemmProblem, a, b, bias) -> np.ndarray:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> np.ndarray:
         out = np.matmul(a.T if p.trans_a else a, b.T if p.trans_b else b)
         if bias is not None:
             out += bias
         return out
 
-    def _conv2d(self, p: ConvProblem, x, w, bias) -> np.ndarray:
+    def _conv2d(self, p: spec.ConvProblem, x, w, bias) -> np.ndarray:
         cols = im2col(np.asarray(x), p)
         wmat = np.ascontiguousarray(w).reshape(p.groups, p.k // p.groups, -1)
         out = col2output(np.matmul(wmat, cols), p)
@@ -85,7 +72,7 @@ class NumpyBackend(Backend):
             out += bias.reshape(1, -1, 1, 1)
         return out
 
-    def _sigmoid(self, p: ElementwiseProblem, x) -> np.ndarray:
+    def _sigmoid(self, p: spec.ElementwiseProblem, x) -> np.ndarray:
         # 0.5·tanh(x/2) + 0.5 equals σ(x) and never overflows exp for large |x|.
         # (out=: a ufunc of 0-d input returns a NumPy scalar, which tanh cannot write to)
         out = np.multiply(x, np.float32(0.5), out=np.empty(p.shape, np.float32))
@@ -94,13 +81,13 @@ class NumpyBackend(Backend):
         out += np.float32(0.5)
         return out
 
-    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> np.ndarray:
+    def _sigmoid_backward(self, p: spec.ElementwiseProblem, y, dy) -> np.ndarray:
         out = np.subtract(np.float32(1.0), y, out=np.empty(p.shape, np.float32))
         out *= y
         out *= dy
         return out
 
-    def _relu(self, p: ElementwiseProblem, x) -> np.ndarray:
+    def _relu(self, p: spec.ElementwiseProblem, x) -> np.ndarray:
         return np.maximum(x, np.float32(0.0), out=np.empty(p.shape, np.float32))
 
     def _workspace_bytes(self, op: str, problem: Any) -> int:
@@ -119,51 +106,51 @@ class NumpyBackend(Backend):
             return 8 * (p.m * p.k + p.k * p.n + p.m * p.n)
         return 0
 
-    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> np.ndarray:
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         return int8_gemm_by_float64(a, b, za, zb)
 
-    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
+    def _qgemm(self, p: spec.Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
 
     # (De)quantization straight on host arrays: base's default would copy the result
     # once more through ``asarray``.
-    def _quantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
+    def _quantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point) -> np.ndarray:
         return quantize(np.asarray(x), scale, zero_point, zero_point.dtype, p.axis)
 
-    def _dequantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> np.ndarray:
+    def _dequantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point) -> np.ndarray:
         return dequantize(np.asarray(x), scale, zero_point, p.axis)
 
-    def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
+    def _conv2d_int8(self, p: spec.Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
         return conv2d_int8_by_gemm(np.asarray(x), np.asarray(w), p, zx, zw, self.gemm_int8)
 
     # -- the ops full CNNs need ------------------------------------------------------------
-    def _max_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+    def _max_pool2d(self, p: spec.PoolProblem, x) -> np.ndarray:
         return _pool_windows(x, p, -np.inf).max(axis=(-2, -1))
 
-    def _avg_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+    def _avg_pool2d(self, p: spec.PoolProblem, x) -> np.ndarray:
         sums = _pool_windows(x, p, 0.0).sum(axis=(-2, -1), dtype=np.float32)
         counts = np.outer(p.window_counts(0), p.window_counts(1)).astype(np.float32)
         return np.divide(sums, counts, out=sums)
 
-    def _global_avg_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+    def _global_avg_pool2d(self, p: spec.PoolProblem, x) -> np.ndarray:
         return np.mean(x, axis=(2, 3), keepdims=True, dtype=np.float32)
 
-    def _softmax(self, p: SoftmaxProblem, x) -> np.ndarray:
+    def _softmax(self, p: spec.SoftmaxProblem, x) -> np.ndarray:
         out = np.subtract(x, np.max(x, axis=p.axis, keepdims=True))
         np.exp(out, out=out)
         out /= np.sum(out, axis=p.axis, keepdims=True)
         return out
 
-    def _add(self, p: BinaryProblem, a, b) -> np.ndarray:
+    def _add(self, p: spec.BinaryProblem, a, b) -> np.ndarray:
         return np.add(a, b, out=np.empty(p.shape, np.float32))
 
-    def _mul(self, p: BinaryProblem, a, b) -> np.ndarray:
+    def _mul(self, p: spec.BinaryProblem, a, b) -> np.ndarray:
         return np.multiply(a, b, out=np.empty(p.shape, np.float32))
 
-    def _concat(self, p: ConcatProblem, arrays) -> np.ndarray:
+    def _concat(self, p: spec.ConcatProblem, arrays) -> np.ndarray:
         return np.concatenate(arrays, axis=p.axis)
 
-    def _lrn(self, p: LrnProblem, x) -> np.ndarray:
+    def _lrn(self, p: spec.LrnProblem, x) -> np.ndarray:
         before = (p.size - 1) // 2  # ONNX: floor((size-1)/2) channels before, the rest after
         squares = np.zeros((p.shape[0], p.shape[1] + p.size - 1) + p.shape[2:], np.float32)
         np.square(x, out=squares[:, before:before + p.shape[1]])
@@ -174,14 +161,14 @@ class NumpyBackend(Backend):
         np.power(denom, np.float32(p.beta), out=denom)
         return np.divide(x, denom, out=denom)
 
-    def _reshape(self, p: LayoutProblem, x) -> np.ndarray:
+    def _reshape(self, p: spec.LayoutProblem, x) -> np.ndarray:
         return np.reshape(x, p.shape)
 
-    def _transpose(self, p: LayoutProblem, x) -> np.ndarray:
+    def _transpose(self, p: spec.LayoutProblem, x) -> np.ndarray:
         return np.ascontiguousarray(np.transpose(x, p.perm))
 
 
-def _pool_windows(x: np.ndarray, p: PoolProblem, fill: float) -> np.ndarray:
+def _pool_windows(x: np.ndarray, p: spec.PoolProblem, fill: float) -> np.ndarray:
     """(n, c, out_h, out_w, kh, kw) windows over a copy of ``x`` padded with ``fill``
     (the explicit padding plus ceil mode's overhang)."""
     pt, pl, pb, pr = p.padding

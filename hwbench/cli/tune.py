@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         raise ArgumentError(f"argument '--backend': only opencl devices are tuned, got "
                             f"{args.backend!r}")
     # Here, not at the top: the OpenCL backend package adds ~0.1 s to every command's start.
-    from hwbench.backends.opencl import tune, tuning
+    from hwbench.backends.opencl import autotune, tile_params
 
     unit = "GOP/s" if args.op == "gemm_int8" else "GFLOP/s"
 
@@ -38,8 +38,8 @@ def run(args: argparse.Namespace) -> int:
         speed = f"{trial.gflops:8.1f} {unit}" if trial.gflops else f"skipped: {trial.note}"
         say(console, f"  {trial.params}  {speed}")
 
-    be, trials = tune.search(device, args.size, args.budget, report=report,
-                             store=not args.no_save, op=args.op)
+    be, trials = autotune.search(device, args.size, args.budget, report=report,
+                                 store=not args.no_save, op=args.op)
     timed = [t for t in trials if t.gflops]
     if not timed:
         console.print("[bold red]no candidate ran[/]")
@@ -47,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
     best = max(timed, key=lambda t: t.gflops)
     say(console, f"{be.info()['device_name']} ({be.dev.cache_key}): best {best.params} at "
                  f"{best.gflops:.1f} {unit} over {len(trials)} candidates"
-                 + ("" if args.no_save else f"; stored in {tuning.tuning_file()}"))
+                 + ("" if args.no_save else f"; stored in {tile_params.tuning_file()}"))
     return 0

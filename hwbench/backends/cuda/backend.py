@@ -45,21 +45,8 @@ from hwbench.backends.base import Backend
 from hwbench.backends.cuda import layout, runtime
 from hwbench.backends.cuda.kernels import Kernels
 from hwbench.errors import BackendUnavailableError, UnsupportedError
+from hwbench.kernels import spec
 from hwbench.kernels.quantization import along_axis
-from hwbench.kernels.spec import (
-    BinaryProblem,
-    ConcatProblem,
-    ConvProblem,
-    ElementwiseProblem,
-    GemmProblem,
-    Int8ConvProblem,
-    Int8GemmProblem,
-    LayoutProblem,
-    LrnProblem,
-    PoolProblem,
-    QuantizeProblem,
-    SoftmaxProblem,
-)
 
 INT8_GEMMS = ("auto", "cublaslt", "cublas")
 CONVS = ("auto", "cudnn", "im2col")
@@ -286,7 +273,7 @@ class CudaBackend(Backend):
             layout.GEMM_COMPUTE_TYPES[self.math_mode], layout.CUBLAS_GEMM_DEFAULT)
 
     @_on_gpu("gemm")
-    def _gemm(self, p: GemmProblem, a, b, bias) -> Any:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> Any:
         a_s, ta = self._row_major(self._dev(a), p.trans_a)
         b_s, tb = self._row_major(self._dev(b), p.trans_b)
         out = self.cp.empty((p.m, p.n), self.cp.float32)
@@ -373,17 +360,17 @@ class CudaBackend(Backend):
         zb_d = self._const(zb.reshape(1, -1) if zb.ndim else zb.reshape(1, 1), np.int64)
         return self.kernels.zero_point_correction(raw, rowsum, colsum, za_d, zb_d, k)
 
-    def _int8_gemm(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
+    def _int8_gemm(self, p: spec.Int8GemmProblem, a, b, za, zb) -> Any:
         a, b = self._dev(a), self._dev(b)
         return self._int8_product(p.m, a, b.T, self._shifted(za, a.dtype),
                                   self._shifted(zb, b.dtype))
 
     @_on_gpu("gemm_int8")
-    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> Any:
         return self._int8_gemm(p, a, b, za, zb)
 
     @_on_gpu("qgemm")
-    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
+    def _qgemm(self, p: spec.Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
         return self._requantize(self._int8_gemm(p, a, b, za, zb), fixed, zy, axis=1)
 
     def _requantize(self, acc: Any, fixed: Any, zy: np.ndarray, axis: int,
@@ -399,7 +386,7 @@ class CudaBackend(Backend):
         return self.kernels.requantize(acc, mult, shift, int(zy), zy.dtype, bias)
 
     # -- int8 convolution ------------------------------------------------------------------
-    def _int8_conv_rows(self, p: Int8ConvProblem, x: Any, w: Any, zx: np.ndarray,
+    def _int8_conv_rows(self, p: spec.Int8ConvProblem, x: Any, w: Any, zx: np.ndarray,
                         zw: np.ndarray) -> Any:
         """ConvInteger as (N·OH·OW, K) int32, channels last: per group, im2row patches
         (uint8 flipped to int8 on the fly, padding holding the x zero point) times the
@@ -426,30 +413,30 @@ class CudaBackend(Backend):
             out[:, g * kg:(g + 1) * kg] = part
         return out
 
-    def _nchw(self, rows: Any, p: ConvProblem) -> Any:
+    def _nchw(self, rows: Any, p: spec.ConvProblem) -> Any:
         return self.cp.ascontiguousarray(
             rows.reshape(p.n, p.out_h, p.out_w, p.k).transpose(0, 3, 1, 2))
 
     @_on_gpu("conv2d_int8")
-    def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> Any:
+    def _conv2d_int8(self, p: spec.Int8ConvProblem, x, w, zx, zw) -> Any:
         x, w = self.cp.ascontiguousarray(self._dev(x)), self.cp.ascontiguousarray(self._dev(w))
         return self._nchw(self._int8_conv_rows(p, x, w, zx, zw), p)
 
     @_on_gpu("qconv2d")
-    def _qconv2d(self, p: Int8ConvProblem, x, w, zx, zw, bias, fixed, zy) -> Any:
+    def _qconv2d(self, p: spec.Int8ConvProblem, x, w, zx, zw, bias, fixed, zy) -> Any:
         x, w = self.cp.ascontiguousarray(self._dev(x)), self.cp.ascontiguousarray(self._dev(w))
         rows = self._int8_conv_rows(p, x, w, zx, zw)  # filters along the last axis
         return self._nchw(self._requantize(rows, fixed, zy, axis=1, bias=bias), p)
 
     @_on_gpu("quantize_linear")
-    def _quantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> Any:
+    def _quantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point) -> Any:
         rank = len(p.shape)
         s = self._const(along_axis(scale, p.axis, rank), np.float32)
         z = self._const(along_axis(zero_point.astype(np.float32), p.axis, rank), np.float32)
         return self.kernels.quantize(self._dev(x), s, z, zero_point.dtype)
 
     @_on_gpu("dequantize_linear")
-    def _dequantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> Any:
+    def _dequantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point) -> Any:
         x = self._dev(x)
         rank = len(p.shape)
         s = self._const(along_axis(scale, p.axis, rank), np.float32)
@@ -459,7 +446,7 @@ class CudaBackend(Backend):
 
     # -- float convolution -----------------------------------------------------------------
     @_on_gpu("conv2d")
-    def _conv2d(self, p: ConvProblem, x, w, bias, residual=None,
+    def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None,
                 activation: str | None = None) -> Any:
         x, w = self.cp.ascontiguousarray(self._dev(x)), self.cp.ascontiguousarray(self._dev(w))
         bias, residual = self._dev(bias), self._dev(residual)
@@ -474,7 +461,7 @@ class CudaBackend(Backend):
                 self.conv_fallbacks[str(p)] = str(exc)
         return self._conv_im2row(p, x, w, bias, residual, relu)
 
-    def _conv_cudnn(self, dnn: Any, p: ConvProblem, x, w, bias, residual, relu: bool) -> Any:
+    def _conv_cudnn(self, dnn: Any, p: spec.ConvProblem, x, w, bias, residual, relu: bool) -> Any:
         cp = self.cp
         explicit, (ph, pw) = layout.split_padding(p.padding)
         q = replace(p, padding=(ph, pw, ph, pw))
@@ -505,7 +492,7 @@ class CudaBackend(Backend):
         return self.kernels.epilogue(y, out, None if bias_c is None
                                      else bias_c.reshape(1, -1, 1, 1), res_c, relu, source)
 
-    def _conv_im2row(self, p: ConvProblem, x, w, bias, residual, relu: bool) -> Any:
+    def _conv_im2row(self, p: spec.ConvProblem, x, w, bias, residual, relu: bool) -> Any:
         """The lowering without cuDNN: per group, im2row patches (pixels × C/g·R·S) times
         the group's filters transposed, into channels-last rows; one epilogue kernel then
         adds bias and shortcut, applies relu and writes NCHW."""
@@ -530,30 +517,30 @@ class CudaBackend(Backend):
 
     # -- elementwise -----------------------------------------------------------------------
     @_on_gpu("sigmoid")
-    def _sigmoid(self, p: ElementwiseProblem, x) -> Any:
+    def _sigmoid(self, p: spec.ElementwiseProblem, x) -> Any:
         return self.kernels.sigmoid(self._dev(x))
 
     @_on_gpu("sigmoid_backward")
-    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> Any:
+    def _sigmoid_backward(self, p: spec.ElementwiseProblem, y, dy) -> Any:
         return self.kernels.sigmoid_backward(self._dev(y), self._dev(dy))
 
     @_on_gpu("relu")
-    def _relu(self, p: ElementwiseProblem, x) -> Any:
+    def _relu(self, p: spec.ElementwiseProblem, x) -> Any:
         return self.kernels.relu(self._dev(x))
 
     # -- the ops full CNNs need ------------------------------------------------------------
     @_on_gpu("pool2d")
-    def _pool(self, p: PoolProblem, x) -> Any:
+    def _pool(self, p: spec.PoolProblem, x) -> Any:
         return self.kernels.pool2d(self.cp.ascontiguousarray(self._dev(x)), p)
 
     _max_pool2d = _avg_pool2d = _pool
 
     @_on_gpu("global_avg_pool2d")
-    def _global_avg_pool2d(self, p: PoolProblem, x) -> Any:
+    def _global_avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
         return self.cp.mean(self._dev(x), axis=(2, 3), keepdims=True, dtype=self.cp.float32)
 
     @_on_gpu("softmax")
-    def _softmax(self, p: SoftmaxProblem, x) -> Any:
+    def _softmax(self, p: spec.SoftmaxProblem, x) -> Any:
         cp = self.cp
         x = self._dev(x)
         out = cp.subtract(x, cp.max(x, axis=p.axis, keepdims=True))
@@ -562,27 +549,27 @@ class CudaBackend(Backend):
         return out
 
     @_on_gpu("add")
-    def _add(self, p: BinaryProblem, a, b) -> Any:
+    def _add(self, p: spec.BinaryProblem, a, b) -> Any:
         return self.cp.add(self._dev(a), self._dev(b))
 
     @_on_gpu("mul")
-    def _mul(self, p: BinaryProblem, a, b) -> Any:
+    def _mul(self, p: spec.BinaryProblem, a, b) -> Any:
         return self.cp.multiply(self._dev(a), self._dev(b))
 
     @_on_gpu("concat")
-    def _concat(self, p: ConcatProblem, arrays) -> Any:
+    def _concat(self, p: spec.ConcatProblem, arrays) -> Any:
         return self.cp.concatenate([self._dev(a) for a in arrays], axis=p.axis)
 
     @_on_gpu("lrn")
-    def _lrn(self, p: LrnProblem, x) -> Any:
+    def _lrn(self, p: spec.LrnProblem, x) -> Any:
         return self.kernels.lrn(self.cp.ascontiguousarray(self._dev(x)), p)
 
     @_on_gpu("reshape")
-    def _reshape(self, p: LayoutProblem, x) -> Any:
+    def _reshape(self, p: spec.LayoutProblem, x) -> Any:
         return self._dev(x).reshape(p.shape)  # a view when contiguous, else a copy
 
     @_on_gpu("transpose")
-    def _transpose(self, p: LayoutProblem, x) -> Any:
+    def _transpose(self, p: spec.LayoutProblem, x) -> Any:
         return self.cp.ascontiguousarray(self.cp.transpose(self._dev(x), p.perm))
 
     def __repr__(self) -> str:

@@ -9,7 +9,7 @@ On CPU devices (PoCL) GEMMs run the packed, register-blocked ``sgemm_packed``; o
 others the local-memory ``sgemm_tiled``; ``gemm_kernel=`` overrides the choice. The exact
 int8 GEMM likewise runs ``gemm_int8_packed`` on CPUs and ``gemm_int8_tiled`` elsewhere
 (``int8_kernel=``; see ``gemm_int8``). Tile parameters come from ``hwbench tune`` (see
-``tuning``), else safe defaults.
+``tile_params``), else safe defaults.
 """
 
 from __future__ import annotations
@@ -21,24 +21,13 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
-from hwbench.backends.opencl import direct, runtime, tuning
+from hwbench.backends.opencl import direct, runtime, tile_params
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
 from hwbench.backends.opencl.runtime import Device, native_error
 from hwbench.errors import ArgumentError, HwbenchError
-from hwbench.kernels.spec import (
-    BinaryProblem,
-    ConcatProblem,
-    ConvProblem,
-    ElementwiseProblem,
-    GemmProblem,
-    Int8GemmProblem,
-    LayoutProblem,
-    LrnProblem,
-    PoolProblem,
-    SoftmaxProblem,
-)
+from hwbench.kernels import spec
 
 GEMM_KERNELS = ("sgemm_packed", "sgemm_tiled")
 LOCAL_1D = 256
@@ -79,7 +68,7 @@ class OpenclBackend(Backend):
                  gemm_params: dict[str, int] | None = None, int8_kernel: str | None = None,
                  int8_params: dict[str, int] | None = None, probe: bool | None = None) -> None:
         """``gemm_kernel``: "sgemm_packed" or "sgemm_tiled" (default: by device type);
-        ``gemm_params``: its tile parameters (default: tuned, else ``tuning.DEFAULTS``);
+        ``gemm_params``: its tile parameters (default: tuned, else ``tile_params.DEFAULTS``);
         ``int8_kernel`` / ``int8_params``: the same for the int8 GEMM ("gemm_int8_packed"
         or "gemm_int8_tiled"); ``probe``: compile new programs in a child process first
         (default: on, unless ``HWBENCH_OPENCL_PROBE=0``)."""
@@ -112,15 +101,15 @@ class OpenclBackend(Backend):
                 f"argument '{what}_kernel' must be one of {kernels}, got {kernel!r}")
         limits = (self.dev.max_work_group_size, self.dev.local_mem_size)
         if params is not None:
-            if not tuning.valid(kernel, params, *limits):
+            if not tile_params.valid(kernel, params, *limits):
                 raise ArgumentError(
                     f"argument '{what}_params' {params!r} is not a valid point of "
-                    f"{kernel}'s space {tuning.SPACES[kernel]} for this device")
+                    f"{kernel}'s space {tile_params.SPACES[kernel]} for this device")
             return kernel, dict(params), False
-        stored = tuning.tuned(self.dev.cache_key, kernel)
-        if stored is not None and tuning.valid(kernel, stored, *limits):
+        stored = tile_params.tuned(self.dev.cache_key, kernel)
+        if stored is not None and tile_params.valid(kernel, stored, *limits):
             return kernel, stored, True
-        return kernel, dict(tuning.DEFAULTS[kernel]), False
+        return kernel, dict(tile_params.DEFAULTS[kernel]), False
 
     # -- discovery -------------------------------------------------------------------------
     @classmethod
@@ -305,7 +294,7 @@ class OpenclBackend(Backend):
         return buf.data
 
     # -- float32 kernels -------------------------------------------------------------------
-    def _gemm(self, p: GemmProblem, a, b, bias) -> Any:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> Any:
         a_op = Operand(self._buf(a), 1, p.m) if p.trans_a else Operand(self._buf(a), p.k, 1)
         b_op = Operand(self._buf(b), 1, p.k) if p.trans_b else Operand(self._buf(b), p.n, 1)
         out = self.empty((p.m, p.n))
@@ -318,7 +307,7 @@ class OpenclBackend(Backend):
         self.gemm_engine.gemm(p.m, p.n, p.k, a_op, b_op, out.data, bias_arg)
         return out
 
-    def _conv2d(self, p: ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
+    def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
         out = self.empty(p.output_shape)
         run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler)
                if direct.prefers_direct(p) else self.gemm_engine.conv2d)
@@ -332,13 +321,13 @@ class OpenclBackend(Backend):
                                    *[self._buf(m) for m in more], out.data)
         return out
 
-    def _sigmoid(self, p: ElementwiseProblem, x) -> Any:
+    def _sigmoid(self, p: spec.ElementwiseProblem, x) -> Any:
         return self._unary("sigmoid", x)
 
-    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> Any:
+    def _sigmoid_backward(self, p: spec.ElementwiseProblem, y, dy) -> Any:
         return self._unary("sigmoid_backward", y, dy)
 
-    def _relu(self, p: ElementwiseProblem, x) -> Any:
+    def _relu(self, p: spec.ElementwiseProblem, x) -> Any:
         return self._unary("relu", x)
 
     # -- int8 ------------------------------------------------------------------------------
@@ -346,7 +335,7 @@ class OpenclBackend(Backend):
         values = np.asarray(z, np.int32).reshape(-1)
         return self._meta_buffer(tuple(int(v) for v in values)), int(values.size > 1)
 
-    def _int8_gemm(self, p: Int8GemmProblem, a, b, za, zb, out_dtype=None) -> Any:
+    def _int8_gemm(self, p: spec.Int8GemmProblem, a, b, za, zb, out_dtype=None) -> Any:
         prog = self.int8_engine.program(np.dtype(p.a_dtype), np.dtype(p.b_dtype), out_dtype)
         out = self.empty((p.m, p.n), np.int32)
         za_buf, za_step = self._zero_points(za)
@@ -355,10 +344,10 @@ class OpenclBackend(Backend):
                               za_step, zb_buf, zb_step, out.data)
         return prog, out
 
-    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> Any:
         return self._int8_gemm(p, a, b, za, zb)[1]
 
-    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
+    def _qgemm(self, p: spec.Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
         """int32 GEMM, then requantization on the device, bit-exact with
         ``hwbench.kernels.quantization.requantize`` (its integer form)."""
         prog, acc = self._int8_gemm(p, a, b, za, zb, zy.dtype)
@@ -446,7 +435,7 @@ class OpenclBackend(Backend):
         return self._program("pool", {"max_pool": LOCAL_3D, "avg_pool": LOCAL_3D,
                                       "global_avg_pool": (64,)})
 
-    def _max_pool2d(self, p: PoolProblem, x) -> Any:
+    def _max_pool2d(self, p: spec.PoolProblem, x) -> Any:
         out = self.empty(p.output_shape)
         (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
         nc = p.n * p.c
@@ -456,7 +445,7 @@ class OpenclBackend(Backend):
             i32(p.padding[1]), i32(dh), i32(dw), i32(nc), out.data)
         return out
 
-    def _avg_pool2d(self, p: PoolProblem, x) -> Any:
+    def _avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
         out = self.empty(p.output_shape)
         (kh, kw), (sh, sw) = p.kernel, p.stride
         pt, pl, pb, pr = p.padding
@@ -467,14 +456,14 @@ class OpenclBackend(Backend):
             i32(pb), i32(pr), i32(p.count_include_pad), i32(nc), out.data)
         return out
 
-    def _global_avg_pool2d(self, p: PoolProblem, x) -> Any:
+    def _global_avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
         out = self.empty((p.n, p.c, 1, 1))
         nc = p.n * p.c
         self._pool_program().launch("global_avg_pool", (nc,), self._buf(x), i32(p.h * p.w),
                                     i32(nc), out.data)
         return out
 
-    def _softmax(self, p: SoftmaxProblem, x) -> Any:
+    def _softmax(self, p: spec.SoftmaxProblem, x) -> Any:
         out = self.empty(p.shape)
         length = p.shape[p.axis]
         inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
@@ -484,7 +473,7 @@ class OpenclBackend(Backend):
             out.data)
         return out
 
-    def _lrn(self, p: LrnProblem, x) -> Any:
+    def _lrn(self, p: spec.LrnProblem, x) -> Any:
         out = self.empty(p.shape)
         n, c, h, w = p.shape
         self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
@@ -492,7 +481,7 @@ class OpenclBackend(Backend):
             np.float32(p.alpha / p.size), np.float32(p.beta), np.float32(p.bias), out.data)
         return out
 
-    def _binary(self, p: BinaryProblem, a, b, op: int) -> Any:
+    def _binary(self, p: spec.BinaryProblem, a, b, op: int) -> Any:
         out = self.empty(p.shape)
         if p.a_shape == p.b_shape == p.shape:  # no broadcasting: the vectorized kernel
             self._elementwise().launch("binary_same", (self._grid(out.size),), i32(out.size),
@@ -506,13 +495,13 @@ class OpenclBackend(Backend):
                                    out.data, i32(op))
         return out
 
-    def _add(self, p: BinaryProblem, a, b) -> Any:
+    def _add(self, p: spec.BinaryProblem, a, b) -> Any:
         return self._binary(p, a, b, 0)
 
-    def _mul(self, p: BinaryProblem, a, b) -> Any:
+    def _mul(self, p: spec.BinaryProblem, a, b) -> Any:
         return self._binary(p, a, b, 1)
 
-    def _concat(self, p: ConcatProblem, arrays: list[Any]) -> Any:
+    def _concat(self, p: spec.ConcatProblem, arrays: list[Any]) -> Any:
         out = self.empty(p.shape)
         inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
         outer = int(np.prod(p.shape[:p.axis], dtype=np.int64))
@@ -533,14 +522,14 @@ class OpenclBackend(Backend):
             shape = shape.get()
         return super().reshape(x, shape)
 
-    def _reshape(self, p: LayoutProblem, x) -> Any:
+    def _reshape(self, p: spec.LayoutProblem, x) -> Any:
         if not self._is_device_array(x):
             x = self.asarray(x)
         if not x.flags.c_contiguous or x.offset:
             x = self.asarray(x.get())
         return x.reshape(p.shape)
 
-    def _transpose(self, p: LayoutProblem, x) -> Any:
+    def _transpose(self, p: spec.LayoutProblem, x) -> Any:
         dtype = np.dtype(x.dtype)
         out = self.empty(p.shape, dtype)
         in_strides = _contiguous_strides(p.in_shape)

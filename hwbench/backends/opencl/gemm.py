@@ -19,6 +19,10 @@ from hwbench.backends.opencl.runtime import Device, native_error
 from hwbench.errors import UnsupportedError
 
 LOCAL = 256  # work-items per work-group of the 1-D kernels
+# The GEMM kernels' source files: one per shape, its INT8 define picking the accumulator
+# (0: float, the SGEMM kernels; 1: exact int8).
+GEMM_SOURCES = {"sgemm_packed": "gemm_packed", "sgemm_tiled": "gemm_tiled",
+                "gemm_int8_packed": "gemm_packed", "gemm_int8_tiled": "gemm_tiled"}
 INT32_MAX = 2**31 - 1
 CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
             np.dtype(np.float32): "float", np.dtype(np.int32): "int"}
@@ -113,10 +117,10 @@ class Gemm:
     def sgemm_program(self) -> Program:
         p = self.params
         if self.kernel == "sgemm_packed":
-            return self.compiler.program("sgemm_packed", p, {
+            return self.compiler.program(GEMM_SOURCES["sgemm_packed"], p, {
                 "sgemm_packed": (1, 1, 1), "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)})
         local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
-        return self.compiler.program("sgemm_tiled", p, {"sgemm_tiled": local})
+        return self.compiler.program(GEMM_SOURCES["sgemm_tiled"], p, {"sgemm_tiled": local})
 
     @property
     def epilogue_run(self) -> int:

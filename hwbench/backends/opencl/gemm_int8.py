@@ -7,7 +7,7 @@ panels for a register-blocked micro-kernel of 16-bit multiply-adds (x86's vpmadd
 ``gemm_int8_tiled`` (GPUs) stages the raw 8-bit operands through local memory and sums
 4-wide dot products, with cl_khr_integer_dot_product's ``dot()`` where the device has it,
 applying the zero points afterwards from row and column sums. Tile parameters come from
-``tuning`` (``hwbench tune``), else its defaults.
+``tile_params`` (``hwbench tune``), else its defaults.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from hwbench.backends.opencl.compiler import Compiler, Program, kernel_source
 from hwbench.backends.opencl.gemm import (
     CL_TYPES,
+    GEMM_SOURCES,
     Operand,
     Scratch,
     check_int32,
@@ -32,7 +33,7 @@ from hwbench.backends.opencl.runtime import Device
 
 INT8_KERNELS = ("gemm_int8_packed", "gemm_int8_tiled")
 # The OpenCL extensions with 4 x 8-bit dot products, in order of preference, and the
-# USE_DOT value of gemm_int8_tiled.cl that calls each. ARM's takes operands of one
+# USE_DOT value of gemm_tiled.cl (INT8=1) that calls each. ARM's takes operands of one
 # signedness only (uchar4 x uchar4 or char4 x char4).
 DOT_EXTENSIONS = {"cl_khr_integer_dot_product": 1, "cl_arm_integer_dot_product_int8": 2}
 
@@ -79,7 +80,7 @@ class Int8Gemm:
                 out_dtype: np.dtype | None = None) -> Program:
         """The kernel file with the shared epilogues appended: requantization
         (int8_output.cl) and col2output.cl for int32."""
-        defines: dict[str, Any] = {"A_T": CL_TYPES[a_dtype], "B_T": CL_TYPES[b_dtype],
+        defines: dict[str, Any] = {"INT8": 1, "A_T": CL_TYPES[a_dtype], "B_T": CL_TYPES[b_dtype],
                                    "OUT_T": CL_TYPES[out_dtype or np.dtype(np.uint8)],
                                    "ACC_T": "int", "RUN": self.epilogue_run, **self.params}
         common = {"col2output": (16, 4, 1), "requantize": (4, 16)}
@@ -94,9 +95,10 @@ class Int8Gemm:
             launches = {"gemm_int8_tiled": (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1),
                         "row_sums": (64, 1), "col_sums": (64, 1), "im2col": (16, 4, 1),
                         **common}
+        gemm_source = GEMM_SOURCES[self.kernel]
         source = "\n".join(kernel_source(name)
-                           for name in (self.kernel, "int8_output", "col2output"))
-        return self.compiler.program(self.kernel, defines, launches, source=source)
+                           for name in (gemm_source, "int8_output", "col2output"))
+        return self.compiler.program(gemm_source, defines, launches, source=source)
 
     # -- GEMM -------------------------------------------------------------------------------
     def gemm(self, prog: Program, m: int, n: int, k: int, a: Any, b: Any, za: Any,

@@ -28,21 +28,8 @@ from hwbench.backends.systolic.topology import (
     gemm_layer,
     vector_op,
 )
+from hwbench.kernels import spec
 from hwbench.kernels.quantization import requantize
-from hwbench.kernels.spec import (
-    BinaryProblem,
-    ConcatProblem,
-    ConvProblem,
-    ElementwiseProblem,
-    GemmProblem,
-    Int8ConvProblem,
-    Int8GemmProblem,
-    LayoutProblem,
-    LrnProblem,
-    PoolProblem,
-    QuantizeProblem,
-    SoftmaxProblem,
-)
 
 DEFAULT_CONFIG = "tpu-v1"
 # float32 kernels the array serves in int8 (quantized on the fly), and how.
@@ -165,7 +152,7 @@ class SystolicBackend(NumpyBackend):
         self.counters.add(op, vector_op(op, elements, ops_per_element))
 
     # -- the array ---------------------------------------------------------------------------
-    def _gemm(self, p: GemmProblem, a, b, bias) -> np.ndarray:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> np.ndarray:
         a2 = np.asarray(a.T if p.trans_a else a, np.float32)
         b2 = np.asarray(b.T if p.trans_b else b, np.float32)
         out = functional.quantized_gemm(
@@ -176,7 +163,7 @@ class SystolicBackend(NumpyBackend):
         self.counters.add("gemm", gemm_layer("gemm", p.m, p.k, p.n))
         return out
 
-    def _conv2d(self, p: ConvProblem, x, w, bias) -> np.ndarray:
+    def _conv2d(self, p: spec.ConvProblem, x, w, bias) -> np.ndarray:
         out = functional.quantized_conv2d(np.asarray(x), np.asarray(w), p,
                                           self._int8_weights(np.asarray(w), axis=0))
         if bias is not None:
@@ -185,77 +172,77 @@ class SystolicBackend(NumpyBackend):
         self.counters.add("conv2d", conv_problem_layer(p))
         return out
 
-    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> np.ndarray:
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         self.counters.add("gemm_int8", gemm_layer("gemm_int8", p.m, p.k, p.n))
         return functional.gemm_int8(a, b, za, zb)
 
-    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
+    def _qgemm(self, p: spec.Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
         self.counters.add("qgemm", gemm_layer("qgemm", p.m, p.k, p.n))
         return requantize(functional.gemm_int8(a, b, za, zb), fixed, zy.item(), zy.dtype)
 
-    def _conv2d_int8(self, p: Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
+    def _conv2d_int8(self, p: spec.Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
         self.counters.add("conv2d_int8", conv_problem_layer(p, "conv2d_int8"))
         return functional.conv2d_int8(x, w, p, zx, zw)
 
     # -- the activation unit ------------------------------------------------------------------
-    def _sigmoid(self, p: ElementwiseProblem, x) -> np.ndarray:
+    def _sigmoid(self, p: spec.ElementwiseProblem, x) -> np.ndarray:
         self._vector("sigmoid", p.size)
         return functional.sigmoid(np.asarray(x, np.float32))
 
-    def _relu(self, p: ElementwiseProblem, x) -> np.ndarray:
+    def _relu(self, p: spec.ElementwiseProblem, x) -> np.ndarray:
         self._vector("relu", p.size)
         return super()._relu(p, x)
 
-    def _quantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> Any:
+    def _quantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point) -> Any:
         self._vector("quantize_linear", p.size)
         return super()._quantize_linear(p, x, scale, zero_point)
 
-    def _dequantize_linear(self, p: QuantizeProblem, x, scale, zero_point) -> Any:
+    def _dequantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point) -> Any:
         self._vector("dequantize_linear", p.size)
         return super()._dequantize_linear(p, x, scale, zero_point)
 
     # -- the vector unit ----------------------------------------------------------------------
-    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> np.ndarray:
+    def _sigmoid_backward(self, p: spec.ElementwiseProblem, y, dy) -> np.ndarray:
         self._vector("sigmoid_backward", p.size)
         return super()._sigmoid_backward(p, y, dy)
 
-    def _max_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+    def _max_pool2d(self, p: spec.PoolProblem, x) -> np.ndarray:
         self._vector("max_pool2d", p.n * p.c * p.out_h * p.out_w, p.kernel[0] * p.kernel[1])
         return super()._max_pool2d(p, x)
 
-    def _avg_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+    def _avg_pool2d(self, p: spec.PoolProblem, x) -> np.ndarray:
         self._vector("avg_pool2d", p.n * p.c * p.out_h * p.out_w, p.kernel[0] * p.kernel[1])
         return super()._avg_pool2d(p, x)
 
-    def _global_avg_pool2d(self, p: PoolProblem, x) -> np.ndarray:
+    def _global_avg_pool2d(self, p: spec.PoolProblem, x) -> np.ndarray:
         self._vector("global_avg_pool2d", p.n * p.c, p.h * p.w)
         return super()._global_avg_pool2d(p, x)
 
-    def _softmax(self, p: SoftmaxProblem, x) -> np.ndarray:
+    def _softmax(self, p: spec.SoftmaxProblem, x) -> np.ndarray:
         self._vector("softmax", p.size)
         return super()._softmax(p, x)
 
-    def _add(self, p: BinaryProblem, a, b) -> np.ndarray:
+    def _add(self, p: spec.BinaryProblem, a, b) -> np.ndarray:
         self._vector("add", p.size)
         return super()._add(p, a, b)
 
-    def _mul(self, p: BinaryProblem, a, b) -> np.ndarray:
+    def _mul(self, p: spec.BinaryProblem, a, b) -> np.ndarray:
         self._vector("mul", p.size)
         return super()._mul(p, a, b)
 
-    def _concat(self, p: ConcatProblem, arrays) -> np.ndarray:
+    def _concat(self, p: spec.ConcatProblem, arrays) -> np.ndarray:
         self._vector("concat", int(np.prod(p.shape)))
         return super()._concat(p, arrays)
 
-    def _lrn(self, p: LrnProblem, x) -> np.ndarray:
+    def _lrn(self, p: spec.LrnProblem, x) -> np.ndarray:
         self._vector("lrn", p.elements, p.size + 3)
         return super()._lrn(p, x)
 
-    def _transpose(self, p: LayoutProblem, x) -> np.ndarray:
+    def _transpose(self, p: spec.LayoutProblem, x) -> np.ndarray:
         self._vector("transpose", int(np.prod(p.shape)))
         return super()._transpose(p, x)
 
-    def _reshape(self, p: LayoutProblem, x) -> np.ndarray:
+    def _reshape(self, p: spec.LayoutProblem, x) -> np.ndarray:
         return super()._reshape(p, x)  # a view: no data moves
 
     def _workspace_bytes(self, op: str, problem: Any) -> int:

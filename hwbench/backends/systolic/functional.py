@@ -35,7 +35,7 @@ def _host_int8_gemm():
     keeps whole-model simulations quick. None without it."""
     if not _HOST_GEMM:
         try:
-            from hwbench.backends import onednn
+            from hwbench.backends.cpu import onednn
 
             _HOST_GEMM.append(onednn.load() if onednn.availability()[0] else None)
         except Exception:  # noqa: BLE001 - any failure: the NumPy path serves

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.onednn import set_openmp_wait_policy
+from hwbench.backends.cpu.onednn import set_openmp_wait_policy
 from hwbench.version import __version__
 
 

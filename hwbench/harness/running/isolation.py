@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from hwbench.backends import REGISTRY, backend_class
-from hwbench.backends.onednn import set_openmp_wait_policy
+from hwbench.backends.cpu.onednn import set_openmp_wait_policy
 from hwbench.harness.running.lifeline import child_env
 from hwbench.harness.running.row_status import ERROR
 
@@ -50,7 +50,7 @@ def worker_env(backend: str, threads: int | None) -> dict[str, str]:
     """A worker's environment: NumPy's BLAS gets the run's threads where the backend
     computes with it (numpy, systolic) and one thread elsewhere, where it only serves
     odds and ends beside the backend's own threads. OpenMP's idle threads sleep instead of
-    spinning (``onednn.OPENMP_WAIT_ENV``: set before the worker loads libgomp)."""
+    spinning (``cpu.onednn.OPENMP_WAIT_ENV``: set before the worker loads libgomp)."""
     env = set_openmp_wait_policy(dict(os.environ))
     if _uses_numpy_blas(backend):
         if threads:

@@ -21,18 +21,7 @@ from hwbench.errors import (
     NativeLibraryError,
     UnsupportedError,
 )
-from hwbench.kernels.spec import (
-    BinaryProblem,
-    ConcatProblem,
-    ConvProblem,
-    ElementwiseProblem,
-    GemmProblem,
-    Int8GemmProblem,
-    LayoutProblem,
-    LrnProblem,
-    PoolProblem,
-    SoftmaxProblem,
-)
+from hwbench.kernels import spec
 
 PEERS = ("torch", "clblast")  # kernel peers; clblast takes a device: clblast:intel
 MODEL_PEERS = ("onnxruntime", "torch")  # whole-model peers
@@ -90,11 +79,11 @@ class TorchPeer(Backend):
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
         return self.torch.from_numpy(np.empty(shape, dtype))
 
-    def _gemm(self, p: GemmProblem, a, b, bias) -> Any:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> Any:
         out = self.torch.matmul(a.T if p.trans_a else a, b.T if p.trans_b else b)
         return out + bias if bias is not None else out
 
-    def _conv2d(self, p: ConvProblem, x, w, bias) -> Any:
+    def _conv2d(self, p: spec.ConvProblem, x, w, bias) -> Any:
         f = self.torch.nn.functional
         pt, pl, pb, pr = p.padding
         if (pt, pl) != (pb, pr):
@@ -103,17 +92,17 @@ class TorchPeer(Backend):
             padding = (pt, pl)
         return f.conv2d(x, w, bias, p.stride, padding, p.dilation, p.groups)
 
-    def _sigmoid(self, p: ElementwiseProblem, x) -> Any:
+    def _sigmoid(self, p: spec.ElementwiseProblem, x) -> Any:
         return self.torch.sigmoid(x)
 
-    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> Any:
+    def _sigmoid_backward(self, p: spec.ElementwiseProblem, y, dy) -> Any:
         return self.torch.ops.aten.sigmoid_backward(dy, y)
 
-    def _relu(self, p: ElementwiseProblem, x) -> Any:
+    def _relu(self, p: spec.ElementwiseProblem, x) -> Any:
         return self.torch.relu(x)
 
     # -- the ops whole models need, so that a Session runs PyTorch eager op by op --------
-    def _max_pool2d(self, p: PoolProblem, x) -> Any:
+    def _max_pool2d(self, p: spec.PoolProblem, x) -> Any:
         f = self.torch.nn.functional
         pt, pl, pb, pr = p.padding
         if (pt, pl) == (pb, pr) and 2 * max(pt, pl) <= min(p.kernel):
@@ -121,42 +110,42 @@ class TorchPeer(Backend):
         padded = f.pad(x, (pl, pr, pt, pb), value=float("-inf"))
         return f.max_pool2d(padded, p.kernel, p.stride, 0, p.dilation, p.ceil_mode)
 
-    def _avg_pool2d(self, p: PoolProblem, x) -> Any:
+    def _avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
         pt, pl, pb, pr = p.padding
         if (pt, pl) != (pb, pr) or 2 * max(pt, pl) > min(p.kernel):
             raise UnsupportedError("torch peer: avg_pool2d with asymmetric padding")
         return self.torch.nn.functional.avg_pool2d(x, p.kernel, p.stride, (pt, pl),
                                                    p.ceil_mode, p.count_include_pad)
 
-    def _global_avg_pool2d(self, p: PoolProblem, x) -> Any:
+    def _global_avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
         return self.torch.nn.functional.adaptive_avg_pool2d(x, 1)
 
-    def _softmax(self, p: SoftmaxProblem, x) -> Any:
+    def _softmax(self, p: spec.SoftmaxProblem, x) -> Any:
         return self.torch.softmax(x, dim=p.axis)
 
-    def _add(self, p: BinaryProblem, a, b) -> Any:
+    def _add(self, p: spec.BinaryProblem, a, b) -> Any:
         return self.torch.add(a, b)
 
-    def _mul(self, p: BinaryProblem, a, b) -> Any:
+    def _mul(self, p: spec.BinaryProblem, a, b) -> Any:
         return self.torch.mul(a, b)
 
-    def _concat(self, p: ConcatProblem, arrays) -> Any:
+    def _concat(self, p: spec.ConcatProblem, arrays) -> Any:
         return self.torch.cat(list(arrays), dim=p.axis)
 
-    def _lrn(self, p: LrnProblem, x) -> Any:
+    def _lrn(self, p: spec.LrnProblem, x) -> Any:
         # PyTorch divides alpha by the window size, as ONNX does (odd sizes only here).
         return self.torch.nn.functional.local_response_norm(x, p.size, p.alpha, p.beta, p.bias)
 
-    def _reshape(self, p: LayoutProblem, x) -> Any:
+    def _reshape(self, p: spec.LayoutProblem, x) -> Any:
         return x.reshape(p.shape)
 
-    def _transpose(self, p: LayoutProblem, x) -> Any:
+    def _transpose(self, p: spec.LayoutProblem, x) -> Any:
         return x.permute(*p.perm).contiguous()
 
-    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> Any:
         raise UnsupportedError("torch peer: no exact uint8 x int8 GEMM with zero points on CPU")
 
-    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
+    def _qgemm(self, p: spec.Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
         raise UnsupportedError("torch peer: no QLinearMatMul-exact kernel on CPU")
 
 
@@ -215,7 +204,7 @@ class ClblastPeer(Backend):
     def _screen(self, op: str, **arrays: Any) -> None:
         self.ocl._screen(op, **arrays)  # on the device: no host copy inside the timing
 
-    def _gemm(self, p: GemmProblem, a, b, bias) -> Any:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> Any:
         a, b = self.asarray(a), self.asarray(b)
         beta = 0.0
         if bias is None:
@@ -236,22 +225,22 @@ class ClblastPeer(Backend):
             raise NativeLibraryError(f"clblast: SGEMM {p.m}x{p.n}x{p.k} failed: {exc}") from exc
         return out
 
-    def _conv2d(self, p: ConvProblem, x, w, bias) -> Any:
+    def _conv2d(self, p: spec.ConvProblem, x, w, bias) -> Any:
         raise self._unsupported("conv2d (the peer times CLBlast's SGEMM only)")
 
-    def _sigmoid(self, p: ElementwiseProblem, x) -> Any:
+    def _sigmoid(self, p: spec.ElementwiseProblem, x) -> Any:
         raise self._unsupported("sigmoid")
 
-    def _sigmoid_backward(self, p: ElementwiseProblem, y, dy) -> Any:
+    def _sigmoid_backward(self, p: spec.ElementwiseProblem, y, dy) -> Any:
         raise self._unsupported("sigmoid_backward")
 
-    def _relu(self, p: ElementwiseProblem, x) -> Any:
+    def _relu(self, p: spec.ElementwiseProblem, x) -> Any:
         raise self._unsupported("relu")
 
-    def _gemm_int8(self, p: Int8GemmProblem, a, b, za, zb) -> Any:
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> Any:
         raise self._unsupported("gemm_int8 (CLBlast has no integer GEMM)")
 
-    def _qgemm(self, p: Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
+    def _qgemm(self, p: spec.Int8GemmProblem, a, b, za, zb, fixed, zy) -> Any:
         raise self._unsupported("qgemm (CLBlast has no integer GEMM)")
 
 

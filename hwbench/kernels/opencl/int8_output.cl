@@ -1,5 +1,6 @@
-// The int8 GEMM's requantization, shared by gemm_int8_packed.cl and gemm_int8_tiled.cl
-// (the host appends this file, and col2output.cl for the int32 results to NCHW, to either).
+// The int8 GEMM's requantization, shared by gemm_packed.cl and gemm_tiled.cl built with
+// INT8=1 (the host appends this file, and col2output.cl for the int32 results to NCHW, to
+// either).
 
 #ifndef OUT_T
 #define OUT_T uchar

@@ -1,30 +1,45 @@
-// Exact int8 GEMM for CPU devices (PoCL): int16 panels, register-blocked, like sgemm_packed.
+// Register-blocked GEMM for CPU devices (PoCL): BLIS-style packed panels. INT8 picks the
+// accumulator: 0 (default), SGEMM in float8 (kernel sgemm_packed, float panels); 1, the
+// exact int8 GEMM in int8 vectors (kernel gemm_int8_packed, int16 panels).
 //
-// The zero points are subtracted while packing: a - za and b - zb lie in [-255, 255], so
-// the operands are packed as int16 and every partial sum of products fits an int32 (the
-// host checks K * max|a - za| * max|b - zb| <= INT32_MAX), with no correction terms.
-// K is walked in pairs: A goes into row panels Ap[M_pad / MR][K2][MR] of *pairs*
-// (one int = A[i][2q] in the low half, A[i][2q + 1] in the high half), B into column
-// panels Bp[N_pad / 16][K2][16][2] (per k-pair, column j's two values side by side).
-// One step of the micro-kernel then broadcasts a row's pair to all 8 lanes of a short16
-// and multiplies it into 8 columns' pairs: c[j] += a0 * b0[j] + a1 * b1[j], which is
-// x86's vpmaddwd (16 multiply-adds per instruction; fp32 FMA does 8).
-//
-// Learned on PoCL 3.0 / LLVM 14 (znver3): LLVM 14 does not form vpmaddwd from the
-// portable expression (a broadcast turns it into vpmulld, 5x slower), so with AVX2 the
-// compiler's own builtin is called, guarded so that other compilers and targets take the
-// portable expression (MADD_PORTABLE=1 forces it, for tests). As in sgemm_packed the
-// accumulators are named int8 variables, work-groups are of one work-item, and K is cut
-// into KC-long slices so that a B micro-panel (KC * 32 bytes) stays in L1.
-//
-// C is M x (16 * panels) int32, leading dimension ldc (a multiple of 16). Group
+// A is packed into row panels Ap[M_pad / MR][K][MR] and B into column panels
+// Bp[N_pad / 16][K][16] (pack_a / pack_b, zero padded), so the micro-kernel reads both
+// operands as unit-stride streams. One work-item (work-group size 1: PoCL then runs no
+// work-item loop around it) computes an (MR * MBLK) x (16 * NBLK) block of C, walking K in
+// KC-long slices: a 16-wide B micro-panel stays in L1 while MBLK A micro-panels stream
+// from L2. C has M rows (no padding), leading dimension ldc (a multiple of 16). Group
 // g = get_global_id(2) offsets Ap, Bp and C by g * a_bs, g * b_bs, g * c_bs (grouped convs).
+//
+// SGEMM: C is M x N_pad (N_pad: whole column blocks); the micro-panels are KC * 64 bytes;
+// beta != 0 adds into C. Learned on PoCL 3.0 /
+// LLVM 14 (znver3): the accumulators must be *named* float8 variables updated with plain
+// `a * b + c` (contracted to FMA); built-in fma(), vload8 and arrays of vectors compile to
+// calls or spills and run 10x slower.
+//
+// int8: the zero points are subtracted while packing: a - za and b - zb lie in [-255, 255],
+// so the operands are packed as int16 and every partial sum of products fits an int32 (the
+// host checks K * max|a - za| * max|b - zb| <= INT32_MAX), with no correction terms.
+// K is walked in pairs (one step: a k-pair; K2 = K / 2 rounded up): A goes into row panels
+// Ap[M_pad / MR][K2][MR] of *pairs* (one int = A[i][2q] in the low half, A[i][2q + 1] in
+// the high half), B into column panels Bp[N_pad / 16][K2][16][2] (per k-pair, column j's
+// two values side by side). One step of the micro-kernel then broadcasts a row's pair to
+// all 8 lanes of a short16 and multiplies it into 8 columns' pairs: c[j] += a0 * b0[j] +
+// a1 * b1[j], which is x86's vpmaddwd (16 multiply-adds per instruction; fp32 FMA does 8).
+// LLVM 14 does not form vpmaddwd from the portable expression (a broadcast turns it into
+// vpmulld, 5x slower), so with AVX2 the compiler's own builtin is called, guarded so that
+// other compilers and targets take the portable expression (MADD_PORTABLE=1 forces it, for
+// tests). C has ceil(N / 16) panels; the B micro-panels are KC * 32 bytes.
 
+#ifndef INT8
+#define INT8 0
+#endif
+#if INT8
 #ifndef A_T
 #define A_T uchar
 #endif
 #ifndef B_T
 #define B_T char
+#endif
 #endif
 #ifndef MR
 #define MR 6
@@ -36,25 +51,31 @@
 #define NBLK 4
 #endif
 #ifndef KC
+#if INT8
 #define KC 512
+#else
+#define KC 256
+#endif
 #endif
 #ifndef MADD_PORTABLE
 #define MADD_PORTABLE 0
 #endif
 
-// PoCL 3.0 calls its min() built-in out of line, and leaves helpers of this size out of
-// line too: either stops a loop from vectorizing.
-#define INLINE inline __attribute__((always_inline))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-
 #if MR < 1 || MR > 8
 #error "MR must be in 1..8"
 #endif
+
+// PoCL 3.0 calls its min() built-in out of line, and leaves helpers of this size out of
+// line too: either stops a loop from vectorizing (the int8 micro-kernel is forced inline;
+// the float one vectorized as it is).
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define INLINE inline __attribute__((always_inline))
+
+#if INT8
 #if KC % 2
 #error "KC must be even"
 #endif
-
 // 8 lanes of a0 * b0 + a1 * b1 from 8 (a0, a1) and 8 (b0, b1) pairs; exact in int32.
 #if !MADD_PORTABLE && defined(__AVX2__) && defined(__has_builtin)
 #if __has_builtin(__builtin_ia32_pmaddwd256)
@@ -65,40 +86,69 @@
 #define MADD(a, b) (convert_int8((a).even) * convert_int8((b).even) + \
                     convert_int8((a).odd) * convert_int8((b).odd))
 #endif
-
-#define ROW_DECL(i) int8 c##i##0 = (int8)(0), c##i##1 = (int8)(0)
-#define ROW_LOAD(i) if ((i) < valid) { c##i##0 = cp[(i) * ldc8]; c##i##1 = cp[(i) * ldc8 + 1]; }
-#define ROW_MADD(i) { const short16 a = as_short16((int8)(ap[q * MR + (i)])); \
+#define GEMM_PACKED gemm_int8_packed
+#define MICRO_TILE_INLINE INLINE
+#define PANEL_T int        // one A panel element: a k-pair of int16
+#define BPANEL_T short     // B panel element
+#define B_VEC short16      // 8 columns' pairs
+#define C_VEC int8         // 8 accumulators
+#define ZERO_C ((int8)(0))
+#define SLICE (KC / 2)     // steps (k-pairs) per slice of K
+#define B_STEP 32          // B panel elements per step
+#define ROW_STEP(i) { const short16 a = as_short16((int8)(ap[s * MR + (i)])); \
                       c##i##0 += MADD(a, b0); c##i##1 += MADD(a, b1); }
+#else
+#define GEMM_PACKED sgemm_packed
+#define MICRO_TILE_INLINE inline
+#define PANEL_T float
+#define BPANEL_T float
+#define B_VEC float8
+#define C_VEC float8
+#define ZERO_C ((float8)(0.0f))
+#define SLICE KC
+#define B_STEP 16
+#define ROW_STEP(i) { float a = ap[s * MR + (i)]; c##i##0 = a * b0 + c##i##0; \
+                      c##i##1 = a * b1 + c##i##1; }
+#endif
+
+#define ROW_DECL(i) C_VEC c##i##0 = ZERO_C, c##i##1 = ZERO_C
+#define ROW_LOAD(i) if ((i) < valid) { c##i##0 = cp[(i) * ldc8]; c##i##1 = cp[(i) * ldc8 + 1]; }
 #define ROW_STORE(i) if ((i) < valid) { cp[(i) * ldc8] = c##i##0; cp[(i) * ldc8 + 1] = c##i##1; }
 
 #define FOR_ROWS(X) X(0); \
     if (MR > 1) X(1); if (MR > 2) X(2); if (MR > 3) X(3); \
     if (MR > 4) X(4); if (MR > 5) X(5); if (MR > 6) X(6); if (MR > 7) X(7)
 
-// One MR x 16 tile of C over kq k-pairs; only its first `valid` rows exist in C.
-INLINE void micro_tile(int kq, __global const int *restrict ap,
-                       __global const short16 *restrict bp, __global int8 *restrict cp,
-                       int ldc8, int accumulate, int valid)
+// One MR x 16 tile of C over `steps` steps of K; only its first `valid` rows exist in C.
+MICRO_TILE_INLINE void micro_tile(int steps, __global const PANEL_T *restrict ap,
+                                  __global const B_VEC *restrict bp,
+                                  __global C_VEC *restrict cp, int ldc8, int accumulate,
+                                  int valid)
 {
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
     ROW_DECL(4); ROW_DECL(5); ROW_DECL(6); ROW_DECL(7);
     if (accumulate) {
         FOR_ROWS(ROW_LOAD);
     }
-    for (int q = 0; q < kq; ++q) {
-        const short16 b0 = bp[2 * q];
-        const short16 b1 = bp[2 * q + 1];
-        FOR_ROWS(ROW_MADD);
+    for (int s = 0; s < steps; ++s) {
+        const B_VEC b0 = bp[2 * s];
+        const B_VEC b1 = bp[2 * s + 1];
+        FOR_ROWS(ROW_STEP);
     }
     FOR_ROWS(ROW_STORE);
 }
 
-// K2 = K / 2 rounded up: the k-pairs of both panels.
+// KS: the steps of K (SGEMM: K; int8: K2, the k-pairs of both panels).
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void gemm_int8_packed(int M, int K2, __global const int *restrict Ap, int a_bs,
-                      __global const short *restrict Bp, int b_bs, __global int *restrict C,
-                      int ldc, int c_bs, int row_blocks, int col_blocks, int panels)
+#if INT8
+void GEMM_PACKED(int M, int KS, __global const PANEL_T *restrict Ap, int a_bs,
+                 __global const BPANEL_T *restrict Bp, int b_bs, __global int *restrict C,
+                 int ldc, int c_bs, int row_blocks, int col_blocks, int panels)
+#else
+void GEMM_PACKED(int M, int KS, __global const PANEL_T *restrict Ap, int a_bs,
+                 __global const BPANEL_T *restrict Bp, int b_bs, __global float *restrict C,
+                 int ldc, int c_bs, int beta, int row_blocks, int col_blocks)
+#endif
 {
     const int ib = get_global_id(0);
     const int jb = get_global_id(1);
@@ -109,27 +159,35 @@ void gemm_int8_packed(int M, int K2, __global const int *restrict Ap, int a_bs,
     Bp += (size_t)g * b_bs;
     C += (size_t)g * c_bs;
     const int ldc8 = ldc / 8;
-    for (int q0 = 0; q0 < K2; q0 += KC / 2) {
-        const int kq = MIN(KC / 2, K2 - q0);
+    for (int s0 = 0; s0 < KS; s0 += SLICE) {
+        const int steps = MIN(SLICE, KS - s0);
+#if INT8
+        const int accumulate = s0 > 0;
+#else
+        const int accumulate = beta || s0 > 0;
+#endif
         for (int jp = 0; jp < NBLK; ++jp) {
             const int panel = jb * NBLK + jp;
+#if INT8
             if (panel >= panels)  // C has ceil(N / 16) panels: no padding to NBLK of them
                 break;
-            __global const short16 *bp =
-                (__global const short16 *)(Bp + ((size_t)panel * K2 + q0) * 32);
+#endif
+            __global const B_VEC *bp =
+                (__global const B_VEC *)(Bp + ((size_t)panel * KS + s0) * B_STEP);
             for (int ip = 0; ip < MBLK; ++ip) {
                 const int rows = ib * MBLK + ip;
                 const int valid = MIN(MR, M - rows * MR);  // C has M rows: no padding
                 if (valid <= 0)
                     break;
-                __global const int *ap = Ap + ((size_t)rows * K2 + q0) * MR;
-                __global int8 *cp = (__global int8 *)(C + (size_t)rows * MR * ldc + panel * 16);
-                micro_tile(kq, ap, bp, cp, ldc8, q0 > 0, valid);
+                __global const PANEL_T *ap = Ap + ((size_t)rows * KS + s0) * MR;
+                __global C_VEC *cp = (__global C_VEC *)(C + (size_t)rows * MR * ldc + panel * 16);
+                micro_tile(steps, ap, bp, cp, ldc8, accumulate, valid);
             }
         }
     }
 }
 
+#if INT8
 // One packed int: the pair (v0, v1) of int16 values, v0 in the low half.
 INLINE int pair(int v0, int v1)
 {
@@ -276,3 +334,43 @@ __kernel void im2col(__global const B_T *restrict x, int C, int H, int W, int cg
         dst[(size_t)(j >> 4) * K2 * 16 + (j & 15)] = pair(v0, v1);
     }
 }
+
+#else  // SGEMM
+
+// Ap[p][k][r] = op(A)[p * MR + r][k], zero past M. op(A) is M x K; element (i, k) sits at
+// A[i * sa_row + k * sa_col] (trans_a swaps the strides). Group g = get_global_id(2) reads
+// A + g * a_bs and writes Ap + g * ap_bs.
+__kernel void pack_a(int M, int K, __global const float *restrict A, int sa_row, int sa_col,
+                     int a_bs, __global float *restrict Ap, int panels, int ap_bs)
+{
+    const int k = get_global_id(0);
+    const int p = get_global_id(1);
+    const int g = get_global_id(2);
+    if (k >= K || p >= panels)
+        return;
+    A += (size_t)g * a_bs;
+    __global float *dst = Ap + (size_t)g * ap_bs + ((size_t)p * K + k) * MR;
+    for (int r = 0; r < MR; ++r) {
+        const int i = p * MR + r;
+        dst[r] = i < M ? A[(size_t)i * sa_row + (size_t)k * sa_col] : 0.0f;
+    }
+}
+
+// Bp[p][k][c] = op(B)[k][p * 16 + c], zero past N; op(B) is K x N, element (k, j) at
+// B[k * sb_row + j * sb_col]; groups as in pack_a.
+__kernel void pack_b(int N, int K, __global const float *restrict B, int sb_row, int sb_col,
+                     int b_bs, __global float *restrict Bp, int panels, int bp_bs)
+{
+    const int k = get_global_id(0);
+    const int p = get_global_id(1);
+    const int g = get_global_id(2);
+    if (k >= K || p >= panels)
+        return;
+    B += (size_t)g * b_bs;
+    __global float *dst = Bp + (size_t)g * bp_bs + ((size_t)p * K + k) * 16;
+    for (int c = 0; c < 16; ++c) {
+        const int j = p * 16 + c;
+        dst[c] = j < N ? B[(size_t)k * sb_row + (size_t)j * sb_col] : 0.0f;
+    }
+}
+#endif  // INT8

@@ -1,10 +1,10 @@
 """``hwbench tune``: search a device's GEMM tile parameters and store the winner.
 
-Every candidate of the device's GEMM kernel (``tuning.candidates``; ``op="gemm_int8"``:
+Every candidate of the device's GEMM kernel (``tile_params.candidates``; ``op="gemm_int8"``:
 its int8 GEMM kernel) is built (probed in a child process first, so a candidate that
 crashes the device compiler is skipped), checked against NumPy on the tuning problem
 (the int8 one exactly), and timed with profiling events; the fastest correct one is
-stored per device and driver (``tuning.store``). A time budget bounds the search: the
+stored per device and driver (``tile_params.store``). A time budget bounds the search: the
 defaults come first, so a cut-short search still stores something no worse than them.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.opencl import tuning
+from hwbench.backends.opencl import tile_params
 from hwbench.backends.opencl.backend import OpenclBackend
 from hwbench.errors import ArgumentError, HwbenchError
 
@@ -80,7 +80,7 @@ def search(device: str | None = None, size: int = 1024, budget_s: float = 300.0,
     task = problem(op, size)
     trials: list[Trial] = []
     start = time.monotonic()
-    for params in tuning.candidates(kernel, base.dev.max_work_group_size,
+    for params in tile_params.candidates(kernel, base.dev.max_work_group_size,
                                     base.dev.local_mem_size):
         if trials and time.monotonic() - start > budget_s:
             break
@@ -91,7 +91,7 @@ def search(device: str | None = None, size: int = 1024, budget_s: float = 300.0,
     timed = [t for t in trials if t.gflops is not None]
     if store and timed:
         best = max(timed, key=lambda t: t.gflops or 0.0)
-        tuning.store(base.dev.cache_key, kernel, best.params, best.gflops or 0.0,
+        tile_params.store(base.dev.cache_key, kernel, best.params, best.gflops or 0.0,
                      (size, size, size))
     return base, trials
 

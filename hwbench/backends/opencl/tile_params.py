@@ -1,4 +1,5 @@
-"""Kernel parameters per device: safe defaults, the search space, and the tuned cache.
+"""The OpenCL GEMM kernels' tile parameters: safe defaults, the search space, and the
+parameters ``autotune`` chose, stored per device.
 
 As CLBlast does, tuned parameters are stored per device, keyed by platform, device name
 and driver version (a driver update may change the best tile), in one JSON file per

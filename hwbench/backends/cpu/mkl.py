@@ -61,8 +61,8 @@ import warnings
 
 import numpy as np
 
-from hwbench.backends.blas_layout import leading_dim, op_shape, row_major
-from hwbench.backends.onednn import set_openmp_wait_policy
+from hwbench.backends.cpu.blas_layout import leading_dim, op_shape, row_major
+from hwbench.backends.cpu.onednn import set_openmp_wait_policy
 from hwbench.errors import (
     ArgumentError,
     BackendUnavailableError,

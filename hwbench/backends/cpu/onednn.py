@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.blas_layout import leading_dim, op_shape
+from hwbench.backends.cpu.blas_layout import leading_dim, op_shape
+from hwbench.backends.memory import aligned_bytes
 from hwbench.errors import BackendUnavailableError, NativeLibraryError
 
 c_void_p, c_int, c_int64, c_float = ctypes.c_void_p, ctypes.c_int, ctypes.c_int64, ctypes.c_float
@@ -324,14 +325,6 @@ class OneDNN:
 
     def wait(self) -> None:
         self.check(self.lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
-
-
-def aligned_bytes(nbytes: int, alignment: int = 4096) -> np.ndarray:
-    """A byte buffer starting on an ``alignment`` boundary (default: a page, as oneDNN's
-    own allocator gives scratchpads)."""
-    raw = np.empty(nbytes + alignment, dtype=np.uint8)
-    offset = (-raw.ctypes.data) % alignment
-    return raw[offset:offset + nbytes]
 
 
 def _load_gomp() -> Any:

@@ -1,0 +1,176 @@
+"""The ``float32-requant`` math mode of the cpu backend: int8 requantization in float32.
+
+A math mode, not a device: it changes how ``qgemm``/``qconv2d`` (and, per tensor,
+(de)quantization of channels-last activations) map int32 accumulators back to 8 bits,
+on either flavour. It is chosen with ``requantization="float32"`` or, as users spell it
+in a backend name, ``cpu:float32-requant`` (``cpu:mkl+float32-requant``): the name's
+device part is split here into the flavour (the device) and this mode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.backends.cpu.onednn import (
+    ARG_ATTR_SCALES,
+    ARG_ATTR_ZERO_POINTS,
+    ARG_BIAS,
+    ARG_DST,
+    ARG_SRC,
+    ARG_WEIGHTS,
+)
+from hwbench.backends.cpu.primitives import QConv, QMatmul, build_scaling_reorder
+from hwbench.errors import ArgumentError, NativeLibraryError
+from hwbench.kernels import spec
+from hwbench.kernels.quantization import FixedPointMultiplier, float32_bias, float32_scale
+
+# How qconv2d/qgemm map int32 accumulators back to 8 bits. "exact" (the default): the
+# shared fixed-point requantization, bit-identical on every backend. "float32": fused in
+# oneDNN's int8 convolution/matmul primitives with float32 scales (oneDNN's and
+# onnxruntime's convention), within 1 LSB of exact, several times faster. Named as the
+# ``requantization=`` option or the name spelling ``cpu:float32-requant``
+# (``cpu:mkl+float32-requant``), which ``hwbench run --backend`` accepts.
+REQUANTIZATIONS = ("exact", "float32")
+FLOAT32_REQUANT = "float32-requant"
+
+
+def split_name(device: str | None) -> tuple[str | None, str | None]:
+    """The part of a cpu backend name after ``cpu:`` -> (flavour, requantization it names):
+    ``"mkl+float32-requant"`` -> ``("mkl", "float32")``, ``"float32-requant"`` ->
+    ``(None, "float32")`` (the default flavour's), ``"mkl"`` -> ``("mkl", None)``."""
+    if device is None:
+        return None, None
+    if device == FLOAT32_REQUANT:
+        return None, "float32"
+    flavour, plus, mode = device.rpartition("+")
+    if plus and mode == FLOAT32_REQUANT:
+        return flavour, "float32"
+    return device, None
+
+
+def choose(named: str | None, requantization: str | None, device: str | None) -> str:
+    """The requantization a backend runs with: the one its name says, or the option's
+    (which must not contradict the name), else "exact"."""
+    if requantization is not None and requantization not in REQUANTIZATIONS:
+        raise ArgumentError(f"argument 'requantization' must be one of "
+                            f"{', '.join(map(repr, REQUANTIZATIONS))}, got {requantization!r}")
+    if named and requantization not in (None, named):
+        raise ArgumentError(f"argument 'requantization': {requantization!r} contradicts "
+                            f"the backend name cpu:{device}")
+    return named or requantization or "exact"
+
+
+def full_name(name: str, requantization: str) -> str:
+    """``cpu``/``cpu:mkl`` with the mode spelt the way users name it, so that result rows
+    labelled by full name differ: ``cpu:float32-requant``, ``cpu:mkl+float32-requant``."""
+    if requantization != "float32":
+        return name
+    return f"{name}{'+' if ':' in name else ':'}{FLOAT32_REQUANT}"
+
+
+def symmetric_zero_point(dtype: np.dtype, zero_point: np.ndarray) -> int | None:
+    """The weights' zero point if it is the one oneDNN's int8 primitives take once moved to
+    int8 (0 for int8 weights, 128 for uint8 ones, every channel alike), else None."""
+    want = 0 if np.dtype(dtype) == np.int8 else 128
+    return want if np.all(np.asarray(zero_point, np.int64) == want) else None
+
+
+def as_int8(w: np.ndarray) -> np.ndarray:
+    """int8 weights as they are; uint8 ones with zero point 128 moved to int8 exactly."""
+    w = np.ascontiguousarray(w)
+    return w if w.dtype == np.int8 else w.view(np.int8) ^ np.int8(-128)
+
+
+def fused_or_none(build):
+    """``build()``, or None when oneDNN has no implementation for it (the exact path runs;
+    the None is cached so that the search is not repeated)."""
+    try:
+        return build()
+    except NativeLibraryError as exc:
+        if "unimplemented" in str(exc):
+            return None
+        raise
+
+
+def quantization_args(scale: np.ndarray, src_zero_point, dst_zero_point) -> dict[int, Any]:
+    """Execution buffers of a fused int8 primitive: the weights' float32 scales (the whole
+    requantization scale: src and dst scales stay 1) and the src/dst zero points (s32)."""
+    return {ARG_ATTR_SCALES | ARG_WEIGHTS: np.ascontiguousarray(scale, np.float32),
+            ARG_ATTR_ZERO_POINTS | ARG_SRC: np.full(1, int(src_zero_point), np.int32),
+            ARG_ATTR_ZERO_POINTS | ARG_DST: np.full(1, int(dst_zero_point), np.int32)}
+
+
+class Float32RequantKernels:
+    """The fused int8 paths this mode runs, mixed into ``CpuBackend`` (whose primitive
+    cache, buffers, frozen arrays and thread count they use); each returns None where it
+    does not apply and the exact path runs instead."""
+
+    def _qgemm_fused(self, p: spec.Int8GemmProblem, a: np.ndarray, b: np.ndarray, za, zb,
+                     fixed: FixedPointMultiplier, zy: np.ndarray) -> np.ndarray | None:
+        """QLinearMatMul as one oneDNN int8 matmul with requantization fused (float32
+        scales); None where it does not apply (a per-row A zero point, B's zero point not
+        the symmetric one) or oneDNN has no implementation, and the exact path runs."""
+        zb_sym = symmetric_zero_point(b.dtype, zb)
+        if za.ndim != 0 or zb_sym is None:
+            return None
+        key = ("qmatmul", p, a.dtype.str, b.dtype.str, zy.dtype.str, fixed.multiplier.size)
+        mm = self._primitive(key, lambda: fused_or_none(lambda: QMatmul(
+            self.dnnl, p, a.dtype, zy.dtype, per_column=fixed.multiplier.size > 1)))
+        if mm is None:
+            return None
+        self.dnnl.set_num_threads(self._threads_now)
+        packed = self._once_per_array(b, key, lambda b: mm.pack_weights(as_int8(b)))
+        out = self._buffers.empty((p.m, p.n), zy.dtype)
+        mm.prim.execute({ARG_SRC: np.ascontiguousarray(a), ARG_WEIGHTS: packed, ARG_DST: out,
+                         **quantization_args(float32_scale(fixed), za, zy)})
+        return out
+
+    def _scaling_reorder(self, kind: str, src: np.ndarray, dst: np.ndarray, scale,
+                         zero_point) -> None:
+        """``dst = saturate(rint(src / scale) + zp)`` (quantize) or ``(src - zp) · scale``
+        (dequantize) over flat buffers, as one oneDNN reorder."""
+        self.dnnl.set_num_threads(self._threads_now)
+        key = ("scaling_reorder", kind, src.size, src.dtype.str, dst.dtype.str)
+        prim = self._primitive(key, lambda: build_scaling_reorder(
+            self.dnnl, kind, src.size, src.dtype, dst.dtype))
+        arg = ARG_DST if kind == "quantize" else ARG_SRC
+        prim.execute({ARG_SRC: src, ARG_DST: dst,
+                      ARG_ATTR_SCALES | arg: np.asarray(scale, np.float32).reshape(1),
+                      ARG_ATTR_ZERO_POINTS | arg: np.full(1, int(zero_point), np.int32)})
+
+    def _qconv2d_fused(self, p: spec.Int8ConvProblem, x, w: np.ndarray, zx, zw, bias,
+                       fixed: FixedPointMultiplier, zy: np.ndarray):
+        """QLinearConv as oneDNN's int8 convolution, requantization fused (float32 scales:
+        within 1 LSB of exact), channels-last in and out: a session's activations go from
+        one such conv to the next without a copy. None where it does not apply (w's zero
+        point not the symmetric one) or oneDNN has no implementation."""
+        if symmetric_zero_point(w.dtype, zw) is None:
+            return None
+        x_dtype = np.dtype(p.x_dtype)
+        key = ("qconv", p, x_dtype.str, zy.dtype.str)
+        conv = self._primitive(key, lambda: fused_or_none(
+            lambda: QConv(self.dnnl, p, x_dtype, zy.dtype)))
+        if conv is None:
+            return None
+        self.dnnl.set_num_threads(self._threads_now)
+        # Keyed by the primitive: its layout (and the compensation oneDNN appends for an
+        # int8 src) depends on the dtypes as well as the problem.
+        packed = self._once_per_array(w, key, lambda w: conv.pack_weights(as_int8(w)))
+        if isinstance(x, ChannelsLastArray):
+            src = x.nhwc
+        else:  # NCHW -> NHWC once; oneDNN's int8 kernels want channels last
+            src = self._buffers.empty((p.n, p.h, p.w, p.c), x_dtype)
+            np.copyto(src, np.asarray(x).transpose(0, 2, 3, 1))
+        scale = np.broadcast_to(float32_scale(fixed), (p.k,))
+        out = self._buffers.empty((p.n, p.out_h, p.out_w, p.k), zy.dtype)
+        buffers = {ARG_SRC: src, ARG_WEIGHTS: packed, ARG_DST: out,
+                   **quantization_args(scale, zx, zy)}
+        if bias is not None:
+            buffers[ARG_BIAS] = float32_bias(self._plain(bias), scale)
+        conv.prim.execute(buffers)
+        if self.keep_blocked:
+            return ChannelsLastArray(out)
+        return np.ascontiguousarray(out.transpose(0, 3, 1, 2))

@@ -1,0 +1,124 @@
+"""The cpu backend's int8 kernels: exact int32 GEMMs and convolutions on oneDNN's (or
+MKL's) integer GEMM, activations kept channels-last between an int8 model's layers.
+
+ConvInteger and QLinearConv run as one ``dnnl_gemm_u8s8s32`` of pixel-major patches, so
+their product comes out NHWC; in a session it stays a ``ChannelsLastArray``. The
+``float32-requant`` mode's fused paths (``float32_requant``) are tried first where chosen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
+from hwbench.kernels import spec
+from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
+from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_point_correction
+
+
+class Int8Kernels:
+    """MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and (de)quantization, mixed
+    into ``CpuBackend`` (whose libraries, buffers, frozen arrays and thread count they use)."""
+
+    def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> np.ndarray:
+        a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # int8: never blocked
+        self.dnnl.set_num_threads(self._threads_now)
+        if self.mkl is not None:
+            return self.mkl.gemm_s8u8s32(a, b, za, zb)
+        # dnnl_gemm_{u8,s8}s8s32 rather than the matmul primitive: the primitive's int32
+        # results lost precision once |A·B| passed 2**24 (K >= 8500 at the extremes:
+        # 275272512 for 275272500), and the GEMM API is faster too (850 vs ~770 GOP/s at
+        # 2048³). Scalar zero points go to the library; per-row/column ones are corrected.
+        scalar_zp = za.ndim == 0 and zb.ndim == 0
+        out = self._buffers.empty((p.m, p.n), np.int32)
+        self.dnnl.gemm_int8(a, b, int(za) if scalar_zp else 0, int(zb) if scalar_zp else 0, out)
+        if not scalar_zp:
+            out = zero_point_correction(out, a, b, za, zb)
+        return out
+
+    def _qgemm(self, p: spec.Int8GemmProblem, a, b, za, zb, fixed, zy) -> np.ndarray:
+        if self.requantization == "float32":
+            out = self._qgemm_fused(p, np.asarray(a), np.asarray(b), za, zb, fixed, zy)
+            if out is not None:
+                return out
+        return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
+
+    # (De)quantization straight on host arrays: base's default would copy the result
+    # once more through ``asarray``.
+    # A ChannelsLastArray stays one (its NCHW axis mapped to NHWC's); with float32
+    # requantization a per-tensor one goes through a oneDNN reorder with a scale and zero
+    # point (one multithreaded pass; quantizing multiplies by 1/scale there, so a value
+    # may land 1 LSB from the exact division).
+    def _quantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point):
+        if not isinstance(x, ChannelsLastArray):
+            return quantize(self._plain(x), scale, zero_point, zero_point.dtype, p.axis)
+        out = self._buffers.empty(x.nhwc.shape, zero_point.dtype)
+        if self.requantization == "float32" and scale.size == 1:
+            self._scaling_reorder("quantize", x.nhwc, out, scale, zero_point)
+        else:
+            quantize(x.nhwc, scale, zero_point, zero_point.dtype, nhwc_axis(p.axis), out=out)
+        return ChannelsLastArray(out)
+
+    def _dequantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point):
+        if not isinstance(x, ChannelsLastArray) or x.dtype not in (np.uint8, np.int8):
+            return dequantize(self._plain(x), scale, zero_point, p.axis)
+        out = self._buffers.empty(x.nhwc.shape, np.float32)
+        if self.requantization == "float32" and scale.size == 1:
+            self._scaling_reorder("dequantize", x.nhwc, out, scale, zero_point)
+        else:
+            dequantize(x.nhwc, scale, zero_point, nhwc_axis(p.axis), out=out)
+        return ChannelsLastArray(out)
+
+    def _conv2d_int8(self, p: spec.Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
+        if p.groups == 1 and zw.ndim == 0:
+            rows = self._int8_conv_rows(p, x, w, zx, zw)
+            return np.ascontiguousarray(
+                rows.reshape(p.n, p.out_h, p.out_w, p.k).transpose(0, 3, 1, 2))
+        return conv2d_int8_by_gemm(self._plain(x), np.asarray(w), p, zx, zw, self.gemm_int8)
+
+    def _qconv2d(self, p: spec.Int8ConvProblem, x, w, zx, zw, bias, fixed, zy):
+        if self.requantization == "float32":
+            out = self._qconv2d_fused(p, x, np.asarray(w), zx, zw, bias, fixed, zy)
+            if out is not None:
+                return out
+        if p.groups != 1 or zw.ndim != 0:
+            return super()._qconv2d(p, self._plain(x), w, zx, zw, bias, fixed, zy)
+        rows = self._int8_conv_rows(p, x, w, zx, zw)  # (pixels, filters): scales per column
+        q = requantize(rows, fixed, zy.item(), zy.dtype, bias)
+        nhwc = q.reshape(p.n, p.out_h, p.out_w, p.k)
+        if self.keep_blocked:  # a session: the next int8 conv reads NHWC as it is
+            return ChannelsLastArray(nhwc)
+        return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+
+    def _int8_conv_rows(self, p: spec.Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
+        """ConvInteger (groups 1, one w zero point) as one ``dnnl_gemm_u8s8s32``: pixel-major
+        uint8 patches (``im2row`` on NHWC) times the filters as a (R·S·C, K) int8 matrix,
+        exact int32, channels-last. That orientation is oneDNN's fast one (u8 A, s8 B: 5x
+        the s8s8 rate); int8 x or uint8 w are moved there by flipping the top bit, zero
+        points alike."""
+        nhwc = x.nhwc if isinstance(x, ChannelsLastArray) else np.ascontiguousarray(
+            np.asarray(x).transpose(0, 2, 3, 1))
+        zx_i, zw_i = int(zx), int(zw)
+        if nhwc.dtype == np.int8:
+            nhwc, zx_i = nhwc.view(np.uint8) ^ np.uint8(128), zx_i + 128
+        patches = im2row(nhwc, p, pad_value=zx_i)
+        filters = self._int8_filters(np.asarray(w))
+        if filters.dtype != np.int8:
+            raise AssertionError("filters must be int8 here")
+        if np.asarray(w).dtype == np.uint8:
+            zw_i -= 128
+        out = self._buffers.empty((patches.shape[0], p.k), np.int32)
+        self.dnnl.set_num_threads(self._threads_now)
+        self.dnnl.gemm_int8(patches, filters, zx_i, zw_i, out)
+        return out
+
+    def _int8_filters(self, w: np.ndarray) -> np.ndarray:
+        """OIHW 8-bit filters as an (R·S·C, K) int8 matrix; once per frozen array."""
+
+        def build(w: np.ndarray) -> np.ndarray:
+            flat = w.transpose(2, 3, 1, 0).reshape(-1, w.shape[0])  # (R·S·C, K): im2row's
+            if w.dtype == np.uint8:
+                flat = flat.view(np.int8) ^ np.int8(-128)
+            return np.ascontiguousarray(flat)
+
+        return self._once_per_array(w, "int8-filters", build)
