@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Every CUDA (and OpenCL-on-the-GPU) test and benchmark of hwbench, in one call on a machine
-# with an NVIDIA GPU -- written for the lent H100 of the device tool (see docs/cuda.md,
+# with an NVIDIA GPU -- written for the lent H200 of the device tool (see docs/cuda.md,
 # "the lent GPU"), usable on any CUDA 13 machine with CuPy and PyTorch.
 #
 #   scripts/gpu-check.sh [STAGE ...]     STAGE: env tests bench kernels models (default: all)

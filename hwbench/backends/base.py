@@ -82,6 +82,12 @@ class Backend(abc.ABC):
         """This node's Ray custom resources for the backend, available with ``devices``."""
         return {f"hwbench_{cls.name}": 1}
 
+    @classmethod
+    def resolve_device(cls, device: str | None) -> str | None:
+        """A device as a sweep names it, as this node names it (the same, unless the
+        backend has device types: ``opencl:GPU`` -> the first GPU here)."""
+        return device
+
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True) -> None:
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)

@@ -63,6 +63,23 @@ class OpenclBackend(Backend):
             pass
         return out
 
+    @classmethod
+    def resolve_device(cls, device: str | None) -> str | None:
+        """A device type (``GPU``, ``CPU``, ``ACCELERATOR``: a sweep's) -> the index of the
+        first such device here; an index or a platform name as it is."""
+        kind = (device or "").upper()
+        if kind not in DEVICE_TYPES:
+            return device
+        try:
+            entries = runtime.discover()
+        except Exception as exc:  # noqa: BLE001 - no OpenCL here: the point is refused
+            raise BackendUnavailableError(f"opencl:{device}: no OpenCL platform on this node "
+                                          f"({exc})") from exc
+        for entry in entries:
+            if entry.kind == kind:
+                return str(entry.index)
+        raise BackendUnavailableError(f"opencl:{device}: this node has no OpenCL {kind} device")
+
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, gemm_kernel: str | None = None,
                  gemm_params: dict[str, int] | None = None, int8_kernel: str | None = None,

@@ -161,18 +161,10 @@ def _finite(values: dict[str, Any]) -> dict[str, Any]:
 def resolve_backend(name: str) -> str:
     """``opencl:GPU`` (a sweep's device type) -> ``opencl:N``, the first such device here;
     any other name as it is."""
-    base, _, device = name.partition(":")
-    if base != "opencl" or device.upper() not in OPENCL_KINDS:
+    base, sep, device = name.partition(":")
+    if not sep:
         return name
-    try:
-        entries = runtime.discover()
-    except Exception as exc:  # noqa: BLE001 - no OpenCL here: the point is refused
-        raise BackendUnavailableError(f"{name}: no OpenCL platform on this node ({exc})"
-                                      ) from exc
-    for entry in entries:
-        if entry.kind == device.upper():
-            return f"opencl:{entry.index}"
-    raise BackendUnavailableError(f"{name}: this node has no OpenCL {device.upper()} device")
+    return f"{base}:{backend_class(base).resolve_device(device)}"
 
 
 def reference_path(case) -> str:
