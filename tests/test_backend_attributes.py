@@ -46,3 +46,25 @@ def test_every_backend_answers_sweep_resources():
         assert set(wanted) == {"num_gpus", "resources", "host_timed"}
     assert point_resources(Point("run", {"backend": "opencl:CPU"}))["resources"] == {
         "hwbench_opencl_cpu": 1, "hwbench_timing_slot": 1}
+
+
+def test_a_sweeps_device_type_is_resolved_by_the_backend_class(monkeypatch):
+    """``opencl:GPU`` in a sweep becomes the node's first GPU by the opencl backend's own
+    discovery; other backends keep the device as named."""
+    from hwbench.backends.opencl import runtime
+    from hwbench.errors import BackendUnavailableError
+    from hwbench.harness.sweep.point import resolve_backend
+
+    class Entry:
+        def __init__(self, index, kind):
+            self.index, self.kind = index, kind
+
+    monkeypatch.setattr(runtime, "discover", lambda: [Entry(0, "CPU"), Entry(1, "GPU"),
+                                                      Entry(2, "GPU")])
+    assert resolve_backend("opencl:GPU") == "opencl:1"
+    assert resolve_backend("opencl:cpu") == "opencl:0"
+    assert resolve_backend("opencl:2") == "opencl:2"
+    assert resolve_backend("cpu:mkl") == "cpu:mkl"
+    assert resolve_backend("numpy") == "numpy"
+    with pytest.raises(BackendUnavailableError, match="no OpenCL ACCELERATOR device"):
+        resolve_backend("opencl:ACCELERATOR")

@@ -25,8 +25,8 @@ from hwbench.backends.opencl import direct, runtime, tile_params
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
-from hwbench.backends.opencl.runtime import Device, native_error
-from hwbench.errors import ArgumentError, HwbenchError
+from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
+from hwbench.errors import ArgumentError, BackendUnavailableError, HwbenchError
 from hwbench.kernels import spec
 
 GEMM_KERNELS = ("sgemm_packed", "sgemm_tiled")

@@ -179,6 +179,10 @@ class DeviceEntry:
         return f"{self.name} [{self.kind}] on {self.platform} (driver {self.driver})"
 
 
+# The device types a name may select by (``opencl:GPU``), as ``Entry.kind`` spells them.
+DEVICE_TYPES = ("GPU", "CPU", "ACCELERATOR")
+
+
 def _kind(cl: Any, device_type: int) -> str:
     for name in ("GPU", "CPU", "ACCELERATOR", "CUSTOM"):
         if device_type & getattr(cl.device_type, name, 0):

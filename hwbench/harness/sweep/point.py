@@ -32,14 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.backends import backend_class, default_threads, list_backends
-from hwbench.backends.opencl import runtime
 from hwbench.backends.systolic.config import load_config
-from hwbench.errors import BackendUnavailableError, HwbenchError
+from hwbench.errors import HwbenchError
 from hwbench.files import write_atomic
 from hwbench.harness.running import isolation
 from hwbench.harness.running.environment import environment
 from hwbench.harness.suites import model_suite, simulate
-from hwbench.harness.sweep.spec import OPENCL_KINDS, Point
+from hwbench.harness.sweep.spec import Point
 from hwbench.models import load_model
 
 OK, REFUSED, FAILED = "ok", "refused", "failed"

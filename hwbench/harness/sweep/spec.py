@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.backends import parse_backend_name
+from hwbench.backends.opencl.runtime import DEVICE_TYPES
 from hwbench.backends.systolic.config import DATAFLOWS, PRESETS, load_config, parse_array
 from hwbench.backends.systolic.topology import read_topology
 from hwbench.errors import ArgumentError
@@ -56,8 +57,8 @@ from hwbench.models.zoo import ZOO
 
 DEFAULT_TIMEOUT = 600.0
 # opencl:GPU / opencl:CPU in a sweep mean "the first OpenCL device of that type on the node
-# the point lands on"; the backend itself only knows indices and name substrings.
-OPENCL_KINDS = ("GPU", "CPU", "ACCELERATOR")
+# the point lands on" (``OpenclBackend.resolve_device`` picks it there).
+OPENCL_KINDS = DEVICE_TYPES
 
 SWEEP_KEYS = ("name", "timeout")
 SIMULATE_KEYS = ("config", "arrays", "dataflows", "buffers", "bandwidths", "models",
