@@ -112,10 +112,9 @@ NO_NODE_TESTS = {
 
 def test_every_runnable_op_has_onnx_node_tests_or_a_reason():
     pytest.importorskip("onnx", reason="the node test lists import onnx")
-    from test_onnx_node import NODE_TESTS as KERNEL_NODE_TESTS
-    from test_onnx_node_model_ops import NODE_TESTS as MODEL_NODE_TESTS
+    from node_test_lists import all_node_tests
 
-    tested = set(KERNEL_NODE_TESTS) | set(MODEL_NODE_TESTS)
+    tested = set(all_node_tests())
     assert sorted(OP_DEFS.executable() - tested - set(NO_NODE_TESTS)) == []
     assert sorted(set(NO_NODE_TESTS) - OP_DEFS.executable()) == []
 

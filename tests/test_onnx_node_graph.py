@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
-from test_onnx_node import NODE_TESTS as KERNEL_NODE_TESTS  # noqa: E402
-from test_onnx_node_model_ops import NODE_TESTS as MODEL_NODE_TESTS  # noqa: E402
+from node_test_lists import all_node_tests  # noqa: E402
 from tolerances import assert_node_close  # noqa: E402
 
 from hwbench.graph.onnx_import import load_onnx  # noqa: E402
@@ -22,8 +21,8 @@ from hwbench.models import Model, Session  # noqa: E402
 # Ops whose node tests feed a tensor the graph layer needs at load time (a Reshape target)
 # as a run-time input: hwbench resolves shapes statically, so these are refused on purpose.
 RUNTIME_SHAPES = {"Reshape"}
-NAMES = [name for op, names in {**KERNEL_NODE_TESTS, **MODEL_NODE_TESTS}.items()
-         if op not in RUNTIME_SHAPES for name in names]
+NAMES = [name for op, names in all_node_tests().items() if op not in RUNTIME_SHAPES
+         for name in names]
 
 
 @pytest.fixture(scope="module")
