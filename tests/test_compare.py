@@ -272,6 +272,16 @@ def _real_run(path: Path) -> Path:
     return write_json_atomic(path, result)
 
 
+def skip_if_the_machine_hid_it(comparison, name: str) -> None:
+    """Skip, saying why, when the measuring runs flagged the planted benchmark (a busy
+    machine, a wide spread): hwbench then calls it inconclusive on purpose, never slower,
+    so this test can only tell a real verdict on a quiet machine (CI's is)."""
+    for change in comparison.inconclusive:
+        if name in change.key:
+            pytest.skip(f"the machine was too busy to judge {name}: the run flagged it "
+                        f"({', '.join(change.flags)}); re-run on a quiet machine")
+
+
 def test_real_back_to_back_runs_pass_and_a_doubled_kernel_fails(tmp_path, monkeypatch):
     from hwbench.backends.numpy_backend import NumpyBackend
 
@@ -292,6 +302,7 @@ def test_real_back_to_back_runs_pass_and_a_doubled_kernel_fails(tmp_path, monkey
     monkeypatch.setattr(NumpyBackend, "_sigmoid", twice)
     slowed = _real_run(tmp_path / "slowed.json")
     flagged = compare.compare_paths(second, slowed, NOISY_MACHINE)
+    skip_if_the_machine_hid_it(flagged, "sigmoid sigmoid_262144 on numpy")
     assert [c.key for c in flagged.regressions] == ["sigmoid sigmoid_262144 on numpy"], (
         compare.summary_lines(flagged))
     assert flagged.failed
@@ -373,6 +384,7 @@ def test_pytest_benchmark_compare_and_hwbench_compare_flag_a_planted_slowdown(
     assert not compare.compare_paths(files[0], files[0]).regressions
     assert not compare.compare_paths(files[0], files[1], NOISY_MACHINE).regressions
     flagged = compare.compare_paths(files[0], files[2], NOISY_MACHINE)
+    skip_if_the_machine_hid_it(flagged, "test_sigmoid")
     assert [c.key.split("::")[-1] for c in flagged.regressions] == ["test_sigmoid"]
     assert main(["compare", str(files[0]), str(files[2]), "--fail-on", "median:50%"]) == 1
     assert main(["compare", "--normalized", str(files[0]), str(files[1]),
