@@ -32,14 +32,15 @@ from hwbench.graph.ops import OP_DEFS, Step
 from hwbench.graph.shape_inference import infer_shapes
 
 
-def _lacks(backend: Any, method: str) -> bool:
-    """True when ``backend`` has no ``method``, or still inherits ``Backend``'s stub for it
-    (the base class implements each model op's ``_method`` as "raise UnsupportedError",
-    so that a backend without it keeps working for everything else)."""
-    if not callable(getattr(backend, method, None)):
+def lacks_kernel(backend: Any, method: str) -> bool:
+    """True when ``backend`` (an instance or a class) has no ``method``, or still inherits
+    ``Backend``'s stub for it (the base class implements each model op's ``_method`` as
+    "raise UnsupportedError", so that a backend without it keeps working for the rest)."""
+    cls = backend if isinstance(backend, type) else type(backend)
+    if not callable(getattr(cls, method, None)):
         return True
     stub = getattr(Backend, f"_{method}", None)
-    return stub is not None and getattr(type(backend), f"_{method}", None) is stub
+    return stub is not None and getattr(cls, f"_{method}", None) is stub
 
 
 def missing_kernels(graph: Graph, backend: Any) -> dict[str, list[str]]:
@@ -47,7 +48,7 @@ def missing_kernels(graph: Graph, backend: Any) -> dict[str, list[str]]:
     missing: dict[str, list[str]] = collections.defaultdict(list)
     for op in sorted(graph.op_counts()):
         for method in OP_DEFS[op].kernels if op in OP_DEFS else ():
-            if _lacks(backend, method):
+            if lacks_kernel(backend, method):
                 missing[method].append(op)
     return dict(missing)
 

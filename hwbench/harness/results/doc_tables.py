@@ -1,4 +1,5 @@
-"""The measured-results tables of the README and docs/, rendered from the files under results/.
+"""The measured-results tables of the README and docs/, rendered from the files under results/
+(and one that is not measured: the supported-ops table, from the op registry).
 
 A table on a page sits between marker comments::
 
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from hwbench.errors import ResultsError
+from hwbench.graph import catalog
 from hwbench.harness.results.result_files import read_result
 from hwbench.harness.results.summary import trust_lines
 
@@ -231,14 +233,17 @@ def _models(name: str, **options: Any) -> Callable[[Path], list[str]]:
     return lambda root: models_table(load(root, name), **options)
 
 
-# table name -> how it is made (from which file)
-TABLES: dict[str, Callable[[Path], list[str]]] = {
+# measured table name -> how it is made (from which file); each names its hardware
+MEASURED: dict[str, Callable[[Path], list[str]]] = {
     "kernels-headline": _kernels("kernels-vm-20261125-082612.json"),
     "models-fp32": _models("models-vm-20261125-080425.json", latency=True),
     "models-int8": _models("models-vm-20261125-101424.json"),
     "models-int8-fast": _models("models-vm-20261125-130513.json"),
     "kernels-opencl": _kernels("kernels-vm-20261125-121444.json", mine="opencl", peer="cpu"),
 }
+# ... and the one that is not a measurement: the op registry and the backends' kernels
+TABLES: dict[str, Callable[[Path], list[str]]] = {
+    **MEASURED, "ops": lambda root: catalog.markdown()}
 
 
 def load(root: Path, name: str, machine: str = MACHINE) -> Source:
