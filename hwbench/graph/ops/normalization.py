@@ -1,7 +1,9 @@
-"""Normalization: LRN runs on backends; BatchNormalization is folded away by
-``passes.fold_batchnorm`` (into the Conv before it, else a per-channel Mul + Add)."""
+"""Normalization: LRN and LayerNormalization run on backends; BatchNormalization is folded
+away by ``passes.fold_batchnorm`` (into the Conv before it, else a per-channel Mul + Add)."""
 
 from __future__ import annotations
+
+import math
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
@@ -30,7 +32,44 @@ def _batchnorm_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shap
     return [x]
 
 
+def _layer_norm_axis(node: Node, rank: int) -> int:
+    axis = int(node.attrs.get("axis", -1))
+    if not -rank <= axis < rank:
+        raise ArgumentError(f"{node.label()}: axis {axis} out of range for rank {rank}")
+    if int(node.attrs.get("stash_type", 1)) != 1:
+        raise UnsupportedError(f"{node.label()}: stash_type "
+                               f"{node.attrs['stash_type']} (only 1, float32 statistics)")
+    return axis % rank
+
+
+def _layer_norm_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    x = shapes[0]
+    axis = _layer_norm_axis(node, len(x))
+    normalized = x[axis:]
+    for name, s in zip(("Scale", "B"), shapes[1:], strict=False):
+        if s[max(len(s) - len(normalized), 0):] != normalized or len(s) < len(normalized) \
+                or any(d != 1 for d in s[:len(s) - len(normalized)]):
+            raise UnsupportedError(f"{node.label()}: {name} of shape {s} (hwbench takes "
+                                   f"the normalized shape {normalized})")
+    stats = x[:axis] + (1,) * (len(x) - axis)
+    return [x, stats, stats][:len(node.outputs)]
+
+
+def _run_layer_norm(be, x, s: Step):
+    node = s.node
+    stats = any(node.outputs[1:])  # Mean / InvStdDev read by someone
+    return be.layer_norm(x[0], x[1], x[2] if len(x) > 2 else None,
+                         axis=_layer_norm_axis(node, len(s.in_shapes[0])),
+                         epsilon=float(node.attrs.get("epsilon", 1e-5)), stats=stats)
+
+
+def _layer_norm_flops(node: Node, ins) -> int:
+    return 8 * math.prod(ins[0])
+
+
 DEFS = (
+    OpDef("LayerNormalization", shape=_layer_norm_shape, run=_run_layer_norm,
+          kernels=("layer_norm",), flops=_layer_norm_flops),
     OpDef("LRN", shape=_lrn_shape, run=_run_lrn, kernels=("lrn",)),
     OpDef("BatchNormalization", shape=_batchnorm_shape, lowered_by="fold_batchnorm"),
 )
