@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
@@ -67,7 +69,35 @@ def _layer_norm_flops(node: Node, ins) -> int:
     return 8 * math.prod(ins[0])
 
 
+def _instance_norm_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    x = shapes[0]
+    if len(x) < 3 or any(s != (x[1],) for s in shapes[1:3]):
+        raise ArgumentError(f"{node.label()}: input {x} with scale/bias {shapes[1:3]} "
+                            f"(expected (N, C, D1, ...) and (C,) each)")
+    return [x]
+
+
+def instance_norm(be, x, scale, bias, shape: Shape, epsilon: float):
+    """InstanceNormalization on the backend's kernels: each (n, c) image normalized as a
+    row of ``layer_norm`` (unit scale), then scaled and shifted per channel."""
+    n, c = shape[0], shape[1]
+    spatial = math.prod(shape[2:])
+    rows = be.reshape(x, (n * c, spatial))
+    normalized = be.layer_norm(rows, np.ones(spatial, np.float32), None, axis=1,
+                               epsilon=epsilon)
+    per_channel = (c,) + (1,) * (len(shape) - 2)
+    y = be.mul(be.reshape(normalized, shape), be.reshape(scale, per_channel))
+    return be.add(y, be.reshape(bias, per_channel))
+
+
+def _run_instance_norm(be, x, s: Step):
+    return instance_norm(be, x[0], x[1], x[2], s.in_shapes[0],
+                         float(s.node.attrs.get("epsilon", 1e-5)))
+
+
 DEFS = (
+    OpDef("InstanceNormalization", shape=_instance_norm_shape, run=_run_instance_norm,
+          kernels=("layer_norm", "reshape", "mul", "add"), flops=_layer_norm_flops),
     OpDef("LayerNormalization", shape=_layer_norm_shape, run=_run_layer_norm,
           kernels=("layer_norm",), flops=_layer_norm_flops),
     OpDef("LRN", shape=_lrn_shape, run=_run_lrn, kernels=("lrn",)),
