@@ -94,3 +94,15 @@ def test_reduce_problem_shapes_and_counts():
     assert check_reduce(x, "sum", [], noop_with_empty_axes=True).output_shape == (2, 3, 4)
     m = check_matmul(np.zeros((2, 1, 5, 7), np.float32), np.zeros((3, 7, 4), np.float32))
     assert (m.batch, m.output_shape, m.flops) == ((2, 3), (2, 3, 5, 4), 2 * 6 * 5 * 4 * 7)
+
+
+def test_systolic_runs_batched_matmul_on_its_array_and_reductions_on_its_vector_unit():
+    from hwbench.backends import get_backend
+
+    be = get_backend("systolic")
+    be.reset_counters()
+    be.matmul(np.ones((2, 3, 5, 7), np.float32), np.ones((1, 3, 7, 4), np.float32))
+    be.reduce(np.ones((2, 3), np.float32), "sum")
+    rows = {row["op"]: row for row in be.simulated_counters()["layers"]}
+    assert rows["gemm"]["calls"] == 6 and rows["gemm"]["macs"] == 5 * 7 * 4  # per call
+    assert rows["reduce"]["calls"] == 1 and rows["reduce"]["macs"] == 0

@@ -117,15 +117,16 @@ class ReductionKernels:
     def _layer_norm(self, p: spec.LayerNormProblem, x, scale, bias):
         x = np.ascontiguousarray(self._plain(x))
         if p.stats:  # Mean/InvStdDev asked for: NumPy float32 on the same host memory
-            return array_ops.layer_norm(np, x, np.asarray(scale),
-                                        None if bias is None else np.asarray(bias), p)
+            return array_ops.layer_norm(np, x, np.asarray(self._plain(scale)),
+                                        None if bias is None else np.asarray(self._plain(bias)),
+                                        p)
         self.dnnl.set_num_threads(self._threads_now)
         prim = self._primitive(("layer_norm", p), lambda: build_layer_norm(self.dnnl, p))
         out = self._buffers.empty(p.shape, np.float32)
         buffers = {ARG_SRC: x, ARG_DST: out,
-                   ARG_SCALE: np.ascontiguousarray(scale, np.float32).reshape(-1)}
+                   ARG_SCALE: np.ascontiguousarray(self._plain(scale)).reshape(-1)}
         if bias is not None:
-            buffers[ARG_SHIFT] = np.ascontiguousarray(bias, np.float32).reshape(-1)
+            buffers[ARG_SHIFT] = np.ascontiguousarray(self._plain(bias)).reshape(-1)
         prim.execute(buffers)
         return out
 
@@ -133,8 +134,9 @@ class ReductionKernels:
         x = np.ascontiguousarray(self._plain(x))
         native = DNNL_REDUCTIONS.get(p.op)
         src, dst = _collapse(p.shape, p.axes)
-        if native is None or not p.axes or src == dst:
-            # composed ops, no axes, or only 1-sized axes reduced: NumPy float32 here
+        if native is None or not p.axes or src == dst or len(src) > onednn.MAX_NDIMS:
+            # composed ops, no axes, only 1-sized axes reduced, or more alternating
+            # kept/reduced axes than oneDNN has dimensions: NumPy float32 here
             return array_ops.reduce(np, x, p)
         alg, power = native
         self.dnnl.set_num_threads(self._threads_now)

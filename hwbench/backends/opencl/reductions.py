@@ -12,7 +12,16 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.opencl.gemm import Operand, i32
+from hwbench.errors import UnsupportedError
 from hwbench.kernels import spec
+
+INT_LIMIT = 2**31 - 1  # reductions.cl indexes rows, counts and strides with int
+
+
+def _fits_int(op: str, *sizes: int) -> None:
+    if max(sizes) > INT_LIMIT:
+        raise UnsupportedError(f"opencl: {op} of {max(sizes)} values: reductions.cl indexes "
+                               f"with 32-bit ints (at most {INT_LIMIT})")
 
 LN_LOCAL = 64  # reductions.cl's LN_LOCAL: work-items per LayerNormalization row
 REDUCE_CODES = {"sum": 0, "mean": 1, "max": 2, "min": 3, "prod": 4, "l1": 5, "l2": 6,
@@ -31,6 +40,7 @@ class ReductionKernels:
         return self._program("reductions", LAUNCHES)
 
     def _layer_norm(self, p: spec.LayerNormProblem, x, scale, bias) -> Any:
+        _fits_int("layer_norm", p.rows * LN_LOCAL, p.cols)
         out = self.empty(p.shape)
         scale_buf = self._buf(scale)
         if p.stats:
@@ -46,6 +56,7 @@ class ReductionKernels:
         return (out, mean, inv) if p.stats else out
 
     def _reduce(self, p: spec.ReduceProblem, x) -> Any:
+        _fits_int("reduce", p.size)
         out = self.empty(p.output_shape)
         strides = _strides(p.shape)
         kept = [i for i in range(len(p.shape)) if i not in p.axes]
@@ -64,6 +75,7 @@ class ReductionKernels:
             self.gemm_engine.gemm(p.m, p.n, p.k, Operand(self._buf(a), p.k, 1),
                                   Operand(self._buf(b), p.n, 1), out.data, None)
             return out
+        _fits_int("matmul", p.batches * p.m * p.k, p.batches * p.k * p.n, p.batches * p.m * p.n)
         a_step, b_step = _strides(p.a_batch), _strides(p.b_batch)
         meta = (*p.batch,
                 *(0 if d == 1 else s * p.m * p.k for d, s in zip(p.a_batch, a_step,
