@@ -57,7 +57,9 @@ MATMUL_SHAPES = [((5, 7), (7, 4)), ((3, 5, 7), (3, 7, 4)), ((2, 3, 5, 7), (2, 3,
 def test_matmul_matches_reference(backend, rng, a_shape, b_shape):
     a = rng.standard_normal(a_shape).astype(np.float32)
     b = rng.standard_normal(b_shape).astype(np.float32)
-    got = backend.to_numpy(backend.matmul(backend.asarray(a), backend.asarray(b)))
+    out = backend.matmul(backend.asarray(a), backend.asarray(b))
+    assert not isinstance(out, np.generic)  # a device array even for 1-D @ 1-D
+    got = backend.to_numpy(out)
     want = ref.matmul(a, b)
     assert got.shape == want.shape == check_matmul(a, b).output_shape
     assert got.dtype == np.float32

@@ -176,7 +176,7 @@ class NumpyBackend(Backend):
         return array_ops.reduce(np, np.asarray(x), p)
 
     def _matmul(self, p: spec.MatmulProblem, a, b) -> np.ndarray:
-        return np.matmul(a, b, dtype=np.float32)
+        return np.asarray(np.matmul(a, b, dtype=np.float32))  # 1-D @ 1-D: a 0-d array
 
 
 def _pool_windows(x: np.ndarray, p: spec.PoolProblem, fill: float) -> np.ndarray:
