@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
-from hwbench.kernels import spec
+from hwbench.kernels import array_ops, spec
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
     dequantize,
@@ -167,6 +167,17 @@ class NumpyBackend(Backend):
     def _transpose(self, p: spec.LayoutProblem, x) -> np.ndarray:
         return np.ascontiguousarray(np.transpose(x, p.perm))
 
+    # -- normalization and reductions family (LayerNormalization, ReduceX, MatMul) ---------
+    def _layer_norm(self, p: spec.LayerNormProblem, x, scale, bias):
+        return array_ops.layer_norm(np, np.asarray(x), np.asarray(scale),
+                                    None if bias is None else np.asarray(bias), p)
+
+    def _reduce(self, p: spec.ReduceProblem, x) -> np.ndarray:
+        return array_ops.reduce(np, np.asarray(x), p)
+
+    def _matmul(self, p: spec.MatmulProblem, a, b) -> np.ndarray:
+        return np.asarray(np.matmul(a, b, dtype=np.float32))  # 1-D @ 1-D: a 0-d array
+
 
 def _pool_windows(x: np.ndarray, p: spec.PoolProblem, fill: float) -> np.ndarray:
     """(n, c, out_h, out_w, kh, kw) windows over a copy of ``x`` padded with ``fill``
@@ -178,3 +189,4 @@ def _pool_windows(x: np.ndarray, p: spec.PoolProblem, fill: float) -> np.ndarray
     windows = sliding_window_view(padded, p.span, axis=(2, 3))
     (sh, sw), (dh, dw) = p.stride, p.dilation
     return windows[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :p.out_h, :p.out_w]
+

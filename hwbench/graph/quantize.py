@@ -17,6 +17,7 @@ onnxruntime's QOperator format use:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -209,12 +210,16 @@ class _Rewriter:
                                                        w_scales)))
         label = node.name or y
         if form.as_1x1:  # Reshape targets copy the batch (0): any batch works
-            inputs[0] = self._reshape(inputs[0], (0, self.shapes[x][1], 1, 1),
+            x_shape = self.shapes[x]  # N-D MatMul: its leading dimensions are the rows
+            rows = 0 if len(x_shape) == 2 else math.prod(x_shape[:-1])
+            inputs[0] = self._reshape(inputs[0], (rows, x_shape[-1], 1, 1),
                                       f"{label}_nk11")
         y_q = g.fresh_name(f"{y}_quantized")
         self.out.append(Node("QLinearConv", inputs, [y_q], attrs, name=f"{label}_int8"))
         if form.as_1x1:
-            y_q = self._reshape(y_q, (0, self.shapes[y][1]), f"{label}_nm")
+            y_shape = self.shapes[y]
+            y_q = self._reshape(y_q, (0, y_shape[1]) if len(y_shape) == 2 else y_shape,
+                                f"{label}_nm")
         self.quantized[y] = y_q
         self.out.append(Node("DequantizeLinear", [y_q, y_scale_name, y_zp_name], [y],
                              name=f"{label}_dq"))

@@ -25,6 +25,7 @@ from hwbench.backends.opencl import direct, runtime, tile_params
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
+from hwbench.backends.opencl.reductions import ReductionKernels
 from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
 from hwbench.errors import ArgumentError, BackendUnavailableError, HwbenchError
 from hwbench.kernels import spec
@@ -35,7 +36,7 @@ LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
 
 
-class OpenclBackend(Backend):
+class OpenclBackend(ReductionKernels, Backend):
     name = "opencl"
     fuses_conv_epilogue = True
 

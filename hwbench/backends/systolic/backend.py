@@ -245,6 +245,28 @@ class SystolicBackend(NumpyBackend):
     def _reshape(self, p: spec.LayoutProblem, x) -> np.ndarray:
         return super()._reshape(p, x)  # a view: no data moves
 
+    # -- normalization and reductions family ----------------------------------------------
+    def _matmul(self, p: spec.MatmulProblem, a, b) -> np.ndarray:
+        """Each batch's product on the array, as ``_gemm`` runs it (batch dimensions
+        broadcast as NumPy does; a 1-D operand a one-row or one-column matrix)."""
+        a3 = np.broadcast_to(np.asarray(a).reshape(*p.a_batch, p.m, p.k),
+                             (*p.batch, p.m, p.k)).reshape(-1, p.m, p.k)
+        b3 = np.broadcast_to(np.asarray(b).reshape(*p.b_batch, p.k, p.n),
+                             (*p.batch, p.k, p.n)).reshape(-1, p.k, p.n)
+        one = spec.GemmProblem(p.m, p.n, p.k)
+        out = np.empty((p.batches, p.m, p.n), np.float32)
+        for i in range(p.batches):
+            out[i] = self._gemm(one, a3[i], b3[i], None)
+        return out.reshape(p.output_shape)
+
+    def _layer_norm(self, p: spec.LayerNormProblem, x, scale, bias):
+        self._vector("layer_norm", p.size, 8)
+        return super()._layer_norm(p, x, scale, bias)
+
+    def _reduce(self, p: spec.ReduceProblem, x) -> np.ndarray:
+        self._vector("reduce", p.size, 2 if p.op == "log_sum_exp" else 1)
+        return super()._reduce(p, x)
+
     def _workspace_bytes(self, op: str, problem: Any) -> int:
         """The functional model's arrays besides the output (for ``Backend._reserve``):
         the float kernels quantize their operands to 8 bits and dequantize the int32

@@ -15,13 +15,14 @@ from hwbench.graph.ops import (
     normalization,
     pooling,
     quantized,
+    reductions,
     tensor,
 )
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_name
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized)
+            quantized, reductions)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

@@ -1,4 +1,5 @@
-"""Matrix products: Gemm and (2-D) MatMul."""
+"""Matrix products: Gemm and MatMul (2-D on ``gemm``; N-D, batched with NumPy's broadcasting
+and 1-D promotion, on ``matmul``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
-from hwbench.graph.ops.counting import gemm_flops
+from hwbench.graph.ops.counting import _shaped, gemm_flops
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step
+from hwbench.kernels import spec
 
 
 def _gemm_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
@@ -30,11 +32,21 @@ def _gemm_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
 
 def _matmul_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     a, b = shapes
-    if len(a) != 2 or len(b) != 2:
-        raise UnsupportedError(f"{node.label()}: only 2-D MatMul is supported, got {a} @ {b}")
-    if a[1] != b[0]:
-        raise ArgumentError(f"{node.label()}: inner dimensions differ: {a} @ {b}")
-    return [(a[0], b[1])]
+    try:
+        problem = spec.check_matmul(_shaped(a), _shaped(b))
+    except ArgumentError as exc:
+        raise ArgumentError(f"{node.label()}: {exc}") from None
+    return [problem.output_shape]
+
+
+def _run_matmul(be, x, s: Step):
+    if len(s.in_shapes[0]) == 2 and len(s.in_shapes[1]) == 2:
+        return be.gemm(x[0], x[1])
+    return be.matmul(x[0], x[1])
+
+
+def _matmul_flops(node: Node, ins) -> int:
+    return spec.check_matmul(_shaped(ins[0]), _shaped(ins[1])).flops
 
 
 def _run_gemm(be, x, s: Step):
@@ -55,8 +67,8 @@ def _as_1x1_conv(w: np.ndarray, bias: np.ndarray | None) -> Int8Weights:
 
 
 def _matmul_int8(graph: Graph, node: Node) -> Int8Weights | None:
-    """A MatMul by constant weights runs as a 1×1 QLinearConv on (N, K, 1, 1)."""
-    if node.inputs[1] not in graph.initializers:
+    """A MatMul by constant 2-D weights runs as a 1×1 QLinearConv on (N, K, 1, 1)."""
+    if node.inputs[1] not in graph.initializers or graph.initializers[node.inputs[1]].ndim != 2:
         return None
     return _as_1x1_conv(graph.initializers[node.inputs[1]].astype(np.float32), None)
 
@@ -81,6 +93,6 @@ def _gemm_int8(graph: Graph, node: Node) -> Int8Weights | None:
 DEFS = (
     OpDef("Gemm", shape=_gemm_shape, run=_run_gemm, kernels=("gemm",), int8=_gemm_int8,
           flops=gemm_flops),
-    OpDef("MatMul", shape=_matmul_shape, run=lambda be, x, s: be.gemm(x[0], x[1]),
-          kernels=("gemm",), int8=_matmul_int8, flops=gemm_flops),
+    OpDef("MatMul", shape=_matmul_shape, run=_run_matmul, kernels=("gemm", "matmul"),
+          int8=_matmul_int8, flops=_matmul_flops),
 )

@@ -73,6 +73,12 @@ VECTOR_OP_NAMES = {"Relu": "relu", "Sigmoid": "sigmoid", "Softmax": "softmax", "
                    "DequantizeLinear": "dequantize_linear", "MaxPool": "max_pool2d",
                    "AveragePool": "avg_pool2d", "GlobalAveragePool": "global_avg_pool2d",
                    "LRN": "lrn"}
+# the normalization and reductions family, as the systolic backend's vector unit counts it
+VECTOR_OP_NAMES.update({"LayerNormalization": "layer_norm", "ReduceSum": "reduce",
+                        "ReduceMean": "reduce", "ReduceMax": "reduce", "ReduceMin": "reduce",
+                        "ReduceProd": "reduce", "ReduceL1": "reduce", "ReduceL2": "reduce",
+                        "ReduceSumSquare": "reduce", "ReduceLogSum": "reduce",
+                        "ReduceLogSumExp": "reduce"})
 
 
 def model_layers(model: Any) -> list[Layer | VectorOp]:
@@ -123,6 +129,11 @@ def model_layers(model: Any) -> list[Layer | VectorOp]:
                 ops = math.prod(ins[0][2:])
             elif op == "LRN":
                 ops = int(node.attrs["size"]) + 3
+            elif op == "LayerNormalization":
+                ops = 8
+            elif kind == "reduce":  # counted per input value, as SystolicBackend._reduce
+                elements = math.prod(ins[0])
+                ops = 2 if op == "ReduceLogSumExp" else 1
             work = vector_op(kind, elements, ops)
             out.append(VectorOp(name, work.op, work.elements, work.ops_per_element, work.unit))
     if not any(isinstance(x, Layer) for x in out):

@@ -50,6 +50,7 @@ from hwbench.kernels.spec.model_ops import (
     check_softmax,
     check_transpose,
 )
+from hwbench.kernels.spec.normalization import LayerNormProblem, check_layer_norm
 from hwbench.kernels.spec.quantized import (
     Int8ConvProblem,
     Int8GemmProblem,
@@ -62,6 +63,13 @@ from hwbench.kernels.spec.quantized import (
     check_scale,
     check_zero_point,
 )
+from hwbench.kernels.spec.reductions import (
+    REDUCE_OPS,
+    MatmulProblem,
+    ReduceProblem,
+    check_matmul,
+    check_reduce,
+)
 
 __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "ElementwiseProblem",
            "FLOAT32", "GemmProblem", "INT8_DTYPES", "Int8ConvProblem", "Int8GemmProblem",
@@ -73,3 +81,5 @@ __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "Elem
            "check_reshape", "check_scale", "check_sigmoid_backward", "check_softmax",
            "check_transpose", "check_unary", "check_zero_point", "conv_problem", "dtype_of",
            "normalize_padding", "onnx_conv_padding"]
+__all__ += ["LayerNormProblem", "MatmulProblem", "REDUCE_OPS", "ReduceProblem",
+            "check_layer_norm", "check_matmul", "check_reduce"]

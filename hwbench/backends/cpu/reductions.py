@@ -1,0 +1,167 @@
+"""The cpu backend's normalization and reductions family on oneDNN primitives:
+LayerNormalization (layer normalization, forward inference; where the Mean/InvStdDev
+statistics are asked for, NumPy float32 on the same memory), ReduceX (the reduction
+primitive) and N-D batched MatMul (the matmul primitive, batch dimensions broadcast by
+oneDNN).
+
+oneDNN's layer normalization normalizes the last dimension: the trailing axes from
+``axis`` are collapsed into one, (rows, cols). Its reduction has sum, mean, max, min,
+mul and the L^p norms; ReduceL1 is norm_lp_sum with p = 1, ReduceL2 with p = 2,
+ReduceSumSquare norm_lp_power_p_sum with p = 2; ReduceLogSum and ReduceLogSumExp are
+composed in NumPy float32 on the same host memory (``kernels.array_ops``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from hwbench.backends.cpu import onednn
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS, Primitive
+from hwbench.kernels import array_ops, spec
+
+# dnnl_types.h (oneDNN 3.x): macros, not in the library
+ARG_SCALE, ARG_SHIFT = 51, 52
+USE_SCALE, USE_SHIFT = 0x2, 0x4  # dnnl_normalization_flags_t
+# ONNX reduction -> (oneDNN algorithm, p); None: composed in NumPy
+DNNL_REDUCTIONS = {"sum": ("reduction_sum", 0.0), "mean": ("reduction_mean", 0.0),
+                   "max": ("reduction_max", 0.0), "min": ("reduction_min", 0.0),
+                   "prod": ("reduction_mul", 0.0), "l1": ("reduction_norm_lp_sum", 1.0),
+                   "l2": ("reduction_norm_lp_sum", 2.0),
+                   "sum_square": ("reduction_norm_lp_power_p_sum", 2.0)}
+
+
+def _declare(d: onednn.OneDNN) -> None:
+    """Argument types of the entry points this module adds (once per library)."""
+    if getattr(d, "_reductions_declared", False):
+        return
+    c_void_p, c_int, c_float = ctypes.c_void_p, ctypes.c_int, ctypes.c_float
+    p = ctypes.POINTER(c_void_p)
+    sigs = {
+        # (pd, engine, alg, src, dst, p, eps, attr)
+        "dnnl_reduction_primitive_desc_create":
+            [p, c_void_p, c_int, c_void_p, c_void_p, c_float, c_float, c_void_p],
+        # (pd, engine, prop, src, dst, stat, epsilon, flags, attr)
+        "dnnl_layer_normalization_forward_primitive_desc_create":
+            [p, c_void_p, c_int, c_void_p, c_void_p, c_void_p, c_float, ctypes.c_uint,
+             c_void_p],
+    }
+    for name, argtypes in sigs.items():
+        fn = getattr(d.lib, name)
+        fn.argtypes, fn.restype = argtypes, c_int
+    d._reductions_declared = True
+
+
+def build_layer_norm(d: onednn.OneDNN, p: spec.LayerNormProblem) -> Primitive:
+    _declare(d)
+    md = d.memory_desc((p.rows, p.cols), "f32", tag="ab")
+    stat = d.memory_desc((p.rows,), "f32", tag="a")
+    params = d.memory_desc((p.cols,), "f32", tag="a")
+    flags = USE_SCALE | (USE_SHIFT if p.has_bias else 0)
+    prop = d.prop["forward_inference"]
+    attr = d.attr()
+    pd = d.create_pd("dnnl_layer_normalization_forward_primitive_desc_create", d.engine,
+                     prop, md.handle, md.handle, stat.handle, p.epsilon, flags, attr.handle)
+    args = {ARG_SRC: md, ARG_DST: md, ARG_SCALE: params}
+    if p.has_bias:
+        args[ARG_SHIFT] = params
+    return Primitive(d, pd, args)
+
+
+def build_reduction(d: onednn.OneDNN, alg: str, power: float, src_shape: tuple[int, ...],
+                    dst_shape: tuple[int, ...]) -> Primitive:
+    _declare(d)
+    src = d.memory_desc(src_shape, "f32")
+    dst = d.memory_desc(dst_shape, "f32")
+    attr = d.attr()
+    pd = d.create_pd("dnnl_reduction_primitive_desc_create", d.engine, d.alg[alg],
+                     src.handle, dst.handle, power, 0.0, attr.handle)
+    return Primitive(d, pd, {ARG_SRC: src, ARG_DST: dst})
+
+
+def build_matmul(d: onednn.OneDNN, a_shape: tuple[int, ...], b_shape: tuple[int, ...],
+                 out_shape: tuple[int, ...]) -> Primitive:
+    src, wei, dst = (d.memory_desc(s, "f32") for s in (a_shape, b_shape, out_shape))
+    attr = d.attr()
+    pd = d.create_pd("dnnl_matmul_primitive_desc_create", d.engine, src.handle, wei.handle,
+                     None, dst.handle, attr.handle)
+    return Primitive(d, pd, {ARG_SRC: src, ARG_WEIGHTS: wei, ARG_DST: dst})
+
+
+def _collapse(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[tuple[int, ...],
+                                                                         tuple[int, ...]]:
+    """Merge neighbouring axes that are both reduced or both kept (and drop 1s): the
+    same reduction on fewer dimensions, so any rank fits oneDNN's 12."""
+    src: list[int] = []
+    dst: list[int] = []
+    last = None
+    for i, size in enumerate(shape):
+        if size == 1:
+            continue
+        reduced = i in axes
+        if reduced == last:
+            src[-1] *= size
+            dst[-1] = 1 if reduced else dst[-1] * size
+        else:
+            src.append(size)
+            dst.append(1 if reduced else size)
+            last = reduced
+    return (tuple(src), tuple(dst)) if src else ((1,), (1,))
+
+
+class ReductionKernels:
+    """``_layer_norm``, ``_reduce`` and ``_matmul`` mixed into ``CpuBackend`` (whose
+    library, primitive cache, buffers and thread count they use)."""
+
+    def _layer_norm(self, p: spec.LayerNormProblem, x, scale, bias):
+        x = np.ascontiguousarray(self._plain(x))
+        if p.stats:  # Mean/InvStdDev asked for: NumPy float32 on the same host memory
+            return array_ops.layer_norm(np, x, np.asarray(self._plain(scale)),
+                                        None if bias is None else np.asarray(self._plain(bias)),
+                                        p)
+        self.dnnl.set_num_threads(self._threads_now)
+        prim = self._primitive(("layer_norm", p), lambda: build_layer_norm(self.dnnl, p))
+        out = self._buffers.empty(p.shape, np.float32)
+        buffers = {ARG_SRC: x, ARG_DST: out,
+                   ARG_SCALE: np.ascontiguousarray(self._plain(scale)).reshape(-1)}
+        if bias is not None:
+            buffers[ARG_SHIFT] = np.ascontiguousarray(self._plain(bias)).reshape(-1)
+        prim.execute(buffers)
+        return out
+
+    def _reduce(self, p: spec.ReduceProblem, x):
+        x = np.ascontiguousarray(self._plain(x))
+        native = DNNL_REDUCTIONS.get(p.op)
+        src, dst = _collapse(p.shape, p.axes)
+        if native is None or not p.axes or src == dst or len(src) > onednn.MAX_NDIMS:
+            # composed ops, no axes, only 1-sized axes reduced, or more alternating
+            # kept/reduced axes than oneDNN has dimensions: NumPy float32 here
+            return array_ops.reduce(np, x, p)
+        alg, power = native
+        self.dnnl.set_num_threads(self._threads_now)
+        prim = self._primitive(("reduce", alg, power, src, dst),
+                               lambda: build_reduction(self.dnnl, alg, power, src, dst))
+        out = self._buffers.empty(p.output_shape, np.float32)
+        prim.execute({ARG_SRC: x, ARG_DST: out})
+        return out
+
+    def _matmul(self, p: spec.MatmulProblem, a, b):
+        a = np.ascontiguousarray(self._plain(a))
+        b = np.ascontiguousarray(self._plain(b))
+        rank = len(p.batch)
+        a_shape = (*p.a_batch, p.m, p.k)
+        b_shape = (*p.b_batch, p.k, p.n)
+        out_shape = (*p.batch, p.m, p.n)
+        if rank + 2 > onednn.MAX_NDIMS:  # more batch dimensions than oneDNN has: merge
+            return np.matmul(a, b, dtype=np.float32)
+        self.dnnl.set_num_threads(self._threads_now)
+        prim = self._primitive(("matmul", a_shape, b_shape),
+                               lambda: build_matmul(self.dnnl, a_shape, b_shape, out_shape))
+        out = self._buffers.empty(p.output_shape, np.float32)
+        prim.execute({ARG_SRC: a.reshape(a_shape), ARG_WEIGHTS: b.reshape(b_shape),
+                      ARG_DST: out.reshape(out_shape)})
+        return out
+
+
+__all__ = ["ReductionKernels", "build_layer_norm", "build_matmul", "build_reduction"]

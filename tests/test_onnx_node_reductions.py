@@ -1,0 +1,118 @@
+"""The onnx wheel's node tests for ReduceX and (N-D, batched) MatMul, through every
+backend's ``reduce`` and ``matmul`` kernels.
+
+Included: every float32 ReduceSum/Mean/Max/Min/Prod/L1/L2/SumSquare/LogSum case and every
+MatMul case. Left out, with the reason:
+- test_reduce_*_empty_set*, test_reduce_sum_empty_set_non_reduced_axis_zero: zero-size
+  inputs; every kernel refuses zero-size arrays.
+- test_reduce_{max,min}_bool_inputs: bool data; these kernels are float32.
+- test_reduce_log_sum_exp_* (except empty_set, above): float64 data (the kernels are
+  float32).
+- test_reduce_*_expanded: multi-node decompositions, not one kernel call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tolerances import assert_node_close
+
+onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
+from onnx import numpy_helper  # noqa: E402
+from onnx.helper import get_attribute_value  # noqa: E402
+
+from hwbench.kernels.spec import REDUCE_OPS  # noqa: E402
+
+KERNEL_OP = {onnx_name: op for op, onnx_name in REDUCE_OPS.items()}
+STANDARD = ["default_axes_keepdims_example", "default_axes_keepdims_random",
+            "do_not_keepdims_example", "do_not_keepdims_random", "keepdims_example",
+            "keepdims_random", "negative_axes_keepdims_example",
+            "negative_axes_keepdims_random"]
+L_NORM = ["default_axes_keepdims_example", "default_axes_keepdims_random",
+          "do_not_keepdims_example", "do_not_keepdims_random", "keep_dims_example",
+          "keep_dims_random", "negative_axes_keep_dims_example", "negative_axes_keep_dims_random"]
+NODE_TESTS = {
+    "ReduceSum": [f"test_reduce_sum_{s}" for s in STANDARD]
+    + ["test_reduce_sum_empty_axes_input_noop", "test_reduce_sum_empty_axes_input_noop_example"],
+    "ReduceMean": [f"test_reduce_mean_{s}" for s in STANDARD],
+    "ReduceMax": [f"test_reduce_max_{s}" for s in STANDARD
+                  if s != "default_axes_keepdims_example"]
+    + ["test_reduce_max_default_axes_keepdim_example"],
+    "ReduceMin": [f"test_reduce_min_{s}" for s in STANDARD],
+    "ReduceProd": [f"test_reduce_prod_{s}" for s in STANDARD],
+    "ReduceSumSquare": [f"test_reduce_sum_square_{s}" for s in STANDARD],
+    "ReduceL1": [f"test_reduce_l1_{s}" for s in L_NORM],
+    "ReduceL2": [f"test_reduce_l2_{s}" for s in L_NORM],
+    "ReduceLogSum": [f"test_reduce_log_sum_{s}" for s in ("asc_axes", "default", "desc_axes",
+                                                          "negative_axes")],
+    "MatMul": [f"test_matmul_{s}" for s in ("1d_1d", "1d_3d", "2d", "3d", "4d", "4d_1d",
+                                            "bcast")],
+}
+ALL_NAMES = [name for names in NODE_TESTS.values() for name in names]
+# Cases whose axes arrive as a run-time graph input (opset >= 18, 13 for ReduceSum): the
+# graph layer needs them constant, so tests/test_onnx_node_graph.py leaves them to
+# test_node_test_with_constant_axes_through_the_graph_layer here, which makes them one.
+RUNTIME_AXES_CASES = {name for op, names in NODE_TESTS.items() if op.startswith("Reduce")
+                      for name in names} - {f"test_reduce_{op}_default_axes_keepdims_{kind}"
+                                            for op in ("max", "min", "prod")
+                                            for kind in ("example", "random")} - {
+    "test_reduce_max_default_axes_keepdim_example"}
+
+def run_node(be, node, inputs: list[np.ndarray]) -> np.ndarray:
+    attrs = {a.name: get_attribute_value(a) for a in node.attribute}
+    dev = be.asarray
+    if node.op_type == "MatMul":
+        return be.to_numpy(be.matmul(dev(inputs[0]), dev(inputs[1])))
+    axes = attrs.get("axes")
+    if len(inputs) > 1:
+        axes = [int(a) for a in inputs[1].ravel()]
+    out = be.reduce(dev(inputs[0]), KERNEL_OP[node.op_type], axes,
+                    keepdims=bool(attrs.get("keepdims", 1)),
+                    noop_with_empty_axes=bool(attrs.get("noop_with_empty_axes", 0)))
+    return be.to_numpy(out)
+
+
+@pytest.mark.parametrize("name", ALL_NAMES)
+def test_onnx_node(backend, node_tests, name):
+    case = node_tests[name]
+    node = case.model.graph.node[0]
+    assert [op for op, names in NODE_TESTS.items() if name in names] == [node.op_type]
+    for inputs, expected in case.data_sets:
+        result = run_node(backend, node, list(inputs))
+        want = expected[0]
+        assert result.shape == want.shape
+        assert result.dtype == want.dtype
+        assert_node_close(backend, node.op_type, result, want, case.rtol, case.atol)
+
+
+@pytest.mark.parametrize("name", sorted(RUNTIME_AXES_CASES))
+def test_node_test_with_constant_axes_through_the_graph_layer(backend, node_tests, name):
+    """The case's axes input made an initializer: import, folding, shape inference and the
+    executor then run it as a model with constant axes would."""
+    from hwbench.graph.onnx_import import load_onnx
+    from hwbench.graph.passes import fold_constants, set_output_shapes
+    from hwbench.models import Model, Session
+
+    case = node_tests[name]
+    for inputs, expected in case.data_sets:
+        model = onnx.ModelProto()
+        model.CopyFrom(case.model)
+        axes = model.graph.input[1]
+        assert axes.name == "axes"
+        model.graph.initializer.append(numpy_helper.from_array(inputs[1], "axes"))
+        model.graph.input.remove(axes)
+        graph = set_output_shapes(fold_constants(load_onnx(model)))
+        (got,) = Session(Model(name, graph), backend=backend).run({graph.input_names[0]:
+                                                                    inputs[0]})
+        assert got.shape == expected[0].shape
+        np.testing.assert_allclose(got, expected[0], rtol=case.rtol, atol=case.atol)
+
+
+def test_runtime_axes_are_refused_naming_the_node(onnx_node_cases):
+    from hwbench.errors import UnsupportedError
+    from hwbench.graph.onnx_import import load_onnx
+    from hwbench.graph.passes import fold_constants, set_output_shapes
+
+    case = onnx_node_cases["test_reduce_mean_keepdims_example"]
+    with pytest.raises(UnsupportedError, match="ReduceMean node 'reduced'.*axes.*constant"):
+        set_output_shapes(fold_constants(load_onnx(case.model)))
