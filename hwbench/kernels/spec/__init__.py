@@ -7,7 +7,8 @@ pointer ever reaches a native library. FLOP and byte counts live on the problems
 every report counts work the same way.
 
 By op family: ``dense`` (float32 GEMM, convolution, elementwise), ``quantized`` (the int8
-ops), ``model_ops`` (pooling, softmax, add/mul, concat, LRN, layout), on the shared
+ops), ``model_ops`` (pooling, softmax, add/mul, concat, LRN, layout), ``unary``
+(elementwise math and activations), on the shared
 argument checks of ``arguments``. Backends read it as one namespace:
 ``from hwbench.kernels import spec``, then ``spec.GemmProblem``, ``spec.check_gemm``.
 """
@@ -62,6 +63,7 @@ from hwbench.kernels.spec.quantized import (
     check_scale,
     check_zero_point,
 )
+from hwbench.kernels.spec.unary import UNARY_OPS, UnaryOp, UnaryProblem, check_unary_op
 
 __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "ElementwiseProblem",
            "FLOAT32", "GemmProblem", "INT8_DTYPES", "Int8ConvProblem", "Int8GemmProblem",
@@ -73,3 +75,4 @@ __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "Elem
            "check_reshape", "check_scale", "check_sigmoid_backward", "check_softmax",
            "check_transpose", "check_unary", "check_zero_point", "conv_problem", "dtype_of",
            "normalize_padding", "onnx_conv_padding"]
+__all__ += ["UNARY_OPS", "UnaryOp", "UnaryProblem", "check_unary_op"]
