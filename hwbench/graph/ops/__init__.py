@@ -16,12 +16,13 @@ from hwbench.graph.ops import (
     pooling,
     quantized,
     tensor,
+    unary,
 )
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_name
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized)
+            quantized, unary)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 
