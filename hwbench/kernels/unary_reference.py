@@ -75,4 +75,4 @@ def unary(x: np.ndarray, op: str, alpha: float = 0.0, beta: float = 0.0,
     x = np.asarray(x, dtype)
     with np.errstate(all="ignore"):  # log(0) = -inf, sqrt(-1) = NaN: ONNX's values too
         out = FUNCTIONS[op](x, dtype.type(alpha), dtype.type(beta))
-    return np.ascontiguousarray(out, dtype)
+    return np.asarray(out, dtype=dtype, order="C")  # (ascontiguousarray makes 0-d 1-d)

@@ -54,7 +54,7 @@ class UnaryKernels:
 
     def _unary_op(self, p: spec.UnaryProblem, x):
         layout = isinstance(x, ChannelsLastArray)
-        src = x.nhwc if layout else np.ascontiguousarray(self._plain(x))
+        src = x.nhwc if layout else np.asarray(self._plain(x), order="C")  # 0-d stays 0-d
         if p.op in ELTWISE:
             alg, params = ELTWISE[p.op]
             alpha, beta = params(p)
