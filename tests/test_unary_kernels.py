@@ -220,3 +220,35 @@ def test_integer_constants_of_float_only_ops_are_refused():
                   [Node("Sqrt", ["c"], ["y"])], 13)
     with pytest.raises(UnsupportedError, match="Sqrt node 'y': Sqrt of a int64 constant"):
         fold_constants(graph)
+
+
+# -- the cuda backend's side, without a GPU (tests/test_cuda_unit.py's approach) --------------
+def test_cuda_unary_builds_one_elementwise_kernel_per_op_from_its_table():
+    from hwbench.backends.cuda import kernels
+    from hwbench.backends.cuda import unary as cuda_unary
+
+    assert set(cuda_unary.BODIES) == set(spec.UNARY_OPS)
+    built = []
+
+    class FakeCupy:
+        def ElementwiseKernel(self, inputs, outputs, body, name):  # noqa: N802 - CuPy's name
+            built.append((inputs, outputs, body, name))
+            return lambda x, alpha, beta: (name, x, alpha, beta)
+
+    class Fake(cuda_unary.UnaryKernels):
+        def __init__(self):
+            self.kernels = kernels.Kernels(FakeCupy())
+
+        def _dev(self, x):
+            return x
+
+    be, x = Fake(), np.ones(3, np.float32)
+    p = spec.check_unary_op(x, "clip", alpha=-1.0, beta=2.0)
+    for _ in range(2):
+        name, got, alpha, beta = be._unary_op(p, x)
+    assert len(built) == 1 and built[0][:2] == ("float32 x, float32 alpha, float32 beta",
+                                                "float32 y")
+    assert name == "hwb_unary_clip" and got is x
+    assert (alpha, beta) == (-1.0, 2.0) and type(alpha) is np.float32
+    for op in spec.UNARY_OPS:  # every body assigns y from x
+        assert cuda_unary.BODIES[op].startswith("y = ") and "x" in cuda_unary.BODIES[op]
