@@ -34,22 +34,22 @@ def test_every_op_has_a_shape_rule_and_a_way_to_run(name):
 
 
 @pytest.mark.parametrize("broken, problem", [
-    (OpDef("Neg", run=lambda be, x, s: x[0], kernels=("mul",)), "no shape rule"),
-    (OpDef("Neg", shape=same_shape), "nothing can execute it"),
-    (OpDef("Neg", shape=same_shape, host=lambda n, a, o: a, kernels=("mul",)), "no run"),
+    (OpDef("ToyNeg", run=lambda be, x, s: x[0], kernels=("mul",)), "no shape rule"),
+    (OpDef("ToyNeg", shape=same_shape), "nothing can execute it"),
+    (OpDef("ToyNeg", shape=same_shape, host=lambda n, a, o: a, kernels=("mul",)), "no run"),
     (OpDef("Relu", shape=same_shape, run=lambda be, x, s: x[0]), "defined already"),
 ])
 def test_register_refuses_an_incomplete_or_second_definition(broken, problem):
     trial = OP_DEFS.copy()
     with pytest.raises(ArgumentError, match=problem):
         trial.register(broken)
-    assert "Neg" not in OP_DEFS
+    assert "ToyNeg" not in OP_DEFS
 
 
 def test_registry_copy_is_independent_of_op_defs():
     trial = OP_DEFS.copy()
-    trial.register(OpDef("Neg", shape=same_shape, run=lambda be, x, s: x[0]))
-    assert "Neg" in trial and "Neg" not in OP_DEFS and len(trial) == len(OP_DEFS) + 1
+    trial.register(OpDef("ToyNeg", shape=same_shape, run=lambda be, x, s: x[0]))
+    assert "ToyNeg" in trial and "ToyNeg" not in OP_DEFS and len(trial) == len(OP_DEFS) + 1
 
 
 def test_op_sets_the_graph_layer_uses_come_from_the_registry():
@@ -92,8 +92,8 @@ def test_no_table_of_ops_outside_the_registry(path):
 
 def test_the_executor_runs_exactly_the_registry_ops():
     x = ValueInfo("x", (1, 4))
-    graph = Graph("neg", [x], [ValueInfo("y", (1, 4))], {}, [Node("Neg", ["x"], ["y"])], 13)
-    with pytest.raises(UnsupportedError, match=r"Neg \(×1\)") as err:
+    graph = Graph("neg", [x], [ValueInfo("y", (1, 4))], {}, [Node("ToyNeg", ["x"], ["y"])], 13)
+    with pytest.raises(UnsupportedError, match=r"ToyNeg \(×1\)") as err:
         Executor(graph, get_backend("numpy"))
     listed = re.search(r"Supported: (.*)$", str(err.value)).group(1).split(", ")
     assert set(listed) == OP_DEFS.executable()

@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
-from hwbench.kernels import array_ops, spec
+from hwbench.kernels import array_ops, spec, unary_reference
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
     dequantize,
@@ -177,6 +177,10 @@ class NumpyBackend(Backend):
 
     def _matmul(self, p: spec.MatmulProblem, a, b) -> np.ndarray:
         return np.asarray(np.matmul(a, b, dtype=np.float32))  # 1-D @ 1-D: a 0-d array
+
+    # -- unary family (issue 15): elementwise math and activations, in float32 ------------
+    def _unary_op(self, p: spec.UnaryProblem, x) -> np.ndarray:
+        return unary_reference.unary(x, p.op, p.alpha, p.beta, np.float32)
 
 
 def _pool_windows(x: np.ndarray, p: spec.PoolProblem, fill: float) -> np.ndarray:

@@ -193,6 +193,11 @@ class SystolicBackend(NumpyBackend):
         self._vector("relu", p.size)
         return super()._relu(p, x)
 
+    def _unary_op(self, p: spec.UnaryProblem, x) -> np.ndarray:
+        # float32 on the vector unit (as the numpy backend), its FLOPs per value as work
+        self._vector(p.op, p.size, spec.UNARY_OPS[p.op].flops_per_element)
+        return super()._unary_op(p, x)
+
     def _quantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point) -> Any:
         self._vector("quantize_linear", p.size)
         return super()._quantize_linear(p, x, scale, zero_point)

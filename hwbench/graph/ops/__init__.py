@@ -17,12 +17,13 @@ from hwbench.graph.ops import (
     quantized,
     reductions,
     tensor,
+    unary,
 )
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_name
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized, reductions)
+            quantized, reductions, unary)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

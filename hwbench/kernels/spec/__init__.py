@@ -7,7 +7,8 @@ pointer ever reaches a native library. FLOP and byte counts live on the problems
 every report counts work the same way.
 
 By op family: ``dense`` (float32 GEMM, convolution, elementwise), ``quantized`` (the int8
-ops), ``model_ops`` (pooling, softmax, add/mul, concat, LRN, layout), on the shared
+ops), ``model_ops`` (pooling, softmax, add/mul, concat, LRN, layout), ``unary``
+(elementwise math and activations), on the shared
 argument checks of ``arguments``. Backends read it as one namespace:
 ``from hwbench.kernels import spec``, then ``spec.GemmProblem``, ``spec.check_gemm``.
 """
@@ -70,6 +71,7 @@ from hwbench.kernels.spec.reductions import (
     check_matmul,
     check_reduce,
 )
+from hwbench.kernels.spec.unary import UNARY_OPS, UnaryOp, UnaryProblem, check_unary_op
 
 __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "ElementwiseProblem",
            "FLOAT32", "GemmProblem", "INT8_DTYPES", "Int8ConvProblem", "Int8GemmProblem",
@@ -83,3 +85,4 @@ __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "Elem
            "normalize_padding", "onnx_conv_padding"]
 __all__ += ["LayerNormProblem", "MatmulProblem", "REDUCE_OPS", "ReduceProblem",
             "check_layer_norm", "check_matmul", "check_reduce"]
+__all__ += ["UNARY_OPS", "UnaryOp", "UnaryProblem", "check_unary_op"]
