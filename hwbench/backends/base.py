@@ -17,6 +17,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
+from hwbench.backends.tensor_ops_interface import TensorOpsInterface
 from hwbench.errors import ArgumentError, ForeignArrayError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import (
@@ -53,7 +54,7 @@ def _describe(problem: Any) -> str:
     return f"output shape {tuple(shape)}" if shape is not None else type(problem).__name__
 
 
-class Backend(abc.ABC):
+class Backend(TensorOpsInterface, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"

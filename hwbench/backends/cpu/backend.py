@@ -60,6 +60,7 @@ from hwbench.backends.cpu.primitives import (
     build_pooling,
     build_softmax,
 )
+from hwbench.backends.cpu.tensor_ops import TensorOpsKernels
 from hwbench.backends.frozen import FrozenArrays
 from hwbench.errors import ArgumentError
 from hwbench.kernels import spec
@@ -106,7 +107,7 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
     return flavour, requantization
 
 
-class CpuBackend(Int8Kernels, Float32RequantKernels, Backend):
+class CpuBackend(Int8Kernels, Float32RequantKernels, TensorOpsKernels, Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.

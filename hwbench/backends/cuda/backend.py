@@ -44,6 +44,7 @@ import numpy as np
 from hwbench.backends.base import Backend
 from hwbench.backends.cuda import layout, runtime
 from hwbench.backends.cuda.kernels import Kernels
+from hwbench.backends.cuda.tensor_ops import TensorOpsKernels
 from hwbench.errors import BackendUnavailableError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import along_axis
@@ -65,7 +66,7 @@ def _on_gpu(what: str):
     return wrap
 
 
-class CudaBackend(Backend):
+class CudaBackend(TensorOpsKernels, Backend):
     name = "cuda"
     float_precision = "fp32"  # the default math_mode; an instance's math_mode says tf32/fp16/bf16
     fuses_conv_epilogue = True

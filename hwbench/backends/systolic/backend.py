@@ -245,6 +245,11 @@ class SystolicBackend(NumpyBackend):
     def _reshape(self, p: spec.LayoutProblem, x) -> np.ndarray:
         return super()._reshape(p, x)  # a view: no data moves
 
+    def _take(self, p: spec.TakeProblem, x) -> np.ndarray:
+        """Slice, Gather, Expand, Pad, Tile: the vector unit copies each output value."""
+        self._vector(p.op, p.size)
+        return super()._take(p, x)
+
     def _workspace_bytes(self, op: str, problem: Any) -> int:
         """The functional model's arrays besides the output (for ``Backend._reserve``):
         the float kernels quantize their operands to 8 bits and dequantize the int32

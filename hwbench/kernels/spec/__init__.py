@@ -62,6 +62,15 @@ from hwbench.kernels.spec.quantized import (
     check_scale,
     check_zero_point,
 )
+from hwbench.kernels.spec.tensor_ops import (
+    PAD_MODES,
+    TakeProblem,
+    check_expand,
+    check_gather,
+    check_pad,
+    check_slice,
+    check_tile,
+)
 
 __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "ElementwiseProblem",
            "FLOAT32", "GemmProblem", "INT8_DTYPES", "Int8ConvProblem", "Int8GemmProblem",
@@ -73,3 +82,5 @@ __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "Elem
            "check_reshape", "check_scale", "check_sigmoid_backward", "check_softmax",
            "check_transpose", "check_unary", "check_zero_point", "conv_problem", "dtype_of",
            "normalize_padding", "onnx_conv_padding"]
+__all__ += ["PAD_MODES", "TakeProblem", "check_expand", "check_gather", "check_pad",
+            "check_slice", "check_tile"]
