@@ -96,6 +96,13 @@ class Executor:
                     self._params[name] = graph.initializers[name]
                 elif name not in device_consts:
                     device_consts.append(name)
+        # Graph inputs read only at host positions (Gather's token ids) stay on the host.
+        host_reads: dict[str, set[bool]] = collections.defaultdict(set)
+        for node in graph.nodes:
+            host = OP_DEFS.of(node).host_inputs
+            for i, name in enumerate(node.inputs):
+                host_reads[name].add(i in host)
+        self._host_feeds = {v.name for v in graph.inputs if host_reads.get(v.name) == {True}}
         self._free_after = self._lifetimes(set(device_consts))
         self.check_memory(device_consts)
         # Uploaded once per executor: the backend may cache work per uploaded array.
@@ -208,7 +215,8 @@ class Executor:
         t0 = time.perf_counter()
         env: dict[str, Any] = {**self._params, **self._weights}
         for v in self.graph.inputs:
-            env[v.name] = be.asarray(feeds[v.name])
+            env[v.name] = (np.asarray(feeds[v.name]) if v.name in self._host_feeds
+                           else be.asarray(feeds[v.name]))
         if sync:
             be.synchronize()
         t1 = time.perf_counter()

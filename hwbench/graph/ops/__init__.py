@@ -16,12 +16,13 @@ from hwbench.graph.ops import (
     pooling,
     quantized,
     tensor,
+    tensor_ops,
 )
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_name
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized)
+            quantized, tensor_ops)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 
