@@ -46,7 +46,7 @@ def _arg(args: list[Any], i: int) -> Any:
     return args[i] if len(args) > i else None
 
 
-def _checked(node: Node, check: Any, shape: Shape, **params: Any) -> spec.TakeProblem:
+def _checked(node: Node, check: Any, shape: Shape, /, **params: Any) -> spec.TakeProblem:
     """``check`` on a stand-in of ``shape`` (any dtype: the host evaluation also folds
     int64 shape arithmetic), its message naming the node."""
     try:
