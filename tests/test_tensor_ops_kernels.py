@@ -150,3 +150,25 @@ def test_a_backend_without_take_lacks_every_op():
     assert not any(_lacks(get_backend("numpy"), op) for op in ("slice", "gather", "tile"))
     with pytest.raises(UnsupportedError, match="numpy: slice is not implemented"):
         be.slice(np.ones((2, 2), np.float32), [0], [1])
+
+
+def test_cpu_step1_slices_and_constant_pads_run_on_onednn(rng):
+    from hwbench.pytest_plugin import availability
+
+    ok, why = availability("cpu")
+    if not ok:
+        pytest.skip(why)
+    be = get_backend("cpu")
+    data = rng.standard_normal((6, 7, 9)).astype(np.float32)
+
+    def boxes():
+        return sum(1 for key in be._primitives if key[0] == "box_copy")
+
+    before = boxes()
+    got = be.slice(data, [1, -4], [5, 100], [0, 2])
+    np.testing.assert_array_equal(got, data[1:5, :, 5:])
+    got = be.pad(data, (1, 0, 2, -1, 3, 0), "constant", 0.5)
+    np.testing.assert_array_equal(got, ref.pad_ref(data, (1, 0, 2, -1, 3, 0), "constant", 0.5))
+    assert boxes() == before + 2  # one oneDNN reorder each
+    be.slice(data, [5], [0], [0], [-2])  # stepped backwards: NumPy, no primitive
+    assert boxes() == before + 2
