@@ -131,3 +131,30 @@ def test_int64_shape_arithmetic_folds_on_the_host():
     target = graph.initializers[graph.nodes[0].inputs[1]]
     np.testing.assert_array_equal(target, [2, 2, 4, 5])
     assert target.dtype == np.int64
+
+
+def test_after_a_convolution_against_onnxruntime(backend, rng):
+    """Conv (whose cpu output may stay in oneDNN's blocked layout) -> Pad -> Slice ->
+    Tile -> Expand, compared with onnxruntime."""
+    ort = pytest.importorskip("onnxruntime")
+    w = (rng.standard_normal((32, 3, 3, 3)) * 0.2).astype(np.float32)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(np.float32)
+    consts = [("w", w), ("pads", np.array([0, 0, 1, 2, 0, 0, 2, 1], np.int64)),
+              ("st", np.array([1, -2], np.int64)), ("en", np.array([30, 0], np.int64)),
+              ("ax", np.array([1, 3], np.int64)), ("sp", np.array([3, -3], np.int64)),
+              ("reps", np.array([1, 1, 2, 1], np.int64)),
+              ("shape", np.array([2, 1, 1, 1, 1], np.int64))]
+    model = _model([
+        helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Pad", ["c", "pads"], ["p"], mode="reflect"),
+        helper.make_node("Slice", ["p", "st", "en", "ax", "sp"], ["s"]),
+        helper.make_node("Tile", ["s", "reps"], ["t"]),
+        helper.make_node("Expand", ["t", "shape"], ["y"]),
+    ], [("x", (2, 3, 9, 9))], ["y"], consts, opset=13)
+    want = ort.InferenceSession(model.SerializeToString(),
+                                providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    graph, session = _session(model, backend)
+    (got,) = session.run({"x": x})
+    assert got.shape == want.shape
+    tol = 0.1 if backend.name == "systolic" else 1e-4  # the int8 array computes the conv
+    np.testing.assert_allclose(got, want, rtol=tol, atol=tol)

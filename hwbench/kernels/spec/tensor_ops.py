@@ -67,13 +67,11 @@ class TakeProblem:
         fill), or None where some table is not one."""
         out = []
         for table in self.tables:
-            if len(table) == 1:
-                start, step = int(table[0]), 1
-            else:
-                start, step = int(table[0]), int(table[1] - table[0])
-                if step == 0 or table.min() < 0 or not np.array_equal(
-                        table, start + step * np.arange(len(table))):
-                    return None
+            start = int(table[0])
+            step = int(table[1] - table[0]) if len(table) > 1 else 1
+            if step == 0 or table.min() < 0 or not np.array_equal(
+                    table, start + step * np.arange(len(table))):
+                return None
             stop = start + step * len(table)
             out.append(slice(start, None if stop < 0 else stop, step))
         return tuple(out)
