@@ -11,6 +11,8 @@ import numpy as np
 from hwbench.backends.opencl.gemm import CL_TYPES, LOCAL, i32
 from hwbench.kernels import spec
 
+CACHED_TABLES = 4096  # index tables up to this many entries stay on the device, by value
+
 
 class TensorOpsKernels:
     """Mixed into ``OpenclBackend`` (whose compiler, buffers and metadata cache it uses)."""
@@ -22,9 +24,13 @@ class TensorOpsKernels:
         rank = len(p.take_shape)
         offsets = np.cumsum([0] + [len(t) for t in p.tables])[:-1]
         meta = (rank, *p.take_shape, *p.in_strides(), *(int(o) for o in offsets))
-        tables = self.asarray(np.concatenate(p.tables).astype(np.int32))
+        flat = np.concatenate(p.tables)
+        if p.op != "gather" and flat.size <= CACHED_TABLES:  # the same every call: cached
+            tables = self._meta_buffer(tuple(flat.tolist()))
+        else:  # token ids change every call
+            tables = self.asarray(flat.astype(np.int32)).data
         out = self.empty(p.shape, dtype)
         program = self.compiler.program("tensor_ops", {"T": CL_TYPES[dtype]}, {"take": (LOCAL,)})
-        program.launch("take", (p.size,), i32(p.size), self._meta_buffer(meta), tables.data,
+        program.launch("take", (p.size,), i32(p.size), self._meta_buffer(meta), tables,
                        self._buf(x), out.data, dtype.type(p.fill))
         return out
