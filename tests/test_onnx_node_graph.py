@@ -25,8 +25,15 @@ RUNTIME_SHAPES = {"Reshape"}
 # (test_onnx_node_reductions.py runs them through the graph layer with the axes constant).
 from test_onnx_node_reductions import RUNTIME_AXES_CASES  # noqa: E402
 
+# Run-time data movement (tensor_ops): every node test of these feeds its starts/ends/axes/
+# steps, shape, pads, repeats or (Un)Squeeze axes as a graph input; Split's variable-parts
+# tests feed 'split' so. test_tensor_ops_kernels.py runs them all with those inputs made
+# constants, as an exported model has them.
+RUNTIME_SHAPES |= {"Slice", "Expand", "Pad", "Tile", "Squeeze", "Unsqueeze"}
+RUNTIME_SHAPE_CASES = {f"test_split_variable_parts_{kind}_opset{o}" for o in (13, 18)
+                       for kind in ("1d", "2d", "default_axis")}
 NAMES = [name for op, names in all_node_tests().items() if op not in RUNTIME_SHAPES
-         for name in names if name not in RUNTIME_AXES_CASES]
+         for name in names if name not in RUNTIME_AXES_CASES | RUNTIME_SHAPE_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -57,4 +64,12 @@ def test_runtime_reshape_target_is_refused_naming_the_node(cases):
 
     case = cases["test_reshape_reduced_dims"]
     with pytest.raises(HwbenchError, match="Reshape node 'reshaped'.*constant"):
+        set_output_shapes(fold_constants(load_onnx(case.model)))
+
+
+def test_runtime_slice_bounds_are_refused_naming_the_node(cases):
+    from hwbench.errors import UnsupportedError
+
+    case = cases["test_slice"]
+    with pytest.raises(UnsupportedError, match="Slice node 'y'.*'starts'.*constant"):
         set_output_shapes(fold_constants(load_onnx(case.model)))

@@ -19,6 +19,7 @@ from hwbench.backends import memory
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
+from hwbench.backends.tensor_ops_interface import TensorOpsInterface
 from hwbench.backends.unary_interface import UnaryInterface
 from hwbench.errors import ArgumentError, ForeignArrayError, UnsupportedError
 from hwbench.kernels import spec
@@ -56,7 +57,7 @@ def _describe(problem: Any) -> str:
     return f"output shape {tuple(shape)}" if shape is not None else type(problem).__name__
 
 
-class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, abc.ABC):
+class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"

@@ -182,6 +182,10 @@ class NumpyBackend(Backend):
     def _unary_op(self, p: spec.UnaryProblem, x) -> np.ndarray:
         return unary_reference.unary(x, p.op, p.alpha, p.beta, np.float32)
 
+    # -- tensor_ops: Slice, Gather, Expand, Pad, Tile as one axis-wise take -----------------
+    def _take(self, p: spec.TakeProblem, x) -> np.ndarray:
+        return p.apply(np.asarray(x))
+
 
 def _pool_windows(x: np.ndarray, p: spec.PoolProblem, fill: float) -> np.ndarray:
     """(n, c, out_h, out_w, kh, kw) windows over a copy of ``x`` padded with ``fill``

@@ -40,7 +40,10 @@ def lacks_kernel(backend: Any, method: str) -> bool:
     if not callable(getattr(cls, method, None)):
         return True
     stub = getattr(Backend, f"_{method}", None)
-    return stub is not None and getattr(cls, f"_{method}", None) is stub
+    if stub is None or getattr(cls, f"_{method}", None) is not stub:
+        return False
+    via = getattr(stub, "runs_via", None)  # a default built on another private kernel
+    return via is None or getattr(cls, via, None) is getattr(Backend, via, None)
 
 
 def missing_kernels(graph: Graph, backend: Any) -> dict[str, list[str]]:
@@ -97,6 +100,13 @@ class Executor:
                     self._params[name] = graph.initializers[name]
                 elif name not in device_consts:
                     device_consts.append(name)
+        # Graph inputs read only at host positions (Gather's token ids) stay on the host.
+        host_reads: dict[str, set[bool]] = collections.defaultdict(set)
+        for node in graph.nodes:
+            host = OP_DEFS.of(node).host_inputs
+            for i, name in enumerate(node.inputs):
+                host_reads[name].add(i in host)
+        self._host_feeds = {v.name for v in graph.inputs if host_reads.get(v.name) == {True}}
         self._free_after = self._lifetimes(set(device_consts))
         self.check_memory(device_consts)
         # Uploaded once per executor: the backend may cache work per uploaded array.
@@ -209,7 +219,8 @@ class Executor:
         t0 = time.perf_counter()
         env: dict[str, Any] = {**self._params, **self._weights}
         for v in self.graph.inputs:
-            env[v.name] = be.asarray(feeds[v.name])
+            env[v.name] = (np.asarray(feeds[v.name]) if v.name in self._host_feeds
+                           else be.asarray(feeds[v.name]))
         if sync:
             be.synchronize()
         t1 = time.perf_counter()

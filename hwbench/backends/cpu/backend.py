@@ -61,6 +61,7 @@ from hwbench.backends.cpu.primitives import (
     build_softmax,
 )
 from hwbench.backends.cpu.reductions import ReductionKernels
+from hwbench.backends.cpu.tensor_ops import TensorOpsKernels
 from hwbench.backends.cpu.unary import UnaryKernels
 from hwbench.backends.frozen import FrozenArrays
 from hwbench.errors import ArgumentError
@@ -108,7 +109,8 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
     return flavour, requantization
 
 
-class CpuBackend(Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels, Backend):
+class CpuBackend(Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
+                 TensorOpsKernels, Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.

@@ -164,6 +164,8 @@ class OneDNN:
             "dnnl_stream_create": [p, c_void_p, ctypes.c_uint],
             "dnnl_stream_wait": [c_void_p],
             "dnnl_memory_desc_create_with_tag": [p, c_int, Dims, c_int, c_int],
+            # (md, parent md, dims, offsets): a box inside the parent (Slice, Pad)
+            "dnnl_memory_desc_create_submemory": [p, c_void_p, Dims, Dims],
             "dnnl_memory_desc_clone": [p, c_void_p],
             "dnnl_memory_desc_destroy": [c_void_p],
             "dnnl_memory_desc_equal": [c_void_p, c_void_p],
@@ -263,6 +265,16 @@ class OneDNN:
         status = self.lib.dnnl_memory_desc_create_with_tag(
             ctypes.byref(handle), len(shape), Dims(*shape), dt, self.tag[tag])
         self.check(status, f"memory_desc_create(shape={shape}, dtype={dtype}, tag={tag})")
+        return MemoryDesc(self, handle, owned=True)
+
+    def submemory_desc(self, parent: MemoryDesc, dims: tuple[int, ...],
+                       offsets: tuple[int, ...]) -> MemoryDesc:
+        """The box of ``dims`` at ``offsets`` inside ``parent`` (read with the parent's
+        buffer: oneDNN adds the offset)."""
+        handle = c_void_p()
+        status = self.lib.dnnl_memory_desc_create_submemory(
+            ctypes.byref(handle), parent.handle, Dims(*dims), Dims(*offsets))
+        self.check(status, f"memory_desc_create_submemory(dims={dims}, offsets={offsets})")
         return MemoryDesc(self, handle, owned=True)
 
     def attr(self, *, post_ops: Iterable[tuple] = (), scales: dict[int, int] | None = None,

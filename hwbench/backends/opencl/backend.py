@@ -27,6 +27,7 @@ from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_pr
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
 from hwbench.backends.opencl.reductions import ReductionKernels
 from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
+from hwbench.backends.opencl.tensor_ops import TensorOpsKernels
 from hwbench.backends.opencl.unary import UnaryKernels
 from hwbench.errors import ArgumentError, BackendUnavailableError, HwbenchError
 from hwbench.kernels import spec
@@ -37,7 +38,7 @@ LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
 
 
-class OpenclBackend(ReductionKernels, UnaryKernels, Backend):
+class OpenclBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, Backend):
     name = "opencl"
     fuses_conv_epilogue = True
 

@@ -272,6 +272,12 @@ class SystolicBackend(NumpyBackend):
         self._vector("reduce", p.size, 2 if p.op == "log_sum_exp" else 1)
         return super()._reduce(p, x)
 
+    # -- tensor_ops family ------------------------------------------------------------------
+    def _take(self, p: spec.TakeProblem, x) -> np.ndarray:
+        """Slice, Gather, Expand, Pad, Tile: the vector unit copies each output value."""
+        self._vector(p.op, p.size)
+        return super()._take(p, x)
+
     def _workspace_bytes(self, op: str, problem: Any) -> int:
         """The functional model's arrays besides the output (for ``Backend._reserve``):
         the float kernels quantize their operands to 8 bits and dequantize the int32

@@ -17,13 +17,14 @@ from hwbench.graph.ops import (
     quantized,
     reductions,
     tensor,
+    tensor_ops,
     unary,
 )
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_name
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized, reductions, unary)
+            quantized, reductions, unary, tensor_ops)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

@@ -1,5 +1,5 @@
-"""Ops that build constants and shape arithmetic (Constant, ConstantOfShape, Shape,
-Gather, Cast): evaluated on the host by constant folding, never run on a backend."""
+"""Ops that build constants and shape arithmetic (Constant, ConstantOfShape, Shape, Cast):
+evaluated on the host by constant folding, never run on a backend (Gather: ``tensor_ops``)."""
 
 from __future__ import annotations
 
@@ -41,10 +41,6 @@ def _shape(node, args, opset):
     return [shape[start:end]]
 
 
-def _gather(node, args, opset):
-    return [np.take(args[0], np.asarray(args[1]).astype(np.int64), axis=node.attrs.get("axis", 0))]
-
-
 def _cast(node, args, opset):
     to = node.attrs["to"]
     if to not in ONNX_DTYPES:
@@ -56,6 +52,5 @@ DEFS = (
     OpDef("Constant", host=_constant),
     OpDef("ConstantOfShape", host=_constant_of_shape),
     OpDef("Shape", host=_shape),
-    OpDef("Gather", host=_gather),
     OpDef("Cast", host=_cast),
 )

@@ -1,5 +1,5 @@
 """Ops that move or view values without arithmetic: Identity, Dropout, Reshape, Flatten,
-Transpose, Concat; Squeeze and Unsqueeze fold constants only."""
+Transpose, Concat (Squeeze, Unsqueeze and the run-time data movement: ``tensor_ops``)."""
 
 from __future__ import annotations
 
@@ -51,29 +51,6 @@ def _concat_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return [tuple(out)]
 
 
-def _axes(node: Node, args: list) -> list[int] | None:
-    """Unsqueeze/Squeeze axes: an attribute before opset 13, an input from 13 on."""
-    if len(args) > 1 and args[1] is not None:
-        return [int(a) for a in np.asarray(args[1]).ravel()]
-    axes = node.attrs.get("axes")
-    return None if axes is None else [int(a) for a in axes]
-
-
-def _unsqueeze(node, args, opset):
-    x = args[0]
-    axes = _axes(node, args) or []
-    rank = x.ndim + len(axes)
-    out = x
-    for axis in sorted(a + rank if a < 0 else a for a in axes):
-        out = np.expand_dims(out, axis)
-    return [out]
-
-
-def _squeeze(node, args, opset):
-    axes = _axes(node, args)
-    return [np.squeeze(args[0], axis=None if axes is None else tuple(axes))]
-
-
 def _reshape_on_device(be, x, s):
     return be.reshape(x[0], s.out_shapes[0])
 
@@ -98,6 +75,4 @@ DEFS = (
           run=lambda be, x, s: be.concat(list(x), axis=s.node.attrs["axis"]
                                          % len(s.in_shapes[0])),
           kernels=("concat",)),
-    OpDef("Squeeze", host=_squeeze, output_itemsize=0),
-    OpDef("Unsqueeze", host=_unsqueeze, output_itemsize=0),
 )

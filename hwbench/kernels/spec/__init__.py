@@ -71,6 +71,15 @@ from hwbench.kernels.spec.reductions import (
     check_matmul,
     check_reduce,
 )
+from hwbench.kernels.spec.tensor_ops import (
+    PAD_MODES,
+    TakeProblem,
+    check_expand,
+    check_gather,
+    check_pad,
+    check_slice,
+    check_tile,
+)
 from hwbench.kernels.spec.unary import UNARY_OPS, UnaryOp, UnaryProblem, check_unary_op
 
 __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "ElementwiseProblem",
@@ -86,3 +95,5 @@ __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "Elem
 __all__ += ["LayerNormProblem", "MatmulProblem", "REDUCE_OPS", "ReduceProblem",
             "check_layer_norm", "check_matmul", "check_reduce"]
 __all__ += ["UNARY_OPS", "UnaryOp", "UnaryProblem", "check_unary_op"]
+__all__ += ["PAD_MODES", "TakeProblem", "check_expand", "check_gather", "check_pad",
+            "check_slice", "check_tile"]

@@ -1,0 +1,81 @@
+"""The cpu backend's run-time data movement (Slice, Gather, Expand, Pad, Tile).
+
+Native on oneDNN where it has the operation: a step-1 Slice is one reorder from a box of
+the input (``dnnl_memory_desc_create_submemory``) to a plain output, and a constant Pad
+(or a crop) is one reorder of the (cropped) input into a box of the filled output.
+oneDNN has no gather, broadcast, mirrored or stepped copy, so Gather, Expand, Tile,
+stepped or backward slices and reflect/edge/wrap Pad run the axis-wise take of
+``spec.TakeProblem`` with NumPy on the plain host array, as the backend's transpose does.
+A oneDNN blocked array is reordered to plain first (``_plain``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, MAX_NDIMS, NUMPY_TO_DNNL_DT
+from hwbench.backends.cpu.primitives import reorder
+from hwbench.kernels import spec
+
+
+def _forward_run(table: np.ndarray) -> int | None:
+    """The first input where ``table`` is consecutive inputs (a step-1 slice), else None."""
+    first = int(table[0])
+    if first < 0 or not np.array_equal(table, first + np.arange(table.size)):
+        return None
+    return first
+
+
+def _bordered_run(table: np.ndarray) -> tuple[int, int, int] | None:
+    """(position, first input, length) where ``table`` is fill (-1) around one run of
+    consecutive inputs (a constant pad or crop of one axis), else None."""
+    inside = np.flatnonzero(table >= 0)
+    if inside.size == 0 or inside[-1] != inside[0] + inside.size - 1:
+        return None
+    first = _forward_run(table[inside[0]:inside[-1] + 1])
+    return None if first is None else (int(inside[0]), first, int(inside.size))
+
+
+class TensorOpsKernels:
+    """Mixed into ``CpuBackend`` (its oneDNN handle, primitive cache, buffers, ``_plain``)."""
+
+    def _take(self, p: spec.TakeProblem, x) -> np.ndarray:
+        return p.apply(np.asarray(self._plain(x)))
+
+    def _box_copy(self, p: spec.TakeProblem, x: np.ndarray, dims: tuple[int, ...],
+                  src_at: tuple[int, ...], dst_at: tuple[int, ...], fill: bool) -> np.ndarray:
+        """The ``dims`` box of ``x`` at ``src_at`` copied by one oneDNN reorder into the
+        output (``take_shape``; filled first when ``fill``) at ``dst_at``."""
+        d = self.dnnl
+        d.set_num_threads(self._threads_now)
+
+        def build():
+            src = d.submemory_desc(d.memory_desc(p.in_shape, x.dtype), dims, src_at)
+            dst = d.submemory_desc(d.memory_desc(p.take_shape, x.dtype), dims, dst_at)
+            return reorder(d, src, dst)
+
+        prim = self._primitive(("box_copy", p.in_shape, p.take_shape, dims, src_at, dst_at,
+                                x.dtype.str), build)
+        if prim is None:  # the same layout both sides (the whole input): a plain copy
+            return self._take(p, x)
+        out = self._buffers.empty(p.take_shape, x.dtype)
+        if fill:
+            out.fill(p.fill)
+        prim.execute({ARG_SRC: x, ARG_DST: out})
+        return out.reshape(p.shape)
+
+    def _slice(self, p: spec.TakeProblem, x) -> np.ndarray:
+        x = np.ascontiguousarray(self._plain(x)).reshape(p.in_shape)
+        firsts = [_forward_run(t) for t in p.tables]
+        if None in firsts or x.dtype not in NUMPY_TO_DNNL_DT or len(p.take_shape) > MAX_NDIMS:
+            return self._take(p, x)  # a stepped or backward slice: no oneDNN descriptor
+        return self._box_copy(p, x, p.take_shape, tuple(firsts), (0,) * x.ndim, False)
+
+    def _pad(self, p: spec.TakeProblem, x) -> np.ndarray:
+        x = np.ascontiguousarray(self._plain(x)).reshape(p.in_shape)
+        runs = [_bordered_run(t) for t in p.tables]
+        if None in runs or x.dtype not in NUMPY_TO_DNNL_DT or len(p.take_shape) > MAX_NDIMS:
+            return self._take(p, x)  # a mirrored or repeated border: no oneDNN primitive
+        return self._box_copy(p, x, tuple(n for _, _, n in runs),
+                              tuple(first for _, first, _ in runs),
+                              tuple(begin for begin, _, _ in runs), p.has_fill)

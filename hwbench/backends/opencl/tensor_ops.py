@@ -1,0 +1,36 @@
+"""The opencl backend's run-time data movement (Slice, Gather, Expand, Pad, Tile): one
+``take`` kernel (``kernels/opencl/tensor_ops.cl``) reading the per-axis index tables
+``spec`` built on the host, uploaded as one small int32 buffer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.opencl.gemm import CL_TYPES, LOCAL, i32
+from hwbench.kernels import spec
+
+CACHED_TABLES = 4096  # index tables up to this many entries stay on the device, by value
+
+
+class TensorOpsKernels:
+    """Mixed into ``OpenclBackend`` (whose compiler, buffers and metadata cache it uses)."""
+
+    def _take(self, p: spec.TakeProblem, x: Any) -> Any:
+        dtype = np.dtype(x.dtype)
+        i32(p.size)  # the kernel's int32 indices: larger sizes are refused, not wrapped
+        i32(int(np.prod(p.in_shape, dtype=np.int64)))
+        rank = len(p.take_shape)
+        offsets = np.cumsum([0] + [len(t) for t in p.tables])[:-1]
+        meta = (rank, *p.take_shape, *p.in_strides(), *(int(o) for o in offsets))
+        flat = np.concatenate(p.tables)
+        if p.op != "gather" and flat.size <= CACHED_TABLES:  # the same every call: cached
+            tables = self._meta_buffer(tuple(flat.tolist()))
+        else:  # token ids change every call
+            tables = self.asarray(flat.astype(np.int32)).data
+        out = self.empty(p.shape, dtype)
+        program = self.compiler.program("tensor_ops", {"T": CL_TYPES[dtype]}, {"take": (LOCAL,)})
+        program.launch("take", (p.size,), i32(p.size), self._meta_buffer(meta), tables,
+                       self._buf(x), out.data, dtype.type(p.fill))
+        return out
