@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hwbench.backends import memory
+from hwbench.backends.binary_interface import BinaryKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
 from hwbench.errors import ArgumentError, ForeignArrayError, UnsupportedError
 from hwbench.kernels import spec
@@ -53,7 +54,7 @@ def _describe(problem: Any) -> str:
     return f"output shape {tuple(shape)}" if shape is not None else type(problem).__name__
 
 
-class Backend(abc.ABC):
+class Backend(BinaryKernels, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"

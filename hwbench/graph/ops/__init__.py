@@ -9,12 +9,14 @@ this registry and nothing else, so adding an op is one ``OpDef`` in its family's
 from hwbench.graph.ops import (
     activations,
     arithmetic,
+    binary,
     constants,
     conv,
     matmul,
     normalization,
     pooling,
     quantized,
+    shape_folding,
     tensor,
 )
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_name
@@ -22,6 +24,7 @@ from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized)
+FAMILIES += (binary, shape_folding)  # binary arithmetic, Where; shape and mask arithmetic
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

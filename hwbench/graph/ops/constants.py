@@ -55,7 +55,7 @@ def _cast(node, args, opset):
 DEFS = (
     OpDef("Constant", host=_constant),
     OpDef("ConstantOfShape", host=_constant_of_shape),
-    OpDef("Shape", host=_shape),
+    OpDef("Shape", host=_shape, static_shape_host=True),
     OpDef("Gather", host=_gather),
     OpDef("Cast", host=_cast),
 )

@@ -19,6 +19,16 @@ from hwbench.kernels.spec.arguments import (
     dtype_of,
     normalize_padding,
 )
+from hwbench.kernels.spec.binary import (
+    BINARY_OPS,
+    COMPARISONS,
+    CompareProblem,
+    WhereProblem,
+    broadcast_strides,
+    check_binary_op,
+    check_compare,
+    check_where,
+)
 from hwbench.kernels.spec.dense import (
     ACTIVATIONS,
     ConvProblem,
@@ -72,4 +82,7 @@ __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "Elem
            "check_lrn", "check_max_pool2d", "check_quantize_linear", "check_requantization",
            "check_reshape", "check_scale", "check_sigmoid_backward", "check_softmax",
            "check_transpose", "check_unary", "check_zero_point", "conv_problem", "dtype_of",
-           "normalize_padding", "onnx_conv_padding"]
+           "normalize_padding", "onnx_conv_padding",
+           # binary arithmetic, comparisons, where
+           "BINARY_OPS", "COMPARISONS", "CompareProblem", "WhereProblem", "broadcast_strides",
+           "check_binary_op", "check_compare", "check_where"]
