@@ -1,9 +1,9 @@
 """Ops that exported models use for shape and mask arithmetic, evaluated on the host
 when their inputs are constants (constant folding, once the model's dims are fixed):
-Size, Range, Expand, Slice, Not, And, Or, Floor, Ceil (Neg is left to the unary
-family: the registry's tests and docs use it as the example of an op not defined yet). Expand and Slice also have
-shape rules (their shape/index inputs must be constants); none of these runs on a
-backend yet, so one left reading a run-time tensor is refused by name."""
+Size, Range, Expand, Slice, Not, And, Or, Floor, Ceil. Expand and Slice also have shape
+rules (their shape/index inputs must be constants); none of these runs on a backend yet,
+so one left reading a run-time tensor is refused by name. (Neg is left to the unary
+family: the registry's tests and docs use it as the example of an op not defined yet.)"""
 
 from __future__ import annotations
 
