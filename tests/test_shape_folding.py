@@ -20,7 +20,7 @@ from hwbench.graph.passes import fold_constants  # noqa: E402
 
 SHAPE_OPS = {"Shape", "Size", "Gather", "Unsqueeze", "Squeeze", "Concat", "Range",
              "ConstantOfShape", "Expand", "Equal", "Less", "Greater", "Not", "And", "Or",
-             "Cast", "Constant", "Slice", "Mod", "Floor", "Ceil"}
+             "Cast", "Constant", "Slice", "Mod", "Floor", "Ceil", "Trilu"}
 
 
 def _const(name: str, value) -> onnx.NodeProto:
@@ -81,7 +81,14 @@ def _causal_attention_model() -> onnx.ModelProto:
         helper.make_node("Unsqueeze", ["pos", "a1"], ["col"]),  # (seq, 1): query index
         helper.make_node("Greater", ["row", "col"], ["future"]),
         helper.make_node("Not", ["future"], ["allowed"]),
-        helper.make_node("Unsqueeze", ["allowed", "a0"], ["mask"]),
+        # the same triangle as torch.tril(ones(s, s)) exports it: ConstantOfShape -> Trilu
+        helper.make_node("Concat", ["s", "s"], ["ss"], axis=0),
+        helper.make_node("ConstantOfShape", ["ss"], ["ones"],
+                         value=numpy_helper.from_array(np.asarray([1], np.int64))),
+        helper.make_node("Trilu", ["ones"], ["tril"], upper=0),
+        helper.make_node("Cast", ["tril"], ["tril_b"], to=TensorProto.BOOL),
+        helper.make_node("And", ["allowed", "tril_b"], ["both"]),
+        helper.make_node("Unsqueeze", ["both", "a0"], ["mask"]),
         # the lowest float, as transformers masks (-inf would trip the softmax's screen)
         _const("ninf", np.asarray(np.finfo(np.float32).min, np.float32)),
         helper.make_node("Where", ["mask", "x", "ninf"], ["masked"]),
@@ -140,6 +147,9 @@ CASES = [
     ("Greater", [np.asarray([1.5, 2, -3], np.float32), np.float32(0)], {}, 17),
     ("LessOrEqual", [np.asarray([1, 2, 3], I64), I64(2)], {}, 17),
     ("GreaterOrEqual", [np.asarray([1, 2, 3], I64), I64(2)], {}, 17),
+    ("Trilu", [np.ones((2, 3, 4), I64)], {}, 17),
+    ("Trilu", [np.arange(12, dtype=np.float32).reshape(3, 4), I64(-1)], {"upper": 0}, 17),
+    ("Trilu", [np.ones((4, 4), bool), I64(1)], {"upper": 1}, 17),
     ("Not", [np.asarray([True, False])], {}, 17),
     ("And", [np.asarray([True, False, True]), np.asarray([True])], {}, 17),
     ("Or", [np.asarray([False, False, True]), np.asarray([False, True, False])], {}, 17),

@@ -1,6 +1,6 @@
 """Ops that exported models use for shape and mask arithmetic, evaluated on the host
 when their inputs are constants (constant folding, once the model's dims are fixed):
-Size, Range, Expand, Slice, Not, And, Or, Floor, Ceil. Expand and Slice also have shape
+Size, Range, Expand, Slice, Trilu, Not, And, Or, Floor, Ceil. Expand and Slice also have shape
 rules (their shape/index inputs must be constants); none of these runs on a backend yet,
 so one left reading a run-time tensor is refused by name. (Neg is left to the unary
 family: the registry's tests and docs use it as the example of an op not defined yet.)"""
@@ -117,6 +117,16 @@ def _slice_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return [view[_slices(node, view.ndim, *_slice_args(node, graph.opset, values))].shape]
 
 
+def _trilu(node, args, opset):
+    """ONNX Trilu: the upper (default) or lower triangle of the last two axes, from
+    diagonal k (input 1, default 0)."""
+    x = np.asarray(args[0])
+    if x.ndim < 2:
+        raise ArgumentError(f"{node.label()}: input must have rank >= 2, got {x.shape}")
+    k = 0 if len(args) < 2 or args[1] is None else int(_scalar(args[1], "k", node))
+    return [np.triu(x, k) if node.attrs.get("upper", 1) else np.tril(x, k)]
+
+
 def _unary(fn):
     return lambda node, args, opset: [fn(np.asarray(args[0]))]
 
@@ -130,6 +140,7 @@ DEFS = (
     OpDef("Range", host=_range),
     OpDef("Expand", shape=_expand_shape, host=_expand),
     OpDef("Slice", shape=_slice_shape, host=_slice),
+    OpDef("Trilu", host=_trilu),
     OpDef("Not", host=_unary(np.logical_not)),
     OpDef("And", host=_logical(np.logical_and)),
     OpDef("Or", host=_logical(np.logical_or)),
