@@ -141,3 +141,16 @@ F = np.ones((2, 3), np.float32)
 def test_bad_input_raises_the_named_error(backend, call, error, match):
     with pytest.raises(error, match=match):
         call(backend)
+
+
+def test_compare_result_feeds_where_on_the_device(backend, rng):
+    """A run-time mask: compare's bool array is where's condition, without the host."""
+    a = rng.standard_normal((3, 1, 5)).astype(np.float32)
+    x = rng.standard_normal((3, 4, 5)).astype(np.float32)
+    zero = np.zeros(1, np.float32)
+    mask = backend.compare(backend.asarray(a), backend.asarray(zero), "greater_equal")
+    got = backend.to_numpy(backend.where(mask, backend.asarray(x),
+                                         backend.binary(backend.asarray(x),
+                                                        backend.asarray(a), "max")))
+    want = np.where(a >= 0, x, np.maximum(x, a))
+    np.testing.assert_array_equal(got, want)
