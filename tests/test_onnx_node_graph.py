@@ -51,7 +51,7 @@ def test_node_test_through_the_graph_layer(backend, cases, name):
         outputs = session.run(feeds)
         for got, want in zip(outputs, expected, strict=True):
             assert got.shape == want.shape
-            if want.dtype.kind in "iu":  # integer results are exact
+            if want.dtype.kind in "iub":  # integer and bool results are exact
                 assert got.dtype == want.dtype
                 np.testing.assert_array_equal(got, want)
             else:  # the node's own op decides the tolerance (see tolerances.py)

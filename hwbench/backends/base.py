@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hwbench.backends import memory
+from hwbench.backends.binary_interface import BinaryKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
@@ -57,7 +58,8 @@ def _describe(problem: Any) -> str:
     return f"output shape {tuple(shape)}" if shape is not None else type(problem).__name__
 
 
-class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface, abc.ABC):
+class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface,
+              BinaryKernels, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"

@@ -186,6 +186,27 @@ class NumpyBackend(Backend):
     def _take(self, p: spec.TakeProblem, x) -> np.ndarray:
         return p.apply(np.asarray(x))
 
+    # -- binary arithmetic, comparisons, where (binary_interface) --------------------------
+    def _binary_op(self, p: spec.BinaryProblem, a, b) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return NUMPY_BINARY[p.op](a, b, out=np.empty(p.shape, np.float32))
+
+    def _compare(self, p: spec.CompareProblem, a, b) -> np.ndarray:
+        return NUMPY_COMPARE[p.op](a, b, out=np.empty(p.shape, np.bool_))
+
+    def _where(self, p: spec.WhereProblem, condition, x, y) -> np.ndarray:
+        out = np.empty(p.shape, np.float32)
+        out[...] = np.where(np.asarray(condition, bool), x, y)
+        return out
+
+
+# ufuncs computing each binary/compare op in the inputs' float32 (shared with the cpu
+# backend, whose arrays are host memory too)
+NUMPY_BINARY = {"sub": np.subtract, "div": np.divide, "pow": np.power, "max": np.maximum,
+                "min": np.minimum, "fmod": np.fmod}
+NUMPY_COMPARE = {"equal": np.equal, "less": np.less, "greater": np.greater,
+                 "less_equal": np.less_equal, "greater_equal": np.greater_equal}
+
 
 def _pool_windows(x: np.ndarray, p: spec.PoolProblem, fill: float) -> np.ndarray:
     """(n, c, out_h, out_w, kh, kw) windows over a copy of ``x`` padded with ``fill``

@@ -44,7 +44,50 @@ from hwbench.graph.shape_inference import infer_shapes
 
 def fold_constants(graph: Graph) -> Graph:
     """Evaluate on the host (``OpDef.host``) every node whose inputs are all
-    initializers (in place)."""
+    initializers, and every Shape/Size (``OpDef.static_shape_host``) of a value whose
+    shape is static, until nothing more folds (in place): with the model's dims fixed,
+    exported shape and mask subgraphs (Shape -> Gather -> Concat -> Reshape, Range,
+    Where) become constants."""
+    _fold_constant_inputs(graph)
+    while _fold_static_shapes(graph):
+        _fold_constant_inputs(graph)
+    return prune(graph)
+
+
+def _fold_static_shapes(graph: Graph) -> bool:
+    """Fold the Shape/Size nodes whose input's shape is known from the inputs' static
+    shapes (shape rules run as far as they can); True if any was."""
+    shapes: dict[str, tuple[int, ...]] = {
+        v.name: tuple(v.shape) for v in graph.inputs
+        if v.shape is not None and all(isinstance(d, int) and d > 0 for d in v.shape)}
+    shapes.update((name, a.shape) for name, a in graph.initializers.items())
+    kept, folded = [], False
+    for node in graph.nodes:
+        op = OP_DEFS.of(node)
+        named = [name for name in node.inputs if name]
+        known = all(name in shapes for name in named)
+        if op is not None and op.static_shape_host and known and named:
+            view = np.broadcast_to(np.zeros((), np.float32), shapes[named[0]])
+            for name, value in zip(node.outputs, op.host(node, [view], graph.opset),
+                                   strict=False):
+                graph.initializers[name] = frozen(np.asarray(value))
+                shapes[name] = np.shape(value)
+            folded = True
+            continue
+        kept.append(node)
+        if op is not None and op.shape is not None and known:
+            try:
+                outs = op.shape(node, [shapes[name] for name in named], graph)
+            except (ArgumentError, UnsupportedError, KeyError, IndexError, ValueError,
+                    TypeError):
+                continue  # left unknown: a later round may know more
+            shapes.update((name, tuple(int(d) for d in shape))
+                          for name, shape in zip(node.outputs, outs, strict=False) if name)
+    graph.nodes = kept
+    return folded
+
+
+def _fold_constant_inputs(graph: Graph) -> None:
     kept = []
     for node in graph.nodes:
         op = OP_DEFS.of(node)
@@ -62,7 +105,6 @@ def fold_constants(graph: Graph) -> Graph:
             if name:
                 graph.initializers[name] = frozen(np.asarray(value))
     graph.nodes = kept
-    return prune(graph)
 
 
 # -- simple rewrites -----------------------------------------------------------------------

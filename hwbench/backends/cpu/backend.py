@@ -25,6 +25,7 @@ import numpy as np
 
 from hwbench.backends.base import Backend, all_finite
 from hwbench.backends.cpu import float32_requant, onednn
+from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
@@ -110,7 +111,7 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
 
 
 class CpuBackend(Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
-                 TensorOpsKernels, Backend):
+                 TensorOpsKernels, BinaryKernelsCpu, Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.

@@ -9,6 +9,7 @@ this registry and nothing else, so adding an op is one ``OpDef`` in its family's
 from hwbench.graph.ops import (
     activations,
     arithmetic,
+    binary,
     constants,
     conv,
     matmul,
@@ -16,6 +17,7 @@ from hwbench.graph.ops import (
     pooling,
     quantized,
     reductions,
+    shape_folding,
     tensor,
     tensor_ops,
     unary,
@@ -24,7 +26,7 @@ from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_n
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized, reductions, unary, tensor_ops)
+            quantized, reductions, unary, tensor_ops, binary, shape_folding)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

@@ -1,5 +1,5 @@
-"""Elementwise arithmetic: Add, Mul and Sum run on backends; Sub and Div only fold
-constants (shape arithmetic in exported models)."""
+"""Elementwise arithmetic: Add, Mul and Sum run on backends (Sub, Div and the other
+broadcasting binary ops: ``binary.py``)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,6 @@ from hwbench.errors import ArgumentError
 from hwbench.graph.ops.limits import MAX_FOLDED_BYTES
 from hwbench.graph.ops.opdef import HostEval, OpDef
 from hwbench.graph.ops.shapes import broadcast_shape
-
-
-def _div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """ONNX Div: integer division truncates toward zero."""
-    if np.issubdtype(a.dtype, np.integer):
-        return np.trunc(a / b).astype(a.dtype)
-    return (a / b).astype(a.dtype)
 
 
 def _on_constants(fn) -> HostEval:
@@ -39,6 +32,4 @@ DEFS = (
           run=lambda be, x, s: be.mul(x[0], x[1]), kernels=("mul",)),
     OpDef("Sum", shape=broadcast_shape, run=lambda be, x, s: functools.reduce(be.add, x),
           kernels=("add",)),
-    OpDef("Sub", host=_on_constants(np.subtract)),
-    OpDef("Div", host=_on_constants(_div)),
 )

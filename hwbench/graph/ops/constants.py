@@ -51,6 +51,6 @@ def _cast(node, args, opset):
 DEFS = (
     OpDef("Constant", host=_constant),
     OpDef("ConstantOfShape", host=_constant_of_shape),
-    OpDef("Shape", host=_shape),
+    OpDef("Shape", host=_shape, static_shape_host=True),
     OpDef("Cast", host=_cast),
 )

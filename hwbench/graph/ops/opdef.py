@@ -74,6 +74,8 @@ class OpDef:
     - ``host``: constant folding evaluates it with NumPy when all its inputs are
       constants; an op with only ``host`` is refused where an input is computed at run
       time.
+    - ``static_shape_host``: ``host`` reads only its input's shape, so constant folding
+      evaluates it once that shape is static (Shape, Size of a run-time tensor).
     - ``int8``: the quantization pass may rewrite it as a QLinearConv.
     - ``flops`` (None: no arithmetic worth counting) and ``output_itemsize`` (bytes per
       output value written: 4 for float32, 1 for 8-bit, 0 for a view of its input) feed
@@ -92,6 +94,9 @@ class OpDef:
     flops: FlopCount | None = None
     output_itemsize: int = 4
     domain: str = ""
+    # ``host`` reads only its input's shape (Shape, Size): folded as soon as that shape
+    # is known statically, even where the input is computed at run time
+    static_shape_host: bool = False
 
     @property
     def qualified_name(self) -> str:

@@ -20,6 +20,16 @@ from hwbench.kernels.spec.arguments import (
     dtype_of,
     normalize_padding,
 )
+from hwbench.kernels.spec.binary import (
+    BINARY_OPS,
+    COMPARISONS,
+    CompareProblem,
+    WhereProblem,
+    broadcast_strides,
+    check_binary_op,
+    check_compare,
+    check_where,
+)
 from hwbench.kernels.spec.dense import (
     ACTIVATIONS,
     ConvProblem,
@@ -97,3 +107,5 @@ __all__ += ["LayerNormProblem", "MatmulProblem", "REDUCE_OPS", "ReduceProblem",
 __all__ += ["UNARY_OPS", "UnaryOp", "UnaryProblem", "check_unary_op"]
 __all__ += ["PAD_MODES", "TakeProblem", "check_expand", "check_gather", "check_pad",
             "check_slice", "check_tile"]
+__all__ += ["BINARY_OPS", "COMPARISONS", "CompareProblem", "WhereProblem", "broadcast_strides",
+            "check_binary_op", "check_compare", "check_where"]

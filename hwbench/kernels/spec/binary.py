@@ -1,0 +1,143 @@
+"""Broadcasting binary arithmetic (Sub, Div, Pow, Max, Min, Mod with fmod), comparisons
+(Equal, Less, Greater, LessOrEqual, GreaterOrEqual) and Where (select), ONNX semantics
+with NumPy multidirectional broadcasting, float32 values."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hwbench.errors import ArgumentError, DTypeError
+from hwbench.kernels.spec.arguments import (
+    FLOAT32,
+    array_shape,
+    check_dtype,
+    check_nonempty,
+    dtype_of,
+)
+from hwbench.kernels.spec.model_ops import BinaryProblem, check_binary
+
+# binary(a, b, op): op -> what it computes (float32; fmod: C's fmod, ONNX Mod with fmod=1)
+BINARY_OPS = ("sub", "div", "pow", "max", "min", "fmod")
+# compare(a, b, op): op -> a bool result
+COMPARISONS = ("equal", "less", "greater", "less_equal", "greater_equal")
+CONDITION_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))
+
+
+def broadcast(shapes: tuple[tuple[int, ...], ...], names: tuple[str, ...],
+              op: str) -> tuple[int, ...]:
+    """The NumPy broadcast of ``shapes``, or an ArgumentError naming the arguments."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for i in range(rank):
+        dims = {p[i] for p in padded} - {1}
+        if len(dims) > 1:
+            detail = ", ".join(f"'{n}' {tuple(s)}" for n, s in zip(names, shapes, strict=True))
+            raise ArgumentError(f"{op}: arguments {detail} do not broadcast: dimension "
+                                f"{i - rank} differs")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Element strides of a C-contiguous ``shape`` read at ``out_shape``'s indices (0 along
+    broadcast axes): what index-computing device kernels take."""
+    padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
+    strides, step = [], 1
+    for extent in reversed(padded):
+        strides.append(0 if extent == 1 else step)
+        step *= extent
+    return tuple(reversed(strides))
+
+
+def _check_op(op: Any, allowed: tuple[str, ...], kernel: str) -> str:
+    if not isinstance(op, str) or op not in allowed:
+        raise ArgumentError(f"{kernel}: argument 'op' must be one of {', '.join(allowed)}, "
+                            f"got {op!r}")
+    return op
+
+
+def check_binary_op(a: Any, b: Any, op: Any) -> BinaryProblem:
+    """``binary(a, b, op)``: float32 a, b broadcasting; ``op`` one of ``BINARY_OPS``."""
+    op = _check_op(op, BINARY_OPS, "binary")
+    return check_binary(a, b, op)
+
+
+@dataclass(frozen=True)
+class CompareProblem:
+    """A broadcasting comparison of float32 a and b: one bool per output element."""
+
+    a_shape: tuple[int, ...]
+    b_shape: tuple[int, ...]
+    shape: tuple[int, ...]
+    op: str
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def flops(self) -> int:
+        return self.size
+
+    @property
+    def output_bytes(self) -> int:
+        return self.size
+
+    @property
+    def bytes(self) -> int:
+        return 4 * (math.prod(self.a_shape) + math.prod(self.b_shape)) + self.size
+
+
+def check_compare(a: Any, b: Any, op: Any) -> CompareProblem:
+    op = _check_op(op, COMPARISONS, "compare")
+    p = check_binary(a, b, op)
+    return CompareProblem(p.a_shape, p.b_shape, p.shape, op)
+
+
+@dataclass(frozen=True)
+class WhereProblem:
+    """ONNX Where: ``condition ? x : y`` with three-way broadcasting; a select, no FLOPs."""
+
+    condition_shape: tuple[int, ...]
+    x_shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def flops(self) -> int:
+        return 0
+
+    @property
+    def output_bytes(self) -> int:
+        return 4 * self.size
+
+    @property
+    def bytes(self) -> int:
+        return (math.prod(self.condition_shape) + 4 * math.prod(self.x_shape)
+                + 4 * math.prod(self.y_shape) + 4 * self.size)
+
+
+def check_where(condition: Any, x: Any, y: Any) -> WhereProblem:
+    """``where(condition, x, y)``: a bool (or uint8, nonzero = true) condition, float32 x
+    and y, all three broadcasting together."""
+    sc = array_shape(condition, "condition", "where")
+    sx, sy = array_shape(x, "x", "where"), array_shape(y, "y", "where")
+    for shape, name in ((sc, "condition"), (sx, "x"), (sy, "y")):
+        check_nonempty(shape, name, "where")
+    dtype = dtype_of(condition)
+    if dtype not in CONDITION_DTYPES:
+        raise DTypeError(f"where: argument 'condition' must have dtype bool or uint8, got "
+                         f"{dtype}")
+    check_dtype(x, (FLOAT32,), "x", "where")
+    check_dtype(y, (FLOAT32,), "y", "where")
+    shape = broadcast((sc, sx, sy), ("condition", "x", "y"), "where")
+    return WhereProblem(sc, sx, sy, shape)
