@@ -19,6 +19,7 @@ from hwbench.graph.onnx_import import load_onnx, to_onnx
 from hwbench.graph.passes import fold_constants, rewrite_batch, set_output_shapes
 from hwbench.graph.quantize import is_quantized
 from hwbench.models import digits, zoo
+from hwbench.models.generated import DEFAULT_DIMS, GENERATED
 
 
 @dataclass
@@ -72,8 +73,8 @@ class Model:
 
 def load_model(name_or_path: str | os.PathLike, batch: int | None = None,
                dims: dict[str, int] | None = None) -> Model:
-    """A zoo model by name (the digits models, ``hwbench.models.zoo.ZOO``) or an .onnx
-    file by path.
+    """A zoo model by name (the digits models, ``hwbench.models.zoo.ZOO``,
+    ``hwbench.models.generated.GENERATED``) or an .onnx file by path.
 
     ``batch`` is the batch size: it fills an input's symbolic (or unknown) first
     dimension, as exported with a dynamic batch, and rewrites a static one (see
@@ -90,13 +91,20 @@ def load_model(name_or_path: str | os.PathLike, batch: int | None = None,
         # The digits models: their shipped weights, exported as an ONNX graph at batch 1.
         name, path = name_or_path, None
         source = digits.to_onnx(name, digits.load_params(name), batch=1)
+    elif isinstance(name_or_path, str) and name_or_path in GENERATED:
+        # Built here with the seed-0 weights: symbolic batch (1 unless given) and, for the
+        # transformers, sequence (DEFAULT_DIMS unless ``dims`` sizes it).
+        name, path = name_or_path, None
+        source = GENERATED[name]()
+        dims = {**DEFAULT_DIMS.get(name, {}), **(dims or {})}
+        batch = 1 if batch is None else batch
     elif isinstance(name_or_path, str) and name_or_path in zoo.ZOO:
         name, path = name_or_path, zoo.model_path(name_or_path)
         source = path
     elif isinstance(name_or_path, (str, os.PathLike)):
         path = os.fspath(name_or_path)
         if not os.path.isfile(path):
-            known = ", ".join([*digits.ARCHITECTURES, *zoo.ZOO])
+            known = ", ".join([*digits.ARCHITECTURES, *zoo.ZOO, *GENERATED])
             raise ArgumentError(f"argument 'name_or_path': {path!r} is neither a zoo model "
                                 f"({known}) nor a file")
         name = os.path.splitext(os.path.basename(path))[0]

@@ -37,6 +37,7 @@ from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
 from hwbench.harness.suites.simulate import simulated_row
 from hwbench.models import Session, load_model, quantize_model
 from hwbench.models.digits import architecture
+from hwbench.models.generated import GENERATED
 from hwbench.models.session import session_backend
 from hwbench.models.zoo import ZOO
 
@@ -63,16 +64,17 @@ def expand_models(spec_text: str) -> list[str]:
     """``"all"`` -> every zoo model; ``"default"`` -> the README's set; else a comma list
     of zoo names or .onnx paths."""
     if spec_text == "all":
-        return list(DIGITS_MODELS) + list(ZOO)
+        return list(DIGITS_MODELS) + list(ZOO) + list(GENERATED)
     if spec_text == "default":
         return list(DEFAULT_MODELS)
     names = [part.strip() for part in spec_text.split(",") if part.strip()]
     if not names:
         raise ArgumentError("argument 'model' names no model")
     for name in names:
-        if name not in DIGITS_MODELS and name not in ZOO and not Path(name).is_file():
+        known = DIGITS_MODELS + tuple(ZOO) + tuple(GENERATED)
+        if name not in known and not Path(name).is_file():
             raise ArgumentError(f"argument 'model': {name!r} is neither a zoo model "
-                                f"({', '.join(DIGITS_MODELS + tuple(ZOO))}) nor a file")
+                                f"({', '.join(known)}) nor a file")
     return names
 
 
@@ -96,12 +98,14 @@ def _suite_model(name: str, batch: int | None, dims: tuple[tuple[str, int], ...]
     (the seeded random weights do not depend on the batch); a user's .onnx file loads at
     each case's batch, since its batch dimension may be symbolic (exported dynamic)."""
     model = load_model(name, batch=batch, dims=dict(dims) or None)
-    return model if name in DIGITS_MODELS else model.randomized(WEIGHT_SEED)
+    # The digits models keep their trained weights, the generated ones their seeded ones.
+    keep = name in DIGITS_MODELS or name in GENERATED
+    return model if keep else model.randomized(WEIGHT_SEED)
 
 
 def load_case_model(case: ModelCase):
     """The case's model at its batch size, with the suite's weights (see the docstring)."""
-    shipped = case.model in DIGITS_MODELS or case.model in ZOO
+    shipped = case.model in DIGITS_MODELS or case.model in ZOO or case.model in GENERATED
     model = _suite_model(case.model, None if shipped else case.batch, case.dims)
     return model if model.batch == case.batch else model.with_batch(case.batch)
 
