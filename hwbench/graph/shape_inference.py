@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.graph.ir import Graph
+from hwbench.graph.ir import Graph, check_op_types
 from hwbench.graph.ops import OP_DEFS, Shape
 
 # An input dimension as a model file gives it: a size, a symbol's name ("batch_size",
@@ -103,11 +103,13 @@ def infer_shapes(graph: Graph) -> dict[str, Shape]:
         shapes[v.name] = tuple(int(d) for d in v.shape)
     for name, array in graph.initializers.items():
         shapes[name] = tuple(array.shape)
+    # Every op left without a shape rule is named at once (host-only ops that constant
+    # folding could not remove because an input is computed at run time, unknown ops).
+    check_op_types(graph, {name for name, d in OP_DEFS.items() if d.shape is not None},
+                   "shape inference (ops that only fold on constants, here reading a "
+                   "run-time tensor, or ops hwbench does not know)")
     for node in graph.nodes:
-        op = OP_DEFS.of(node)
-        rule = op.shape if op is not None else None
-        if rule is None:
-            raise UnsupportedError(f"{node.label()}: no shape rule for {node.op_type}")
+        rule = OP_DEFS.of(node).shape
         try:
             in_shapes = [shapes[name] for name in node.inputs if name]
         except KeyError as exc:
