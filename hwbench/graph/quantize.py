@@ -263,10 +263,20 @@ def fuse_qdq_convs(graph: Graph) -> Graph:
     return graph
 
 
+def _through_identities(producers, name: str) -> Node | None:
+    """The node producing ``name``, looking through Identity nodes (an exporter's alias of
+    a shared initializer, kept where it names a graph output)."""
+    node = producers.get(name)
+    while node is not None and node.op_type == "Identity":
+        node = producers.get(node.inputs[0])
+    return node
+
+
 def _fused_qdq_conv(graph: Graph, node: Node, producers, consumers) -> Node | None:
     if node.op_type != "Conv" or node.outputs[0] in graph.output_names:
         return None
-    x_dq, w_dq = producers.get(node.inputs[0]), producers.get(node.inputs[1])
+    x_dq = _through_identities(producers, node.inputs[0])
+    w_dq = _through_identities(producers, node.inputs[1])
     readers = consumers.get(node.outputs[0], [])
     if (x_dq is None or w_dq is None or x_dq.op_type != "DequantizeLinear"
             or w_dq.op_type != "DequantizeLinear" or len(readers) != 1
@@ -301,17 +311,25 @@ def _qdq_bias(graph: Graph, name: str, producers, x_scale: np.ndarray,
     """The int32 bias input of a fused QDQ conv: DequantizeLinear(int32) at the product of
     the scales (as onnxruntime writes it), or a float constant quantized to it."""
     expected = (np.float32(x_scale.reshape(())) * w_scale.astype(np.float32)).reshape(-1)
-    dq = producers.get(name)
+    dq = _through_identities(producers, name)
     if dq is not None and dq.op_type == "DequantizeLinear":
         values = _constant(graph, dq.inputs[0])
         scale = _constant(graph, dq.inputs[1])
         zero = _constant(graph, dq.inputs[2]) if len(dq.inputs) > 2 else None
         if (values is None or values.dtype != np.int32 or scale is None
                 or (zero is not None and np.any(zero != 0))
-                or not np.array_equal(np.broadcast_to(scale.astype(np.float32).reshape(-1),
-                                                      expected.shape), expected)):
+                or scale.size not in (1, expected.size) or values.size != expected.size):
             return None
-        return dq.inputs[0]
+        scale = scale.astype(np.float32).reshape(-1)
+        if np.array_equal(np.broadcast_to(scale, expected.shape), expected):
+            return dq.inputs[0]
+        # A DequantizeLinear shared by several convs (onnxruntime quantizes an initializer
+        # the exporter shared once, at the scales of its first reader): its float value,
+        # requantized at this conv's x_scale * w_scale.
+        real = (values.reshape(-1).astype(np.float32) * scale).astype(np.float32)
+        return graph.add_initializer(f"{dq.inputs[0]}_int32",
+                                     int32_bias(real, np.float32(x_scale.reshape(())),
+                                                w_scale.astype(np.float32)))
     values = _constant(graph, name)
     if values is None or values.dtype != np.float32:
         return None

@@ -15,6 +15,7 @@ from hwbench.graph.ops import (
     matmul,
     normalization,
     pooling,
+    qoperator,
     quantized,
     reductions,
     shape_folding,
@@ -26,7 +27,8 @@ from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_n
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized, reductions, unary, tensor_ops, binary, shape_folding)
+            quantized, reductions, unary, tensor_ops, binary, shape_folding,
+            qoperator)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

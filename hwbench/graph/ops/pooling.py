@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
@@ -36,9 +38,13 @@ def _pool_args(s: Step) -> tuple[tuple[int, ...], dict]:
 
 def _run_max_pool(be, x, s: Step):
     kernel, p = _pool_args(s)
-    return be.max_pool2d(x[0], kernel, stride=p["stride"], padding=p["padding"],
-                         dilation=p["dilation"],
-                         ceil_mode=bool(s.node.attrs.get("ceil_mode", 0)))
+    data, codes = x[0], getattr(x[0], "dtype", None)
+    if codes in (np.uint8, np.int8):  # 8-bit codes (QOperator models): exact through
+        zero = np.zeros((), codes)      # float32 (every code is a float), pooled, back
+        data = be.dequantize_linear(data, np.float32(1), zero)
+    y = be.max_pool2d(data, kernel, stride=p["stride"], padding=p["padding"],
+                      dilation=p["dilation"], ceil_mode=bool(s.node.attrs.get("ceil_mode", 0)))
+    return y if data is x[0] else be.quantize_linear(y, np.float32(1), zero)
 
 
 def _run_avg_pool(be, x, s: Step):

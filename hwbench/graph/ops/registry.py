@@ -8,6 +8,9 @@ from hwbench.errors import ArgumentError
 from hwbench.graph.ir import Node
 from hwbench.graph.ops.opdef import DEFAULT_DOMAINS, OpDef, qualified_name
 
+# Other producers' domains whose ops a model file may hold (onnxruntime's quantizer)
+FILE_DOMAINS = ("com.microsoft",)
+
 
 class OpRegistry(Mapping[str, OpDef]):
     """Op definitions keyed by qualified name (``Graph.op_counts``' spelling).
@@ -60,7 +63,8 @@ class OpRegistry(Mapping[str, OpDef]):
     def supported(self) -> set[str]:
         """Every op type a model file may contain: ONNX's ops defined here (hwbench's own
         fused ops are made by its passes, never read from a file)."""
-        return {name for name, d in self._defs.items() if d.domain in DEFAULT_DOMAINS}
+        return {name for name, d in self._defs.items()
+                if d.domain in DEFAULT_DOMAINS or d.domain in FILE_DOMAINS}
 
     def integer(self) -> set[str]:
         """Op types that compute in integer arithmetic (a graph holding one is int8)."""
