@@ -38,6 +38,7 @@ from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import FUSED_CONV, FUSED_DOMAIN, Graph, Node, check_op_types, frozen, prune
 from hwbench.graph.ops import OP_DEFS
 from hwbench.graph.ops.shapes import flatten_shape, reshape_target, resolve_reshape
+from hwbench.graph.qdq_fusion import fuse_qdq_groups
 from hwbench.graph.quantize import fuse_qdq_convs
 from hwbench.graph.shape_inference import infer_shapes
 
@@ -526,6 +527,7 @@ def optimize(graph: Graph) -> Graph:
     fold_gemm_scalars(g)
     remove_identities(g)
     fuse_qdq_convs(g)
+    fuse_qdq_groups(g)
     fold_batchnorm(g)
     fold_affine(g)
     return prune(g)

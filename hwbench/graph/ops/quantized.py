@@ -87,6 +87,9 @@ def _batched(be, s: Step, a_shape: Shape, b_shape: Shape, fn, a, b):
     a 2-D ``b`` shared by all), results stacked on the device."""
     if len(a_shape) == 2 and len(b_shape) == 2:
         return fn(a, b)
+    if len(b_shape) == 2:  # (..., K) @ (K, N): one 2-D product over the stacked rows
+        rows = be.reshape(a, (int(np.prod(a_shape[:-1])), a_shape[-1]))
+        return be.reshape(fn(rows, b), tuple(a_shape[:-1]) + (b_shape[-1],))
     if len(b_shape) == 2 or a_shape[:-2] != b_shape[:-2]:
         raise UnsupportedError(f"{s.node.label()}: batched {a_shape} @ {b_shape} needs equal "
                                f"leading dimensions")
