@@ -59,7 +59,10 @@ def test_op_sets_the_graph_layer_uses_come_from_the_registry():
     assert {"Shape", "ConstantOfShape"} <= OP_DEFS.supported() - OP_DEFS.executable()
     assert "Gather" in OP_DEFS.executable()  # an embedding lookup runs (tensor_ops)
     assert OP_DEFS.integer() == {"ConvInteger", "QLinearConv", "MatMulInteger",
-                                 "QLinearMatMul"}
+                                 "QLinearMatMul"} | {
+        f"com.microsoft:{op}" for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid",
+                                         "QLinearLeakyRelu", "QLinearGlobalAveragePool",
+                                         "QLinearAveragePool", "QLinearConcat", "QGemm")}
     assert op_def("Reshape").host_inputs == (1,)
     assert op_def("QLinearConv").kernels == ("conv2d_int8",)
 
@@ -109,6 +112,10 @@ NO_NODE_TESTS = {
                        "tests/test_reductions_kernels.py checks it against the reference",
     FUSED_CONV_QUALIFIED: "hwbench's own op: tests/test_fusion.py",
     "Equal": "the onnx wheel's Equal cases are int32; tests/test_binary_kernels.py runs it",
+    **{f"com.microsoft:{op}": "onnxruntime's contrib op, no ONNX node test: "
+       "tests/test_qoperator.py checks it against onnxruntime"
+       for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
+                  "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat", "QGemm")},
 }
 
 

@@ -24,13 +24,11 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.graph.ir import Graph, Node, prune
+from hwbench.graph.ops.qoperator import QDQ_FORMS
 from hwbench.graph.quantize import _qdq_bias, _through_identities
 
 MICROSOFT = "com.microsoft"
-_UNARY = {"Sigmoid": "QLinearSigmoid", "LeakyRelu": "QLinearLeakyRelu",
-          "GlobalAveragePool": "QLinearGlobalAveragePool",
-          "AveragePool": "QLinearAveragePool"}
-_BINARY = {"Add": "QLinearAdd", "Mul": "QLinearMul"}
+_BINARY = ("QLinearAdd", "QLinearMul")
 
 
 def _const(graph: Graph, name: str) -> np.ndarray | None:
@@ -89,16 +87,17 @@ def _fuse(grp: _Group, node: Node) -> tuple[Node, Node | None] | None:
         return None
     out = [q.outputs[0]]
     y_params = [q.inputs[1], q.inputs[2] if len(q.inputs) > 2 else ""]
-    if op in _BINARY:
+    form = QDQ_FORMS.get(op)
+    if form in _BINARY:
         a, b = grp.dq(node.inputs[0]), grp.dq(node.inputs[1])
         if a is None or b is None:
             return None
-        return Node(_BINARY[op], a + b + y_params, out, {}, f"{label}_qdq", MICROSOFT), q
-    if op in _UNARY:
+        return Node(form, a + b + y_params, out, {}, f"{label}_qdq", MICROSOFT), q
+    if form is not None:
         x = grp.dq(node.inputs[0])
         if x is None:
             return None
-        return Node(_UNARY[op], x + y_params, out, dict(node.attrs), f"{label}_qdq",
+        return Node(form, x + y_params, out, dict(node.attrs), f"{label}_qdq",
                     MICROSOFT), q
     if op == "Concat":
         parts = [grp.dq(name) for name in node.inputs]

@@ -19,9 +19,9 @@ import numpy as np
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
+from hwbench.graph.ops.pooling import _pool_shape
 from hwbench.graph.ops.quantized import _host, _optional
 from hwbench.graph.ops.shapes import broadcast_shape, conv_params
-from hwbench.graph.ops.pooling import _pool_shape
 
 MICROSOFT = "com.microsoft"
 
@@ -191,12 +191,17 @@ def _run_dynamic_quantize(be, x, s: Step):
     high = float(be.to_numpy(be.reduce(x[0], "max", keepdims=False)))
     scale, zero = dynamic_params(low, high)
     y = be.quantize_linear(x[0], scale, zero)
-    return [y, be.asarray(np.asarray(scale, np.float32)), be.asarray(np.asarray(zero))]
+    return y, be.asarray(np.asarray(scale, np.float32)), be.asarray(np.asarray(zero))
 
 
 def _dynamic_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return [shapes[0], (), ()]
 
+
+# The float op whose QDQ group each becomes (``graph.qdq_fusion``)
+QDQ_FORMS = {"Add": "QLinearAdd", "Mul": "QLinearMul", "Sigmoid": "QLinearSigmoid",
+             "LeakyRelu": "QLinearLeakyRelu", "GlobalAveragePool": "QLinearGlobalAveragePool",
+             "AveragePool": "QLinearAveragePool"}
 
 _BINARY_HOST = (1, 2, 4, 5, 6, 7)
 _UNARY_HOST = (1, 2, 3, 4)
