@@ -165,3 +165,22 @@ def test_qdq_fusion_finds_every_group(quantized):
     qop = optimize(load_onnx(str(paths["qop"]))).op_counts()
     for op, n in EXPECTED[kind].items():
         assert qop.get(op, 0) == n, (op, dict(qop))
+
+
+# -- dynamic quantization (DynamicQuantizeLinear + MatMulInteger + Cast/Mul) --------------
+def test_quantize_dynamic_matches_onnxruntime(backend, tmp_path):
+    from onnxruntime.quantization import quantize_dynamic
+
+    src, dst = tmp_path / "float.onnx", tmp_path / "dynamic.onnx"
+    onnx.save(_model("matmul"), src)
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    ops = {n.op_type for n in onnx.load(str(dst)).graph.node}
+    assert {"DynamicQuantizeLinear", "MatMulInteger", "Cast"} <= ops
+    graph = optimize(load_onnx(str(dst)))
+    assert "MatMulInteger" in graph.op_counts()
+    executor = Executor(graph, backend)
+    for seed in range(3):
+        x = np.random.default_rng(200 + seed).standard_normal(SHAPE).astype(np.float32)
+        ref, out = _ort(dst, x), executor.run({"x": x})[0]
+        # integer product exact; the float scale multiply may round once differently
+        np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)

@@ -38,7 +38,7 @@ from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import FUSED_CONV, FUSED_DOMAIN, Graph, Node, check_op_types, frozen, prune
 from hwbench.graph.ops import OP_DEFS
 from hwbench.graph.ops.shapes import flatten_shape, reshape_target, resolve_reshape
-from hwbench.graph.qdq_fusion import fuse_qdq_groups
+from hwbench.graph.qdq_fusion import cast_integer_products, fuse_qdq_groups
 from hwbench.graph.quantize import fuse_qdq_convs
 from hwbench.graph.shape_inference import infer_shapes
 
@@ -516,7 +516,7 @@ def fuse_conv_epilogues(graph: Graph) -> Graph:
 
 def optimize(graph: Graph) -> Graph:
     """Every inference pass, in order, on a copy of ``graph``."""
-    g = fold_constants(graph.copy())
+    g = cast_integer_products(fold_constants(graph.copy()))
     # What is left of the host-only ops (Shape, Gather, ...) reads run-time tensors: name
     # every such op at once, before any pass needs shapes.
     check_op_types(g, (OP_DEFS.executable() | OP_DEFS.lowered()) & OP_DEFS.supported(),

@@ -184,3 +184,19 @@ def fuse_qdq_groups(graph: Graph) -> Graph:
         graph.nodes = [replace.get(id(n), n) for n in graph.nodes if replace.get(id(n), n)]
         prune(graph)
     return graph
+
+
+def cast_integer_products(graph: Graph) -> Graph:
+    """Cast(to=FLOAT) of a MatMulInteger/ConvInteger result (what ``quantize_dynamic``
+    writes) -> DequantizeLinear(x, 1.0, int32 0): the same int32 -> float32 conversion,
+    on the backend's own kernel (in place)."""
+    producers = graph.producers()
+    for i, node in enumerate(graph.nodes):
+        source = producers.get(node.inputs[0]) if node.inputs else None
+        if (node.op_type == "Cast" and node.attrs.get("to") == 1 and source is not None
+                and source.op_type in ("MatMulInteger", "ConvInteger")):
+            one = graph.add_initializer(f"{node.outputs[0]}_one", np.float32(1.0))
+            zero = graph.add_initializer(f"{node.outputs[0]}_zero", np.int32(0))
+            graph.nodes[i] = Node("DequantizeLinear", [node.inputs[0], one, zero],
+                                  list(node.outputs), {}, node.name)
+    return graph
