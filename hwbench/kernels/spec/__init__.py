@@ -81,6 +81,7 @@ from hwbench.kernels.spec.reductions import (
     check_matmul,
     check_reduce,
 )
+from hwbench.kernels.spec.rnn import RNN_ACTIVATIONS, RnnActivation, RnnProblem, check_rnn
 from hwbench.kernels.spec.tensor_ops import (
     PAD_MODES,
     TakeProblem,
@@ -90,7 +91,6 @@ from hwbench.kernels.spec.tensor_ops import (
     check_slice,
     check_tile,
 )
-from hwbench.kernels.spec.rnn import RNN_ACTIVATIONS, RnnActivation, RnnProblem, check_rnn
 from hwbench.kernels.spec.unary import UNARY_OPS, UnaryOp, UnaryProblem, check_unary_op
 
 __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "ElementwiseProblem",
