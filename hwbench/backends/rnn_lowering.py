@@ -5,7 +5,7 @@ its candidate reads r⊙H), the gates the backend's elementwise kernels (sigmoid
 unary, add, mul, binary, compare/where), the steps' outputs one concat at the end.
 
 Nothing leaves the device between steps: sequence lengths become 0/1 masks uploaded once,
-and a finished sequence keeps its state by ``h + m·(h_new − h)``.
+and ``where`` keeps a finished sequence's state and zeroes its outputs.
 """
 
 from __future__ import annotations
@@ -176,12 +176,12 @@ def _direction(ops: _Ops, p: RnnProblem, k: int, xr, w, r, b, h0, c0, peep, mask
             if po is not None:
                 o_pre = ops.add(o_pre, ops.mul(po, cn))
             hn = ops.mul(act(0, o_pre), act(2, cn, None))  # clip: the gates only
-        if masks is not None:
+        if masks is not None:  # selects, exact: a finished sequence keeps its state
             m = masks[t]
-            ys[t] = ops.mul(hn, m)
-            hs = ops.add(hs, ops.mul(m, ops.binary(hn, hs, "sub")))
+            ys[t] = ops.where(m, hn, ops.const(0.0))
+            hs = ops.where(m, hn, hs)
             if cn is not None:
-                cs = ops.add(cs, ops.mul(m, ops.binary(cn, cs, "sub")))
+                cs = ops.where(m, cn, cs)
         else:
             ys[t], hs, cs = hn, hn, cn
     y = ops.concat([ops.reshape(v, (1, 1, bsz, h)) for v in ys], 0)
@@ -200,7 +200,7 @@ def run_lowered(be: Any, p: RnnProblem, x, w, r, b=None, initial_h=None, initial
     masks = None
     if p.lengths is not None:
         lengths = np.asarray(p.lengths)
-        masks = [be.asarray((t < lengths).astype(np.float32).reshape(p.batch, 1))
+        masks = [be.asarray((t < lengths).astype(np.uint8).reshape(p.batch, 1))
                  for t in range(p.seq)]
     parts = [_direction(ops, p, k, xr, w, r, b, initial_h, initial_c, peep, masks)
              for k in range(p.directions)]
