@@ -20,6 +20,7 @@ from hwbench.backends.binary_interface import BinaryKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
+from hwbench.backends.rnn_interface import RnnKernels
 from hwbench.backends.tensor_ops_interface import TensorOpsInterface
 from hwbench.backends.unary_interface import UnaryInterface
 from hwbench.errors import ArgumentError, ForeignArrayError, UnsupportedError
@@ -59,7 +60,7 @@ def _describe(problem: Any) -> str:
 
 
 class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface,
-              BinaryKernels, abc.ABC):
+              BinaryKernels, RnnKernels, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"

@@ -18,6 +18,7 @@ from hwbench.graph.ops import (
     qoperator,
     quantized,
     reductions,
+    rnn,
     shape_folding,
     tensor,
     tensor_ops,
@@ -28,7 +29,7 @@ from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized, reductions, unary, tensor_ops, binary, shape_folding,
-            qoperator)
+            qoperator, rnn)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

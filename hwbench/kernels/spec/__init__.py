@@ -81,6 +81,7 @@ from hwbench.kernels.spec.reductions import (
     check_matmul,
     check_reduce,
 )
+from hwbench.kernels.spec.rnn import RNN_ACTIVATIONS, RnnActivation, RnnProblem, check_rnn
 from hwbench.kernels.spec.tensor_ops import (
     PAD_MODES,
     TakeProblem,
@@ -109,3 +110,4 @@ __all__ += ["PAD_MODES", "TakeProblem", "check_expand", "check_gather", "check_p
             "check_slice", "check_tile"]
 __all__ += ["BINARY_OPS", "COMPARISONS", "CompareProblem", "WhereProblem", "broadcast_strides",
             "check_binary_op", "check_compare", "check_where"]
+__all__ += ["RNN_ACTIVATIONS", "RnnActivation", "RnnProblem", "check_rnn"]

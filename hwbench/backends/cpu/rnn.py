@@ -1,0 +1,202 @@
+"""The cpu backend's RNN, GRU and LSTM on oneDNN's RNN primitives (forward inference):
+``vanilla_rnn`` (tanh, relu/leaky relu, logistic), ``vanilla_lstm`` (with peepholes),
+``vanilla_gru`` and ``lbr_gru`` (linear_before_reset=1), both directions in one primitive
+(``bidirectional_concat``).
+
+Where oneDNN's cell does not match the problem (per-batch sequence lengths, clip,
+input_forget, LSTM/GRU activations other than the defaults, an RNN whose two directions
+use different functions) ``_rnn`` falls back to the lowering onto the backend's own GEMM
+and elementwise kernels (``rnn_lowering``), on the same memory.
+
+ONNX -> oneDNN: weights (D, G·H, I) -> ldigo (1, D, I, G, H) and recurrent weights
+likewise, gates reordered (ONNX LSTM i, o, f, c -> oneDNN i, f, c̃, o; GRU z, r, h is
+oneDNN's u, r, o); biases summed (Wb + Rb) to ldgo (1, D, G, H), lbr_gru's with a fourth
+gate (Wbh and Rbh apart); peepholes (ONNX i, o, f) -> oneDNN's (i, f, o). The converted
+weights are kept per frozen array (``asarray``'s copies), so a model converts them once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu import onednn
+from hwbench.backends.cpu.onednn import Primitive
+from hwbench.kernels import spec
+
+# DNNL_ARG_* (dnnl_types.h, oneDNN 3.x): macros, not in the library
+ARG_SRC_LAYER, ARG_SRC_ITER, ARG_SRC_ITER_C = 1, 2, 3
+ARG_DST_LAYER, ARG_DST_ITER, ARG_DST_ITER_C = 17, 18, 19
+ARG_WEIGHTS_LAYER, ARG_WEIGHTS_ITER, ARG_WEIGHTS_PEEPHOLE, ARG_BIAS = 33, 34, 35, 41
+LBR_GRU = 0x4fff  # dnnl_lbr_gru: above the range onednn.OneDNN reads its alg names from
+# ONNX gate order -> oneDNN's, as indices into ONNX's gates
+GATE_ORDER = {"lstm": (0, 2, 3, 1), "gru": (0, 1, 2), "rnn": (0,)}
+PEEPHOLE_ORDER = (0, 2, 1)  # ONNX P: i, o, f -> oneDNN: i, f, o
+RNN_ACTIVATION = {"tanh": "eltwise_tanh", "relu": "eltwise_relu",
+                  "leakyrelu": "eltwise_relu", "sigmoid": "eltwise_logistic"}
+
+
+def _declare(d: onednn.OneDNN) -> None:
+    if getattr(d, "_rnn_declared", False):
+        return
+    v, i, f, u = ctypes.c_void_p, ctypes.c_int, ctypes.c_float, ctypes.c_uint
+    p = ctypes.POINTER(v)
+    sigs = {
+        # (pd, engine, prop, activation, direction, src_layer, src_iter, weights_layer,
+        #  weights_iter, bias, dst_layer, dst_iter, flags, alpha, beta, attr)
+        "dnnl_vanilla_rnn_forward_primitive_desc_create":
+            [p, v, i, i, i, v, v, v, v, v, v, v, u, f, f, v],
+        # (pd, engine, prop, direction, src_layer, src_iter, src_iter_c, weights_layer,
+        #  weights_iter, weights_peephole, weights_projection, bias, dst_layer, dst_iter,
+        #  dst_iter_c, flags, attr)
+        "dnnl_lstm_forward_primitive_desc_create":
+            [p, v, i, i, v, v, v, v, v, v, v, v, v, v, v, u, v],
+        # (pd, engine, prop, direction, src_layer, src_iter, weights_layer, weights_iter,
+        #  bias, dst_layer, dst_iter, flags, attr)
+        "dnnl_gru_forward_primitive_desc_create": [p, v, i, i, v, v, v, v, v, v, v, u, v],
+        "dnnl_lbr_gru_forward_primitive_desc_create": [p, v, i, i, v, v, v, v, v, v, v, u, v],
+    }
+    for name, argtypes in sigs.items():
+        fn = getattr(d.lib, name)
+        fn.argtypes, fn.restype = argtypes, ctypes.c_int
+    fn = d.lib.dnnl_rnn_direction2str
+    fn.restype, fn.argtypes = ctypes.c_char_p, [ctypes.c_int]
+    d.rnn_direction = {fn(k).decode(): k for k in range(5)}
+    d._rnn_declared = True
+
+
+def native_kind(p: spec.RnnProblem) -> str | None:
+    """The oneDNN cell that computes ``p`` exactly, or None (lowered instead)."""
+    if p.lengths is not None or p.clip is not None or p.input_forget:
+        return None
+    if p.cell == "rnn":
+        acts = {(a.name, a.alpha) for a in p.activations}
+        if len(acts) != 1 or next(iter(acts))[0] not in RNN_ACTIVATION:
+            return None
+        return "rnn"
+    if not p.default_activations:
+        return None
+    if p.cell == "gru":
+        return "lbr_gru" if p.linear_before_reset else "gru"
+    return "lstm"
+
+
+class RnnPrimitive:
+    """One oneDNN RNN primitive for a problem's sizes, with plain (ldigo, ldgo, tnc,
+    ldnc) memory on every argument."""
+
+    def __init__(self, d: onednn.OneDNN, p: spec.RnnProblem, kind: str) -> None:
+        _declare(d)
+        t, n, i, h, dirs = p.seq, p.batch, p.input_size, p.hidden, p.directions
+        g = 4 if kind == "lbr_gru" else p.gates
+        md = d.memory_desc
+        src_layer, dst_layer = md((t, n, i), "f32"), md((t, n, dirs * h), "f32")
+        state = md((1, dirs, n, h), "f32")
+        w_layer, w_iter = md((1, dirs, i, p.gates, h), "f32"), md((1, dirs, h, p.gates, h), "f32")
+        bias = md((1, dirs, g, h), "f32")
+        direction = d.rnn_direction["bidirectional_concat" if dirs == 2 else
+                                    "unidirectional_right2left" if p.direction == "reverse"
+                                    else "unidirectional_left2right"]
+        prop = d.prop["forward_inference"]
+        attr = d.attr()
+        args: dict[int, Any] = {ARG_SRC_LAYER: src_layer, ARG_SRC_ITER: state,
+                                ARG_WEIGHTS_LAYER: w_layer, ARG_WEIGHTS_ITER: w_iter,
+                                ARG_BIAS: bias, ARG_DST_LAYER: dst_layer, ARG_DST_ITER: state}
+        common = (src_layer.handle, state.handle)
+        if kind == "rnn":
+            act = p.activations[0]
+            pd = d.create_pd("dnnl_vanilla_rnn_forward_primitive_desc_create", d.engine, prop,
+                             d.alg[RNN_ACTIVATION[act.name]], direction, *common,
+                             w_layer.handle, w_iter.handle, bias.handle, dst_layer.handle,
+                             state.handle, 0, act.alpha if act.name == "leakyrelu" else 0.0,
+                             0.0, attr.handle)
+        elif kind == "lstm":
+            peep = md((1, dirs, 3, h), "f32") if p.has_peepholes else None
+            pd = d.create_pd("dnnl_lstm_forward_primitive_desc_create", d.engine, prop,
+                             direction, *common, state.handle, w_layer.handle, w_iter.handle,
+                             peep.handle if peep else None, None, bias.handle,
+                             dst_layer.handle, state.handle, state.handle, 0, attr.handle)
+            args[ARG_SRC_ITER_C] = args[ARG_DST_ITER_C] = state
+            if peep:
+                args[ARG_WEIGHTS_PEEPHOLE] = peep
+        else:
+            fn = f"dnnl_{'lbr_gru' if kind == 'lbr_gru' else 'gru'}_forward_primitive_desc_create"
+            pd = d.create_pd(fn, d.engine, prop, direction, *common, w_layer.handle,
+                             w_iter.handle, bias.handle, dst_layer.handle, state.handle, 0,
+                             attr.handle)
+        self.prim = Primitive(d, pd, args)
+        self.impl = self.prim.impl
+
+
+def to_ldigo(w: np.ndarray, cell: str) -> np.ndarray:
+    """ONNX (D, G·H, K) weights -> oneDNN's (1, D, K, G, H), gates in oneDNN's order."""
+    dirs, gh, k = w.shape
+    g = len(GATE_ORDER[cell])
+    gates = np.asarray(w).reshape(dirs, g, gh // g, k)[:, list(GATE_ORDER[cell])]
+    return np.ascontiguousarray(gates.transpose(0, 3, 1, 2)[None], np.float32)
+
+
+def to_ldgo_bias(b: np.ndarray, cell: str, lbr: bool) -> np.ndarray:
+    """ONNX (D, 2·G·H) biases -> oneDNN's (1, D, G, H) sums (lbr_gru: 4 gates, Rbh apart)."""
+    dirs = b.shape[0]
+    g = len(GATE_ORDER[cell])
+    wb, rb = (np.asarray(v, np.float32).reshape(dirs, g, -1) for v in np.split(b, 2, axis=1))
+    if lbr:
+        out = np.concatenate([wb[:, :2] + rb[:, :2], wb[:, 2:], rb[:, 2:]], axis=1)
+    else:
+        out = (wb + rb)[:, list(GATE_ORDER[cell])]
+    return np.ascontiguousarray(out[None], np.float32)
+
+
+class RnnKernelsCpu:
+    """``_rnn`` of ``CpuBackend``: oneDNN's primitive where it matches, else lowered."""
+
+    def _rnn(self, p: spec.RnnProblem, x, w, r, b, initial_h, initial_c, peep):
+        kind = native_kind(p)
+        if kind is None:
+            return super()._rnn(p, x, w, r, b, initial_h, initial_c, peep)
+        t, n, h, dirs = p.seq, p.batch, p.hidden, p.directions
+        g = 4 if kind == "lbr_gru" else p.gates
+        self.dnnl.set_num_threads(self._threads_now)
+        prim = self._primitive(("rnn", kind, p.direction, t, n, p.input_size, h,
+                                p.activations[0], p.has_peepholes),
+                               lambda: RnnPrimitive(self.dnnl, p, kind)).prim
+        x = np.asarray(self._plain(x))
+        if p.layout:
+            x = x.transpose(1, 0, 2)
+        state_in = []
+        for s in (initial_h, initial_c):
+            s = np.zeros((dirs, n, h), np.float32) if s is None else np.asarray(self._plain(s))
+            state_in.append(np.ascontiguousarray(s.transpose(1, 0, 2) if p.layout else s))
+        cell = p.cell
+        buffers = {
+            ARG_SRC_LAYER: np.ascontiguousarray(x, np.float32),
+            ARG_SRC_ITER: state_in[0],
+            ARG_WEIGHTS_LAYER: self._once_per_array(w, ("rnn-ldigo", cell),
+                                                    lambda v: to_ldigo(v, cell)),
+            ARG_WEIGHTS_ITER: self._once_per_array(r, ("rnn-ldigo", cell),
+                                                   lambda v: to_ldigo(v, cell)),
+            ARG_BIAS: (np.zeros((1, dirs, g, h), np.float32) if b is None else
+                       self._once_per_array(b, ("rnn-bias", cell, kind == "lbr_gru"),
+                                            lambda v: to_ldgo_bias(v, cell, kind == "lbr_gru"))),
+        }
+        y = np.empty((t, n, dirs * h), np.float32)
+        yh = np.empty((dirs, n, h), np.float32)
+        buffers[ARG_DST_LAYER], buffers[ARG_DST_ITER] = y, yh
+        yc = None
+        if cell == "lstm":
+            yc = np.empty((dirs, n, h), np.float32)
+            buffers[ARG_SRC_ITER_C], buffers[ARG_DST_ITER_C] = state_in[1], yc
+            if peep is not None:
+                buffers[ARG_WEIGHTS_PEEPHOLE] = self._once_per_array(
+                    peep, "rnn-peephole", lambda v: np.ascontiguousarray(
+                        np.asarray(v).reshape(dirs, 3, h)[:, list(PEEPHOLE_ORDER)][None]))
+        prim.execute(buffers)
+        y4 = y.reshape(t, n, dirs, h)
+        y_out = np.ascontiguousarray(y4.transpose(1, 0, 2, 3) if p.layout
+                                     else y4.transpose(0, 2, 1, 3))
+        states = [s if s is None or not p.layout else np.ascontiguousarray(s.transpose(1, 0, 2))
+                  for s in (yh, yc)]
+        return (y_out, states[0], states[1]) if cell == "lstm" else (y_out, states[0])
