@@ -152,7 +152,7 @@ def check_conv_transpose2d(x: Any, w: Any, bias: Any = None, stride: Any = 1,
                              (pt, pl, pb - extra[0], pr - extra[1]), dilations, int(groups),
                              bias is not None)
     if p.out_h < 1 or p.out_w < 1:
-        raise ArgumentError(f"{op}: padding {padding!r} leaves an output of "
+        raise ArgumentError(f"{op}: argument 'padding'={padding!r} leaves an output of "
                             f"{p.out_h}x{p.out_w}: it must be at least 1x1")
     return p
 
