@@ -237,3 +237,42 @@ def test_graph_refuses_3d_conv_transpose_naming_the_node():
     node = Node("ConvTranspose", ["x", "w"], ["y"], {}, name="up3d")
     with pytest.raises(UnsupportedError, match="up3d.*1-D and 2-D"):
         conv_transpose_args(node, (1, 1, 3, 4, 5), (1, 2, 3, 3, 3))
+
+
+def test_cuda_resize_and_conv_transpose_code_paths_without_a_gpu(rng):
+    """The cuda mixin's code with NumPy standing in for CuPy (no GPU here): Resize's table
+    passes exactly as on the numpy backend, and ConvTranspose's RawKernel launch given
+    the grid, block and arguments its CUDA source reads."""
+    import types
+
+    from hwbench.backends import get_backend
+    from hwbench.backends.cuda import upsampling
+
+    launches = []
+
+    def raw_kernel(source, name):
+        assert name in source
+        return lambda grid, block, args: launches.append((grid, block, args))
+
+    fake_cp = types.SimpleNamespace(**{k: getattr(np, k) for k in dir(np)
+                                       if not k.startswith("_")}, RawKernel=raw_kernel)
+
+    class Fake(upsampling.UpsamplingKernels):
+        cp = fake_cp
+        kernels = types.SimpleNamespace(_get=lambda key, build: build())
+
+        def _dev(self, x):
+            return x
+
+    numpy_be = get_backend("numpy")
+    for shape, sizes, scales, options in RESIZE:
+        x = rng.standard_normal(shape).astype(np.float32)
+        p = spec.check_resize(x, scales, sizes, **options)
+        np.testing.assert_array_equal(Fake()._resize(p, x), numpy_be._resize(p, x))
+    x, w, b, params = _conv_t_case(rng, CONV_T[1])
+    p = spec.check_conv_transpose2d(x, w, b, **params)
+    out = Fake()._conv_transpose2d(p, x, w, b)
+    ((grid, block, args),) = launches
+    total = int(np.prod(p.output_shape))
+    assert out.shape == p.output_shape and grid[0] * block[0] >= total > (grid[0] - 1) * block[0]
+    assert args[0] == total and list(args[1][[9, 10, 13]]) == [1, 0, 2] and args[5] == 1

@@ -96,3 +96,48 @@ def test_net_matches_onnxruntime(backend, rng, build):
     assert got.shape == want.shape and got.dtype == np.float32
     err = float(np.max(np.abs(got - want))) / float(np.max(np.abs(want)))
     assert err <= (QUANTIZED_FLOAT_TOL if quantizes_float_math(backend) else 1e-4), err
+
+
+def _one_node(op: str, opset: int, inits: dict, x: np.ndarray, out_shape, inputs, **attrs):
+    node = helper.make_node(op, ["x", *inputs], ["y"], **attrs)
+    graph = helper.make_graph(
+        [node], "one", [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+OPSET_CASES = {  # name -> (op, opset, initializers, inputs, output shape, attributes)
+    "upsample9_nearest": ("Upsample", 9, {"s": np.array([1, 1, 2, 3], np.float32)}, ["s"],
+                          (1, 2, 6, 15), {"mode": "nearest"}),
+    "upsample9_linear": ("Upsample", 9, {"s": np.array([1, 1, 2, 1.5], np.float32)}, ["s"],
+                         (1, 2, 6, 7), {"mode": "linear"}),
+    "resize10_nearest": ("Resize", 10, {"s": np.array([1, 1, 1.7, 2], np.float32)}, ["s"],
+                         (1, 2, 5, 10), {"mode": "nearest"}),
+    "resize10_linear": ("Resize", 10, {"s": np.array([1, 1, 2, 0.6], np.float32)}, ["s"],
+                        (1, 2, 6, 3), {"mode": "linear"}),
+    "resize11_sizes_empty_scales": (
+        "Resize", 11, {"roi": np.zeros(0, np.float32), "s": np.zeros(0, np.float32),
+                       "z": np.array([1, 2, 7, 4], np.int64)}, ["roi", "s", "z"],
+        (1, 2, 7, 4), {"mode": "cubic", "coordinate_transformation_mode": "align_corners"}),
+    "resize13_pytorch_half_pixel": (
+        "Resize", 13, {"s": np.array([1, 1, 2, 2], np.float32)}, ["", "s"], (1, 2, 6, 10),
+        {"mode": "linear", "coordinate_transformation_mode": "pytorch_half_pixel"}),
+    "resize18_antialias_axes": (
+        "Resize", 18, {"z": np.array([2, 3], np.int64)}, ["", "", "z"], (1, 2, 2, 3),
+        {"mode": "linear", "antialias": 1, "axes": [2, 3]}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPSET_CASES))
+def test_resize_and_upsample_at_each_opset_match_onnxruntime(backend, rng, name):
+    """Resize and Upsample as exporters write them at each opset (Upsample 9 and Resize 10:
+    asymmetric, nearest rounding down; opset 11-12: an empty scales beside sizes)."""
+    op, opset, inits, inputs, out_shape, attrs = OPSET_CASES[name]
+    x = rng.standard_normal((1, 2, 3, 5)).astype(np.float32)
+    model = _one_node(op, opset, inits, x, out_shape, inputs, **attrs)
+    (want,) = ort.InferenceSession(model.SerializeToString(),
+                                   providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    (got,) = Session(Model(name, load_onnx(model)), backend=backend).run({"x": x})
+    assert got.shape == want.shape == out_shape
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
