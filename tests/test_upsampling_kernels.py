@@ -276,3 +276,22 @@ def test_cuda_resize_and_conv_transpose_code_paths_without_a_gpu(rng):
     total = int(np.prod(p.output_shape))
     assert out.shape == p.output_shape and grid[0] * block[0] >= total > (grid[0] - 1) * block[0]
     assert args[0] == total and list(args[1][[9, 10, 13]]) == [1, 0, 2] and args[5] == 1
+
+
+@pytest.mark.parametrize("kernel", ["sgemm_packed", "sgemm_tiled"])
+def test_opencl_conv_transpose_on_either_device_gemm(rng, kernel):
+    """The opencl lowering (pack, grouped GEMM, col2im gather) on both GEMM kernels."""
+    from hwbench.backends.opencl import OpenclBackend
+    from hwbench.pytest_plugin import availability
+
+    ok, why = availability("opencl")
+    if not ok:
+        pytest.skip(why)
+    be = OpenclBackend(gemm_kernel=kernel)
+    for case in CONV_T:
+        x, w, b, params = _conv_t_case(rng, case)
+        p = spec.check_conv_transpose2d(x, w, b, **params)
+        got = be.conv_transpose2d(be.asarray(x), be.asarray(w),
+                                  None if b is None else be.asarray(b), **params)
+        assert_close(be.to_numpy(got), upsampling_reference.conv_transpose2d(x, w, b, p),
+                     k=p.c // p.groups * p.r * p.s)

@@ -1,6 +1,7 @@
 """The opencl backend's upsampling family (``kernels/opencl/upsampling.cl``): ConvTranspose
-as one direct gather kernel, Resize as one ``resize_axis`` pass per resized axis reading
-``spec``'s per-axis tables (uploaded as small device arrays)."""
+as the backend's device GEMM (W_gᵀ · x_g per group) plus a col2im gather; Resize as one
+``resize_axis`` pass per resized axis reading ``spec``'s per-axis tables (uploaded as
+small device arrays)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.opencl.gemm import LOCAL, i32
+from hwbench.backends.opencl.gemm import LOCAL, Operand, check_int32, i32, round_up
 from hwbench.kernels import spec
 
 
@@ -17,21 +18,32 @@ class UpsamplingKernels:
     """``_conv_transpose2d`` and ``_resize`` mixed into ``OpenclBackend``."""
 
     def _upsampling_program(self) -> Any:
-        return self.compiler.program("upsampling", {},
-                                     {"conv_transpose2d": (LOCAL,), "resize_axis": (LOCAL,)})
+        return self.compiler.program("upsampling", {}, {
+            "pack_channels": (LOCAL,), "col2im_transpose": (LOCAL,), "resize_axis": (LOCAL,)})
 
     def _conv_transpose2d(self, p: spec.ConvTransposeProblem, x, w, bias) -> Any:
+        """x packed to (C, N·H·W); per group ``cols = W_gᵀ · x_g`` on the device GEMM
+        (all groups in one launch); col2im gathers each output's taps and adds the bias."""
+        engine, prog = self.gemm_engine, self._upsampling_program()
+        g, cg, kg = p.groups, p.c // p.groups, p.k // p.groups
+        m, pixels = kg * p.r * p.s, p.n * p.h * p.w
+        packed = engine.kernel == "sgemm_packed"
+        tm, tn = engine.packed_tile() if packed else (1, 1)
+        mp, ld = round_up(m, tm), round_up(pixels, tn)
         total = math.prod(p.output_shape)
-        i32(total)  # int32 indices in the kernel: larger outputs are refused, not wrapped
-        i32(p.n * p.c * p.h * p.w)
+        check_int32("conv_transpose2d", p.c * pixels, g * mp * ld, total)
+        xg = engine.scratch.get("conv_t_x", 4 * p.c * pixels)
+        prog.launch("pack_channels", (p.c * pixels,), i32(p.c * pixels), i32(p.n), i32(p.c),
+                    i32(p.h * p.w), self._buf(x), xg)
+        cols = engine.scratch.get("conv_t_cols", 4 * g * mp * ld)
+        engine.sgemm(m, pixels, cg, Operand(self._buf(w), 1, m, cg * m),
+                     Operand(xg, pixels, 1, cg * pixels), cols, ld, groups=g, c_batch=mp * ld)
         meta = (p.n, p.c, p.h, p.w, p.k, p.r, p.s, *p.stride, p.padding[0], p.padding[1],
                 *p.dilation, p.groups, p.out_h, p.out_w)
         out = self.empty(p.output_shape)
-        xb = self._buf(x)
-        self._upsampling_program().launch(
-            "conv_transpose2d", (total,), i32(total), self._meta_buffer(meta), xb,
-            self._buf(w), xb if bias is None else self._buf(bias), i32(bias is not None),
-            out.data)
+        prog.launch("col2im_transpose", (total,), i32(total), self._meta_buffer(meta), cols,
+                    i32(ld), i32(mp * ld), cols if bias is None else self._buf(bias),
+                    i32(bias is not None), out.data)
         return out
 
     def _resize(self, p: spec.ResizeProblem, x) -> Any:

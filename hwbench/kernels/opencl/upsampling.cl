@@ -1,44 +1,53 @@
-// The upsampling family: ConvTranspose as a direct gather (each output value sums the
-// taps that reach it), Resize as one pass per resized axis over spec's tables.
+// The upsampling family: ConvTranspose as the device GEMM plus col2im, Resize as one
+// pass per resized axis over spec's tables.
 
+// ConvTranspose lowered to GEMM + col2im (the host twin: kernels/conv_transpose_lowering.py).
+// x (n, c, hw) -> xg (c, n, hw): each group's GEMM operand B, (c/g) x (n·hw), contiguous.
+__kernel void pack_channels(int total, int n, int c, int hw, __global const float *restrict x,
+                            __global float *restrict xg)
+{
+    const int i = get_global_id(0);
+    if (i >= total)
+        return;
+    const int q = i % hw, ni = (i / hw) % n, ci = i / (hw * n);
+    xg[i] = x[((long)ni * c + ci) * hw + q];
+}
+
+// cols[g] (K/g·R·S rows, ld apart; groups gstride apart) = W_gᵀ · xg[g], one column per
+// input pixel; each output value gathers the taps that reach it, plus the bias.
 // meta = [n, c, h, w, k, r, s, stride_h, stride_w, pad_top, pad_left, dil_h, dil_w,
-//         groups, out_h, out_w]; x NCHW, w (c, k/groups, r, s), out NCHW.
-__kernel void conv_transpose2d(int total, __global const int *restrict meta,
-                               __global const float *restrict x,
-                               __global const float *restrict w,
+//         groups, out_h, out_w]
+__kernel void col2im_transpose(int total, __global const int *restrict meta,
+                               __global const float *restrict cols, int ld, int gstride,
                                __global const float *restrict bias, int has_bias,
                                __global float *restrict out)
 {
     const int i = get_global_id(0);
     if (i >= total)
         return;
-    const int c = meta[1], h = meta[2], wd = meta[3], k = meta[4], r = meta[5], s = meta[6];
+    const int h = meta[2], wd = meta[3], k = meta[4], r = meta[5], s = meta[6];
     const int sh = meta[7], sw = meta[8], pt = meta[9], pl = meta[10], dh = meta[11],
               dw = meta[12], groups = meta[13], oh = meta[14], ow = meta[15];
     const int ox = i % ow, oy = (i / ow) % oh, ko = (i / (ow * oh)) % k, ni = i / (ow * oh * k);
-    const int kg = k / groups, cg = c / groups, g = ko / kg, kk = ko % kg;
+    const int kg = k / groups, g = ko / kg, kk = ko % kg;
     const int fy = oy + pt, fx = ox + pl;  // the position in the uncropped output
+    __global const float *cg = cols + (long)g * gstride + (long)ni * h * wd;
     float acc = 0.0f;
-    for (int ci = 0; ci < cg; ++ci) {
-        const int ch = g * cg + ci;
-        __global const float *xc = x + ((long)ni * c + ch) * h * wd;
-        __global const float *wc = w + ((long)ch * kg + kk) * r * s;
-        for (int ky = 0; ky < r; ++ky) {
-            const int ty = fy - ky * dh;
-            if (ty < 0 || ty % sh)
+    for (int ky = 0; ky < r; ++ky) {
+        const int ty = fy - ky * dh;
+        if (ty < 0 || ty % sh)
+            continue;
+        const int iy = ty / sh;
+        if (iy >= h)
+            continue;
+        for (int kx = 0; kx < s; ++kx) {
+            const int tx = fx - kx * dw;
+            if (tx < 0 || tx % sw)
                 continue;
-            const int iy = ty / sh;
-            if (iy >= h)
+            const int ix = tx / sw;
+            if (ix >= wd)
                 continue;
-            for (int kx = 0; kx < s; ++kx) {
-                const int tx = fx - kx * dw;
-                if (tx < 0 || tx % sw)
-                    continue;
-                const int ix = tx / sw;
-                if (ix >= wd)
-                    continue;
-                acc += xc[iy * wd + ix] * wc[ky * s + kx];
-            }
+            acc += cg[(long)((kk * r + ky) * s + kx) * ld + iy * wd + ix];
         }
     }
     out[i] = has_bias ? acc + bias[ko] : acc;
