@@ -12,6 +12,7 @@ from tolerances import assert_close
 
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
 from hwbench.kernels import spec, upsampling_reference
+from hwbench.kernels.conv_transpose_lowering import gemm_operands
 from hwbench.kernels.resize_tables import COORDINATE_MODES, NEAREST_MODES
 
 # (n, c, h, w, k, r, s, stride, padding, dilation, groups, output_padding, bias)
@@ -241,8 +242,8 @@ def test_graph_refuses_3d_conv_transpose_naming_the_node():
 
 def test_cuda_resize_and_conv_transpose_code_paths_without_a_gpu(rng):
     """The cuda mixin's code with NumPy standing in for CuPy (no GPU here): Resize's table
-    passes exactly as on the numpy backend, and ConvTranspose's RawKernel launch given
-    the grid, block and arguments its CUDA source reads."""
+    passes exactly as on the numpy backend, and ConvTranspose's GEMM columns and its
+    col2im RawKernel launch (grid, block and the arguments its CUDA source reads)."""
     import types
 
     from hwbench.backends import get_backend
@@ -275,7 +276,13 @@ def test_cuda_resize_and_conv_transpose_code_paths_without_a_gpu(rng):
     ((grid, block, args),) = launches
     total = int(np.prod(p.output_shape))
     assert out.shape == p.output_shape and grid[0] * block[0] >= total > (grid[0] - 1) * block[0]
-    assert args[0] == total and list(args[1][[9, 10, 13]]) == [1, 0, 2] and args[5] == 1
+    assert args[0] == total and list(args[1][[9, 10, 13]]) == [1, 0, 2] and args[6] == 1
+    # the GEMM's columns as col2im reads them: (groups, K/g·R·S, N·H·W), ld and group stride
+    cols, ld, gstride = args[2], args[3], args[4]
+    a, bm = gemm_operands(x, w, p)
+    np.testing.assert_allclose(cols, np.stack([a[g].T @ bm[g] for g in range(p.groups)]),
+                               rtol=1e-5, atol=1e-5)
+    assert (ld, gstride) == (p.n * p.h * p.w, cols.shape[1] * ld)
 
 
 @pytest.mark.parametrize("kernel", ["sgemm_packed", "sgemm_tiled"])
