@@ -200,6 +200,9 @@ def _resize_def(name: str, host: tuple[int, ...]) -> OpDef:
         return be.resize(x[0], **resize_params(s.node, x, s.opset))
 
     def flops(node, shapes):
+        # Only input shapes reach a FLOP count, not the scales/sizes values, so the output
+        # size is unknown here: 2 per input value, a lower bound (the kernel's
+        # ResizeProblem.flops counts 2 per tap per value of every axis pass).
         return 2 * int(np.prod(shapes[0])) if shapes and shapes[0] is not None else 0
 
     return OpDef(name, shape=shape, run=run, kernels=("resize",), host_inputs=host,
