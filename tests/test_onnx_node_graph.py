@@ -32,6 +32,11 @@ from test_onnx_node_reductions import RUNTIME_AXES_CASES  # noqa: E402
 RUNTIME_SHAPES |= {"Slice", "Expand", "Pad", "Tile", "Squeeze", "Unsqueeze"}
 RUNTIME_SHAPE_CASES = {f"test_split_variable_parts_{kind}_opset{o}" for o in (13, 18)
                        for kind in ("1d", "2d", "default_axis")}
+# Resize/Upsample feed scales/sizes/roi as graph inputs: test_onnx_node_upsampling.py runs
+# them through the graph layer with those made constants.
+from test_onnx_node_upsampling import RUNTIME_SCALE_CASES  # noqa: E402
+
+RUNTIME_SHAPE_CASES |= RUNTIME_SCALE_CASES
 NAMES = [name for op, names in all_node_tests().items() if op not in RUNTIME_SHAPES
          for name in names if name not in RUNTIME_AXES_CASES | RUNTIME_SHAPE_CASES]
 

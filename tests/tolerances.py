@@ -14,7 +14,8 @@ FP32_TOL = 2e-6  # relative to max|ref|, per sqrt(K) of accumulation length
 # relative to max|ref| and not scaled by sqrt(K). The worst seen over the conformance
 # suite's shapes is ~3 % (a 1x1 convolution of a few values); sigmoid's error is < 7e-5.
 QUANTIZED_FLOAT_TOL = 5e-2
-QUANTIZED_NODE_OPS = frozenset({"Gemm", "MatMul", "Conv", "Sigmoid", "RNN", "GRU", "LSTM"})
+QUANTIZED_NODE_OPS = frozenset({"Gemm", "MatMul", "Conv", "Sigmoid", "RNN", "GRU", "LSTM",
+                                "ConvTranspose"})
 
 
 def quantizes_float_math(backend) -> bool:

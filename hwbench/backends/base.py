@@ -23,6 +23,7 @@ from hwbench.backends.reductions_interface import ReductionKernels
 from hwbench.backends.rnn_interface import RnnKernels
 from hwbench.backends.tensor_ops_interface import TensorOpsInterface
 from hwbench.backends.unary_interface import UnaryInterface
+from hwbench.backends.upsampling_interface import UpsamplingInterface
 from hwbench.errors import ArgumentError, ForeignArrayError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import (
@@ -60,7 +61,7 @@ def _describe(problem: Any) -> str:
 
 
 class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface,
-              BinaryKernels, RnnKernels, abc.ABC):
+              BinaryKernels, RnnKernels, UpsamplingInterface, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"

@@ -14,7 +14,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
-from hwbench.kernels import array_ops, spec, unary_reference
+from hwbench.kernels import array_ops, spec, unary_reference, upsampling_reference
+from hwbench.kernels.conv_transpose_lowering import conv_transpose_by_gemm
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
     dequantize,
@@ -198,6 +199,13 @@ class NumpyBackend(Backend):
         out = np.empty(p.shape, np.float32)
         out[...] = np.where(np.asarray(condition, bool), x, y)
         return out
+
+    # -- upsampling family: ConvTranspose (GEMM + col2im), Resize (per-axis tables) --------
+    def _conv_transpose2d(self, p: spec.ConvTransposeProblem, x, w, bias) -> np.ndarray:
+        return conv_transpose_by_gemm(np.asarray(x), np.asarray(w), bias, p)
+
+    def _resize(self, p: spec.ResizeProblem, x) -> np.ndarray:
+        return upsampling_reference.resize(x, p, np.float32)
 
 
 # ufuncs computing each binary/compare op in the inputs' float32 (shared with the cpu

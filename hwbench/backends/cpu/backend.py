@@ -65,6 +65,7 @@ from hwbench.backends.cpu.reductions import ReductionKernels
 from hwbench.backends.cpu.rnn import RnnKernelsCpu
 from hwbench.backends.cpu.tensor_ops import TensorOpsKernels
 from hwbench.backends.cpu.unary import UnaryKernels
+from hwbench.backends.cpu.upsampling import UpsamplingKernels
 from hwbench.backends.frozen import FrozenArrays
 from hwbench.errors import ArgumentError
 from hwbench.kernels import spec
@@ -112,7 +113,8 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
 
 
 class CpuBackend(Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
-                 TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu, Backend):
+                 TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu, UpsamplingKernels,
+                 Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.

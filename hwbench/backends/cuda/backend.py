@@ -48,6 +48,7 @@ from hwbench.backends.cuda.kernels import Kernels
 from hwbench.backends.cuda.reductions import ReductionKernels
 from hwbench.backends.cuda.tensor_ops import TensorOpsKernels
 from hwbench.backends.cuda.unary import UnaryKernels
+from hwbench.backends.cuda.upsampling import UpsamplingKernels
 from hwbench.errors import BackendUnavailableError, UnsupportedError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import along_axis
@@ -69,7 +70,8 @@ def _on_gpu(what: str):
     return wrap
 
 
-class CudaBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsCuda, Backend):
+class CudaBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsCuda,
+                  UpsamplingKernels, Backend):
     name = "cuda"
     float_precision = "fp32"  # the default math_mode; an instance's math_mode says tf32/fp16/bf16
     fuses_conv_epilogue = True

@@ -30,6 +30,7 @@ from hwbench.backends.opencl.reductions import ReductionKernels
 from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
 from hwbench.backends.opencl.tensor_ops import TensorOpsKernels
 from hwbench.backends.opencl.unary import UnaryKernels
+from hwbench.backends.opencl.upsampling import UpsamplingKernels
 from hwbench.errors import ArgumentError, BackendUnavailableError, HwbenchError
 from hwbench.kernels import spec
 
@@ -39,7 +40,8 @@ LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
 
 
-class OpenclBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl, Backend):
+class OpenclBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
+                    UpsamplingKernels, Backend):
     name = "opencl"
     fuses_conv_epilogue = True
 

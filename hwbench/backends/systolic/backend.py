@@ -29,6 +29,7 @@ from hwbench.backends.systolic.topology import (
     gemm_layer,
     vector_op,
 )
+from hwbench.backends.systolic.upsampling import UpsamplingKernels
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import requantize
 
@@ -95,7 +96,7 @@ class SimulatedCounters:
                 "quantized_calls": quantized, "layers": layers}
 
 
-class SystolicBackend(BinaryVectorKernels, NumpyBackend):
+class SystolicBackend(BinaryVectorKernels, UpsamplingKernels, NumpyBackend):
     """A simulated int8 systolic-array accelerator (see the module docstring)."""
 
     name = "systolic"

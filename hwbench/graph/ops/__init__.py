@@ -23,13 +23,14 @@ from hwbench.graph.ops import (
     tensor,
     tensor_ops,
     unary,
+    upsampling,
 )
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_name
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized, reductions, unary, tensor_ops, binary, shape_folding,
-            qoperator, rnn)
+            qoperator, rnn, upsampling)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

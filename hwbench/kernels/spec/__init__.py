@@ -92,6 +92,12 @@ from hwbench.kernels.spec.tensor_ops import (
     check_tile,
 )
 from hwbench.kernels.spec.unary import UNARY_OPS, UnaryOp, UnaryProblem, check_unary_op
+from hwbench.kernels.spec.upsampling import (
+    ConvTransposeProblem,
+    ResizeProblem,
+    check_conv_transpose2d,
+    check_resize,
+)
 
 __all__ = ["ACTIVATIONS", "BinaryProblem", "ConcatProblem", "ConvProblem", "ElementwiseProblem",
            "FLOAT32", "GemmProblem", "INT8_DTYPES", "Int8ConvProblem", "Int8GemmProblem",
@@ -111,3 +117,4 @@ __all__ += ["PAD_MODES", "TakeProblem", "check_expand", "check_gather", "check_p
 __all__ += ["BINARY_OPS", "COMPARISONS", "CompareProblem", "WhereProblem", "broadcast_strides",
             "check_binary_op", "check_compare", "check_where"]
 __all__ += ["RNN_ACTIVATIONS", "RnnActivation", "RnnProblem", "check_rnn"]
+__all__ += ["ConvTransposeProblem", "ResizeProblem", "check_conv_transpose2d", "check_resize"]
