@@ -188,6 +188,22 @@ CASES = [
                np.asarray([-1, -2], I64)], {}, 17),
     ("Slice", [np.arange(12, dtype=np.float32).reshape(3, 4)],
      {"starts": [1], "ends": [1000], "axes": [1]}, 9),
+    # shape[:0] as TorchScript's MultiheadAttention export writes it: an empty constant
+    ("Slice", [np.asarray([2, 3], I64), np.asarray([0], I64), np.asarray([0], I64)], {}, 17),
+    ("Slice", [np.arange(12, dtype=np.float32).reshape(3, 4), np.asarray([5], I64),
+               np.asarray([9], I64), np.asarray([1], I64)], {}, 17),
+    ("ScatterND", [np.zeros((4, 5), np.float32), np.asarray([[2], [0]], I64),
+                   np.arange(10, dtype=np.float32).reshape(2, 5)], {}, 17),
+    ("ScatterND", [np.zeros((3, 4), I64), np.asarray([[[0, 1], [2, -1]]], I64),
+                   np.asarray([[5, 6]], I64)], {}, 17),
+    ("ScatterND", [np.ones((2, 3), np.float32), np.asarray([[1, 1], [1, 1]], I64),
+                   np.asarray([2, 3], np.float32)], {"reduction": "add"}, 18),
+    ("Einsum", [np.arange(4, dtype=np.float32), np.arange(3, dtype=np.float32) / 7],
+     {"equation": "i,j->ij"}, 17),
+    ("Einsum", [np.arange(6, dtype=np.float32).reshape(2, 3),
+                np.arange(12, dtype=np.float32).reshape(4, 3)], {"equation": "ik, jk"}, 17),
+    ("Einsum", [np.arange(24, dtype=np.float32).reshape(2, 3, 4)],
+     {"equation": "bij->bji"}, 17),
 ]
 
 
@@ -217,6 +233,10 @@ def test_host_evaluation_matches_onnxruntime(tmp_path, case):
     ("Expand", [np.asarray([1, 2], I64), np.asarray([3], I64)], "does not broadcast"),
     ("Where", [np.ones((40000, 1), bool), np.ones((1, 40000), np.float32),
                np.float32(0)], "refusing"),
+    ("ScatterND", [np.zeros((2, 2), np.float32), np.asarray([[2]], I64),
+                   np.zeros((1, 2), np.float32)], "out of range"),
+    ("ScatterND", [np.zeros((2, 2), np.float32), np.asarray([[1]], I64),
+                   np.zeros((1, 3), np.float32)], "do not fit"),
 ])
 def test_bad_constants_raise_naming_the_node(op, values, match):
     nodes = [_const(f"c{i}", v) for i, v in enumerate(values)]

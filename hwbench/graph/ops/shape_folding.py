@@ -1,6 +1,8 @@
 """Ops that exported models use for shape and mask arithmetic, evaluated on the host
 when their inputs are constants (constant folding, once the model's dims are fixed):
-Size, Range, Trilu, Not, And, Or. None of these runs on a backend yet, so one left reading
+Size, Range, Trilu, Not, And, Or, ScatterND (Swin's shifted-window mask is built by
+index assignment), Einsum (``torch.outer`` of positions and frequencies: rotary tables).
+None of these runs on a backend yet, so one left reading
 a run-time tensor is refused by name. (Slice, Expand, Gather, Squeeze and Unsqueeze fold
 and run: ``tensor_ops``; Floor and Ceil: ``unary``.)"""
 
@@ -65,6 +67,44 @@ def _logical(fn):
     return on_constants(lambda node, a, b: fn(a, b))
 
 
+_SCATTER_REDUCTIONS = {"add": np.add, "mul": np.multiply, "max": np.maximum,
+                       "min": np.minimum}
+
+
+def _scatter_nd(node, args, opset):
+    """ONNX ScatterND: ``data`` with the slices at ``indices`` (last axis: a position in
+    ``data``'s leading axes) replaced by ``updates`` (or combined, ``reduction``)."""
+    data, indices, updates = (np.asarray(a) for a in args[:3])
+    if indices.dtype.kind not in "iu" or indices.ndim < 1:
+        raise ArgumentError(f"{node.label()}: indices must be an integer array of rank >= 1")
+    k = indices.shape[-1]
+    if k > data.ndim or updates.shape != indices.shape[:-1] + data.shape[k:]:
+        raise ArgumentError(f"{node.label()}: updates of shape {updates.shape} do not fit "
+                            f"indices {indices.shape} into data {data.shape}")
+    out = data.copy()
+    reduction = node.attrs.get("reduction", "none")
+    reduction = reduction.decode() if isinstance(reduction, bytes) else reduction
+    combine = _SCATTER_REDUCTIONS.get(reduction)
+    if reduction != "none" and combine is None:
+        raise ArgumentError(f"{node.label()}: unknown reduction {reduction!r}")
+    flat_idx = indices.reshape(-1, k).astype(np.int64)
+    flat_upd = updates.reshape((-1,) + data.shape[k:])
+    for pos, update in zip(flat_idx, flat_upd, strict=True):
+        if np.any(pos < -np.asarray(data.shape[:k])) or np.any(pos >= data.shape[:k]):
+            raise ArgumentError(f"{node.label()}: index {tuple(pos)} is out of range for "
+                                f"data of shape {data.shape}")
+        where = tuple(int(i) for i in pos)
+        out[where] = update if combine is None else combine(out[where], update)
+    return [out]
+
+
+def _einsum(node, args, opset):
+    equation = node.attrs["equation"]
+    equation = equation.decode() if isinstance(equation, bytes) else equation
+    out = np.einsum(equation.replace(" ", ""), *(np.asarray(a) for a in args))
+    return [np.asarray(out, dtype=np.result_type(*args))]
+
+
 DEFS = (
     OpDef("Size", host=_size, static_shape_host=True),
     OpDef("Range", host=_range),
@@ -72,4 +112,6 @@ DEFS = (
     OpDef("Not", host=_unary(np.logical_not)),
     OpDef("And", host=_logical(np.logical_and)),
     OpDef("Or", host=_logical(np.logical_or)),
+    OpDef("ScatterND", host=_scatter_nd),
+    OpDef("Einsum", host=_einsum),
 )

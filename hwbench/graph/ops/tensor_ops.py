@@ -20,6 +20,7 @@ from hwbench.errors import ArgumentError, HwbenchError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.opdef import OpDef, Shape
 from hwbench.kernels import spec
+from hwbench.kernels.spec.tensor_ops import slice_range
 
 
 def _ints(value: Any) -> list[int] | None:
@@ -97,11 +98,36 @@ def _take_def(name: str, check: Any, params: Any, kernel: str, host: tuple[int, 
         return getattr(be, kernel)(x[0], **params(s.node, x, s.opset, len(s.in_shapes[0])))
 
     def evaluate(node, args, opset):
+        if name == "Slice" and opset >= 10:
+            return [_slice_host(node, np.asarray(args[0]), args)]
         p = _checked(node, check, args[0].shape, **params(node, args, opset, args[0].ndim))
         return [p.apply(np.asarray(args[0]))]
 
     return OpDef(name, shape=shape, run=run, kernels=(kernel,), host=evaluate,
                  host_inputs=host)
+
+
+def _slice_host(node: Node, x: np.ndarray, args: list[Any]) -> np.ndarray:
+    """Slice on constants: as the kernel's take, but an empty result is a value here
+    (exported shape arithmetic slices ``shape[:0]`` and concatenates it)."""
+    p = _slice_params(node, args, 10)
+    try:
+        return _checked(node, spec.check_slice, x.shape, **p).apply(x)
+    except UnsupportedError:
+        pass  # an empty result (or a rank past the kernels'): NumPy takes it
+    rank = x.ndim
+    axes = p["axes"] if p["axes"] is not None else list(range(len(p["starts"])))
+    steps = p["steps"] if p["steps"] is not None else [1] * len(axes)
+    index = [slice(None)] * rank
+    for axis, b, e, step in zip(axes, p["starts"], p["ends"], steps, strict=True):
+        axis = axis + rank if axis < 0 else axis
+        r = slice_range(x.shape[axis], b, e, step)
+        index[axis] = np.arange(r.start, r.stop, r.step, dtype=np.int64)
+    out = x
+    for axis, pick in enumerate(index):
+        if not isinstance(pick, slice):
+            out = np.take(out, pick, axis=axis)
+    return out
 
 
 # -- Gather: indices are host values of any shape ---------------------------------------------
