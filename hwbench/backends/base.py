@@ -17,6 +17,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.binary_interface import BinaryKernels
+from hwbench.backends.cast_interface import CastKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
@@ -59,7 +60,7 @@ def _describe(problem: Any) -> str:
 
 
 class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface,
-              BinaryKernels, abc.ABC):
+              BinaryKernels, CastKernels, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"

@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
-from hwbench.kernels import array_ops, spec, unary_reference
+from hwbench.kernels import array_ops, cast_reference, spec, unary_reference
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
     dequantize,
@@ -198,6 +198,10 @@ class NumpyBackend(Backend):
         out = np.empty(p.shape, np.float32)
         out[...] = np.where(np.asarray(condition, bool), x, y)
         return out
+
+    # -- run-time Cast (cast_interface) ----------------------------------------------------
+    def _cast(self, p: spec.CastProblem, x) -> np.ndarray:
+        return cast_reference.cast(x, p.target)
 
 
 # ufuncs computing each binary/compare op in the inputs' float32 (shared with the cpu

@@ -17,6 +17,7 @@ import numpy as np
 from hwbench.backends.base import Backend
 from hwbench.kernels import (
     binary_reference,
+    cast_reference,
     normalization_reference,
     reductions_reference,
     reference,
@@ -141,6 +142,12 @@ class ReferenceBackend(Backend):
 
     def _where(self, p: spec.WhereProblem, condition, x, y) -> np.ndarray:
         return binary_reference.where(condition, x, y)
+
+    def cast(self, x, to) -> np.ndarray:
+        return cast_reference.cast(x, spec.cast_target(to))
+
+    def _cast(self, p: spec.CastProblem, x) -> np.ndarray:
+        return cast_reference.cast(x, p.target)
 
 
 def _float64(x) -> np.ndarray:

@@ -10,6 +10,7 @@ from hwbench.graph.ops import (
     activations,
     arithmetic,
     binary,
+    cast,
     constants,
     conv,
     matmul,
@@ -26,7 +27,7 @@ from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step, qualified_n
 from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
-            quantized, reductions, unary, tensor_ops, binary, shape_folding)
+            quantized, reductions, unary, tensor_ops, binary, shape_folding, cast)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

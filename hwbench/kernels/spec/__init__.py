@@ -30,6 +30,7 @@ from hwbench.kernels.spec.binary import (
     check_compare,
     check_where,
 )
+from hwbench.kernels.spec.cast import CAST_DTYPES, CastProblem, cast_target, check_cast
 from hwbench.kernels.spec.dense import (
     ACTIVATIONS,
     ConvProblem,
@@ -109,3 +110,4 @@ __all__ += ["PAD_MODES", "TakeProblem", "check_expand", "check_gather", "check_p
             "check_slice", "check_tile"]
 __all__ += ["BINARY_OPS", "COMPARISONS", "CompareProblem", "WhereProblem", "broadcast_strides",
             "check_binary_op", "check_compare", "check_where"]
+__all__ += ["CAST_DTYPES", "CastProblem", "cast_target", "check_cast"]
