@@ -257,6 +257,20 @@ class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsI
                     f"(create the backend with check_finite=False to skip this check)"
                 )
 
+    def _screen_masked(self, op: str, **arrays: Any) -> None:
+        """``_screen`` for scores where -inf is a masked-out entry (Softmax after a causal
+        or padding mask): its result there is 0, and a row of only -inf is NaN, as in
+        onnxruntime. NaN and +inf are still refused."""
+        for name, x in arrays.items():
+            if not self.check_finite or x is None or self._all_finite(x):
+                continue
+            host = np.asarray(x if type(x) is np.ndarray else self.to_numpy(x))
+            if np.isnan(host).any() or np.isposinf(host).any():
+                raise ArgumentError(
+                    f"{op}: argument '{name}' contains NaN or +infinity (-infinity, a masked "
+                    f"entry, is allowed; create the backend with check_finite=False to skip "
+                    f"this check)")
+
     # -- the kernel interface ------------------------------------------------------------
     def gemm(self, a: Any, b: Any, bias: Any = None, trans_a: bool = False,
              trans_b: bool = False) -> Any:
@@ -422,7 +436,7 @@ class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsI
         self._check_foreign("softmax", x=x)
         problem = spec.check_softmax(x, axis)
         self._begin_kernel("softmax", problem)
-        self._screen("softmax", x=x)
+        self._screen_masked("softmax", x=x)
         return self._softmax(problem, x)
 
     def add(self, a: Any, b: Any) -> Any:

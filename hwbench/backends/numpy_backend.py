@@ -136,9 +136,10 @@ class NumpyBackend(Backend):
         return np.mean(x, axis=(2, 3), keepdims=True, dtype=np.float32)
 
     def _softmax(self, p: spec.SoftmaxProblem, x) -> np.ndarray:
-        out = np.subtract(x, np.max(x, axis=p.axis, keepdims=True))
-        np.exp(out, out=out)
-        out /= np.sum(out, axis=p.axis, keepdims=True)
+        with np.errstate(invalid="ignore"):  # a row of only -inf (masked): NaN, as in ORT
+            out = np.subtract(x, np.max(x, axis=p.axis, keepdims=True))
+            np.exp(out, out=out)
+            out /= np.sum(out, axis=p.axis, keepdims=True)
         return out
 
     def _add(self, p: spec.BinaryProblem, a, b) -> np.ndarray:
