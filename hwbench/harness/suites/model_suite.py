@@ -32,11 +32,11 @@ from hwbench.graph.shape_inference import infer_shapes
 from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.harness.running.machine_state import Monitor
 from hwbench.harness.running.timing import measure
-from hwbench.harness.suites import model_inputs
 from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_machine_state
 from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
 from hwbench.harness.suites.simulate import simulated_row
 from hwbench.models import Session, load_model, quantize_model
+from hwbench.models import sample_inputs as model_inputs
 from hwbench.models.digits import architecture
 from hwbench.models.generated import GENERATED
 from hwbench.models.session import session_backend

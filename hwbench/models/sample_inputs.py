@@ -1,4 +1,5 @@
-"""Seeded inputs of every kind for ``hwbench run`` (``model_suite``), by dtype and role.
+"""Seeded inputs of every kind, by dtype and role: what ``hwbench run`` (``model_suite``)
+feeds a model, and what int8 calibration feeds one with other than one float input.
 
 - float inputs: standard normal;
 - integer (or bool) inputs whose name says ``mask``: ones (attend to every position);
