@@ -37,7 +37,7 @@ def test_onnx_node(backend, node_tests, name):
     assert node.op_type == "Cast"
     to = tensor_dtype_to_np_dtype(get_attribute_value(node.attribute[0]))
     for inputs, expected in case.data_sets:
-        x, want = (v if isinstance(v, np.ndarray) else numpy_helper.to_array(v)
+        x, want = (numpy_helper.to_array(v) if isinstance(v, onnx.TensorProto) else v
                    for v in (inputs[0], expected[0]))
         got = backend.to_numpy(backend.cast(backend.asarray(x), to))
         assert got.dtype == want.dtype and got.shape == want.shape

@@ -43,9 +43,9 @@ NAMES = [name for op, names in all_node_tests().items() if op not in RUNTIME_SHA
 
 def _arrays(values) -> list:
     """Node test data as NumPy arrays (some cases store TensorProtos)."""
-    from onnx import numpy_helper
+    from onnx import TensorProto, numpy_helper
 
-    return [v if isinstance(v, np.ndarray) else numpy_helper.to_array(v) for v in values]
+    return [numpy_helper.to_array(v) if isinstance(v, TensorProto) else v for v in values]
 
 
 @pytest.fixture(scope="module")
