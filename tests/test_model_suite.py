@@ -118,11 +118,12 @@ def test_markdown_and_csv_summaries():
     ]
     md = to_markdown(rows).splitlines()
     assert len(md) == 4 and md[0].count("|") == len(COLUMNS) + 1
-    assert "| lenet | 1 | fp32 | cpu | ok | 2 | 2.5 | 3 | 500 | 0.7 | 0.98 |" in md[2]
+    # (tokens/s is empty: lenet has no sequence axis)
+    assert "| lenet | 1 | fp32 | cpu | ok | 2 | 2.5 | 3 | 500 |  | 0.7 | 0.98 |" in md[2]
     assert "unsupported: int8 \\| not yet" in md[3]
     lines = to_csv(rows).splitlines()
     assert lines[0].startswith("model,batch,precision,backend,status,latency_p50_ms")
-    assert lines[1].startswith("lenet,1,fp32,cpu,ok,2.0,2.5,3.0,500.0,0.7,0.98")
+    assert lines[1].startswith("lenet,1,fp32,cpu,ok,2.0,2.5,3.0,500.0,,0.7,0.98")
 
 
 def test_int8_drop_is_fp32_minus_int8_on_the_same_backend_model_and_batch():
