@@ -17,6 +17,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.binary_interface import BinaryKernels
+from hwbench.backends.cast_interface import CastKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
@@ -61,7 +62,7 @@ def _describe(problem: Any) -> str:
 
 
 class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface,
-              BinaryKernels, RnnKernels, UpsamplingInterface, abc.ABC):
+              BinaryKernels, RnnKernels, UpsamplingInterface, CastKernels, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 
     name: ClassVar[str] = "base"
@@ -258,6 +259,20 @@ class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsI
                     f"(create the backend with check_finite=False to skip this check)"
                 )
 
+    def _screen_masked(self, op: str, **arrays: Any) -> None:
+        """``_screen`` for scores where -inf is a masked-out entry (Softmax after a causal
+        or padding mask): its result there is 0, and a row of only -inf is NaN, as in
+        onnxruntime. NaN and +inf are still refused."""
+        for name, x in arrays.items():
+            if not self.check_finite or x is None or self._all_finite(x):
+                continue
+            host = np.asarray(x if type(x) is np.ndarray else self.to_numpy(x))
+            if np.isnan(host).any() or np.isposinf(host).any():
+                raise ArgumentError(
+                    f"{op}: argument '{name}' contains NaN or +infinity (-infinity, a masked "
+                    f"entry, is allowed; create the backend with check_finite=False to skip "
+                    f"this check)")
+
     # -- the kernel interface ------------------------------------------------------------
     def gemm(self, a: Any, b: Any, bias: Any = None, trans_a: bool = False,
              trans_b: bool = False) -> Any:
@@ -423,7 +438,7 @@ class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsI
         self._check_foreign("softmax", x=x)
         problem = spec.check_softmax(x, axis)
         self._begin_kernel("softmax", problem)
-        self._screen("softmax", x=x)
+        self._screen_masked("softmax", x=x)
         return self._softmax(problem, x)
 
     def add(self, a: Any, b: Any) -> Any:

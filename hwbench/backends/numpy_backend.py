@@ -14,7 +14,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
-from hwbench.kernels import array_ops, spec, unary_reference, upsampling_reference
+from hwbench.kernels import array_ops, cast_reference, spec, unary_reference, upsampling_reference
 from hwbench.kernels.conv_transpose_lowering import conv_transpose_by_gemm
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
@@ -137,9 +137,10 @@ class NumpyBackend(Backend):
         return np.mean(x, axis=(2, 3), keepdims=True, dtype=np.float32)
 
     def _softmax(self, p: spec.SoftmaxProblem, x) -> np.ndarray:
-        out = np.subtract(x, np.max(x, axis=p.axis, keepdims=True))
-        np.exp(out, out=out)
-        out /= np.sum(out, axis=p.axis, keepdims=True)
+        with np.errstate(invalid="ignore"):  # a row of only -inf (masked): NaN, as in ORT
+            out = np.subtract(x, np.max(x, axis=p.axis, keepdims=True))
+            np.exp(out, out=out)
+            out /= np.sum(out, axis=p.axis, keepdims=True)
         return out
 
     def _add(self, p: spec.BinaryProblem, a, b) -> np.ndarray:
@@ -206,6 +207,10 @@ class NumpyBackend(Backend):
 
     def _resize(self, p: spec.ResizeProblem, x) -> np.ndarray:
         return upsampling_reference.resize(x, p, np.float32)
+
+    # -- run-time Cast (cast_interface) ----------------------------------------------------
+    def _cast(self, p: spec.CastProblem, x) -> np.ndarray:
+        return cast_reference.cast(x, p.target)
 
 
 # ufuncs computing each binary/compare op in the inputs' float32 (shared with the cpu

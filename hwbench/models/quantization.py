@@ -3,8 +3,10 @@
 Calibration inputs, unless the caller gives some: the first 256 images of the digits
 *train* split for the digits models (never the test split the accuracy is measured on),
 and 8 seeded standard-normal samples for every other model (the same inputs the harness
-feeds them, from a different seed). Calibration runs on the ``numpy`` backend in one
-fixed batch, so the quantized model is the same whatever backend or batch size runs it.
+feeds them, from a different seed); a model with token ids, masks or several inputs gets
+8 samples of each drawn as the harness draws them (``sample_inputs``). Calibration runs
+on the ``numpy`` backend in one fixed batch, so the quantized model is the same whatever
+backend or batch size runs it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from hwbench.backends import Backend, get_backend
 from hwbench.errors import ArgumentError
 from hwbench.graph.passes import optimize
 from hwbench.graph.quantize import TensorRange, calibrate, is_quantized, quantize_graph
-from hwbench.models import digits
+from hwbench.models import digits, sample_inputs
 from hwbench.models.model import Model
 
 CALIBRATION_SEED = 20171011  # the talk's date: any fixed seed, distinct from the inputs'
@@ -45,6 +47,10 @@ def default_calibration(model: Model) -> np.ndarray:
     return rng.standard_normal((RANDOM_SAMPLES, *shape[1:]), dtype=np.float32)
 
 
+def _one_float_input(model: Model) -> bool:
+    return len(model.inputs) == 1 and np.dtype(model.graph.inputs[0].dtype).kind == "f"
+
+
 def _check_samples(model: Model, samples: np.ndarray) -> np.ndarray:
     if len(model.inputs) != 1:
         raise ArgumentError(f"quantize: model {model.name!r} has {len(model.inputs)} inputs; "
@@ -65,6 +71,10 @@ def _check_samples(model: Model, samples: np.ndarray) -> np.ndarray:
 def calibration_ranges(model: Model, calibration: np.ndarray | Sequence[Mapping] | None = None,
                        ) -> dict[str, TensorRange]:
     """Ranges of the tensors quantization needs, over the calibration samples."""
+    if calibration is None and not _one_float_input(model):  # token ids, masks, ...
+        graph = model.with_batch(RANDOM_SAMPLES).graph
+        feeds, _ = sample_inputs.batch_feeds(graph, RANDOM_SAMPLES, CALIBRATION_SEED)
+        return calibrate(optimize(graph), [feeds], calibration_backend())
     if calibration is None:
         calibration = default_calibration(model)
     if isinstance(calibration, np.ndarray):

@@ -28,6 +28,7 @@ from hwbench.backends.cpu import float32_requant, onednn
 from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
+from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
 from hwbench.backends.cpu.int8 import Int8Kernels
 from hwbench.backends.cpu.layouts import (
@@ -114,7 +115,7 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
 
 class CpuBackend(Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
                  TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu, UpsamplingKernels,
-                 Backend):
+                 CastKernelsCpu, Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.

@@ -44,6 +44,7 @@ import numpy as np
 from hwbench.backends.base import Backend
 from hwbench.backends.cuda import layout, runtime
 from hwbench.backends.cuda.binary import BinaryKernelsCuda
+from hwbench.backends.cuda.cast import CastKernelsCuda
 from hwbench.backends.cuda.kernels import Kernels
 from hwbench.backends.cuda.reductions import ReductionKernels
 from hwbench.backends.cuda.tensor_ops import TensorOpsKernels
@@ -71,7 +72,7 @@ def _on_gpu(what: str):
 
 
 class CudaBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsCuda,
-                  UpsamplingKernels, Backend):
+                  UpsamplingKernels, CastKernelsCuda, Backend):
     name = "cuda"
     float_precision = "fp32"  # the default math_mode; an instance's math_mode says tf32/fp16/bf16
     fuses_conv_epilogue = True

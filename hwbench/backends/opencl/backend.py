@@ -23,6 +23,7 @@ from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.backends.opencl import direct, runtime, tile_params
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
+from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
@@ -41,7 +42,7 @@ FLOAT32 = np.dtype(np.float32)
 
 
 class OpenclBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
-                    UpsamplingKernels, Backend):
+                    UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"
     fuses_conv_epilogue = True
 

@@ -25,7 +25,8 @@ GEMM_SOURCES = {"sgemm_packed": "gemm_packed", "sgemm_tiled": "gemm_tiled",
                 "gemm_int8_packed": "gemm_packed", "gemm_int8_tiled": "gemm_tiled"}
 INT32_MAX = 2**31 - 1
 CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
-            np.dtype(np.float32): "float", np.dtype(np.int32): "int"}
+            np.dtype(np.float32): "float", np.dtype(np.int32): "int",
+            np.dtype(np.int64): "long"}
 
 
 def i32(value: int) -> np.int32:

@@ -21,6 +21,7 @@ from hwbench.backends.numpy_backend import NumpyBackend
 from hwbench.backends.systolic import functional
 from hwbench.backends.systolic.analytic import LayerReport, simulate_layer, simulate_vector
 from hwbench.backends.systolic.binary import BinaryVectorKernels
+from hwbench.backends.systolic.cast import CastVectorKernels
 from hwbench.backends.systolic.config import SystolicConfig, load_config
 from hwbench.backends.systolic.topology import (
     Layer,
@@ -96,7 +97,7 @@ class SimulatedCounters:
                 "quantized_calls": quantized, "layers": layers}
 
 
-class SystolicBackend(BinaryVectorKernels, UpsamplingKernels, NumpyBackend):
+class SystolicBackend(BinaryVectorKernels, UpsamplingKernels, CastVectorKernels, NumpyBackend):
     """A simulated int8 systolic-array accelerator (see the module docstring)."""
 
     name = "systolic"

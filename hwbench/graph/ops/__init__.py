@@ -10,6 +10,7 @@ from hwbench.graph.ops import (
     activations,
     arithmetic,
     binary,
+    cast,
     constants,
     conv,
     matmul,
@@ -30,7 +31,7 @@ from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized, reductions, unary, tensor_ops, binary, shape_folding,
-            qoperator, rnn, upsampling)
+            qoperator, rnn, upsampling, cast)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

@@ -1,5 +1,6 @@
-"""Ops that build constants and shape arithmetic (Constant, ConstantOfShape, Shape, Cast):
-evaluated on the host by constant folding, never run on a backend (Gather: ``tensor_ops``)."""
+"""Ops that build constants and shape arithmetic (Constant, ConstantOfShape, Shape):
+evaluated on the host by constant folding, never run on a backend (Gather: ``tensor_ops``;
+Cast, which also runs at run time: ``cast``)."""
 
 from __future__ import annotations
 
@@ -41,16 +42,8 @@ def _shape(node, args, opset):
     return [shape[start:end]]
 
 
-def _cast(node, args, opset):
-    to = node.attrs["to"]
-    if to not in ONNX_DTYPES:
-        raise UnsupportedError(f"{node.label()}: Cast to ONNX type {to}")
-    return [args[0].astype(ONNX_DTYPES[to])]
-
-
 DEFS = (
     OpDef("Constant", host=_constant),
     OpDef("ConstantOfShape", host=_constant_of_shape),
     OpDef("Shape", host=_shape, static_shape_host=True),
-    OpDef("Cast", host=_cast),
 )

@@ -105,7 +105,8 @@ NUMERIC_FIELDS = ("seconds", "latency_p50", "latency_p90", "latency_p99", "sampl
                   "max_abs_error", "mismatches", "top1", "top1_agreement", "mse",
                   "fraction_of_peak", "accuracy_seconds", "accuracy_samples", "batch",
                   "simulated_seconds", "simulated_tops", "simulated_cycles",
-                  "simulated_utilization", "simulated_samples_per_s")
+                  "simulated_utilization", "simulated_samples_per_s", "tokens_per_s",
+                  "sequence")
 
 
 def _is_number(value: Any) -> bool:

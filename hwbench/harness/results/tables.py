@@ -113,7 +113,10 @@ def run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
         agree = f"{row['rel_error']:.1e}" if "rel_error" in row else ""
         if "top1_agreement" in row:
             agree += f" ({100 * row['top1_agreement']:.0f}% top-1)"
+        rate = f"{row['samples_per_s']:.1f}"
+        if "tokens_per_s" in row:  # a sequence model: tokens per second too
+            rate += f" ({row['tokens_per_s']:,.0f} tok/s)"
         table.add_row(*head[:3], flagged(row["backend"], row), p50, p99,
-                      f"{row['samples_per_s']:.1f}", f"{row.get('gflops', 0):.1f}",
+                      rate, f"{row.get('gflops', 0):.1f}",
                       _accuracy_text(row, rows), agree)
     return table

@@ -112,31 +112,31 @@ def bench_kernel(benchmark: Any, backend: Any, case: Any, budget: float = BUDGET
     return dict(benchmark.extra_info)
 
 
-def model_reference(case: Any) -> np.ndarray:
-    """The float64 outputs of a ``model_suite.ModelCase`` over all its input batches."""
+def model_reference(case: Any) -> dict[str, np.ndarray]:
+    """The float64 outputs (by name) of a ``model_suite.ModelCase`` over all its batches."""
     with model_suite.reference_folder() as folder:
-        return np.load(model_suite.reference_outputs(case, folder)[case.batch], allow_pickle=False)
+        return model_suite.load_reference(model_suite.reference_outputs(case, folder)[case.batch])
 
 
 def bench_model(benchmark: Any, backend_name: str, case: Any,
-                reference: np.ndarray | None = None, budget: float = BUDGET_SECONDS
+                reference: dict[str, np.ndarray] | None = None,
+                budget: float = BUDGET_SECONDS
                 ) -> dict[str, Any]:
     """Run a ``model_suite.ModelCase`` on ``backend_name`` through a ``Session``: accuracy
     over all its input batches (top-1 / MSE on the digits test split, agreement with the
     float64 ``reference``), then one batch timed with ``benchmark``."""
     model = model_suite.load_case_model(case)
-    batches, labels = model_suite.case_inputs(model, case)
+    batches, labels, _ = model_suite.case_feeds(model, case)
     session = Session(model, backend=backend_name, precision=case.precision)
     _record_backend(benchmark, session.backend)
-    name = model.inputs[0]
-    outputs = np.concatenate([session.run({name: x})[0] for x in batches])
+    outputs = model_suite.run_outputs(session, model.outputs, batches)
     work = model_suite.model_work(session.model)
     benchmark.extra_info.update(model=case.model, batch=case.batch, precision=case.precision,
                                 flops=work.flops, bytes=work.bytes,
                                 unit="GOP/s" if case.precision == "int8" else "GFLOP/s")
-    benchmark.extra_info.update(model_suite.accuracy(outputs, reference, labels,
-                                                     model_suite.task_of(case.model)))
-    feeds = {name: batches[0]}
+    benchmark.extra_info.update(model_suite.accuracy_all(outputs, reference, labels,
+                                                         model_suite.task_of(case.model)))
+    feeds = batches[0]
     _pedantic(benchmark, lambda: session.run(feeds), session.backend.synchronize, budget)
     median = _median(benchmark)
     if median:

@@ -36,6 +36,7 @@ from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_m
 from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
 from hwbench.harness.suites.simulate import simulated_row
 from hwbench.models import Session, load_model, quantize_model
+from hwbench.models import sample_inputs as model_inputs
 from hwbench.models.digits import architecture
 from hwbench.models.generated import GENERATED
 from hwbench.models.session import session_backend
@@ -110,25 +111,49 @@ def load_case_model(case: ModelCase):
     return model if model.batch == case.batch else model.with_batch(case.batch)
 
 
-def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | None]:
-    """Input batches (and labels): the digits test split in full batches, or one batch of
-    seeded standard-normal samples for the other models; sample i is the same at every
-    batch size (one seed per sample), so a smaller batch's reference is a prefix of a
-    larger one's. A digits batch larger than the test split cycles through it (image i
-    is test image i mod 360), so throughput can be measured at any batch while accuracy
+def case_feeds(model, case: ModelCase) -> tuple[list[dict[str, np.ndarray]],
+                                               np.ndarray | None, model_inputs.InputPlan]:
+    """Feed dicts (one per batch) for every input, the labels, and how the inputs were
+    drawn: the digits test split in full batches, or one batch of seeded samples for the
+    other models (``model_inputs``: standard normal floats, token ids within the
+    embedding table, ones for masks, zeros for token types); sample i is the same at every
+    batch size (one seed per sample and input), so a smaller batch's reference is a prefix
+    of a larger one's. A digits batch larger than the test split cycles through it (image
+    i is test image i mod 360), so throughput can be measured at any batch while accuracy
     stays over the distinct images: the first ``_sample_count`` outputs."""
+    name = model.inputs[0]
     if case.model in DIGITS_MODELS:
+        plan = model_inputs.plan_inputs(model.graph)
         x, y = digits("test")
         if case.batch > len(x):
-            return [x[np.arange(case.batch) % len(x)]], y
+            return [{name: x[np.arange(case.batch) % len(x)]}], y, plan
         full = _sample_count(case.model, case.batch)
-        batches = [x[i:i + case.batch] for i in range(0, full, case.batch)]
-        return batches, y[:full]
-    shape = model.input_shapes[model.inputs[0]]
-    samples = [np.random.default_rng([INPUT_SEED, i]).standard_normal(shape[1:],
-                                                                      dtype=np.float32)
-               for i in range(case.batch)]
-    return [np.stack(samples)], None
+        batches = [{name: x[i:i + case.batch]} for i in range(0, full, case.batch)]
+        return batches, y[:full], plan
+    feeds, plan = model_inputs.batch_feeds(model.graph, case.batch, INPUT_SEED)
+    return [feeds], None, plan
+
+
+def case_inputs(model, case: ModelCase) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """``case_feeds``' batches of the first input only, and the labels."""
+    batches, labels, _ = case_feeds(model, case)
+    return [feeds[model.inputs[0]] for feeds in batches], labels
+
+
+def run_outputs(session, outputs: list[str],
+                batches: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Every output of ``session`` over ``batches``, each concatenated along the batch."""
+    runs = [session.run(feeds) for feeds in batches]
+    return {name: np.concatenate([run[k] for run in runs]) for k, name in enumerate(outputs)}
+
+
+def load_reference(path: str) -> dict[str, np.ndarray]:
+    """A reference file's outputs by name (``reference_outputs`` writes .npz)."""
+    data = np.load(path, allow_pickle=False)
+    if isinstance(data, np.ndarray):  # a single-array .npy from before
+        return {"": data}
+    with data:
+        return {key: data[key] for key in data.files}
 
 
 def _sample_count(model_name: str, batch: int) -> int:
@@ -142,20 +167,22 @@ def _sample_count(model_name: str, batch: int) -> int:
 
 def reference_outputs(case: ModelCase, folder: str,
                       batches: list[int] | None = None) -> dict[int, str]:
-    """Run the case in float64 on ``ReferenceBackend`` and save the outputs; with
+    """Run the case in float64 on ``ReferenceBackend`` and save every output (.npz, by
+    output name; ``load_reference`` reads it back); with
     ``batches``, run once at the largest and save each smaller batch's prefix too (their
     inputs are prefixes: ``case_inputs``). Returns batch size -> path."""
     sizes = sorted(set(batches or []) | {case.batch})
     largest = dataclasses.replace(case, batch=sizes[-1])
     model = load_case_model(largest)
     session = Session(model, backend=ReferenceBackend())  # first: it refuses a batch too big
-    inputs, _ = case_inputs(model, largest)
-    outputs = np.concatenate([session.run({model.inputs[0]: x})[0] for x in inputs])
+    inputs, _, _ = case_feeds(model, largest)
+    outputs = run_outputs(session, model.outputs, inputs)
     paths = {}
     for size in sizes:
         count = _sample_count(case.model, size)
-        path = Path(folder) / f"{case.model.replace('/', '_')}-b{size}.npy"
-        np.save(path, outputs[:count], allow_pickle=False)
+        path = Path(folder) / f"{case.model.replace('/', '_')}-b{size}.npz"
+        with open(path, "wb") as f:  # every output, by name
+            np.savez(f, **{name: out[:count] for name, out in outputs.items()})
         paths[size] = str(path)
     return paths
 
@@ -186,24 +213,57 @@ def model_flops(model: Any) -> int:
 
 
 def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarray | None,
-             task: str = "classify") -> dict[str, Any]:
+             task: str = "classify", name: str = "") -> dict[str, Any]:
     """Agreement with the float64 reference (max relative error; top-1 agreement for
-    classifiers) and, with labels, top-1 (classify) or reconstruction MSE (reconstruct)."""
+    classifiers) and, with labels, top-1 (classify) or reconstruction MSE (reconstruct).
+    Classifier scores are (N, C) (not an output ``name`` says holds features: hidden
+    states, pooler output, embeddings) or per-position logits (N, S, V) of an output
+    named logits, whose top-1 agreement is over every position (argmax over V)."""
     out: dict[str, Any] = {}
     if outputs.ndim > 2 and all(d == 1 for d in outputs.shape[2:]):  # (N, C, 1, 1) logits
         outputs = outputs.reshape(outputs.shape[:2])                  # (SqueezeNet, DenseNet)
         if reference is not None:
             reference = reference.reshape(reference.shape[:2])
-    classifier = task == "classify" and outputs.ndim == 2 and outputs.shape[1] > 1
+    lower = name.lower()
+    features = any(word in lower for word in FEATURE_OUTPUTS)
+    per_position = outputs.ndim == 3 and "logit" in lower
+    classifier = (task == "classify" and outputs.shape[-1] > 1 and not features
+                  and (outputs.ndim == 2 or per_position))
     if reference is not None:
         out["rel_error"] = relative_error(outputs, reference)
         if classifier:
-            out["top1_agreement"] = float(np.mean(outputs.argmax(1) == reference.argmax(1)))
-    if labels is not None and classifier:
+            out["top1_agreement"] = float(np.mean(outputs.argmax(-1) == reference.argmax(-1)))
+    if labels is not None and classifier and outputs.ndim == 2:
         out["top1"] = float(np.mean(outputs.argmax(1) == labels))
     if labels is not None and task == "reconstruct":
         x = digits("test")[0][:len(outputs)].reshape(len(outputs), -1)
         out["mse"] = float(np.mean((outputs - x) ** 2))
+    return out
+
+
+FEATURE_OUTPUTS = ("hidden", "pooler", "embedding", "state")
+
+
+def accuracy_all(outputs: dict[str, np.ndarray], reference: dict[str, np.ndarray] | None,
+                 labels: np.ndarray | None, task: str = "classify") -> dict[str, Any]:
+    """``accuracy`` over every output: one output's figures as they are; with several,
+    rel_error the worst (per output in ``rel_error_by_output``) and top-1 agreement the
+    lowest of the outputs that have one (per output too). Labels score the first output."""
+    names = list(outputs)
+    if reference is not None and list(reference) == [""]:  # a single-array file
+        reference = {names[0]: reference[""]}
+    per = {name: accuracy(outputs[name], None if reference is None else reference[name],
+                          labels if k == 0 else None, task, name)
+           for k, name in enumerate(names)}
+    if len(names) == 1:
+        return per[names[0]]
+    out = {key: value for key, value in per[names[0]].items()
+           if key not in ("rel_error", "top1_agreement")}
+    for key in ("rel_error", "top1_agreement"):
+        by_output = {name: a[key] for name, a in per.items() if key in a}
+        if by_output:
+            out[key] = (max if key == "rel_error" else min)(by_output.values())
+            out[f"{key}_by_output"] = by_output
     return out
 
 
@@ -243,20 +303,21 @@ class Runner:
         try:
             model = load_case_model(case)
             session = self.session(model, case)  # first: it refuses a batch that cannot fit
-            batches, labels = case_inputs(model, case)
+            batches, labels, plan = case_feeds(model, case)
         except UnsupportedError as exc:
             return {**row, "status": "unsupported", "reason": str(exc), "refused": True}
-        name = model.inputs[0]
         start = time.perf_counter()
-        outputs = np.concatenate([session.run({name: x})[0] for x in batches])
+        outputs = run_outputs(session, model.outputs, batches)
         row["accuracy_seconds"] = time.perf_counter() - start
         row["accuracy_samples"] = distinct = _sample_count(case.model, case.batch)
-        if len(outputs) > distinct:  # a batch that cycles through the test split
+        first = outputs[model.outputs[0]]
+        if len(first) > distinct:  # a batch that cycles through the test split
             row["inputs_cycled"] = True
-            outputs = outputs[:distinct]
-        reference = np.load(reference_path, allow_pickle=False) if reference_path else None
-        row.update(accuracy(outputs, reference, labels, task_of(case.model)))
-        feeds = {name: batches[0]}
+            outputs = {name: out[:distinct] for name, out in outputs.items()}
+        reference = load_reference(reference_path) if reference_path else None
+        row.update(plan.describe())
+        row.update(accuracy_all(outputs, reference, labels, task_of(case.model)))
+        feeds = batches[0]
         # The accuracy pass has run the session already (weights uploaded and reordered,
         # primitives built): one more warm-up call, none where a call takes over a second.
         warmup = 0 if row["accuracy_seconds"] / len(batches) > 1.0 else 1
@@ -270,6 +331,7 @@ class Runner:
                              batch_calls=False, warmup=warmup, **self.timing)
         row.update(status="ok", timing=timing.to_dict(), seconds=timing.median,
                    samples_per_s=case.batch / timing.median,
+                   **_tokens(plan, case.batch, timing.median),
                    machine_state=row_machine_state(monitor.state),
                    flags=row_flags(timing.flags, monitor.state))
         if case.batch == 1:
@@ -280,6 +342,13 @@ class Runner:
         row.update(flops=work.flops, gflops=work.flops / timing.median / 1e9,
                    bytes=work.bytes, intensity=work.intensity)
         return row
+
+
+def _tokens(plan: model_inputs.InputPlan, batch: int, seconds: float) -> dict[str, Any]:
+    """A sequence model's (token ids of shape [B, S]) length and tokens per second."""
+    if plan.sequence is None:
+        return {}
+    return {"sequence": plan.sequence, "tokens_per_s": batch * plan.sequence / seconds}
 
 
 def make_runner(job: dict[str, Any]) -> Runner:

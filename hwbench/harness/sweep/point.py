@@ -171,7 +171,7 @@ def reference_path(case) -> str:
     folder (renamed into place whole, so concurrent points never read half a file)."""
     folder = Path(tempfile.gettempdir()) / f"hwbench-sweep-{os.getuid()}" / "references"
     key = hashlib.sha256(case.model.encode()).hexdigest()[:8]
-    target = folder / f"{Path(case.model).stem}-{key}-b{case.batch}.npy"
+    target = folder / f"{Path(case.model).stem}-{key}-b{case.batch}.npz"
     if not target.is_file():
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder) as scratch:

@@ -30,6 +30,7 @@ from hwbench.kernels.spec.binary import (
     check_compare,
     check_where,
 )
+from hwbench.kernels.spec.cast import CAST_DTYPES, CastProblem, cast_target, check_cast
 from hwbench.kernels.spec.dense import (
     ACTIVATIONS,
     ConvProblem,
@@ -118,3 +119,4 @@ __all__ += ["BINARY_OPS", "COMPARISONS", "CompareProblem", "WhereProblem", "broa
             "check_binary_op", "check_compare", "check_where"]
 __all__ += ["RNN_ACTIVATIONS", "RnnActivation", "RnnProblem", "check_rnn"]
 __all__ += ["ConvTransposeProblem", "ResizeProblem", "check_conv_transpose2d", "check_resize"]
+__all__ += ["CAST_DTYPES", "CastProblem", "cast_target", "check_cast"]

@@ -84,7 +84,8 @@ def normalize_padding(padding: Any, op: str = "conv2d") -> tuple[int, int, int, 
     return (ph, pw, ph, pw)
 
 
-LAYOUT_DTYPES = (FLOAT32, np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32))
+LAYOUT_DTYPES = (FLOAT32, np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32),
+                 np.dtype(np.int64))  # int64: token ids and masks moved at run time
 
 
 def check_flag(value: Any, name: str, op: str) -> bool:
