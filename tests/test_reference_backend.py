@@ -29,6 +29,8 @@ def test_reference_has_every_numpy_kernel(kernel):
 rng = np.random.default_rng(0)
 X = rng.standard_normal((3, 5, 7))
 Y = rng.standard_normal((5, 1))
+W_T = rng.standard_normal((5, 2, 3, 1))
+RNN_WEIGHTS = [rng.standard_normal(s) for s in ((2, 12, 7), (2, 12, 4), (2, 24))]
 
 # kernel call on both backends: (name, function of backend, x converter)
 CASES = {
@@ -46,6 +48,14 @@ CASES = {
     "compare": lambda b, x: b.compare(x, b.asarray(np.float32(Y)), "less"),
     "where": lambda b, x: b.where(b.compare(x, b.asarray(np.float32(Y)), "greater"), x,
                                   b.asarray(np.float32(Y))),
+    # X as NCHW (3, 5, 7, 1): 5 channels in, 2 out, stride 2
+    "conv_transpose2d": lambda b, x: b.conv_transpose2d(
+        b.reshape(x, (3, 5, 7, 1)), b.asarray(np.float32(W_T)), b.asarray(np.float32(Y[:2, 0])),
+        stride=2, padding=(1, 0, 0, 0), output_padding=1),
+    "resize": lambda b, x: b.resize(x, scales=np.array([1.0, 2.0, 0.5]), mode="cubic"),
+    "rnn": lambda b, x: b.rnn(x, *(b.asarray(np.float32(a)) for a in RNN_WEIGHTS),
+                              sequence_lens=np.array([3, 2, 3, 1, 3]), cell="gru",
+                              hidden_size=4, direction="bidirectional")[0],
 }
 
 

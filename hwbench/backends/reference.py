@@ -21,9 +21,11 @@ from hwbench.kernels import (
     normalization_reference,
     reductions_reference,
     reference,
+    rnn_reference,
     spec,
     tensor_ops_reference,
     unary_reference,
+    upsampling_reference,
 )
 
 OPS = ("gemm", "conv2d", "sigmoid", "sigmoid_backward", "relu", "gemm_int8", "qgemm",
@@ -149,6 +151,32 @@ class ReferenceBackend(Backend):
     def _cast(self, p: spec.CastProblem, x) -> np.ndarray:
         return cast_reference.cast(x, p.target)
 
+    def conv_transpose2d(self, x, w, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                         output_padding=0) -> np.ndarray:
+        p = spec.check_conv_transpose2d(_stand_in(x), _stand_in(w), _maybe_stand_in(bias),
+                                        stride, padding, dilation, groups, output_padding)
+        return self._conv_transpose2d(p, x, w, bias)
+
+    def _conv_transpose2d(self, p: spec.ConvTransposeProblem, x, w, bias) -> np.ndarray:
+        return upsampling_reference.conv_transpose2d(x, w, bias, p)
+
+    def resize(self, x, scales=None, sizes=None, **options: Any) -> np.ndarray:
+        return self._resize(spec.check_resize(_stand_in(x), scales, sizes, **options), x)
+
+    def _resize(self, p: spec.ResizeProblem, x) -> np.ndarray:
+        return upsampling_reference.resize(_float64(x), p, np.float64)
+
+    def rnn(self, x, w, r, b=None, sequence_lens=None, initial_h=None, initial_c=None,
+            p=None, **attributes: Any) -> tuple:
+        arrays = [_maybe_stand_in(a) for a in (x, w, r, b)]
+        states = [_maybe_stand_in(a) for a in (initial_h, initial_c, p)]
+        problem = spec.check_rnn(*arrays, sequence_lens, *states, **attributes)
+        return self._rnn(problem, x, w, r, b, initial_h, initial_c, p)
+
+    def _rnn(self, problem: spec.RnnProblem, x, w, r, b, initial_h, initial_c, p) -> tuple:
+        y, y_h, y_c = rnn_reference.rnn(problem, x, w, r, b, initial_h, initial_c, p)
+        return (y, y_h) if y_c is None else (y, y_h, y_c)
+
 
 def _float64(x) -> np.ndarray:
     x = np.asarray(x)
@@ -165,6 +193,10 @@ def _keep(x, out: np.ndarray) -> np.ndarray:
 def _stand_in(x) -> np.ndarray:
     """A float32 array of ``x``'s shape (a broadcast view: no memory) for the spec's checks."""
     return np.broadcast_to(np.zeros((), np.float32), np.shape(x))
+
+
+def _maybe_stand_in(x) -> np.ndarray | None:
+    return None if x is None else _stand_in(x)
 
 
 for _op in OPS:
