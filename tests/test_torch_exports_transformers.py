@@ -24,14 +24,10 @@ MODELS = {
     "multihead_attention": (tt.MhaClassifier, True),
     "transformer_encoder_layer": (tt.EncoderLayerStack, False),
 }
-_CAST = ("needs Cast at run time (attention_mask, int64, cast to the scores' float type "
-         "for the padding bias), which another branch adds")
 _EQUAL = ("needs Equal on a run-time int64 tensor (attention_mask == 0; hwbench's "
           "comparisons take float32 only)")
 SKIPS = {
-    ("bert_encoder", "torchscript"): _CAST,
-    ("bert_encoder", "dynamo"): _CAST,
-    ("multihead_attention", "torchscript"): f"{_EQUAL}, then Cast at run time (to bool)",
+    ("multihead_attention", "torchscript"): _EQUAL,
     ("multihead_attention", "dynamo"): _EQUAL,
 }
 
