@@ -10,6 +10,9 @@ import pytest
 from hwbench.backends import backend_names, get_backend
 from hwbench.pytest_plugin import availability
 
+# --node-test-record FILE: which ONNX node tests passed on which backend (node_test_record.py)
+pytest_plugins = ["node_test_record"]
+
 # Every backend name the conformance suite runs, including flavours (cpu:mkl, opencl:intel:
 # hwbench.backends.NAMED_FLAVOURS), each skipped with the reason where it is absent.
 BACKEND_NAMES = backend_names("known")

@@ -58,6 +58,7 @@ def cases(onnx_node_cases):
     return onnx_node_cases
 
 
+@pytest.mark.node_test(level="graph")
 @pytest.mark.parametrize("name", NAMES)
 def test_node_test_through_the_graph_layer(backend, cases, name):
     case = cases[name]

@@ -85,6 +85,7 @@ def test_onnx_node(backend, node_tests, name):
         assert_node_close(backend, node.op_type, result, want, case.rtol, case.atol)
 
 
+@pytest.mark.node_test(level="graph")
 @pytest.mark.parametrize("name", sorted(RUNTIME_AXES_CASES))
 def test_node_test_with_constant_axes_through_the_graph_layer(backend, node_tests, name):
     """The case's axes input made an initializer: import, folding, shape inference and the

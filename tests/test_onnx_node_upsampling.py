@@ -98,6 +98,7 @@ def test_onnx_node(backend, node_tests, name):
         assert_node_close(backend, node.op_type, result, want, case.rtol, case.atol)
 
 
+@pytest.mark.node_test(level="graph")
 @pytest.mark.parametrize("name", sorted(RUNTIME_SCALE_CASES))
 def test_node_test_with_constant_scales_through_the_graph_layer(backend, node_tests, name):
     """The case's roi/scales/sizes made initializers: import, folding, shape inference and

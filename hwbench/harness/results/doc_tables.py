@@ -25,6 +25,7 @@ from typing import Any
 
 from hwbench.errors import ResultsError
 from hwbench.graph import catalog
+from hwbench.harness.results.node_test_table import node_tests_table
 from hwbench.harness.results.result_files import read_result
 from hwbench.harness.results.summary import trust_lines
 
@@ -233,6 +234,20 @@ def _models(name: str, **options: Any) -> Callable[[Path], list[str]]:
     return lambda root: models_table(load(root, name), **options)
 
 
+def _newest_node_tests(root: Path) -> list[str]:
+    """The node-tests table from the newest ``node-tests-*.json`` (scripts/node-tests.sh):
+    a new record without its page regenerated fails the check."""
+    def stamp(path: Path) -> tuple[str, int]:  # ...-YYYYMMDD-HHMMSS[-N].json
+        found = re.search(r"(\d{8}-\d{6})(?:-(\d+))?\.json$", path.name)
+        return (found.group(1), int(found.group(2) or 1)) if found else ("", 0)
+
+    found = sorted((root / "results" / MACHINE).glob("node-tests-*.json"), key=stamp)
+    if not found:
+        raise ResultsError(f"no node-tests-*.json under results/{MACHINE} "
+                           "(scripts/node-tests.sh makes one)")
+    return node_tests_table(load(root, found[-1].name))
+
+
 # measured table name -> how it is made (from which file); each names its hardware
 MEASURED: dict[str, Callable[[Path], list[str]]] = {
     "kernels-headline": _kernels("kernels-vm-20261125-082612.json"),
@@ -240,6 +255,7 @@ MEASURED: dict[str, Callable[[Path], list[str]]] = {
     "models-int8": _models("models-vm-20261125-101424.json"),
     "models-int8-fast": _models("models-vm-20261125-130513.json"),
     "kernels-opencl": _kernels("kernels-vm-20261125-121444.json", mine="opencl", peer="cpu"),
+    "node-tests": _newest_node_tests,
 }
 # ... and the one that is not a measurement: the op registry and the backends' kernels
 TABLES: dict[str, Callable[[Path], list[str]]] = {
