@@ -138,6 +138,8 @@ def test_the_table_counts_passes_per_backend_and_level_from_the_newest_record(tm
             _row("Add", "test_add", "numpy", "graph"),
             _row("Add", "test_add", "cpu", "kernel"),
             _row("Add", "test_add_bcast", "cpu", "kernel", "skipped", "planted skip"),
+            _row("Mul", "test_mul", "numpy", "kernel"),
+            _row("Mul", "test_mul", "cpu", "kernel", "skipped", "planted skip"),
             _row("Add", "test_add", "cuda", "kernel", "skipped", skip),
             _row("Add", "test_add_bcast", "cuda", "kernel", "skipped", skip)]
     _write(tmp_path, "node-tests-vm-20260101-000000.json", [])  # older: not the one shown
@@ -150,14 +152,16 @@ def test_the_table_counts_passes_per_backend_and_level_from_the_newest_record(tm
     add = next(line for line in table.splitlines() if line.startswith("| `Add` |"))
     assert "<summary>2</summary>`test_add`, `test_add_bcast`</details>" in add
     assert add.endswith("| 1/2 ✗ · 1/1 | 1/2 ✗ · — |")
+    assert "| `Mul` | <details><summary>1</summary>`test_mul`</details> | 1/1 · — | skipped · — |" \
+        in table
     assert "| `Relu` | none: planted reason | — | — |" in table
     assert "| `Dropout` | none: never reaches a backend; removed by " in table
     assert "- `cuda`: every node test skipped (backend cuda unavailable: planted)." in table
-    assert "- `cpu`: 1 node test skipped: planted skip" in table
+    assert "- `cpu`: 2 node tests skipped: planted skip" in table
     assert ("- failed: `test_add_bcast` (Add) on `numpy`, kernel level: planted mismatch"
             in table)
-    assert "| **all** | **2** | **1/2** · **1/1** | **1/2** · **0/0** |" in table
-    assert "7 node-test items in 12 s, pytest exit status 1" in table
+    assert "| **all** | **3** | **2/3** · **1/1** | **1/3** · **0/0** |" in table
+    assert "9 node-test items in 12 s, pytest exit status 1" in table
     assert "> **Note:** planted note" in table
 
 
