@@ -45,7 +45,10 @@ def _cumsum_host(node, args, opset):
 
 
 def _run_cumsum(be, x, s: Step):
-    axis, exclusive, reverse = _cumsum_args(s.node, np.empty(s.in_shapes[0]), x[1])
+    axis = x[1]
+    if not isinstance(axis, (np.ndarray, np.generic, int)):  # a device copy: one value
+        axis = be.to_numpy(axis)
+    axis, exclusive, reverse = _cumsum_args(s.node, np.empty(s.in_shapes[0]), axis)
     return be.cumsum(x[0], axis, exclusive, reverse)
 
 
