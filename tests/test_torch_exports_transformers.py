@@ -2,7 +2,8 @@
 GPT-style decoder with rotary positions, ``nn.MultiheadAttention`` and
 ``nn.TransformerEncoderLayer`` as people use them, a RoBERTa-style encoder), exported
 by ``torch.onnx.export`` with both exporters, load in hwbench, run on every backend and
-agree with onnxruntime on the same file: within 1e-4 of the largest logit and the same top-1 token per position.
+agree with onnxruntime on the same file: within 1e-4 of the largest logit and the same
+top-1 token per position.
 The multihead_attention model computes its key padding mask at run time (Equal on
 int64), the RoBERTa-style one its position ids (CumSum, Mul, Add on int64). A 32-token
 sequence and small widths; each model is exported once per exporter."""
