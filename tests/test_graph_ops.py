@@ -111,7 +111,6 @@ NO_NODE_TESTS = {
     "ReduceLogSumExp": "onnx's cases are float64 (the kernels are float32); "
                        "tests/test_reductions_kernels.py checks it against the reference",
     FUSED_CONV_QUALIFIED: "hwbench's own op: tests/test_fusion.py",
-    "Equal": "the onnx wheel's Equal cases are int32; tests/test_binary_kernels.py runs it",
     **{f"com.microsoft:{op}": "onnxruntime's contrib op, no ONNX node test: "
        "tests/test_qoperator.py checks it against onnxruntime"
        for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",

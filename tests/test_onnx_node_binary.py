@@ -7,8 +7,8 @@ Included: every float32 case of these ops. Left out, with the reason:
   test_mod_mixed_sign_{int*,float16,float64}, test_mod_uint*, test_mod_int64_fmod,
   test_mod_broadcast (int32), test_mod_{float64,float16}_*, test_equal, test_equal_bcast
   (int32), test_{equal,less,greater,less_equal,greater_equal}_{int*,uint*},
-  test_equal_string*: not float32; the kernels are float32 (integer and bool values of
-  these ops fold on the host: tests/test_shape_folding.py).
+  test_equal_string*: not float32 (the int32/int64 ones run through the integer
+  family's kernels: tests/test_onnx_node_integer.py).
 - test_pow_types_*: the exponent (or the base) is an integer tensor.
 - test_mod_float32_mixed_sign_fmod_0, test_mod_float_edge_cases_fmod_0_float32: fmod=0
   (Python's modulo) on floats; the float kernel is C's fmod (fmod=1); fmod=0 folds on

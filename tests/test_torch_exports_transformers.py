@@ -1,9 +1,12 @@
 """Transformers written with ``torch.nn`` (``torch_transformers``: a BERT-style encoder, a
 GPT-style decoder with rotary positions, ``nn.MultiheadAttention`` and
-``nn.TransformerEncoderLayer`` as people use them), exported by ``torch.onnx.export``
-with both exporters, load in hwbench, run on every backend and agree with onnxruntime on
-the same file: within 1e-4 of the largest logit and the same top-1 token per position.
-A 32-token sequence and small widths; each model is exported once per exporter."""
+``nn.TransformerEncoderLayer`` as people use them, a RoBERTa-style encoder), exported
+by ``torch.onnx.export`` with both exporters, load in hwbench, run on every backend and
+agree with onnxruntime on the same file: within 1e-4 of the largest logit and the same
+top-1 token per position.
+The multihead_attention model computes its key padding mask at run time (Equal on
+int64), the RoBERTa-style one its position ids (CumSum, Mul, Add on int64). A 32-token
+sequence and small widths; each model is exported once per exporter."""
 
 from __future__ import annotations
 
@@ -20,16 +23,12 @@ SEQ, PADDED = 32, 5  # the last PADDED positions are padding where a mask is tak
 # name -> (model class, whether it takes attention_mask)
 MODELS = {
     "bert_encoder": (tt.BertEncoder, True),
+    "roberta_encoder": (tt.RobertaEncoder, True),
     "gpt_decoder": (tt.GptDecoder, False),
     "multihead_attention": (tt.MhaClassifier, True),
     "transformer_encoder_layer": (tt.EncoderLayerStack, False),
 }
-_EQUAL = ("needs Equal on a run-time int64 tensor (attention_mask == 0; hwbench's "
-          "comparisons take float32 only)")
-SKIPS = {
-    ("multihead_attention", "torchscript"): _EQUAL,
-    ("multihead_attention", "dynamo"): _EQUAL,
-}
+SKIPS: dict[tuple[str, str], str] = {}  # (model, exporter) -> why it is skipped
 
 
 def _feeds(masked: bool) -> dict[str, np.ndarray]:

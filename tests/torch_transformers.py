@@ -54,6 +54,33 @@ class BertEncoder(nn.Module):
         return self.head(x)
 
 
+class RobertaEncoder(nn.Module):
+    """HF RoBERTa's embeddings: position ids from the mask (``cumsum(mask, 1) * mask +
+    padding_idx``, int64 at run time: CumSum, Mul, Add, then a Gather of the table), the
+    padding token's row, then the BERT layers with an additive mask."""
+
+    PADDING_IDX = 1
+
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(VOCAB, WIDTH, padding_idx=self.PADDING_IDX)
+        self.pos = nn.Embedding(MAX_POS + self.PADDING_IDX + 1, WIDTH,
+                                padding_idx=self.PADDING_IDX)
+        self.ln = nn.LayerNorm(WIDTH, eps=1e-5)
+        self.layers = nn.ModuleList(BertLayer(WIDTH, HEADS) for _ in range(LAYERS))
+        self.head = nn.Linear(WIDTH, VOCAB)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.ne(0).int()  # as HF: ne(padding) on the ids; here the mask
+        positions = (torch.cumsum(mask, dim=1).type_as(mask) * mask).long() \
+            + self.PADDING_IDX
+        x = self.ln(self.tok(input_ids) + self.pos(positions))
+        bias = (1.0 - attention_mask[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
+        for layer in self.layers:
+            x = layer(x, bias)
+        return self.head(x)
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     a, b = x.chunk(2, dim=-1)
     return torch.cat((-b, a), dim=-1)

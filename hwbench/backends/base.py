@@ -19,6 +19,7 @@ from hwbench.backends import memory
 from hwbench.backends.binary_interface import BinaryKernels
 from hwbench.backends.cast_interface import CastKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
+from hwbench.backends.integer_interface import IntegerKernels
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
 from hwbench.backends.rnn_interface import RnnKernels
@@ -61,7 +62,8 @@ def _describe(problem: Any) -> str:
     return f"output shape {tuple(shape)}" if shape is not None else type(problem).__name__
 
 
-class Backend(NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface,
+class Backend(IntegerKernels,
+              NormalizationKernels, ReductionKernels, UnaryInterface, TensorOpsInterface,
               BinaryKernels, RnnKernels, UpsamplingInterface, CastKernels, abc.ABC):
     """One device behind the kernel interface; arrays stay on the device between kernels."""
 

@@ -14,7 +14,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError
-from hwbench.kernels import array_ops, cast_reference, spec, unary_reference, upsampling_reference
+from hwbench.kernels import (
+    array_ops,
+    cast_reference,
+    integer_reference,
+    spec,
+    unary_reference,
+    upsampling_reference,
+)
 from hwbench.kernels.conv_transpose_lowering import conv_transpose_by_gemm
 from hwbench.kernels.im2col import col2output, conv2d_int8_by_gemm, im2col
 from hwbench.kernels.quantization import (
@@ -197,7 +204,7 @@ class NumpyBackend(Backend):
         return NUMPY_COMPARE[p.op](a, b, out=np.empty(p.shape, np.bool_))
 
     def _where(self, p: spec.WhereProblem, condition, x, y) -> np.ndarray:
-        out = np.empty(p.shape, np.float32)
+        out = np.empty(p.shape, p.dtype)
         out[...] = np.where(np.asarray(condition, bool), x, y)
         return out
 
@@ -211,6 +218,19 @@ class NumpyBackend(Backend):
     # -- run-time Cast (cast_interface) ----------------------------------------------------
     def _cast(self, p: spec.CastProblem, x) -> np.ndarray:
         return cast_reference.cast(x, p.target)
+
+    # -- integer family: int/bool arithmetic, cumsum, argmax (integer_interface) ----------
+    def _int_binary(self, p: spec.IntBinaryProblem, a, b) -> np.ndarray:
+        return integer_reference.int_binary(a, b, p.op)
+
+    def _int_unary(self, p: spec.IntUnaryProblem, x) -> np.ndarray:
+        return integer_reference.int_unary(x, p.op)
+
+    def _cumsum(self, p: spec.CumsumProblem, x) -> np.ndarray:
+        return integer_reference.cumsum(x, p.axis, p.exclusive, p.reverse)
+
+    def _arg_reduce(self, p: spec.ArgReduceProblem, x) -> np.ndarray:
+        return integer_reference.arg_reduce(x, p.axis, p.keepdims, p.select_last, p.op)
 
 
 # ufuncs computing each binary/compare op in the inputs' float32 (shared with the cpu

@@ -18,6 +18,7 @@ from hwbench.backends.base import Backend
 from hwbench.kernels import (
     binary_reference,
     cast_reference,
+    integer_reference,
     normalization_reference,
     reductions_reference,
     reference,
@@ -134,16 +135,46 @@ class ReferenceBackend(Backend):
         return binary_reference.binary(a, b, p.op)
 
     def compare(self, a, b, op: str) -> np.ndarray:
+        if np.asarray(a).dtype.kind in "iub":  # integers compare exactly, not via float64
+            return integer_reference.compare(a, b, op)
         return binary_reference.compare(a, b, op)
 
     def _compare(self, p: spec.CompareProblem, a, b) -> np.ndarray:
         return binary_reference.compare(a, b, p.op)
 
     def where(self, condition, x, y) -> np.ndarray:
+        if np.asarray(x).dtype.kind in "iub":
+            return integer_reference.where(condition, x, y)
         return binary_reference.where(condition, x, y)
 
     def _where(self, p: spec.WhereProblem, condition, x, y) -> np.ndarray:
         return binary_reference.where(condition, x, y)
+
+    # integer family: exact in the inputs' integer types; float cumsum in float64
+    def int_binary(self, a, b, op: str) -> np.ndarray:
+        return integer_reference.int_binary(a, b, op)
+
+    def _int_binary(self, p: spec.IntBinaryProblem, a, b) -> np.ndarray:
+        return integer_reference.int_binary(a, b, p.op)
+
+    def int_unary(self, x, op: str) -> np.ndarray:
+        return integer_reference.int_unary(x, op)
+
+    def _int_unary(self, p: spec.IntUnaryProblem, x) -> np.ndarray:
+        return integer_reference.int_unary(x, p.op)
+
+    def cumsum(self, x, axis: int, exclusive: bool = False, reverse: bool = False):
+        return integer_reference.cumsum(x, axis, exclusive, reverse)
+
+    def _cumsum(self, p: spec.CumsumProblem, x) -> np.ndarray:
+        return integer_reference.cumsum(x, p.axis, p.exclusive, p.reverse)
+
+    def arg_reduce(self, x, axis: int, keepdims: bool = True, select_last: bool = False,
+                   op: str = "argmax") -> np.ndarray:
+        return integer_reference.arg_reduce(x, axis, keepdims, select_last, op)
+
+    def _arg_reduce(self, p: spec.ArgReduceProblem, x) -> np.ndarray:
+        return integer_reference.arg_reduce(x, p.axis, p.keepdims, p.select_last, p.op)
 
     def cast(self, x, to) -> np.ndarray:
         return cast_reference.cast(x, spec.cast_target(to))

@@ -27,6 +27,7 @@ import numpy as np
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
+from hwbench.graph.element_types import check_element_types
 from hwbench.graph.ir import Graph, check_op_types
 from hwbench.graph.ops import OP_DEFS, Step
 from hwbench.graph.shape_inference import infer_shapes
@@ -77,6 +78,7 @@ class Executor:
                  profile: bool = False) -> None:
         check_op_types(graph, OP_DEFS.executable(), f"graph {graph.name!r} (after passes)")
         check_backend(graph, backend)
+        check_element_types(graph)
         self.graph = graph
         self.backend = backend
         self.time_transfers = bool(time_transfers)

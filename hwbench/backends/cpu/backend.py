@@ -31,6 +31,7 @@ from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
 from hwbench.backends.cpu.int8 import Int8Kernels
+from hwbench.backends.cpu.integer import IntegerKernelsCpu
 from hwbench.backends.cpu.layouts import (
     BLOCKED_TAG,
     CONV_LAYOUTS,
@@ -113,7 +114,8 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
     return flavour, requantization
 
 
-class CpuBackend(Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
+class CpuBackend(IntegerKernelsCpu,
+                 Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
                  TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu, UpsamplingKernels,
                  CastKernelsCpu, Backend):
     name = "cpu"

@@ -45,6 +45,7 @@ from hwbench.backends.base import Backend
 from hwbench.backends.cuda import layout, runtime
 from hwbench.backends.cuda.binary import BinaryKernelsCuda
 from hwbench.backends.cuda.cast import CastKernelsCuda
+from hwbench.backends.cuda.integer import IntegerKernelsCuda
 from hwbench.backends.cuda.kernels import Kernels
 from hwbench.backends.cuda.reductions import ReductionKernels
 from hwbench.backends.cuda.tensor_ops import TensorOpsKernels
@@ -71,7 +72,8 @@ def _on_gpu(what: str):
     return wrap
 
 
-class CudaBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsCuda,
+class CudaBackend(IntegerKernelsCuda,
+                  ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsCuda,
                   UpsamplingKernels, CastKernelsCuda, Backend):
     name = "cuda"
     float_precision = "fp32"  # the default math_mode; an instance's math_mode says tf32/fp16/bf16

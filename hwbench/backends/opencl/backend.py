@@ -27,6 +27,7 @@ from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
+from hwbench.backends.opencl.integer import IntegerKernelsOpencl
 from hwbench.backends.opencl.reductions import ReductionKernels
 from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
 from hwbench.backends.opencl.tensor_ops import TensorOpsKernels
@@ -41,7 +42,8 @@ LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
 
 
-class OpenclBackend(ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
+class OpenclBackend(IntegerKernelsOpencl,
+                    ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
                     UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"
     fuses_conv_epilogue = True

@@ -23,6 +23,7 @@ from hwbench.backends.systolic.analytic import LayerReport, simulate_layer, simu
 from hwbench.backends.systolic.binary import BinaryVectorKernels
 from hwbench.backends.systolic.cast import CastVectorKernels
 from hwbench.backends.systolic.config import SystolicConfig, load_config
+from hwbench.backends.systolic.integer import IntegerVectorKernels
 from hwbench.backends.systolic.topology import (
     Layer,
     VectorOp,
@@ -97,7 +98,8 @@ class SimulatedCounters:
                 "quantized_calls": quantized, "layers": layers}
 
 
-class SystolicBackend(BinaryVectorKernels, UpsamplingKernels, CastVectorKernels, NumpyBackend):
+class SystolicBackend(IntegerVectorKernels,
+                      BinaryVectorKernels, UpsamplingKernels, CastVectorKernels, NumpyBackend):
     """A simulated int8 systolic-array accelerator (see the module docstring)."""
 
     name = "systolic"

@@ -13,6 +13,7 @@ from hwbench.graph.ops import (
     cast,
     constants,
     conv,
+    integer,
     matmul,
     normalization,
     pooling,
@@ -31,7 +32,7 @@ from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized, reductions, unary, tensor_ops, binary, shape_folding,
-            qoperator, rnn, upsampling, cast)
+            qoperator, rnn, upsampling, cast, integer)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

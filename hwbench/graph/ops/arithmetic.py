@@ -9,9 +9,11 @@ import math
 import numpy as np
 
 from hwbench.errors import ArgumentError
+from hwbench.graph.ops.int_dispatch import is_integer, run_integer
 from hwbench.graph.ops.limits import MAX_FOLDED_BYTES
 from hwbench.graph.ops.opdef import HostEval, OpDef
 from hwbench.graph.ops.shapes import broadcast_shape
+from hwbench.graph.ops.types import NUMBERS
 
 
 def _on_constants(fn) -> HostEval:
@@ -27,9 +29,13 @@ def _on_constants(fn) -> HostEval:
 
 DEFS = (
     OpDef("Add", shape=broadcast_shape, host=_on_constants(np.add),
-          run=lambda be, x, s: be.add(x[0], x[1]), kernels=("add",)),
+          run=lambda be, x, s: (run_integer(be, x, s) if is_integer(x[0])
+                                else be.add(x[0], x[1])), kernels=("add",),
+          in_types=NUMBERS, same_types=0),
     OpDef("Mul", shape=broadcast_shape, host=_on_constants(np.multiply),
-          run=lambda be, x, s: be.mul(x[0], x[1]), kernels=("mul",)),
+          run=lambda be, x, s: (run_integer(be, x, s) if is_integer(x[0])
+                                else be.mul(x[0], x[1])), kernels=("mul",),
+          in_types=NUMBERS, same_types=0),
     OpDef("Sum", shape=broadcast_shape, run=lambda be, x, s: functools.reduce(be.add, x),
-          kernels=("add",)),
+          kernels=("add",), same_types=0),
 )

@@ -14,9 +14,11 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
+from hwbench.graph.ops.int_dispatch import is_integer, run_integer
 from hwbench.graph.ops.limits import MAX_FOLDED_BYTES
 from hwbench.graph.ops.opdef import HostEval, OpDef, Shape, Step
 from hwbench.graph.ops.shapes import broadcast_shape
+from hwbench.graph.ops.types import BOOL, F32, NUMBERS, U8, const_type, input_type
 
 
 def _broadcast_checked(node: Node, args) -> tuple[int, ...]:
@@ -88,11 +90,15 @@ def _chain_flops(node: Node, ins: list) -> int:
 
 def _run_binary(op: str):
     def run(be, x, s: Step):
+        if is_integer(x[0]):
+            return run_integer(be, x, s)
         return functools.reduce(lambda a, b: be.binary(a, b, op), x)
     return run
 
 
 def _run_mod(be, x, s: Step):
+    if is_integer(x[0]):
+        return run_integer(be, x, s)
     if not s.node.attrs.get("fmod", 0):
         raise UnsupportedError(f"{s.node.label()}: Mod with fmod=0 runs only on constants "
                                f"(the float kernel is C's fmod: give the node fmod=1)")
@@ -111,13 +117,15 @@ def _variadic_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape
 
 def _arith(name: str, op: str, host) -> OpDef:
     return OpDef(name, shape=broadcast_shape, host=on_constants(host), run=_run_binary(op),
-                 kernels=("binary",), flops=_elements)
+                 kernels=("binary",), flops=_elements, same_types=0,
+                 in_types=(F32,) if op == "pow" else NUMBERS)
 
 
 def _compare(name: str, op: str, fn) -> OpDef:
     return OpDef(name, shape=broadcast_shape, host=on_constants(lambda n, a, b: fn(a, b)),
                  run=_run_compare(op), kernels=("compare",), flops=_elements,
-                 output_itemsize=1)
+                 output_itemsize=1, out_types=const_type(BOOL), same_types=0,
+                 in_types=NUMBERS + (BOOL,) if op == "equal" else NUMBERS)
 
 
 DEFS = (
@@ -125,16 +133,20 @@ DEFS = (
     _arith("Div", "div", _div),
     _arith("Pow", "pow", _pow),
     OpDef("Max", shape=_variadic_shape, host=on_constants(_variadic(np.maximum)),
-          run=_run_binary("max"), kernels=("binary",), flops=_chain_flops),
+          run=_run_binary("max"), kernels=("binary",), flops=_chain_flops,
+          in_types=NUMBERS, same_types=0),
     OpDef("Min", shape=_variadic_shape, host=on_constants(_variadic(np.minimum)),
-          run=_run_binary("min"), kernels=("binary",), flops=_chain_flops),
+          run=_run_binary("min"), kernels=("binary",), flops=_chain_flops,
+          in_types=NUMBERS, same_types=0),
     OpDef("Mod", shape=broadcast_shape, host=on_constants(_mod), run=_run_mod,
-          kernels=("binary",), flops=_elements),
+          kernels=("binary",), flops=_elements, in_types=NUMBERS, same_types=0),
     _compare("Equal", "equal", np.equal),
     _compare("Less", "less", np.less),
     _compare("Greater", "greater", np.greater),
     _compare("LessOrEqual", "less_equal", np.less_equal),
     _compare("GreaterOrEqual", "greater_equal", np.greater_equal),
     OpDef("Where", shape=broadcast_shape, host=on_constants(_where_host),
-          run=lambda be, x, s: be.where(x[0], x[1], x[2]), kernels=("where",)),
+          run=lambda be, x, s: be.where(x[0], x[1], x[2]), kernels=("where",),
+          out_types=input_type(1), in_types={0: (BOOL, U8), 1: NUMBERS + (BOOL,),
+                                             2: NUMBERS + (BOOL,)}, same_types=1),
 )

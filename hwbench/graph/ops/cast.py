@@ -11,6 +11,7 @@ from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.constants import ONNX_DTYPES
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
 from hwbench.graph.ops.shapes import same_shape
+from hwbench.graph.ops.types import attr_type
 from hwbench.kernels import cast_reference, spec
 
 
@@ -40,5 +41,7 @@ def _run_cast(be, x, s: Step):
 
 
 DEFS = (
-    OpDef("Cast", shape=_cast_shape, host=_cast_host, run=_run_cast, kernels=("cast",)),
+    OpDef("Cast", shape=_cast_shape, host=_cast_host, run=_run_cast, kernels=("cast",),
+          out_types=lambda node, ins: [attr_type(node, ONNX_DTYPES, "to")],
+          in_types=tuple(spec.CAST_DTYPES)),
 )

@@ -61,6 +61,8 @@ RunOnBackend = Callable[[Any, list[Any], Step], Any]
 Int8Form = Callable[[Graph, Node], Int8Weights | None]
 # f(node, shapes of all its inputs (None for an omitted one)) -> FLOPs of one run
 FlopCount = Callable[[Node, list[Any]], int]
+# f(node, element types of its inputs (None: unknown)) -> element types of its outputs
+TypeRule = Callable[[Node, list[Any]], Sequence[Any]]
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ class OpDef:
     # ``host`` reads only its input's shape (Shape, Size): folded as soon as that shape
     # is known statically, even where the input is computed at run time
     static_shape_host: bool = False
+    # element types (``hwbench.graph.element_types``): ``out_types`` gives the outputs'
+    # (None: input 0's type); ``in_types`` the dtypes its run-time inputs may have, one
+    # tuple for all or {position: tuple} (None: what all its ``kernels`` take, float32 for
+    # most); ``same_types``: the position from which all inputs share one type
+    out_types: TypeRule | None = None
+    in_types: Any = None
+    same_types: int | None = None
 
     @property
     def qualified_name(self) -> str:

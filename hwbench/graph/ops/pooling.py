@@ -57,7 +57,8 @@ def _run_avg_pool(be, x, s: Step):
 
 
 DEFS = (
-    OpDef("MaxPool", shape=_pool_shape, run=_run_max_pool, kernels=("max_pool2d",)),
+    OpDef("MaxPool", shape=_pool_shape, run=_run_max_pool, kernels=("max_pool2d",),
+          in_types=(np.dtype(np.float32), np.dtype(np.uint8), np.dtype(np.int8))),
     OpDef("AveragePool", shape=_pool_shape, run=_run_avg_pool, kernels=("avg_pool2d",)),
     OpDef("GlobalAveragePool", shape=_global_pool_shape,
           run=lambda be, x, s: be.global_avg_pool2d(x[0]), kernels=("global_avg_pool2d",)),

@@ -22,6 +22,7 @@ from hwbench.graph.ops.opdef import OpDef, Shape, Step
 from hwbench.graph.ops.pooling import _pool_shape
 from hwbench.graph.ops.quantized import _host, _optional
 from hwbench.graph.ops.shapes import broadcast_shape, conv_params
+from hwbench.graph.ops.types import const_type, input_type
 
 MICROSOFT = "com.microsoft"
 
@@ -228,10 +229,12 @@ DEFS = (
           kernels=("avg_pool2d",)),
     OpDef("QLinearConcat", shape=_concat_shape, run=_run_concat, domain=MICROSOFT,
           kernels=("concat",),
-          host_inputs=_CONCAT_HOST, integer=True, output_itemsize=1),
+          host_inputs=_CONCAT_HOST, integer=True, output_itemsize=1,
+          out_types=input_type(2)),
     OpDef("QGemm", shape=_qgemm_shape, run=_run_qgemm, domain=MICROSOFT,
           kernels=("conv2d_int8", "gemm_int8"), host_inputs=(1, 2, 4, 5, 7, 8), integer=True,
-          flops=_qgemm_flops, output_itemsize=1),
+          flops=_qgemm_flops, output_itemsize=1, out_types=input_type(8, np.float32)),
     OpDef("DynamicQuantizeLinear", shape=_dynamic_shape, run=_run_dynamic_quantize,
-          kernels=("reduce",), output_itemsize=1),
+          kernels=("reduce",), output_itemsize=1,
+          out_types=const_type(np.uint8, np.float32, np.uint8)),
 )

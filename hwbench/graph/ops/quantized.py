@@ -18,6 +18,7 @@ from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.counting import conv_flops, matmul_flops
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
 from hwbench.graph.ops.shapes import conv_output_shape, conv_params, input_index
+from hwbench.graph.ops.types import const_type, input_type
 
 _EIGHT_BIT = {1: None, 2: np.uint8, 3: np.int8}  # ONNX TensorProto codes: FLOAT, UINT8, INT8
 
@@ -158,17 +159,19 @@ def _qlinear_matmul_shape(node: Node, shapes: list[Shape], graph: Graph) -> list
 # only the integer products are kernels a backend may lack.
 DEFS = (
     OpDef("QuantizeLinear", shape=_first_shape, run=_run_quantize_linear,
-          host_inputs=(1, 2), output_itemsize=1),
+          host_inputs=(1, 2), output_itemsize=1, out_types=input_type(2, np.uint8)),
     OpDef("DequantizeLinear", shape=_first_shape, run=_run_dequantize_linear,
-          host_inputs=(1, 2)),
+          host_inputs=(1, 2), out_types=const_type(np.float32)),
     OpDef("ConvInteger", shape=_conv_integer_shape, run=_run_conv_integer,
-          kernels=("conv2d_int8",), host_inputs=(2, 3), integer=True, flops=conv_flops(1)),
+          kernels=("conv2d_int8",), host_inputs=(2, 3), integer=True, flops=conv_flops(1),
+          out_types=const_type(np.int32)),
     OpDef("QLinearConv", shape=_qlinear_conv_shape, run=_run_qlinear_conv,
           kernels=("conv2d_int8",), host_inputs=(1, 2, 4, 5, 6, 7), integer=True,
-          flops=conv_flops(3), output_itemsize=1),
+          flops=conv_flops(3), output_itemsize=1, out_types=input_type(7)),
     OpDef("MatMulInteger", shape=_matmul_integer_shape, run=_run_matmul_integer,
-          kernels=("gemm_int8",), host_inputs=(2, 3), integer=True, flops=matmul_flops(1)),
+          kernels=("gemm_int8",), host_inputs=(2, 3), integer=True, flops=matmul_flops(1),
+          out_types=const_type(np.int32)),
     OpDef("QLinearMatMul", shape=_qlinear_matmul_shape, run=_run_qlinear_matmul,
           kernels=("qgemm",), host_inputs=(1, 2, 4, 5, 6, 7), integer=True,
-          flops=matmul_flops(3), output_itemsize=1),
+          flops=matmul_flops(3), output_itemsize=1, out_types=input_type(7)),
 )

@@ -1,10 +1,10 @@
 """Ops that exported models use for shape and mask arithmetic, evaluated on the host
 when their inputs are constants (constant folding, once the model's dims are fixed):
-Size, Range, Trilu, Not, And, Or, ScatterND (Swin's shifted-window mask is built by
+Size, Range, Trilu, ScatterND (Swin's shifted-window mask is built by
 index assignment), Einsum (``torch.outer`` of positions and frequencies: rotary tables).
 None of these runs on a backend yet, so one left reading
 a run-time tensor is refused by name. (Slice, Expand, Gather, Squeeze and Unsqueeze fold
-and run: ``tensor_ops``; Floor and Ceil: ``unary``.)"""
+and run: ``tensor_ops``; Floor and Ceil: ``unary``; Not, And, Or: ``integer``.)"""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import numpy as np
 
 from hwbench.errors import ArgumentError
 from hwbench.graph.ir import Node
-from hwbench.graph.ops.binary import on_constants
 from hwbench.graph.ops.limits import MAX_FOLDED_BYTES
 from hwbench.graph.ops.opdef import OpDef
 
@@ -59,14 +58,6 @@ def _trilu(node, args, opset):
     return [np.triu(x, k) if node.attrs.get("upper", 1) else np.tril(x, k)]
 
 
-def _unary(fn):
-    return lambda node, args, opset: [fn(np.asarray(args[0]))]
-
-
-def _logical(fn):
-    return on_constants(lambda node, a, b: fn(a, b))
-
-
 _SCATTER_REDUCTIONS = {"add": np.add, "mul": np.multiply, "max": np.maximum,
                        "min": np.minimum}
 
@@ -109,9 +100,6 @@ DEFS = (
     OpDef("Size", host=_size, static_shape_host=True),
     OpDef("Range", host=_range),
     OpDef("Trilu", host=_trilu),
-    OpDef("Not", host=_unary(np.logical_not)),
-    OpDef("And", host=_logical(np.logical_and)),
-    OpDef("Or", host=_logical(np.logical_or)),
     OpDef("ScatterND", host=_scatter_nd),
     OpDef("Einsum", host=_einsum),
 )

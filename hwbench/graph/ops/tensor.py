@@ -57,7 +57,7 @@ def _reshape_on_device(be, x, s):
 
 DEFS = (
     OpDef("Identity", shape=same_shape, host=lambda n, a, o: [a[0]],
-          run=lambda be, x, s: x[0], output_itemsize=0),
+          run=lambda be, x, s: x[0], output_itemsize=0, in_types={}),
     OpDef("Dropout", shape=same_shape, lowered_by="remove_dropout"),
     # Reshape's target is resolved statically (shape inference): it stays on the host.
     OpDef("Reshape", shape=_reshape_shape, host=_host_reshape, run=_reshape_on_device,
@@ -74,5 +74,5 @@ DEFS = (
           host=lambda n, a, o: [np.concatenate(a, axis=n.attrs["axis"])],
           run=lambda be, x, s: be.concat(list(x), axis=s.node.attrs["axis"]
                                          % len(s.in_shapes[0])),
-          kernels=("concat",)),
+          kernels=("concat",), same_types=0),
 )

@@ -4,7 +4,8 @@ Their shape-like inputs (Slice's starts/ends/axes/steps, Split's split, Expand's
 Pad's pads/value/axes, Tile's repeats, (Un)Squeeze's axes) are read on the host
 (``host_inputs``) and must be constants: hwbench resolves every shape before running.
 Gather's indices are host values too (bounds-checked exactly): a constant, or a graph
-input (token ids), which the executor then keeps on the host instead of uploading.
+input (token ids), which the executor then keeps on the host instead of uploading, or
+indices computed at run time (position ids), read back from the device.
 The shape rule, the run and the host evaluation all go through one ``spec`` check, so
 they agree; the host evaluation takes any dtype (shape arithmetic is int64).
 """
@@ -140,6 +141,15 @@ def _gather_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return [x[:axis] + tuple(idx) + x[axis + 1:]]
 
 
+def _host_indices(be, idx: Any) -> Any:
+    """Gather's indices on the host: computed at run time on a device (RoBERTa's position
+    ids: cumsum of the mask), they are read back, as the kernel bounds-checks them there
+    (one small integer tensor, like Clip's run-time bounds)."""
+    if isinstance(idx, (np.ndarray, np.generic)):
+        return idx
+    return be.to_numpy(idx)
+
+
 def _gather_host(node, args, opset):
     x, idx = np.asarray(args[0]), np.asarray(args[1])
     p = _checked(node, lambda s, **k: spec.check_gather(s, idx, **k), x.shape,
@@ -267,7 +277,8 @@ DEFS = (
     _take_def("Tile", spec.check_tile, _tile_params, "tile", (1,)),
     OpDef("Gather", shape=_gather_shape, host=_gather_host, host_inputs=(1,),
           kernels=("gather",),
-          run=lambda be, x, s: be.gather(x[0], x[1], s.node.attrs.get("axis", 0))),
+          run=lambda be, x, s: be.gather(x[0], _host_indices(be, x[1]),
+                                         s.node.attrs.get("axis", 0))),
     OpDef("Split", shape=_split_shape, host=_split_host, host_inputs=(1,), kernels=("slice",),
           run=_split_run),
     _view_def("Squeeze", squeezed),

@@ -17,8 +17,10 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Node
+from hwbench.graph.ops.int_dispatch import is_integer, run_integer
 from hwbench.graph.ops.opdef import OpDef, Step
 from hwbench.graph.ops.shapes import same_shape
+from hwbench.graph.ops.types import NUMBERS
 from hwbench.kernels import spec, unary_reference
 
 # ONNX op -> (kernel op, {ONNX attribute: kernel parameter})
@@ -76,6 +78,8 @@ def _run(be, x, s: Step):
     if s.node.op_type == "Clip":
         lo, hi = clip_bounds(s.node, x, s.opset, be)
         return be.unary(x[0], "clip", alpha=lo, beta=hi)
+    if s.node.op_type in ("Neg", "Abs") and is_integer(x[0]):
+        return run_integer(be, x, s)
     op, params = kernel_call(s.node)
     return be.unary(x[0], op, **params)
 
@@ -109,7 +113,9 @@ def _def(name: str, **extra: Any) -> OpDef:
                  flops=_flops, **extra)
 
 
-DEFS = tuple(_def(name) for name in ONNX_UNARY) + (
+# Neg and Abs also take int32/int64 (the integer family's int_unary)
+DEFS = tuple(_def(name, **({"in_types": NUMBERS} if ONNX_UNARY[name][0] in ("neg", "abs")
+                           else {})) for name in ONNX_UNARY) + (
     _def("Gelu"),
     _def("Clip", host_inputs=(1, 2)),
 )

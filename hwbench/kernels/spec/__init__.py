@@ -120,3 +120,24 @@ __all__ += ["BINARY_OPS", "COMPARISONS", "CompareProblem", "WhereProblem", "broa
 __all__ += ["RNN_ACTIVATIONS", "RnnActivation", "RnnProblem", "check_rnn"]
 __all__ += ["ConvTransposeProblem", "ResizeProblem", "check_conv_transpose2d", "check_resize"]
 __all__ += ["CAST_DTYPES", "CastProblem", "cast_target", "check_cast"]
+from hwbench.kernels.spec.integer import (  # noqa: E402
+    ARG_OPS,
+    INT_BINARY_OPS,
+    INT_DTYPES,
+    INT_UNARY_OPS,
+    LOGICAL_OPS,
+    SCAN_DTYPES,
+    ArgReduceProblem,
+    CumsumProblem,
+    IntBinaryProblem,
+    IntUnaryProblem,
+    check_arg_reduce,
+    check_cumsum,
+    check_int_binary,
+    check_int_unary,
+)
+
+__all__ += ["ARG_OPS", "ArgReduceProblem", "CumsumProblem", "INT_BINARY_OPS", "INT_DTYPES",
+            "INT_UNARY_OPS", "IntBinaryProblem", "IntUnaryProblem", "LOGICAL_OPS",
+            "SCAN_DTYPES", "check_arg_reduce", "check_cumsum", "check_int_binary",
+            "check_int_unary"]

@@ -25,6 +25,9 @@ BINARY_OPS = ("sub", "div", "pow", "max", "min", "fmod")
 # compare(a, b, op): op -> a bool result
 COMPARISONS = ("equal", "less", "greater", "less_equal", "greater_equal")
 CONDITION_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))
+BOOL = np.dtype(np.bool_)
+# compare's operands and where's branches: float32, or exact int32/int64/bool
+COMPARE_DTYPES = (FLOAT32, np.dtype(np.int32), np.dtype(np.int64), BOOL)
 
 
 def broadcast(shapes: tuple[tuple[int, ...], ...], names: tuple[str, ...],
@@ -54,6 +57,18 @@ def broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tup
     return tuple(reversed(strides))
 
 
+def check_same_dtype(a: Any, b: Any, allowed: tuple[np.dtype, ...], op: str,
+                     names: tuple[str, str] = ("a", "b")) -> np.dtype:
+    """The dtype ``a`` and ``b`` share, one of ``allowed`` (a DTypeError naming them)."""
+    da = check_dtype(a, allowed, names[0], op)
+    db = check_dtype(b, allowed, names[1], op)
+    if da != db:
+        raise DTypeError(f"{op}: arguments '{names[0]}' and '{names[1]}' must have the same "
+                         f"dtype, got {da} and {db}")
+    return da
+
+
+
 def _check_op(op: Any, allowed: tuple[str, ...], kernel: str) -> str:
     if not isinstance(op, str) or op not in allowed:
         raise ArgumentError(f"{kernel}: argument 'op' must be one of {', '.join(allowed)}, "
@@ -75,6 +90,7 @@ class CompareProblem:
     b_shape: tuple[int, ...]
     shape: tuple[int, ...]
     op: str
+    dtype: np.dtype = FLOAT32  # the operands' (float32, int32, int64 or bool)
 
     @property
     def size(self) -> int:
@@ -90,13 +106,35 @@ class CompareProblem:
 
     @property
     def bytes(self) -> int:
-        return 4 * (math.prod(self.a_shape) + math.prod(self.b_shape)) + self.size
+        return (self.dtype.itemsize * (math.prod(self.a_shape) + math.prod(self.b_shape))
+                + self.size)
+
+
+def compare_dtype(a: Any, b: Any, op: str) -> np.dtype:
+    """``compare``'s operands: one dtype of float32, int32, int64 or bool (bool: equal
+    only, as ONNX's comparisons other than Equal take numbers)."""
+    dtype = check_same_dtype(a, b, COMPARE_DTYPES, f"compare ({op})")
+    if dtype == BOOL and op != "equal":
+        raise DTypeError(f"compare ({op}): arguments 'a' and 'b' are bool; only equal "
+                         f"compares bools")
+    return dtype
+
+
+def where_dtype(x: Any, y: Any) -> np.dtype:
+    return check_same_dtype(x, y, COMPARE_DTYPES, "where", ("x", "y"))
+
 
 
 def check_compare(a: Any, b: Any, op: Any) -> CompareProblem:
+    """``compare(a, b, op)``: a and b of one dtype (float32, int32, int64; bool for equal),
+    broadcasting; integers compare exactly."""
     op = _check_op(op, COMPARISONS, "compare")
-    p = check_binary(a, b, op)
-    return CompareProblem(p.a_shape, p.b_shape, p.shape, op)
+    sa, sb = array_shape(a, "a", "compare"), array_shape(b, "b", "compare")
+    check_nonempty(sa, "a", "compare")
+    check_nonempty(sb, "b", "compare")
+    dtype = compare_dtype(a, b, op)
+    shape = broadcast((sa, sb), ("a", "b"), "compare")
+    return CompareProblem(sa, sb, shape, op, dtype)
 
 
 @dataclass(frozen=True)
@@ -107,6 +145,7 @@ class WhereProblem:
     x_shape: tuple[int, ...]
     y_shape: tuple[int, ...]
     shape: tuple[int, ...]
+    dtype: np.dtype = FLOAT32  # x's and y's (float32, int32, int64 or bool)
 
     @property
     def size(self) -> int:
@@ -118,17 +157,18 @@ class WhereProblem:
 
     @property
     def output_bytes(self) -> int:
-        return 4 * self.size
+        return self.dtype.itemsize * self.size
 
     @property
     def bytes(self) -> int:
-        return (math.prod(self.condition_shape) + 4 * math.prod(self.x_shape)
-                + 4 * math.prod(self.y_shape) + 4 * self.size)
+        n = self.dtype.itemsize
+        return (math.prod(self.condition_shape) + n * math.prod(self.x_shape)
+                + n * math.prod(self.y_shape) + n * self.size)
 
 
 def check_where(condition: Any, x: Any, y: Any) -> WhereProblem:
-    """``where(condition, x, y)``: a bool (or uint8, nonzero = true) condition, float32 x
-    and y, all three broadcasting together."""
+    """``where(condition, x, y)``: a bool (or uint8, nonzero = true) condition, x and y of one
+    dtype (float32, int32, int64 or bool), all three broadcasting together."""
     sc = array_shape(condition, "condition", "where")
     sx, sy = array_shape(x, "x", "where"), array_shape(y, "y", "where")
     for shape, name in ((sc, "condition"), (sx, "x"), (sy, "y")):
@@ -137,7 +177,6 @@ def check_where(condition: Any, x: Any, y: Any) -> WhereProblem:
     if dtype not in CONDITION_DTYPES:
         raise DTypeError(f"where: argument 'condition' must have dtype bool or uint8, got "
                          f"{dtype}")
-    check_dtype(x, (FLOAT32,), "x", "where")
-    check_dtype(y, (FLOAT32,), "y", "where")
+    value_dtype = where_dtype(x, y)
     shape = broadcast((sc, sx, sy), ("condition", "x", "y"), "where")
-    return WhereProblem(sc, sx, sy, shape)
+    return WhereProblem(sc, sx, sy, shape, value_dtype)
