@@ -72,6 +72,15 @@ def _batches(seed: int, count: int) -> list[np.ndarray]:
 
 def _build(name: str):
     models = _torchvision_models()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the same float sums whatever else ran in this process
+    try:
+        return _seeded(models, name)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _seeded(models, name: str):
     torch.manual_seed(0)
     model = getattr(models, name)(weights=None, **MODELS[name])
     with torch.no_grad():
@@ -137,6 +146,7 @@ def graphs(exported):
 # systolic also computes Sigmoid on its table unit (error <= 7e-5).
 DIVERGES = {
     ("shufflenet_v2_x1_0", "*"): "float32 vs exact requantization, amplified (margin 0.014)",
+    ("mnasnet1_0", "*"): "onnxruntime's own top-2 margin is ~0 on one input (a near tie)",
     ("regnet_y_400mf", "systolic"): "the systolic sigmoid table, amplified",
     ("efficientnet_b0", "systolic"): "the systolic sigmoid table, amplified",
 }
