@@ -17,6 +17,7 @@ Needs PyTorch, torchvision and onnxruntime; skipped with the reason elsewhere.
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -118,15 +119,20 @@ def exported(request, tmp_path_factory):
     except UnsupportedError as exc:  # an op hwbench lacks in float too (Swin-T: ScatterND)
         pytest.skip(f"{name}: {str(exc).split('. Supported')[0]}")
     pre = str(folder / "pre.onnx")
+    here = os.getcwd()
+    os.chdir(folder)  # both write scratch files (ViT: 100 MB) into the working directory
     try:
-        quant_pre_process(paths["float"], pre)
-    except Exception:  # its symbolic shape inference gives up on ViT's Reshapes
-        quant_pre_process(paths["float"], pre, skip_symbolic_shape=True)
-    for fmt, quant_format in FORMATS.items():
-        paths[fmt] = str(folder / f"{fmt}.onnx")
-        quantize_static(pre, paths[fmt], _Reader(), quant_format=quant_format,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        per_channel=True)
+        try:
+            quant_pre_process(paths["float"], pre)
+        except Exception:  # its symbolic shape inference gives up on ViT's Reshapes
+            quant_pre_process(paths["float"], pre, skip_symbolic_shape=True)
+        for fmt, quant_format in FORMATS.items():
+            paths[fmt] = str(folder / f"{fmt}.onnx")
+            quantize_static(pre, paths[fmt], _Reader(), quant_format=quant_format,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            per_channel=True)
+    finally:
+        os.chdir(here)
     return name, paths
 
 
