@@ -62,7 +62,8 @@ def test_op_sets_the_graph_layer_uses_come_from_the_registry():
                                  "QLinearMatMul"} | {
         f"com.microsoft:{op}" for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid",
                                          "QLinearLeakyRelu", "QLinearGlobalAveragePool",
-                                         "QLinearAveragePool", "QLinearConcat", "QGemm")}
+                                         "QLinearAveragePool", "QLinearConcat", "QGemm",
+                                         "QLinearSoftmax")}
     assert op_def("Reshape").host_inputs == (1,)
     assert op_def("QLinearConv").kernels == ("conv2d_int8",)
 
@@ -115,6 +116,9 @@ NO_NODE_TESTS = {
        "tests/test_qoperator.py checks it against onnxruntime"
        for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",
                   "QLinearGlobalAveragePool", "QLinearAveragePool", "QLinearConcat", "QGemm")},
+    "com.microsoft:QLinearSoftmax": "onnxruntime's contrib op, no ONNX node test: "
+                                    "tests/test_qoperator_attention.py checks it against "
+                                    "onnxruntime",
 }
 
 

@@ -9,10 +9,14 @@ the same quantizer writes in QOperator format, so both formats run the same kern
 - Sigmoid, LeakyRelu, GlobalAveragePool, AveragePool -> com.microsoft QLinearSigmoid,
   QLinearLeakyRelu, QLinearGlobalAveragePool, QLinearAveragePool;
 - Concat -> com.microsoft QLinearConcat;
-- MatMul with constant 2-D weights -> QLinearMatMul;
+- MatMul -> QLinearMatMul: constant 2-D weights (per tensor or per column), or a second
+  activation (attention's products), batched;
+- Softmax -> com.microsoft QLinearSoftmax;
 - Gemm with constant weights -> com.microsoft QGemm (float output where no
   QuantizeLinear follows: a classifier's last layer);
-- MaxPool whose input and output share scale and zero point -> MaxPool on the codes.
+- MaxPool, Reshape, Flatten, Transpose, Squeeze, Unsqueeze, Slice, Gather, DepthToSpace,
+  SpaceToDepth, Expand, Tile whose input and output share scale and zero point -> the same
+  op on the codes (as onnxruntime runs them in QOperator format).
 
 A group is fused only where every scale and zero point is a constant, per tensor (per
 output column for MatMul/Gemm weights), the input codes are 8-bit, and the float result
@@ -24,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.graph.ir import Graph, Node, prune
-from hwbench.graph.ops.qoperator import QDQ_FORMS
+from hwbench.graph.ops.qoperator import ON_CODES, QDQ_FORMS
 from hwbench.graph.quantize import _qdq_bias, _through_identities
 
 MICROSOFT = "com.microsoft"
@@ -106,14 +110,22 @@ def _fuse(grp: _Group, node: Node) -> tuple[Node, Node | None] | None:
         inputs = y_params + [name for p in parts for name in p]
         return Node("QLinearConcat", inputs, out, dict(node.attrs), f"{label}_qdq",
                     MICROSOFT), q
-    if op == "MaxPool" and len(node.outputs) == 1:
+    if op in ON_CODES and not node.domain and len(node.outputs) == 1:
         x = grp.dq(node.inputs[0])
         if x is None or not _same_params(g, x[1:], y_params):
             return None
-        return Node("MaxPool", [x[0]], out, dict(node.attrs), f"{label}_qdq"), q
-    if op == "MatMul":
+        return Node(op, [x[0], *node.inputs[1:]], out, dict(node.attrs), f"{label}_qdq"), q
+    if op == "Softmax":
+        x = grp.dq(node.inputs[0])
+        if x is None:
+            return None
+        attrs = {"axis": node.attrs.get("axis", -1 if g.opset >= 13 else 1),
+                 "opset": g.opset}
+        return Node("QLinearSoftmax", x + y_params, out, attrs, f"{label}_qdq",
+                    MICROSOFT), q
+    if op == "MatMul":  # constant weights (per tensor or column) or two activations
         a, b = grp.dq(node.inputs[0]), grp.dq(node.inputs[1], per_column=1)
-        if a is None or b is None or _const(g, b[0]) is None or _const(g, b[0]).ndim != 2:
+        if a is None or b is None:
             return None
         return Node("QLinearMatMul", a + b + y_params, out, {}, f"{label}_qdq"), q
     return None

@@ -1,6 +1,6 @@
 """onnxruntime's QOperator ops (domain ``com.microsoft``: QLinearAdd, QLinearMul,
 QLinearGlobalAveragePool, QLinearAveragePool, QLinearConcat, QLinearSigmoid,
-QLinearLeakyRelu, QGemm) and ONNX's DynamicQuantizeLinear.
+QLinearLeakyRelu, QLinearSoftmax, QGemm) and ONNX's DynamicQuantizeLinear.
 
 onnxruntime computes the elementwise and pooling ones in float32 between 8-bit codes
 (MLAS: dequantize, operate, requantize with round half to even; Sigmoid and LeakyRelu by
@@ -176,6 +176,36 @@ def _concat_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return [tuple(out)]
 
 
+def _run_softmax(be, x, s: Step):
+    """onnxruntime's kernel: exp of the dequantized codes less their row maximum, over
+    their sum, times ``floor(1 / Y_scale)``, rounded half to even, plus the zero point
+    (so the output step is ``1 / floor(1 / Y_scale)``; 1/256 as its quantizer writes it).
+    Opset < 13 semantics (``opset`` attribute) flatten from ``axis`` on, as Softmax-11."""
+    node, shape = s.node, s.in_shapes[0]
+    opset = int(node.attrs.get("opset", 13))
+    if opset < 13 and "axis" not in node.attrs:  # onnxruntime 1.32 reads -1, older 1
+        raise UnsupportedError(f"{node.label()}: QLinearSoftmax with opset={opset} needs "
+                               f"an explicit axis (onnxruntime versions default it "
+                               f"differently)")
+    axis = int(node.attrs.get("axis", -1))
+    if not -len(shape) <= axis < len(shape):
+        raise ArgumentError(f"{node.label()}: axis {axis} is out of range for rank "
+                            f"{len(shape)}")
+    axis %= len(shape)
+    y_scale = np.float32(np.asarray(_host(be, x[3]), np.float32).reshape(()))
+    steps = np.floor(np.float32(1.0) / y_scale)
+    if not np.isfinite(y_scale) or y_scale <= 0 or steps < 1:
+        raise ArgumentError(f"{node.label()}: Y_scale must be in (0, 1], got {y_scale}")
+    p = _dq(be, x[0], x[1], _optional(x, 2))
+    if opset < 13:
+        flat = (int(np.prod(shape[:axis], dtype=np.int64)),
+                int(np.prod(shape[axis:], dtype=np.int64)))
+        p = be.reshape(be.softmax(be.reshape(p, flat), axis=1), shape)
+    else:
+        p = be.softmax(p, axis=axis)
+    return _q(be, p, np.float32(1.0) / np.float32(steps), _optional(x, 4), x[0])
+
+
 # -- DynamicQuantizeLinear (ONNX, opset 11) ---------------------------------------------
 def dynamic_params(low: float, high: float) -> tuple[np.float32, np.uint8]:
     """DynamicQuantizeLinear's scale and zero point for a tensor spanning [low, high]
@@ -204,6 +234,13 @@ QDQ_FORMS = {"Add": "QLinearAdd", "Mul": "QLinearMul", "Sigmoid": "QLinearSigmoi
              "LeakyRelu": "QLinearLeakyRelu", "GlobalAveragePool": "QLinearGlobalAveragePool",
              "AveragePool": "QLinearAveragePool"}
 
+# Ops that only move or pick values (MaxPool: the largest, which quantization's monotone
+# map keeps): on codes whose scale and zero point their output shares they give the codes
+# of the float result exactly, so ``graph.qdq_fusion`` runs them on the codes (inputs
+# after the first are shapes, axes, indices)
+ON_CODES = ("MaxPool", "Reshape", "Flatten", "Transpose", "Squeeze", "Unsqueeze", "Slice",
+            "Gather", "DepthToSpace", "SpaceToDepth", "Expand", "Tile")
+
 _BINARY_HOST = (1, 2, 4, 5, 6, 7)
 _UNARY_HOST = (1, 2, 3, 4)
 _CONCAT_HOST = tuple(i for i in range(2 + 3 * 256) if i < 2 or (i - 2) % 3)
@@ -231,6 +268,8 @@ DEFS = (
           kernels=("concat",),
           host_inputs=_CONCAT_HOST, integer=True, output_itemsize=1,
           out_types=input_type(2)),
+    OpDef("QLinearSoftmax", shape=_first, run=_run_softmax, domain=MICROSOFT,
+          kernels=("softmax",), host_inputs=_UNARY_HOST, integer=True, output_itemsize=1),
     OpDef("QGemm", shape=_qgemm_shape, run=_run_qgemm, domain=MICROSOFT,
           kernels=("conv2d_int8", "gemm_int8"), host_inputs=(1, 2, 4, 5, 7, 8), integer=True,
           flops=_qgemm_flops, output_itemsize=1, out_types=input_type(8, np.float32)),

@@ -192,6 +192,10 @@ def _quantize_params(shape: tuple[int, ...], scale: Any, zero_point: Any, axis: 
                      ) -> tuple[int | None, np.ndarray, np.ndarray]:
     """Scale and zero point: both per tensor, or both 1-D along ``axis``."""
     s = np.asarray(scale)
+    if s.ndim == 1 and s.size == 1:  # one value: per tensor, as ONNX's reference reads it
+        scale = s = s.reshape(())
+        if zero_point is not None and np.asarray(zero_point).size == 1:
+            zero_point = np.asarray(zero_point).reshape(())
     ax = check_axis(axis, max(len(shape), 1), op) if s.ndim else None
     length = shape[ax] if ax is not None and shape else None
     sc = check_scale(scale, "scale", op, length=length)
