@@ -102,6 +102,7 @@ def test_onnx_node(backend, node_tests, name):
         np.testing.assert_array_equal(result, want)
 
 
+@pytest.mark.node_test(level="graph")
 @pytest.mark.parametrize("name", sorted(OLD_OPSET_CASES))
 def test_logical_through_the_graph_layer(backend, node_tests, name):
     from onnx import version_converter

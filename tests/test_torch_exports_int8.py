@@ -150,11 +150,15 @@ def graphs(exported):
 # 1e5 lands 1 LSB the other way, and a deep network amplifies that into logits several
 # steps apart (test_int8_export_ops_agree_with_onnxruntime bounds each op on its own).
 # systolic also computes Sigmoid on its table unit (error <= 7e-5).
+# (model, backend) -> (reason, margin): there top-1 must equal onnxruntime's wherever
+# onnxruntime's own top-1 leads its runner-up by more than ``margin`` (a logit distance the
+# measured divergence stays under: max |hwbench - onnxruntime| was 0.1-0.4 on numpy, cpu
+# and opencl, 2.05 with systolic's sigmoid table); a flip on a wider lead fails.
 DIVERGES = {
-    ("shufflenet_v2_x1_0", "*"): "float32 vs exact requantization, amplified (margin 0.014)",
-    ("mnasnet1_0", "*"): "onnxruntime's own top-2 margin is ~0 on one input (a near tie)",
-    ("regnet_y_400mf", "systolic"): "the systolic sigmoid table, amplified",
-    ("efficientnet_b0", "systolic"): "the systolic sigmoid table, amplified",
+    ("shufflenet_v2_x1_0", "*"): ("float32 vs exact requantization, amplified", 0.5),
+    ("mnasnet1_0", "*"): ("float32 vs exact requantization, amplified", 0.5),
+    ("regnet_y_400mf", "systolic"): ("the systolic sigmoid table, amplified", 2.5),
+    ("efficientnet_b0", "systolic"): ("the systolic sigmoid table, amplified", 2.5),
 }
 
 
@@ -174,16 +178,18 @@ def test_int8_export_agrees_with_onnxruntime(exported, graphs, fmt, backend):
     name, paths = exported
     session = ort.InferenceSession(paths[fmt], providers=["CPUExecutionProvider"])
     executor = Executor(graphs[fmt], get_backend(backend))
-    agree = []
+    reason, margin = DIVERGES.get((name, backend)) or DIVERGES.get((name, "*")) or ("", 0.0)
+    flips = []
     for x in _batches(100, 2):
         ref = session.run(None, {"input": x})[0]
         out = executor.run({"input": x})[0]
         assert out.shape == ref.shape == (BATCH, 1000) and out.dtype == ref.dtype
-        agree += list(_top1_equal(out, ref))
-    reason = DIVERGES.get((name, backend)) or DIVERGES.get((name, "*"))
-    if reason and not all(agree):
-        pytest.xfail(f"top-1 differs on {agree.count(False)} of {len(agree)}: {reason}")
-    assert all(agree), agree
+        top2 = np.sort(ref, axis=-1)[:, -2:]
+        lead = top2[:, 1] - top2[:, 0]
+        flips += [float(d) for d, same in zip(lead, _top1_equal(out, ref), strict=True)
+                  if not same and d > margin]
+    assert not flips, (f"top-1 differs where onnxruntime leads by {flips} "
+                       f"(allowed only under {margin}{': ' + reason if reason else ''})")
 
 
 def _exact_backends_agree(graph, x) -> np.ndarray:
