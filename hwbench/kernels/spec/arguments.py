@@ -116,3 +116,22 @@ def check_real(value: Any, name: str, op: str) -> float:
     if not np.isfinite(value):
         raise ArgumentError(f"{op}: argument '{name}' must be finite, got {value!r}")
     return float(value)
+
+
+def broadcast(shapes: tuple[tuple[int, ...], ...], names: tuple[str, ...],
+              op: str) -> tuple[int, ...]:
+    """The NumPy broadcast of ``shapes``, or an ArgumentError naming the arguments and the
+    dimension where they differ."""
+    rank = max(len(s) for s in shapes)
+    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
+    out = []
+    for i in range(rank):
+        dims = {p[i] for p in padded} - {1}
+        if len(dims) > 1:
+            detail = ", ".join(f"'{n}' {tuple(s)}" for n, s in zip(names, shapes, strict=True))
+            sizes = " and ".join(f"{p[i]} in {n}" for n, p in zip(names, padded, strict=True))
+            raise ArgumentError(f"{op}: arguments {detail} do not broadcast: dimension "
+                                f"{i - rank} is {sizes}")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+

@@ -14,6 +14,7 @@ from hwbench.errors import ArgumentError, DTypeError
 from hwbench.kernels.spec.arguments import (
     FLOAT32,
     array_shape,
+    broadcast,
     check_dtype,
     check_nonempty,
     dtype_of,
@@ -28,22 +29,6 @@ CONDITION_DTYPES = (np.dtype(np.bool_), np.dtype(np.uint8))
 BOOL = np.dtype(np.bool_)
 # compare's operands and where's branches: float32, or exact int32/int64/bool
 COMPARE_DTYPES = (FLOAT32, np.dtype(np.int32), np.dtype(np.int64), BOOL)
-
-
-def broadcast(shapes: tuple[tuple[int, ...], ...], names: tuple[str, ...],
-              op: str) -> tuple[int, ...]:
-    """The NumPy broadcast of ``shapes``, or an ArgumentError naming the arguments."""
-    rank = max(len(s) for s in shapes)
-    padded = [(1,) * (rank - len(s)) + tuple(s) for s in shapes]
-    out = []
-    for i in range(rank):
-        dims = {p[i] for p in padded} - {1}
-        if len(dims) > 1:
-            detail = ", ".join(f"'{n}' {tuple(s)}" for n, s in zip(names, shapes, strict=True))
-            raise ArgumentError(f"{op}: arguments {detail} do not broadcast: dimension "
-                                f"{i - rank} differs")
-        out.append(dims.pop() if dims else 1)
-    return tuple(out)
 
 
 def broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[int, ...]:

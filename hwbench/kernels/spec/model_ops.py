@@ -14,6 +14,7 @@ from hwbench.kernels.spec.arguments import (
     FLOAT32,
     LAYOUT_DTYPES,
     array_shape,
+    broadcast,
     check_axis,
     check_dtype,
     check_flag,
@@ -275,14 +276,7 @@ def check_binary(a: Any, b: Any, op: str) -> BinaryProblem:
     check_nonempty(sb, "b", op)
     check_dtype(a, (FLOAT32,), "a", op)
     check_dtype(b, (FLOAT32,), "b", op)
-    rank = max(len(sa), len(sb))
-    pa, pb = (1,) * (rank - len(sa)) + sa, (1,) * (rank - len(sb)) + sb
-    for i, (da, db) in enumerate(zip(pa, pb, strict=True)):
-        if da != db and 1 not in (da, db):
-            raise ArgumentError(
-                f"{op}: arguments 'a' {sa} and 'b' {sb} do not broadcast: dimension "
-                f"{i - rank} is {da} in a and {db} in b")
-    shape = tuple(max(da, db) for da, db in zip(pa, pb, strict=True))
+    shape = broadcast((sa, sb), ("a", "b"), op)
     return BinaryProblem(sa, sb, shape, op)
 
 
