@@ -30,6 +30,7 @@ from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
 from hwbench.graph.element_types import check_element_types
 from hwbench.graph.ir import Graph, check_op_types
 from hwbench.graph.ops import OP_DEFS, Step
+from hwbench.graph.plan import Plan, host_outputs
 from hwbench.graph.shape_inference import infer_shapes
 
 
@@ -115,6 +116,7 @@ class Executor:
         self._weights = {name: backend.asarray(graph.initializers[name])
                          for name in device_consts}
         self.last_timings: dict[str, float] = {}
+        self.plan: Plan | None = None  # built by the first ``replay``
         self.totals: dict[str, float] = collections.defaultdict(float)
 
     def _lifetimes(self, weights: set[str]) -> list[list[str]]:
@@ -203,10 +205,7 @@ class Executor:
             if x.dtype.kind == "f" and not np.isfinite(x).all():
                 raise ArgumentError(f"input {name!r} contains NaN or infinity")
 
-    def run(self, feeds: Mapping[str, np.ndarray],
-            output_names: list[str] | None = None) -> list[np.ndarray]:
-        """Graph outputs (or ``output_names``) as NumPy arrays, in graph output order."""
-        self.check_feeds(feeds)
+    def _output_names(self, output_names: Any) -> list[str]:
         if output_names is not None and (
                 not isinstance(output_names, (list, tuple))
                 or not all(isinstance(n, str) for n in output_names)):
@@ -217,12 +216,65 @@ class Executor:
         if unknown:
             raise ArgumentError(f"output_names: unknown output(s) {unknown}; the model's "
                                 f"outputs are {self.graph.output_names}")
+        return names
+
+    def _upload(self, feeds: Mapping[str, Any]) -> list[Any]:
+        be = self.backend
+        return [np.asarray(feeds[v.name]) if v.name in self._host_feeds
+                else be.asarray(feeds[v.name]) for v in self.graph.inputs]
+
+    def _record(self, t0: float, t1: float, t2: float, t3: float) -> None:
+        self.last_timings = {"transfer_in_s": t1 - t0, "compute_s": t2 - t1,
+                             "transfer_out_s": t3 - t2}
+        for key, value in self.last_timings.items():
+            self.totals[key] += value
+        self.totals["runs"] += 1
+
+    def replay(self, feeds: Mapping[str, np.ndarray],
+               output_names: list[str] | None = None) -> list[np.ndarray]:
+        """``run``'s results through the compiled plan (``hwbench.graph.plan``): the
+        first call traces a normal run and builds it, later calls replay it. The feeds
+        are screened on every call, as ``run`` does; ``profile=True`` runs ``run``."""
+        if self.profile:
+            return self.run(feeds, output_names)
+        self.check_feeds(feeds)
+        names = self._output_names(output_names)
+        be, sync = self.backend, self.time_transfers
+        t0 = time.perf_counter()
+        inputs = self._upload(feeds)
+        if sync:
+            be.synchronize()
+        t1 = time.perf_counter()
+        if self.plan is None:
+            plan = Plan(self)
+            env = {**self._params, **self._weights,
+                   **{v.name: x for v, x in zip(self.graph.inputs, inputs, strict=True)}}
+            traced = plan.trace(env)
+            values = [traced[n] if n in traced else self.graph.initializers[n]
+                      for n in self.graph.output_names]
+            self.plan = plan
+        else:
+            values = self.plan.replay(inputs)
+        if output_names is not None:
+            index = {n: i for i, n in enumerate(self.graph.output_names)}
+            values = [values[index[n]] for n in names]
+        if sync:
+            be.synchronize()
+        t2 = time.perf_counter()
+        results = host_outputs(be, values)
+        self._record(t0, t1, t2, time.perf_counter())
+        return results
+
+    def run(self, feeds: Mapping[str, np.ndarray],
+            output_names: list[str] | None = None) -> list[np.ndarray]:
+        """Graph outputs (or ``output_names``) as NumPy arrays, in graph output order."""
+        self.check_feeds(feeds)
+        names = self._output_names(output_names)
         be, sync = self.backend, self.time_transfers
         t0 = time.perf_counter()
         env: dict[str, Any] = {**self._params, **self._weights}
-        for v in self.graph.inputs:
-            env[v.name] = (np.asarray(feeds[v.name]) if v.name in self._host_feeds
-                           else be.asarray(feeds[v.name]))
+        for v, x in zip(self.graph.inputs, self._upload(feeds), strict=True):
+            env[v.name] = x
         if sync:
             be.synchronize()
         t1 = time.perf_counter()
@@ -244,17 +296,7 @@ class Executor:
         if sync:
             be.synchronize()
         t2 = time.perf_counter()
-        results = []
-        for name in names:
-            value = env[name] if name in env else self.graph.initializers[name]
-            host = be.to_numpy(value)
-            if not host.flags.writeable or not host.flags.owndata:  # a view of backend state
-                host = np.array(host, copy=True)
-            results.append(host)
-        t3 = time.perf_counter()
-        self.last_timings = {"transfer_in_s": t1 - t0, "compute_s": t2 - t1,
-                             "transfer_out_s": t3 - t2}
-        for key, value in self.last_timings.items():
-            self.totals[key] += value
-        self.totals["runs"] += 1
+        results = host_outputs(be, [env[name] if name in env else self.graph.initializers[name]
+                                    for name in names])
+        self._record(t0, t1, t2, time.perf_counter())
         return results

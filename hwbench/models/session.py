@@ -72,11 +72,13 @@ class Session:
     def __init__(self, model: Model | str, backend: str | Backend = "cpu",
                  precision: str = "fp32", *, calibration: Any = None,
                  time_transfers: bool = False, profile: bool = False, fuse: bool = True,
-                 **backend_options: Any) -> None:
+                 plan: bool = True, **backend_options: Any) -> None:
         """``precision="int8"`` runs ``hwbench.quantize_model(model, calibration)`` first; a model
         that is quantized already runs as it is whatever ``precision`` says. ``fuse``: run
         ``passes.fuse_conv_epilogues`` (Conv+Add+Relu as one kernel call) after the
-        inference passes; False runs the graph op by op."""
+        inference passes; False runs the graph op by op. ``plan``: ``run`` replays the
+        compiled plan (``hwbench.graph.plan``: checks settled by the first run, kernels
+        called directly after); False walks the graph through every check each run."""
         if precision not in PRECISIONS:
             raise UnsupportedError(f"argument 'precision': {precision!r} is not supported "
                                    f"(have {', '.join(PRECISIONS)})")
@@ -104,6 +106,7 @@ class Session:
             self.graph = fuse_conv_epilogues(self.graph)
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
+        self._run = self.executor.replay if plan else self.executor.run
 
     def get_inputs(self) -> list[NodeArg]:
         return [NodeArg(v.name, list(v.shape), _ONNX_TYPES.get(np.dtype(v.dtype), str(v.dtype)))
@@ -129,7 +132,7 @@ class Session:
                 "Session.run takes the feeds first: run(feeds, output_names=None), the "
                 "reverse of onnxruntime's run(output_names, feeds); got output names "
                 f"({feeds!r}) where the feeds go")
-        return self.executor.run(feeds, output_names)
+        return self._run(feeds, output_names)
 
     @property
     def op_seconds(self) -> dict[str, float]:

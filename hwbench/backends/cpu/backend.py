@@ -50,6 +50,7 @@ from hwbench.backends.cpu.onednn import (
     ARG_SRC_1,
     ARG_WEIGHTS,
 )
+from hwbench.backends.cpu.prepared import prepared_call
 from hwbench.backends.cpu.primitives import (
     BlockedConcat,
     BlockedPool,
@@ -238,6 +239,10 @@ class CpuBackend(IntegerKernelsCpu,
         super()._begin_kernel(op, problem)
         self._threads_now = self.threads_for(problem)
         self.dnnl.set_num_threads(self._threads_now)  # libgomp's count is process-wide
+
+    def _prepared_kernel(self, op: str, problem: Any, kernel: Any) -> Any:
+        """A compiled plan's call of a checked kernel (``cpu/prepared.py``)."""
+        return prepared_call(self, problem, kernel)
 
     def threads_for(self, problem: Any) -> int:
         """1 for a problem too small to pay for waking another thread, else ``threads``.

@@ -21,6 +21,7 @@ import functools
 import itertools
 import os
 import sys
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,7 @@ class OneDNN:
         lib.dnnl_cpu_isa2str.restype, lib.dnnl_cpu_isa2str.argtypes = ctypes.c_char_p, [c_int]
         self.cpu_isa = lib.dnnl_cpu_isa2str(lib.dnnl_get_effective_cpu_isa()).decode()
         self._gomp = _load_gomp()
+        self._threads_set: tuple[int, int] | None = None
 
     def _declare(self) -> None:
         """Argument types for every entry point used, so ctypes converts (never guesses)."""
@@ -252,9 +254,12 @@ class OneDNN:
             raise NativeLibraryError(f"oneDNN {call} failed: {name}")
 
     def set_num_threads(self, threads: int) -> None:
-        """oneDNN's GOMP build takes its thread count from libgomp's ICV."""
-        if self._gomp is not None:
-            self._gomp.omp_set_num_threads(int(threads))
+        """oneDNN's GOMP build takes its thread count from libgomp's ICV (per OS thread:
+        the last count set is remembered per thread, and an unchanged one not set again)."""
+        key = (int(threads), threading.get_ident())
+        if self._gomp is not None and key != self._threads_set:
+            self._gomp.omp_set_num_threads(key[0])
+            self._threads_set = key
 
     def memory_desc(self, shape: tuple[int, ...], dtype: np.dtype | str,
                     tag: str | None = None) -> MemoryDesc:

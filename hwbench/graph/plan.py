@@ -1,0 +1,311 @@
+"""A compiled run of an ``Executor``: the first run traced, every later one replayed.
+
+Shapes are static, so every argument check a backend kernel makes (``spec.check_*``,
+``_check_foreign``, the memory reservation) gives the same answer on every run. The
+first run goes through the normal path with the backend instrumented (``_Recorder``);
+a node whose op function made exactly one kernel call, on exactly the node's inputs,
+is then replayed as a direct call of the backend's private kernel with the problem the
+checks settled (``Backend._prepared_kernel`` where a backend has one, e.g. the cpu
+backend's thread count). Every other node replays its op function as the normal path
+does. The whole graph becomes one generated Python function over local variables:
+no dict look-ups per value, values dropped at the same point as the normal path.
+
+What stays per run: the feeds are screened (names, dtypes, shapes, NaN) as in
+``Executor.run``; a changed feed shape is refused there, naming the input (shapes are
+the graph's, fixed at load). Kernels still allocate their outputs, so arrays returned
+to the user are never written by a later run. With ``check_finite`` on, no kernel call
+is prepared (each one's NaN screen stays).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.errors import ArgumentError
+
+# Methods whose instrumented copy would only slow the traced run (never kernels).
+_NOT_TRACED = frozenset({"_owns", "_foreign_message", "_unsupported", "memory_budget",
+                         "allocation_limit", "require_bytes", "_all_finite"})
+
+
+def _is_problem(x: Any) -> bool:
+    """A checked kernel problem (``hwbench.kernels``' ``...Problem`` records)."""
+    return type(x).__module__.startswith("hwbench.kernels") and hasattr(x, "output_bytes")
+
+
+class _Call:
+    """One private kernel call seen while tracing: its name, problem and arguments."""
+
+    def __init__(self, op: str, name: str, problem: Any, args: tuple, kwargs: dict) -> None:
+        self.op, self.name, self.problem = op, name, problem
+        self.args, self.kwargs = args, kwargs
+        self.result: Any = None
+
+
+class _Recorder:
+    """Instance-level wrappers around a backend's methods for one traced run: which
+    methods each node's op function called directly (depth 0), the kernel each public
+    call began (``_begin_kernel(op, problem)``) and the private calls it made with a
+    checked problem as their first argument (depth 1: the kernel, and the epilogue
+    kernels of a backend that does not fuse them)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.depth = 0
+        self.names: list[str] = []
+
+    def install(self) -> None:
+        cls = type(self.backend)
+        for name in dir(cls):
+            if name.startswith("__") or name in _NOT_TRACED:
+                continue
+            if not inspect.isfunction(inspect.getattr_static(cls, name, None)):
+                continue
+            setattr(self.backend, name, self._wrap(name, getattr(self.backend, name)))
+            self.names.append(name)
+
+    def remove(self) -> None:
+        for name in self.names:
+            self.backend.__dict__.pop(name, None)
+        self.names = []
+
+    def start_step(self) -> None:
+        self.top: list[str] = []
+        self.begun: list[tuple[str, Any]] = []
+        self.calls: list[_Call] = []
+
+    def _wrap(self, name: str, method: Callable) -> Callable:
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            depth = self.depth
+            call = None
+            if depth == 0:
+                self.top.append(name)
+            elif depth == 1:
+                if name == "_begin_kernel":
+                    self.begun.append((args[0], args[1]))
+                elif self.begun and args and _is_problem(args[0]):
+                    call = _Call(self.begun[-1][0], name, args[0], args[1:], kwargs)
+                    self.calls.append(call)
+            self.depth = depth + 1
+            try:
+                result = method(*args, **kwargs)
+            finally:
+                self.depth = depth
+            if call is not None:
+                call.result = result
+            return result
+        return traced
+
+
+def _is_array(x: Any) -> bool:
+    return hasattr(x, "shape") and hasattr(x, "dtype")
+
+
+def _default_prepared(backend: Any, op: str, problem: Any, kernel: Callable) -> Callable:
+    """The call replayed for a checked kernel on a backend without ``_prepared_kernel``:
+    the private kernel with its problem bound; a backend that overrides
+    ``_begin_kernel`` (per-call state) gets it called first."""
+    from hwbench.backends.base import Backend
+
+    if type(backend)._begin_kernel is Backend._begin_kernel:
+        return functools.partial(kernel, problem)
+    begin = backend._begin_kernel
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        begin(op, problem)
+        return kernel(problem, *args, **kwargs)
+    return call
+
+
+class Plan:
+    """The replay of one executor's graph (build it from a traced run: ``Plan.trace``)."""
+
+    def __init__(self, executor: Any) -> None:
+        self.executor = executor
+        self.prepared_steps = 0  # nodes replayed as one prepared kernel call
+        self._fn: Callable | None = None
+        self.source = ""
+
+    # -- the traced run ------------------------------------------------------------------
+    def trace(self, env: dict[str, Any]) -> dict[str, Any]:
+        """Run every node once on ``env`` (weights, params and uploaded feeds; the normal
+        path's loop, values dropped at the same point), record how each can be replayed,
+        build the replay function; returns the graph outputs' values."""
+        ex = self.executor
+        be = ex.backend
+        graph = ex.graph
+        recipes: list[list[_Call] | None] = []
+        recorder = _Recorder(be)
+        recorder.install()
+        try:
+            for step, free in zip(ex._steps, ex._free_after, strict=True):
+                args = [env[n] if n in env else None for n in step.node.inputs]
+                recorder.start_step()
+                out = step.fn(be, args, step)
+                recipes.append(self._recipe(recorder, step, args, out))
+                outs = out if isinstance(out, tuple) else (out,)
+                for name, value in zip(step.node.outputs, outs, strict=False):
+                    if name:
+                        env[name] = value
+                for name in free:
+                    env.pop(name, None)
+        finally:
+            recorder.remove()
+        self._compile(recipes)
+        return {n: env[n] for n in graph.output_names if n in env}
+
+    def _recipe(self, rec: _Recorder, step: Any, args: list[Any],
+                out: Any) -> list[_Call] | None:
+        """The step's kernel calls, if replaying them alone is exactly the op function:
+        one public call whose private calls start with the problem it checked, each
+        later one reading only the node's inputs and earlier results, the last one's
+        result the node's output, and every run-time input read as it is."""
+        be, ex = self.executor.backend, self.executor
+        calls = rec.calls
+        if be.check_finite or len(rec.top) != 1 or len(rec.begun) != 1 or not calls:
+            return None
+        if calls[0].problem is not rec.begun[0][1] or calls[-1].result is not out:
+            return None
+        runtime = [i for i, n in enumerate(step.node.inputs)
+                   if n and n not in ex._weights and n not in ex._params]
+        if any(step.node.inputs[i] in ex._host_feeds for i in runtime):
+            return None
+        known = {id(a): ("in", i) for i, a in reversed(list(enumerate(args))) if a is not None}
+        seen = set()
+        for k, call in enumerate(calls):
+            for a in (*call.args, *call.kwargs.values()):
+                for item in (a if isinstance(a, (list, tuple)) else (a,)):
+                    seen.add(id(item))
+                    if k and _is_array(item) and id(item) not in known:
+                        return None  # a later kernel reads what no recorded call made
+            known[id(call.result)] = ("out", k)
+            call.known = dict(known)
+        if not all(id(args[i]) in seen for i in runtime):
+            return None  # an input reached the kernel changed: the op function is needed
+        return calls
+
+    # -- the generated function ----------------------------------------------------------
+    def _compile(self, recipes: list[list[_Call] | None]) -> None:
+        ex = self.executor
+        graph, be = ex.graph, ex.backend
+        ns: dict[str, Any] = {"be": be, "_isinstance": isinstance, "_tuple": tuple,
+                              "_len": len}
+        names: dict[str, str] = {}  # value name -> expression
+        for i, name in enumerate(ex._params):
+            names[name] = f"P{i}"
+            ns[f"P{i}"] = ex._params[name]
+        for i, name in enumerate(ex._weights):
+            names[name] = f"W{i}"
+            ns[f"W{i}"] = ex._weights[name]
+        feeds = [f"f{i}" for i in range(len(graph.inputs))]
+        for i, v in enumerate(graph.inputs):
+            names[v.name] = feeds[i]
+        lines = ["def replay(ins):"]
+        if feeds:
+            lines.append(f"    {', '.join(feeds)}, = ins")
+        lines.append("    ins.clear()")
+        consts = 0
+
+        def const(value: Any) -> str:
+            nonlocal consts
+            consts += 1
+            ns[f"C{consts}"] = value
+            return f"C{consts}"
+
+        local = 0
+        for k, (step, free, call) in enumerate(zip(ex._steps, ex._free_after, recipes,
+                                                   strict=True)):
+            inputs = [names.get(n, "None") if n else "None" for n in step.node.inputs]
+            if call is None:
+                ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
+                lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
+            else:
+                for j, c in enumerate(call):
+                    lines.append(f"    _r{j} = {self._kernel_call(c, j == 0, inputs, ns, const)}")
+                lines.append(f"    _t = _r{len(call) - 1}")
+                lines.append(f"    del {', '.join(f'_r{j}' for j in range(len(call)))}")
+            outs = step.node.outputs
+            if len([n for n in outs if n]) == 1 and outs[0]:
+                local += 1
+                names[outs[0]] = f"v{local}"
+                lines.append(f"    v{local} = _t[0] if _isinstance(_t, _tuple) else _t")
+            else:
+                lines.append("    _o = _t if _isinstance(_t, _tuple) else (_t,)")
+                for j, name in enumerate(outs):
+                    if name:
+                        local += 1
+                        names[name] = f"v{local}"
+                        lines.append(f"    v{local} = _o[{j}] if _len(_o) > {j} else None")
+            dropped = [names[n] for n in free if names.get(n, "").startswith(("v", "f"))]
+            if dropped:
+                lines.append(f"    del {', '.join(dropped)}")
+                for n in free:
+                    if names.get(n, "").startswith(("v", "f")):
+                        names[n] = "None"  # read after its drop: absent, as in the env
+        outputs = [names[n] if n in names else const(graph.initializers.get(n))
+                   for n in graph.output_names]
+        lines.append(f"    return [{', '.join(outputs)}]")
+        self.source = "\n".join(lines) + "\n"
+        exec(compile(self.source, f"<plan of {graph.name!r}>", "exec"), ns)  # noqa: S102
+        self._fn = ns["replay"]
+        self.prepared_steps = sum(c is not None for c in recipes)
+
+    def _kernel_call(self, call: _Call, first: bool, inputs: list[str], ns: dict[str, Any],
+                     const: Callable[[Any], str]) -> str:
+        """Source of one prepared kernel call, its arguments mapped to the step's input
+        expressions and earlier results (``_r<j>``). Only the first call of a chain
+        began a kernel (thread count, ...); the epilogue calls after it run as they
+        did, in the state it left."""
+        be = self.executor.backend
+        kernel = getattr(be, call.name)
+        prepare = getattr(be, "_prepared_kernel", None)
+        if not first:
+            fn = functools.partial(kernel, call.problem)
+        elif prepare is not None:
+            fn = prepare(call.op, call.problem, kernel)
+        else:
+            fn = _default_prepared(be, call.op, call.problem, kernel)
+        key = f"K{len(ns)}"
+        ns[key] = fn
+
+        def one(x: Any) -> str | None:
+            where = call.known.get(id(x)) if x is not None else None
+            if where is None:
+                return None
+            return inputs[where[1]] if where[0] == "in" else f"_r{where[1]}"
+
+        def expr(a: Any) -> str:
+            mapped = one(a)
+            if mapped is not None:
+                return mapped
+            if isinstance(a, (list, tuple)) and a and all(one(x) for x in a):
+                items = ", ".join(one(x) for x in a)
+                return f"[{items}]" if isinstance(a, list) else f"({items},)"
+            return const(a)
+
+        parts = [expr(a) for a in call.args]
+        parts += [f"{kw}={expr(a)}" for kw, a in call.kwargs.items()]
+        return f"{key}({', '.join(parts)})"
+
+    def replay(self, inputs: list[Any]) -> list[Any]:
+        """The graph outputs' values (graph output order) from the uploaded feeds."""
+        if self._fn is None:
+            raise ArgumentError("Plan.replay before Plan.trace")
+        return self._fn(inputs)
+
+
+def host_outputs(backend: Any, values: list[Any]) -> list[np.ndarray]:
+    """Device values as NumPy arrays the caller owns (``Executor.run``'s rule: a view of
+    backend state is copied)."""
+    results = []
+    for value in values:
+        host = backend.to_numpy(value)
+        if not host.flags.writeable or not host.flags.owndata:
+            host = np.array(host, copy=True)
+        results.append(host)
+    return results
