@@ -102,6 +102,13 @@ class _Recorder:
         return traced
 
 
+def step_host_inputs(step: Any) -> tuple[int, ...]:
+    """The input positions whose values the op's checks may read (``OpDef.host_inputs``)."""
+    from hwbench.graph.ops import OP_DEFS
+
+    return OP_DEFS.of(step.node).host_inputs
+
+
 def _is_array(x: Any) -> bool:
     return hasattr(x, "shape") and hasattr(x, "dtype")
 
@@ -173,8 +180,8 @@ class Plan:
             return None
         runtime = [i for i, n in enumerate(step.node.inputs)
                    if n and n not in ex._weights and n not in ex._params]
-        if any(step.node.inputs[i] in ex._host_feeds for i in runtime):
-            return None
+        if any(i in step_host_inputs(step) for i in runtime):
+            return None  # its checks read the values (Gather's indices, run-time scales)
         known = {id(a): ("in", i) for i, a in reversed(list(enumerate(args))) if a is not None}
         seen = set()
         for k, call in enumerate(calls):
