@@ -1,0 +1,161 @@
+"""The compiled plan (``hwbench.graph.plan``, ``Executor.replay``, what ``Session.run``
+uses): the same outputs as the normal path bit for bit, on every backend; the feeds still
+screened on every run; outputs never shared between runs; the backend left as it was."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import hwbench
+from hwbench.backends import backend_names
+from hwbench.errors import ArgumentError, DTypeError
+from hwbench.models.generated import GENERATED
+from hwbench.pytest_plugin import availability
+
+onnx = pytest.importorskip("onnx")
+
+BACKENDS = backend_names("known")
+# The generated architectures, cut down to seconds (same ops: attention, depthwise
+# convs, SE blocks, LayerNorm, GELU, HardSwish, Gather of token ids).
+SMALL = {
+    "bert_base": dict(layers=1, hidden=32, heads=2, ffn=64, vocab=50, sequence=8),
+    "gpt2": dict(layers=1, hidden=32, heads=2, vocab=50, sequence=8),
+    "mobilenet_v3_large": dict(image=32, classes=10),
+    "convnext_tiny": dict(image=32, classes=10, depths=(1, 1, 1, 1), widths=(8, 16, 32, 64)),
+}
+MODELS = ["lenet", "mlp", "lenet@int8", *SMALL]
+_models: dict[str, hwbench.Model] = {}
+
+
+def backend_or_skip(name: str) -> str:
+    ok, why = availability(name)
+    if not ok:
+        pytest.skip(f"backend {name} unavailable: {why}")
+    return name
+
+
+def model(name: str, tmp_path_factory) -> hwbench.Model:
+    if name not in _models:
+        if name in SMALL:
+            path = tmp_path_factory.mktemp("plan") / f"{name}.onnx"
+            onnx.save(GENERATED[name](1, 0, **SMALL[name]), str(path))
+            _models[name] = hwbench.load_model(str(path))
+        else:
+            _models[name] = hwbench.load_model(name.split("@")[0])
+    return _models[name]
+
+
+def session(name: str, backend: str, tmp_path_factory, **options) -> hwbench.Session:
+    precision = "int8" if name.endswith("@int8") else "fp32"
+    return hwbench.Session(model(name, tmp_path_factory), backend=backend,
+                           precision=precision, **options)
+
+
+def feeds(sess: hwbench.Session, seed: int = 0) -> dict[str, np.ndarray]:
+    """Images N(0, 1); token ids 0/1 (inside every table a Gather reads); masks of ones."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for arg in sess.get_inputs():
+        if arg.type == "tensor(float)":
+            out[arg.name] = rng.standard_normal(arg.shape, dtype=np.float32)
+        elif "mask" in arg.name:
+            out[arg.name] = np.ones(arg.shape, np.int64)
+        else:
+            out[arg.name] = rng.integers(0, 2, arg.shape).astype(np.int64)
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", MODELS)
+def test_replay_equals_the_normal_path_bit_for_bit(name, backend, tmp_path_factory):
+    sess = session(name, backend_or_skip(backend), tmp_path_factory)
+    for seed in (0, 1, 2):  # the traced run, then two replays on other data
+        f = feeds(sess, seed)
+        expected = sess.executor.run(f)
+        got = sess.run(f)
+        assert len(got) == len(expected)
+        for a, b in zip(got, expected, strict=True):
+            assert a.dtype == b.dtype and a.shape == b.shape
+            assert np.array_equal(a, b, equal_nan=True), f"{name} on {backend}, seed {seed}"
+    plan = sess.executor.plan
+    assert plan is not None and plan.prepared_steps > 0  # kernels called directly
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_outputs_are_never_overwritten_by_a_later_run(backend, tmp_path_factory):
+    sess = session("lenet", backend_or_skip(backend), tmp_path_factory)
+    first = sess.run(feeds(sess, 0))
+    kept = [a.copy() for a in first]
+    for seed in (1, 2, 3):
+        later = sess.run(feeds(sess, seed))
+        for a, b in zip(first, later, strict=True):
+            assert not np.shares_memory(a, b)
+    for a, b in zip(first, kept, strict=True):
+        assert np.array_equal(a, b)
+        assert a.flags.writeable and a.flags.owndata
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_bad_feeds_are_refused_after_the_plan_is_built(backend, tmp_path_factory):
+    sess = session("lenet", backend_or_skip(backend), tmp_path_factory)
+    good = feeds(sess)
+    name = next(iter(good))
+    sess.run(good)
+    assert sess.executor.plan is not None
+    x = good[name]
+    with pytest.raises(ArgumentError, match=f"'{name}'.*NaN"):
+        sess.run({name: np.where(np.arange(x.size).reshape(x.shape) == 3, np.nan, x)
+                  .astype(np.float32)})
+    with pytest.raises(DTypeError, match=f"'{name}'"):
+        sess.run({name: x.astype(np.float64)})
+    with pytest.raises(ArgumentError, match="missing input"):
+        sess.run({})
+    # A changed shape is refused, naming the input and the shape the plan was built for.
+    bigger = np.concatenate([x, x])
+    shape = re.escape(f"'{name}' must have shape {tuple(x.shape)}")
+    with pytest.raises(ArgumentError, match=shape):
+        sess.run({name: bigger})
+    again = sess.run(good)  # and the plan still runs
+    assert np.array_equal(again[0], sess.executor.run(good)[0])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_values_checked_by_a_kernel_are_checked_on_every_run(backend, tmp_path_factory):
+    """Gather's token ids sit at a host position: its checks read them, so the plan
+    keeps its op function, and an id outside the table is refused on a replay too."""
+    sess = session("gpt2", backend_or_skip(backend), tmp_path_factory)
+    good = feeds(sess)
+    sess.run(good)
+    sess.run(good)
+    bad = {k: v.copy() for k, v in good.items()}
+    bad["input_ids"][0, 0] = 10_000
+    with pytest.raises(ArgumentError, match="indices"):
+        sess.run(bad)
+
+
+def test_tracing_leaves_the_backend_as_it_was(tmp_path_factory):
+    sess = session("lenet", "numpy", tmp_path_factory)
+    before = dict(vars(sess.backend))
+    sess.run(feeds(sess))
+    assert dict(vars(sess.backend)).keys() == before.keys()
+    assert "replay" in sess.executor.plan.source
+
+
+def test_check_finite_backends_and_plan_false_keep_every_check(tmp_path_factory):
+    screened = hwbench.get_backend("numpy")  # check_finite=True: every kernel screens
+    sess = session("lenet", screened, tmp_path_factory)
+    f = feeds(sess)
+    assert np.array_equal(sess.run(f)[0], sess.executor.run(f)[0])
+    assert sess.executor.plan.prepared_steps == 0
+    plain = session("lenet", "numpy", tmp_path_factory, plan=False)
+    plain.run(f)
+    assert plain.executor.plan is None
+
+
+def test_profile_runs_the_normal_path(tmp_path_factory):
+    sess = session("lenet", "numpy", tmp_path_factory, profile=True)
+    sess.run(feeds(sess))
+    assert sess.executor.plan is None and sess.op_seconds
