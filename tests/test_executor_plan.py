@@ -159,3 +159,16 @@ def test_profile_runs_the_normal_path(tmp_path_factory):
     sess = session("lenet", "numpy", tmp_path_factory, profile=True)
     sess.run(feeds(sess))
     assert sess.executor.plan is None and sess.op_seconds
+
+
+def test_executor_overhead_measures_a_chain_of_trivial_ops():
+    from hwbench.harness.measure.executor_overhead import measure_overhead, trivial_graph
+
+    with pytest.raises(ArgumentError, match="'ops'"):
+        trivial_graph(0)
+    graph = trivial_graph(7)
+    assert [n.op_type for n in graph.nodes] == ["Relu", "Add"] * 3 + ["Relu"]
+    row = measure_overhead("numpy", ops=10, loops=1, repeats=1)
+    assert row["ops"] == 10 and row["prepared_steps"] == 10  # no node fused or folded away
+    assert row["bare_us_per_op"] > 0
+    assert set(row) >= {"plan_overhead_us_per_op", "normal_overhead_us_per_op"}
