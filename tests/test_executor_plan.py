@@ -172,3 +172,20 @@ def test_executor_overhead_measures_a_chain_of_trivial_ops():
     assert row["ops"] == 10 and row["prepared_steps"] == 10  # no node fused or folded away
     assert row["bare_us_per_op"] > 0
     assert set(row) >= {"plan_overhead_us_per_op", "normal_overhead_us_per_op"}
+
+
+def test_cpu_data_addresses_match_numpy():
+    from hwbench.backends.cpu import addresses
+
+    base = np.arange(64, dtype=np.float32).reshape(8, 8)
+    frozen = base[1:]
+    frozen.flags.writeable = False
+    cases = [base, base[2:], base.T, base[:, ::2], np.empty(0, np.float32), frozen,
+             np.float32(3) * np.ones((), np.float32)]
+    for a in cases:
+        assert addresses.address(a) == a.ctypes.data
+        assert addresses.address(a) == a.ctypes.data  # remembered for the read-only view
+    key = id(frozen)
+    assert key in addresses._frozen
+    del frozen, cases
+    assert key not in addresses._frozen  # forgotten with its array

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.blas_layout import leading_dim, op_shape
 from hwbench.backends.memory import aligned_bytes
 from hwbench.errors import BackendUnavailableError, NativeLibraryError
@@ -314,7 +315,7 @@ class OneDNN:
             raise AssertionError(f"sgemm: bad output {c.shape} {c.dtype}")
         self.check(self.lib.dnnl_sgemm(
             b"T" if trans_a else b"N", b"T" if trans_b else b"N", m, n, k, 1.0,
-            a.ctypes.data, leading_dim(a), b.ctypes.data, leading_dim(b), beta, c.ctypes.data,
+            address(a), leading_dim(a), address(b), leading_dim(b), beta, address(c),
             max(1, n)), "dnnl_sgemm")
 
     def gemm_int8(self, a: np.ndarray, b: np.ndarray, a_zero_point: int, b_zero_point: int,
@@ -341,7 +342,9 @@ class OneDNN:
             offset_c.ctypes.data), fn)
 
     def wait(self) -> None:
-        self.check(self.lib.dnnl_stream_wait(self.stream), "dnnl_stream_wait")
+        status = self.lib.dnnl_stream_wait(self.stream)
+        if status:
+            self.check(status, "dnnl_stream_wait")
 
 
 def _load_gomp() -> Any:
@@ -465,6 +468,8 @@ class Primitive:
                 *[ExecArg(arg, mem) for arg, mem in self.memories.items()])
             self._set = lib.dnnl_memory_set_data_handle
             self._set(self.memories[ARG_SCRATCHPAD], self.scratchpad.ctypes.data)
+            self.nargs = len(self.args)
+            self._handles: dict[int, int] = {}  # argument -> data address last set
         except Exception:
             self.close()
             raise
@@ -483,7 +488,7 @@ class Primitive:
         Each buffer must be a contiguous array of at least its descriptor's bytes: any other
         object (an array of Python objects, a view, a short buffer) would hand oneDNN an
         address it reads or writes past, so it is refused before the call."""
-        set_handle, memories, sizes = self._set, self.memories, self.sizes
+        set_handle, memories, sizes, handles = self._set, self.memories, self.sizes, self._handles
         for arg, buf in buffers.items():
             if (buf.dtype.hasobject or not buf.flags.c_contiguous
                     or buf.nbytes < sizes[arg]):
@@ -491,10 +496,14 @@ class Primitive:
                     f"oneDNN argument {arg}: {type(buf).__name__} {buf.dtype} "
                     f"{buf.shape} (contiguous={buf.flags.c_contiguous}, {buf.nbytes} "
                     f"bytes) cannot hold a {sizes[arg]}-byte descriptor")
-            set_handle(memories[arg], buf.ctypes.data)
+            data = address(buf)
+            if handles.get(arg) != data:  # the memory object already points there
+                set_handle(memories[arg], data)
+                handles[arg] = data
         dnnl = self.dnnl
-        dnnl.check(dnnl.lib.dnnl_primitive_execute(self.prim, dnnl.stream, len(self.args),
-                                                   self.args), "primitive_execute")
+        status = dnnl.lib.dnnl_primitive_execute(self.prim, dnnl.stream, self.nargs, self.args)
+        if status:
+            dnnl.check(status, "primitive_execute")
         dnnl.wait()
 
     def close(self) -> None:
