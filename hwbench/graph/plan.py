@@ -232,12 +232,21 @@ class Plan:
                 ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
                 lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
             else:
-                for j, c in enumerate(call):
-                    lines.append(f"    _r{j} = {self._kernel_call(c, j == 0, inputs, ns, const)}")
-                lines.append(f"    _t = _r{len(call) - 1}")
-                lines.append(f"    del {', '.join(f'_r{j}' for j in range(len(call)))}")
+                calls = [self._kernel_call(c, j == 0, inputs, ns, const)
+                         for j, c in enumerate(call)]
+                for j, source in enumerate(calls[:-1]):
+                    lines.append(f"    _r{j} = {source}")
+                lines.append(f"    _t = {calls[-1]}")
+                if len(calls) > 1:
+                    lines.append(f"    del {', '.join(f'_r{j}' for j in range(len(calls) - 1))}")
             outs = step.node.outputs
-            if len([n for n in outs if n]) == 1 and outs[0]:
+            single = len([n for n in outs if n]) == 1 and outs[0]
+            if single and call is not None and not isinstance(call[-1].result, tuple):
+                local += 1  # one array, as the traced call returned: no unpacking
+                names[outs[0]] = f"v{local}"
+                lines[-1 if len(call) == 1 else -2] = lines[-1 if len(call) == 1 else -2] \
+                    .replace("    _t = ", f"    v{local} = ", 1)
+            elif single:
                 local += 1
                 names[outs[0]] = f"v{local}"
                 lines.append(f"    v{local} = _t[0] if _isinstance(_t, _tuple) else _t")

@@ -61,6 +61,7 @@ import warnings
 
 import numpy as np
 
+from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.blas_layout import leading_dim, op_shape, row_major
 from hwbench.backends.cpu.onednn import set_openmp_wait_policy
 from hwbench.errors import (
@@ -235,7 +236,7 @@ class Mkl:
                 _check_int(lda, ldb, ldc)
                 self._lib.cblas_sgemm(
                     _CBLAS_ROW_MAJOR, _trans(ta), _trans(tb), m, n, k,
-                    1.0, sa.ctypes.data, lda, sb.ctypes.data, ldb, 0.0, c.ctypes.data, ldc,
+                    1.0, address(sa), lda, address(sb), ldb, 0.0, address(c), ldc,
                 )
                 self._check("sgemm")
         if result is not c:
