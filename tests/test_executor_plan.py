@@ -189,3 +189,46 @@ def test_cpu_data_addresses_match_numpy():
     assert key in addresses._frozen
     del frozen, cases
     assert key not in addresses._frozen  # forgotten with its array
+
+
+@pytest.fixture(scope="module")
+def node_cases(onnx_node_cases):
+    return onnx_node_cases
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_replay_equals_the_normal_path_on_onnx_node_tests(backend, node_cases):
+    """Every ONNX node test the graph layer runs, with a session's backend (kernels
+    prepared): traced, then replayed, bit for bit what the normal path gives (or the
+    same error)."""
+    from test_onnx_node_graph import NAMES, _arrays
+
+    from hwbench.graph.onnx_import import load_onnx
+    from hwbench.graph.passes import fold_constants, set_output_shapes
+    from hwbench.models import Model
+
+    backend_or_skip(backend)
+    checked = prepared = 0
+    for name in NAMES:
+        case = node_cases[name]
+        graph = set_output_shapes(fold_constants(load_onnx(case.model)))
+        try:
+            sess = hwbench.Session(Model(name, graph), backend=backend)
+        except hwbench.HwbenchError:
+            continue  # refused before running: nothing to replay
+        inputs, _ = case.data_sets[0]
+        feeds = dict(zip(graph.input_names, _arrays(inputs), strict=True))
+        try:
+            expected = sess.executor.run(feeds)
+        except hwbench.HwbenchError as exc:
+            for _ in range(2):  # the traced run, then the replay: the same refusal
+                with pytest.raises(type(exc)):
+                    sess.run(feeds)
+            continue
+        for _ in range(2):
+            got = sess.run(feeds)
+            for a, b in zip(got, expected, strict=True):
+                assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), name
+        checked += 1
+        prepared += sess.executor.plan.prepared_steps
+    assert checked > 200 and prepared > 150, (checked, prepared)  # most cases run
