@@ -9,6 +9,8 @@
   ``last_timings`` separates those transfers from the compute (synchronizing between
   the phases when ``time_transfers=True``); ``profile=True`` also sums seconds per op
   type (``op_seconds``), synchronizing after every node.
+- ``replay`` gives ``run``'s results through a compiled plan (``hwbench.graph.plan``):
+  the first call traces a normal run, later calls skip the checks it settled.
 - Each node runs its op's ``OpDef.run`` (``hwbench.graph.ops``): one small function over
   the backend's kernels. Static attributes (padding from ``auto_pad``, Reshape's 0/-1)
   are resolved from shape inference, so kernels receive concrete values.
