@@ -57,6 +57,7 @@ class _Recorder:
     def __init__(self, backend: Any) -> None:
         self.backend = backend
         self.depth = 0
+        self.active = True
         self.names: list[str] = []
 
     def install(self) -> None:
@@ -70,6 +71,7 @@ class _Recorder:
             self.names.append(name)
 
     def remove(self) -> None:
+        self.active = False  # a wrapper something kept during the trace: a plain call
         for name in self.names:
             self.backend.__dict__.pop(name, None)
         self.names = []
@@ -81,6 +83,8 @@ class _Recorder:
 
     def _wrap(self, name: str, method: Callable) -> Callable:
         def traced(*args: Any, **kwargs: Any) -> Any:
+            if not self.active:
+                return method(*args, **kwargs)
             depth = self.depth
             call = None
             if depth == 0:
