@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,7 @@ class _Recorder:
         self.backend = backend
         self.depth = 0
         self.active = True
+        self.thread = threading.get_ident()  # only the tracing thread's calls count
         self.names: list[str] = []
 
     def install(self) -> None:
@@ -83,8 +85,8 @@ class _Recorder:
 
     def _wrap(self, name: str, method: Callable) -> Callable:
         def traced(*args: Any, **kwargs: Any) -> Any:
-            if not self.active:
-                return method(*args, **kwargs)
+            if not self.active or threading.get_ident() != self.thread:
+                return method(*args, **kwargs)  # after the trace, or another thread
             depth = self.depth
             call = None
             if depth == 0:
