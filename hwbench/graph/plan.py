@@ -3,10 +3,12 @@
 Shapes are static, so every argument check a backend kernel makes (``spec.check_*``,
 ``_check_foreign``, the memory reservation) gives the same answer on every run. The
 first run goes through the normal path with the backend instrumented (``_Recorder``);
-a node whose op function made exactly one kernel call, on exactly the node's inputs,
-is then replayed as a direct call of the backend's private kernel with the problem the
-checks settled (``Backend._prepared_kernel`` where a backend has one, e.g. the cpu
-backend's thread count). Every other node replays its op function as the normal path
+a node whose op function made exactly one kernel call, on exactly the node's inputs
+(none of them a run-time value at a host position, whose checks read values: Gather's
+indices, run-time scales), is then replayed as a direct call of the backend's private
+kernel (and its unfused epilogue kernels) with the problems the checks settled
+(``Backend._prepared_kernel`` where a backend has one, e.g. the cpu backend's thread
+count). Every other node replays its op function as the normal path
 does. The whole graph becomes one generated Python function over local variables:
 no dict look-ups per value, values dropped at the same point as the normal path.
 
