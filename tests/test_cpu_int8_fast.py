@@ -107,30 +107,36 @@ def test_grouped_conv_beyond_bound_falls_back_exactly():
     np.testing.assert_array_equal(got, want)
 
 
-def test_remembered_checks_follow_values_not_objects():
+@pytest.mark.parametrize("name", ["cpu", "cpu:float32-requant"])
+def test_remembered_checks_follow_values_not_objects(name):
     """qconv2d's validation is remembered (``spec.memo``) by value: changing a zero point
     or scale in place between calls changes the result like a fresh call, and bad
     arguments still raise after a good call with the same shapes."""
     from hwbench.errors import ArgumentError
 
     rng = np.random.default_rng(11)
-    ref, cpu = _pair()
+    ref, cpu = get_backend("numpy"), get_backend(name)
+    lsb = 0 if name == "cpu" else 1  # float32-requant: within 1 LSB of exact
     x = rng.integers(0, 256, (1, 8, 6, 6)).astype(np.uint8)
     w = rng.integers(-127, 128, (8, 1, 3, 3)).astype(np.int8)
     zx, sw = np.array(100, np.uint8), np.full(8, 0.01, np.float32)
     sx, sy, zy = np.float32(0.02), np.float32(0.05), np.uint8(128)
+    bias = rng.integers(-3000, 3000, 8).astype(np.int32)
 
     def both(be):
         return be.to_numpy(be.qconv2d(be.asarray(x), sx, zx, be.asarray(w), sw, np.int8(0),
-                                      sy, zy, None, padding=1, groups=8))
+                                      sy, zy, be.asarray(bias), padding=1, groups=8))
+
+    def check(got, want):
+        assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= lsb
 
     first = both(cpu)
-    np.testing.assert_array_equal(first, both(ref))
+    check(first, both(ref))
     zx[...] = 30
     sw[3] = 0.03
     again = both(cpu)
-    np.testing.assert_array_equal(again, both(ref))
-    assert not np.array_equal(first, again)
+    check(again, both(ref))
+    assert np.abs(first.astype(np.int64) - again.astype(np.int64)).max() > 1
     with pytest.raises(ArgumentError, match="y_zero_point"):
         cpu.qconv2d(cpu.asarray(x), sx, zx, cpu.asarray(w), sw, np.int8(0), sy,
                     np.int32(1), None, padding=1, groups=8)
