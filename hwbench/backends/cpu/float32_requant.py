@@ -164,13 +164,28 @@ class Float32RequantKernels:
         else:  # NCHW -> NHWC once; oneDNN's int8 kernels want channels last
             src = self._buffers.empty((p.n, p.h, p.w, p.c), x_dtype)
             np.copyto(src, np.asarray(x).transpose(0, 2, 3, 1))
-        scale = np.broadcast_to(float32_scale(fixed), (p.k,))
         out = self._buffers.empty((p.n, p.out_h, p.out_w, p.k), zy.dtype)
         buffers = {ARG_SRC: src, ARG_WEIGHTS: packed, ARG_DST: out,
-                   **quantization_args(scale, zx, zy)}
-        if bias is not None:
-            buffers[ARG_BIAS] = float32_bias(self._plain(bias), scale)
+                   **self._qconv_args(p, w, key, zx, bias, fixed, zy)}
         conv.prim.execute(buffers)
         if self.keep_blocked:
             return ChannelsLastArray(out)
         return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+    def _qconv_args(self, p: spec.Int8ConvProblem, w: np.ndarray, key: tuple, zx, bias,
+                    fixed: FixedPointMultiplier, zy: np.ndarray) -> dict[int, Any]:
+        """The fused conv's scales, zero points and float32 bias: kept with the frozen
+        weights (and bias), keyed by the values they are derived from, so that a graph's
+        runs do not rebuild them."""
+        values = (fixed.multiplier.tobytes(), fixed.right_shift.tobytes(), int(zx), int(zy))
+
+        def build(_w):
+            scale = np.ascontiguousarray(np.broadcast_to(float32_scale(fixed), (p.k,)))
+            return scale, quantization_args(scale, zx, zy)
+
+        scale, args = self._once_per_array(w, (key, "qargs", values), build)
+        if bias is None:
+            return args
+        f32 = self._once_per_array(bias, ("f32-bias", scale.tobytes()),
+                                   lambda b: float32_bias(self._plain(b), scale))
+        return {**args, ARG_BIAS: f32}

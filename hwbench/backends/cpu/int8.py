@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwbench.backends.cpu.int8_direct import conv_s32_rows
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
@@ -70,8 +71,12 @@ class Int8Kernels:
         return ChannelsLastArray(out)
 
     def _conv2d_int8(self, p: spec.Int8ConvProblem, x, w, zx, zw) -> np.ndarray:
-        if p.groups == 1 and zw.ndim == 0:
+        rows = None
+        if p.groups != 1:  # grouped/depthwise: one oneDNN conv where provably exact
+            rows = conv_s32_rows(self, p, x, np.asarray(w), zx, zw)
+        elif zw.ndim == 0:
             rows = self._int8_conv_rows(p, x, w, zx, zw)
+        if rows is not None:
             return np.ascontiguousarray(
                 rows.reshape(p.n, p.out_h, p.out_w, p.k).transpose(0, 3, 1, 2))
         return conv2d_int8_by_gemm(self._plain(x), np.asarray(w), p, zx, zw, self.gemm_int8)
@@ -81,9 +86,13 @@ class Int8Kernels:
             out = self._qconv2d_fused(p, x, np.asarray(w), zx, zw, bias, fixed, zy)
             if out is not None:
                 return out
-        if p.groups != 1 or zw.ndim != 0:
+        rows = None  # (pixels, filters) int32: scales per column
+        if p.groups != 1:  # grouped/depthwise: one oneDNN conv where provably exact
+            rows = conv_s32_rows(self, p, x, np.asarray(w), zx, zw)
+        elif zw.ndim == 0:
+            rows = self._int8_conv_rows(p, x, w, zx, zw)
+        if rows is None:
             return super()._qconv2d(p, self._plain(x), w, zx, zw, bias, fixed, zy)
-        rows = self._int8_conv_rows(p, x, w, zx, zw)  # (pixels, filters): scales per column
         q = requantize(rows, fixed, zy.item(), zy.dtype, bias)
         nhwc = q.reshape(p.n, p.out_h, p.out_w, p.k)
         if self.keep_blocked:  # a session: the next int8 conv reads NHWC as it is

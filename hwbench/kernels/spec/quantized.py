@@ -29,6 +29,7 @@ from hwbench.kernels.spec.dense import (
     GemmProblem,
     conv_problem,
 )
+from hwbench.kernels.spec.memo import memoized, typed
 
 
 def check_zero_point(zp: Any, dtype: np.dtype, name: str, op: str,
@@ -135,6 +136,24 @@ def check_conv2d_int8(x: Any, w: Any, x_zero_point: Any = 0, w_zero_point: Any =
                       stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
                       bias: Any = None, op: str = "conv2d_int8",
                       ) -> tuple[Int8ConvProblem, np.ndarray, np.ndarray]:
+    """``_check_conv2d_int8``, remembered (``memo``) per x, w and bias shape and dtype and
+    the zero points' values: a graph passes the same ones every run."""
+    args = (x, w, x_zero_point, w_zero_point, stride, padding, dilation, groups, bias, op)
+    facts = [(type(a), getattr(a, "shape", None), str(getattr(a, "dtype", None)))
+             for a in (x, w)]
+    if any(not isinstance(shape, tuple) for _, shape, _ in facts) or not (
+            bias is None or isinstance(bias, np.ndarray)):
+        return _check_conv2d_int8(*args)
+    bias_facts = None if bias is None else (bias.shape, bias.dtype.str)
+    key = (*facts, bias_facts, typed((stride, padding, dilation, groups)), op)
+    return memoized("conv2d_int8", key, (x_zero_point, w_zero_point),
+                    lambda: _check_conv2d_int8(*args))
+
+
+def _check_conv2d_int8(x: Any, w: Any, x_zero_point: Any = 0, w_zero_point: Any = 0,
+                       stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1,
+                       bias: Any = None, op: str = "conv2d_int8",
+                       ) -> tuple[Int8ConvProblem, np.ndarray, np.ndarray]:
     """Validate ONNX ConvInteger: 8-bit x and w, a scalar x zero point, a scalar or
     per-output-channel w zero point; returns the problem and both zero points.
 
@@ -248,7 +267,17 @@ def check_requantization(in_scale: Any, w_scale: Any, y_scale: Any, y_zero_point
                          ) -> tuple[FixedPointMultiplier, np.ndarray]:
     """The scales and output zero point of a requantizing op (QLinearMatMul/QLinearConv):
     the fixed-point multiplier of ``in_scale * w_scale / y_scale`` (``w_scale`` may be one
-    per output channel) and the zero point, whose dtype is the output's."""
+    per output channel) and the zero point, whose dtype is the output's. Remembered per
+    argument values (``memo``)."""
+    return memoized("requantization", typed((channels, names, op)),
+                    (in_scale, w_scale, y_scale, y_zero_point),
+                    lambda: _check_requantization(in_scale, w_scale, y_scale, y_zero_point,
+                                                  channels, names, op))
+
+
+def _check_requantization(in_scale: Any, w_scale: Any, y_scale: Any, y_zero_point: Any,
+                          channels: int, names: tuple[str, str], op: str,
+                          ) -> tuple[FixedPointMultiplier, np.ndarray]:
     s_in = check_scale(in_scale, names[0], op)
     s_w = check_scale(w_scale, names[1], op, length=channels)
     s_y = check_scale(y_scale, "y_scale", op)
