@@ -254,7 +254,7 @@ def to_onnx(graph: Graph, ir_version: int = 8, *, _tensors: list | None = None) 
         nodes.append(helper.make_node(n.op_type, n.inputs, n.outputs, name=n.name or None,
                                       domain=n.domain or None, **attrs))
     if _tensors is None:
-        _tensors = [onnx.numpy_helper.from_array(np.ascontiguousarray(a), name)
+        _tensors = [onnx.numpy_helper.from_array(np.asarray(a, order="C"), name)
                     for name, a in graph.initializers.items()]
     g = helper.make_graph(nodes, graph.name, [info(v) for v in graph.inputs],
                           [info(v) for v in graph.outputs], _tensors)
@@ -276,7 +276,7 @@ def save_onnx(graph: Graph, path: str | os.PathLike, external_min_bytes: int = 1
     offset = 0
     with open(os.path.join(os.path.dirname(os.path.abspath(path)), data_name), "wb") as f:
         for name, array in graph.initializers.items():
-            a = np.ascontiguousarray(array)
+            a = np.asarray(array, order="C")  # not ascontiguousarray: it makes 0-d 1-d
             if a.nbytes < external_min_bytes or a.dtype.byteorder == ">":
                 tensors.append(onnx.numpy_helper.from_array(a, name))
                 continue

@@ -35,6 +35,7 @@ from hwbench.harness.running.timing import measure
 from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_machine_state
 from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
 from hwbench.harness.suites.simulate import simulated_row
+from hwbench.harness.suites.torch_graph import TorchModelPeer
 from hwbench.models import Session, load_model, quantize_model
 from hwbench.models import sample_inputs as model_inputs
 from hwbench.models.digits import architecture
@@ -282,7 +283,9 @@ class Runner:
         self.threads = job["options"]["threads"]
         if job.get("peer") and job["backend"] == "onnxruntime":
             self.backend = OnnxRuntimePeer(threads=self.threads)
-        elif job.get("peer"):  # torch: PyTorch eager, op by op through hwbench's executor
+        elif job.get("peer") and job["backend"] == "torch":  # the graph converted to torch
+            self.backend = TorchModelPeer(threads=self.threads)
+        elif job.get("peer"):
             self.backend = get_peer(job["backend"], threads=self.threads, check_finite=False)
         else:
             self.backend = session_backend(job["backend"], **job["options"])
@@ -295,6 +298,8 @@ class Runner:
             if case.precision == "int8":  # the same quantized ONNX graph hwbench runs
                 return self.backend.session(quantize_model(model))
             return self.backend.session(model)
+        if self.job.get("peer") and self.job["backend"] == "torch":
+            return self.backend.session(model, case.precision)
         return Session(model, backend=self.backend, precision=case.precision)
 
     def run(self, case: ModelCase, reference_path: str | None) -> dict[str, Any]:

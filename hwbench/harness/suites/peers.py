@@ -259,6 +259,14 @@ def get_peer(name: str, **options: Any) -> Backend:
     return cls(device or None, **options)
 
 
+# How the onnxruntime peer's sessions are made (session() sets each), recorded in its info:
+# intra-op threads = hwbench's --threads, the file hwbench runs (its graph before hwbench's
+# own passes: onnxruntime applies its own, every level of them).
+ORT_SETTINGS = {"inter_op_threads": 1, "execution_mode": "sequential",
+                "graph_optimization_level": "all",
+                "model": "the ONNX graph hwbench runs (Model.to_onnx), before hwbench's passes"}
+
+
 class OnnxRuntimePeer:
     """onnxruntime's CPU execution provider on the same ONNX model, as a yardstick.
 
@@ -282,7 +290,7 @@ class OnnxRuntimePeer:
     def info(self) -> dict[str, Any]:
         return {"backend": self.name, "onnxruntime": self.ort.__version__,
                 "threads": self.threads, "math_mode": "fp32",
-                "providers": ["CPUExecutionProvider"]}
+                "providers": ["CPUExecutionProvider"], **ORT_SETTINGS}
 
     def synchronize(self) -> None:
         """onnxruntime's CPU runs are synchronous."""
@@ -291,6 +299,8 @@ class OnnxRuntimePeer:
         options = self.ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
+        options.execution_mode = self.ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = self.ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         inner = self.ort.InferenceSession(model.to_onnx().SerializeToString(), options,
                                           providers=["CPUExecutionProvider"])
 
