@@ -122,3 +122,83 @@ def test_flagged_rows_and_a_busy_run_are_marked(copy):
     assert "| `gemm_2048^3` | 194 | 220 ⚠ | 194 | 184 |" in table
     assert "> **Warning:** the machine was busy during this run" in table
     assert "1 row(s) flagged as untrustworthy (busy-machine 1)" in table
+
+
+# -- models-peers (hwbench/harness/results/peer_tables.py) ----------------------------------
+
+def _peer_source(rows, models=("a", "b"), backends=None):
+    from hwbench.harness.results.table_parts import Source
+
+    result = {"models": list(models), "threads": 2, "created": "2026-12-04",
+              "environment": {"cpu": "Test CPU", "cores_available": 2},
+              "backends": backends or {"cpu": {}, "onnxruntime": {
+                  "threads": 2, "inter_op_threads": 1, "execution_mode": "sequential",
+                  "graph_optimization_level": "all"}, "torch": {
+                  "torch_build": "CPU", "threads": 2, "interop_threads": 1}},
+              "rows": rows}
+    return Source(Path("results/m/x.json"), result)
+
+
+def _speed_row(backend, model, batch, speed, status="ok", **extra):
+    return {"backend": backend, "model": model, "batch": batch, "precision": "fp32",
+            "status": status, "samples_per_s": speed,
+            "timing": {"samples": [1.0] * 5}, **extra}
+
+
+def _peer_rows(a_cpu=10.0):
+    rows = []
+    for batch in (1, 8):
+        rows += [_speed_row("cpu", "a", batch, a_cpu), _speed_row("onnxruntime", "a", batch, 20.0),
+                 _speed_row("torch", "a", batch, 5.0),
+                 _speed_row("cpu", "b", batch, 40.0), _speed_row("onnxruntime", "b", batch, 20.0)]
+    rows.append(_speed_row("torch", "b", 1, 8.0))
+    rows.append(_speed_row("torch", "b", 8, None, status="unsupported",
+                           reason="torch peer: planted refusal"))
+    return rows
+
+
+def test_peer_table_shows_each_engine_and_the_ratios_computed_from_the_rows(monkeypatch):
+    from hwbench.harness.results import peer_tables
+
+    monkeypatch.setattr(peer_tables, "zoo_names", lambda: ["a", "b", "c"])
+    lines = peer_tables.models_peers_table(_peer_source(_peer_rows()))
+    text = "\n".join(lines)
+    assert "| a | 1 | 10.0 | 20.0 | 5.0 | 0.50× | 2.00× |" in text
+    assert "| b | 8 | 40.0 | 20.0 | — | 2.00× | — |" in text  # torch refused: a dash
+    assert "planted refusal (b b8)" in text  # ... and the reason under the table
+    assert "Not in this run: c" in text and "2 of 3 zoo models" in text
+    assert "inter-op 1, sequential execution, graph optimization level all" in text
+    assert "PyTorch: CPU build, 2 threads (inter-op 1)" in text
+    assert "Test CPU, 2 cores" in lines[0]  # the hardware, named
+    changed = "\n".join(peer_tables.models_peers_table(_peer_source(_peer_rows(a_cpu=30.0))))
+    assert "| a | 1 | 30.0 | 20.0 | 5.0 | 1.50× | 6.00× |" in changed
+
+
+def test_peer_summary_gives_geometric_means_and_the_worst_model(monkeypatch):
+    from hwbench.harness.results import peer_tables
+
+    monkeypatch.setattr(peer_tables, "zoo_names", lambda: ["a", "b"])
+    text = "\n".join(peer_tables.models_peers_summary(_peer_source(_peer_rows())))
+    # a: 0.5, b: 2.0 -> geometric mean 1.00; the worst is a
+    assert "| cpu / onnxruntime | 1 | 2 | 1.00× | a (0.50×) |" in text
+    assert "| cpu / torch | 8 | 1 | 2.00× | a (2.00×) |" in text  # b's torch row refused
+    assert "every zoo model" in text
+    monkeypatch.setattr(peer_tables, "zoo_names", lambda: ["a", "b", "c"])
+    assert "2 of 3 zoo models (a subset" in "\n".join(
+        peer_tables.models_peers_summary(_peer_source(_peer_rows())))
+
+
+def test_the_committed_peer_tables_follow_their_file(copy):
+    from hwbench.harness.results import peer_tables
+
+    name = "models-peers"
+    before = doc_tables.render(name, copy)
+    file = before.split("from `")[1].split("`")[0]
+
+    def slower(payload):
+        for row in payload["rows"]:
+            if row["backend"] == peer_tables.OURS and row.get("status") == "ok":
+                row["samples_per_s"] /= 3
+    _edit_result(copy, Path(file).name, slower)
+    assert doc_tables.render(name, copy) != before
+    assert "docs/results.md: results:models-peers" in doc_tables.stale(copy)
