@@ -99,3 +99,17 @@ def test_the_lenet_model_matches_onnxruntime_on_the_same_weights():
     model = hwbench.load_model("lenet", batch=4)
     x = np.random.default_rng(3).standard_normal(model.input_shapes[model.inputs[0]])
     _close(*_both(model.graph, {model.inputs[0]: x.astype(np.float32)}))
+
+
+def test_vit_b16_runs_at_batch_8_built_at_that_batch_with_the_same_weights():
+    # its class token is folded into a batch-1 constant: with_batch refuses, so the suite
+    # builds the graph at batch 8 (same seeded weights: sample 0 gives batch 1's output)
+    from hwbench.harness.suites import model_suite as M
+
+    one = M.load_case_model(M.ModelCase("vit_b16", 1, "fp32"))
+    eight = M.load_case_model(M.ModelCase("vit_b16", 8, "fp32"))
+    assert eight.batch == 8
+    x = np.random.default_rng(4).standard_normal((8, 3, 224, 224)).astype(np.float32)
+    (first,) = TorchGraph(one.graph, torch).run({one.inputs[0]: x[:1]})
+    (all8,) = TorchGraph(eight.graph, torch).run({eight.inputs[0]: x})
+    np.testing.assert_allclose(all8[:1], first, rtol=1e-4, atol=1e-5)
