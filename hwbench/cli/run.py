@@ -54,9 +54,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--precision", type=comma_list, default=("fp32",),
                    help="comma list: fp32, int8 (default fp32)")
     p.add_argument("--dim", type=dimension, action="append", default=[], metavar="NAME=SIZE",
-                   help="size of a symbolic input dimension of an .onnx file, by the name "
-                        "the file gives it, e.g. --dim sequence=128 (repeatable; the batch "
-                        "dimension takes --batch)")
+                   help="size of a symbolic input dimension, by the name the file gives "
+                        "it, e.g. --dim sequence=128, for every selected model that has it "
+                        "(refused if none has; repeatable; the batch dimension takes "
+                        "--batch)")
     p.add_argument("--peers", type=comma_list, default=(),
                    help="comma list of whole-model peers run alongside (onnxruntime)")
     p.add_argument("--repeats", type=int, default=10, help="timed runs per case")
@@ -110,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         def make_row(index: int, worker_row: dict[str, Any]) -> dict[str, Any]:
             case = cases[index]
             return {"model": case.model, "batch": case.batch, "precision": case.precision,
-                    **worker_row}
+                    **({"dims": dict(case.dims)} if case.dims else {}), **worker_row}
 
         with measuring.ProgressBar(console) as progress:
             interrupted = drive(jobs, [case.name for case in cases], result, path,

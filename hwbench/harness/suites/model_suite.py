@@ -41,6 +41,7 @@ from hwbench.models import sample_inputs as model_inputs
 from hwbench.models.digits import architecture
 from hwbench.models.generated import GENERATED
 from hwbench.models.session import session_backend
+from hwbench.models.symbols import model_dims
 from hwbench.models.zoo import ZOO
 
 DIGITS_MODELS = ("mlp", "lenet", "autoencoder")
@@ -89,9 +90,11 @@ def plan(models: list[str], batches: list[int], precisions: list[str],
         raise ArgumentError("argument 'precision' names no precision")
     if not batches or min(batches) < 1:
         raise ArgumentError(f"argument 'batch' must be positive integers, got {batches}")
-    fixed = tuple(sorted((dims or {}).items()))
-    return [ModelCase(m, b, p, fixed) for m in models for p in precisions
-            for b in sorted(batches)]
+    # Each model takes the --dim sizes of the symbols it has (model_dims refuses a name
+    # that no model has) over its defaults; its rows record them.
+    per_model = model_dims(models, dims or {})
+    return [ModelCase(m, b, p, tuple(sorted(per_model[m].items()))) for m in models
+            for p in precisions for b in sorted(batches)]
 
 
 @functools.lru_cache(maxsize=2)
