@@ -8,8 +8,9 @@ before the kernel, which treats 0 as nothing special).
 Included: every 2-D MaxPool/AveragePool test, GlobalAveragePool, the opset-13 Softmax
 tests, float32 Add/Mul (with broadcasting), every Concat, LRN, Reshape and Transpose test
 that fits the interface. Left out, with the reason:
-- test_maxpool_2d_uint8, test_{add,mul}_{int8,int16,uint8,uint16,uint32,uint64}: integer
-  inputs; these kernels are float32.
+- test_{add,mul}_{int8,int16,uint8,uint16,uint32,uint64}: integer inputs; these kernels
+  are float32. (test_maxpool_2d_uint8 runs as the graph layer runs MaxPool on 8-bit codes:
+  to float32, exactly, pooled, and back.)
 - test_maxpool_with_argmax_*: a second output (Indices) the kernel does not produce.
 - test_averagepool_2d_dilations: avg_pool2d has no dilation argument (ONNX added it in
   opset 19; no model of the zoo uses it).
@@ -34,7 +35,8 @@ POOL_2D = ["default", "pads", "precomputed_pads", "precomputed_same_upper",
            "precomputed_strides", "same_lower", "same_upper", "strides", "ceil"]
 NODE_TESTS = {
     "MaxPool": [f"test_maxpool_2d_{s}" for s in POOL_2D]
-    + ["test_maxpool_2d_dilations", "test_maxpool_2d_ceil_output_size_reduce_by_one"],
+    + ["test_maxpool_2d_dilations", "test_maxpool_2d_ceil_output_size_reduce_by_one",
+       "test_maxpool_2d_uint8"],
     "AveragePool": [f"test_averagepool_2d_{s}" for s in POOL_2D]
     + ["test_averagepool_2d_pads_count_include_pad",
        "test_averagepool_2d_precomputed_pads_count_include_pad",
@@ -79,8 +81,14 @@ def run_node(be, node, inputs: list[np.ndarray]) -> np.ndarray:
     dev = be.asarray
     op = node.op_type
     if op == "MaxPool":
-        out = be.max_pool2d(dev(inputs[0]), dilation=tuple(attrs.get("dilations", (1, 1))),
+        x = dev(inputs[0])
+        codes = inputs[0].dtype if inputs[0].dtype in (np.uint8, np.int8) else None
+        if codes is not None:  # as graph.ops.pooling: 8-bit codes through float32, exactly
+            x = be.dequantize_linear(x, np.float32(1), np.zeros((), codes))
+        out = be.max_pool2d(x, dilation=tuple(attrs.get("dilations", (1, 1))),
                             **_pool_args(attrs, inputs[0]))
+        if codes is not None:
+            out = be.quantize_linear(out, np.float32(1), np.zeros((), codes))
     elif op == "AveragePool":
         out = be.avg_pool2d(dev(inputs[0]), **_pool_args(attrs, inputs[0]),
                             count_include_pad=bool(attrs.get("count_include_pad", 0)))

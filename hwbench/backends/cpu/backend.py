@@ -541,8 +541,8 @@ class CpuBackend(IntegerKernelsCpu,
             result = BlockedArray(out, p.shape, concat.prim.mds[ARG_DST], concat.to_plain)
             return result if self.keep_blocked else self._plain(result)
         arrays = [self._plain(a) for a in arrays]
-        out = self._buffers.empty(p.shape, np.float32)
-        if out.nbytes < CONCAT_MIN_BYTES:
+        out = self._buffers.empty(p.shape, p.dtype)
+        if out.nbytes < CONCAT_MIN_BYTES or p.dtype != np.float32:  # oneDNN's: float32
             return np.concatenate(arrays, axis=p.axis, out=out)
         prim = self._primitive(("concat", p), lambda: build_concat(self.dnnl, p))
         buffers = {ARG_MULTIPLE_SRC + i: np.ascontiguousarray(a) for i, a in enumerate(arrays)}

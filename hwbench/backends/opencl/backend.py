@@ -528,11 +528,11 @@ class OpenclBackend(IntegerKernelsOpencl,
         return self._binary(p, a, b, 1)
 
     def _concat(self, p: spec.ConcatProblem, arrays: list[Any]) -> Any:
-        out = self.empty(p.shape)
+        out = self.empty(p.shape, p.dtype)
         inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
         outer = int(np.prod(p.shape[:p.axis], dtype=np.int64))
         total = p.shape[p.axis] * inner
-        prog = self._layout(FLOAT32)
+        prog = self._layout(p.dtype)
         offset = 0
         for array, shape in zip(arrays, p.shapes, strict=True):
             cols = shape[p.axis] * inner

@@ -282,10 +282,12 @@ def check_binary(a: Any, b: Any, op: str) -> BinaryProblem:
 
 @dataclass(frozen=True)
 class ConcatProblem:
-    """ONNX Concat: ``shapes`` joined along ``axis``; no FLOPs, bytes read and written."""
+    """ONNX Concat: ``shapes`` joined along ``axis``; no FLOPs, bytes read and written.
+    Any layout element type (``LAYOUT_DTYPES``), one for every item: ``dtype``."""
 
     shapes: tuple[tuple[int, ...], ...]
     axis: int
+    dtype: np.dtype = FLOAT32
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -300,7 +302,7 @@ class ConcatProblem:
     @property
     def output_bytes(self) -> int:
         """Bytes of the result."""
-        return 4 * math.prod(self.shape)
+        return self.dtype.itemsize * math.prod(self.shape)
 
     @property
     def bytes(self) -> int:
@@ -316,13 +318,15 @@ def check_concat(arrays: Any, axis: Any) -> ConcatProblem:
     if not arrays:
         raise ArgumentError(f"{op}: argument 'arrays' is empty: nothing to concatenate")
     shapes = []
+    first_dtype = None
     for i, arr in enumerate(arrays):
         shape = array_shape(arr, "arrays", op)
         check_nonempty(shape, "arrays", op)
         dtype = check_dtype(arr, LAYOUT_DTYPES, "arrays", op)
-        if dtype != FLOAT32:
-            raise DTypeError(
-                f"{op}: argument 'arrays' item {i} must have dtype float32, got {dtype}")
+        first_dtype = dtype if first_dtype is None else first_dtype
+        if dtype != first_dtype:
+            raise DTypeError(f"{op}: argument 'arrays' item {i} has dtype {dtype}, item 0 "
+                             f"{first_dtype}: every item must have one dtype")
         if not shape:
             raise ArgumentError(f"{op}: argument 'arrays' item {i} is 0-d: it has no axis")
         shapes.append(shape)
@@ -334,7 +338,7 @@ def check_concat(arrays: Any, axis: Any) -> ConcatProblem:
             raise ArgumentError(
                 f"{op}: argument 'arrays' item {i} has shape {shape}, item 0 has {first}: "
                 f"they must have one rank and agree on every axis but axis {ax}")
-    return ConcatProblem(tuple(shapes), ax)
+    return ConcatProblem(tuple(shapes), ax, first_dtype)
 
 
 @dataclass(frozen=True)
