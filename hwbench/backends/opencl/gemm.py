@@ -26,7 +26,9 @@ GEMM_SOURCES = {"sgemm_packed": "gemm_packed", "sgemm_tiled": "gemm_tiled",
 INT32_MAX = 2**31 - 1
 CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
             np.dtype(np.float32): "float", np.dtype(np.int32): "int",
-            np.dtype(np.int64): "long"}
+            np.dtype(np.int64): "long", np.dtype(np.int16): "short",
+            np.dtype(np.uint16): "ushort", np.dtype(np.bool_): "uchar"}  # the last three:
+# only moved (layout.cl, tensor_ops.cl), never computed on
 
 
 def i32(value: int) -> np.int32:

@@ -32,5 +32,6 @@ class TensorOpsKernels:
         out = self.empty(p.shape, dtype)
         program = self.compiler.program("tensor_ops", {"T": CL_TYPES[dtype]}, {"take": (LOCAL,)})
         program.launch("take", (p.size,), i32(p.size), self._meta_buffer(meta), tables,
-                       self._buf(x), out.data, dtype.type(p.fill))
+                       self._buf(x), out.data,
+                       (np.uint8 if dtype == np.bool_ else dtype.type)(p.fill))  # bool: uchar
         return out

@@ -84,8 +84,12 @@ def normalize_padding(padding: Any, op: str = "conv2d") -> tuple[int, int, int, 
     return (ph, pw, ph, pw)
 
 
+# What the data-movement kernels (reshape, transpose, concat, slice/gather/expand/pad/tile)
+# move: they only copy or pick values, so any of these element types. int64: token ids and
+# masks moved at run time; the 8- and 16-bit integers: quantized codes; bool: masks.
 LAYOUT_DTYPES = (FLOAT32, np.dtype(np.int8), np.dtype(np.uint8), np.dtype(np.int32),
-                 np.dtype(np.int64))  # int64: token ids and masks moved at run time
+                 np.dtype(np.int64), np.dtype(np.int16), np.dtype(np.uint16),
+                 np.dtype(np.bool_))
 
 
 def check_flag(value: Any, name: str, op: str) -> bool:
