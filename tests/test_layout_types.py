@@ -1,6 +1,7 @@
 """The data-movement ops move every layout element type on every backend (issue 15: a QDQ
 or mask graph with Transpose/Concat/Slice/Gather/Pad/... on int8, uint8, int16, uint16 or
-bool was refused at load, or accepted and then refused by the kernel): one-node ONNX
+bool was refused at load, or accepted and then refused by the kernel; Resize in nearest
+mode only picks values too): one-node ONNX
 graphs through the importer, the load-time type check and the executor, against NumPy's
 result; and the check still refuses what a kernel cannot take, naming node, input, type."""
 
@@ -43,6 +44,10 @@ CASES = {
     "Pad": ({}, [_ints("p", [0, 1, 0, 0, 0, 2])], lambda x: np.pad(x, [(0, 0), (1, 0), (0, 2)])),
     "Split": ({"axis": 2}, [_ints("sp", [1, 3])], lambda x: x[:, :, :1]),
     "Identity": ({}, [], lambda x: x),
+    # nearest (round_prefer_floor, half_pixel): (2, 3, 4) -> (2, 6, 6); a take of the input
+    "Resize": ({"mode": "nearest"},
+               [numpy_helper.from_array(np.array([1, 2, 1.5], np.float32), "sc")],
+               lambda x: x[:, [0, 0, 1, 1, 2, 2]][:, :, [0, 0, 1, 2, 2, 3]]),
 }
 
 
@@ -50,7 +55,8 @@ def _graph(op: str, dtype: np.dtype):
     attrs, inits, _ = CASES[op]
     elem = np_dtype_to_tensor_dtype(dtype)
     shape = (2, 1, 4) if op == "Squeeze" else SHAPE
-    inputs = ["x", "x"] if op == "Concat" else ["x", *(t.name for t in inits)]
+    inputs = (["x", "x"] if op == "Concat" else ["x", "", "sc"] if op == "Resize"
+              else ["x", *(t.name for t in inits)])
     outputs = ["y", "z"] if op == "Split" else ["y"]
     node = helper.make_node(op, inputs, outputs, **attrs)
     zeros = np.zeros(shape, dtype)

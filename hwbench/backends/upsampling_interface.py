@@ -29,11 +29,15 @@ class UpsamplingInterface:
         """ONNX Resize of float32 ``x`` (any rank) by ``scales`` or to ``sizes`` (host
         values); ``options``: mode, coordinate_transformation_mode, nearest_mode,
         cubic_coeff_a, exclude_outside, extrapolation_value, antialias, roi, axes,
-        keep_aspect_ratio_policy, with ONNX's names, values and defaults."""
+        keep_aspect_ratio_policy, with ONNX's names, values and defaults. Nearest mode
+        takes any layout element type: on anything but float32 it is the axis-wise take
+        that Slice and Gather run (``ResizeProblem.as_take``), exact on every backend."""
         self._check_foreign("resize", x=x)
         problem = spec.check_resize(x, scales, sizes, **options)
         self._begin_kernel("resize", problem)
         self._screen("resize", x=x)
+        if problem.dtype != spec.FLOAT32:
+            return self._take(problem.as_take(), x)
         return self._resize(problem, x)
 
     def _conv_transpose2d(self, p: spec.ConvTransposeProblem, x: Any, w: Any, bias: Any) -> Any:

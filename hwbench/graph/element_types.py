@@ -58,10 +58,11 @@ def accepted(node: Node, position: int) -> tuple[np.dtype, ...] | None:
     d = OP_DEFS.of(node)
     if d is None or d.integer or d.run is None or position in d.host_inputs:
         return None
-    if isinstance(d.in_types, dict):
-        return d.in_types.get(position)
-    if d.in_types is not None:
-        return tuple(d.in_types)
+    in_types = d.in_types(node) if callable(d.in_types) else d.in_types  # per node: by mode
+    if isinstance(in_types, dict):
+        return in_types.get(position)
+    if in_types is not None:
+        return tuple(in_types)
     if not d.kernels:
         return None
     common = set(LAYOUT)

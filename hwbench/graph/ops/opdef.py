@@ -101,8 +101,9 @@ class OpDef:
     static_shape_host: bool = False
     # element types (``hwbench.graph.element_types``): ``out_types`` gives the outputs'
     # (None: input 0's type); ``in_types`` the dtypes its run-time inputs may have, one
-    # tuple for all or {position: tuple} (None: what all its ``kernels`` take, float32 for
-    # most); ``same_types``: the position from which all inputs share one type
+    # tuple for all or {position: tuple}, or a function of the node giving either (None:
+    # what all its ``kernels`` take, float32 for most); ``same_types``: the position from
+    # which all inputs share one type
     out_types: TypeRule | None = None
     in_types: Any = None
     same_types: int | None = None

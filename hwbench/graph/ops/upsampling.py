@@ -17,6 +17,7 @@ import numpy as np
 from hwbench.errors import ArgumentError, HwbenchError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
+from hwbench.graph.ops.types import F32, LAYOUT
 from hwbench.kernels import spec
 
 
@@ -205,8 +206,11 @@ def _resize_def(name: str, host: tuple[int, ...]) -> OpDef:
         # ResizeProblem.flops counts 2 per tap per value of every axis pass).
         return 2 * int(np.prod(shapes[0])) if shapes and shapes[0] is not None else 0
 
+    def in_types(node):  # nearest only picks values: any layout type; the rest computes
+        return {0: LAYOUT if _text(node.attrs.get("mode"), "nearest") == "nearest" else (F32,)}
+
     return OpDef(name, shape=shape, run=run, kernels=("resize",), host_inputs=host,
-                 flops=flops)
+                 flops=flops, in_types=in_types)
 
 
 DEFS = (

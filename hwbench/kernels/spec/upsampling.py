@@ -28,6 +28,7 @@ from hwbench.kernels.resize_tables import (
 )
 from hwbench.kernels.spec.arguments import (
     FLOAT32,
+    LAYOUT_DTYPES,
     array_shape,
     check_dtype,
     check_nonempty,
@@ -36,6 +37,7 @@ from hwbench.kernels.spec.arguments import (
     int_pair,
 )
 from hwbench.kernels.spec.dense import ConvProblem
+from hwbench.kernels.spec.tensor_ops import TakeProblem
 
 
 @dataclass(frozen=True)
@@ -159,9 +161,10 @@ def check_conv_transpose2d(x: Any, w: Any, bias: Any = None, stride: Any = 1,
 
 @dataclass(frozen=True, eq=False)
 class ResizeProblem:
-    """ONNX Resize of a float32 ``shape`` to ``output_shape``: ``tables`` in the order
+    """ONNX Resize of a ``dtype`` ``shape`` to ``output_shape``: ``tables`` in the order
     they apply, one per resized axis (an axis whose scale is 1 with nothing cropped has
-    none), and ``extrapolation_value`` for tf_crop_and_resize's outside points."""
+    none), and ``extrapolation_value`` for tf_crop_and_resize's outside points. float32
+    in every mode; nearest, which only picks values, on any layout type (``as_take``)."""
 
     shape: tuple[int, ...]
     output_shape: tuple[int, ...]
@@ -173,6 +176,23 @@ class ResizeProblem:
     antialias: bool
     extrapolation_value: float
     tables: tuple[AxisTable, ...]
+    dtype: np.dtype = FLOAT32
+
+    def as_take(self) -> TakeProblem:
+        """Nearest mode as one axis-wise take (the kernel that moves every layout type):
+        each resized axis reads its one weighted tap, -1 (``extrapolation_value``) where
+        tf_crop_and_resize falls outside; the other axes read themselves."""
+        if self.mode != "nearest":
+            raise ArgumentError(f"resize: mode {self.mode!r} computes; only nearest is a take")
+        tables = [np.arange(n, dtype=np.int64) for n in self.shape]
+        for t in self.tables:
+            rows = np.arange(t.out_len)
+            pick = t.index[rows, np.argmax(t.weight, axis=1)].astype(np.int64)
+            if t.outside is not None:
+                pick = np.where(t.outside, -1, pick)
+            tables[t.axis] = pick
+        return TakeProblem("resize", self.shape, self.output_shape, self.output_shape,
+                           tuple(tables), self.extrapolation_value, self.dtype.itemsize)
 
     def pass_shapes(self) -> list[tuple[int, ...]]:
         """The array's shape after each table applies."""
@@ -193,11 +213,11 @@ class ResizeProblem:
 
     @property
     def output_bytes(self) -> int:
-        return 4 * self.size
+        return self.dtype.itemsize * self.size
 
     @property
     def bytes(self) -> int:
-        return 4 * math.prod(self.shape) + self.output_bytes
+        return self.dtype.itemsize * math.prod(self.shape) + self.output_bytes
 
 
 def _choice(value: Any, allowed: tuple[str, ...], name: str, op: str) -> str:
@@ -227,17 +247,18 @@ def check_resize(x: Any, scales: Any = None, sizes: Any = None, *, mode: Any = "
                  antialias: Any = False, roi: Any = None, axes: Any = None,
                  keep_aspect_ratio_policy: Any = "stretch") -> ResizeProblem:
     """Validate ONNX Resize (opset 19 semantics; older opsets are its subsets) on a float32
-    array of any rank: exactly one of ``scales`` (> 0) and ``sizes`` (>= 1), one value
+    array of any rank (nearest: any layout type, ``ResizeProblem.as_take``): exactly one
+    of ``scales`` (> 0) and ``sizes`` (>= 1), one value
     per axis of ``axes`` (default: every axis); ``roi`` (tf_crop_and_resize only) the
     starts then the ends, as fractions of each axis."""
     op = "resize"
     shape = array_shape(x, "x", op)
-    check_dtype(x, (FLOAT32,), "x", op)
+    mode = _choice(mode, MODES, "mode", op)
+    dtype = check_dtype(x, LAYOUT_DTYPES if mode == "nearest" else (FLOAT32,), "x", op)
     check_nonempty(shape, "x", op)
     rank = len(shape)
     if rank < 1:
         raise ArgumentError(f"{op}: argument 'x' must have at least one axis, got shape {shape}")
-    mode = _choice(mode, MODES, "mode", op)
     ctm = _choice(coordinate_transformation_mode, COORDINATE_MODES,
                   "coordinate_transformation_mode", op)
     nearest = _choice(nearest_mode, NEAREST_MODES, "nearest_mode", op)
@@ -305,4 +326,4 @@ def check_resize(x: Any, scales: Any = None, sizes: Any = None, *, mode: Any = "
                                  coordinate_mode=ctm, nearest_mode=nearest, cubic_coeff_a=a,
                                  exclude_outside=exclude, antialias=anti, roi=crop))
     return ResizeProblem(tuple(shape), tuple(out), mode, ctm, nearest, a, exclude, anti, ev,
-                         tuple(tables))
+                         tuple(tables), dtype)
