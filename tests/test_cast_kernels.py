@@ -63,7 +63,7 @@ def test_nan_is_true_as_bool_and_refused_as_integer(backend):
         backend.cast(backend.asarray(x), np.int64)
 
 
-@pytest.mark.parametrize("to", ["int16", "uint64", "complex64", "not-a-type", None])
+@pytest.mark.parametrize("to", ["uint32", "uint64", "complex64", "not-a-type", None])
 def test_unknown_target_is_refused(backend, to):
     x = backend.asarray(np.ones(3, np.float32))
     with pytest.raises(DTypeError, match="cast: argument 'to'"):
@@ -72,7 +72,7 @@ def test_unknown_target_is_refused(backend, to):
 
 def test_unsupported_source_is_refused(backend):
     with pytest.raises(DTypeError, match="cast: argument 'x'"):
-        backend.cast(np.ones(3, np.int16), np.float32)
+        backend.cast(np.ones(3, np.uint32), np.float32)
 
 
 def _cast_graph(to: int):
@@ -105,6 +105,6 @@ def test_run_time_cast_to_a_type_the_kernel_lacks_is_refused_at_load():
     from hwbench.graph.onnx_import import load_onnx
     from hwbench.graph.passes import fold_constants, set_output_shapes
 
-    model, _ = _cast_graph(5)  # int16
-    with pytest.raises(UnsupportedError, match="Cast to int16 of a tensor computed at run"):
+    model, _ = _cast_graph(12)  # uint32
+    with pytest.raises(UnsupportedError, match="Cast to uint32 of a tensor computed at run"):
         set_output_shapes(fold_constants(load_onnx(model)))

@@ -105,3 +105,34 @@ def test_the_load_check_still_names_what_a_kernel_cannot_take():
                                                r"node 'avg' \(AveragePool\) input 0 'r' is "
                                                r"int16"):
         Executor(load_onnx(model), get_backend("numpy"))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", TYPES)
+def test_max_pool_picks_on_every_small_type(backend, dtype):
+    """MaxPool only picks each window's largest value: 8-bit codes, 16-bit integers and
+    bool run exactly (through float32, where every such value is exact, and back)."""
+    ok, why = availability(backend)
+    if not ok:
+        pytest.skip(f"{backend} unavailable: {why}")
+    elem = np_dtype_to_tensor_dtype(np.dtype(dtype))
+    node = helper.make_node("MaxPool", ["x"], ["y"], kernel_shape=[2, 3], strides=[1, 2],
+                            pads=[1, 0, 0, 1])
+    graph = helper.make_graph([node], "mp", [helper.make_tensor_value_info("x", elem,
+                                                                            [1, 2, 4, 5])],
+                              [helper.make_tensor_value_info("y", elem, [1, 2, 4, 2])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    rng = np.random.default_rng(len(dtype))
+    if dtype == "bool":
+        x = rng.integers(0, 2, (1, 2, 4, 5)).astype(bool)
+    else:
+        info = np.iinfo(dtype)
+        x = rng.integers(info.min, info.max, (1, 2, 4, 5), dtype=dtype, endpoint=True)
+    padded = np.full((1, 2, 5, 6), np.iinfo(dtype).min if dtype != "bool" else False,
+                     dtype=dtype)
+    padded[:, :, 1:, :5] = x
+    want = np.stack([np.stack([padded[:, :, i:i + 2, j:j + 3].max(axis=(2, 3))
+                               for j in range(0, 4, 2)], -1) for i in range(4)], -2)
+    got = Executor(load_onnx(model), get_backend(backend)).run({"x": x})[0]
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, want)

@@ -14,7 +14,8 @@ from hwbench.kernels import spec
 CAST_CL_TYPES = {np.dtype(np.float32): "float", np.dtype(np.float64): "double",
                  np.dtype(np.float16): "half", np.dtype(np.int64): "long",
                  np.dtype(np.int32): "int", np.dtype(np.int8): "char",
-                 np.dtype(np.uint8): "uchar", np.dtype(np.bool_): "uchar"}
+                 np.dtype(np.uint8): "uchar", np.dtype(np.bool_): "uchar",
+                 np.dtype(np.int16): "short", np.dtype(np.uint16): "ushort"}
 
 
 class CastKernelsOpencl:

@@ -36,15 +36,27 @@ def _pool_args(s: Step) -> tuple[tuple[int, ...], dict]:
     return kernel, conv_params(s.node, s.in_shapes[0], kernel)
 
 
+# MaxPool only picks the largest value of each window: on these types it runs exactly
+# through float32 (every value is a float32), pooled, and back
+_SMALL_INTS = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.uint16, np.bool_))
+
+
 def _run_max_pool(be, x, s: Step):
     kernel, p = _pool_args(s)
-    data, codes = x[0], getattr(x[0], "dtype", None)
-    if codes in (np.uint8, np.int8):  # 8-bit codes (QOperator models): exact through
-        zero = np.zeros((), codes)      # float32 (every code is a float), pooled, back
+    data, dtype = x[0], getattr(x[0], "dtype", None)
+    dtype = None if dtype is None else np.dtype(dtype)
+    if dtype in (np.uint8, np.int8):  # 8-bit codes (QOperator models): as codes
+        zero = np.zeros((), dtype)
         data = be.dequantize_linear(data, np.float32(1), zero)
+    elif dtype in _SMALL_INTS:  # 16-bit integers, bool: by Cast
+        data = be.cast(data, np.float32)
     y = be.max_pool2d(data, kernel, stride=p["stride"], padding=p["padding"],
                       dilation=p["dilation"], ceil_mode=bool(s.node.attrs.get("ceil_mode", 0)))
-    return y if data is x[0] else be.quantize_linear(y, np.float32(1), zero)
+    if data is x[0]:
+        return y
+    if dtype in (np.uint8, np.int8):
+        return be.quantize_linear(y, np.float32(1), zero)
+    return be.cast(y, dtype)
 
 
 def _run_avg_pool(be, x, s: Step):
@@ -58,7 +70,7 @@ def _run_avg_pool(be, x, s: Step):
 
 DEFS = (
     OpDef("MaxPool", shape=_pool_shape, run=_run_max_pool, kernels=("max_pool2d",),
-          in_types=(np.dtype(np.float32), np.dtype(np.uint8), np.dtype(np.int8))),
+          in_types=(np.dtype(np.float32), *_SMALL_INTS)),
     OpDef("AveragePool", shape=_pool_shape, run=_run_avg_pool, kernels=("avg_pool2d",)),
     OpDef("GlobalAveragePool", shape=_global_pool_shape,
           run=lambda be, x, s: be.global_avg_pool2d(x[0]), kernels=("global_avg_pool2d",)),

@@ -1,5 +1,6 @@
 """The argument contract of ``cast(x, to)``: ONNX Cast between the numeric types hwbench
-keeps at run time (float32, float64, float16, int64, int32, int8, uint8, bool)."""
+keeps at run time (float32, float64, float16, int64, int32, int16, uint16, int8, uint8,
+bool)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from hwbench.errors import DTypeError
 from hwbench.kernels.spec.arguments import array_shape, check_dtype
 
 CAST_DTYPES = tuple(np.dtype(t) for t in (np.float32, np.float64, np.float16, np.int64,
-                                          np.int32, np.int8, np.uint8, np.bool_))
+                                          np.int32, np.int8, np.uint8, np.bool_,
+                                          np.int16, np.uint16))
 
 
 @dataclass(frozen=True)
