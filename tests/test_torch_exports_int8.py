@@ -228,6 +228,16 @@ def test_int8_export_ops_agree_with_onnxruntime(exported, graphs, fmt):
     hwbench's graph, fed onnxruntime's own input codes, gives onnxruntime's output codes
     or 1 LSB away (float32 vs exact requantization, float rounding order), for at most
     1% of the values of any tensor (numpy backend)."""
+    _ops_against_onnxruntime(exported, graphs, fmt, "numpy", 1)
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_int8_export_ops_onnxruntime_mode_give_its_codes(exported, graphs, fmt):
+    """In the onnxruntime-requant mode every such op gives onnxruntime's codes exactly."""
+    _ops_against_onnxruntime(exported, graphs, fmt, "numpy:onnxruntime-requant", 0)
+
+
+def _ops_against_onnxruntime(exported, graphs, fmt, backend: str, lsb: int) -> None:
     import onnx
 
     name, paths = exported
@@ -247,7 +257,7 @@ def test_int8_export_ops_agree_with_onnxruntime(exported, graphs, fmt):
         model.SerializeToString(), providers=["CPUExecutionProvider"]).run(names, {"input": x}),
         strict=True))
     values["input"] = x
-    be = get_backend("numpy")
+    be = get_backend(backend)
     assert len(checked) >= len([n for n in graph.nodes if n.op_type == "QLinearConv"]) > 0
     for node in checked:
         feeds = {t: values[t] for t in node.inputs if t in values}
@@ -259,7 +269,7 @@ def test_int8_export_ops_agree_with_onnxruntime(exported, graphs, fmt):
             assert g.dtype == want.dtype and g.shape == want.shape, (node.label(), t)
             diff = np.abs(g.astype(np.int64) - want.astype(np.int64)) if g.dtype.kind in "iu" \
                 else np.abs(g - want) / max(float(np.abs(want).max()), 1e-30)
-            limit = 1 if g.dtype.kind in "iu" else 1e-3
+            limit = lsb if g.dtype.kind in "iu" else 1e-3 * lsb
             assert diff.max() <= limit and np.mean(diff > 0) <= 0.01, (
                 name, node.label(), float(diff.max()), float(np.mean(diff > 0)))
 
@@ -278,3 +288,36 @@ def test_int8_export_qdq_fuses_like_qoperator(exported, graphs):
     # the DequantizeLinear -> float op -> QuantizeLinear groups left are those onnxruntime
     # also computes in float (HardSigmoid, LayerNormalization, Erf, ...)
     assert counts["qdq"].get("QuantizeLinear", 0) <= counts["qop"].get("QuantizeLinear", 0)
+
+
+# In the onnxruntime-requant mode (int8 arithmetic as onnxruntime's CPU kernels do it) the
+# logits are onnxruntime's bit for bit; the exceptions: (model, format, backend) ->
+# (reason, bound on max |hwbench - onnxruntime| as measured). "*" matches any.
+ONNXRUNTIME_MODE_APART: dict[tuple[str, str, str], tuple[str, float]] = {}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_int8_export_onnxruntime_mode_is_bit_for_bit(exported, graphs, fmt, backend):
+    """``BACKEND:onnxruntime-requant``: the logits are onnxruntime's, bit for bit, so
+    top-1 is equal with no margin (exceptions named in ``ONNXRUNTIME_MODE_APART``)."""
+    ok, why = availability(backend)
+    if not ok:
+        pytest.skip(f"backend {backend} unavailable: {why}")
+    name, paths = exported
+    session = ort.InferenceSession(paths[fmt], providers=["CPUExecutionProvider"])
+    be = get_backend(f"{backend}:onnxruntime-requant")
+    assert be.full_name.endswith("onnxruntime-requant")
+    executor = Executor(graphs[fmt], be)
+    apart = next((ONNXRUNTIME_MODE_APART[k] for k in ((name, fmt, backend), (name, fmt, "*"),
+                                                      (name, "*", backend), (name, "*", "*"))
+                  if k in ONNXRUNTIME_MODE_APART), None)
+    for x in _batches(100, 2):
+        ref = session.run(None, {"input": x})[0]
+        out = executor.run({"input": x})[0]
+        if apart is None:
+            np.testing.assert_array_equal(out, ref, err_msg=f"{name} {fmt} {backend}")
+        else:
+            reason, bound = apart
+            assert np.abs(out - ref).max() <= bound, (name, fmt, backend, reason)
+            assert _top1_equal(out, ref).all(), (name, fmt, backend, reason)

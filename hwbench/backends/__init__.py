@@ -11,6 +11,7 @@ import importlib
 import inspect
 from dataclasses import dataclass, field
 
+from hwbench.backends import onnxruntime_requant
 from hwbench.backends.base import Backend, default_threads
 from hwbench.errors import ArgumentError, BackendUnavailableError
 
@@ -68,6 +69,9 @@ def get_backend(name: str, **options) -> Backend:
     Raises ``BackendUnavailableError`` saying why when it cannot run here.
     """
     base, device = parse_backend_name(name)
+    device, named = onnxruntime_requant.split_device(device)
+    options = dict(options)
+    in_mode = onnxruntime_requant.choose(named, options)
     try:
         cls = backend_class(base)
     except ImportError as exc:  # a missing optional dependency
@@ -83,7 +87,10 @@ def get_backend(name: str, **options) -> Backend:
         known = [k for k, p in accepted.items() if p.kind is p.KEYWORD_ONLY]
         raise ArgumentError(f"argument(s) {', '.join(map(repr, unknown))}: not options of "
                             f"backend {base!r} (its options: {', '.join(known)})")
-    return cls(device, **options)
+    backend = cls(device, **options)
+    if in_mode:  # int8 as onnxruntime computes it (``onnxruntime_requant``)
+        backend.requantization = onnxruntime_requant.ONNXRUNTIME
+    return backend
 
 
 def list_backends() -> list[BackendStatus]:

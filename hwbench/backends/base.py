@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hwbench.backends import memory
+from hwbench.backends import memory, onnxruntime_requant
 from hwbench.backends.binary_interface import BinaryKernels
 from hwbench.backends.cast_interface import CastKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
@@ -135,12 +135,14 @@ class Backend(IntegerKernels,
 
     def info(self) -> dict[str, Any]:
         """Device, library versions, math mode and threads: recorded with every result."""
+        mode = "fp32; int8 onnxruntime-requant" if onnxruntime_requant.enabled(self) else "fp32"
         return {"backend": self.name, "device": self.device, "threads": self.threads,
-                "math_mode": "fp32", "check_finite": self.check_finite, **self.versions()}
+                "math_mode": mode, "check_finite": self.check_finite, **self.versions()}
 
     @property
     def full_name(self) -> str:
-        return f"{self.name}:{self.device}" if self.device else self.name
+        name = f"{self.name}:{self.device}" if self.device else self.name
+        return onnxruntime_requant.full_name(name) if onnxruntime_requant.enabled(self) else name
 
     # -- memory ------------------------------------------------------------------------
     @abc.abstractmethod
@@ -357,6 +359,8 @@ class Backend(IntegerKernels,
         self._begin_kernel("qgemm", problem)
         fixed, zy = spec.check_requantization(a_scale, b_scale, y_scale, y_zero_point,
                                               problem.n, ("a_scale", "b_scale"), op)
+        if onnxruntime_requant.enabled(self):
+            return onnxruntime_requant.qgemm(self, problem, a, b, za, zb, fixed, zy)
         return self._qgemm(problem, a, b, za, zb, fixed, zy)
 
     # -- quantized convolution and (de)quantization (ONNX ConvInteger, QLinearConv,
@@ -386,6 +390,8 @@ class Backend(IntegerKernels,
         self._begin_kernel("qconv2d", problem)
         fixed, zy = spec.check_requantization(x_scale, w_scale, y_scale, y_zero_point,
                                               problem.k, ("x_scale", "w_scale"), op)
+        if onnxruntime_requant.enabled(self):
+            return onnxruntime_requant.qconv2d(self, problem, x, w, zx, zw, bias, fixed, zy)
         return self._qconv2d(problem, x, w, zx, zw, bias, fixed, zy)
 
     def quantize_linear(self, x: Any, scale: Any, zero_point: Any = None, axis: int = 1) -> Any:

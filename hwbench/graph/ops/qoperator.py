@@ -18,6 +18,7 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
+from hwbench.graph.ops import qoperator_onnxruntime as onnxruntime_mode
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
 from hwbench.graph.ops.pooling import _pool_shape
 from hwbench.graph.ops.quantized import _host, _optional
@@ -49,14 +50,18 @@ def _check_nchw(s: Step) -> None:
 
 def _run_binary(method: str):
     def run(be, x, s: Step):
+        if onnxruntime_mode.enabled(be):
+            return onnxruntime_mode.binary(be, x, method)
         a = _dq(be, x[0], x[1], _optional(x, 2))
         b = _dq(be, x[3], x[4], _optional(x, 5))
         return _q(be, getattr(be, method)(a, b), x[6], _optional(x, 7), x[0])
     return run
 
 
-def _run_unary(apply):
+def _run_unary(apply, onnxruntime=None):
     def run(be, x, s: Step):
+        if onnxruntime is not None and onnxruntime_mode.enabled(be):
+            return onnxruntime(be, x, s)
         y = apply(be, _dq(be, x[0], x[1], _optional(x, 2)), s)
         return _q(be, y, x[3], _optional(x, 4), x[0])
     return run
@@ -252,13 +257,16 @@ DEFS = (
     OpDef("QLinearMul", shape=_binary_shape, run=_run_binary("mul"), domain=MICROSOFT,
           kernels=("mul",), host_inputs=_BINARY_HOST,
           integer=True, output_itemsize=1),
-    OpDef("QLinearSigmoid", shape=_first, run=_run_unary(lambda be, x, s: be.sigmoid(x)),
+    OpDef("QLinearSigmoid", shape=_first, run=_run_unary(lambda be, x, s: be.sigmoid(x),
+                                                           onnxruntime_mode.sigmoid),
           domain=MICROSOFT, kernels=("sigmoid",),
           host_inputs=_UNARY_HOST, integer=True, output_itemsize=1),
-    OpDef("QLinearLeakyRelu", shape=_first, run=_run_unary(_leaky_relu), domain=MICROSOFT,
+    OpDef("QLinearLeakyRelu", shape=_first,
+          run=_run_unary(_leaky_relu, onnxruntime_mode.leaky_relu), domain=MICROSOFT,
           kernels=("unary",), host_inputs=_UNARY_HOST,
           integer=True, output_itemsize=1),
-    OpDef("QLinearGlobalAveragePool", shape=_gap_shape, run=_run_unary(_gap),
+    OpDef("QLinearGlobalAveragePool", shape=_gap_shape, run=_run_unary(
+              _gap, onnxruntime_mode.global_average_pool),
           domain=MICROSOFT, host_inputs=_UNARY_HOST, integer=True, output_itemsize=1,
           kernels=("global_avg_pool2d",)),
     OpDef("QLinearAveragePool", shape=_pool_shape, run=_run_unary(_avg_pool),
