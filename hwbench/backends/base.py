@@ -135,9 +135,11 @@ class Backend(IntegerKernels,
 
     def info(self) -> dict[str, Any]:
         """Device, library versions, math mode and threads: recorded with every result."""
-        mode = "fp32; int8 onnxruntime-requant" if onnxruntime_requant.enabled(self) else "fp32"
-        return {"backend": self.name, "device": self.device, "threads": self.threads,
-                "math_mode": mode, "check_finite": self.check_finite, **self.versions()}
+        info = {"backend": self.name, "device": self.device, "threads": self.threads,
+                "math_mode": "fp32", "check_finite": self.check_finite, **self.versions()}
+        if onnxruntime_requant.enabled(self):
+            info.update(math_mode="fp32; int8 onnxruntime-requant", requantization="onnxruntime")
+        return info
 
     @property
     def full_name(self) -> str:
