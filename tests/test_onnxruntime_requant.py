@@ -138,17 +138,16 @@ def test_qlinear_unary_ops_are_onnxruntimes(backend, op, data, tmp_path):
     if op == "QLinearGlobalAveragePool":
         attrs["channels_last"], shape = 0, (2, 6, 1, 1)
     if op == "QLinearAveragePool":
-        attrs.update(kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2])
+        include = data.draw(st.booleans())
+        attrs.update(kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[2, 2],
+                     count_include_pad=int(include))
         shape = (2, 6, 4, 3)
     if op == "QLinearSoftmax":
         attrs.update(axis=-1, opset=13)
         inits.update(ys=np.float32(1 / 256), yz=np.uint8(0))
     node = helper.make_node(op, ["x", "xs", "xz", "ys", "yz"], ["y"], domain=MS, **attrs)
     want, got = _both(node, {"x": x}, inits, shape, TensorProto.UINT8, be, tmp_path)
-    # QLinearAveragePool still runs hwbench's float average (not yet onnxruntime's order
-    # of operations): within 1 LSB of onnxruntime's codes, not bit for bit
-    lsb = 1 if op == "QLinearAveragePool" else 0
-    assert np.abs(got.astype(np.int64) - want.astype(np.int64)).max() <= lsb
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -118,3 +118,35 @@ def global_average_pool(x: np.ndarray, x_scale, x_zp, y_scale, y_zp, dtype) -> n
     acc = np.asarray(x).reshape(n, c, count).astype(np.int64).sum(axis=2)
     acc = (acc - int(x_zp) * count).astype(np.int32)
     return _saturate(acc.astype(F32) * scale, y_zp, dtype).reshape(n, c, 1, 1)
+
+
+def average_pool(x: np.ndarray, x_scale, x_zp, y_scale, y_zp, kernel, stride, pads,
+                 out_hw, count_include_pad: bool, dtype) -> np.ndarray:
+    """QLinearAveragePool of NCHW codes: each window's dequantized values summed in
+    float32 row by row, divided by its count (the kernel's size, or only the values
+    inside the image), then ``round(y / y_scale + y_zp)`` (the zero point added before
+    rounding), saturated. ``pads``: (top, left, bottom, right)."""
+    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out_hw
+    top, left = pads[0], pads[1]
+    n, c, h, w = x.shape
+    values = (np.asarray(x).astype(F32) - F32(x_zp)) * F32(x_scale)
+    bottom = max(0, (oh - 1) * sh + kh - top - h)
+    right = max(0, (ow - 1) * sw + kw - left - w)
+    padded = np.zeros((n, c, top + h + bottom, left + w + right), F32)
+    padded[:, :, top:top + h, left:left + w] = values
+    acc = np.zeros((n, c, oh, ow), F32)
+    for i in range(kh):  # row by row, as onnxruntime adds (a padded 0 adds nothing)
+        for j in range(kw):
+            acc += padded[:, :, i:i + (oh - 1) * sh + 1:sh, j:j + (ow - 1) * sw + 1:sw]
+    if count_include_pad:
+        count = np.full((oh, ow), kh * kw)
+    else:
+        hs = np.arange(oh) * sh - top
+        ws = np.arange(ow) * sw - left
+        rows = np.minimum(hs + kh, h) - np.maximum(hs, 0)
+        cols = np.minimum(ws + kw, w) - np.maximum(ws, 0)
+        count = rows[:, None] * cols[None, :]
+    y = acc / count.astype(F32)
+    info = np.iinfo(dtype)
+    q = np.rint(y / F32(y_scale) + F32(y_zp))
+    return np.clip(q, info.min, info.max).astype(dtype)

@@ -269,7 +269,8 @@ DEFS = (
               _gap, onnxruntime_mode.global_average_pool),
           domain=MICROSOFT, host_inputs=_UNARY_HOST, integer=True, output_itemsize=1,
           kernels=("global_avg_pool2d",)),
-    OpDef("QLinearAveragePool", shape=_pool_shape, run=_run_unary(_avg_pool),
+    OpDef("QLinearAveragePool", shape=_pool_shape, run=_run_unary(
+              _avg_pool, onnxruntime_mode.average_pool),
           domain=MICROSOFT, host_inputs=_UNARY_HOST, integer=True, output_itemsize=1,
           kernels=("avg_pool2d",)),
     OpDef("QLinearConcat", shape=_concat_shape, run=_run_concat, domain=MICROSOFT,

@@ -3,7 +3,7 @@
 (``kernels.onnxruntime_rounding``) on the host, so that their codes are onnxruntime's
 bit for bit. The default mode runs them as the backend's dequantize -> float kernel ->
 quantize (``qoperator``); the ops whose float path already matches onnxruntime's
-(QLinearConcat, QLinearAveragePool, QLinearSoftmax) keep it."""
+(QLinearConcat, QLinearSoftmax) keep it."""
 
 from __future__ import annotations
 
@@ -56,3 +56,18 @@ def global_average_pool(be, x: list, s: Step):
     return be.asarray(ort.global_average_pool(
         codes, _scalar(be, x[1]), _scalar(be, _optional(x, 2)), _scalar(be, x[3]),
         _scalar(be, _optional(x, 4)), codes.dtype))
+
+
+def average_pool(be, x: list, s: Step):
+    """QLinearAveragePool (NCHW, undilated: ``qoperator`` checks) in onnxruntime's order."""
+    from hwbench.graph.ops.shapes import conv_params
+
+    node = s.node
+    kernel = tuple(node.attrs["kernel_shape"])
+    p = conv_params(node, s.in_shapes[0], kernel)
+    codes = be.to_numpy(x[0])
+    return be.asarray(ort.average_pool(
+        codes, _scalar(be, x[1]), _scalar(be, _optional(x, 2)), _scalar(be, x[3]),
+        _scalar(be, _optional(x, 4)), kernel, p["stride"], p["padding"],
+        tuple(s.out_shapes[0][2:]), bool(node.attrs.get("count_include_pad", 0)),
+        codes.dtype))
