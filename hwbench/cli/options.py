@@ -47,7 +47,9 @@ def measuring_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="all",
                    help="'all' (every available backend) or a comma list, e.g. numpy,cpu:mkl "
                         "(cpu:float32-requant: int8 requantized in float32 by oneDNN, "
-                        "within 1 LSB of exact; never part of 'all')")
+                        "within 1 LSB of exact; BACKEND:onnxruntime-requant, e.g. "
+                        "numpy:onnxruntime-requant, cpu:mkl+onnxruntime-requant: int8 "
+                        "as onnxruntime computes it, bit for bit; neither part of 'all')")
     p.add_argument("--threads", type=int, default=None,
                    help="threads per backend (default: HWBENCH_NUM_THREADS or all cores)")
     p.add_argument("--max-time", type=float, default=5.0, help="seconds of samples at most")
