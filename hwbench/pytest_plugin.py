@@ -30,7 +30,7 @@ from typing import Any
 
 import pytest
 
-from hwbench.backends import backend_class, get_backend, parse_backend_name
+from hwbench.backends import backend_class, get_backend, onnxruntime_requant, parse_backend_name
 from hwbench.backends import backend_names as every_backend_name
 from hwbench.errors import ArgumentError
 from hwbench.harness.suites.benchmarking import run_record
@@ -71,6 +71,7 @@ def backend_names(selection: str | None = None) -> list[str]:
 def availability(name: str) -> tuple[bool, str]:
     """``(True, "")`` or ``(False, why)`` for a backend name with an optional device."""
     base, device = parse_backend_name(name)
+    device, _ = onnxruntime_requant.split_device(device)  # a math mode, not a device
     try:
         cls = backend_class(base)
     except ImportError as exc:

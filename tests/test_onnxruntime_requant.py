@@ -196,3 +196,11 @@ def test_a_contradicting_requantization_option_is_refused():
         pytest.skip("cpu unavailable")
     with pytest.raises(ArgumentError, match="argument 'requantization'"):
         get_backend("cpu:onnxruntime-requant", requantization="float32")
+
+
+@pytest.mark.parametrize("name", ["numpy:onnxruntime-requant", "cpu:mkl+onnxruntime-requant"])
+def test_availability_reads_the_mode_as_no_device(name):
+    base_ok = availability(name.partition(":")[0])[0]
+    if name.startswith("cpu:mkl"):
+        base_ok = availability("cpu:mkl")[0]
+    assert availability(name)[0] == base_ok
