@@ -11,7 +11,8 @@ then calibration on two seeded random batches, per-channel int8 weights, uint8
 activations. Checked: the QDQ file fuses to the QOperator file's integer ops, op for op;
 every integer op fed onnxruntime's own input codes gives its codes or 1 LSB away; numpy,
 cpu and opencl give the same bits; top-1 equals onnxruntime's (known divergences listed in
-``DIVERGES``, with the reason).
+``DIVERGES``, with the reason); in the ``onnxruntime-requant`` mode the logits are
+onnxruntime's bit for bit (exceptions in ``ONNXRUNTIME_MODE_APART``).
 Needs PyTorch, torchvision and onnxruntime; skipped with the reason elsewhere.
 """
 
@@ -293,7 +294,12 @@ def test_int8_export_qdq_fuses_like_qoperator(exported, graphs):
 # In the onnxruntime-requant mode (int8 arithmetic as onnxruntime's CPU kernels do it) the
 # logits are onnxruntime's bit for bit; the exceptions: (model, format, backend) ->
 # (reason, bound on max |hwbench - onnxruntime| as measured). "*" matches any.
-ONNXRUNTIME_MODE_APART: dict[tuple[str, str, str], tuple[str, float]] = {}
+# Measured: Swin-T's QOperator file on cpu and opencl, max 0.0413 (numpy and systolic: 0),
+# the float op between codes that ROUNDS_APART names; top-1 still equal.
+ONNXRUNTIME_MODE_APART: dict[tuple[str, str, str], tuple[str, float]] = {
+    ("swin_t", "qop", "cpu"): (ROUNDS_APART["swin_t"][0], 0.06),
+    ("swin_t", "qop", "opencl"): (ROUNDS_APART["swin_t"][0], 0.06),
+}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
