@@ -204,3 +204,33 @@ def test_availability_reads_the_mode_as_no_device(name):
     if name.startswith("cpu:mkl"):
         base_ok = availability("cpu:mkl")[0]
     assert availability(name)[0] == base_ok
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@SETTINGS
+@given(data=st.data())
+def test_dynamic_quantize_and_matmul_integer_are_onnxruntimes(backend, data, tmp_path):
+    be = _backend(backend)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = (rng.standard_normal((4, 33)) * data.draw(st.floats(0.01, 10))
+         + data.draw(st.floats(-3, 3))).astype(np.float32)
+    node = helper.make_node("DynamicQuantizeLinear", ["x"], ["y", "s", "z"])
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, x.shape)]
+    outs = [helper.make_tensor_value_info("y", TensorProto.UINT8, x.shape),
+            helper.make_tensor_value_info("s", TensorProto.FLOAT, ()),
+            helper.make_tensor_value_info("z", TensorProto.UINT8, ())]
+    model = helper.make_model(helper.make_graph([node], "dq", inputs, outs),
+                              opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "dq.onnx"
+    onnx.save(model, path)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x})
+    got = Executor(load_onnx(str(path)), be).run({"x": x})
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_array_equal(np.asarray(g), w)
+    b = _codes(rng, (33, 7), np.int8)
+    node = helper.make_node("MatMulInteger", ["a", "b", "za"], ["y"])
+    want, got = _both(node, {"a": want[0]}, {"b": b, "za": want[2]}, (4, 7), TensorProto.INT32,
+                      be, tmp_path)
+    np.testing.assert_array_equal(got, want)
