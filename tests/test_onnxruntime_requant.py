@@ -234,3 +234,74 @@ def test_dynamic_quantize_and_matmul_integer_are_onnxruntimes(backend, data, tmp
     want, got = _both(node, {"a": want[0]}, {"b": b, "za": want[2]}, (4, 7), TensorProto.INT32,
                       be, tmp_path)
     np.testing.assert_array_equal(got, want)
+
+
+# -- cases chosen where the roundings differ, so that these tests can fail -------------
+def _near_tie_columns(rng, count: int):
+    """(b codes, b scales) of ``count`` QLinearMatMul columns (A: every uint8 code, K=1,
+    zero points 0, a_scale 1, y_scale 1) where float32 requantization gives another code
+    than the exact product for at least one code of A."""
+    codes = np.arange(256, dtype=np.float64)
+    found_b, found_s = [], []
+    while len(found_b) < count:
+        b = int(rng.integers(1, 128))
+        s = np.float32(rng.uniform(0.001, 0.05))
+        acc = codes * b
+        f32 = np.rint((acc.astype(np.float32) * s).astype(np.float64))
+        exact = np.rint(acc * np.float64(s))
+        if np.any((f32 != exact) & (exact <= 255)):
+            found_b.append(b)
+            found_s.append(s)
+    return np.array(found_b, np.int8), np.array(found_s, np.float32)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_requantization_near_ties_is_onnxruntimes_not_exact(backend, tmp_path):
+    be = _backend(backend)
+    rng = np.random.default_rng(15)
+    b, sb = _near_tie_columns(rng, 8)
+    a = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    inits = dict(sa=np.float32(1), za=np.uint8(0), b=b.reshape(1, -1), sb=sb,
+                 zb=np.zeros(len(b), np.int8), sy=np.float32(1), zy=np.uint8(0))
+    node = helper.make_node("QLinearMatMul", ["a", "sa", "za", "b", "sb", "zb", "sy", "zy"],
+                            ["y"])
+    want, got = _both(node, {"a": a}, inits, (256, len(b)), TensorProto.UINT8, be, tmp_path)
+    np.testing.assert_array_equal(got, want)
+    exact = get_backend(backend).qgemm(a, np.float32(1), np.uint8(0), inits["b"], sb,
+                                       np.int8(0), np.float32(1), np.uint8(0))
+    assert np.any(np.asarray(exact) != want)  # the case tells the two modes apart
+
+
+def _add_variants(a, b, sa, sb, sc, za, zb, zc):
+    """QLinearAdd's float32 value with and without the FMA in its constant part."""
+    f = np.float32
+    ra, rb = f(sa) / f(sc), f(sb) / f(sc)
+    fused = f(np.float64(ra) * np.float64(za) + np.float64(rb * f(zb)))
+    plain = ra * f(za) + rb * f(zb)
+    out = []
+    for part in (fused, plain):
+        fixed = f(zc) - part
+        inner = (b.astype(np.float64) * np.float64(rb) + np.float64(fixed)).astype(f)
+        y = (a.astype(np.float64) * np.float64(ra) + inner.astype(np.float64)).astype(f)
+        out.append(np.clip(np.rint(y), 0, 255))
+    return out
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_qlinear_add_near_ties_is_onnxruntimes(backend, tmp_path):
+    """Every pair of codes, at scales where the FMA in the constant part moves a code."""
+    be = _backend(backend)
+    rng = np.random.default_rng(15)
+    a, b = (g.astype(np.uint8) for g in np.meshgrid(np.arange(256), np.arange(256)))
+    while True:
+        sa, sb, sc = (np.float32(rng.uniform(0.01, 0.1)) for _ in range(3))
+        za, zb, zc = (np.uint8(rng.integers(0, 256)) for _ in range(3))
+        fused, plain = _add_variants(a, b, sa, sb, sc, za, zb, zc)
+        if np.any(fused != plain):
+            break
+    inits = dict(sa=sa, za=za, sb=sb, zb=zb, sc=sc, zc=zc)
+    node = helper.make_node("QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"],
+                            ["y"], domain=MS)
+    want, got = _both(node, {"a": a, "b": b}, inits, a.shape, TensorProto.UINT8, be,
+                      tmp_path)
+    np.testing.assert_array_equal(got, want)
