@@ -52,6 +52,7 @@ from hwbench.backends.cpu.onednn import (
 )
 from hwbench.backends.cpu.prepared import prepared_call
 from hwbench.backends.cpu.primitives import (
+    ONEDNN_ACTIVATIONS,
     BlockedConcat,
     BlockedPool,
     Conv,
@@ -301,6 +302,7 @@ class CpuBackend(IntegerKernelsCpu,
 
     # -- conv ----------------------------------------------------------------------------
     fuses_conv_epilogue = True
+    fused_activations = frozenset(ONEDNN_ACTIVATIONS)
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None,
                 activation: str | None = None) -> np.ndarray | BlockedArray:
