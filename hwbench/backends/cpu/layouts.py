@@ -103,12 +103,15 @@ class ChannelsLastArray:
 def conv_tags(p: spec.ConvProblem, layout: str) -> tuple[str, str]:
     """The (src, dst) activation format tags a convolution's primitive is created with.
 
-    "blocked" needs channels in multiples of 16 and no groups, else oneDNN chooses; a
+    "blocked" needs channels in multiples of 16 and no groups (or one per channel: a
+    depthwise conv), else oneDNN chooses; a
     first layer with few input channels (RGB) reads plain NCHW and writes blocked, which
     oneDNN's jit kernel does directly.
     """
     if layout != "blocked":
         return CONV_LAYOUTS[layout], CONV_LAYOUTS[layout]
+    if p.groups > 1 and p.groups == p.c == p.k and p.c % 16 == 0:
+        return BLOCKED_TAG, BLOCKED_TAG  # depthwise: oneDNN's jit kernel reads nChw16c
     if p.groups > 1 or p.k % 16:
         return "any", "any"
     if p.c % 16 == 0:
