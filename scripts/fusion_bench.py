@@ -69,7 +69,10 @@ def main() -> None:
     ratios = {b: [] for b in map(int, args.batch.split(","))}
     for name in args.models:
         for b in ratios:
-            ratios[b].append(bench(name, b, args.threads, args.repeats, args.profile))
+            try:
+                ratios[b].append(bench(name, b, args.threads, args.repeats, args.profile))
+            except Exception as exc:  # noqa: BLE001 - one model's failure costs one row
+                print(f"{name:22s} b{b}  failed: {type(exc).__name__}: {str(exc)[:200]}")
     for b, rs in ratios.items():
         print(f"geomean b{b}: {math.exp(sum(map(math.log, rs)) / len(rs)):.2f}x "
               f"(min {min(rs):.2f}x) over {len(rs)} models")
