@@ -84,3 +84,19 @@ def test_direct_calls_get_plain_arrays(rng):
     out = be.conv2d(be.asarray(x), be.asarray(w), padding=1, groups=32)
     assert isinstance(out, np.ndarray)
     assert_close(out, reference.conv2d(x, w, padding=1, groups=32), 9)
+
+
+def test_conv_reads_a_blocked_input_of_another_layout(be, rng):
+    """ShuffleNet's grouped 1x1 conv (34 channels per group: oneDNN picks the layout) keeps
+    its output in that layout; the depthwise conv after it reorders it once, directly."""
+    x = rng.standard_normal((2, 136, 7, 7)).astype(np.float32)
+    w1 = (rng.standard_normal((136, 34, 1, 1)) / 6).astype(np.float32)
+    w2 = (rng.standard_normal((136, 1, 3, 3)) / 3).astype(np.float32)
+    y1 = be.conv2d(be.asarray(x), be.asarray(w1), groups=4, activation="relu")
+    y2 = be.conv2d(y1, be.asarray(w2), padding=1, groups=136)
+    y3 = be.conv2d(y1, be.asarray(w2), padding=1, groups=136)  # the cached reorder again
+    r1 = reference.conv2d(x, w1, groups=4, activation="relu")
+    r2 = reference.conv2d(r1, w2, padding=1, groups=136)
+    assert_close(be.to_numpy(y1), r1, 34)
+    assert_close(be.to_numpy(y2), r2, 9 * 34)
+    np.testing.assert_array_equal(be.to_numpy(y2), be.to_numpy(y3))

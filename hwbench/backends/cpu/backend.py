@@ -320,6 +320,9 @@ class CpuBackend(IntegerKernelsCpu,
         packed = self._packed(conv, w)
         if isinstance(x, BlockedArray) and x.md == conv.prim.mds[ARG_SRC]:
             src = x.buffer  # already in the layout the primitive reads
+        elif isinstance(x, BlockedArray):  # another layout: one reorder, not two via NCHW
+            src = self._buffers.empty(conv.prim.mds[ARG_SRC].size, np.uint8)
+            conv.reorder_from(self.dnnl, x.md).execute({ARG_SRC: x.buffer, ARG_DST: src})
         else:
             x = np.ascontiguousarray(self._plain(x))
             src = x

@@ -94,6 +94,17 @@ class Conv:
         self.residual_reorder = (reorder(d, user_dst, self.prim.mds[ARG_DST])
                                  if residual == "plain" else None)
         self.impl = self.prim.impl
+        self._reorders_from: list[tuple[onednn.MemoryDesc, Primitive]] = []
+
+    def reorder_from(self, d: onednn.OneDNN, md: onednn.MemoryDesc) -> Primitive:
+        """A reorder from ``md`` (another primitive's blocked output) straight to this
+        convolution's src layout, built once per layout met (a handful at most)."""
+        for known, prim in self._reorders_from:
+            if known == md:
+                return prim
+        prim = reorder(d, md, self.prim.mds[ARG_SRC])
+        self._reorders_from = [*self._reorders_from[-3:], (md, prim)]
+        return prim
 
 
 class QConv:
