@@ -100,3 +100,14 @@ def test_conv_reads_a_blocked_input_of_another_layout(be, rng):
     assert_close(be.to_numpy(y1), r1, 34)
     assert_close(be.to_numpy(y2), r2, 9 * 34)
     np.testing.assert_array_equal(be.to_numpy(y2), be.to_numpy(y3))
+
+
+def test_one_pixel_activation_times_a_plain_operand_of_its_shape(be, rng):
+    """At H = W = 1 a plain operand of the full shape is a gate too (ConvNeXt's head)."""
+    x = rng.standard_normal((2, 40, 1, 1)).astype(np.float32)
+    y = rng.standard_normal((2, 40, 1, 1)).astype(np.float32)
+    xb = be.conv2d(be.asarray(x), be.asarray(np.eye(40, dtype=np.float32).reshape(40, 40, 1, 1)))
+    for out in (be.mul(xb, be.asarray(y)), be.add(be.asarray(y), xb)):
+        assert isinstance(out, BlockedArray)
+    np.testing.assert_allclose(be.to_numpy(be.mul(xb, be.asarray(y))), x * y, rtol=1e-6)
+    np.testing.assert_allclose(be.to_numpy(be.add(xb, be.asarray(y))), x + y, rtol=1e-6)

@@ -35,7 +35,6 @@ class BlockedBinary:
         pd = d.create_pd("dnnl_binary_primitive_desc_create", d.engine, d.alg[alg],
                          src0.handle, src1.handle, src0.handle, attr.handle)
         self.prim = Primitive(d, pd, {ARG_SRC: src0, ARG_SRC_1: src1, ARG_DST: src0})
-        self.src1_blocked = same
         self.to_plain = reorder(d, self.prim.mds[ARG_DST],
                                 d.memory_desc(shape, "f32", tag="abcd"))
 
@@ -56,6 +55,7 @@ class BlockedOps:
         if not (isinstance(a, BlockedArray) and a.shape == p.shape):
             return None
         n, c = p.shape[:2]
+        src1 = None
         if isinstance(b, BlockedArray) and b.shape == p.shape:
             if b.md != a.md:
                 return None
@@ -69,7 +69,7 @@ class BlockedOps:
                              lambda: BlockedBinary(self.dnnl, alg, p.shape, sb))
         if op.prim.mds[ARG_SRC] != a.md:
             return None
-        if sb != p.shape:
+        if src1 is None:  # a gate (also one of the full shape where H = W = 1)
             src1 = self._gate(b, op.prim.mds[ARG_SRC_1], sb)
         out = self._buffers.empty(a.md.size, np.uint8)
         op.prim.execute({ARG_SRC: a.buffer, ARG_SRC_1: src1, ARG_DST: out})
