@@ -19,6 +19,7 @@ from hwbench.backends import memory, onnxruntime_requant
 from hwbench.backends.binary_interface import BinaryKernels
 from hwbench.backends.cast_interface import CastKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
+from hwbench.backends.conv_epilogue import conv2d_epilogue
 from hwbench.backends.integer_interface import IntegerKernels
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
@@ -71,6 +72,8 @@ class Backend(IntegerKernels,
     # True when ``_conv2d`` takes ``residual=``/``activation=`` keywords and fuses them;
     # otherwise ``conv2d`` applies them with ``_add``/``_relu`` after ``_conv2d``.
     fuses_conv_epilogue: ClassVar[bool] = False
+    # The ``spec.ACTIVATIONS`` such a ``_conv2d`` fuses; others follow it (conv_epilogue).
+    fused_activations: ClassVar[frozenset[str]] = frozenset({"relu"})
     # True when the backend computes with NumPy's BLAS in its own process (numpy, and the
     # systolic simulator built on it): its worker gets ``threads`` BLAS threads, others 1.
     uses_numpy_blas: ClassVar[bool] = False
@@ -296,7 +299,7 @@ class Backend(IntegerKernels,
         epilogue: ``activation(conv(x) + bias + residual)``.
 
         ``residual`` is None or a float32 array of exactly the output's shape (ResNet's
-        shortcut); ``activation`` is None or ``"relu"``. Backends that fuse them
+        shortcut); ``activation`` is None or one of ``spec.ACTIVATIONS``. Backends that fuse them
         (``fuses_conv_epilogue``) save a pass over the output per fused op; the others
         add and activate after the convolution, with the same float32 results up to
         rounding.
@@ -308,14 +311,7 @@ class Backend(IntegerKernels,
         self._screen("conv2d", x=x, w=w, bias=bias, residual=residual)
         if residual is None and activation is None:
             return self._conv2d(problem, x, w, bias)
-        if self.fuses_conv_epilogue:
-            return self._conv2d(problem, x, w, bias, residual=residual, activation=activation)
-        out = self._conv2d(problem, x, w, bias)
-        if residual is not None:
-            out = self._add(spec.check_binary(out, residual, "add"), out, residual)
-        if activation == "relu":
-            out = self._relu(spec.check_unary(out, "x", "relu"), out)
-        return out
+        return conv2d_epilogue(self, problem, x, w, bias, residual, activation)
 
     def sigmoid(self, x: Any) -> Any:
         """σ(x) = 1 / (1 + exp(-x)) elementwise."""

@@ -35,6 +35,7 @@ import math
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.graph.activation_fusion import conv_activation
 from hwbench.graph.ir import FUSED_CONV, FUSED_DOMAIN, Graph, Node, check_op_types, frozen, prune
 from hwbench.graph.ops import OP_DEFS
 from hwbench.graph.ops.shapes import flatten_shape, reshape_target, resolve_reshape
@@ -467,15 +468,16 @@ def _sole_reader(graph: Graph, value: str, consumers, op_type: str) -> Node | No
 
 
 def fuse_conv_epilogues(graph: Graph) -> Graph:
-    """Conv → Add(shortcut) → Relu, Conv → Add and Conv → Relu become one ``FusedConv``
-    computing ``relu(conv(x) + shortcut)`` with the backend's
+    """Conv → Add(shortcut) → activation, Conv → Add and Conv → activation become one
+    ``FusedConv`` computing ``act(conv(x) + shortcut)`` (act: one of ``spec.ACTIVATIONS``,
+    as ``activation_fusion.conv_activation`` finds it) with the backend's
     ``conv2d(..., residual=, activation=)`` (in place).
 
     A node is absorbed only when the value before it has no other reader and is no graph
     output, and an Add only when its other input has exactly the conv's output shape (no
     broadcasting). The fused node takes the place of the last node it absorbs, after every
     input it reads is computed. Its inputs are always (x, w, bias or "", residual or ""),
-    its attributes Conv's plus ``activation`` ("relu" or absent); it lives in domain
+    its attributes Conv's plus ``activation`` (its name, or absent); it lives in domain
     ``com.hwbench``, so run this pass only for the executor, after ``optimize``.
     """
     shapes = infer_shapes(graph)
@@ -494,16 +496,16 @@ def fuse_conv_epilogues(graph: Graph) -> Graph:
             if other != y and shapes[other] == shapes[y] == shapes[add.outputs[0]]:
                 residual, y = other, add.outputs[0]
                 absorbed.append(add)
-        relu = _sole_reader(graph, y, consumers, "Relu")
-        if relu is not None and id(relu) not in taken:
-            y = relu.outputs[0]
-            absorbed.append(relu)
+        act = conv_activation(graph, y, consumers, taken)
+        if act is not None:
+            absorbed.extend(act[1])
+            y = act[2]
         if not absorbed:
             continue
         bias = conv.inputs[2] if len(conv.inputs) > 2 else ""
         attrs = dict(conv.attrs)
-        if relu is not None:
-            attrs["activation"] = "relu"
+        if act is not None:
+            attrs["activation"] = act[0]
         fused = Node(FUSED_CONV, [conv.inputs[0], conv.inputs[1], bias, residual], [y], attrs,
                      conv.name, FUSED_DOMAIN)
         taken.update(id(n) for n in absorbed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwbench.kernels import unary_reference
 from hwbench.kernels.quantization import (
     add_bias,
     combined_scale,
@@ -16,6 +17,7 @@ from hwbench.kernels.quantization import (
     requantize,
 )
 from hwbench.kernels.spec import normalize_padding
+from hwbench.kernels.spec.activations import ACTIVATIONS
 
 
 def gemm(a, b, bias=None, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
@@ -57,11 +59,23 @@ def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, *,
         out += np.asarray(bias, dtype=np.float64).reshape(1, k, 1, 1)
     if residual is not None:
         out += np.asarray(residual, dtype=np.float64)
+    return activation64(out, activation)
+
+
+def activation64(x, activation: str | None) -> np.ndarray:
+    """One of ``spec.ACTIVATIONS`` (or None: ``x`` itself) in float64."""
+    if activation is None:
+        return np.asarray(x, dtype=np.float64)
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}")
+    x = np.asarray(x, dtype=np.float64)
+    a = ACTIVATIONS[activation]
+    if a.unary is not None:
+        return unary_reference.unary(x, a.unary, a.alpha, a.beta)
     if activation == "relu":
-        np.maximum(out, 0.0, out=out)
-    elif activation is not None:
-        raise ValueError(f"conv2d: unknown activation {activation!r}")
-    return out
+        return np.maximum(x, 0.0)
+    s = sigmoid(x)
+    return s if activation == "sigmoid" else x * s  # silu
 
 
 def sigmoid(x) -> np.ndarray:

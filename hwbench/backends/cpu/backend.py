@@ -27,6 +27,7 @@ from hwbench.backends.base import Backend, all_finite
 from hwbench.backends.cpu import float32_requant, onednn
 from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
+from hwbench.backends.cpu.blocked_ops import BlockedOps
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
@@ -52,6 +53,7 @@ from hwbench.backends.cpu.onednn import (
 )
 from hwbench.backends.cpu.prepared import prepared_call
 from hwbench.backends.cpu.primitives import (
+    ONEDNN_ACTIVATIONS,
     BlockedConcat,
     BlockedPool,
     Conv,
@@ -118,7 +120,7 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
 class CpuBackend(IntegerKernelsCpu,
                  Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
                  TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu, UpsamplingKernels,
-                 CastKernelsCpu, Backend):
+                 CastKernelsCpu, BlockedOps, Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.
@@ -301,6 +303,7 @@ class CpuBackend(IntegerKernelsCpu,
 
     # -- conv ----------------------------------------------------------------------------
     fuses_conv_epilogue = True
+    fused_activations = frozenset(ONEDNN_ACTIVATIONS)
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None,
                 activation: str | None = None) -> np.ndarray | BlockedArray:
@@ -309,7 +312,7 @@ class CpuBackend(IntegerKernelsCpu,
         or one in-place pass after each image's GEMM on the pointwise path."""
         self.dnnl.set_num_threads(self._threads_now)
         tag = conv_tags(p, self.conv_layout)[1]
-        blocked = tag == BLOCKED_TAG and (self.keep_blocked or isinstance(x, BlockedArray))
+        blocked = isinstance(x, BlockedArray) or (tag == BLOCKED_TAG and self.keep_blocked)
         if self.pointwise_as_gemm and is_pointwise(p) and not blocked:
             return self._pointwise_conv(p, np.asarray(self._plain(x)), np.asarray(w), bias,
                                         self._plain(residual), activation)
@@ -317,13 +320,16 @@ class CpuBackend(IntegerKernelsCpu,
         packed = self._packed(conv, w)
         if isinstance(x, BlockedArray) and x.md == conv.prim.mds[ARG_SRC]:
             src = x.buffer  # already in the layout the primitive reads
+        elif isinstance(x, BlockedArray):  # another layout: one reorder, not two via NCHW
+            src = self._buffers.empty(conv.prim.mds[ARG_SRC].size, np.uint8)
+            conv.reorder_from(self.dnnl, x.md).execute({ARG_SRC: x.buffer, ARG_DST: src})
         else:
             x = np.ascontiguousarray(self._plain(x))
             src = x
             if conv.src_reorder is not None:
                 src = self._buffers.empty(conv.prim.mds[ARG_SRC].size, np.uint8)
                 conv.src_reorder.execute({ARG_SRC: x, ARG_DST: src})
-        keep = self.keep_blocked and tag == BLOCKED_TAG and conv.dst_reorder is not None
+        keep = self.keep_blocked and conv.dst_reorder is not None
         out = None if keep else self._buffers.empty(p.output_shape, np.float32)
         dst = out
         if conv.dst_reorder is not None:
@@ -500,6 +506,10 @@ class CpuBackend(IntegerKernelsCpu,
             out = self._buffers.empty(a.nhwc.shape, np.float32)
             prim.execute({ARG_SRC: a.nhwc, ARG_SRC_1: b.nhwc, ARG_DST: out})
             return ChannelsLastArray(out)
+        if isinstance(a, BlockedArray) or isinstance(b, BlockedArray):
+            blocked = self._blocked_binary(alg, p, a, b)
+            if blocked is not None:
+                return blocked
         a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
         rank = len(p.shape)
         sa = (1,) * (rank - a.ndim) + a.shape

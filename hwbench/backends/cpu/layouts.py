@@ -103,17 +103,20 @@ class ChannelsLastArray:
 def conv_tags(p: spec.ConvProblem, layout: str) -> tuple[str, str]:
     """The (src, dst) activation format tags a convolution's primitive is created with.
 
-    "blocked" needs channels in multiples of 16 and no groups, else oneDNN chooses; a
+    "blocked" (channels padded to multiples of 16) needs 16 output channels or more and
+    no groups (or one per channel: a depthwise conv), else oneDNN chooses; a
     first layer with few input channels (RGB) reads plain NCHW and writes blocked, which
     oneDNN's jit kernel does directly.
     """
     if layout != "blocked":
         return CONV_LAYOUTS[layout], CONV_LAYOUTS[layout]
-    if p.groups > 1 or p.k % 16:
+    if p.groups > 1:  # depthwise: oneDNN's jit kernel reads nChw16c
+        return (BLOCKED_TAG, BLOCKED_TAG) if p.groups == p.c == p.k else ("any", "any")
+    if p.k < 16:
         return "any", "any"
-    if p.c % 16 == 0:
-        return BLOCKED_TAG, BLOCKED_TAG
-    return ("abcd", BLOCKED_TAG) if p.c < 16 else ("any", "any")
+    # Channels not a multiple of 16 (MobileNet's 24, EfficientNet's 40, 80, 112) are
+    # padded to whole blocks: still one jit kernel, and no reorders between layers.
+    return (BLOCKED_TAG, BLOCKED_TAG) if p.c >= 16 else ("abcd", BLOCKED_TAG)
 
 
 def nhwc_axis(axis: int | None) -> int | None:

@@ -34,6 +34,16 @@ from hwbench.backends.cpu.onednn import (
 )
 from hwbench.kernels import spec
 
+# spec.ACTIVATIONS -> oneDNN eltwise (algorithm, alpha, beta), as a post-op or alone
+ONEDNN_ACTIVATIONS: dict[str, tuple[str, float, float]] = {
+    "relu": ("eltwise_relu", 0.0, 0.0),
+    "relu6": ("eltwise_clip_v2", 0.0, 6.0),
+    "sigmoid": ("eltwise_logistic", 0.0, 0.0),
+    "silu": ("eltwise_swish", 1.0, 0.0),  # x · sigmoid(alpha·x)
+    "hardswish": ("eltwise_hardswish", 1.0 / 6.0, 0.5),
+    "hardsigmoid": ("eltwise_hardsigmoid", 1.0 / 6.0, 0.5),
+}
+
 
 class Conv:
     """A convolution primitive plus the reorders between NCHW/OIHW and its chosen layouts."""
@@ -61,8 +71,8 @@ class Conv:
             post_ops.append(("sum",))
         elif residual == "blocked":
             post_ops.append(("binary", "binary_add", dst))
-        if activation == "relu":
-            post_ops.append(("eltwise", "eltwise_relu", 0.0, 0.0))
+        if activation is not None:
+            post_ops.append(("eltwise", *ONEDNN_ACTIVATIONS[activation]))
         attr = d.attr(post_ops=post_ops)
         pd = d.create_pd(
             "dnnl_convolution_forward_primitive_desc_create", d.engine,
@@ -84,6 +94,17 @@ class Conv:
         self.residual_reorder = (reorder(d, user_dst, self.prim.mds[ARG_DST])
                                  if residual == "plain" else None)
         self.impl = self.prim.impl
+        self._reorders_from: list[tuple[onednn.MemoryDesc, Primitive]] = []
+
+    def reorder_from(self, d: onednn.OneDNN, md: onednn.MemoryDesc) -> Primitive:
+        """A reorder from ``md`` (another primitive's blocked output) straight to this
+        convolution's src layout, built once per layout met (a handful at most)."""
+        for known, prim in self._reorders_from:
+            if known == md:
+                return prim
+        prim = reorder(d, md, self.prim.mds[ARG_SRC])
+        self._reorders_from = [*self._reorders_from[-3:], (md, prim)]
+        return prim
 
 
 class QConv:
@@ -167,16 +188,17 @@ class Epilogue:
         md = d.memory_desc((1, k, pixels), "f32", tag="abc")
         self.bias, self.residual = bias, residual
         self.bias_arg = ARG_SRC_1
-        if not bias and not residual:  # relu alone
-            self.prim = build_eltwise(d, "eltwise_relu", k * pixels)
+        if not bias and not residual:  # the activation alone
+            alg, alpha, beta = ONEDNN_ACTIVATIONS[activation]
+            self.prim = build_eltwise(d, alg, k * pixels, alpha, beta)
             return
         bias_md = d.memory_desc((1, k, 1), "f32", tag="abc")
         post_ops: list[tuple] = []
         if bias and residual:
             post_ops.append(("binary", "binary_add", bias_md))
             self.bias_arg = onednn.arg_post_op(0)
-        if activation == "relu":
-            post_ops.append(("eltwise", "eltwise_relu", 0.0, 0.0))
+        if activation is not None:
+            post_ops.append(("eltwise", *ONEDNN_ACTIVATIONS[activation]))
         src1 = md if residual else bias_md
         attr = d.attr(post_ops=post_ops)
         pd = d.create_pd("dnnl_binary_primitive_desc_create", d.engine, d.alg["binary_add"],
@@ -221,12 +243,13 @@ def build_scaling_reorder(d: onednn.OneDNN, kind: str, size: int, src_dtype: np.
                              ARG_ATTR_ZERO_POINTS | arg: d.memory_desc((1,), "s32")})
 
 
-def build_eltwise(d: onednn.OneDNN, alg: str, size: int) -> Primitive:
+def build_eltwise(d: onednn.OneDNN, alg: str, size: int, alpha: float = 0.0,
+                  beta: float = 0.0) -> Primitive:
     md = d.memory_desc((size,), "f32", tag="a")
     attr = d.attr()
     pd = d.create_pd("dnnl_eltwise_forward_primitive_desc_create", d.engine,
-                     d.prop["forward_inference"], d.alg[alg], md.handle, md.handle, 0.0, 0.0,
-                     attr.handle)
+                     d.prop["forward_inference"], d.alg[alg], md.handle, md.handle,
+                     float(alpha), float(beta), attr.handle)
     return Primitive(d, pd, {ARG_SRC: md, ARG_DST: md})
 
 

@@ -1,5 +1,5 @@
-"""Convolution: ONNX's Conv, and hwbench's FusedConv (Conv + residual Add + Relu, made by
-``passes.fuse_conv_epilogues``)."""
+"""Convolution: ONNX's Conv, and hwbench's FusedConv (Conv + residual Add + an activation of
+``spec.ACTIVATIONS``, made by ``passes.fuse_conv_epilogues``)."""
 
 from __future__ import annotations
 

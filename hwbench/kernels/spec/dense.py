@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.errors import ArgumentError
+from hwbench.kernels.spec.activations import ACTIVATIONS
 from hwbench.kernels.spec.arguments import (
     FLOAT32,
     array_shape,
@@ -215,8 +216,7 @@ def conv_problem(x: Any, w: Any, bias: Any, stride: Any, padding: Any, dilation:
     return problem
 
 
-# Activations a kernel may fuse into its output (``conv2d(..., activation=...)``).
-ACTIVATIONS = ("relu",)
+# Activations a kernel may fuse into its output: ``spec.activations.ACTIVATIONS``.
 
 
 def check_activation(activation: Any, op: str) -> str | None:

@@ -1,0 +1,82 @@
+"""fp32 ``cpu`` vs onnxruntime, both engines in one process, timed alternately (issue 16).
+
+    PYTHONPATH=. python scripts/fusion_bench.py [--threads 2] [--repeats 7] [--batch 1,8]
+        [--profile] model ...
+
+Prints, per model and batch, each engine's median seconds per run and hwbench's speed as
+a ratio of onnxruntime's (>1: hwbench faster), then the geometric mean. ``--profile``
+also prints hwbench's top op types by time. Timings on a shared machine are noisy: the
+ratio of medians taken side by side is what to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+import onnxruntime as ort
+
+from hwbench.models import load_model
+from hwbench.models.sample_inputs import batch_feeds
+from hwbench.models.session import Session
+
+
+def _median(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def bench(name: str, batch: int, threads: int, repeats: int, profile: bool) -> float:
+    model = load_model(name, batch=batch)
+    feeds, _ = batch_feeds(model.graph, batch, seed=0)
+    hw = Session(model, "cpu", threads=threads, profile=profile)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    rt = ort.InferenceSession(model.to_onnx().SerializeToString(), options,
+                              providers=["CPUExecutionProvider"])
+    got, want = hw.run(feeds), rt.run(None, feeds)
+    err = max(float(np.max(np.abs(g - w))) / max(float(np.max(np.abs(w))), 1e-30)
+              for g, w in zip(got, want, strict=True))
+    hw_s, rt_s = [], []
+    for _ in range(repeats):  # alternate so both see the same machine load
+        hw_s.append(_median(lambda: hw.run(feeds), 1))
+        rt_s.append(_median(lambda: rt.run(None, feeds), 1))
+    h, r = statistics.median(hw_s), statistics.median(rt_s)
+    print(f"{name:22s} b{batch}  hwbench {h * 1e3:8.2f} ms  onnxruntime {r * 1e3:8.2f} ms  "
+          f"ratio {r / h:5.2f}x  (max rel diff {err:.1e})", flush=True)
+    if profile:
+        ops = sorted(hw.op_seconds.items(), key=lambda kv: -kv[1])[:8]
+        total = sum(hw.op_seconds.values())
+        print("    " + ", ".join(f"{k} {v / total:.0%}" for k, v in ops))
+    return r / h
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("models", nargs="+")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--batch", default="1,8")
+    p.add_argument("--profile", action="store_true")
+    args = p.parse_args()
+    ratios = {b: [] for b in map(int, args.batch.split(","))}
+    for name in args.models:
+        for b in ratios:
+            try:
+                ratios[b].append(bench(name, b, args.threads, args.repeats, args.profile))
+            except Exception as exc:  # noqa: BLE001 - one model's failure costs one row
+                print(f"{name:22s} b{b}  failed: {type(exc).__name__}: {str(exc)[:200]}")
+    for b, rs in ratios.items():
+        print(f"geomean b{b}: {math.exp(sum(map(math.log, rs)) / len(rs)):.2f}x "
+              f"(min {min(rs):.2f}x) over {len(rs)} models")
+
+
+if __name__ == "__main__":
+    main()
