@@ -32,7 +32,7 @@ from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
 from hwbench.graph.element_types import check_element_types
 from hwbench.graph.ir import Graph, check_op_types
 from hwbench.graph.ops import OP_DEFS, Step
-from hwbench.graph.plan import Plan, host_outputs
+from hwbench.graph.plan import Plan, bind_outputs, host_outputs
 from hwbench.graph.shape_inference import infer_shapes
 
 
@@ -289,12 +289,7 @@ class Executor:
                 self.op_seconds[step.kind] += time.perf_counter() - start
             else:
                 out = step.fn(be, args, step)
-            outs = out if isinstance(out, tuple) else (out,)
-            for name, value in zip(step.node.outputs, outs, strict=False):
-                if name:
-                    env[name] = value
-            for name in free:
-                env.pop(name, None)
+            bind_outputs(env, step.node.outputs, out, free)
         if sync:
             be.synchronize()
         t2 = time.perf_counter()

@@ -163,12 +163,7 @@ class Plan:
                 recorder.start_step()
                 out = step.fn(be, args, step)
                 recipes.append(self._recipe(recorder, step, args, out))
-                outs = out if isinstance(out, tuple) else (out,)
-                for name, value in zip(step.node.outputs, outs, strict=False):
-                    if name:
-                        env[name] = value
-                for name in free:
-                    env.pop(name, None)
+                bind_outputs(env, step.node.outputs, out, free)
         finally:
             recorder.remove()
         self._compile(recipes)
@@ -321,6 +316,17 @@ class Plan:
         if self._fn is None:
             raise ArgumentError("Plan.replay before Plan.trace")
         return self._fn(inputs)
+
+
+def bind_outputs(env: dict[str, Any], names: list[str], out: Any, free: Any) -> None:
+    """A node's results into ``env`` under its output names (an empty name: an output the
+    graph drops), then the values whose last reader it was out of it."""
+    outs = out if isinstance(out, tuple) else (out,)
+    for name, value in zip(names, outs, strict=False):
+        if name:
+            env[name] = value
+    for name in free:
+        env.pop(name, None)
 
 
 def host_outputs(backend: Any, values: list[Any]) -> list[np.ndarray]:

@@ -7,6 +7,7 @@ checks, inputs and timing loop as the real backends, and the same thread count.
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import version
 from typing import Any
 
@@ -25,6 +26,15 @@ from hwbench.kernels import spec
 
 PEERS = ("torch", "clblast")  # kernel peers; clblast takes a device: clblast:intel
 MODEL_PEERS = ("onnxruntime", "torch")  # whole-model peers
+
+
+def import_peer(module: str, peer: str) -> Any:
+    """``module`` imported, or the error that says which extra installs ``peer``."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendUnavailableError(
+            f"peer {peer!r} is unavailable: pip install 'hwbench[peers]'") from exc
 
 
 def torch_build(torch: Any) -> str:
@@ -278,12 +288,7 @@ class OnnxRuntimePeer:
     runs_on_host_cpu = True  # as ``Backend.runs_on_host_cpu``
 
     def __init__(self, threads: int) -> None:
-        try:
-            import onnxruntime
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                "peer 'onnxruntime' is unavailable: pip install 'hwbench[peers]'") from exc
-        self.ort = onnxruntime
+        self.ort = import_peer("onnxruntime", self.name)
         self.threads = threads
         self.full_name = self.name
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.errors import BackendUnavailableError, UnsupportedError
+from hwbench.errors import UnsupportedError
 from hwbench.graph.ir import Graph, Node
 
 Fn = Callable[..., Any]  # (*input tensors) -> tensor or tuple of tensors
@@ -328,12 +328,9 @@ class TorchModelPeer:
     runs_on_host_cpu = True
 
     def __init__(self, threads: int) -> None:
-        try:
-            import torch
-        except ImportError as exc:
-            raise BackendUnavailableError(
-                "peer 'torch' is unavailable: pip install 'hwbench[peers]'") from exc
-        self.torch = torch
+        from hwbench.harness.suites.peers import import_peer
+
+        self.torch = torch = import_peer("torch", self.name)
         self.threads = threads
         self.full_name = self.name
         torch.set_num_threads(threads)
