@@ -159,3 +159,27 @@ def test_zoo_shufflenet_folds_every_shuffle_with_the_same_results(rng):
     (got,) = Executor(folded, cpu).run(feeds)
     assert float(np.std(want)) > 0
     assert_close(got, want, 544)
+
+
+def test_torchvision_shufflenet_v2_folds_the_shuffles_before_strided_units(tmp_path):
+    """ShuffleNet v2 splits most shuffled values in two (Slice: one half goes on
+    unchanged, so they stay); the shuffle ending each stage feeds the next stage's
+    strided unit (a depthwise and a 1x1 conv) or the last 1x1 conv, and folds.
+    test_torch_exports checks the model's results against onnxruntime on every backend."""
+    import sys
+    import types
+
+    torch = pytest.importorskip("torch", reason="needs PyTorch (pip install '.[peers]')")
+    sys.modules.setdefault("torchvision._meta_registrations",
+                           types.ModuleType("torchvision._meta_registrations"))
+    models = pytest.importorskip("torchvision.models", reason="needs torchvision")
+    from torch_exports_common import export
+
+    from hwbench.models import load_model
+
+    model = models.shufflenet_v2_x0_5(weights=None).eval()
+    path = export(torch, model, (torch.zeros(1, 3, 64, 64),), str(tmp_path / "s.onnx"),
+                  "torchscript", ["input"])
+    graph = load_model(path).graph
+    assert _counts(graph)["Transpose"] == 16
+    assert _counts(optimize(graph))["Transpose"] == 13
