@@ -18,7 +18,7 @@ of the shuffled value instead:
   its groups, so it becomes a dense Conv (group 1) whose weight is block-diagonal, then
   permuted. That is ``group`` times the multiply-adds, so ``optimize`` does not ask for
   it: on ``cpu`` (oneDNN, 2-core Zen 4, busy) ShuffleNet v1 ran 1.2x faster with it at
-  batch 8 and 2 threads but 1.5x slower at 1 thread and at batch 1 (its grouped 1x1
+  batch 8 and 2 threads but 1.3-1.6x slower at 1 thread (b1 and b8) (its grouped 1x1
   convs already run at ~45 % of one core's peak), and it would inflate FLOP counts.
 
 The fold happens only when every reader (transitively through depthwise convs and
