@@ -14,6 +14,9 @@
   Inception-v2 follow every BatchNormalization with such a "scale" layer).
 - ``quantize.fuse_qdq_convs``: a QDQ-format int8 convolution (DequantizeLinear -> Conv ->
   QuantizeLinear, as onnxruntime's quantizer writes it) becomes one QLinearConv.
+- ``shuffle_fold.fold_channel_shuffles``: a channel shuffle (Reshape -> Transpose ->
+  Reshape, ShuffleNet) whose readers are convs (through depthwise convs and unary ops)
+  goes into their weights' input-channel axis, exactly.
 - ``lower_sum`` (Sum -> chain of Add), ``lower_flatten`` (Flatten -> Reshape),
   ``fold_gemm_scalars`` (Gemm's alpha/beta into its constant operands, else a Mul).
 - ``rewrite_batch``: a new batch size, rewriting Reshape targets that hard-code the old
@@ -42,6 +45,7 @@ from hwbench.graph.ops.shapes import flatten_shape, reshape_target, resolve_resh
 from hwbench.graph.qdq_fusion import cast_integer_products, fuse_qdq_groups
 from hwbench.graph.quantize import fuse_qdq_convs
 from hwbench.graph.shape_inference import infer_shapes
+from hwbench.graph.shuffle_fold import fold_channel_shuffles
 
 
 def fold_constants(graph: Graph) -> Graph:
@@ -532,4 +536,5 @@ def optimize(graph: Graph) -> Graph:
     fuse_qdq_groups(g)
     fold_batchnorm(g)
     fold_affine(g)
+    fold_channel_shuffles(g)
     return prune(g)
