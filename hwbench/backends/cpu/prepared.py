@@ -36,5 +36,7 @@ def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:
         if dnnl._threads_set != (threads, get_ident()):  # set_num_threads' own test
             set_threads(threads)
         return impl[0](*args, **kwargs)
-    call.fast = lambda: impl[0] is not plain and impl[0] is not first  # for tests
+    # for tests: whether a fast path was built, and what it stands for
+    call.fast = lambda: impl[0] is not plain and impl[0] is not first
+    call.problem, call.kernel = problem, kernel
     return call
