@@ -84,10 +84,15 @@ class BoundPrimitive:
         check = d.check
         if len(self.varying) == 2:
             m0, m1 = self.varying
+            last = [0, 0]  # the addresses the memories hold (only this call sets them)
 
             def run(a0: int, a1: int) -> None:
-                set_handle(m0, a0)
-                set_handle(m1, a1)
+                if a0 != last[0]:
+                    set_handle(m0, a0)
+                    last[0] = a0
+                if a1 != last[1]:
+                    set_handle(m1, a1)
+                    last[1] = a1
                 status = execute(prim, stream, n, args) or wait(stream)
                 if status:
                     check(status, "primitive_execute")
@@ -234,11 +239,14 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     m, n, k = p.m, p.n, p.k
     new_out = _out_factory(be, (m, n))
     sgemm, check = be.dnnl.lib.dnnl_sgemm, be.dnnl.check
-    ca, cb = b"T" if ta else b"N", b"T" if tb else b"N"
-    beta = 0.0 if bias is None else 1.0
-    ldc = max(1, n)
+    # The constant arguments as ctypes objects: no conversion per call (~0.8 µs of 2.7).
+    i64, f32 = ctypes.c_int64, ctypes.c_float
+    ca, cb = ctypes.c_char(b"T" if ta else b"N"), ctypes.c_char(b"T" if tb else b"N")
+    beta, alpha = f32(0.0 if bias is None else 1.0), f32(1.0)
+    m, n, k, lda = i64(m), i64(n), i64(k), i64(lda)
+    ldc = i64(max(1, p.n))
     b0, bias0 = b, bias
-    _, addr_b, ldb = fixed_b
+    addr_b, ldb = ctypes.c_void_p(fixed_b[1]), i64(fixed_b[2])
 
     def call(a, b, bias):
         if b is not b0 or bias is not bias0 or not _is_plain(a, a_shape):
@@ -246,7 +254,7 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         out = new_out()
         if bias is not None:
             out[...] = bias
-        status = sgemm(ca, cb, m, n, k, 1.0, address(a), lda, addr_b, ldb, beta,
+        status = sgemm(ca, cb, m, n, k, alpha, address(a), lda, addr_b, ldb, beta,
                        address(out), ldc)
         if status:
             check(status, "dnnl_sgemm")
