@@ -35,6 +35,7 @@ from hwbench.backends.cpu.onednn import (
     ExecArg,
     Primitive,
 )
+from hwbench.backends.cpu.pointwise import is_pointwise
 from hwbench.backends.memory import aligned_bytes
 
 _F32 = np.dtype(np.float32)
@@ -148,8 +149,6 @@ def _blocked(buffer: np.ndarray, shape: tuple[int, ...], md: Any, to_plain: Any)
 # -- builders: (backend, problem, kernel, traced args, kwargs) -> fast call or None ----------
 
 def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
-    from hwbench.backends.cpu.backend import is_pointwise
-
     x, w, bias = args[:3]
     residual = kwargs.get("residual", args[3] if len(args) > 3 else None)
     activation = kwargs.get("activation", args[4] if len(args) > 4 else None)
