@@ -125,16 +125,40 @@ def _is_plain(x: Any, shape: tuple[int, ...]) -> bool:
     return flags.c_contiguous and flags.aligned
 
 
+REUSED = 4  # small outputs a call site keeps for reuse
+
+
 def _out_factory(backend: Any, shape: tuple[int, ...] | int,
-                 dtype: Any = np.float32) -> Callable[[], np.ndarray]:
-    """A fresh output each call: ``np.empty`` below the pool's threshold, else a pool
-    buffer nothing else holds (the same rule as ``BufferPool.empty``)."""
+                 dtype: Any = np.float32) -> Callable[[], tuple[np.ndarray, int]]:
+    """``new()`` -> (an output nothing else holds, its address). Large ones come from the
+    backend's buffer pool; small ones from this call site's own few arrays, one reused
+    only when nothing but the list holds it (``sys.getrefcount``, the pool's rule: a
+    caller's reference or any view of it keeps it out), else a fresh ``np.empty``; a
+    reused one's address is known and, being the last one set, not set again."""
     shape = (shape,) if isinstance(shape, int) else tuple(shape)
     dtype = np.dtype(dtype)
-    if int(np.prod(shape)) * dtype.itemsize < SMALL_BYTES:
-        return lambda: np.empty(shape, dtype)
-    pool = backend._buffers
-    return lambda: pool.empty(shape, dtype)
+    if int(np.prod(shape)) * dtype.itemsize >= SMALL_BYTES:
+        pool = backend._buffers
+
+        def pooled() -> tuple[np.ndarray, int]:
+            out = pool.empty(shape, dtype)
+            return out, address(out)
+        return pooled
+    arrays: list[np.ndarray] = []
+    addresses: list[int] = []
+    refcount = sys.getrefcount
+
+    def new() -> tuple[np.ndarray, int]:
+        for i in range(len(arrays)):
+            if refcount(arrays[i]) == 2:  # the list's reference and the argument
+                return arrays[i], addresses[i]
+        out = np.empty(shape, dtype)
+        if len(arrays) < REUSED:
+            arrays.append(out)
+            addresses.append(address(out))
+            return out, addresses[-1]
+        return out, address(out)
+    return new
 
 
 def _blocked(buffer: np.ndarray, shape: tuple[int, ...], md: Any, to_plain: Any) -> Any:
@@ -192,28 +216,30 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         if w is not w0 or bias is not b0 or residual is not None or activation != act0:
             return kernel(p, x, w, bias, residual=residual, activation=activation)
         if type(x) is BlockedArray and (x.md is src_md or x.md == src_md):
-            src = x.buffer
+            src, a_src = x.buffer, address(x.buffer)
         elif from_md is not None and type(x) is BlockedArray and (
                 x.md is from_md or x.md == from_md):
-            src = new_src()
-            from_reorder(address(x.buffer), address(src))
+            src, a_src = new_src()
+            from_reorder(address(x.buffer), a_src)
         elif _is_plain(x, in_shape):
-            src = x
             if src_reorder is not None:
-                src = new_src()
-                src_reorder(address(x), address(src))
+                src, a_src = new_src()
+                src_reorder(address(x), a_src)
+            else:
+                src, a_src = x, address(x)
         else:
             return kernel(p, x, w, bias, residual=residual, activation=activation)
         if new_dst is None:
-            out = new_out()
-            run(address(src), address(out))
+            out, a_out = new_out()
+            run(a_src, a_out)
             return out
-        dst = new_dst()
-        run(address(src), address(dst))
+        dst, a_dst = new_dst()
+        run(a_src, a_dst)
+        del src  # a reused source buffer is free again
         if keep:
             return _blocked(dst, out_shape, dst_md, to_plain)
-        out = new_out()
-        dst_reorder(address(dst), address(out))
+        out, a_out = new_out()
+        dst_reorder(a_dst, a_out)
         return out
     return call
 
@@ -250,11 +276,11 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     def call(a, b, bias):
         if b is not b0 or bias is not bias0 or not _is_plain(a, a_shape):
             return kernel(p, a, b, bias)
-        out = new_out()
+        out, a_out = new_out()
         if bias is not None:
             out[...] = bias
         status = sgemm(ca, cb, m, n, k, alpha, address(a), lda, addr_b, ldb, beta,
-                       address(out), ldc)
+                       a_out, ldc)
         if status:
             check(status, "dnnl_sgemm")
         return out
@@ -275,8 +301,8 @@ def _flat(prim_of: Callable[[Any, Any], Any]) -> Callable:
         def call(x):
             if not _is_plain(x, shape):
                 return kernel(p, x)
-            out = new_out()
-            run(address(x), address(out))
+            out, a_out = new_out()
+            run(address(x), a_out)
             return out
         return call
     return build
@@ -319,8 +345,8 @@ def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         def blocked(x):
             if type(x) is not BlockedArray or not (x.md is src_md or x.md == src_md):
                 return kernel(p, x)
-            out = new_dst()
-            run(address(x.buffer), address(out))
+            out, a_out = new_dst()
+            run(address(x.buffer), a_out)
             return _blocked(out, out_shape, dst_md, to_plain)
         return blocked
     in_shape = (p.n, p.c, p.h, p.w)
@@ -333,8 +359,8 @@ def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     def plain(x):
         if not _is_plain(x, in_shape):
             return kernel(p, x)
-        out = new_out()
-        run(address(x), address(out))
+        out, a_out = new_out()
+        run(address(x), a_out)
         return out
     return plain
 
@@ -355,8 +381,8 @@ def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
         if type(x) is not BlockedArray or not (x.md is md or x.md == md) \
                 or x.shape != shape:
             return kernel(p, x)
-        out = new_out()
-        run(address(x.buffer), address(out))
+        out, a_out = new_out()
+        run(address(x.buffer), a_out)
         return out.reshape(out_shape)
     return call
 
