@@ -17,8 +17,8 @@ onnx = pytest.importorskip("onnx")
 _ok, _why = availability("cpu")
 pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
 
-# Op types whose kernel has a fast path (a Reshape has one only on a blocked input).
-FAST_OPS = {"FusedConv", "Conv", "Gemm", "Relu", "Sigmoid", "Softmax", "MaxPool"}
+# Op types whose kernel has a fast path.
+FAST_OPS = {"FusedConv", "Conv", "Gemm", "Relu", "Sigmoid", "Softmax", "MaxPool", "Reshape"}
 
 
 def prepared(sess: hwbench.Session) -> list:

@@ -366,11 +366,21 @@ def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
 
 
 def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
-    """Flatten after a convolution: the blocked activation reordered to NCHW (as
-    ``CpuBackend._plain``), then a view of the new shape."""
-    if kwargs or len(args) != 1 or type(args[0]) is not BlockedArray:
+    """A plain array's view of the new shape; or, after a convolution, the blocked
+    activation reordered to NCHW (as ``CpuBackend._plain``), then that view."""
+    if kwargs or len(args) != 1:
         return None
     x = args[0]
+    if type(x) is _ndarray:  # a view, as np.reshape gives
+        out_shape = tuple(p.shape)
+
+        def view(x):
+            if type(x) is not _ndarray:
+                return kernel(p, x)
+            return x.reshape(out_shape)
+        return view
+    if type(x) is not BlockedArray:
+        return None
     if x._to_plain is None:
         return None
     md, shape, out_shape = x.md, tuple(x.shape), tuple(p.shape)
