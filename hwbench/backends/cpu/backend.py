@@ -51,6 +51,7 @@ from hwbench.backends.cpu.onednn import (
     ARG_SRC_1,
     ARG_WEIGHTS,
 )
+from hwbench.backends.cpu.pointwise import POINTWISE_MIN_PIXELS, is_pointwise  # noqa: F401
 from hwbench.backends.cpu.prepared import prepared_call
 from hwbench.backends.cpu.primitives import (
     ONEDNN_ACTIVATIONS,
@@ -90,19 +91,6 @@ SMALL_PROBLEM_BYTES = 2 << 20
 # with every thread, NumPy with one), but 0.8 MB 29 vs 24 us and 0.2 MB 18 vs 9 us
 # (a primitive call's ctypes overhead is ~10 us).
 CONCAT_MIN_BYTES = 1 << 20
-POINTWISE_MIN_PIXELS = 128
-
-
-def is_pointwise(p: spec.ConvProblem) -> bool:
-    """A 1×1/stride-1/unpadded conv on images big enough for the GEMM path to win.
-
-    Measured on Zen 4 (GFLOP/s, GEMM path vs blocked conv with reorders): 56×56 206–217
-    vs 86–181, 14×14 200 vs 188, but 7×7 148 vs 205: with only 49 columns the GEMM is
-    too skinny, so small images stay on the convolution primitive.
-    """
-    shape_ok = (p.r, p.s, p.stride, p.dilation, p.groups) == (1, 1, (1, 1), (1, 1), 1)
-    return shape_ok and not any(p.padding) and p.h * p.w >= POINTWISE_MIN_PIXELS
-
 
 def _parse_device(device: str | None) -> tuple[str, str | None]:
     """``None``/"onednn"/"mkl", optionally ``+float32-requant`` (alone: onednn's) ->

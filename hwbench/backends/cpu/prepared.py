@@ -1,11 +1,16 @@
 """The cpu backend's prepared kernel calls (``Backend._prepared_kernel``, replayed by
 ``hwbench.graph.plan``): the thread count a problem runs with is chosen once, when the
-plan is built, and libgomp is told only when it changes."""
+plan is built, and libgomp is told only when it changes. Kernels with a fast path
+(``prepared_kernels.py``) are built into it on their first replay, from the arguments
+they meet; the others (and a fast path's refused arguments) call the kernel itself."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any
+
+from hwbench.backends.cpu.prepared_kernels import builder_for
 
 
 def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:
@@ -13,10 +18,25 @@ def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:
     traced run made: ``_threads_now`` set (the primitive cache's key) and libgomp's
     count set where it differs."""
     threads = backend.threads_for(problem)
-    set_threads = backend.dnnl.set_num_threads
+    dnnl = backend.dnnl
+    set_threads, get_ident = dnnl.set_num_threads, threading.get_ident
+    build = builder_for(kernel) if getattr(backend, "fast_replay", True) else None
+
+    def plain(*args: Any, **kwargs: Any) -> Any:
+        return kernel(problem, *args, **kwargs)
+
+    def first(*args: Any, **kwargs: Any) -> Any:
+        impl[0] = build(backend, problem, kernel, args, kwargs) or plain
+        return impl[0](*args, **kwargs)
+
+    impl = [plain if build is None else first]
 
     def call(*args: Any, **kwargs: Any) -> Any:
         backend._threads_now = threads
-        set_threads(threads)
-        return kernel(problem, *args, **kwargs)
+        if dnnl._threads_set != (threads, get_ident()):  # set_num_threads' own test
+            set_threads(threads)
+        return impl[0](*args, **kwargs)
+    # for tests: whether a fast path was built, and what it stands for
+    call.fast = lambda: impl[0] is not plain and impl[0] is not first
+    call.problem, call.kernel = problem, kernel
     return call

@@ -1,0 +1,414 @@
+"""The cpu kernels a compiled plan replays with their per-call Python settled (issue 16).
+
+A prepared call of ``_conv2d``, ``_gemm``, ``_relu``/``_sigmoid``, ``_softmax`` or a
+pooling kernel is built on its first replay, from the arguments it meets: the cached
+primitive the normal path uses (same key, same thread count, so the same results bit
+for bit), the packed weights, and a ``BoundPrimitive``: the plan's own
+``dnnl_memory_t`` per argument, with the weights', bias' and scratchpad's data
+handles set once and a prebuilt ``dnnl_exec_arg_t`` array, so that a replayed call
+swaps only the source and destination addresses before execute and wait. Each call
+first checks that its arguments are what the fast path was built for (plain C-
+contiguous float32 of the traced shape, or a blocked array of the exact layout, the
+same weight objects); anything else runs the backend's kernel as the normal path does.
+Outputs are fresh arrays (or pool buffers nothing else holds), never reused while the
+caller holds them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.buffer_pool import SMALL_BYTES
+from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray, conv_tags
+from hwbench.backends.cpu.onednn import (
+    ARG_BIAS,
+    ARG_DST,
+    ARG_SCRATCHPAD,
+    ARG_SRC,
+    ARG_WEIGHTS,
+    ExecArg,
+    Primitive,
+)
+from hwbench.backends.cpu.pointwise import is_pointwise
+from hwbench.backends.memory import aligned_bytes
+
+_F32 = np.dtype(np.float32)
+_ndarray = np.ndarray
+
+
+class BoundPrimitive:
+    """A primitive with the plan's own memory objects: ``fixed`` arguments' data handles
+    set once (the arrays kept alive here), the scratchpad its own, the exec-arg array
+    built once; ``run(*addresses)`` sets the ``varying`` arguments and executes."""
+
+    def __init__(self, prim: Primitive, fixed: dict[int, np.ndarray],
+                 varying: tuple[int, ...]) -> None:
+        d = prim.dnnl
+        lib = d.lib
+        self.prim, self.dnnl = prim, d
+        self.memories: list[ctypes.c_void_p] = []
+        self.scratchpad = aligned_bytes(max(prim.sizes[ARG_SCRATCHPAD], 1))
+        buffers = {**fixed, ARG_SCRATCHPAD: self.scratchpad}
+        if set(buffers) | set(varying) != set(prim.mds):
+            raise AssertionError(f"arguments {sorted(prim.mds)} are not all bound")
+        self.kept = list(buffers.values())
+        mems = {}
+        for arg, md in prim.mds.items():
+            mem = ctypes.c_void_p()
+            d.check(lib.dnnl_memory_create(ctypes.byref(mem), md.handle, d.engine, None),
+                    f"memory_create(arg={arg})")
+            self.memories.append(mem)
+            mems[arg] = mem
+        for arg, buf in buffers.items():
+            if not buf.flags.c_contiguous or buf.nbytes < prim.sizes[arg]:
+                raise AssertionError(f"oneDNN argument {arg}: a {buf.nbytes}-byte buffer "
+                                     f"for a {prim.sizes[arg]}-byte descriptor")
+            d.check(lib.dnnl_memory_set_data_handle(mems[arg], address(buf)),
+                    "memory_set_data_handle")
+        self.args = (ExecArg * len(mems))(*[ExecArg(a, m) for a, m in mems.items()])
+        self.varying = [mems[a] for a in varying]
+        self.sizes = [prim.sizes[a] for a in varying]
+
+    def runner(self) -> Callable[..., None]:
+        """``run(*addresses)``: the varying arguments' data, in ``varying`` order (each
+        buffer already checked by the caller to hold its descriptor's bytes)."""
+        d = self.dnnl
+        set_handle = d.lib.dnnl_memory_set_data_handle
+        execute, wait = d.lib.dnnl_primitive_execute, d.lib.dnnl_stream_wait
+        prim, stream, args, n = self.prim.prim, d.stream, self.args, len(self.args)
+        check = d.check
+        if len(self.varying) == 2:
+            m0, m1 = self.varying
+            last = [0, 0]  # the addresses the memories hold (only this call sets them)
+
+            def run(a0: int, a1: int) -> None:
+                if a0 != last[0]:
+                    set_handle(m0, a0)
+                    last[0] = a0
+                if a1 != last[1]:
+                    set_handle(m1, a1)
+                    last[1] = a1
+                status = execute(prim, stream, n, args) or wait(stream)
+                if status:
+                    check(status, "primitive_execute")
+            run.bound = self  # its memories live as long as the call
+            return run
+        mems = self.varying
+
+        def run_any(*addresses: int) -> None:
+            for mem, a in zip(mems, addresses, strict=True):
+                set_handle(mem, a)
+            status = execute(prim, stream, n, args) or wait(stream)
+            if status:
+                check(status, "primitive_execute")
+        run_any.bound = self
+        return run_any
+
+    def __del__(self, _finalizing=sys.is_finalizing) -> None:
+        if not _finalizing():
+            for mem in self.memories:
+                self.dnnl.lib.dnnl_memory_destroy(mem)
+            self.memories = []
+
+
+def _is_plain(x: Any, shape: tuple[int, ...]) -> bool:
+    """A C-contiguous, aligned float32 NumPy array of ``shape`` (what oneDNN reads as is)."""
+    if type(x) is not _ndarray or x.dtype != _F32 or x.shape != shape:
+        return False
+    flags = x.flags
+    return flags.c_contiguous and flags.aligned
+
+
+REUSED = 4  # small outputs a call site keeps for reuse
+
+
+def _out_factory(backend: Any, shape: tuple[int, ...] | int,
+                 dtype: Any = np.float32) -> Callable[[], tuple[np.ndarray, int]]:
+    """``new()`` -> (an output nothing else holds, its address). Large ones come from the
+    backend's buffer pool; small ones from this call site's own few arrays, one reused
+    only when nothing but the list holds it (``sys.getrefcount``, the pool's rule: a
+    caller's reference or any view of it keeps it out), else a fresh ``np.empty``; a
+    reused one's address is known and, being the last one set, not set again."""
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
+    dtype = np.dtype(dtype)
+    if int(np.prod(shape)) * dtype.itemsize >= SMALL_BYTES:
+        pool = backend._buffers
+
+        def pooled() -> tuple[np.ndarray, int]:
+            out = pool.empty(shape, dtype)
+            return out, address(out)
+        return pooled
+    arrays: list[np.ndarray] = []
+    addresses: list[int] = []
+    refcount = sys.getrefcount
+
+    def new() -> tuple[np.ndarray, int]:
+        for i in range(len(arrays)):
+            if refcount(arrays[i]) == 2:  # the list's reference and the argument
+                return arrays[i], addresses[i]
+        out = np.empty(shape, dtype)
+        if len(arrays) < REUSED:
+            arrays.append(out)
+            addresses.append(address(out))
+            return out, addresses[-1]
+        return out, address(out)
+    return new
+
+
+def _blocked(buffer: np.ndarray, shape: tuple[int, ...], md: Any, to_plain: Any) -> Any:
+    """``BlockedArray(buffer, shape, md, to_plain)`` without re-querying the layout's
+    size (the buffer was made for it)."""
+    out = object.__new__(BlockedArray)
+    out.buffer, out.shape, out.dtype = buffer, shape, _F32
+    out.md, out._to_plain = md, to_plain
+    return out
+
+
+# -- builders: (backend, problem, kernel, traced args, kwargs) -> fast call or None ----------
+
+def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    x, w, bias = args[:3]
+    residual = kwargs.get("residual", args[3] if len(args) > 3 else None)
+    activation = kwargs.get("activation", args[4] if len(args) > 4 else None)
+    tag = conv_tags(p, be.conv_layout)[1]
+    blocked_in = isinstance(x, BlockedArray)
+    if residual is not None or len(args) > 3 or set(kwargs) - {"residual", "activation"}:
+        return None
+    if be.pointwise_as_gemm and is_pointwise(p) and not (
+            blocked_in or (tag == BLOCKED_TAG and be.keep_blocked)):
+        return None
+    conv = be._conv_primitive(p, None, activation)
+    packed = be._packed(conv, w)
+    fixed = {ARG_WEIGHTS: packed}
+    if bias is not None:
+        fixed[ARG_BIAS] = np.ascontiguousarray(bias)
+    if (ARG_BIAS in fixed) != (ARG_BIAS in conv.prim.mds):
+        return None
+    run = BoundPrimitive(conv.prim, fixed, (ARG_SRC, ARG_DST)).runner()
+    src_md, dst_md = conv.prim.mds[ARG_SRC], conv.prim.mds[ARG_DST]
+    in_shape = (p.n, p.c, p.h, p.w)
+    out_shape = tuple(p.output_shape)
+    src_reorder = dst_reorder = None
+    if conv.src_reorder is not None:
+        src_reorder = BoundPrimitive(conv.src_reorder, {}, (ARG_SRC, ARG_DST)).runner()
+    if conv.dst_reorder is not None:
+        dst_reorder = BoundPrimitive(conv.dst_reorder, {}, (ARG_SRC, ARG_DST)).runner()
+    from_md = from_reorder = None
+    if blocked_in and not (x.md is src_md or x.md == src_md):  # one reorder to src's layout
+        from_md = x.md
+        from_reorder = BoundPrimitive(conv.reorder_from(be.dnnl, from_md), {},
+                                      (ARG_SRC, ARG_DST)).runner()
+    keep = be.keep_blocked and conv.dst_reorder is not None
+    new_src = (_out_factory(be, src_md.size, np.uint8)
+               if src_reorder or from_reorder else None)
+    new_dst = _out_factory(be, dst_md.size, np.uint8) if conv.dst_reorder else None
+    new_out = _out_factory(be, out_shape)
+    to_plain = conv.dst_reorder
+    w0, b0, act0 = w, bias, activation
+
+    def call(x, w, bias, residual=None, activation=activation):
+        if w is not w0 or bias is not b0 or residual is not None or activation != act0:
+            return kernel(p, x, w, bias, residual=residual, activation=activation)
+        if type(x) is BlockedArray and (x.md is src_md or x.md == src_md):
+            src, a_src = x.buffer, address(x.buffer)
+        elif from_md is not None and type(x) is BlockedArray and (
+                x.md is from_md or x.md == from_md):
+            src, a_src = new_src()
+            from_reorder(address(x.buffer), a_src)
+        elif _is_plain(x, in_shape):
+            if src_reorder is not None:
+                src, a_src = new_src()
+                src_reorder(address(x), a_src)
+            else:
+                src, a_src = x, address(x)
+        else:
+            return kernel(p, x, w, bias, residual=residual, activation=activation)
+        if new_dst is None:
+            out, a_out = new_out()
+            run(a_src, a_out)
+            return out
+        dst, a_dst = new_dst()
+        run(a_src, a_dst)
+        del src  # a reused source buffer is free again
+        if keep:
+            return _blocked(dst, out_shape, dst_md, to_plain)
+        out, a_out = new_out()
+        dst_reorder(a_dst, a_out)
+        return out
+    return call
+
+
+def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    from hwbench.backends.cpu.blas_layout import leading_dim, row_major
+    from hwbench.kernels import spec
+
+    if be.mkl is not None or kwargs or len(args) != 3:
+        return None
+    a, b, bias = args
+    if not _is_plain(a, a.shape if type(a) is _ndarray else ()) or a.ndim != 2:
+        return None
+    a_shape = a.shape
+    sa, ta = row_major(a, spec.FLOAT32, p.trans_a)
+    if sa is not a or ta != p.trans_a:
+        return None
+    b_plain = np.asarray(be._plain(b))
+    sb, tb = row_major(b_plain, spec.FLOAT32, p.trans_b)
+    fixed_b = (sb, address(sb), leading_dim(sb))
+    lda = leading_dim(a)
+    m, n, k = p.m, p.n, p.k
+    new_out = _out_factory(be, (m, n))
+    sgemm, check = be.dnnl.lib.dnnl_sgemm, be.dnnl.check
+    # The constant arguments as ctypes objects: no conversion per call (~0.8 µs of 2.7).
+    i64, f32 = ctypes.c_int64, ctypes.c_float
+    ca, cb = ctypes.c_char(b"T" if ta else b"N"), ctypes.c_char(b"T" if tb else b"N")
+    beta, alpha = f32(0.0 if bias is None else 1.0), f32(1.0)
+    m, n, k, lda = i64(m), i64(n), i64(k), i64(lda)
+    ldc = i64(max(1, p.n))
+    b0, bias0 = b, bias
+    addr_b, ldb = ctypes.c_void_p(fixed_b[1]), i64(fixed_b[2])
+
+    def call(a, b, bias):
+        if b is not b0 or bias is not bias0 or not _is_plain(a, a_shape):
+            return kernel(p, a, b, bias)
+        out, a_out = new_out()
+        if bias is not None:
+            out[...] = bias
+        status = sgemm(ca, cb, m, n, k, alpha, address(a), lda, addr_b, ldb, beta,
+                       a_out, ldc)
+        if status:
+            check(status, "dnnl_sgemm")
+        return out
+    call.kept = fixed_b  # the stored B must outlive the call
+    return call
+
+
+def _flat(prim_of: Callable[[Any, Any], Any]) -> Callable:
+    """A builder for a one-input kernel whose primitive reads plain ``p.shape`` and
+    writes the same shape (eltwise, softmax)."""
+    def build(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+        if kwargs or len(args) != 1 or not _is_plain(args[0], tuple(p.shape)):
+            return None
+        run = BoundPrimitive(prim_of(be, p), {}, (ARG_SRC, ARG_DST)).runner()
+        shape = tuple(p.shape)
+        new_out = _out_factory(be, shape)
+
+        def call(x):
+            if not _is_plain(x, shape):
+                return kernel(p, x)
+            out, a_out = new_out()
+            run(address(x), a_out)
+            return out
+        return call
+    return build
+
+
+def _eltwise_prim(alg: str) -> Callable[[Any, Any], Any]:
+    from hwbench.backends.cpu.primitives import build_eltwise
+
+    return lambda be, p: be._primitive(("eltwise", alg, p.size),
+                                       lambda: build_eltwise(be.dnnl, alg, p.size))
+
+
+def _softmax_prim(be: Any, p: Any) -> Any:
+    import math
+
+    from hwbench.backends.cpu.primitives import build_softmax
+
+    dims = (math.prod(p.shape[:p.axis]), p.shape[p.axis], math.prod(p.shape[p.axis + 1:]))
+    return be._primitive(("softmax", dims), lambda: build_softmax(be.dnnl, dims))
+
+
+def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    from hwbench.backends.cpu.primitives import BlockedPool, build_pooling
+
+    if kwargs or len(args) != 1:
+        return None
+    if p.kind == "avg" and p.count_include_pad and any(p.ceil_extra):
+        return None  # rescaled after the primitive: the normal path's
+    x = args[0]
+    out_shape = tuple(p.output_shape)
+    if type(x) is BlockedArray:
+        pool = be._primitive(("pool", p, BLOCKED_TAG), lambda: BlockedPool(be.dnnl, p))
+        if not be.keep_blocked or x.md != pool.prim.mds[ARG_SRC]:
+            return None
+        src_md, dst_md = pool.prim.mds[ARG_SRC], pool.prim.mds[ARG_DST]
+        run = BoundPrimitive(pool.prim, {}, (ARG_SRC, ARG_DST)).runner()
+        new_dst = _out_factory(be, dst_md.size, np.uint8)
+        to_plain = pool.to_plain
+
+        def blocked(x):
+            if type(x) is not BlockedArray or not (x.md is src_md or x.md == src_md):
+                return kernel(p, x)
+            out, a_out = new_dst()
+            run(address(x.buffer), a_out)
+            return _blocked(out, out_shape, dst_md, to_plain)
+        return blocked
+    in_shape = (p.n, p.c, p.h, p.w)
+    if not _is_plain(x, in_shape):
+        return None
+    prim = be._primitive(("pool", p), lambda: build_pooling(be.dnnl, p))
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    new_out = _out_factory(be, out_shape)
+
+    def plain(x):
+        if not _is_plain(x, in_shape):
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x), a_out)
+        return out
+    return plain
+
+
+def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """A plain array's view of the new shape; or, after a convolution, the blocked
+    activation reordered to NCHW (as ``CpuBackend._plain``), then that view."""
+    if kwargs or len(args) != 1:
+        return None
+    x = args[0]
+    if type(x) is _ndarray:  # a view, as np.reshape gives
+        out_shape = tuple(p.shape)
+
+        def view(x):
+            if type(x) is not _ndarray:
+                return kernel(p, x)
+            return x.reshape(out_shape)
+        return view
+    if type(x) is not BlockedArray:
+        return None
+    if x._to_plain is None:
+        return None
+    md, shape, out_shape = x.md, tuple(x.shape), tuple(p.shape)
+    run = BoundPrimitive(x._to_plain, {}, (ARG_SRC, ARG_DST)).runner()
+    new_out = _out_factory(be, shape)
+
+    def call(x):
+        if type(x) is not BlockedArray or not (x.md is md or x.md == md) \
+                or x.shape != shape:
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x.buffer), a_out)
+        return out.reshape(out_shape)
+    return call
+
+
+BUILDERS: dict[str, Callable] = {
+    "CpuBackend._reshape": _reshape,
+    "CpuBackend._conv2d": _conv,
+    "CpuBackend._gemm": _gemm,
+    "CpuBackend._relu": _flat(_eltwise_prim("eltwise_relu")),
+    "CpuBackend._sigmoid": _flat(_eltwise_prim("eltwise_logistic")),
+    "CpuBackend._softmax": _flat(_softmax_prim),
+    "CpuBackend._pool": _pool,
+}
+
+
+def builder_for(kernel: Callable) -> Callable | None:
+    """The fast-path builder for a bound cpu kernel method, or None."""
+    fn = getattr(kernel, "__func__", None)
+    return BUILDERS.get(getattr(fn, "__qualname__", ""))

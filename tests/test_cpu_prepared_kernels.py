@@ -1,0 +1,150 @@
+"""The cpu backend's prepared kernels (``cpu/prepared_kernels.py``): what a compiled plan
+replays for conv, gemm, eltwise, softmax, pooling and flatten gives the normal path's
+outputs bit for bit, falls back to the kernel on arguments it was not built for, and
+never hands out an array a later run overwrites."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hwbench
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
+from hwbench.models.sample_inputs import batch_feeds
+from hwbench.pytest_plugin import availability
+
+onnx = pytest.importorskip("onnx")
+_ok, _why = availability("cpu")
+pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
+
+# Op types whose kernel has a fast path.
+FAST_OPS = {"FusedConv", "Conv", "Gemm", "Relu", "Sigmoid", "Softmax", "MaxPool", "Reshape"}
+
+
+def prepared(sess: hwbench.Session) -> list:
+    """The prepared kernel calls of the session's plan, in the plan's order."""
+    ns = sess.executor.plan._fn.__globals__
+    return [ns[k] for k in sorted((k for k in ns if k.startswith("K")), key=lambda k: int(k[1:]))]
+
+
+def run_both(sess: hwbench.Session, feeds: dict) -> None:
+    """The plan's outputs against the normal path's, byte for byte."""
+    expected = sess.executor.run(feeds)
+    got = sess.run(feeds)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected, strict=True):
+        assert a.dtype == b.dtype and a.shape == b.shape
+        assert a.tobytes() == b.tobytes()
+
+
+def tiny_cnn(path) -> hwbench.Model:
+    """Conv+Relu, MaxPool, Conv, AveragePool in ceil mode counting padding (rescaled
+    after the primitive: no fast path), Flatten, Gemm, Sigmoid, Softmax; outputs of
+    more than the buffer pool's small size (pool buffers)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+
+    def init(name, shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("AveragePool", ["c2"], ["p2"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1], ceil_mode=1, count_include_pad=1),
+        helper.make_node("Flatten", ["p2"], ["f"]),
+        helper.make_node("Gemm", ["f", "w3", "b3"], ["g"], transB=1),
+        helper.make_node("Sigmoid", ["g"], ["s"]),
+        helper.make_node("Softmax", ["s"], ["y"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_cnn", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 64, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 10]),
+         helper.make_tensor_value_info("p1", TensorProto.FLOAT, [2, 16, 32, 32])],
+        [init("w1", (16, 3, 3, 3)), init("b1", (16,)), init("w2", (16, 16, 3, 3)),
+         init("b2", (16,)), init("w3", (10, 16 * 17 * 17)), init("b3", (10,))])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.save(model, str(path))
+    return hwbench.load_model(str(path))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", ["lenet", "mlp", "autoencoder"])
+def test_fast_replay_is_the_normal_path_bit_for_bit(name, batch):
+    model = hwbench.load_model(name, batch=batch)
+    sess = hwbench.Session(model, "cpu", threads=2)
+    for seed in range(3):  # the traced run, the run that builds the fast paths, one more
+        run_both(sess, batch_feeds(model.graph, batch, seed=seed)[0])
+    wanted = sum(step.node.op_type in FAST_OPS for step in sess.executor._steps)
+    assert wanted and sum(k.fast() for k in prepared(sess)) >= wanted
+
+
+def test_fast_and_plain_replays_agree_and_pooling_falls_back(tmp_path):
+    model = tiny_cnn(tmp_path / "tiny.onnx")
+    fast = hwbench.Session(model, "cpu", threads=2)
+    plain = hwbench.Session(model, "cpu", threads=2)
+    plain.executor.backend.fast_replay = False
+    for seed in range(3):
+        feeds = batch_feeds(model.graph, 2, seed=seed)[0]
+        run_both(fast, feeds)
+        for a, b in zip(fast.run(feeds), plain.run(feeds), strict=True):
+            assert a.tobytes() == b.tobytes()
+    assert not any(k.fast() for k in prepared(plain))
+    kinds = {k.kernel.__name__: k.fast() for k in prepared(fast)}
+    assert kinds["_conv2d"] and kinds["_gemm"] and kinds["_softmax"] and kinds["_sigmoid"]
+    pools = [k for k in prepared(fast) if k.kernel.__name__ == "_pool"]
+    assert [k.fast() for k in pools] == [True, False]
+
+
+def test_outputs_are_fresh_arrays_on_every_run(tmp_path):
+    model = tiny_cnn(tmp_path / "tiny.onnx")  # a 128 KiB output: from the buffer pool
+    sess = hwbench.Session(model, "cpu", threads=2)
+    runs = [sess.run(batch_feeds(model.graph, 2, seed=s)[0]) for s in range(4)]
+    kept = [[a.copy() for a in outs] for outs in runs]
+    more = sess.run(batch_feeds(model.graph, 2, seed=9)[0])
+    for outs, copies in zip(runs, kept, strict=True):
+        for a, b, c in zip(outs, copies, more, strict=True):
+            assert np.array_equal(a, b) and not np.shares_memory(a, c)
+
+
+def test_arguments_a_fast_path_was_not_built_for_run_the_kernel():
+    model = hwbench.load_model("mlp", batch=4)
+    sess = hwbench.Session(model, "cpu", threads=2)
+    feeds = batch_feeds(model.graph, 4, seed=0)[0]
+    sess.run(feeds)
+    sess.run(feeds)
+    gemm = next(k for k in prepared(sess) if k.kernel.__name__ == "_gemm" and k.fast())
+    w_name, b_name = sess.executor._steps[1].node.inputs[1:3]
+    w, b = sess.executor._weights[w_name], sess.executor._weights[b_name]
+    p = gemm.problem
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((p.m, p.k), dtype=np.float32)
+    for odd in (np.asfortranarray(a), a[:, ::-1].copy()[:, ::-1]):  # F order, negative strides
+        got = gemm(odd, w, b)
+        want = gemm.kernel(p, odd, w, b)
+        assert got.tobytes() == want.tobytes()
+    assert gemm.fast()
+    relu = next(k for k in prepared(sess) if k.kernel.__name__ == "_sigmoid")
+    x = np.asfortranarray(rng.standard_normal(relu.problem.shape, dtype=np.float32))
+    assert relu(x).tobytes() == relu.kernel(relu.problem, x).tobytes()
+
+
+def test_a_bound_primitive_refuses_unbound_or_short_arguments():
+    from hwbench.backends.cpu.backend import CpuBackend
+    from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
+    from hwbench.backends.cpu.primitives import build_eltwise
+
+    be = CpuBackend()
+    prim = build_eltwise(be.dnnl, "eltwise_relu", 64)
+    with pytest.raises(AssertionError, match="not all bound"):
+        BoundPrimitive(prim, {}, (ARG_SRC,))
+    with pytest.raises(AssertionError, match="byte"):
+        BoundPrimitive(prim, {ARG_SRC: np.zeros(8, np.float32)}, (ARG_DST,))
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    x = np.linspace(-1, 1, 64, dtype=np.float32)
+    out = np.empty_like(x)
+    run(x.ctypes.data, out.ctypes.data)
+    assert np.array_equal(out, np.maximum(x, 0))
