@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
+from hwbench.backends.cpu.int8_tables import qlinear_concat
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
@@ -20,6 +21,10 @@ from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_
 class Int8Kernels:
     """MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and (de)quantization, mixed
     into ``CpuBackend`` (whose libraries, buffers, frozen arrays and thread count they use)."""
+
+    def qlinear_concat(self, parts, params, y_scale, y_zero, axis: int):
+        """QLinearConcat by one table lookup or copy per input (``int8_tables``), or None."""
+        return qlinear_concat(self, parts, params, y_scale, y_zero, axis)
 
     def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # int8: never blocked

@@ -93,8 +93,16 @@ def _run_concat(be, x, s: Step):
         raise ArgumentError(f"{s.node.label()}: QLinearConcat takes Y_scale, Y_zero_point "
                             f"and then (X, X_scale, X_zero_point) triples; got {len(x)} "
                             f"inputs")
-    parts = [_dq(be, x[i], x[i + 1], x[i + 2]) for i in range(2, len(x), 3)]
     axis = s.node.attrs["axis"] % len(s.in_shapes[2])
+    by_table = getattr(be, "qlinear_concat", None)  # cpu: one pass per input, exact
+    if by_table is not None and not onnxruntime_mode.enabled(be):
+        y = by_table([x[i] for i in range(2, len(x), 3)],
+                     [(_host(be, x[i + 1]), _zero_point(be, None, x[i + 2], x[i]))
+                      for i in range(2, len(x), 3)],
+                     _host(be, x[0]), _zero_point(be, None, x[1], x[2]), axis)
+        if y is not None:
+            return y
+    parts = [_dq(be, x[i], x[i + 1], x[i + 2]) for i in range(2, len(x), 3)]
     return _q(be, be.concat(parts, axis=axis), x[0], x[1], x[2])
 
 

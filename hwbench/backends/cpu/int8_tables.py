@@ -1,0 +1,93 @@
+"""QLinearConcat on 8-bit codes in one pass per input (issue 16).
+
+Each output code of QLinearConcat is a function of one input code: dequantize with the
+input's scale and zero point, quantize with the output's. With 256 possible codes, that
+function is a 256-entry table, filled once per (input, output) parameters by the
+``numpy`` backend's own ``dequantize_linear`` -> ``quantize_linear``: a lookup gives the
+reference's codes bit for bit in every requantization mode. Where the table is the
+identity (same scale, zero point and dtype: ``(q - z)·s / s`` rounds back to ``q``) the
+input's codes are copied. Channels-last inputs concatenated on channels are written
+straight into their slice of a channels-last output, with no transpose.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
+
+_TABLES_KEPT = 256
+
+
+def _key(value: np.ndarray) -> tuple[str, bytes]:
+    value = np.asarray(value)
+    return value.dtype.str, value.tobytes()
+
+
+@lru_cache(maxsize=1)
+def _reference():
+    from hwbench.backends.numpy_backend import NumpyBackend  # the reference's kernels
+    return NumpyBackend()
+
+
+@lru_cache(maxsize=_TABLES_KEPT)
+def _table(in_dtype: str, x_scale: tuple, x_zero: tuple, y_scale: tuple,
+           y_zero: tuple) -> np.ndarray | None:
+    """The 256 output codes, indexed by the input code's byte; None for the identity."""
+    def value(key: tuple) -> np.ndarray:
+        return np.frombuffer(key[1], np.dtype(key[0])).reshape(())
+
+    ref = _reference()
+    codes = np.arange(256, dtype=np.uint8).view(np.dtype(in_dtype))
+    out = ref.to_numpy(ref.quantize_linear(
+        ref.dequantize_linear(codes, value(x_scale), value(x_zero)),
+        value(y_scale), value(y_zero)))
+    if out.dtype == codes.dtype and np.array_equal(out, codes):
+        return None
+    out = np.ascontiguousarray(out)
+    out.flags.writeable = False
+    return out
+
+
+def _map(codes: np.ndarray, table: np.ndarray | None, out: np.ndarray) -> None:
+    if table is None:
+        out[...] = codes
+    elif out.flags.c_contiguous:
+        np.take(table, codes.view(np.uint8), out=out, mode="clip")  # indices < 256
+    else:
+        out[...] = np.take(table, codes.view(np.uint8), mode="clip")
+
+
+def qlinear_concat(be, parts: list, params: list, y_scale: np.ndarray,
+                   y_zero: np.ndarray, axis: int):
+    """``parts`` (8-bit codes, NCHW or ``ChannelsLastArray``) with their per-tensor
+    ``(scale, zero_point)`` in ``params``, concatenated on ``axis`` into codes of
+    ``y_zero``'s dtype; None where this path does not serve (per-channel parameters,
+    codes of another dtype) and the caller's general path must."""
+    if any(np.size(s) != 1 or np.size(z) != 1 for s, z in params) or np.size(y_scale) != 1 \
+            or np.size(y_zero) != 1:
+        return None
+    if any(p.dtype not in (np.uint8, np.int8) for p in parts):
+        return None
+    ys, yz = _key(np.asarray(y_scale).reshape(())), _key(np.asarray(y_zero).reshape(()))
+    tables = [_table(np.dtype(p.dtype).str, _key(np.asarray(s).reshape(())),
+                     _key(np.asarray(z).reshape(())), ys, yz)
+              for p, (s, z) in zip(parts, params, strict=True)]
+    dtype = np.asarray(y_zero).dtype
+    channels_last = all(isinstance(p, ChannelsLastArray) for p in parts)
+    if channels_last:
+        arrays, ax = [p.nhwc for p in parts], nhwc_axis(axis)
+    else:
+        arrays, ax = [np.asarray(be.to_numpy(p)) for p in parts], axis
+    shape = list(arrays[0].shape)
+    shape[ax] = sum(a.shape[ax] for a in arrays)
+    out = be._buffers.empty(tuple(shape), dtype)
+    start = 0
+    for codes, table in zip(arrays, tables, strict=True):
+        index = [slice(None)] * len(shape)
+        index[ax] = slice(start, start + codes.shape[ax])
+        _map(codes, table, out[tuple(index)])
+        start += codes.shape[ax]
+    return ChannelsLastArray(out) if channels_last else out

@@ -1,0 +1,116 @@
+"""QLinearConcat on cpu by one table lookup or copy per input (``cpu/int8_tables``): the
+codes equal the numpy reference's dequantize -> concat -> quantize bit for bit, in the
+exact and float32-requant modes, for NCHW and channels-last inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hwbench.backends import get_backend
+from hwbench.backends.cpu import int8_tables
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.pytest_plugin import availability
+
+pytestmark = pytest.mark.skipif(not availability("cpu")[0], reason="cpu backend unavailable")
+MODES = ["cpu", "cpu:float32-requant"]
+
+
+def _reference(parts, params, ys, yz, axis):
+    ref = get_backend("numpy")
+    floats = [ref.dequantize_linear(p, s, z) for p, (s, z) in zip(parts, params, strict=True)]
+    return ref.to_numpy(ref.quantize_linear(ref.concat(floats, axis=axis), ys, yz))
+
+
+def _case(rng, dtype, shapes, same=False):
+    info = np.iinfo(dtype)
+    parts = [rng.integers(info.min, info.max + 1, s).astype(dtype) for s in shapes]
+    # scales from 1e-4 to 10: outputs both in range and saturated
+    scales = [np.float32(10.0 ** rng.uniform(-4, 1)) for _ in range(len(shapes) + 1)]
+    zeros = [dtype(rng.integers(info.min, info.max + 1)) for _ in range(len(shapes) + 1)]
+    if same:
+        scales, zeros = [scales[0]] * len(scales), [zeros[0]] * len(zeros)
+    params = list(zip(scales[1:], zeros[1:], strict=True))
+    return parts, params, scales[0], zeros[0]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("same", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_concat_equals_the_reference(mode, dtype, same, seed):
+    be = get_backend(mode)
+    rng = np.random.default_rng(seed)
+    parts, params, ys, yz = _case(rng, dtype, [(2, 3, 4, 5), (2, 7, 4, 5), (2, 1, 4, 5)],
+                                  same)
+    got = be.qlinear_concat([be.asarray(p) for p in parts], params, ys, yz, 1)
+    np.testing.assert_array_equal(got, _reference(parts, params, ys, yz, 1))
+    assert got.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("axis", [1, 2, 3, 0])
+def test_channels_last_parts_stay_channels_last(mode, axis):
+    be = get_backend(mode)
+    rng = np.random.default_rng(axis)
+    shapes = [(2, 3, 4, 5), (2, 3, 4, 5)]
+    parts, params, ys, yz = _case(rng, np.uint8, shapes)
+    held = [ChannelsLastArray(np.ascontiguousarray(p.transpose(0, 2, 3, 1))) for p in parts]
+    got = be.qlinear_concat(held, params, ys, yz, axis)
+    assert isinstance(got, ChannelsLastArray)
+    np.testing.assert_array_equal(got.nhwc.transpose(0, 3, 1, 2),
+                                  _reference(parts, params, ys, yz, axis))
+
+
+def test_every_code_of_a_table_is_the_references():
+    """All 256 codes, with a scale ratio that puts values on rounding ties."""
+    codes = np.arange(256, dtype=np.uint8).reshape(1, 256)
+    be = get_backend("cpu")
+    for xs, ys in [(0.5, 1.0), (1.5, 1.0), (0.1, 0.3), (3e-3, 7e-3)]:
+        params = [(np.float32(xs), np.uint8(128))]
+        got = be.qlinear_concat([codes], params, np.float32(ys), np.uint8(3), 1)
+        np.testing.assert_array_equal(got, _reference([codes], params, np.float32(ys),
+                                                      np.uint8(3), 1))
+
+
+def test_same_parameters_copy_and_per_channel_ones_decline():
+    assert int8_tables._table(np.dtype(np.int8).str, int8_tables._key(np.float32(0.02)),
+                              int8_tables._key(np.int8(-3)), int8_tables._key(np.float32(0.02)),
+                              int8_tables._key(np.int8(-3))) is None
+    be = get_backend("cpu")
+    part = np.zeros((1, 2, 2, 2), np.uint8)
+    per_channel = (np.full(2, 0.1, np.float32), np.zeros(2, np.uint8))
+    assert be.qlinear_concat([part], [per_channel], np.float32(0.1), np.uint8(0), 1) is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_qlinear_concat_node_runs_by_table(mode, tmp_path, monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwbench.graph.executor import Executor
+    from hwbench.graph.onnx_import import load_onnx
+
+    rng = np.random.default_rng(7)
+    parts, params, ys, yz = _case(rng, np.uint8, [(1, 3, 4, 4), (1, 5, 4, 4)])
+    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in
+             [("ys", ys), ("yz", yz), ("sa", params[0][0]), ("za", params[0][1]),
+              ("sb", params[1][0]), ("zb", params[1][1])]]
+    node = helper.make_node("QLinearConcat", ["ys", "yz", "a", "sa", "za", "b", "sb", "zb"],
+                            ["y"], domain="com.microsoft", axis=1)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.UINT8, p.shape)
+                      for n, p in zip("ab", parts, strict=True)],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, (1, 8, 4, 4))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / "concat.onnx"
+    onnx.save(model, path)
+    calls = []
+    be = get_backend(mode)
+    monkeypatch.setattr(type(be), "qlinear_concat", lambda self, *a: calls.append(1) or
+                        int8_tables.qlinear_concat(self, *a))
+    got = Executor(load_onnx(str(path)), be).run({"a": parts[0], "b": parts[1]})
+    got = got["y"] if isinstance(got, dict) else got[0]
+    np.testing.assert_array_equal(np.asarray(got), _reference(parts, params, ys, yz, 1))
+    assert calls
