@@ -114,3 +114,90 @@ def test_a_qlinear_concat_node_runs_by_table(mode, tmp_path, monkeypatch):
     got = got["y"] if isinstance(got, dict) else got[0]
     np.testing.assert_array_equal(np.asarray(got), _reference(parts, params, ys, yz, 1))
     assert calls
+
+
+def _binary_reference(kind, a, sa, za, b, sb, zb, ys, yz):
+    ref = get_backend("numpy")
+    y = getattr(ref, kind)(ref.dequantize_linear(a, sa, za), ref.dequantize_linear(b, sb, zb))
+    return ref.to_numpy(ref.quantize_linear(y, ys, yz))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("kind", ["add", "mul"])
+@pytest.mark.parametrize("dtypes", [(np.uint8, np.uint8, np.uint8), (np.int8, np.int8, np.int8),
+                                    (np.uint8, np.int8, np.int8)])
+@pytest.mark.parametrize("shapes", [((2, 3, 4, 5), (2, 3, 4, 5)), ((2, 3, 4, 5), (1, 3, 1, 1)),
+                                    ((1, 3, 1, 1), (2, 3, 4, 5)), ((3, 5), ())])
+@pytest.mark.parametrize("seed", range(3))
+def test_add_and_mul_equal_the_reference(mode, kind, dtypes, shapes, seed):
+    be = get_backend(mode)
+    rng = np.random.default_rng(seed)
+    parts, params, ys, yz = _case(rng, dtypes[0], [shapes[0]])
+    b, b_params, _, _ = _case(rng, dtypes[1], [shapes[1]])
+    yz = dtypes[2](rng.integers(np.iinfo(dtypes[2]).min, np.iinfo(dtypes[2]).max + 1))
+    args = (parts[0], *params[0], b[0], *b_params[0], ys, yz)
+    got = be.qlinear_binary(kind, be.asarray(args[0]), *args[1:3], be.asarray(args[3]),
+                            *args[4:])
+    want = _binary_reference(kind, *args)
+    assert got.dtype == want.dtype == np.dtype(dtypes[2])
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_pair_of_codes_and_channels_last(mode):
+    """All 65,536 code pairs, on ties (scales 0.5, 0.25 -> 0.5) and off them; channels-last
+    inputs give a channels-last result."""
+    be = get_backend(mode)
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256).reshape(1, 256, 16, 16)
+    b = np.tile(np.arange(256, dtype=np.uint8), 256).reshape(1, 256, 16, 16)
+    for sa, sb, ys in [(0.5, 0.25, 0.5), (0.013, 0.021, 0.037)]:
+        args = (a, np.float32(sa), np.uint8(128), b, np.float32(sb), np.uint8(7),
+                np.float32(ys), np.uint8(120))
+        held = [ChannelsLastArray(np.ascontiguousarray(v.transpose(0, 2, 3, 1))) for v in (a, b)]
+        got = be.qlinear_binary("add", held[0], *args[1:3], held[1], *args[4:])
+        assert isinstance(got, ChannelsLastArray)
+        np.testing.assert_array_equal(got.nhwc.transpose(0, 3, 1, 2),
+                                      _binary_reference("add", *args))
+
+
+def test_per_channel_binary_parameters_decline():
+    be = get_backend("cpu")
+    a = np.zeros((1, 2, 2, 2), np.uint8)
+    assert be.qlinear_binary("add", a, np.full(2, .1, np.float32), np.uint8(0), a,
+                             np.float32(.1), np.uint8(0), np.float32(.1), np.uint8(0)) is None
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_qlinear_add_node_runs_by_table_as_numpy_does(mode, tmp_path, monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwbench.graph.executor import Executor
+    from hwbench.graph.onnx_import import load_onnx
+
+    rng = np.random.default_rng(11)
+    parts, params, ys, yz = _case(rng, np.uint8, [(1, 4, 5, 5), (1, 4, 5, 5)])
+    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in
+             [("ys", ys), ("yz", yz), ("sa", params[0][0]), ("za", params[0][1]),
+              ("sb", params[1][0]), ("zb", params[1][1])]]
+    node = helper.make_node("QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "ys", "yz"],
+                            ["y"], domain="com.microsoft")
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.UINT8, p.shape)
+                      for n, p in zip("ab", parts, strict=True)],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, (1, 4, 5, 5))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / "add.onnx"
+    onnx.save(model, path)
+    calls = []
+    be = get_backend(mode)
+    monkeypatch.setattr(type(be), "qlinear_binary", lambda self, *a: calls.append(1) or
+                        int8_tables.qlinear_binary(self, *a))
+
+    def run(backend):
+        out = Executor(load_onnx(str(path)), backend).run({"a": parts[0], "b": parts[1]})
+        return np.asarray(out["y"] if isinstance(out, dict) else out[0])
+
+    np.testing.assert_array_equal(run(be), run(get_backend("numpy")))
+    assert calls

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
-from hwbench.backends.cpu.int8_tables import qlinear_concat
+from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
@@ -25,6 +25,13 @@ class Int8Kernels:
     def qlinear_concat(self, parts, params, y_scale, y_zero, axis: int):
         """QLinearConcat by one table lookup or copy per input (``int8_tables``), or None."""
         return qlinear_concat(self, parts, params, y_scale, y_zero, axis)
+
+    def qlinear_binary(self, kind: str, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
+                       y_zero):
+        """QLinearAdd/QLinearMul by one 65,536-entry table lookup (``int8_tables``), or
+        None."""
+        return qlinear_binary(self, kind, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
+                              y_zero)
 
     def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # int8: never blocked

@@ -1,13 +1,15 @@
-"""QLinearConcat on 8-bit codes in one pass per input (issue 16).
+"""QLinearConcat, QLinearAdd and QLinearMul on 8-bit codes by lookup tables (issue 16).
 
-Each output code of QLinearConcat is a function of one input code: dequantize with the
-input's scale and zero point, quantize with the output's. With 256 possible codes, that
-function is a 256-entry table, filled once per (input, output) parameters by the
-``numpy`` backend's own ``dequantize_linear`` -> ``quantize_linear``: a lookup gives the
-reference's codes bit for bit in every requantization mode. Where the table is the
-identity (same scale, zero point and dtype: ``(q - z)·s / s`` rounds back to ``q``) the
-input's codes are copied. Channels-last inputs concatenated on channels are written
-straight into their slice of a channels-last output, with no transpose.
+Each output code of QLinearConcat is a function of one input code (dequantize with the
+input's scale and zero point, quantize with the output's), and each of QLinearAdd's and
+QLinearMul's (per-tensor parameters) a function of two: 256 or 65,536 possible
+arguments. The table is filled once per parameters by the ``numpy`` backend's own
+``dequantize_linear`` -> ``add``/``mul`` -> ``quantize_linear`` on every code (pair), so
+a lookup gives the reference's codes bit for bit in every requantization mode, in one
+pass instead of dequantize, operate and quantize. Where a concat's table is the identity
+(same scale, zero point and dtype: ``(q - z)·s / s`` rounds back to ``q``) the input's
+codes are copied. Channels-last inputs stay channels-last: a concat on channels writes
+each input straight into its slice of the output, with no transpose.
 """
 
 from __future__ import annotations
@@ -49,6 +51,57 @@ def _table(in_dtype: str, x_scale: tuple, x_zero: tuple, y_scale: tuple,
     out = np.ascontiguousarray(out)
     out.flags.writeable = False
     return out
+
+
+@lru_cache(maxsize=_TABLES_KEPT)
+def _pair_table(kind: str, a_dtype: str, a_scale: tuple, a_zero: tuple, b_dtype: str,
+                b_scale: tuple, b_zero: tuple, y_scale: tuple, y_zero: tuple) -> np.ndarray:
+    """The 65,536 output codes of ``kind`` ("add", "mul"), indexed by
+    ``a's byte · 256 + b's byte``."""
+    def value(key: tuple) -> np.ndarray:
+        return np.frombuffer(key[1], np.dtype(key[0])).reshape(())
+
+    ref = _reference()
+    codes = np.arange(256, dtype=np.uint8)
+    a = ref.dequantize_linear(codes.view(np.dtype(a_dtype)).reshape(256, 1),
+                              value(a_scale), value(a_zero))
+    b = ref.dequantize_linear(codes.view(np.dtype(b_dtype)).reshape(1, 256),
+                              value(b_scale), value(b_zero))
+    out = ref.to_numpy(ref.quantize_linear(getattr(ref, kind)(a, b), value(y_scale),
+                                           value(y_zero)))
+    out = np.ascontiguousarray(out).reshape(-1)
+    out.flags.writeable = False
+    return out
+
+
+def _scalar_key(value) -> tuple[str, bytes]:
+    return _key(np.asarray(value).reshape(()))
+
+
+def qlinear_binary(be, kind: str, a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero):
+    """QLinearAdd (``kind`` "add") or QLinearMul ("mul") of broadcastable 8-bit codes
+    with per-tensor parameters, as codes of ``y_zero``'s dtype (a ``ChannelsLastArray``
+    when both inputs are, of one shape); None where this path does not serve."""
+    if any(np.size(v) != 1 for v in (a_scale, a_zero, b_scale, b_zero, y_scale, y_zero)):
+        return None
+    if a.dtype not in (np.uint8, np.int8) or b.dtype not in (np.uint8, np.int8):
+        return None
+    table = _pair_table(kind, np.dtype(a.dtype).str, _scalar_key(a_scale),
+                        _scalar_key(a_zero), np.dtype(b.dtype).str, _scalar_key(b_scale),
+                        _scalar_key(b_zero), _scalar_key(y_scale), _scalar_key(y_zero))
+    channels_last = isinstance(a, ChannelsLastArray) and isinstance(b, ChannelsLastArray) \
+        and a.shape == b.shape
+    if channels_last:
+        a, b = a.nhwc, b.nhwc
+    else:
+        a, b = np.asarray(be.to_numpy(a)), np.asarray(be.to_numpy(b))
+    shape = np.broadcast_shapes(a.shape, b.shape)
+    index = be._buffers.empty(shape, np.intp)
+    np.multiply(a.view(np.uint8), 256, out=index, dtype=np.intp)
+    np.bitwise_or(index, b.view(np.uint8), out=index)
+    out = be._buffers.empty(shape, np.asarray(y_zero).dtype)
+    np.take(table, index, out=out, mode="clip")  # indices < 65,536
+    return ChannelsLastArray(out) if channels_last else out
 
 
 def _map(codes: np.ndarray, table: np.ndarray | None, out: np.ndarray) -> None:
