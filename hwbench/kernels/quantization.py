@@ -130,6 +130,9 @@ def requantize(
     def rows_of(p: np.ndarray | None, part: slice) -> np.ndarray | None:
         return p if p is None or p.ndim < 2 or p.shape[0] == 1 else p[part]
 
+    # acc + bias saturates to int32 first; that can change no code when every scale maps
+    # int32's range far past the output's (then both sums saturate the output alike).
+    int32_clip_needed = bias2 is not None and float(np.min(scale)) * INT32_MAX < 1024
     for start in range(0, matrix.shape[0], rows):
         part = slice(start, start + rows)
         chunk = matrix[part]
@@ -137,10 +140,11 @@ def requantize(
         b = rows_of(bias2, part)
         if b is not None:
             np.add(chunk, b, out=y, dtype=np.float64)  # in float64 (exact), not int32
-            _clip(y, -INT32_MAX - 1, INT32_MAX)
+            if int32_clip_needed:
+                _clip(y, -INT32_MAX - 1, INT32_MAX)
+            y *= rows_of(scale, part)
         else:
-            y[...] = chunk
-        y *= rows_of(scale, part)
+            np.multiply(chunk, rows_of(scale, part), out=y)  # int32 -> float64: exact
         doubtful = None
         if check_ties:
             frac = y - np.floor(y)
