@@ -39,6 +39,7 @@ import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.activation_fusion import conv_activation
+from hwbench.graph.int8_fusion import fuse_qdq_add_relu
 from hwbench.graph.ir import FUSED_CONV, FUSED_DOMAIN, Graph, Node, check_op_types, frozen, prune
 from hwbench.graph.ops import OP_DEFS
 from hwbench.graph.ops.shapes import flatten_shape, reshape_target, resolve_reshape
@@ -533,6 +534,7 @@ def optimize(graph: Graph) -> Graph:
     fold_gemm_scalars(g)
     remove_identities(g)
     fuse_qdq_convs(g)
+    fuse_qdq_add_relu(g)
     fuse_qdq_groups(g)
     fold_batchnorm(g)
     fold_affine(g)

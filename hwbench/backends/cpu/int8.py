@@ -27,11 +27,11 @@ class Int8Kernels:
         return qlinear_concat(self, parts, params, y_scale, y_zero, axis)
 
     def qlinear_binary(self, kind: str, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
-                       y_zero):
-        """QLinearAdd/QLinearMul by one 65,536-entry table lookup (``int8_tables``), or
-        None."""
+                       y_zero, relu: bool = False):
+        """QLinearAdd/QLinearMul (then Relu, ``relu``) by one 65,536-entry table lookup
+        (``int8_tables``), or None."""
         return qlinear_binary(self, kind, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
-                              y_zero)
+                              y_zero, relu)
 
     def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # int8: never blocked

@@ -55,9 +55,10 @@ def _table(in_dtype: str, x_scale: tuple, x_zero: tuple, y_scale: tuple,
 
 @lru_cache(maxsize=_TABLES_KEPT)
 def _pair_table(kind: str, a_dtype: str, a_scale: tuple, a_zero: tuple, b_dtype: str,
-                b_scale: tuple, b_zero: tuple, y_scale: tuple, y_zero: tuple) -> np.ndarray:
-    """The 65,536 output codes of ``kind`` ("add", "mul"), indexed by
-    ``a's byte · 256 + b's byte``."""
+                b_scale: tuple, b_zero: tuple, y_scale: tuple, y_zero: tuple,
+                relu: bool = False) -> np.ndarray:
+    """The 65,536 output codes of ``kind`` ("add", "mul"; then Relu where ``relu``),
+    indexed by ``a's byte · 256 + b's byte``."""
     def value(key: tuple) -> np.ndarray:
         return np.frombuffer(key[1], np.dtype(key[0])).reshape(())
 
@@ -67,7 +68,8 @@ def _pair_table(kind: str, a_dtype: str, a_scale: tuple, a_zero: tuple, b_dtype:
                               value(a_scale), value(a_zero))
     b = ref.dequantize_linear(codes.view(np.dtype(b_dtype)).reshape(1, 256),
                               value(b_scale), value(b_zero))
-    out = ref.to_numpy(ref.quantize_linear(getattr(ref, kind)(a, b), value(y_scale),
+    y = getattr(ref, kind)(a, b)
+    out = ref.to_numpy(ref.quantize_linear(ref.relu(y) if relu else y, value(y_scale),
                                            value(y_zero)))
     out = np.ascontiguousarray(out).reshape(-1)
     out.flags.writeable = False
@@ -78,17 +80,19 @@ def _scalar_key(value) -> tuple[str, bytes]:
     return _key(np.asarray(value).reshape(()))
 
 
-def qlinear_binary(be, kind: str, a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero):
+def qlinear_binary(be, kind: str, a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero,
+                   relu: bool = False):
     """QLinearAdd (``kind`` "add") or QLinearMul ("mul") of broadcastable 8-bit codes
-    with per-tensor parameters, as codes of ``y_zero``'s dtype (a ``ChannelsLastArray``
-    when both inputs are, of one shape); None where this path does not serve."""
+    with per-tensor parameters, then Relu where ``relu`` (before quantizing), as codes of
+    ``y_zero``'s dtype (a ``ChannelsLastArray`` when both inputs are, of one shape); None
+    where this path does not serve."""
     if any(np.size(v) != 1 for v in (a_scale, a_zero, b_scale, b_zero, y_scale, y_zero)):
         return None
     if a.dtype not in (np.uint8, np.int8) or b.dtype not in (np.uint8, np.int8):
         return None
     table = _pair_table(kind, np.dtype(a.dtype).str, _scalar_key(a_scale),
                         _scalar_key(a_zero), np.dtype(b.dtype).str, _scalar_key(b_scale),
-                        _scalar_key(b_zero), _scalar_key(y_scale), _scalar_key(y_zero))
+                        _scalar_key(b_zero), _scalar_key(y_scale), _scalar_key(y_zero), bool(relu))
     channels_last = isinstance(a, ChannelsLastArray) and isinstance(b, ChannelsLastArray) \
         and a.shape == b.shape
     if channels_last:

@@ -49,20 +49,25 @@ def _check_nchw(s: Step) -> None:
 
 
 def _run_binary(method: str):
+    """QLinearAdd/QLinearMul; ``fused_relu`` (``graph.int8_fusion``): a Relu between the
+    float op and the quantization."""
     def run(be, x, s: Step):
-        if onnxruntime_mode.enabled(be):
+        relu = bool(s.node.attrs.get("fused_relu", 0))
+        onnxruntime = onnxruntime_mode.enabled(be)
+        if onnxruntime and not relu:
             return onnxruntime_mode.binary(be, x, method)
         by_table = getattr(be, "qlinear_binary", None)  # cpu: one lookup pass, exact
-        if by_table is not None:
+        if by_table is not None and not onnxruntime:
             y = by_table(method, x[0], _host(be, x[1]),
                          _zero_point(be, None, _optional(x, 2), x[0]),
                          x[3], _host(be, x[4]), _zero_point(be, None, _optional(x, 5), x[3]),
-                         _host(be, x[6]), _zero_point(be, None, _optional(x, 7), x[0]))
+                         _host(be, x[6]), _zero_point(be, None, _optional(x, 7), x[0]), relu)
             if y is not None:
                 return y
         a = _dq(be, x[0], x[1], _optional(x, 2))
         b = _dq(be, x[3], x[4], _optional(x, 5))
-        return _q(be, getattr(be, method)(a, b), x[6], _optional(x, 7), x[0])
+        y = getattr(be, method)(a, b)
+        return _q(be, be.relu(y) if relu else y, x[6], _optional(x, 7), x[0])
     return run
 
 
