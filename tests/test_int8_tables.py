@@ -201,3 +201,54 @@ def test_a_qlinear_add_node_runs_by_table_as_numpy_does(mode, tmp_path, monkeypa
 
     np.testing.assert_array_equal(run(be), run(get_backend("numpy")))
     assert calls
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("op, attrs", [("QLinearSigmoid", {}), ("QLinearLeakyRelu", {"alpha": 0.1}),
+                                       ("QLinearLeakyRelu", {"alpha": 0.3})])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+def test_elementwise_unary_ops_run_by_table_as_numpy_does(mode, op, attrs, dtype, tmp_path,
+                                                          monkeypatch):
+    onnx = pytest.importorskip("onnx")
+    from onnx import helper, numpy_helper
+
+    from hwbench.graph.executor import Executor
+    from hwbench.graph.onnx_import import load_onnx
+
+    rng = np.random.default_rng(len(op) + int(attrs.get("alpha", 0) * 10))
+    parts, params, ys, yz = _case(rng, dtype, [(1, 4, 16, 16)])
+    codes = np.arange(1024).astype(np.uint8).view(dtype).reshape(1, 4, 16, 16)  # every code
+    elem = helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in
+             [("sx", params[0][0]), ("zx", params[0][1]), ("sy", ys), ("zy", yz)]]
+    node = helper.make_node(op, ["x", "sx", "zx", "sy", "zy"], ["y"], domain="com.microsoft",
+                            **attrs)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", elem, codes.shape)],
+                              [helper.make_tensor_value_info("y", elem, codes.shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / "unary.onnx"
+    onnx.save(model, path)
+    calls = []
+    be = get_backend(mode)
+    monkeypatch.setattr(type(be), "qlinear_unary", lambda self, *a: calls.append(1) or
+                        int8_tables.qlinear_unary(self, *a))
+
+    def run(backend):
+        out = Executor(load_onnx(str(path)), backend).run({"x": codes})
+        return np.asarray(out["y"] if isinstance(out, dict) else out[0])
+
+    np.testing.assert_array_equal(run(be), run(get_backend("numpy")))
+    assert calls
+
+
+def test_a_unary_table_keeps_channels_last():
+    be = get_backend("cpu")
+    codes = np.arange(256, dtype=np.uint8).reshape(1, 4, 8, 8)
+    held = ChannelsLastArray(np.ascontiguousarray(codes.transpose(0, 2, 3, 1)))
+    args = (np.float32(0.05), np.uint8(128), np.float32(1 / 256), np.uint8(0))
+    got = be.qlinear_unary(lambda ref, f: ref.sigmoid(f), ("test-sigmoid",), held, *args)
+    assert isinstance(got, ChannelsLastArray)
+    ref = get_backend("numpy")
+    want = ref.quantize_linear(ref.sigmoid(ref.dequantize_linear(codes, *args[:2])), *args[2:])
+    np.testing.assert_array_equal(got.nhwc.transpose(0, 3, 1, 2), want)

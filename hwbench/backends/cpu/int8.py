@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
-from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat
+from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat, qlinear_unary
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
@@ -25,6 +25,10 @@ class Int8Kernels:
     def qlinear_concat(self, parts, params, y_scale, y_zero, axis: int):
         """QLinearConcat by one table lookup or copy per input (``int8_tables``), or None."""
         return qlinear_concat(self, parts, params, y_scale, y_zero, axis)
+
+    def qlinear_unary(self, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
+        """QLinearSigmoid/QLinearLeakyRelu by one 256-entry table lookup, or None."""
+        return qlinear_unary(self, fn, key, codes, x_scale, x_zero, y_scale, y_zero)
 
     def qlinear_binary(self, kind: str, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
                        y_zero, relu: bool = False):

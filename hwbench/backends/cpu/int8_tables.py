@@ -1,4 +1,5 @@
-"""QLinearConcat, QLinearAdd and QLinearMul on 8-bit codes by lookup tables (issue 16).
+"""QLinearConcat, QLinearAdd, QLinearMul, QLinearSigmoid and QLinearLeakyRelu on 8-bit
+codes by lookup tables (issue 16).
 
 Each output code of QLinearConcat is a function of one input code (dequantize with the
 input's scale and zero point, quantize with the output's), and each of QLinearAdd's and
@@ -148,3 +149,35 @@ def qlinear_concat(be, parts: list, params: list, y_scale: np.ndarray,
         _map(codes, table, out[tuple(index)])
         start += codes.shape[ax]
     return ChannelsLastArray(out) if channels_last else out
+
+
+_UNARY_TABLES: dict[tuple, np.ndarray] = {}
+
+
+def qlinear_unary(be, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
+    """An elementwise quantized op (QLinearSigmoid, QLinearLeakyRelu): ``fn(backend,
+    floats)`` on the dequantized codes, quantized, through a 256-entry table that ``fn``
+    fills once on the ``numpy`` backend; ``key`` names ``fn`` (op and attributes). None
+    where this path does not serve."""
+    if any(np.size(v) != 1 for v in (x_scale, x_zero, y_scale, y_zero)) or \
+            codes.dtype not in (np.uint8, np.int8):
+        return None
+    full = (key, np.dtype(codes.dtype).str, _scalar_key(x_scale), _scalar_key(x_zero),
+            _scalar_key(y_scale), _scalar_key(y_zero))
+    table = _UNARY_TABLES.get(full)
+    if table is None:
+        ref = _reference()
+        x = np.arange(256, dtype=np.uint8).view(codes.dtype)
+        y = ref.quantize_linear(fn(ref, ref.dequantize_linear(x, np.asarray(x_scale),
+                                                               np.asarray(x_zero))),
+                                np.asarray(y_scale), np.asarray(y_zero))
+        table = np.ascontiguousarray(ref.to_numpy(y))
+        table.flags.writeable = False
+        if len(_UNARY_TABLES) >= _TABLES_KEPT:
+            _UNARY_TABLES.clear()
+        _UNARY_TABLES[full] = table
+    held = isinstance(codes, ChannelsLastArray)
+    array = codes.nhwc if held else np.asarray(be.to_numpy(codes))
+    out = be._buffers.empty(array.shape, table.dtype)
+    np.take(table, array.view(np.uint8), out=out, mode="clip")
+    return ChannelsLastArray(out) if held else out

@@ -71,10 +71,18 @@ def _run_binary(method: str):
     return run
 
 
-def _run_unary(apply, onnxruntime=None):
+def _run_unary(apply, onnxruntime=None, elementwise=False):
     def run(be, x, s: Step):
         if onnxruntime is not None and onnxruntime_mode.enabled(be):
             return onnxruntime(be, x, s)
+        by_table = getattr(be, "qlinear_unary", None) if elementwise else None
+        if by_table is not None:  # cpu: one 256-entry table lookup, exact
+            key = (s.node.op_type, repr(sorted(s.node.attrs.items())))
+            y = by_table(lambda ref, f: apply(ref, f, s), key, x[0], _host(be, x[1]),
+                         _zero_point(be, None, _optional(x, 2), x[0]), _host(be, x[3]),
+                         _zero_point(be, None, _optional(x, 4), x[0]))
+            if y is not None:
+                return y
         y = apply(be, _dq(be, x[0], x[1], _optional(x, 2)), s)
         return _q(be, y, x[3], _optional(x, 4), x[0])
     return run
@@ -279,11 +287,13 @@ DEFS = (
           kernels=("mul",), host_inputs=_BINARY_HOST,
           integer=True, output_itemsize=1),
     OpDef("QLinearSigmoid", shape=_first, run=_run_unary(lambda be, x, s: be.sigmoid(x),
-                                                           onnxruntime_mode.sigmoid),
+                                                           onnxruntime_mode.sigmoid,
+                                                           elementwise=True),
           domain=MICROSOFT, kernels=("sigmoid",),
           host_inputs=_UNARY_HOST, integer=True, output_itemsize=1),
     OpDef("QLinearLeakyRelu", shape=_first,
-          run=_run_unary(_leaky_relu, onnxruntime_mode.leaky_relu), domain=MICROSOFT,
+          run=_run_unary(_leaky_relu, onnxruntime_mode.leaky_relu, elementwise=True),
+          domain=MICROSOFT,
           kernels=("unary",), host_inputs=_UNARY_HOST,
           integer=True, output_itemsize=1),
     OpDef("QLinearGlobalAveragePool", shape=_gap_shape, run=_run_unary(
