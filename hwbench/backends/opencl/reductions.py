@@ -1,8 +1,8 @@
 """The opencl backend's normalization and reductions family, in ``reductions.cl``:
 LayerNormalization (one work-group per row, two passes in float32), ReduceX (one
 work-item per output value, any set of axes through a stride table) and N-D batched
-MatMul (2-D products on the tiled GEMM engine; batched ones one work-item per output
-value, batch dimensions broadcast through a stride table)."""
+MatMul (on the GEMM engine, see ``matmul``; other batch broadcasts one work-item per
+output value, batch dimensions broadcast through a stride table)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.opencl.gemm import Operand, i32
+from hwbench.backends.opencl.gemm import i32
+from hwbench.backends.opencl.matmul import matmul_on_engine
 from hwbench.errors import UnsupportedError
 from hwbench.kernels import spec
 
@@ -71,9 +72,7 @@ class ReductionKernels:
 
     def _matmul(self, p: spec.MatmulProblem, a, b) -> Any:
         out = self.empty(p.output_shape)
-        if p.batches == 1:  # one product: the tiled GEMM engine
-            self.gemm_engine.gemm(p.m, p.n, p.k, Operand(self._buf(a), p.k, 1),
-                                  Operand(self._buf(b), p.n, 1), out.data, None)
+        if matmul_on_engine(self.gemm_engine, p, self._buf(a), self._buf(b), out.data):
             return out
         _fits_int("matmul", p.batches * p.m * p.k, p.batches * p.k * p.n, p.batches * p.m * p.n)
         a_step, b_step = _strides(p.a_batch), _strides(p.b_batch)
