@@ -67,3 +67,53 @@ def test_matmul_grouped_result_does_not_leak_between_groups(be):
     b = _rand(rng, (4, 8, 5))
     out = be.to_numpy(be.matmul(be.asarray(a), be.asarray(b)))
     assert_close(out, np.matmul(a.astype(np.float64), b.astype(np.float64)), k=8)
+
+
+BROADCASTS = [
+    ((1, 56, 56, 96), (96,)),          # a row vector: (rows, C)
+    ((2, 8, 5, 7), (1, 8, 1, 1)),      # a per-channel NCHW bias: (N, C, HW), 3 dims
+    ((2, 8, 5, 7), (8, 5, 7)),         # the batch broadcast: (N, C*H*W)
+    ((3, 4, 5), (3, 1, 5)),            # a middle axis broadcast
+    ((3, 4, 5), ()),                   # a scalar
+    ((1,), (1, 1, 1)),                 # every extent 1
+    ((4, 1, 6), (1, 5, 1)),            # both broadcast: an outer product (2 dims)
+    ((2, 3, 4, 5), (1, 3, 1, 5)),      # four dims left: the general kernel
+]
+
+
+def test_collapse_merges_axes_each_operand_steps_through_as_one():
+    from hwbench.backends.opencl.broadcast import collapse
+    assert collapse((2, 8, 5, 7), (2, 8, 5, 7), (1, 8, 1, 1)) == ((2, 8, 35), ((280, 35, 1),
+                                                                              (0, 1, 0)))
+    assert collapse((1, 56, 56, 96), (1, 56, 56, 96), (96,)) == ((3136, 96), ((96, 1),
+                                                                             (0, 1)))
+    assert collapse((2, 3, 4, 5), (2, 3, 4, 5), (1, 3, 1, 5))[0] == (2, 3, 4, 5)
+    assert collapse((4, 4), (4, 4), (4, 4)) == ((16,), ((1,), (1,)))
+
+
+@pytest.mark.parametrize("a_shape,b_shape", BROADCASTS)
+@pytest.mark.parametrize("swap", [False, True])
+def test_add_and_mul_broadcast_match_numpy(be, a_shape, b_shape, swap):
+    rng = np.random.default_rng(3)
+    a, b = _rand(rng, a_shape), _rand(rng, b_shape)
+    if swap:
+        a, b = b, a
+    for op, ref in (("add", np.add), ("mul", np.multiply)):
+        out = be.to_numpy(getattr(be, op)(be.asarray(a), be.asarray(b)))
+        np.testing.assert_array_equal(out, ref(a, b))  # one rounding each: exact
+
+
+@pytest.mark.parametrize("op", ["sub", "div", "pow", "max", "min", "fmod"])
+@pytest.mark.parametrize("a_shape,b_shape", [((2, 8, 5, 7), (1, 8, 1, 1)),
+                                             ((2, 3, 4, 5), (1, 3, 1, 5))])
+def test_binary_ops_broadcast_match_the_reference(op, a_shape, b_shape):
+    be = get_backend("opencl", check_finite=False)  # NaN goes in: Max/Min propagate it
+    rng = np.random.default_rng(4)
+    a, b = _rand(rng, a_shape), _rand(rng, b_shape)
+    if op in ("pow", "fmod", "div"):
+        a, b = np.abs(a) + 0.5, np.abs(b) + 0.5
+    a.flat[0] = np.nan if op in ("max", "min") else a.flat[0]
+    numpy = get_backend("numpy", check_finite=False)
+    ref = np.power(a, b) if op == "pow" else numpy.binary(a, b, op)
+    out = be.to_numpy(be.binary(be.asarray(a), be.asarray(b), op))
+    np.testing.assert_allclose(out, ref, rtol=2e-6, atol=0, equal_nan=True)

@@ -508,11 +508,15 @@ class OpenclBackend(IntegerKernelsOpencl,
         return out
 
     def _binary(self, p: spec.BinaryProblem, a, b, op: int) -> Any:
-        out = self.empty(p.shape)
         if p.a_shape == p.b_shape == p.shape:  # no broadcasting: the vectorized kernel
+            out = self.empty(p.shape)
             self._elementwise().launch("binary_same", (self._grid(out.size),), i32(out.size),
                                        self._buf(a), self._buf(b), out.data, i32(op))
             return out
+        fast = self._binary3(("add", "mul")[op], p.shape, p.a_shape, p.b_shape, a, b)
+        if fast is not None:
+            return fast
+        out = self.empty(p.shape)
         rank = len(p.shape)
         meta = (rank, *p.shape, *_broadcast_strides(p.a_shape, p.shape),
                 *_broadcast_strides(p.b_shape, p.shape))

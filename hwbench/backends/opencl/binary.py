@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.opencl.broadcast import BroadcastKernels
 from hwbench.backends.opencl.gemm import i32
 from hwbench.kernels import spec
 
@@ -16,8 +17,9 @@ COMPARE_CODES = {op: i for i, op in enumerate(spec.COMPARISONS)}
 LOCAL = 256
 
 
-class BinaryKernelsOpencl:
-    """``_binary_op``, ``_compare`` and ``_where`` of ``OpenclBackend``."""
+class BinaryKernelsOpencl(BroadcastKernels):
+    """``_binary_op``, ``_compare`` and ``_where`` of ``OpenclBackend`` (arithmetic over
+    at most three collapsed dimensions: ``broadcast``'s one launch)."""
 
     def _binary_program(self) -> Any:
         return self.compiler.program("binary", {}, {"binary_op": (LOCAL,), "compare": (LOCAL,),
@@ -30,6 +32,9 @@ class BinaryKernelsOpencl:
         return self._meta_buffer(meta)
 
     def _binary_op(self, p: spec.BinaryProblem, a, b) -> Any:
+        out = self._binary3(p.op, p.shape, p.a_shape, p.b_shape, a, b)
+        if out is not None:
+            return out
         out = self.empty(p.shape)
         self._binary_program().launch(
             "binary_op", (p.size,), i32(p.size), self._strided_meta(p.shape, p.a_shape,

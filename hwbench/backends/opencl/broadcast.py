@@ -1,0 +1,68 @@
+"""Broadcasting float32 binary ops as one kernel over the fewest dimensions
+(``kernels/opencl/broadcast.cl``).
+
+The output shape and each operand's strides (0 along broadcast axes) are collapsed
+first: axes of extent 1 dropped, neighbouring axes merged wherever every operand steps
+through them as one (a per-channel bias on NCHW becomes (N, C, H*W) with strides
+(0, 1, 0); a row vector on (..., C) becomes (rows, C)). Up to three dimensions remain
+for every broadcast of two operands but interleaved ones; those go to the caller's
+general kernel. Nothing is expanded on the host.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from hwbench.backends.opencl.gemm import i32
+from hwbench.kernels import spec
+
+OPS = {"add": 0, "mul": 1, "sub": 2, "div": 3, "pow": 4, "max": 5, "min": 6, "fmod": 7}
+MAX_RANK = 3
+LOCAL = 256
+
+
+@functools.lru_cache(maxsize=512)
+def collapse(shape: tuple[int, ...], *operands: tuple[int, ...]
+             ) -> tuple[tuple[int, ...], tuple[tuple[int, ...], ...]]:
+    """(extents, per operand its strides) over the fewest axes that describe reading each
+    C-contiguous ``operand`` (broadcast to ``shape``) at the output's C-order index."""
+    strides = [spec.broadcast_strides(o, shape) for o in operands]
+    axes = [d for d in range(len(shape)) if shape[d] != 1]
+    extents: list[int] = []
+    merged: list[list[int]] = [[] for _ in operands]
+    for d in axes:
+        if extents and all(s[-1] == st[d] * shape[d] for s, st in zip(merged, strides,
+                                                                         strict=True)):
+            extents[-1] *= shape[d]
+            for s, st in zip(merged, strides, strict=True):
+                s[-1] = st[d]
+            continue
+        extents.append(shape[d])
+        for s, st in zip(merged, strides, strict=True):
+            s.append(st[d])
+    return tuple(extents), tuple(tuple(s) for s in merged)
+
+
+class BroadcastKernels:
+    """``_binary3`` mixed into ``OpenclBackend``."""
+
+    def _binary3(self, op: str, shape: tuple[int, ...], a_shape: tuple[int, ...],
+                 b_shape: tuple[int, ...], a: Any, b: Any) -> Any:
+        """``a op b`` broadcast to ``shape`` in one launch, or None where the collapsed
+        shape keeps more than three dimensions."""
+        extents, (sa, sb) = collapse(tuple(shape), tuple(a_shape), tuple(b_shape))
+        if len(extents) > MAX_RANK:
+            return None
+        pad = MAX_RANK - len(extents)
+        extents = (1,) * pad + extents
+        sa, sb = (0,) * pad + sa, (0,) * pad + sb
+        out = self.empty(tuple(shape))
+        n = out.size
+        if n == 0:
+            return out
+        program = self.compiler.program("broadcast", {"OP": OPS[op]}, {"binary3": (LOCAL,)})
+        program.launch("binary3", (n,), i32(n), i32(extents[1]), i32(extents[2]),
+                       self._buf(a), i32(sa[0]), i32(sa[1]), i32(sa[2]),
+                       self._buf(b), i32(sb[0]), i32(sb[1]), i32(sb[2]), out.data)
+        return out
