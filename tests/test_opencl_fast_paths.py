@@ -117,3 +117,30 @@ def test_binary_ops_broadcast_match_the_reference(op, a_shape, b_shape):
     ref = np.power(a, b) if op == "pow" else numpy.binary(a, b, op)
     out = be.to_numpy(be.binary(be.asarray(a), be.asarray(b), op))
     np.testing.assert_allclose(out, ref, rtol=2e-6, atol=0, equal_nan=True)
+
+
+PERMS = [
+    ((1, 96, 7, 7), (0, 2, 3, 1)),       # NCHW -> NHWC: a 2-D transpose after collapsing
+    ((2, 3, 4, 5), (0, 2, 3, 1)),        # (N, C, HW) -> (N, HW, C): 3 axes
+    ((2, 3, 4, 5), (3, 2, 1, 0)),        # a full reversal: 4 axes, the general gather
+    ((2, 1, 4, 1), (3, 2, 0, 1)),        # unit axes dropped
+    ((6, 5), (1, 0)),
+    ((6, 5), (0, 1)),                    # the identity: one contiguous copy
+    ((2, 3, 4), (1, 0, 2)),
+]
+
+
+def test_transpose_collapse():
+    from hwbench.backends.opencl.permute import collapse
+    assert collapse((1, 96, 56, 56), (0, 2, 3, 1)) == ((3136, 96), (1, 3136))
+    assert collapse((2, 3, 4, 5), (0, 2, 3, 1)) == ((2, 20, 3), (60, 1, 20))
+    assert collapse((2, 3, 4, 5), (0, 1, 2, 3)) == ((120,), (1,))
+    assert len(collapse((2, 3, 4, 5), (3, 2, 1, 0))[0]) == 4
+
+
+@pytest.mark.parametrize("shape,perm", PERMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.int8, np.int64])
+def test_transpose_matches_numpy(be, shape, perm, dtype):
+    x = (np.arange(np.prod(shape)) % 120 - 60).astype(dtype).reshape(shape)
+    out = be.to_numpy(be.transpose(be.asarray(x), perm))
+    np.testing.assert_array_equal(out, np.transpose(x, perm))

@@ -507,30 +507,6 @@ class OpenclBackend(IntegerKernelsOpencl,
             np.float32(p.alpha / p.size), np.float32(p.beta), np.float32(p.bias), out.data)
         return out
 
-    def _binary(self, p: spec.BinaryProblem, a, b, op: int) -> Any:
-        if p.a_shape == p.b_shape == p.shape:  # no broadcasting: the vectorized kernel
-            out = self.empty(p.shape)
-            self._elementwise().launch("binary_same", (self._grid(out.size),), i32(out.size),
-                                       self._buf(a), self._buf(b), out.data, i32(op))
-            return out
-        fast = self._binary3(("add", "mul")[op], p.shape, p.a_shape, p.b_shape, a, b)
-        if fast is not None:
-            return fast
-        out = self.empty(p.shape)
-        rank = len(p.shape)
-        meta = (rank, *p.shape, *_broadcast_strides(p.a_shape, p.shape),
-                *_broadcast_strides(p.b_shape, p.shape))
-        self._elementwise().launch("binary", (self._grid(out.size),), i32(out.size),
-                                   self._meta_buffer(meta), self._buf(a), self._buf(b),
-                                   out.data, i32(op))
-        return out
-
-    def _add(self, p: spec.BinaryProblem, a, b) -> Any:
-        return self._binary(p, a, b, 0)
-
-    def _mul(self, p: spec.BinaryProblem, a, b) -> Any:
-        return self._binary(p, a, b, 1)
-
     def _concat(self, p: spec.ConcatProblem, arrays: list[Any]) -> Any:
         out = self.empty(p.shape, p.dtype)
         inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
@@ -559,15 +535,6 @@ class OpenclBackend(IntegerKernelsOpencl,
             x = self.asarray(x.get())
         return x.reshape(p.shape)
 
-    def _transpose(self, p: spec.LayoutProblem, x) -> Any:
-        dtype = np.dtype(x.dtype)
-        out = self.empty(p.shape, dtype)
-        in_strides = _contiguous_strides(p.in_shape)
-        meta = (len(p.shape), *p.shape, *(in_strides[d] for d in p.perm))
-        self._layout(dtype).launch("gather", (out.size,), i32(out.size),
-                                   self._meta_buffer(meta), self._buf(x), out.data)
-        return out
-
     # -- timing ----------------------------------------------------------------------------
     def device_seconds(self, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
         """Run ``fn`` and return (its result, device time in seconds from the profiling
@@ -578,19 +545,3 @@ class OpenclBackend(IntegerKernelsOpencl,
         end.wait()
         return result, (end.profile.end - marker.profile.start) * 1e-9
 
-
-def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
-    strides, step = [], 1
-    for extent in reversed(shape):
-        strides.append(step)
-        step *= extent
-    return tuple(reversed(strides))
-
-
-@functools.lru_cache(maxsize=256)
-def _broadcast_strides(shape: tuple[int, ...], out_shape: tuple[int, ...]) -> tuple[int, ...]:
-    """Element strides of a C-contiguous ``shape`` read at ``out_shape``'s indices (0 along
-    broadcast axes)."""
-    padded = (1,) * (len(out_shape) - len(shape)) + tuple(shape)
-    strides = _contiguous_strides(padded)
-    return tuple(0 if extent == 1 else s for extent, s in zip(padded, strides, strict=True))

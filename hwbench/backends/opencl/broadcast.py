@@ -66,3 +66,28 @@ class BroadcastKernels:
                        self._buf(a), i32(sa[0]), i32(sa[1]), i32(sa[2]),
                        self._buf(b), i32(sb[0]), i32(sb[1]), i32(sb[2]), out.data)
         return out
+
+    def _binary(self, p: spec.BinaryProblem, a, b, op: int) -> Any:
+        """Add (op 0) or Mul (1): same shapes through elementwise.cl's float8 kernel,
+        broadcasts through ``_binary3``, past three collapsed axes its ``binary``."""
+        if p.a_shape == p.b_shape == p.shape:  # no broadcasting: the vectorized kernel
+            out = self.empty(p.shape)
+            self._elementwise().launch("binary_same", (self._grid(out.size),), i32(out.size),
+                                       self._buf(a), self._buf(b), out.data, i32(op))
+            return out
+        fast = self._binary3(("add", "mul")[op], p.shape, p.a_shape, p.b_shape, a, b)
+        if fast is not None:
+            return fast
+        out = self.empty(p.shape)
+        meta = (len(p.shape), *p.shape, *spec.broadcast_strides(p.a_shape, p.shape),
+                *spec.broadcast_strides(p.b_shape, p.shape))
+        self._elementwise().launch("binary", (self._grid(out.size),), i32(out.size),
+                                   self._meta_buffer(meta), self._buf(a), self._buf(b),
+                                   out.data, i32(op))
+        return out
+
+    def _add(self, p: spec.BinaryProblem, a, b) -> Any:
+        return self._binary(p, a, b, 0)
+
+    def _mul(self, p: spec.BinaryProblem, a, b) -> Any:
+        return self._binary(p, a, b, 1)

@@ -69,9 +69,9 @@ def round_up(value: int, multiple: int) -> int:
 
 
 def layout_program(compiler: Compiler, dtype: np.dtype) -> Program:
-    """layout.cl for one element type: gathers (transposes) and 2-D copies."""
+    """layout.cl for one element type: gathers (transposes), 2-D and strided copies."""
     return compiler.program("layout", {"T": CL_TYPES[np.dtype(dtype)]},
-                            {"gather": (LOCAL,), "copy2d": (16, 16)})
+                            {"gather": (LOCAL,), "copy2d": (16, 16), "strided3": (LOCAL,)})
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,15 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.opencl.gemm import CL_TYPES, LOCAL, i32
+from hwbench.backends.opencl.permute import PermuteKernels
 from hwbench.kernels import spec
 
 CACHED_TABLES = 4096  # index tables up to this many entries stay on the device, by value
 
 
-class TensorOpsKernels:
-    """Mixed into ``OpenclBackend`` (whose compiler, buffers and metadata cache it uses)."""
+class TensorOpsKernels(PermuteKernels):
+    """Mixed into ``OpenclBackend`` (whose compiler, buffers and metadata cache it uses);
+    Transpose's collapsed form comes from ``permute``."""
 
     def _take(self, p: spec.TakeProblem, x: Any) -> Any:
         dtype = np.dtype(x.dtype)

@@ -32,3 +32,17 @@ __kernel void copy2d(int rows, int cols, __global const T *restrict src, int src
     if (c < cols && r < rows)
         dst[(size_t)r * dst_ld + dst_off + c] = src[(size_t)r * src_ld + src_off + c];
 }
+
+// out[i] = x[z * s0 + y * s1 + c * s2] for the C-order index i of out's (d0, d1, d2): a
+// transpose collapsed to at most three axes (hwbench/backends/opencl/permute.py), every
+// size passed by value, one element per work-item.
+__kernel void strided3(int n, int d1, int d2, int s0, int s1, int s2,
+                       __global const T *restrict x, __global T *restrict out)
+{
+    const int i = get_global_id(0);
+    if (i >= n)
+        return;
+    const int c = i % d2;
+    const int rest = i / d2;
+    out[i] = x[(rest / d1) * s0 + (rest % d1) * s1 + c * s2];
+}
