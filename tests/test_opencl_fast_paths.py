@@ -144,3 +144,54 @@ def test_transpose_matches_numpy(be, shape, perm, dtype):
     x = (np.arange(np.prod(shape)) % 120 - 60).astype(dtype).reshape(shape)
     out = be.to_numpy(be.transpose(be.asarray(x), perm))
     np.testing.assert_array_equal(out, np.transpose(x, perm))
+
+
+@pytest.mark.parametrize("w_in", [7, 8, 9, 16, 17])
+@pytest.mark.parametrize("rs,stride,padding,dilation", [
+    (3, 1, 1, 1), (7, 1, 3, 1), (3, 2, 1, 1), (5, (3, 1), (2, 1, 0, 2), 1), (3, 1, 2, 2),
+    (1, 1, 0, 1),
+])
+def test_depthwise_matches_the_reference(be, w_in, rs, stride, padding, dilation):
+    """Around the eight-output block (OW 7..17), every stride form (vload8, vload16's
+    even half, single loads), asymmetric padding and dilation."""
+    from hwbench.kernels import reference
+    rng = np.random.default_rng(5)
+    c = 6
+    x = _rand(rng, (2, c, 11, w_in))
+    w = _rand(rng, (c, 1, rs, rs))
+    ref = reference.conv2d(x, w, None, stride, padding, dilation, c)
+    out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), None, stride, padding, dilation,
+                                groups=c))
+    assert_close(out, ref, k=rs * rs)
+
+
+def test_depthwise_epilogue_bias_residual_relu(be):
+    from hwbench.kernels import reference
+    rng = np.random.default_rng(6)
+    x, w, bias = _rand(rng, (1, 5, 9, 13)), _rand(rng, (5, 1, 3, 3)), _rand(rng, (5,))
+    res = _rand(rng, (1, 5, 9, 13))
+    ref = np.maximum(reference.conv2d(x, w, bias, 1, 1, 1, 5) + res, 0)
+    out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), be.asarray(bias), 1, 1,
+                                groups=5, residual=be.asarray(res), activation="relu"))
+    assert_close(out, ref, k=9)
+
+
+def test_depthwise_scratch_reuse_across_sizes(be):
+    """A small conv after a large one reuses the (larger) padded scratch correctly."""
+    from hwbench.kernels import reference
+    rng = np.random.default_rng(7)
+    for shape in ((1, 4, 30, 30), (1, 4, 5, 6), (2, 3, 9, 9)):
+        x, w = _rand(rng, shape), _rand(rng, (shape[1], 1, 3, 3))
+        out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), None, 1, 1, groups=shape[1]))
+        assert_close(out, reference.conv2d(x, w, None, 1, 1, 1, shape[1]), k=9)
+
+
+def test_depthwise_path_choice():
+    from hwbench.backends.opencl import direct
+    from hwbench.kernels import spec
+    x, w = np.zeros((1, 8, 9, 9), np.float32), np.zeros((8, 1, 3, 3), np.float32)
+    assert direct.is_depthwise(spec.check_conv2d(x, w, None, 1, 1, 1, 8))
+    assert direct.is_depthwise(spec.check_conv2d(x, w, None, (2, 1), 1, 1, 8))
+    assert not direct.is_depthwise(spec.check_conv2d(x, w, None, 2, 1, 1, 8))
+    w2 = np.zeros((8, 2, 3, 3), np.float32)
+    assert not direct.is_depthwise(spec.check_conv2d(x, w2, None, 1, 1, 1, 4))

@@ -335,7 +335,8 @@ class OpenclBackend(IntegerKernelsOpencl,
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
         out = self.empty(p.output_shape)
-        run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler)
+        run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler,
+                                 scratch=self.gemm_engine.scratch)
                if direct.prefers_direct(p) else self.gemm_engine.conv2d)
         run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual),
             activation == "relu")

@@ -1,0 +1,75 @@
+// Depthwise convolution (one input and one output channel per group), NCHW float32, over
+// an input already padded with zeros (pad_planes): no bounds checks in the inner loops,
+// and the window (R, S, strides, dilations: -D defines) known at build time, so PoCL
+// unrolls the R*S taps and vectorizes across the work-items of an output row.
+
+// xp[plane][ih][iw] = x[plane][ih - pt][iw - pl] inside, 0 in the border.
+__kernel void pad_planes(__global const float *restrict x, int H, int W, int HP, int WP,
+                         int pt, int pl, int planes, __global float *restrict xp)
+{
+    const int iw = get_global_id(0);
+    const int ih = get_global_id(1);
+    const int plane = get_global_id(2);
+    if (iw >= WP || ih >= HP || plane >= planes)
+        return;
+    const int h = ih - pt, w = iw - pl;
+    xp[((size_t)plane * HP + ih) * WP + iw] =
+        (h >= 0 && h < H && w >= 0 && w < W) ? x[((size_t)plane * H + h) * W + w] : 0.0f;
+}
+
+// Eight outputs of one row at a time, as float8: tap (r, s) of output ow + j reads
+// xp[oh*SH + r*DH][(ow + j)*SW + s*DW], one vload8 for SW = 1, eight loads otherwise
+// (the host sends only SW = 1 here: eight loads measured slower than conv_direct, and
+// vload16(...).even for SW = 2 gave wrong lanes on PoCL 3). xp is padded (zeros) far
+// enough right for a whole last block. out[n, k, oh, ow] = relu?(sum_rs ... * w[k][r][s] + bias[k] + residual);
+// work-items (OW / 8 rounded up, oh, n * K + k).
+#if SW == 1
+#define LOAD8(p) vload8(0, (p))
+#else
+#define LOAD8(p) (float8)((p)[0], (p)[SW], (p)[2 * SW], (p)[3 * SW], (p)[4 * SW], \
+                          (p)[5 * SW], (p)[6 * SW], (p)[7 * SW])
+#endif
+
+__kernel void depthwise(__global const float *restrict xp, int HP, int WP,
+                        __global const float *restrict w, int K, int OH, int OW, int planes,
+                        __global const float *restrict bias, int has_bias,
+                        __global const float *restrict residual, int has_residual, int relu,
+                        __global float *restrict out)
+{
+    const int ow = get_global_id(0) * 8;
+    const int oh = get_global_id(1);
+    const int plane = get_global_id(2);
+    if (ow >= OW || oh >= OH || plane >= planes)
+        return;
+    const int k = plane % K;
+    __global const float *src = xp + ((size_t)plane * HP + oh * SH) * WP + ow * SW;
+    __global const float *wk = w + (size_t)k * R * S;
+    float8 acc = (float8)(0.0f);
+    for (int r = 0; r < R; ++r) {
+        __global const float *row = src + r * DH * WP;
+#pragma unroll
+        for (int s = 0; s < S; ++s)
+            acc += LOAD8(row + s * DW) * wk[r * S + s];
+    }
+    if (has_bias)
+        acc += bias[k];
+    const size_t o = ((size_t)plane * OH + oh) * OW + ow;
+    if (ow + 8 <= OW) {
+        if (has_residual)
+            acc += vload8(0, residual + o);
+        if (relu)
+            acc = fmax(acc, 0.0f);
+        vstore8(acc, 0, out + o);
+        return;
+    }
+    float v[8];
+    vstore8(acc, 0, v);
+    for (int j = 0; j < OW - ow; ++j) {
+        float y = v[j];
+        if (has_residual)
+            y += residual[o + j];
+        if (relu)
+            y = fmax(y, 0.0f);
+        out[o + j] = y;
+    }
+}
