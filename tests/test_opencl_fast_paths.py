@@ -195,3 +195,16 @@ def test_depthwise_path_choice():
     assert not direct.is_depthwise(spec.check_conv2d(x, w, None, 2, 1, 1, 8))
     w2 = np.zeros((8, 2, 3, 3), np.float32)
     assert not direct.is_depthwise(spec.check_conv2d(x, w2, None, 1, 1, 1, 4))
+
+
+@pytest.mark.parametrize("hw", [(1, 7), (2, 4), (3, 3), (4, 4), (1, 17), (5, 5)])
+@pytest.mark.parametrize("size,beta,bias", [(5, 0.75, 1.0), (3, 0.5, 2.0), (1, 1.0, 0.5)])
+def test_lrn_matches_the_reference(be, hw, size, beta, bias):
+    """Pixels per channel around the eight-pixel block (7, 8, 9, 16, 17, 25),
+    windows of 1, 3, 5; exp2(beta * log2(base)) against the float64 power."""
+    from hwbench.kernels import reference
+    rng = np.random.default_rng(8)
+    x = _rand(rng, (2, 6, *hw)) * 3
+    out = be.to_numpy(be.lrn(be.asarray(x), size, 1e-2, beta, bias))
+    np.testing.assert_allclose(out, reference.lrn(x, size, 1e-2, beta, bias), rtol=2e-6,
+                               atol=1e-7)

@@ -504,7 +504,7 @@ class OpenclBackend(IntegerKernelsOpencl,
         out = self.empty(p.shape)
         n, c, h, w = p.shape
         self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
-            "lrn", (h * w, c, n), self._buf(x), i32(c), i32(h * w), i32(n), i32(p.size),
+            "lrn", (-(-h * w // 8), c, n), self._buf(x), i32(c), i32(h * w), i32(n), i32(p.size),
             np.float32(p.alpha / p.size), np.float32(p.beta), np.float32(p.bias), out.data)
         return out
 
