@@ -208,3 +208,36 @@ def test_lrn_matches_the_reference(be, hw, size, beta, bias):
     out = be.to_numpy(be.lrn(be.asarray(x), size, 1e-2, beta, bias))
     np.testing.assert_allclose(out, reference.lrn(x, size, 1e-2, beta, bias), rtol=2e-6,
                                atol=1e-7)
+
+
+def test_small_gemm_thresholds():
+    from hwbench.backends.opencl import small_gemm as sg
+    assert sg.rows_per_item(1, 4096, 9216, dot=True) == 1
+    assert sg.rows_per_item(2, 4096, 9216, dot=True) == 2
+    assert sg.rows_per_item(3, 4096, 9216, dot=True) is None
+    assert sg.rows_per_item(1, 4096, 9216, dot=False) is None
+    assert sg.rows_per_item(32, 64, 63, dot=False) == 4      # just below 2**17
+    assert sg.rows_per_item(32, 64, 64, dot=False) is None   # at 2**17: packed
+    assert sg.rows_per_item(3, 5, 7, dot=False) == 3
+
+
+@pytest.mark.parametrize("m,n,k", [
+    (1, 1, 1), (1, 9, 7), (1, 8, 8), (2, 17, 33), (3, 40, 40), (8, 8, 8), (9, 15, 16),
+    (32, 64, 63), (32, 64, 64), (1, 300, 700), (2, 129, 1030), (3, 129, 1030),
+])
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("bias_shape", [None, "n", "m1", "mn"])
+def test_gemm_small_and_skinny_match_the_reference(be, m, n, k, ta, tb, bias_shape):
+    """Shapes at and around SMALL_MACS and SKINNY_ROWS, every transpose (the dot kernel
+    takes (False, True)), k around the eight-float slices, every bias broadcast."""
+    rng = np.random.default_rng(m * 1000 + n + k)
+    a = _rand(rng, (k, m) if ta else (m, k))
+    b = _rand(rng, (n, k) if tb else (k, n))
+    bias = {None: None, "n": (n,), "m1": (m, 1), "mn": (m, n)}[bias_shape]
+    bias = None if bias is None else _rand(rng, bias)
+    ref = (a.T if ta else a).astype(np.float64) @ (b.T if tb else b).astype(np.float64)
+    if bias is not None:
+        ref = ref + bias
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b),
+                              None if bias is None else be.asarray(bias), ta, tb))
+    assert_close(out, ref, k=k)

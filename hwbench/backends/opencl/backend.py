@@ -21,7 +21,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
-from hwbench.backends.opencl import direct, runtime, tile_params
+from hwbench.backends.opencl import direct, runtime, small_gemm, tile_params
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
@@ -330,7 +330,7 @@ class OpenclBackend(IntegerKernelsOpencl,
             rs = 0 if shape[0] == 1 else shape[1]
             cs = 0 if shape[1] == 1 else 1
             bias_arg = (self._buf(bias), rs, cs)
-        self.gemm_engine.gemm(p.m, p.n, p.k, a_op, b_op, out.data, bias_arg)
+        small_gemm.gemm(self.gemm_engine, p.m, p.n, p.k, a_op, b_op, out.data, bias_arg)
         return out
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:

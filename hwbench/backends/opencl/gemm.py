@@ -190,7 +190,8 @@ class Gemm:
 
     def gemm(self, m: int, n: int, k: int, a: Operand, b: Operand, out: Any,
              bias: tuple[Any, int, int] | None) -> None:
-        """out (m x n, contiguous) = op(A) @ op(B) (+ bias)."""
+        """out (m x n, contiguous) = op(A) @ op(B) (+ bias) (``small_gemm.gemm`` sends
+        small and skinny products to one launch first)."""
         if self.kernel == "sgemm_tiled":
             self.sgemm(m, n, k, a, b, out, n, bias=bias)
             return

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.opencl import small_gemm
 from hwbench.backends.opencl.gemm import Gemm, Operand, check_int32, i32, layout_program
 from hwbench.kernels import spec
 
@@ -27,7 +28,8 @@ def matmul_on_engine(engine: Gemm, p: spec.MatmulProblem, a: Any, b: Any, out: A
     if math.prod(p.b_batch) == 1:
         rows = p.batches * p.m
         check_int32("matmul", rows * p.k, rows * p.n)
-        engine.gemm(rows, p.n, p.k, Operand(a, p.k, 1), Operand(b, p.n, 1), out, None)
+        small_gemm.gemm(engine, rows, p.n, p.k, Operand(a, p.k, 1), Operand(b, p.n, 1), out,
+                        None)
         return True
     if p.a_batch != p.b_batch:
         return False

@@ -1,0 +1,67 @@
+"""Small and skinny float32 GEMMs in one launch (``kernels/opencl/gemm_small.cl``).
+
+The packed engine (``gemm.Gemm``) packs A and B, multiplies, then copies a padded
+result out: four launches and two copies of the operands. Below ``SMALL_MACS`` the
+launches cost more than the arithmetic (on PoCL, busy: an 8x8x8 product 0.72 -> 0.09 ms
+in one launch). With at most ``SKINNY_ROWS`` rows and both operands contiguous along k
+(a batch-1 classifier: ONNX Gemm with transB) packing B costs more than the product
+itself, dot products that read each weight once: 1x9216x4096 96-128 -> 36-57 ms,
+1x2048x1000 1.9-8 -> 0.7-3 ms (busy, best of 8). At 8 rows, or with B not transposed,
+the packed engine measured faster above ``SMALL_MACS``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwbench.backends.opencl.gemm import LOCAL, check_int32, i32
+
+SMALL_MACS = 2**17  # m*n*k below this: one launch, no packing
+SKINNY_ROWS = 2     # m up to this, both operands contiguous along k: the dot kernel
+ROWS_SMALL = 4      # rows per work-item otherwise
+
+
+def rows_per_item(m: int, n: int, k: int, dot: bool) -> int | None:
+    """ROWS for ``gemm_small`` (``dot``: both operands contiguous along k), or None
+    where the packed engine serves better."""
+    if dot and m <= SKINNY_ROWS:
+        return m
+    if m * n * k < SMALL_MACS:
+        return min(m, ROWS_SMALL)
+    return None
+
+
+def is_dot(a: Any, b: Any, k: int) -> bool:
+    """A's rows and B's columns both contiguous along k (and k long enough to slice)."""
+    return a.cols == 1 and b.rows == 1 and k >= 8
+
+
+def gemm_small(engine: Any, rows: int, m: int, n: int, k: int, a: Any, b: Any, out: Any,
+               bias: tuple[Any, int, int] | None) -> None:
+    """out (m x n, contiguous) = op(A) @ op(B) (+ bias) for ``gemm.Operand`` a and b."""
+    check_int32("gemm", m * k, k * n, m * n)
+    work = max(1, -(-n // 8))
+    local = min(LOCAL, 16)
+    program = engine.compiler.program("gemm_small", {"ROWS": rows},
+                                      {"gemm_small": (local, 1), "gemm_small_dot": (local, 1)})
+    bias_buf, brs, bcs = bias if bias is not None else (out, 0, 0)
+    if is_dot(a, b, k):
+        program.launch("gemm_small_dot", (n, -(-m // rows)), i32(m), i32(n), i32(k),
+                       a.buffer, i32(a.rows), b.buffer, i32(b.cols), out, bias_buf,
+                       i32(bias is not None), i32(brs), i32(bcs))
+        return
+    program.launch("gemm_small", (work, -(-m // rows)), i32(m), i32(n), i32(k), a.buffer,
+                   i32(a.rows), i32(a.cols), b.buffer, i32(b.rows), i32(b.cols), out,
+                   bias_buf, i32(bias is not None), i32(brs), i32(bcs))
+
+
+def gemm(engine: Any, m: int, n: int, k: int, a: Any, b: Any, out: Any,
+         bias: tuple[Any, int, int] | None) -> None:
+    """``engine.gemm``, small and skinny products on the packed (CPU) engine in one
+    ``gemm_small`` launch."""
+    if engine.kernel == "sgemm_packed":
+        rows = rows_per_item(m, n, k, is_dot(a, b, k))
+        if rows is not None:
+            gemm_small(engine, rows, m, n, k, a, b, out, bias)
+            return
+    engine.gemm(m, n, k, a, b, out, bias)
