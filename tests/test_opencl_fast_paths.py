@@ -241,3 +241,17 @@ def test_gemm_small_and_skinny_match_the_reference(be, m, n, k, ta, tb, bias_sha
     out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b),
                               None if bias is None else be.asarray(bias), ta, tb))
     assert_close(out, ref, k=k)
+
+
+@pytest.mark.parametrize("shapes,axis", [
+    ([(1, 3, 4, 4), (1, 5, 4, 4), (1, 1, 4, 4)], 1),   # one outer block: buffer copies
+    ([(2, 3, 4), (2, 5, 4)], 1),                         # two: copy2d rows
+    ([(3, 2), (3, 7)], -1),
+    ([(4,), (1,), (3,)], 0),
+])
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.uint8])
+def test_concat_matches_numpy(be, shapes, axis, dtype):
+    arrays = [(np.arange(np.prod(s)) + 10 * i).astype(dtype).reshape(s)
+              for i, s in enumerate(shapes)]
+    out = be.to_numpy(be.concat([be.asarray(a) for a in arrays], axis))
+    np.testing.assert_array_equal(out, np.concatenate(arrays, axis))

@@ -508,20 +508,6 @@ class OpenclBackend(IntegerKernelsOpencl,
             np.float32(p.alpha / p.size), np.float32(p.beta), np.float32(p.bias), out.data)
         return out
 
-    def _concat(self, p: spec.ConcatProblem, arrays: list[Any]) -> Any:
-        out = self.empty(p.shape, p.dtype)
-        inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
-        outer = int(np.prod(p.shape[:p.axis], dtype=np.int64))
-        total = p.shape[p.axis] * inner
-        prog = self._layout(p.dtype)
-        offset = 0
-        for array, shape in zip(arrays, p.shapes, strict=True):
-            cols = shape[p.axis] * inner
-            prog.launch("copy2d", (cols, outer), i32(outer), i32(cols), self._buf(array),
-                        i32(cols), i32(0), out.data, i32(total), i32(offset))
-            offset += cols
-        return out
-
     def reshape(self, x: Any, shape: Any) -> Any:
         """As ``Backend.reshape``; ``shape`` may also be a 1-D int device array (ONNX
         Reshape's shape is a tensor), read back to the host: it is metadata."""
