@@ -6,7 +6,9 @@ first: axes of extent 1 dropped, neighbouring axes merged wherever every operand
 through them as one (a per-channel bias on NCHW becomes (N, C, H*W) with strides
 (0, 1, 0); a row vector on (..., C) becomes (rows, C)). Up to three dimensions remain
 for every broadcast of two operands but interleaved ones; those go to the caller's
-general kernel. Nothing is expanded on the host.
+general kernel. Nothing is expanded on the host. Eight outputs per work-item as float8
+(each operand steps by 1 or 0 along the innermost axis): 8-10x faster than one output per
+work-item with its index math (per-channel Mul on 256x28x28: 2.0 -> 0.22 ms; PoCL, busy).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from hwbench.kernels import spec
 
 OPS = {"add": 0, "mul": 1, "sub": 2, "div": 3, "pow": 4, "max": 5, "min": 6, "fmod": 7}
 MAX_RANK = 3
-LOCAL = 256
+VEC_LOCAL = (8, 1, 1)  # eight float8 blocks of a row per work-group
 
 
 @functools.lru_cache(maxsize=512)
@@ -61,10 +63,13 @@ class BroadcastKernels:
         n = out.size
         if n == 0:
             return out
-        program = self.compiler.program("broadcast", {"OP": OPS[op]}, {"binary3": (LOCAL,)})
-        program.launch("binary3", (n,), i32(n), i32(extents[1]), i32(extents[2]),
-                       self._buf(a), i32(sa[0]), i32(sa[1]), i32(sa[2]),
-                       self._buf(b), i32(sb[0]), i32(sb[1]), i32(sb[2]), out.data)
+        # The innermost collapsed axis is the output's last one of extent > 1: every
+        # operand steps along it by 1 (its own) or 0 (broadcast).
+        assert sa[2] in (0, 1) and sb[2] in (0, 1)
+        self.compiler.program("broadcast", {"OP": OPS[op]}, {"binary3": VEC_LOCAL}).launch(
+            "binary3", (-(-extents[2] // 8), extents[1], extents[0]), i32(extents[1]),
+            i32(extents[2]), self._buf(a), i32(sa[0]), i32(sa[1]), i32(sa[2]), self._buf(b),
+            i32(sb[0]), i32(sb[1]), i32(sb[2]), out.data)
         return out
 
     def _binary(self, p: spec.BinaryProblem, a, b, op: int) -> Any:
