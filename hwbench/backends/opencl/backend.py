@@ -21,7 +21,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
-from hwbench.backends.opencl import direct, runtime, small_gemm, tile_params
+from hwbench.backends.opencl import direct, maxpool, runtime, small_gemm, tile_params
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
@@ -463,6 +463,8 @@ class OpenclBackend(IntegerKernelsOpencl,
                                       "global_avg_pool": (64,)})
 
     def _max_pool2d(self, p: spec.PoolProblem, x) -> Any:
+        if maxpool.applies(p):
+            return maxpool.max_pool8(self, p, x)
         out = self.empty(p.output_shape)
         (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
         nc = p.n * p.c
