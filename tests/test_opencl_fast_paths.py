@@ -271,3 +271,31 @@ def test_max_pool_matches_the_reference(be, w_in, kernel, stride, padding, dilat
     ref = reference.max_pool2d(x, kernel, stride, padding, dilation, ceil)
     out = be.to_numpy(be.max_pool2d(be.asarray(x), kernel, stride, padding, dilation, ceil))
     np.testing.assert_array_equal(out, ref.astype(np.float32))
+
+
+@pytest.mark.parametrize("n,c,k", [(1, 96, 4), (1, 4, 96), (2, 240, 960), (3, 16, 8),
+                                   (1, 7, 5)])
+@pytest.mark.parametrize("with_bias", [False, True])
+def test_pixel_conv_matches_the_reference(be, n, c, k, with_bias):
+    """1x1 convs of 1x1 images (squeeze-and-excitation) as one GEMM: small, dot and
+    packed sizes, with and without bias."""
+    from hwbench.kernels import reference
+    rng = np.random.default_rng(11)
+    x, w = _rand(rng, (n, c, 1, 1)), _rand(rng, (k, c, 1, 1))
+    bias = _rand(rng, (k,)) if with_bias else None
+    out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w),
+                                None if bias is None else be.asarray(bias)))
+    assert_close(out, reference.conv2d(x, w, bias), k=c)
+
+
+def test_pixel_conv_choice():
+    from hwbench.backends.opencl.small_gemm import is_pixel_conv
+    from hwbench.kernels import spec
+    x, w = np.zeros((1, 8, 1, 1), np.float32), np.zeros((4, 8, 1, 1), np.float32)
+    p = spec.check_conv2d(x, w)
+    assert is_pixel_conv(p, None, False)
+    assert not is_pixel_conv(p, None, True)
+    assert not is_pixel_conv(p, x, False)
+    assert not is_pixel_conv(spec.check_conv2d(np.zeros((1, 8, 2, 1), np.float32), w),
+                             None, False)
+    assert not is_pixel_conv(spec.check_conv2d(x, w, padding=1), None, False)

@@ -335,6 +335,10 @@ class OpenclBackend(IntegerKernelsOpencl,
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
         out = self.empty(p.output_shape)
+        if small_gemm.is_pixel_conv(p, residual, activation == "relu"):
+            small_gemm.pixel_conv(self.gemm_engine, p, self._buf(x), self._buf(w), out.data,
+                                  self._buf(bias))
+            return out
         run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler,
                                  scratch=self.gemm_engine.scratch)
                if direct.prefers_direct(p) else self.gemm_engine.conv2d)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwbench.backends.opencl.gemm import LOCAL, check_int32, i32
+from hwbench.backends.opencl.gemm import LOCAL, Operand, check_int32, i32
 
 SMALL_MACS = 2**17  # m*n*k below this: one launch, no packing
 SKINNY_ROWS = 2     # m up to this, both operands contiguous along k: the dot kernel
@@ -65,3 +65,17 @@ def gemm(engine: Any, m: int, n: int, k: int, a: Any, b: Any, out: Any,
             gemm_small(engine, rows, m, n, k, a, b, out, bias)
             return
     engine.gemm(m, n, k, a, b, out, bias)
+
+
+def is_pixel_conv(p: Any, residual: Any, relu: bool) -> bool:
+    """A 1x1 conv of 1x1 images without groups, padding, residual or relu (a
+    squeeze-and-excitation block's): a plain GEMM, (n x c) @ (k x c)^T."""
+    return (p.r == p.s == 1 and p.h == p.w == 1 and p.groups == 1
+            and not any(p.padding) and residual is None and not relu)
+
+
+def pixel_conv(engine: Any, p: Any, x: Any, w: Any, out: Any, bias: Any) -> None:
+    """``is_pixel_conv``'s conv through ``gemm``: one small or dot launch instead of
+    im2col, the packed product and col2output."""
+    gemm(engine, p.n, p.k, p.c, Operand(x, p.c, 1), Operand(w, 1, p.c), out,
+         None if bias is None else (bias, 0, 1))
