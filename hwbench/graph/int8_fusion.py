@@ -13,8 +13,8 @@ per-tensor parameters, and the Add's and the Relu's outputs read by nothing else
 
 from __future__ import annotations
 
-from hwbench.graph.ir import Graph, Node, prune
-from hwbench.graph.qdq_fusion import MICROSOFT, _Group
+from hwbench.graph.ir import Graph, Node
+from hwbench.graph.qdq_fusion import MICROSOFT, _Group, replace_groups
 
 
 def _fuse(grp: _Group, add: Node) -> tuple[Node, Node, Node] | None:
@@ -42,14 +42,4 @@ def _fuse(grp: _Group, add: Node) -> tuple[Node, Node, Node] | None:
 def fuse_qdq_add_relu(graph: Graph) -> Graph:
     """Every DequantizeLinear -> Add -> Relu -> QuantizeLinear group of ``graph`` (in
     place) as a QLinearAdd with ``fused_relu``. Run before ``fuse_qdq_groups``."""
-    grp = _Group(graph)
-    replace: dict[int, Node | None] = {}
-    for node in graph.nodes:
-        fused = _fuse(grp, node)
-        if fused is not None:
-            replace[id(node)] = fused[0]
-            replace[id(fused[1])] = replace[id(fused[2])] = None
-    if replace:
-        graph.nodes = [replace.get(id(n), n) for n in graph.nodes if replace.get(id(n), n)]
-        prune(graph)
-    return graph
+    return replace_groups(graph, _fuse)

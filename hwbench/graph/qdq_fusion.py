@@ -25,6 +25,8 @@ is read by one QuantizeLinear and nothing else (so no float tensor disappears).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hwbench.graph.ir import Graph, Node, prune
@@ -184,14 +186,21 @@ def _weights_by_row(grp: _Group, node: Node) -> list[str] | None:
 def fuse_qdq_groups(graph: Graph) -> Graph:
     """Every fusable QDQ group of ``graph`` (in place) as its integer op; see the module
     docstring. Run after ``fuse_qdq_convs``."""
+    return replace_groups(graph, _fuse)
+
+
+def replace_groups(graph: Graph, fuse: Any) -> Graph:
+    """``graph`` (in place) with every node for which ``fuse(group, node)`` gives
+    (its integer node, the nodes it absorbs...) replaced, the absorbed ones dropped."""
     grp = _Group(graph)
     replace: dict[int, Node | None] = {}
     for node in graph.nodes:
-        fused = _fuse(grp, node)
+        fused = fuse(grp, node)
         if fused is not None:
             replace[id(node)] = fused[0]
-            if fused[1] is not None:
-                replace[id(fused[1])] = None
+            for gone in fused[1:]:
+                if gone is not None:
+                    replace[id(gone)] = None
     if replace:
         graph.nodes = [replace.get(id(n), n) for n in graph.nodes if replace.get(id(n), n)]
         prune(graph)
