@@ -158,7 +158,7 @@ def _newest_node_tests(root: Path) -> list[str]:
 # measured table name -> how it is made (from which file); each names its hardware
 MEASURED: dict[str, Callable[[Path], list[str]]] = {
     "kernels-headline": _kernels("kernels-vm-20261125-082612.json"),
-    "models-fp32": _models("models-vm-20261125-080425.json", latency=True),
+    "models-fp32": _models("models-vm-20261204-144327.json", latency=True),
     "models-int8": _models("models-vm-20261125-101424.json"),
     "models-int8-fast": _models("models-vm-20261125-130513.json"),
     "kernels-opencl": _kernels("kernels-vm-20261125-121444.json", mine="opencl", peer="cpu"),
