@@ -294,18 +294,24 @@ def _flat(prim_of: Callable[[Any, Any], Any]) -> Callable:
     def build(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
         if kwargs or len(args) != 1 or not _is_plain(args[0], tuple(p.shape)):
             return None
-        run = BoundPrimitive(prim_of(be, p), {}, (ARG_SRC, ARG_DST)).runner()
-        shape = tuple(p.shape)
-        new_out = _out_factory(be, shape)
-
-        def call(x):
-            if not _is_plain(x, shape):
-                return kernel(p, x)
-            out, a_out = new_out()
-            run(address(x), a_out)
-            return out
-        return call
+        return _plain_call(be, prim_of(be, p), tuple(p.shape), tuple(p.shape), kernel, p)
     return build
+
+
+def _plain_call(be: Any, prim: Any, in_shape: tuple, out_shape: tuple, kernel: Callable,
+                p: Any) -> Callable:
+    """One-input ``prim`` replayed on plain arrays of ``in_shape`` into a fresh plain
+    output of ``out_shape``; any other input goes to ``kernel`` itself."""
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    new_out = _out_factory(be, out_shape)
+
+    def call(x):
+        if not _is_plain(x, in_shape):
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x), a_out)
+        return out
+    return call
 
 
 def _eltwise_prim(alg: str) -> Callable[[Any, Any], Any]:
@@ -353,16 +359,7 @@ def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     if not _is_plain(x, in_shape):
         return None
     prim = be._primitive(("pool", p), lambda: build_pooling(be.dnnl, p))
-    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
-    new_out = _out_factory(be, out_shape)
-
-    def plain(x):
-        if not _is_plain(x, in_shape):
-            return kernel(p, x)
-        out, a_out = new_out()
-        run(address(x), a_out)
-        return out
-    return plain
+    return _plain_call(be, prim, in_shape, out_shape, kernel, p)
 
 
 def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
