@@ -14,6 +14,7 @@
 #
 # Results land in $OUT (the device tool brings that folder back; elsewhere ./gpu-out):
 #   log.txt           everything printed, every stage
+#   pytest.txt        the tests stage's whole pytest output
 #   cuda-bench.json   the acceptance measurements (scripts/cuda_bench.py)
 #   results/          hwbench's own JSON (kernels-*.json, models-*.json), the roofline PNG
 #   models.md         the `hwbench run` summary table
@@ -77,8 +78,13 @@ EOF
         ;;
     tests)
         say "pytest -k 'cuda or opencl'"
-        timeout "$T_TESTS" $PY -m pytest -q -p no:cacheprovider tests -k "cuda or opencl" -rs 2>&1 \
-            | tail -n 80 | tee -a "$LOG"
+        # The whole pytest output goes to pytest.txt (a tail alone hid which test failed
+        # when the stage ran out of time); the log keeps its last lines.
+        timeout "$T_TESTS" $PY -m pytest -q -p no:cacheprovider tests -k "cuda or opencl" \
+            -rfEs --durations=15 > "$OUT/pytest.txt" 2>&1
+        echo "pytest exit status $? (124: the stage ran out of time)" | tee -a "$LOG"
+        grep -E "^(FAILED|ERROR) " "$OUT/pytest.txt" | head -n 60 | tee -a "$LOG"
+        tail -n 25 "$OUT/pytest.txt" | tee -a "$LOG"
         ;;
     bench)
         say "acceptance measurements (scripts/cuda_bench.py)"

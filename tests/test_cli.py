@@ -202,3 +202,19 @@ def test_kernels_record_the_machine_state_and_row_flags(kernels_run):
                                      "peak-unreliable"}
         assert row["check_finite"] == "once, outside the timing"
         assert ("busy-machine" in row["flags"]) == row["machine_state"]["busy"]
+
+
+def test_kernels_with_the_torch_peer(tmp_path):
+    """The torch peer runs every kernel it has on its own tensors (the shared foreign-array
+    check once refused them: every torch row failed on the H200 at 35cf4f2)."""
+    pytest.importorskip("torch", reason="torch is a peer (pip install 'hwbench[peers]')")
+    code = main(["kernels", "--backend", "numpy", "--peers", "torch",
+                 "--op", "gemm,conv2d,sigmoid,sigmoid_backward", "--threads", "1", *FAST,
+                 "--output", str(tmp_path)])
+    assert code == 0
+    rows = [r for r in json.loads(_only_file(tmp_path).read_text())["rows"]
+            if r["backend"] == "torch"]
+    assert rows and {r["op"] for r in rows} == {"gemm", "conv2d", "sigmoid", "sigmoid_backward"}
+    for row in rows:
+        assert row["status"] == "ok", row
+        assert row["rel_error"] < 1e-4, row

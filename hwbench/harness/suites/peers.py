@@ -80,6 +80,11 @@ class TorchPeer(Backend):
         return {"torch": torch.__version__, "torch_build": torch_build(torch),
                 "torch_mkldnn": str(torch.backends.mkldnn.is_available())}
 
+    def _owns(self, x: Any) -> bool:
+        """Torch tensors are this peer's device arrays (the shared foreign-array check
+        knows only hwbench's own backends)."""
+        return isinstance(x, self.torch.Tensor)
+
     def asarray(self, x: Any) -> Any:
         return self.torch.from_numpy(np.array(x, copy=True))
 
@@ -198,6 +203,9 @@ class ClblastPeer(Backend):
         ocl = self.ocl.info()
         keep = ("platform", "device_name", "device_type", "driver_version", "opencl_version")
         return {**super().info(), **{k: ocl[k] for k in keep}, "threads": ocl["threads"]}
+
+    def _owns(self, x: Any) -> bool:
+        return self.ocl._owns(x)  # the arrays are its opencl backend's
 
     def asarray(self, x: Any) -> Any:
         return self.ocl.asarray(x)
