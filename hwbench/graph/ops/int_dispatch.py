@@ -11,6 +11,7 @@ import numpy as np
 
 from hwbench.graph.ir import Node
 from hwbench.graph.ops.opdef import Step
+from hwbench.graph.ops.types import array_dtype
 
 # ONNX op -> the int_binary op of its integer form (Mod: by its fmod attribute)
 INT_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "max",
@@ -19,7 +20,7 @@ INT_BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Max": "ma
 
 def is_integer(x: Any) -> bool:
     """Whether a device array holds integers or bools (its dtype; float32 without one)."""
-    return np.dtype(getattr(x, "dtype", np.float32)).kind in "iub"
+    return array_dtype(x, np.float32).kind in "iub"
 
 
 def int_binary_op(node: Node) -> str:

@@ -8,6 +8,7 @@ from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.ir import Graph, Node
 from hwbench.graph.ops.opdef import OpDef, Shape, Step
 from hwbench.graph.ops.shapes import conv_params, pool_output_hw
+from hwbench.graph.ops.types import array_dtype
 
 
 def _pool_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
@@ -43,8 +44,7 @@ _SMALL_INTS = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.uint16
 
 def _run_max_pool(be, x, s: Step):
     kernel, p = _pool_args(s)
-    data, dtype = x[0], getattr(x[0], "dtype", None)
-    dtype = None if dtype is None else np.dtype(dtype)
+    data, dtype = x[0], array_dtype(x[0])
     if dtype in (np.uint8, np.int8):  # 8-bit codes (QOperator models): as codes
         zero = np.zeros((), dtype)
         data = be.dequantize_linear(data, np.float32(1), zero)

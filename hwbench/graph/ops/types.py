@@ -31,3 +31,15 @@ def input_type(i: int, default: Any = None):
 def attr_type(node: Node, onnx_dtypes: dict[int, Any], attr: str) -> Any:
     value = node.attrs.get(attr)
     return np.dtype(onnx_dtypes[value]) if value in onnx_dtypes else None
+
+
+def array_dtype(x: Any, default: Any = None) -> np.dtype | None:
+    """The NumPy dtype of any backend's (or a peer's) array: ``torch.float32`` and the like
+    are read by name, since NumPy cannot interpret them; ``default`` where ``x`` has none."""
+    dtype = getattr(x, "dtype", default)
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        return np.dtype(str(dtype).rpartition(".")[2])
