@@ -258,11 +258,10 @@ def main(argv: list[str] | None = None) -> int:
     info = payload["hwbench"]["baseline_merge"]
     print(f"merged {info['recordings']} recordings into {path}: "
           f"{len(payload['benchmarks'])} benchmarks, reference from {info['reference_from']}")
-    noisiest = sorted(payload["benchmarks"], reverse=True,
-                      key=lambda b: b["extra_info"]["baseline_merge"]["spread"])[:5]
-    for bench in noisiest:
-        spread = bench["extra_info"]["baseline_merge"]["spread"]
-        print(f"  normalized medians differ up to {spread:+.0%}: {bench.get('name')}")
+    spreads = sorted(((b["extra_info"]["baseline_merge"]["spread"], str(b.get("name")))
+                      for b in payload["benchmarks"]), reverse=True)
+    for spread, name in [s for s in spreads if s[0] > 0][:5]:  # the noisiest, for the record
+        print(f"  normalized medians differ up to {spread:+.0%}: {name}")
     for name in info["dropped"]:
         print(f"  left out (no valid timing in any recording): {name}")
     return 0
