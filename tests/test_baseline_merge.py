@@ -20,6 +20,7 @@ from hwbench.errors import ResultsError
 from hwbench.harness.results import baseline_merge
 from hwbench.harness.results.benchmark_runs import load_run, newest_json
 from hwbench.harness.results.comparison import compare_runs
+from hwbench.harness.results.result_files import new_result, write_json_atomic
 
 GEMM_FLOPS = 2 * 512 ** 3
 ADD_BYTES = 3 * 4 * (1 << 24)
@@ -258,3 +259,10 @@ def test_the_cli_reports_a_refusal_without_a_traceback(tmp_path, capsys):
     assert baseline_merge.main([*map(str, paths), "-o", str(tmp_path / "m.json")]) == 2
     assert "another machine" in capsys.readouterr().err
     assert not (tmp_path / "m.json").exists()
+
+
+def test_hwbench_results_files_are_refused(tmp_path):
+    kernels = write_json_atomic(tmp_path / "kernels.json", new_result(
+        "kernels", {"host": "vm"}, threads=1, backends={}))
+    with pytest.raises(ResultsError, match="not pytest-benchmark JSON"):
+        baseline_merge.merge([kernels])
