@@ -26,6 +26,7 @@ scripts/record-ci-baseline.sh records and merges.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -61,6 +62,12 @@ class Recording:
     path: Path
     payload: dict[str, Any]
     run: Run
+
+    @functools.cached_property
+    def benchmarks(self) -> dict[str, dict[str, Any]]:
+        """The JSON benchmarks by the key ``load_run`` gives their entries."""
+        return {str(b.get("fullname") or b.get("name")): b for b in self.payload["benchmarks"]
+                if isinstance(b, dict)}
 
     @property
     def commit(self) -> Any:
@@ -121,10 +128,9 @@ def _flagged(rec: Recording, entry: Entry) -> bool:
     return rec.run.busy or any(f not in TIMING_NEUTRAL_FLAGS for f in entry.flags)
 
 
-def _raw_benchmarks(rec: Recording) -> dict[str, dict[str, Any]]:
-    """The recording's benchmarks by the key ``load_run`` gives its entries."""
-    return {str(b.get("fullname") or b.get("name")): b for b in rec.payload["benchmarks"]
-            if isinstance(b, dict)}
+def _extra(bench: dict[str, Any]) -> dict[str, Any]:
+    extra = bench.get("extra_info")
+    return extra if isinstance(extra, dict) else {}
 
 
 def _number(value: Any) -> bool:
@@ -135,7 +141,8 @@ def rescaled(bench: dict[str, Any], factor: float) -> dict[str, Any]:
     """A copy of a pytest-benchmark benchmark with every time multiplied by ``factor`` and
     every rate divided by it."""
     out = json.loads(json.dumps(bench))  # a deep copy of plain JSON
-    stats, extra = out.get("stats") or {}, out.get("extra_info") or {}
+    stats = out["stats"] if isinstance(out.get("stats"), dict) else {}
+    extra = _extra(out)
     for table, times, rates in ((stats, TIME_STATS, RATE_STATS), (extra, TIME_EXTRA, RATE_EXTRA)):
         for key in times:
             if _number(table.get(key)):
@@ -162,11 +169,11 @@ def _merged_benchmark(name: str, recordings: Sequence[Recording],
                   scales[i](recordings[i].run.entries[name]) for i in pool]
     pick = pool[middle(normalized)]
     entry = recordings[pick].run.entries[name]
-    bench = rescaled(_raw_benchmarks(recordings[pick])[name],
+    bench = rescaled(recordings[pick].benchmarks[name],
                      merged_scale(entry) / scales[pick](entry))
-    extra = bench.setdefault("extra_info", {})
-    ratios = [r for r in ((_raw_benchmarks(recordings[i])[name].get("extra_info") or {})
-                          .get(RATIO) for i in valid) if _number(r)]
+    extra = bench["extra_info"] = _extra(bench)
+    ratios = [r for r in (_extra(recordings[i].benchmarks[name]).get(RATIO) for i in valid)
+              if _number(r)]
     if ratios:
         extra[RATIO] = float(statistics.median(ratios))
     extra["baseline_merge"] = {"from": recordings[pick].path.name, "of": len(pool),
