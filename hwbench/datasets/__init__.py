@@ -2,6 +2,8 @@
 
 ``digits`` is scikit-learn's copy of the UCI optical-digits data: 1,797 8×8 images of
 handwritten digits. The zoo's small models are trained on its fixed split.
+``dates.sentences`` generates human-written dates and their ISO 8601 forms from a seed:
+the translator's data (``hwbench.datasets.dates``).
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ import functools
 
 import numpy as np
 
+from hwbench.datasets import dates
 from hwbench.errors import ArgumentError, BackendUnavailableError
+
+__all__ = ["dates", "digits"]
 
 SPLITS = ("train", "test")
 TEST_EVERY = 5  # every 5th sample is a test sample: a split no library version can move
