@@ -1,4 +1,4 @@
-"""``hwbench train``: train a digits model with one backend's kernels."""
+"""``hwbench train``: train a digits model or the translator with one backend's kernels."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from hwbench.models import digits
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "train", help="train a digits model (mlp, lenet, autoencoder) with a backend's kernels")
-    p.add_argument("--model", required=True, help="mlp, lenet or autoencoder")
+        "train", help="train a zoo model (mlp, lenet, autoencoder, translator) with a backend's "
+                      "kernels")
+    p.add_argument("--model", required=True, help="mlp, lenet, autoencoder or translator")
     p.add_argument("--backend", default="numpy", help="backend whose kernels train it")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     p.add_argument("--epochs", type=int, default=None, help="default: the model's own")
@@ -28,6 +29,10 @@ def run(args: argparse.Namespace) -> int:
     options = {} if args.threads is None else {"threads": args.threads}
     be = get_backend(args.backend, **options)
     say(console, f"training {args.model} on {be.full_name} (seed {args.seed}) ...")
+    if args.model == "translator":
+        from hwbench.cli.train_translator import run_translator
+
+        return run_translator(args, be, console)
     params, report = digits.train(be, args.model, seed=args.seed, epochs=args.epochs)
     output = args.output or f"results/weights/{args.model}.npz"
     meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,

@@ -1,0 +1,193 @@
+"""The translator: its dates data, its gradients, its training and its shipped weights."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+
+import numpy as np
+import pytest
+
+from hwbench.backends import get_backend
+from hwbench.cli import main
+from hwbench.datasets import dates
+from hwbench.errors import ArgumentError, BackendUnavailableError, ResultsError
+from hwbench.models import translator
+from hwbench.models.translator import model as M
+from hwbench.models.translator.training import Config
+
+TINY = Config(hidden=16, batch_size=16, learning_rate=0.03)  # trains 128 dates in < 1 s
+
+
+def _backend(name):
+    try:
+        return get_backend(name)
+    except BackendUnavailableError as exc:
+        pytest.skip(f"backend {name} unavailable: {exc}")
+
+
+# -- the data ------------------------------------------------------------------------------
+
+def test_sentences_are_deterministic_and_the_split_is_by_date():
+    test_src, test_tgt = dates.sentences("test")
+    assert len(test_src) == dates.SIZES["test"]
+    assert dates.sentences("test") == (test_src, test_tgt)
+    assert dates.sentences("test", seed=1) != (test_src, test_tgt)
+    train_src, train_tgt = dates.sentences("train")
+    assert not set(train_tgt) & set(test_tgt)  # no test date in any wording is trained on
+    assert not set(train_src) & set(test_src)
+    for src, tgt in zip(test_src[:200], test_tgt[:200], strict=True):
+        day = datetime.date.fromisoformat(tgt)
+        assert dates.FIRST <= day <= dates.LAST and src
+        assert day.toordinal() % dates.TEST_EVERY == dates.TEST_RESIDUE
+
+
+def test_every_format_writes_its_date_readably():
+    day = datetime.date(2021, 3, 3)
+    written = {name: write(day) for name, write in dates.FORMATS}
+    assert written["en_mdy_ordinal"] == "March 3rd, 2021"
+    assert written["fr_weekday"] == "mercredi 3 mars 2021"
+    assert written["de"] == "3. März 2021"
+    assert written["us_numeric_yy"] == "3/3/21"
+    assert written["cjk"] == "2021年3月3日"
+    assert written["iso"] == "2021-03-03"
+    alphabet = set(dates.source_alphabet())
+    sources, _ = dates.sentences("train", 3000, seed=4)
+    assert all(set(s) <= alphabet for s in sources)  # no sentence needs the unknown id
+
+
+def test_encoding_round_trips_and_rejects_bad_input():
+    ids, lengths = dates.encode_sources(["3 mars 2021", "2021年3月3日"])
+    assert ids.shape == (2, 11) and lengths.tolist() == [11, 9]
+    assert (ids[1, 9:] == dates.PAD).all() and (ids[:, :9] >= 2).all()
+    assert dates.encode_sources(["3 ∑"])[0][0, 2] == dates.UNKNOWN
+    targets = ["2021-03-03", "1950-12-31"]
+    encoded = dates.encode_targets(targets)
+    assert encoded.shape == (2, dates.TARGET_LENGTH) and (encoded[:, -1] == dates.EOS).all()
+    assert dates.decode_targets(encoded) == targets
+    with pytest.raises(ArgumentError, match="'targets'"):
+        dates.encode_targets(["3/3/21"])
+    with pytest.raises(ArgumentError, match="'sources'"):
+        dates.encode_sources([""])
+    with pytest.raises(ArgumentError, match="'split'"):
+        dates.sentences("validation")
+    with pytest.raises(ArgumentError, match="'n'"):
+        dates.sentences("test", n=0)
+
+
+# -- gradients -----------------------------------------------------------------------------
+
+def _small_problem(dtype=np.float64):
+    rng = np.random.default_rng(0)
+    params = M.init_params(7, 5, 4, seed=1)
+    params = {k: (v + rng.normal(0, 0.3, v.shape)).astype(dtype) for k, v in params.items()}
+    source = rng.integers(2, 7, (3, 6))
+    lengths = np.array([6, 4, 2])
+    source[1, 4:] = source[2, 2:] = dates.PAD
+    return params, source, lengths, rng.integers(0, 5, (3, 4))
+
+
+def test_backward_matches_finite_differences_in_float64():
+    """Directional derivative of the loss vs <gradient, direction> for every parameter:
+    the LSTM gates, the attention and the output layers."""
+    ops = translator.Float64Ops()
+    params, source, lengths, target = _small_problem()
+    _, grads = M.loss_and_gradients(ops, params, source, lengths, target)
+    rng = np.random.default_rng(2)
+    eps = 1e-6
+    for name in M.PARAM_NAMES:
+        direction = rng.standard_normal(params[name].shape)
+        shifted = [{**params, name: params[name] + sign * eps * direction}
+                   for sign in (1, -1)]
+        up, down = (M.loss_and_gradients(ops, p, source, lengths, target)[0] for p in shifted)
+        numeric = (up - down) / (2 * eps)
+        assert numeric == pytest.approx(float(np.vdot(grads[name], direction)),
+                                        rel=1e-5, abs=1e-9), name
+
+
+def test_padding_does_not_change_a_sentence_s_loss():
+    ops = translator.Float64Ops()
+    params, source, lengths, target = _small_problem()
+    alone = M.loss_and_gradients(ops, params, source[2:, :2], lengths[2:], target[2:])[0]
+    padded = M.loss_and_gradients(ops, params, source[2:], lengths[2:], target[2:])[0]
+    assert alone == pytest.approx(padded, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["numpy", "cpu"])
+def test_kernel_gradients_match_float64(name):
+    """The same loss and gradients through a backend's float32 kernels."""
+    params, source, lengths, target = _small_problem()
+    ref_loss, ref = M.loss_and_gradients(translator.Float64Ops(), params, source, lengths,
+                                         target)
+    ops = translator.KernelOps(_backend(name))
+    loss, grads = M.loss_and_gradients(ops, {k: v.astype(np.float32) for k, v in
+                                             params.items()}, source, lengths, target)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    for key in M.PARAM_NAMES:
+        assert grads[key].dtype == np.float32
+        np.testing.assert_allclose(grads[key], ref[key], rtol=0,
+                                   atol=1e-5 * np.abs(ref[key]).max(), err_msg=key)
+
+
+# -- training ------------------------------------------------------------------------------
+
+def test_training_reduces_the_loss_and_is_reproducible():
+    be = get_backend("numpy")
+    a, report = translator.train(be, seed=3, epochs=4, config=TINY, train_size=128,
+                                 evaluate_after=False)
+    b, _ = translator.train(be, seed=3, epochs=4, config=TINY, train_size=128,
+                            evaluate_after=False)
+    c, _ = translator.train(be, seed=4, epochs=1, config=TINY, train_size=96,
+                            evaluate_after=False)
+    assert report.losses[-1] < 0.8 * report.losses[0]
+    assert report.samples_per_second > 0 and report.epochs == 4
+    for key in M.PARAM_NAMES:
+        np.testing.assert_array_equal(a[key], b[key])
+    assert not np.array_equal(a["enc_wx"], c["enc_wx"])
+    with pytest.raises(ArgumentError, match="'seed'"):
+        translator.train(be, seed=-1)
+    with pytest.raises(ArgumentError, match="'epochs'"):
+        translator.train(be, epochs=0)
+
+
+def test_hwbench_train_translator_writes_weights_and_reports(tmp_path, monkeypatch, capsys):
+    quick = functools.partial(translator.train, config=TINY, train_size=32)
+    monkeypatch.setattr(translator, "train", quick)
+    out = tmp_path / "t.npz"
+    assert main(["train", "--model", "translator", "--epochs", "1", "--output", str(out)]) == 0
+    said = capsys.readouterr()
+    text = said.out + said.err
+    assert "samples/s" in text and "exact match" in text and "copy the input" in text
+    params = translator.load_params(out)
+    assert params["enc_wh"].shape == (16, 64)
+
+
+def test_edit_distance():
+    assert translator.edit_distance("2021-03-03", "2021-03-03") == 0
+    assert translator.edit_distance("2021-03-0", "2021-03-03") == 1
+    assert translator.edit_distance("", "abc") == 3
+    assert translator.edit_distance("kitten", "sitting") == 3
+
+
+# -- the shipped weights -------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["numpy", "cpu"])
+def test_shipped_weights_translate_the_test_split(name):
+    scores = translator.evaluate(_backend(name), translator.load_params())
+    assert scores.sentences == dates.SIZES["test"]
+    assert scores.exact_match >= 0.95 and scores.cer <= 0.02
+    assert scores.copy_exact_match < 0.1 and scores.frequent_exact_match == 0.0
+    assert translator.SHIPPED.stat().st_size < 1_000_000
+
+
+def test_shipped_weights_are_plain_arrays_and_files_are_checked(tmp_path):
+    with np.load(translator.SHIPPED, allow_pickle=False) as data:
+        assert all(data[k].dtype != object for k in data.files)
+    with pytest.raises(ResultsError, match="translator"):
+        translator.load_params(tmp_path / "absent.npz")
+    with pytest.raises(ResultsError, match="'lenet'"):
+        translator.load_params(translator.SHIPPED.with_name("lenet.npz"))
+    wrong = translator.init_params(5, 5, 4, seed=0)
+    path = translator.save_params(tmp_path / "wrong.npz", wrong, {})
+    with pytest.raises(ResultsError, match="enc_wx"):
+        translator.load_params(path)
