@@ -13,7 +13,11 @@ from hwbench.models import translator
 def run_translator(args: argparse.Namespace, be: Backend, console: Any) -> int:
     """Train, write the weights, and report loss, samples/s and the test metrics beside
     the copy-the-input and most-frequent-output baselines."""
-    params, report = translator.train(be, seed=args.seed, epochs=args.epochs)
+    def progress(epoch: int, loss: float) -> None:
+        say(console, f"  epoch {epoch}: loss {loss:.4g}")
+
+    params, report = translator.train(be, seed=args.seed, epochs=args.epochs,
+                                      progress=progress)
     s = report.scores
     output = args.output or "results/weights/translator.npz"
     meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,
