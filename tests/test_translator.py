@@ -113,20 +113,21 @@ def test_padding_does_not_change_a_sentence_s_loss():
     assert alone == pytest.approx(padded, rel=1e-12)
 
 
-@pytest.mark.parametrize("name", ["numpy", "cpu"])
-def test_kernel_gradients_match_float64(name):
-    """The same loss and gradients through a backend's float32 kernels."""
+def test_kernel_gradients_match_float64(backend):
+    """The same loss and gradients through every backend's kernels (systolic's float GEMM
+    runs in int8 on its array: a few percent off, as its inference is)."""
     params, source, lengths, target = _small_problem()
     ref_loss, ref = M.loss_and_gradients(translator.Float64Ops(), params, source, lengths,
                                          target)
-    ops = translator.KernelOps(_backend(name))
+    ops = translator.KernelOps(backend)
     loss, grads = M.loss_and_gradients(ops, {k: v.astype(np.float32) for k, v in
                                              params.items()}, source, lengths, target)
-    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    tolerance = 0.1 if backend.name == "systolic" else 1e-5
+    assert loss == pytest.approx(ref_loss, rel=tolerance)
     for key in M.PARAM_NAMES:
         assert grads[key].dtype == np.float32
         np.testing.assert_allclose(grads[key], ref[key], rtol=0,
-                                   atol=1e-5 * np.abs(ref[key]).max(), err_msg=key)
+                                   atol=tolerance * np.abs(ref[key]).max(), err_msg=key)
 
 
 # -- training ------------------------------------------------------------------------------
