@@ -192,3 +192,43 @@ def test_shipped_weights_are_plain_arrays_and_files_are_checked(tmp_path):
     path = translator.save_params(tmp_path / "wrong.npz", wrong, {})
     with pytest.raises(ResultsError, match="enc_wx"):
         translator.load_params(path)
+
+
+# -- ONNX export and the decoding loop -----------------------------------------------------
+
+def _sessions(encoder, step, backend, batch, sequence):
+    """hwbench Sessions of the two exported graphs at a fixed batch and sequence."""
+    from hwbench import Session
+    from hwbench.graph.onnx_import import load_onnx
+    from hwbench.graph.passes import fold_constants, set_output_shapes
+    from hwbench.models.model import Model
+
+    def session(proto, name):
+        graph = load_onnx(proto, batch=batch, dims={"sequence": sequence})
+        return Session(Model(name, set_output_shapes(fold_constants(graph))), backend=backend)
+
+    return session(encoder, "encoder"), session(step, "step")
+
+
+def test_exported_onnx_decodes_as_the_training_code_on_onnxruntime_and_backends(backend):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime (pip install onnxruntime)")
+    from hwbench.models.translator import export
+
+    params = translator.load_params()
+    encoder, step = export.encoder_onnx(params), export.decoder_step_onnx(params)
+    sources, targets = dates.sentences("test", 48)
+    feeds = export.source_feeds(sources, sequence=32)  # padded past the longest: no effect
+    expected = M.translate_ids(translator.KernelOps(get_backend("numpy")), params,
+                               feeds["source"], feeds["lengths"].astype(np.int64),
+                               dates.TARGET_LENGTH)
+    theirs = [ort.InferenceSession(p.SerializeToString(), providers=["CPUExecutionProvider"])
+              for p in (encoder, step)]
+    ids = export.decode(lambda f: theirs[0].run(None, f), lambda f: theirs[1].run(None, f),
+                        feeds)
+    np.testing.assert_array_equal(ids, expected)
+    assert np.mean(np.array(dates.decode_targets(ids)) == np.array(targets)) >= 0.95
+    if backend.name == "systolic":
+        return  # int8 GEMMs: a few percent off; the shipped-weights test covers it
+    ours = _sessions(encoder, step, backend, 48, 32)
+    ids = export.decode(ours[0].run, ours[1].run, feeds)
+    np.testing.assert_array_equal(ids, expected)
