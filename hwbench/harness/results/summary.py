@@ -16,7 +16,8 @@ COLUMNS = (
     ("latency_p50_ms", "p50 (ms)"), ("latency_p90_ms", "p90 (ms)"),
     ("latency_p99_ms", "p99 (ms)"), ("samples_per_s", "samples/s"),
     ("tokens_per_s", "tokens/s"), ("gflops", "GFLOP/s"), ("top1", "top-1"),
-    ("mse", "MSE"), ("accuracy_samples", "accuracy over (samples)"),
+    ("mse", "MSE"), ("exact_match", "exact match"), ("cer", "CER"),
+    ("latency_per_token", "s per token"), ("accuracy_samples", "accuracy over (samples)"),
     ("rel_error", "rel. error vs fp64"),
     ("top1_agreement", "top-1 agreement vs fp64"), ("int8_drop", "int8 drop (points)"),
     ("flags", "flags"),
@@ -64,9 +65,10 @@ def trust_lines(rows: list[dict[str, Any]], machine: dict[str, Any] | None = Non
 
 
 def _score(row: dict[str, Any]) -> tuple[str, float] | None:
-    """The accuracy figure an int8 row is compared on: top-1 on labels, else top-1
-    agreement with the float64 reference, else reconstruction MSE (lower is better)."""
-    for key in ("top1", "top1_agreement", "mse"):
+    """The accuracy figure an int8 row is compared on: top-1 on labels (exact match for
+    the translator), else top-1 agreement with the float64 reference, else reconstruction
+    MSE (lower is better)."""
+    for key in ("top1", "exact_match", "top1_agreement", "mse"):
         if row.get(key) is not None:
             return key, float(row[key])
     return None

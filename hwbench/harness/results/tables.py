@@ -78,6 +78,8 @@ def _accuracy_text(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         acc = f"top-1 {100 * row['top1']:.1f}%"
     elif "mse" in row:
         acc = f"mse {row['mse']:.4f}"
+    elif "exact_match" in row:  # the translator: whole sentences right, character errors
+        acc = f"exact {100 * row['exact_match']:.1f}%, CER {100 * row['cer']:.2f}%"
     else:
         acc = ""
     if row.get("inputs_cycled"):  # a batch larger than the test split repeats it

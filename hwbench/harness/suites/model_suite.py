@@ -32,10 +32,12 @@ from hwbench.graph.shape_inference import infer_shapes
 from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.harness.running.machine_state import Monitor
 from hwbench.harness.running.timing import measure
+from hwbench.harness.suites import translator_suite
 from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_machine_state
 from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
 from hwbench.harness.suites.simulate import simulated_row
 from hwbench.harness.suites.torch_graph import TorchModelPeer
+from hwbench.harness.suites.translator_suite import NAME as TRANSLATOR
 from hwbench.models import Session, load_model, quantize_model
 from hwbench.models import sample_inputs as model_inputs
 from hwbench.models.digits import architecture
@@ -74,7 +76,7 @@ def expand_models(spec_text: str) -> list[str]:
     if not names:
         raise ArgumentError("argument 'model' names no model")
     for name in names:
-        known = DIGITS_MODELS + tuple(ZOO) + tuple(GENERATED)
+        known = DIGITS_MODELS + tuple(ZOO) + tuple(GENERATED) + (TRANSLATOR,)
         if name not in known and not Path(name).is_file():
             raise ArgumentError(f"argument 'model': {name!r} is neither a zoo model "
                                 f"({', '.join(known)}) nor a file")
@@ -185,6 +187,8 @@ def reference_outputs(case: ModelCase, folder: str,
     ``batches``, run once at the largest and save each smaller batch's prefix too (their
     inputs are prefixes: ``case_inputs``). Returns batch size -> path."""
     sizes = sorted(set(batches or []) | {case.batch})
+    if case.model == TRANSLATOR:  # the float64 decoding's characters, per batch size
+        return {size: translator_suite.reference_ids(size, folder) for size in sizes}
     largest = dataclasses.replace(case, batch=sizes[-1])
     model = load_case_model(largest)
     session = Session(model, backend=ReferenceBackend())  # first: it refuses a batch too big
@@ -317,6 +321,11 @@ class Runner:
     def run(self, case: ModelCase, reference_path: str | None) -> dict[str, Any]:
         row: dict[str, Any] = {"model": case.model, "batch": case.batch,
                                "precision": case.precision}
+        if case.model == TRANSLATOR:  # a decoding loop over two graphs
+            try:
+                return {**row, **translator_suite.run_case(self, case, reference_path)}
+            except UnsupportedError as exc:
+                return {**row, "status": "unsupported", "reason": str(exc), "refused": True}
         try:
             model = load_case_model(case)
             session = self.session(model, case)  # first: it refuses a batch that cannot fit

@@ -71,7 +71,8 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
-def _score(predicted: list[str], targets: list[str]) -> tuple[float, float]:
+def score(predicted: list[str], targets: list[str]) -> tuple[float, float]:
+    """``(exact match, character error rate)`` of predicted ISO dates."""
     exact = float(np.mean([p == t for p, t in zip(predicted, targets, strict=True)]))
     edits = sum(edit_distance(p, t) for p, t in zip(predicted, targets, strict=True))
     return exact, edits / sum(len(t) for t in targets)
@@ -93,10 +94,10 @@ def evaluate(be: Backend | Ops, params: model.Params, split: str = "test",
     """The metrics of ``params`` on a split, decoded with ``be``'s kernels."""
     ops = KernelOps(be) if isinstance(be, Backend) else be
     sources, targets = dates.sentences(split, seed=seed)
-    exact, cer = _score(translate(ops, params, sources), targets)
-    copy_exact, copy_cer = _score(sources, targets)
+    exact, cer = score(translate(ops, params, sources), targets)
+    copy_exact, copy_cer = score(sources, targets)
     frequent = Counter(dates.sentences("train")[1]).most_common(1)[0][0]
-    freq_exact, freq_cer = _score([frequent] * len(targets), targets)
+    freq_exact, freq_cer = score([frequent] * len(targets), targets)
     return Scores(exact, cer, copy_exact, copy_cer, freq_exact, freq_cer, len(targets))
 
 
