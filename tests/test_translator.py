@@ -232,3 +232,29 @@ def test_exported_onnx_decodes_as_the_training_code_on_onnxruntime_and_backends(
     ours = _sessions(encoder, step, backend, 48, 32)
     ids = export.decode(ours[0].run, ours[1].run, feeds)
     np.testing.assert_array_equal(ids, expected)
+
+
+# -- hwbench run --model translator ----------------------------------------------------------
+
+@pytest.mark.parametrize("engine", ["numpy", "onnxruntime"])
+def test_the_model_suite_runs_the_decoding_loop(tmp_path, monkeypatch, engine):
+    """A suite row: exact match and CER on test sentences, the characters' agreement with
+    the float64 decoding, sentences/s and tokens/s of one batch's translation."""
+    from hwbench.harness.suites import model_suite, translator_suite
+
+    if engine == "onnxruntime":
+        pytest.importorskip("onnxruntime", reason="onnxruntime (pip install onnxruntime)")
+    monkeypatch.setattr(translator_suite, "ACCURACY_SENTENCES", 40)
+    assert model_suite.expand_models("translator,mlp") == ["translator", "mlp"]
+    (case,) = model_suite.plan(["translator"], [20], ["fp32"])
+    paths = model_suite.reference_outputs(case, str(tmp_path), [20])
+    job = {"backend": engine, "peer": engine == "onnxruntime", "options": {"threads": 1},
+           "timing": {"repeats": 1, "min_time": 0, "max_time": 0.05}}
+    row = model_suite.make_runner(job).run(case, paths[20])
+    assert row["status"] == "ok" and row["accuracy_samples"] == 40
+    assert row["exact_match"] >= 0.95 and row["cer"] <= 0.02
+    assert row["top1_agreement"] == 1.0  # every character the float64 decoding's
+    steps = dates.TARGET_LENGTH
+    assert row["tokens_per_s"] == pytest.approx(row["samples_per_s"] * steps)
+    assert row["latency_per_token"] == pytest.approx(row["seconds"] / steps)
+    assert row["flops"] > 0 and row["intensity"] > 0
