@@ -323,7 +323,8 @@ class Runner:
                                "precision": case.precision}
         if case.model == TRANSLATOR:  # a decoding loop over two graphs
             try:
-                return {**row, **translator_suite.run_case(self, case, reference_path)}
+                return {**row, **translator_suite.run_case(self, case, reference_path,
+                                                             model_work)}
             except UnsupportedError as exc:
                 return {**row, "status": "unsupported", "reason": str(exc), "refused": True}
         try:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,10 +76,11 @@ def reference_ids(batch: int, folder: str) -> str:
     return str(path)
 
 
-def run_case(runner: Any, case: Any, reference_path: str | None) -> dict[str, Any]:
-    """One row: decode the accuracy sentences, then time the translation of one batch."""
-    from hwbench.harness.suites.model_suite import model_work
-
+def run_case(runner: Any, case: Any, reference_path: str | None,
+             model_work: Callable[[Any], Any]) -> dict[str, Any]:
+    """One row: decode the accuracy sentences, then time the translation of one batch.
+    ``runner`` is the model suite's ``Runner``, ``model_work`` its FLOP/byte count (passed
+    in: this module is imported by the model suite, not the other way round)."""
     encoder_model, step_model = case_models(case.batch)
     encoder = runner.session(encoder_model, case)
     step = runner.session(step_model, case)
