@@ -19,6 +19,7 @@ def run_translator(args: argparse.Namespace, be: Backend, console: Any) -> int:
     params, report = translator.train(be, seed=args.seed, epochs=args.epochs,
                                       progress=progress)
     s = report.scores
+    assert s is not None  # train() scores the test split unless told not to
     output = args.output or "results/weights/translator.npz"
     meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,
             "exact_match": s.exact_match, "cer": s.cer, "backend_info": be.info()}

@@ -58,7 +58,7 @@ class TrainReport:
     seconds: float
     samples_per_second: float
     losses: list[float]
-    scores: Scores
+    scores: Scores | None  # None when trained with evaluate_after=False
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -174,5 +174,5 @@ def train(be: Backend, *, seed: int = 0, epochs: int | None = None,
     seconds = time.perf_counter() - start
     scores = evaluate(ops, params) if evaluate_after else None
     report = TrainReport("translator", be.full_name, seed, epochs, seconds,
-                         epochs * train_size / seconds, losses, scores)  # type: ignore[arg-type]
+                         epochs * train_size / seconds, losses, scores)
     return params, report
