@@ -1,0 +1,215 @@
+"""Where hwbench's ``cpu`` loses time to onnxruntime, node by node (issue 16).
+
+    PYTHONPATH=. python scripts/per_node_vs_onnxruntime.py [--threads 2] [--batch 1]
+        [--runs 10] [--top 15] model ...
+
+Both engines run the model in one process: hwbench with every step of its compiled plan
+(what ``Session.run`` replays) timed alone, onnxruntime with its own
+profiler (``SessionOptions.enable_profiling``: one JSON event per node run). The two fuse
+differently (hwbench's FusedConv, onnxruntime's NCHWc Conv+Clip, ...), so nodes are
+matched by what they compute, not by name: a conv by its input, weight and output shapes,
+any other op by its type and first input's shape. Prints, per model, the rows where
+hwbench spends the most time over onnxruntime (µs per run summed over the nodes of that
+key, the least of ``--runs`` runs: the least disturbed by other processes) and a summary
+per kind of node (1×1 conv, depthwise 3×3, ...). The node timings include each engine's
+per-node overhead; on a busy machine compare ratios within one run, never across runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from hwbench.models import load_model
+from hwbench.models.sample_inputs import batch_feeds
+from hwbench.models.session import Session
+
+CONV_OPS = {"Conv", "FusedConv", "com.hwbench:FusedConv"}
+Key = tuple
+
+
+def _channels(c: int) -> int:
+    """onnxruntime's NCHWc convs report channels padded to its block (16 with AVX-512,
+    8 with AVX2): a conv is keyed by its channels rounded up to 16 on both sides."""
+    return c if c <= 4 else -(-c // 16) * 16
+
+
+def node_key(op: str, in_shapes: list[Any], out_shapes: list[Any]) -> Key:
+    """What a node computes, in terms both engines report: op family and shapes."""
+    shape = lambda s: tuple(int(d) for d in s) if s is not None else None  # noqa: E731
+    if op in CONV_OPS:
+        (n, c, h, w), (o, i, kh, kw), y = in_shapes[0], in_shapes[1], out_shapes[0]
+        return ("Conv", (n, _channels(c), h, w), (_channels(o), _channels(i), kh, kw),
+                (y[0], _channels(y[1]), *y[2:]))
+    return (op.split(":")[-1], shape(in_shapes[0]) if in_shapes else None)
+
+
+def kind_of(key: Key) -> str:
+    """A coarse class for the summary: conv by kernel and grouping, else the op."""
+    if key[0] != "Conv":
+        return key[0]
+    _, x, w, y = key
+    kh, kw = w[2:]
+    depthwise = w[1] == 1 and x[1] > 1
+    stride = "/2" if x[2] != y[2] and x[2] >= 2 * y[2] - 1 else ""
+    return f"conv {'dw ' if depthwise else ''}{kh}x{kw}{stride}"
+
+
+def describe(key: Key) -> str:
+    if key[0] != "Conv":
+        return f"{key[0]} {list(key[1]) if key[1] else ''}"
+    _, x, w, y = key
+    return f"{kind_of(key)} {x[1]}->{y[1]} @{y[2]}x{y[3]} (in {x[2]}x{x[3]})"
+
+
+def plan_calls(source: str) -> list[list[str]]:
+    """The names of the functions each step of a compiled plan calls, step by step
+    (``hwbench.graph.plan``'s source: a step is one ``F<k>(...)`` call, or a chain of
+    kernel calls ``_r0 = K..(...)``, ..., ``v = K..(...)``)."""
+    steps: list[list[str]] = []
+    chained = False
+    for line in source.splitlines()[1:]:
+        m = re.match(r"\s+(\w+) = ([KF]\d+)\(", line)
+        if not m:
+            continue
+        if not chained:
+            steps.append([])
+        steps[-1].append(m.group(2))
+        chained = m.group(1).startswith("_r")
+    return steps
+
+
+def hwbench_per_node(session: Session, feeds: dict, runs: int) -> tuple[dict, dict]:
+    """µs per run per key (the least of ``runs``), each step of the compiled plan (what
+    ``Session.run`` replays) timed alone, and node counts per key."""
+    session.run(feeds)  # builds the plan
+    ex = session.executor
+    namespace = ex.plan._fn.__globals__
+    totals: dict[Key, float] = collections.defaultdict(float)
+    counts: collections.Counter = collections.Counter()
+    calls = plan_calls(ex.plan.source)
+    if len(calls) != len(ex._steps):
+        raise RuntimeError(f"plan source has {len(calls)} steps, executor {len(ex._steps)}")
+
+    def timed(key: Key, fn: Callable) -> Callable:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t = time.perf_counter()
+            out = fn(*args, **kwargs)
+            totals[key] += time.perf_counter() - t
+            return out
+        return run
+
+    for step, names in zip(ex._steps, calls, strict=True):
+        key = node_key(step.kind, step.in_shapes, step.out_shapes)
+        counts[key] += 1
+        for name in names:
+            namespace[name] = timed(key, namespace[name])
+    session.run(feeds)  # warm-up of the timed plan
+    best: dict[Key, float] = {}
+    for _ in range(runs):
+        totals.clear()
+        session.run(feeds)
+        for k, v in totals.items():
+            best[k] = min(best.get(k, v), v)
+    return {k: v * 1e6 for k, v in best.items()}, dict(counts)
+
+
+def onnxruntime_per_node(model_bytes: bytes, feeds: dict, threads: int,
+                         runs: int) -> tuple[dict, dict, float]:
+    """µs per run per key from onnxruntime's profiler (the least of ``runs``), node
+    counts per key, and the median ms of unprofiled runs."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+    plain = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+    plain.run(None, feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        plain.run(None, feeds)
+        times.append(time.perf_counter() - t)
+    with tempfile.TemporaryDirectory() as tmp:
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(tmp, "ort")
+        session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
+        for _ in range(runs + 1):
+            session.run(None, feeds)
+        with open(session.end_profiling()) as f:
+            events = json.load(f)
+    node_events = [e for e in events if e.get("cat") == "Node"
+                   and e["name"].endswith("_kernel_time")]
+    per_run_nodes = len(node_events) // (runs + 1)
+    best: dict[Key, float] = {}
+    counts: collections.Counter = collections.Counter()
+    for run in range(1, runs + 1):  # run 0 is the warm-up
+        totals: dict[Key, float] = collections.defaultdict(float)
+        for e in node_events[run * per_run_nodes:(run + 1) * per_run_nodes]:
+            args = e["args"]
+            ins = [next(iter(d.values())) for d in args.get("input_type_shape", [])]
+            outs = [next(iter(d.values())) for d in args.get("output_type_shape", [])]
+            key = node_key(args["op_name"], ins, outs)
+            totals[key] += e["dur"]
+            counts[key] += run == 1
+        for k, v in totals.items():
+            best[k] = min(best.get(k, v), v)
+    return best, dict(counts), float(np.median(times)) * 1e3
+
+
+def compare(name: str, batch: int, threads: int, runs: int, top: int) -> None:
+    model = load_model(name, batch=batch)
+    feeds, _ = batch_feeds(model.graph, batch, seed=0)
+    session = Session(model, "cpu", threads=threads)
+    session.run(feeds)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        session.run(feeds)
+        times.append(time.perf_counter() - t)
+    hw_ms = float(np.median(times)) * 1e3
+    hw, hw_counts = hwbench_per_node(Session(model, "cpu", threads=threads), feeds, runs)
+    rt, rt_counts, rt_ms = onnxruntime_per_node(model.to_onnx().SerializeToString(), feeds,
+                                                threads, runs)
+    print(f"\n== {name} b{batch}, {threads} threads: run {hw_ms:.2f} ms hwbench vs "
+          f"{rt_ms:.2f} ms onnxruntime ({rt_ms / hw_ms:.2f}x); per-node sums "
+          f"{sum(hw.values()) / 1e3:.2f} vs {sum(rt.values()) / 1e3:.2f} ms")
+    keys = set(hw) | set(rt)
+    rows = sorted(keys, key=lambda k: -(hw.get(k, 0.0) - rt.get(k, 0.0)))
+    print(f"{'node (matched by shapes)':48s} {'n hw/rt':>8s} {'hw us':>8s} {'rt us':>8s} "
+          f"{'rt/hw':>6s} {'lost us':>8s}")
+    for k in rows[:top]:
+        h, r = hw.get(k, 0.0), rt.get(k, 0.0)
+        ratio = f"{r / h:6.2f}" if h and r else "     -"
+        print(f"{describe(k)[:48]:48s} {hw_counts.get(k, 0):>3d}/{rt_counts.get(k, 0):<4d} "
+              f"{h:8.0f} {r:8.0f} {ratio} {h - r:8.0f}")
+    by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
+    for k in keys:
+        by_kind[kind_of(k)][0] += hw.get(k, 0.0)
+        by_kind[kind_of(k)][1] += rt.get(k, 0.0)
+    print("by kind:  " + "; ".join(
+        f"{kind} {h:.0f}/{r:.0f} us" for kind, (h, r) in
+        sorted(by_kind.items(), key=lambda kv: -(kv[1][0] - kv[1][1])) if h + r > 20))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("models", nargs="+")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--top", type=int, default=15)
+    args = p.parse_args()
+    for name in args.models:
+        compare(name, args.batch, args.threads, args.runs, args.top)
+
+
+if __name__ == "__main__":
+    main()
