@@ -26,6 +26,7 @@ CONV_CASES = {
     "3x3-strided": (1, 16, 10, 10, 32, 3, 2, 1, 1),
     "odd-channels": (2, 3, 8, 8, 5, 3, 1, 1, 1),           # oneDNN picks the layout
     "grouped": (1, 8, 6, 6, 8, 3, 1, 1, 4),
+    "grouped-pointwise": (2, 12, 12, 12, 24, 1, 1, 0, 4),  # 3 in/6 out per group: a GEMM each
 }
 
 

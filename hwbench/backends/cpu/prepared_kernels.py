@@ -25,7 +25,7 @@ import numpy as np
 
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.buffer_pool import SMALL_BYTES
-from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray, conv_tags
+from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
 from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
     ARG_DST,
@@ -35,7 +35,7 @@ from hwbench.backends.cpu.onednn import (
     ExecArg,
     Primitive,
 )
-from hwbench.backends.cpu.pointwise import is_pointwise
+from hwbench.backends.cpu.pointwise import runs_as_gemm
 from hwbench.backends.memory import aligned_bytes
 
 _F32 = np.dtype(np.float32)
@@ -176,12 +176,10 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     x, w, bias = args[:3]
     residual = kwargs.get("residual", args[3] if len(args) > 3 else None)
     activation = kwargs.get("activation", args[4] if len(args) > 4 else None)
-    tag = conv_tags(p, be.conv_layout)[1]
     blocked_in = isinstance(x, BlockedArray)
     if residual is not None or len(args) > 3 or set(kwargs) - {"residual", "activation"}:
         return None
-    if be.pointwise_as_gemm and is_pointwise(p) and not (
-            blocked_in or (tag == BLOCKED_TAG and be.keep_blocked)):
+    if runs_as_gemm(be, p, blocked_in):
         return None
     conv = be._conv_primitive(p, None, activation)
     packed = be._packed(conv, w)
