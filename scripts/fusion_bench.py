@@ -1,18 +1,29 @@
 """fp32 ``cpu`` vs onnxruntime, both engines in one process, timed alternately (issue 16).
 
     PYTHONPATH=. python scripts/fusion_bench.py [--threads 2] [--repeats 7] [--batch 1,8]
-        [--profile] model ...
+        [--profile] [--gomp-spincount 30000] model ...
 
 Prints, per model and batch, each engine's median seconds per run and hwbench's speed as
 a ratio of onnxruntime's (>1: hwbench faster), then the geometric mean. ``--profile``
 also prints hwbench's top op types by time. Timings on a shared machine are noisy: the
 ratio of medians taken side by side is what to read.
+
+onnxruntime's pool spins between ops; hwbench's OpenMP threads sleep (PASSIVE, robust on
+a busy machine) and then pay a wake-up per parallel region, so at batch 1 it keeps small
+problems on one thread. ``--gomp-spincount N`` lets hwbench's idle threads spin N rounds
+first (set before libgomp loads; 30000 is about 1 ms on the 2-core Zen 4 VM): like
+against like on a dedicated, idle machine, where the cpu backend then splits all but
+tiny problems (``CpuBackend.small_problem``). A bounded count, not
+``OMP_WAIT_POLICY=ACTIVE``: threads spinning for ever would take a core from
+onnxruntime while it runs in the same process. On a busy machine spinning is ruinous
+for both engines.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
@@ -65,7 +76,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--batch", default="1,8")
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--gomp-spincount", type=int,
+                   help="hwbench's idle OpenMP threads spin this many rounds before they "
+                        "sleep (default: they sleep at once)")
     args = p.parse_args()
+    if args.gomp_spincount is not None:  # libgomp reads it once, when the cpu backend loads
+        os.environ["GOMP_SPINCOUNT"] = str(args.gomp_spincount)
     ratios = {b: [] for b in map(int, args.batch.split(","))}
     for name in args.models:
         for b in ratios:

@@ -318,14 +318,13 @@ def test_small_problems_run_on_one_thread_and_large_ones_on_all():
     """With sleeping (PASSIVE) OpenMP threads a tiny kernel pays for waking the others:
     the cpu backend runs it on one thread, and a large one on every thread it was given;
     libgomp's own count says which was used, and both give the reference's answer."""
-    from hwbench.backends.cpu import SMALL_PROBLEM_FLOPS
     from hwbench.kernels.reference import gemm as reference_gemm
 
     be = get_backend("cpu", threads=2, check_finite=False)
     gomp = be.dnnl._gomp
     rng = np.random.default_rng(0)
     side = 2
-    while 2 * side**3 < SMALL_PROBLEM_FLOPS:  # the smallest square gemm over the line
+    while 2 * side**3 < be.small_problem[0]:  # the smallest square gemm over the line
         side *= 2
     for n, threads in ((16, 1), (side // 4, 1), (side, 2)):
         a = rng.standard_normal((n, n), dtype=np.float32)
@@ -333,6 +332,34 @@ def test_small_problems_run_on_one_thread_and_large_ones_on_all():
         assert gomp.omp_get_max_threads() == threads, n
         np.testing.assert_allclose(got, reference_gemm(a, a), rtol=1e-4, atol=1e-3 * n)
     assert "1 thread below" in be.info()["small_problems"]
+
+
+def test_spinning_threads_are_told_apart_from_sleeping_ones():
+    from hwbench.backends.cpu.onednn import spins
+
+    assert not spins({"OMP_WAIT_POLICY": "PASSIVE"}) and not spins({"GOMP_SPINCOUNT": "0"})
+    assert spins({"OMP_WAIT_POLICY": "active"}) and spins({})  # libgomp's own default spins
+    assert spins({"GOMP_SPINCOUNT": "10k", "OMP_WAIT_POLICY": "PASSIVE"})  # the count wins
+    assert spins({"GOMP_SPINCOUNT": "infinite"})
+    assert not spins({"OMP_WAIT_POLICY": "ACTIVE", "GOMP_SPINCOUNT": "0"})  # so here
+
+
+@pytest.mark.skipif(not availability("cpu")[0], reason="needs the cpu backend (onednn wheel)")
+def test_with_spinning_threads_only_tiny_problems_stay_on_one_thread(monkeypatch):
+    """A spinning libgomp thread costs no wake-up, so a batch-1 conv of a few MFLOP (a
+    MobileNet layer) runs on every thread, as onnxruntime's spinning pool runs it."""
+    from hwbench.backends.cpu import SPINNING_SMALL_PROBLEM_FLOPS
+    from hwbench.kernels import spec
+
+    be = get_backend("cpu", threads=2, check_finite=False)
+    conv = spec.ConvProblem(1, 32, 28, 28, 192, 1, 1)  # 9.6 MFLOP, 602 KB out
+    tiny = spec.ConvProblem(1, 8, 8, 8, 8, 1, 1)
+    assert tiny.flops < SPINNING_SMALL_PROBLEM_FLOPS < conv.flops
+    monkeypatch.setattr(be.dnnl, "spinning", False)
+    assert (be.threads_for(conv), be.threads_for(tiny)) == (1, 1)
+    monkeypatch.setattr(be.dnnl, "spinning", True)
+    assert (be.threads_for(conv), be.threads_for(tiny)) == (2, 1)
+    assert "spinning" in be.info()["small_problems"]
 
 
 # -- the FMA peak ------------------------------------------------------------------------------

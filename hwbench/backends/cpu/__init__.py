@@ -12,6 +12,8 @@ from hwbench.backends.cpu.backend import (
     FLAVOURS,
     SMALL_PROBLEM_BYTES,
     SMALL_PROBLEM_FLOPS,
+    SPINNING_SMALL_PROBLEM_BYTES,
+    SPINNING_SMALL_PROBLEM_FLOPS,
     CpuBackend,
 )
 from hwbench.backends.cpu.buffer_pool import ALIGNMENT, BufferPool, aligned_empty
@@ -19,5 +21,6 @@ from hwbench.backends.cpu.float32_requant import FLOAT32_REQUANT, REQUANTIZATION
 from hwbench.backends.cpu.layouts import CONV_LAYOUTS, BlockedArray, ChannelsLastArray
 
 __all__ = ["ALIGNMENT", "CONCAT_MIN_BYTES", "CONV_LAYOUTS", "FLAVOURS", "FLOAT32_REQUANT",
-           "REQUANTIZATIONS", "SMALL_PROBLEM_BYTES", "SMALL_PROBLEM_FLOPS", "BlockedArray",
+           "REQUANTIZATIONS", "SMALL_PROBLEM_BYTES", "SMALL_PROBLEM_FLOPS",
+           "SPINNING_SMALL_PROBLEM_BYTES", "SPINNING_SMALL_PROBLEM_FLOPS", "BlockedArray",
            "BufferPool", "ChannelsLastArray", "CpuBackend", "aligned_empty"]

@@ -87,6 +87,12 @@ FLAVOURS = ("onednn", "mkl")  # the devices: which library runs GEMMs (convs: on
 # ~2^19 values (2^18: 124 vs 156 µs; 2^20: 555 vs 331 µs).
 SMALL_PROBLEM_FLOPS = 32_000_000
 SMALL_PROBLEM_BYTES = 2 << 20
+# With spinning threads (OMP_WAIT_POLICY=ACTIVE or a GOMP_SPINCOUNT: the user's choice for
+# a dedicated, idle machine; onednn.spins) a region costs no wake-up: gemm 64³ (0.5 MFLOP)
+# took 23-30 µs on 2 spinning threads against 21-22 on one, idle (results.md). So only
+# problems about that small stay on one thread; the rest split as onnxruntime's do.
+SPINNING_SMALL_PROBLEM_FLOPS = 1_000_000
+SPINNING_SMALL_PROBLEM_BYTES = 256 << 10
 
 
 # Concat outputs of at least this many bytes use oneDNN's concat primitive, smaller ones
@@ -192,8 +198,9 @@ class CpuBackend(IntegerKernelsCpu,
         info.update(flavour=self.flavour, requantization=self.requantization,
                     conv_layout=self.conv_layout,
                     pointwise_as_gemm=self.pointwise_as_gemm, keep_blocked=self.keep_blocked,
-                    small_problems=f"1 thread below {SMALL_PROBLEM_FLOPS:.0e} FLOPs and "
-                                   f"{SMALL_PROBLEM_BYTES >> 10} KiB of output",
+                    small_problems=f"1 thread below {self.small_problem[0]:.0e} FLOPs and "
+                                   f"{int(self.small_problem[1]) >> 10} KiB of output"
+                                   + (" (spinning threads)" if self.dnnl.spinning else ""),
                     gemm_library="mkl" if self.mkl else "onednn", conv_library="onednn")
         return info
 
@@ -245,11 +252,20 @@ class CpuBackend(IntegerKernelsCpu,
         each parallel region wakes sleeping threads, tens of µs: measured on the 2-core VM,
         gemm 64³ took ~85 µs on 2 threads against ~20 µs on one, and LeNet at batch 1
         ~0.85 ms against ~0.24 ms. Below ``SMALL_PROBLEM_FLOPS`` and
-        ``SMALL_PROBLEM_BYTES`` of output one thread is faster, idle or busy.
+        ``SMALL_PROBLEM_BYTES`` of output one thread is faster, idle or busy. With
+        spinning threads (``small_problem``) the line is far lower.
         """
-        small = (getattr(problem, "flops", 0) < SMALL_PROBLEM_FLOPS
-                 and problem.output_bytes < SMALL_PROBLEM_BYTES)
+        flops, nbytes = self.small_problem
+        small = getattr(problem, "flops", 0) < flops and problem.output_bytes < nbytes
         return 1 if small else self.threads
+
+    @property
+    def small_problem(self) -> tuple[float, float]:
+        """(FLOPs, output bytes) below both of which a problem runs on one thread: the
+        ``SPINNING_`` pair where libgomp's threads spin (``dnnl.spinning``)."""
+        if self.dnnl.spinning:
+            return SPINNING_SMALL_PROBLEM_FLOPS, SPINNING_SMALL_PROBLEM_BYTES
+        return SMALL_PROBLEM_FLOPS, SMALL_PROBLEM_BYTES
 
     # -- cache ---------------------------------------------------------------------------
     def _primitive(self, key: tuple, build) -> Any:

@@ -67,6 +67,18 @@ def set_openmp_wait_policy(env: dict[str, str] | os._Environ = os.environ) -> di
     return env  # type: ignore[return-value]
 
 
+def spins(env: dict[str, str] | os._Environ = os.environ) -> bool:
+    """Whether libgomp loaded under ``env`` keeps idle threads spinning (libgomp's rule:
+    ``GOMP_SPINCOUNT`` when set, else ``OMP_WAIT_POLICY``, unset meaning a spin): the
+    user's choice for a dedicated, idle machine, where a parallel region then costs no
+    thread wake-up (``CpuBackend.threads_for`` puts far smaller problems on every thread)."""
+    count = env.get("GOMP_SPINCOUNT", "").strip().lower()
+    if count:  # a number with an optional k/M/G/T suffix, or "infinite"/"infinity"
+        digits = count.rstrip("kmgt")
+        return not digits.isdigit() or int(digits) > 0
+    return env.get("OMP_WAIT_POLICY", "ACTIVE").strip().upper() != "PASSIVE"
+
+
 def arg_post_op(index: int, arg: int = ARG_SRC_1) -> int:
     """The execution argument of post-op ``index``'s operand (a binary post-op's src1)."""
     return ARG_ATTR_MULTIPLE_POST_OP_BASE * (index + 1) | arg
@@ -157,6 +169,7 @@ class OneDNN:
         lib.dnnl_cpu_isa2str.restype, lib.dnnl_cpu_isa2str.argtypes = ctypes.c_char_p, [c_int]
         self.cpu_isa = lib.dnnl_cpu_isa2str(lib.dnnl_get_effective_cpu_isa()).decode()
         self._gomp = _load_gomp()
+        self.spinning = spins()  # the wait policy libgomp read when it loaded, just now
         self._threads_set: tuple[int, int] | None = None
 
     def _declare(self) -> None:
