@@ -1,12 +1,16 @@
 """fp32 ``cpu`` vs onnxruntime, both engines in one process, timed alternately (issue 16).
 
     PYTHONPATH=. python scripts/fusion_bench.py [--threads 2] [--repeats 7] [--batch 1,8]
-        [--profile] [--gomp-spincount 30000] model ...
+        [--profile] [--gomp-spincount 30000] [--cpu-time] model ...
 
 Prints, per model and batch, each engine's median seconds per run and hwbench's speed as
 a ratio of onnxruntime's (>1: hwbench faster), then the geometric mean. ``--profile``
 also prints hwbench's top op types by time. Timings on a shared machine are noisy: the
 ratio of medians taken side by side is what to read.
+
+``--cpu-time`` (with ``--threads 1``) times each run by the calling thread's CPU seconds
+instead of the clock: both engines then run on that thread alone, and other processes
+on a busy machine no longer count (their cache traffic still does).
 
 onnxruntime's pool spins between ops; hwbench's OpenMP threads sleep (PASSIVE, robust on
 a busy machine) and then pay a wake-up per parallel region, so at batch 1 it keeps small
@@ -34,13 +38,15 @@ from hwbench.models import load_model
 from hwbench.models.sample_inputs import batch_feeds
 from hwbench.models.session import Session
 
+CLOCK = time.perf_counter  # --cpu-time: time.thread_time
+
 
 def _median(run, repeats: int) -> float:
     times = []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = CLOCK()
         run()
-        times.append(time.perf_counter() - t)
+        times.append(CLOCK() - t)
     return statistics.median(times)
 
 
@@ -79,7 +85,14 @@ def main() -> None:
     p.add_argument("--gomp-spincount", type=int,
                    help="hwbench's idle OpenMP threads spin this many rounds before they "
                         "sleep (default: they sleep at once)")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time by the calling thread's CPU seconds (needs --threads 1)")
     args = p.parse_args()
+    if args.cpu_time:
+        if args.threads != 1:
+            p.error("--cpu-time needs --threads 1: other threads' work would not count")
+        global CLOCK
+        CLOCK = time.thread_time
     if args.gomp_spincount is not None:  # libgomp reads it once, when the cpu backend loads
         os.environ["GOMP_SPINCOUNT"] = str(args.gomp_spincount)
     ratios = {b: [] for b in map(int, args.batch.split(","))}
