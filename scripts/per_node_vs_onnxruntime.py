@@ -1,7 +1,7 @@
 """Where hwbench's ``cpu`` loses time to onnxruntime, node by node (issue 16).
 
     PYTHONPATH=. python scripts/per_node_vs_onnxruntime.py [--threads 2] [--batch 1]
-        [--runs 10] [--top 15] model ...
+        [--runs 20] [--top 15] [--cpu-time] model ...
 
 Both engines run the model in one process: hwbench with every step of its compiled plan
 (what ``Session.run`` replays) timed alone, onnxruntime with its own
@@ -34,6 +34,7 @@ from hwbench.models import load_model
 from hwbench.models.sample_inputs import batch_feeds
 from hwbench.models.session import Session
 
+CLOCK = time.perf_counter  # --cpu-time: time.thread_time
 CONV_OPS = {"Conv", "FusedConv", "com.hwbench:FusedConv"}
 Key = tuple
 
@@ -103,9 +104,9 @@ def hwbench_per_node(session: Session, feeds: dict, runs: int) -> tuple[dict, di
 
     def timed(key: Key, fn: Callable) -> Callable:
         def run(*args: Any, **kwargs: Any) -> Any:
-            t = time.perf_counter()
+            t = CLOCK()
             out = fn(*args, **kwargs)
-            totals[key] += time.perf_counter() - t
+            totals[key] += CLOCK() - t
             return out
         return run
 
@@ -206,7 +207,14 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time hwbench's steps by CPU seconds (needs --threads 1)")
     args = p.parse_args()
+    if args.cpu_time:
+        if args.threads != 1:
+            p.error("--cpu-time needs --threads 1: other threads' work would not count")
+        global CLOCK
+        CLOCK = time.thread_time
     for name in args.models:
         compare(name, args.batch, args.threads, args.runs, args.top)
 
