@@ -1,6 +1,6 @@
 """The cpu backend's prepared kernels (``cpu/prepared_kernels.py``): what a compiled plan
-replays for conv, gemm, eltwise, softmax, pooling and flatten gives the normal path's
-outputs bit for bit, falls back to the kernel on arguments it was not built for, and
+replays for conv, gemm, eltwise, softmax, pooling, flatten and blocked mul/add gives the
+normal path's outputs bit for bit, falls back to the kernel on arguments it was not built for, and
 never hands out an array a later run overwrites."""
 
 from __future__ import annotations
@@ -148,3 +148,39 @@ def test_a_bound_primitive_refuses_unbound_or_short_arguments():
     out = np.empty_like(x)
     run(x.ctypes.data, out.ctypes.data)
     assert np.array_equal(out, np.maximum(x, 0))
+
+
+def test_blocked_mul_and_add_replay_bit_for_bit(tmp_path):
+    """A squeeze-and-excitation gate (GlobalAveragePool, Conv, Sigmoid) multiplied into a
+    blocked activation from either side, and the two products added: each Mul and the
+    Add replays the binary primitive directly (a fast path), as the kernel computed."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+
+    def init(name, shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c1"], ["p"]),
+        helper.make_node("Conv", ["p", "w2", "b2"], ["c2"]),
+        helper.make_node("Sigmoid", ["c2"], ["g"]),
+        helper.make_node("Mul", ["c1", "g"], ["m1"]),
+        helper.make_node("Mul", ["g", "c1"], ["m2"]),
+        helper.make_node("Add", ["m1", "m2"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20, 20])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 40, 20, 20])],
+        [init("w1", (40, 8, 3, 3)), init("b1", (40,)), init("w2", (40, 40, 1, 1)),
+         init("b2", (40,))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "se.onnx"))
+    model = hwbench.load_model(str(tmp_path / "se.onnx"))
+    sess = hwbench.Session(model, "cpu", threads=1)
+    for seed in range(3):
+        run_both(sess, batch_feeds(model.graph, 1, seed=seed)[0])
+    kinds = [(k.kernel.__name__, k.fast()) for k in prepared(sess)]
+    assert [k for k in kinds if k[0] in ("_mul", "_add")] == [
+        ("_mul", True), ("_mul", True), ("_add", True)]
