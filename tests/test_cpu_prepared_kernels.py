@@ -184,3 +184,41 @@ def test_blocked_mul_and_add_replay_bit_for_bit(tmp_path):
     kinds = [(k.kernel.__name__, k.fast()) for k in prepared(sess)]
     assert [k for k in kinds if k[0] in ("_mul", "_add")] == [
         ("_mul", True), ("_mul", True), ("_add", True)]
+
+
+def test_a_blocked_shortcut_replays_on_the_fast_path(tmp_path):
+    """Conv → Relu → Conv + shortcut → Relu (a residual block; the pass fuses the add
+    and relu into the second conv, whose shortcut the primitive reads in place): both
+    convs replay bound, bit for bit, at batch 1 and 2."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+
+    def init(name, shape):
+        return numpy_helper.from_array(
+            (rng.standard_normal(shape) / 6).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w0", "b0"], ["c0"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c0"], ["r0"]),
+        helper.make_node("Conv", ["r0", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r0"], ["a"]),
+        helper.make_node("Relu", ["a"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "residual",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 12, 12])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 32, 12, 12])],
+        [init("w0", (32, 3, 3, 3)), init("b0", (32,)), init("w1", (32, 32, 3, 3)),
+         init("b1", (32,)), init("w2", (32, 32, 3, 3)), init("b2", (32,))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "residual.onnx"))
+    for batch in (1, 2):
+        model = hwbench.load_model(str(tmp_path / "residual.onnx"), batch=batch)
+        sess = hwbench.Session(model, "cpu", threads=1)
+        for seed in range(3):
+            run_both(sess, batch_feeds(model.graph, batch, seed=seed)[0])
+        convs = [k.fast() for k in prepared(sess) if k.kernel.__name__ == "_conv2d"]
+        assert convs == [True, True, True]

@@ -35,6 +35,7 @@ from hwbench.backends.cpu.onednn import (
     ARG_WEIGHTS,
     ExecArg,
     Primitive,
+    arg_post_op,
 )
 from hwbench.backends.cpu.pointwise import runs_as_gemm
 from hwbench.backends.memory import aligned_bytes
@@ -178,18 +179,25 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     residual = kwargs.get("residual", args[3] if len(args) > 3 else None)
     activation = kwargs.get("activation", args[4] if len(args) > 4 else None)
     blocked_in = isinstance(x, BlockedArray)
-    if residual is not None or len(args) > 3 or set(kwargs) - {"residual", "activation"}:
+    if len(args) > 3 or set(kwargs) - {"residual", "activation"}:
         return None
     if runs_as_gemm(be, p, blocked_in):
         return None
-    conv = be._conv_primitive(p, None, activation)
+    conv = be._conv_primitive(p, residual, activation)
+    # A shortcut only as the blocked binary-add post-op reading it in place (ResNet's,
+    # MobileNet's residual joins); one summed into a pre-filled dst goes the kernel's way.
+    res_md = conv.residual_md if residual is not None else None
+    if residual is not None and (conv.residual != "blocked" or type(residual) is not
+                                 BlockedArray or residual.md != res_md):
+        return None
     packed = be._packed(conv, w)
     fixed = {ARG_WEIGHTS: packed}
     if bias is not None:
         fixed[ARG_BIAS] = np.ascontiguousarray(bias)
     if (ARG_BIAS in fixed) != (ARG_BIAS in conv.prim.mds):
         return None
-    run = BoundPrimitive(conv.prim, fixed, (ARG_SRC, ARG_DST)).runner()
+    varying = (ARG_SRC, ARG_DST) if res_md is None else (ARG_SRC, arg_post_op(0), ARG_DST)
+    run = BoundPrimitive(conv.prim, fixed, varying).runner()
     src_md, dst_md = conv.prim.mds[ARG_SRC], conv.prim.mds[ARG_DST]
     in_shape = (p.n, p.c, p.h, p.w)
     out_shape = tuple(p.output_shape)
@@ -212,8 +220,12 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     w0, b0, act0 = w, bias, activation
 
     def call(x, w, bias, residual=None, activation=activation):
-        if w is not w0 or bias is not b0 or residual is not None or activation != act0:
+        if w is not w0 or bias is not b0 or activation != act0 or (residual is None) != (
+                res_md is None) or residual is not None and (
+                type(residual) is not BlockedArray
+                or not (residual.md is res_md or residual.md == res_md)):
             return kernel(p, x, w, bias, residual=residual, activation=activation)
+        res = () if residual is None else (address(residual.buffer),)
         if type(x) is BlockedArray and (x.md is src_md or x.md == src_md):
             src, a_src = x.buffer, address(x.buffer)
         elif from_md is not None and type(x) is BlockedArray and (
@@ -230,10 +242,10 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
             return kernel(p, x, w, bias, residual=residual, activation=activation)
         if new_dst is None:
             out, a_out = new_out()
-            run(a_src, a_out)
+            run(a_src, *res, a_out)
             return out
         dst, a_dst = new_dst()
-        run(a_src, a_dst)
+        run(a_src, *res, a_dst)
         del src  # a reused source buffer is free again
         if keep:
             return _blocked(dst, out_shape, dst_md, to_plain)
