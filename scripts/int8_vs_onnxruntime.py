@@ -41,10 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
-    from hwbench.backends import get_backend
     from hwbench.graph.executor import Executor
     from hwbench.graph.onnx_import import load_onnx
     from hwbench.graph.passes import optimize
+    from hwbench.models.session import session_backend
 
     print(f"load average {os.getloadavg()[0]:.1f} (busy machine: compare within a row)")
     for path in args.models:
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
         row = [os.path.basename(path), f"onnxruntime {t_ort * 1e3:.1f} ms"]
         for name in args.backends.split(","):
             graph = optimize(load_onnx(path))
-            executor = Executor(graph, get_backend(name, threads=args.threads),
+            executor = Executor(graph, session_backend(name, threads=args.threads),
                                 profile=args.profile)
-            t = _median_s(partial(executor.run, {feed.name: x}), args.repeats)
+            t = _median_s(partial(executor.replay, {feed.name: x}), args.repeats)
             row.append(f"{name} {t * 1e3:.1f} ms ({t_ort / t:.2f}x)")
             if args.profile:
                 runs = args.repeats + 1

@@ -13,6 +13,8 @@ import numpy as np
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
 from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat, qlinear_unary
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
+from hwbench.backends.cpu.primitives import build_pooling
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
 from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_point_correction
@@ -36,6 +38,31 @@ class Int8Kernels:
         (``int8_tables``), or None."""
         return qlinear_binary(self, kind, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
                               y_zero, relu)
+
+    def max_pool2d_codes(self, x, kernel, stride=None, padding=0, dilation=1,
+                         ceil_mode: bool = False):
+        """ONNX MaxPool on 8-bit codes as they are: codes map to values monotonically, so
+        the largest code is the code of the largest value (exact in every mode). One
+        oneDNN pooling in the codes' dtype, channels-last kept, where the op function's
+        dequantize -> float32 pool -> quantize took three passes."""
+        self._check_foreign("max_pool2d", x=x)
+        p = spec.check_max_pool2d(x, kernel, stride, padding, dilation, ceil_mode, codes=True)
+        self._begin_kernel("max_pool2d", p)
+        return self._max_pool2d_codes(p, x)
+
+    def _max_pool2d_codes(self, p: spec.PoolProblem, x):
+        self.dnnl.set_num_threads(self._threads_now)
+        dtype = np.dtype(x.dtype)
+        n, c, oh, ow = p.output_shape
+        if isinstance(x, ChannelsLastArray):
+            src, shape, tag = x.nhwc, (n, oh, ow, c), "acdb"
+        else:
+            src, shape, tag = np.ascontiguousarray(self._plain(x)), p.output_shape, "abcd"
+        prim = self._primitive(("pool-codes", p, tag, dtype.str),
+                               lambda: build_pooling(self.dnnl, p, tag, dtype))
+        out = self._buffers.empty(shape, dtype)
+        prim.execute({ARG_SRC: src, ARG_DST: out})
+        return ChannelsLastArray(out) if tag == "acdb" else out
 
     def _gemm_int8(self, p: spec.Int8GemmProblem, a, b, za, zb) -> np.ndarray:
         a, b = np.ascontiguousarray(a), np.ascontiguousarray(b)  # int8: never blocked

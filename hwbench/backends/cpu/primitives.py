@@ -278,8 +278,10 @@ class BlockedPool:
                                  d.memory_desc(p.output_shape, "f32", tag="abcd"))
 
 
-def build_pooling(d: onednn.OneDNN, p: spec.PoolProblem, tag: str = "abcd") -> Primitive:
-    """Max or average pooling on plain NCHW. ONNX's ceil mode is oneDNN's floor formula
+def build_pooling(d: onednn.OneDNN, p: spec.PoolProblem, tag: str = "abcd",
+                  dtype: Any = "f32") -> Primitive:
+    """Max or average pooling on plain NCHW (or ``tag``), float32 (or ``dtype``: max
+    pooling of 8-bit codes). ONNX's ceil mode is oneDNN's floor formula
     with the end padding adjusted (``floor_end_padding``): padded pixels never win a max
     and never count in avg-exclude-padding (avg-include-padding is rescaled by the caller
     where ceil mode overhangs the explicit padding)."""
@@ -288,8 +290,8 @@ def build_pooling(d: onednn.OneDNN, p: spec.PoolProblem, tag: str = "abcd") -> P
     else:
         alg = "pooling_avg_include_padding" if p.count_include_pad else \
             "pooling_avg_exclude_padding"
-    src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag=tag)
-    dst = d.memory_desc(p.output_shape, "f32", tag=tag)
+    src = d.memory_desc((p.n, p.c, p.h, p.w), dtype, tag=tag)
+    dst = d.memory_desc(p.output_shape, dtype, tag=tag)
     pt, pl = p.padding[:2]
     dil = (p.dilation[0] - 1, p.dilation[1] - 1)  # oneDNN counts dilation from 0
     attr = d.attr()

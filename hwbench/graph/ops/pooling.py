@@ -45,6 +45,10 @@ _SMALL_INTS = tuple(np.dtype(t) for t in (np.uint8, np.int8, np.int16, np.uint16
 def _run_max_pool(be, x, s: Step):
     kernel, p = _pool_args(s)
     data, dtype = x[0], array_dtype(x[0])
+    by_codes = getattr(be, "max_pool2d_codes", None)  # cpu: one pass on the codes
+    if dtype in (np.uint8, np.int8) and by_codes is not None:
+        return by_codes(data, kernel, stride=p["stride"], padding=p["padding"],
+                        dilation=p["dilation"], ceil_mode=bool(s.node.attrs.get("ceil_mode", 0)))
     if dtype in (np.uint8, np.int8):  # 8-bit codes (QOperator models): as codes
         zero = np.zeros((), dtype)
         data = be.dequantize_linear(data, np.float32(1), zero)

@@ -12,6 +12,7 @@ import numpy as np
 from hwbench.errors import ArgumentError, DTypeError
 from hwbench.kernels.spec.arguments import (
     FLOAT32,
+    INT8_DTYPES,
     LAYOUT_DTYPES,
     array_shape,
     broadcast,
@@ -132,10 +133,11 @@ class PoolProblem:
 
 
 def _check_pool(op: str, kind: str, x: Any, kernel: Any, stride: Any, padding: Any,
-                dilation: Any, ceil_mode: Any, count_include_pad: Any) -> PoolProblem:
+                dilation: Any, ceil_mode: Any, count_include_pad: Any,
+                dtypes: tuple[np.dtype, ...] = (FLOAT32,)) -> PoolProblem:
     sx = array_shape(x, "x", op)
     check_rank(sx, 4, "x", op)
-    check_dtype(x, (FLOAT32,), "x", op)
+    check_dtype(x, dtypes, "x", op)
     kernels = int_pair(kernel, "kernel", op, minimum=1)
     strides = int_pair(1 if stride is None else stride, "stride", op, minimum=1)
     pads = normalize_padding(padding, op)
@@ -184,10 +186,12 @@ def _empty_windows(p: PoolProblem, axis: int) -> np.ndarray:
 
 
 def check_max_pool2d(x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
-                     dilation: Any = 1, ceil_mode: bool = False) -> PoolProblem:
-    """Validate ONNX MaxPool (2-D, NCHW float32); ``stride`` defaults to 1 as in ONNX."""
+                     dilation: Any = 1, ceil_mode: bool = False,
+                     codes: bool = False) -> PoolProblem:
+    """Validate ONNX MaxPool (2-D, NCHW float32; 8-bit codes with ``codes``, whose max is
+    the code of the max); ``stride`` defaults to 1 as in ONNX."""
     return _check_pool("max_pool2d", "max", x, kernel, stride, padding, dilation, ceil_mode,
-                       False)
+                       False, INT8_DTYPES if codes else (FLOAT32,))
 
 
 def check_avg_pool2d(x: Any, kernel: Any, stride: Any = None, padding: Any = 0,
