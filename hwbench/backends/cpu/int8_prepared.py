@@ -1,0 +1,102 @@
+"""The int8 kernels a compiled plan replays with their per-call Python settled (issue 16).
+
+``prepared_kernels`` does this for the float kernels; here the same ``BoundPrimitive``
+replay serves the ``float32-requant`` mode's fused QLinearConv (``_qconv2d`` on a
+channels-last activation) and MaxPool on 8-bit codes (``_max_pool2d_codes``). Built on
+a node's first replay from the arguments it met: the cached primitive and packed
+weights the normal path uses (same keys, same thread count: the same codes bit for bit),
+the scales, zero points and float32 bias bound once. A replayed call only checks that
+its input is the channels-last codes it was built for and the weights and parameters
+are the same objects, swaps the source and destination addresses and executes; anything
+else runs the kernel itself. MobileNet v2 has 52 such convolutions, ShuffleNet 56: the
+dict-built memory objects of ``Primitive.execute`` cost ~20 µs each per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.float32_requant import as_int8, fused_or_none, symmetric_zero_point
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS
+from hwbench.backends.cpu.prepared_kernels import BoundPrimitive, _out_factory
+from hwbench.backends.cpu.primitives import QConv, build_pooling
+
+
+def _codes_in(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """A ``ChannelsLastArray`` of C-contiguous NHWC ``shape`` codes of ``dtype``."""
+    if type(x) is not ChannelsLastArray:
+        return False
+    nhwc = x.nhwc
+    return nhwc.shape == shape and nhwc.dtype == dtype and nhwc.flags.c_contiguous
+
+
+def _frozen(be: Any, *arrays: Any) -> bool:
+    """Every array is None or frozen (it can never change under what was derived)."""
+    return all(a is None or a in be.frozen for a in arrays)
+
+
+def _qconv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``_qconv2d`` in the ``float32-requant`` mode, channels-last in and out."""
+    if kwargs or len(args) != 7 or be.requantization != "float32" or not be.keep_blocked:
+        return None
+    x, w, zx, zw, bias, fixed, zy = args
+    x_dtype = np.dtype(p.x_dtype)
+    in_shape = (p.n, p.h, p.w, p.c)
+    if not _codes_in(x, in_shape, x_dtype) or not _frozen(be, w, bias) \
+            or symmetric_zero_point(w.dtype, zw) is None:
+        return None
+    key = ("qconv", p, x_dtype.str, zy.dtype.str)
+    conv = be._primitive(key, lambda: fused_or_none(
+        lambda: QConv(be.dnnl, p, x_dtype, zy.dtype)))
+    if conv is None:
+        return None
+    packed = be._once_per_array(w, key, lambda w: conv.pack_weights(as_int8(w)))
+    bound = {ARG_WEIGHTS: packed, **be._qconv_args(p, w, key, zx, bias, fixed, zy)}
+    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
+    new_out = _out_factory(be, (p.n, p.out_h, p.out_w, p.k), zy.dtype)
+    traced = (w, zx, zw, bias, fixed, zy)
+
+    def call(x, w, zx, zw, bias, fixed, zy):
+        same = all(a is b for a, b in zip((w, zx, zw, bias, fixed, zy), traced, strict=True))
+        if not same or not _codes_in(x, in_shape, x_dtype):
+            return kernel(p, x, w, zx, zw, bias, fixed, zy)
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    call.kept = bound  # the bound buffers must outlive the call
+    return call
+
+
+def _max_pool_codes(be: Any, p: Any, kernel: Callable, args: tuple,
+                    kwargs: dict) -> Callable | None:
+    """``_max_pool2d_codes`` on channels-last codes."""
+    if kwargs or len(args) != 1 or type(args[0]) is not ChannelsLastArray:
+        return None
+    dtype = np.dtype(args[0].dtype)
+    in_shape = (p.n, p.h, p.w, p.c)
+    if not _codes_in(args[0], in_shape, dtype):
+        return None
+    prim = be._primitive(("pool-codes", p, "acdb", dtype.str),
+                         lambda: build_pooling(be.dnnl, p, "acdb", dtype))
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    n, c, oh, ow = p.output_shape
+    new_out = _out_factory(be, (n, oh, ow, c), dtype)
+
+    def call(x):
+        if not _codes_in(x, in_shape, dtype):
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    return call
+
+
+INT8_BUILDERS: dict[str, Callable] = {
+    "Int8Kernels._qconv2d": _qconv,
+    "Int8Kernels._max_pool2d_codes": _max_pool_codes,
+}

@@ -1,0 +1,155 @@
+"""The cpu backend's prepared int8 kernels (``cpu/int8_prepared.py``) and the int8 work a
+session no longer repeats per run: a compiled plan's fused QLinearConv and MaxPool on
+codes give the normal path's codes bit for bit, fall back to the kernel on arguments they
+were not built for, and QGemm's weights are packed once, not once per run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hwbench
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.pytest_plugin import availability
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime", reason="onnxruntime's quantize_static makes the model")
+_ok, _why = availability("cpu")
+pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
+
+SHAPE = (2, 3, 20, 20)
+
+
+def _quantized(tmp_path, fmt: str) -> hwbench.Model:
+    """Conv+Relu, MaxPool, depthwise Conv+Relu, 1x1 Conv, Add, GlobalAveragePool, Flatten,
+    Gemm, quantized by onnxruntime (per-channel int8 weights, uint8 activations)."""
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    rng = np.random.default_rng(3)
+    inits = []
+
+    def w(name, shape, scale=0.3):
+        inits.append(numpy_helper.from_array(
+            (rng.standard_normal(shape) * scale).astype(np.float32), name))
+        return name
+
+    nodes = [
+        helper.make_node("Conv", ["x", w("w1", (16, 3, 3, 3)), w("b1", (16,))], ["c1"],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"]),
+        helper.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["p1", w("w2", (16, 1, 3, 3)), w("b2", (16,))], ["c2"],
+                         pads=[1, 1, 1, 1], group=16),
+        helper.make_node("Relu", ["c2"], ["r2"]),
+        helper.make_node("Conv", ["r2", w("w3", (16, 16, 1, 1)), w("b3", (16,))], ["c3"]),
+        helper.make_node("Add", ["c3", "p1"], ["a"]),
+        helper.make_node("GlobalAveragePool", ["a"], ["g"]),
+        helper.make_node("Flatten", ["g"], ["f"]),
+        helper.make_node("Gemm", ["f", w("w4", (10, 16)), w("b4", (10,))], ["y"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny_int8", [helper.make_tensor_value_info("x", TensorProto.FLOAT, SHAPE)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [SHAPE[0], 10])], inits)
+    float_path, path = tmp_path / "float.onnx", tmp_path / f"{fmt}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(float_path))
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.feeds = iter([{"x": _feed(s)} for s in (10, 11)])
+
+        def get_next(self):
+            return next(self.feeds, None)
+
+    quantize_static(str(float_path), str(path), Reader(),
+                    quant_format=QuantFormat.QDQ if fmt == "qdq" else QuantFormat.QOperator,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    per_channel=True)
+    return hwbench.load_model(str(path))
+
+
+def _feed(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(SHAPE).astype(np.float32)
+
+
+def _prepared(sess: hwbench.Session) -> list:
+    ns = sess.executor.plan._fn.__globals__
+    return [ns[k] for k in sorted((k for k in ns if k.startswith("K")), key=lambda k: int(k[1:]))]
+
+
+@pytest.mark.parametrize("fmt", ["qdq", "qop"])
+@pytest.mark.parametrize("backend", ["cpu:float32-requant", "cpu"])
+def test_int8_replay_is_the_normal_path_bit_for_bit(tmp_path, fmt, backend):
+    model = _quantized(tmp_path, fmt)
+    fast = hwbench.Session(model, backend, threads=2)
+    plain = hwbench.Session(model, backend, threads=2)
+    plain.executor.backend.fast_replay = False
+    for seed in range(4):  # the traced run, the run that builds the fast paths, two more
+        feeds = {"x": _feed(seed)}
+        expected = fast.executor.run(feeds)[0]
+        got, other = fast.run(feeds)[0], plain.run(feeds)[0]
+        assert got.tobytes() == expected.tobytes() == other.tobytes()
+    kinds = [(k.kernel.__name__, k.fast()) for k in _prepared(fast)]
+    pools = [f for name, f in kinds if name == "_max_pool2d_codes"]
+    convs = [f for name, f in kinds if name == "_qconv2d"]
+    assert pools == [True]  # on the first conv's channels-last codes
+    # the first conv reads the NCHW input (the normal path's transpose); the others, and
+    # the Gemm as a 1x1 conv on its reshaped input, only in the float32-requant mode
+    assert len(convs) >= 3 and convs[1:3] == [backend == "cpu:float32-requant"] * 2
+
+
+def test_a_fast_qconv_runs_the_kernel_on_other_arguments():
+    from hwbench.backends.cpu.prepared_kernels import builder_for
+    from hwbench.kernels import spec
+    from hwbench.models.session import session_backend
+
+    be = session_backend("cpu:float32-requant", threads=2)
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 256, (2, 9, 9, 16), dtype=np.uint8)  # NHWC
+    x = ChannelsLastArray(codes)
+    w = be.asarray(rng.integers(-127, 128, (8, 16, 3, 3), dtype=np.int8))
+    bias = be.asarray(rng.integers(-5000, 5000, 8, dtype=np.int32))
+    zx, zw, zy = np.uint8(131), np.zeros(8, np.int8), np.uint8(7)
+    sx, sw, sy = np.float32(0.02), (rng.random(8) * 0.01 + 0.001).astype(np.float32), \
+        np.float32(0.05)
+    expected = be.to_numpy(be.qconv2d(x, sx, zx, w, sw, zw, sy, zy, bias, padding=1))
+    p, zx_c, zw_c = spec.check_conv2d_int8(x, w, zx, zw, 1, 1, 1, 1, bias, op="qconv2d")
+    fixed, zy_c = spec.check_requantization(sx, sw, sy, zy, p.k, ("x_scale", "w_scale"),
+                                            "qconv2d")
+    args = (x, w, zx_c, zw_c, bias, fixed, zy_c)
+    be._begin_kernel("qconv2d", p)
+    fast = builder_for(be._qconv2d)(be, p, be._qconv2d, args, {})
+    assert fast is not None
+    assert be.to_numpy(fast(*args)).tobytes() == expected.tobytes()
+    again = fast(ChannelsLastArray(codes.copy()), *args[1:])  # new codes, same layout
+    assert isinstance(again, ChannelsLastArray)
+    assert be.to_numpy(again).tobytes() == expected.tobytes()
+    nchw = np.ascontiguousarray(codes.transpose(0, 3, 1, 2))  # not channels-last: kernel
+    assert be.to_numpy(fast(nchw, *args[1:])).tobytes() == expected.tobytes()
+    other_w = be.asarray(np.asarray(w) // 2)  # other weights: the kernel, their codes
+    want = be.to_numpy(be.qconv2d(x, sx, zx, other_w, sw, zw, sy, zy, bias, padding=1))
+    assert be.to_numpy(fast(x, other_w, *args[2:])).tobytes() == want.tobytes()
+
+
+@pytest.mark.parametrize("backend", ["cpu:float32-requant", "cpu"])
+def test_qgemm_weights_are_packed_once(tmp_path, monkeypatch, backend):
+    from hwbench.backends.cpu.backend import CpuBackend
+
+    model = _quantized(tmp_path, "qop")
+    assert "QGemm" in {n.op_type for n in model.graph.nodes}
+    sess = hwbench.Session(model, backend, threads=2)
+    sess.run({"x": _feed(0)})
+    packs = []  # what a kernel derived from an array (packed, moved to int8) after run 1
+    derive = CpuBackend._once_per_array
+    monkeypatch.setattr(CpuBackend, "_once_per_array", lambda self, w, tag, build: derive(
+        self, w, tag, lambda a: packs.append(tag) or build(a)))
+    for seed in range(1, 4):
+        sess.run({"x": _feed(seed)})
+    assert not packs  # B's transposed, reshaped copy is the same frozen array every run
