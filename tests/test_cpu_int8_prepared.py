@@ -153,3 +153,19 @@ def test_qgemm_weights_are_packed_once(tmp_path, monkeypatch, backend):
     for seed in range(1, 4):
         sess.run({"x": _feed(seed)})
     assert not packs  # B's transposed, reshaped copy is the same frozen array every run
+
+
+def test_a_session_quantizes_its_nchw_input_straight_to_channels_last_codes():
+    from hwbench.kernels.quantization import quantize
+    from hwbench.models.session import session_backend
+
+    be = session_backend("cpu:float32-requant", threads=2)
+    x = (np.random.default_rng(2).standard_normal((2, 3, 17, 23)) * 4).astype(np.float32)
+    for zero in (np.uint8(121), np.int8(-3)):
+        y = be.quantize_linear(x, np.float32(0.0173), zero)
+        assert isinstance(y, ChannelsLastArray) and y.dtype == zero.dtype
+        ref = quantize(x, np.float32(0.0173), zero, zero.dtype)
+        diff = be.to_numpy(y).astype(np.int16) - ref.astype(np.int16)
+        assert np.abs(diff).max() <= 1  # the mode's bound (1/scale multiplied, not divided)
+    exact = session_backend("cpu", threads=2)
+    assert type(exact.quantize_linear(x, np.float32(0.0173), np.uint8(9))) is np.ndarray

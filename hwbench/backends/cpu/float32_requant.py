@@ -129,13 +129,16 @@ class Float32RequantKernels:
         return out
 
     def _scaling_reorder(self, kind: str, src: np.ndarray, dst: np.ndarray, scale,
-                         zero_point) -> None:
+                         zero_point, to_nhwc: bool = False) -> None:
         """``dst = saturate(rint(src / scale) + zp)`` (quantize) or ``(src - zp) · scale``
-        (dequantize) over flat buffers, as one oneDNN reorder."""
+        (dequantize) over flat buffers, as one oneDNN reorder; ``to_nhwc``: an NCHW
+        ``src`` into an NHWC ``dst`` in the same pass."""
         self.dnnl.set_num_threads(self._threads_now)
-        key = ("scaling_reorder", kind, src.size, src.dtype.str, dst.dtype.str)
+        size = src.shape if to_nhwc else src.size
+        key = ("scaling_reorder", kind, size, src.dtype.str, dst.dtype.str)
+        tags = ("abcd", "acdb") if to_nhwc else ("a", "a")
         prim = self._primitive(key, lambda: build_scaling_reorder(
-            self.dnnl, kind, src.size, src.dtype, dst.dtype))
+            self.dnnl, kind, size, src.dtype, dst.dtype, *tags))
         arg = ARG_DST if kind == "quantize" else ARG_SRC
         prim.execute({ARG_SRC: src, ARG_DST: dst,
                       ARG_ATTR_SCALES | arg: np.asarray(scale, np.float32).reshape(1),

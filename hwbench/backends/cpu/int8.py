@@ -94,6 +94,14 @@ class Int8Kernels:
     # point (one multithreaded pass; quantizing multiplies by 1/scale there, so a value
     # may land 1 LSB from the exact division).
     def _quantize_linear(self, p: spec.QuantizeProblem, x, scale, zero_point):
+        if self.requantization == "float32" and scale.size == 1 and self.keep_blocked \
+                and type(x) is np.ndarray and x.ndim == 4 and x.dtype == np.float32:
+            # a session's NCHW input straight to the NHWC codes the int8 convs read
+            n, c, h, w = x.shape
+            out = self._buffers.empty((n, h, w, c), zero_point.dtype)
+            self._scaling_reorder("quantize", np.ascontiguousarray(x), out, scale, zero_point,
+                                  to_nhwc=True)
+            return ChannelsLastArray(out)
         if not isinstance(x, ChannelsLastArray):
             return quantize(self._plain(x), scale, zero_point, zero_point.dtype, p.axis)
         out = self._buffers.empty(x.nhwc.shape, zero_point.dtype)

@@ -229,11 +229,15 @@ def reorder(d: onednn.OneDNN, src: onednn.MemoryDesc,
     return Primitive(d, pd, {ARG_SRC: src, ARG_DST: dst})
 
 
-def build_scaling_reorder(d: onednn.OneDNN, kind: str, size: int, src_dtype: np.dtype,
-                           dst_dtype: np.dtype) -> Primitive:
-    """A flat reorder that quantizes (dst scale and zero point) or dequantizes (src's)."""
-    src = d.memory_desc((size,), src_dtype, tag="a")
-    dst = d.memory_desc((size,), dst_dtype, tag="a")
+def build_scaling_reorder(d: onednn.OneDNN, kind: str, size: int | tuple[int, ...],
+                           src_dtype: np.dtype, dst_dtype: np.dtype, src_tag: str = "a",
+                           dst_tag: str = "a") -> Primitive:
+    """A reorder that quantizes (dst scale and zero point) or dequantizes (src's): flat
+    (``size`` elements), or of a ``size`` shape from ``src_tag`` to ``dst_tag`` (NCHW
+    float32 to NHWC codes: the layout change in the same pass)."""
+    shape = (size,) if isinstance(size, int) else tuple(size)
+    src = d.memory_desc(shape, src_dtype, tag=src_tag)
+    dst = d.memory_desc(shape, dst_dtype, tag=dst_tag)
     arg = ARG_DST if kind == "quantize" else ARG_SRC
     attr = d.attr(scales={arg: 0}, zero_points={arg: 0})
     pd = d.create_pd("dnnl_reorder_primitive_desc_create", src.handle, d.engine, dst.handle,
