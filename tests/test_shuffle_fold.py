@@ -183,3 +183,41 @@ def test_torchvision_shufflenet_v2_folds_the_shuffles_before_strided_units(tmp_p
     graph = load_model(path).graph
     assert _counts(graph)["Transpose"] == 16
     assert _counts(optimize(graph))["Transpose"] == 13
+
+
+def _codes_shuffle_graph(rng, n=2, c=12, hw=5, groups=2) -> Graph:
+    """x -> QuantizeLinear -> QLinearConv (channels-last codes on cpu) -> shuffle of the
+    codes -> two channel Slices -> QLinearConcat -> DequantizeLinear: ShuffleNet's int8
+    block, whose shuffle Slices read (no fold)."""
+    w = rng.integers(-100, 100, (c, c, 1, 1), dtype=np.int8)
+    inits = {"s": np.float32(0.05), "z": np.uint8(120), "ws": np.float32(0.01),
+             "wz": np.int8(0), "w": w, "ys": np.float32(0.06), "yz": np.uint8(125),
+             "a": np.array([0], np.int64), "m": np.array([c // 2], np.int64),
+             "e": np.array([c], np.int64), "ax": np.array([1], np.int64)}
+    shuffle, consts = _shuffle("q1", "sh", n, groups, c, hw, hw)
+    inits.update(consts)
+    nodes = [Node("QuantizeLinear", ["x", "s", "z"], ["q0"]),
+             Node("QLinearConv", ["q0", "s", "z", "w", "ws", "wz", "ys", "yz"], ["q1"],
+                  {"kernel_shape": [1, 1]}),
+             *shuffle,
+             Node("Slice", ["sh", "a", "m", "ax"], ["lo"]),
+             Node("Slice", ["sh", "m", "e", "ax"], ["hi"]),
+             Node("QLinearConcat", ["ys", "yz", "hi", "ys", "yz", "lo", "ys", "yz"], ["cat"],
+                  {"axis": 1}, domain="com.microsoft"),
+             Node("DequantizeLinear", ["cat", "ys", "yz"], ["out"])]
+    return Graph("codes_shuffle", [ValueInfo("x", (n, c, hw, hw))], [ValueInfo("out", (None,))],
+                 inits, nodes, 13)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu", "cpu:float32-requant"])
+def test_a_shuffle_of_codes_slices_read_becomes_one_gather(backend):
+    from hwbench.models.session import session_backend
+
+    graph = _codes_shuffle_graph(np.random.default_rng(4))
+    optimized = optimize(graph)
+    assert "Transpose" not in optimized.op_counts() and optimized.op_counts()["Gather"] == 1
+    x = np.random.default_rng(5).standard_normal((2, 12, 5, 5)).astype(np.float32)
+    want = Executor(graph, session_backend(backend)).run({"x": x})[0]  # the three nodes
+    session = Executor(optimized, session_backend(backend))  # cpu: channels-last codes
+    for _ in range(3):
+        assert session.replay({"x": x})[0].tobytes() == want.tobytes()

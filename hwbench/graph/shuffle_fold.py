@@ -178,3 +178,30 @@ def fold_channel_shuffles(graph: Graph, densify: bool = False) -> Graph:
             break
         else:
             return prune(graph)
+
+
+def shuffles_as_gathers(graph: Graph) -> Graph:
+    """Every channel shuffle left of 8-bit codes (an int8 model's: ShuffleNet's Slices read
+    it, so ``fold_channel_shuffles`` cannot remove it) as one Gather of its channels, in
+    place: the same elements moved, in one op a backend can run on its own layout (``cpu``
+    keeps channels-last codes channels-last: one pass instead of a transpose to NCHW, a
+    5-D transpose, and a transpose back before the next int8 convolution)."""
+    from hwbench.graph.element_types import infer_element_types
+
+    shapes, types = infer_shapes(graph), infer_element_types(graph)
+    producers, consumers = graph.producers(), graph.consumers()
+    gone: set[int] = set()
+    for node in list(graph.nodes):
+        found = _shuffle_index(graph, node, producers, consumers, shapes)
+        if found is None or types.get(found[0]) not in (np.dtype(np.uint8), np.dtype(np.int8)):
+            continue
+        x, idx, chain = found
+        if any(id(n) in gone for n in chain):
+            continue
+        index = graph.add_initializer(f"{node.outputs[0]}_channels", idx.astype(np.int64))
+        gather = Node("Gather", [x, index], [node.outputs[0]], {"axis": 1},
+                      name=node.name or node.outputs[0])
+        graph.nodes[graph.nodes.index(node)] = gather
+        gone.update(id(n) for n in chain[:2])
+    graph.nodes = [n for n in graph.nodes if id(n) not in gone]
+    return prune(graph)

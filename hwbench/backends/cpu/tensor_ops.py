@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, MAX_NDIMS, NUMPY_TO_DNNL_DT
 from hwbench.backends.cpu.primitives import reorder
 from hwbench.kernels import spec
@@ -36,11 +37,39 @@ def _bordered_run(table: np.ndarray) -> tuple[int, int, int] | None:
     return None if first is None else (int(inside[0]), first, int(inside.size))
 
 
+def _channel_table(p: spec.TakeProblem, x) -> np.ndarray | None:
+    """The channel table of a take from a ``ChannelsLastArray`` that indexes its channels
+    (axis 1) only, every other axis whole and no fill (ShuffleNet's channel Gather and
+    Slices of int8 codes), else None."""
+    if type(x) is not ChannelsLastArray or p.in_shape != x.shape or p.take_shape != p.shape:
+        return None
+    if len(p.shape) != 4 or any(_forward_run(p.tables[a]) != 0 or p.tables[a].size != p.shape[a]
+                                for a in (0, 2, 3)):
+        return None
+    return None if bool((p.tables[1] < 0).any()) else p.tables[1]
+
+
 class TensorOpsKernels:
     """Mixed into ``CpuBackend`` (its oneDNN handle, primitive cache, buffers, ``_plain``)."""
 
-    def _take(self, p: spec.TakeProblem, x) -> np.ndarray:
+    def _take(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray:
+        table = _channel_table(p, x)
+        if table is not None:
+            return self._take_channels(table, x)
         return p.apply(np.asarray(self._plain(x)))
+
+    def _take_channels(self, table: np.ndarray, x: ChannelsLastArray) -> ChannelsLastArray:
+        """Channels of a channels-last array, kept channels-last: a slice of the last axis
+        (a run of channels) or one take along it, where a plain result would cost a
+        transpose here and another before the next int8 convolution."""
+        nhwc = x.nhwc
+        out = self._buffers.empty(nhwc.shape[:3] + (table.size,), nhwc.dtype)
+        first = _forward_run(table)
+        if first is not None:
+            np.copyto(out, nhwc[..., first:first + table.size])
+        else:
+            np.take(nhwc, table, axis=3, out=out)
+        return ChannelsLastArray(out)
 
     def _box_copy(self, p: spec.TakeProblem, x: np.ndarray, dims: tuple[int, ...],
                   src_at: tuple[int, ...], dst_at: tuple[int, ...], fill: bool) -> np.ndarray:
@@ -64,7 +93,10 @@ class TensorOpsKernels:
         prim.execute({ARG_SRC: x, ARG_DST: out})
         return out.reshape(p.shape)
 
-    def _slice(self, p: spec.TakeProblem, x) -> np.ndarray:
+    def _slice(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray:
+        table = _channel_table(p, x)
+        if table is not None:
+            return self._take_channels(table, x)
         x = np.ascontiguousarray(self._plain(x)).reshape(p.in_shape)
         firsts = [_forward_run(t) for t in p.tables]
         if None in firsts or x.dtype not in NUMPY_TO_DNNL_DT or len(p.take_shape) > MAX_NDIMS:
