@@ -15,6 +15,11 @@ import numpy as np
 
 from hwbench.errors import ArgumentError
 
+try:  # NumPy 2
+    from numpy._core.umath import clip as _clip_ufunc
+except ImportError:  # NumPy 1
+    from numpy.core.umath import clip as _clip_ufunc
+
 INT32_MAX = 2**31 - 1
 QUANTIZED_DTYPES = (np.dtype(np.int8), np.dtype(np.uint8))
 
@@ -87,9 +92,11 @@ NEAR_TIE = 2.0**-43  # larger than the float64 error bound: every doubtful value
 
 
 def _clip(y: np.ndarray, low: float, high: float) -> None:
-    """In place; two ufunc calls cost a tenth of ``np.clip``'s wrapper on small chunks."""
-    np.maximum(y, low, out=y)
-    np.minimum(y, high, out=y)
+    """In place, by NumPy's clip ufunc itself: one pass, without ``np.clip``'s wrapper (a
+    tenth of the work on small chunks), and ~4x faster than ``np.maximum`` then
+    ``np.minimum`` on 64K float64 (15 against 64 µs: their NaN handling), which had been
+    the exact requantization's largest cost. No NaN reaches it (integers scaled)."""
+    _clip_ufunc(y, low, high, out=y)
 
 
 def requantize(
