@@ -9,6 +9,7 @@ QLinearMatMul's reference whenever that reference's float64 product is itself ex
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,6 +106,7 @@ def requantize(
     zero_point: int | np.integer,
     dtype: np.dtype | type,
     bias: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """int32 accumulators (plus an int32 ``bias`` broadcast against them, the sum
     saturated to int32 as ``add_bias`` does) -> saturated int8/uint8, with a per-tensor
@@ -113,7 +115,8 @@ def requantize(
     Exact: round half to even of the rational ``acc * scale``. Computed in float64, chunk
     by chunk so that temporaries stay in cache, with the integer fix-up described above
     where the shift is large; the all-integer path serves only layouts the chunking does
-    not cover.
+    not cover. ``threads`` > 1: the chunks are shared among that many threads (NumPy's
+    loops release the GIL; each chunk's codes are the same whichever thread makes them).
     """
     dtype = np.dtype(dtype)
     if dtype not in QUANTIZED_DTYPES:
@@ -137,9 +140,12 @@ def requantize(
     def rows_of(p: np.ndarray | None, part: slice) -> np.ndarray | None:
         return p if p is None or p.ndim < 2 or p.shape[0] == 1 else p[part]
 
-    # One value per column, tiled to a whole chunk once: NumPy's loop over two full
-    # operands is ~1.7x faster than over a broadcast row (13 against 23 µs per 64K).
-    tiled_scale, tiled_bias = (_tiled(p, buffer.shape) for p in (scale, bias2))
+    # One value per column, tiled to a whole chunk once where there are chunks enough to
+    # pay for it: NumPy's loop over two full operands is ~1.7x faster than over a
+    # broadcast row (13 against 23 µs per 64K).
+    tiles = matrix.shape[0] >= 2 * rows
+    tiled_scale, tiled_bias = (_tiled(p, buffer.shape) if tiles else None
+                               for p in (scale, bias2))
 
     def operand(p: np.ndarray | None, tiled: np.ndarray | None, part: slice,
                 n: int) -> np.ndarray | None:
@@ -148,7 +154,12 @@ def requantize(
     # acc + bias saturates to int32 first; that can change no code when every scale maps
     # int32's range far past the output's (then both sums saturate the output alike).
     int32_clip_needed = bias2 is not None and float(np.min(scale)) * INT32_MAX < 1024
-    for start in range(0, matrix.shape[0], rows):
+
+    def chunks(starts: range, buffer: np.ndarray) -> None:
+        for start in starts:
+            one_chunk(start, buffer)
+
+    def one_chunk(start: int, buffer: np.ndarray) -> None:
         part = slice(start, start + rows)
         chunk = matrix[part]
         y = buffer[:len(chunk)]
@@ -178,7 +189,31 @@ def requantize(
             y[doubtful] = np.clip(fixed, info.min - zp, info.max - zp)
         y += zp  # then the cast alone: both float64-only loops, faster than one mixed pass
         np.copyto(out[part], y, casting="unsafe")
+
+    starts = range(0, matrix.shape[0], rows)
+    shared = min(threads, len(starts) // SHARED_CHUNKS)  # enough chunks to pay the hand-off
+    if shared > 1:
+        pool = _requantize_pool(shared - 1)
+        others = [pool.submit(chunks, starts[k::shared], np.empty_like(buffer))
+                  for k in range(1, shared)]
+        chunks(starts[0::shared], buffer)
+        for job in others:
+            job.result()
+    else:
+        chunks(starts, buffer)
     return out.reshape(acc.shape)
+
+
+SHARED_CHUNKS = 4  # chunks per thread, at least, before requantize shares them
+_POOLS: dict[int, ThreadPoolExecutor] = {}
+
+
+def _requantize_pool(workers: int) -> ThreadPoolExecutor:
+    """The worker threads ``requantize`` shares chunks with (made once per count)."""
+    pool = _POOLS.get(workers)
+    if pool is None:
+        pool = _POOLS[workers] = ThreadPoolExecutor(workers, "hwbench-requantize")
+    return pool
 
 
 def _tiled(p: np.ndarray | None, shape: tuple[int, int]) -> np.ndarray | None:

@@ -85,7 +85,8 @@ class Int8Kernels:
             out = self._qgemm_fused(p, np.asarray(a), np.asarray(b), za, zb, fixed, zy)
             if out is not None:
                 return out
-        return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype)
+        return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype,
+                          threads=self._threads_now)
 
     # (De)quantization straight on host arrays: base's default would copy the result
     # once more through ``asarray``.
@@ -144,7 +145,7 @@ class Int8Kernels:
             rows = self._int8_conv_rows(p, x, w, zx, zw)
         if rows is None:
             return super()._qconv2d(p, self._plain(x), w, zx, zw, bias, fixed, zy)
-        q = requantize(rows, fixed, zy.item(), zy.dtype, bias)
+        q = requantize(rows, fixed, zy.item(), zy.dtype, bias, threads=self._threads_now)
         nhwc = q.reshape(p.n, p.out_h, p.out_w, p.k)
         if self.keep_blocked:  # a session: the next int8 conv reads NHWC as it is
             return ChannelsLastArray(nhwc)
