@@ -169,3 +169,20 @@ def test_a_session_quantizes_its_nchw_input_straight_to_channels_last_codes():
         assert np.abs(diff).max() <= 1  # the mode's bound (1/scale multiplied, not divided)
     exact = session_backend("cpu", threads=2)
     assert type(exact.quantize_linear(x, np.float32(0.0173), np.uint8(9))) is np.ndarray
+
+
+@pytest.mark.parametrize("index", [[5, 0, 3, 3, 1], [0, 3, 1, 4, 2, 5], [1, 2, 3], [4, 5],
+                                   [0, 2, 4, 1, 3, 5]])
+def test_channels_of_channels_last_codes_stay_channels_last(index):
+    """Gather and Slice of channels (a shuffle of 2 or 3 groups, a run, any order) on
+    channels-last codes: channels-last results with NumPy's values."""
+    from hwbench.models.session import session_backend
+
+    be = session_backend("cpu", threads=2)
+    nchw = np.random.default_rng(len(index)).integers(0, 256, (2, 6, 5, 7), dtype=np.uint8)
+    x = ChannelsLastArray(np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)))
+    y = be.gather(x, np.array(index), axis=1)
+    assert isinstance(y, ChannelsLastArray)
+    assert np.array_equal(be.to_numpy(y), nchw[:, index])
+    z = be.slice(x, [1], [4], [1])
+    assert isinstance(z, ChannelsLastArray) and np.array_equal(be.to_numpy(z), nchw[:, 1:4])
