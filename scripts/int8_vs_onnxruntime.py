@@ -5,8 +5,10 @@
 
 Each file (a QDQ or QOperator model, e.g. from onnxruntime's ``quantize_static``; its one
 input fed N(0, 1) at its static shape) runs on onnxruntime's CPU provider and on each
-backend, median of ``--repeats`` runs after one warm-up; prints milliseconds and hwbench's
-speed ÷ onnxruntime's. ``--profile`` adds seconds per op type. The machine may be busy:
+backend as ``hwbench run`` runs it (``session_backend``: channels-last int8 activations,
+no per-op NaN screen; the compiled plan), median of ``--repeats`` runs after one warm-up;
+prints milliseconds and hwbench's speed ÷ onnxruntime's. ``--profile`` adds seconds per
+op type (the plain executor path, op by op). The machine may be busy:
 compare the columns of one run, not runs from different times.
 """
 
