@@ -252,3 +252,31 @@ def test_a_unary_table_keeps_channels_last():
     ref = get_backend("numpy")
     want = ref.quantize_linear(ref.sigmoid(ref.dequantize_linear(codes, *args[:2])), *args[2:])
     np.testing.assert_array_equal(got.nhwc.transpose(0, 3, 1, 2), want)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8])
+@pytest.mark.parametrize("count", [int8_tables.PAIRED_MIN, int8_tables.PAIRED_MIN + 1, 40000])
+def test_code_pairs_look_up_as_single_codes(dtype, count):
+    """The pair table (two codes per lookup) gives ``table[codes]``: even and odd counts,
+    strided codes, every code pair present."""
+    rng = np.random.default_rng(count)
+    table = rng.integers(0, 256, 256).astype(np.uint8).view(dtype)
+    codes = rng.integers(0, 256, count).astype(np.uint8)
+    codes[:2 * 256] = np.repeat(np.arange(256, dtype=np.uint8), 2)[::-1]
+    codes = codes.view(dtype)
+    for source in (codes, codes[::2]):
+        out = np.empty(source.shape, dtype)
+        int8_tables._lookup(table, source, out)
+        np.testing.assert_array_equal(out, table[source.view(np.uint8)])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_large_channels_last_concat_equals_the_reference(mode):
+    """Inputs past the pair table's threshold, into channel slices of the output."""
+    be = get_backend(mode)
+    rng = np.random.default_rng(11)
+    parts, params, ys, yz = _case(rng, np.uint8, [(1, 16, 30, 31), (1, 8, 30, 31)])
+    held = [ChannelsLastArray(np.ascontiguousarray(p.transpose(0, 2, 3, 1))) for p in parts]
+    got = be.qlinear_concat(held, params, ys, yz, 1)
+    np.testing.assert_array_equal(got.nhwc.transpose(0, 3, 1, 2),
+                                  _reference(parts, params, ys, yz, 1))
