@@ -76,7 +76,7 @@ class TensorOpsKernels:
         nhwc = x.nhwc
         out = self._buffers.empty(nhwc.shape[:3] + (table.size,), nhwc.dtype)
         first = _forward_run(table)
-        groups = _shuffle_groups(table, nhwc.shape[3])
+        groups = 0 if first is not None else _shuffle_groups(table, nhwc.shape[3])
         if first is not None:
             np.copyto(out, nhwc[..., first:first + table.size])
         elif groups:  # a channel shuffle: one strided copy per group, 2x faster than take
