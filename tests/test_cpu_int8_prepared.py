@@ -106,7 +106,7 @@ def test_int8_replay_is_the_normal_path_bit_for_bit(tmp_path, fmt, backend):
 
 
 def test_a_fast_qconv_runs_the_kernel_on_other_arguments():
-    from hwbench.backends.cpu.prepared_kernels import builder_for
+    from hwbench.backends.cpu.prepared import builder_for
     from hwbench.kernels import spec
     from hwbench.models.session import session_backend
 

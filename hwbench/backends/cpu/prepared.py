@@ -10,7 +10,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hwbench.backends.cpu.prepared_kernels import builder_for
+from hwbench.backends.cpu.int8_prepared import INT8_BUILDERS
+from hwbench.backends.cpu.prepared_kernels import builder_for as float_builder_for
+
+
+def builder_for(kernel: Callable) -> Callable | None:
+    """The fast-path builder for a bound cpu kernel method (``prepared_kernels``, the
+    int8 ones in ``int8_prepared``), or None."""
+    name = getattr(getattr(kernel, "__func__", None), "__qualname__", "")
+    return float_builder_for(kernel) or INT8_BUILDERS.get(name)
 
 
 def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:

@@ -463,9 +463,6 @@ BUILDERS: dict[str, Callable] = {
 
 
 def builder_for(kernel: Callable) -> Callable | None:
-    """The fast-path builder for a bound cpu kernel method (the int8 ones in
-    ``int8_prepared``), or None."""
-    from hwbench.backends.cpu.int8_prepared import INT8_BUILDERS  # it imports this module
-
-    name = getattr(getattr(kernel, "__func__", None), "__qualname__", "")
-    return BUILDERS.get(name) or INT8_BUILDERS.get(name)
+    """The fast-path builder for a bound cpu kernel method, or None."""
+    fn = getattr(kernel, "__func__", None)
+    return BUILDERS.get(getattr(fn, "__qualname__", ""))
