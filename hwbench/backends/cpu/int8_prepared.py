@@ -2,7 +2,9 @@
 
 ``prepared_kernels`` does this for the float kernels; here the same ``BoundPrimitive``
 replay serves the ``float32-requant`` mode's fused QLinearConv (``_qconv2d`` on a
-channels-last activation) and MaxPool on 8-bit codes (``_max_pool2d_codes``). Built on
+channels-last activation) and MaxPool on 8-bit codes (``_max_pool2d_codes``), and Slice
+and Gather of a channels-last array's channels (ShuffleNet's) replay their copy, chosen
+once (``tensor_ops.channel_copier``). Built on
 a node's first replay from the arguments it met: the cached primitive and packed
 weights the normal path uses (same keys, same thread count: the same codes bit for bit),
 the scales, zero points and float32 bias bound once. A replayed call only checks that
@@ -25,6 +27,7 @@ from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS
 from hwbench.backends.cpu.prepared_kernels import BoundPrimitive, _out_factory
 from hwbench.backends.cpu.primitives import QConv, build_pooling
+from hwbench.backends.cpu.tensor_ops import channel_copier, channel_table
 
 
 def _codes_in(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
@@ -96,7 +99,33 @@ def _max_pool_codes(be: Any, p: Any, kernel: Callable, args: tuple,
     return call
 
 
+def _channels(be: Any, p: Any, kernel: Callable, args: tuple,
+              kwargs: dict) -> Callable | None:
+    """``_slice``/``_gather`` of a channels-last array's channels (ShuffleNet's shuffle
+    and split of int8 codes): the copy chosen once."""
+    if kwargs or len(args) != 1:
+        return None
+    table = channel_table(p, args[0])
+    if table is None:
+        return None
+    dtype = np.dtype(args[0].dtype)
+    in_shape = args[0].nhwc.shape
+    copy = channel_copier(table, in_shape[3])
+    new_out = _out_factory(be, in_shape[:3] + (table.size,), dtype)
+
+    def call(x):
+        if not _codes_in(x, in_shape, dtype):
+            return kernel(p, x)
+        out, _ = new_out()
+        copy(x.nhwc, out)
+        return ChannelsLastArray(out)
+    return call
+
+
 INT8_BUILDERS: dict[str, Callable] = {
     "Int8Kernels._qconv2d": _qconv,
     "Int8Kernels._max_pool2d_codes": _max_pool_codes,
+    "TensorOpsKernels._slice": _channels,
+    "TensorOpsKernels._take": _channels,
+    "TensorOpsInterface._gather": _channels,
 }

@@ -37,7 +37,7 @@ def _bordered_run(table: np.ndarray) -> tuple[int, int, int] | None:
     return None if first is None else (int(inside[0]), first, int(inside.size))
 
 
-def _channel_table(p: spec.TakeProblem, x) -> np.ndarray | None:
+def channel_table(p: spec.TakeProblem, x) -> np.ndarray | None:
     """The channel table of a take from a ``ChannelsLastArray`` that indexes its channels
     (axis 1) only, every other axis whole and no fill (ShuffleNet's channel Gather and
     Slices of int8 codes), else None."""
@@ -60,32 +60,42 @@ def _shuffle_groups(table: np.ndarray, channels: int) -> int:
     return groups if np.array_equal(table, shuffle) else 0
 
 
+def channel_copier(table: np.ndarray, channels: int):
+    """``copy(nhwc, out)``: ``out[..., j] = nhwc[..., table[j]]`` as a slice of the last
+    axis (a run of channels), one strided copy per group (a channel shuffle: 2x faster
+    than a take), or one take along it."""
+    first = _forward_run(table)
+    groups = 0 if first is not None else _shuffle_groups(table, channels)
+    if first is not None:
+        end = first + table.size
+        return lambda nhwc, out: np.copyto(out, nhwc[..., first:end])
+    if groups:
+        per = table.size // groups
+
+        def shuffle(nhwc: np.ndarray, out: np.ndarray) -> None:
+            interleaved = out.reshape(out.shape[:3] + (per, groups))
+            for g in range(groups):
+                np.copyto(interleaved[..., g], nhwc[..., g * per:(g + 1) * per])
+        return shuffle
+    return lambda nhwc, out: np.take(nhwc, table, axis=3, out=out)
+
+
 class TensorOpsKernels:
     """Mixed into ``CpuBackend`` (its oneDNN handle, primitive cache, buffers, ``_plain``)."""
 
     def _take(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray:
-        table = _channel_table(p, x)
+        table = channel_table(p, x)
         if table is not None:
             return self._take_channels(table, x)
         return p.apply(np.asarray(self._plain(x)))
 
     def _take_channels(self, table: np.ndarray, x: ChannelsLastArray) -> ChannelsLastArray:
-        """Channels of a channels-last array, kept channels-last: a slice of the last axis
-        (a run of channels) or one take along it, where a plain result would cost a
-        transpose here and another before the next int8 convolution."""
+        """Channels of a channels-last array, kept channels-last (``channel_copier``),
+        where a plain result would cost a transpose here and another before the next
+        int8 convolution."""
         nhwc = x.nhwc
         out = self._buffers.empty(nhwc.shape[:3] + (table.size,), nhwc.dtype)
-        first = _forward_run(table)
-        groups = 0 if first is not None else _shuffle_groups(table, nhwc.shape[3])
-        if first is not None:
-            np.copyto(out, nhwc[..., first:first + table.size])
-        elif groups:  # a channel shuffle: one strided copy per group, 2x faster than take
-            per = table.size // groups
-            interleaved = out.reshape(out.shape[:3] + (per, groups))
-            for g in range(groups):
-                np.copyto(interleaved[..., g], nhwc[..., g * per:(g + 1) * per])
-        else:
-            np.take(nhwc, table, axis=3, out=out)
+        channel_copier(table, nhwc.shape[3])(nhwc, out)
         return ChannelsLastArray(out)
 
     def _box_copy(self, p: spec.TakeProblem, x: np.ndarray, dims: tuple[int, ...],
@@ -111,7 +121,7 @@ class TensorOpsKernels:
         return out.reshape(p.shape)
 
     def _slice(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray:
-        table = _channel_table(p, x)
+        table = channel_table(p, x)
         if table is not None:
             return self._take_channels(table, x)
         x = np.ascontiguousarray(self._plain(x)).reshape(p.in_shape)
