@@ -19,6 +19,10 @@ from hwbench.kernels import spec
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
 from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_point_correction
 
+# requantize(threads=) shares its chunks among threads; off until measured where a core is
+# free: on the busy 2-core VM (load 7-11) two threads were 0.89-0.94x of one.
+REQUANTIZE_THREADS = 1
+
 
 class Int8Kernels:
     """MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and (de)quantization, mixed
@@ -86,7 +90,7 @@ class Int8Kernels:
             if out is not None:
                 return out
         return requantize(self._gemm_int8(p, a, b, za, zb), fixed, zy.item(), zy.dtype,
-                          threads=self._threads_now)
+                          threads=REQUANTIZE_THREADS)
 
     # (De)quantization straight on host arrays: base's default would copy the result
     # once more through ``asarray``.
@@ -145,7 +149,7 @@ class Int8Kernels:
             rows = self._int8_conv_rows(p, x, w, zx, zw)
         if rows is None:
             return super()._qconv2d(p, self._plain(x), w, zx, zw, bias, fixed, zy)
-        q = requantize(rows, fixed, zy.item(), zy.dtype, bias, threads=self._threads_now)
+        q = requantize(rows, fixed, zy.item(), zy.dtype, bias, threads=REQUANTIZE_THREADS)
         nhwc = q.reshape(p.n, p.out_h, p.out_w, p.k)
         if self.keep_blocked:  # a session: the next int8 conv reads NHWC as it is
             return ChannelsLastArray(nhwc)
