@@ -580,22 +580,17 @@ class CpuBackend(IntegerKernelsCpu,
         return out
 
     def _reshape(self, p: spec.LayoutProblem, x) -> np.ndarray:
-        if x in self.frozen:  # a weight: see _frozen_layout
-            return self._frozen_layout(x, ("reshape", p.shape),
-                                       lambda w: np.reshape(w, p.shape))
+        if x in self.frozen:  # a weight (QGemm's B): one frozen copy kept with it, the same
+            # every run, so what kernels derive from it (packed filters) is kept too
+            return self.frozen.derived(x, ("reshape", p.shape),
+                                       lambda w: self.frozen.freeze(np.reshape(w, p.shape)))
         return np.reshape(self._plain(x), p.shape)  # a view of a contiguous array: no copy
 
     def _transpose(self, p: spec.LayoutProblem, x) -> np.ndarray:
-        if x in self.frozen:
-            return self._frozen_layout(x, ("transpose", p.perm),
-                                       lambda w: np.transpose(w, p.perm))
+        if x in self.frozen:  # as _reshape's
+            return self.frozen.derived(x, ("transpose", p.perm),
+                                       lambda w: self.frozen.freeze(np.transpose(w, p.perm)))
         x = self._plain(x)
         out = self._buffers.empty(p.shape, x.dtype)
         out[...] = np.transpose(x, p.perm)
         return out
-
-    def _frozen_layout(self, w: np.ndarray, tag: tuple, view) -> np.ndarray:
-        """A frozen weight reshaped or transposed (QGemm's B on its way to ``qconv2d``), as
-        one frozen copy kept with it: the same array every run, so what kernels derive
-        from it (packed int8 filters) is kept too, instead of repacked per run."""
-        return self._once_per_array(w, tag, lambda w: self.frozen.freeze(view(w)))
