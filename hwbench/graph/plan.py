@@ -31,6 +31,7 @@ import numpy as np
 
 from hwbench.errors import ArgumentError
 
+_ndarray = np.ndarray
 # Methods whose instrumented copy would only slow the traced run (never kernels).
 _NOT_TRACED = frozenset({"_owns", "_foreign_message", "_unsupported", "memory_budget",
                          "allocation_limit", "require_bytes", "_all_finite"})
@@ -331,11 +332,16 @@ def bind_outputs(env: dict[str, Any], names: list[str], out: Any, free: Any) -> 
 
 def host_outputs(backend: Any, values: list[Any]) -> list[np.ndarray]:
     """Device values as NumPy arrays the caller owns (``Executor.run``'s rule: a view of
-    backend state is copied)."""
+    backend state is copied). A host NumPy array of numbers is taken as it is, without
+    the call: every backend's ``to_numpy`` gives one back unchanged."""
     results = []
     for value in values:
-        host = backend.to_numpy(value)
-        if not host.flags.writeable or not host.flags.owndata:
+        if type(value) is _ndarray and value.dtype.kind in "biufc":
+            host = value
+        else:
+            host = backend.to_numpy(value)
+        flags = host.flags
+        if not flags.writeable or not flags.owndata:
             host = np.array(host, copy=True)
         results.append(host)
     return results
