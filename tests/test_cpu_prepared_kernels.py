@@ -18,7 +18,8 @@ _ok, _why = availability("cpu")
 pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
 
 # Op types whose kernel has a fast path.
-FAST_OPS = {"FusedConv", "Conv", "Gemm", "Relu", "Sigmoid", "Softmax", "MaxPool", "Reshape"}
+FAST_OPS = {"FusedConv", "Conv", "Gemm", "FusedGemm", "Relu", "Sigmoid", "Softmax", "MaxPool",
+            "Reshape"}
 
 
 def prepared(sess: hwbench.Session) -> list:
@@ -94,7 +95,7 @@ def test_fast_and_plain_replays_agree_and_pooling_falls_back(tmp_path):
             assert a.tobytes() == b.tobytes()
     assert not any(k.fast() for k in prepared(plain))
     kinds = {k.kernel.__name__: k.fast() for k in prepared(fast)}
-    assert kinds["_conv2d"] and kinds["_gemm"] and kinds["_softmax"] and kinds["_sigmoid"]
+    assert kinds["_conv2d"] and kinds["_gemm"] and kinds["_softmax"]  # Gemm+Sigmoid fused
     pools = [k for k in prepared(fast) if k.kernel.__name__ == "_pool"]
     assert [k.fast() for k in pools] == [True, False]
 
@@ -110,9 +111,10 @@ def test_outputs_are_fresh_arrays_on_every_run(tmp_path):
             assert np.array_equal(a, b) and not np.shares_memory(a, c)
 
 
-def test_arguments_a_fast_path_was_not_built_for_run_the_kernel():
+@pytest.mark.parametrize("fuse", [False, True], ids=["gemm-then-sigmoid", "fused-gemm"])
+def test_arguments_a_fast_path_was_not_built_for_run_the_kernel(fuse):
     model = hwbench.load_model("mlp", batch=4)
-    sess = hwbench.Session(model, "cpu", threads=2)
+    sess = hwbench.Session(model, "cpu", threads=2, fuse=fuse)
     feeds = batch_feeds(model.graph, 4, seed=0)[0]
     sess.run(feeds)
     sess.run(feeds)
@@ -122,11 +124,14 @@ def test_arguments_a_fast_path_was_not_built_for_run_the_kernel():
     p = gemm.problem
     rng = np.random.default_rng(1)
     a = rng.standard_normal((p.m, p.k), dtype=np.float32)
+    act = {"activation": "sigmoid"} if fuse else {}
     for odd in (np.asfortranarray(a), a[:, ::-1].copy()[:, ::-1]):  # F order, negative strides
-        got = gemm(odd, w, b)
-        want = gemm.kernel(p, odd, w, b)
+        got = gemm(odd, w, b, **act)
+        want = gemm.kernel(p, odd, w, b, **act)
         assert got.tobytes() == want.tobytes()
     assert gemm.fast()
+    if fuse:
+        return
     relu = next(k for k in prepared(sess) if k.kernel.__name__ == "_sigmoid")
     x = np.asfortranarray(rng.standard_normal(relu.problem.shape, dtype=np.float32))
     assert relu(x).tobytes() == relu.kernel(relu.problem, x).tobytes()
