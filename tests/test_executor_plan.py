@@ -206,19 +206,28 @@ def test_executor_overhead_measures_a_chain_of_trivial_ops():
     assert set(row) >= {"plan_overhead_us_per_op", "normal_overhead_us_per_op"}
 
 
-def test_cpu_data_addresses_match_numpy():
+class _Sub(np.ndarray):
+    """Not an exact ndarray: ``address`` takes its slower ways."""
+
+
+@pytest.mark.parametrize("kind", ["ndarray", "subclass"])
+def test_cpu_data_addresses_match_numpy(kind):
     from hwbench.backends.cpu import addresses
 
+    assert addresses._OFFSET is not None  # the struct field is read on this build
     base = np.arange(64, dtype=np.float32).reshape(8, 8)
+    if kind == "subclass":
+        base = base.view(_Sub)
     frozen = base[1:]
     frozen.flags.writeable = False
-    cases = [base, base[2:], base.T, base[:, ::2], np.empty(0, np.float32), frozen,
-             np.ones((), np.float32)]
+    from_bytes = np.frombuffer(base.tobytes(), np.float32)[5:]
+    cases = [base, base[2:], base.T, base[:, ::2], base[::-1], np.empty(0, np.float32),
+             frozen, from_bytes, np.ones((), np.float32), base.astype(np.uint8)[3:]]
     for a in cases:
         assert addresses.address(a) == a.ctypes.data
         assert addresses.address(a) == a.ctypes.data  # remembered for the read-only view
     key = id(frozen)
-    assert key in addresses._frozen
+    assert (key in addresses._frozen) == (kind == "subclass")  # the slow way's cache
     del frozen, cases
     assert key not in addresses._frozen  # forgotten with its array
 
