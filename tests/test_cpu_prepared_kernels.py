@@ -227,3 +227,49 @@ def test_a_blocked_shortcut_replays_on_the_fast_path(tmp_path):
             run_both(sess, batch_feeds(model.graph, batch, seed=seed)[0])
         convs = [k.fast() for k in prepared(sess) if k.kernel.__name__ == "_conv2d"]
         assert convs == [True, True, True]
+
+
+def test_a_plan_sets_the_thread_count_once_per_run_of_equal_counts(tmp_path):
+    """A Gemm big enough for 2 threads between small kernels on 1: each kernel runs with
+    its own count (libgomp's and the primitive cache's), and the plan tells them only
+    where the count changes (``call.enter``), not before every call."""
+    import re
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    inits = {"w1": (512, 512), "b1": (512,), "w2": (512, 8), "w3": (8, 512)}
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["g1"]),   # 33.6 MFLOP: 2 threads
+             helper.make_node("Relu", ["g1"], ["r1"]),
+             helper.make_node("Gemm", ["r1", "w2"], ["g2"]),          # small: 1 thread
+             helper.make_node("Softmax", ["g2"], ["s2"], axis=1),
+             helper.make_node("Gemm", ["s2", "w3"], ["y"])]           # small: 1 thread
+    graph = helper.make_graph(
+        nodes, "threads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 512])],
+        [numpy_helper.from_array((rng.standard_normal(s) / 20).astype(np.float32), n)
+         for n, s in inits.items()])
+    path = tmp_path / "threads.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    model = hwbench.load_model(str(path))
+    sess = hwbench.Session(model, "cpu", threads=2)
+    be = sess.backend
+    feeds = {"x": rng.standard_normal((64, 512), dtype=np.float32)}
+    sess.run(feeds)
+    sess.run(feeds)  # the fast paths built
+    calls = [k for k in prepared(sess) if hasattr(k, "enter")]
+    counts = [be.threads_for(k.problem) for k in calls]
+    assert counts == [2, 1, 1, 1]  # Gemm+Relu (fused), Gemm, Softmax, Gemm
+    assert len(re.findall(r"^    EK\d+\(\)$", sess.executor.plan.source, re.M)) == 2
+    seen = []
+    for k in calls:
+        inner = k.impl[0]
+
+        def spy(*args, _inner=inner, _k=k, **kwargs):
+            seen.append((be._threads_now, be.dnnl._threads_set[0], be.threads_for(_k.problem)))
+            return _inner(*args, **kwargs)
+        k.impl[0] = spy
+    for seed in range(2):
+        run_both(sess, {"x": np.random.default_rng(seed).standard_normal((64, 512),
+                                                                         dtype=np.float32)})
+    assert len(seen) == 8 and all(now == omp == want for now, omp, want in seen)

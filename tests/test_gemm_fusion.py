@@ -125,6 +125,10 @@ def test_fuse_pass_finds_gemm_activations_and_skips_near_misses(rng):
     assert counts[FUSED] == 5 and counts["Gemm"] == 2
     assert counts["Relu"] == 1 and counts["Tanh"] == 1 and "Sigmoid" not in counts
     assert graph.op_counts()["Relu"] == 3  # the pass worked on its copy only
+    feeds = {"x": rng.standard_normal((3, 16)).astype(np.float32)}
+    want = Executor(graph, ReferenceBackend()).run(feeds)  # float64 Gemm, then each op
+    got = Executor(fused, ReferenceBackend()).run(feeds)  # gemm(..., activation=)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12, atol=1e-12)
 
 
 def test_fused_gemms_give_the_unfused_outputs(backend, rng):
