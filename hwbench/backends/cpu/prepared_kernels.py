@@ -226,10 +226,12 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
                 or not (residual.md is res_md or residual.md == res_md)):
             return kernel(p, x, w, bias, residual=residual, activation=activation)
         res = () if residual is None else (address(residual.buffer),)
-        if type(x) is BlockedArray and (x.md is src_md or x.md == src_md):
+        # The layout by identity first (the same descriptor objects run after run; an
+        # equality test is a oneDNN call), then by value.
+        md = x.md if type(x) is BlockedArray else None
+        if md is not None and (md is src_md or (md is not from_md and md == src_md)):
             src, a_src = x.buffer, address(x.buffer)
-        elif from_md is not None and type(x) is BlockedArray and (
-                x.md is from_md or x.md == from_md):
+        elif md is not None and from_md is not None and (md is from_md or md == from_md):
             src, a_src = new_src()
             from_reorder(address(x.buffer), a_src)
         elif _is_plain(x, in_shape):
