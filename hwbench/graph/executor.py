@@ -120,9 +120,11 @@ class Executor:
         # Uploaded once per executor: the backend may cache work per uploaded array.
         self._weights = {name: backend.asarray(graph.initializers[name])
                          for name in device_consts}
-        self.last_timings: dict[str, float] = {}
         self.plan: Plan | None = None  # built by the first ``replay``
-        self.totals: dict[str, float] = collections.defaultdict(float)
+        # The last run's four time stamps, and the sums over runs of the three phases and
+        # the run count: ``last_timings``/``totals`` build their dicts when asked.
+        self._times: tuple[float, float, float, float] | None = None
+        self._sums = [0.0, 0.0, 0.0, 0]
         # Per graph input, what ``screened_feeds`` compares: name, dtype, shape, whether
         # it is screened for NaN, whether it stays on the host.
         self._feed_specs = [(v.name, np.dtype(v.dtype), tuple(v.shape),
@@ -253,12 +255,28 @@ class Executor:
                 else be.asarray(feeds[v.name]) for v in self.graph.inputs]
 
     def _record(self, t0: float, t1: float, t2: float, t3: float) -> None:
-        self.last_timings = timings = {"transfer_in_s": t1 - t0, "compute_s": t2 - t1,
-                                       "transfer_out_s": t3 - t2}
-        totals = self.totals
-        for key, value in timings.items():
-            totals[key] += value
-        totals["runs"] += 1
+        self._times = (t0, t1, t2, t3)
+        sums = self._sums
+        sums[0] += t1 - t0
+        sums[1] += t2 - t1
+        sums[2] += t3 - t2
+        sums[3] += 1
+
+    @property
+    def last_timings(self) -> dict[str, float]:
+        """Seconds of the last run: ``transfer_in_s``, ``compute_s``, ``transfer_out_s``
+        (empty before the first)."""
+        if self._times is None:
+            return {}
+        t0, t1, t2, t3 = self._times
+        return {"transfer_in_s": t1 - t0, "compute_s": t2 - t1, "transfer_out_s": t3 - t2}
+
+    @property
+    def totals(self) -> dict[str, float]:
+        """The three phases' seconds summed over all runs, and ``runs``."""
+        s = self._sums
+        return {"transfer_in_s": s[0], "compute_s": s[1], "transfer_out_s": s[2],
+                "runs": s[3]}
 
     def replay(self, feeds: Mapping[str, np.ndarray],
                output_names: list[str] | None = None) -> list[np.ndarray]:
@@ -281,7 +299,7 @@ class Executor:
         if sync:
             be.synchronize()
         t1 = _perf_counter()
-        values = plan.replay(inputs)
+        values = plan._fn(inputs)  # built: what plan.replay calls
         if sync:
             be.synchronize()
         t2 = _perf_counter()

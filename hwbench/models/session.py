@@ -131,7 +131,8 @@ class Session:
         saying so. Every input must be fed, with the model's exact shape and dtype (no
         silent casts); a mistake raises ``ArgumentError``/``DTypeError`` naming the input.
         """
-        if isinstance(output_names, Mapping) and not isinstance(feeds, Mapping):
+        if output_names is not None and isinstance(output_names, Mapping) \
+                and not isinstance(feeds, Mapping):
             raise ArgumentError(
                 "Session.run takes the feeds first: run(feeds, output_names=None), the "
                 "reverse of onnxruntime's run(output_names, feeds); got output names "
