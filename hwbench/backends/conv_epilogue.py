@@ -43,8 +43,9 @@ def apply_activation(be, out: Any, activation: str | None) -> Any:
     if activation is None:
         return out
     a = ACTIVATIONS[activation]
-    if a.unary is not None:
-        return be._unary_op(spec.check_unary_op(out, a.unary, a.alpha, a.beta), out)
+    if a.unary is not None:  # alpha/beta only where the op takes them (tanh: none)
+        params = (a.alpha, a.beta)[:len(spec.UNARY_OPS[a.unary].params)]
+        return be._unary_op(spec.check_unary_op(out, a.unary, *params), out)
     if activation == "relu":
         return be._relu(spec.check_unary(out, "x", "relu"), out)
     s = be._sigmoid(spec.check_unary(out, "x", "sigmoid"), out)
