@@ -72,6 +72,26 @@ def test_cpu_gemm_runs_the_activation_inside_one_matmul(rng, monkeypatch):
     assert any(key[0] == "fused_gemm" for key in be._primitives)
 
 
+def test_cpu_gemm_with_large_weights_runs_sgemm_then_the_activation(rng):
+    """Above FUSED_MAX_WEIGHT_BYTES of B no packed copy is kept: sgemm as before, then
+    the activation's own kernel."""
+    from hwbench.backends.cpu.fused_gemm import FUSED_MAX_WEIGHT_BYTES
+
+    be = get_backend("cpu")
+    k, n = 1100, 1000
+    assert 4 * k * n > FUSED_MAX_WEIGHT_BYTES
+    a = rng.standard_normal((2, k)).astype(np.float32)
+    w = (rng.standard_normal((k, n)) / 30).astype(np.float32)
+    bias = rng.standard_normal(n).astype(np.float32)
+    calls = []
+    relu = be._relu
+    be._relu = lambda *args: calls.append(args) or relu(*args)
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(w), be.asarray(bias),
+                              activation="relu"))
+    assert len(calls) == 1 and not any(key[0] == "fused_gemm" for key in be._primitives)
+    assert_close(out, reference.gemm(a, w, bias, activation="relu"), k)
+
+
 # -- the graph pass ---------------------------------------------------------------------------
 F32 = TensorProto.FLOAT
 

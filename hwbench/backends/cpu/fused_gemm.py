@@ -17,6 +17,17 @@ from hwbench.backends.cpu.onednn import ARG_BIAS, ARG_DST, ARG_SRC, ARG_WEIGHTS,
 from hwbench.backends.cpu.primitives import ONEDNN_ACTIVATIONS, reorder
 from hwbench.kernels import spec
 
+# Above this many bytes of B the GEMM's own time dwarfs a separate activation pass, and
+# the matmul primitive would keep a packed copy of B (VGG19's first classifier layer: 411
+# MB): such GEMMs run as before, ``dnnl_sgemm`` then the activation's kernel.
+FUSED_MAX_WEIGHT_BYTES = 4 << 20
+
+
+def fuses(p: spec.GemmProblem) -> bool:
+    """Whether ``fused_gemm`` runs ``p`` as one matmul primitive: a bias of one value per
+    column (or none), and B of at most ``FUSED_MAX_WEIGHT_BYTES``."""
+    return bias_dims(p) is not False and 4 * p.k * p.n <= FUSED_MAX_WEIGHT_BYTES
+
 
 def bias_dims(p: spec.GemmProblem) -> tuple[int, int] | None | bool:
     """The bias as the matmul primitive reads it: None (no bias), (1, n) for a bias of one
@@ -74,9 +85,9 @@ def packed_weights(be: Any, mm: FusedMatmul, p: spec.GemmProblem, activation: st
 
 def fused_gemm(be: Any, p: spec.GemmProblem, a: Any, b: Any, bias: Any,
                activation: str) -> np.ndarray:
-    """The cpu backend's ``_gemm(..., activation=)``: one matmul primitive where the bias
-    is one value per column, else ``_gemm`` then the activation's own kernel."""
-    if bias_dims(p) is False:
+    """The cpu backend's ``_gemm(..., activation=)``: one matmul primitive where it
+    ``fuses``, else ``_gemm`` then the activation's own kernel."""
+    if not fuses(p):
         return apply_activation(be, be._gemm(p, a, b, bias), activation)
     a = np.ascontiguousarray(be._plain(a))
     b = np.asarray(be._plain(b))

@@ -307,10 +307,10 @@ def _fused_gemm(be: Any, p: Any, kernel: Callable, args: tuple,
                 kwargs: dict) -> Callable | None:
     """``_gemm(..., activation=)`` (``cpu/fused_gemm.py``): the cached matmul primitive
     bound to the packed weights and the bias, A read in place."""
-    from hwbench.backends.cpu.fused_gemm import bias_dims, matmul_for, packed_weights
+    from hwbench.backends.cpu.fused_gemm import fuses, matmul_for, packed_weights
 
     activation = kwargs["activation"]
-    if set(kwargs) != {"activation"} or len(args) != 3 or bias_dims(p) is False:
+    if set(kwargs) != {"activation"} or len(args) != 3 or not fuses(p):
         return None
     a, b, bias = args
     a_shape = (p.k, p.m) if p.trans_a else (p.m, p.k)
