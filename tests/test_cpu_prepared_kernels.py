@@ -18,7 +18,8 @@ _ok, _why = availability("cpu")
 pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
 
 # Op types whose kernel has a fast path.
-FAST_OPS = {"FusedConv", "Conv", "Gemm", "Relu", "Sigmoid", "Softmax", "MaxPool", "Reshape"}
+FAST_OPS = {"FusedConv", "Conv", "Gemm", "FusedGemm", "Relu", "Sigmoid", "Softmax", "MaxPool",
+            "Reshape"}
 
 
 def prepared(sess: hwbench.Session) -> list:
@@ -94,7 +95,7 @@ def test_fast_and_plain_replays_agree_and_pooling_falls_back(tmp_path):
             assert a.tobytes() == b.tobytes()
     assert not any(k.fast() for k in prepared(plain))
     kinds = {k.kernel.__name__: k.fast() for k in prepared(fast)}
-    assert kinds["_conv2d"] and kinds["_gemm"] and kinds["_softmax"] and kinds["_sigmoid"]
+    assert kinds["_conv2d"] and kinds["_gemm"] and kinds["_softmax"]  # Gemm+Sigmoid fused
     pools = [k for k in prepared(fast) if k.kernel.__name__ == "_pool"]
     assert [k.fast() for k in pools] == [True, False]
 
@@ -110,9 +111,10 @@ def test_outputs_are_fresh_arrays_on_every_run(tmp_path):
             assert np.array_equal(a, b) and not np.shares_memory(a, c)
 
 
-def test_arguments_a_fast_path_was_not_built_for_run_the_kernel():
+@pytest.mark.parametrize("fuse", [False, True], ids=["gemm-then-sigmoid", "fused-gemm"])
+def test_arguments_a_fast_path_was_not_built_for_run_the_kernel(fuse):
     model = hwbench.load_model("mlp", batch=4)
-    sess = hwbench.Session(model, "cpu", threads=2)
+    sess = hwbench.Session(model, "cpu", threads=2, fuse=fuse)
     feeds = batch_feeds(model.graph, 4, seed=0)[0]
     sess.run(feeds)
     sess.run(feeds)
@@ -122,11 +124,14 @@ def test_arguments_a_fast_path_was_not_built_for_run_the_kernel():
     p = gemm.problem
     rng = np.random.default_rng(1)
     a = rng.standard_normal((p.m, p.k), dtype=np.float32)
+    act = {"activation": "sigmoid"} if fuse else {}
     for odd in (np.asfortranarray(a), a[:, ::-1].copy()[:, ::-1]):  # F order, negative strides
-        got = gemm(odd, w, b)
-        want = gemm.kernel(p, odd, w, b)
+        got = gemm(odd, w, b, **act)
+        want = gemm.kernel(p, odd, w, b, **act)
         assert got.tobytes() == want.tobytes()
     assert gemm.fast()
+    if fuse:
+        return
     relu = next(k for k in prepared(sess) if k.kernel.__name__ == "_sigmoid")
     x = np.asfortranarray(rng.standard_normal(relu.problem.shape, dtype=np.float32))
     assert relu(x).tobytes() == relu.kernel(relu.problem, x).tobytes()
@@ -222,3 +227,49 @@ def test_a_blocked_shortcut_replays_on_the_fast_path(tmp_path):
             run_both(sess, batch_feeds(model.graph, batch, seed=seed)[0])
         convs = [k.fast() for k in prepared(sess) if k.kernel.__name__ == "_conv2d"]
         assert convs == [True, True, True]
+
+
+def test_a_plan_sets_the_thread_count_once_per_run_of_equal_counts(tmp_path):
+    """A Gemm big enough for 2 threads between small kernels on 1: each kernel runs with
+    its own count (libgomp's and the primitive cache's), and the plan tells them only
+    where the count changes (``call.enter``), not before every call."""
+    import re
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(3)
+    inits = {"w1": (512, 512), "b1": (512,), "w2": (512, 8), "w3": (8, 512)}
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["g1"]),   # 33.6 MFLOP: 2 threads
+             helper.make_node("Relu", ["g1"], ["r1"]),
+             helper.make_node("Gemm", ["r1", "w2"], ["g2"]),          # small: 1 thread
+             helper.make_node("Softmax", ["g2"], ["s2"], axis=1),
+             helper.make_node("Gemm", ["s2", "w3"], ["y"])]           # small: 1 thread
+    graph = helper.make_graph(
+        nodes, "threads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 512])],
+        [numpy_helper.from_array((rng.standard_normal(s) / 20).astype(np.float32), n)
+         for n, s in inits.items()])
+    path = tmp_path / "threads.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    model = hwbench.load_model(str(path))
+    sess = hwbench.Session(model, "cpu", threads=2)
+    be = sess.backend
+    feeds = {"x": rng.standard_normal((64, 512), dtype=np.float32)}
+    sess.run(feeds)
+    sess.run(feeds)  # the fast paths built
+    calls = [k for k in prepared(sess) if hasattr(k, "enter")]
+    counts = [be.threads_for(k.problem) for k in calls]
+    assert counts == [2, 1, 1, 1]  # Gemm+Relu (fused), Gemm, Softmax, Gemm
+    assert len(re.findall(r"^    EK\d+\(\)$", sess.executor.plan.source, re.M)) == 2
+    seen = []
+    for k in calls:
+        inner = k.impl[0]
+
+        def spy(*args, _inner=inner, _k=k, **kwargs):
+            seen.append((be._threads_now, be.dnnl._threads_set[0], be.threads_for(_k.problem)))
+            return _inner(*args, **kwargs)
+        k.impl[0] = spy
+    for seed in range(2):
+        run_both(sess, {"x": np.random.default_rng(seed).standard_normal((64, 512),
+                                                                         dtype=np.float32)})
+    assert len(seen) == 8 and all(now == omp == want for now, omp, want in seen)

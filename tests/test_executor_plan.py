@@ -126,6 +126,35 @@ def test_bad_feeds_are_refused_after_the_plan_is_built(backend, tmp_path_factory
 
 
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
+def test_replay_screens_feeds_as_check_feeds_does(backend, tmp_path_factory):
+    """The replay's own feed screen (``Executor.screened_feeds``) passes only what
+    ``check_feeds`` passes; the rest goes through ``check_feeds`` itself."""
+    from types import MappingProxyType
+
+    sess = session("mlp", backend_or_skip(backend), tmp_path_factory)
+    ex = sess.executor
+    good = feeds(sess)
+    name, x = next(iter(good.items()))
+    sess.run(good)
+    assert all(a is b for a, b in zip(ex.screened_feeds(good), good.values(), strict=True))
+    huge = np.full(x.shape, 1e19, np.float32)  # finite, but x · x overflows to inf
+    assert ex.screened_feeds({name: huge}) is not None
+    assert np.array_equal(sess.run({name: huge})[0], ex.run({name: huge})[0])
+    for value in (np.inf, -np.inf, np.nan):
+        bad = x.copy()
+        bad.flat[-1] = value
+        assert ex.screened_feeds({name: bad}) is None
+        with pytest.raises(ArgumentError, match=f"'{name}' contains NaN or infinity"):
+            sess.run({name: bad})
+    for other in (MappingProxyType(good), {name: x.astype(np.float64)}, {name: x[None]},
+                  {**good, "extra": x}, {name: list(x)}):
+        assert ex.screened_feeds(other) is None  # check_feeds decides
+    assert np.array_equal(sess.run(MappingProxyType(good))[0], sess.run(good)[0])
+    with pytest.raises(ArgumentError, match="unknown input"):
+        sess.run({**good, "extra": x})
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu"])
 def test_values_checked_by_a_kernel_are_checked_on_every_run(backend, tmp_path_factory):
     """Gather's token ids sit at a host position: its checks read them, so the plan
     keeps its op function, and an id outside the table is refused on a replay too."""
@@ -177,19 +206,28 @@ def test_executor_overhead_measures_a_chain_of_trivial_ops():
     assert set(row) >= {"plan_overhead_us_per_op", "normal_overhead_us_per_op"}
 
 
-def test_cpu_data_addresses_match_numpy():
+class _Sub(np.ndarray):
+    """Not an exact ndarray: ``address`` takes its slower ways."""
+
+
+@pytest.mark.parametrize("kind", ["ndarray", "subclass"])
+def test_cpu_data_addresses_match_numpy(kind):
     from hwbench.backends.cpu import addresses
 
+    assert addresses._OFFSET is not None  # the struct field is read on this build
     base = np.arange(64, dtype=np.float32).reshape(8, 8)
+    if kind == "subclass":
+        base = base.view(_Sub)
     frozen = base[1:]
     frozen.flags.writeable = False
-    cases = [base, base[2:], base.T, base[:, ::2], np.empty(0, np.float32), frozen,
-             np.ones((), np.float32)]
+    from_bytes = np.frombuffer(base.tobytes(), np.float32)[5:]
+    cases = [base, base[2:], base.T, base[:, ::2], base[::-1], np.empty(0, np.float32),
+             frozen, from_bytes, np.ones((), np.float32), base.astype(np.uint8)[3:]]
     for a in cases:
         assert addresses.address(a) == a.ctypes.data
         assert addresses.address(a) == a.ctypes.data  # remembered for the read-only view
     key = id(frozen)
-    assert key in addresses._frozen
+    assert (key in addresses._frozen) == (kind == "subclass")  # the slow way's cache
     del frozen, cases
     assert key not in addresses._frozen  # forgotten with its array
 

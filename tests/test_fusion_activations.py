@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tolerances import assert_close
+from tolerances import ACTIVATED_QUANTIZED_TOL, assert_close, quantizes_float_math
 
 from hwbench.backends import get_backend
 from hwbench.backends.conv_epilogue import apply_activation
@@ -53,7 +53,11 @@ def test_conv2d_activation_matches_float64_reference(backend, rng, case, activat
         residual=None if residual is None else backend.asarray(residual),
         activation=activation, **kw))
     want = reference.conv2d(x, wt, bias, residual=residual, activation=activation, **kw)
-    assert_close(out, want, c // groups * r * r, backend=backend)
+    if quantizes_float_math(backend):  # tanh squashes the int8 conv's error's scale
+        pre = reference.conv2d(x, wt, bias, residual=residual, **kw)
+        assert np.max(np.abs(out - want)) / np.max(np.abs(pre)) <= ACTIVATED_QUANTIZED_TOL
+    else:
+        assert_close(out, want, c // groups * r * r, backend=backend)
 
 
 @pytest.mark.parametrize("activation", ACTS)

@@ -13,7 +13,7 @@ import pytest
 from hwbench.backends import get_backend
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph import Executor
-from hwbench.graph.ir import FUSED_CONV_QUALIFIED, Graph, Node, ValueInfo
+from hwbench.graph.ir import FUSED_CONV_QUALIFIED, FUSED_DOMAIN, FUSED_GEMM, Graph, Node, ValueInfo
 from hwbench.graph.ops import OP_DEFS, OpDef, op_def
 from hwbench.graph.ops.shapes import same_shape
 from hwbench.graph.statistics import graph_bytes, graph_flops
@@ -112,6 +112,7 @@ NO_NODE_TESTS = {
     "ReduceLogSumExp": "onnx's cases are float64 (the kernels are float32); "
                        "tests/test_reductions_kernels.py checks it against the reference",
     FUSED_CONV_QUALIFIED: "hwbench's own op: tests/test_fusion.py",
+    f"{FUSED_DOMAIN}:{FUSED_GEMM}": "hwbench's own op: tests/test_gemm_fusion.py",
     **{f"com.microsoft:{op}": "onnxruntime's contrib op, no ONNX node test: "
        "tests/test_qoperator.py checks it against onnxruntime"
        for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",

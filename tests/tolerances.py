@@ -14,6 +14,10 @@ FP32_TOL = 2e-6  # relative to max|ref|, per sqrt(K) of accumulation length
 # relative to max|ref| and not scaled by sqrt(K). The worst seen over the conformance
 # suite's shapes is ~3 % (a 1x1 convolution of a few values); sigmoid's error is < 7e-5.
 QUANTIZED_FLOAT_TOL = 5e-2
+# A fused activation after an int8 GEMM/conv: the error relative to the largest value
+# before the activation, which changes it at most 1.5x (hardswish's steepest slope); tanh
+# and sigmoid squash the output's scale, not the error's.
+ACTIVATED_QUANTIZED_TOL = 1.5 * QUANTIZED_FLOAT_TOL
 QUANTIZED_NODE_OPS = frozenset({"Gemm", "MatMul", "Conv", "Sigmoid", "RNN", "GRU", "LSTM",
                                 "ConvTranspose"})
 

@@ -19,7 +19,7 @@ from hwbench.backends import memory, onnxruntime_requant
 from hwbench.backends.binary_interface import BinaryKernels
 from hwbench.backends.cast_interface import CastKernels
 from hwbench.backends.checks import DEVICE_ARRAY_MODULES, all_finite, array_maker, guarded
-from hwbench.backends.conv_epilogue import conv2d_epilogue
+from hwbench.backends.conv_epilogue import conv2d_epilogue, gemm_epilogue
 from hwbench.backends.integer_interface import IntegerKernels
 from hwbench.backends.normalization_interface import NormalizationKernels
 from hwbench.backends.reductions_interface import ReductionKernels
@@ -74,6 +74,9 @@ class Backend(IntegerKernels,
     fuses_conv_epilogue: ClassVar[bool] = False
     # The ``spec.ACTIVATIONS`` such a ``_conv2d`` fuses; others follow it (conv_epilogue).
     fused_activations: ClassVar[frozenset[str]] = frozenset({"relu"})
+    # The ``spec.ACTIVATIONS`` its ``_gemm`` fuses (an ``activation=`` keyword); the others
+    # follow ``_gemm`` (``conv_epilogue.gemm_epilogue``).
+    gemm_fused_activations: ClassVar[frozenset[str]] = frozenset()
     # True when the backend computes with NumPy's BLAS in its own process (numpy, and the
     # systolic simulator built on it): its worker gets ``threads`` BLAS threads, others 1.
     uses_numpy_blas: ClassVar[bool] = False
@@ -284,13 +287,18 @@ class Backend(IntegerKernels,
 
     # -- the kernel interface ------------------------------------------------------------
     def gemm(self, a: Any, b: Any, bias: Any = None, trans_a: bool = False,
-             trans_b: bool = False) -> Any:
-        """float32 ``op(A) @ op(B) (+ bias)``; bias broadcasts like ONNX Gemm's C."""
+             trans_b: bool = False, activation: str | None = None) -> Any:
+        """float32 ``activation(op(A) @ op(B) (+ bias))``; bias broadcasts like ONNX Gemm's
+        C; ``activation``: None or one of ``spec.ACTIVATIONS``, fused where the backend
+        fuses it (``gemm_fused_activations``), else applied after the product."""
         self._check_foreign("gemm", a=a, b=b, bias=bias)
         problem = spec.check_gemm(a, b, bias, trans_a, trans_b)
         self._begin_kernel("gemm", problem)
+        spec.check_activation(activation, "gemm")
         self._screen("gemm", a=a, b=b, bias=bias)
-        return self._gemm(problem, a, b, bias)
+        if activation is None:
+            return self._gemm(problem, a, b, bias)
+        return gemm_epilogue(self, problem, a, b, bias, activation)
 
     def conv2d(self, x: Any, w: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                dilation: Any = 1, groups: int = 1, *, residual: Any = None,

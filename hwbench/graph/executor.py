@@ -28,12 +28,15 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
+from hwbench.backends.checks import all_finite
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
 from hwbench.graph.element_types import check_element_types
 from hwbench.graph.ir import Graph, check_op_types
 from hwbench.graph.ops import OP_DEFS, Step
 from hwbench.graph.plan import Plan, bind_outputs, host_outputs
 from hwbench.graph.shape_inference import infer_shapes
+
+_ndarray, _vdot, _isfinite, _perf_counter = np.ndarray, np.vdot, math.isfinite, time.perf_counter
 
 
 def lacks_kernel(backend: Any, method: str) -> bool:
@@ -117,9 +120,16 @@ class Executor:
         # Uploaded once per executor: the backend may cache work per uploaded array.
         self._weights = {name: backend.asarray(graph.initializers[name])
                          for name in device_consts}
-        self.last_timings: dict[str, float] = {}
         self.plan: Plan | None = None  # built by the first ``replay``
-        self.totals: dict[str, float] = collections.defaultdict(float)
+        # The last run's four time stamps, and the sums over runs of the three phases and
+        # the run count: ``last_timings``/``totals`` build their dicts when asked.
+        self._times: tuple[float, float, float, float] | None = None
+        self._sums = [0.0, 0.0, 0.0, 0]
+        # Per graph input, what ``screened_feeds`` compares: name, dtype, shape, whether
+        # it is screened for NaN, whether it stays on the host.
+        self._feed_specs = [(v.name, np.dtype(v.dtype), tuple(v.shape),
+                             np.dtype(v.dtype).kind == "f", v.name in self._host_feeds)
+                            for v in graph.inputs]
 
     def _lifetimes(self, weights: set[str]) -> list[list[str]]:
         """Per step, the values no later step reads (dropped after that step)."""
@@ -207,6 +217,25 @@ class Executor:
             if x.dtype.kind == "f" and not np.isfinite(x).all():
                 raise ArgumentError(f"input {name!r} contains NaN or infinity")
 
+    def screened_feeds(self, feeds: Any) -> list[np.ndarray] | None:
+        """The feeds in graph input order when each is what ``check_feeds`` accepts, by the
+        cheapest tests (a dict of exactly the inputs, NumPy arrays of the exact dtype and
+        shape); None where ``check_feeds`` must decide (it raises, or accepts a NumPy
+        scalar...). The NaN screen: ``x · x`` is finite only if every element is (NaN and
+        inf propagate), one BLAS pass with no temporary; where it is not (NaN, or finite
+        squares overflowing) the exact screen decides."""
+        if type(feeds) is not dict or len(feeds) != len(self._feed_specs):
+            return None
+        hosts = []
+        for name, dtype, shape, floating, _ in self._feed_specs:
+            x = feeds.get(name)
+            if type(x) is not _ndarray or x.dtype != dtype or x.shape != shape:
+                return None
+            if floating and not _isfinite(_vdot(x, x)) and not all_finite(x):
+                return None
+            hosts.append(x)
+        return hosts
+
     def _output_names(self, output_names: Any) -> list[str]:
         if output_names is not None and (
                 not isinstance(output_names, (list, tuple))
@@ -226,11 +255,28 @@ class Executor:
                 else be.asarray(feeds[v.name]) for v in self.graph.inputs]
 
     def _record(self, t0: float, t1: float, t2: float, t3: float) -> None:
-        self.last_timings = {"transfer_in_s": t1 - t0, "compute_s": t2 - t1,
-                             "transfer_out_s": t3 - t2}
-        for key, value in self.last_timings.items():
-            self.totals[key] += value
-        self.totals["runs"] += 1
+        self._times = (t0, t1, t2, t3)
+        sums = self._sums
+        sums[0] += t1 - t0
+        sums[1] += t2 - t1
+        sums[2] += t3 - t2
+        sums[3] += 1
+
+    @property
+    def last_timings(self) -> dict[str, float]:
+        """Seconds of the last run: ``transfer_in_s``, ``compute_s``, ``transfer_out_s``
+        (empty before the first)."""
+        if self._times is None:
+            return {}
+        t0, t1, t2, t3 = self._times
+        return {"transfer_in_s": t1 - t0, "compute_s": t2 - t1, "transfer_out_s": t3 - t2}
+
+    @property
+    def totals(self) -> dict[str, float]:
+        """The three phases' seconds summed over all runs, and ``runs``."""
+        s = self._sums
+        return {"transfer_in_s": s[0], "compute_s": s[1], "transfer_out_s": s[2],
+                "runs": s[3]}
 
     def replay(self, feeds: Mapping[str, np.ndarray],
                output_names: list[str] | None = None) -> list[np.ndarray]:
@@ -239,6 +285,32 @@ class Executor:
         are screened on every call, as ``run`` does; ``profile=True`` runs ``run``."""
         if self.profile:
             return self.run(feeds, output_names)
+        plan = self.plan
+        hosts = self.screened_feeds(feeds) if plan is not None and output_names is None \
+            else None
+        if hosts is None:
+            return self._replay_checked(feeds, output_names)
+        # The common call, its feeds screened above: upload, replay, outputs.
+        be, sync = self.backend, self.time_transfers
+        t0 = _perf_counter()
+        asarray = be.asarray
+        inputs = [np.asarray(x) if spec[4] else asarray(x)
+                  for x, spec in zip(hosts, self._feed_specs, strict=True)]
+        if sync:
+            be.synchronize()
+        t1 = _perf_counter()
+        values = plan._fn(inputs)  # built: what plan.replay calls
+        if sync:
+            be.synchronize()
+        t2 = _perf_counter()
+        results = host_outputs(be, values)
+        self._record(t0, t1, t2, _perf_counter())
+        return results
+
+    def _replay_checked(self, feeds: Mapping[str, np.ndarray],
+                        output_names: list[str] | None) -> list[np.ndarray]:
+        """``replay`` through ``check_feeds`` and ``output_names``: the first (traced) run,
+        a selection of outputs, and anything ``screened_feeds`` leaves to the full checks."""
         self.check_feeds(feeds)
         names = self._output_names(output_names)
         be, sync = self.backend, self.time_transfers

@@ -31,6 +31,7 @@ import numpy as np
 
 from hwbench.errors import ArgumentError
 
+_ndarray = np.ndarray
 # Methods whose instrumented copy would only slow the traced run (never kernels).
 _NOT_TRACED = frozenset({"_owns", "_foreign_message", "_unsupported", "memory_budget",
                          "allocation_limit", "require_bytes", "_all_finite"})
@@ -228,15 +229,22 @@ class Plan:
             return f"C{consts}"
 
         local = 0
+        entered: Any = None  # the enter_key in force (None: unknown, after an op function)
         for k, (step, free, call) in enumerate(zip(ex._steps, ex._free_after, recipes,
                                                    strict=True)):
             inputs = [names.get(n, "None") if n else "None" for n in step.node.inputs]
             if call is None:
                 ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
                 lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
+                entered = None
             else:
-                calls = [self._kernel_call(c, j == 0, inputs, ns, const)
-                         for j, c in enumerate(call)]
+                calls = []
+                for j, c in enumerate(call):
+                    source, enter = self._kernel_call(c, j == 0, inputs, ns, const)
+                    if enter is not None and enter[0] != entered:
+                        lines.append(f"    {enter[1]}()")
+                        entered = enter[0]
+                    calls.append(source)
                 for j, source in enumerate(calls[:-1]):
                     lines.append(f"    _r{j} = {source}")
                 lines.append(f"    _t = {calls[-1]}")
@@ -275,11 +283,14 @@ class Plan:
         self.prepared_steps = sum(c is not None for c in recipes)
 
     def _kernel_call(self, call: _Call, first: bool, inputs: list[str], ns: dict[str, Any],
-                     const: Callable[[Any], str]) -> str:
+                     const: Callable[[Any], str]) -> tuple[str, tuple[Any, str] | None]:
         """Source of one prepared kernel call, its arguments mapped to the step's input
-        expressions and earlier results (``_r<j>``). Only the first call of a chain
-        began a kernel (thread count, ...); the epilogue calls after it run as they
-        did, in the state it left."""
+        expressions and earlier results (``_r<j>``), and (key, name) of the ``enter()``
+        that must run before it, if any. Only the first call of a chain began a kernel
+        (thread count, ...); the epilogue calls after it run as they did, in the state it
+        left. A prepared call with ``enter``, ``enter_key`` and ``impl`` (the cpu
+        backend's) is called as ``impl[0](...)`` after its ``enter()``, which the plan
+        emits once for calls of one key in a row."""
         be = self.executor.backend
         kernel = getattr(be, call.name)
         prepare = getattr(be, "_prepared_kernel", None)
@@ -291,6 +302,10 @@ class Plan:
             fn = _default_prepared(be, call.op, call.problem, kernel)
         key = f"K{len(ns)}"
         ns[key] = fn
+        target, enter = key, None
+        if first and hasattr(fn, "enter") and hasattr(fn, "impl"):
+            ns[f"E{key}"], ns[f"I{key}"] = fn.enter, fn.impl
+            target, enter = f"I{key}[0]", (fn.enter_key, f"E{key}")
 
         def one(x: Any) -> str | None:
             where = call.known.get(id(x)) if x is not None else None
@@ -309,7 +324,7 @@ class Plan:
 
         parts = [expr(a) for a in call.args]
         parts += [f"{kw}={expr(a)}" for kw, a in call.kwargs.items()]
-        return f"{key}({', '.join(parts)})"
+        return f"{target}({', '.join(parts)})", enter
 
     def replay(self, inputs: list[Any]) -> list[Any]:
         """The graph outputs' values (graph output order) from the uploaded feeds."""
@@ -331,11 +346,16 @@ def bind_outputs(env: dict[str, Any], names: list[str], out: Any, free: Any) -> 
 
 def host_outputs(backend: Any, values: list[Any]) -> list[np.ndarray]:
     """Device values as NumPy arrays the caller owns (``Executor.run``'s rule: a view of
-    backend state is copied)."""
+    backend state is copied). A host NumPy array of numbers is taken as it is, without
+    the call: every backend's ``to_numpy`` gives one back unchanged."""
     results = []
     for value in values:
-        host = backend.to_numpy(value)
-        if not host.flags.writeable or not host.flags.owndata:
+        if type(value) is _ndarray and value.dtype.kind in "biufc":
+            host = value
+        else:
+            host = backend.to_numpy(value)
+        flags = host.flags
+        if not flags.writeable or not flags.owndata:
             host = np.array(host, copy=True)
         results.append(host)
     return results

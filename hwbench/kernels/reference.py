@@ -20,13 +20,16 @@ from hwbench.kernels.spec import normalize_padding
 from hwbench.kernels.spec.activations import ACTIVATIONS
 
 
-def gemm(a, b, bias=None, trans_a: bool = False, trans_b: bool = False) -> np.ndarray:
+def gemm(a, b, bias=None, trans_a: bool = False, trans_b: bool = False,
+         activation: str | None = None) -> np.ndarray:
+    """``activation(op(a) @ op(b) + bias)`` in float64 (ONNX Gemm, then FusedGemm's
+    activation)."""
     a64 = np.asarray(a, dtype=np.float64)
     b64 = np.asarray(b, dtype=np.float64)
     out = (a64.T if trans_a else a64) @ (b64.T if trans_b else b64)
     if bias is not None:
         out = out + np.asarray(bias, dtype=np.float64)
-    return out
+    return activation64(out, activation)
 
 
 def conv2d(x, w, bias=None, stride=1, padding=0, dilation=1, groups: int = 1, *,

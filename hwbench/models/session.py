@@ -24,6 +24,7 @@ from hwbench.backends import Backend, backend_class, get_backend, parse_backend_
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.executor import Executor
 from hwbench.graph.gelu_fusion import fuse_gelu
+from hwbench.graph.gemm_fusion import fuse_gemm_activations
 from hwbench.graph.passes import fuse_conv_epilogues, optimize
 from hwbench.models.model import Model, load_model
 from hwbench.models.quantization import quantize_model
@@ -76,8 +77,9 @@ class Session:
                  plan: bool = True, **backend_options: Any) -> None:
         """``precision="int8"`` runs ``hwbench.quantize_model(model, calibration)`` first; a model
         that is quantized already runs as it is whatever ``precision`` says. ``fuse``: run
-        ``passes.fuse_conv_epilogues`` (Conv+Add+activation as one kernel call) and
-        ``gelu_fusion.fuse_gelu`` (a GELU subgraph as one Gelu node) after the
+        ``passes.fuse_conv_epilogues`` (Conv+Add+activation as one kernel call),
+        ``gelu_fusion.fuse_gelu`` (a GELU subgraph as one Gelu node) and
+        ``gemm_fusion.fuse_gemm_activations`` (Gemm+activation as one call) after the
         inference passes; False runs the graph op by op. ``plan``: ``run`` replays the
         compiled plan (``hwbench.graph.plan``: checks settled by the first run, kernels
         called directly after); False walks the graph through every check each run."""
@@ -105,7 +107,7 @@ class Session:
         self.precision = model.precision
         self.graph = optimize(model.graph)
         if fuse:
-            self.graph = fuse_gelu(fuse_conv_epilogues(self.graph))
+            self.graph = fuse_gemm_activations(fuse_gelu(fuse_conv_epilogues(self.graph)))
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
         self._run = self.executor.replay if plan else self.executor.run
@@ -129,7 +131,8 @@ class Session:
         saying so. Every input must be fed, with the model's exact shape and dtype (no
         silent casts); a mistake raises ``ArgumentError``/``DTypeError`` naming the input.
         """
-        if isinstance(output_names, Mapping) and not isinstance(feeds, Mapping):
+        if output_names is not None and isinstance(output_names, Mapping) \
+                and not isinstance(feeds, Mapping):
             raise ArgumentError(
                 "Session.run takes the feeds first: run(feeds, output_names=None), the "
                 "reverse of onnxruntime's run(output_names, feeds); got output names "

@@ -31,6 +31,7 @@ from hwbench.backends.cpu.blocked_ops import BlockedOps
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
+from hwbench.backends.cpu.fused_gemm import fused_gemm
 from hwbench.backends.cpu.int8 import Int8Kernels
 from hwbench.backends.cpu.integer import IntegerKernelsCpu
 from hwbench.backends.cpu.layouts import (
@@ -284,7 +285,12 @@ class CpuBackend(IntegerKernelsCpu,
         return len(self._primitives)
 
     # -- gemm ----------------------------------------------------------------------------
-    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> np.ndarray:
+    gemm_fused_activations = frozenset(ONEDNN_ACTIVATIONS)
+
+    def _gemm(self, p: spec.GemmProblem, a, b, bias, activation: str | None = None
+              ) -> np.ndarray:
+        if activation is not None:  # one matmul primitive with bias and post-op
+            return fused_gemm(self, p, a, b, bias, activation)
         a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
         if self.mkl is not None:
             out = self.mkl.sgemm(a, b, p.trans_a, p.trans_b)

@@ -1,8 +1,10 @@
 """The cpu backend's prepared kernel calls (``Backend._prepared_kernel``, replayed by
 ``hwbench.graph.plan``): the thread count a problem runs with is chosen once, when the
-plan is built, and libgomp is told only when it changes. Kernels with a fast path
-(``prepared_kernels.py``) are built into it on their first replay, from the arguments
-they meet; the others (and a fast path's refused arguments) call the kernel itself."""
+plan is built, and libgomp is told only when it changes; a plan sets it once for a run
+of calls with the same count (``call.enter``) and calls the implementation directly.
+Kernels with a fast path (``prepared_kernels.py``) are built into it on their first
+replay, from the arguments they meet; the others (and a fast path's refused arguments)
+call the kernel itself."""
 
 from __future__ import annotations
 
@@ -39,11 +41,17 @@ def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:
 
     impl = [plain if build is None else first]
 
-    def call(*args: Any, **kwargs: Any) -> Any:
+    def enter() -> None:
         backend._threads_now = threads
         if dnnl._threads_set != (threads, get_ident()):  # set_num_threads' own test
             set_threads(threads)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        enter()
         return impl[0](*args, **kwargs)
+    # For a plan: ``enter()`` then ``impl[0](...)`` is ``call(...)``; calls of one
+    # ``enter_key`` in a row need one ``enter`` (``plan.Plan`` emits it so).
+    call.enter, call.enter_key, call.impl = enter, ("cpu threads", threads), impl
     # for tests: whether a fast path was built, and what it stands for
     call.fast = lambda: impl[0] is not plain and impl[0] is not first
     call.problem, call.kernel = problem, kernel

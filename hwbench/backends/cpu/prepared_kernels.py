@@ -1,17 +1,17 @@
 """The cpu kernels a compiled plan replays with their per-call Python settled (issue 16).
 
-A prepared call of ``_conv2d``, ``_gemm``, ``_relu``/``_sigmoid``, ``_softmax``, a
-pooling kernel or a ``_mul``/``_add`` of blocked activations is built on its first
-replay, from the arguments it meets: the cached primitive the normal path uses (same
-key, same thread count, so the same results bit for bit), the packed weights, and a
-``BoundPrimitive``: the plan's own ``dnnl_memory_t`` per argument, with the weights',
-bias' and scratchpad's data handles set once and a prebuilt ``dnnl_exec_arg_t`` array,
-so that a replayed call swaps only the source and destination addresses before execute
-and wait. Each call first checks that its arguments are what the fast path was built for (plain C-
-contiguous float32 of the traced shape, or a blocked array of the exact layout, the
-same weight objects); anything else runs the backend's kernel as the normal path does.
-Outputs are fresh arrays (or pool buffers nothing else holds), never reused while the
-caller holds them.
+A prepared call of ``_conv2d``, ``_gemm`` (with a fused activation too),
+``_relu``/``_sigmoid``, ``_softmax``, a pooling kernel or a ``_mul``/``_add`` of blocked
+activations is built on its first replay, from the arguments it meets: the cached
+primitive the normal path uses (same key, same thread count, so the same results bit for
+bit), the packed weights, and a ``BoundPrimitive``: the plan's own ``dnnl_memory_t`` per
+argument, with the weights', bias' and scratchpad's data handles set once and a prebuilt
+``dnnl_exec_arg_t`` array, so that a replayed call swaps only the source and destination
+addresses before execute and wait. Each call first checks that its arguments are what
+the fast path was built for (plain C-contiguous float32 of the traced shape, or a
+blocked array of the exact layout, the same weight objects); anything else runs the
+backend's kernel as the normal path does. Outputs are fresh arrays (or pool buffers
+nothing else holds), never reused while the caller holds them.
 """
 
 from __future__ import annotations
@@ -226,10 +226,12 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
                 or not (residual.md is res_md or residual.md == res_md)):
             return kernel(p, x, w, bias, residual=residual, activation=activation)
         res = () if residual is None else (address(residual.buffer),)
-        if type(x) is BlockedArray and (x.md is src_md or x.md == src_md):
+        # The layout by identity first (the same descriptor objects run after run; an
+        # equality test is a oneDNN call), then by value.
+        md = x.md if type(x) is BlockedArray else None
+        if md is not None and (md is src_md or (md is not from_md and md == src_md)):
             src, a_src = x.buffer, address(x.buffer)
-        elif from_md is not None and type(x) is BlockedArray and (
-                x.md is from_md or x.md == from_md):
+        elif md is not None and from_md is not None and (md is from_md or md == from_md):
             src, a_src = new_src()
             from_reorder(address(x.buffer), a_src)
         elif _is_plain(x, in_shape):
@@ -259,6 +261,8 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     from hwbench.backends.cpu.blas_layout import leading_dim, row_major
     from hwbench.kernels import spec
 
+    if kwargs.get("activation") is not None:
+        return _fused_gemm(be, p, kernel, args, kwargs)
     if be.mkl is not None or kwargs or len(args) != 3:
         return None
     a, b, bias = args
@@ -296,6 +300,39 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
             check(status, "dnnl_sgemm")
         return out
     call.kept = fixed_b  # the stored B must outlive the call
+    return call
+
+
+def _fused_gemm(be: Any, p: Any, kernel: Callable, args: tuple,
+                kwargs: dict) -> Callable | None:
+    """``_gemm(..., activation=)`` (``cpu/fused_gemm.py``): the cached matmul primitive
+    bound to the packed weights and the bias, A read in place."""
+    from hwbench.backends.cpu.fused_gemm import fuses, matmul_for, packed_weights
+
+    activation = kwargs["activation"]
+    if set(kwargs) != {"activation"} or len(args) != 3 or not fuses(p):
+        return None
+    a, b, bias = args
+    a_shape = (p.k, p.m) if p.trans_a else (p.m, p.k)
+    if not _is_plain(a, a_shape) or type(b) is not _ndarray:
+        return None
+    mm = matmul_for(be, p, activation)
+    fixed = {ARG_WEIGHTS: packed_weights(be, mm, p, activation, b)}
+    if bias is not None:
+        fixed[ARG_BIAS] = np.ascontiguousarray(bias).reshape(1, p.n)
+    if (ARG_BIAS in fixed) != (ARG_BIAS in mm.prim.mds):
+        return None
+    run = BoundPrimitive(mm.prim, fixed, (ARG_SRC, ARG_DST)).runner()
+    new_out = _out_factory(be, (p.m, p.n))
+    b0, bias0, act0 = b, bias, activation
+
+    def call(a, b, bias, activation=activation):
+        if b is not b0 or bias is not bias0 or activation != act0 \
+                or not _is_plain(a, a_shape):
+            return kernel(p, a, b, bias, activation=activation)
+        out, a_out = new_out()
+        run(address(a), a_out)
+        return out
     return call
 
 

@@ -42,6 +42,7 @@ ONEDNN_ACTIVATIONS: dict[str, tuple[str, float, float]] = {
     "silu": ("eltwise_swish", 1.0, 0.0),  # x · sigmoid(alpha·x)
     "hardswish": ("eltwise_hardswish", 1.0 / 6.0, 0.5),
     "hardsigmoid": ("eltwise_hardsigmoid", 1.0 / 6.0, 0.5),
+    "tanh": ("eltwise_tanh", 0.0, 0.0),
 }
 
 

@@ -1,12 +1,13 @@
 """Matrix products: Gemm and MatMul (2-D on ``gemm``; N-D, batched with NumPy's broadcasting
-and 1-D promotion, on ``matmul``)."""
+and 1-D promotion, on ``matmul``), and hwbench's FusedGemm (Gemm + an activation of
+``spec.ACTIVATIONS``, made by ``gemm_fusion.fuse_gemm_activations``)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.graph.ir import Graph, Node
+from hwbench.graph.ir import FUSED_DOMAIN, FUSED_GEMM, Graph, Node
 from hwbench.graph.ops.counting import _shaped, gemm_flops
 from hwbench.graph.ops.opdef import Int8Weights, OpDef, Shape, Step
 from hwbench.kernels import spec
@@ -58,6 +59,14 @@ def _run_gemm(be, x, s: Step):
                    trans_b=bool(s.node.attrs.get("transB", 0)))
 
 
+def _run_fused_gemm(be, x, s: Step):
+    """Inputs (a, b, c or ""): an absent C arrives as None."""
+    return be.gemm(x[0], x[1], x[2] if len(x) > 2 else None,
+                   trans_a=bool(s.node.attrs.get("transA", 0)),
+                   trans_b=bool(s.node.attrs.get("transB", 0)),
+                   activation=s.node.attrs["activation"])
+
+
 def _as_1x1_conv(w: np.ndarray, bias: np.ndarray | None) -> Int8Weights:
     """(K, M) weights -> a 1×1 convolution's (M, K, 1, 1); the bias one value per output."""
     weight = np.ascontiguousarray(w.T).reshape(w.shape[1], w.shape[0], 1, 1)
@@ -95,4 +104,6 @@ DEFS = (
           flops=gemm_flops),
     OpDef("MatMul", shape=_matmul_shape, run=_run_matmul, kernels=("gemm", "matmul"),
           int8=_matmul_int8, flops=_matmul_flops),
+    OpDef(FUSED_GEMM, domain=FUSED_DOMAIN, shape=_gemm_shape, run=_run_fused_gemm,
+          kernels=("gemm", "relu"), flops=gemm_flops),
 )

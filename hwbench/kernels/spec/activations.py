@@ -27,4 +27,5 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation("silu"),                                      # x · sigmoid(x)
     Activation("hardswish", "hard_swish", 1.0 / 6.0, 0.5),   # ONNX HardSwish
     Activation("hardsigmoid", "hard_sigmoid", 1.0 / 6.0, 0.5),  # PyTorch's HardSigmoid
+    Activation("tanh", "tanh"),                              # Tanh
 )}
