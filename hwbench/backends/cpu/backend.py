@@ -95,7 +95,6 @@ SMALL_PROBLEM_BYTES = 2 << 20
 SPINNING_SMALL_PROBLEM_FLOPS = 1_000_000
 SPINNING_SMALL_PROBLEM_BYTES = 256 << 10
 
-
 # Concat outputs of at least this many bytes use oneDNN's concat primitive, smaller ones
 # np.concatenate. Measured on the 2-core Zen 4 host (NCHW, axis 1, median of 30):
 # 6.4 MB out 109 vs 169 us, 25.7 MB 1019 vs 1537 us, 1.8 MB 39 vs 45 us (oneDNN copies
@@ -287,8 +286,7 @@ class CpuBackend(IntegerKernelsCpu,
     # -- gemm ----------------------------------------------------------------------------
     gemm_fused_activations = frozenset(ONEDNN_ACTIVATIONS)
 
-    def _gemm(self, p: spec.GemmProblem, a, b, bias, activation: str | None = None
-              ) -> np.ndarray:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias, activation: str | None = None):
         if activation is not None:  # one matmul primitive with bias and post-op
             return fused_gemm(self, p, a, b, bias, activation)
         a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
