@@ -117,7 +117,8 @@ def test_nothing_read_back_mid_op(backend, rng, monkeypatch):
 
 
 def test_cpu_runs_onednn_rnn_primitives(rng):
-    """Default configurations run one oneDNN RNN primitive each; the rest lower."""
+    """Default configurations run one oneDNN RNN primitive each (forward with lengths:
+    one per span between distinct lengths); the rest lower."""
     ok, why = availability("cpu")
     if not ok:
         pytest.skip(f"backend cpu unavailable: {why}")
@@ -138,9 +139,15 @@ def test_cpu_runs_onednn_rnn_primitives(rng):
             check(be, make(rng, cell, "bidirectional"), cell=cell, direction="bidirectional",
                   **extra)
         assert seen == ["rnn", "gru", "lbr_gru", "lstm", "rnn"]
-        check(be, make(rng, "lstm"), [5, 1, 2], cell="lstm")  # lengths: lowered
+        # forward lengths: one primitive per span between distinct lengths (1, 1, 3 steps)
+        check(be, make(rng, "lstm", batch=4), [5, 1, 2, 2], cell="lstm")
+        assert seen[5:] == ["lstm", "lstm"]
+        check(be, make(rng, "gru", layout=1), [3, 5, 3], cell="gru", layout=1)
+        assert seen[7:] == ["gru", "gru"]
+        check(be, make(rng, "lstm", "reverse"), [5, 1, 2], cell="lstm",
+              direction="reverse")  # lengths backwards: lowered
         check(be, make(rng, "gru"), cell="gru", clip=1.0)
-        assert len(seen) == 5
+        assert len(seen) == 9
     finally:
         cpu_rnn.RnnPrimitive.__init__ = real
 

@@ -3,10 +3,12 @@
 ``vanilla_gru`` and ``lbr_gru`` (linear_before_reset=1), both directions in one primitive
 (``bidirectional_concat``).
 
-Where oneDNN's cell does not match the problem (per-batch sequence lengths, clip,
-input_forget, LSTM/GRU activations other than the defaults, an RNN whose two directions
-use different functions) ``_rnn`` falls back to the lowering onto the backend's own GEMM
-and elementwise kernels (``rnn_lowering``), on the same memory.
+Per-batch sequence lengths run forward as one primitive per span between consecutive
+distinct lengths (``_rnn_by_length``: exact, the state carried across spans). Where
+oneDNN's cell does not match the problem (lengths on a reverse or bidirectional pass,
+clip, input_forget, LSTM/GRU activations other than the defaults, an RNN whose two
+directions use different functions) ``_rnn`` falls back to the lowering onto the
+backend's own GEMM and elementwise kernels (``rnn_lowering``), on the same memory.
 
 ONNX -> oneDNN: weights (D, G·H, I) -> ldigo (1, D, I, G, H) and recurrent weights
 likewise, gates reordered (ONNX LSTM i, o, f, c -> oneDNN i, f, c̃, o; GRU z, r, h is
@@ -18,6 +20,7 @@ weights are kept per frozen array (``asarray``'s copies), so a model converts th
 from __future__ import annotations
 
 import ctypes
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -69,7 +72,9 @@ def _declare(d: onednn.OneDNN) -> None:
 
 def native_kind(p: spec.RnnProblem) -> str | None:
     """The oneDNN cell that computes ``p`` exactly, or None (lowered instead)."""
-    if p.lengths is not None or p.clip is not None or p.input_forget:
+    if p.clip is not None or p.input_forget:
+        return None
+    if p.lengths is not None and p.direction != "forward":  # see _rnn_by_length
         return None
     if p.cell == "rnn":
         acts = {(a.name, a.alpha) for a in p.activations}
@@ -157,23 +162,16 @@ class RnnKernelsCpu:
         kind = native_kind(p)
         if kind is None:
             return super()._rnn(p, x, w, r, b, initial_h, initial_c, peep)
-        t, n, h, dirs = p.seq, p.batch, p.hidden, p.directions
+        n, h, dirs, cell = p.batch, p.hidden, p.directions, p.cell
         g = 4 if kind == "lbr_gru" else p.gates
         self.dnnl.set_num_threads(self._threads_now)
-        prim = self._primitive(("rnn", kind, p.direction, t, n, p.input_size, h,
-                                p.activations[0], p.has_peepholes),
-                               lambda: RnnPrimitive(self.dnnl, p, kind)).prim
         x = np.asarray(self._plain(x))
-        if p.layout:
-            x = x.transpose(1, 0, 2)
+        x = np.ascontiguousarray(x.transpose(1, 0, 2) if p.layout else x, np.float32)
         state_in = []
         for s in (initial_h, initial_c):
             s = np.zeros((dirs, n, h), np.float32) if s is None else np.asarray(self._plain(s))
             state_in.append(np.ascontiguousarray(s.transpose(1, 0, 2) if p.layout else s))
-        cell = p.cell
-        buffers = {
-            ARG_SRC_LAYER: np.ascontiguousarray(x, np.float32),
-            ARG_SRC_ITER: state_in[0],
+        weights = {
             ARG_WEIGHTS_LAYER: self._once_per_array(w, ("rnn-ldigo", cell),
                                                     lambda v: to_ldigo(v, cell)),
             ARG_WEIGHTS_ITER: self._once_per_array(r, ("rnn-ldigo", cell),
@@ -182,21 +180,58 @@ class RnnKernelsCpu:
                        self._once_per_array(b, ("rnn-bias", cell, kind == "lbr_gru"),
                                             lambda v: to_ldgo_bias(v, cell, kind == "lbr_gru"))),
         }
-        y = np.empty((t, n, dirs * h), np.float32)
-        yh = np.empty((dirs, n, h), np.float32)
-        buffers[ARG_DST_LAYER], buffers[ARG_DST_ITER] = y, yh
-        yc = None
-        if cell == "lstm":
-            yc = np.empty((dirs, n, h), np.float32)
-            buffers[ARG_SRC_ITER_C], buffers[ARG_DST_ITER_C] = state_in[1], yc
-            if peep is not None:
-                buffers[ARG_WEIGHTS_PEEPHOLE] = self._once_per_array(
-                    peep, "rnn-peephole", lambda v: np.ascontiguousarray(
-                        np.asarray(v).reshape(dirs, 3, h)[:, list(PEEPHOLE_ORDER)][None]))
-        prim.execute(buffers)
-        y4 = y.reshape(t, n, dirs, h)
+        if cell == "lstm" and peep is not None:
+            weights[ARG_WEIGHTS_PEEPHOLE] = self._once_per_array(
+                peep, "rnn-peephole", lambda v: np.ascontiguousarray(
+                    np.asarray(v).reshape(dirs, 3, h)[:, list(PEEPHOLE_ORDER)][None]))
+        plain = replace(p, layout=0, lengths=None)
+        if p.lengths is None:
+            y = np.empty((p.seq, n, dirs * h), np.float32)
+            yh, yc = self._rnn_steps(plain, kind, weights, x, *state_in, y)
+        else:
+            y, yh, yc = self._rnn_by_length(plain, kind, weights, x, *state_in, p.lengths)
+        y4 = y.reshape(p.seq, n, dirs, h)
         y_out = np.ascontiguousarray(y4.transpose(1, 0, 2, 3) if p.layout
                                      else y4.transpose(0, 2, 1, 3))
         states = [s if s is None or not p.layout else np.ascontiguousarray(s.transpose(1, 0, 2))
                   for s in (yh, yc)]
         return (y_out, states[0], states[1]) if cell == "lstm" else (y_out, states[0])
+
+    def _rnn_steps(self, p: spec.RnnProblem, kind: str, weights: dict, x: np.ndarray,
+                   h0: np.ndarray, c0: np.ndarray | None, y: np.ndarray) -> tuple:
+        """One primitive over ``p.seq`` steps (layout 0, no lengths) from (h0, c0): Y
+        written into ``y``; returns the final (h, c) (c None but for LSTM)."""
+        prim = self._primitive(("rnn", kind, p.direction, p.seq, p.batch, p.input_size,
+                                p.hidden, p.activations[0], p.has_peepholes),
+                               lambda: RnnPrimitive(self.dnnl, p, kind)).prim
+        yh = np.empty_like(h0)
+        buffers = {**weights, ARG_SRC_LAYER: x, ARG_SRC_ITER: h0, ARG_DST_LAYER: y,
+                   ARG_DST_ITER: yh}
+        yc = None
+        if p.cell == "lstm":
+            yc = np.empty_like(h0)
+            buffers[ARG_SRC_ITER_C], buffers[ARG_DST_ITER_C] = c0, yc
+        prim.execute(buffers)
+        return yh, yc
+
+    def _rnn_by_length(self, p: spec.RnnProblem, kind: str, weights: dict, x: np.ndarray,
+                       h0: np.ndarray, c0: np.ndarray | None, lengths: tuple) -> tuple:
+        """A forward pass with per-batch lengths, exact: one primitive per span between
+        two consecutive distinct lengths, the state carried from span to span; after the
+        span that ends at an entry's length its (h, c) is kept as its Y_h/Y_c, and its Y
+        past that step is zeroed (a forward state never reads later steps)."""
+        n, h = p.batch, p.hidden
+        ends = np.asarray(lengths)
+        y = np.zeros((p.seq, n, h), np.float32)
+        yh, yc = np.empty_like(h0), np.empty_like(h0) if p.cell == "lstm" else None
+        hs, cs, start = h0, c0, 0
+        for end in sorted(set(lengths)):
+            hs, cs = self._rnn_steps(replace(p, seq=end - start), kind, weights,
+                                     x[start:end], hs, cs, y[start:end])
+            done = ends == end
+            yh[:, done] = hs[:, done]
+            if yc is not None:
+                yc[:, done] = cs[:, done]
+            start = end
+        y[np.arange(p.seq)[:, None] >= ends[None, :]] = 0.0
+        return y, yh, yc
