@@ -169,7 +169,10 @@ class RnnKernelsCpu:
         x = np.ascontiguousarray(x.transpose(1, 0, 2) if p.layout else x, np.float32)
         state_in = []
         for s in (initial_h, initial_c):
-            s = np.zeros((dirs, n, h), np.float32) if s is None else np.asarray(self._plain(s))
+            if s is None:
+                state_in.append(np.zeros((dirs, n, h), np.float32))
+                continue
+            s = np.asarray(self._plain(s))
             state_in.append(np.ascontiguousarray(s.transpose(1, 0, 2) if p.layout else s))
         weights = {
             ARG_WEIGHTS_LAYER: self._once_per_array(w, ("rnn-ldigo", cell),
