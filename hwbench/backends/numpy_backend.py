@@ -18,6 +18,7 @@ from hwbench.kernels import (
     array_ops,
     cast_reference,
     integer_reference,
+    rnn_reference,
     spec,
     unary_reference,
     upsampling_reference,
@@ -65,6 +66,12 @@ class NumpyBackend(Backend):
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
+
+    def _rnn(self, p: spec.RnnProblem, x, w, r, b, initial_h, initial_c, peep) -> tuple:
+        """The float64 reference's code in float32: one input product for the sequence,
+        the recurrent product and the gates in NumPy per step (not ~25 lowered kernels)."""
+        outs = rnn_reference.rnn(p, x, w, r, b, initial_h, initial_c, peep, np.float32)
+        return tuple(np.ascontiguousarray(v) for v in outs if v is not None)
 
     def _gemm(self, p: spec.GemmProblem, a, b, bias) -> np.ndarray:
         out = np.matmul(a.T if p.trans_a else a, b.T if p.trans_b else b)

@@ -18,6 +18,7 @@ import numpy as np
 
 from hwbench.backends.frozen import FrozenArrays
 from hwbench.backends.numpy_backend import NumpyBackend
+from hwbench.backends.rnn_interface import RnnKernels
 from hwbench.backends.systolic import functional
 from hwbench.backends.systolic.analytic import LayerReport, simulate_layer, simulate_vector
 from hwbench.backends.systolic.binary import BinaryVectorKernels
@@ -105,6 +106,8 @@ class SystolicBackend(IntegerVectorKernels,
     name = "systolic"
     float_precision = "int8"  # float gemm/conv2d are quantized to int8 on the fly
     runs_on_host_cpu = False  # its speed is a simulated accelerator's, not the host's
+    # the lowering, not NumpyBackend's host loop: its GEMMs run (and count) on the array
+    _rnn = RnnKernels._rnn
 
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, config: str | SystolicConfig | None = None) -> None:
