@@ -20,6 +20,7 @@ weights are kept per frozen array (``asarray``'s copies), so a model converts th
 from __future__ import annotations
 
 import ctypes
+import functools
 from dataclasses import replace
 from typing import Any
 
@@ -70,6 +71,7 @@ def _declare(d: onednn.OneDNN) -> None:
     d._rnn_declared = True
 
 
+@functools.lru_cache(maxsize=256)
 def native_kind(p: spec.RnnProblem) -> str | None:
     """The oneDNN cell that computes ``p`` exactly, or None (lowered instead)."""
     if p.clip is not None or p.input_forget:
@@ -86,6 +88,13 @@ def native_kind(p: spec.RnnProblem) -> str | None:
     if p.cell == "gru":
         return "lbr_gru" if p.linear_before_reset else "gru"
     return "lstm"
+
+
+@functools.lru_cache(maxsize=256)
+def _span(p: spec.RnnProblem, seq: int) -> spec.RnnProblem:
+    """``p`` over ``seq`` steps, layout 0, no lengths: what one primitive runs (cached: a
+    dataclass ``replace`` per call was a visible share of a one-step decoder's LSTM)."""
+    return replace(p, seq=seq, layout=0, lengths=None)
 
 
 class RnnPrimitive:
@@ -187,7 +196,7 @@ class RnnKernelsCpu:
             weights[ARG_WEIGHTS_PEEPHOLE] = self._once_per_array(
                 peep, "rnn-peephole", lambda v: np.ascontiguousarray(
                     np.asarray(v).reshape(dirs, 3, h)[:, list(PEEPHOLE_ORDER)][None]))
-        plain = replace(p, layout=0, lengths=None)
+        plain = _span(p, p.seq)
         if p.lengths is None:
             y = np.empty((p.seq, n, dirs * h), np.float32)
             yh, yc = self._rnn_steps(plain, kind, weights, x, *state_in, y)
@@ -229,7 +238,7 @@ class RnnKernelsCpu:
         yh, yc = np.empty_like(h0), np.empty_like(h0) if p.cell == "lstm" else None
         hs, cs, start = h0, c0, 0
         for end in sorted(set(lengths)):
-            hs, cs = self._rnn_steps(replace(p, seq=end - start), kind, weights,
+            hs, cs = self._rnn_steps(_span(p, end - start), kind, weights,
                                      x[start:end], hs, cs, y[start:end])
             done = ends == end
             yh[:, done] = hs[:, done]
