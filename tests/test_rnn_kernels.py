@@ -1,8 +1,9 @@
 """``rnn`` (ONNX RNN, GRU, LSTM) on every backend against the float64 reference: every
 cell, direction and layout at odd sizes, with and without per-batch sequence lengths;
 clip, input_forget, linear_before_reset, peepholes, absent optional inputs and every
-activation the spec lists; the cpu backend's oneDNN primitives where they apply; the
-systolic array's GEMM cycles; nothing read back to the host mid-op; the argument checks."""
+activation the spec lists; the cpu backend's oneDNN primitives where they apply; numpy's
+float32 reference loop; the systolic array's GEMM cycles; nothing read back to the host
+mid-op; the argument checks."""
 
 from __future__ import annotations
 
@@ -150,6 +151,23 @@ def test_cpu_runs_onednn_rnn_primitives(rng):
         assert len(seen) == 9
     finally:
         cpu_rnn.RnnPrimitive.__init__ = real
+
+
+def test_numpy_runs_the_reference_code_in_float32(rng, monkeypatch):
+    """numpy's rnn is the reference's loop in float32, not the generic lowering (whose
+    ~25 checked kernel calls a step made it the translator's bottleneck), its outputs
+    float32 and contiguous as every kernel's."""
+    from hwbench.backends import rnn_interface
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("numpy rnn went through the generic lowering")
+
+    monkeypatch.setattr(rnn_interface, "run_lowered", refuse)
+    be = get_backend("numpy")
+    for cell in GATES:
+        _, outs = check(be, make(rng, cell, "bidirectional", 1), [2, 5, 1], cell=cell,
+                        direction="bidirectional", layout=1)
+        assert all(o.dtype == np.float32 and o.flags.c_contiguous for o in outs)
 
 
 def test_systolic_counts_the_gemms_on_the_array(rng):
