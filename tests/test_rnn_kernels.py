@@ -2,8 +2,8 @@
 cell, direction and layout at odd sizes, with and without per-batch sequence lengths;
 clip, input_forget, linear_before_reset, peepholes, absent optional inputs and every
 activation the spec lists; the cpu backend's oneDNN primitives where they apply; numpy's
-float32 reference loop; the systolic array's GEMM cycles; nothing read back to the host
-mid-op; the argument checks."""
+float32 reference loop; opencl's fused LSTM step; the systolic array's GEMM cycles;
+nothing read back to the host mid-op; the argument checks."""
 
 from __future__ import annotations
 
@@ -151,6 +151,30 @@ def test_cpu_runs_onednn_rnn_primitives(rng):
         assert len(seen) == 9
     finally:
         cpu_rnn.RnnPrimitive.__init__ = real
+
+
+@pytest.mark.parametrize("direction,layout", list(itertools.product(
+    ("forward", "reverse", "bidirectional"), (0, 1))))
+def test_opencl_fused_lstm_step(rng, monkeypatch, direction, layout):
+    """opencl runs an LSTM step with the default functions as one ``_lstm_cell`` launch
+    (gates, cell update, sequence-end selects): the reference's answers with and without
+    lengths; peepholes or clip keep the elementwise kernels."""
+    ok, why = availability("opencl")
+    if not ok:
+        pytest.skip(f"backend opencl unavailable: {why}")
+    be = get_backend("opencl")
+    calls = []
+    real = be._lstm_cell
+    monkeypatch.setattr(be, "_lstm_cell", lambda *a: calls.append(1) or real(*a))
+    args = make(rng, "lstm", direction, layout, peepholes=False)
+    check(be, args, cell="lstm", direction=direction, layout=layout)
+    check(be, args, [5, 2, 1], cell="lstm", direction=direction, layout=layout)
+    steps = 5 * (2 if direction == "bidirectional" else 1)
+    assert len(calls) == 2 * steps
+    check(be, make(rng, "lstm", direction, layout), cell="lstm", direction=direction,
+          layout=layout)  # peepholes
+    check(be, args, cell="lstm", direction=direction, layout=layout, clip=0.5)
+    assert len(calls) == 2 * steps
 
 
 def test_numpy_runs_the_reference_code_in_float32(rng, monkeypatch):

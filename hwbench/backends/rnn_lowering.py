@@ -5,7 +5,9 @@ its candidate reads r⊙H), the gates the backend's elementwise kernels (sigmoid
 unary, add, mul, binary, compare/where), the steps' outputs one concat at the end.
 
 Nothing leaves the device between steps: sequence lengths become 0/1 masks uploaded once,
-and ``where`` keeps a finished sequence's state and zeroes its outputs.
+and ``where`` keeps a finished sequence's state and zeroes its outputs. A backend with
+``_lstm_cell`` (opencl) runs an LSTM step with the default functions as that one kernel
+after the recurrent GEMM (``fused_lstm``).
 """
 
 from __future__ import annotations
@@ -109,6 +111,14 @@ class _Ops:
         raise AssertionError(n)  # spec.check_rnn admits no other name
 
 
+def fused_lstm(be: Any, p: RnnProblem) -> bool:
+    """Whether ``be._lstm_cell`` (a backend's one-launch LSTM step: gates, cell update
+    and sequence-end selects) computes ``p``'s steps: ONNX's default functions, no clip
+    or input_forget (peepholes: checked per direction)."""
+    return (hasattr(be, "_lstm_cell") and p.cell == "lstm" and p.default_activations
+            and p.clip is None and not p.input_forget)
+
+
 def _direction(ops: _Ops, p: RnnProblem, k: int, xr, w, r, b, h0, c0, peep, masks):
     """One direction: its outputs per step (T, 1, B, H), final h and c (1, B, H)."""
     g, h, bsz, seq = p.gates, p.hidden, p.batch, p.seq
@@ -147,8 +157,13 @@ def _direction(ops: _Ops, p: RnnProblem, k: int, xr, w, r, b, h0, c0, peep, mask
         return ops.slice(v, j * h, (j + n) * h, 1)
 
     reverse = p.direction == "reverse" or k == 1
+    fused = fused_lstm(ops.be, p) and pi is None
     ys: list[Any] = [None] * seq
     for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
+        if fused:  # one launch for the gates, the cell update and the selects
+            ys[t], hs, cs = ops.be._lstm_cell(xw, t * bsz, ops.gemm(hs, rk), hs, cs,
+                                              None if masks is None else masks[t])
+            continue
         xt = ops.slice(xw, t * bsz, (t + 1) * bsz, 0)
         cn = None
         if p.cell == "rnn":

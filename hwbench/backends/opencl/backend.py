@@ -29,6 +29,7 @@ from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_pr
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
 from hwbench.backends.opencl.integer import IntegerKernelsOpencl
 from hwbench.backends.opencl.reductions import ReductionKernels
+from hwbench.backends.opencl.rnn import RnnKernelsOpencl
 from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
 from hwbench.backends.opencl.tensor_ops import TensorOpsKernels
 from hwbench.backends.opencl.unary import UnaryKernels
@@ -42,7 +43,7 @@ LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
 
 
-class OpenclBackend(IntegerKernelsOpencl,
+class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
                     ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
                     UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"
