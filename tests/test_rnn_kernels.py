@@ -117,40 +117,44 @@ def test_nothing_read_back_mid_op(backend, rng, monkeypatch):
                     layout=1, clip=3.0)
 
 
-def test_cpu_runs_onednn_rnn_primitives(rng):
-    """Default configurations run one oneDNN RNN primitive each (forward with lengths:
-    one per span between distinct lengths); the rest lower."""
+def test_cpu_runs_onednn_rnn_primitives(rng, monkeypatch):
+    """Default configurations run one oneDNN RNN primitive each (with lengths: one per
+    span between distinct lengths, per direction); the rest lower."""
     ok, why = availability("cpu")
     if not ok:
         pytest.skip(f"backend cpu unavailable: {why}")
+    from hwbench.backends import rnn_interface
     from hwbench.backends.cpu import rnn as cpu_rnn
 
     be = get_backend("cpu")
-    seen = []
-    real = cpu_rnn.RnnPrimitive.__init__
+    seen, lowered = [], []
+    real, real_lowered = cpu_rnn.RnnPrimitive.__init__, rnn_interface.run_lowered
 
     def spy(self, d, p, kind):
-        seen.append(kind)
+        seen.append((kind, p.direction, p.seq))
         real(self, d, p, kind)
 
-    cpu_rnn.RnnPrimitive.__init__ = spy
-    try:
-        for cell, extra in (("rnn", {}), ("gru", {}), ("gru", {"linear_before_reset": True}),
-                            ("lstm", {}), ("rnn", {"activations": ["LeakyRelu"] * 2})):
-            check(be, make(rng, cell, "bidirectional"), cell=cell, direction="bidirectional",
-                  **extra)
-        assert seen == ["rnn", "gru", "lbr_gru", "lstm", "rnn"]
-        # forward lengths: one primitive per span between distinct lengths (1, 1, 3 steps)
-        check(be, make(rng, "lstm", batch=4), [5, 1, 2, 2], cell="lstm")
-        assert seen[5:] == ["lstm", "lstm"]
-        check(be, make(rng, "gru", layout=1), [3, 5, 3], cell="gru", layout=1)
-        assert seen[7:] == ["gru", "gru"]
-        check(be, make(rng, "lstm", "reverse"), [5, 1, 2], cell="lstm",
-              direction="reverse")  # lengths backwards: lowered
-        check(be, make(rng, "gru"), cell="gru", clip=1.0)
-        assert len(seen) == 9
-    finally:
-        cpu_rnn.RnnPrimitive.__init__ = real
+    monkeypatch.setattr(cpu_rnn.RnnPrimitive, "__init__", spy)
+    monkeypatch.setattr(rnn_interface, "run_lowered",
+                        lambda *a: lowered.append(1) or real_lowered(*a))
+    for cell, extra in (("rnn", {}), ("gru", {}), ("gru", {"linear_before_reset": True}),
+                        ("lstm", {}), ("rnn", {"activations": ["LeakyRelu"] * 2})):
+        check(be, make(rng, cell, "bidirectional"), cell=cell, direction="bidirectional",
+              **extra)
+    assert [k for k, _, _ in seen] == ["rnn", "gru", "lbr_gru", "lstm", "rnn"]
+    # forward lengths: one primitive per span between distinct lengths (1, 1, 3 steps)
+    check(be, make(rng, "lstm", batch=4), [5, 1, 2, 2], cell="lstm")
+    assert seen[5:] == [("lstm", "forward", 1), ("lstm", "forward", 3)]
+    check(be, make(rng, "gru", layout=1), [3, 5, 3], cell="gru", layout=1)
+    assert seen[7:] == [("gru", "forward", 3), ("gru", "forward", 2)]
+    # reverse and bidirectional with lengths: forward passes over reversed sequences
+    for direction in ("reverse", "bidirectional"):
+        check(be, make(rng, "lstm", direction, 1), [4, 1, 2], cell="lstm",
+              direction=direction, layout=1)
+    assert seen[9:] == [("lstm", "forward", 1), ("lstm", "forward", 2)]  # then cached
+    assert not lowered
+    check(be, make(rng, "gru"), cell="gru", clip=1.0)
+    assert len(seen) == 11 and len(lowered) == 1
 
 
 @pytest.mark.parametrize("direction,layout", list(itertools.product(

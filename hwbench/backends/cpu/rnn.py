@@ -4,11 +4,12 @@
 (``bidirectional_concat``).
 
 Per-batch sequence lengths run forward as one primitive per span between consecutive
-distinct lengths (``_rnn_by_length``: exact, the state carried across spans). Where
-oneDNN's cell does not match the problem (lengths on a reverse or bidirectional pass,
-clip, input_forget, LSTM/GRU activations other than the defaults, an RNN whose two
-directions use different functions) ``_rnn`` falls back to the lowering onto the
-backend's own GEMM and elementwise kernels (``rnn_lowering``), on the same memory.
+distinct lengths (``_rnn_by_length``: exact, the state carried across spans); a reverse
+pass as a forward one over each sequence's valid steps reversed (``_rnn_directions``).
+Where oneDNN's cell does not match the problem (clip, input_forget, LSTM/GRU activations
+other than the defaults, an RNN whose two directions use different functions) ``_rnn``
+falls back to the lowering onto the backend's own GEMM and elementwise kernels
+(``rnn_lowering``), on the same memory.
 
 ONNX -> oneDNN: weights (D, G·H, I) -> ldigo (1, D, I, G, H) and recurrent weights
 likewise, gates reordered (ONNX LSTM i, o, f, c -> oneDNN i, f, c̃, o; GRU z, r, h is
@@ -75,8 +76,6 @@ def _declare(d: onednn.OneDNN) -> None:
 def native_kind(p: spec.RnnProblem) -> str | None:
     """The oneDNN cell that computes ``p`` exactly, or None (lowered instead)."""
     if p.clip is not None or p.input_forget:
-        return None
-    if p.lengths is not None and p.direction != "forward":  # see _rnn_by_length
         return None
     if p.cell == "rnn":
         acts = {(a.name, a.alpha) for a in p.activations}
@@ -200,8 +199,10 @@ class RnnKernelsCpu:
         if p.lengths is None:
             y = np.empty((p.seq, n, dirs * h), np.float32)
             yh, yc = self._rnn_steps(plain, kind, weights, x, *state_in, y)
-        else:
+        elif p.direction == "forward":
             y, yh, yc = self._rnn_by_length(plain, kind, weights, x, *state_in, p.lengths)
+        else:
+            y, yh, yc = self._rnn_directions(plain, kind, weights, x, *state_in, p.lengths)
         y4 = y.reshape(p.seq, n, dirs, h)
         y_out = np.ascontiguousarray(y4.transpose(1, 0, 2, 3) if p.layout
                                      else y4.transpose(0, 2, 1, 3))
@@ -247,3 +248,43 @@ class RnnKernelsCpu:
             start = end
         y[np.arange(p.seq)[:, None] >= ends[None, :]] = 0.0
         return y, yh, yc
+
+    def _rnn_directions(self, p: spec.RnnProblem, kind: str, weights: dict, x: np.ndarray,
+                        h0: np.ndarray, c0: np.ndarray | None, lengths: tuple) -> tuple:
+        """A reverse or bidirectional pass with per-batch lengths: each direction as a
+        forward pass by ``_rnn_by_length`` (oneDNN's weights hold the directions apart:
+        a (1, 1, ...) slice of each is contiguous), the reverse one on each sequence's
+        first ``length`` steps reversed, its Y reversed back: exact, since ONNX's reverse
+        pass starts at each sequence's last valid step."""
+        dirs, h = p.directions, p.hidden
+        one = _direction_problem(p)
+        flip = _reversal(p.seq, lengths)
+        y = np.empty((p.seq, p.batch, dirs * h), np.float32)
+        yh, yc = np.empty_like(h0), np.empty_like(h0) if p.cell == "lstm" else None
+        for k in range(dirs):
+            wk = {arg: v[:, k:k + 1] for arg, v in weights.items()}
+            back = p.direction == "reverse" or k == 1
+            xk = np.ascontiguousarray(np.take_along_axis(x, flip, 0)) if back else x
+            yk, hk, ck = self._rnn_by_length(one, kind, wk, xk, h0[k:k + 1],
+                                             None if c0 is None else c0[k:k + 1], lengths)
+            y[:, :, k * h:(k + 1) * h] = np.take_along_axis(yk, flip, 0) if back else yk
+            yh[k] = hk[0]
+            if yc is not None:
+                yc[k] = ck[0]
+        return y, yh, yc
+
+
+@functools.lru_cache(maxsize=256)
+def _direction_problem(p: spec.RnnProblem) -> spec.RnnProblem:
+    """One direction of ``p`` as a forward pass (its functions: the first direction's;
+    ``native_kind`` admitted ``p`` only where both directions' are the same)."""
+    count = len(p.activations) // p.directions
+    return replace(p, direction="forward", activations=p.activations[:count])
+
+
+def _reversal(seq: int, lengths: tuple) -> np.ndarray:
+    """(seq, batch, 1) indices along time that reverse each sequence's first ``length``
+    steps and keep the rest in place (the same map undoes itself)."""
+    t = np.arange(seq)[:, None]
+    ends = np.asarray(lengths)[None, :]
+    return np.where(t < ends, ends - 1 - t, t)[:, :, None]
