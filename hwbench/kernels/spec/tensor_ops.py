@@ -45,6 +45,7 @@ class TakeProblem:
     tables: tuple[np.ndarray, ...]
     fill: float = 0.0
     itemsize: int = 4
+    axis: int | None = None  # Gather's: every other table is whole, no fill
 
     @property
     def size(self) -> int:
@@ -80,6 +81,9 @@ class TakeProblem:
         """The take with array module ``xp`` (NumPy, or CuPy) on ``x``: a fresh
         C-contiguous array of ``shape``."""
         x = x.reshape(self.in_shape)
+        if self.axis is not None:  # one take (an embedding lookup: 2 µs, not 25)
+            table = xp.asarray(self.tables[self.axis])
+            return xp.ascontiguousarray(xp.take(x, table, axis=self.axis)).reshape(self.shape)
         slices = self.basic_slices()
         if slices is not None:
             return x[slices].copy().reshape(self.shape)
@@ -132,7 +136,8 @@ def _source(x: Any, op: str) -> tuple[tuple[int, ...], np.dtype]:
     return shape, dtype
 
 
-def _problem(op: str, in_shape, tables, dtype, fill=0.0, shape=None) -> TakeProblem:
+def _problem(op: str, in_shape, tables, dtype, fill=0.0, shape=None,
+             axis: int | None = None) -> TakeProblem:
     take_shape = tuple(len(t) for t in tables)
     shape = take_shape if shape is None else tuple(shape)
     if math.prod(take_shape) == 0:
@@ -140,7 +145,7 @@ def _problem(op: str, in_shape, tables, dtype, fill=0.0, shape=None) -> TakeProb
                                f"hwbench's kernels do not produce empty arrays")
     tables = tuple(np.ascontiguousarray(t, np.int64) for t in tables)
     return TakeProblem(op, tuple(in_shape), take_shape, shape, tables, float(fill),
-                       dtype.itemsize)
+                       dtype.itemsize, axis)
 
 
 def _axes(axes: Any, count: int, rank: int, op: str) -> tuple[int, ...]:
@@ -211,7 +216,7 @@ def check_gather(x: Any, indices: Any, axis: Any = 0) -> TakeProblem:
     tables = [np.arange(d) for d in shape]
     tables[ax] = np.where(flat < 0, flat + dim, flat)
     out = shape[:ax] + tuple(int(d) for d in idx.shape) + shape[ax + 1:]
-    return _problem(op, shape, tables, dtype, shape=out)
+    return _problem(op, shape, tables, dtype, shape=out, axis=ax)
 
 
 def check_expand(x: Any, shape: Any) -> TakeProblem:
