@@ -85,6 +85,24 @@ class Operand:
     batch: int = 0
 
 
+@dataclass(frozen=True)
+class OutputMap:
+    """Where ``sgemm_packed_out`` writes element (i, j) of group g: ``buffer[g * group +
+    (j // pixels) * image + i * row + j % pixels]`` (a conv's NCHW output: ``pixels``
+    per image; a plain matrix: ``pixels`` = its columns), and the fused epilogue:
+    relu?(acc + bias + residual), ``bias`` = (buffer, row stride, column stride 0 or 1,
+    group stride), ``residual`` laid out as the output."""
+
+    buffer: Any
+    pixels: int
+    image: int
+    row: int
+    group: int
+    bias: tuple[Any, int, int, int] | None = None
+    residual: Any = None
+    relu: bool = False
+
+
 class Scratch:
     """Device buffers by role, grown on demand and reused."""
 
@@ -121,7 +139,8 @@ class Gemm:
         p = self.params
         if self.kernel == "sgemm_packed":
             return self.compiler.program(GEMM_SOURCES["sgemm_packed"], p, {
-                "sgemm_packed": (1, 1, 1), "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)})
+                "sgemm_packed": (1, 1, 1), "sgemm_packed_out": (1, 1, 1),
+                "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)})
         local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
         return self.compiler.program(GEMM_SOURCES["sgemm_tiled"], p, {"sgemm_tiled": local})
 
@@ -132,9 +151,8 @@ class Gemm:
     def conv_program(self) -> Program:
         """conv.cl with the shared col2output.cl (float32) appended."""
         return self.compiler.program("conv", {"RUN": self.epilogue_run, "ACC_T": "float"}, {
-            "im2col": (16, 4, 1), "im2col_panels": (16, 1, 1), "col2output": (16, 4, 1),
-            "gemm_output": (16, 4)}, source=kernel_source("conv") + "\n"
-            + kernel_source("col2output"))
+            "im2col": (16, 4, 1), "im2col_panels": (16, 1, 1), "col2output": (16, 4, 1)},
+            source=kernel_source("conv") + "\n" + kernel_source("col2output"))
 
     # -- float32 ------------------------------------------------------------------------------
     def packed_tile(self) -> tuple[int, int]:
@@ -168,25 +186,48 @@ class Gemm:
                         i32(b.batch), c, i32(ldc), i32(c_batch), bias_buf, i32(has_bias),
                         i32(brs), i32(bcs))
             return
-        p = self.params
         tm, tn = self.packed_tile()
         mp, np_ = round_up(m, tm), round_up(n, tn)
-        check_int32("sgemm", groups * mp * k, groups * np_ * k, groups * mp * np_)
-        panels_a = mp // p["MR"]
+        check_int32("sgemm", groups * mp * np_)
+        ap, bp, bp_batch = self._pack(prog, m, n, k, a, b, groups, b_packed)
+        prog.launch("sgemm_packed", (mp // tm, np_ // tn, groups), i32(m), i32(k), ap,
+                    i32(mp * k), bp, i32(bp_batch), c, i32(ldc), i32(c_batch), i32(0),
+                    i32(mp // tm), i32(np_ // tn))
+
+    def _pack(self, prog: Program, m: int, n: int, k: int, a: Operand, b: Operand,
+              groups: int, b_packed: bool) -> tuple[Any, Any, int]:
+        """The packed kernels' A panels and B panels (unless ``b_packed``: already so):
+        (Ap, Bp, Bp's group stride)."""
+        tm, tn = self.packed_tile()
+        mp, np_ = round_up(m, tm), round_up(n, tn)
+        check_int32("sgemm", groups * mp * k, groups * np_ * k)
+        panels_a = mp // self.params["MR"]
         ap = self.scratch.get("ap", 4 * groups * mp * k)
         prog.launch("pack_a", (k, panels_a, groups), i32(m), i32(k), a.buffer, i32(a.rows),
                     i32(a.cols), i32(a.batch), ap, i32(panels_a), i32(mp * k))
         if b_packed:
-            bp, bp_batch = b.buffer, b.batch
-        else:
-            bp_batch = np_ * k
-            bp = self.scratch.get("bp", 4 * groups * np_ * k)
-            prog.launch("pack_b", (k, np_ // 16, groups), i32(n), i32(k), b.buffer,
-                        i32(b.rows), i32(b.cols), i32(b.batch), bp, i32(np_ // 16),
-                        i32(bp_batch))
-        prog.launch("sgemm_packed", (mp // tm, np_ // tn, groups), i32(m), i32(k), ap,
-                    i32(mp * k), bp, i32(bp_batch), c, i32(ldc), i32(c_batch), i32(0),
-                    i32(mp // tm), i32(np_ // tn))
+            return ap, b.buffer, b.batch
+        bp = self.scratch.get("bp", 4 * groups * np_ * k)
+        prog.launch("pack_b", (k, np_ // 16, groups), i32(n), i32(k), b.buffer, i32(b.rows),
+                    i32(b.cols), i32(b.batch), bp, i32(np_ // 16), i32(np_ * k))
+        return ap, bp, np_ * k
+
+    def sgemm_out(self, m: int, n: int, k: int, a: Operand, b: Operand, out: OutputMap,
+                  groups: int = 1, b_packed: bool = False) -> None:
+        """The packed C[g] = op(A)[g] @ op(B)[g] written through ``out`` with its fused
+        epilogue (``sgemm_packed_out``): no padded C, no second pass over the result."""
+        prog = self.sgemm_program()
+        tm, tn = self.packed_tile()
+        mp, np_ = round_up(m, tm), round_up(n, tn)
+        ap, bp, bp_batch = self._pack(prog, m, n, k, a, b, groups, b_packed)
+        bias_buf, brs, bcs, bgs = out.bias if out.bias is not None else (out.buffer, 0, 0, 0)
+        res = out.residual
+        prog.launch("sgemm_packed_out", (mp // tm, np_ // tn, groups), i32(m), i32(n), i32(k),
+                    ap, i32(mp * k), bp, i32(bp_batch), i32(mp // tm), i32(np_ // tn),
+                    out.buffer, i32(out.pixels), i32(out.image), i32(out.row),
+                    i32(out.group), bias_buf, i32(out.bias is not None), i32(brs), i32(bcs),
+                    i32(bgs), res if res is not None else out.buffer, i32(res is not None),
+                    i32(out.relu))
 
     def gemm(self, m: int, n: int, k: int, a: Operand, b: Operand, out: Any,
              bias: tuple[Any, int, int] | None) -> None:
@@ -195,16 +236,9 @@ class Gemm:
         if self.kernel == "sgemm_tiled":
             self.sgemm(m, n, k, a, b, out, n, bias=bias)
             return
-        tn = self.packed_tile()[1]
-        np_ = round_up(n, tn)
-        if np_ == n and bias is None:  # rows need no padding: the kernel stops at m
-            self.sgemm(m, n, k, a, b, out, n)
-            return
-        c = self.scratch.get("c", 4 * m * np_)
-        self.sgemm(m, n, k, a, b, c, np_)
-        bias_buf, brs, bcs = bias if bias is not None else (c, 0, 0)
-        self.conv_program().launch("gemm_output", (n, m), i32(m), i32(n), c, i32(np_),
-                                   bias_buf, i32(bias is not None), i32(brs), i32(bcs), out)
+        check_int32("gemm", m * n)
+        self.sgemm_out(m, n, k, a, b, OutputMap(out, n, 0, n, 0, None if bias is None
+                                                else (*bias, 0)))
 
     def conv2d(self, p: Any, x: Any, w: Any, out: Any, bias: Any, residual: Any,
                relu: bool) -> None:
@@ -233,6 +267,13 @@ class Gemm:
         else:
             conv.launch("im2col", (ld, crs, p.groups), *geometry, i32(ld), i32(crs * ld),
                         i32(0), i32(crs))
+        if packed:
+            self.sgemm_out(kg, nohw, crs, Operand(w, crs, 1, kg * crs),
+                           Operand(cols, ld, 1, crs * ld), OutputMap(
+                               out, ohw, p.k * ohw, ohw, kg * ohw,
+                               None if bias is None else (bias, 1, 0, kg), residual, relu),
+                           groups=p.groups, b_packed=True)
+            return
         acc = self.scratch.get("c", 4 * p.groups * mp * ld)
         self.sgemm(kg, nohw, crs, Operand(w, crs, 1, kg * crs), Operand(cols, ld, 1, crs * ld),
                    acc, ld, groups=p.groups, c_batch=mp * ld, b_packed=packed)

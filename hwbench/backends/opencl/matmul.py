@@ -6,8 +6,8 @@
   GEMM, the batch as its groups, ``a`` and ``b`` read ``m*k`` and ``k*n`` apart.
 - Any other broadcast of the batch dimensions: None (the caller's stride-table kernel).
 
-On the packed (CPU) engine C needs rows of whole column blocks: a grouped product whose
-``n`` is not a multiple of the tile writes into scratch, then one 2-D copy packs it.
+On the packed (CPU) engine the grouped product is written straight into ``out``
+(``Gemm.sgemm_out``), whatever ``n``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 from hwbench.backends.opencl import small_gemm
-from hwbench.backends.opencl.gemm import Gemm, Operand, check_int32, i32, layout_program
+from hwbench.backends.opencl.gemm import Gemm, Operand, OutputMap, check_int32
 from hwbench.kernels import spec
 
 
@@ -40,16 +38,5 @@ def matmul_on_engine(engine: Gemm, p: spec.MatmulProblem, a: Any, b: Any, out: A
     if engine.kernel != "sgemm_packed":
         engine.sgemm(m, n, k, a_op, b_op, out, n, groups=groups, c_batch=m * n)
         return True
-    tn = engine.packed_tile()[1]
-    ld = -(-n // tn) * tn
-    if ld == n:
-        engine.sgemm(m, n, k, a_op, b_op, out, n, groups=groups, c_batch=m * n)
-        return True
-    check_int32("matmul", groups * m * ld)
-    c = engine.scratch.get("c", 4 * groups * m * ld)
-    engine.sgemm(m, n, k, a_op, b_op, c, ld, groups=groups, c_batch=m * ld)
-    rows = groups * m
-    layout_program(engine.compiler, np.dtype(np.float32)).launch(
-        "copy2d", (n, rows), i32(rows), i32(n), c, i32(ld), i32(0), out, i32(n), i32(0))
+    engine.sgemm_out(m, n, k, a_op, b_op, OutputMap(out, n, 0, n, m * n), groups=groups)
     return True
-

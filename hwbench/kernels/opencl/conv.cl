@@ -95,19 +95,3 @@ __kernel void im2col_panels(__global const float *restrict x, int C, int H, int 
         }
     }
 }
-
-// out[i][j] = acc[i * ldc + j] (+ bias[i * bias_rs + j * bias_cs]): a GEMM's result out of
-// its padded scratch, with an ONNX-broadcast bias (strides 0 along broadcast axes).
-__kernel void gemm_output(int M, int N, __global const float *restrict acc, int ldc,
-                          __global const float *restrict bias, int has_bias, int bias_rs,
-                          int bias_cs, __global float *restrict out)
-{
-    const int j = get_global_id(0);
-    const int i = get_global_id(1);
-    if (i >= M || j >= N)
-        return;
-    float v = acc[(size_t)i * ldc + j];
-    if (has_bias)
-        v += bias[(size_t)i * bias_rs + (size_t)j * bias_cs];
-    out[(size_t)i * N + j] = v;
-}

@@ -1,0 +1,63 @@
+"""The packed SGEMM writing straight into its destination (``sgemm_packed_out``) against
+the float64 reference: its fused conv epilogue (bias, residual, relu), tiles across
+image edges and past N, grouped convs, and K longer than one slice (partial sums kept in
+the output itself)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tolerances import assert_close
+
+from hwbench.backends import backend_class, get_backend
+from hwbench.kernels import reference
+
+try:
+    OK, WHY = backend_class("opencl").available()
+except ImportError as exc:  # pragma: no cover
+    OK, WHY = False, str(exc)
+pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+
+SMALL_KC = {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128}  # K = 20 * 9 takes two slices
+
+
+@pytest.fixture(scope="module", params=[None, SMALL_KC], ids=["default", "kc128"])
+def be(request):
+    return get_backend("opencl", gemm_kernel="sgemm_packed", gemm_params=request.param)
+
+
+@pytest.mark.parametrize("n, c, hw, k, groups, stride", [
+    (3, 20, (7, 9), 12, 1, 1),    # 63 pixels: tiles cross images and end past N
+    (2, 20, (8, 8), 10, 2, 1),    # 64 pixels: whole tiles in one image; grouped
+    (1, 20, (14, 14), 30, 1, 2),  # 49 pixels, strided
+    (2, 8, (16, 4), 6, 1, 1),     # one 16-pixel row block per image
+])
+@pytest.mark.parametrize("epilogue", ["none", "bias", "all"])
+def test_packed_conv_writes_the_output_with_its_epilogue(be, rng, n, c, hw, k, groups,
+                                                         stride, epilogue):
+    x = rng.standard_normal((n, c, *hw)).astype(np.float32)
+    w = rng.standard_normal((k, c // groups, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(k).astype(np.float32) if epilogue != "none" else None
+    kw = dict(stride=stride, padding=1, dilation=1, groups=groups)
+    expected = reference.conv2d(x, w, bias, **kw)
+    args = {}
+    if epilogue == "all":
+        residual = rng.standard_normal(expected.shape).astype(np.float32)
+        expected = np.maximum(expected + residual, 0)
+        args = dict(residual=be.asarray(residual), activation="relu")
+    out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w),
+                                None if bias is None else be.asarray(bias), **kw, **args))
+    assert_close(out, expected, 9 * c // groups)
+
+
+@pytest.mark.parametrize("m, n, k", [(70, 45, 300), (13, 64, 400), (50, 200, 40)])
+@pytest.mark.parametrize("bias_shape", [None, "n", "m1", "mn"])
+def test_packed_gemm_writes_the_output_with_its_bias(be, rng, m, n, k, bias_shape):
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    shapes = {None: None, "n": (n,), "m1": (m, 1), "mn": (m, n)}
+    bias = None if bias_shape is None else rng.standard_normal(shapes[bias_shape]).astype(
+        np.float32)
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b),
+                              None if bias is None else be.asarray(bias)))
+    assert_close(out, reference.gemm(a, b, bias, False, False), k)
