@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwbench.backends.opencl.compiler import Compiler
+from hwbench.backends.opencl.compiler import Compiler, kernel_source
 from hwbench.backends.opencl.gemm import check_int32, i32
 
 DIRECT_MAX_KG = 4  # output channels per group below which the conv runs direct
@@ -63,7 +63,8 @@ def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
     check_int32("conv2d", planes * hp * wp, p.n * p.k * p.out_h * p.out_w)
     defines = {"R": p.r, "S": p.s, "SH": sh, "SW": sw, "DH": dh, "DW": dw}
     program = compiler.program("depthwise", defines, {"pad_planes": (16, 4, 1),
-                                                      "depthwise": (1, 8, 1)})
+                                                      "depthwise": (1, 8, 1)},
+                               source=kernel_source("pad") + "\n" + kernel_source("depthwise"))
     xp = scratch.get("depthwise_pad", 4 * planes * hp * wp)
     program.launch("pad_planes", (wp, hp, planes), x, i32(p.h), i32(p.w), i32(hp), i32(wp),
                    i32(pt), i32(pl), i32(planes), xp)

@@ -57,6 +57,24 @@ def launch_col2output(prog: Program, run: int, p: Any, acc: Any, ld: int, ldg: i
                 i32(residual is not None), i32(relu), out)
 
 
+def padded_input(prog: Program, scratch: Scratch, p: Any, x: Any) -> tuple[Any, int, int]:
+    """``p``'s input with its padding written out as zeros (``pad_planes``, a program with
+    pad.cl), tall and wide enough for every tap: (buffer, HP, WP); ``x`` itself when the
+    conv has no padding."""
+    (sh, sw), (dh, dw) = p.stride, p.dilation
+    pt, pl = p.padding[0], p.padding[1]
+    hp = max(p.h + pt + p.padding[2], (p.out_h - 1) * sh + (p.r - 1) * dh + 1)
+    wp = max(p.w + pl + p.padding[3], (p.out_w - 1) * sw + (p.s - 1) * dw + 1)
+    if (hp, wp) == (p.h, p.w) and not (pt or pl):
+        return x, p.h, p.w
+    planes = p.n * p.c
+    check_int32("conv2d", planes * hp * wp)
+    xp = scratch.get("conv_pad", 4 * planes * hp * wp)
+    prog.launch("pad_planes", (wp, hp, planes), x, i32(p.h), i32(p.w), i32(hp), i32(wp),
+                i32(pt), i32(pl), i32(planes), xp)
+    return xp, hp, wp
+
+
 def check_int32(what: str, *counts: int) -> None:
     """The kernels index with 32-bit ints: refuse sizes past that, clearly."""
     if max(counts) > INT32_MAX:
@@ -149,10 +167,11 @@ class Gemm:
         return col2output_run(self.kernel == "sgemm_packed")
 
     def conv_program(self) -> Program:
-        """conv.cl with the shared col2output.cl (float32) appended."""
+        """conv.cl with the shared col2output.cl (float32) and pad.cl appended."""
         return self.compiler.program("conv", {"RUN": self.epilogue_run, "ACC_T": "float"}, {
-            "im2col": (16, 4, 1), "im2col_panels": (16, 1, 1), "col2output": (16, 4, 1)},
-            source=kernel_source("conv") + "\n" + kernel_source("col2output"))
+            "im2col": (16, 4, 1), "im2col_padded": (16, 1, 1), "col2output": (16, 4, 1),
+            "pad_planes": (16, 4, 1)}, source="\n".join(
+                kernel_source(name) for name in ("conv", "col2output", "pad")))
 
     # -- float32 ------------------------------------------------------------------------------
     def packed_tile(self) -> tuple[int, int]:
@@ -262,7 +281,10 @@ class Gemm:
                     i32(p.out_h), i32(p.out_w), i32(nohw), i32(sh), i32(sw),
                     i32(p.padding[0]), i32(p.padding[1]), i32(dh), i32(dw), cols)
         if packed:
-            conv.launch("im2col_panels", (ld // 16, crs, p.groups), *geometry, i32(ld // 16),
+            xp, hp, wp = padded_input(conv, self.scratch, p, x)
+            conv.launch("im2col_padded", (ld // 16, crs, p.groups), xp, i32(p.c), i32(hp),
+                        i32(wp), i32(cg), i32(p.r), i32(p.s), i32(p.out_h), i32(p.out_w),
+                        i32(nohw), i32(sh), i32(sw), i32(dh), i32(dw), cols, i32(ld // 16),
                         i32(crs * ld), i32(crs))
         else:
             conv.launch("im2col", (ld, crs, p.groups), *geometry, i32(ld), i32(crs * ld),

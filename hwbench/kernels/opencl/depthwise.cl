@@ -1,21 +1,7 @@
 // Depthwise convolution (one input and one output channel per group), NCHW float32, over
-// an input already padded with zeros (pad_planes): no bounds checks in the inner loops,
+// an input already padded with zeros (pad_planes, pad.cl): no bounds checks in the inner loops,
 // and the window (R, S, strides, dilations: -D defines) known at build time, so PoCL
 // unrolls the R*S taps and vectorizes across the work-items of an output row.
-
-// xp[plane][ih][iw] = x[plane][ih - pt][iw - pl] inside, 0 in the border.
-__kernel void pad_planes(__global const float *restrict x, int H, int W, int HP, int WP,
-                         int pt, int pl, int planes, __global float *restrict xp)
-{
-    const int iw = get_global_id(0);
-    const int ih = get_global_id(1);
-    const int plane = get_global_id(2);
-    if (iw >= WP || ih >= HP || plane >= planes)
-        return;
-    const int h = ih - pt, w = iw - pl;
-    xp[((size_t)plane * HP + ih) * WP + iw] =
-        (h >= 0 && h < H && w >= 0 && w < W) ? x[((size_t)plane * H + h) * W + w] : 0.0f;
-}
 
 // Eight outputs of one row at a time, as float8: tap (r, s) of output ow + j reads
 // xp[oh*SH + r*DH][(ow + j)*SW + s*DW], one vload8 for SW = 1, eight loads otherwise
