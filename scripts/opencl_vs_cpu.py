@@ -1,9 +1,10 @@
 """opencl ÷ cpu speed per zoo model (issue 16's goal: geometric mean >= 0.6 on PoCL).
 
-Both backends run each model in this process, one after the other, through
-``hwbench.Session`` (the compiled plan), batch 1 at fp32: two warm-up runs, then the
-median of ``--reps`` timed runs each. The speed ratio is cpu time ÷ opencl time; the
-geometric mean is printed over the models given. ``--profile`` also prints the slowest
+Both backends run each model in this process through ``hwbench.Session`` (the compiled
+plan), batch 1 at fp32: two warm-up runs each, then ``--reps`` timed runs each, taking
+turns (a busy machine's load swings reach both alike), and the median of each. The
+speed ratio is cpu time ÷ opencl time; the geometric mean is printed over the models
+given. ``--profile`` also prints the slowest
 op types on each backend (``Session(profile=True)``: one synchronization per node).
 
     python scripts/opencl_vs_cpu.py --models resnet50,convnext_tiny --reps 5
@@ -36,23 +37,28 @@ def feeds_for(session: Session) -> dict[str, np.ndarray]:
     return feeds
 
 
-def seconds(name: str, backend: str, reps: int, profile: bool) -> float:
-    session = Session(name, backend, profile=profile)
-    feeds = feeds_for(session)
-    session.run(feeds)
-    session.run(feeds)
-    if profile:
-        session.executor.op_seconds.clear()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
+def seconds(name: str, reps: int, profile: bool) -> tuple[float, float]:
+    """Median seconds per run on opencl and on cpu. The timed runs alternate between the
+    two backends, so that a busy machine's load swings reach both alike."""
+    sessions = [Session(name, backend, profile=profile) for backend in ("opencl", "cpu")]
+    feeds = feeds_for(sessions[0])
+    for session in sessions:
         session.run(feeds)
-        times.append(time.perf_counter() - start)
+        session.run(feeds)
+        if profile:
+            session.executor.op_seconds.clear()
+    times: list[list[float]] = [[], []]
+    for _ in range(reps):
+        for session, spent in zip(sessions, times, strict=True):
+            start = time.perf_counter()
+            session.run(feeds)
+            spent.append(time.perf_counter() - start)
     if profile:
-        ops = sorted(session.op_seconds.items(), key=lambda kv: -kv[1])[:8]
-        print(f"  {name} {backend}: " + ", ".join(f"{op}={t / reps * 1e3:.1f} ms"
-                                                   for op, t in ops), flush=True)
-    return float(np.median(times))
+        for session, backend in zip(sessions, ("opencl", "cpu"), strict=True):
+            ops = sorted(session.op_seconds.items(), key=lambda kv: -kv[1])[:8]
+            print(f"  {name} {backend}: " + ", ".join(f"{op}={t / reps * 1e3:.1f} ms"
+                                                       for op, t in ops), flush=True)
+    return float(np.median(times[0])), float(np.median(times[1]))
 
 
 def main() -> None:
@@ -63,8 +69,7 @@ def main() -> None:
     args = parser.parse_args()
     logs = []
     for name in args.models.split(","):
-        ocl = seconds(name, "opencl", args.reps, args.profile)
-        cpu = seconds(name, "cpu", args.reps, args.profile)
+        ocl, cpu = seconds(name, args.reps, args.profile)
         logs.append(math.log(cpu / ocl))
         print(f"{name}: opencl {ocl * 1e3:.1f} ms, cpu {cpu * 1e3:.1f} ms, "
               f"opencl/cpu speed {cpu / ocl:.2f}", flush=True)
