@@ -213,17 +213,21 @@ class Gemm:
                     i32(mp * k), bp, i32(bp_batch), c, i32(ldc), i32(c_batch), i32(0),
                     i32(mp // tm), i32(np_ // tn))
 
-    def _pack(self, prog: Program, m: int, n: int, k: int, a: Operand, b: Operand,
+    def _pack(self, prog: Program, m: int, n: int, k: int, a: Operand | None, b: Operand,
               groups: int, b_packed: bool) -> tuple[Any, Any, int]:
-        """The packed kernels' A panels and B panels (unless ``b_packed``: already so):
-        (Ap, Bp, Bp's group stride)."""
+        """The packed kernels' A panels (None without ``a``: ``sgemm_packed_out`` reads A
+        in place) and B panels (unless ``b_packed``: already so): (Ap, Bp, Bp's group
+        stride)."""
         tm, tn = self.packed_tile()
         mp, np_ = round_up(m, tm), round_up(n, tn)
         check_int32("sgemm", groups * mp * k, groups * np_ * k)
-        panels_a = mp // self.params["MR"]
-        ap = self.scratch.get("ap", 4 * groups * mp * k)
-        prog.launch("pack_a", (k, panels_a, groups), i32(m), i32(k), a.buffer, i32(a.rows),
-                    i32(a.cols), i32(a.batch), ap, i32(panels_a), i32(mp * k))
+        ap = None
+        if a is not None:
+            panels_a = mp // self.params["MR"]
+            ap = self.scratch.get("ap", 4 * groups * mp * k)
+            prog.launch("pack_a", (k, panels_a, groups), i32(m), i32(k), a.buffer,
+                        i32(a.rows), i32(a.cols), i32(a.batch), ap, i32(panels_a),
+                        i32(mp * k))
         if b_packed:
             return ap, b.buffer, b.batch
         bp = self.scratch.get("bp", 4 * groups * np_ * k)
@@ -234,18 +238,20 @@ class Gemm:
     def sgemm_out(self, m: int, n: int, k: int, a: Operand, b: Operand, out: OutputMap,
                   groups: int = 1, b_packed: bool = False) -> None:
         """The packed C[g] = op(A)[g] @ op(B)[g] written through ``out`` with its fused
-        epilogue (``sgemm_packed_out``): no padded C, no second pass over the result."""
+        epilogue (``sgemm_packed_out``): no padded C, no second pass over the result, and
+        A read in place (no pack_a)."""
         prog = self.sgemm_program()
         tm, tn = self.packed_tile()
         mp, np_ = round_up(m, tm), round_up(n, tn)
-        ap, bp, bp_batch = self._pack(prog, m, n, k, a, b, groups, b_packed)
+        _, bp, bp_batch = self._pack(prog, m, n, k, None, b, groups, b_packed)
         bias_buf, brs, bcs, bgs = out.bias if out.bias is not None else (out.buffer, 0, 0, 0)
         res = out.residual
         prog.launch("sgemm_packed_out", (mp // tm, np_ // tn, groups), i32(m), i32(n), i32(k),
-                    ap, i32(mp * k), bp, i32(bp_batch), i32(mp // tm), i32(np_ // tn),
-                    out.buffer, i32(out.pixels), i32(out.image), i32(out.row),
-                    i32(out.group), bias_buf, i32(out.bias is not None), i32(brs), i32(bcs),
-                    i32(bgs), res if res is not None else out.buffer, i32(res is not None),
+                    a.buffer, i32(a.rows), i32(a.cols), i32(a.batch), bp, i32(bp_batch),
+                    i32(mp // tm), i32(np_ // tn), out.buffer, i32(out.pixels),
+                    i32(out.image), i32(out.row), i32(out.group), bias_buf,
+                    i32(out.bias is not None), i32(brs), i32(bcs), i32(bgs),
+                    res if res is not None else out.buffer, i32(res is not None),
                     i32(out.relu))
 
     def gemm(self, m: int, n: int, k: int, a: Operand, b: Operand, out: Any,

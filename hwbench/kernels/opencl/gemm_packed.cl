@@ -221,30 +221,42 @@ void GEMM_PACKED(int M, int KS, __global const PANEL_T *restrict Ap, int a_bs,
                          if (relu) v = v > 0.0f ? v : 0.0f; } \
             q[off[c]] = v; } } }
 
-// One MR x 16 tile of sgemm_packed_out: rows at o + i * lr, columns at off[c] (c < ncols)
-// or contiguous (contig); bias and res already point at the tile's first element.
-inline void micro_tile_out(int steps, __global const float *restrict ap,
-                           __global const float8 *restrict bp, __global float *restrict o,
-                           int lr, int contig, const int *off, int ncols, int accumulate,
-                           int valid, int final, __global const float *restrict bias,
-                           int has_bias, int brs, int bcs, __global const float *restrict res,
-                           int has_res, int relu)
+// One MR x 16 tile of sgemm_packed_out: A read in place (element (i, k) at
+// ap[i * sa_row + k * sa_col]: the weights need no packing pass, a launch and a copy of
+// every weight per run; its MR scalars per step are broadcasts either way); C rows at
+// o + i * lr, columns at off[c] (c < ncols) or contiguous (contig); bias and res already
+// point at the tile's first element.
+#define A_STEP(i) { float a = ap[a##i]; c##i##0 = a * b0 + c##i##0; \
+                    c##i##1 = a * b1 + c##i##1; }
+inline void micro_tile_out(int steps, __global const float *restrict ap, int sa_row,
+                           int sa_col, __global const float8 *restrict bp,
+                           __global float *restrict o, int lr, int contig, const int *off,
+                           int ncols, int accumulate, int valid, int final,
+                           __global const float *restrict bias, int has_bias, int brs,
+                           int bcs, __global const float *restrict res, int has_res, int relu)
 {
     ROW_DECL(0); ROW_DECL(1); ROW_DECL(2); ROW_DECL(3);
     ROW_DECL(4); ROW_DECL(5); ROW_DECL(6); ROW_DECL(7);
+    // Row i of A at ap + a_i: the rows past `valid` read the last valid one (in bounds;
+    // their sums are never stored).
+    const int a0 = 0, a1 = MIN(1, valid - 1) * sa_row, a2 = MIN(2, valid - 1) * sa_row,
+              a3 = MIN(3, valid - 1) * sa_row, a4 = MIN(4, valid - 1) * sa_row,
+              a5 = MIN(5, valid - 1) * sa_row, a6 = MIN(6, valid - 1) * sa_row,
+              a7 = MIN(7, valid - 1) * sa_row;
     if (accumulate) {
         FOR_ROWS(OUT_LOAD);
     }
-    for (int s = 0; s < steps; ++s) {
+    for (int s = 0; s < steps; ++s, ap += sa_col) {
         const float8 b0 = bp[2 * s];
         const float8 b1 = bp[2 * s + 1];
-        FOR_ROWS(ROW_STEP);
+        FOR_ROWS(A_STEP);
     }
     FOR_ROWS(OUT_STORE);
 }
 
 __kernel __attribute__((reqd_work_group_size(1, 1, 1)))
-void sgemm_packed_out(int M, int N, int KS, __global const float *restrict Ap, int a_bs,
+void sgemm_packed_out(int M, int N, int KS, __global const float *restrict A, int sa_row,
+                      int sa_col, int a_bs,
                       __global const float *restrict Bp, int b_bs, int row_blocks,
                       int col_blocks, __global float *restrict out, int OHW, int img, int lr,
                       int gs, __global const float *restrict bias, int has_bias, int brs,
@@ -256,7 +268,7 @@ void sgemm_packed_out(int M, int N, int KS, __global const float *restrict Ap, i
     const int g = get_global_id(2);
     if (ib >= row_blocks || jb >= col_blocks)
         return;
-    Ap += (size_t)g * a_bs;
+    A += (size_t)g * a_bs;
     Bp += (size_t)g * b_bs;
     out += (size_t)g * gs;
     residual += has_res ? (size_t)g * gs : 0;
@@ -293,7 +305,8 @@ void sgemm_packed_out(int M, int N, int KS, __global const float *restrict Ap, i
                 if (valid <= 0)
                     break;
                 const size_t r0 = (size_t)rows * MR;
-                micro_tile_out(steps, Ap + (r0 * KS + (size_t)s0 * MR), bp,
+                micro_tile_out(steps, A + r0 * sa_row + (size_t)s0 * sa_col, sa_row,
+                               sa_col, bp,
                                out + base + r0 * lr, lr, contig, off, ncols, accumulate,
                                valid, final, bias + (has_bias ? r0 * brs + (size_t)j0 * bcs : 0),
                                has_bias, brs, bcs, residual + (has_res ? base + r0 * lr : 0),
