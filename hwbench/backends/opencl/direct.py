@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from hwbench.backends.opencl.compiler import Compiler, kernel_source
-from hwbench.backends.opencl.gemm import check_int32, i32
+from hwbench.backends.opencl.gemm import check_int32, i32, pad_defines, pad_local, pad_planes
 
 DIRECT_MAX_KG = 4  # output channels per group below which the conv runs direct
 
@@ -61,13 +61,13 @@ def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
     wp = max(p.w + pl + p.padding[3], (8 * blocks - 1) * sw + (p.s - 1) * dw + 1 + 8)
     planes = p.n * p.c
     check_int32("conv2d", planes * hp * wp, p.n * p.k * p.out_h * p.out_w)
-    defines = {"R": p.r, "S": p.s, "SH": sh, "SW": sw, "DH": dh, "DW": dw}
-    program = compiler.program("depthwise", defines, {"pad_planes": (16, 4, 1),
+    defines = {"R": p.r, "S": p.s, "SH": sh, "SW": sw, "DH": dh, "DW": dw,
+               **pad_defines(compiler.device)}
+    program = compiler.program("depthwise", defines, {"pad_planes": pad_local(compiler.device),
                                                       "depthwise": (1, 8, 1)},
                                source=kernel_source("pad") + "\n" + kernel_source("depthwise"))
     xp = scratch.get("depthwise_pad", 4 * planes * hp * wp)
-    program.launch("pad_planes", (wp, hp, planes), x, i32(p.h), i32(p.w), i32(hp), i32(wp),
-                   i32(pt), i32(pl), i32(planes), xp)
+    pad_planes(program, p, x, xp, hp, wp)
     program.launch("depthwise", (blocks, p.out_h, planes), xp, i32(hp), i32(wp), w,
                    i32(p.k), i32(p.out_h), i32(p.out_w), i32(planes),
                    bias if bias is not None else x, i32(bias is not None),

@@ -57,21 +57,37 @@ def launch_col2output(prog: Program, run: int, p: Any, acc: Any, ld: int, ldg: i
                 i32(residual is not None), i32(relu), out)
 
 
+def pad_defines(device: Device) -> dict[str, int]:
+    """pad.cl's form for the device: a row per work-item on CPUs, an element on GPUs."""
+    return {"PAD_ROWS": int(device.is_cpu)}
+
+
+def pad_local(device: Device) -> tuple[int, int, int]:
+    """pad_planes' work-group (``pad_defines``' form: dimension 0 is 1 row-wise)."""
+    return (1, 16, 1) if device.is_cpu else (16, 4, 1)
+
+
+def pad_planes(prog: Program, p: Any, x: Any, xp: Any, hp: int, wp: int) -> None:
+    """``xp`` (HP x WP planes) = ``p``'s input ``x`` inside its top and left padding, zeros
+    around it; ``prog`` has pad.cl built with ``pad_defines``."""
+    planes = p.n * p.c
+    check_int32("conv2d", planes * hp * wp)
+    rows = prog.local_sizes["pad_planes"][0] == 1
+    prog.launch("pad_planes", (1 if rows else wp, hp, planes), x, i32(p.h), i32(p.w),
+                i32(hp), i32(wp), i32(p.padding[0]), i32(p.padding[1]), i32(planes), xp)
+
+
 def padded_input(prog: Program, scratch: Scratch, p: Any, x: Any) -> tuple[Any, int, int]:
-    """``p``'s input with its padding written out as zeros (``pad_planes``, a program with
-    pad.cl), tall and wide enough for every tap: (buffer, HP, WP); ``x`` itself when the
-    conv has no padding."""
+    """``p``'s input with its padding written out as zeros (``pad_planes``), tall and wide
+    enough for every tap: (buffer, HP, WP); ``x`` itself when the conv has no padding."""
     (sh, sw), (dh, dw) = p.stride, p.dilation
     pt, pl = p.padding[0], p.padding[1]
     hp = max(p.h + pt + p.padding[2], (p.out_h - 1) * sh + (p.r - 1) * dh + 1)
     wp = max(p.w + pl + p.padding[3], (p.out_w - 1) * sw + (p.s - 1) * dw + 1)
     if (hp, wp) == (p.h, p.w) and not (pt or pl):
         return x, p.h, p.w
-    planes = p.n * p.c
-    check_int32("conv2d", planes * hp * wp)
-    xp = scratch.get("conv_pad", 4 * planes * hp * wp)
-    prog.launch("pad_planes", (wp, hp, planes), x, i32(p.h), i32(p.w), i32(hp), i32(wp),
-                i32(pt), i32(pl), i32(planes), xp)
+    xp = scratch.get("conv_pad", 4 * p.n * p.c * hp * wp)
+    pad_planes(prog, p, x, xp, hp, wp)
     return xp, hp, wp
 
 
@@ -168,9 +184,10 @@ class Gemm:
 
     def conv_program(self) -> Program:
         """conv.cl with the shared col2output.cl (float32) and pad.cl appended."""
-        return self.compiler.program("conv", {"RUN": self.epilogue_run, "ACC_T": "float"}, {
+        defines = {"RUN": self.epilogue_run, "ACC_T": "float", **pad_defines(self.device)}
+        return self.compiler.program("conv", defines, {
             "im2col": (16, 4, 1), "im2col_padded": (16, 1, 1), "col2output": (16, 4, 1),
-            "pad_planes": (16, 4, 1)}, source="\n".join(
+            "pad_planes": pad_local(self.device)}, source="\n".join(
                 kernel_source(name) for name in ("conv", "col2output", "pad")))
 
     # -- float32 ------------------------------------------------------------------------------
