@@ -149,11 +149,11 @@ def test_transpose_matches_numpy(be, shape, perm, dtype):
 @pytest.mark.parametrize("w_in", [7, 8, 9, 16, 17])
 @pytest.mark.parametrize("rs,stride,padding,dilation", [
     (3, 1, 1, 1), (7, 1, 3, 1), (3, 2, 1, 1), (5, (3, 1), (2, 1, 0, 2), 1), (3, 1, 2, 2),
-    (1, 1, 0, 1),
+    (1, 1, 0, 1), (5, 2, 2, 1), (3, (1, 2), 1, 2),
 ])
 def test_depthwise_matches_the_reference(be, w_in, rs, stride, padding, dilation):
-    """Around the eight-output block (OW 7..17), every stride form (vload8, vload16's
-    even half, single loads), asymmetric padding and dilation."""
+    """Around the eight-output block (OW 7..17), both horizontal stride forms (vload8;
+    two vload8's even lanes), vertical strides, asymmetric padding and dilation."""
     from hwbench.kernels import reference
     rng = np.random.default_rng(5)
     c = 6
@@ -192,7 +192,8 @@ def test_depthwise_path_choice():
     x, w = np.zeros((1, 8, 9, 9), np.float32), np.zeros((8, 1, 3, 3), np.float32)
     assert direct.is_depthwise(spec.check_conv2d(x, w, None, 1, 1, 1, 8))
     assert direct.is_depthwise(spec.check_conv2d(x, w, None, (2, 1), 1, 1, 8))
-    assert not direct.is_depthwise(spec.check_conv2d(x, w, None, 2, 1, 1, 8))
+    assert direct.is_depthwise(spec.check_conv2d(x, w, None, 2, 1, 1, 8))
+    assert not direct.is_depthwise(spec.check_conv2d(x, w, None, 3, 1, 1, 8))
     w2 = np.zeros((8, 2, 3, 3), np.float32)
     assert not direct.is_depthwise(spec.check_conv2d(x, w2, None, 1, 1, 1, 4))
 

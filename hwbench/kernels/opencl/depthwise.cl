@@ -4,13 +4,21 @@
 // unrolls the R*S taps and vectorizes across the work-items of an output row.
 
 // Eight outputs of one row at a time, as float8: tap (r, s) of output ow + j reads
-// xp[oh*SH + r*DH][(ow + j)*SW + s*DW], one vload8 for SW = 1, eight loads otherwise
-// (the host sends only SW = 1 here: eight loads measured slower than conv_direct, and
-// vload16(...).even for SW = 2 gave wrong lanes on PoCL 3). xp is padded (zeros) far
-// enough right for a whole last block. out[n, k, oh, ow] = relu?(sum_rs ... * w[k][r][s] + bias[k] + residual);
+// xp[oh*SH + r*DH][(ow + j)*SW + s*DW], one vload8 for SW = 1, two vload8 and their even
+// lanes for SW = 2 (vload16(...).even gave wrong lanes on PoCL 3), eight loads otherwise
+// (the host sends only SW = 1 or 2 here: eight loads measured slower than conv_direct).
+// xp is padded (zeros) far enough right for a whole last block. out[n, k, oh, ow] = relu?(sum_rs ... * w[k][r][s] + bias[k] + residual);
 // work-items (OW / 8 rounded up, oh, n * K + k).
 #if SW == 1
 #define LOAD8(p) vload8(0, (p))
+#elif SW == 2
+// Two vload8 and the even lanes picked one by one (LLVM: two shuffles).
+inline float8 load8_even(__global const float *p)
+{
+    const float8 a = vload8(0, p), b = vload8(1, p);
+    return (float8)(a.s0, a.s2, a.s4, a.s6, b.s0, b.s2, b.s4, b.s6);
+}
+#define LOAD8(p) load8_even(p)
 #else
 #define LOAD8(p) (float8)((p)[0], (p)[SW], (p)[2 * SW], (p)[3 * SW], (p)[4 * SW], \
                           (p)[5 * SW], (p)[6 * SW], (p)[7 * SW])
