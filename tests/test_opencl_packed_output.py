@@ -1,5 +1,5 @@
 """The packed SGEMM writing straight into its destination (``sgemm_packed_out``) against
-the float64 reference: its fused conv epilogue (bias, residual, relu), tiles across
+the float64 reference: its fused conv epilogue (bias, residual, relu or relu6), tiles across
 image edges and past N, grouped convs, and K longer than one slice (partial sums kept in
 the output itself)."""
 
@@ -32,7 +32,7 @@ def be(request):
     (1, 20, (14, 14), 30, 1, 2),  # 49 pixels, strided
     (2, 8, (16, 4), 6, 1, 1),     # one 16-pixel row block per image
 ])
-@pytest.mark.parametrize("epilogue", ["none", "bias", "all"])
+@pytest.mark.parametrize("epilogue", ["none", "bias", "relu", "relu6"])
 def test_packed_conv_writes_the_output_with_its_epilogue(be, rng, n, c, hw, k, groups,
                                                          stride, epilogue):
     x = rng.standard_normal((n, c, *hw)).astype(np.float32)
@@ -41,10 +41,10 @@ def test_packed_conv_writes_the_output_with_its_epilogue(be, rng, n, c, hw, k, g
     kw = dict(stride=stride, padding=1, dilation=1, groups=groups)
     expected = reference.conv2d(x, w, bias, **kw)
     args = {}
-    if epilogue == "all":
+    if epilogue in ("relu", "relu6"):
         residual = rng.standard_normal(expected.shape).astype(np.float32)
-        expected = np.maximum(expected + residual, 0)
-        args = dict(residual=be.asarray(residual), activation="relu")
+        expected = np.clip(expected + residual, 0, 6 if epilogue == "relu6" else None)
+        args = dict(residual=be.asarray(residual), activation=epilogue)
     out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w),
                                 None if bias is None else be.asarray(bias), **kw, **args))
     assert_close(out, expected, 9 * c // groups)
@@ -61,3 +61,17 @@ def test_packed_gemm_writes_the_output_with_its_bias(be, rng, m, n, k, bias_shap
     out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b),
                               None if bias is None else be.asarray(bias)))
     assert_close(out, reference.gemm(a, b, bias, False, False), k)
+
+
+@pytest.mark.parametrize("groups, k, stride", [(6, 6, 1), (6, 6, 2), (1, 2, 1)])
+def test_direct_convs_fuse_relu6(rng, groups, k, stride):
+    """depthwise.cl (both strides) and conv_direct clamp to [0, 6] in their epilogue."""
+    be = get_backend("opencl")
+    x = rng.standard_normal((2, 6, 11, 13)).astype(np.float32) * 4
+    w = rng.standard_normal((k, 6 // groups, 3, 3)).astype(np.float32)
+    bias = rng.standard_normal(k).astype(np.float32)
+    kw = dict(stride=stride, padding=1, dilation=1, groups=groups)
+    expected = np.clip(reference.conv2d(x, w, bias, **kw), 0, 6)
+    out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), be.asarray(bias), **kw,
+                                activation="relu6"))
+    assert_close(out, expected, 9 * 6 // groups)

@@ -38,6 +38,8 @@ from hwbench.errors import ArgumentError, BackendUnavailableError, HwbenchError
 from hwbench.kernels import spec
 
 GEMM_KERNELS = ("sgemm_packed", "sgemm_tiled")
+# The conv kernels' `relu` argument per fused activation (0: none).
+RELU_CODES = {"relu": 1, "relu6": 2}
 LOCAL_1D = 256
 LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
@@ -48,6 +50,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
                     UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"
     fuses_conv_epilogue = True
+    fused_activations = frozenset(RELU_CODES)
 
     @classmethod
     def sweep_resources(cls, device: str | None) -> dict[str, Any]:
@@ -336,7 +339,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
         out = self.empty(p.output_shape)
-        if small_gemm.is_pixel_conv(p, residual, activation == "relu"):
+        if small_gemm.is_pixel_conv(p, residual, activation is not None):
             small_gemm.pixel_conv(self.gemm_engine, p, self._buf(x), self._buf(w), out.data,
                                   self._buf(bias))
             return out
@@ -344,7 +347,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
                                  scratch=self.gemm_engine.scratch)
                if direct.prefers_direct(p) else self.gemm_engine.conv2d)
         run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual),
-            activation == "relu")
+            RELU_CODES.get(activation or "", 0))
         return out
 
     def _unary(self, kernel: str, x, *more) -> Any:

@@ -33,8 +33,9 @@ def is_depthwise(p: Any) -> bool:
 
 
 def conv2d_direct(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
-                  residual: Any, relu: bool, scratch: Any = None) -> None:
-    """out = relu?(conv(x, w) + bias + residual), NCHW, one work-item per output value;
+                  residual: Any, relu: int, scratch: Any = None) -> None:
+    """out = relu?(conv(x, w) + bias + residual) (``relu``: 0 none, 1 relu, 2 relu6),
+    NCHW, one work-item per output value;
     a depthwise conv (given ``scratch``, a ``gemm.Scratch``) through ``depthwise``."""
     if scratch is not None and is_depthwise(p):
         depthwise(compiler, p, x, w, out, bias, residual, relu, scratch)
@@ -52,7 +53,7 @@ def conv2d_direct(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: An
 
 
 def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
-              residual: Any, relu: bool, scratch: Any) -> None:
+              residual: Any, relu: int, scratch: Any) -> None:
     """The input padded once into scratch, then ``depthwise.cl``'s unrolled window.
     Measured on PoCL (2-core Zen 4, busy, best of 12): MobileNet v2's 3x3 at 144x56x56
     6.4 -> 2.1 ms, ConvNeXt's 7x7 at 96x56x56 20 -> 6.7 ms against ``conv_direct``'s

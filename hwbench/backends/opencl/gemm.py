@@ -47,7 +47,7 @@ def col2output_run(cpu_form: bool) -> int:
 
 def launch_col2output(prog: Program, run: int, p: Any, acc: Any, ld: int, ldg: int,
                       out: Any, bias: Any = None, residual: Any = None,
-                      relu: bool = False) -> None:
+                      relu: int = 0) -> None:
     """The grouped GEMM's result (rows ``ld`` apart, groups ``ldg`` apart) to NCHW
     ``out``, with the optional epilogue; ``prog`` was built with ``RUN`` = ``run``."""
     kg, ohw = p.k // p.groups, p.out_h * p.out_w
@@ -124,8 +124,9 @@ class OutputMap:
     """Where ``sgemm_packed_out`` writes element (i, j) of group g: ``buffer[g * group +
     (j // pixels) * image + i * row + j % pixels]`` (a conv's NCHW output: ``pixels``
     per image; a plain matrix: ``pixels`` = its columns), and the fused epilogue:
-    relu?(acc + bias + residual), ``bias`` = (buffer, row stride, column stride 0 or 1,
-    group stride), ``residual`` laid out as the output."""
+    relu?(acc + bias + residual) (``relu``: 0 none, 1 relu, 2 relu6), ``bias`` =
+    (buffer, row stride, column stride 0 or 1, group stride), ``residual`` laid out as
+    the output."""
 
     buffer: Any
     pixels: int
@@ -134,7 +135,7 @@ class OutputMap:
     group: int
     bias: tuple[Any, int, int, int] | None = None
     residual: Any = None
-    relu: bool = False
+    relu: int = 0
 
 
 class Scratch:
@@ -283,9 +284,9 @@ class Gemm:
                                                 else (*bias, 0)))
 
     def conv2d(self, p: Any, x: Any, w: Any, out: Any, bias: Any, residual: Any,
-               relu: bool) -> None:
-        """NCHW conv as im2col + one grouped GEMM + the col2output epilogue (bias,
-        residual, relu fused)."""
+               relu: int) -> None:
+        """NCHW conv as im2col + one grouped GEMM with the fused epilogue (bias, residual,
+        ``relu``: 0 none, 1 relu, 2 relu6; col2output's on the tiled engine)."""
         conv = self.conv_program()
         kg, cg = p.k // p.groups, p.c // p.groups
         crs, ohw = cg * p.r * p.s, p.out_h * p.out_w

@@ -1,5 +1,6 @@
 // The grouped GEMM's (g, K/g, N * OH * OW) result, rows ldc apart and groups ldg apart,
-// to NCHW, with the fused epilogue relu?(acc + bias[k] + residual). Shared by the float32
+// to NCHW, with the fused epilogue relu?(acc + bias[k] + residual) (relu: 0 none, 1 relu,
+// 2 relu6, min(max(v, 0), 6)). Shared by the float32
 // conv (ACC_T float, appended to conv.cl) and the int8 convs (ACC_T int, no epilogue,
 // appended to the int8 kernels). Each work-item does RUN consecutive pixels: 16 on CPUs
 // (PoCL runs per-pixel work-items of this kernel as scalar code, their bounds checks
@@ -36,6 +37,8 @@ __kernel void col2output(__global const ACC_T *restrict acc, int K, int kg, int 
                 v += residual[o + t];
             if (relu)
                 v = v > (ACC_T)0 ? v : (ACC_T)0;
+            if (relu == 2)
+                v = v < (ACC_T)6 ? v : (ACC_T)6;
             out[o + t] = v;
         }
     }

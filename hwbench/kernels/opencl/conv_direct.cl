@@ -44,5 +44,7 @@ __kernel void conv_direct(__global const float *restrict x, __global const float
         acc += residual[o];
     if (relu)
         acc = fmax(acc, 0.0f);
+    if (relu == 2)  // relu6
+        acc = fmin(acc, 6.0f);
     out[o] = acc;
 }

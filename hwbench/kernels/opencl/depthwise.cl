@@ -7,7 +7,8 @@
 // xp[oh*SH + r*DH][(ow + j)*SW + s*DW], one vload8 for SW = 1, two vload8 and their even
 // lanes for SW = 2 (vload16(...).even gave wrong lanes on PoCL 3), eight loads otherwise
 // (the host sends only SW = 1 or 2 here: eight loads measured slower than conv_direct).
-// xp is padded (zeros) far enough right for a whole last block. out[n, k, oh, ow] = relu?(sum_rs ... * w[k][r][s] + bias[k] + residual);
+// xp is padded (zeros) far enough right for a whole last block. out[n, k, oh, ow] = relu?(sum_rs ... * w[k][r][s] + bias[k] +
+// residual) (relu: 0 none, 1 relu, 2 relu6);
 // work-items (OW / 8 rounded up, oh, n * K + k).
 #if SW == 1
 #define LOAD8(p) vload8(0, (p))
@@ -53,6 +54,8 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
             acc += vload8(0, residual + o);
         if (relu)
             acc = fmax(acc, 0.0f);
+        if (relu == 2)  // relu6
+            acc = fmin(acc, 6.0f);
         vstore8(acc, 0, out + o);
         return;
     }
@@ -64,6 +67,8 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
             y += residual[o + j];
         if (relu)
             y = fmax(y, 0.0f);
+        if (relu == 2)
+            y = fmin(y, 6.0f);
         out[o + j] = y;
     }
 }

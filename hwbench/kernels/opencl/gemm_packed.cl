@@ -193,7 +193,8 @@ void GEMM_PACKED(int M, int KS, __global const PANEL_T *restrict Ap, int a_bs,
 // element (i, j) of group g goes to out[g * gs + (j / OHW) * img + i * lr + j % OHW]
 // (a conv: OHW output pixels per image, img = K * OHW, lr = OHW, gs = kg * OHW; a
 // GEMM: OHW = N, lr = ldc). The last slice of K adds bias[g * bgs + i * brs + j * bcs]
-// (bcs 0 or 1) and residual (laid out as out), then clamps at 0 (relu), in col2output's
+// (bcs 0 or 1) and residual (laid out as out), then clamps at 0 (relu: 1) or to [0, 6]
+// (relu: 2, relu6), in col2output's
 // order, so the results are bitwise those of the unfused path. Earlier slices keep their
 // partial sums in out itself. A tile's 16 columns within one image run as vectors
 // (vload8/vstore8: out rows need not be 32-byte aligned); a tile across an image edge or
@@ -211,14 +212,17 @@ void GEMM_PACKED(int M, int KS, __global const PANEL_T *restrict Ap, int a_bs,
             else if (has_bias) { const float b = bias[(i) * brs]; v0 += b; v1 += b; } \
             if (has_res) { v0 += vload8(0, res + (i) * lr); v1 += vload8(1, res + (i) * lr); } \
             if (relu) { v0 = v0 > 0.0f ? v0 : (float8)(0.0f); \
-                        v1 = v1 > 0.0f ? v1 : (float8)(0.0f); } } \
+                        v1 = v1 > 0.0f ? v1 : (float8)(0.0f); } \
+            if (relu == 2) { v0 = v0 < 6.0f ? v0 : (float8)(6.0f); \
+                             v1 = v1 < 6.0f ? v1 : (float8)(6.0f); } } \
         vstore8(v0, 0, q); vstore8(v1, 1, q); \
     } else { \
         float t[16]; vstore8(v0, 0, t); vstore8(v1, 1, t); \
         for (int c = 0; c < ncols; ++c) { float v = t[c]; \
             if (final) { if (has_bias) v += bias[(i) * brs + c * bcs]; \
                          if (has_res) v += res[(i) * lr + off[c]]; \
-                         if (relu) v = v > 0.0f ? v : 0.0f; } \
+                         if (relu) v = v > 0.0f ? v : 0.0f; \
+                         if (relu == 2) v = v < 6.0f ? v : 6.0f; } \
             q[off[c]] = v; } } }
 
 // One MR x 16 tile of sgemm_packed_out: A read in place (element (i, k) at
