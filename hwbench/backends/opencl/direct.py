@@ -13,7 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from hwbench.backends.opencl.compiler import Compiler, kernel_source
-from hwbench.backends.opencl.gemm import check_int32, i32, pad_defines, pad_local, pad_planes
+from hwbench.backends.opencl.gemm import (
+    check_int32,
+    i32,
+    pad_defines,
+    pad_local,
+    pad_planes,
+    vec8_defines,
+)
 
 DIRECT_MAX_KG = 4  # output channels per group below which the conv runs direct
 DEPTHWISE_STRIDES = (1, 2)  # horizontal strides depthwise.cl serves
@@ -66,10 +73,11 @@ def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
     planes = p.n * p.c
     check_int32("conv2d", planes * hp * wp, p.n * p.k * p.out_h * p.out_w)
     defines = {"R": p.r, "S": p.s, "SH": sh, "SW": sw, "DH": dh, "DW": dw,
-               **pad_defines(compiler.device)}
+               **pad_defines(compiler.device), **vec8_defines(compiler.device)}
     program = compiler.program("depthwise", defines, {"pad_planes": pad_local(compiler.device),
                                                       "depthwise": (1, 8, 1)},
-                               source=kernel_source("pad") + "\n" + kernel_source("depthwise"))
+                               source="\n".join(kernel_source(name) for name in (
+                                   "vec8", "pad", "depthwise")))
     xp = scratch.get("depthwise_pad", 4 * planes * hp * wp)
     pad_planes(program, p, x, xp, hp, wp)
     program.launch("depthwise", (blocks, p.out_h, planes), xp, i32(hp), i32(wp), w,

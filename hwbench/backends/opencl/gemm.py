@@ -57,6 +57,11 @@ def launch_col2output(prog: Program, run: int, p: Any, acc: Any, ld: int, ldg: i
                 i32(residual is not None), i32(relu), out)
 
 
+def vec8_defines(device: Device) -> dict[str, int]:
+    """vec8.cl's form for the device: plain unaligned vector moves on CPUs."""
+    return {"VLOAD_CAST": int(device.is_cpu)}
+
+
 def pad_defines(device: Device) -> dict[str, int]:
     """pad.cl's form for the device: a row per work-item on CPUs, an element on GPUs."""
     return {"PAD_ROWS": int(device.is_cpu)}
@@ -173,9 +178,12 @@ class Gemm:
     def sgemm_program(self) -> Program:
         p = self.params
         if self.kernel == "sgemm_packed":
-            return self.compiler.program(GEMM_SOURCES["sgemm_packed"], p, {
+            return self.compiler.program(GEMM_SOURCES["sgemm_packed"], {
+                **p, **vec8_defines(self.device)}, {
                 "sgemm_packed": (1, 1, 1), "sgemm_packed_out": (1, 1, 1),
-                "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)})
+                "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)},
+                source=kernel_source("vec8") + "\n" + kernel_source(
+                    GEMM_SOURCES["sgemm_packed"]))
         local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
         return self.compiler.program(GEMM_SOURCES["sgemm_tiled"], p, {"sgemm_tiled": local})
 

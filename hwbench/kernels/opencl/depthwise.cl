@@ -11,12 +11,12 @@
 // residual) (relu: 0 none, 1 relu, 2 relu6);
 // work-items (OW / 8 rounded up, oh, n * K + k).
 #if SW == 1
-#define LOAD8(p) vload8(0, (p))
+#define LOAD8(p) LOADU8(p)
 #elif SW == 2
 // Two vload8 and the even lanes picked one by one (LLVM: two shuffles).
 inline float8 load8_even(__global const float *p)
 {
-    const float8 a = vload8(0, p), b = vload8(1, p);
+    const float8 a = LOADU8(p), b = LOADU8(p + 8);
     return (float8)(a.s0, a.s2, a.s4, a.s6, b.s0, b.s2, b.s4, b.s6);
 }
 #define LOAD8(p) load8_even(p)
@@ -51,12 +51,12 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
     const size_t o = ((size_t)plane * OH + oh) * OW + ow;
     if (ow + 8 <= OW) {
         if (has_residual)
-            acc += vload8(0, residual + o);
+            acc += LOADU8(residual + o);
         if (relu)
             acc = fmax(acc, 0.0f);
         if (relu == 2)  // relu6
             acc = fmin(acc, 6.0f);
-        vstore8(acc, 0, out + o);
+        STOREU8(acc, out + o);
         return;
     }
     float v[8];

@@ -197,25 +197,26 @@ void GEMM_PACKED(int M, int KS, __global const PANEL_T *restrict Ap, int a_bs,
 // (relu: 2, relu6), in col2output's
 // order, so the results are bitwise those of the unfused path. Earlier slices keep their
 // partial sums in out itself. A tile's 16 columns within one image run as vectors
-// (vload8/vstore8: out rows need not be 32-byte aligned); a tile across an image edge or
+// (unaligned: out rows need not be 32-byte aligned); a tile across an image edge or
 // past N goes column by column through `off` (each column's offset from the first).
+// The vector accesses are vec8.cl's (prepended by the host).
 #define OUT_LOAD(i) if ((i) < valid) { __global const float *q = o + (i) * lr; \
-    if (contig) { c##i##0 = vload8(0, q); c##i##1 = vload8(1, q); } \
+    if (contig) { c##i##0 = LOADU8(q); c##i##1 = LOADU8(q + 8); } \
     else { float t[16]; for (int c = 0; c < 16; ++c) t[c] = c < ncols ? q[off[c]] : 0.0f; \
            c##i##0 = vload8(0, t); c##i##1 = vload8(1, t); } }
 #define OUT_STORE(i) if ((i) < valid) { __global float *q = o + (i) * lr; \
     float8 v0 = c##i##0, v1 = c##i##1; \
     if (contig) { \
         if (final) { \
-            if (has_bias && bcs) { v0 += vload8(0, bias + (i) * brs); \
-                                   v1 += vload8(1, bias + (i) * brs); } \
+            if (has_bias && bcs) { v0 += LOADU8(bias + (i) * brs); \
+                                   v1 += LOADU8(bias + (i) * brs + 8); } \
             else if (has_bias) { const float b = bias[(i) * brs]; v0 += b; v1 += b; } \
-            if (has_res) { v0 += vload8(0, res + (i) * lr); v1 += vload8(1, res + (i) * lr); } \
+            if (has_res) { v0 += LOADU8(res + (i) * lr); v1 += LOADU8(res + (i) * lr + 8); } \
             if (relu) { v0 = v0 > 0.0f ? v0 : (float8)(0.0f); \
                         v1 = v1 > 0.0f ? v1 : (float8)(0.0f); } \
             if (relu == 2) { v0 = v0 < 6.0f ? v0 : (float8)(6.0f); \
                              v1 = v1 < 6.0f ? v1 : (float8)(6.0f); } } \
-        vstore8(v0, 0, q); vstore8(v1, 1, q); \
+        STOREU8(v0, q); STOREU8(v1, q + 8); \
     } else { \
         float t[16]; vstore8(v0, 0, t); vstore8(v1, 1, t); \
         for (int c = 0; c < ncols; ++c) { float v = t[c]; \
