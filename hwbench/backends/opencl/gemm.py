@@ -195,7 +195,8 @@ class Gemm:
         """conv.cl with the shared col2output.cl (float32) and pad.cl appended."""
         defines = {"RUN": self.epilogue_run, "ACC_T": "float", **pad_defines(self.device)}
         return self.compiler.program("conv", defines, {
-            "im2col": (16, 4, 1), "im2col_padded": (16, 1, 1), "col2output": (16, 4, 1),
+            "im2col": (16, 4, 1), "im2col_rows": (1, 16, 1),
+            "col2output": (16, 4, 1),
             "pad_planes": pad_local(self.device)}, source="\n".join(
                 kernel_source(name) for name in ("conv", "col2output", "pad")))
 
@@ -314,9 +315,12 @@ class Gemm:
                     i32(p.padding[0]), i32(p.padding[1]), i32(dh), i32(dw), cols)
         if packed:
             xp, hp, wp = padded_input(conv, self.scratch, p, x)
-            conv.launch("im2col_padded", (ld // 16, crs, p.groups), xp, i32(p.c), i32(hp),
-                        i32(wp), i32(cg), i32(p.r), i32(p.s), i32(p.out_h), i32(p.out_w),
-                        i32(nohw), i32(sh), i32(sw), i32(dh), i32(dw), cols, i32(ld // 16),
+            oh, ow = p.out_h, p.out_w
+            if p.r == p.s == 1 and (sh, sw) == (1, 1) and (hp, wp) == (oh, ow):
+                oh, ow = hp, wp = 1, oh * ow  # planes are contiguous: one row per image
+            conv.launch("im2col_rows", (p.n * oh + 1, crs, p.groups), xp, i32(p.c), i32(hp),
+                        i32(wp), i32(cg), i32(p.r), i32(p.s), i32(oh), i32(ow), i32(nohw),
+                        i32(sh), i32(sw), i32(dh), i32(dw), cols, i32(ld // 16),
                         i32(crs * ld), i32(crs))
         else:
             conv.launch("im2col", (ld, crs, p.groups), *geometry, i32(ld), i32(crs * ld),
