@@ -11,6 +11,7 @@ from tolerances import assert_close
 
 from hwbench.backends import backend_class, get_backend
 from hwbench.kernels import reference
+from hwbench.kernels.spec.activations import ACTIVATIONS
 
 try:
     OK, WHY = backend_class("opencl").available()
@@ -63,15 +64,25 @@ def test_packed_gemm_writes_the_output_with_its_bias(be, rng, m, n, k, bias_shap
     assert_close(out, reference.gemm(a, b, bias, False, False), k)
 
 
-@pytest.mark.parametrize("groups, k, stride", [(6, 6, 1), (6, 6, 2), (1, 2, 1)])
-def test_direct_convs_fuse_relu6(rng, groups, k, stride):
-    """depthwise.cl (both strides) and conv_direct clamp to [0, 6] in their epilogue."""
-    be = get_backend("opencl")
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("kernel, groups, k, stride", [
+    ("sgemm_packed", 6, 6, 1),   # depthwise.cl
+    ("sgemm_packed", 6, 6, 2),   # depthwise.cl, two vload8's even lanes
+    ("sgemm_packed", 1, 2, 1),   # conv_direct
+    ("sgemm_packed", 2, 8, 1),   # sgemm_packed_out
+    ("sgemm_tiled", 2, 8, 1),    # the GPU form: col2output
+])
+def test_every_conv_kernel_fuses_every_activation(rng, activation, kernel, groups, k, stride):
+    """Each conv kernel's epilogue (activation.cl's codes) against the float64 reference,
+    with a residual."""
+    be = get_backend("opencl", gemm_kernel=kernel)
     x = rng.standard_normal((2, 6, 11, 13)).astype(np.float32) * 4
     w = rng.standard_normal((k, 6 // groups, 3, 3)).astype(np.float32)
     bias = rng.standard_normal(k).astype(np.float32)
     kw = dict(stride=stride, padding=1, dilation=1, groups=groups)
-    expected = np.clip(reference.conv2d(x, w, bias, **kw), 0, 6)
+    shape = reference.conv2d(x, w, bias, **kw).shape
+    residual = rng.standard_normal(shape).astype(np.float32)
+    expected = reference.conv2d(x, w, bias, residual=residual, activation=activation, **kw)
     out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), be.asarray(bias), **kw,
-                                activation="relu6"))
+                                residual=be.asarray(residual), activation=activation))
     assert_close(out, expected, 9 * 6 // groups)

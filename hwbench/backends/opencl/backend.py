@@ -38,8 +38,9 @@ from hwbench.errors import ArgumentError, BackendUnavailableError, HwbenchError
 from hwbench.kernels import spec
 
 GEMM_KERNELS = ("sgemm_packed", "sgemm_tiled")
-# The conv kernels' `relu` argument per fused activation (0: none).
-RELU_CODES = {"relu": 1, "relu6": 2}
+# The conv kernels' activation code (activation.cl; 0: none) per fused activation.
+ACTIVATION_CODES = {"relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4, "hardswish": 5,
+                    "hardsigmoid": 6}
 LOCAL_1D = 256
 LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
@@ -50,7 +51,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
                     UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"
     fuses_conv_epilogue = True
-    fused_activations = frozenset(RELU_CODES)
+    fused_activations = frozenset(ACTIVATION_CODES)
 
     @classmethod
     def sweep_resources(cls, device: str | None) -> dict[str, Any]:
@@ -347,7 +348,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
                                  scratch=self.gemm_engine.scratch)
                if direct.prefers_direct(p) else self.gemm_engine.conv2d)
         run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual),
-            RELU_CODES.get(activation or "", 0))
+            ACTIVATION_CODES.get(activation or "", 0))
         return out
 
     def _unary(self, kernel: str, x, *more) -> Any:

@@ -41,14 +41,16 @@ def is_depthwise(p: Any) -> bool:
 
 def conv2d_direct(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
                   residual: Any, relu: int, scratch: Any = None) -> None:
-    """out = relu?(conv(x, w) + bias + residual) (``relu``: 0 none, 1 relu, 2 relu6),
+    """out = act(conv(x, w) + bias + residual) (``relu``: activation.cl's code, 0 none),
     NCHW, one work-item per output value;
     a depthwise conv (given ``scratch``, a ``gemm.Scratch``) through ``depthwise``."""
     if scratch is not None and is_depthwise(p):
         depthwise(compiler, p, x, w, out, bias, residual, relu, scratch)
         return
     check_int32("conv2d", p.n * p.c * p.h * p.w, p.n * p.k * p.out_h * p.out_w)
-    program = compiler.program("conv_direct", {}, {"conv_direct": (16, 4, 1)})
+    program = compiler.program("conv_direct", {}, {"conv_direct": (16, 4, 1)},
+                               source=kernel_source("activation") + "\n"
+                               + kernel_source("conv_direct"))
     (sh, sw), (dh, dw) = p.stride, p.dilation
     program.launch("conv_direct", (p.out_w, p.out_h, p.n * p.k), x, w, i32(p.n), i32(p.c),
                    i32(p.h), i32(p.w), i32(p.k), i32(p.c // p.groups), i32(p.k // p.groups),
@@ -77,7 +79,7 @@ def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
     program = compiler.program("depthwise", defines, {"pad_planes": pad_local(compiler.device),
                                                       "depthwise": (1, 8, 1)},
                                source="\n".join(kernel_source(name) for name in (
-                                   "vec8", "pad", "depthwise")))
+                                   "vec8", "activation", "pad", "depthwise")))
     xp = scratch.get("depthwise_pad", 4 * planes * hp * wp)
     pad_planes(program, p, x, xp, hp, wp)
     program.launch("depthwise", (blocks, p.out_h, planes), xp, i32(hp), i32(wp), w,

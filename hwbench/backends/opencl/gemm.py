@@ -129,7 +129,7 @@ class OutputMap:
     """Where ``sgemm_packed_out`` writes element (i, j) of group g: ``buffer[g * group +
     (j // pixels) * image + i * row + j % pixels]`` (a conv's NCHW output: ``pixels``
     per image; a plain matrix: ``pixels`` = its columns), and the fused epilogue:
-    relu?(acc + bias + residual) (``relu``: 0 none, 1 relu, 2 relu6), ``bias`` =
+    act(acc + bias + residual) (``relu``: activation.cl's code, 0 none), ``bias`` =
     (buffer, row stride, column stride 0 or 1, group stride), ``residual`` laid out as
     the output."""
 
@@ -182,8 +182,8 @@ class Gemm:
                 **p, **vec8_defines(self.device)}, {
                 "sgemm_packed": (1, 1, 1), "sgemm_packed_out": (1, 1, 1),
                 "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)},
-                source=kernel_source("vec8") + "\n" + kernel_source(
-                    GEMM_SOURCES["sgemm_packed"]))
+                source="\n".join(kernel_source(name) for name in (
+                    "vec8", "activation", GEMM_SOURCES["sgemm_packed"], "gemm_packed_out")))
         local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
         return self.compiler.program(GEMM_SOURCES["sgemm_tiled"], p, {"sgemm_tiled": local})
 
@@ -198,7 +198,7 @@ class Gemm:
             "im2col": (16, 4, 1), "im2col_rows": (1, 16, 1),
             "col2output": (16, 4, 1),
             "pad_planes": pad_local(self.device)}, source="\n".join(
-                kernel_source(name) for name in ("conv", "col2output", "pad")))
+                kernel_source(name) for name in ("activation", "conv", "col2output", "pad")))
 
     # -- float32 ------------------------------------------------------------------------------
     def packed_tile(self) -> tuple[int, int]:
@@ -295,7 +295,7 @@ class Gemm:
     def conv2d(self, p: Any, x: Any, w: Any, out: Any, bias: Any, residual: Any,
                relu: int) -> None:
         """NCHW conv as im2col + one grouped GEMM with the fused epilogue (bias, residual,
-        ``relu``: 0 none, 1 relu, 2 relu6; col2output's on the tiled engine)."""
+        ``relu``: activation.cl's code; col2output's on the tiled engine)."""
         conv = self.conv_program()
         kg, cg = p.k // p.groups, p.c // p.groups
         crs, ohw = cg * p.r * p.s, p.out_h * p.out_w

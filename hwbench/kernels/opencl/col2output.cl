@@ -1,6 +1,6 @@
 // The grouped GEMM's (g, K/g, N * OH * OW) result, rows ldc apart and groups ldg apart,
 // to NCHW, with the fused epilogue relu?(acc + bias[k] + residual) (relu: 0 none, 1 relu,
-// 2 relu6, min(max(v, 0), 6)). Shared by the float32
+// 2 relu6, min(max(v, 0), 6); with activation.cl prepended, any of its codes). Shared by the float32
 // conv (ACC_T float, appended to conv.cl) and the int8 convs (ACC_T int, no epilogue,
 // appended to the int8 kernels). Each work-item does RUN consecutive pixels: 16 on CPUs
 // (PoCL runs per-pixel work-items of this kernel as scalar code, their bounds checks
@@ -35,10 +35,14 @@ __kernel void col2output(__global const ACC_T *restrict acc, int K, int kg, int 
                 v += b;
             if (has_residual)
                 v += residual[o + t];
+#ifdef ACTIVATION_CL  // the float conv: activation.cl's codes
+            ACTIVATE(ACC_T, v, relu);
+#else
             if (relu)
                 v = v > (ACC_T)0 ? v : (ACC_T)0;
             if (relu == 2)
                 v = v < (ACC_T)6 ? v : (ACC_T)6;
+#endif
             out[o + t] = v;
         }
     }

@@ -10,7 +10,7 @@ __kernel void conv_direct(__global const float *restrict x, __global const float
                           int OH, int OW, int sh, int sw, int pt, int pl, int dh, int dw,
                           __global const float *restrict bias, int has_bias,
                           __global const float *restrict residual, int has_residual,
-                          int relu, __global float *restrict out)
+                          int act, __global float *restrict out)
 {
     const int ow = get_global_id(0);
     const int oh = get_global_id(1);
@@ -42,9 +42,6 @@ __kernel void conv_direct(__global const float *restrict x, __global const float
         acc += bias[k];
     if (has_residual)
         acc += residual[o];
-    if (relu)
-        acc = fmax(acc, 0.0f);
-    if (relu == 2)  // relu6
-        acc = fmin(acc, 6.0f);
+    ACTIVATE(float, acc, act);  // activation.cl, prepended by the host
     out[o] = acc;
 }

@@ -7,8 +7,8 @@
 // xp[oh*SH + r*DH][(ow + j)*SW + s*DW], one vload8 for SW = 1, two vload8 and their even
 // lanes for SW = 2 (vload16(...).even gave wrong lanes on PoCL 3), eight loads otherwise
 // (the host sends only SW = 1 or 2 here: eight loads measured slower than conv_direct).
-// xp is padded (zeros) far enough right for a whole last block. out[n, k, oh, ow] = relu?(sum_rs ... * w[k][r][s] + bias[k] +
-// residual) (relu: 0 none, 1 relu, 2 relu6);
+// xp is padded (zeros) far enough right for a whole last block. out[n, k, oh, ow] = act(sum_rs ... * w[k][r][s] + bias[k] +
+// residual) (activation.cl's codes);
 // work-items (OW / 8 rounded up, oh, n * K + k).
 #if SW == 1
 #define LOAD8(p) LOADU8(p)
@@ -28,7 +28,7 @@ inline float8 load8_even(__global const float *p)
 __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
                         __global const float *restrict w, int K, int OH, int OW, int planes,
                         __global const float *restrict bias, int has_bias,
-                        __global const float *restrict residual, int has_residual, int relu,
+                        __global const float *restrict residual, int has_residual, int act,
                         __global float *restrict out)
 {
     const int ow = get_global_id(0) * 8;
@@ -52,10 +52,7 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
     if (ow + 8 <= OW) {
         if (has_residual)
             acc += LOADU8(residual + o);
-        if (relu)
-            acc = fmax(acc, 0.0f);
-        if (relu == 2)  // relu6
-            acc = fmin(acc, 6.0f);
+        ACTIVATE(float8, acc, act);
         STOREU8(acc, out + o);
         return;
     }
@@ -65,10 +62,7 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
         float y = v[j];
         if (has_residual)
             y += residual[o + j];
-        if (relu)
-            y = fmax(y, 0.0f);
-        if (relu == 2)
-            y = fmin(y, 6.0f);
+        ACTIVATE(float, y, act);
         out[o + j] = y;
     }
 }
