@@ -3,10 +3,9 @@
 Both backends run each model in this process through ``hwbench.Session`` (the compiled
 plan), batch 1 at fp32: two warm-up runs each, then ``--reps`` timed runs each, taking
 turns (a busy machine's load swings reach both alike), and the median of each (``--best``:
-the fastest). The
-speed ratio is cpu time ÷ opencl time; the geometric mean is printed over the models
-given. ``--profile`` also prints the slowest
-op types on each backend (``Session(profile=True)``: one synchronization per node).
+the fastest). The speed ratio is cpu time ÷ opencl time; the geometric mean is printed
+over the models given. ``--profile`` also prints the slowest op types on each backend
+(``Session(profile=True)``: one synchronization per node).
 
     python scripts/opencl_vs_cpu.py --models resnet50,convnext_tiny --reps 5
 """
