@@ -258,14 +258,16 @@ def test_concat_matches_numpy(be, shapes, axis, dtype):
     np.testing.assert_array_equal(out, np.concatenate(arrays, axis))
 
 
-@pytest.mark.parametrize("w_in", [5, 8, 9, 16, 19])
+@pytest.mark.parametrize("w_in", [5, 8, 9, 16, 19, 33, 40])
 @pytest.mark.parametrize("kernel,stride,padding,dilation,ceil", [
     (3, 1, 1, 1, False), (3, (2, 1), 1, 1, False), (2, 1, 0, 1, False),
-    (3, 1, (0, 2, 1, 0), 2, False), (3, 1, 1, 1, True), (3, 2, 1, 1, True),  # the last: pool.cl
+    (3, 1, (0, 2, 1, 0), 2, False), (3, 1, 1, 1, True), (3, 2, 1, 1, True),
+    (3, 2, 1, 1, False), (2, 2, 0, 1, False), (3, 2, (0, 1, 0, 2), 2, False),
+    (3, 3, 1, 1, False),  # the last: pool.cl
 ])
 def test_max_pool_matches_the_reference(be, w_in, kernel, stride, padding, dilation, ceil):
-    """Unit horizontal stride (eight outputs per work-item: interior blocks as float8,
-    edge blocks lane by lane) around the block width, and stride 2 on the old kernel."""
+    """Horizontal stride 1 and 2 (eight outputs per work-item: interior blocks as float8,
+    edge blocks lane by lane) around the block width, and stride 3 on pool.cl."""
     from hwbench.kernels import reference
     rng = np.random.default_rng(10)
     x = _rand(rng, (2, 3, 7, w_in)) - 2.0  # mostly negative: padding must never win
