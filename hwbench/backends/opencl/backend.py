@@ -40,7 +40,7 @@ from hwbench.kernels import spec
 GEMM_KERNELS = ("sgemm_packed", "sgemm_tiled")
 # The conv kernels' activation code (activation.cl; 0: none) per fused activation.
 ACTIVATION_CODES = {"relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4, "hardswish": 5,
-                    "hardsigmoid": 6}
+                    "hardsigmoid": 6, "tanh": 7}
 LOCAL_1D = 256
 LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
