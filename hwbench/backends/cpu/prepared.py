@@ -14,13 +14,15 @@ from typing import Any
 
 from hwbench.backends.cpu.int8_prepared import INT8_BUILDERS
 from hwbench.backends.cpu.prepared_kernels import builder_for as float_builder_for
+from hwbench.backends.cpu.prepared_plain import PLAIN_BUILDERS
 
 
 def builder_for(kernel: Callable) -> Callable | None:
-    """The fast-path builder for a bound cpu kernel method (``prepared_kernels``, the
-    int8 ones in ``int8_prepared``), or None."""
+    """The fast-path builder for a bound cpu kernel method (``prepared_plain``'s for
+    plain-array matmul/add/mul/concat, ``prepared_kernels``, the int8 ones in
+    ``int8_prepared``), or None."""
     name = getattr(getattr(kernel, "__func__", None), "__qualname__", "")
-    return float_builder_for(kernel) or INT8_BUILDERS.get(name)
+    return PLAIN_BUILDERS.get(name) or float_builder_for(kernel) or INT8_BUILDERS.get(name)
 
 
 def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:

@@ -1,0 +1,177 @@
+"""Prepared calls for the small plain-array kernels a step of a sequence model makes
+(issue 16): batched ``_matmul``, ``_add``/``_mul`` with a broadcast operand, ``_concat``.
+The normal path pays ~10–20 µs of checks and lookups a call for work of ~1 µs at batch 1
+(the translator's decoder step: two MatMuls, an Add, a Concat). Each builder binds the
+primitive the normal path would look up (same key, same thread count: the same bits) or
+keeps its NumPy fallback, decided once from the traced arguments; a call whose arguments
+are not plain arrays of the traced shapes and dtypes runs the kernel itself."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu import onednn
+from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.onednn import (
+    ARG_DST,
+    ARG_MULTIPLE_SRC,
+    ARG_SRC,
+    ARG_SRC_1,
+    ARG_WEIGHTS,
+)
+from hwbench.backends.cpu.prepared_kernels import BUILDERS, BoundPrimitive, _out_factory
+
+_ndarray = np.ndarray
+
+
+def _plain(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """A C-contiguous aligned NumPy array of ``shape`` and ``dtype`` (read in place)."""
+    if type(x) is not _ndarray or x.dtype != dtype or x.shape != shape:
+        return False
+    flags = x.flags
+    return flags.c_contiguous and flags.aligned
+
+
+_F32 = np.dtype(np.float32)
+
+
+def _matmul(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``CpuBackend._matmul``'s primitive bound once; A, B and the output varying (in
+    attention both operands are activations)."""
+    from hwbench.backends.cpu.reductions import build_matmul
+
+    if kwargs or len(args) != 2:
+        return None
+    a, b = args
+    if type(a) is not _ndarray or type(b) is not _ndarray:
+        return None
+    sa, sb = a.shape, b.shape
+    if not _plain(a, sa, _F32) or not _plain(b, sb, _F32) or len(p.batch) + 2 > onednn.MAX_NDIMS:
+        return None
+    a_shape, b_shape = (*p.a_batch, p.m, p.k), (*p.b_batch, p.k, p.n)
+    out_shape = (*p.batch, p.m, p.n)
+    prim = be._primitive(("matmul", a_shape, b_shape),
+                         lambda: build_matmul(be.dnnl, a_shape, b_shape, out_shape))
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_WEIGHTS, ARG_DST)).runner()
+    new_out = _out_factory(be, tuple(p.output_shape))
+
+    def call(a, b):
+        if not _plain(a, sa, _F32) or not _plain(b, sb, _F32):
+            return kernel(p, a, b)
+        out, a_out = new_out()
+        run(address(a), address(b), a_out)
+        return out
+    return call
+
+
+def _plain_binary(alg: str) -> Callable:
+    """``CpuBackend._binary`` on two plain float32 arrays: the operand of the full shape
+    first (the swap the kernel makes, decided once), the binary primitive bound, or the
+    kernel's NumPy ufunc where oneDNN cannot broadcast."""
+
+    def build(be: Any, p: Any, kernel: Callable, args: tuple,
+              kwargs: dict) -> Callable | None:
+        from hwbench.backends.cpu.primitives import build_binary
+
+        if kwargs or len(args) != 2:
+            return None
+        a, b = args
+        if type(a) is not _ndarray or type(b) is not _ndarray:
+            return None
+        shape_a, shape_b, shape = a.shape, b.shape, tuple(p.shape)
+        if not _plain(a, shape_a, _F32) or not _plain(b, shape_b, _F32):
+            return None
+        rank = len(shape)
+        sa = (1,) * (rank - a.ndim) + shape_a
+        sb = (1,) * (rank - b.ndim) + shape_b
+        swap = sa != shape
+        if swap:
+            sa, sb = sb, sa
+        new_out = _out_factory(be, shape)
+        if sa != shape or not 0 < rank <= onednn.MAX_NDIMS:
+            ufunc = np.add if alg == "binary_add" else np.multiply
+
+            def numpy_call(a, b):
+                if not _plain(a, shape_a, _F32) or not _plain(b, shape_b, _F32):
+                    return kernel(p, a, b)
+                out, _ = new_out()
+                return ufunc(b, a, out=out) if swap else ufunc(a, b, out=out)
+            return numpy_call
+        prim = be._primitive(("binary", alg, shape, sb),
+                             lambda: build_binary(be.dnnl, alg, shape, sb))
+        run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_SRC_1, ARG_DST)).runner()
+
+        def call(a, b):
+            if not _plain(a, shape_a, _F32) or not _plain(b, shape_b, _F32):
+                return kernel(p, a, b)
+            out, a_out = new_out()
+            if swap:
+                run(address(b), address(a), a_out)
+            else:
+                run(address(a), address(b), a_out)
+            return out
+        return call
+    return build
+
+
+def _first_of(*builders: Callable) -> Callable:
+    """A builder trying ``builders`` in turn (blocked operands, then plain ones)."""
+    def build(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+        for builder in builders:
+            call = builder(be, p, kernel, args, kwargs)
+            if call is not None:
+                return call
+        return None
+    return build
+
+
+def _concat(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``CpuBackend._concat`` of plain arrays: ``np.concatenate`` into a fresh output
+    below the kernel's size for oneDNN (or for other dtypes), else the bound primitive."""
+    from hwbench.backends.cpu.backend import CONCAT_MIN_BYTES
+    from hwbench.backends.cpu.primitives import build_concat
+
+    if kwargs or len(args) != 1 or not isinstance(args[0], (list, tuple)):
+        return None
+    parts = args[0]
+    if not parts or any(type(x) is not _ndarray for x in parts):
+        return None
+    dtype = np.dtype(p.dtype)
+    shapes = [x.shape for x in parts]
+    if not all(_plain(x, s, dtype) for x, s in zip(parts, shapes, strict=True)):
+        return None
+    shape, axis, n = tuple(p.shape), p.axis, len(parts)
+    new_out = _out_factory(be, shape, dtype)
+
+    def same(arrays: Any) -> bool:
+        return len(arrays) == n and all(
+            _plain(x, s, dtype) for x, s in zip(arrays, shapes, strict=True))
+    if np.prod(shape) * dtype.itemsize < CONCAT_MIN_BYTES or dtype != _F32:
+        def numpy_call(arrays):
+            if not same(arrays):
+                return kernel(p, arrays)
+            out, _ = new_out()
+            return np.concatenate(arrays, axis=axis, out=out)
+        return numpy_call
+    prim = be._primitive(("concat", p), lambda: build_concat(be.dnnl, p))
+    varying = (*(ARG_MULTIPLE_SRC + i for i in range(n)), ARG_DST)
+    run = BoundPrimitive(prim, {}, varying).runner()
+
+    def call(arrays):
+        if not same(arrays):
+            return kernel(p, arrays)
+        out, a_out = new_out()
+        run(*(address(x) for x in arrays), a_out)
+        return out
+    return call
+
+
+PLAIN_BUILDERS: dict[str, Callable] = {
+    "ReductionKernels._matmul": _matmul,
+    "CpuBackend._add": _first_of(BUILDERS["CpuBackend._add"], _plain_binary("binary_add")),
+    "CpuBackend._mul": _first_of(BUILDERS["CpuBackend._mul"], _plain_binary("binary_mul")),
+    "CpuBackend._concat": _concat,
+}
