@@ -116,3 +116,63 @@ def test_arguments_a_fast_path_was_not_built_for_run_the_kernel(tmp_path):
         with pytest.raises(type(want.value)):
             fn(*bad)
     assert mm.fast() and add.fast()
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_a_one_primitive_rnn_replays_bit_for_bit(tmp_path, cell):
+    """LSTM/GRU over 3 steps from given states (the primitive bound to the converted
+    weights): Y, Y_h (Y_c) as the kernel's; a run with a zero initial state array too."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(4)
+    gates, hidden, size = (4 if cell == "LSTM" else 3), 8, 5
+
+    def init(name, shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    lstm = cell == "LSTM"
+    ins = ["x", "W", "R", "B", "", "h0"] + (["c0"] if lstm else [])
+    outs = ["y", "yh"] + (["yc"] if lstm else [])
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node(cell, ins, outs, hidden_size=hidden)], "rnn",
+        [value("x", TensorProto.FLOAT, [3, 2, size]),
+         value("h0", TensorProto.FLOAT, [1, 2, hidden])]
+        + ([value("c0", TensorProto.FLOAT, [1, 2, hidden])] if lstm else []),
+        [value("y", TensorProto.FLOAT, [3, 1, 2, hidden])]
+        + [value(o, TensorProto.FLOAT, [1, 2, hidden]) for o in outs[1:]],
+        [init("W", (1, gates * hidden, size)), init("R", (1, gates * hidden, hidden)),
+         init("B", (1, 2 * gates * hidden))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "rnn.onnx"))
+    model = hwbench.load_model(str(tmp_path / "rnn.onnx"))
+    sess = hwbench.Session(model, "cpu", threads=1)
+    for seed in range(4):
+        r = np.random.default_rng(seed)
+        run_both(sess, {v.name: r.standard_normal(v.shape, dtype=np.float32)
+                        for v in model.graph.inputs})
+    assert [(k.kernel.__name__, k.fast()) for k in prepared(sess)] == [("_rnn", True)]
+
+
+def test_the_translator_step_replays_bit_for_bit_and_fast():
+    """The translator's decoder step (LSTM, MatMul, Add, Softmax, Concat, Gemm): every
+    kernel call but Gather's (its indices are checked on the host) on a fast path."""
+    from hwbench.datasets import dates
+    from hwbench.harness.suites.translator_suite import case_models
+    from hwbench.models.translator import export
+
+    encoder_model, step_model = case_models(1)
+    encoder = hwbench.Session(encoder_model, "cpu", threads=1)
+    step = hwbench.Session(step_model, "cpu", threads=1)
+    states, keys_t, h = encoder.run(export.source_feeds(["march 3, 2014"], 32))
+    c = np.zeros_like(h)
+    previous = np.full(1, dates.EOS, np.int64)
+    mask = np.zeros((1, 32), np.float32)
+    for _ in range(4):
+        feeds = {"previous": previous, "h": h, "c": c, "states": states, "keys_t": keys_t,
+                 "mask": mask}
+        run_both(step, feeds)
+        logits, h, c = step.run(feeds)
+        previous = logits.argmax(axis=1).astype(np.int64)
+    assert all(k.fast() for k in prepared(step))
+    assert step.executor.plan.prepared_steps == len(step.executor._steps) - 1

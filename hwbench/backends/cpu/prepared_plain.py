@@ -1,5 +1,6 @@
 """Prepared calls for the small plain-array kernels a step of a sequence model makes
-(issue 16): batched ``_matmul``, ``_add``/``_mul`` with a broadcast operand, ``_concat``.
+(issue 16): batched ``_matmul``, ``_add``/``_mul`` with a broadcast operand, ``_concat``,
+a one-primitive ``_rnn``.
 The normal path pays ~10–20 µs of checks and lookups a call for work of ~1 µs at batch 1
 (the translator's decoder step: two MatMuls, an Add, a Concat). Each builder binds the
 primitive the normal path would look up (same key, same thread count: the same bits) or
@@ -169,9 +170,76 @@ def _concat(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
     return call
 
 
+
+
+def _rnn(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``CpuBackend._rnn`` in its one-primitive case (oneDNN's cell, layout 0, no
+    per-batch lengths, no peepholes, given initial states): the primitive bound to the
+    converted weights the kernel uses, X and the states read in place, Y, Y_h (Y_c)
+    fresh. A decoder step's LSTM spent ~100 µs of Python a call on the kernel's path."""
+    from hwbench.backends.cpu import rnn
+
+    if kwargs or len(args) != 7 or p.layout or p.lengths is not None:
+        return None
+    kind = rnn.native_kind(p)
+    x, w, r, b, h0, c0, peep = args
+    lstm = p.cell == "lstm"
+    if kind is None or peep is not None or h0 is None or (c0 is None) == lstm \
+            or p.cell not in ("lstm", "gru"):
+        return None
+    n, h, dirs = p.batch, p.hidden, p.directions
+    x_shape, s_shape = (p.seq, n, p.input_size), (dirs, n, h)
+    if not _plain(x, x_shape, _F32) or not _plain(h0, s_shape, _F32) \
+            or lstm and not _plain(c0, s_shape, _F32):
+        return None
+    be.dnnl.set_num_threads(be._threads_now)  # the key the kernel's lookups use
+    cell, lbr = p.cell, kind == "lbr_gru"
+    fixed = {
+        rnn.ARG_WEIGHTS_LAYER: be._once_per_array(w, ("rnn-ldigo", cell),
+                                                  lambda v: rnn.to_ldigo(v, cell)),
+        rnn.ARG_WEIGHTS_ITER: be._once_per_array(r, ("rnn-ldigo", cell),
+                                                 lambda v: rnn.to_ldigo(v, cell)),
+        rnn.ARG_BIAS: (np.zeros((1, dirs, 4 if lbr else p.gates, h), np.float32)
+                       if b is None else
+                       be._once_per_array(b, ("rnn-bias", cell, lbr),
+                                          lambda v: rnn.to_ldgo_bias(v, cell, lbr))),
+    }
+    plain = rnn._span(p, p.seq)
+    prim = be._primitive(("rnn", kind, plain.direction, plain.seq, plain.batch,
+                          plain.input_size, plain.hidden, plain.activations[0],
+                          plain.has_peepholes),
+                         lambda: rnn.RnnPrimitive(be.dnnl, plain, kind)).prim
+    varying = (rnn.ARG_SRC_LAYER, rnn.ARG_SRC_ITER, rnn.ARG_DST_LAYER, rnn.ARG_DST_ITER)
+    if lstm:
+        varying += (rnn.ARG_SRC_ITER_C, rnn.ARG_DST_ITER_C)
+    if set(prim.mds) != {*fixed, *varying, onednn.ARG_SCRATCHPAD}:
+        return None
+    run = BoundPrimitive(prim, fixed, varying).runner()
+    new_y = _out_factory(be, (p.seq, n, dirs * h))
+    new_h, new_c = _out_factory(be, s_shape), _out_factory(be, s_shape)
+    w0, r0, b0 = w, r, b
+
+    def call(x, w, r, b, h0, c0, peep):
+        if w is not w0 or r is not r0 or b is not b0 or peep is not None \
+                or not _plain(x, x_shape, _F32) or not _plain(h0, s_shape, _F32) \
+                or (not _plain(c0, s_shape, _F32) if lstm else c0 is not None):
+            return kernel(p, x, w, r, b, h0, c0, peep)
+        y, a_y = new_y()
+        yh, a_h = new_h()
+        if lstm:
+            yc, a_c = new_c()
+            run(address(x), address(h0), a_y, a_h, address(c0), a_c)
+        else:
+            run(address(x), address(h0), a_y, a_h)
+        y_out = np.ascontiguousarray(y.reshape(p.seq, n, dirs, h).transpose(0, 2, 1, 3))
+        return (y_out, yh, yc) if lstm else (y_out, yh)
+    return call
+
+
 PLAIN_BUILDERS: dict[str, Callable] = {
     "ReductionKernels._matmul": _matmul,
     "CpuBackend._add": _first_of(BUILDERS["CpuBackend._add"], _plain_binary("binary_add")),
     "CpuBackend._mul": _first_of(BUILDERS["CpuBackend._mul"], _plain_binary("binary_mul")),
     "CpuBackend._concat": _concat,
+    "RnnKernelsCpu._rnn": _rnn,
 }
