@@ -59,6 +59,7 @@ from hwbench.backends.cpu.pointwise import (  # noqa: F401
 )
 from hwbench.backends.cpu.prepared import prepared_call
 from hwbench.backends.cpu.primitives import (
+    CONCAT_MIN_BYTES,
     ONEDNN_ACTIVATIONS,
     BlockedConcat,
     BlockedPool,
@@ -95,12 +96,6 @@ SMALL_PROBLEM_BYTES = 2 << 20
 SPINNING_SMALL_PROBLEM_FLOPS = 1_000_000
 SPINNING_SMALL_PROBLEM_BYTES = 256 << 10
 
-# Concat outputs of at least this many bytes use oneDNN's concat primitive, smaller ones
-# np.concatenate. Measured on the 2-core Zen 4 host (NCHW, axis 1, median of 30):
-# 6.4 MB out 109 vs 169 us, 25.7 MB 1019 vs 1537 us, 1.8 MB 39 vs 45 us (oneDNN copies
-# with every thread, NumPy with one), but 0.8 MB 29 vs 24 us and 0.2 MB 18 vs 9 us
-# (a primitive call's ctypes overhead is ~10 us).
-CONCAT_MIN_BYTES = 1 << 20
 
 def _parse_device(device: str | None) -> tuple[str, str | None]:
     """``None``/"onednn"/"mkl", optionally ``+float32-requant`` (alone: onednn's) ->
