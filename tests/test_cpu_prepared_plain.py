@@ -176,3 +176,29 @@ def test_the_translator_step_replays_bit_for_bit_and_fast():
         previous = logits.argmax(axis=1).astype(np.int64)
     assert all(k.fast() for k in prepared(step))
     assert step.executor.plan.prepared_steps == len(step.executor._steps) - 1
+
+
+def test_a_transpose_replays_bit_for_bit_and_falls_back(tmp_path):
+    """Attention's head split (0, 2, 1, 3) on the fast path; a non-contiguous input
+    runs the kernel, with its answer, and so does a frozen one (a feed's)."""
+    from onnx import TensorProto, helper
+
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]),  # a feed is frozen: the kernel's path
+         helper.make_node("Transpose", ["r"], ["y"], perm=[0, 2, 1, 3])], "transpose",
+        [value("x", TensorProto.FLOAT, [1, 5, 3, 4])],
+        [value("y", TensorProto.FLOAT, [1, 3, 5, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "t.onnx"))
+    sess = hwbench.Session(hwbench.load_model(str(tmp_path / "t.onnx")), "cpu", threads=1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        run_both(sess, {"x": rng.standard_normal((1, 5, 3, 4), dtype=np.float32)})
+    relu, call = prepared(sess)
+    assert call.fast()
+    odd = rng.standard_normal((1, 5, 4, 3), dtype=np.float32).transpose(0, 1, 3, 2)
+    assert call(odd).tobytes() == call.kernel(call.problem, odd).tobytes()
+    assert np.array_equal(call(odd), np.transpose(odd, (0, 2, 1, 3)))
+    feed = sess.executor.backend.frozen.freeze(np.ones((1, 5, 3, 4), np.float32))
+    assert call(feed) is call.kernel(call.problem, feed)  # the frozen copy kept with it

@@ -132,8 +132,7 @@ def _first_of(*builders: Callable) -> Callable:
 def _concat(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
     """``CpuBackend._concat`` of plain arrays: ``np.concatenate`` into a fresh output
     below the kernel's size for oneDNN (or for other dtypes), else the bound primitive."""
-    from hwbench.backends.cpu.backend import CONCAT_MIN_BYTES
-    from hwbench.backends.cpu.primitives import build_concat
+    from hwbench.backends.cpu.primitives import CONCAT_MIN_BYTES, build_concat
 
     if kwargs or len(args) != 1 or not isinstance(args[0], (list, tuple)):
         return None
@@ -236,10 +235,34 @@ def _rnn(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callab
     return call
 
 
+def _transpose(be: Any, p: Any, kernel: Callable, args: tuple,
+               kwargs: dict) -> Callable | None:
+    """``CpuBackend._transpose`` of a plain activation (attention's head split and
+    merge: 48 calls a GPT-2 run): the copy into a fresh output, the perm settled. A
+    frozen weight keeps the kernel's path (its transposed copy is kept with it)."""
+    if kwargs or len(args) != 1 or type(args[0]) is not _ndarray:
+        return None
+    x = args[0]
+    shape, dtype = x.shape, x.dtype
+    if x in be.frozen or not _plain(x, shape, dtype):
+        return None
+    perm, frozen = tuple(p.perm), be.frozen
+    new_out = _out_factory(be, tuple(p.shape), dtype)
+
+    def call(x):
+        if not _plain(x, shape, dtype) or x in frozen:
+            return kernel(p, x)
+        out, _ = new_out()
+        out[...] = x.transpose(perm)
+        return out
+    return call
+
+
 PLAIN_BUILDERS: dict[str, Callable] = {
     "ReductionKernels._matmul": _matmul,
     "CpuBackend._add": _first_of(BUILDERS["CpuBackend._add"], _plain_binary("binary_add")),
     "CpuBackend._mul": _first_of(BUILDERS["CpuBackend._mul"], _plain_binary("binary_mul")),
     "CpuBackend._concat": _concat,
     "RnnKernelsCpu._rnn": _rnn,
+    "CpuBackend._transpose": _transpose,
 }
