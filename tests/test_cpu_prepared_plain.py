@@ -202,3 +202,27 @@ def test_a_transpose_replays_bit_for_bit_and_falls_back(tmp_path):
     assert np.array_equal(call(odd), np.transpose(odd, (0, 2, 1, 3)))
     feed = sess.executor.backend.frozen.freeze(np.ones((1, 5, 3, 4), np.float32))
     assert call(feed) is call.kernel(call.problem, feed)  # the frozen copy kept with it
+
+
+def test_unary_eltwise_ops_replay_bit_for_bit(tmp_path):
+    """Elu (an alpha), Tanh and Exp on the bound primitive; Sin (no oneDNN algorithm)
+    keeps the kernel's NumPy path; a non-contiguous input runs the kernel."""
+    from onnx import TensorProto, helper
+
+    node = helper.make_node
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [node("Elu", ["x"], ["a"], alpha=0.5), node("Tanh", ["a"], ["b"]),
+         node("Exp", ["b"], ["c"]), node("Sin", ["c"], ["y"])], "unary",
+        [value("x", TensorProto.FLOAT, [2, 3, 7])], [value("y", TensorProto.FLOAT, [2, 3, 7])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "u.onnx"))
+    sess = hwbench.Session(hwbench.load_model(str(tmp_path / "u.onnx")), "cpu", threads=1)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        run_both(sess, {"x": rng.standard_normal((2, 3, 7), dtype=np.float32)})
+    calls = prepared(sess)
+    assert [k.fast() for k in calls] == [True, True, True, False]
+    odd = rng.standard_normal((2, 7, 3), dtype=np.float32).transpose(0, 2, 1)
+    tanh = calls[1]
+    assert tanh(odd).tobytes() == tanh.kernel(tanh.problem, odd).tobytes()

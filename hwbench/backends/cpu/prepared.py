@@ -18,9 +18,9 @@ from hwbench.backends.cpu.prepared_plain import PLAIN_BUILDERS
 
 
 def builder_for(kernel: Callable) -> Callable | None:
-    """The fast-path builder for a bound cpu kernel method (``prepared_plain``'s for
-    plain-array matmul/add/mul/concat and one-primitive rnn, ``prepared_kernels``, the int8 ones in
-    ``int8_prepared``), or None."""
+    """The fast-path builder for a bound cpu kernel method: ``prepared_plain``'s for
+    plain-array matmul/add/mul/concat/transpose/unary and one-primitive rnn, then
+    ``prepared_kernels``', then the int8 ones in ``int8_prepared``; or None."""
     name = getattr(getattr(kernel, "__func__", None), "__qualname__", "")
     return PLAIN_BUILDERS.get(name) or float_builder_for(kernel) or INT8_BUILDERS.get(name)
 

@@ -1,6 +1,6 @@
 """Prepared calls for the small plain-array kernels a step of a sequence model makes
 (issue 16): batched ``_matmul``, ``_add``/``_mul`` with a broadcast operand, ``_concat``,
-a one-primitive ``_rnn``.
+a one-primitive ``_rnn``, ``_transpose``, an eltwise ``_unary_op``.
 The normal path pays ~10–20 µs of checks and lookups a call for work of ~1 µs at batch 1
 (the translator's decoder step: two MatMuls, an Add, a Concat). Each builder binds the
 primitive the normal path would look up (same key, same thread count: the same bits) or
@@ -258,6 +258,32 @@ def _transpose(be: Any, p: Any, kernel: Callable, args: tuple,
     return call
 
 
+def _unary(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``CpuBackend._unary_op`` with a oneDNN eltwise algorithm (Tanh, Exp, Sqrt, Erf,
+    ...) on a plain float32 array: the same cached primitive, bound."""
+    from hwbench.backends.cpu.unary import ELTWISE, build_unary_eltwise
+
+    if kwargs or len(args) != 1 or p.op not in ELTWISE or type(args[0]) is not _ndarray:
+        return None
+    shape = args[0].shape
+    if not _plain(args[0], shape, _F32):
+        return None
+    alg, params = ELTWISE[p.op]
+    alpha, beta = params(p)
+    prim = be._primitive(("unary", alg, p.size, alpha, beta),
+                         lambda: build_unary_eltwise(be.dnnl, alg, p.size, alpha, beta))
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    new_out = _out_factory(be, shape)
+
+    def call(x):
+        if not _plain(x, shape, _F32):
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x), a_out)
+        return out
+    return call
+
+
 PLAIN_BUILDERS: dict[str, Callable] = {
     "ReductionKernels._matmul": _matmul,
     "CpuBackend._add": _first_of(BUILDERS["CpuBackend._add"], _plain_binary("binary_add")),
@@ -265,4 +291,5 @@ PLAIN_BUILDERS: dict[str, Callable] = {
     "CpuBackend._concat": _concat,
     "RnnKernelsCpu._rnn": _rnn,
     "CpuBackend._transpose": _transpose,
+    "UnaryKernels._unary_op": _unary,
 }
