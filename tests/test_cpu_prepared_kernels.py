@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plan_helpers import prepared, run_both
 
 import hwbench
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
@@ -20,22 +21,6 @@ pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why
 # Op types whose kernel has a fast path.
 FAST_OPS = {"FusedConv", "Conv", "Gemm", "FusedGemm", "Relu", "Sigmoid", "Softmax", "MaxPool",
             "Reshape"}
-
-
-def prepared(sess: hwbench.Session) -> list:
-    """The prepared kernel calls of the session's plan, in the plan's order."""
-    ns = sess.executor.plan._fn.__globals__
-    return [ns[k] for k in sorted((k for k in ns if k.startswith("K")), key=lambda k: int(k[1:]))]
-
-
-def run_both(sess: hwbench.Session, feeds: dict) -> None:
-    """The plan's outputs against the normal path's, byte for byte."""
-    expected = sess.executor.run(feeds)
-    got = sess.run(feeds)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected, strict=True):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        assert a.tobytes() == b.tobytes()
 
 
 def tiny_cnn(path) -> hwbench.Model:

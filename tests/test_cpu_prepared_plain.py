@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plan_helpers import prepared, run_both
 
 import hwbench
 from hwbench.pytest_plugin import availability
@@ -14,22 +15,6 @@ from hwbench.pytest_plugin import availability
 onnx = pytest.importorskip("onnx")
 _ok, _why = availability("cpu")
 pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
-
-
-def prepared(sess: hwbench.Session) -> list:
-    """The prepared kernel calls of the session's plan, in the plan's order."""
-    ns = sess.executor.plan._fn.__globals__
-    return [ns[k] for k in sorted((k for k in ns if k.startswith("K")), key=lambda k: int(k[1:]))]
-
-
-def run_both(sess: hwbench.Session, feeds: dict) -> None:
-    """The plan's outputs against the normal path's, byte for byte."""
-    expected = sess.executor.run(feeds)
-    got = sess.run(feeds)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected, strict=True):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        assert a.tobytes() == b.tobytes()
 
 
 def feeds(seed: int) -> dict:
