@@ -38,7 +38,7 @@ class Layer:
 
     kind: str
     shape: tuple[int, ...]  # dense: (in, out); conv: (k, c, r, s)
-    activation: str | None = None  # "sigmoid", "relu" or None
+    activation: str | None = None  # "sigmoid", "relu", "elu" or None
     stride: int = 1
     padding: int = 0
 
@@ -87,12 +87,16 @@ Params = list[tuple[np.ndarray, np.ndarray]]  # (weights, bias) per layer, host 
 
 def init_params(arch: Architecture, seed: int) -> Params:
     """He (ReLU) or Glorot (sigmoid, linear) uniform initialisation from ``seed``."""
-    rng = np.random.default_rng(seed)
+    return init_layers(arch.layers, np.random.default_rng(seed))
+
+
+def init_layers(layers: tuple[Layer, ...], rng: np.random.Generator) -> Params:
+    """``init_params`` of a layer sequence from ``rng`` (ELU initialised as ReLU)."""
     params = []
-    for layer in arch.layers:
+    for layer in layers:
         fan_in = int(np.prod(layer.shape[1:])) if layer.kind == "conv" else layer.shape[0]
         fan_out = layer.shape[0] if layer.kind == "conv" else layer.shape[1]
-        scale = np.sqrt(6.0 / fan_in) if layer.activation == "relu" else np.sqrt(
+        scale = np.sqrt(6.0 / fan_in) if layer.activation in ("relu", "elu") else np.sqrt(
             6.0 / (fan_in + fan_out))
         w = rng.uniform(-scale, scale, layer.shape).astype(np.float32)
         params.append((w, np.zeros(fan_out, np.float32)))
@@ -112,6 +116,23 @@ class _Trace:
     outputs: list[np.ndarray] = field(default_factory=list)
 
 
+def layer_forward(be: Backend, layer: Layer, w: np.ndarray, b: np.ndarray,
+                  h: np.ndarray) -> np.ndarray:
+    """One layer's output (host array) for host input ``h`` (dense: 2-D, conv: NCHW)."""
+    if layer.kind == "dense":
+        y = be.gemm(be.asarray(h), be.asarray(w), be.asarray(b))
+    else:
+        y = be.conv2d(be.asarray(h), be.asarray(w), be.asarray(b), stride=layer.stride,
+                      padding=layer.padding)
+    if layer.activation == "sigmoid":
+        y = be.sigmoid(y)
+    elif layer.activation == "relu":
+        y = be.relu(y)
+    elif layer.activation == "elu":
+        y = be.unary(y, "elu")
+    return be.to_numpy(y)
+
+
 def forward(be: Backend, arch: Architecture, params: Params, x: np.ndarray,
             trace: _Trace | None = None) -> np.ndarray:
     """Logits (classify) or reconstructions (reconstruct) for host images ``x``."""
@@ -121,16 +142,7 @@ def forward(be: Backend, arch: Architecture, params: Params, x: np.ndarray,
             h = h.reshape(len(h), -1)
         if trace is not None:
             trace.inputs.append(h)
-        if layer.kind == "dense":
-            y = be.gemm(be.asarray(h), be.asarray(w), be.asarray(b))
-        else:
-            y = be.conv2d(be.asarray(h), be.asarray(w), be.asarray(b), stride=layer.stride,
-                          padding=layer.padding)
-        if layer.activation == "sigmoid":
-            y = be.sigmoid(y)
-        elif layer.activation == "relu":
-            y = be.relu(y)
-        h = be.to_numpy(y)
+        h = layer_forward(be, layer, w, b, h)
         if trace is not None:
             trace.outputs.append(h)
     return h
@@ -155,35 +167,44 @@ def loss_and_gradient(arch: Architecture, out: np.ndarray, x: np.ndarray,
     return float(np.mean(diff**2)), (2.0 * diff / diff.size).astype(np.float32)
 
 
+def layer_backward(be: Backend, layer: Layer, w: np.ndarray, x_in: np.ndarray,
+                   y_out: np.ndarray, g: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(dw, db, dx)`` of one layer from the gradient ``g`` of its output ``y_out``:
+    the activation's backward, then GEMMs with transpose flags (conv: im2col/col2im)."""
+    g = g.reshape(y_out.shape)
+    if layer.activation == "sigmoid":
+        g = be.to_numpy(be.sigmoid_backward(be.asarray(y_out), be.asarray(g)))
+    elif layer.activation == "relu":
+        g = g * (y_out > 0)
+    elif layer.activation == "elu":  # d elu = 1 above zero, elu(x) + 1 below (alpha 1)
+        g = g * np.where(y_out > 0, np.float32(1.0), y_out + np.float32(1.0))
+    if layer.kind == "dense":
+        dw = be.to_numpy(be.gemm(be.asarray(x_in), be.asarray(g), trans_a=True))
+        db = g.sum(axis=0)
+        dx = be.to_numpy(be.gemm(be.asarray(g), be.asarray(w), trans_b=True))
+    else:
+        p = _conv_problem(layer, x_in)
+        g_mat = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(p.k, -1)
+        cols = im2col(x_in, p)[0]  # (C·R·S, N·OH·OW)
+        dw = be.to_numpy(be.gemm(be.asarray(g_mat), be.asarray(cols), trans_b=True))
+        dw = dw.reshape(w.shape)
+        db = g.sum(axis=(0, 2, 3))
+        w_mat = w.reshape(p.k, -1)
+        dcols = be.to_numpy(be.gemm(be.asarray(w_mat), be.asarray(g_mat), trans_a=True))
+        dx = col2im(dcols[None], p)
+    return dw.astype(np.float32), db.astype(np.float32), dx
+
+
 def backward(be: Backend, arch: Architecture, params: Params, trace: _Trace,
              grad: np.ndarray) -> Params:
     """Gradients of every (weights, bias), through the backends' GEMM and sigmoid kernels."""
     grads: Params = []
     g = grad
     for index in reversed(range(len(arch.layers))):
-        layer, (w, _) = arch.layers[index], params[index]
-        x_in, y_out = trace.inputs[index], trace.outputs[index]
-        g = g.reshape(y_out.shape)
-        if layer.activation == "sigmoid":
-            g = be.to_numpy(be.sigmoid_backward(be.asarray(y_out), be.asarray(g)))
-        elif layer.activation == "relu":
-            g = g * (y_out > 0)
-        if layer.kind == "dense":
-            dw = be.to_numpy(be.gemm(be.asarray(x_in), be.asarray(g), trans_a=True))
-            db = g.sum(axis=0)
-            dx = be.to_numpy(be.gemm(be.asarray(g), be.asarray(w), trans_b=True))
-        else:
-            p = _conv_problem(layer, x_in)
-            g_mat = np.ascontiguousarray(g.transpose(1, 0, 2, 3)).reshape(p.k, -1)
-            cols = im2col(x_in, p)[0]  # (C·R·S, N·OH·OW)
-            dw = be.to_numpy(be.gemm(be.asarray(g_mat), be.asarray(cols), trans_b=True))
-            dw = dw.reshape(w.shape)
-            db = g.sum(axis=(0, 2, 3))
-            w_mat = w.reshape(p.k, -1)
-            dcols = be.to_numpy(be.gemm(be.asarray(w_mat), be.asarray(g_mat), trans_a=True))
-            dx = col2im(dcols[None], p)
-        grads.append((dw.astype(np.float32), db.astype(np.float32)))
-        g = dx
+        dw, db, g = layer_backward(be, arch.layers[index], params[index][0],
+                                   trace.inputs[index], trace.outputs[index], g)
+        grads.append((dw, db))
     return grads[::-1]
 
 
