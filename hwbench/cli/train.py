@@ -7,14 +7,15 @@ from typing import Any
 
 from hwbench.backends import get_backend
 from hwbench.cli.options import make_console, say
-from hwbench.models import digits
+from hwbench.models import began, digits
 
 
 def add_parser(subparsers: Any) -> None:
     p = subparsers.add_parser(
-        "train", help="train a zoo model (mlp, lenet, autoencoder, translator) with a backend's "
-                      "kernels")
-    p.add_argument("--model", required=True, help="mlp, lenet, autoencoder or translator")
+        "train", help="train a zoo model (mlp, lenet, autoencoder, translator, began) with a "
+                      "backend's kernels")
+    p.add_argument("--model", required=True,
+                   help="mlp, lenet, autoencoder, translator or began")
     p.add_argument("--backend", default="numpy", help="backend whose kernels train it")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights")
     p.add_argument("--epochs", type=int, default=None, help="default: the model's own")
@@ -33,13 +34,17 @@ def run(args: argparse.Namespace) -> int:
         from hwbench.cli.train_translator import run_translator
 
         return run_translator(args, be, console)
-    params, report = digits.train(be, args.model, seed=args.seed, epochs=args.epochs)
+    trainer = began if args.model == "began" else digits
+    params, report = trainer.train(be, args.model, seed=args.seed, epochs=args.epochs)
     output = args.output or f"results/weights/{args.model}.npz"
     meta = {"backend": be.full_name, "seed": report.seed, "epochs": report.epochs,
-            report.metric_name: report.metric, "backend_info": be.info()}
+            report.metric_name: report.metric, "backend_info": be.info(),
+            **getattr(report, "meta", {})}
     output = digits.save_params(output, args.model, params, meta, new=True)
     say(console, f"{args.model}: {report.epochs} epochs in {report.seconds:.1f} s "
                  f"({report.samples_per_second:,.0f} samples/s), final loss "
                  f"{report.losses[-1]:.4g}, test {report.metric_name} {report.metric:.4f}")
+    for line in getattr(report, "notes", list)():
+        say(console, line)
     say(console, f"weights: {output}")
     return 0
