@@ -168,3 +168,16 @@ def test_began_input_is_checked(numpy_be, tmp_path):
         B.load(B.WEIGHTS_DIR / "lenet.npz")
     with pytest.raises(ResultsError):
         B.load(tmp_path / "absent.npz")
+
+
+def test_generator_onnx_export_runs_the_same_weights(numpy_be):
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime (pip install onnxruntime)")
+    gen, _ = B.init(TINY, seed=2)
+    proto = B.to_onnx(gen, TINY)
+    z = np.random.default_rng(0).uniform(-1, 1, (8, TINY.hidden)).astype(np.float32)
+    session = ort.InferenceSession(proto.SerializeToString(),
+                                   providers=["CPUExecutionProvider"])
+    theirs = session.run(None, {"z": z})[0]
+    ours = np.clip(B.net_forward(numpy_be, B.generator_steps(TINY), gen, z), 0.0, 1.0)
+    assert ours.max() > 0.0  # the clip leaves something to compare
+    np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)

@@ -342,3 +342,48 @@ def load_meta(path: str | Path | None = None) -> dict[str, Any]:
     path = Path(path) if path is not None else WEIGHTS_DIR / "began.npz"
     with np.load(path, allow_pickle=False) as data:
         return json.loads(str(data["meta"]))
+
+
+def to_onnx(gen: Params, cfg: Config | None = None, batch: int | None = None):
+    """The generator as an ONNX ModelProto (opset 13): ``z`` (batch, hidden) -> images
+    (batch, 1, 8, 8) clipped to [0, 1], exactly what ``sample`` computes."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    cfg = cfg or Config()
+    nodes, inits, current, index = [], [], "z", 0
+    for position, step in enumerate(generator_steps(cfg)):
+        out = f"h{position}"
+        if isinstance(step, Layer):
+            w, b = gen[index]
+            inits += [numpy_helper.from_array(w, f"w{index}"),
+                      numpy_helper.from_array(b, f"b{index}")]
+            if step.kind == "dense":
+                nodes.append(helper.make_node("Gemm", [current, f"w{index}", f"b{index}"], [out]))
+            else:
+                nodes.append(helper.make_node(
+                    "Conv", [current, f"w{index}", f"b{index}"], [out],
+                    kernel_shape=list(step.shape[2:]), strides=[step.stride] * 2,
+                    pads=[step.padding] * 4))
+            if step.activation == "elu":
+                nodes.append(helper.make_node("Elu", [out], [f"{out}_elu"]))
+                out = f"{out}_elu"
+            index += 1
+        elif isinstance(step, Reshape):
+            name = f"shape{position}"
+            inits.append(numpy_helper.from_array(np.array([-1, *step.shape], np.int64), name))
+            nodes.append(helper.make_node("Reshape", [current, name], [out]))
+        else:
+            inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32),
+                                                 f"scales{position}"))
+            nodes.append(helper.make_node("Resize", [current, "", f"scales{position}"], [out],
+                                          mode="nearest"))
+        current = out
+    inits += [numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+              numpy_helper.from_array(np.array(1.0, np.float32), "hi")]
+    nodes.append(helper.make_node("Clip", [current, "lo", "hi"], ["images"]))
+    graph = helper.make_graph(
+        nodes, "began_generator",
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [batch, cfg.hidden])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 1, 8, 8])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
+                             producer_name="hwbench")
