@@ -65,10 +65,10 @@ class Config:
 
     hidden: int = 16          # z's size and the embedding's (the paper's N_z = N_h)
     channels: int = 16        # the paper's n
-    gamma: float = 0.5        # diversity ratio γ = E[L(G(z))] / E[L(x)]
+    gamma: float = 1.0        # diversity ratio γ = E[L(G(z))] / E[L(x)] (0.5 made 1s and 0s)
     lambda_k: float = 0.01    # the balance term's learning rate (the paper: 0.001)
     epochs: int = 150         # passes over the train split
-    batch_size: int = 64
+    batch_size: int = 32
     learning_rate: float = 1e-3
     beta1: float = 0.5        # Adam's moments (the paper's implementation: 0.5, 0.999)
     beta2: float = 0.999

@@ -53,7 +53,7 @@ def class_spread(logits: np.ndarray) -> dict[str, Any]:
     shares = counts / counts.sum()
     nonzero = shares[shares > 0]
     return {"class_shares": [round(float(s), 4) for s in shares],
-            "class_entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()),
+            "class_entropy_bits": float(-(nonzero * np.log2(nonzero)).sum()) + 0.0,  # no -0
             "classes_made": int(np.sum(shares >= SHARE))}
 
 
