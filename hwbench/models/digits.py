@@ -28,6 +28,7 @@ from hwbench.errors import ArgumentError, ResultsError
 from hwbench.files import write_atomic, write_new
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import col2im, im2col
+from hwbench.models import train_report
 
 WEIGHTS_DIR = Path(__file__).with_name("weights")
 
@@ -209,14 +210,7 @@ def backward(be: Backend, arch: Architecture, params: Params, trace: _Trace,
 
 
 @dataclass
-class TrainReport:
-    model: str
-    backend: str
-    seed: int
-    epochs: int
-    seconds: float
-    samples_per_second: float
-    losses: list[float]
+class TrainReport(train_report.TrainReport):
     metric_name: str
     metric: float
 

@@ -18,6 +18,7 @@ import numpy as np
 from hwbench.backends.base import Backend
 from hwbench.datasets import dates
 from hwbench.errors import ArgumentError
+from hwbench.models import train_report
 from hwbench.models.translator import model
 from hwbench.models.translator.ops import KernelOps, Ops
 
@@ -50,14 +51,7 @@ class Scores:
 
 
 @dataclass
-class TrainReport:
-    model: str
-    backend: str
-    seed: int
-    epochs: int
-    seconds: float
-    samples_per_second: float
-    losses: list[float]
+class TrainReport(train_report.TrainReport):
     scores: Scores | None  # None when trained with evaluate_after=False
 
 
