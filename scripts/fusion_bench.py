@@ -75,7 +75,24 @@ def bench(name: str, batch: int, threads: int, repeats: int, profile: bool) -> f
     return r / h
 
 
+def add_cpu_time_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--cpu-time``, shared with per_node_vs_onnxruntime.py."""
+    p.add_argument("--cpu-time", action="store_true",
+                   help=f"time {what} by the calling thread's CPU seconds (needs --threads 1)")
+
+
+def chosen_clock(p: argparse.ArgumentParser, args: argparse.Namespace):
+    """time.thread_time under --cpu-time (one thread only: other threads' work would not
+    count), else time.perf_counter."""
+    if not args.cpu_time:
+        return time.perf_counter
+    if args.threads != 1:
+        p.error("--cpu-time needs --threads 1: other threads' work would not count")
+    return time.thread_time
+
+
 def main() -> None:
+    global CLOCK
     p = argparse.ArgumentParser()
     p.add_argument("models", nargs="+")
     p.add_argument("--threads", type=int, default=2)
@@ -85,14 +102,9 @@ def main() -> None:
     p.add_argument("--gomp-spincount", type=int,
                    help="hwbench's idle OpenMP threads spin this many rounds before they "
                         "sleep (default: they sleep at once)")
-    p.add_argument("--cpu-time", action="store_true",
-                   help="time by the calling thread's CPU seconds (needs --threads 1)")
+    add_cpu_time_option(p, "runs")
     args = p.parse_args()
-    if args.cpu_time:
-        if args.threads != 1:
-            p.error("--cpu-time needs --threads 1: other threads' work would not count")
-        global CLOCK
-        CLOCK = time.thread_time
+    CLOCK = chosen_clock(p, args)
     if args.gomp_spincount is not None:  # libgomp reads it once, when the cpu backend loads
         os.environ["GOMP_SPINCOUNT"] = str(args.gomp_spincount)
     ratios = {b: [] for b in map(int, args.batch.split(","))}
