@@ -83,29 +83,37 @@ def test_same_parameters_copy_and_per_channel_ones_decline():
     assert be.qlinear_concat([part], [per_channel], np.float32(0.1), np.uint8(0), 1) is None
 
 
-@pytest.mark.parametrize("mode", MODES)
-def test_a_qlinear_concat_node_runs_by_table(mode, tmp_path, monkeypatch):
+def _two_input_file(tmp_path, op_type, order, parts, params, ys, yz, out_shape, **attrs):
+    """A one-node com.microsoft file of ``op_type`` on uint8 inputs ``a`` and ``b``, its
+    scales and zero points as initializers, inputs named in ``order``; returns its path."""
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
 
+    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in
+             [("ys", ys), ("yz", yz), ("sa", params[0][0]), ("za", params[0][1]),
+              ("sb", params[1][0]), ("zb", params[1][1])]]
+    node = helper.make_node(op_type, order, ["y"], domain="com.microsoft", **attrs)
+    graph = helper.make_graph(
+        [node], "g", [helper.make_tensor_value_info(n, TensorProto.UINT8, p.shape)
+                      for n, p in zip("ab", parts, strict=True)],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, out_shape)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
+    path = tmp_path / f"{op_type}.onnx"
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_qlinear_concat_node_runs_by_table(mode, tmp_path, monkeypatch):
     from hwbench.graph.executor import Executor
     from hwbench.graph.onnx_import import load_onnx
 
     rng = np.random.default_rng(7)
     parts, params, ys, yz = _case(rng, np.uint8, [(1, 3, 4, 4), (1, 5, 4, 4)])
-    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in
-             [("ys", ys), ("yz", yz), ("sa", params[0][0]), ("za", params[0][1]),
-              ("sb", params[1][0]), ("zb", params[1][1])]]
-    node = helper.make_node("QLinearConcat", ["ys", "yz", "a", "sa", "za", "b", "sb", "zb"],
-                            ["y"], domain="com.microsoft", axis=1)
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info(n, TensorProto.UINT8, p.shape)
-                      for n, p in zip("ab", parts, strict=True)],
-        [helper.make_tensor_value_info("y", TensorProto.UINT8, (1, 8, 4, 4))], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.microsoft", 1)])
-    path = tmp_path / "concat.onnx"
-    onnx.save(model, path)
+    path = _two_input_file(tmp_path, "QLinearConcat",
+                           ["ys", "yz", "a", "sa", "za", "b", "sb", "zb"], parts, params, ys,
+                           yz, (1, 8, 4, 4), axis=1)
     calls = []
     be = get_backend(mode)
     monkeypatch.setattr(type(be), "qlinear_concat", lambda self, *a: calls.append(1) or
@@ -114,7 +122,6 @@ def test_a_qlinear_concat_node_runs_by_table(mode, tmp_path, monkeypatch):
     got = got["y"] if isinstance(got, dict) else got[0]
     np.testing.assert_array_equal(np.asarray(got), _reference(parts, params, ys, yz, 1))
     assert calls
-
 
 def _binary_reference(kind, a, sa, za, b, sb, zb, ys, yz):
     ref = get_backend("numpy")
@@ -169,27 +176,13 @@ def test_per_channel_binary_parameters_decline():
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_qlinear_add_node_runs_by_table_as_numpy_does(mode, tmp_path, monkeypatch):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
     from hwbench.graph.executor import Executor
     from hwbench.graph.onnx_import import load_onnx
 
     rng = np.random.default_rng(11)
     parts, params, ys, yz = _case(rng, np.uint8, [(1, 4, 5, 5), (1, 4, 5, 5)])
-    inits = [numpy_helper.from_array(np.asarray(v), n) for n, v in
-             [("ys", ys), ("yz", yz), ("sa", params[0][0]), ("za", params[0][1]),
-              ("sb", params[1][0]), ("zb", params[1][1])]]
-    node = helper.make_node("QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "ys", "yz"],
-                            ["y"], domain="com.microsoft")
-    graph = helper.make_graph(
-        [node], "g", [helper.make_tensor_value_info(n, TensorProto.UINT8, p.shape)
-                      for n, p in zip("ab", parts, strict=True)],
-        [helper.make_tensor_value_info("y", TensorProto.UINT8, (1, 4, 5, 5))], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.microsoft", 1)])
-    path = tmp_path / "add.onnx"
-    onnx.save(model, path)
+    path = _two_input_file(tmp_path, "QLinearAdd", ["a", "sa", "za", "b", "sb", "zb", "ys", "yz"],
+                           parts, params, ys, yz, (1, 4, 5, 5))
     calls = []
     be = get_backend(mode)
     monkeypatch.setattr(type(be), "qlinear_binary", lambda self, *a: calls.append(1) or
