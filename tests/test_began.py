@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_check import check_pair_gradients
 
 from hwbench.cli import main
 from hwbench.datasets import digits
@@ -53,20 +54,7 @@ def test_began_gradients_match_finite_differences(numpy_be, monkeypatch, which):
         pair = (gen, p) if which == "discriminator" else (p, disc)
         return B.losses_and_gradients(numpy_be, TINY, *pair, x, z, k)[0][key]
 
-    eps = 1e-3
-    for index in range(len(params)):
-        for part in (0, 1):
-            direction = rng.standard_normal(params[index][part].shape).astype(np.float32)
-            direction /= np.linalg.norm(direction)
-
-            def shifted(sign, index=index, part=part, direction=direction):
-                p = [list(pair) for pair in params]
-                p[index][part] = (p[index][part] + sign * eps * direction).astype(np.float32)
-                return [tuple(pair) for pair in p]
-
-            numeric = (loss(shifted(+1)) - loss(shifted(-1))) / (2 * eps)
-            analytic = float(np.vdot(grads[index][part], direction))
-            assert numeric == pytest.approx(analytic, rel=0.02, abs=1e-5), (index, part)
+    check_pair_gradients(loss, params, grads, rng, eps=1e-3, rel=0.02, abs=1e-5)
 
 
 def test_l1_loss_gradient():

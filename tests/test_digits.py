@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gradient_check import check_pair_gradients
 
 from hwbench.cli import main
 from hwbench.datasets import digits
@@ -52,20 +53,8 @@ def test_backward_matches_finite_differences(numpy_be, name):
     trace = D._Trace()
     out = D.forward(numpy_be, arch, params, x, trace)
     grads = D.backward(numpy_be, arch, params, trace, D.loss_and_gradient(arch, out, x, y)[1])
-    eps = 1e-3  # small enough that few ReLU kinks are crossed, large enough for float32
-    for index in range(len(params)):
-        for which in (0, 1):
-            direction = rng.standard_normal(params[index][which].shape).astype(np.float32)
-            direction /= np.linalg.norm(direction)
-
-            def shifted(sign, index=index, which=which, direction=direction):
-                p = [list(pair) for pair in params]
-                p[index][which] = (p[index][which] + sign * eps * direction).astype(np.float32)
-                return [tuple(pair) for pair in p]
-
-            numeric = (loss(shifted(+1)) - loss(shifted(-1))) / (2 * eps)
-            analytic = float(np.vdot(grads[index][which], direction))
-            assert numeric == pytest.approx(analytic, rel=0.05, abs=5e-4), (index, which)
+    # eps: small enough that few ReLU kinks are crossed, large enough for float32
+    check_pair_gradients(loss, params, grads, rng, eps=1e-3, rel=0.05, abs=5e-4)
 
 
 def test_training_is_reproducible_from_the_seed(numpy_be):
