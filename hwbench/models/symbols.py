@@ -22,8 +22,8 @@ def model_symbols(name_or_path: str) -> frozenset[str]:
     ``DEFAULT_DIMS`` names for the generated ones, and what the file says otherwise. A
     file that cannot be read (a zoo file not downloaded, a malformed one) has none here:
     loading it fails its own rows, with the reason, not the whole run."""
-    if name_or_path in digits.ARCHITECTURES or name_or_path == "translator":
-        return frozenset()  # (the translator's sequence is the suite's, not the user's)
+    if name_or_path in digits.ARCHITECTURES or name_or_path in ("translator", "began"):
+        return frozenset()  # (the task models' sizes are their suites', not the user's)
     if name_or_path in GENERATED:
         return frozenset({"batch", *DEFAULT_DIMS.get(name_or_path, {})})
     path = zoo.model_path(name_or_path) if name_or_path in zoo.ZOO else name_or_path

@@ -80,13 +80,16 @@ def _accuracy_text(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         acc = f"mse {row['mse']:.4f}"
     elif "exact_match" in row:  # the translator: whole sentences right, character errors
         acc = f"exact {100 * row['exact_match']:.1f}%, CER {100 * row['cer']:.2f}%"
+    elif "fid" in row:  # the BEGAN: FID on LeNet features, digits LeNet reads in its images
+        acc = f"FID {row['fid']:.1f}, {row['classes_made']} digits"
     else:
         acc = ""
     if row.get("inputs_cycled"):  # a batch larger than the test split repeats it
         acc += f" over {row.get('accuracy_samples')} images"
     drop = int8_drop(row, rows)
     if drop is not None:
-        acc += f" ({drop:+.2f} pt vs fp32)"
+        acc += (f" (FID {drop:+.2f} vs fp32)" if "fid" in row
+                else f" ({drop:+.2f} pt vs fp32)")
     if "simulated_seconds" in row:  # a simulated accelerator: its own time beside
         sim = (f"sim {format_seconds(row['simulated_seconds'])}, "
                f"{row['simulated_tops']:.2f} TOP/s")
@@ -115,6 +118,8 @@ def run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
         agree = f"{row['rel_error']:.1e}" if "rel_error" in row else ""
         if "top1_agreement" in row:
             agree += f" ({100 * row['top1_agreement']:.0f}% top-1)"
+        if "fid_vs_fp64" in row:  # the BEGAN's images: their FID beside fp64's images'
+            agree += f" (FID {row['fid_vs_fp64']:+.2f})"
         rate = f"{row['samples_per_s']:.1f}"
         if "tokens_per_s" in row:  # a sequence model: tokens per second too
             rate += f" ({row['tokens_per_s']:,.0f} tok/s)"

@@ -27,17 +27,19 @@ import numpy as np
 from hwbench.backends.reference import ReferenceBackend
 from hwbench.datasets import digits
 from hwbench.errors import ArgumentError, UnsupportedError
-from hwbench.graph.passes import optimize
-from hwbench.graph.shape_inference import infer_shapes
-from hwbench.graph.statistics import graph_bytes, graph_flops
-from hwbench.harness.running.machine_state import Monitor
-from hwbench.harness.running.timing import measure
-from hwbench.harness.suites import translator_suite
-from hwbench.harness.suites.kernel_suite import relative_error, row_flags, row_machine_state
+from hwbench.harness.suites import began_suite, translator_suite
+from hwbench.harness.suites.kernel_suite import relative_error
 from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
 from hwbench.harness.suites.simulate import simulated_row
+from hwbench.harness.suites.timed_rows import (  # noqa: F401  (model_flops: re-exported)
+    ModelWork,
+    model_flops,
+    model_work,
+    timed_row,
+    warmup_calls,
+    work_row,
+)
 from hwbench.harness.suites.torch_graph import TorchModelPeer
-from hwbench.harness.suites.translator_suite import NAME as TRANSLATOR
 from hwbench.models import Session, load_model, quantize_model
 from hwbench.models import sample_inputs as model_inputs
 from hwbench.models.digits import architecture
@@ -49,6 +51,10 @@ from hwbench.models.zoo import ZOO
 DIGITS_MODELS = ("mlp", "lenet", "autoencoder")
 DEFAULT_MODELS = DIGITS_MODELS + ("alexnet", "resnet50", "vgg19", "squeezenet")
 PRECISIONS = ("fp32", "int8")
+# Task models run by their own loops, not as one graph: name -> suite module, each with
+# ``reference_files(sizes, folder)`` and ``run_case(runner, case, reference_path)``.
+TASK_SUITES = {translator_suite.NAME: translator_suite, began_suite.NAME: began_suite}
+TASK_MODELS = tuple(TASK_SUITES)
 WEIGHT_SEED = 0
 INPUT_SEED = 1
 
@@ -69,14 +75,14 @@ def expand_models(spec_text: str) -> list[str]:
     """``"all"`` -> every zoo model; ``"default"`` -> the README's set; else a comma list
     of zoo names or .onnx paths."""
     if spec_text == "all":
-        return list(DIGITS_MODELS) + list(ZOO) + list(GENERATED)
+        return list(DIGITS_MODELS) + list(TASK_MODELS) + list(ZOO) + list(GENERATED)
     if spec_text == "default":
         return list(DEFAULT_MODELS)
     names = [part.strip() for part in spec_text.split(",") if part.strip()]
     if not names:
         raise ArgumentError("argument 'model' names no model")
     for name in names:
-        known = DIGITS_MODELS + tuple(ZOO) + tuple(GENERATED) + (TRANSLATOR,)
+        known = DIGITS_MODELS + TASK_MODELS + tuple(ZOO) + tuple(GENERATED)
         if name not in known and not Path(name).is_file():
             raise ArgumentError(f"argument 'model': {name!r} is neither a zoo model "
                                 f"({', '.join(known)}) nor a file")
@@ -187,8 +193,8 @@ def reference_outputs(case: ModelCase, folder: str,
     ``batches``, run once at the largest and save each smaller batch's prefix too (their
     inputs are prefixes: ``case_inputs``). Returns batch size -> path."""
     sizes = sorted(set(batches or []) | {case.batch})
-    if case.model == TRANSLATOR:  # the float64 decoding's characters, per batch size
-        return {size: translator_suite.reference_ids(size, folder) for size in sizes}
+    if case.model in TASK_SUITES:  # the task's own float64 run (decoding, images)
+        return TASK_SUITES[case.model].reference_files(sizes, folder)
     largest = dataclasses.replace(case, batch=sizes[-1])
     model = load_case_model(largest)
     session = Session(model, backend=ReferenceBackend())  # first: it refuses a batch too big
@@ -202,31 +208,6 @@ def reference_outputs(case: ModelCase, folder: str,
             np.savez(f, **{name: out[:count] for name, out in outputs.items()})
         paths[size] = str(path)
     return paths
-
-
-@dataclass(frozen=True)
-class ModelWork:
-    """What one inference costs: FLOPs (``graph_flops``) and bytes moved (``graph_bytes``)."""
-
-    flops: int
-    bytes: int
-
-    @property
-    def intensity(self) -> float:
-        """Arithmetic intensity in FLOP/byte: where the model sits on a roofline."""
-        return self.flops / self.bytes if self.bytes else 0.0
-
-
-def model_work(model: Any) -> ModelWork:
-    """FLOPs and bytes of one inference of ``model`` as hwbench runs it (after the passes)."""
-    graph = optimize(model.graph)
-    shapes = infer_shapes(graph)
-    return ModelWork(graph_flops(graph, shapes), graph_bytes(graph, shapes))
-
-
-def model_flops(model: Any) -> int:
-    """FLOPs of one inference of ``model`` as hwbench runs it (after the graph passes)."""
-    return model_work(model).flops
 
 
 def accuracy(outputs: np.ndarray, reference: np.ndarray | None, labels: np.ndarray | None,
@@ -309,22 +290,25 @@ class Runner:
     def info(self) -> dict[str, Any]:
         return self.backend.info()
 
-    def session(self, model, case: ModelCase):
+    def session(self, model, case: ModelCase, calibration: Any = None):
+        """An engine's session of ``model`` at the case's precision; ``calibration``:
+        int8 calibration inputs (``quantize_model``'s), its default where None."""
+        int8 = case.precision == "int8"
         if self.job.get("peer") and self.job["backend"] == "onnxruntime":
-            if case.precision == "int8":  # the same quantized ONNX graph hwbench runs
-                return self.backend.session(quantize_model(model))
+            if int8:  # the same quantized ONNX graph hwbench runs
+                return self.backend.session(quantize_model(model, calibration))
             return self.backend.session(model)
         if self.job.get("peer") and self.job["backend"] == "torch":
             return self.backend.session(model, case.precision)
-        return Session(model, backend=self.backend, precision=case.precision)
+        return Session(model, backend=self.backend, precision=case.precision,
+                       calibration=calibration if int8 else None)
 
     def run(self, case: ModelCase, reference_path: str | None) -> dict[str, Any]:
         row: dict[str, Any] = {"model": case.model, "batch": case.batch,
                                "precision": case.precision}
-        if case.model == TRANSLATOR:  # a decoding loop over two graphs
+        if case.model in TASK_SUITES:  # a decoding loop, a generator scored by FID
             try:
-                return {**row, **translator_suite.run_case(self, case, reference_path,
-                                                             model_work)}
+                return {**row, **TASK_SUITES[case.model].run_case(self, case, reference_path)}
             except UnsupportedError as exc:
                 return {**row, "status": "unsupported", "reason": str(exc), "refused": True}
         try:
@@ -345,29 +329,17 @@ class Runner:
         row.update(plan.describe())
         row.update(accuracy_all(outputs, reference, labels, task_of(case.model)))
         feeds = batches[0]
-        # The accuracy pass has run the session already (weights uploaded and reordered,
-        # primitives built): one more warm-up call, none where a call takes over a second.
-        warmup = 0 if row["accuracy_seconds"] / len(batches) > 1.0 else 1
+        warmup = warmup_calls(row["accuracy_seconds"], len(batches))
         if hasattr(self.backend, "simulated_counters"):  # a simulated accelerator's own time
             self.backend.reset_counters()
             session.run(feeds)  # counted, and a warm-up too
             row.update(simulated_row(self.backend.simulated_counters(), case.batch))
             warmup = 0
-        with Monitor() as monitor:
-            timing = measure(lambda: session.run(feeds), self.backend.synchronize,
-                             batch_calls=False, warmup=warmup, **self.timing)
-        row.update(status="ok", timing=timing.to_dict(), seconds=timing.median,
-                   samples_per_s=case.batch / timing.median,
-                   **_tokens(plan, case.batch, timing.median),
-                   machine_state=row_machine_state(monitor.state),
-                   flags=row_flags(timing.flags, monitor.state))
-        if case.batch == 1:
-            row.update(latency_p50=timing.percentile(50), latency_p90=timing.percentile(90),
-                       latency_p99=timing.percentile(99))
+        row.update(timed_row(self, lambda: session.run(feeds), case.batch, warmup))
+        row.update(_tokens(plan, case.batch, row["seconds"]))
         # bytes and intensity place the row on the roofline (int8: the quantized graph)
         work = model_work(getattr(session, "model", model))
-        row.update(flops=work.flops, gflops=work.flops / timing.median / 1e9,
-                   bytes=work.bytes, intensity=work.intensity)
+        row.update(work_row(work.flops, work.bytes, row["seconds"]))
         return row
 
 

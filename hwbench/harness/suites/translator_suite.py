@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +25,7 @@ import numpy as np
 from hwbench.datasets import dates
 from hwbench.graph.onnx_import import load_onnx
 from hwbench.graph.passes import fold_constants, set_output_shapes
-from hwbench.harness.running.machine_state import Monitor
-from hwbench.harness.running.timing import measure
-from hwbench.harness.suites.kernel_suite import row_flags, row_machine_state
+from hwbench.harness.suites.timed_rows import model_work, timed_row, warmup_calls, work_row
 from hwbench.models.model import Model
 from hwbench.models.translator import Float64Ops, load_params
 from hwbench.models.translator import export as translator_export
@@ -76,11 +73,14 @@ def reference_ids(batch: int, folder: str) -> str:
     return str(path)
 
 
-def run_case(runner: Any, case: Any, reference_path: str | None,
-             model_work: Callable[[Any], Any]) -> dict[str, Any]:
+def reference_files(sizes: list[int], folder: str) -> dict[int, str]:
+    """Batch size -> the float64 decoding's file (``reference_ids``)."""
+    return {size: reference_ids(size, folder) for size in sizes}
+
+
+def run_case(runner: Any, case: Any, reference_path: str | None) -> dict[str, Any]:
     """One row: decode the accuracy sentences, then time the translation of one batch.
-    ``runner`` is the model suite's ``Runner``, ``model_work`` its FLOP/byte count (passed
-    in: this module is imported by the model suite, not the other way round)."""
+    ``runner`` is the model suite's ``Runner`` (``session`` per graph, ``timing``)."""
     encoder_model, step_model = case_models(case.batch)
     encoder = runner.session(encoder_model, case)
     step = runner.session(step_model, case)
@@ -100,25 +100,15 @@ def run_case(runner: Any, case: Any, reference_path: str | None,
         with np.load(reference_path, allow_pickle=False) as data:
             row["top1_agreement"] = float(np.mean(ids == data["ids"]))
     feeds, steps = batches[0], dates.TARGET_LENGTH
-    warmup = 0 if row["accuracy_seconds"] / len(batches) > 1.0 else 1
-    with Monitor() as monitor:
-        timing = measure(lambda: translator_export.decode(encoder.run, step.run, feeds),
-                         runner.backend.synchronize, batch_calls=False, warmup=warmup,
-                         **runner.timing)
-    seconds = timing.median
-    row.update(status="ok", timing=timing.to_dict(), seconds=seconds,
-               samples_per_s=case.batch / seconds, tokens_per_s=case.batch * steps / seconds,
-               latency_per_token=seconds / steps, sequence=SEQUENCE,
-               machine_state=row_machine_state(monitor.state),
-               flags=row_flags(timing.flags, monitor.state))
-    if case.batch == 1:
-        row.update(latency_p50=timing.percentile(50), latency_p90=timing.percentile(90),
-                   latency_p99=timing.percentile(99))
+    warmup = warmup_calls(row["accuracy_seconds"], len(batches))
+    row.update(timed_row(runner, lambda: translator_export.decode(encoder.run, step.run, feeds),
+                         case.batch, warmup))
+    seconds = row["seconds"]
+    row.update(tokens_per_s=case.batch * steps / seconds, latency_per_token=seconds / steps,
+               sequence=SEQUENCE)
     # one sentence's work: the encoder once, the step once per generated character
     works = [model_work(getattr(s, "model", m))
              for s, m in ((encoder, encoder_model), (step, step_model))]
-    flops = works[0].flops + steps * works[1].flops
-    moved = works[0].bytes + steps * works[1].bytes
-    row.update(flops=flops, gflops=flops / seconds / 1e9, bytes=moved,
-               intensity=flops / moved if moved else 0.0)
+    row.update(work_row(works[0].flops + steps * works[1].flops,
+                        works[0].bytes + steps * works[1].bytes, seconds))
     return row
