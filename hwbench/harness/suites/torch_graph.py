@@ -182,6 +182,88 @@ def _unsqueeze(b: _Build) -> Fn:
     return run
 
 
+def _squeeze(b: _Build) -> Fn:
+    axes = b.const(1)
+    axes = [int(a) for a in (axes if axes is not None else b.attrs.get("axes", []))]
+    if not axes:
+        raise UnsupportedError("torch peer: Squeeze without axes (every size-1 dim)")
+
+    def run(x: Any, _axes: Any = None) -> Any:
+        for axis in sorted((a % x.dim() for a in axes), reverse=True):
+            x = x.squeeze(axis)
+        return x
+    return run
+
+
+def _text(b: _Build, name: str, default: str) -> str:
+    value = b.attrs.get(name, default)
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _resize(b: _Build) -> Fn:
+    """Nearest-neighbour upsampling by whole factors (the BEGAN's ×2): ``F.interpolate``,
+    which picks floor(x / s), as ONNX's half_pixel + round or asymmetric + floor do at
+    integer scales. Other modes and sizes are refused."""
+    mode = _text(b, "mode", "nearest")
+    coords = _text(b, "coordinate_transformation_mode", "half_pixel")
+    rounding = _text(b, "nearest_mode", "round_prefer_floor")
+    scales = b.const(2)
+    fits = (mode == "nearest" and scales is not None and len(scales) == 4
+            and list(scales[:2]) == [1.0, 1.0] and all(float(v).is_integer() for v in scales)
+            and (coords == "half_pixel" and rounding.startswith("round")
+                 or coords == "asymmetric" and rounding == "floor"))
+    if not fits:
+        raise UnsupportedError(f"torch peer: Resize other than nearest by whole factors "
+                               f"(mode={mode}, {coords}, {rounding}, scales={scales})")
+    factor = (float(scales[2]), float(scales[3]))
+    return lambda x, *_: b.f.interpolate(x, scale_factor=factor, mode="nearest")
+
+
+# ONNX LSTM's gate blocks are (i, o, f, c); PyTorch's (i, f, g = c, o).
+_LSTM_GATES = (0, 2, 3, 1)
+
+
+def _lstm(b: _Build) -> Fn:
+    """ONNX LSTM (forward, default activations, no peepholes) as ``torch.nn.LSTM`` with
+    the same weights, as a PyTorch model would hold them; ``sequence_lens`` through
+    ``pack_padded_sequence`` (zeros past each end, the last valid step's states)."""
+    node, torch = b.node, b.torch
+    w, r, bias = b.const(1), b.const(2), b.const(3)
+    present = [k for k, name in enumerate(node.inputs) if name]
+    unsupported = [k for k in (1, 2) if k not in present or b.const(k) is None]
+    if (unsupported or 7 in present or _text(b, "direction", "forward") != "forward"
+            or "activations" in b.attrs or "clip" in b.attrs
+            or int(b.attrs.get("input_forget", 0)) or int(b.attrs.get("layout", 0))):
+        raise UnsupportedError("torch peer: LSTM other than one forward layer with "
+                               "constant weights, default activations, no peepholes")
+    hidden = int(b.attrs["hidden_size"])
+    lstm = torch.nn.LSTM(w.shape[2], hidden)
+    order = np.concatenate([np.arange(g * hidden, (g + 1) * hidden) for g in _LSTM_GATES])
+    bias = np.zeros((1, 8 * hidden), np.float32) if bias is None else bias
+    with torch.no_grad():
+        for tensor, value in ((lstm.weight_ih_l0, w[0][order]), (lstm.weight_hh_l0, r[0][order]),
+                              (lstm.bias_ih_l0, bias[0, :4 * hidden][order]),
+                              (lstm.bias_hh_l0, bias[0, 4 * hidden:][order])):
+            tensor.copy_(torch.from_numpy(np.ascontiguousarray(value, np.float32)))
+    lstm.eval()
+    packing = torch.nn.utils.rnn
+
+    def run(*args: Any) -> Any:
+        got = dict(zip(present, args, strict=True))
+        x, lengths = got[0], got.get(4)
+        zeros = x.new_zeros((1, x.shape[1], hidden))
+        state = (got.get(5, zeros), got.get(6, zeros))
+        if lengths is None:
+            y, (h, c) = lstm(x, state)
+        else:
+            packed = packing.pack_padded_sequence(x, lengths.to(torch.int64),
+                                                  enforce_sorted=False)
+            y, (h, c) = lstm(packed, state)
+            y, _ = packing.pad_packed_sequence(y, total_length=x.shape[0])
+        return (y.unsqueeze(1), h, c)[:len(node.outputs)]
+    return run
+
+
 def _split(b: _Build) -> Fn:
     axis = int(b.attrs.get("axis", 0))
     sizes = b.const(1)
@@ -259,6 +341,8 @@ CONVERTERS: dict[str, Callable[[_Build], Fn]] = {
         float(b.attrs.get("beta", 0.75)), float(b.attrs.get("bias", 1.0)))),
     "Softmax": _softmax, "Relu": _unary("relu"), "Sigmoid": _unary("sigmoid"),
     "Tanh": _unary("tanh"), "Erf": _unary("erf"),
+    "Elu": lambda b: (lambda x: b.f.elu(x, float(b.attrs.get("alpha", 1.0)))),
+    "Resize": _resize, "LSTM": _lstm, "Squeeze": _squeeze,
     "HardSwish": lambda b: b.f.hardswish, "HardSigmoid": _hard_sigmoid, "Clip": _clip,
     "Add": _binary("add"), "Sub": _binary("sub"), "Mul": _binary("mul"),
     "Div": _binary("div"), "Pow": _binary("pow"), "Where": _binary("where"), "Sum": _sum,
