@@ -113,3 +113,50 @@ def test_vit_b16_runs_at_batch_8_built_at_that_batch_with_the_same_weights():
     (first,) = TorchGraph(one.graph, torch).run({one.inputs[0]: x[:1]})
     (all8,) = TorchGraph(eight.graph, torch).run({eight.inputs[0]: x})
     np.testing.assert_allclose(all8[:1], first, rtol=1e-4, atol=1e-5)
+
+
+def _lstm_graph(rng, hidden: int = 5, features: int = 3, steps: int = 4, batch: int = 3):
+    """One ONNX LSTM with ``sequence_lens`` and initial states, random weights."""
+    def weights(*shape):
+        return rng.uniform(-0.5, 0.5, shape).astype(np.float32)
+    nodes = [Node("LSTM", ["x", "W", "R", "B", "lengths", "h0", "c0"], ["y", "y_h", "y_c"],
+                  {"hidden_size": hidden})]
+    return Graph("lstm", [ValueInfo("x", (steps, batch, features)),
+                          ValueInfo("lengths", (batch,), np.dtype(np.int32)),
+                          ValueInfo("h0", (1, batch, hidden)), ValueInfo("c0", (1, batch, hidden))],
+                 [ValueInfo("y", (steps, 1, batch, hidden)), ValueInfo("y_h", (1, batch, hidden)),
+                  ValueInfo("y_c", (1, batch, hidden))],
+                 {"W": weights(1, 4 * hidden, features), "R": weights(1, 4 * hidden, hidden),
+                  "B": weights(1, 8 * hidden)}, nodes, 13)
+
+
+def test_lstm_with_sequence_lengths_and_initial_states_matches_onnxruntime():
+    # ONNX gates (i, o, f, c) into torch.nn.LSTM's (i, f, g, o): a wrong order fails here;
+    # lengths 4, 2, 1: zeros past each end and the last valid step's states
+    rng = np.random.default_rng(5)
+    graph = _lstm_graph(rng)
+    feeds = {"x": rng.standard_normal((4, 3, 3)).astype(np.float32),
+             "lengths": np.array([4, 2, 1], np.int32),
+             "h0": rng.standard_normal((1, 3, 5)).astype(np.float32),
+             "c0": rng.standard_normal((1, 3, 5)).astype(np.float32)}
+    ours, theirs = _both(graph, feeds)
+    _close(ours, theirs)
+    assert np.all(ours[0][2:, :, 2] == 0.0) and np.any(ours[0][1, :, 1] != 0.0)
+    reversed_graph = _lstm_graph(np.random.default_rng(5))
+    reversed_graph.nodes[0].attrs["direction"] = "reverse"
+    with pytest.raises(UnsupportedError, match="LSTM other than one forward layer"):
+        TorchGraph(reversed_graph, torch)
+
+
+def test_nearest_resize_elu_and_squeeze_match_onnxruntime():
+    nodes = [Node("Elu", ["x"], ["e"], {"alpha": 0.7}),
+             Node("Resize", ["e", "", "scales"], ["r"], {"mode": "nearest"}),
+             Node("Squeeze", ["r", "axes"], ["y"])]
+    graph = Graph("up", [ValueInfo("x", (2, 1, 3, 4))], [ValueInfo("y", (2, 6, 8))],
+                  {"scales": np.array([1, 1, 2, 2], np.float32),
+                   "axes": np.array([1], np.int64)}, nodes, 13)
+    x = np.random.default_rng(6).standard_normal((2, 1, 3, 4)).astype(np.float32)
+    _close(*_both(graph, {"x": x}))
+    graph.nodes[1].attrs["mode"] = "linear"
+    with pytest.raises(UnsupportedError, match="Resize other than nearest"):
+        TorchGraph(graph, torch)
