@@ -13,6 +13,7 @@ from hwbench.cli import measuring
 from hwbench.errors import ResultsError, UnsupportedError
 from hwbench.graph.ir import Graph, Node, ValueInfo
 from hwbench.graph.shape_inference import infer_shapes
+from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.harness.measure import ceilings as ceilings_module
 from hwbench.harness.results import roofline as R
 from hwbench.harness.results.result_files import new_result, write_json_atomic
@@ -36,8 +37,8 @@ def test_graph_bytes_counts_weights_once_activations_twice_and_views_never():
     shapes = infer_shapes(graph)
     # weights: w 12×4 + b 3×4 + s 2×8 = 76; x written+read 2×16; y and r 2×12 each; z is a
     # view of r (Reshape): nothing.
-    assert M.graph_bytes(graph, shapes) == 76 + 32 + 24 + 24
-    assert M.graph_flops(graph, shapes) == 2 * 1 * 3 * 4  # graph_flops leaves biases out
+    assert graph_bytes(graph, shapes) == 76 + 32 + 24 + 24
+    assert graph_flops(graph, shapes) == 2 * 1 * 3 * 4  # graph_flops leaves biases out
 
 
 def test_model_work_is_flops_over_bytes_on_a_real_model():
