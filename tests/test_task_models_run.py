@@ -110,3 +110,13 @@ def test_model_all_holds_the_task_models_and_they_take_no_dims():
     assert model_suite.expand_models("began,lenet") == ["began", "lenet"]
     cases = model_suite.plan(["translator", "began"], [1], ["fp32"])
     assert [c.dims for c in cases] == [(), ()]
+
+
+def test_a_higher_fid_is_a_worse_accuracy_for_compare_and_reads_in_reports():
+    from hwbench.harness.results.report import _accuracy
+    from hwbench.harness.results.verdicts import compare_accuracy
+
+    (change,) = compare_accuracy({"fid": 100.0}, {"fid": 110.0}, 0.05)
+    assert change.verdict == "worse" and change.worse_by == pytest.approx(0.1)
+    assert compare_accuracy({"fid": 100.0}, {"fid": 90.0}, 0.05)[0].verdict == "changed"
+    assert _accuracy({"fid": 148.7, "rel_error": 1e-6}) == "FID 148.7, 1.0e-06 vs fp64"

@@ -20,7 +20,7 @@ from hwbench.harness.results.result_files import read_result
 
 # accuracy figures: name -> True if higher is better
 ACCURACY_FIGURES = {"rel_error": False, "mismatches": False, "top1": True,
-                    "top1_agreement": True, "mse": False}
+                    "top1_agreement": True, "mse": False, "fid": False}
 
 
 @dataclass

@@ -111,6 +111,7 @@ def _accuracy(row: dict[str, Any]) -> str:
     for key, show in (("top1", lambda v: f"top-1 {100 * v:.1f}%"),
                       ("mse", lambda v: f"MSE {v:.4f}"),
                       ("exact_match", lambda v: f"exact match {100 * v:.1f}%"),
+                      ("fid", lambda v: f"FID {v:.1f}"),
                       ("rel_error", lambda v: f"{v:.1e} vs fp64")):
         value = _number(row.get(key))
         if value is not None:

@@ -106,7 +106,8 @@ NUMERIC_FIELDS = ("seconds", "latency_p50", "latency_p90", "latency_p99", "sampl
                   "fraction_of_peak", "accuracy_seconds", "accuracy_samples", "batch",
                   "simulated_seconds", "simulated_tops", "simulated_cycles",
                   "simulated_utilization", "simulated_samples_per_s", "tokens_per_s",
-                  "sequence", "exact_match", "cer", "latency_per_token")
+                  "sequence", "exact_match", "cer", "latency_per_token", "fid", "fid_fp64",
+                  "fid_vs_fp64", "max_abs_diff", "classes_made", "class_entropy_bits")
 
 
 def _is_number(value: Any) -> bool:
