@@ -35,11 +35,12 @@ def _engines() -> list[str]:
     engines = ["numpy"]
     if availability("cpu")[0]:
         engines.append("cpu")
-    try:
-        import onnxruntime  # noqa: F401
-        engines.append("onnxruntime")
-    except ImportError:
-        pass
+    for peer in ("onnxruntime", "torch"):  # peers where installed
+        try:
+            __import__(peer)
+            engines.append(peer)
+        except ImportError:
+            pass
     return engines
 
 

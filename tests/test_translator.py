@@ -236,19 +236,20 @@ def test_exported_onnx_decodes_as_the_training_code_on_onnxruntime_and_backends(
 
 # -- hwbench run --model translator ----------------------------------------------------------
 
-@pytest.mark.parametrize("engine", ["numpy", "onnxruntime"])
+@pytest.mark.parametrize("engine", ["numpy", "onnxruntime", "torch"])
 def test_the_model_suite_runs_the_decoding_loop(tmp_path, monkeypatch, engine):
     """A suite row: exact match and CER on test sentences, the characters' agreement with
-    the float64 decoding, sentences/s and tokens/s of one batch's translation."""
+    the float64 decoding, sentences/s and tokens/s of one batch's translation (torch: the
+    ONNX LSTM as torch.nn.LSTM, lengths through pack_padded_sequence)."""
     from hwbench.harness.suites import model_suite, translator_suite
 
-    if engine == "onnxruntime":
-        pytest.importorskip("onnxruntime", reason="onnxruntime (pip install onnxruntime)")
+    if engine != "numpy":
+        pytest.importorskip(engine, reason=f"{engine} is a peer (pip install 'hwbench[peers]')")
     monkeypatch.setattr(translator_suite, "ACCURACY_SENTENCES", 40)
     assert model_suite.expand_models("translator,mlp") == ["translator", "mlp"]
     (case,) = model_suite.plan(["translator"], [20], ["fp32"])
     paths = model_suite.reference_outputs(case, str(tmp_path), [20])
-    job = {"backend": engine, "peer": engine == "onnxruntime", "options": {"threads": 1},
+    job = {"backend": engine, "peer": engine != "numpy", "options": {"threads": 1},
            "timing": {"repeats": 1, "min_time": 0, "max_time": 0.05}}
     row = model_suite.make_runner(job).run(case, paths[20])
     assert row["status"] == "ok" and row["accuracy_samples"] == 40
