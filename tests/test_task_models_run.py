@@ -121,3 +121,14 @@ def test_a_higher_fid_is_a_worse_accuracy_for_compare_and_reads_in_reports():
     assert change.verdict == "worse" and change.worse_by == pytest.approx(0.1)
     assert compare_accuracy({"fid": 100.0}, {"fid": 90.0}, 0.05)[0].verdict == "changed"
     assert _accuracy({"fid": 148.7, "rel_error": 1e-6}) == "FID 148.7, 1.0e-06 vs fp64"
+
+
+def test_the_simulated_accelerator_reports_its_own_time_for_the_generator(tmp_path,
+                                                                          monkeypatch):
+    monkeypatch.setattr(began_suite, "IMAGES", 64)
+    (case,) = model_suite.plan(["began"], [8], ["fp32"])
+    reference = model_suite.reference_outputs(case, str(tmp_path), [8])[8]
+    row = _row("systolic", case, reference)
+    assert row["status"] == "ok" and row["simulated_seconds"] > 0
+    assert row["simulated_samples_per_s"] == pytest.approx(8 / row["simulated_seconds"])
+    assert 1e-4 < row["rel_error"] < 0.1  # its matmuls and convolutions run in int8

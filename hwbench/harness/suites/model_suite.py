@@ -30,7 +30,6 @@ from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.harness.suites import began_suite, translator_suite
 from hwbench.harness.suites.kernel_suite import relative_error
 from hwbench.harness.suites.peers import OnnxRuntimePeer, get_peer
-from hwbench.harness.suites.simulate import simulated_row
 from hwbench.harness.suites.timed_rows import (  # noqa: F401  (model_flops: re-exported)
     ModelWork,
     model_flops,
@@ -330,11 +329,6 @@ class Runner:
         row.update(accuracy_all(outputs, reference, labels, task_of(case.model)))
         feeds = batches[0]
         warmup = warmup_calls(row["accuracy_seconds"], len(batches))
-        if hasattr(self.backend, "simulated_counters"):  # a simulated accelerator's own time
-            self.backend.reset_counters()
-            session.run(feeds)  # counted, and a warm-up too
-            row.update(simulated_row(self.backend.simulated_counters(), case.batch))
-            warmup = 0
         row.update(timed_row(self, lambda: session.run(feeds), case.batch, warmup))
         row.update(_tokens(plan, case.batch, row["seconds"]))
         # bytes and intensity place the row on the roofline (int8: the quantized graph)

@@ -19,6 +19,7 @@ from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.harness.running.machine_state import Monitor
 from hwbench.harness.running.timing import measure
 from hwbench.harness.suites.kernel_suite import row_flags, row_machine_state
+from hwbench.harness.suites.simulate import simulated_row
 
 
 @dataclass(frozen=True)
@@ -55,16 +56,24 @@ def warmup_calls(accuracy_seconds: float, calls: int) -> int:
 def timed_row(runner: Any, call: Callable[[], Any], batch: int,
               warmup: int) -> dict[str, Any]:
     """Time ``call`` (one batch) with the runner's settings: the row's ``status``,
-    ``timing``, ``seconds`` (median), ``samples_per_s``, machine state and flags, and at
-    batch 1 the latency percentiles (MLPerf SingleStream)."""
+    ``timing``, ``seconds`` (median), ``samples_per_s``, machine state and flags, at
+    batch 1 the latency percentiles (MLPerf SingleStream), and on a simulated
+    accelerator its own time for one call (``simulated_row``; that call warms up too)."""
+    row: dict[str, Any] = {}
+    backend = runner.backend
+    if hasattr(backend, "simulated_counters"):
+        backend.reset_counters()
+        call()
+        row.update(simulated_row(backend.simulated_counters(), batch))
+        warmup = 0
     with Monitor() as monitor:
-        timing = measure(call, runner.backend.synchronize, batch_calls=False,
+        timing = measure(call, backend.synchronize, batch_calls=False,
                          warmup=warmup, **runner.timing)
-    row: dict[str, Any] = {
+    row.update({
         "status": "ok", "timing": timing.to_dict(), "seconds": timing.median,
         "samples_per_s": batch / timing.median,
         "machine_state": row_machine_state(monitor.state),
-        "flags": row_flags(timing.flags, monitor.state)}
+        "flags": row_flags(timing.flags, monitor.state)})
     if batch == 1:
         row.update(latency_p50=timing.percentile(50), latency_p90=timing.percentile(90),
                    latency_p99=timing.percentile(99))
