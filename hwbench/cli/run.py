@@ -47,7 +47,8 @@ def add_parser(subparsers: Any) -> None:
     measuring_options(p)
     p.add_argument("--model", default="default",
                    help="'default' (digits models, alexnet, resnet50, vgg19, squeezenet), "
-                        "'all', or a comma list of zoo names / .onnx files")
+                        "'all' (every zoo model, translator and began included), or a "
+                        "comma list of zoo names / .onnx files")
     p.add_argument("--batch", type=integers, default=(1, 8),
                    help="comma list of batch sizes (default 1,8): latency at 1, throughput "
                         "at the largest")
