@@ -9,6 +9,7 @@ device part is split here into the flavour (the device) and this mode.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -20,9 +21,16 @@ from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
     ARG_DST,
     ARG_SRC,
+    ARG_SRC_1,
     ARG_WEIGHTS,
 )
-from hwbench.backends.cpu.primitives import QConv, QMatmul, build_scaling_reorder
+from hwbench.backends.cpu.primitives import (
+    QConv,
+    QMatmul,
+    build_qadd,
+    build_requant_into,
+    build_scaling_reorder,
+)
 from hwbench.errors import ArgumentError, NativeLibraryError
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import FixedPointMultiplier, float32_bias, float32_scale
@@ -93,6 +101,20 @@ def fused_or_none(build):
         if "unimplemented" in str(exc):
             return None
         raise
+
+
+def _codes(x) -> np.ndarray | None:
+    """The C-contiguous 8-bit codes of ``x`` (a ``ChannelsLastArray``'s NHWC ones), or None."""
+    codes = x.nhwc if isinstance(x, ChannelsLastArray) else x
+    if type(codes) is not np.ndarray or codes.dtype not in (np.uint8, np.int8) \
+            or not codes.flags.c_contiguous:
+        return None
+    return codes
+
+
+def _scalar(v) -> float | None:
+    """A per-tensor parameter's one value as a Python number, or None (per channel)."""
+    return np.asarray(v).item() if np.size(v) == 1 else None
 
 
 def quantization_args(scale: np.ndarray, src_zero_point, dst_zero_point) -> dict[int, Any]:
@@ -192,3 +214,79 @@ class Float32RequantKernels:
         f32 = self._once_per_array(bias, ("f32-bias", scale.tobytes()),
                                    lambda b: float32_bias(self._plain(b), scale))
         return {**args, ARG_BIAS: f32}
+
+    def _qadd_fused(self, a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero,
+                    relu: bool):
+        """QLinearAdd (then Relu) of two 8-bit code arrays of one shape and layout as one
+        oneDNN binary in float32 (``build_qadd``): the exact codes or 1 LSB away (the
+        rounding of ``ra·a + rb·b + offset`` near a tie), one multithreaded pass where
+        the exact table took three; None where it does not apply."""
+        ca, cb = _codes(a), _codes(b)
+        params = [_scalar(v) for v in (a_scale, a_zero, b_scale, b_zero, y_scale, y_zero)]
+        if ca is None or cb is None or ca.shape != cb.shape or None in params \
+                or isinstance(a, ChannelsLastArray) != isinstance(b, ChannelsLastArray):
+            return None
+        y_dtype = np.asarray(y_zero).dtype
+        self.dnnl.set_num_threads(self._threads_now)
+        prim, scales = self._primitive(
+            ("qadd", ca.size, ca.dtype.str, cb.dtype.str, y_dtype.str, *params, bool(relu)),
+            lambda: self._build_qadd(ca, cb, y_dtype, params, bool(relu)))
+        if prim is None:
+            return None
+        out = self._buffers.empty(ca.shape, y_dtype)
+        prim.execute({ARG_SRC: ca, ARG_SRC_1: cb, ARG_DST: out, **scales})
+        return ChannelsLastArray(out) if isinstance(a, ChannelsLastArray) else out
+
+    def _build_qadd(self, ca: np.ndarray, cb: np.ndarray, y_dtype: np.dtype, params: list,
+                    relu: bool) -> tuple[Any, dict[int, np.ndarray]]:
+        """``_qadd_fused``'s primitive (or None) and its scale arguments, once per values."""
+        sa, za, sb, zb, sy, zy = params
+        ra, rb = np.float32(sa / sy), np.float32(sb / sy)
+        offset = -(float(ra) * za + float(rb) * zb)
+        prim = fused_or_none(lambda: build_qadd(self.dnnl, ca.size, ca.dtype, cb.dtype,
+                                                y_dtype, offset, relu, zy))
+        return prim, {ARG_ATTR_SCALES | ARG_SRC: np.full(1, ra, np.float32),
+                      ARG_ATTR_SCALES | ARG_SRC_1: np.full(1, rb, np.float32)}
+
+    def _build_requant_into(self, shape: tuple[int, ...], channels: int, start: int,
+                            x_dtype: np.dtype, y_dtype: np.dtype, x_scale: float,
+                            y_scale: float) -> tuple[Any, dict[int, np.ndarray]]:
+        """``_qconcat_fused``'s reorder for one input and its scale arguments (none where
+        the scales are equal: a copy)."""
+        scaled = np.float32(x_scale) != np.float32(y_scale)
+        prim = build_requant_into(self.dnnl, shape, channels, start, x_dtype, y_dtype, scaled)
+        if not scaled:
+            return prim, {}
+        return prim, {ARG_ATTR_SCALES | ARG_SRC: np.full(1, x_scale, np.float32),
+                      ARG_ATTR_SCALES | ARG_DST: np.full(1, y_scale, np.float32)}
+
+    def _qconcat_fused(self, parts: list, params: list, y_scale, y_zero, axis: int):
+        """QLinearConcat on channels of channels-last 8-bit codes whose zero points are all
+        0 (every one after a ReLU): each input requantized straight into its channels of
+        the NHWC output by one oneDNN reorder in float32 (``build_requant_into``: the
+        exact codes or 1 LSB away; a copy where the scales are equal), where the exact
+        path looked each input up into a scratch array and copied that in with a stride;
+        None where it does not apply."""
+        if axis != 1 or not all(isinstance(p, ChannelsLastArray) for p in parts):
+            return None
+        codes = [_codes(p) for p in parts]
+        values = [(_scalar(s), _scalar(z)) for s, z in params]
+        sy, zy = _scalar(y_scale), _scalar(y_zero)
+        y_dtype = np.asarray(y_zero).dtype
+        if any(c is None or c.shape[:3] != codes[0].shape[:3] or c.dtype != y_dtype
+               for c in codes) or sy is None or zy != 0 or any(z != 0 for _, z in values):
+            return None
+        n, h, w, _ = codes[0].shape
+        channels = sum(c.shape[3] for c in codes)
+        out = self._buffers.empty((n, h, w, channels), y_dtype)
+        self.dnnl.set_num_threads(self._threads_now)
+        start = 0
+        for c, (sx, _) in zip(codes, values, strict=True):
+            shape = (n, c.shape[3], h, w)
+            prim, scales = self._primitive(
+                ("requant-into", shape, channels, start, c.dtype.str, sx, sy),
+                partial(self._build_requant_into, shape, channels, start, c.dtype, y_dtype,
+                        sx, sy))
+            prim.execute({ARG_SRC: c, ARG_DST: out, **scales})
+            start += shape[1]
+        return ChannelsLastArray(out)

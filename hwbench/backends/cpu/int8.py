@@ -29,7 +29,13 @@ class Int8Kernels:
     into ``CpuBackend`` (whose libraries, buffers, frozen arrays and thread count they use)."""
 
     def qlinear_concat(self, parts, params, y_scale, y_zero, axis: int):
-        """QLinearConcat by one table lookup or copy per input (``int8_tables``), or None."""
+        """QLinearConcat by one table lookup or copy per input (``int8_tables``), or None;
+        the ``float32-requant`` mode requantizes channels-last inputs straight into the
+        output first (``_qconcat_fused``)."""
+        if self.requantization == "float32":
+            out = self._qconcat_fused(parts, params, y_scale, y_zero, axis)
+            if out is not None:
+                return out
         return qlinear_concat(self, parts, params, y_scale, y_zero, axis)
 
     def qlinear_unary(self, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
@@ -39,7 +45,13 @@ class Int8Kernels:
     def qlinear_binary(self, kind: str, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
                        y_zero, relu: bool = False):
         """QLinearAdd/QLinearMul (then Relu, ``relu``) by one 65,536-entry table lookup
-        (``int8_tables``), or None."""
+        (``int8_tables``), or None; the ``float32-requant`` mode runs an Add as one oneDNN
+        binary in float32 first (``_qadd_fused``)."""
+        if self.requantization == "float32" and kind == "add":
+            out = self._qadd_fused(a, a_scale, a_zero, b, b_scale, b_zero, y_scale, y_zero,
+                                   relu)
+            if out is not None:
+                return out
         return qlinear_binary(self, kind, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
                               y_zero, relu)
 

@@ -248,6 +248,51 @@ def build_scaling_reorder(d: onednn.OneDNN, kind: str, size: int | tuple[int, ..
                              ARG_ATTR_ZERO_POINTS | arg: d.memory_desc((1,), "s32")})
 
 
+def build_qadd(d: onednn.OneDNN, size: int, a_dtype: np.dtype, b_dtype: np.dtype,
+               y_dtype: np.dtype, offset: float, relu: bool, y_zero: int) -> Primitive:
+    """QLinearAdd over ``size`` flat 8-bit codes in float32, one binary primitive:
+    ``y = saturate(rint(relu?(ra·a + rb·b + offset) + y_zero))`` with ``ra``, ``rb``
+    (``a_scale/y_scale``, ``b_scale/y_scale``) given at execution as src scales and
+    ``offset = -(ra·a_zero + rb·b_zero)`` a post-op (oneDNN's binary takes no zero points)."""
+    a = d.memory_desc((size,), a_dtype, tag="a")
+    b = d.memory_desc((size,), b_dtype, tag="a")
+    dst = d.memory_desc((size,), y_dtype, tag="a")
+    if relu:
+        post_ops = [("eltwise", "eltwise_linear", 1.0, offset),
+                    ("eltwise", "eltwise_relu", 0.0, 0.0),
+                    ("eltwise", "eltwise_linear", 1.0, float(y_zero))]
+    else:
+        post_ops = [("eltwise", "eltwise_linear", 1.0, offset + y_zero)]
+    attr = d.attr(post_ops=post_ops, scales={ARG_SRC: 0, ARG_SRC_1: 0})
+    pd = d.create_pd("dnnl_binary_primitive_desc_create", d.engine, d.alg["binary_add"],
+                     a.handle, b.handle, dst.handle, attr.handle)
+    scale = d.memory_desc((1,), "f32")
+    return Primitive(d, pd, {ARG_SRC: a, ARG_SRC_1: b, ARG_DST: dst,
+                             ARG_ATTR_SCALES | ARG_SRC: scale,
+                             ARG_ATTR_SCALES | ARG_SRC_1: scale})
+
+
+def build_requant_into(d: onednn.OneDNN, shape: tuple[int, ...], channels: int, start: int,
+                       x_dtype: np.dtype, y_dtype: np.dtype, scaled: bool) -> Primitive:
+    """8-bit NHWC codes of ``shape`` (NCHW dims) copied into channels ``start``... of an
+    NHWC output with ``channels`` channels, one reorder; ``scaled``: requantized on the
+    way, ``x·x_scale / y_scale`` in float32 (scales given at execution). Zero points must
+    be 0: this oneDNN's jit reorder ignores them when the dst is strided (it kept 20 for
+    ``(20 - 10)·1 + 3``)."""
+    n, c, h, w = shape
+    src = d.memory_desc(shape, x_dtype, tag="acdb")
+    parent = d.memory_desc((n, channels, h, w), y_dtype, tag="acdb")
+    dst = d.submemory_desc(parent, shape, (0, start, 0, 0))
+    attr = d.attr(scales={ARG_SRC: 0, ARG_DST: 0} if scaled else None)
+    pd = d.create_pd("dnnl_reorder_primitive_desc_create", src.handle, d.engine, dst.handle,
+                     d.engine, attr.handle)
+    args: dict[int, Any] = {ARG_SRC: src, ARG_DST: dst}
+    if scaled:
+        args[ARG_ATTR_SCALES | ARG_SRC] = args[ARG_ATTR_SCALES | ARG_DST] = \
+            d.memory_desc((1,), "f32")
+    return Primitive(d, pd, args)
+
+
 def build_eltwise(d: onednn.OneDNN, alg: str, size: int, alpha: float = 0.0,
                   beta: float = 0.0) -> Primitive:
     md = d.memory_desc((size,), "f32", tag="a")
