@@ -291,3 +291,22 @@ def test_float32_requant_quantize_and_dequantize_stay_within_one_lsb(rng):
         got, want = (be.to_numpy(be.quantize_linear(x, scale, zero_point))
                      for be in (fast_be, exact_be))
         _within_one_lsb(got, want)
+
+
+@pytest.mark.parametrize("zero", [(True, True), (True, False), (False, True)])
+@pytest.mark.parametrize("groups", [1, 8])
+def test_zero_points_of_zero_build_a_primitive_without_them(exact, zero, groups):
+    """A src or dst zero point of 0 (every conv after a ReLU) gets a primitive built
+    without it (no compensation), and the padded border still reads as zero."""
+    fast = get_backend("cpu", requantization="float32")
+    rng = np.random.default_rng(groups)
+    args, conv = _random_qconv(rng, (1, 16, 9, 9), (16, 16 // groups, 3, 3), 1, 1, 1,
+                               groups, np.uint8, np.uint8)
+    x, sx, zx, w, sw, zw, sy, zy, bias = args
+    zx, zy = (np.uint8(0) if z else v for z, v in zip(zero, (zx, zy), strict=True))
+    args = (x, sx, zx, w, sw, zw, sy, zy, bias)
+    got, want = _qconv(fast, args, conv), _qconv(exact, args, conv)
+    assert _within_one_lsb(got, want) <= want.size // 100
+    keys = [key for key, prim in fast._primitives.items()
+            if key[0] == "qconv" and prim is not None]
+    assert [key[4] for key in keys] == [(not zero[0], not zero[1])]

@@ -174,10 +174,7 @@ class Float32RequantKernels:
         point not the symmetric one) or oneDNN has no implementation."""
         if symmetric_zero_point(w.dtype, zw) is None:
             return None
-        x_dtype = np.dtype(p.x_dtype)
-        key = ("qconv", p, x_dtype.str, zy.dtype.str)
-        conv = self._primitive(key, lambda: fused_or_none(
-            lambda: QConv(self.dnnl, p, x_dtype, zy.dtype)))
+        key, conv = self._qconv_primitive(p, zx, zy)
         if conv is None:
             return None
         self.dnnl.set_num_threads(self._threads_now)
@@ -187,7 +184,7 @@ class Float32RequantKernels:
         if isinstance(x, ChannelsLastArray):
             src = x.nhwc
         else:  # NCHW -> NHWC once; oneDNN's int8 kernels want channels last
-            src = self._buffers.empty((p.n, p.h, p.w, p.c), x_dtype)
+            src = self._buffers.empty((p.n, p.h, p.w, p.c), np.dtype(p.x_dtype))
             np.copyto(src, np.asarray(x).transpose(0, 2, 3, 1))
         out = self._buffers.empty((p.n, p.out_h, p.out_w, p.k), zy.dtype)
         buffers = {ARG_SRC: src, ARG_WEIGHTS: packed, ARG_DST: out,
@@ -196,6 +193,15 @@ class Float32RequantKernels:
         if self.keep_blocked:
             return ChannelsLastArray(out)
         return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
+
+    def _qconv_primitive(self, p: spec.Int8ConvProblem, zx, zy: np.ndarray) -> tuple[tuple, Any]:
+        """The fused conv's cache key and ``QConv`` (None: no oneDNN implementation),
+        built without the zero points that are 0."""
+        x_dtype = np.dtype(p.x_dtype)
+        zero_points = (int(zx) != 0, int(zy) != 0)
+        key = ("qconv", p, x_dtype.str, zy.dtype.str, zero_points)
+        return key, self._primitive(key, lambda: fused_or_none(
+            lambda: QConv(self.dnnl, p, x_dtype, zy.dtype, zero_points)))
 
     def _qconv_args(self, p: spec.Int8ConvProblem, w: np.ndarray, key: tuple, zx, bias,
                     fixed: FixedPointMultiplier, zy: np.ndarray) -> dict[int, Any]:
@@ -206,7 +212,11 @@ class Float32RequantKernels:
 
         def build(_w):
             scale = np.ascontiguousarray(np.broadcast_to(float32_scale(fixed), (p.k,)))
-            return scale, quantization_args(scale, zx, zy)
+            args = quantization_args(scale, zx, zy)
+            for arg, value in ((ARG_SRC, zx), (ARG_DST, zy)):
+                if int(value) == 0:  # the primitive has none (``_qconv_primitive``)
+                    del args[ARG_ATTR_ZERO_POINTS | arg]
+            return scale, args
 
         scale, args = self._once_per_array(w, (key, "qargs", values), build)
         if bias is None:

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
-from hwbench.backends.cpu.float32_requant import as_int8, fused_or_none, symmetric_zero_point
+from hwbench.backends.cpu.float32_requant import as_int8, symmetric_zero_point
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS
 from hwbench.backends.cpu.prepared_kernels import BoundPrimitive, _out_factory
-from hwbench.backends.cpu.primitives import QConv, build_pooling
+from hwbench.backends.cpu.primitives import build_pooling
 from hwbench.backends.cpu.tensor_ops import channel_copier, channel_table
 
 
@@ -53,9 +53,7 @@ def _qconv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Call
     if not _codes_in(x, in_shape, x_dtype) or not _frozen(be, w, bias) \
             or symmetric_zero_point(w.dtype, zw) is None:
         return None
-    key = ("qconv", p, x_dtype.str, zy.dtype.str)
-    conv = be._primitive(key, lambda: fused_or_none(
-        lambda: QConv(be.dnnl, p, x_dtype, zy.dtype)))
+    key, conv = be._qconv_primitive(p, zx, zy)
     if conv is None:
         return None
     packed = be._once_per_array(w, key, lambda w: conv.pack_weights(as_int8(w)))
