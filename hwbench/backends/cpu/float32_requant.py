@@ -28,6 +28,7 @@ from hwbench.backends.cpu.primitives import (
     QConv,
     QMatmul,
     build_qadd,
+    build_qglobal_avg_pool,
     build_requant_into,
     build_scaling_reorder,
 )
@@ -300,3 +301,52 @@ class Float32RequantKernels:
             prim.execute({ARG_SRC: c, ARG_DST: out, **scales})
             start += shape[1]
         return ChannelsLastArray(out)
+
+    def _qgap_fused(self, x, x_scale, x_zero, y_scale, y_zero):
+        """QLinearGlobalAveragePool of 8-bit codes (NCHW or channels-last) as one oneDNN
+        average pooling with the requantization as a post-op (``build_qglobal_avg_pool``):
+        the exact codes or 1 LSB away, where dequantize, pool and quantize took three
+        kernel calls; None where it does not apply."""
+        held = isinstance(x, ChannelsLastArray)
+        codes = _codes(x)
+        params = [_scalar(v) for v in (x_scale, x_zero, y_scale, y_zero)]
+        if codes is None or codes.ndim != 4 or None in params:
+            return None
+        sx, zx, sy, zy = params
+        y_dtype = np.asarray(y_zero).dtype
+        alpha = float(np.float32(sx / sy))
+        shape = (codes.shape[0], codes.shape[3], *codes.shape[1:3]) if held else codes.shape
+        tag = "acdb" if held else "abcd"
+        self.dnnl.set_num_threads(self._threads_now)
+        prim = self._primitive(
+            ("qgap", shape, tag, codes.dtype.str, y_dtype.str, alpha, zx, zy),
+            lambda: fused_or_none(lambda: build_qglobal_avg_pool(
+                self.dnnl, shape, tag, codes.dtype, y_dtype, alpha, zy - alpha * zx)))
+        if prim is None:
+            return None
+        n, c = shape[:2]
+        out = self._buffers.empty((n, 1, 1, c) if held else (n, c, 1, 1), y_dtype)
+        prim.execute({ARG_SRC: codes, ARG_DST: out})
+        return ChannelsLastArray(out) if held else out
+
+    def qgemm_requant(self, a, a_scale, a_zero, b_nk, b_scale, b_zero, y_scale, y_zero,
+                      bias):
+        """QGemm with an 8-bit output (``A·Bᵀ`` for ``b_nk`` of shape (N, K), frozen) in
+        the ``float32-requant`` mode: ``_qconv2d_fused`` as a 1x1 conv straight on A's
+        rows read as NHWC pixels, where the op's path took four reshapes and a transpose
+        around ``qconv2d``; None where it does not apply (the op's path)."""
+        if self.requantization != "float32" or type(a) is not np.ndarray or a.ndim != 2 \
+                or b_nk not in self.frozen or np.ndim(b_nk) != 2 \
+                or not (bias is None or (bias in self.frozen and np.ndim(bias) == 1)):
+            return None
+        (m, k), n = a.shape, b_nk.shape[0]
+        w = self.frozen.derived(b_nk, ("reshape", (n, k, 1, 1)),
+                                lambda w: self.frozen.freeze(np.reshape(w, (n, k, 1, 1))))
+        x = ChannelsLastArray(np.ascontiguousarray(a).reshape(m, 1, 1, k))
+        p, zx, zw = spec.check_conv2d_int8(x, w, a_zero, b_zero, bias=bias, op="qgemm")
+        fixed, zy = spec.check_requantization(a_scale, b_scale, y_scale, y_zero, n,
+                                              ("a_scale", "b_scale"), "qgemm")
+        out = self._qconv2d_fused(p, x, w, zx, zw, bias, fixed, zy)
+        if out is None:
+            return None
+        return (out.nhwc if isinstance(out, ChannelsLastArray) else out).reshape(m, n)

@@ -55,6 +55,13 @@ class Int8Kernels:
         return qlinear_binary(self, kind, a, a_scale, a_zero, b, b_scale, b_zero, y_scale,
                               y_zero, relu)
 
+    def qlinear_global_avg_pool(self, x, x_scale, x_zero, y_scale, y_zero):
+        """QLinearGlobalAveragePool as one pooling in the ``float32-requant`` mode
+        (``_qgap_fused``), or None (the op's dequantize, pool, quantize)."""
+        if self.requantization != "float32":
+            return None
+        return self._qgap_fused(x, x_scale, x_zero, y_scale, y_zero)
+
     def max_pool2d_codes(self, x, kernel, stride=None, padding=0, dilation=1,
                          ceil_mode: bool = False):
         """ONNX MaxPool on 8-bit codes as they are: codes map to values monotonically, so

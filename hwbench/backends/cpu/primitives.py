@@ -355,6 +355,23 @@ def build_pooling(d: onednn.OneDNN, p: spec.PoolProblem, tag: str = "abcd",
     return Primitive(d, pd, {ARG_SRC: src, ARG_DST: dst})
 
 
+def build_qglobal_avg_pool(d: onednn.OneDNN, shape: tuple[int, int, int, int], tag: str,
+                           x_dtype: np.dtype, y_dtype: np.dtype, alpha: float,
+                           beta: float) -> Primitive:
+    """QLinearGlobalAveragePool on 8-bit codes of NCHW ``shape`` laid out as ``tag``, one
+    average pooling in float32: ``y = saturate(rint(alpha·mean(x) + beta))`` (``alpha =
+    x_scale/y_scale``, ``beta = y_zero - alpha·x_zero``, an eltwise post-op)."""
+    n, c, h, w = shape
+    src = d.memory_desc(shape, x_dtype, tag=tag)
+    dst = d.memory_desc((n, c, 1, 1), y_dtype, tag=tag)
+    attr = d.attr(post_ops=[("eltwise", "eltwise_linear", alpha, beta)])
+    pd = d.create_pd("dnnl_pooling_forward_primitive_desc_create", d.engine,
+                     d.prop["forward_inference"], d.alg["pooling_avg_exclude_padding"],
+                     src.handle, dst.handle, onednn.Dims(1, 1), onednn.Dims(h, w),
+                     onednn.Dims(0, 0), onednn.Dims(0, 0), onednn.Dims(0, 0), attr.handle)
+    return Primitive(d, pd, {ARG_SRC: src, ARG_DST: dst})
+
+
 def build_softmax(d: onednn.OneDNN, dims: tuple[int, int, int]) -> Primitive:
     """Softmax over axis 1 of a plain (outer, axis, inner) tensor (``softmax_accurate``
     subtracts the max first)."""

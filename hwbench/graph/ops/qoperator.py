@@ -97,6 +97,21 @@ def _gap(be, x, s: Step):
     return be.global_avg_pool2d(x)
 
 
+_run_gap_unfused = _run_unary(_gap, onnxruntime_mode.global_average_pool)
+
+
+def _run_gap(be, x, s: Step):
+    """QLinearGlobalAveragePool; cpu's float32-requant mode runs it as one pooling."""
+    by_pool = getattr(be, "qlinear_global_avg_pool", None)
+    if by_pool is not None and not onnxruntime_mode.enabled(be):
+        _check_nchw(s)
+        y = by_pool(x[0], _host(be, x[1]), _zero_point(be, None, _optional(x, 2), x[0]),
+                    _host(be, x[3]), _zero_point(be, None, _optional(x, 4), x[0]))
+        if y is not None:
+            return y
+    return _run_gap_unfused(be, x, s)
+
+
 def _avg_pool(be, x, s: Step):
     _check_nchw(s)
     kernel = tuple(s.node.attrs["kernel_shape"])
@@ -156,8 +171,14 @@ def _run_qgemm(be, x, s: Step):
         return y
     if not node.attrs.get("transB", 0):  # qconv2d's weights are (N, K, 1, 1)
         b = be.transpose(b, (1, 0))
+    fused = getattr(be, "qgemm_requant", None)  # cpu:float32-requant: one conv, no reshapes
+    zy = _zero_point(be, None, _optional(x, 8), x[0])
+    y = None if fused is None else fused(a, a_scale, za, b, b_scale, zb, _host(be, x[7]), zy,
+                                         bias)
+    if y is not None:
+        return y
     y = be.qconv2d(be.reshape(a, (m, k, 1, 1)), a_scale, za, be.reshape(b, (n, k, 1, 1)),
-                   b_scale, zb, _host(be, x[7]), _zero_point(be, None, _optional(x, 8), x[0]),
+                   b_scale, zb, _host(be, x[7]), zy,
                    None if bias is None else be.reshape(bias, (n,)))
     return be.reshape(y, (m, n))
 
@@ -296,8 +317,7 @@ DEFS = (
           domain=MICROSOFT,
           kernels=("unary",), host_inputs=_UNARY_HOST,
           integer=True, output_itemsize=1),
-    OpDef("QLinearGlobalAveragePool", shape=_gap_shape, run=_run_unary(
-              _gap, onnxruntime_mode.global_average_pool),
+    OpDef("QLinearGlobalAveragePool", shape=_gap_shape, run=_run_gap,
           domain=MICROSOFT, host_inputs=_UNARY_HOST, integer=True, output_itemsize=1,
           kernels=("global_avg_pool2d",)),
     OpDef("QLinearAveragePool", shape=_pool_shape, run=_run_unary(
