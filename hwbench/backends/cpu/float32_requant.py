@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import (
     ARG_ATTR_SCALES,
@@ -24,6 +25,7 @@ from hwbench.backends.cpu.onednn import (
     ARG_SRC_1,
     ARG_WEIGHTS,
 )
+from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
 from hwbench.backends.cpu.primitives import (
     QConv,
     QMatmul,
@@ -115,7 +117,9 @@ def _codes(x) -> np.ndarray | None:
 
 def _scalar(v) -> float | None:
     """A per-tensor parameter's one value as a Python number, or None (per channel)."""
-    return np.asarray(v).item() if np.size(v) == 1 else None
+    if not isinstance(v, np.ndarray | np.generic):
+        v = np.asarray(v)
+    return v.item() if v.size == 1 else None
 
 
 def quantization_args(scale: np.ndarray, src_zero_point, dst_zero_point) -> dict[int, Any]:
@@ -239,25 +243,29 @@ class Float32RequantKernels:
             return None
         y_dtype = np.asarray(y_zero).dtype
         self.dnnl.set_num_threads(self._threads_now)
-        prim, scales = self._primitive(
+        run = self._primitive(
             ("qadd", ca.size, ca.dtype.str, cb.dtype.str, y_dtype.str, *params, bool(relu)),
             lambda: self._build_qadd(ca, cb, y_dtype, params, bool(relu)))
-        if prim is None:
+        if run is None:
             return None
         out = self._buffers.empty(ca.shape, y_dtype)
-        prim.execute({ARG_SRC: ca, ARG_SRC_1: cb, ARG_DST: out, **scales})
+        run(address(ca), address(cb), address(out))  # sizes: the key's, contiguous
         return ChannelsLastArray(out) if isinstance(a, ChannelsLastArray) else out
 
     def _build_qadd(self, ca: np.ndarray, cb: np.ndarray, y_dtype: np.dtype, params: list,
-                    relu: bool) -> tuple[Any, dict[int, np.ndarray]]:
-        """``_qadd_fused``'s primitive (or None) and its scale arguments, once per values."""
+                    relu: bool) -> Any:
+        """``_qadd_fused``'s primitive, its scales bound once: ``run(a, b, out)`` on the
+        three addresses (None: no oneDNN implementation)."""
         sa, za, sb, zb, sy, zy = params
         ra, rb = np.float32(sa / sy), np.float32(sb / sy)
         offset = -(float(ra) * za + float(rb) * zb)
         prim = fused_or_none(lambda: build_qadd(self.dnnl, ca.size, ca.dtype, cb.dtype,
                                                 y_dtype, offset, relu, zy))
-        return prim, {ARG_ATTR_SCALES | ARG_SRC: np.full(1, ra, np.float32),
-                      ARG_ATTR_SCALES | ARG_SRC_1: np.full(1, rb, np.float32)}
+        if prim is None:
+            return None
+        scales = {ARG_ATTR_SCALES | ARG_SRC: np.full(1, ra, np.float32),
+                  ARG_ATTR_SCALES | ARG_SRC_1: np.full(1, rb, np.float32)}
+        return BoundPrimitive(prim, scales, (ARG_SRC, ARG_SRC_1, ARG_DST)).runner()
 
     def _build_requant_into(self, shape: tuple[int, ...], channels: int, start: int,
                             x_dtype: np.dtype, y_dtype: np.dtype, x_scale: float,
