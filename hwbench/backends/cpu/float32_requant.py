@@ -269,15 +269,14 @@ class Float32RequantKernels:
 
     def _build_requant_into(self, shape: tuple[int, ...], channels: int, start: int,
                             x_dtype: np.dtype, y_dtype: np.dtype, x_scale: float,
-                            y_scale: float) -> tuple[Any, dict[int, np.ndarray]]:
-        """``_qconcat_fused``'s reorder for one input and its scale arguments (none where
-        the scales are equal: a copy)."""
+                            y_scale: float) -> Any:
+        """``_qconcat_fused``'s reorder for one input, its scales bound once (none where
+        they are equal: a copy): ``run(src, whole output)`` on two addresses."""
         scaled = np.float32(x_scale) != np.float32(y_scale)
         prim = build_requant_into(self.dnnl, shape, channels, start, x_dtype, y_dtype, scaled)
-        if not scaled:
-            return prim, {}
-        return prim, {ARG_ATTR_SCALES | ARG_SRC: np.full(1, x_scale, np.float32),
-                      ARG_ATTR_SCALES | ARG_DST: np.full(1, y_scale, np.float32)}
+        scales = {ARG_ATTR_SCALES | ARG_SRC: np.full(1, x_scale, np.float32),
+                  ARG_ATTR_SCALES | ARG_DST: np.full(1, y_scale, np.float32)} if scaled else {}
+        return BoundPrimitive(prim, scales, (ARG_SRC, ARG_DST)).runner()
 
     def _qconcat_fused(self, parts: list, params: list, y_scale, y_zero, axis: int):
         """QLinearConcat on channels of channels-last 8-bit codes whose zero points are all
@@ -299,14 +298,14 @@ class Float32RequantKernels:
         channels = sum(c.shape[3] for c in codes)
         out = self._buffers.empty((n, h, w, channels), y_dtype)
         self.dnnl.set_num_threads(self._threads_now)
-        start = 0
+        start, a_out = 0, address(out)
         for c, (sx, _) in zip(codes, values, strict=True):
             shape = (n, c.shape[3], h, w)
-            prim, scales = self._primitive(
+            run = self._primitive(
                 ("requant-into", shape, channels, start, c.dtype.str, sx, sy),
                 partial(self._build_requant_into, shape, channels, start, c.dtype, y_dtype,
                         sx, sy))
-            prim.execute({ARG_SRC: c, ARG_DST: out, **scales})
+            run(address(c), a_out)  # sizes: the key's; c contiguous
             start += shape[1]
         return ChannelsLastArray(out)
 
