@@ -208,3 +208,22 @@ def test_qgemm_runs_as_one_fused_conv(tmp_path, trans_b, with_bias):
     _within_one_lsb(got, want)
     assert [key[1].c for key in fast._primitives if key[0] == "qconv"] == [k]
     assert results and all(r is not None for r in results)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 9, 7), (2, 1, 5, 5), (1, 4, 1, 1)])
+def test_session_input_quantized_to_channels_last_codes(shape):
+    """A session's NCHW float input quantized to NHWC codes (transpose, then one scaling
+    reorder): the codes of quantizing NCHW and transposing, ties included."""
+    from hwbench.models.session import session_backend
+
+    fast = session_backend("cpu:float32-requant", threads=1)
+    scale = np.float32(0.02)
+    x = (np.random.default_rng(0).standard_normal(shape) * 3).astype(np.float32)
+    ties = min(8, x.size)
+    x.reshape(-1)[:ties] = ((np.arange(ties) - 4 + 0.5) * scale).astype(np.float32)
+    got = fast.quantize_linear(x, scale, np.uint8(128))
+    assert isinstance(got, ChannelsLastArray)
+    flat = get_backend("cpu:float32-requant").quantize_linear(x.reshape(-1), scale,
+                                                              np.uint8(128))
+    np.testing.assert_array_equal(got.nhwc, np.asarray(flat).reshape(shape).transpose(0, 2, 3, 1))
+    _within_one_lsb(got, get_backend("numpy").quantize_linear(x, scale, np.uint8(128)))
