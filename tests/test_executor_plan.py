@@ -157,15 +157,23 @@ def test_replay_screens_feeds_as_check_feeds_does(backend, tmp_path_factory):
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
 def test_values_checked_by_a_kernel_are_checked_on_every_run(backend, tmp_path_factory):
     """Gather's token ids sit at a host position: its checks read them, so the plan
-    keeps its op function, and an id outside the table is refused on a replay too."""
+    keeps its op function (numpy) or the cpu backend's ``_prepared_step`` (np.take's
+    bounds check), and an id outside the table, above or below, is refused on a replay
+    too; an id counted from the end reads what the normal path reads."""
     sess = session("gpt2", backend_or_skip(backend), tmp_path_factory)
     good = feeds(sess)
     sess.run(good)
     sess.run(good)
-    bad = {k: v.copy() for k, v in good.items()}
-    bad["input_ids"][0, 0] = 10_000
-    with pytest.raises(ArgumentError, match="indices"):
-        sess.run(bad)
+    assert ("H0(" in sess.executor.plan.source) == (backend == "cpu")
+    for wrong in (10_000, -10_000, 50, -51):  # the table has 50 rows
+        bad = {k: v.copy() for k, v in good.items()}
+        bad["input_ids"][0, 0] = wrong
+        with pytest.raises(ArgumentError, match="indices"):
+            sess.run(bad)
+    back = {k: v.copy() for k, v in good.items()}
+    back["input_ids"][0, :] = [-1, -50, 49, 0, 7, -7, 3, 1]
+    for a, b in zip(sess.run(back), sess.executor.run(back), strict=True):
+        assert np.array_equal(a, b)
 
 
 def test_tracing_leaves_the_backend_as_it_was(tmp_path_factory):

@@ -8,9 +8,11 @@ a node whose op function made exactly one kernel call, on exactly the node's inp
 indices, run-time scales), is then replayed as a direct call of the backend's private
 kernel (and its unfused epilogue kernels) with the problems the checks settled
 (``Backend._prepared_kernel`` where a backend has one, e.g. the cpu backend's thread
-count). Every other node replays its op function as the normal path
-does. The whole graph becomes one generated Python function over local variables:
-no dict look-ups per value, values dropped at the same point as the normal path.
+count). A node whose checks read a run-time value may be replayed by the backend's
+``_prepared_step`` (the cpu backend's Gather: ``np.take``'s own bounds check). Every
+other node replays its op function as the normal path does. The whole graph becomes
+one generated Python function over local variables: no dict look-ups per value,
+values dropped at the same point as the normal path.
 
 What stays per run: the feeds are screened (names, dtypes, shapes, NaN) as in
 ``Executor.run``; a changed feed shape is refused there, naming the input (shapes are
@@ -34,7 +36,8 @@ from hwbench.errors import ArgumentError
 _ndarray = np.ndarray
 # Methods whose instrumented copy would only slow the traced run (never kernels).
 _NOT_TRACED = frozenset({"_owns", "_foreign_message", "_unsupported", "memory_budget",
-                         "allocation_limit", "require_bytes", "_all_finite"})
+                         "allocation_limit", "require_bytes", "_all_finite",
+                         "_prepared_step"})
 
 
 def _is_problem(x: Any) -> bool:
@@ -163,7 +166,8 @@ class Plan:
                 args = [env[n] if n in env else None for n in step.node.inputs]
                 recorder.start_step()
                 out = step.fn(be, args, step)
-                recipes.append(self._recipe(recorder, step, args, out))
+                recipes.append(self._recipe(recorder, step, args, out)
+                               or self._host_step(step, args, out))
                 bind_outputs(env, step.node.outputs, out, free)
         finally:
             recorder.remove()
@@ -200,8 +204,19 @@ class Plan:
             return None  # an input reached the kernel changed: the op function is needed
         return calls
 
+    def _host_step(self, step: Any, args: list[Any], out: Any) -> Callable | None:
+        """A node ``_recipe`` refused for reading a run-time value at a host position
+        (Gather's token ids), replayed by the backend's ``_prepared_step(step, args,
+        out)`` where it has one: a call of the node's inputs that checks those values
+        itself, cheaply, and runs the op function for anything it was not built for."""
+        be = self.executor.backend
+        prepare = getattr(be, "_prepared_step", None)
+        if prepare is None or be.check_finite or isinstance(out, tuple):
+            return None
+        return prepare(step, args, out)
+
     # -- the generated function ----------------------------------------------------------
-    def _compile(self, recipes: list[list[_Call] | None]) -> None:
+    def _compile(self, recipes: list[list[_Call] | Callable | None]) -> None:
         ex = self.executor
         graph, be = ex.graph, ex.backend
         ns: dict[str, Any] = {"be": be, "_isinstance": isinstance, "_tuple": tuple,
@@ -237,6 +252,11 @@ class Plan:
                 ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
                 lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
                 entered = None
+            elif callable(call):  # ``_host_step``: one array, as the traced run gave
+                ns[f"H{k}"] = call
+                lines.append(f"    _t = H{k}({', '.join(inputs)})")
+                entered = None
+                call = [None]
             else:
                 calls = []
                 for j, c in enumerate(call):
@@ -252,7 +272,8 @@ class Plan:
                     lines.append(f"    del {', '.join(f'_r{j}' for j in range(len(calls) - 1))}")
             outs = step.node.outputs
             single = len([n for n in outs if n]) == 1 and outs[0]
-            if single and call is not None and not isinstance(call[-1].result, tuple):
+            if single and call is not None and (call[-1] is None
+                                                or not isinstance(call[-1].result, tuple)):
                 local += 1  # one array, as the traced call returned: no unpacking
                 names[outs[0]] = f"v{local}"
                 lines[-1 if len(call) == 1 else -2] = lines[-1 if len(call) == 1 else -2] \
@@ -280,7 +301,7 @@ class Plan:
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, f"<plan of {graph.name!r}>", "exec"), ns)  # noqa: S102
         self._fn = ns["replay"]
-        self.prepared_steps = sum(c is not None for c in recipes)
+        self.prepared_steps = sum(c is not None for c in recipes)  # ``_host_step``s too
 
     def _kernel_call(self, call: _Call, first: bool, inputs: list[str], ns: dict[str, Any],
                      const: Callable[[Any], str]) -> tuple[str, tuple[Any, str] | None]:

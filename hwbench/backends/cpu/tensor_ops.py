@@ -11,11 +11,14 @@ A oneDNN blocked array is reordered to plain first (``_plain``).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, MAX_NDIMS, NUMPY_TO_DNNL_DT
 from hwbench.backends.cpu.primitives import reorder
+from hwbench.backends.prepared_gather import prepared_gather
 from hwbench.kernels import spec
 
 
@@ -82,6 +85,13 @@ def channel_copier(table: np.ndarray, channels: int):
 
 class TensorOpsKernels:
     """Mixed into ``CpuBackend`` (its oneDNN handle, primitive cache, buffers, ``_plain``)."""
+
+    def _prepared_step(self, step: Any, args: list[Any], out: Any) -> Any:
+        """A compiled plan's replay of a node whose checks read run-time values
+        (``Plan._host_step``): Gather of plain arrays (``prepared_gather``), else None."""
+        if step.node.op_type == "Gather" and not step.node.domain:
+            return prepared_gather(self, step, args, out)
+        return None
 
     def _take(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray:
         table = channel_table(p, x)
