@@ -133,11 +133,24 @@ def test_a_bound_primitive_refuses_unbound_or_short_arguments():
         BoundPrimitive(prim, {}, (ARG_SRC,))
     with pytest.raises(AssertionError, match="byte"):
         BoundPrimitive(prim, {ARG_SRC: np.zeros(8, np.float32)}, (ARG_DST,))
-    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
     x = np.linspace(-1, 1, 64, dtype=np.float32)
-    out = np.empty_like(x)
-    run(x.ctypes.data, out.ctypes.data)
-    assert np.array_equal(out, np.maximum(x, 0))
+    assert be.dnnl.blocking  # the GOMP build: execute returns when done, no wait
+    waits = []
+    try:  # an asynchronous stream's runner waits after each execute
+        be.dnnl.blocking = False
+        lib = be.dnnl.lib
+        wait = lib.dnnl_stream_wait
+        lib.dnnl_stream_wait = lambda stream: waits.append(stream) or wait(stream)
+        runs = [BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()]
+    finally:
+        be.dnnl.blocking = True
+        lib.dnnl_stream_wait = wait
+    runs.append(BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner())
+    for run in runs:
+        out = np.empty_like(x)
+        run(x.ctypes.data, out.ctypes.data)
+        assert np.array_equal(out, np.maximum(x, 0))
+    assert len(waits) == 1
 
 
 def test_blocked_mul_and_add_replay_bit_for_bit(tmp_path):

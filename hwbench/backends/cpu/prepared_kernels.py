@@ -7,11 +7,12 @@ primitive the normal path uses (same key, same thread count, so the same results
 bit), the packed weights, and a ``BoundPrimitive``: the plan's own ``dnnl_memory_t`` per
 argument, with the weights', bias' and scratchpad's data handles set once and a prebuilt
 ``dnnl_exec_arg_t`` array, so that a replayed call swaps only the source and destination
-addresses before execute and wait. Each call first checks that its arguments are what
-the fast path was built for (plain C-contiguous float32 of the traced shape, or a
-blocked array of the exact layout, the same weight objects); anything else runs the
-backend's kernel as the normal path does. Outputs are fresh arrays (or pool buffers
-nothing else holds), never reused while the caller holds them.
+addresses before execute (and waits only on an asynchronous stream). Each call first
+checks that its arguments are what the fast path was built for (plain C-contiguous
+float32 of the traced shape, or a blocked array of the exact layout, the same weight
+objects); anything else runs the backend's kernel as the normal path does. Outputs are
+fresh arrays (or pool buffers nothing else holds), never reused while the caller holds
+them.
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ class BoundPrimitive:
         execute, wait = d.lib.dnnl_primitive_execute, d.lib.dnnl_stream_wait
         prim, stream, args, n = self.prim.prim, d.stream, self.args, len(self.args)
         check = d.check
+        if not d.blocking:  # an asynchronous stream: each call waits for its primitive
+            def execute_wait(prim: Any, stream: Any, n: int, args: Any) -> int:
+                return d.lib.dnnl_primitive_execute(prim, stream, n, args) or wait(stream)
+            execute = execute_wait
         if len(self.varying) == 2:
             m0, m1 = self.varying
             last = [0, 0]  # the addresses the memories hold (only this call sets them)
@@ -96,7 +101,7 @@ class BoundPrimitive:
                 if a1 != last[1]:
                     set_handle(m1, a1)
                     last[1] = a1
-                status = execute(prim, stream, n, args) or wait(stream)
+                status = execute(prim, stream, n, args)
                 if status:
                     check(status, "primitive_execute")
             run.bound = self  # its memories live as long as the call
@@ -106,7 +111,7 @@ class BoundPrimitive:
         def run_any(*addresses: int) -> None:
             for mem, a in zip(mems, addresses, strict=True):
                 set_handle(mem, a)
-            status = execute(prim, stream, n, args) or wait(stream)
+            status = execute(prim, stream, n, args)
             if status:
                 check(status, "primitive_execute")
         run_any.bound = self
