@@ -281,3 +281,25 @@ def test_replay_equals_the_normal_path_on_onnx_node_tests(backend, node_cases):
         checked += 1
         prepared += sess.executor.plan.prepared_steps
     assert checked > 200 and prepared > 150, (checked, prepared)  # most cases run
+
+
+def test_replayed_feeds_are_private_read_only_copies(tmp_path_factory):
+    """``Backend.asarray_feed``: the cpu backend's feeds of a replay are copies nothing
+    can make writable, not registered as frozen (nothing is kept per feed), unless
+    ``check_finite`` caches NaN verdicts per array."""
+    from hwbench.backends.frozen import can_be_made_writable
+
+    backend_or_skip("cpu")
+    sess = session("lenet", "cpu", tmp_path_factory)
+    be, seen, f = sess.backend, [], feeds(sess)
+    sess.run(f)  # traced (its feeds through ``asarray``); the recorder rewraps methods
+    upload = be.asarray_feed
+    be.asarray_feed = lambda x: seen.append((x, upload(x))) or seen[-1][1]
+    for _ in range(2):
+        sess.run(f)
+    assert len(seen) == 2
+    for user, copy in seen:
+        assert not np.shares_memory(user, copy) and np.array_equal(user, copy)
+        assert not can_be_made_writable(copy) and copy not in be.frozen
+    screened = hwbench.get_backend("cpu", check_finite=True)
+    assert screened.asarray_feed(f["input"]) in screened.frozen

@@ -157,6 +157,11 @@ class Backend(IntegerKernels,
     def asarray(self, x: Any) -> Any:
         """Copy host data to the device."""
 
+    def asarray_feed(self, x: Any) -> Any:
+        """A graph input for one compiled-plan run (``Executor.replay``): ``asarray``
+        unless a backend skips what pays only for data kept long (cpu: registering it)."""
+        return self.asarray(x)
+
     @abc.abstractmethod
     def to_numpy(self, x: Any) -> np.ndarray:
         """Copy device data back to a NumPy array."""

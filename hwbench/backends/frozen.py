@@ -59,14 +59,15 @@ def frozen_copy(x: Any, alignment: int = ALIGNMENT) -> np.ndarray:
     Object arrays (which no kernel takes) get an ordinary read-only copy: NumPy cannot
     view bytes as objects, and such an array is never registered as frozen.
     """
-    src = np.asarray(x)
-    if src.dtype.hasobject:
+    src = x if type(x) is np.ndarray else np.asarray(x)
+    dtype = src.dtype
+    if dtype.hasobject:
         out = np.array(src, copy=True)
         out.flags.writeable = False
         return out
-    nbytes = math.prod(src.shape) * src.dtype.itemsize
-    if nbytes < SMALL_BYTES:  # bytes are immutable and refuse a writable buffer
-        return np.frombuffer(src.tobytes(), src.dtype).reshape(src.shape)
+    if src.nbytes < SMALL_BYTES:  # bytes are immutable and refuse a writable buffer
+        return np.ndarray(src.shape, dtype, src.tobytes())
+    nbytes = math.prod(src.shape) * dtype.itemsize
     owner = aligned_bytes(nbytes, alignment)
     out = owner.view(src.dtype).reshape(src.shape)
     out[...] = src

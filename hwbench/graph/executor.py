@@ -293,7 +293,7 @@ class Executor:
         # The common call, its feeds screened above: upload, replay, outputs.
         be, sync = self.backend, self.time_transfers
         t0 = _perf_counter()
-        asarray = be.asarray
+        asarray = be.asarray_feed
         inputs = [np.asarray(x) if spec[4] else asarray(x)
                   for x, spec in zip(hosts, self._feed_specs, strict=True)]
         if sync:

@@ -16,8 +16,9 @@ values dropped at the same point as the normal path.
 
 What stays per run: the feeds are screened (names, dtypes, shapes, NaN) as in
 ``Executor.run``; a changed feed shape is refused there, naming the input (shapes are
-the graph's, fixed at load). Kernels still allocate their outputs, so arrays returned
-to the user are never written by a later run. With ``check_finite`` on, no kernel call
+the graph's, fixed at load), and each feed is copied (``Backend.asarray_feed``).
+Kernels still allocate their outputs, so arrays returned to the user are never written
+by a later run. With ``check_finite`` on, no kernel call
 is prepared (each one's NaN screen stays).
 """
 

@@ -78,7 +78,7 @@ from hwbench.backends.cpu.rnn import RnnKernelsCpu
 from hwbench.backends.cpu.tensor_ops import TensorOpsKernels
 from hwbench.backends.cpu.unary import UnaryKernels
 from hwbench.backends.cpu.upsampling import UpsamplingKernels
-from hwbench.backends.frozen import FrozenArrays
+from hwbench.backends.frozen import FrozenArrays, frozen_copy
 from hwbench.errors import ArgumentError
 from hwbench.kernels import spec
 
@@ -204,6 +204,11 @@ class CpuBackend(IntegerKernelsCpu,
         """A 64-byte aligned copy that no NumPy call can make writable (``frozen.py``):
         the data cannot change behind a cached, reordered copy or NaN verdict."""
         return self.frozen.freeze(x)
+
+    def asarray_feed(self, x: Any) -> np.ndarray:
+        """A feed of one run, read-only but not registered (nothing derived from it is
+        kept: ~0.7 µs, not ~3), unless ``check_finite`` caches its NaN screen."""
+        return self.frozen.freeze(x) if self.check_finite else frozen_copy(x)
 
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(self._plain(x))
