@@ -26,7 +26,8 @@ def feeds(seed: int) -> dict:
 
 def plain_ops(path) -> hwbench.Model:
     """Batched MatMul (a broadcast batch too), Add with the broadcast operand second and
-    first, Mul broadcasting both sides (NumPy's), a small and a 2 MiB Concat."""
+    first, Mul broadcasting both sides (NumPy's), a small and a 2 MiB Concat, a 1 MiB Add
+    (the primitive; the small ones are NumPy's ufunc)."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(11)
@@ -44,14 +45,16 @@ def plain_ops(path) -> hwbench.Model:
         node("Mul", ["v", "g"], ["y"]),
         node("Concat", ["y", "t"], ["z"], axis=2),     # small: NumPy
         node("Concat", ["big", "big"], ["zz"], axis=0),  # 2 x 1 MiB: the primitive
+        node("Add", ["big", "wide"], ["bb"]),          # 1 MiB + (512,): the primitive
     ]
     value = helper.make_tensor_value_info
     graph = helper.make_graph(
         nodes, "plain_ops",
         [value("x", TensorProto.FLOAT, [2, 3, 5]), value("k", TensorProto.FLOAT, [2, 5, 4]),
          value("col", TensorProto.FLOAT, [2, 3, 1]), value("big", TensorProto.FLOAT, [512, 512])],
-        [value("z", TensorProto.FLOAT, [2, 3, 12]), value("zz", TensorProto.FLOAT, [1024, 512])],
-        [init("w", (4, 6)), init("bias", (6,)), init("row", (1, 1, 6))])
+        [value("z", TensorProto.FLOAT, [2, 3, 12]), value("zz", TensorProto.FLOAT, [1024, 512]),
+         value("bb", TensorProto.FLOAT, [512, 512])],
+        [init("w", (4, 6)), init("bias", (6,)), init("row", (1, 1, 6)), init("wide", (512,))])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return hwbench.load_model(str(path))
 
@@ -63,7 +66,10 @@ def test_plain_ops_replay_bit_for_bit_on_the_fast_path(tmp_path):
         run_both(sess, feeds(seed))
     kinds = [(k.kernel.__name__, k.fast()) for k in prepared(sess)]
     assert kinds == [("_matmul", True), ("_matmul", True), ("_add", True), ("_add", True),
-                     ("_mul", True), ("_mul", True), ("_concat", True), ("_concat", True)]
+                     ("_mul", True), ("_mul", True), ("_concat", True), ("_concat", True),
+                     ("_add", True)]
+    adds = [k.impl[0].__name__ for k in prepared(sess) if k.kernel.__name__ == "_add"]
+    assert adds == ["numpy_call", "numpy_call", "call"]  # below UFUNC_MAX_BYTES: NumPy
 
 
 def test_outputs_are_fresh_arrays_on_every_run(tmp_path):

@@ -9,6 +9,7 @@ are not plain arrays of the traced shapes and dtypes runs the kernel itself."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -68,10 +69,16 @@ def _matmul(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
     return call
 
 
+# Below this many bytes of output a NumPy ufunc beats the binary primitive's ~2.5 µs of
+# fixed cost a call (1x1x32: 0.8 against 7 µs; 1x256x256: 8 against 14, busy host), with
+# the same bits: an IEEE float32 add or multiply is correctly rounded either way.
+UFUNC_MAX_BYTES = 1 << 18
+
+
 def _plain_binary(alg: str) -> Callable:
     """``CpuBackend._binary`` on two plain float32 arrays: the operand of the full shape
-    first (the swap the kernel makes, decided once), the binary primitive bound, or the
-    kernel's NumPy ufunc where oneDNN cannot broadcast."""
+    first (the swap the kernel makes, decided once), the binary primitive bound, or a
+    NumPy ufunc where oneDNN cannot broadcast (as the kernel) or the output is small."""
 
     def build(be: Any, p: Any, kernel: Callable, args: tuple,
               kwargs: dict) -> Callable | None:
@@ -92,7 +99,8 @@ def _plain_binary(alg: str) -> Callable:
         if swap:
             sa, sb = sb, sa
         new_out = _out_factory(be, shape)
-        if sa != shape or not 0 < rank <= onednn.MAX_NDIMS:
+        if sa != shape or not 0 < rank <= onednn.MAX_NDIMS \
+                or 4 * math.prod(shape) < UFUNC_MAX_BYTES:
             ufunc = np.add if alg == "binary_add" else np.multiply
 
             def numpy_call(a, b):
