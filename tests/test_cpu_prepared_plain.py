@@ -219,3 +219,30 @@ def test_unary_eltwise_ops_replay_bit_for_bit(tmp_path):
     odd = rng.standard_normal((2, 7, 3), dtype=np.float32).transpose(0, 2, 1)
     tanh = calls[1]
     assert tanh(odd).tobytes() == tanh.kernel(tanh.problem, odd).tobytes()
+
+
+def test_the_translator_encoder_replays_its_lstm_on_the_traced_lengths():
+    """The encoder's LSTM reads its sequence lengths on the host: replayed by
+    ``_prepared_step`` on the traced lengths (bit for bit), other lengths run the op
+    function (its checks: a length outside [1, T] is refused on a replay too)."""
+    from hwbench.harness.suites.translator_suite import case_models
+    from hwbench.models.translator import export
+
+    encoder = hwbench.Session(case_models(2)[0], "cpu", threads=1)
+    feeds = export.source_feeds(["march 3, 2014", "12/01/99"], 32)
+    encoder.run(feeds)
+    assert "= H2(" in encoder.executor.plan.source  # the LSTM
+    be, checked = encoder.backend, []
+    public = be.rnn
+    be.rnn = lambda *a, **k: checked.append(1) or public(*a, **k)
+    other = {**feeds, "lengths": feeds["lengths"][::-1].copy()}
+    for f, op_function in ((feeds, False), (other, True)):
+        expected = encoder.executor.run(f)
+        checked.clear()
+        got = encoder.run(f)
+        assert bool(checked) == op_function
+        assert all(a.tobytes() == b.tobytes() for a, b in zip(got, expected, strict=True))
+    for bad in (0, 33):
+        wrong = {**feeds, "lengths": np.array([bad, 5], feeds["lengths"].dtype)}
+        with pytest.raises(hwbench.errors.ArgumentError):
+            encoder.run(wrong)

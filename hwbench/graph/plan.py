@@ -148,6 +148,7 @@ class Plan:
     def __init__(self, executor: Any) -> None:
         self.executor = executor
         self.prepared_steps = 0  # nodes replayed as one prepared kernel call
+        self._tuples: set[int] = set()  # ``_host_step`` calls returning tuples
         self._fn: Callable | None = None
         self.source = ""
 
@@ -168,7 +169,7 @@ class Plan:
                 recorder.start_step()
                 out = step.fn(be, args, step)
                 recipes.append(self._recipe(recorder, step, args, out)
-                               or self._host_step(step, args, out))
+                               or self._host_step(recorder, step, args, out))
                 bind_outputs(env, step.node.outputs, out, free)
         finally:
             recorder.remove()
@@ -205,16 +206,23 @@ class Plan:
             return None  # an input reached the kernel changed: the op function is needed
         return calls
 
-    def _host_step(self, step: Any, args: list[Any], out: Any) -> Callable | None:
+    def _host_step(self, rec: _Recorder, step: Any, args: list[Any],
+                   out: Any) -> Callable | None:
         """A node ``_recipe`` refused for reading a run-time value at a host position
-        (Gather's token ids), replayed by the backend's ``_prepared_step(step, args,
-        out)`` where it has one: a call of the node's inputs that checks those values
-        itself, cheaply, and runs the op function for anything it was not built for."""
+        (Gather's token ids, an RNN's sequence lengths), replayed by the backend's
+        ``_prepared_step(step, args, out, problem)`` where it has one (``problem``: the
+        one kernel the op function began, else None): a call of the node's inputs that
+        checks those values itself, cheaply, and runs the op function for anything it
+        was not built for."""
         be = self.executor.backend
         prepare = getattr(be, "_prepared_step", None)
-        if prepare is None or be.check_finite or isinstance(out, tuple):
+        if prepare is None or be.check_finite:
             return None
-        return prepare(step, args, out)
+        one = len(rec.top) == 1 and len(rec.begun) == 1
+        fast = prepare(step, args, out, rec.begun[0][1] if one else None)
+        if fast is not None and isinstance(out, tuple):
+            self._tuples.add(id(fast))
+        return fast
 
     # -- the generated function ----------------------------------------------------------
     def _compile(self, recipes: list[list[_Call] | Callable | None]) -> None:
@@ -253,11 +261,11 @@ class Plan:
                 ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
                 lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
                 entered = None
-            elif callable(call):  # ``_host_step``: one array, as the traced run gave
+            elif callable(call):  # ``_host_step``: what the traced run gave
                 ns[f"H{k}"] = call
                 lines.append(f"    _t = H{k}({', '.join(inputs)})")
                 entered = None
-                call = [None]
+                call = None if id(call) in self._tuples else [None]
             else:
                 calls = []
                 for j, c in enumerate(call):

@@ -18,7 +18,7 @@ import numpy as np
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, MAX_NDIMS, NUMPY_TO_DNNL_DT
 from hwbench.backends.cpu.primitives import reorder
-from hwbench.backends.prepared_gather import prepared_gather
+from hwbench.backends.prepared_steps import prepared_gather, prepared_rnn
 from hwbench.kernels import spec
 
 
@@ -86,11 +86,16 @@ def channel_copier(table: np.ndarray, channels: int):
 class TensorOpsKernels:
     """Mixed into ``CpuBackend`` (its oneDNN handle, primitive cache, buffers, ``_plain``)."""
 
-    def _prepared_step(self, step: Any, args: list[Any], out: Any) -> Any:
+    def _prepared_step(self, step: Any, args: list[Any], out: Any, problem: Any) -> Any:
         """A compiled plan's replay of a node whose checks read run-time values
-        (``Plan._host_step``): Gather of plain arrays (``prepared_gather``), else None."""
-        if step.node.op_type == "Gather" and not step.node.domain:
+        (``Plan._host_step``): Gather of plain arrays (``prepared_steps``), an RNN's
+        traced sequence lengths (also there), else None."""
+        if step.node.domain:
+            return None
+        if step.node.op_type == "Gather":
             return prepared_gather(self, step, args, out)
+        if step.node.op_type in ("RNN", "GRU", "LSTM"):
+            return prepared_rnn(self, step, args, out, problem)
         return None
 
     def _take(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray:
