@@ -153,6 +153,10 @@ class OneDNN:
         # sequential, OpenMP and TBB runtimes: no dnnl_stream_wait call after each execute
         # (one ctypes call, ~0.5 µs of a tiny primitive's ~3). The threadpool runtime keeps it.
         self.blocking = v.cpu_runtime != RUNTIME_THREADPOOL
+        # dnnl_primitive_execute without argtypes, for callers that pass every argument
+        # as the ctypes object it is (a prepared call's fixed four): nothing to convert.
+        self.execute_ready = ctypes.CFUNCTYPE(c_int)(
+            ctypes.cast(lib.dnnl_primitive_execute, c_void_p).value)
         self.status = {v: k for k, v in _read_enum(lib, "dnnl_status2str", range(16)).items()}
         self.dt = _read_enum(lib, "dnnl_dt2str", range(16))
         self.tag = _read_enum(lib, "dnnl_fmt_tag2str", range(2048))
