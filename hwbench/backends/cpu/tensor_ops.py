@@ -90,7 +90,7 @@ class TensorOpsKernels:
         """A compiled plan's replay of a node whose checks read run-time values
         (``Plan._host_step``): Gather of plain arrays (``prepared_steps``), an RNN's
         traced sequence lengths (also there), else None."""
-        if step.node.domain:
+        if step.node.domain or not getattr(self, "fast_replay", True):
             return None
         if step.node.op_type == "Gather":
             return prepared_gather(self, step, args, out)
