@@ -127,8 +127,9 @@ def test_bad_feeds_are_refused_after_the_plan_is_built(backend, tmp_path_factory
 
 @pytest.mark.parametrize("backend", ["numpy", "cpu"])
 def test_replay_screens_feeds_as_check_feeds_does(backend, tmp_path_factory):
-    """The replay's own feed screen (``Executor.screened_feeds``) passes only what
-    ``check_feeds`` passes; the rest goes through ``check_feeds`` itself."""
+    """The replay's own feed screen (``Executor.screened_feeds``, and the generated
+    entry ``Executor._entry`` unrolling it) passes only what ``check_feeds`` passes; the
+    rest goes through ``check_feeds`` itself."""
     from types import MappingProxyType
 
     sess = session("mlp", backend_or_skip(backend), tmp_path_factory)
@@ -139,16 +140,18 @@ def test_replay_screens_feeds_as_check_feeds_does(backend, tmp_path_factory):
     assert all(a is b for a, b in zip(ex.screened_feeds(good), good.values(), strict=True))
     huge = np.full(x.shape, 1e19, np.float32)  # finite, but x · x overflows to inf
     assert ex.screened_feeds({name: huge}) is not None
+    assert ex._entry is not None and ex._entry({name: huge}) is not None
     assert np.array_equal(sess.run({name: huge})[0], ex.run({name: huge})[0])
     for value in (np.inf, -np.inf, np.nan):
         bad = x.copy()
         bad.flat[-1] = value
-        assert ex.screened_feeds({name: bad}) is None
+        assert ex.screened_feeds({name: bad}) is None and ex._entry({name: bad}) is None
         with pytest.raises(ArgumentError, match=f"'{name}' contains NaN or infinity"):
             sess.run({name: bad})
     for other in (MappingProxyType(good), {name: x.astype(np.float64)}, {name: x[None]},
                   {**good, "extra": x}, {name: list(x)}):
         assert ex.screened_feeds(other) is None  # check_feeds decides
+        assert ex._entry(other) is None
     assert np.array_equal(sess.run(MappingProxyType(good))[0], sess.run(good)[0])
     with pytest.raises(ArgumentError, match="unknown input"):
         sess.run({**good, "extra": x})
@@ -303,3 +306,14 @@ def test_replayed_feeds_are_private_read_only_copies(tmp_path_factory):
         assert not can_be_made_writable(copy) and copy not in be.frozen
     screened = hwbench.get_backend("cpu", check_finite=True)
     assert screened.asarray_feed(f["input"]) in screened.frozen
+
+
+def test_timed_transfers_keep_the_general_replay(tmp_path_factory):
+    """``time_transfers=True`` synchronizes between phases: no generated entry (which
+    does not), the same outputs."""
+    sess = session("mlp", "numpy", tmp_path_factory, time_transfers=True)
+    f = feeds(sess)
+    for _ in range(2):
+        assert np.array_equal(sess.run(f)[0], sess.executor.run(f)[0])
+    assert sess.executor.plan is not None and sess.executor._entry is None
+    assert set(sess.last_timings) == {"transfer_in_s", "compute_s", "transfer_out_s"}

@@ -121,6 +121,7 @@ class Executor:
         self._weights = {name: backend.asarray(graph.initializers[name])
                          for name in device_consts}
         self.plan: Plan | None = None  # built by the first ``replay``
+        self._entry: Any = None  # ``replay``'s common call, generated with the plan
         # The last run's four time stamps, and the sums over runs of the three phases and
         # the run count: ``last_timings``/``totals`` build their dicts when asked.
         self._times: tuple[float, float, float, float] | None = None
@@ -285,6 +286,11 @@ class Executor:
         are screened on every call, as ``run`` does; ``profile=True`` runs ``run``."""
         if self.profile:
             return self.run(feeds, output_names)
+        entry = self._entry
+        if entry is not None and output_names is None:
+            results = entry(feeds)
+            if results is not None:
+                return results
         plan = self.plan
         hosts = self.screened_feeds(feeds) if plan is not None and output_names is None \
             else None
@@ -307,6 +313,38 @@ class Executor:
         self._record(t0, t1, t2, _perf_counter())
         return results
 
+    def _compile_entry(self) -> Any:
+        """``replay``'s common call as one generated function: each feed screened as
+        ``screened_feeds`` does (unrolled, the specs bound as constants), uploaded
+        (``asarray_feed``), the plan run, the outputs copied back and the times recorded;
+        None (the caller takes the general path) wherever a feed is not what the plan's
+        inputs are. One loop and two lists less a call: ~1 µs of a 10 µs mlp run."""
+        ns: dict[str, Any] = {"_nd": _ndarray, "_isfinite": _isfinite, "_vdot": _vdot,
+                              "_all_finite": all_finite, "_pc": _perf_counter,
+                              "_fn": self.plan._fn, "_out": host_outputs, "be": self.backend,
+                              "_host": np.asarray, "_ex": self, "_dict": dict, "_len": len}
+        specs = self._feed_specs
+        lines = ["def entry(feeds):",
+                 f"    if type(feeds) is not _dict or _len(feeds) != {len(specs)}:",
+                 "        return None"]
+        for i, (name, dtype, shape, floating, _) in enumerate(specs):
+            ns[f"D{i}"], ns[f"S{i}"] = dtype, shape
+            lines += [f"    x{i} = feeds.get({name!r})",
+                      f"    if type(x{i}) is not _nd or x{i}.dtype != D{i} or x{i}.shape != S{i}:",
+                      "        return None"]
+            if floating:
+                lines += [f"    if not _isfinite(_vdot(x{i}, x{i})) and not _all_finite(x{i}):",
+                          "        return None"]
+        ups = ", ".join(f"_host(x{i})" if spec[4] else f"up(x{i})"
+                        for i, spec in enumerate(specs))
+        lines += ["    t0 = _pc()", "    up = be.asarray_feed", f"    ins = [{ups}]",
+                  "    t1 = _pc()", "    values = _fn(ins)", "    t2 = _pc()",
+                  "    results = _out(be, values)", "    _ex._record(t0, t1, t2, _pc())",
+                  "    return results"]
+        exec(compile("\n".join(lines) + "\n", f"<entry of {self.graph.name!r}>", "exec"),  # noqa: S102
+             ns)
+        return ns["entry"]
+
     def _replay_checked(self, feeds: Mapping[str, np.ndarray],
                         output_names: list[str] | None) -> list[np.ndarray]:
         """``replay`` through ``check_feeds`` and ``output_names``: the first (traced) run,
@@ -327,6 +365,7 @@ class Executor:
             values = [traced[n] if n in traced else self.graph.initializers[n]
                       for n in self.graph.output_names]
             self.plan = plan
+            self._entry = None if self.time_transfers else self._compile_entry()
         else:
             values = self.plan.replay(inputs)
         if output_names is not None:
