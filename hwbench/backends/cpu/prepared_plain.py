@@ -1,8 +1,9 @@
 """Prepared calls for the small plain-array kernels a step of a sequence model makes
 (issue 16): batched ``_matmul``, ``_add``/``_mul`` with a broadcast operand, ``_concat``,
-a one-primitive ``_rnn``, ``_transpose``, an eltwise ``_unary_op``.
-The normal path pays ~10–20 µs of checks and lookups a call for work of ~1 µs at batch 1
-(the translator's decoder step: two MatMuls, an Add, a Concat). Each builder binds the
+a one-primitive ``_rnn``, ``_transpose``, an eltwise ``_unary_op`` (of a blocked
+convolution output too), ``_resize``. The normal path pays ~10–20 µs of checks and
+lookups a call for work of ~1 µs at batch 1 (the translator's decoder step: two MatMuls,
+an Add, a Concat). Each builder binds the
 primitive the normal path would look up (same key, same thread count: the same bits) or
 keeps its NumPy fallback, decided once from the traced arguments; a call whose arguments
 are not plain arrays of the traced shapes and dtypes runs the kernel itself."""
