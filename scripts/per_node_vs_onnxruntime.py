@@ -76,13 +76,14 @@ def describe(key: Key) -> str:
 
 def plan_calls(source: str) -> list[list[str]]:
     """The names of the functions each step of a compiled plan calls, step by step
-    (``hwbench.graph.plan``'s source: a step is one ``F<k>(...)`` call, or a chain of
-    kernel calls ``_r0 = K..(...)``, ..., ``v = K..(...)``; a prepared call whose thread
-    setup the plan hoisted is called as ``IK..[0](...)``)."""
+    (``hwbench.graph.plan``'s source: a step is one ``F<k>(...)`` call, one ``H<k>(...)``
+    call (a backend's ``_prepared_step``), or a chain of kernel calls ``_r0 = K..(...)``,
+    ..., ``v = K..(...)``; a prepared call whose thread setup the plan hoisted is called
+    as ``IK..[0](...)``)."""
     steps: list[list[str]] = []
     chained = False
     for line in source.splitlines()[1:]:
-        m = re.match(r"\s+(\w+) = ([KF]\d+|IK\d+\[0\])\(", line)
+        m = re.match(r"\s+(\w+) = ([KFH]\d+|IK\d+\[0\])\(", line)
         if not m:
             continue
         if not chained:
