@@ -9,7 +9,8 @@ indices, run-time scales), is then replayed as a direct call of the backend's pr
 kernel (and its unfused epilogue kernels) with the problems the checks settled
 (``Backend._prepared_kernel`` where a backend has one, e.g. the cpu backend's thread
 count). A node whose checks read a run-time value may be replayed by the backend's
-``_prepared_step`` (the cpu backend's Gather: ``np.take``'s own bounds check). Every
+``_prepared_step`` (the cpu backend's Gather: ``np.take``'s own bounds check; an RNN
+on its traced sequence lengths). Every
 other node replays its op function as the normal path does. The whole graph becomes
 one generated Python function over local variables: no dict look-ups per value,
 values dropped at the same point as the normal path.
