@@ -232,6 +232,10 @@ def test_the_translator_encoder_replays_its_lstm_on_the_traced_lengths():
     feeds = export.source_feeds(["march 3, 2014", "12/01/99"], 32)
     encoder.run(feeds)
     assert "= H2(" in encoder.executor.plan.source  # the LSTM
+    step = encoder.executor.plan._fn.__globals__["H2"]
+    bound = dict(zip(step.__code__.co_freevars,
+                     (c.cell_contents for c in step.__closure__), strict=True))
+    assert bound["kernel"].__func__ is type(encoder.backend)._rnn  # not the trace's wrapper
     be, checked = encoder.backend, []
     public = be.rnn
     be.rnn = lambda *a, **k: checked.append(1) or public(*a, **k)

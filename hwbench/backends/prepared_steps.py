@@ -76,7 +76,11 @@ def prepared_rnn(backend: Any, step: Any, args: list[Any], out: Any,
              for i in runtime]
     fixed = (traced[1], traced[2], traced[3], traced[7])  # w, r, b, p: weights
     key, lens_kind = lens.tobytes(), (lens.shape, lens.dtype)
-    fn, kernel, begin, count = step.fn, backend._rnn, backend._begin_kernel, len(args)
+    # the class's methods: the plan builds this while tracing, when the instance's own
+    # attributes are the recorder's wrappers
+    cls = type(backend)
+    kernel, begin = cls._rnn.__get__(backend), cls._begin_kernel.__get__(backend)
+    fn, count = step.fn, len(args)
 
     def rnn(*a: Any) -> Any:
         full = list(a) + [None] * (8 - count)
