@@ -493,6 +493,8 @@ class Primitive:
             self._set = lib.dnnl_memory_set_data_handle
             self._set(self.memories[ARG_SCRATCHPAD], self.scratchpad.ctypes.data)
             self.nargs = len(self.args)
+            # execute's count and argument array as ctypes objects (``execute_ready``)
+            self._nargs, self._args = c_int(self.nargs), c_void_p(ctypes.addressof(self.args))
             self._handles: dict[int, int] = {}  # argument -> data address last set
         except Exception:
             self.close()
@@ -525,7 +527,7 @@ class Primitive:
                 set_handle(memories[arg], data)
                 handles[arg] = data
         dnnl = self.dnnl
-        status = dnnl.lib.dnnl_primitive_execute(self.prim, dnnl.stream, self.nargs, self.args)
+        status = dnnl.execute_ready(self.prim, dnnl.stream, self._nargs, self._args)
         if status:
             dnnl.check(status, "primitive_execute")
         if not dnnl.blocking:
