@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     options = {"threads": args.threads if args.threads is not None else default_threads(),
                "check_finite": not args.no_check_finite}
-    env = environment()
+    wait = measuring.openmp_wait(args, console)
+    env = environment(wait)
     monitor = MachineMonitor().start()
     peak = measuring.measure_peak(options["threads"], console) if args.peak else None
     env["fma_peak"] = peak
@@ -60,11 +61,13 @@ def run(args: argparse.Namespace) -> int:
     specs = kernel_suite.plan(tuple(args.op), args.shapes, args.batch)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "kernels", "backend": name, "peer": is_peer, "options": options,
+             "omp_wait": wait,
              "ops": list(args.op), "shapes": args.shapes, "batch": args.batch,
              "seed": args.seed, "timing": timing} for name, is_peer in targets]
 
     def make_row(index: int, worker_row: dict[str, Any]) -> dict[str, Any]:
-        row = {"op": specs[index].op, "case": specs[index].name, **worker_row}
+        row = {"op": specs[index].op, "case": specs[index].name, "omp_wait": wait["policy"],
+               **worker_row}
         add_peak_fraction(row, peak)
         return row
 

@@ -18,6 +18,7 @@ from hwbench.harness.measure import peak as fma_peak
 from hwbench.harness.measure import reference_workload
 from hwbench.harness.results.summary import trust_lines
 from hwbench.harness.results.tables import FLAG_MARK
+from hwbench.harness.running import omp_wait
 
 NO_BACKEND = "[bold red]error:[/] no available backend to run (see `hwbench list`)"
 
@@ -33,6 +34,13 @@ def targets(args: argparse.Namespace, known_peers: tuple[str, ...]) -> list[tupl
     if args.threads is not None and args.threads < 1:
         raise ArgumentError(f"argument '--threads' must be a positive int, got {args.threads}")
     return found
+
+
+def openmp_wait(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+    """``--omp-wait`` resolved (``omp_wait.resolve``), and said on the console."""
+    wait = omp_wait.resolve(args.omp_wait)
+    say(console, f"{wait['policy']} ({wait['why']})", "OpenMP threads wait:")
+    return wait
 
 
 class ProgressBar:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from hwbench.harness.results.tables import cell
+from hwbench.harness.running import omp_wait
 
 __all__ = ["cell", "comma_list", "dimension", "integers", "make_console", "measuring_options",
            "say"]
@@ -52,6 +53,12 @@ def measuring_options(p: argparse.ArgumentParser) -> None:
                         "as onnxruntime computes it, bit for bit; neither part of 'all')")
     p.add_argument("--threads", type=int, default=None,
                    help="threads per backend (default: HWBENCH_NUM_THREADS or all cores)")
+    p.add_argument("--omp-wait", choices=omp_wait.CHOICES, default="auto",
+                   help="how the workers' OpenMP threads wait between parallel regions: "
+                        "passive (sleep at once: right on a shared machine), active (spin "
+                        "~0.3 ms: GOMP_SPINCOUNT=30000, faster small kernels on an idle "
+                        "machine), auto (default: your OMP_WAIT_POLICY/GOMP_SPINCOUNT if "
+                        "set, else active when the machine is quiet before the run)")
     p.add_argument("--max-time", type=float, default=5.0, help="seconds of samples at most")
     p.add_argument("--timeout", type=float, default=600.0,
                    help="seconds a backend may run one case before it counts as hung")

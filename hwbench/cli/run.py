@@ -83,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     dims = dict(args.dim)
     cases = model_suite.plan(models, list(args.batch), list(args.precision), dims)
     options = {"threads": args.threads if args.threads is not None else default_threads()}
-    env = environment()
+    wait = measuring.openmp_wait(args, console)
+    env = environment(wait)
     monitor = MachineMonitor().start()
     if args.roofline:  # the host CPU's FMA peak: a dashed line on the roofline
         env["fma_peak"] = measuring.measure_peak(options["threads"], console, seconds=0.1,
@@ -95,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
     measuring.add_reference_workload(env, options["threads"], path, console)
     timing = {"repeats": args.repeats, "min_time": args.min_time, "max_time": args.max_time}
     jobs = [{"kind": "models", "backend": name, "peer": is_peer, "options": options,
+             "omp_wait": wait,
              "models": models, "batches": list(args.batch), "precisions": list(args.precision),
              "dims": dims,
              "timing": timing, "ceilings": args.roofline} for name, is_peer in targets]
@@ -112,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         def make_row(index: int, worker_row: dict[str, Any]) -> dict[str, Any]:
             case = cases[index]
             return {"model": case.model, "batch": case.batch, "precision": case.precision,
-                    **({"dims": dict(case.dims)} if case.dims else {}), **worker_row}
+                    **({"dims": dict(case.dims)} if case.dims else {}),
+                    "omp_wait": wait["policy"], **worker_row}
 
         with measuring.ProgressBar(console) as progress:
             interrupted = drive(jobs, [case.name for case in cases], result, path,

@@ -57,6 +57,9 @@ ARG_ATTR_MULTIPLE_POST_OP_BASE = 32768  # v3 (v2: 16384); post-op i: base·(i + 
 # value the user has set wins (``OMP_WAIT_POLICY=ACTIVE`` or ``GOMP_SPINCOUNT`` for
 # dedicated machines).
 OPENMP_WAIT_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+# What set_openmp_wait_policy put into this process's environment: hwbench's, not the
+# user's (``omp_wait.users_own`` tells them apart).
+SET_IN_THIS_PROCESS: dict[str, str] = {}
 
 
 def set_openmp_wait_policy(env: dict[str, str] | os._Environ = os.environ) -> dict[str, str]:
@@ -64,6 +67,8 @@ def set_openmp_wait_policy(env: dict[str, str] | os._Environ = os.environ) -> di
     before libgomp loads) where the user set no wait policy of their own; returns ``env``."""
     if not any(key in env for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")):
         env.update(OPENMP_WAIT_ENV)
+        if env is os.environ:
+            SET_IN_THIS_PROCESS.update(OPENMP_WAIT_ENV)
     return env  # type: ignore[return-value]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.cpu.onednn import set_openmp_wait_policy
+from hwbench.harness.running import omp_wait
 from hwbench.version import __version__
 
 
@@ -24,15 +24,10 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _openmp_wait() -> dict[str, str]:
-    """The OpenMP wait settings the workers run with (``isolation.worker_env``)."""
-    env = set_openmp_wait_policy({k: v for k, v in os.environ.items()
-                                  if k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")})
-    return dict(env)
-
-
-def environment() -> dict[str, Any]:
-    """Host, OS, Python and NumPy; backends add their own ``info()`` per row."""
+def environment(openmp_wait: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Host, OS, Python and NumPy; backends add their own ``info()`` per row.
+    ``openmp_wait``: the workers' resolved wait policy (``omp_wait.resolve``), when the
+    caller chose one; else the default policy's."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:
@@ -49,5 +44,5 @@ def environment() -> dict[str, Any]:
         "env": {k: v for k, v in os.environ.items()
                 if k.startswith(("HWBENCH_", "OMP_", "MKL_", "ONEDNN_", "DNNL_", "OPENBLAS_",
                                  "GOMP_"))},
-        "openmp_wait": _openmp_wait(),
+        "openmp_wait": omp_wait.default() if openmp_wait is None else openmp_wait,
     }

@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from hwbench.backends import REGISTRY, backend_class
-from hwbench.backends.cpu.onednn import set_openmp_wait_policy
+from hwbench.harness.running import omp_wait
 from hwbench.harness.running.lifeline import child_env
 from hwbench.harness.running.row_status import ERROR
 
@@ -46,12 +46,15 @@ def _uses_numpy_blas(backend: str) -> bool:
         return False
 
 
-def worker_env(backend: str, threads: int | None) -> dict[str, str]:
+def worker_env(backend: str, threads: int | None,
+               wait: dict[str, Any] | None = None) -> dict[str, str]:
     """A worker's environment: NumPy's BLAS gets the run's threads where the backend
     computes with it (numpy, systolic) and one thread elsewhere, where it only serves
-    odds and ends beside the backend's own threads. OpenMP's idle threads sleep instead of
-    spinning (``cpu.onednn.OPENMP_WAIT_ENV``: set before the worker loads libgomp)."""
-    env = set_openmp_wait_policy(dict(os.environ))
+    odds and ends beside the backend's own threads. OpenMP's idle threads wait as ``wait``
+    (``omp_wait.resolve``'s) says, set before the worker loads libgomp; without one they
+    sleep (``cpu.onednn.OPENMP_WAIT_ENV``) unless the user set a policy."""
+    env = dict(os.environ)
+    omp_wait.apply(env, wait)
     if _uses_numpy_blas(backend):
         if threads:
             env["OPENBLAS_NUM_THREADS"] = str(threads)
@@ -112,7 +115,8 @@ class Worker:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hwbench.harness.running.worker"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=child_env(worker_env(job["backend"], job.get("options", {}).get("threads"))))
+            env=child_env(worker_env(job["backend"], job.get("options", {}).get("threads"),
+                                     job.get("omp_wait"))))
         assert self.proc.stdin and self.proc.stdout and self.proc.stderr
         self.stderr_tail: list[str] = []
         self.drainer = threading.Thread(target=_drain, args=(self.proc.stderr, self.stderr_tail),

@@ -9,6 +9,7 @@ from typing import Any
 from hwbench.backends import get_backend
 from hwbench.harness.measure.ceilings import measure_ceilings
 from hwbench.harness.results.result_files import to_jsonable
+from hwbench.harness.running import omp_wait
 from hwbench.harness.running.lifeline import die_with_parent_from_env
 from hwbench.harness.running.row_status import failure_fields
 from hwbench.harness.suites import kernel_suite, model_suite
@@ -25,7 +26,7 @@ def run_kernels(job: dict[str, Any]) -> None:
     make = get_peer if job.get("peer") else get_backend
     backend = make(job["backend"], **job.get("options", {}))
     specs = kernel_suite.plan(tuple(job["ops"]), job["shapes"], job["batch"])
-    _emit({"type": "info", "info": backend.info()})
+    _emit({"type": "info", "info": {**backend.info(), "openmp_wait_env": omp_wait.seen()}})
     for line in sys.stdin:
         command = json.loads(line)
         if command.get("quit"):
@@ -43,7 +44,7 @@ def run_kernels(job: dict[str, Any]) -> None:
 def run_models(job: dict[str, Any]) -> None:
     """Create the backend (or peer), then run the model cases the parent asks for."""
     runner = model_suite.make_runner(job)
-    info = dict(runner.info())
+    info = {**runner.info(), "openmp_wait_env": omp_wait.seen()}  # what libgomp read here
     if job.get("ceilings"):  # the roofline's, measured before any case, with this backend
         try:
             info["ceilings"] = measure_ceilings(runner.backend)
