@@ -506,7 +506,8 @@ class Backend(IntegerKernels,
 
     def transpose(self, x: Any, perm: Any) -> Any:
         """Permute axes (ONNX Transpose; ``perm`` None reverses them); the result has a
-        plain (C-contiguous) layout."""
+        plain (C-contiguous) layout, except that cpu with ``keep_blocked`` (as Sessions
+        run it) may keep an NCHW result blocked for the convs reading it."""
         self._check_foreign("transpose", x=x)
         problem = spec.check_transpose(x, perm)
         self._begin_kernel("transpose", problem)

@@ -464,17 +464,23 @@ def _blocked_binary(alg: str) -> Callable:
         shape = tuple(p.shape)
         swap = not (type(args[0]) is BlockedArray and args[0].shape == shape)
         full, other = args[::-1] if swap else args
-        if type(full) is not BlockedArray or full.shape != shape \
-                or type(other) is not BlockedArray or len(other.shape) != 4:
+        # a constant per-channel operand (ConvNeXt's layer scale): its blocked copy, once
+        const = type(other) is _ndarray and other in be.frozen and 1 <= other.ndim <= 4
+        if type(full) is not BlockedArray or full.shape != shape or not const and (
+                type(other) is not BlockedArray or len(other.shape) != 4):
             return None
-        sb = tuple(other.shape)
+        sb = (1,) * (4 - len(other.shape)) + tuple(other.shape)
         if sb != shape and (sb[1:] != (shape[1], 1, 1) or sb[0] not in (1, shape[0])):
+            return None
+        if const and sb == shape:
             return None
         op = be._primitive(("blocked_binary", alg, shape, sb),
                            lambda: BlockedBinary(be.dnnl, alg, shape, sb))
         md0, md1, md_out = (op.prim.mds[a] for a in (ARG_SRC, ARG_SRC_1, ARG_DST))
-        if full.md != md0 or other.md != md1:
+        if full.md != md0 or not const and other.md != md1:
             return None
+        if const:
+            return _blocked_constant(be, op, shape, sb, swap, other, md0, (kernel, p))
         run = BoundPrimitive(op.prim, {}, (ARG_SRC, ARG_SRC_1, ARG_DST)).runner()
         new_out = _out_factory(be, md_out.size, np.uint8)
         to_plain = op.to_plain
@@ -490,6 +496,29 @@ def _blocked_binary(alg: str) -> Callable:
             return _blocked(out, shape, md_out, to_plain)
         return call
     return build
+
+
+def _blocked_constant(be: Any, op: Any, shape: tuple[int, ...], sb: tuple[int, ...],
+                      swap: bool, const: np.ndarray, md0: Any,
+                      slow: tuple[Callable, Any]) -> Callable:
+    """``_blocked_binary``'s call where the other operand is one constant per-channel
+    array of broadcast shape ``sb``: its nChw16c copy (``BlockedOps._gate``) bound with
+    the primitive once; ``slow`` (kernel, problem) takes any other operands."""
+    gate = be._gate(const, op.prim.mds[ARG_SRC_1], sb)
+    kernel, p = slow
+    run = BoundPrimitive(op.prim, {ARG_SRC_1: gate}, (ARG_SRC, ARG_DST)).runner()
+    md_out = op.prim.mds[ARG_DST]
+    new_out, to_plain = _out_factory(be, md_out.size, np.uint8), op.to_plain
+
+    def call(a, b):
+        full, other = (b, a) if swap else (a, b)
+        if other is not const or type(full) is not BlockedArray \
+                or not (full.md is md0 or full.md == md0):
+            return kernel(p, a, b)
+        out, a_out = new_out()
+        run(address(full.buffer), a_out)
+        return _blocked(out, shape, md_out, to_plain)
+    return call
 
 
 BUILDERS: dict[str, Callable] = {

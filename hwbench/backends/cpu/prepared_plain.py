@@ -18,6 +18,7 @@ import numpy as np
 
 from hwbench.backends.cpu import onednn
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.channel_transpose import applies
 from hwbench.backends.cpu.layouts import BlockedArray
 from hwbench.backends.cpu.onednn import (
     ARG_DST,
@@ -254,8 +255,8 @@ def _transpose(be: Any, p: Any, kernel: Callable, args: tuple,
         return None
     x = args[0]
     shape, dtype = x.shape, x.dtype
-    if x in be.frozen or not _plain(x, shape, dtype):
-        return None
+    if x in be.frozen or not _plain(x, shape, dtype) or applies(be, p, x):
+        return None  # a channel transpose: the kernel's one reorder (channel_transpose.py)
     perm, frozen = tuple(p.perm), be.frozen
     new_out = _out_factory(be, tuple(p.shape), dtype)
 
