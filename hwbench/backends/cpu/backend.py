@@ -445,6 +445,8 @@ class CpuBackend(IntegerKernelsCpu,
             out = self._buffers.empty(x.nhwc.shape, np.float32)
             prim.execute({ARG_SRC: x.nhwc, ARG_DST: out})
             return ChannelsLastArray(out)
+        if (blocked := self._blocked_eltwise(alg, x)) is not None:
+            return blocked
         x = np.ascontiguousarray(self._plain(x))
         out = self._buffers.empty(p.shape, np.float32)
         prim.execute({ARG_SRC: x, ARG_DST: out})

@@ -5,7 +5,9 @@ activation by a per-channel gate of shape (N, C, 1, 1); a residual Add joins two
 activations. Converting them to NCHW and the next convolution converting back cost two
 reorders of the whole activation each; here one oneDNN binary primitive reads the blocked
 operand as it is and writes the same layout (``BlockedBinary``), the gate broadcast in
-nChw16c too (a plain gate there runs oneDNN's reference kernel, 200x slower). Anything
+nChw16c too (a plain gate there runs oneDNN's reference kernel, 200x slower). A Relu of
+a blocked activation (DenseNet's, after each BatchNorm of a Concat) runs over the whole
+buffer as it is: elementwise, and relu(0) = 0 keeps the channel padding zero. Anything
 else returns None and goes the plain way.
 """
 
@@ -18,8 +20,11 @@ import numpy as np
 from hwbench.backends.cpu import onednn
 from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_SRC_1, Primitive
-from hwbench.backends.cpu.primitives import reorder
+from hwbench.backends.cpu.primitives import build_eltwise, reorder
 from hwbench.kernels import spec
+
+# Eltwise algorithms with f(0) = 0, run on a blocked buffer padding and all.
+PADDING_KEEPING = frozenset({"eltwise_relu"})
 
 
 class BlockedBinary:
@@ -75,6 +80,19 @@ class BlockedOps:
         op.prim.execute({ARG_SRC: a.buffer, ARG_SRC_1: src1, ARG_DST: out})
         result = BlockedArray(out, p.shape, op.prim.mds[ARG_DST], op.to_plain)
         return result if self.keep_blocked else self._plain(result)
+
+    def _blocked_eltwise(self, alg: str, x: Any) -> BlockedArray | None:
+        """``alg`` of a blocked ``x`` in its own layout, or None where it does not apply
+        (not ``PADDING_KEEPING``, not blocked, or a backend returning plain arrays)."""
+        if alg not in PADDING_KEEPING or not self.keep_blocked \
+                or not isinstance(x, BlockedArray):
+            return None
+        size = x.md.size // 4
+        prim = self._primitive(("eltwise", alg, size),
+                               lambda: build_eltwise(self.dnnl, alg, size))
+        out = self._buffers.empty(x.md.size, np.uint8)
+        prim.execute({ARG_SRC: x.buffer, ARG_DST: out})
+        return BlockedArray(out, x.shape, x.md, x._to_plain)
 
     def _gate(self, b: Any, md: onednn.MemoryDesc, shape: tuple[int, ...]) -> np.ndarray:
         """A (N, C, 1, 1) operand in nChw16c: as it is if it is laid out so already, else

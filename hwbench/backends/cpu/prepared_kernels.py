@@ -352,6 +352,31 @@ def _flat(prim_of: Callable[[Any, Any], Any]) -> Callable:
     return build
 
 
+def _blocked_relu(be: Any, p: Any, kernel: Callable, args: tuple,
+                  kwargs: dict) -> Callable | None:
+    """``_relu`` of a blocked activation (``BlockedOps._blocked_eltwise``: the whole
+    buffer, padding and all, in its own layout), bound; a plain one as ``_flat``'s."""
+    from hwbench.backends.cpu.primitives import build_eltwise
+
+    x = args[0] if len(args) == 1 and not kwargs else None
+    if type(x) is not BlockedArray or not be.keep_blocked:
+        return _flat(_eltwise_prim("eltwise_relu"))(be, p, kernel, args, kwargs)
+    md, shape, to_plain = x.md, tuple(x.shape), x._to_plain
+    size = md.size
+    prim = be._primitive(("eltwise", "eltwise_relu", size // 4),
+                         lambda: build_eltwise(be.dnnl, "eltwise_relu", size // 4))
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    new_out = _out_factory(be, size, np.uint8)
+
+    def call(x):
+        if type(x) is not BlockedArray or not (x.md is md or x.md == md):
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x.buffer), a_out)
+        return _blocked(out, shape, md, to_plain)
+    return call
+
+
 def _plain_call(be: Any, prim: Any, in_shape: tuple, out_shape: tuple, kernel: Callable,
                 p: Any) -> Callable:
     """One-input ``prim`` replayed on plain arrays of ``in_shape`` into a fresh plain
@@ -527,7 +552,7 @@ BUILDERS: dict[str, Callable] = {
     "CpuBackend._reshape": _reshape,
     "CpuBackend._conv2d": _conv,
     "CpuBackend._gemm": _gemm,
-    "CpuBackend._relu": _flat(_eltwise_prim("eltwise_relu")),
+    "CpuBackend._relu": _blocked_relu,
     "CpuBackend._sigmoid": _flat(_eltwise_prim("eltwise_logistic")),
     "CpuBackend._softmax": _flat(_softmax_prim),
     "CpuBackend._pool": _pool,
