@@ -177,6 +177,16 @@ def test_different_machines_and_libraries_are_said(tmp_path, runs, capsys):
     assert "DIFFERENT MACHINES" in capsys.readouterr().out
 
 
+def test_different_openmp_wait_policies_are_said(tmp_path, runs):
+    rows = json.loads(runs["again"].read_text())["rows"]
+    files = [_kernels_file(tmp_path / f"{policy}.json", rows, {**ENV, "openmp_wait": record})
+             for policy, record in (("old", {"OMP_WAIT_POLICY": "PASSIVE"}),  # older files
+                                    ("new", {"policy": "active", "env": {}}))]
+    notes = compare.compare_paths(*files).notes
+    assert any("OpenMP wait policies: passive -> active" in n for n in notes)
+    assert not any("OpenMP" in n for n in compare.compare_paths(files[0], files[0]).notes)
+
+
 def test_normalized_scores_cancel_a_uniformly_faster_machine(tmp_path, runs):
     """A machine twice as fast at everything, reference workload included."""
     payload = json.loads(runs["again"].read_text())

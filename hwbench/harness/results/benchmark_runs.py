@@ -17,6 +17,7 @@ import numpy as np
 from hwbench.errors import ResultsError
 from hwbench.files import read_json
 from hwbench.harness.results.result_files import read_result
+from hwbench.harness.running import omp_wait
 
 # accuracy figures: name -> True if higher is better
 ACCURACY_FIGURES = {"rel_error": False, "mismatches": False, "top1": True,
@@ -229,7 +230,8 @@ def _hwbench_run(path: Path, result: dict[str, Any]) -> Run:
     env = _object(result.get("environment"), "'environment'", path)
     machine = {"host": str(env.get("host", "?")), "cpu": str(env.get("cpu", "?")),
                "cores": str(env.get("cores_available", "?")), "arch": str(env.get("machine", "?")),
-               "threads": str(result.get("threads", "?"))}
+               "threads": str(result.get("threads", "?")),
+               "omp_wait": omp_wait.recorded_policy(env.get("openmp_wait"))}
     versions = {k: str(env[k]) for k in ("hwbench", "python", "numpy") if k in env}
     for name, info in _object(result.get("backends"), "'backends'", path).items():
         if isinstance(info, dict):

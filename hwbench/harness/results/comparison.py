@@ -97,6 +97,11 @@ def environment_notes(old: Run, new: Run) -> list[str]:
     if changed:
         notes.append("different library versions: " + "; ".join(
             f"{k} {old.versions[k]} -> {new.versions[k]}" for k in changed))
+    waits = old.machine.get("omp_wait", "?"), new.machine.get("omp_wait", "?")
+    if waits[0] != waits[1] and "?" not in waits:
+        notes.append(f"different OpenMP wait policies: {waits[0]} -> {waits[1]} (spinning "
+                     "threads run small kernels up to ~1.7x faster on an idle machine, far "
+                     "slower on a busy one): the times compare the settings, not the code")
     if old.kind != new.kind:
         notes.append(f"different kinds of results: {old.kind} vs {new.kind}")
     return notes

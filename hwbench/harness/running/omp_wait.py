@@ -128,6 +128,17 @@ def apply(env: MutableMapping[str, str], policy: Mapping[str, Any] | None) -> No
     env.update(policy["env"])
 
 
+def recorded_policy(record: Any) -> str:
+    """``active``/``passive`` from a results file's ``environment.openmp_wait`` (this
+    module's record, or the bare variables older files hold); ``?`` if it says neither."""
+    if not isinstance(record, dict):
+        return "?"
+    if record.get("policy") in ("active", "passive"):
+        return record["policy"]
+    variables = {k: str(v) for k, v in record.items() if k in KEYS}
+    return user_policy(variables) or "?"
+
+
 def seen() -> dict[str, str]:
     """The wait variables of this process (a worker's: what its libgomp read)."""
     return {key: os.environ[key] for key in KEYS if key in os.environ}
