@@ -10,6 +10,7 @@ import pytest
 from hwbench.backends import backend_class
 from hwbench.cli import main
 from hwbench.errors import ArgumentError
+from hwbench.harness.results.table_parts import Source
 from hwbench.harness.running import isolation, omp_wait
 
 
@@ -82,6 +83,7 @@ def test_the_policy_reaches_the_worker_and_the_results_file(tmp_path, choice, se
     assert payload["environment"]["openmp_wait"]["policy"] == choice
     assert payload["backends"]["numpy"]["openmp_wait_env"] == seen
     assert payload["rows"] and {row["omp_wait"] for row in payload["rows"]} == {choice}
+    assert f"OpenMP threads {choice}" in Source(path, payload).caption()  # docs' tables
     if cpu:
         assert payload["backends"]["cpu"]["openmp_wait_env"] == seen
         spinning = payload["backends"]["cpu"]["small_problems"].endswith("(spinning threads)")

@@ -47,9 +47,11 @@ class Source:
         env = self.result.get("environment") or {}
         peak = env.get("fma_peak") or {}
         threads = self.result.get("threads")
+        wait = env.get("openmp_wait") if isinstance(env.get("openmp_wait"), dict) else {}
         parts = [f"{env.get('cpu', 'unknown CPU')}, {env.get('cores_available', '?')} cores "
                  f"(`{self.path.parent.name}`)",
                  f"{threads} threads" if threads else None,
+                 f"OpenMP threads {wait['policy']}" if "choice" in wait else None,
                  f"hwbench {env['hwbench']}" if env.get("hwbench") else None,
                  f"Python {env['python']}" if env.get("python") else None,
                  f"NumPy {env['numpy']}" if env.get("numpy") else None,
