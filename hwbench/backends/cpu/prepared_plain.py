@@ -27,7 +27,12 @@ from hwbench.backends.cpu.onednn import (
     ARG_SRC_1,
     ARG_WEIGHTS,
 )
-from hwbench.backends.cpu.prepared_kernels import BUILDERS, BoundPrimitive, _out_factory
+from hwbench.backends.cpu.prepared_kernels import (
+    BUILDERS,
+    BoundPrimitive,
+    _out_factory,
+    blocked_concat,
+)
 
 _ndarray = np.ndarray
 
@@ -148,6 +153,8 @@ def _concat(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
     if kwargs or len(args) != 1 or not isinstance(args[0], (list, tuple)):
         return None
     parts = args[0]
+    if parts and type(parts[0]) is not _ndarray:  # blocked activations: their own path
+        return blocked_concat(be, p, kernel, parts)
     if not parts or any(type(x) is not _ndarray for x in parts):
         return None
     dtype = np.dtype(p.dtype)

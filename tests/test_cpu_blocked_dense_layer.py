@@ -1,6 +1,8 @@
-"""A Relu of a blocked activation stays blocked on cpu (``BlockedOps._blocked_eltwise``
-and its prepared call): DenseNet's BatchNorm → Relu after each Concat then costs no
-reorder to NCHW and back. Same bits as the plain Relu; the channel padding stays zero."""
+"""DenseNet's dense layer stays blocked on cpu, on bound prepared calls: the channel
+Concat of blocked conv outputs (``prepared_kernels.blocked_concat``), the BatchNorm's
+per-channel Mul and Add by constants (``_blocked_constant``) and the Relu
+(``BlockedOps._blocked_eltwise``, ``_blocked_relu``): no reorder to NCHW and back. Same
+bits as the plain kernels; the channel padding stays zero."""
 
 from __future__ import annotations
 
@@ -57,8 +59,9 @@ def _dense_layer(path: str, c: int, hw: int) -> None:
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
 
 
-def test_a_dense_layer_in_a_session_is_the_plain_kernels_bit_for_bit(tmp_path, rng):
-    c, hw = 48, 7
+@pytest.mark.parametrize("c", [64, 48], ids=["whole-blocks", "padded"])
+def test_a_dense_layer_in_a_session_is_the_plain_kernels_bit_for_bit(tmp_path, rng, c):
+    hw = 7
     path = str(tmp_path / "d.onnx")
     _dense_layer(path, c, hw)
     init = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load(path).graph.initializer}
@@ -72,5 +75,6 @@ def test_a_dense_layer_in_a_session_is_the_plain_kernels_bit_for_bit(tmp_path, r
         want = plain.to_numpy(plain.conv2d(r, init["w2"]))
         (got,) = sess.run({"x": x})
         assert np.asarray(got).tobytes() == want.tobytes()
-    (relu,) = [k for k in prepared(sess) if k.kernel.__name__ == "_relu"]
-    assert relu.impl[0].__qualname__.startswith("_blocked_relu")
+    calls = {k.kernel.__name__: k.impl[0].__qualname__.split(".")[0] for k in prepared(sess)}
+    assert calls == {"_conv2d": "_conv", "_concat": "blocked_concat", "_relu": "_blocked_relu",
+                     "_mul": "_blocked_constant", "_add": "_blocked_constant"}
