@@ -27,8 +27,8 @@ def _run_softmax(be, x, s: Step):
     # normalizes each row: the same as softmax over the last axis of that 2-D view.
     axis = s.node.attrs.get("axis", 1) % rank
     rows = math.prod(shape[:axis])
-    if rank == 2 and axis == 1:
-        return be.softmax(x[0], axis=1)
+    if all(d == 1 for d in shape[axis + 1:]):  # the 2-D view's rows are the axis itself
+        return be.softmax(x[0], axis=axis)  # (a classifier's [N, 1000, 1, 1]): one kernel
     flat = be.reshape(x[0], (rows, math.prod(shape[axis:])))
     return be.reshape(be.softmax(flat, axis=1), shape)
 
