@@ -86,12 +86,13 @@ def resolve(choice: str = "auto", env: Mapping[str, str] | None = None,
     user's variables; ``auto`` keeps them."""
     env = users_own(env)
     check_choice(choice)
+    users = user_policy(env)
     if choice != "auto":
         policy, why = choice, "--omp-wait " + choice
         variables = dict(SETTINGS[choice])
-    elif (policy := user_policy(env)) is not None:  # type: ignore[assignment]
-        why = "the user's " + ", ".join(f"{k}={env[k]}" for k in KEYS if k in env)
-        variables = {k: env[k] for k in KEYS if k in env}
+    elif users is not None:
+        policy, variables = users, dict(env)
+        why = "the user's " + ", ".join(f"{k}={v}" for k, v in env.items())
     else:
         quiet, measured = probe()
         policy = "active" if quiet else "passive"
