@@ -30,7 +30,7 @@ from hwbench.backends.cpu.blas_layout import row_major
 from hwbench.backends.cpu.blocked_ops import BlockedOps
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
-from hwbench.backends.cpu.channel_transpose import applies, channel_transpose
+from hwbench.backends.cpu.channel_transpose import transpose_activation
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
 from hwbench.backends.cpu.fused_gemm import fused_gemm
 from hwbench.backends.cpu.int8 import Int8Kernels
@@ -597,9 +597,4 @@ class CpuBackend(IntegerKernelsCpu,
         if x in self.frozen:  # as _reshape's
             return self.frozen.derived(x, ("transpose", p.perm),
                                        lambda w: self.frozen.freeze(np.transpose(w, p.perm)))
-        if applies(self, p, x) and (moved := channel_transpose(self, p, x)) is not None:
-            return moved  # NCHW <-> NHWC: one oneDNN reorder, blocked where it may stay so
-        x = self._plain(x)
-        out = self._buffers.empty(p.shape, x.dtype)
-        out[...] = np.transpose(x, p.perm)
-        return out
+        return transpose_activation(self, p, x)  # NCHW <-> NHWC: one oneDNN reorder

@@ -74,3 +74,14 @@ def channel_transpose(be: Any, p: spec.LayoutProblem, x: Any) -> Any:
     out = be._buffers.empty(md.size, np.uint8)
     to_blocked.execute({ARG_SRC: x, ARG_DST: out})
     return BlockedArray(out, nchw, md, to_plain)
+
+
+def transpose_activation(be: Any, p: spec.LayoutProblem, x: Any) -> Any:
+    """``CpuBackend._transpose`` of an activation (not a frozen weight): a channel
+    transpose where ``applies``, else NumPy's copy of its plain form into a fresh output."""
+    if applies(be, p, x) and (moved := channel_transpose(be, p, x)) is not None:
+        return moved
+    x = be._plain(x)
+    out = be._buffers.empty(p.shape, x.dtype)
+    out[...] = np.transpose(x, p.perm)
+    return out
