@@ -17,7 +17,9 @@
 - ``shuffle_fold.fold_channel_shuffles``: a channel shuffle (Reshape -> Transpose ->
   Reshape, ShuffleNet) whose readers are convs (through depthwise convs and unary ops)
   goes into their weights' input-channel axis, exactly; ``shuffles_as_gathers``: one
-  of 8-bit codes that could not be folded (Slices read it) becomes one Gather on axis 1.
+  of 8-bit codes that could not be folded (Slices read it) becomes one Gather on axis 1;
+  ``concat_shuffles``: such a Gather that alone reads a QLinearConcat goes into it
+  (attribute ``gather_channels``).
 - ``lower_sum`` (Sum -> chain of Add), ``lower_flatten`` (Flatten -> Reshape),
   ``fold_gemm_scalars`` (Gemm's alpha/beta into its constant operands, else a Mul).
 - ``rewrite_batch``: a new batch size, rewriting Reshape targets that hard-code the old
@@ -47,7 +49,11 @@ from hwbench.graph.ops.shapes import flatten_shape, reshape_target, resolve_resh
 from hwbench.graph.qdq_fusion import cast_integer_products, fuse_qdq_groups
 from hwbench.graph.quantize import fuse_qdq_convs
 from hwbench.graph.shape_inference import infer_shapes
-from hwbench.graph.shuffle_fold import fold_channel_shuffles, shuffles_as_gathers
+from hwbench.graph.shuffle_fold import (
+    concat_shuffles,
+    fold_channel_shuffles,
+    shuffles_as_gathers,
+)
 
 
 def fold_constants(graph: Graph) -> Graph:
@@ -541,4 +547,5 @@ def optimize(graph: Graph) -> Graph:
     fold_affine(g)
     fold_channel_shuffles(g)
     shuffles_as_gathers(g)
+    concat_shuffles(g)
     return prune(g)

@@ -205,3 +205,33 @@ def shuffles_as_gathers(graph: Graph) -> Graph:
         gone.update(id(n) for n in chain[:2])
     graph.nodes = [n for n in graph.nodes if id(n) not in gone]
     return prune(graph)
+
+
+def concat_shuffles(graph: Graph) -> Graph:
+    """Every Gather of channels that alone reads a QLinearConcat on channels, and permutes
+    all of them (ShuffleNet v2's shuffle after each unit's concat, once
+    ``shuffles_as_gathers`` made it one Gather), folded into the concat as its attribute
+    ``gather_channels`` (in place): the same codes, one op, so that a backend can write
+    each input straight to its shuffled channels (``cpu:float32-requant``: no
+    concatenated copy between the two). Run after ``shuffles_as_gathers``."""
+    shapes, producers, consumers = infer_shapes(graph), graph.producers(), graph.consumers()
+    gone: set[int] = set()
+    for gather in graph.nodes:
+        if gather.op_type != "Gather" or gather.domain not in ONNX_DOMAINS \
+                or gather.inputs[1] not in graph.initializers:
+            continue
+        concat = producers.get(gather.inputs[0])
+        y = gather.inputs[0]
+        if concat is None or concat.op_type != "QLinearConcat" or "gather_channels" in \
+                concat.attrs or y in graph.output_names or len(consumers.get(y, [])) != 1:
+            continue
+        rank, channels = len(shapes[y]), shapes[y][1] if len(shapes[y]) > 1 else 0
+        index = np.asarray(graph.initializers[gather.inputs[1]])
+        if gather.attrs.get("axis", 0) % rank != 1 or concat.attrs["axis"] % rank != 1 \
+                or index.ndim != 1 or not np.array_equal(np.sort(index), np.arange(channels)):
+            continue
+        concat.attrs["gather_channels"] = [int(i) for i in index]
+        concat.outputs = [gather.outputs[0]]
+        gone.add(id(gather))
+    graph.nodes = [n for n in graph.nodes if id(n) not in gone]
+    return prune(graph)

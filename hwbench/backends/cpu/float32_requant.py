@@ -123,6 +123,23 @@ def _scalar(v) -> float | None:
     return v.item() if v.size == 1 else None
 
 
+def _concat_codes(parts: list, params: list, y_scale, y_zero, axis: int):
+    """(codes, scales, y scale, y dtype) of a QLinearConcat the fused paths take:
+    channels-last inputs of one size and the output's dtype on channels (axis 1), every
+    zero point 0 (this oneDNN's reorder drops them into a strided destination); else
+    None."""
+    if axis != 1 or not all(isinstance(p, ChannelsLastArray) for p in parts):
+        return None
+    codes = [_codes(p) for p in parts]
+    values = [(_scalar(s), _scalar(z)) for s, z in params]
+    sy, zy = _scalar(y_scale), _scalar(y_zero)
+    y_dtype = np.asarray(y_zero).dtype
+    if any(c is None or c.shape[:3] != codes[0].shape[:3] or c.dtype != y_dtype
+           for c in codes) or sy is None or zy != 0 or any(z != 0 for _, z in values):
+        return None
+    return codes, [sx for sx, _ in values], sy, y_dtype
+
+
 def quantization_args(scale: np.ndarray, src_zero_point, dst_zero_point) -> dict[int, Any]:
     """Execution buffers of a fused int8 primitive: the weights' float32 scales (the whole
     requantization scale: src and dst scales stay 1) and the src/dst zero points (s32)."""
@@ -295,28 +312,60 @@ class Float32RequantKernels:
         exact codes or 1 LSB away; a copy where the scales are equal), where the exact
         path looked each input up into a scratch array and copied that in with a stride;
         None where it does not apply."""
-        if axis != 1 or not all(isinstance(p, ChannelsLastArray) for p in parts):
+        found = _concat_codes(parts, params, y_scale, y_zero, axis)
+        if found is None:
             return None
-        codes = [_codes(p) for p in parts]
-        values = [(_scalar(s), _scalar(z)) for s, z in params]
-        sy, zy = _scalar(y_scale), _scalar(y_zero)
-        y_dtype = np.asarray(y_zero).dtype
-        if any(c is None or c.shape[:3] != codes[0].shape[:3] or c.dtype != y_dtype
-               for c in codes) or sy is None or zy != 0 or any(z != 0 for _, z in values):
-            return None
+        codes, scales, sy, y_dtype = found
         n, h, w, _ = codes[0].shape
         channels = sum(c.shape[3] for c in codes)
         out = self._buffers.empty((n, h, w, channels), y_dtype)
         self.dnnl.set_num_threads(self._threads_now)
         start, a_out = 0, address(out)
-        for c, (sx, _) in zip(codes, values, strict=True):
-            shape = (n, c.shape[3], h, w)
-            run = self._primitive(
-                ("requant-into", shape, channels, start, c.dtype.str, sx, sy),
-                partial(self._build_requant_into, shape, channels, start, c.dtype, y_dtype,
-                        sx, sy))
-            run(address(c), a_out)  # sizes: the key's; c contiguous
-            start += shape[1]
+        for c, sx in zip(codes, scales, strict=True):
+            self._requant_runner(c, channels, start, y_dtype, sx, sy)(address(c), a_out)
+            start += c.shape[3]
+        return ChannelsLastArray(out)
+
+    def _requant_runner(self, c: np.ndarray, channels: int, start: int, y_dtype: np.dtype,
+                        sx: float, sy: float) -> Any:
+        """The cached ``_build_requant_into`` runner for NHWC codes ``c`` (sizes: the
+        key's; ``c`` contiguous)."""
+        n, h, w, k = c.shape
+        shape = (n, k, h, w)
+        return self._primitive(
+            ("requant-into", shape, channels, start, c.dtype.str, sx, sy),
+            partial(self._build_requant_into, shape, channels, start, c.dtype, y_dtype,
+                    sx, sy))
+
+    def _qconcat_shuffled(self, parts: list, params: list, y_scale, y_zero, axis: int,
+                          order) -> ChannelsLastArray | None:
+        """QLinearConcat of g inputs of C/g channels each, then its channel shuffle of g
+        groups (``gather_channels``: ShuffleNet v2's, ``out[j·g + i] = part_i[j]``): each
+        input goes straight to its interleaved channels (one strided copy; requantized
+        first by one dense reorder where its scale is not the output's), where the
+        concatenated codes were written and then copied again by the Gather. None where
+        it does not apply."""
+        found = _concat_codes(parts, params, y_scale, y_zero, axis)
+        if found is None:
+            return None
+        codes, scales, sy, y_dtype = found
+        groups, per = len(codes), codes[0].shape[3]
+        key = ("shuffle-order", groups, per, len(order))
+        shuffle = self._primitive(key, lambda: np.arange(groups * per).reshape(
+            groups, per).T.reshape(-1))
+        if any(c.shape[3] != per for c in codes) or len(order) != shuffle.size \
+                or not np.array_equal(order, shuffle):
+            return None
+        n, h, w, _ = codes[0].shape
+        out = self._buffers.empty((n, h, w, groups * per), y_dtype)
+        interleaved = out.reshape(n, h, w, per, groups)
+        self.dnnl.set_num_threads(self._threads_now)
+        for g, (c, sx) in enumerate(zip(codes, scales, strict=True)):
+            if np.float32(sx) != np.float32(sy):
+                scaled = self._buffers.empty(c.shape, y_dtype)
+                self._requant_runner(c, per, 0, y_dtype, sx, sy)(address(c), address(scaled))
+                c = scaled
+            np.copyto(interleaved[..., g], c)
         return ChannelsLastArray(out)
 
     def _qgap_fused(self, x, x_scale, x_zero, y_scale, y_zero):

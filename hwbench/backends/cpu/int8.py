@@ -28,15 +28,24 @@ class Int8Kernels:
     """MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and (de)quantization, mixed
     into ``CpuBackend`` (whose libraries, buffers, frozen arrays and thread count they use)."""
 
-    def qlinear_concat(self, parts, params, y_scale, y_zero, axis: int):
+    def qlinear_concat(self, parts, params, y_scale, y_zero, axis: int, order=None):
         """QLinearConcat by one table lookup or copy per input (``int8_tables``), or None;
         the ``float32-requant`` mode requantizes channels-last inputs straight into the
-        output first (``_qconcat_fused``)."""
+        output first (``_qconcat_fused``). ``order``: the result's channels gathered in
+        this order (``gather_channels``); a channel shuffle of the inputs is written
+        directly in that mode (``_qconcat_shuffled``)."""
+        out = None
         if self.requantization == "float32":
+            if order is not None:
+                out = self._qconcat_shuffled(parts, params, y_scale, y_zero, axis, order)
+                if out is not None:
+                    return out
             out = self._qconcat_fused(parts, params, y_scale, y_zero, axis)
-            if out is not None:
-                return out
-        return qlinear_concat(self, parts, params, y_scale, y_zero, axis)
+        if out is None:
+            out = qlinear_concat(self, parts, params, y_scale, y_zero, axis)
+        if out is None or order is None:
+            return out
+        return self.gather(out, np.asarray(order, np.int64), axis)
 
     def qlinear_unary(self, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
         """QLinearSigmoid/QLinearLeakyRelu by one 256-entry table lookup, or None."""

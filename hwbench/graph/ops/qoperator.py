@@ -130,16 +130,21 @@ def _run_concat(be, x, s: Step):
                             f"and then (X, X_scale, X_zero_point) triples; got {len(x)} "
                             f"inputs")
     axis = s.node.attrs["axis"] % len(s.in_shapes[2])
+    # ``gather_channels`` (``shuffle_fold.concat_shuffles``): a Gather of the result's
+    # channels folded in; cpu's ``qlinear_concat`` applies it, else it runs after.
+    order = s.node.attrs.get("gather_channels")
     by_table = getattr(be, "qlinear_concat", None)  # cpu: one pass per input, exact
     if by_table is not None and not onnxruntime_mode.enabled(be):
         y = by_table([x[i] for i in range(2, len(x), 3)],
                      [(_host(be, x[i + 1]), _zero_point(be, None, x[i + 2], x[i]))
                       for i in range(2, len(x), 3)],
-                     _host(be, x[0]), _zero_point(be, None, x[1], x[2]), axis)
+                     _host(be, x[0]), _zero_point(be, None, x[1], x[2]), axis,
+                     **({} if order is None else {"order": order}))
         if y is not None:
             return y
     parts = [_dq(be, x[i], x[i + 1], x[i + 2]) for i in range(2, len(x), 3)]
-    return _q(be, be.concat(parts, axis=axis), x[0], x[1], x[2])
+    y = _q(be, be.concat(parts, axis=axis), x[0], x[1], x[2])
+    return y if order is None else be.gather(y, np.asarray(order, np.int64), axis)
 
 
 def _run_qgemm(be, x, s: Step):
