@@ -296,11 +296,12 @@ class Float32RequantKernels:
 
     def _build_requant_into(self, shape: tuple[int, ...], channels: int, start: int,
                             x_dtype: np.dtype, y_dtype: np.dtype, x_scale: float,
-                            y_scale: float) -> Any:
+                            y_scale: float, interleave: int = 1) -> Any:
         """``_qconcat_fused``'s reorder for one input, its scales bound once (none where
         they are equal: a copy): ``run(src, whole output)`` on two addresses."""
         scaled = np.float32(x_scale) != np.float32(y_scale)
-        prim = build_requant_into(self.dnnl, shape, channels, start, x_dtype, y_dtype, scaled)
+        prim = build_requant_into(self.dnnl, shape, channels, start, x_dtype, y_dtype, scaled,
+                                  interleave)
         scales = {ARG_ATTR_SCALES | ARG_SRC: np.full(1, x_scale, np.float32),
                   ARG_ATTR_SCALES | ARG_DST: np.full(1, y_scale, np.float32)} if scaled else {}
         return BoundPrimitive(prim, scales, (ARG_SRC, ARG_DST)).runner()
@@ -327,15 +328,15 @@ class Float32RequantKernels:
         return ChannelsLastArray(out)
 
     def _requant_runner(self, c: np.ndarray, channels: int, start: int, y_dtype: np.dtype,
-                        sx: float, sy: float) -> Any:
+                        sx: float, sy: float, interleave: int = 1) -> Any:
         """The cached ``_build_requant_into`` runner for NHWC codes ``c`` (sizes: the
         key's; ``c`` contiguous)."""
         n, h, w, k = c.shape
         shape = (n, k, h, w)
         return self._primitive(
-            ("requant-into", shape, channels, start, c.dtype.str, sx, sy),
+            ("requant-into", shape, channels, start, c.dtype.str, sx, sy, interleave),
             partial(self._build_requant_into, shape, channels, start, c.dtype, y_dtype,
-                    sx, sy))
+                    sx, sy, interleave))
 
     def _qconcat_shuffled(self, parts: list, params: list, y_scale, y_zero, axis: int,
                           order) -> ChannelsLastArray | None:
@@ -350,23 +351,25 @@ class Float32RequantKernels:
             return None
         codes, scales, sy, y_dtype = found
         groups, per = len(codes), codes[0].shape[3]
-        key = ("shuffle-order", groups, per, len(order))
-        shuffle = self._primitive(key, lambda: np.arange(groups * per).reshape(
-            groups, per).T.reshape(-1))
-        if any(c.shape[3] != per for c in codes) or len(order) != shuffle.size \
-                or not np.array_equal(order, shuffle):
+        if any(c.shape[3] != per for c in codes) or not self._is_shuffle(order, groups, per):
             return None
         n, h, w, _ = codes[0].shape
         out = self._buffers.empty((n, h, w, groups * per), y_dtype)
-        interleaved = out.reshape(n, h, w, per, groups)
         self.dnnl.set_num_threads(self._threads_now)
+        a_out = address(out)
         for g, (c, sx) in enumerate(zip(codes, scales, strict=True)):
-            if np.float32(sx) != np.float32(sy):
-                scaled = self._buffers.empty(c.shape, y_dtype)
-                self._requant_runner(c, per, 0, y_dtype, sx, sy)(address(c), address(scaled))
-                c = scaled
-            np.copyto(interleaved[..., g], c)
+            run = self._requant_runner(c, groups * per, 0, y_dtype, sx, sy, groups)
+            run(address(c), a_out + g * out.itemsize)  # the group's first channel
         return ChannelsLastArray(out)
+
+    def _is_shuffle(self, order, groups: int, per: int) -> bool:
+        """Whether ``order`` (a node's attribute: the same list every run, so checked
+        once per list) is the channel shuffle of ``groups`` groups of ``per``."""
+        def check() -> tuple:
+            shuffle = np.arange(groups * per).reshape(groups, per).T.reshape(-1)
+            return order, len(order) == shuffle.size and np.array_equal(order, shuffle)
+        seen, ok = self._primitive(("shuffle-order", id(order), groups, per), check)
+        return seen is order and ok
 
     def _qgap_fused(self, x, x_scale, x_zero, y_scale, y_zero):
         """QLinearGlobalAveragePool of 8-bit codes (NCHW or channels-last) as one oneDNN

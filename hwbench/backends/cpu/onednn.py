@@ -302,6 +302,17 @@ class OneDNN:
         self.check(status, f"memory_desc_create(shape={shape}, dtype={dtype}, tag={tag})")
         return MemoryDesc(self, handle, owned=True)
 
+    def strided_memory_desc(self, shape: tuple[int, ...], dtype: np.dtype | str,
+                            strides: tuple[int, ...]) -> MemoryDesc:
+        """A memory descriptor by strides in elements (channels interleaved with
+        another tensor's: a channel stride above 1)."""
+        dt = self.dt[dtype if isinstance(dtype, str) else NUMPY_TO_DNNL_DT[np.dtype(dtype)]]
+        handle = c_void_p()
+        status = self.lib.dnnl_memory_desc_create_with_strides(
+            ctypes.byref(handle), len(shape), Dims(*shape), dt, Dims(*strides))
+        self.check(status, f"memory_desc_create_with_strides(shape={shape}, strides={strides})")
+        return MemoryDesc(self, handle, owned=True)
+
     def submemory_desc(self, parent: MemoryDesc, dims: tuple[int, ...],
                        offsets: tuple[int, ...]) -> MemoryDesc:
         """The box of ``dims`` at ``offsets`` inside ``parent`` (read with the parent's

@@ -276,16 +276,24 @@ def build_qadd(d: onednn.OneDNN, size: int, a_dtype: np.dtype, b_dtype: np.dtype
 
 
 def build_requant_into(d: onednn.OneDNN, shape: tuple[int, ...], channels: int, start: int,
-                       x_dtype: np.dtype, y_dtype: np.dtype, scaled: bool) -> Primitive:
+                       x_dtype: np.dtype, y_dtype: np.dtype, scaled: bool,
+                       interleave: int = 1) -> Primitive:
     """8-bit NHWC codes of ``shape`` (NCHW dims) copied into channels ``start``... of an
     NHWC output with ``channels`` channels, one reorder; ``scaled``: requantized on the
     way, ``x·x_scale / y_scale`` in float32 (scales given at execution). Zero points must
     be 0: this oneDNN's jit reorder ignores them when the dst is strided (it kept 20 for
-    ``(20 - 10)·1 + 3``)."""
+    ``(20 - 10)·1 + 3``). ``interleave`` g > 1: instead, channel j goes to channel j·g
+    of an NHWC output of c·g channels (a channel shuffle; the caller offsets the address
+    by the group), one jit reorder (16 µs for 28x28x58 where NumPy's strided copy took
+    31 µs)."""
     n, c, h, w = shape
     src = d.memory_desc(shape, x_dtype, tag="acdb")
-    parent = d.memory_desc((n, channels, h, w), y_dtype, tag="acdb")
-    dst = d.submemory_desc(parent, shape, (0, start, 0, 0))
+    if interleave > 1:  # channel j at j·interleave (+ the group's offset in the address)
+        wide = c * interleave
+        dst = d.strided_memory_desc(shape, y_dtype, (h * w * wide, interleave, w * wide, wide))
+    else:
+        parent = d.memory_desc((n, channels, h, w), y_dtype, tag="acdb")
+        dst = d.submemory_desc(parent, shape, (0, start, 0, 0))
     attr = d.attr(scales={ARG_SRC: 0, ARG_DST: 0} if scaled else None)
     pd = d.create_pd("dnnl_reorder_primitive_desc_create", src.handle, d.engine, dst.handle,
                      d.engine, attr.handle)
