@@ -229,3 +229,55 @@ def test_a_shuffle_of_codes_slices_read_becomes_one_gather(backend):
         fast = [ns[k].kernel.__name__ for k in ns if k.startswith("K") and ns[k].fast()]
         assert sorted(n for n in fast if n in ("_gather", "_slice")) == \
             ["_gather", "_slice", "_slice"]
+
+
+def _concat_shuffle_graph(rng, n=2, c=6, hw=5) -> Graph:
+    """x -> QuantizeLinear -> two QLinearConvs (output scales apart) -> QLinearConcat ->
+    channel shuffle -> two Slices -> QLinearConcat -> DequantizeLinear: ShuffleNet v2's
+    unit end, whose shuffle reads a concat."""
+    inits = {"s": np.float32(0.05), "z": np.uint8(0), "ws": np.float32(0.01),
+             "wz": np.int8(0), "w1": rng.integers(-100, 100, (c, c, 1, 1), dtype=np.int8),
+             "w2": rng.integers(-100, 100, (c, c, 1, 1), dtype=np.int8),
+             "ys": np.float32(0.06), "ys2": np.float32(0.037), "yz": np.uint8(0),
+             "a": np.array([0], np.int64), "m": np.array([c], np.int64),
+             "e": np.array([2 * c], np.int64), "ax": np.array([1], np.int64)}
+    shuffle, consts = _shuffle("cat", "sh", n, 2, 2 * c, hw, hw)
+    inits.update(consts)
+    conv = [Node("QLinearConv", ["q0", "s", "z", f"w{i}", "ws", "wz", ys, "yz"], [f"q{i}"],
+                 {"kernel_shape": [1, 1]}) for i, ys in ((1, "ys"), (2, "ys2"))]
+    nodes = [Node("QuantizeLinear", ["x", "s", "z"], ["q0"]), *conv,
+             Node("QLinearConcat", ["ys", "yz", "q1", "ys", "yz", "q2", "ys2", "yz"],
+                  ["cat"], {"axis": 1}, domain="com.microsoft"),
+             *shuffle,
+             Node("Slice", ["sh", "a", "m", "ax"], ["lo"]),
+             Node("Slice", ["sh", "m", "e", "ax"], ["hi"]),
+             Node("QLinearConcat", ["ys", "yz", "hi", "ys", "yz", "lo", "ys", "yz"], ["c2"],
+                  {"axis": 1}, domain="com.microsoft"),
+             Node("DequantizeLinear", ["c2", "ys", "yz"], ["out"])]
+    return Graph("concat_shuffle", [ValueInfo("x", (n, c, hw, hw))],
+                 [ValueInfo("out", (None,))], inits, nodes, 13)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cpu", "cpu:float32-requant"])
+def test_a_shuffle_of_a_concat_goes_into_the_concat(backend):
+    """concat_shuffles: the Gather becomes the concat's gather_channels, the same codes;
+    cpu:float32-requant writes each input to its interleaved channels (one reorder
+    each, the second requantized), the same codes as concatenating then shuffling."""
+    from hwbench.models.session import session_backend
+
+    graph = _concat_shuffle_graph(np.random.default_rng(7))
+    optimized = optimize(graph)
+    counts = optimized.op_counts()
+    assert "Gather" not in counts and "Transpose" not in counts
+    cats = [n for n in optimized.nodes if n.op_type == "QLinearConcat"]
+    assert [len(n.attrs.get("gather_channels", ())) for n in cats] == [12, 0]
+    be = session_backend(backend)
+    session = Executor(optimized, be)
+    for seed in range(3):  # traced, then replayed; a new input
+        x = np.random.default_rng(8 + seed // 2).standard_normal((2, 6, 5, 5))
+        x = x.astype(np.float32)
+        want = Executor(graph, session_backend(backend)).run({"x": x})[0]
+        assert session.replay({"x": x})[0].tobytes() == want.tobytes()
+    if backend == "cpu:float32-requant":
+        interleaved = [k for k in be._primitives if k[0] == "requant-into" and k[-2] == 2]
+        assert len(interleaved) == 2
