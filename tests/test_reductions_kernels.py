@@ -108,3 +108,30 @@ def test_systolic_runs_batched_matmul_on_its_array_and_reductions_on_its_vector_
     rows = {row["op"]: row for row in be.simulated_counters()["layers"]}
     assert rows["gemm"]["calls"] == 6 and rows["gemm"]["macs"] == 5 * 7 * 4  # per call
     assert rows["reduce"]["calls"] == 1 and rows["reduce"]["macs"] == 0
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "max"])
+@pytest.mark.parametrize("keepdims", [True, False])
+def test_cpu_reduce_of_channels_last_activations(rng, op, keepdims):
+    """cpu reduces a ChannelsLastArray's float32 NHWC memory in place of an NCHW copy
+    where the kept axes keep their order (sum/mean over H and W, or over C); others (an
+    order that would change, max) take the NCHW path; all match the float64 reference."""
+    from hwbench.backends import get_backend
+    from hwbench.backends.cpu import reductions
+    from hwbench.backends.cpu.layouts import ChannelsLastArray
+    from hwbench.pytest_plugin import availability
+
+    if not availability("cpu")[0]:
+        pytest.skip("cpu backend unavailable")
+    be = get_backend("cpu")
+    x = rng.standard_normal((2, 19, 7, 5)).astype(np.float32)
+    held = ChannelsLastArray(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
+    for axes, in_place in [((2, 3), True), ((1,), True), ((1, 2, 3), True), ((0, 2, 3), True),
+                           ((2,), False), ((3,), False)]:
+        p = check_reduce(x, op, list(axes), keepdims)
+        taken = reductions._reduce_channels_last(p, held)
+        assert (taken is not None) == (in_place and op != "max")
+        got = np.asarray(be.reduce(held, op, list(axes), keepdims=keepdims))
+        want = ref.reduce(x, op, list(axes), keepdims)
+        assert got.shape == want.shape and got.dtype == np.float32
+        assert_close(got, want, k=x.size // want.size)
