@@ -15,6 +15,7 @@ from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat, qli
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
 from hwbench.backends.cpu.primitives import build_pooling
+from hwbench.backends.cpu.tensor_ops import channel_copier
 from hwbench.kernels import spec
 from hwbench.kernels.im2col import conv2d_int8_by_gemm, im2row
 from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_point_correction
@@ -45,7 +46,23 @@ class Int8Kernels:
             out = qlinear_concat(self, parts, params, y_scale, y_zero, axis)
         if out is None or order is None:
             return out
+        if type(out) is ChannelsLastArray and axis == 1:
+            return self._gather_channels(out, order)
         return self.gather(out, np.asarray(order, np.int64), axis)
+
+    def _gather_channels(self, x: ChannelsLastArray, order) -> ChannelsLastArray:
+        """``x``'s channels in ``order`` (a node's attribute: the same list every run)
+        by the copy a plan's channel Gather replays (``tensor_ops.channel_copier``: one
+        strided copy per shuffle group), chosen once per list."""
+        nhwc = x.nhwc
+        seen, copy = self._primitive(
+            ("channel-copier", id(order), nhwc.shape[3]),
+            lambda: (order, channel_copier(np.asarray(order, np.int64), nhwc.shape[3])))
+        if seen is not order:  # another list at a recycled id: no cache
+            copy = channel_copier(np.asarray(order, np.int64), nhwc.shape[3])
+        out = self._buffers.empty(nhwc.shape[:3] + (len(order),), nhwc.dtype)
+        copy(nhwc, out)
+        return ChannelsLastArray(out)
 
     def qlinear_unary(self, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
         """QLinearSigmoid/QLinearLeakyRelu by one 256-entry table lookup, or None."""
