@@ -70,6 +70,30 @@ def test_plain_ops_replay_bit_for_bit_on_the_fast_path(tmp_path):
                      ("_add", True)]
     adds = [k.impl[0].__name__ for k in prepared(sess) if k.kernel.__name__ == "_add"]
     assert adds == ["numpy_call", "numpy_call", "call"]  # below UFUNC_MAX_BYTES: NumPy
+    matmuls = [k.impl[0].__name__ for k in prepared(sess) if k.kernel.__name__ == "_matmul"]
+    assert matmuls == ["numpy_call", "numpy_call"]  # below NUMPY_MATMUL_MAX_MACS: NumPy
+
+
+def test_matmul_above_the_numpy_size_replays_the_bound_primitive(tmp_path):
+    """A batched MatMul past ``NUMPY_MATMUL_MAX_MACS`` (attention's (B,1,32)x(B,32,32)
+    is below it) stays on the matmul primitive, bound; both agree with the normal path."""
+    from onnx import TensorProto, helper
+
+    from hwbench.backends.cpu.reductions import NUMPY_MATMUL_MAX_MACS
+
+    assert 8 * 1 * 32 * 32 <= NUMPY_MATMUL_MAX_MACS < 4 * 64 * 64 * 64
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["y"])], "big_matmul",
+        [value("a", TensorProto.FLOAT, [4, 64, 64]), value("b", TensorProto.FLOAT, [4, 64, 64])],
+        [value("y", TensorProto.FLOAT, [4, 64, 64])])
+    path = tmp_path / "mm.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    sess = hwbench.Session(hwbench.load_model(str(path)), "cpu", threads=1)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        run_both(sess, {n: rng.standard_normal((4, 64, 64), dtype=np.float32) for n in "ab"})
+    assert [k.impl[0].__name__ for k in prepared(sess)] == ["call"]
 
 
 def test_outputs_are_fresh_arrays_on_every_run(tmp_path):

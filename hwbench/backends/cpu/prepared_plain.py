@@ -50,8 +50,9 @@ _F32 = np.dtype(np.float32)
 
 def _matmul(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
     """``CpuBackend._matmul``'s primitive bound once; A, B and the output varying (in
-    attention both operands are activations)."""
-    from hwbench.backends.cpu.reductions import build_matmul
+    attention both operands are activations). A tiny one (``numpy_matmul``) is the
+    kernel's ``np.matmul`` into this call site's own output."""
+    from hwbench.backends.cpu.reductions import build_matmul, numpy_matmul
 
     if kwargs or len(args) != 2:
         return None
@@ -59,10 +60,21 @@ def _matmul(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
     if type(a) is not _ndarray or type(b) is not _ndarray:
         return None
     sa, sb = a.shape, b.shape
-    if not _plain(a, sa, _F32) or not _plain(b, sb, _F32) or len(p.batch) + 2 > onednn.MAX_NDIMS:
+    if not _plain(a, sa, _F32) or not _plain(b, sb, _F32):
         return None
     a_shape, b_shape = (*p.a_batch, p.m, p.k), (*p.b_batch, p.k, p.n)
     out_shape = (*p.batch, p.m, p.n)
+    if numpy_matmul(p):
+        new_host = _out_factory(be, tuple(p.output_shape))
+        matmul = np.matmul
+
+        def numpy_call(a, b):
+            if not _plain(a, sa, _F32) or not _plain(b, sb, _F32):
+                return kernel(p, a, b)
+            out = new_host()[0]
+            matmul(a.reshape(a_shape), b.reshape(b_shape), out=out.reshape(out_shape))
+            return out
+        return numpy_call
     prim = be._primitive(("matmul", a_shape, b_shape),
                          lambda: build_matmul(be.dnnl, a_shape, b_shape, out_shape))
     run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_WEIGHTS, ARG_DST)).runner()

@@ -1,6 +1,7 @@
 """The cpu backend's normalization and reductions family: LayerNormalization (NumPy
 float32 on the same host memory, see below), ReduceX (oneDNN's reduction primitive) and
-N-D batched MatMul (the matmul primitive, batch dimensions broadcast by oneDNN).
+N-D batched MatMul (the matmul primitive, batch dimensions broadcast by oneDNN; a tiny
+one, ``numpy_matmul``, by NumPy: see ``NUMPY_MATMUL_MAX_MACS``).
 
 LayerNormalization is ``kernels.array_ops.layer_norm``, the numpy backend's formula, not
 oneDNN's layer normalization primitive: oneDNN sums a row in its own order and fuses the
@@ -33,6 +34,22 @@ DNNL_REDUCTIONS = {"sum": ("reduction_sum", 0.0), "mean": ("reduction_mean", 0.0
                    "prod": ("reduction_mul", 0.0), "l1": ("reduction_norm_lp_sum", 1.0),
                    "l2": ("reduction_norm_lp_sum", 2.0),
                    "sum_square": ("reduction_norm_lp_power_p_sum", 2.0)}
+
+# At most this many multiply-adds (batch x m x k x n), a MatMul runs as ``np.matmul``:
+# the matmul primitive's fixed cost per execute (~2-3 us on the 2-core VM, 1 thread)
+# outweighs the work. The translator's decoder step (attention: (B,1,32) @ (B,32,32))
+# took 3.7 us a call on the primitive against 1.5 us in NumPy at B = 8, its encoder's
+# keys ((8,32,32) @ (32,32)) 8.2 against 6.1 us (thread CPU time, busy host; the same bits
+# on these shapes). Below OpenBLAS' own threading threshold (65536 x 4 MNK), so NumPy
+# stays on the calling thread.
+NUMPY_MATMUL_MAX_MACS = 1 << 18
+
+
+def numpy_matmul(p: spec.MatmulProblem) -> bool:
+    """Whether ``_matmul`` runs ``p`` as ``np.matmul`` (a problem too small to pay for a
+    primitive's execute)."""
+    return len(p.batch) + 2 > onednn.MAX_NDIMS or \
+        int(np.prod(p.batch, dtype=np.int64)) * p.m * p.k * p.n <= NUMPY_MATMUL_MAX_MACS
 
 
 # NCHW axis -> where a ChannelsLastArray's NHWC memory holds it
@@ -150,12 +167,13 @@ class ReductionKernels:
     def _matmul(self, p: spec.MatmulProblem, a, b):
         a = np.ascontiguousarray(self._plain(a))
         b = np.ascontiguousarray(self._plain(b))
-        rank = len(p.batch)
         a_shape = (*p.a_batch, p.m, p.k)
         b_shape = (*p.b_batch, p.k, p.n)
         out_shape = (*p.batch, p.m, p.n)
-        if rank + 2 > onednn.MAX_NDIMS:  # more batch dimensions than oneDNN has: merge
-            return np.matmul(a, b, dtype=np.float32)
+        if numpy_matmul(p):  # tiny, or more batch dimensions than oneDNN has
+            out = np.empty(p.output_shape, np.float32)  # an array even for 1-D @ 1-D
+            np.matmul(a.reshape(a_shape), b.reshape(b_shape), out=out.reshape(out_shape))
+            return out
         self.dnnl.set_num_threads(self._threads_now)
         prim = self._primitive(("matmul", a_shape, b_shape),
                                lambda: build_matmul(self.dnnl, a_shape, b_shape, out_shape))
@@ -165,4 +183,5 @@ class ReductionKernels:
         return out
 
 
-__all__ = ["ReductionKernels", "build_matmul", "build_reduction"]
+__all__ = ["NUMPY_MATMUL_MAX_MACS", "ReductionKernels", "build_matmul", "build_reduction",
+           "numpy_matmul"]
