@@ -238,13 +238,14 @@ class RnnKernelsCpu:
         y = np.zeros((p.seq, n, h), np.float32)
         yh, yc = np.empty_like(h0), np.empty_like(h0) if p.cell == "lstm" else None
         hs, cs, start = h0, c0, 0
+        copyto = np.copyto  # with where=: ~0.6 us a copy, boolean indexing ~3 (b8)
         for end in sorted(set(lengths)):
             hs, cs = self._rnn_steps(_span(p, end - start), kind, weights,
                                      x[start:end], hs, cs, y[start:end])
-            done = ends == end
-            yh[:, done] = hs[:, done]
+            done = (ends == end)[None, :, None]
+            copyto(yh, hs, where=done)
             if yc is not None:
-                yc[:, done] = cs[:, done]
+                copyto(yc, cs, where=done)
             start = end
         y[np.arange(p.seq)[:, None] >= ends[None, :]] = 0.0
         return y, yh, yc
