@@ -260,6 +260,8 @@ def test_the_translator_encoder_replays_its_lstm_on_the_traced_lengths():
     bound = dict(zip(step.__code__.co_freevars,
                      (c.cell_contents for c in step.__closure__), strict=True))
     assert bound["kernel"].__func__ is type(encoder.backend)._rnn  # not the trace's wrapper
+    # the traced lengths: the spans' primitives bound (``cpu/rnn_lengths.py``)
+    assert bound["runner"].__qualname__ == "lengths_runner.<locals>.run_spans"
     be, checked = encoder.backend, []
     public = be.rnn
     be.rnn = lambda *a, **k: checked.append(1) or public(*a, **k)
@@ -299,3 +301,47 @@ def test_began_generator_replays_bit_for_bit_on_fast_paths():
     x = np.asfortranarray(np.random.default_rng(5).standard_normal(resize.problem.shape)
                           .astype(np.float32))
     assert resize(x).tobytes() == resize.kernel(resize.problem, x).tobytes()
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_rnn_on_traced_lengths_replays_the_bound_spans_bit_for_bit(op):
+    """A forward LSTM/GRU/RNN with three distinct lengths (and initial states) replays
+    its spans' bound primitives (``rnn_lengths``) with the normal path's bytes; with
+    ``fast_replay=False`` none is built."""
+    from onnx import TensorProto, helper
+
+    from hwbench.graph.onnx_import import load_onnx
+
+    t, n, i, h = 6, 4, 5, 3
+    gates = {"LSTM": 4, "GRU": 3, "RNN": 1}[op]
+    rng = np.random.default_rng(5)
+    inits = [helper.make_tensor(name, TensorProto.FLOAT, shape,
+                                (rng.standard_normal(shape) * 0.5).ravel().tolist())
+             for name, shape in (("W", (1, gates * h, i)), ("R", (1, gates * h, h)),
+                                 ("B", (1, 2 * gates * h)))]
+    ins = ["x", "W", "R", "B", "lens", "h0"] + (["c0"] if op == "LSTM" else [])
+    outs = ["y", "y_h"] + (["y_c"] if op == "LSTM" else [])
+    value = helper.make_tensor_value_info
+    inputs = [value("x", TensorProto.FLOAT, [t, n, i]), value("lens", TensorProto.INT32, [n]),
+              value("h0", TensorProto.FLOAT, [1, n, h])]
+    if op == "LSTM":
+        inputs.append(value("c0", TensorProto.FLOAT, [1, n, h]))
+    graph = helper.make_graph(
+        [helper.make_node(op, ins, outs, hidden_size=h)], "rnn_lengths", inputs,
+        [value("y", TensorProto.FLOAT, [t, 1, n, h]), value("y_h", TensorProto.FLOAT, [1, n, h])]
+        + ([value("y_c", TensorProto.FLOAT, [1, n, h])] if op == "LSTM" else []), inits)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    feeds = {"x": rng.standard_normal((t, n, i), dtype=np.float32),
+             "lens": np.array([2, 6, 2, 4], np.int32),
+             "h0": rng.standard_normal((1, n, h), dtype=np.float32)}
+    if op == "LSTM":
+        feeds["c0"] = rng.standard_normal((1, n, h), dtype=np.float32)
+    sess = hwbench.Session(hwbench.Model("r", load_onnx(proto)), "cpu", threads=1)
+    for _ in range(3):
+        run_both(sess, feeds)
+    step = sess.executor.plan._fn.__globals__["H0"]
+    bound = dict(zip(step.__code__.co_freevars,
+                     (c.cell_contents for c in step.__closure__), strict=True))
+    assert bound["runner"].__qualname__ == "lengths_runner.<locals>.run_spans"
+    sess.backend.fast_replay = False  # the A/B switch: no runner built
+    assert sess.backend._rnn_lengths_runner(bound["problem"], *bound["fixed"]) is None

@@ -76,6 +76,7 @@ from hwbench.backends.cpu.primitives import (
 )
 from hwbench.backends.cpu.reductions import ReductionKernels
 from hwbench.backends.cpu.rnn import RnnKernelsCpu
+from hwbench.backends.cpu.rnn_lengths import RnnLengthsCpu
 from hwbench.backends.cpu.tensor_ops import TensorOpsKernels
 from hwbench.backends.cpu.unary import UnaryKernels
 from hwbench.backends.cpu.upsampling import UpsamplingKernels
@@ -111,10 +112,9 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
     return flavour, requantization
 
 
-class CpuBackend(IntegerKernelsCpu,
-                 Int8Kernels, Float32RequantKernels, ReductionKernels, UnaryKernels,
-                 TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu, UpsamplingKernels,
-                 CastKernelsCpu, BlockedOps, Backend):
+class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, ReductionKernels,
+                 UnaryKernels, TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu,
+                 RnnLengthsCpu, UpsamplingKernels, CastKernelsCpu, BlockedOps, Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.

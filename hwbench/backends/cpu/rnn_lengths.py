@@ -1,0 +1,115 @@
+"""A forward LSTM/GRU/RNN on fixed per-batch sequence lengths, as a compiled plan replays
+it (``Backend._prepared_step``'s ``prepared_rnn``: the lengths are the traced ones).
+
+``RnnKernelsCpu._rnn_by_length`` runs one primitive per span between consecutive distinct
+lengths; on every call it converts nothing (weights are kept per array) but still looks
+up each span's primitive, checks each buffer and builds the masks: the translator's
+encoder (8 sentences, 7 distinct lengths) spent about as long in that Python as in the
+primitives. Here the spans, their primitives bound to the converted weights
+(``BoundPrimitive``), the rows each span finishes and the padding mask are settled once;
+a call runs the same primitives on the same data in the same order (the same bits),
+only swapping the activations' addresses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu import rnn
+from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
+
+_F32 = np.dtype(np.float32)
+_ndarray = np.ndarray
+
+
+def _plain(x: Any, shape: tuple[int, ...]) -> bool:
+    """A C-contiguous aligned float32 NumPy array of ``shape`` (read in place)."""
+    return type(x) is _ndarray and x.dtype == _F32 and x.shape == shape \
+        and x.flags.c_contiguous and x.flags.aligned
+
+
+def lengths_runner(be: Any, p: Any, w: Any, r: Any, b: Any,
+                   peep: Any) -> Callable[..., tuple | None] | None:
+    """``run(x, h0, c0)`` -> ``_rnn``'s outputs for problem ``p`` (forward, layout 0,
+    lengths given, oneDNN's cell, no peepholes) with these weights, or None for a call
+    with other arguments (the caller runs the kernel); None where ``p`` is not that case."""
+    kind = rnn.native_kind(p)
+    if kind is None or p.lengths is None or p.direction != "forward" or p.layout \
+            or peep is not None or p.cell not in ("lstm", "gru", "rnn") or kind == "lbr_gru":
+        return None
+    cell, n, h, lstm = p.cell, p.batch, p.hidden, p.cell == "lstm"
+    be.dnnl.set_num_threads(be._threads_now)  # the primitive cache's key, as the kernel's
+    weights = {
+        rnn.ARG_WEIGHTS_LAYER: be._once_per_array(w, ("rnn-ldigo", cell),
+                                                  lambda v: rnn.to_ldigo(v, cell)),
+        rnn.ARG_WEIGHTS_ITER: be._once_per_array(r, ("rnn-ldigo", cell),
+                                                 lambda v: rnn.to_ldigo(v, cell)),
+        rnn.ARG_BIAS: (np.zeros((1, 1, p.gates, h), np.float32) if b is None else
+                       be._once_per_array(b, ("rnn-bias", cell, False),
+                                          lambda v: rnn.to_ldgo_bias(v, cell, False))),
+    }
+    varying = (rnn.ARG_SRC_LAYER, rnn.ARG_SRC_ITER, rnn.ARG_DST_LAYER, rnn.ARG_DST_ITER)
+    if lstm:
+        varying += (rnn.ARG_SRC_ITER_C, rnn.ARG_DST_ITER_C)
+    ends = np.asarray(p.lengths)
+    spans = []  # (x offset, y offset, bound primitive, rows ending here)
+    start = 0
+    for end in sorted(set(p.lengths)):
+        sp = rnn._span(p, end - start)
+        prim = be._primitive(("rnn", kind, sp.direction, sp.seq, sp.batch, sp.input_size,
+                              sp.hidden, sp.activations[0], sp.has_peepholes),
+                             lambda sp=sp: rnn.RnnPrimitive(be.dnnl, sp, kind)).prim
+        if set(prim.mds) != {*weights, *varying, rnn.onednn.ARG_SCRATCHPAD}:
+            return None
+        run = BoundPrimitive(prim, weights, varying).runner()
+        spans.append((4 * start * n * p.input_size, 4 * start * n * h, run,
+                      (ends == end)[None, :, None]))
+        start = end
+    padding = (np.arange(p.seq)[:, None] >= ends[None, :])[:, :, None]
+    x_shape, s_shape = (p.seq, n, p.input_size), (1, n, h)
+    zeros = np.zeros(s_shape, np.float32)  # a missing initial state (never written)
+    # the state between spans: two pairs in turn (a span reads one and writes the other)
+    carry = [np.empty(s_shape, np.float32) for _ in range(4)]
+    carried = [address(a) for a in carry]
+    copyto, zeros_like = np.copyto, np.zeros
+
+    def run_spans(x: Any, h0: Any, c0: Any) -> tuple | None:
+        h0 = zeros if h0 is None else h0
+        c0 = zeros if c0 is None and lstm else c0
+        if not _plain(x, x_shape) or not _plain(h0, s_shape) \
+                or (not _plain(c0, s_shape) if lstm else c0 is not None):
+            return None
+        y = zeros_like((p.seq, n, h), np.float32)
+        yh = np.empty(s_shape, np.float32)
+        yc = np.empty(s_shape, np.float32) if lstm else None
+        a_x, a_y, a_h = address(x), address(y), address(h0)
+        a_c = address(c0) if lstm else 0
+        for k, (x_off, y_off, run, done) in enumerate(spans):
+            j = 2 * (k % 2)
+            hs, cs = carry[j], carry[j + 1]
+            if lstm:
+                run(a_x + x_off, a_h, a_y + y_off, carried[j], a_c, carried[j + 1])
+                copyto(yc, cs, where=done)
+            else:
+                run(a_x + x_off, a_h, a_y + y_off, carried[j])
+            copyto(yh, hs, where=done)
+            a_h, a_c = carried[j], carried[j + 1]
+        copyto(y, 0.0, where=padding)
+        y_out = y.reshape(p.seq, 1, n, h)  # (seq, n, h) is ONNX's (seq, 1, n, h) as is
+        return (y_out, yh, yc) if lstm else (y_out, yh)
+    run_spans.kept = (weights, spans, carry)
+    return run_spans
+
+
+class RnnLengthsCpu:
+    """``CpuBackend``'s hook for ``prepared_rnn``: a plan replays ``_rnn`` on its traced
+    lengths through ``lengths_runner`` (not with ``fast_replay=False``, the A/B switch)."""
+
+    def _rnn_lengths_runner(self, p: Any, w: Any, r: Any, b: Any,
+                            peep: Any) -> Callable[..., tuple | None] | None:
+        return lengths_runner(self, p, w, r, b, peep) if getattr(self, "fast_replay", True) \
+            else None
