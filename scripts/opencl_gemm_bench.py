@@ -79,7 +79,8 @@ def main() -> None:
         if args.conv:
             name, c, h, k, r, stride = shape
             x = rng.standard_normal((1, c, h, h)).astype(np.float32)
-            w = rng.standard_normal((k, c, r, r)).astype(np.float32) / np.float32(np.sqrt(c * r * r))
+            w = rng.standard_normal((k, c, r, r)).astype(np.float32)
+            w /= np.float32(np.sqrt(c * r * r))
             flops = 2.0 * k * c * r * r * (h // stride) ** 2
             call = lambda be, x, w, r=r, s=stride: be.conv2d(  # noqa: E731
                 x, w, stride=s, padding=r // 2, activation="relu")

@@ -64,6 +64,18 @@ def test_packed_gemm_writes_the_output_with_its_bias(be, rng, m, n, k, bias_shap
     assert_close(out, reference.gemm(a, b, bias, False, False), k)
 
 
+@pytest.mark.parametrize("trans_a, trans_b", [(False, True), (True, False), (True, True)])
+def test_packed_gemm_packs_transposed_operands(be, rng, trans_a, trans_b):
+    """pack_b moves whole panels of a row-major B as vectors; a transposed B (and the
+    partial last panel, n = 45) goes element by element: both against the reference."""
+    m, n, k = 70, 45, 300
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b), None, trans_a=trans_a,
+                              trans_b=trans_b))
+    assert_close(out, reference.gemm(a, b, None, trans_a, trans_b), k)
+
+
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 @pytest.mark.parametrize("kernel, groups, k, stride", [
     ("sgemm_packed", 6, 6, 1),   # depthwise.cl
