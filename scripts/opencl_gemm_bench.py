@@ -5,8 +5,9 @@ Each shape is M x N x K (M: output channels, N: output pixels, K: C * R * S, as 
 lowers it); both backends run it in this process, taking turns call by call, and each
 one's fastest of ``--reps`` calls counts (opencl: the device time of its profiling events,
 packing included; cpu: wall time). ``--conv`` times the whole conv (im2col, GEMM, epilogue)
-of the ResNet-50 layers instead. ``--params MR=6,MBLK=8,...`` runs opencl with other tile
-parameters (the defaults otherwise). ``--kernels`` also prints each opencl kernel's share
+of the ResNet-50 layers instead. ``--params MR=6,WIDE=1,...`` runs opencl with other tile
+parameters (the rest: the defaults); several sets, separated by ``;``, run side by side
+(one column each, taking turns with cpu). ``--kernels`` also prints each opencl kernel's share
 (profiling events of its launches, over the timed calls).
 
     python scripts/opencl_gemm_bench.py --reps 7
@@ -21,7 +22,7 @@ import time
 import numpy as np
 
 from hwbench.backends import get_backend
-from hwbench.backends.opencl import compiler
+from hwbench.backends.opencl import compiler, tile_params
 
 # (name, M, N, K); the conv form: (name, C, H, K, R, stride)
 GEMMS = (("res 3x3 64@56", 64, 3136, 576), ("res 1x1 64->256@56", 256, 3136, 64),
@@ -30,7 +31,11 @@ GEMMS = (("res 3x3 64@56", 64, 3136, 576), ("res 1x1 64->256@56", 256, 3136, 64)
          ("square 1024", 1024, 1024, 1024))
 CONVS = (("res 3x3 64@56", 64, 56, 64, 3, 1), ("res 1x1 64->256@56", 64, 56, 256, 1, 1),
          ("res 3x3 256@14", 256, 14, 256, 3, 1), ("res 1x1 1024->256@14", 1024, 14, 256, 1, 1),
-         ("res 3x3 512@7", 512, 7, 512, 3, 1), ("res 1x1 256->1024@14", 256, 14, 1024, 1, 1))
+         ("res 3x3 512@7", 512, 7, 512, 3, 1), ("res 1x1 256->1024@14", 256, 14, 1024, 1, 1),
+         ("inc 1x1 192->64@28", 192, 28, 64, 1, 1), ("inc 1x1 480->16@14", 480, 14, 16, 1, 1),
+         ("inc 5x5 16->32@28", 16, 28, 32, 5, 1), ("inc 3x3 96->128@28", 96, 28, 128, 3, 1),
+         ("inc 1x1 832->384@7", 832, 7, 384, 1, 1), ("mb2 1x1 24->144@56", 24, 56, 144, 1, 1),
+         ("mb2 1x1 144->24@56", 144, 56, 24, 1, 1), ("mb2 1x1 320->1280@7", 320, 7, 1280, 1, 1))
 
 
 def best(fn, reps: int) -> float:
@@ -53,11 +58,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.cpu_time and (args.threads != 1 or os.environ.get("POCL_MAX_PTHREAD_COUNT") != "1"):
         ap.error("--cpu-time needs --threads 1 and POCL_MAX_PTHREAD_COUNT=1")
-    options = {}
+    variants = [None]
     if args.params:
-        params = dict(item.split("=") for item in args.params.split(","))
-        options = {"gemm_kernel": "sgemm_packed",
-                   "gemm_params": {k: int(v) for k, v in params.items()}}
+        variants = [{**tile_params.DEFAULTS["sgemm_packed"],
+                     **{k: int(v) for k, v in (item.split("=") for item in text.split(","))}}
+                    for text in args.params.split(";")]
     events: list[tuple[str, object]] = []
     if args.kernels:
         launch = compiler.Program.launch
@@ -68,13 +73,14 @@ def main() -> None:
             return event
 
         compiler.Program.launch = recorded
-    ocl = get_backend("opencl", check_finite=False, **options)
+    ocls = [get_backend("opencl", check_finite=False, gemm_params=v) for v in variants]
     cpu = get_backend("cpu", check_finite=False, threads=args.threads)
     rng = np.random.default_rng(0)
     shapes = CONVS if args.conv else GEMMS
     if args.only:
         shapes = tuple(s for s in shapes if any(o in s[0] for o in args.only.split(",")))
-    print(f"{'shape':24s} {'opencl GF/s':>12s} {'cpu GF/s':>10s} {'ocl/cpu':>8s} {'diff':>9s}")
+    heads = "".join(f" {'opencl' + str(i) + ' GF/s':>13s} {'/cpu':>5s}" for i in range(len(ocls)))
+    print(f"{'shape':24s}{heads} {'cpu GF/s':>9s} {'diff':>8s}")
     for shape in shapes:
         if args.conv:
             name, c, h, k, r, stride = shape
@@ -90,35 +96,41 @@ def main() -> None:
             w = rng.standard_normal((k, n)).astype(np.float32) / np.float32(np.sqrt(k))
             flops = 2.0 * m * n * k
             call = lambda be, x, w: be.gemm(x, w)  # noqa: E731
-        ox, ow = ocl.asarray(x), ocl.asarray(w)
         cx, cw = cpu.asarray(x), cpu.asarray(w)
-        got = ocl.to_numpy(call(ocl, ox, ow))
         want = cpu.to_numpy(call(cpu, cx, cw))
-        diff = float(np.max(np.abs(got - want)) / max(np.max(np.abs(want)), 1e-30))
-        t_ocl, t_cpu = [], []
+        operands, diff = [], 0.0
+        for ocl in ocls:
+            ox, ow = ocl.asarray(x), ocl.asarray(w)
+            operands.append((ox, ow))
+            got = ocl.to_numpy(call(ocl, ox, ow))
+            diff = max(diff, float(np.max(np.abs(got - want)) / np.max(np.abs(want))))
+        t_ocl: list[list[float]] = [[] for _ in ocls]
+        t_cpu = []
         events.clear()
         clock = time.process_time if args.cpu_time else time.perf_counter
         for _ in range(args.reps):
-            if args.cpu_time:
-                start = clock()
-                call(ocl, ox, ow)
-                ocl.synchronize()
-                t_ocl.append(clock() - start)
-            else:
-                t_ocl.append(ocl.device_seconds(call, ocl, ox, ow)[1])
+            for ocl, (ox, ow), spent in zip(ocls, operands, t_ocl, strict=True):
+                if args.cpu_time:
+                    start = clock()
+                    call(ocl, ox, ow)
+                    ocl.synchronize()
+                    spent.append(clock() - start)
+                else:
+                    spent.append(ocl.device_seconds(call, ocl, ox, ow)[1])
             start = clock()
             call(cpu, cx, cw)
             cpu.synchronize()
             t_cpu.append(clock() - start)
-        go, gc = flops / min(t_ocl) / 1e9, flops / min(t_cpu) / 1e9
-        print(f"{name:24s} {go:12.1f} {gc:10.1f} {go / gc:8.2f} {diff:9.1e}", flush=True)
+        gc = flops / min(t_cpu) / 1e9
+        cols = "".join(f" {flops / min(t) / 1e9:13.1f} {flops / min(t) / 1e9 / gc:5.2f}"
+                       for t in t_ocl)
+        print(f"{name:24s}{cols} {gc:9.1f} {diff:8.1e}", flush=True)
         if events:
-            spent: dict[str, list[float]] = {}
+            by_kernel: dict[str, list[float]] = {}
             for kernel, event in events:
-                spent.setdefault(kernel, []).append(
+                by_kernel.setdefault(kernel, []).append(
                     (event.profile.end - event.profile.start) * 1e-6)
-            print("    " + ", ".join(f"{k} {min(v):.3f} ms" for k, v in spent.items()))
-
+            print("    " + ", ".join(f"{k} {min(v):.3f} ms" for k, v in by_kernel.items()))
 
 if __name__ == "__main__":
     main()

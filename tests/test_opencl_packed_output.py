@@ -19,7 +19,8 @@ except ImportError as exc:  # pragma: no cover
     OK, WHY = False, str(exc)
 pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
 
-SMALL_KC = {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128}  # K = 20 * 9 takes two slices
+# K = 20 * 9 takes two slices; the float8 K loop (the default: float16 where AVX-512 is)
+SMALL_KC = {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128, "WIDE": 0}
 
 
 @pytest.fixture(scope="module", params=[None, SMALL_KC], ids=["default", "kc128"])
@@ -74,6 +75,28 @@ def test_packed_gemm_packs_transposed_operands(be, rng, trans_a, trans_b):
     out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b), None, trans_a=trans_a,
                               trans_b=trans_b))
     assert_close(out, reference.gemm(a, b, None, trans_a, trans_b), k)
+
+
+def test_wide_k_loop_only_where_pocl_has_avx512(monkeypatch):
+    """WIDE asks for the AVX-512 K loop; a device without it builds the float8 one (a
+    program of its own), and only PoCL's x86-64 CPU device on an AVX-512 host has it."""
+    from hwbench.backends.opencl import runtime
+
+    be = get_backend("opencl", gemm_kernel="sgemm_packed",
+                     gemm_params={**SMALL_KC, "WIDE": 1})
+    monkeypatch.setattr(be.dev, "avx512", True)
+    wide = be.gemm_engine.sgemm_program().key
+    monkeypatch.setattr(be.dev, "avx512", False)
+    assert be.gemm_engine.sgemm_program().key != wide
+    narrow = get_backend("opencl", gemm_kernel="sgemm_packed", gemm_params=SMALL_KC)
+    assert narrow.gemm_engine.sgemm_program().key == be.gemm_engine.sgemm_program().key
+    pocl = "OpenCL 3.0 PoCL HSTR: pthread-x86_64-unknown-linux-gnu-znver3"
+    monkeypatch.setattr(runtime, "host_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert runtime.pocl_avx512(True, pocl)
+    assert not runtime.pocl_avx512(False, pocl)
+    assert not runtime.pocl_avx512(True, "OpenCL 3.0 (Build 0)")  # Intel's CPU runtime
+    monkeypatch.setattr(runtime, "host_cpu_flags", lambda: frozenset({"avx2"}))
+    assert not runtime.pocl_avx512(True, pocl)
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))

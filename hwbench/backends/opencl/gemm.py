@@ -178,8 +178,9 @@ class Gemm:
     def sgemm_program(self) -> Program:
         p = self.params
         if self.kernel == "sgemm_packed":
+            wide = int(bool(p.get("WIDE")) and self.device.avx512)  # else the AVX2 form
             return self.compiler.program(GEMM_SOURCES["sgemm_packed"], {
-                **p, **vec8_defines(self.device)}, {
+                **p, "WIDE": wide, **vec8_defines(self.device)}, {
                 "sgemm_packed": (1, 1, 1), "sgemm_packed_out": (1, 1, 1),
                 "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)},
                 source="\n".join(kernel_source(name) for name in (
