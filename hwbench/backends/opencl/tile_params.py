@@ -21,7 +21,8 @@ from hwbench.files import locked, write_atomic
 # sgemm_packed (CPU): MR rows x 16 columns per micro-tile, MBLK x NBLK micro-tiles per
 # work-item, KC-long slices of K; WIDE 1: its K loop in float16 for AVX-512 where PoCL's
 # host has it (``runtime.pocl_avx512``; the float8 loop elsewhere). Defaults measured on
-# a 2-core Zen 3 VM with PoCL 3.0; WIDE on a 2-core Zen 4 one (5-15 % faster).
+# a 2-core Zen 3 VM with PoCL 3.0; WIDE (5-15 % faster) and KC 512 (0-8 % over 256 on
+# ResNet-50's and Inception's convs, bitwise the same sums) on a 2-core Zen 4 one.
 # sgemm_tiled (GPU): TSM x TSN tiles per work-group, TSK-deep slices, WPTM x WPTN
 # outputs per work-item (CLBlast-like; 256 work-items, 8 KiB of local memory).
 # gemm_int8_packed and gemm_int8_tiled: the same roles for the int8 kernels (KC even,
@@ -37,7 +38,7 @@ SPACES: dict[str, dict[str, tuple[int, ...]]] = {
                         "WPTM": (2, 4, 8), "WPTN": (2, 4, 8)},
 }
 DEFAULTS: dict[str, dict[str, int]] = {
-    "sgemm_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 256, "WIDE": 1},
+    "sgemm_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 512, "WIDE": 1},
     "sgemm_tiled": {"TSM": 64, "TSN": 64, "TSK": 16, "WPTM": 4, "WPTN": 4},
     "gemm_int8_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 512},
     "gemm_int8_tiled": {"TSM": 64, "TSN": 64, "TSK": 32, "WPTM": 4, "WPTN": 4},
