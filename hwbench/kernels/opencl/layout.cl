@@ -46,3 +46,25 @@ __kernel void strided3(int n, int d1, int d2, int s0, int s1, int s2,
     const int rest = i / d2;
     out[i] = x[(rest / d1) * s0 + (rest % d1) * s1 + c * s2];
 }
+
+// strided3 when its last axis is contiguous (s2 = 1, ShuffleNet's channel shuffle:
+// (C/g, g, H*W) rows of H*W): a work-item per 16 elements of one output row, no index
+// division per element, constant-bound copies that vectorize. Work-items: (d2 / 16
+// rounded up, d0 * d1).
+__kernel void strided3_rows(int rows, int d1, int d2, int s0, int s1,
+                            __global const T *restrict x, __global T *restrict out)
+{
+    const int c0 = get_global_id(0) * 16;
+    const int row = get_global_id(1);
+    if (c0 >= d2 || row >= rows)
+        return;
+    __global const T *src = x + (size_t)(row / d1) * s0 + (size_t)(row % d1) * s1 + c0;
+    __global T *dst = out + (size_t)row * d2 + c0;
+    if (c0 + 16 <= d2) {
+        for (int t = 0; t < 16; ++t)
+            dst[t] = src[t];
+    } else {
+        for (int t = 0; t < d2 - c0; ++t)
+            dst[t] = src[t];
+    }
+}
