@@ -24,6 +24,7 @@ LOCAL = 256  # work-items per work-group of the 1-D kernels
 GEMM_SOURCES = {"sgemm_packed": "gemm_packed", "sgemm_tiled": "gemm_tiled",
                 "gemm_int8_packed": "gemm_packed", "gemm_int8_tiled": "gemm_tiled"}
 INT32_MAX = 2**31 - 1
+PACK_K = 16  # rows of K per work-item of the float pack_b (gemm_packed.cl's PACK_K)
 CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
             np.dtype(np.float32): "float", np.dtype(np.int32): "int",
             np.dtype(np.int64): "long", np.dtype(np.int16): "short",
@@ -183,7 +184,7 @@ class Gemm:
             return self.compiler.program(GEMM_SOURCES["sgemm_packed"], {
                 **p, "WIDE": wide, **vec8_defines(self.device)}, {
                 "sgemm_packed": (1, 1, 1), "sgemm_packed_out": (1, 1, 1),
-                "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)},
+                "pack_a": (16, 1, 1), "pack_b": (1, 16, 1)},
                 source="\n".join(kernel_source(name) for name in (
                     "vec8", "activation", GEMM_SOURCES["sgemm_packed"], "gemm_packed_out")))
         local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
@@ -260,8 +261,8 @@ class Gemm:
         if b_packed:
             return ap, b.buffer, b.batch
         bp = self.scratch.get("bp", 4 * groups * np_ * k)
-        prog.launch("pack_b", (k, np_ // 16, groups), i32(n), i32(k), b.buffer, i32(b.rows),
-                    i32(b.cols), i32(b.batch), bp, i32(np_ // 16), i32(np_ * k))
+        prog.launch("pack_b", (-(-k // PACK_K), np_ // 16, groups), i32(n), i32(k), b.buffer,
+                    i32(b.rows), i32(b.cols), i32(b.batch), bp, i32(np_ // 16), i32(np_ * k))
         return ap, bp, np_ * k
 
     def sgemm_out(self, m: int, n: int, k: int, a: Operand, b: Operand, out: OutputMap,
