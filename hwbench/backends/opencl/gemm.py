@@ -112,7 +112,7 @@ def layout_program(compiler: Compiler, dtype: np.dtype) -> Program:
     """layout.cl for one element type: gathers (transposes), 2-D and strided copies."""
     return compiler.program("layout", {"T": CL_TYPES[np.dtype(dtype)]},
                             {"gather": (LOCAL,), "copy2d": (16, 16), "strided3": (LOCAL,),
-                             "strided3_rows": (1, 16)})
+                             "strided3_rows": (1, 16), "strided3_tiles": (1, 4, 1)})
 
 
 @dataclass(frozen=True)
