@@ -78,7 +78,9 @@ def test_compare_with_nan_is_false_unscreened():
 
 @pytest.mark.parametrize("shapes", [((7,), (7,), (7,)), ((3, 1), (1, 5), ()),
                                     ((1, 5, 5), (2, 1, 1), (2, 5, 5)),
-                                    ((), (3,), (2, 1))])
+                                    ((), (3,), (2, 1)),
+                                    ((1, 1, 5, 13), (2, 3, 5, 13), ()),  # a causal mask
+                                    ((2, 1, 3, 1), (1, 4, 1, 5), (1,))])  # 4 axes remain
 @pytest.mark.parametrize("cdtype", [np.bool_, np.uint8])
 def test_where_matches_the_reference(backend, rng, shapes, cdtype):
     sc, sx, sy = shapes

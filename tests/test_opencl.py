@@ -204,8 +204,8 @@ TILED = {"TSM": 32, "TSN": 32, "TSK": 8, "WPTM": 2, "WPTN": 2}  # 256 work-items
 @pytest.mark.parametrize("kernel,params", [
     ("sgemm_tiled", None),
     ("sgemm_tiled", TILED),
-    ("sgemm_packed", {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128}),
-    ("sgemm_packed", {"MR": 6, "MBLK": 16, "NBLK": 8, "KC": 384}),
+    ("sgemm_packed", {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128, "WIDE": 0}),
+    ("sgemm_packed", {"MR": 6, "MBLK": 16, "NBLK": 8, "KC": 384, "WIDE": 1}),
 ])
 def test_gemm_kernels_and_parameters_agree_with_the_reference(kernel, params, rng):
     be = get_backend("opencl", gemm_kernel=kernel, gemm_params=params)

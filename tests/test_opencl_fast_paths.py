@@ -127,6 +127,8 @@ PERMS = [
     ((6, 5), (1, 0)),
     ((6, 5), (0, 1)),                    # the identity: one contiguous copy
     ((2, 3, 4), (1, 0, 2)),
+    ((1, 3, 4, 6, 6), (0, 2, 1, 3, 4)),  # a channel shuffle: rows of 36 (strided3_rows)
+    ((2, 5, 16), (1, 0, 2)),             # rows of exactly one 16-element chunk
 ]
 
 

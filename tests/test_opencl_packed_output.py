@@ -19,7 +19,8 @@ except ImportError as exc:  # pragma: no cover
     OK, WHY = False, str(exc)
 pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
 
-SMALL_KC = {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128}  # K = 20 * 9 takes two slices
+# K = 20 * 9 takes two slices; the float8 K loop (the default: float16 where AVX-512 is)
+SMALL_KC = {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128, "WIDE": 0}
 
 
 @pytest.fixture(scope="module", params=[None, SMALL_KC], ids=["default", "kc128"])
@@ -62,6 +63,40 @@ def test_packed_gemm_writes_the_output_with_its_bias(be, rng, m, n, k, bias_shap
     out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b),
                               None if bias is None else be.asarray(bias)))
     assert_close(out, reference.gemm(a, b, bias, False, False), k)
+
+
+@pytest.mark.parametrize("trans_a, trans_b", [(False, True), (True, False), (True, True)])
+def test_packed_gemm_packs_transposed_operands(be, rng, trans_a, trans_b):
+    """pack_b moves whole panels of a row-major B as vectors; a transposed B (and the
+    partial last panel, n = 45) goes element by element: both against the reference."""
+    m, n, k = 70, 45, 300
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(np.float32)
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b), None, trans_a=trans_a,
+                              trans_b=trans_b))
+    assert_close(out, reference.gemm(a, b, None, trans_a, trans_b), k)
+
+
+def test_wide_k_loop_only_where_pocl_has_avx512(monkeypatch):
+    """WIDE asks for the AVX-512 K loop; a device without it builds the float8 one (a
+    program of its own), and only PoCL's x86-64 CPU device on an AVX-512 host has it."""
+    from hwbench.backends.opencl import runtime
+
+    be = get_backend("opencl", gemm_kernel="sgemm_packed",
+                     gemm_params={**SMALL_KC, "WIDE": 1})
+    monkeypatch.setattr(be.dev, "avx512", True)
+    wide = be.gemm_engine.sgemm_program().key
+    monkeypatch.setattr(be.dev, "avx512", False)
+    assert be.gemm_engine.sgemm_program().key != wide
+    narrow = get_backend("opencl", gemm_kernel="sgemm_packed", gemm_params=SMALL_KC)
+    assert narrow.gemm_engine.sgemm_program().key == be.gemm_engine.sgemm_program().key
+    pocl = "OpenCL 3.0 PoCL HSTR: pthread-x86_64-unknown-linux-gnu-znver3"
+    monkeypatch.setattr(runtime, "host_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert runtime.pocl_avx512(True, pocl)
+    assert not runtime.pocl_avx512(False, pocl)
+    assert not runtime.pocl_avx512(True, "OpenCL 3.0 (Build 0)")  # Intel's CPU runtime
+    monkeypatch.setattr(runtime, "host_cpu_flags", lambda: frozenset({"avx2"}))
+    assert not runtime.pocl_avx512(True, pocl)
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))

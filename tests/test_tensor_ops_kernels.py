@@ -20,6 +20,9 @@ SLICES = [  # (shape, starts, ends, axes, steps)
     ((9, 11), [0, 10], [9, -12], [0, -1], [3, -4]),
     ((2, 3, 4, 5), [1, -2], [2, 5], [-1, 1], [1, 1]),
     ((5, 6), [-100, -1], [100, -7], [0, 1], [1, -1]),
+    ((2, 5, 60), [1, 20], [5, 57], [1, 2], None),  # runs of 37 along the last axis: rows
+    ((3, 4, 48), [16, 1], [32, 4], [2, 0], None),  # one 16-long run per row
+    ((3, 40), [1, 39], [3, -100], [0, 1], [1, -1]),  # a reversed last axis: no run
 ]
 
 
@@ -40,6 +43,7 @@ def test_slice_matches_reference(backend, x, shape, starts, ends, axes, steps):
 
 @pytest.mark.parametrize("shape,indices,axis", [
     ((13, 5), [[3, 0, 12], [-1, -13, 7]], 0),   # an embedding lookup, ids (2, 3)
+    ((13, 20), [[3, 0, 12], [-1, -13, 7]], 0),  # rows of 20: opencl's take_rows
     ((3, 7, 2), [6, -7, 2, 2], 1),
     ((4, 3), [-1], -1),
     ((5,), 2, 0),                                # a scalar index: a 0-d result

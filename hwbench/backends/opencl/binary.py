@@ -51,6 +51,9 @@ class BinaryKernelsOpencl(BroadcastKernels):
         return out
 
     def _where(self, p: spec.WhereProblem, condition, x, y) -> Any:
+        fast = self._where3(p, condition, x, y)
+        if fast is not None:
+            return fast
         out = self.empty(p.shape)
         self._binary_program().launch(
             "where", (p.size,), i32(p.size),

@@ -22,6 +22,7 @@ from hwbench.kernels import spec
 OPS = {"add": 0, "mul": 1, "sub": 2, "div": 3, "pow": 4, "max": 5, "min": 6, "fmod": 7}
 MAX_RANK = 3
 VEC_LOCAL = (8, 1, 1)  # eight float8 blocks of a row per work-group
+LAUNCHES = {"binary3": VEC_LOCAL, "where3": VEC_LOCAL}
 
 
 @functools.lru_cache(maxsize=512)
@@ -66,10 +67,29 @@ class BroadcastKernels:
         # The innermost collapsed axis is the output's last one of extent > 1: every
         # operand steps along it by 1 (its own) or 0 (broadcast).
         assert sa[2] in (0, 1) and sb[2] in (0, 1)
-        self.compiler.program("broadcast", {"OP": OPS[op]}, {"binary3": VEC_LOCAL}).launch(
+        self.compiler.program("broadcast", {"OP": OPS[op]}, LAUNCHES).launch(
             "binary3", (-(-extents[2] // 8), extents[1], extents[0]), i32(extents[1]),
             i32(extents[2]), self._buf(a), i32(sa[0]), i32(sa[1]), i32(sa[2]), self._buf(b),
             i32(sb[0]), i32(sb[1]), i32(sb[2]), out.data)
+        return out
+
+    def _where3(self, p: spec.WhereProblem, condition: Any, x: Any, y: Any) -> Any:
+        """Where over at most three collapsed dimensions in one launch, else None."""
+        extents, strides = collapse(tuple(p.shape), tuple(p.condition_shape),
+                                    tuple(p.x_shape), tuple(p.y_shape))
+        if len(extents) > MAX_RANK:
+            return None
+        pad = MAX_RANK - len(extents)
+        extents = (1,) * pad + extents
+        sc, sx, sy = ((0,) * pad + s for s in strides)
+        out = self.empty(tuple(p.shape))
+        if out.size == 0:
+            return out
+        self.compiler.program("broadcast", {"OP": 0}, LAUNCHES).launch(
+            "where3", (-(-extents[2] // 8), extents[1], extents[0]), i32(extents[1]),
+            i32(extents[2]), self._buf(condition), i32(sc[0]), i32(sc[1]), i32(sc[2]),
+            self._buf(x), i32(sx[0]), i32(sx[1]), i32(sx[2]), self._buf(y), i32(sy[0]),
+            i32(sy[1]), i32(sy[2]), out.data)
         return out
 
     def _binary(self, p: spec.BinaryProblem, a, b, op: int) -> Any:

@@ -24,6 +24,7 @@ LOCAL = 256  # work-items per work-group of the 1-D kernels
 GEMM_SOURCES = {"sgemm_packed": "gemm_packed", "sgemm_tiled": "gemm_tiled",
                 "gemm_int8_packed": "gemm_packed", "gemm_int8_tiled": "gemm_tiled"}
 INT32_MAX = 2**31 - 1
+PACK_K = 16  # rows of K per work-item of the float pack_b (gemm_packed.cl's PACK_K)
 CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
             np.dtype(np.float32): "float", np.dtype(np.int32): "int",
             np.dtype(np.int64): "long", np.dtype(np.int16): "short",
@@ -31,12 +32,15 @@ CL_TYPES = {np.dtype(np.int8): "char", np.dtype(np.uint8): "uchar",
 # only moved (layout.cl, tensor_ops.cl), never computed on
 
 
-def i32(value: int) -> np.int32:
-    """A by-value kernel argument; sizes past int32 are refused, not wrapped."""
-    if not -INT32_MAX - 1 <= value <= INT32_MAX:
-        raise UnsupportedError(f"opencl: {value} does not fit the kernels' 32-bit int "
-                               "arguments (sizes and offsets must stay below 2**31)")
-    return np.int32(value)
+def i32(value: int) -> int:
+    """A by-value kernel argument; sizes past int32 are refused, not wrapped. Returned as
+    given: every kernel's scalar argument types are declared (``compiler.Program``), so
+    pyopencl packs a Python int itself; an np.int32 per argument cost ~1 us of host time,
+    ~2000 of them per MobileNet v2 run."""
+    if -2147483648 <= value <= 2147483647:
+        return value
+    raise UnsupportedError(f"opencl: {value} does not fit the kernels' 32-bit int "
+                           "arguments (sizes and offsets must stay below 2**31)")
 
 
 def col2output_run(cpu_form: bool) -> int:
@@ -110,7 +114,8 @@ def round_up(value: int, multiple: int) -> int:
 def layout_program(compiler: Compiler, dtype: np.dtype) -> Program:
     """layout.cl for one element type: gathers (transposes), 2-D and strided copies."""
     return compiler.program("layout", {"T": CL_TYPES[np.dtype(dtype)]},
-                            {"gather": (LOCAL,), "copy2d": (16, 16), "strided3": (LOCAL,)})
+                            {"gather": (LOCAL,), "copy2d": (16, 16), "strided3": (LOCAL,),
+                             "strided3_rows": (1, 16), "strided3_tiles": (1, 4, 1)})
 
 
 @dataclass(frozen=True)
@@ -178,10 +183,11 @@ class Gemm:
     def sgemm_program(self) -> Program:
         p = self.params
         if self.kernel == "sgemm_packed":
+            wide = int(bool(p.get("WIDE")) and self.device.avx512)  # else the AVX2 form
             return self.compiler.program(GEMM_SOURCES["sgemm_packed"], {
-                **p, **vec8_defines(self.device)}, {
+                **p, "WIDE": wide, **vec8_defines(self.device)}, {
                 "sgemm_packed": (1, 1, 1), "sgemm_packed_out": (1, 1, 1),
-                "pack_a": (16, 1, 1), "pack_b": (16, 1, 1)},
+                "pack_a": (16, 1, 1), "pack_b": (1, 16, 1)},
                 source="\n".join(kernel_source(name) for name in (
                     "vec8", "activation", GEMM_SOURCES["sgemm_packed"], "gemm_packed_out")))
         local = (p["TSN"] // p["WPTN"], p["TSM"] // p["WPTM"], 1)
@@ -258,8 +264,8 @@ class Gemm:
         if b_packed:
             return ap, b.buffer, b.batch
         bp = self.scratch.get("bp", 4 * groups * np_ * k)
-        prog.launch("pack_b", (k, np_ // 16, groups), i32(n), i32(k), b.buffer, i32(b.rows),
-                    i32(b.cols), i32(b.batch), bp, i32(np_ // 16), i32(np_ * k))
+        prog.launch("pack_b", (-(-k // PACK_K), np_ // 16, groups), i32(n), i32(k), b.buffer,
+                    i32(b.rows), i32(b.cols), i32(b.batch), bp, i32(np_ // 16), i32(np_ * k))
         return ap, bp, np_ * k
 
     def sgemm_out(self, m: int, n: int, k: int, a: Operand, b: Operand, out: OutputMap,

@@ -19,6 +19,8 @@ import numpy as np
 from hwbench.backends.opencl.gemm import i32, layout_program
 
 MAX_RANK = 3
+ROW_MIN = 16  # a contiguous last axis at least this long: strided3_rows' row copies
+TILE_MIN = 8  # a 2-D transpose (input contiguous along d1) this wide: strided3_tiles
 
 
 @functools.lru_cache(maxsize=512)
@@ -84,7 +86,19 @@ class PermuteKernels:
         out = self.empty(tuple(shape), dtype)
         if out.size == 0:
             return out
-        layout_program(self.compiler, dtype).launch(
+        program = layout_program(self.compiler, dtype)
+        if strides[2] == 1 and extents[2] >= ROW_MIN:
+            rows = extents[0] * extents[1]
+            program.launch("strided3_rows", (-(-extents[2] // 16), rows), i32(rows),
+                           i32(extents[1]), i32(extents[2]), i32(strides[0]),
+                           i32(strides[1]), self._buf(x), out.data)
+            return out
+        if strides[1] == 1 and min(extents[1], extents[2]) >= TILE_MIN:
+            program.launch("strided3_tiles", (-(-extents[2] // 16), -(-extents[1] // 16),
+                                              extents[0]), i32(extents[1]), i32(extents[2]),
+                           i32(strides[0]), i32(strides[2]), self._buf(x), out.data)
+            return out
+        program.launch(
             "strided3", (out.size,), i32(out.size), i32(extents[1]), i32(extents[2]),
             i32(strides[0]), i32(strides[1]), i32(strides[2]), self._buf(x), out.data)
         return out

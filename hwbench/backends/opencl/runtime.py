@@ -280,6 +280,26 @@ def opencl_c_std(version_text: str) -> str | None:
     return "CL3.0" if major >= 3 else "CL2.0" if major == 2 else None
 
 
+def host_cpu_flags() -> frozenset[str]:
+    """The host CPU's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return frozenset(line.partition(":")[2].split())
+    return frozenset()
+
+
+def pocl_avx512(is_cpu: bool, version: str) -> bool:
+    """Whether kernels may compile functions for AVX-512 (``target("avx512f")``): PoCL's
+    CPU device on an x86-64 host that has it. PoCL 3.0 builds for the host CPU as LLVM 14
+    names it (Zen 4: "znver3", without AVX-512), so float16 code is split in two."""
+    return (is_cpu and "PoCL" in version and "x86_64" in version
+            and "avx512f" in host_cpu_flags())
+
+
 class Device:
     """A context and an in-order, profiling command queue on one device (tinygrad's
     *Device* role)."""
@@ -303,6 +323,7 @@ class Device:
         self.local_mem_size = int(self.device.local_mem_size)
         self.compute_units = int(self.device.max_compute_units)
         self.opencl_c_std = opencl_c_std(self.device.opencl_c_version)
+        self.avx512 = pocl_avx512(self.is_cpu, entry.version)
 
     @property
     def cache_key(self) -> str:

@@ -6,19 +6,23 @@ launches cost more than the arithmetic (on PoCL, busy: an 8x8x8 product 0.72 -> 
 in one launch). With at most ``SKINNY_ROWS`` rows and both operands contiguous along k
 (a batch-1 classifier: ONNX Gemm with transB) packing B costs more than the product
 itself, dot products that read each weight once: 1x9216x4096 96-128 -> 36-57 ms,
-1x2048x1000 1.9-8 -> 0.7-3 ms (busy, best of 8). At 8 rows, or with B not transposed,
-the packed engine measured faster above ``SMALL_MACS``.
+1x2048x1000 1.9-8 -> 0.7-3 ms (busy, best of 8); then eight weight rows streamed at once
+per work-item (``DOT_COLS``) and vec8.cl's loads: 1x9216x4096 51 -> 6-10 ms, 1x4096x1000
+2.1 -> 0.55-0.6 ms (busy, one PoCL thread, device time; MKL: 6 and 0.75-0.9 ms CPU). At 8
+rows, or with B not transposed, the packed engine measured faster above ``SMALL_MACS``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from hwbench.backends.opencl.gemm import LOCAL, Operand, check_int32, i32
+from hwbench.backends.opencl.compiler import kernel_source
+from hwbench.backends.opencl.gemm import LOCAL, Operand, check_int32, i32, vec8_defines
 
 SMALL_MACS = 2**17  # m*n*k below this: one launch, no packing
 SKINNY_ROWS = 2     # m up to this, both operands contiguous along k: the dot kernel
 ROWS_SMALL = 4      # rows per work-item otherwise
+DOT_COLS = 8        # columns per work-item of gemm_small_dot (its DOT_COLS)
 
 
 def rows_per_item(m: int, n: int, k: int, dot: bool) -> int | None:
@@ -42,11 +46,13 @@ def gemm_small(engine: Any, rows: int, m: int, n: int, k: int, a: Any, b: Any, o
     check_int32("gemm", m * k, k * n, m * n)
     work = max(1, -(-n // 8))
     local = min(LOCAL, 16)
-    program = engine.compiler.program("gemm_small", {"ROWS": rows},
-                                      {"gemm_small": (local, 1), "gemm_small_dot": (local, 1)})
+    program = engine.compiler.program(
+        "gemm_small", {"ROWS": rows, **vec8_defines(engine.device)},
+        {"gemm_small": (local, 1), "gemm_small_dot": (1, 1)},
+        source=kernel_source("vec8") + "\n" + kernel_source("gemm_small"))
     bias_buf, brs, bcs = bias if bias is not None else (out, 0, 0)
     if is_dot(a, b, k):
-        program.launch("gemm_small_dot", (n, -(-m // rows)), i32(m), i32(n), i32(k),
+        program.launch("gemm_small_dot", (-(-n // DOT_COLS), -(-m // rows)), i32(m), i32(n), i32(k),
                        a.buffer, i32(a.rows), b.buffer, i32(b.cols), out, bias_buf,
                        i32(bias is not None), i32(brs), i32(bcs))
         return

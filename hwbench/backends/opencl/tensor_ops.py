@@ -9,10 +9,21 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.opencl.gemm import CL_TYPES, LOCAL, i32
-from hwbench.backends.opencl.permute import PermuteKernels
+from hwbench.backends.opencl.permute import ROW_MIN, PermuteKernels
 from hwbench.kernels import spec
 
 CACHED_TABLES = 4096  # index tables up to this many entries stay on the device, by value
+
+
+def row_runs(p: spec.TakeProblem) -> bool:
+    """Whether ``take_rows`` serves ``p``: its last table one contiguous run at least
+    ``ROW_MIN`` long and no table entry a fill (-1)."""
+    last = p.tables[-1] if p.tables else None
+    if last is None or len(last) < ROW_MIN or last[0] < 0:
+        return False
+    if int(last[-1]) - int(last[0]) != len(last) - 1 or not np.all(np.diff(last) == 1):
+        return False
+    return not any(bool((t < 0).any()) for t in p.tables[:-1])
 
 
 class TensorOpsKernels(PermuteKernels):
@@ -32,7 +43,16 @@ class TensorOpsKernels(PermuteKernels):
         else:  # token ids change every call
             tables = self.asarray(flat.astype(np.int32)).data
         out = self.empty(p.shape, dtype)
-        program = self.compiler.program("tensor_ops", {"T": CL_TYPES[dtype]}, {"take": (LOCAL,)})
+        if out.size == 0:
+            return out
+        program = self.compiler.program("tensor_ops", {"T": CL_TYPES[dtype]},
+                                        {"take": (LOCAL,), "take_rows": (1, 16)})
+        if row_runs(p):
+            length = p.take_shape[-1]
+            rows = p.size // length
+            program.launch("take_rows", (-(-length // 16), rows), i32(rows), i32(length),
+                           self._meta_buffer(meta), tables, self._buf(x), out.data)
+            return out
         program.launch("take", (p.size,), i32(p.size), self._meta_buffer(meta), tables,
                        self._buf(x), out.data,
                        (np.uint8 if dtype == np.bool_ else dtype.type)(p.fill))  # bool: uchar

@@ -19,14 +19,17 @@ from hwbench.files import locked, write_atomic
 
 # Parameters of each tunable kernel: default per device kind, and the allowed values.
 # sgemm_packed (CPU): MR rows x 16 columns per micro-tile, MBLK x NBLK micro-tiles per
-# work-item, KC-long slices of K. Defaults measured on a 2-core Zen 3 VM with PoCL 3.0.
+# work-item, KC-long slices of K; WIDE 1: its K loop in float16 for AVX-512 where PoCL's
+# host has it (``runtime.pocl_avx512``; the float8 loop elsewhere). Defaults measured on
+# a 2-core Zen 3 VM with PoCL 3.0; WIDE (5-15 % faster) and KC 512 (0-8 % over 256 on
+# ResNet-50's and Inception's convs, bitwise the same sums) on a 2-core Zen 4 one.
 # sgemm_tiled (GPU): TSM x TSN tiles per work-group, TSK-deep slices, WPTM x WPTN
 # outputs per work-item (CLBlast-like; 256 work-items, 8 KiB of local memory).
 # gemm_int8_packed and gemm_int8_tiled: the same roles for the int8 kernels (KC even,
 # TSK a multiple of 4); int8 defaults measured on a 2-core Zen 4 VM with PoCL 3.0.
 SPACES: dict[str, dict[str, tuple[int, ...]]] = {
     "sgemm_packed": {"MR": (4, 6), "MBLK": (4, 8, 16), "NBLK": (2, 4, 8),
-                     "KC": (128, 256, 384, 512)},
+                     "KC": (128, 256, 384, 512), "WIDE": (0, 1)},
     "sgemm_tiled": {"TSM": (32, 64, 128), "TSN": (32, 64, 128), "TSK": (8, 16, 32),
                     "WPTM": (2, 4, 8), "WPTN": (2, 4, 8)},
     "gemm_int8_packed": {"MR": (4, 6), "MBLK": (4, 8, 16), "NBLK": (2, 4, 8),
@@ -35,7 +38,7 @@ SPACES: dict[str, dict[str, tuple[int, ...]]] = {
                         "WPTM": (2, 4, 8), "WPTN": (2, 4, 8)},
 }
 DEFAULTS: dict[str, dict[str, int]] = {
-    "sgemm_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 256},
+    "sgemm_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 512, "WIDE": 1},
     "sgemm_tiled": {"TSM": 64, "TSN": 64, "TSK": 16, "WPTM": 4, "WPTN": 4},
     "gemm_int8_packed": {"MR": 6, "MBLK": 8, "NBLK": 4, "KC": 512},
     "gemm_int8_tiled": {"TSM": 64, "TSN": 64, "TSK": 32, "WPTM": 4, "WPTN": 4},

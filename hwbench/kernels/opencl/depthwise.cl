@@ -56,13 +56,18 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
         STOREU8(acc, out + o);
         return;
     }
+    // A row's last, partial block (all of them when OW < 8: EfficientNet's 7x7 stages):
+    // residual and activation still on the float8, whose exp (SiLU) PoCL vectorizes; the
+    // scalar exp ran 11x slower per element, and 0.24 -> 0.69 ms at 1152x7x7, 5x5.
+    const int lanes = OW - ow;
     float v[8];
-    vstore8(acc, 0, v);
-    for (int j = 0; j < OW - ow; ++j) {
-        float y = v[j];
-        if (has_residual)
-            y += residual[o + j];
-        ACTIVATE(float, y, act);
-        out[o + j] = y;
+    if (has_residual) {
+        for (int j = 0; j < 8; ++j)
+            v[j] = j < lanes ? residual[o + j] : 0.0f;
+        acc += vload8(0, v);
     }
+    ACTIVATE(float8, acc, act);
+    vstore8(acc, 0, v);
+    for (int j = 0; j < lanes; ++j)
+        out[o + j] = v[j];
 }

@@ -337,6 +337,13 @@ __kernel void im2col(__global const B_T *restrict x, int C, int H, int W, int cg
 
 #else  // SGEMM
 
+// pack_b's unaligned float8 moves: vec8.cl's, which the host puts first (plain vector
+// moves on CPUs); the built-ins where this file is built alone.
+#ifndef VEC8_CL
+#define LOADU8(p) vload8(0, (p))
+#define STOREU8(v, p) vstore8((v), 0, (p))
+#endif
+
 // Ap[p][k][r] = op(A)[p * MR + r][k], zero past M. op(A) is M x K; element (i, k) sits at
 // A[i * sa_row + k * sa_col] (trans_a swaps the strides). Group g = get_global_id(2) reads
 // A + g * a_bs and writes Ap + g * ap_bs.
@@ -357,20 +364,36 @@ __kernel void pack_a(int M, int K, __global const float *restrict A, int sa_row,
 }
 
 // Bp[p][k][c] = op(B)[k][p * 16 + c], zero past N; op(B) is K x N, element (k, j) at
-// B[k * sb_row + j * sb_col]; groups as in pack_a.
+// B[k * sb_row + j * sb_col]; groups as in pack_a. One work-item per panel and 16 rows of
+// K (PACK_K): a work-item per row spent more on itself than on its 64 bytes (GPT-2's
+// weights, packed every call: 1.4 ms a launch). A whole panel of a row-major B (sb_col 1,
+// the MatMul weights' case) moves as two float8s per row: the element loop with a runtime
+// stride compiled to 16 scalar loads, 2-4x slower.
+#define PACK_K 16
 __kernel void pack_b(int N, int K, __global const float *restrict B, int sb_row, int sb_col,
                      int b_bs, __global float *restrict Bp, int panels, int bp_bs)
 {
-    const int k = get_global_id(0);
+    const int k0 = get_global_id(0) * PACK_K;
     const int p = get_global_id(1);
     const int g = get_global_id(2);
-    if (k >= K || p >= panels)
+    if (k0 >= K || p >= panels)
         return;
+    const int k1 = MIN(K, k0 + PACK_K);
     B += (size_t)g * b_bs;
-    __global float *dst = Bp + (size_t)g * bp_bs + ((size_t)p * K + k) * 16;
-    for (int c = 0; c < 16; ++c) {
-        const int j = p * 16 + c;
-        dst[c] = j < N ? B[(size_t)k * sb_row + (size_t)j * sb_col] : 0.0f;
+    __global float *dst = Bp + (size_t)g * bp_bs + ((size_t)p * K + k0) * 16;
+    if (sb_col == 1 && p * 16 + 16 <= N) {
+        __global const float *src = B + (size_t)k0 * sb_row + p * 16;
+        for (int k = k0; k < k1; ++k, src += sb_row, dst += 16) {
+            STOREU8(LOADU8(src), dst);
+            STOREU8(LOADU8(src + 8), dst + 8);
+        }
+        return;
+    }
+    for (int k = k0; k < k1; ++k, dst += 16) {
+        for (int c = 0; c < 16; ++c) {
+            const int j = p * 16 + c;
+            dst[c] = j < N ? B[(size_t)k * sb_row + (size_t)j * sb_col] : 0.0f;
+        }
     }
 }
 #endif  // INT8

@@ -40,7 +40,23 @@
 // point at the tile's first element.
 #define A_STEP(i) { float a = ap[a##i]; c##i##0 = a * b0 + c##i##0; \
                     c##i##1 = a * b1 + c##i##1; }
-inline void micro_tile_out(int steps, __global const float *restrict ap, int sa_row,
+#define A_HALF(i) { c##i##0 = ap[a##i] * b0 + c##i##0; }
+// WIDE (x86 CPUs with AVX-512, set by the host): the K loop on one float16 per row,
+// compiled for AVX-512 (PoCL 3.0 builds for the host's AVX2 target otherwise, and splits
+// float16 into two float8s): one broadcast-FMA per row and step instead of a broadcast and
+// two FMAs. The sums are the same (each lane's FMAs in the same order).
+#ifndef WIDE
+#define WIDE 0
+#endif
+#if WIDE
+#define W_STEP(i) { w##i = ap[a##i] * b + w##i; }
+#define W_JOIN(i) float16 w##i = (float16)(c##i##0, c##i##1)
+#define W_SPLIT(i) { c##i##0 = w##i.lo; c##i##1 = w##i.hi; }
+__attribute__((target("avx512f")))
+#else
+inline
+#endif
+void micro_tile_out(int steps, __global const float *restrict ap, int sa_row,
                            int sa_col, __global const float8 *restrict bp,
                            __global float *restrict o, int lr, int contig, const int *off,
                            int ncols, int accumulate, int valid, int final,
@@ -58,10 +74,31 @@ inline void micro_tile_out(int steps, __global const float *restrict ap, int sa_
     if (accumulate) {
         FOR_ROWS(OUT_LOAD);
     }
-    for (int s = 0; s < steps; ++s, ap += sa_col) {
-        const float8 b0 = bp[2 * s];
-        const float8 b1 = bp[2 * s + 1];
-        FOR_ROWS(A_STEP);
+    if (ncols <= 8) {
+        // A panel's first 8 columns only (the last panel of a 7x7 image's 49 columns):
+        // half the FMAs, each lane's in the same order.
+        for (int s = 0; s < steps; ++s, ap += sa_col) {
+            const float8 b0 = bp[2 * s];
+            FOR_ROWS(A_HALF);
+        }
+    } else {
+#if WIDE
+        W_JOIN(0); W_JOIN(1); W_JOIN(2); W_JOIN(3);
+        W_JOIN(4); W_JOIN(5); W_JOIN(6); W_JOIN(7);
+        __global const float16 *bw = (__global const float16 *)bp;
+        for (int s = 0; s < steps; ++s, ap += sa_col) {
+            const float16 b = bw[s];
+            FOR_ROWS(W_STEP);
+        }
+        W_SPLIT(0); W_SPLIT(1); W_SPLIT(2); W_SPLIT(3);
+        W_SPLIT(4); W_SPLIT(5); W_SPLIT(6); W_SPLIT(7);
+#else
+        for (int s = 0; s < steps; ++s, ap += sa_col) {
+            const float8 b0 = bp[2 * s];
+            const float8 b1 = bp[2 * s + 1];
+            FOR_ROWS(A_STEP);
+        }
+#endif
     }
     FOR_ROWS(OUT_STORE);
 }
