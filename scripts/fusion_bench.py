@@ -1,7 +1,7 @@
 """fp32 ``cpu`` vs onnxruntime, both engines in one process, timed alternately (issue 16).
 
     PYTHONPATH=. python scripts/fusion_bench.py [--threads 2] [--repeats 7] [--batch 1,8]
-        [--profile] [--gomp-spincount 30000] [--cpu-time] model ...
+        [--profile] [--gomp-spincount 30000] [--cpu-time] [--dim sequence=32] model ...
 
 Prints, per model and batch, each engine's median seconds per run and hwbench's speed as
 a ratio of onnxruntime's (>1: hwbench faster), then the geometric mean. ``--profile``
@@ -50,8 +50,9 @@ def _median(run, repeats: int) -> float:
     return statistics.median(times)
 
 
-def bench(name: str, batch: int, threads: int, repeats: int, profile: bool) -> float:
-    model = load_model(name, batch=batch)
+def bench(name: str, batch: int, threads: int, repeats: int, profile: bool,
+          dims: dict[str, int] | None = None) -> float:
+    model = load_model(name, batch=batch, dims=dims)
     feeds, _ = batch_feeds(model.graph, batch, seed=0)
     hw = Session(model, "cpu", threads=threads, profile=profile)
     options = ort.SessionOptions()
@@ -81,6 +82,24 @@ def add_cpu_time_option(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"time {what} by the calling thread's CPU seconds (needs --threads 1)")
 
 
+def add_dim_option(p: argparse.ArgumentParser) -> None:
+    """``--dim NAME=SIZE`` (repeatable), shared with per_node_vs_onnxruntime.py: the
+    transformers' sequence as the zoo run sizes it (``--dim sequence=32``)."""
+    p.add_argument("--dim", action="append", default=[], metavar="NAME=SIZE",
+                   help="size a symbolic dimension, e.g. sequence=32 (repeatable)")
+
+
+def chosen_dims(p: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, int]:
+    """``--dim`` as ``load_model``'s ``dims``."""
+    dims = {}
+    for item in args.dim:
+        name, _, size = item.partition("=")
+        if not name or not size.isdigit():
+            p.error(f"--dim takes NAME=SIZE, got {item!r}")
+        dims[name] = int(size)
+    return dims
+
+
 def chosen_clock(p: argparse.ArgumentParser, args: argparse.Namespace):
     """time.thread_time under --cpu-time (one thread only: other threads' work would not
     count), else time.perf_counter."""
@@ -103,15 +122,18 @@ def main() -> None:
                    help="hwbench's idle OpenMP threads spin this many rounds before they "
                         "sleep (default: they sleep at once)")
     add_cpu_time_option(p, "runs")
+    add_dim_option(p)
     args = p.parse_args()
     CLOCK = chosen_clock(p, args)
+    dims = chosen_dims(p, args)
     if args.gomp_spincount is not None:  # libgomp reads it once, when the cpu backend loads
         os.environ["GOMP_SPINCOUNT"] = str(args.gomp_spincount)
     ratios = {b: [] for b in map(int, args.batch.split(","))}
     for name in args.models:
         for b in ratios:
             try:
-                ratios[b].append(bench(name, b, args.threads, args.repeats, args.profile))
+                ratios[b].append(bench(name, b, args.threads, args.repeats, args.profile,
+                                       dims))
             except Exception as exc:  # noqa: BLE001 - one model's failure costs one row
                 print(f"{name:22s} b{b}  failed: {type(exc).__name__}: {str(exc)[:200]}")
     for b, rs in ratios.items():

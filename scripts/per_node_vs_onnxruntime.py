@@ -1,7 +1,7 @@
 """Where hwbench's ``cpu`` loses time to onnxruntime, node by node (issue 16).
 
     PYTHONPATH=. python scripts/per_node_vs_onnxruntime.py [--threads 2] [--batch 1]
-        [--runs 20] [--top 15] [--cpu-time] model ...
+        [--runs 20] [--top 15] [--cpu-time] [--dim sequence=32] model ...
 
 Both engines run the model in one process: hwbench with every step of its compiled plan
 (what ``Session.run`` replays) timed alone, onnxruntime with its own
@@ -29,7 +29,12 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
-from fusion_bench import add_cpu_time_option, chosen_clock  # scripts/ is on sys.path
+from fusion_bench import (  # scripts/ is on sys.path
+    add_cpu_time_option,
+    add_dim_option,
+    chosen_clock,
+    chosen_dims,
+)
 
 from hwbench.models import load_model
 from hwbench.models.sample_inputs import batch_feeds
@@ -175,8 +180,9 @@ def onnxruntime_per_node(model_bytes: bytes, feeds: dict, threads: int,
     return best, dict(counts), float(np.median(times)) * 1e3
 
 
-def compare(name: str, batch: int, threads: int, runs: int, top: int) -> None:
-    model = load_model(name, batch=batch)
+def compare(name: str, batch: int, threads: int, runs: int, top: int,
+            dims: dict[str, int] | None = None) -> None:
+    model = load_model(name, batch=batch, dims=dims)
     feeds, _ = batch_feeds(model.graph, batch, seed=0)
     session = Session(model, "cpu", threads=threads)
     session.run(feeds)
@@ -222,10 +228,12 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--top", type=int, default=15)
     add_cpu_time_option(p, "hwbench's steps")
+    add_dim_option(p)
     args = p.parse_args()
     CLOCK = chosen_clock(p, args)
+    dims = chosen_dims(p, args)
     for name in args.models:
-        compare(name, args.batch, args.threads, args.runs, args.top)
+        compare(name, args.batch, args.threads, args.runs, args.top, dims)
 
 
 if __name__ == "__main__":
