@@ -78,7 +78,7 @@ def test_cpu_gemm_with_large_weights_runs_sgemm_then_the_activation(rng):
     from hwbench.backends.cpu.fused_gemm import FUSED_MAX_WEIGHT_BYTES
 
     be = get_backend("cpu")
-    k, n = 1100, 1000
+    k, n = 2200, 2000
     assert 4 * k * n > FUSED_MAX_WEIGHT_BYTES
     a = rng.standard_normal((2, k)).astype(np.float32)
     w = (rng.standard_normal((k, n)) / 30).astype(np.float32)

@@ -12,6 +12,8 @@ folds Gemm's alpha/beta): the node lives in domain ``com.hwbench``.
 
 from __future__ import annotations
 
+import numpy as np
+
 from hwbench.graph.activation_fusion import ONNX_DOMAINS, conv_activation
 from hwbench.graph.ir import FUSED_DOMAIN, FUSED_GEMM, Graph, Node
 
@@ -42,4 +44,79 @@ def fuse_gemm_activations(graph: Graph) -> Graph:
         removed.add(id(gemm))
         removed.update(id(n) for n in absorbed[:-1])
     graph.nodes = [replace.get(id(n), n) for n in graph.nodes if id(n) not in removed]
+    return graph
+
+
+def _column_bias(graph: Graph, add: Node, y: str, n: int, rank: int) -> str | None:
+    """The name of ``add``'s constant other operand as Gemm's C of shape (n,) (a new
+    initializer where it has leading 1s), if it is one float32 value per output column
+    that does not widen the product's rank; else None."""
+    if add.op_type != "Add" or add.domain not in ONNX_DOMAINS or len(add.inputs) != 2:
+        return None
+    other = add.inputs[1] if add.inputs[0] == y else add.inputs[0]
+    bias = graph.initializers.get(other)
+    if other == y or bias is None or bias.dtype != np.float32 or bias.ndim > rank:
+        return None
+    if bias.shape[-1:] != (n,) or any(d != 1 for d in bias.shape[:-1]):
+        return None
+    return other if bias.ndim == 1 else graph.add_initializer(f"{other}_row", bias.reshape(n))
+
+
+def matmuls_as_gemm(graph: Graph) -> Graph:
+    """MatMul of an activation by a constant 2-D float32 weight, and the Add of a
+    per-column constant bias that alone reads it, as one Gemm with C (in place):
+    ``Reshape(x, (m, k)) → Gemm(·, W, bias) → Reshape(·, x's leading dims + (n,))``
+    where x has more than two dimensions (the Reshapes are views). A transformer's dense
+    layers are such pairs (72 in BERT-base); the cpu backend runs a Gemm by a weight on
+    its packed-weight matmul primitive with the bias fused (``cpu/fused_gemm.packs``),
+    where MatMul then Add took two calls on plain weights. Run it before
+    ``fuse_gemm_activations`` (a 2-D product's Relu then joins the Gemm; a 3-D one's
+    reads the Reshape back and stays its own node)."""
+    from hwbench.graph.shape_inference import infer_shapes
+
+    inits = graph.initializers
+    shapes: dict | None = None
+    consumers = graph.consumers()
+    replace: dict[int, list[Node]] = {}
+    removed: set[int] = set()
+    for mm in graph.nodes:
+        if mm.op_type != "MatMul" or mm.domain not in ONNX_DOMAINS or len(mm.inputs) != 2:
+            continue
+        w = inits.get(mm.inputs[1])
+        if w is None or w.ndim != 2 or w.dtype != np.float32 or mm.inputs[0] in inits:
+            continue
+        shapes = infer_shapes(graph) if shapes is None else shapes
+        x_shape = shapes.get(mm.inputs[0])
+        if x_shape is None or len(x_shape) < 2 or any(not isinstance(d, int)
+                                                         for d in x_shape):
+            continue
+        y, (k, n) = mm.outputs[0], w.shape
+        readers = consumers.get(y, [])
+        bias = None
+        if len(readers) == 1 and y not in graph.output_names:
+            bias = _column_bias(graph, readers[0], y, n, len(x_shape))
+        last, out = (readers[0], readers[0].outputs[0]) if bias is not None else (mm, y)
+        if bias is None and len(x_shape) == 2:
+            continue  # a 2-D MatMul runs on gemm already
+        inputs = [mm.inputs[0], mm.inputs[1]]
+        if bias is not None:
+            inputs.append(bias)
+        nodes = []
+        if len(x_shape) > 2:
+            m = int(np.prod(x_shape[:-1]))
+            flat = graph.fresh_name(f"{mm.inputs[0]}_2d")
+            to_2d = graph.add_initializer(f"{mm.name or y}_shape_2d", np.array([m, k], np.int64))
+            nodes.append(Node("Reshape", [mm.inputs[0], to_2d], [flat], {}, f"{mm.name}_to_2d"))
+            inputs[0] = flat
+            y2 = graph.fresh_name(f"{out}_2d")
+            back = graph.add_initializer(f"{mm.name or y}_shape_nd",
+                                         np.array([*x_shape[:-1], n], np.int64))
+            nodes.append(Node("Gemm", inputs, [y2], {}, mm.name))
+            nodes.append(Node("Reshape", [y2, back], [out], {}, f"{mm.name}_to_nd"))
+        else:
+            nodes.append(Node("Gemm", inputs, [out], {}, mm.name))
+        replace[id(last)] = nodes
+        removed.add(id(mm))
+    graph.nodes = [new for node in graph.nodes if id(node) not in removed or id(node) in replace
+                   for new in replace.get(id(node), [node])]
     return graph

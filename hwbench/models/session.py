@@ -24,7 +24,7 @@ from hwbench.backends import Backend, backend_class, get_backend, parse_backend_
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.executor import Executor
 from hwbench.graph.gelu_fusion import fuse_gelu
-from hwbench.graph.gemm_fusion import fuse_gemm_activations
+from hwbench.graph.gemm_fusion import fuse_gemm_activations, matmuls_as_gemm
 from hwbench.graph.passes import fuse_conv_epilogues, optimize
 from hwbench.models.model import Model, load_model
 from hwbench.models.quantization import quantize_model
@@ -107,7 +107,8 @@ class Session:
         self.precision = model.precision
         self.graph = optimize(model.graph)
         if fuse:
-            self.graph = fuse_gemm_activations(fuse_gelu(fuse_conv_epilogues(self.graph)))
+            self.graph = fuse_gemm_activations(matmuls_as_gemm(
+                fuse_gelu(fuse_conv_epilogues(self.graph))))
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
         self._run = self.executor.replay if plan else self.executor.run

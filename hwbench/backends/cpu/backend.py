@@ -32,7 +32,7 @@ from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.channel_transpose import transpose_activation
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
-from hwbench.backends.cpu.fused_gemm import fused_gemm
+from hwbench.backends.cpu.fused_gemm import fused_gemm, packs
 from hwbench.backends.cpu.int8 import Int8Kernels
 from hwbench.backends.cpu.integer import IntegerKernelsCpu
 from hwbench.backends.cpu.layouts import (
@@ -288,7 +288,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
     gemm_fused_activations = frozenset(ONEDNN_ACTIVATIONS)
 
     def _gemm(self, p: spec.GemmProblem, a, b, bias, activation: str | None = None):
-        if activation is not None:  # one matmul primitive with bias and post-op
+        if activation is not None or packs(self, p, b):  # one matmul primitive, B packed
             return fused_gemm(self, p, a, b, bias, activation)
         a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
         if self.mkl is not None:

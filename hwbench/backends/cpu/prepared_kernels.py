@@ -266,9 +266,10 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
 
 def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
     from hwbench.backends.cpu.blas_layout import leading_dim, row_major
+    from hwbench.backends.cpu.fused_gemm import packs
     from hwbench.kernels import spec
 
-    if kwargs.get("activation") is not None:
+    if kwargs.get("activation") is not None or len(args) == 3 and packs(be, p, args[1]):
         return _fused_gemm(be, p, kernel, args, kwargs)
     if be.mkl is not None or kwargs or len(args) != 3:
         return None
@@ -312,12 +313,13 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
 
 def _fused_gemm(be: Any, p: Any, kernel: Callable, args: tuple,
                 kwargs: dict) -> Callable | None:
-    """``_gemm(..., activation=)`` (``cpu/fused_gemm.py``): the cached matmul primitive
-    bound to the packed weights and the bias, A read in place."""
+    """``_gemm(..., activation=)`` or a ``_gemm`` that ``packs`` (``cpu/fused_gemm.py``):
+    the cached matmul primitive bound to the packed weights and the bias, A read in
+    place."""
     from hwbench.backends.cpu.fused_gemm import fuses, matmul_for, packed_weights
 
-    activation = kwargs["activation"]
-    if set(kwargs) != {"activation"} or len(args) != 3 or not fuses(p):
+    activation = kwargs.get("activation")
+    if set(kwargs) - {"activation"} or len(args) != 3 or not fuses(p):
         return None
     a, b, bias = args
     a_shape = (p.k, p.m) if p.trans_a else (p.m, p.k)

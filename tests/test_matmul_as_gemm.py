@@ -1,0 +1,107 @@
+"""A transformer's dense layers as Gemm by a packed weight (issue 16): the graph pass
+``gemm_fusion.matmuls_as_gemm`` (MatMul by a constant weight, and the per-column bias Add
+after it, as Reshape → Gemm → Reshape), its near misses, and the cpu backend running a
+Gemm by a weight on the packed matmul primitive (normal path and plan replay)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from tolerances import assert_close
+
+from hwbench.backends import get_backend
+from hwbench.backends.reference import ReferenceBackend
+from hwbench.graph import Executor, load_onnx, optimize
+from hwbench.graph.gemm_fusion import fuse_gemm_activations, matmuls_as_gemm
+from hwbench.graph.ir import FUSED_DOMAIN, FUSED_GEMM
+from hwbench.kernels import spec
+
+onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+K, N = 16, 8
+
+
+def dense_graph(rng):
+    """x (2, 3, K): MatMul + Add(bias (N,)) → Relu; MatMul + Add(bias (1, 1, N)); a
+    MatMul read twice (no bias taken); near misses: an Add of a full (3, N) constant,
+    an Add of two activations, a MatMul of two activations."""
+    inits = {f"w{i}": (rng.standard_normal((K if i != 4 else N, N)) / 4).astype(np.float32)
+             for i in range(1, 6)}
+    inits.update(b1=rng.standard_normal(N).astype(np.float32),
+                 b2=rng.standard_normal((1, 1, N)).astype(np.float32),
+                 full=rng.standard_normal((3, N)).astype(np.float32))
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["m1"], name="d1"),
+        helper.make_node("Add", ["m1", "b1"], ["a1"]),
+        helper.make_node("Relu", ["a1"], ["r1"]),
+        helper.make_node("MatMul", ["x", "w2"], ["m2"], name="d2"),
+        helper.make_node("Add", ["b2", "m2"], ["a2"]),                 # bias first
+        helper.make_node("MatMul", ["x", "w3"], ["m3"], name="d3"),
+        helper.make_node("Add", ["m3", "full"], ["a3"]),               # not per column
+        helper.make_node("Add", ["m3", "a2"], ["a4"]),                 # m3 read twice
+        helper.make_node("MatMul", ["a4", "w4"], ["m4"], name="d4"),
+        helper.make_node("Add", ["m4", "r1"], ["a5"]),                 # not a constant
+        helper.make_node("Transpose", ["a2"], ["a2t"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["a3", "a2t"], ["y2"], name="act"),  # no weight
+        helper.make_node("MatMul", ["a5", "w5"], ["y1"], name="d5"),  # a graph output
+    ]
+    inits["w5"] = (rng.standard_normal((N, N)) / 4).astype(np.float32)
+    g = helper.make_graph(
+        nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, K])],
+        [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [2, 3, N]),
+         helper.make_tensor_value_info("y2", TensorProto.FLOAT, [2, 3, 3])],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
+    return optimize(load_onnx(model)), {"x": rng.standard_normal((2, 3, K)).astype(np.float32)}
+
+
+def test_pass_makes_gemms_of_weight_matmuls_and_skips_near_misses(rng):
+    graph, feeds = dense_graph(rng)
+    fused = matmuls_as_gemm(graph.copy())
+    gemms = {n.name: n for n in fused.nodes if n.op_type == "Gemm"}
+    assert sorted(gemms) == ["d1", "d2", "d3", "d4", "d5"]
+    assert [len(gemms[d].inputs) for d in ("d1", "d2", "d3", "d4", "d5")] == [3, 3, 2, 2, 2]
+    assert fused.initializers[gemms["d2"].inputs[2]].shape == (N,)  # (1, 1, N) as a row
+    counts = fused.op_counts()
+    assert counts["MatMul"] == 1 and counts["Add"] == 3 and counts["Reshape"] == 10
+    assert graph.op_counts()["MatMul"] == 6  # the pass worked on its copy only
+    want = Executor(graph, ReferenceBackend()).run(feeds)
+    got = Executor(fused, ReferenceBackend()).run(feeds)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
+    # the Relu after d1's bias now follows a Gemm: fuse_gemm_activations takes it
+    assert fuse_gemm_activations(fused).op_counts()[f"{FUSED_DOMAIN}:{FUSED_GEMM}"] == 0
+    # (it reads the Reshape back to 3-D, not the Gemm: the Relu stays its own node)
+
+
+def test_cpu_runs_the_rewritten_graph_as_before(rng):
+    graph, feeds = dense_graph(rng)
+    want = Executor(graph, ReferenceBackend()).run(feeds)
+    be = get_backend("cpu", threads=1, check_finite=False)  # (a NaN screen: no plan)
+    ex = Executor(matmuls_as_gemm(graph.copy()), be)
+    for _ in range(3):  # the normal run, the traced run, a replay
+        got = ex.replay(feeds)
+        for g, w in zip(got, want, strict=True):
+            assert_close(g, np.asarray(w, np.float64), K)
+    # one packed primitive per problem: d1 and d2 share one, d4 and d5 another
+    assert sum(key[0] == "fused_gemm" and key[2] is None for key in be._primitives) == 3
+    ns = ex.plan._fn.__globals__
+    calls = [ns[k] for k in ns if k.startswith("K") and getattr(ns[k], "problem", None)
+             and isinstance(ns[k].problem, spec.GemmProblem)]
+    assert len(calls) == 5 and all(c.fast() for c in calls)  # bound packed primitives
+
+
+def test_cpu_packs_only_frozen_weights(rng):
+    """A Gemm by a weight (``asarray``: frozen) runs on the packed primitive; by any
+    other B on dnnl_sgemm, as before: a packed copy of an array that may change would
+    go stale."""
+    be = get_backend("cpu", threads=1)
+    a = rng.standard_normal((5, K)).astype(np.float32)
+    w = rng.standard_normal((K, N)).astype(np.float32)
+    bias = rng.standard_normal(N).astype(np.float32)
+    want = a.astype(np.float64) @ w + bias
+    assert_close(be.to_numpy(be.gemm(a, w, bias)), want, K)
+    assert not any(key[0] == "fused_gemm" for key in be._primitives)
+    assert_close(be.to_numpy(be.gemm(a, be.asarray(w), bias)), want, K)
+    assert any(key[0] == "fused_gemm" and key[2] is None for key in be._primitives)
