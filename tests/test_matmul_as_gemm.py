@@ -105,3 +105,51 @@ def test_cpu_packs_only_frozen_weights(rng):
     assert not any(key[0] == "fused_gemm" for key in be._primitives)
     assert_close(be.to_numpy(be.gemm(a, be.asarray(w), bias)), want, K)
     assert any(key[0] == "fused_gemm" and key[2] is None for key in be._primitives)
+
+
+def split_graph(rng):
+    """GPT-2's query/key/value projection: x (2, 3, K) @ W (K, 3N) + bias, Split along the
+    last axis into N, N, N (constant lengths); a 2-D product by a weight Split into two
+    equal parts without a bias; a Split along another axis (left alone)."""
+    inits = {"w": rng.standard_normal((K, 3 * N)).astype(np.float32) / 4,
+             "b": rng.standard_normal(3 * N).astype(np.float32),
+             "lengths": np.array([N, N, N], np.int64),
+             "w2": rng.standard_normal((K, 2 * N)).astype(np.float32) / 4,
+             "w3": rng.standard_normal((K, N)).astype(np.float32) / 4}
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"], name="qkv"),
+        helper.make_node("Add", ["m", "b"], ["mb"]),
+        helper.make_node("Split", ["mb", "lengths"], ["q", "k", "v"], axis=-1),
+        helper.make_node("Reshape", ["x", "flat"], ["x2"]),
+        helper.make_node("MatMul", ["x2", "w2"], ["m2"], name="halves"),
+        helper.make_node("Split", ["m2"], ["h1", "h2"], axis=1),
+        helper.make_node("MatMul", ["x", "w3"], ["m3"], name="rows"),
+        helper.make_node("Split", ["m3"], ["r1", "r2"], axis=0),
+    ]
+    inits["flat"] = np.array([6, K], np.int64)
+    outs = {"q": [2, 3, N], "k": [2, 3, N], "v": [2, 3, N], "h1": [6, N], "h2": [6, N],
+            "r1": [1, 3, N], "r2": [1, 3, N]}
+    g = helper.make_graph(
+        nodes, "split", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, K])],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outs.items()],
+        [numpy_helper.from_array(a, n) for n, a in inits.items()])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
+    return optimize(load_onnx(model)), {"x": rng.standard_normal((2, 3, K)).astype(np.float32)}
+
+
+def test_split_of_a_product_becomes_one_gemm_per_part(rng):
+    graph, feeds = split_graph(rng)
+    fused = matmuls_as_gemm(graph.copy())
+    gemms = {n.name: n for n in fused.nodes if n.op_type == "Gemm"}
+    assert sorted(gemms) == ["halves_part0", "halves_part1", "qkv_part0", "qkv_part1",
+                             "qkv_part2", "rows"]
+    assert fused.initializers[gemms["qkv_part1"].inputs[1]].shape == (K, N)
+    np.testing.assert_array_equal(fused.initializers[gemms["qkv_part2"].inputs[2]],
+                                  graph.initializers["b"][2 * N:])
+    assert fused.op_counts()["Split"] == 1  # the one along the rows
+    want = Executor(graph, ReferenceBackend()).run(feeds)
+    for be in (ReferenceBackend(), get_backend("cpu", threads=1, check_finite=False)):
+        ex = Executor(fused, be)
+        for _ in range(3):
+            for g, w in zip(ex.replay(feeds), want, strict=True):
+                assert_close(g, np.asarray(w, np.float64), K)

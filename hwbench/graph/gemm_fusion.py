@@ -62,6 +62,27 @@ def _column_bias(graph: Graph, add: Node, y: str, n: int, rank: int) -> str | No
     return other if bias.ndim == 1 else graph.add_initializer(f"{other}_row", bias.reshape(n))
 
 
+def _split_parts(graph: Graph, node: Node, y: str, n: int, rank: int) -> list | None:
+    """(start, end, output) of each part when ``node`` is a Split of ``y`` along its last
+    axis into constant lengths; else None."""
+    from hwbench.errors import ArgumentError
+    from hwbench.graph.ops.tensor_ops import split_sizes
+
+    if node.op_type != "Split" or node.domain not in ONNX_DOMAINS or node.inputs[0] != y \
+            or node.attrs.get("axis", 0) not in (rank - 1, -1):
+        return None
+    sizes = node.inputs[1] if len(node.inputs) > 1 and node.inputs[1] else None
+    if sizes is not None and sizes not in graph.initializers:
+        return None
+    try:
+        lengths = split_sizes(node, n, graph.initializers.get(sizes), graph.opset)
+    except ArgumentError:
+        return None
+    ends = np.cumsum(lengths)
+    return [(int(e - size), int(e), out) for size, e, out in zip(lengths, ends, node.outputs,
+                                                                   strict=True)]
+
+
 def matmuls_as_gemm(graph: Graph) -> Graph:
     """MatMul of an activation by a constant 2-D float32 weight, and the Add of a
     per-column constant bias that alone reads it, as one Gemm with C (in place):
@@ -69,9 +90,11 @@ def matmuls_as_gemm(graph: Graph) -> Graph:
     where x has more than two dimensions (the Reshapes are views). A transformer's dense
     layers are such pairs (72 in BERT-base); the cpu backend runs a Gemm by a weight on
     its packed-weight matmul primitive with the bias fused (``cpu/fused_gemm.packs``),
-    where MatMul then Add took two calls on plain weights. Run it before
-    ``fuse_gemm_activations`` (a 2-D product's Relu then joins the Gemm; a 3-D one's
-    reads the Reshape back and stays its own node)."""
+    where MatMul then Add took two calls on plain weights. A Split of the product along
+    its last axis (GPT-2's and ViT's fused query/key/value projection) becomes one Gemm
+    per part, by W's and the bias' columns of that part: no copies of the parts. Run it
+    before ``fuse_gemm_activations`` (a 2-D product's Relu then joins the Gemm; a 3-D
+    one's reads the Reshape back and stays its own node)."""
     from hwbench.graph.shape_inference import infer_shapes
 
     inits = graph.initializers
@@ -90,33 +113,53 @@ def matmuls_as_gemm(graph: Graph) -> Graph:
         if x_shape is None or len(x_shape) < 2 or any(not isinstance(d, int)
                                                          for d in x_shape):
             continue
-        y, (k, n) = mm.outputs[0], w.shape
-        readers = consumers.get(y, [])
-        bias = None
-        if len(readers) == 1 and y not in graph.output_names:
-            bias = _column_bias(graph, readers[0], y, n, len(x_shape))
-        last, out = (readers[0], readers[0].outputs[0]) if bias is not None else (mm, y)
-        if bias is None and len(x_shape) == 2:
+        y, (k, n), rank = mm.outputs[0], w.shape, len(x_shape)
+
+        def only_reader(value: str) -> Node | None:
+            readers = consumers.get(value, [])
+            return readers[0] if len(readers) == 1 and value not in graph.output_names \
+                else None
+        bias, last, out = None, mm, y
+        add = only_reader(y)
+        if add is not None:
+            bias = _column_bias(graph, add, y, n, rank)
+            if bias is not None:
+                last, out = add, add.outputs[0]
+        split = only_reader(out)
+        parts = None if split is None else _split_parts(graph, split, out, n, rank)
+        if parts is not None:
+            last = split
+        elif bias is None and rank == 2:
             continue  # a 2-D MatMul runs on gemm already
-        inputs = [mm.inputs[0], mm.inputs[1]]
-        if bias is not None:
-            inputs.append(bias)
-        nodes = []
-        if len(x_shape) > 2:
-            m = int(np.prod(x_shape[:-1]))
-            flat = graph.fresh_name(f"{mm.inputs[0]}_2d")
-            to_2d = graph.add_initializer(f"{mm.name or y}_shape_2d", np.array([m, k], np.int64))
-            nodes.append(Node("Reshape", [mm.inputs[0], to_2d], [flat], {}, f"{mm.name}_to_2d"))
-            inputs[0] = flat
-            y2 = graph.fresh_name(f"{out}_2d")
-            back = graph.add_initializer(f"{mm.name or y}_shape_nd",
-                                         np.array([*x_shape[:-1], n], np.int64))
-            nodes.append(Node("Gemm", inputs, [y2], {}, mm.name))
-            nodes.append(Node("Reshape", [y2, back], [out], {}, f"{mm.name}_to_nd"))
         else:
-            nodes.append(Node("Gemm", inputs, [out], {}, mm.name))
+            parts = [(0, n, out)]
+        nodes = []
+        x2 = mm.inputs[0]
+        if rank > 2:
+            x2 = graph.fresh_name(f"{mm.inputs[0]}_2d")
+            to_2d = graph.add_initializer(f"{mm.name or y}_shape_2d",
+                                          np.array([int(np.prod(x_shape[:-1])), k], np.int64))
+            nodes.append(Node("Reshape", [mm.inputs[0], to_2d], [x2], {}, f"{mm.name}_to_2d"))
+        whole = len(parts) == 1
+        for j, (begin, end, name) in enumerate(parts):
+            if not name:
+                continue  # a part the graph drops
+            label = mm.name if whole else f"{mm.name}_part{j}"
+            inputs = [x2, mm.inputs[1] if whole else
+                      graph.add_initializer(f"{mm.inputs[1]}_part{j}", w[:, begin:end].copy())]
+            if bias is not None:
+                inputs.append(bias if whole else graph.add_initializer(
+                    f"{bias}_part{j}", inits[bias][begin:end].copy()))
+            if rank == 2:
+                nodes.append(Node("Gemm", inputs, [name], {}, label))
+                continue
+            y2 = graph.fresh_name(f"{name}_2d")
+            back = graph.add_initializer(f"{label or y}_shape_nd",
+                                         np.array([*x_shape[:-1], end - begin], np.int64))
+            nodes.append(Node("Gemm", inputs, [y2], {}, label))
+            nodes.append(Node("Reshape", [y2, back], [name], {}, f"{label}_to_nd"))
         replace[id(last)] = nodes
-        removed.add(id(mm))
+        removed.update({id(mm), id(last)} | ({id(add)} if last is split else set()))
     graph.nodes = [new for node in graph.nodes if id(node) not in removed or id(node) in replace
                    for new in replace.get(id(node), [node])]
     return graph
