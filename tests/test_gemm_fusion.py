@@ -72,14 +72,15 @@ def test_cpu_gemm_runs_the_activation_inside_one_matmul(rng, monkeypatch):
     assert any(key[0] == "fused_gemm" for key in be._primitives)
 
 
-def test_cpu_gemm_with_large_weights_runs_sgemm_then_the_activation(rng):
+def test_cpu_gemm_with_large_weights_runs_sgemm_then_the_activation(rng, monkeypatch):
     """Above FUSED_MAX_WEIGHT_BYTES of B no packed copy is kept: sgemm as before, then
-    the activation's own kernel."""
-    from hwbench.backends.cpu.fused_gemm import FUSED_MAX_WEIGHT_BYTES
+    the activation's own kernel (the limit lowered to 4 MiB: a test-sized B above it)."""
+    from hwbench.backends.cpu import fused_gemm
 
+    monkeypatch.setattr(fused_gemm, "FUSED_MAX_WEIGHT_BYTES", 4 << 20)
     be = get_backend("cpu")
-    k, n = 2200, 2000
-    assert 4 * k * n > FUSED_MAX_WEIGHT_BYTES
+    k, n = 1100, 1000
+    assert 4 * k * n > fused_gemm.FUSED_MAX_WEIGHT_BYTES
     a = rng.standard_normal((2, k)).astype(np.float32)
     w = (rng.standard_normal((k, n)) / 30).astype(np.float32)
     bias = rng.standard_normal(n).astype(np.float32)
