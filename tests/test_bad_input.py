@@ -149,7 +149,7 @@ CASES: list[tuple[str, Callable[[], tuple[str, dict[str, Any]]], tuple[str, ...]
     ("conv-x-float64", lambda: conv(x=np.ones((1, 4, 6, 6))), ("x",)),
     ("conv-x-list", lambda: conv(x=f32(1, 4, 6, 6).tolist()), ("x",)),
     # the fused epilogue: the output is (1, 2, 4, 4)
-    ("conv-activation-unknown", lambda: conv(activation="gelu"), ("activation",)),
+    ("conv-activation-unknown", lambda: conv(activation="mish"), ("activation",)),
     ("conv-activation-upper", lambda: conv(activation="RELU"), ("activation",)),
     ("conv-activation-not-str", lambda: conv(activation=1), ("activation",)),
     ("conv-residual-wrong-shape", lambda: conv(residual=f32(1, 2, 6, 6)), ("residual",)),

@@ -12,7 +12,7 @@ from tolerances import assert_close
 from hwbench.backends import get_backend
 from hwbench.backends.reference import ReferenceBackend
 from hwbench.graph import Executor, load_onnx, optimize
-from hwbench.graph.gemm_fusion import fuse_gemm_activations, matmuls_as_gemm
+from hwbench.graph.gemm_fusion import matmuls_as_gemm
 from hwbench.graph.ir import FUSED_DOMAIN, FUSED_GEMM
 from hwbench.kernels import spec
 
@@ -59,20 +59,50 @@ def dense_graph(rng):
 def test_pass_makes_gemms_of_weight_matmuls_and_skips_near_misses(rng):
     graph, feeds = dense_graph(rng)
     fused = matmuls_as_gemm(graph.copy())
-    gemms = {n.name: n for n in fused.nodes if n.op_type == "Gemm"}
+    gemms = {n.name: n for n in fused.nodes if n.op_type in ("Gemm", FUSED_GEMM)}
     assert sorted(gemms) == ["d1", "d2", "d3", "d4", "d5"]
     assert [len(gemms[d].inputs) for d in ("d1", "d2", "d3", "d4", "d5")] == [3, 3, 2, 2, 2]
+    assert gemms["d1"].op_type == FUSED_GEMM and gemms["d1"].attrs["activation"] == "relu"
     assert fused.initializers[gemms["d2"].inputs[2]].shape == (N,)  # (1, 1, N) as a row
     counts = fused.op_counts()
     assert counts["MatMul"] == 1 and counts["Add"] == 3 and counts["Reshape"] == 10
+    assert "Relu" not in counts and counts["Gemm"] == 4
     assert graph.op_counts()["MatMul"] == 6  # the pass worked on its copy only
     want = Executor(graph, ReferenceBackend()).run(feeds)
     got = Executor(fused, ReferenceBackend()).run(feeds)
     for g, w in zip(got, want, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-12, atol=1e-12)
-    # the Relu after d1's bias now follows a Gemm: fuse_gemm_activations takes it
-    assert fuse_gemm_activations(fused).op_counts()[f"{FUSED_DOMAIN}:{FUSED_GEMM}"] == 0
-    # (it reads the Reshape back to 3-D, not the Gemm: the Relu stays its own node)
+
+
+def test_gelu_after_the_bias_joins_the_gemm(rng):
+    """BERT's feed-forward layer: MatMul + bias → Gelu (exact; and the tanh form, GPT-2's)
+    as one FusedGemm, the cpu backend's gelu post-op giving its Gelu kernel's values."""
+    for approximate, name in (("none", "gelu"), ("tanh", "gelu_tanh")):
+        w = (rng.standard_normal((K, N)) / 4).astype(np.float32)
+        b = rng.standard_normal(N).astype(np.float32)
+        nodes = [helper.make_node("MatMul", ["x", "w"], ["m"], name="ff"),
+                 helper.make_node("Add", ["m", "b"], ["a"]),
+                 helper.make_node("Gelu", ["a"], ["y"], approximate=approximate)]
+        g = helper.make_graph(
+            nodes, "ff", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, K])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3, N])],
+            [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+        model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)],
+                                  ir_version=9)
+        graph = optimize(load_onnx(model))
+        fused = matmuls_as_gemm(graph.copy())
+        assert fused.op_counts() == {f"{FUSED_DOMAIN}:{FUSED_GEMM}": 1, "Reshape": 2}
+        assert next(n for n in fused.nodes if n.op_type == FUSED_GEMM).attrs == \
+            {"activation": name}
+        feeds = {"x": rng.standard_normal((2, 3, K)).astype(np.float32)}
+        want = Executor(graph, ReferenceBackend()).run(feeds)[0]
+        be = get_backend("cpu", threads=1, check_finite=False)
+        plain = Executor(graph, be).run(feeds)[0]
+        got = Executor(fused, be)
+        for _ in range(3):
+            out = got.replay(feeds)[0]
+            assert_close(out, np.asarray(want, np.float64), K)
+            np.testing.assert_allclose(out, plain, rtol=2e-6, atol=1e-6)
 
 
 def test_cpu_runs_the_rewritten_graph_as_before(rng):

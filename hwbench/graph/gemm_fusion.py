@@ -92,9 +92,10 @@ def matmuls_as_gemm(graph: Graph) -> Graph:
     its packed-weight matmul primitive with the bias fused (``cpu/fused_gemm.packs``),
     where MatMul then Add took two calls on plain weights. A Split of the product along
     its last axis (GPT-2's and ViT's fused query/key/value projection) becomes one Gemm
-    per part, by W's and the bias' columns of that part: no copies of the parts. Run it
-    before ``fuse_gemm_activations`` (a 2-D product's Relu then joins the Gemm; a 3-D
-    one's reads the Reshape back and stays its own node)."""
+    per part, by W's and the bias' columns of that part: no copies of the parts. An
+    activation of ``spec.ACTIVATIONS`` after the bias of a 3-D product (BERT's and ViT's
+    Gelu) joins it as one ``FusedGemm`` before the Reshape back; run the pass before
+    ``fuse_gemm_activations``, which fuses a 2-D product's."""
     from hwbench.graph.shape_inference import infer_shapes
 
     inits = graph.initializers
@@ -127,12 +128,18 @@ def matmuls_as_gemm(graph: Graph) -> Graph:
                 last, out = add, add.outputs[0]
         split = only_reader(out)
         parts = None if split is None else _split_parts(graph, split, out, n, rank)
+        act = None if parts is not None else conv_activation(graph, out, consumers, set())
         if parts is not None:
             last = split
         elif bias is None and rank == 2:
             continue  # a 2-D MatMul runs on gemm already
-        else:
+        elif act is not None and rank > 2:  # (a 2-D one: fuse_gemm_activations)
+            activation, absorbed, out = act
+            last = absorbed[-1]
+            removed.update(id(a) for a in absorbed)
             parts = [(0, n, out)]
+        else:
+            act, parts = None, [(0, n, out)]
         nodes = []
         x2 = mm.inputs[0]
         if rank > 2:
@@ -156,10 +163,14 @@ def matmuls_as_gemm(graph: Graph) -> Graph:
             y2 = graph.fresh_name(f"{name}_2d")
             back = graph.add_initializer(f"{label or y}_shape_nd",
                                          np.array([*x_shape[:-1], end - begin], np.int64))
-            nodes.append(Node("Gemm", inputs, [y2], {}, label))
+            if act is not None:
+                nodes.append(Node(FUSED_GEMM, [*inputs, ""][:3], [y2],
+                                  {"activation": activation}, label, FUSED_DOMAIN))
+            else:
+                nodes.append(Node("Gemm", inputs, [y2], {}, label))
             nodes.append(Node("Reshape", [y2, back], [name], {}, f"{label}_to_nd"))
         replace[id(last)] = nodes
-        removed.update({id(mm), id(last)} | ({id(add)} if last is split else set()))
+        removed.update({id(mm), id(last)} | ({id(add)} if last is not mm else set()))
     graph.nodes = [new for node in graph.nodes if id(node) not in removed or id(node) in replace
                    for new in replace.get(id(node), [node])]
     return graph

@@ -43,6 +43,8 @@ ONEDNN_ACTIVATIONS: dict[str, tuple[str, float, float]] = {
     "hardswish": ("eltwise_hardswish", 1.0 / 6.0, 0.5),
     "hardsigmoid": ("eltwise_hardsigmoid", 1.0 / 6.0, 0.5),
     "tanh": ("eltwise_tanh", 0.0, 0.0),
+    "gelu": ("eltwise_gelu_erf", 0.0, 0.0),  # the algorithms of cpu's Gelu kernel
+    "gelu_tanh": ("eltwise_gelu_tanh", 0.0, 0.0),
 }
 
 

@@ -28,4 +28,6 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation("hardswish", "hard_swish", 1.0 / 6.0, 0.5),   # ONNX HardSwish
     Activation("hardsigmoid", "hard_sigmoid", 1.0 / 6.0, 0.5),  # PyTorch's HardSigmoid
     Activation("tanh", "tanh"),                              # Tanh
+    Activation("gelu", "gelu"),                              # Gelu (erf): BERT, ViT
+    Activation("gelu_tanh", "gelu_tanh"),                    # Gelu(approximate="tanh"): GPT-2
 )}
