@@ -53,7 +53,7 @@ class Node:
 FUSED_DOMAIN = "com.hwbench"
 FUSED_CONV = "FusedConv"
 FUSED_CONV_QUALIFIED = f"{FUSED_DOMAIN}:{FUSED_CONV}"  # how op_counts() names it
-FUSED_GEMM = "FusedGemm"  # Gemm + activation (``gemm_fusion.fuse_gemm_activations``)
+FUSED_GEMM = "FusedGemm"  # Gemm + activation (``gemm_fusion``)
 
 
 def frozen(array: Any) -> np.ndarray:

@@ -78,8 +78,9 @@ class Session:
         """``precision="int8"`` runs ``hwbench.quantize_model(model, calibration)`` first; a model
         that is quantized already runs as it is whatever ``precision`` says. ``fuse``: run
         ``passes.fuse_conv_epilogues`` (Conv+Add+activation as one kernel call),
-        ``gelu_fusion.fuse_gelu`` (a GELU subgraph as one Gelu node) and
-        ``gemm_fusion.fuse_gemm_activations`` (Gemm+activation as one call) after the
+        ``gelu_fusion.fuse_gelu`` (a GELU subgraph as one Gelu node),
+        ``gemm_fusion.matmuls_as_gemm`` (a MatMul by a weight and its bias as one Gemm)
+        and ``gemm_fusion.fuse_gemm_activations`` (Gemm+activation as one call) after the
         inference passes; False runs the graph op by op. ``plan``: ``run`` replays the
         compiled plan (``hwbench.graph.plan``: checks settled by the first run, kernels
         called directly after); False walks the graph through every check each run."""

@@ -1,6 +1,6 @@
 """Matrix products: Gemm and MatMul (2-D on ``gemm``; N-D, batched with NumPy's broadcasting
 and 1-D promotion, on ``matmul``), and hwbench's FusedGemm (Gemm + an activation of
-``spec.ACTIVATIONS``, made by ``gemm_fusion.fuse_gemm_activations``)."""
+``spec.ACTIVATIONS``, made by ``gemm_fusion``'s passes)."""
 
 from __future__ import annotations
 
