@@ -170,7 +170,7 @@ def matmuls_as_gemm(graph: Graph) -> Graph:
                 nodes.append(Node("Gemm", inputs, [y2], {}, label))
             nodes.append(Node("Reshape", [y2, back], [name], {}, f"{label}_to_nd"))
         replace[id(last)] = nodes
-        removed.update({id(mm), id(last)} | ({id(add)} if last is not mm else set()))
+        removed.update({id(mm), id(last)} | ({id(add)} if bias is not None else set()))
     graph.nodes = [new for node in graph.nodes if id(node) not in removed or id(node) in replace
                    for new in replace.get(id(node), [node])]
     return graph
