@@ -23,14 +23,14 @@ K, N = 16, 8
 
 
 def dense_graph(rng):
-    """x (2, 3, K): MatMul + Add(bias (N,)) → Relu; MatMul + Add(bias (1, 1, N)); a
-    MatMul read twice (no bias taken); near misses: an Add of a full (3, N) constant,
+    """x (2, 4, K): MatMul + Add(bias (N,)) → Relu; MatMul + Add(bias (1, 1, N)); a
+    MatMul read twice (no bias taken); near misses: an Add of a full (4, N) constant,
     an Add of two activations, a MatMul of two activations."""
     inits = {f"w{i}": (rng.standard_normal((K if i != 4 else N, N)) / 4).astype(np.float32)
              for i in range(1, 6)}
     inits.update(b1=rng.standard_normal(N).astype(np.float32),
                  b2=rng.standard_normal((1, 1, N)).astype(np.float32),
-                 full=rng.standard_normal((3, N)).astype(np.float32))
+                 full=rng.standard_normal((4, N)).astype(np.float32))
     nodes = [
         helper.make_node("MatMul", ["x", "w1"], ["m1"], name="d1"),
         helper.make_node("Add", ["m1", "b1"], ["a1"]),
@@ -48,12 +48,12 @@ def dense_graph(rng):
     ]
     inits["w5"] = (rng.standard_normal((N, N)) / 4).astype(np.float32)
     g = helper.make_graph(
-        nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, K])],
-        [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [2, 3, N]),
-         helper.make_tensor_value_info("y2", TensorProto.FLOAT, [2, 3, 3])],
+        nodes, "dense", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4, K])],
+        [helper.make_tensor_value_info("y1", TensorProto.FLOAT, [2, 4, N]),
+         helper.make_tensor_value_info("y2", TensorProto.FLOAT, [2, 4, 4])],
         [numpy_helper.from_array(a, n) for n, a in inits.items()])
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 14)], ir_version=8)
-    return optimize(load_onnx(model)), {"x": rng.standard_normal((2, 3, K)).astype(np.float32)}
+    return optimize(load_onnx(model)), {"x": rng.standard_normal((2, 4, K)).astype(np.float32)}
 
 
 def test_pass_makes_gemms_of_weight_matmuls_and_skips_near_misses(rng):
@@ -122,19 +122,26 @@ def test_cpu_runs_the_rewritten_graph_as_before(rng):
     assert len(calls) == 5 and all(c.fast() for c in calls)  # bound packed primitives
 
 
-def test_cpu_packs_only_frozen_weights(rng):
-    """A Gemm by a weight (``asarray``: frozen) runs on the packed primitive; by any
-    other B on dnnl_sgemm, as before: a packed copy of an array that may change would
-    go stale."""
+def test_cpu_packs_gemms_of_enough_rows_whatever_b(rng):
+    """A Gemm of PACK_MIN_ROWS rows or more runs on the packed primitive, B a weight
+    (``asarray``: frozen, packed once) or not (packed per call): the same bits either
+    way, so a replay whose feeds are not frozen gives the normal path's. Fewer rows:
+    dnnl_sgemm, as before."""
+    from hwbench.backends.cpu.fused_gemm import PACK_MIN_ROWS
+
     be = get_backend("cpu", threads=1)
-    a = rng.standard_normal((5, K)).astype(np.float32)
     w = rng.standard_normal((K, N)).astype(np.float32)
     bias = rng.standard_normal(N).astype(np.float32)
-    want = a.astype(np.float64) @ w + bias
-    assert_close(be.to_numpy(be.gemm(a, w, bias)), want, K)
+    a = rng.standard_normal((PACK_MIN_ROWS - 1, K)).astype(np.float32)
+    assert_close(be.to_numpy(be.gemm(a, be.asarray(w), bias)),
+                 a.astype(np.float64) @ w + bias, K)
     assert not any(key[0] == "fused_gemm" for key in be._primitives)
-    assert_close(be.to_numpy(be.gemm(a, be.asarray(w), bias)), want, K)
+    a = rng.standard_normal((PACK_MIN_ROWS, K)).astype(np.float32)
+    plain = be.to_numpy(be.gemm(a, w, bias))
     assert any(key[0] == "fused_gemm" and key[2] is None for key in be._primitives)
+    frozen = be.to_numpy(be.gemm(a, be.asarray(w), bias))
+    np.testing.assert_array_equal(plain, frozen)
+    assert_close(frozen, a.astype(np.float64) @ w + bias, K)
 
 
 def split_graph(rng):

@@ -288,7 +288,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
     gemm_fused_activations = frozenset(ONEDNN_ACTIVATIONS)
 
     def _gemm(self, p: spec.GemmProblem, a, b, bias, activation: str | None = None):
-        if activation is not None or packs(self, p, b):  # one matmul primitive, B packed
+        if activation is not None or packs(self, p):  # one matmul primitive, B packed
             return fused_gemm(self, p, a, b, bias, activation)
         a, b = np.asarray(self._plain(a)), np.asarray(self._plain(b))
         if self.mkl is not None:

@@ -4,8 +4,8 @@ call where the unfused graph made two (``dnnl_sgemm`` over a bias-filled output,
 eltwise primitive). Small models' dense layers (mlp, autoencoder, LeNet's classifier)
 are such chains, and at their sizes each call costs more than its arithmetic.
 
-A Gemm by a weight (a frozen B) with no activation runs on the same primitive
-(``packs``): B packed once in oneDNN's layout is 5-45 % faster than ``dnnl_sgemm`` or
+A Gemm of ``PACK_MIN_ROWS`` or more rows with no activation runs on the same primitive
+(``packs``): a weight's B packed once in oneDNN's layout is 5-45 % faster than ``dnnl_sgemm`` or
 the matmul primitive on plain B at a transformer's shapes (one thread, CPU time, Zen 4:
 32×768×3072 1.49 ms against 1.72 ms sgemm and 2.13 ms plain matmul; 197×768×3072 8.5
 against 9.2 and 11.3 ms; 1×2048×1000 125 against 152 µs), and the bias is fused too."""
@@ -29,6 +29,8 @@ from hwbench.kernels import spec
 # Above it (VGG19's first classifier layer: 411 MB) a GEMM runs as before,
 # ``dnnl_sgemm`` then the activation's kernel.
 FUSED_MAX_WEIGHT_BYTES = 256 << 20
+# Fewer rows than this (a classifier at batch 1): a plain Gemm stays on ``dnnl_sgemm``.
+PACK_MIN_ROWS = 8
 
 
 def fuses(p: spec.GemmProblem) -> bool:
@@ -37,10 +39,13 @@ def fuses(p: spec.GemmProblem) -> bool:
     return bias_dims(p) is not False and 4 * p.k * p.n <= FUSED_MAX_WEIGHT_BYTES
 
 
-def packs(be: Any, p: spec.GemmProblem, b: Any) -> bool:
-    """Whether a Gemm without an activation runs on the packed matmul primitive too:
-    B a weight (frozen: packed once per session, never stale) that ``fuses``."""
-    return be.mkl is None and type(b) is np.ndarray and b in be.frozen and fuses(p)
+def packs(be: Any, p: spec.GemmProblem) -> bool:
+    """Whether a Gemm without an activation runs on the packed matmul primitive too: one
+    that ``fuses``, of at least ``PACK_MIN_ROWS`` rows. Decided by the problem alone, so
+    a compiled plan's replay (whose feeds are not frozen) gives the normal path's bits; a
+    weight (frozen) is packed once per session, any other B on every call (a reorder of
+    B: at most a few % of a GEMM of that many rows)."""
+    return be.mkl is None and p.m >= PACK_MIN_ROWS and fuses(p)
 
 
 def bias_dims(p: spec.GemmProblem) -> tuple[int, int] | None | bool:

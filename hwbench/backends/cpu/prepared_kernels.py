@@ -269,7 +269,7 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     from hwbench.backends.cpu.fused_gemm import packs
     from hwbench.kernels import spec
 
-    if kwargs.get("activation") is not None or len(args) == 3 and packs(be, p, args[1]):
+    if kwargs.get("activation") is not None or packs(be, p):
         return _fused_gemm(be, p, kernel, args, kwargs)
     if be.mkl is not None or kwargs or len(args) != 3:
         return None
