@@ -63,33 +63,39 @@ Step = Layer | Reshape | Upsample
 class Config:
     """Sizes and training settings; the defaults are the shipped model's."""
 
-    hidden: int = 16          # z's size and the embedding's (the paper's N_z = N_h)
-    channels: int = 16        # the paper's n
+    hidden: int = 16          # z's size (the paper's N_z)
+    channels: int = 16        # the generator's n
+    embedding: int = 16       # D's bottleneck (the paper's N_h)
+    d_channels: int = 16      # the discriminator's n
     gamma: float = 1.0        # diversity ratio γ = E[L(G(z))] / E[L(x)] (0.5 made 1s and 0s)
     lambda_k: float = 0.01    # the balance term's learning rate (the paper: 0.001)
-    epochs: int = 150         # passes over the train split
+    epochs: int = 30          # passes over the train split (longer runs drop digits)
     batch_size: int = 32
-    learning_rate: float = 1e-3
+    learning_rate: float = 5e-4
     beta1: float = 0.5        # Adam's moments (the paper's implementation: 0.5, 0.999)
     beta2: float = 0.999
 
 
-def generator_steps(cfg: Config) -> tuple[Step, ...]:
-    """z (hidden) -> 8×8 image: dense, 3×3 conv, upsample, 3×3 conv, 3×3 conv to 1 channel."""
-    c = cfg.channels
-    return (Layer("dense", (cfg.hidden, c * 16)), Reshape((c, 4, 4)),
+def _decoder(inputs: int, c: int) -> tuple[Step, ...]:
+    """``inputs`` values -> 8×8 image: dense, 3×3 conv, upsample, 3×3 conv, 3×3 conv to 1."""
+    return (Layer("dense", (inputs, c * 16)), Reshape((c, 4, 4)),
             Layer("conv", (c, c, 3, 3), "elu", padding=1), Upsample(),
             Layer("conv", (c, c, 3, 3), "elu", padding=1),
             Layer("conv", (1, c, 3, 3), padding=1))
 
 
+def generator_steps(cfg: Config) -> tuple[Step, ...]:
+    """z (hidden) -> 8×8 image through the decoder."""
+    return _decoder(cfg.hidden, cfg.channels)
+
+
 def discriminator_steps(cfg: Config) -> tuple[Step, ...]:
-    """The autoencoder: encoder to ``hidden`` values, then a decoder shaped like G."""
-    c = cfg.channels
+    """The autoencoder: encoder to ``embedding`` values, then a decoder shaped like G's."""
+    c = cfg.d_channels
     encoder = (Layer("conv", (c, 1, 3, 3), "elu", padding=1),
                Layer("conv", (2 * c, c, 3, 3), "elu", stride=2, padding=1),
-               Reshape((2 * c * 16,)), Layer("dense", (2 * c * 16, cfg.hidden)))
-    return encoder + generator_steps(cfg)
+               Reshape((2 * c * 16,)), Layer("dense", (2 * c * 16, cfg.embedding)))
+    return encoder + _decoder(cfg.embedding, c)
 
 
 def _layers(steps: tuple[Step, ...]) -> tuple[Layer, ...]:
