@@ -6,8 +6,8 @@ against the shipped weights' metadata within the stated tolerance (``--fid-toler
 default 15 % of the shipped FID; ``--classes-tolerance``, default 1 digit fewer), and on
 ``numpy`` the weights themselves against the shipped ones. Backends round float32
 differently and a GAN amplifies that, so their weights differ while their metrics land
-near each other. A run takes about 2 minutes per backend on a quiet 2-core machine
-(6-7 on a busy one).
+near each other. A run takes about 3-4 minutes per backend on a quiet 2-core machine
+(6-8 on a busy one).
 
     python scripts/began_reproduce.py --backends numpy,cpu
 """
