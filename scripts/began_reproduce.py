@@ -6,8 +6,9 @@ against the shipped weights' metadata within the stated tolerance (``--fid-toler
 default 15 % of the shipped FID; ``--classes-tolerance``, default 1 digit fewer), and on
 ``numpy`` the weights themselves against the shipped ones. Backends round float32
 differently and a GAN amplifies that, so their weights differ while their metrics land
-near each other. A run takes about 3-4 minutes per backend on a quiet 2-core machine
-(6-8 on a busy one).
+near each other (cpu's oneDNN need not repeat its own bits either: FID 44.6 and 44.8 in
+two runs). A run takes 2-4 minutes per backend on the 2-core VM (busy: numpy 226 s,
+cpu 142 s).
 
     python scripts/began_reproduce.py --backends numpy,cpu
 """
