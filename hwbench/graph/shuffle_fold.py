@@ -39,6 +39,9 @@ ONNX_DOMAINS = ("", "ai.onnx")
 # Kernels that apply one function to every element alone (scalar parameters at most):
 # an op that is one call of one of them commutes with a channel permutation.
 ELEMENTWISE_KERNELS = {("unary",), ("relu",), ("sigmoid",)}
+# Shuffles left as one Gather (``shuffles_as_gathers``): 8-bit codes, and float32 (cpu's
+# grouped convs write NHWC: one reorder, ``backends/cpu/channel_shuffle``).
+GATHERED_TYPES = (np.dtype(np.uint8), np.dtype(np.int8), np.dtype(np.float32))
 
 
 def _elementwise(node: Node) -> bool:
@@ -181,11 +184,12 @@ def fold_channel_shuffles(graph: Graph, densify: bool = False) -> Graph:
 
 
 def shuffles_as_gathers(graph: Graph) -> Graph:
-    """Every channel shuffle left of 8-bit codes (an int8 model's: ShuffleNet's Slices read
-    it, so ``fold_channel_shuffles`` cannot remove it) as one Gather of its channels, in
-    place: the same elements moved, in one op a backend can run on its own layout (``cpu``
-    keeps channels-last codes channels-last: one pass instead of a transpose to NCHW, a
-    5-D transpose, and a transpose back before the next int8 convolution)."""
+    """Every channel shuffle left (``GATHERED_TYPES``: ShuffleNet's Slices or grouped convs
+    read it, so ``fold_channel_shuffles`` cannot remove it) as one Gather of its channels,
+    in place: the same elements moved, in one op a backend can run on its own layout
+    (``cpu`` keeps channels-last codes channels-last, and moves float32 from its grouped
+    convs' NHWC output in one reorder: one pass instead of a transpose to NCHW, a 5-D
+    transpose, and a transpose back before the next convolution)."""
     from hwbench.graph.element_types import infer_element_types
 
     shapes, types = infer_shapes(graph), infer_element_types(graph)
@@ -193,7 +197,7 @@ def shuffles_as_gathers(graph: Graph) -> Graph:
     gone: set[int] = set()
     for node in list(graph.nodes):
         found = _shuffle_index(graph, node, producers, consumers, shapes)
-        if found is None or types.get(found[0]) not in (np.dtype(np.uint8), np.dtype(np.int8)):
+        if found is None or types.get(found[0]) not in GATHERED_TYPES:
             continue
         x, idx, chain = found
         if any(id(n) in gone for n in chain):

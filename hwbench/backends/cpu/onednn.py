@@ -196,6 +196,7 @@ class OneDNN:
             "dnnl_stream_create": [p, c_void_p, ctypes.c_uint],
             "dnnl_stream_wait": [c_void_p],
             "dnnl_memory_desc_create_with_tag": [p, c_int, Dims, c_int, c_int],
+            "dnnl_memory_desc_create_with_strides": [p, c_int, Dims, c_int, Dims],
             # (md, parent md, dims, offsets): a box inside the parent (Slice, Pad)
             "dnnl_memory_desc_create_submemory": [p, c_void_p, Dims, Dims],
             "dnnl_memory_desc_clone": [p, c_void_p],

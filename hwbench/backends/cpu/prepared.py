@@ -12,9 +12,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from hwbench.backends.cpu import channel_shuffle
 from hwbench.backends.cpu.int8_prepared import INT8_BUILDERS
 from hwbench.backends.cpu.prepared_kernels import builder_for as float_builder_for
-from hwbench.backends.cpu.prepared_plain import PLAIN_BUILDERS
+from hwbench.backends.cpu.prepared_plain import PLAIN_BUILDERS, _first_of
+
+# Gather/take of channels: an int8 model's channels-last codes, else a float32 shuffle
+TAKE_BUILDERS = {name: _first_of(INT8_BUILDERS[name], channel_shuffle.prepared)
+                 for name in ("TensorOpsKernels._take", "TensorOpsInterface._gather")}
 
 
 def builder_for(kernel: Callable) -> Callable | None:
@@ -22,7 +27,8 @@ def builder_for(kernel: Callable) -> Callable | None:
     plain-array matmul/add/mul/concat/transpose/unary and one-primitive rnn, then
     ``prepared_kernels``', then the int8 ones in ``int8_prepared``; or None."""
     name = getattr(getattr(kernel, "__func__", None), "__qualname__", "")
-    return PLAIN_BUILDERS.get(name) or float_builder_for(kernel) or INT8_BUILDERS.get(name)
+    return PLAIN_BUILDERS.get(name) or float_builder_for(kernel) or TAKE_BUILDERS.get(name) \
+        or INT8_BUILDERS.get(name)
 
 
 def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:

@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.backends.cpu import channel_shuffle
+from hwbench.backends.cpu.layouts import BlockedArray, ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, MAX_NDIMS, NUMPY_TO_DNNL_DT
 from hwbench.backends.cpu.primitives import reorder
 from hwbench.backends.prepared_steps import prepared_gather, prepared_rnn
@@ -52,23 +53,12 @@ def channel_table(p: spec.TakeProblem, x) -> np.ndarray | None:
     return None if bool((p.tables[1] < 0).any()) else p.tables[1]
 
 
-def _shuffle_groups(table: np.ndarray, channels: int) -> int:
-    """g where ``table`` is the channel shuffle of g groups (``out[j·g + k] = in[k·C/g +
-    j]``, ShuffleNet's), else 0."""
-    per = int(table[1]) if table.size == channels > 1 else 0
-    if per < 1 or channels % per or channels == per:
-        return 0
-    groups = channels // per
-    shuffle = np.arange(channels).reshape(groups, per).T.reshape(-1)
-    return groups if np.array_equal(table, shuffle) else 0
-
-
 def channel_copier(table: np.ndarray, channels: int):
     """``copy(nhwc, out)``: ``out[..., j] = nhwc[..., table[j]]`` as a slice of the last
     axis (a run of channels), one strided copy per group (a channel shuffle: 2x faster
     than a take), or one take along it."""
     first = _forward_run(table)
-    groups = 0 if first is not None else _shuffle_groups(table, channels)
+    groups = 0 if first is not None else channel_shuffle.shuffle_groups(table, channels)
     if first is not None:
         end = first + table.size
         return lambda nhwc, out: np.copyto(out, nhwc[..., first:end])
@@ -98,10 +88,13 @@ class TensorOpsKernels:
             return prepared_rnn(self, step, args, out, problem)
         return None
 
-    def _take(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray:
+    def _take(self, p: spec.TakeProblem, x) -> np.ndarray | ChannelsLastArray | BlockedArray:
         table = channel_table(p, x)
         if table is not None:
             return self._take_channels(table, x)
+        groups = channel_shuffle.float_shuffle_groups(p, x)
+        if groups and (moved := channel_shuffle.shuffle(self, x, groups)) is not None:
+            return moved
         return p.apply(np.asarray(self._plain(x)))
 
     def _take_channels(self, table: np.ndarray, x: ChannelsLastArray) -> ChannelsLastArray:
