@@ -13,8 +13,7 @@ Primitives are created once per (op, shapes, layouts, attributes) and cached; a 
 call only swaps data pointers (see ``onednn.Primitive``). Large outputs and scratch
 buffers come from a ``BufferPool`` that reuses a buffer once nothing else holds it
 (a fresh one would be page-faulted in on every run). Convolutions fuse their epilogue
-(``conv2d(..., residual=, activation=)``) as oneDNN post-ops.
-"""
+(``conv2d(..., residual=, activation=)``) as oneDNN post-ops."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.base import Backend, all_finite
-from hwbench.backends.cpu import float32_requant, onednn
+from hwbench.backends.cpu import float32_requant, layouts, onednn
 from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
 from hwbench.backends.cpu.blocked_ops import BlockedOps
@@ -254,8 +253,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         gemm 64³ took ~85 µs on 2 threads against ~20 µs on one, and LeNet at batch 1
         ~0.85 ms against ~0.24 ms. Below ``SMALL_PROBLEM_FLOPS`` and
         ``SMALL_PROBLEM_BYTES`` of output one thread is faster, idle or busy. With
-        spinning threads (``small_problem``) the line is far lower.
-        """
+        spinning threads (``small_problem``) the line is far lower."""
         flops, nbytes = self.small_problem
         small = getattr(problem, "flops", 0) < flops and problem.output_bytes < nbytes
         return 1 if small else self.threads
@@ -271,8 +269,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
     # -- cache ---------------------------------------------------------------------------
     def _primitive(self, key: tuple, build) -> Any:
         """``build()`` once per key and thread count (oneDNN splits a primitive's work
-        for the threads it was created with); a None result too ("no primitive for
-        this")."""
+        for the threads it was created with); a None result too ("no primitive")."""
         key = (*key, self._threads_now)
         try:
             return self._primitives[key]
@@ -327,7 +324,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         if runs_as_gemm(self, p, isinstance(x, BlockedArray)):
             return self._pointwise_conv(p, np.asarray(self._plain(x)), np.asarray(w), bias,
                                         self._plain(residual), activation)
-        conv = self._conv_primitive(p, residual, activation)
+        conv = self._conv_primitive(p, residual, activation, x)
         packed = self._packed(conv, w)
         if isinstance(x, BlockedArray) and x.md == conv.prim.mds[ARG_SRC]:
             src = x.buffer  # already in the layout the primitive reads
@@ -359,11 +356,15 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
             conv.dst_reorder.execute({ARG_SRC: dst, ARG_DST: out})
         return out
 
-    def _conv_primitive(self, p: spec.ConvProblem, residual, activation: str | None) -> Conv:
-        """The cached ``Conv`` for this call. A ``BlockedArray`` shortcut is read in place
-        (a binary-add post-op) only where its memory descriptor is exactly the one that
-        post-op was created with; any other shortcut is written into the dst first (a
-        sum post-op), converted to the dst's layout."""
+    def _conv_primitive(self, p: spec.ConvProblem, residual, activation: str | None,
+                        x: Any = None) -> Conv:
+        """The cached ``Conv`` for this call (``layouts.nhwc_depthwise``: NHWC). A
+        ``BlockedArray`` shortcut is read in place (a binary-add post-op) only where its
+        memory descriptor is exactly the one that post-op was created with; any other is
+        written into the dst first (a sum post-op), converted to the dst's layout."""
+        if residual is None and layouts.nhwc_depthwise(self, p, x):
+            return self._primitive(("conv", p, "nhwc", None, activation),
+                                   lambda: Conv(self.dnnl, p, "nhwc", None, activation))
         mode = None if residual is None else "plain"
         if isinstance(residual, BlockedArray) and conv_tags(p, self.conv_layout)[1] \
                 == BLOCKED_TAG:
@@ -397,8 +398,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         No reorders at all, which is what such a low-intensity conv's time is made of in
         a blocked layout. Bias, shortcut and relu follow each image's GEMM as one
         in-place oneDNN pass while that image's output is still in cache (``Epilogue``);
-        pre-filling the output for beta=1 instead cost 6 % of ResNet-50 in NumPy copies.
-        """
+        pre-filling the output for beta=1 instead cost 6 % of ResNet-50 in NumPy copies."""
         out = self._buffers.empty(p.output_shape, np.float32)
         g, cg, kg = p.groups, p.c // p.groups, p.k // p.groups
         wmat, _ = row_major(w.reshape(p.k, cg), spec.FLOAT32, False)

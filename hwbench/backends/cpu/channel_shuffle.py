@@ -31,7 +31,7 @@ def shuffle_groups(table: np.ndarray, channels: int) -> int:
     """g where ``table`` is the channel shuffle of g groups (``out[j·g + k] = in[k·C/g +
     j]``, ShuffleNet's), else 0."""
     per = int(table[1]) if table.size == channels > 1 else 0
-    if per < 1 or channels % per or channels == per:
+    if per < 2 or channels % per or channels == per:  # per 1: the identity
         return 0
     groups = channels // per
     shuffle = np.arange(channels).reshape(groups, per).T.reshape(-1)

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from hwbench.kernels import spec
 # oneDNN pick ("any" chose NHWC, brgconv) and 40-70 % faster than plain NCHW (gemm:jit).
 CONV_LAYOUTS = {"blocked": "aBcd16b", "any": "any", "nhwc": "acdb", "nchw": "abcd"}
 BLOCKED_TAG = CONV_LAYOUTS["blocked"]
+NHWC_DEPTHWISE = True  # ``nhwc_depthwise`` (a switch for A/B measurements)
 
 
 class BlockedArray:
@@ -117,6 +119,17 @@ def conv_tags(p: spec.ConvProblem, layout: str) -> tuple[str, str]:
     # Channels not a multiple of 16 (MobileNet's 24, EfficientNet's 40, 80, 112) are
     # padded to whole blocks: still one jit kernel, and no reorders between layers.
     return (BLOCKED_TAG, BLOCKED_TAG) if p.c >= 16 else ("abcd", BLOCKED_TAG)
+
+
+def nhwc_depthwise(be: Any, p: spec.ConvProblem, x: Any) -> bool:
+    """Whether the depthwise conv ``p`` reads ``x`` as NHWC and writes NHWC: ``x`` is an
+    NHWC ``BlockedArray`` (ShuffleNet's shuffle output, whose next grouped 1x1 conv also
+    reads NHWC): no reorder to nChw16c before it, none back after."""
+    if not NHWC_DEPTHWISE or type(x) is not BlockedArray or not p.groups == p.c == p.k > 1:
+        return False
+    nchw = tuple(x.shape)
+    return x.md == be._primitive(("nhwc_md", nchw),
+                                 lambda: be.dnnl.memory_desc(nchw, "f32", tag="acdb"))
 
 
 def nhwc_axis(axis: int | None) -> int | None:

@@ -190,7 +190,7 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         return None
     if runs_as_gemm(be, p, blocked_in):
         return None
-    conv = be._conv_primitive(p, residual, activation)
+    conv = be._conv_primitive(p, residual, activation, x)
     # A shortcut only as the blocked binary-add post-op reading it in place (ResNet's,
     # MobileNet's residual joins); one summed into a pre-filled dst goes the kernel's way.
     res_md = conv.residual_md if residual is not None else None
