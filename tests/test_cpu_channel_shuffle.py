@@ -92,5 +92,5 @@ def test_views_move_channel_k_times_per_plus_j_to_j_times_groups_plus_k():
 def test_shuffle_groups_finds_g_and_refuses_the_identity_and_other_orders():
     shuffle = np.arange(12).reshape(3, 4).T.reshape(-1)  # 3 groups of 4
     assert channel_shuffle.shuffle_groups(shuffle, 12) == 3
-    assert channel_shuffle.shuffle_groups(np.arange(12), 12) == 0  # Swin's: no move
+    assert channel_shuffle.shuffle_groups(np.arange(12), 12) == 0  # C/g = 1: nothing moves
     assert channel_shuffle.shuffle_groups(shuffle[::-1].copy(), 12) == 0
