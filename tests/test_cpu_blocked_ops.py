@@ -138,3 +138,18 @@ def test_small_groups_pointwise_runs_as_one_gemm_per_group(be, rng, blocked_inpu
     assert isinstance(y, np.ndarray)
     want = reference.conv2d(x, w, bias, groups=4, residual=res, activation="relu")
     assert_close(be.to_numpy(y), want, 6)
+
+
+@pytest.mark.parametrize("c", [32, 24], ids=["whole-blocks", "padded"])
+def test_lrn_of_a_blocked_activation_stays_blocked(be, rng, c):
+    """Inception v1's conv -> LRN -> max pool: the LRN reads and writes nChw16c (its
+    window over the logical channels only, padding or not) and matches float64."""
+    x = rng.standard_normal((2, c, 9, 9)).astype(np.float32)
+    w = (rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    y = be.conv2d(be.asarray(x), be.asarray(w), padding=1, activation="relu")
+    z = be.lrn(y, 5, alpha=1e-2, beta=0.75, bias=1.0)
+    assert isinstance(y, BlockedArray) and isinstance(z, BlockedArray)
+    want = reference.lrn(reference.conv2d(x, w, padding=1, activation="relu"), 5, alpha=1e-2,
+                         beta=0.75, bias=1.0)
+    assert_close(be.to_numpy(z), want, 9 * c)
+    assert_close(be.to_numpy(be.max_pool2d(z, 3, 2)), reference.max_pool2d(want, 3, 2), 9 * c)

@@ -26,7 +26,7 @@ from hwbench.backends.base import Backend, all_finite
 from hwbench.backends.cpu import float32_requant, layouts, onednn
 from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
-from hwbench.backends.cpu.blocked_ops import BlockedOps
+from hwbench.backends.cpu.blocked_ops import BlockedOps, LrnKernel
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.channel_transpose import transpose_activation
@@ -69,7 +69,6 @@ from hwbench.backends.cpu.primitives import (
     build_concat,
     build_eltwise,
     build_logistic_backward,
-    build_lrn,
     build_pooling,
     build_softmax,
 )
@@ -113,7 +112,8 @@ def _parse_device(device: str | None) -> tuple[str, str | None]:
 
 class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, ReductionKernels,
                  UnaryKernels, TensorOpsKernels, BinaryKernelsCpu, RnnKernelsCpu,
-                 RnnLengthsCpu, UpsamplingKernels, CastKernelsCpu, BlockedOps, Backend):
+                 RnnLengthsCpu, UpsamplingKernels, CastKernelsCpu, BlockedOps, LrnKernel,
+                 Backend):
     name = "cpu"
     runs_on_host_cpu = True
     # Whole graphs keep activations in oneDNN's blocked layout from conv to conv.
@@ -576,14 +576,6 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         buffers = {ARG_MULTIPLE_SRC + i: np.ascontiguousarray(a) for i, a in enumerate(arrays)}
         buffers[ARG_DST] = out
         prim.execute(buffers)
-        return out
-
-    def _lrn(self, p: spec.LrnProblem, x) -> np.ndarray:
-        x = self._plain(x)
-        self.dnnl.set_num_threads(self._threads_now)
-        prim = self._primitive(("lrn", p), lambda: build_lrn(self.dnnl, p))
-        out = self._buffers.empty(p.shape, np.float32)
-        prim.execute({ARG_SRC: np.ascontiguousarray(x), ARG_DST: out})
         return out
 
     def _reshape(self, p: spec.LayoutProblem, x) -> np.ndarray:

@@ -405,11 +405,11 @@ def build_binary(d: onednn.OneDNN, alg: str, shape: tuple[int, ...],
     return Primitive(d, pd, {ARG_SRC: src0, ARG_SRC_1: src1, ARG_DST: dst})
 
 
-def build_lrn(d: onednn.OneDNN, p: spec.LrnProblem) -> Primitive:
-    """LRN across channels. oneDNN's formula divides alpha by the window size exactly as
-    ONNX does (checked against the float64 reference), so alpha passes unchanged; its
-    window is centred like ONNX's for the odd sizes the spec allows."""
-    md = d.memory_desc(p.shape, "f32", tag="abcd")
+def build_lrn(d: onednn.OneDNN, p: spec.LrnProblem, tag: str = "abcd") -> Primitive:
+    """LRN across channels (on NCHW, or ``tag``). oneDNN's formula divides alpha by the
+    window size exactly as ONNX does (checked against the float64 reference), so alpha
+    passes unchanged; its window is centred like ONNX's for the odd sizes the spec allows."""
+    md = d.memory_desc(p.shape, "f32", tag=tag)
     attr = d.attr()
     pd = d.create_pd("dnnl_lrn_forward_primitive_desc_create", d.engine,
                      d.prop["forward_inference"], d.alg["lrn_across_channels"], md.handle,
