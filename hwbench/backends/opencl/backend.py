@@ -22,6 +22,7 @@ import numpy as np
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.backends.opencl import direct, maxpool, runtime, small_gemm, tile_params
+from hwbench.backends.opencl.arrays import ArrayMaker
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
@@ -110,6 +111,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         # is fresh host memory, page-faulted on first write, which cost add 3x its time.
         self._pool = self.dev.cl.tools.MemoryPool(self.dev.cl.tools.ImmediateAllocator(
             self.dev.queue))
+        self._arrays = ArrayMaker(self.dev.cl, self.dev.queue, self._pool)
         self.compiler = Compiler(self.dev, probe)
         kernel, params, self.tuned = self._kernel_choice(
             "gemm", GEMM_KERNELS, gemm_kernel, gemm_params)
@@ -213,8 +215,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
         try:
-            return self.dev.cl.array.empty(self.dev.queue, tuple(shape), np.dtype(dtype),
-                                           allocator=self._pool)
+            return self._arrays.empty(shape, dtype)
         except self.dev.cl.Error as exc:
             raise native_error(f"allocating an array of shape {tuple(shape)}", exc) from exc
 

@@ -1,0 +1,52 @@
+"""Cheap device arrays for the per-launch path.
+
+``pyopencl.array.empty`` spends ~20 us of Python per array on shape and stride checks
+(measured on PoCL, busy 2-core VM), which a replayed plan pays for every node's output:
+on ShuffleNet that was most of the host time per run. A shape and dtype seen once are
+settled here (strides, size, bytes) and later arrays of them are built through
+pyopencl's own constructor with those checks skipped (its ``_fast`` path, the one
+``Array`` uses for its own views): ~1.5 us. The buffer still comes from the backend's
+memory pool, so a freed output's buffer is reused by the next array of its size.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+MAX_SHAPES = 4096  # settled (shape, dtype) entries kept; past it the table starts afresh
+
+
+class ArrayMaker:
+    """``empty(shape, dtype)`` on one queue and memory pool, checks settled per shape."""
+
+    def __init__(self, cl: Any, queue: Any, pool: Any) -> None:
+        self._cl, self._queue, self._pool = cl, queue, pool
+        self._context = queue.context
+        self._settled: dict[tuple[Any, Any], tuple[Any, ...]] = {}
+        params = inspect.signature(cl.array.Array.__init__).parameters
+        # Without the private fast path (another pyopencl), every array takes the checks.
+        self._fast = all(p in params for p in ("_fast", "_context", "_queue", "_size"))
+
+    def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """A C-contiguous device array of ``shape`` and ``dtype``, its contents undefined."""
+        key = (shape, dtype)
+        try:
+            made = self._settled.get(key)
+        except TypeError:  # an unhashable shape (a list): the checked path
+            made, key = None, None
+        if made is None:
+            array = self._cl.array.empty(self._queue, tuple(shape), np.dtype(dtype),
+                                         allocator=self._pool)
+            if key is not None and self._fast and array.nbytes > 0:
+                if len(self._settled) >= MAX_SHAPES:
+                    self._settled.clear()
+                self._settled[key] = (array.shape, array.dtype, array.strides, array.size,
+                                      array.nbytes)
+            return array
+        shape, dtype, strides, size, nbytes = made
+        return self._cl.array.Array(None, shape, dtype, allocator=self._pool, strides=strides,
+                                    data=self._pool(nbytes), offset=0, _fast=True,
+                                    _context=self._context, _queue=self._queue, _size=size)
