@@ -5,7 +5,8 @@
 on ShuffleNet that was most of the host time per run. A shape and dtype seen once are
 settled here (strides, size, bytes) and later arrays of them are built through
 pyopencl's own constructor with those checks skipped (its ``_fast`` path, the one
-``Array`` uses for its own views): ~1.5 us. The buffer still comes from the backend's
+``Array`` uses for its own views) and its flags (contiguity, which ``_buf`` reads: ~6 us
+an array to work out) shared: ~1.5 us. The buffer still comes from the backend's
 memory pool, so a freed output's buffer is reused by the next array of its size.
 """
 
@@ -28,7 +29,7 @@ class ArrayMaker:
         self._settled: dict[tuple[Any, Any], tuple[Any, ...]] = {}
         params = inspect.signature(cl.array.Array.__init__).parameters
         # Without the private fast path (another pyopencl), every array takes the checks.
-        self._fast = all(p in params for p in ("_fast", "_context", "_queue", "_size"))
+        self._fast = all(p in params for p in ("_fast", "_flags", "_context", "_queue", "_size"))
 
     def empty(self, shape: tuple[int, ...], dtype: Any) -> Any:
         """A C-contiguous device array of ``shape`` and ``dtype``, its contents undefined."""
@@ -44,9 +45,9 @@ class ArrayMaker:
                 if len(self._settled) >= MAX_SHAPES:
                     self._settled.clear()
                 self._settled[key] = (array.shape, array.dtype, array.strides, array.size,
-                                      array.nbytes)
+                                      array.nbytes, array.flags)
             return array
-        shape, dtype, strides, size, nbytes = made
+        shape, dtype, strides, size, nbytes, flags = made
         return self._cl.array.Array(None, shape, dtype, allocator=self._pool, strides=strides,
-                                    data=self._pool(nbytes), offset=0, _fast=True,
+                                    data=self._pool(nbytes), offset=0, _flags=flags, _fast=True,
                                     _context=self._context, _queue=self._queue, _size=size)
