@@ -325,3 +325,20 @@ def test_empty_settled_shape_same_array(be, shape, dtype):
         assert np.array_equal(again.get(), host)
         if dtype is np.float32:  # a kernel reads it
             assert np.array_equal(be.to_numpy(be.add(again, again)), host + host)
+
+
+@pytest.mark.parametrize("old,new", [((2, 3, 4), (6, 4)), ((1, 6, 1, 4), (24, 1)),
+                                     ((6, 4), (6, 4)), ((5,), (1, 5, 1))])
+def test_reshape_settled_view(be, old, new):
+    """A reshape seen before (the settled path) gives pyopencl's view: same buffer, shape,
+    strides, flags and events list; the values read through it are the input's."""
+    host = np.arange(np.prod(old), dtype=np.float32).reshape(old)
+    x = be.asarray(host)
+    want = x.reshape(new)
+    for _ in range(2):
+        got = be.reshape(x, new)
+        assert (got.shape, got.strides, got.dtype, got.offset) == \
+            (want.shape, want.strides, want.dtype, 0)
+        assert got.base_data is x.base_data and got.events is x.events
+        assert got.flags.c_contiguous == want.flags.c_contiguous
+        assert np.array_equal(be.to_numpy(got), host.reshape(new))

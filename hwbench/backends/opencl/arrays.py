@@ -27,6 +27,7 @@ class ArrayMaker:
         self._cl, self._queue, self._pool = cl, queue, pool
         self._context = queue.context
         self._settled: dict[tuple[Any, Any], tuple[Any, ...]] = {}
+        self._views: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         params = inspect.signature(cl.array.Array.__init__).parameters
         # Without the private fast path (another pyopencl), every array takes the checks.
         self._fast = all(p in params for p in ("_fast", "_flags", "_context", "_queue", "_size"))
@@ -51,3 +52,25 @@ class ArrayMaker:
         return self._cl.array.Array(None, shape, dtype, allocator=self._pool, strides=strides,
                                     data=self._pool(nbytes), offset=0, _flags=flags, _fast=True,
                                     _context=self._context, _queue=self._queue, _size=size)
+
+    def reshape(self, x: Any, shape: tuple[int, ...]) -> Any:
+        """``x.reshape(shape)`` (pyopencl's: a view on the same buffer, sharing its events),
+        settled per (old shape, old strides, new shape, dtype): pyopencl's own reshape
+        works the strides out and checks the shape on every call (~20 us)."""
+        key = (x.shape, x.strides, shape, x.dtype)
+        try:
+            made = self._views.get(key) if self._fast else None
+        except TypeError:  # an unhashable shape: pyopencl's path
+            return x.reshape(shape)
+        if made is None:
+            view = x.reshape(shape)
+            if self._fast and view.size:  # (an empty one is a fresh array, not a view)
+                if len(self._views) >= MAX_SHAPES:
+                    self._views.clear()
+                self._views[key] = (view.shape, view.strides, view.size, view.flags)
+            return view
+        shape, strides, size, flags = made
+        return self._cl.array.Array(None, shape, x.dtype, allocator=x.allocator,
+                                    strides=strides, data=x.base_data, offset=x.offset,
+                                    events=x.events, _flags=flags, _fast=True,
+                                    _context=x.context, _queue=x.queue, _size=size)
