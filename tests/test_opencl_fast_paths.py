@@ -304,3 +304,41 @@ def test_pixel_conv_choice():
     assert not is_pixel_conv(spec.check_conv2d(np.zeros((1, 8, 2, 1), np.float32), w),
                              None, False)
     assert not is_pixel_conv(spec.check_conv2d(x, w, padding=1), None, False)
+
+
+@pytest.mark.parametrize("shape,dtype", [((2, 3, 5), np.float32), ((7,), np.int32),
+                                         ((), np.float32), ((4, 0), np.float32)])
+def test_empty_settled_shape_same_array(be, shape, dtype):
+    """``empty`` of a shape seen before (the settled fast path) gives the array the
+    checked path gives: shape, dtype, strides, flags, its own buffer."""
+    first, again = be.empty(shape, dtype), be.empty(shape, dtype)
+    checked = be.dev.cl.array.empty(be.dev.queue, shape, np.dtype(dtype))
+    for x in (first, again):
+        assert (x.shape, x.dtype, x.strides, x.size, x.nbytes, x.offset) == \
+            (checked.shape, checked.dtype, checked.strides, checked.size, checked.nbytes, 0)
+        assert x.flags.c_contiguous and x.queue is be.dev.queue and x.events == []
+    if checked.size:
+        assert first.data.int_ptr != again.data.int_ptr
+        host = np.arange(checked.size, dtype=dtype).reshape(shape)
+        again.set(host)
+        first.fill(dtype(-1))
+        assert np.array_equal(again.get(), host)
+        if dtype is np.float32:  # a kernel reads it
+            assert np.array_equal(be.to_numpy(be.add(again, again)), host + host)
+
+
+@pytest.mark.parametrize("old,new", [((2, 3, 4), (6, 4)), ((1, 6, 1, 4), (24, 1)),
+                                     ((6, 4), (6, 4)), ((5,), (1, 5, 1))])
+def test_reshape_settled_view(be, old, new):
+    """A reshape seen before (the settled path) gives pyopencl's view: same buffer, shape,
+    strides, flags and events list; the values read through it are the input's."""
+    host = np.arange(np.prod(old), dtype=np.float32).reshape(old)
+    x = be.asarray(host)
+    want = x.reshape(new)
+    for _ in range(2):
+        got = be.reshape(x, new)
+        assert (got.shape, got.strides, got.dtype, got.offset) == \
+            (want.shape, want.strides, want.dtype, 0)
+        assert got.base_data is x.base_data and got.events is x.events
+        assert got.flags.c_contiguous == want.flags.c_contiguous
+        assert np.array_equal(be.to_numpy(got), host.reshape(new))

@@ -22,6 +22,7 @@ import numpy as np
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.backends.opencl import direct, maxpool, runtime, small_gemm, tile_params
+from hwbench.backends.opencl.arrays import ArrayMaker
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
@@ -110,6 +111,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         # is fresh host memory, page-faulted on first write, which cost add 3x its time.
         self._pool = self.dev.cl.tools.MemoryPool(self.dev.cl.tools.ImmediateAllocator(
             self.dev.queue))
+        self._arrays = ArrayMaker(self.dev.cl, self.dev.queue, self._pool)
         self.compiler = Compiler(self.dev, probe)
         kernel, params, self.tuned = self._kernel_choice(
             "gemm", GEMM_KERNELS, gemm_kernel, gemm_params)
@@ -212,9 +214,14 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
             raise native_error("copying to the host", exc) from exc
 
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+        return self._empty(shape, dtype)
+
+    def _empty(self, shape: tuple[int, ...], dtype: Any = np.float32) -> Any:
+        """``empty`` without the shared argument checks (``checks.guarded``): what the
+        kernels allocate for their outputs, whose shapes their checked problems settled
+        (the checks cost more than the array, on every launch of a replayed plan)."""
         try:
-            return self.dev.cl.array.empty(self.dev.queue, tuple(shape), np.dtype(dtype),
-                                           allocator=self._pool)
+            return self._arrays.empty(shape, dtype)
         except self.dev.cl.Error as exc:
             raise native_error(f"allocating an array of shape {tuple(shape)}", exc) from exc
 
@@ -328,7 +335,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
     def _gemm(self, p: spec.GemmProblem, a, b, bias) -> Any:
         a_op = Operand(self._buf(a), 1, p.m) if p.trans_a else Operand(self._buf(a), p.k, 1)
         b_op = Operand(self._buf(b), 1, p.k) if p.trans_b else Operand(self._buf(b), p.n, 1)
-        out = self.empty((p.m, p.n))
+        out = self._empty((p.m, p.n))
         bias_arg = None
         if bias is not None:
             shape = (1,) * (2 - len(p.bias_shape)) + tuple(p.bias_shape)
@@ -339,7 +346,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         return out
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
-        out = self.empty(p.output_shape)
+        out = self._empty(p.output_shape)
         if small_gemm.is_pixel_conv(p, residual, activation is not None):
             small_gemm.pixel_conv(self.gemm_engine, p, self._buf(x), self._buf(w), out.data,
                                   self._buf(bias))
@@ -352,7 +359,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         return out
 
     def _unary(self, kernel: str, x, *more) -> Any:
-        out = self.empty(tuple(x.shape))
+        out = self._empty(tuple(x.shape))
         self._elementwise().launch(kernel, (self._grid(out.size),), i32(out.size), self._buf(x),
                                    *[self._buf(m) for m in more], out.data)
         return out
@@ -373,7 +380,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
 
     def _int8_gemm(self, p: spec.Int8GemmProblem, a, b, za, zb, out_dtype=None) -> Any:
         prog = self.int8_engine.program(np.dtype(p.a_dtype), np.dtype(p.b_dtype), out_dtype)
-        out = self.empty((p.m, p.n), np.int32)
+        out = self._empty((p.m, p.n), np.int32)
         za_buf, za_step = self._zero_points(za)
         zb_buf, zb_step = self._zero_points(zb)
         self.int8_engine.gemm(prog, p.m, p.n, p.k, self._buf(a), self._buf(b), za_buf,
@@ -393,7 +400,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
                     fixed: Any, zy: np.ndarray) -> Any:
         mult = np.asarray(fixed.multiplier, np.int64).reshape(-1)
         shift = np.asarray(fixed.right_shift, np.int32).reshape(-1)
-        out = self.empty(tuple(acc.shape), zy.dtype)
+        out = self._empty(tuple(acc.shape), zy.dtype)
         self.int8_engine.requantize(prog, acc.data, acc.size, inner, channels, self._buf(bias),
                                     self.asarray(mult).data, self.asarray(shift).data,
                                     mult.size > 1, int(zy), zy.dtype, out.data)
@@ -401,7 +408,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
 
     def _int8_conv(self, p: Any, x, w, zx, zw, out_dtype=None) -> tuple[Program, Any]:
         prog = self.int8_engine.program(np.dtype(p.w_dtype), np.dtype(p.x_dtype), out_dtype)
-        out = self.empty(p.output_shape, np.int32)
+        out = self._empty(p.output_shape, np.int32)
         zw_buf, zw_step = self._zero_points(zw)
         zx_buf, _ = self._zero_points(zx)
         self.int8_engine.conv2d(prog, p, self._buf(x), self._buf(w), int(zx), zw_buf, zw_step,
@@ -447,7 +454,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         prog = self._quantize_program(dtype)
         if prog is None:
             return super()._quantize_linear(p, x, scale, zero_point)
-        out = self.empty(p.shape, dtype)
+        out = self._empty(p.shape, dtype)
         inner, rows, channels = self._rows(p, scale, out.size)
         info = np.iinfo(dtype)
         self._launch_rows(prog, "quantize", inner, rows, i32(channels), self._buf(x),
@@ -460,7 +467,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         prog = self._quantize_program(dtype) if dtype != np.int32 else None
         if prog is None:  # int32 (bias) data: NumPy multiplies in float64; few values
             return super()._dequantize_linear(p, x, scale, zero_point)
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         inner, rows, channels = self._rows(p, scale, out.size)
         self._launch_rows(prog, "dequantize", inner, rows, i32(channels), self._buf(x),
                           self._params(scale), self._params(zero_point), out.data)
@@ -474,7 +481,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
     def _max_pool2d(self, p: spec.PoolProblem, x) -> Any:
         if maxpool.applies(p):
             return maxpool.max_pool8(self, p, x)
-        out = self.empty(p.output_shape)
+        out = self._empty(p.output_shape)
         (kh, kw), (sh, sw), (dh, dw) = p.kernel, p.stride, p.dilation
         nc = p.n * p.c
         self._pool_program().launch(
@@ -484,7 +491,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         return out
 
     def _avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
-        out = self.empty(p.output_shape)
+        out = self._empty(p.output_shape)
         (kh, kw), (sh, sw) = p.kernel, p.stride
         pt, pl, pb, pr = p.padding
         nc = p.n * p.c
@@ -495,14 +502,14 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         return out
 
     def _global_avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
-        out = self.empty((p.n, p.c, 1, 1))
+        out = self._empty((p.n, p.c, 1, 1))
         nc = p.n * p.c
         self._pool_program().launch("global_avg_pool", (nc,), self._buf(x), i32(p.h * p.w),
                                     i32(nc), out.data)
         return out
 
     def _softmax(self, p: spec.SoftmaxProblem, x) -> Any:
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         length = p.shape[p.axis]
         inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
         outer = int(np.prod(p.shape[:p.axis], dtype=np.int64))
@@ -512,7 +519,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         return out
 
     def _lrn(self, p: spec.LrnProblem, x) -> Any:
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         n, c, h, w = p.shape
         self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
             "lrn", (-(-h * w // 8), c, n), self._buf(x), i32(c), i32(h * w), i32(n), i32(p.size),
@@ -531,7 +538,7 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
             x = self.asarray(x)
         if not x.flags.c_contiguous or x.offset:
             x = self.asarray(x.get())
-        return x.reshape(p.shape)
+        return self._arrays.reshape(x, p.shape)
 
     # -- timing ----------------------------------------------------------------------------
     def device_seconds(self, fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:

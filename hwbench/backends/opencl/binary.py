@@ -35,7 +35,7 @@ class BinaryKernelsOpencl(BroadcastKernels):
         out = self._binary3(p.op, p.shape, p.a_shape, p.b_shape, a, b)
         if out is not None:
             return out
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         self._binary_program().launch(
             "binary_op", (p.size,), i32(p.size), self._strided_meta(p.shape, p.a_shape,
                                                                      p.b_shape),
@@ -43,7 +43,7 @@ class BinaryKernelsOpencl(BroadcastKernels):
         return out
 
     def _compare(self, p: spec.CompareProblem, a, b) -> Any:
-        out = self.empty(p.shape, np.bool_)
+        out = self._empty(p.shape, np.bool_)
         self._binary_program().launch(
             "compare", (p.size,), i32(p.size), self._strided_meta(p.shape, p.a_shape,
                                                                   p.b_shape),
@@ -54,7 +54,7 @@ class BinaryKernelsOpencl(BroadcastKernels):
         fast = self._where3(p, condition, x, y)
         if fast is not None:
             return fast
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         self._binary_program().launch(
             "where", (p.size,), i32(p.size),
             self._strided_meta(p.shape, p.condition_shape, p.x_shape, p.y_shape),

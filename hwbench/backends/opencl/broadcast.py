@@ -60,7 +60,7 @@ class BroadcastKernels:
         pad = MAX_RANK - len(extents)
         extents = (1,) * pad + extents
         sa, sb = (0,) * pad + sa, (0,) * pad + sb
-        out = self.empty(tuple(shape))
+        out = self._empty(tuple(shape))
         n = out.size
         if n == 0:
             return out
@@ -82,7 +82,7 @@ class BroadcastKernels:
         pad = MAX_RANK - len(extents)
         extents = (1,) * pad + extents
         sc, sx, sy = ((0,) * pad + s for s in strides)
-        out = self.empty(tuple(p.shape))
+        out = self._empty(tuple(p.shape))
         if out.size == 0:
             return out
         self.compiler.program("broadcast", {"OP": 0}, LAUNCHES).launch(
@@ -96,14 +96,14 @@ class BroadcastKernels:
         """Add (op 0) or Mul (1): same shapes through elementwise.cl's float8 kernel,
         broadcasts through ``_binary3``, past three collapsed axes its ``binary``."""
         if p.a_shape == p.b_shape == p.shape:  # no broadcasting: the vectorized kernel
-            out = self.empty(p.shape)
+            out = self._empty(p.shape)
             self._elementwise().launch("binary_same", (self._grid(out.size),), i32(out.size),
                                        self._buf(a), self._buf(b), out.data, i32(op))
             return out
         fast = self._binary3(("add", "mul")[op], p.shape, p.a_shape, p.b_shape, a, b)
         if fast is not None:
             return fast
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         meta = (len(p.shape), *p.shape, *spec.broadcast_strides(p.a_shape, p.shape),
                 *spec.broadcast_strides(p.b_shape, p.shape))
         self._elementwise().launch("binary", (self._grid(out.size),), i32(out.size),

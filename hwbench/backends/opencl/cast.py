@@ -22,7 +22,7 @@ class CastKernelsOpencl:
     """``_cast`` of ``OpenclBackend``."""
 
     def _cast(self, p: spec.CastProblem, x: Any) -> Any:
-        out = self.empty(p.shape, p.target)
+        out = self._empty(p.shape, p.target)
         if p.size == 0:
             return out
         fp64 = np.dtype(np.float64) in (p.source, p.target)

@@ -61,6 +61,7 @@ def probing_enabled() -> bool:
 
 
 Launches = Mapping[str, tuple[int, ...]]
+MAX_GRIDS = 4096  # settled launch grids a program keeps; past it the table starts afresh
 
 
 class Program:
@@ -72,6 +73,9 @@ class Program:
         self.local_sizes = dict(launches)
         self._program = cl_program
         self._kernels: dict[str, Any] = {}
+        # (kernel, padded global size, local size) per (name, *global size) launched: a
+        # replayed plan launches the same few, and working them out cost ~2 us a launch.
+        self._grids: dict[tuple[Any, ...], tuple[Any, tuple[int, ...], tuple[int, ...]]] = {}
 
     def kernel(self, name: str) -> Any:
         """The kernel object, created once (each creation costs a driver call)."""
@@ -88,10 +92,17 @@ class Program:
                wait_for: Sequence[Any] | None = None) -> Any:
         """Enqueue ``name`` over ``global_size`` (rounded up to whole work-groups; the
         kernels check their bounds). Returns the event."""
-        local = self.local_sizes[name]
-        padded = tuple(-(-int(g) // lsz) * lsz for g, lsz in zip(global_size, local,
-                                                                   strict=True))
-        kernel = self.kernel(name)
+        key = (name, *global_size)
+        settled = self._grids.get(key)
+        if settled is None:
+            kernel = self.kernel(name)  # (an undeclared name raises)
+            local = self.local_sizes[name]
+            padded = tuple(-(-int(g) // lsz) * lsz for g, lsz in zip(global_size, local,
+                                                                       strict=True))
+            if len(self._grids) >= MAX_GRIDS:
+                self._grids.clear()
+            settled = self._grids[key] = (kernel, padded, local)
+        kernel, padded, local = settled
         cl = self.device.cl
         try:
             kernel.set_args(*args)

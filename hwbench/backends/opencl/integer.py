@@ -34,7 +34,7 @@ class IntegerKernelsOpencl:
                                      launches)
 
     def _int_binary(self, p: spec.IntBinaryProblem, a, b) -> Any:
-        out = self.empty(p.shape, p.dtype)
+        out = self._empty(p.shape, p.dtype)
         self._integer_program(p.dtype).launch(
             "int_binary", (p.size,), i32(p.size),
             self._strided_meta(p.shape, p.a_shape, p.b_shape), self._buf(a), self._buf(b),
@@ -42,7 +42,7 @@ class IntegerKernelsOpencl:
         return out
 
     def _int_unary(self, p: spec.IntUnaryProblem, x) -> Any:
-        out = self.empty(p.shape, p.dtype)
+        out = self._empty(p.shape, p.dtype)
         self._integer_program(p.dtype).launch(
             "int_unary", (p.size,), i32(p.size), self._buf(x), out.data,
             i32(INT_UNARY_CODES[p.op]))
@@ -51,7 +51,7 @@ class IntegerKernelsOpencl:
     def _compare(self, p: spec.CompareProblem, a, b) -> Any:
         if p.dtype == spec.FLOAT32:
             return super()._compare(p, a, b)
-        out = self.empty(p.shape, np.bool_)
+        out = self._empty(p.shape, np.bool_)
         self._integer_program(p.dtype).launch(
             "compare_int", (p.size,), i32(p.size),
             self._strided_meta(p.shape, p.a_shape, p.b_shape), self._buf(a), self._buf(b),
@@ -61,7 +61,7 @@ class IntegerKernelsOpencl:
     def _where(self, p: spec.WhereProblem, condition, x, y) -> Any:
         if p.dtype == spec.FLOAT32:
             return super()._where(p, condition, x, y)
-        out = self.empty(p.shape, p.dtype)
+        out = self._empty(p.shape, p.dtype)
         self._integer_program(p.dtype).launch(
             "where_int", (p.size,), i32(p.size),
             self._strided_meta(p.shape, p.condition_shape, p.x_shape, p.y_shape),
@@ -74,7 +74,7 @@ class IntegerKernelsOpencl:
         return math.prod(shape) // shape[axis], shape[axis], inner
 
     def _cumsum(self, p: spec.CumsumProblem, x) -> Any:
-        out = self.empty(p.shape, p.dtype)
+        out = self._empty(p.shape, p.dtype)
         lines, length, inner = self._lines(p.shape, p.axis)
         self._integer_program(p.dtype).launch(
             "cumsum", (lines,), i32(lines), i32(length), i32(inner), self._buf(x), out.data,
@@ -82,7 +82,7 @@ class IntegerKernelsOpencl:
         return out
 
     def _arg_reduce(self, p: spec.ArgReduceProblem, x) -> Any:
-        out = self.empty(p.shape, np.int64)
+        out = self._empty(p.shape, np.int64)
         lines, length, inner = self._lines(p.in_shape, p.axis)
         self._integer_program(p.dtype).launch(
             "arg_reduce", (lines,), i32(lines), i32(length), i32(inner), self._buf(x),

@@ -54,7 +54,7 @@ class PermuteKernels:
         16 x 16 work-groups over a single row ran 16x the work-items needed: SqueezeNet's
         and DenseNet's concats took 10-25x NumPy on PoCL."""
         dtype = np.dtype(p.dtype)
-        out = self.empty(p.shape, dtype)
+        out = self._empty(p.shape, dtype)
         inner = math.prod(p.shape[p.axis + 1:])
         outer = math.prod(p.shape[:p.axis])
         total = p.shape[p.axis] * inner
@@ -83,7 +83,7 @@ class PermuteKernels:
         pad = MAX_RANK - len(extents)
         extents, strides = (1,) * pad + extents, (0,) * pad + strides
         dtype = np.dtype(x.dtype)
-        out = self.empty(tuple(shape), dtype)
+        out = self._empty(tuple(shape), dtype)
         if out.size == 0:
             return out
         program = layout_program(self.compiler, dtype)
@@ -109,7 +109,7 @@ class PermuteKernels:
         if fast is not None:
             return fast
         dtype = np.dtype(x.dtype)
-        out = self.empty(p.shape, dtype)
+        out = self._empty(p.shape, dtype)
         in_strides = [math.prod(p.in_shape[d + 1:]) for d in range(len(p.in_shape))]
         meta = (len(p.shape), *p.shape, *(in_strides[d] for d in p.perm))
         layout_program(self.compiler, dtype).launch(

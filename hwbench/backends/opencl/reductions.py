@@ -42,10 +42,10 @@ class ReductionKernels:
 
     def _layer_norm(self, p: spec.LayerNormProblem, x, scale, bias) -> Any:
         _fits_int("layer_norm", p.rows * LN_LOCAL, p.cols)
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         scale_buf = self._buf(scale)
         if p.stats:
-            mean, inv = self.empty(p.stats_shape), self.empty(p.stats_shape)
+            mean, inv = self._empty(p.stats_shape), self._empty(p.stats_shape)
             mean_buf, inv_buf = mean.data, inv.data
         else:
             mean_buf = inv_buf = out.data  # not written (stats 0)
@@ -58,7 +58,7 @@ class ReductionKernels:
 
     def _reduce(self, p: spec.ReduceProblem, x) -> Any:
         _fits_int("reduce", p.size)
-        out = self.empty(p.output_shape)
+        out = self._empty(p.output_shape)
         strides = _strides(p.shape)
         kept = [i for i in range(len(p.shape)) if i not in p.axes]
         meta = (*(p.shape[i] for i in kept), *(strides[i] for i in kept),
@@ -71,7 +71,7 @@ class ReductionKernels:
         return out
 
     def _matmul(self, p: spec.MatmulProblem, a, b) -> Any:
-        out = self.empty(p.output_shape)
+        out = self._empty(p.output_shape)
         if matmul_on_engine(self.gemm_engine, p, self._buf(a), self._buf(b), out.data):
             return out
         _fits_int("matmul", p.batches * p.m * p.k, p.batches * p.k * p.n, p.batches * p.m * p.n)

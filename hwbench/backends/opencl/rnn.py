@@ -20,7 +20,7 @@ class RnnKernelsOpencl:
         this step's rows from ``row``; ``hr`` (B, 4H) = h·Rᵀ; ``mask`` (B, 1) uint8 or
         None (every row live)."""
         batch, hidden = hs.shape
-        y, h_out, c_out = (self.empty((batch, hidden)) for _ in range(3))
+        y, h_out, c_out = (self._empty((batch, hidden)) for _ in range(3))
         prog = self.compiler.program("rnn", {}, {"lstm_cell": (LOCAL,)})
         prog.launch("lstm_cell", (batch * hidden,), i32(batch), i32(hidden),
                     i32(row * 4 * hidden), self._buf(xw), self._buf(hr), self._buf(hs),

@@ -42,7 +42,7 @@ class TensorOpsKernels(PermuteKernels):
             tables = self._meta_buffer(tuple(flat.tolist()))
         else:  # token ids change every call
             tables = self.asarray(flat.astype(np.int32)).data
-        out = self.empty(p.shape, dtype)
+        out = self._empty(p.shape, dtype)
         if out.size == 0:
             return out
         program = self.compiler.program("tensor_ops", {"T": CL_TYPES[dtype]},

@@ -21,7 +21,7 @@ class UnaryKernels:
                                      {f"unary_{op}": (LOCAL_1D,) for op in spec.UNARY_OPS})
 
     def _unary_op(self, p: spec.UnaryProblem, x) -> Any:
-        out = self.empty(p.shape)
+        out = self._empty(p.shape)
         self._unary_program().launch(f"unary_{p.op}", (self._grid(p.size),), i32(p.size),
                                      np.float32(p.alpha), np.float32(p.beta), self._buf(x),
                                      out.data)

@@ -40,7 +40,7 @@ class UpsamplingKernels:
                      Operand(xg, pixels, 1, cg * pixels), cols, ld, groups=g, c_batch=mp * ld)
         meta = (p.n, p.c, p.h, p.w, p.k, p.r, p.s, *p.stride, p.padding[0], p.padding[1],
                 *p.dilation, p.groups, p.out_h, p.out_w)
-        out = self.empty(p.output_shape)
+        out = self._empty(p.output_shape)
         prog.launch("col2im_transpose", (total,), i32(total), self._meta_buffer(meta), cols,
                     i32(ld), i32(mp * ld), cols if bias is None else self._buf(bias),
                     i32(bias is not None), out.data)
@@ -57,7 +57,7 @@ class UpsamplingKernels:
             weight = self.asarray(t.weight.astype(np.float32))
             outside = (index if t.outside is None
                        else self.asarray(t.outside.astype(np.int32)))
-            out = self.empty(after)
+            out = self._empty(after)
             self._upsampling_program().launch(
                 "resize_axis", (total,), i32(total), i32(t.out_len), i32(t.in_len),
                 i32(inner), i32(t.taps), index.data, weight.data, outside.data,
@@ -67,6 +67,6 @@ class UpsamplingKernels:
         return current if p.tables else self._copy(current, p.shape)
 
     def _copy(self, x, shape) -> Any:
-        out = self.empty(shape)
+        out = self._empty(shape)
         self.dev.cl.enqueue_copy(self.dev.queue, out.data, self._buf(x))
         return out
