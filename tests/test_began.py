@@ -16,9 +16,12 @@ from hwbench.pytest_plugin import availability
 
 pytest.importorskip("sklearn", reason="the digits data ships in scikit-learn")
 
-TINY = B.Config(hidden=4, channels=4, embedding=4, d_channels=4, batch_size=16)
+TINY = B.Config(hidden=4, channels=4, embedding=4, d_channels=4, batch_size=16, skip=True)
 # D with its own width and a bottleneck larger than z (the paper's N_h, n apart from G's).
-WIDE_D = B.Config(hidden=4, channels=4, embedding=6, d_channels=5, batch_size=16)
+WIDE_D = B.Config(hidden=4, channels=4, embedding=6, d_channels=5, batch_size=16,
+                  skip=True)
+# Without the decoders' skip connection (TINY and WIDE_D have it).
+PLAIN = B.Config(hidden=4, channels=4, embedding=4, d_channels=4, batch_size=16, skip=False)
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +42,12 @@ def _squared(v, recon):
     return float(np.mean(diff**2)), (-2.0 * diff / diff.size).astype(np.float32)
 
 
-@pytest.mark.parametrize("cfg", [TINY, WIDE_D], ids=["tiny", "wide_d"])
+@pytest.mark.parametrize("cfg", [TINY, WIDE_D, PLAIN], ids=["tiny", "wide_d", "plain"])
 @pytest.mark.parametrize("which", ["discriminator", "generator"])
 def test_began_gradients_match_finite_differences(numpy_be, monkeypatch, which, cfg):
     """<gradient, direction> vs the central difference of L_D (D's weights) or L_G (G's
-    weights, through D, the loss's target and the upsampling), layer by layer."""
+    weights, through D, the loss's target, the upsampling and the skip connections,
+    whose gradient joins the dense layer's), layer by layer."""
     monkeypatch.setattr(B, "l1_loss", _squared)
     rng = np.random.default_rng(3)
     gen, disc = (_perturbed(p, rng) for p in B.init(cfg, seed=5))
@@ -72,6 +76,23 @@ def test_upsampling_is_nearest_neighbour(numpy_be):
     x = np.arange(2 * 3 * 4 * 4, dtype=np.float32).reshape(2, 3, 4, 4)
     up = B.net_forward(numpy_be, (B.Upsample(),), [], x)
     np.testing.assert_array_equal(up, x.repeat(2, axis=2).repeat(2, axis=3))
+
+
+def test_skip_concatenates_an_earlier_output(numpy_be):
+    """The skip joins the dense layer's 4×4 map to the conv's output on the channel axis,
+    in G and in D's decoder (whose positions follow the encoder's)."""
+    x = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
+    trace = B.Trace()
+    out = B.net_forward(numpy_be, (B.Reshape((3, 2, 2)), B.Skip(0), B.Skip(1)), [], x, trace)
+    np.testing.assert_array_equal(out, np.concatenate([x, x, x, x], axis=1))
+    # The backward sends each copy's gradient to where it came from.
+    _, g = B.net_backward(numpy_be, (B.Reshape((3, 2, 2)), B.Skip(0), B.Skip(1)), [], trace,
+                          np.ones_like(out))
+    np.testing.assert_array_equal(g, np.full_like(x, 4.0))
+    for steps in (B.generator_steps(TINY), B.discriminator_steps(TINY)):
+        (skip,) = [s for s in steps if isinstance(s, B.Skip)]
+        assert isinstance(steps[skip.source], B.Reshape)
+    assert not any(isinstance(s, B.Skip) for s in B.discriminator_steps(PLAIN))
 
 
 def test_short_training_moves_the_losses_and_is_reproducible(numpy_be):
@@ -165,14 +186,16 @@ def test_began_input_is_checked(numpy_be, tmp_path):
         B.load(tmp_path / "absent.npz")
 
 
-def test_generator_onnx_export_runs_the_same_weights(numpy_be):
+@pytest.mark.parametrize("cfg", [TINY, PLAIN], ids=["skip", "plain"])
+def test_generator_onnx_export_runs_the_same_weights(numpy_be, cfg):
     ort = pytest.importorskip("onnxruntime", reason="onnxruntime (pip install onnxruntime)")
-    gen, _ = B.init(TINY, seed=2)
-    proto = B.to_onnx(gen, TINY)
-    z = np.random.default_rng(0).uniform(-1, 1, (8, TINY.hidden)).astype(np.float32)
+    gen, _ = B.init(cfg, seed=2)
+    proto = B.to_onnx(gen, cfg)
+    assert ("Concat" in {n.op_type for n in proto.graph.node}) == cfg.skip
+    z = np.random.default_rng(0).uniform(-1, 1, (8, cfg.hidden)).astype(np.float32)
     session = ort.InferenceSession(proto.SerializeToString(),
                                    providers=["CPUExecutionProvider"])
     theirs = session.run(None, {"z": z})[0]
-    ours = np.clip(B.net_forward(numpy_be, B.generator_steps(TINY), gen, z), 0.0, 1.0)
+    ours = np.clip(B.net_forward(numpy_be, B.generator_steps(cfg), gen, z), 0.0, 1.0)
     assert ours.max() > 0.0  # the clip leaves something to compare
     np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-5)

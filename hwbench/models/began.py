@@ -56,7 +56,15 @@ class Upsample:
     """Nearest-neighbour ×2 upsampling of NCHW maps (ONNX Resize, no weights)."""
 
 
-Step = Layer | Reshape | Upsample
+@dataclass(frozen=True)
+class Skip:
+    """Concatenate (channels) the output of step ``source`` to the current map: the paper's
+    skip connection carrying the first 4×4 map (z's projection) forward to the next block."""
+
+    source: int
+
+
+Step = Layer | Reshape | Upsample | Skip
 
 
 @dataclass(frozen=True)
@@ -74,22 +82,28 @@ class Config:
     learning_rate: float = 5e-4
     beta1: float = 0.5        # Adam's moments (the paper's implementation: 0.5, 0.999)
     beta2: float = 0.999
+    skip: bool = False        # the decoders' skip connection (see ``_decoder``)
 
 
-def _decoder(inputs: int, c: int, output: str | None = None) -> tuple[Step, ...]:
+def _decoder(inputs: int, c: int, output: str | None = None,
+             skip: bool = False) -> tuple[Step, ...]:
     """``inputs`` values -> 8×8 image: dense, 3×3 conv, upsample, 3×3 conv, 3×3 conv to 1
-    (through ``output``, an activation, if given)."""
-    return (Layer("dense", (inputs, c * 16)), Reshape((c, 4, 4)),
-            Layer("conv", (c, c, 3, 3), "elu", padding=1), Upsample(),
-            Layer("conv", (c, c, 3, 3), "elu", padding=1),
-            Layer("conv", (1, c, 3, 3), output, padding=1))
+    (through ``output``, an activation, if given). With ``skip``, the dense layer's 4×4
+    map joins the conv's output before the upsampling (the paper's skip; nearest
+    upsampling commutes with the concat, so it is the upsampled map joining after it)."""
+    head = (Layer("dense", (inputs, c * 16)), Reshape((c, 4, 4)),
+            Layer("conv", (c, c, 3, 3), "elu", padding=1))
+    middle = (Skip(1), Upsample()) if skip else (Upsample(),)
+    width = 2 * c if skip else c
+    return head + middle + (Layer("conv", (c, width, 3, 3), "elu", padding=1),
+                            Layer("conv", (1, c, 3, 3), output, padding=1))
 
 
 def generator_steps(cfg: Config) -> tuple[Step, ...]:
     """z (hidden) -> 8×8 image through the decoder, ending in a sigmoid: G's images lie in
     (0, 1) as the data's do while D judges them, not only once clipped for sampling
     (a linear output reached FID 82 where the sigmoid reached 54, seed 0)."""
-    return _decoder(cfg.hidden, cfg.channels, "sigmoid")
+    return _decoder(cfg.hidden, cfg.channels, "sigmoid", cfg.skip)
 
 
 def discriminator_steps(cfg: Config) -> tuple[Step, ...]:
@@ -98,7 +112,9 @@ def discriminator_steps(cfg: Config) -> tuple[Step, ...]:
     encoder = (Layer("conv", (c, 1, 3, 3), "elu", padding=1),
                Layer("conv", (2 * c, c, 3, 3), "elu", stride=2, padding=1),
                Reshape((2 * c * 16,)), Layer("dense", (2 * c * 16, cfg.embedding)))
-    return encoder + _decoder(cfg.embedding, c)
+    decoder = _decoder(cfg.embedding, c, skip=cfg.skip)
+    return encoder + tuple(Skip(s.source + len(encoder)) if isinstance(s, Skip) else s
+                           for s in decoder)
 
 
 def _layers(steps: tuple[Step, ...]) -> tuple[Layer, ...]:
@@ -116,11 +132,13 @@ class Trace:
 def net_forward(be: Backend, steps: tuple[Step, ...], params: Params, x: np.ndarray,
                 trace: Trace | None = None) -> np.ndarray:
     """Run ``steps`` on host array ``x`` with the backend's kernels; host result."""
-    h, index = x, 0
+    h, index, outputs = x, 0, []
     for step in steps:
         if trace is not None:
             trace.inputs.append(h)
-        if isinstance(step, Layer):
+        if isinstance(step, Skip):
+            h = np.concatenate([h, outputs[step.source]], axis=1)
+        elif isinstance(step, Layer):
             w, b = params[index]
             index += 1
             h = layer_forward(be, step, w, b, h)
@@ -128,6 +146,7 @@ def net_forward(be: Backend, steps: tuple[Step, ...], params: Params, x: np.ndar
             h = h.reshape((len(h), *step.shape))
         else:
             h = be.to_numpy(be.resize(be.asarray(h), scales=[1.0, 1.0, 2.0, 2.0]))
+        outputs.append(h)
         if trace is not None:
             trace.outputs.append(h)
     return h
@@ -138,9 +157,15 @@ def net_backward(be: Backend, steps: tuple[Step, ...], params: Params, trace: Tr
     """Gradients of every (weights, bias) and of the input, from the output's ``grad``."""
     grads: Params = []
     g, index = grad, len(params)
+    pending: dict[int, np.ndarray] = {}  # skip gradients owed to earlier steps' outputs
     for position in reversed(range(len(steps))):
         step = steps[position]
-        if isinstance(step, Layer):
+        if position in pending:
+            g = g + pending.pop(position)
+        if isinstance(step, Skip):
+            width = trace.inputs[position].shape[1]
+            g, pending[step.source] = g[:, :width], g[:, width:]
+        elif isinstance(step, Layer):
             index -= 1
             dw, db, g = layer_backward(be, step, params[index][0], trace.inputs[position],
                                        trace.outputs[position], g)
@@ -359,10 +384,13 @@ def to_onnx(gen: Params, cfg: Config | None = None, batch: int | None = None):
     from onnx import TensorProto, helper, numpy_helper
 
     cfg = cfg or Config()
-    nodes, inits, current, index = [], [], "z", 0
+    nodes, inits, current, index, names = [], [], "z", 0, []
     for position, step in enumerate(generator_steps(cfg)):
         out = f"h{position}"
-        if isinstance(step, Layer):
+        if isinstance(step, Skip):
+            nodes.append(helper.make_node("Concat", [current, names[step.source]], [out],
+                                          axis=1))
+        elif isinstance(step, Layer):
             w, b = gen[index]
             inits += [numpy_helper.from_array(w, f"w{index}"),
                       numpy_helper.from_array(b, f"b{index}")]
@@ -388,6 +416,7 @@ def to_onnx(gen: Params, cfg: Config | None = None, batch: int | None = None):
             nodes.append(helper.make_node("Resize", [current, "", f"scales{position}"], [out],
                                           mode="nearest"))
         current = out
+        names.append(out)
     inits += [numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
               numpy_helper.from_array(np.array(1.0, np.float32), "hi")]
     nodes.append(helper.make_node("Clip", [current, "lo", "hi"], ["images"]))
