@@ -168,7 +168,7 @@ KINDS: dict[str, dict[str, Callable]] = {
                                             (1.0, 1.0)),
                 "huge": lambda g: HUGE, "huge-end": lambda g: (0, 0, HUGE, HUGE)},
     "groups": {**COMMON_SCALARS, **scalars(0, -1, True, 3, 1 << 62, np.array([1]))},
-    "activation": scalars("gelu", "RELU", 1, ["relu"], True),
+    "activation": scalars("gelu_erf", "RELU", 1, ["relu"], True),
     "zero-point": scalars(300, -1, 1.5, "x", np.float32(1), NAN, np.zeros(7, np.uint8),
                           object(), np.int16(3), np.zeros((2, 2), np.uint8)),
     "scale": scalars(0, -1.0, NAN, INF, "x", None, np.zeros(0, np.float32), object(), 1 + 2j,

@@ -190,3 +190,16 @@ def test_split_of_a_product_becomes_one_gemm_per_part(rng):
         for _ in range(3):
             for g, w in zip(ex.replay(feeds), want, strict=True):
                 assert_close(g, np.asarray(w, np.float64), K)
+
+
+@pytest.mark.parametrize("backend, rewritten", [("numpy", True), ("systolic", False)])
+def test_session_rewrites_unless_the_backend_quantizes_float_matmuls(rng, backend, rewritten):
+    """systolic quantizes each float matmul call per tensor: one 2-D Gemm over a batched
+    MatMul's slices would quantize them together (BERT's error rose past its bound)."""
+    import hwbench
+    from hwbench.models.model import Model
+
+    graph, _ = dense_graph(rng)
+    sess = hwbench.Session(Model("dense", graph), backend=backend)
+    assert any(n.op_type == "MatMul" and n.name == "d1" for n in sess.graph.nodes) \
+        is not rewritten

@@ -108,8 +108,12 @@ class Session:
         self.precision = model.precision
         self.graph = optimize(model.graph)
         if fuse:
-            self.graph = fuse_gemm_activations(matmuls_as_gemm(
-                fuse_gelu(fuse_conv_epilogues(self.graph))))
+            graph = fuse_gelu(fuse_conv_epilogues(self.graph))
+            # A backend that quantizes float matmuls per call (systolic) would quantize a
+            # batched MatMul's slices together once it is one 2-D Gemm: other numbers.
+            if getattr(self.backend, "float_precision", "fp32") != "int8":
+                graph = matmuls_as_gemm(graph)
+            self.graph = fuse_gemm_activations(graph)
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
         self._run = self.executor.replay if plan else self.executor.run
