@@ -126,9 +126,10 @@ class BoundPrimitive:
             self.memories = []
 
 
-def _is_plain(x: Any, shape: tuple[int, ...]) -> bool:
-    """A C-contiguous, aligned float32 NumPy array of ``shape`` (what oneDNN reads as is)."""
-    if type(x) is not _ndarray or x.dtype != _F32 or x.shape != shape:
+def _is_plain(x: Any, shape: tuple[int, ...], dtype: np.dtype = _F32) -> bool:
+    """A C-contiguous, aligned NumPy array of ``shape`` and ``dtype`` (float32 unless
+    named): what oneDNN reads as is."""
+    if type(x) is not _ndarray or x.dtype != dtype or x.shape != shape:
         return False
     flags = x.flags
     return flags.c_contiguous and flags.aligned

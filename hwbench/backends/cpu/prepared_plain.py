@@ -30,21 +30,16 @@ from hwbench.backends.cpu.onednn import (
 from hwbench.backends.cpu.prepared_kernels import (
     BUILDERS,
     BoundPrimitive,
+    _is_plain,
     _out_factory,
+    _plain_call,
     blocked_concat,
 )
 
 _ndarray = np.ndarray
 
 
-def _plain(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """A C-contiguous aligned NumPy array of ``shape`` and ``dtype`` (read in place)."""
-    if type(x) is not _ndarray or x.dtype != dtype or x.shape != shape:
-        return False
-    flags = x.flags
-    return flags.c_contiguous and flags.aligned
-
-
+_plain = _is_plain  # (x, shape, dtype): read in place
 _F32 = np.dtype(np.float32)
 
 
@@ -308,30 +303,23 @@ def _unary(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Call
     alpha, beta = params(p)
     prim = be._primitive(("unary", alg, p.size, alpha, beta),
                          lambda: build_unary_eltwise(be.dnnl, alg, p.size, alpha, beta))
+    if not blocked:
+        return _plain_call(be, prim, shape, shape, kernel, p)
     run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
     new_out = _out_factory(be, shape)
-    if blocked:
-        md, to_plain = x.md, BoundPrimitive(x._to_plain, {}, (ARG_SRC, ARG_DST)).runner()
-        new_src = _out_factory(be, shape)
+    md, to_plain = x.md, BoundPrimitive(x._to_plain, {}, (ARG_SRC, ARG_DST)).runner()
+    new_src = _out_factory(be, shape)
 
-        def from_blocked(x):
-            if type(x) is not BlockedArray or not (x.md is md or x.md == md) \
-                    or x.shape != shape:
-                return kernel(p, x)
-            src, a_src = new_src()
-            to_plain(address(x.buffer), a_src)
-            out, a_out = new_out()
-            run(a_src, a_out)
-            return out
-        return from_blocked
-
-    def call(x):
-        if not _plain(x, shape, _F32):
+    def from_blocked(x):
+        if type(x) is not BlockedArray or not (x.md is md or x.md == md) \
+                or x.shape != shape:
             return kernel(p, x)
+        src, a_src = new_src()
+        to_plain(address(x.buffer), a_src)
         out, a_out = new_out()
-        run(address(x), a_out)
+        run(a_src, a_out)
         return out
-    return call
+    return from_blocked
 
 
 def _resize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
@@ -350,16 +338,7 @@ def _resize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
     if alg is not None:
         prim = be._primitive(("resampling", alg, p.shape, p.output_shape),
                              lambda: build_resampling(be.dnnl, alg, p.shape, p.output_shape))
-        run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
-        new_out = _out_factory(be, out_shape)
-
-        def native(x):
-            if not _plain(x, shape, _F32):
-                return kernel(p, x)
-            out, a_out = new_out()
-            run(address(x), a_out)
-            return out
-        return native
+        return _plain_call(be, prim, shape, out_shape, kernel, p)
     if not p.tables or any(t.outside is not None for t in p.tables):
         return None
     rank = len(shape)
