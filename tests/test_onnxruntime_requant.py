@@ -305,3 +305,19 @@ def test_qlinear_add_near_ties_is_onnxruntimes(backend, tmp_path):
     want, got = _both(node, {"a": a, "b": b}, inits, a.shape, TensorProto.UINT8, be,
                       tmp_path)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_qlinear_mul_adds_the_zero_point_before_rounding(backend, tmp_path):
+    """Scales of 1/16 make half the products ties (177.5): onnxruntime rounds the value
+    plus zc (178.5 -> 178), not the value before adding zc (178 + 1); hypothesis found it."""
+    be = _backend(backend)
+    rng = np.random.default_rng(0)
+    shape = (2, 5, 7, 9)
+    feeds = {"a": _codes(rng, shape), "b": _codes(rng, shape)}
+    inits = {k: np.float32(0.0625) for k in ("sa", "sb", "sc")}
+    inits.update(za=np.uint8(0), zb=np.uint8(0), zc=np.uint8(1))
+    node = helper.make_node("QLinearMul", ["a", "sa", "za", "b", "sb", "zb", "sc", "zc"],
+                            ["y"], domain=MS)
+    want, got = _both(node, feeds, inits, shape, TensorProto.UINT8, be, tmp_path)
+    np.testing.assert_array_equal(got, want)
