@@ -112,8 +112,7 @@ def prepared(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
     bound once, the input's layout checked by identity first; any other input goes to
     ``kernel`` itself. Without it each call built the take's tables and looked the
     primitive up again (~30 us a call)."""
-    from hwbench.backends.cpu.addresses import address
-    from hwbench.backends.cpu.prepared_kernels import BoundPrimitive, _blocked, _out_factory
+    from hwbench.backends.cpu.bound_primitive import blocked_call, plain_call
 
     if kwargs or len(args) != 1:
         return None
@@ -123,19 +122,6 @@ def prepared(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
     if found is None:
         return None
     move, nhwc, md, to_plain = found
-    run = BoundPrimitive(move, {}, (ARG_SRC, ARG_DST)).runner()
-    shape = tuple(x.shape)
-    new_out = _out_factory(be, md.size if nhwc else shape, np.uint8 if nhwc else np.float32)
-
-    def call(x: Any) -> Any:
-        if nhwc and type(x) is BlockedArray and (x.md is md or x.md == md):
-            out, a_out = new_out()
-            run(address(x.buffer), a_out)
-            return _blocked(out, shape, md, to_plain)
-        if not nhwc and type(x) is np.ndarray and x.shape == shape and x.dtype == np.float32 \
-                and x.flags.c_contiguous:
-            out, a_out = new_out()
-            run(address(x), a_out)
-            return out
-        return kernel(p, x)
-    return call
+    if nhwc:
+        return blocked_call(be, move, md, md, tuple(x.shape), to_plain, kernel, p)
+    return plain_call(be, move, tuple(x.shape), tuple(x.shape), kernel, p)
