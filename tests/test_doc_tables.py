@@ -188,6 +188,19 @@ def test_peer_summary_gives_geometric_means_and_the_worst_model(monkeypatch):
         peer_tables.models_peers_summary(_peer_source(_peer_rows())))
 
 
+def test_peer_ratios_give_one_line_a_model_and_mark_those_under_the_goal():
+    from hwbench.harness.results import peer_tables
+
+    rows = _peer_rows()
+    rows[0]["flags"] = ["wide-spread"]  # a's cpu row at batch 1
+    text = "\n".join(peer_tables.models_peers_ratios(_peer_source(rows)))
+    # a: 10/s against 20/s -> 0.50x, under the goal: bold, and flagged; 100 ms against 50 ms
+    assert "| a | 100 ms | 50.0 ms | **0.50×** ⚠ | **0.50×** | 2.00× ⚠ | 2.00× |" in text
+    assert "| b | 25.0 ms | 50.0 ms | 2.00× | 2.00× | 5.00× | — |" in text  # torch refused
+    faster = "\n".join(peer_tables.models_peers_ratios(_peer_source(_peer_rows(a_cpu=18.0))))
+    assert "| 0.90× | 0.90× |" in faster and "**" not in faster.split("\n\n")[1]
+
+
 def test_the_committed_peer_tables_follow_their_file(copy):
     from hwbench.harness.results import peer_tables
 

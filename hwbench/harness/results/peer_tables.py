@@ -1,6 +1,7 @@
 """hwbench against its whole-model peers (issue 16): the ``models-peers`` table (every zoo
-model at batch 1 and 8: hwbench ``cpu``, onnxruntime and PyTorch samples/s and the ratios)
-and ``models-peers-summary`` (geometric-mean ratios and the worst model), both from one
+model at batch 1 and 8: hwbench ``cpu``, onnxruntime and PyTorch samples/s and the ratios),
+``models-peers-ratios`` (one line a model: the ratios at both batches, those under the
+goal marked) and ``models-peers-summary`` (geometric-mean ratios and the worst model), all from one
 run of ``scripts/speed-vs-peers.sh``. Zoo models the run did not measure are named under
 the table, so a subset run says it is one.
 """
@@ -10,7 +11,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hwbench.harness.results.table_parts import Source, _figure, _table, _warnings, rate
+from hwbench.harness.results.table_parts import (
+    Source,
+    _figure,
+    _ms,
+    _table,
+    _warnings,
+    rate,
+)
 
 OURS = "cpu"
 PEERS = ("onnxruntime", "torch")
@@ -115,6 +123,39 @@ def models_peers_table(source: Source) -> list[str]:
     return [source.caption(), "", *lines, "", *notes, *_warnings(source)]
 
 
+GOAL = 0.8  # issue 16: no model below 0.8x onnxruntime
+
+
+def _ratio_cell(source: Source, model: str, batch: int, peer: str) -> str:
+    """cpu ÷ ``peer`` at ``batch``; under ``GOAL`` against onnxruntime in bold, and a ⚠
+    when either row was flagged."""
+    rows = [source.row(e, model=model, batch=batch, precision="fp32") for e in (OURS, peer)]
+    ours, theirs = (_figure(r, "samples_per_s") for r in rows)
+    if ours is None or not theirs:
+        return "—"
+    value = ours / theirs
+    cell = f"**{_times(value)}**" if peer == "onnxruntime" and value < GOAL else _times(value)
+    return f"{cell} ⚠" if any(r.get("flags") for r in rows) else cell
+
+
+def models_peers_ratios(source: Source) -> list[str]:
+    """One line a zoo model: the batch-1 call time of hwbench cpu and onnxruntime, and cpu ÷
+    each peer at batch 1 and 8; ratios under the goal against onnxruntime in bold."""
+    peers = _peers(source)
+    header = ["model", f"{OURS} at batch 1", *(f"{p} at batch 1" for p in peers[:1]),
+              *(f"{OURS} / {p}, batch {b}" for p in peers for b in BATCHES)]
+    body = []
+    for model in _models(source):
+        call = [_speed(source, e, model, 1) for e in (OURS, *peers[:1])]
+        body.append([model, *(_ms(1 / v if v else None) for v in call),
+                     *(_ratio_cell(source, model, b, p) for p in peers for b in BATCHES)])
+    lines = _table(header, ["l", *"r" * (len(header) - 1)], body)
+    return [source.caption(), "", *lines, "",
+            "Median time of one batch-1 call, then hwbench samples/s ÷ each peer's (> 1: "
+            f"hwbench is faster); **bold**: under issue 16's {GOAL}× goal against onnxruntime; "
+            "⚠: either row flagged.", *_warnings(source)]
+
+
 def models_peers_summary(source: Source) -> list[str]:
     """Geometric-mean ratio per peer and batch, and the model where hwbench is furthest
     behind."""
@@ -137,6 +178,7 @@ def models_peers_summary(source: Source) -> list[str]:
 
 
 def tables(load: Any, name: str) -> dict[str, Any]:
-    """The two tables from result file ``name`` (``load(root, name)`` -> Source)."""
+    """The three tables from result file ``name`` (``load(root, name)`` -> Source)."""
     return {"models-peers": lambda root: models_peers_table(load(root, name)),
+            "models-peers-ratios": lambda root: models_peers_ratios(load(root, name)),
             "models-peers-summary": lambda root: models_peers_summary(load(root, name))}
