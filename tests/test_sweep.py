@@ -306,6 +306,39 @@ max_time = 0.05
     assert "numpy" in sweep_report.to_markdown(run.results.payload)
 
 
+def test_omp_wait_is_an_axis_the_workers_get_and_the_rows_record(tmp_path, monkeypatch):
+    from hwbench.harness.running import omp_wait
+
+    for key in omp_wait.KEYS:
+        monkeypatch.delenv(key, raising=False)
+    text = """
+[run]
+backends = ["numpy"]
+models = ["mlp"]
+repeats = 1
+min_time = 0
+max_time = 0.01
+"""
+    plain = load_spec(_spec(tmp_path, text))
+    assert [sorted(p.params) for p in plain.points] == [  # no axis: the ids as before
+        ["backend", "batch", "model", "precision", "threads", "timing"]]
+    spec = load_spec(_spec(tmp_path, text + 'omp_wait = ["passive", "active"]\n', "w.toml"))
+    assert [p.params["omp_wait"] for p in spec.points] == ["passive", "active"]
+    assert len({p.id for p in spec.points} | {plain.points[0].id}) == 3
+    assert spec.points[1].label == "numpy mlp b1 fp32 omp active"
+    run = run_sweep(spec, tmp_path / "out", executor="local", workers=1)
+    rows = {row["params"]["omp_wait"]: row for row in run.results.payload["rows"]}
+    for policy in ("passive", "active"):
+        assert rows[policy]["status"] == OK, rows[policy]["reason"]
+        result = rows[policy]["result"]
+        assert result["omp_wait"] == policy and "--omp-wait " + policy in result["omp_wait_why"]
+        # what the worker's libgomp read: the policy's own variables, nothing else
+        assert result["backend_info"]["openmp_wait_env"] == omp_wait.SETTINGS[policy]
+    with pytest.raises(ArgumentError, match=r"\[run\] key 'omp_wait': must be among auto, "
+                                            r"passive, active, got 'spin'"):
+        load_spec(_spec(tmp_path, text + 'omp_wait = ["spin"]\n', "bad.toml"))
+
+
 # -- Ray ----------------------------------------------------------------------------------------
 def _slow(log: str, point: Point, timeout: float) -> dict:
     """Note the worker's pid, linger so the test can kill it, then run the point."""

@@ -35,7 +35,7 @@ from hwbench.backends import backend_class, default_threads, list_backends
 from hwbench.backends.systolic.config import load_config
 from hwbench.errors import HwbenchError
 from hwbench.files import write_atomic
-from hwbench.harness.running import isolation
+from hwbench.harness.running import isolation, omp_wait
 from hwbench.harness.running.environment import environment
 from hwbench.harness.suites import model_suite, simulate
 from hwbench.harness.sweep.spec import Point
@@ -187,7 +187,8 @@ def run_point(point: Point, timeout: float) -> tuple[str, str, dict[str, Any]]:
     backend = resolve_backend(p["backend"])
     case = model_suite.ModelCase(p["model"], p["batch"], p["precision"])
     reference = reference_path(case)
-    job = {"kind": "models", "backend": backend, "peer": False,
+    wait = omp_wait.resolve(p.get("omp_wait", "auto"))  # as `hwbench run --omp-wait`
+    job = {"kind": "models", "backend": backend, "peer": False, "omp_wait": wait,
            "options": {"threads": p["threads"] or default_threads()}, "models": [p["model"]],
            "batches": [p["batch"]], "precisions": [p["precision"]], "timing": p["timing"],
            "ceilings": False}
@@ -198,6 +199,7 @@ def run_point(point: Point, timeout: float) -> tuple[str, str, dict[str, Any]]:
             return (REFUSED if worker.failure_kind["refused"] else FAILED), str(
                 worker.failure), {"backend": backend}
         row = {"backend": backend, **worker.run(0, {"reference": reference}),
+               "omp_wait": wait["policy"], "omp_wait_why": wait["why"],
                "backend_info": worker.info}
     finally:
         worker.close()

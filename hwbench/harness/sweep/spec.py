@@ -64,7 +64,7 @@ SWEEP_KEYS = ("name", "timeout")
 SIMULATE_KEYS = ("config", "arrays", "dataflows", "buffers", "bandwidths", "models",
                  "topologies", "batches")
 RUN_KEYS = ("backends", "models", "batches", "precisions", "repeats", "min_time", "max_time",
-            "threads")
+            "threads", "omp_wait")
 TABLES = {"sweep": SWEEP_KEYS, "simulate": SIMULATE_KEYS, "run": RUN_KEYS}
 
 _SIZE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000 ** 2, "gb": 1000 ** 3, "kib": 1024,
@@ -93,7 +93,8 @@ class Point:
         """A short human name: ``resnet50 b1 128x128 ws buf 1MiB bw 34GB/s``."""
         p = self.params
         if self.kind == "run":
-            return f"{p['backend']} {p['model']} b{p['batch']} {p['precision']}"
+            wait = f" omp {p['omp_wait']}" if "omp_wait" in p else ""
+            return f"{p['backend']} {p['model']} b{p['batch']} {p['precision']}{wait}"
         work = p["workload"]
         parts = [work.get("model") or work.get("topology")]
         if "batch" in work:
@@ -434,7 +435,24 @@ def run_points(section: dict[str, Any], where: _Where, base: Path) -> list[Point
     if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool)
                                 or threads < 1):
         raise where.error("threads", f"must be a positive integer, got {threads!r}")
+    # An axis only when named, so a spec without it keeps its points' ids (``--resume``).
+    waits = [{"omp_wait": w} for w in _omp_waits(section, where)] or [{}]
     return [Point("run", {"backend": backend, "model": model, "batch": batch,
-                          "precision": precision, "timing": timing, "threads": threads})
+                          "precision": precision, "timing": timing, "threads": threads,
+                          **wait})
             for backend in backends for model in models for precision in precisions
-            for batch in sorted(batches)]
+            for batch in sorted(batches) for wait in waits]
+
+
+def _omp_waits(section: dict[str, Any], where: _Where) -> list[str]:
+    """``omp_wait``: the workers' OpenMP wait policies to sweep (``hwbench run
+    --omp-wait``'s choices); none named: ``auto``, as ``hwbench run``."""
+    from hwbench.harness.running.omp_wait import CHOICES
+
+    if "omp_wait" not in section:
+        return []
+    values = _list(section, "omp_wait", where)
+    for value in values:
+        if value not in CHOICES:
+            raise where.error("omp_wait", f"must be among {', '.join(CHOICES)}, got {value!r}")
+    return values
