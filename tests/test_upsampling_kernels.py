@@ -108,6 +108,28 @@ def test_resize_matches_the_float64_reference(backend, rng, case):
     assert_close(got, upsampling_reference.resize(x, p), k=16, dtype=np.float32)
 
 
+@pytest.mark.parametrize("nearest_mode", NEAREST_MODES)
+def test_nearest_resize_copies_infinities_and_nans_only_where_it_reads_them(backend,
+                                                                            nearest_mode):
+    """Nearest reads one input per output: an infinity beside the one it reads must not
+    turn its output into NaN (a two-tap table with a 0 weight did: 0 · inf)."""
+    from hwbench.backends import get_backend
+
+    unchecked = get_backend(backend.full_name, check_finite=False)
+    x = np.arange(2 * 5 * 7, dtype=np.float32).reshape(1, 2, 5, 7)
+    x[0, 0, 2, 3], x[0, 1, 4, 0], x[0, 1, 0, 6] = np.inf, -np.inf, np.nan
+    options = dict(mode="nearest", nearest_mode=nearest_mode,
+                   coordinate_transformation_mode="half_pixel")
+    for sizes in ((1, 2, 11, 4), (1, 2, 3, 16)):
+        p = spec.check_resize(x, sizes=sizes, **options)
+        got = unchecked.to_numpy(unchecked.resize(unchecked.asarray(x), sizes=sizes,
+                                                  **options))
+        rows, cols = (t.index[:, 0] for t in p.tables)  # what each output reads
+        want = x[:, :, rows][:, :, :, cols]
+        np.testing.assert_array_equal(got, want)  # inf, -inf and nan exactly where read
+        assert np.isnan(got).sum() == np.isnan(want).sum()
+
+
 @pytest.mark.parametrize("mode", ["nearest", "linear", "cubic"])
 @pytest.mark.parametrize("ctm", COORDINATE_MODES)
 def test_resize_reference_matches_onnx_reference(rng, mode, ctm):

@@ -128,6 +128,10 @@ def axis_table(axis: int, in_len: int, out_len: int, scale: float, *, mode: str,
         total = coeffs.sum(axis=1, keepdims=True)
         coeffs = coeffs / np.where(total == 0, 1.0, total)
     index = np.clip(index, 0, in_len - 1).astype(np.int32)
+    if mode == "nearest":  # one tap, the chosen one: 0 · inf in a two-tap sum would be NaN
+        pick = np.argmax(coeffs, axis=1)[:, None]
+        index = np.take_along_axis(index, pick, axis=1)
+        coeffs = np.take_along_axis(coeffs, pick, axis=1)
     if outside is not None and not outside.any():
         outside = None
     for arr in (index, coeffs, x) + (() if outside is None else (outside,)):
