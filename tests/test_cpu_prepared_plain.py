@@ -279,28 +279,34 @@ def test_the_translator_encoder_replays_its_lstm_on_the_traced_lengths():
 
 
 def test_began_generator_replays_bit_for_bit_on_fast_paths():
-    """BEGAN's generator: Elu on a convolution's blocked output (reordered to plain by
-    its own reorder, then the eltwise primitive) and the nearest 2x Resize oneDNN cannot
-    run (round_prefer_floor: the kernel's table arithmetic, tables built once), both on
-    fast paths and bit for bit; a non-contiguous input runs the Resize kernel itself."""
+    """BEGAN's generator: each Elu fused into its conv (a oneDNN post-op) and the nearest
+    2x Resize (round_prefer_floor, never a tie: oneDNN's picks) run on the conv's blocked
+    output in its own layout (``blocked_resize``), the next conv reading the result as it
+    is; every call on a fast path and bit for bit. A plain input (Fortran-ordered) runs
+    the Resize kernel itself."""
+    from hwbench.backends.cpu.layouts import BlockedArray
     from hwbench.graph.onnx_import import load_onnx
     from hwbench.models import began
 
     gen, _ = began.load()
     model = hwbench.Model("began", load_onnx(began.to_onnx(gen, batch=2), batch=2))
     sess = hwbench.Session(model, "cpu", threads=1)
+    assert "Elu" not in {s.kind for s in sess.executor._steps}
     name, shape = model.graph.inputs[0].name, model.graph.inputs[0].shape
     for seed in range(3):
         run_both(sess, {name: np.random.default_rng(seed).standard_normal(shape)
                         .astype(np.float32)})
     calls = prepared(sess)
     assert all(k.fast() for k in calls)
-    kinds = {k.impl[0].__name__ for k in calls}
-    assert {"from_blocked", "tables"} <= kinds
-    resize = next(k for k in calls if k.impl[0].__name__ == "tables")
-    x = np.asfortranarray(np.random.default_rng(5).standard_normal(resize.problem.shape)
+    resize = next(k for k in calls if k.kernel.__name__ == "_resize")
+    fast, seen = resize.impl[0], []
+    resize.impl[0] = lambda x: seen.append((type(x), type(fast(x)))) or fast(x)
+    run_both(sess, {name: np.ones(shape, np.float32)})
+    assert seen == [(BlockedArray, BlockedArray)]
+    p = resize.problem
+    x = np.asfortranarray(np.random.default_rng(5).standard_normal(p.shape)
                           .astype(np.float32))
-    assert resize(x).tobytes() == resize.kernel(resize.problem, x).tobytes()
+    assert fast(x).tobytes() == resize.kernel(p, x).tobytes()
 
 
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])

@@ -93,7 +93,7 @@ def _conv(name, x, c, r, rng, inits, groups=1):
 def activation_chain(rng, c=16, hw=10):
     """Each activation after a conv, then the near misses the pass must leave alone:
     Clip(0, 5), HardSigmoid with ONNX's default alpha, a Sigmoid whose output has a
-    second reader, a Clip with a run-time bound."""
+    second reader, an Elu with alpha 0.5, a Clip with a run-time bound."""
     inits: list = [("zero", np.float32(0.0)), ("six", np.float32(6.0)),
                    ("five", np.float32(5.0))]
     nodes = [
@@ -111,8 +111,10 @@ def activation_chain(rng, c=16, hw=10):
         _conv("c6", "a5", c, 3, rng, inits),
         helper.make_node("Add", ["c6", "a4"], ["r6"]),
         helper.make_node("Clip", ["r6", "zero"], ["a6"]),                    # relu (no max)
+        _conv("c7", "a6", c, 3, rng, inits),
+        helper.make_node("Elu", ["c7"], ["a7"]),                             # elu (alpha 1)
         # near misses
-        _conv("m1", "a6", c, 1, rng, inits),
+        _conv("m1", "a7", c, 1, rng, inits),
         helper.make_node("Clip", ["m1", "zero", "five"], ["b1"]),
         _conv("m2", "b1", c, 1, rng, inits),
         helper.make_node("HardSigmoid", ["m2"], ["b2"]),                     # alpha 0.2
@@ -120,7 +122,9 @@ def activation_chain(rng, c=16, hw=10):
         helper.make_node("Sigmoid", ["m3"], ["s9"]),
         helper.make_node("Mul", ["m3", "s9"], ["b3"]),
         helper.make_node("Add", ["b3", "s9"], ["b4"]),                       # s9 read twice
-        _conv("m4", "b4", c, 1, rng, inits),
+        _conv("m5", "b4", c, 1, rng, inits),
+        helper.make_node("Elu", ["m5"], ["b5"], alpha=0.5),                  # another alpha
+        _conv("m4", "b5", c, 1, rng, inits),
         helper.make_node("Clip", ["m4", "zero", "hi"], ["y"]),               # run-time max
     ]
     g = helper.make_graph(
@@ -140,15 +144,15 @@ def test_fuse_pass_finds_every_activation_and_skips_near_misses(rng):
     fused = fuse_conv_epilogues(graph.copy())
     by_name = {n.name: n for n in fused.nodes if n.name}
     want = {"c1": "relu6", "c2": "hardswish", "c3": "silu", "c4": "hardsigmoid",
-            "c5": "sigmoid", "c6": "relu"}
+            "c5": "sigmoid", "c6": "relu", "c7": "elu"}
     for name, act in want.items():
         assert by_name[name].op_type == "FusedConv", name
         assert by_name[name].attrs["activation"] == act, name
     assert by_name["c6"].inputs[3] == "a4"  # the shortcut Add went in too
-    for name in ("m1", "m2", "m3", "m4"):
+    for name in ("m1", "m2", "m3", "m4", "m5"):
         assert by_name[name].op_type == "Conv", name
     counts, before = fused.op_counts(), graph.op_counts()
-    assert counts[FUSED_CONV_QUALIFIED] == 6
+    assert counts[FUSED_CONV_QUALIFIED] == 7 and counts["Elu"] == 1
     assert counts["Clip"] == 2 and counts["HardSigmoid"] == 1 and counts["Mul"] == 1
     assert "HardSwish" not in counts and counts["Sigmoid"] == 1
     assert before["Sigmoid"] == 3 and before["Clip"] == 4

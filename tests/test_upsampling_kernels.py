@@ -167,12 +167,48 @@ def test_cpu_runs_onednn_deconvolution_and_resampling(rng):
     x = np.ones((1, 1, 3, 3), np.float32)
     assert native_resampling(spec.check_resize(x, sizes=(1, 1, 6, 7), mode="linear")) == \
         "resampling_linear"
-    for options in (dict(mode="nearest"), dict(mode="cubic"),
+    for options in (dict(mode="nearest", nearest_mode="floor"), dict(mode="cubic"),
                     dict(mode="linear", coordinate_transformation_mode="align_corners"),
                     dict(mode="linear", antialias=True)):
         assert native_resampling(spec.check_resize(x, sizes=(1, 1, 6, 7), **options)) is None
     # a scale whose product is not the size: oneDNN's factor would differ from ONNX's
     assert native_resampling(spec.check_resize(x, scales=(1, 1, 2.5, 2), mode="linear")) is None
+    # round_prefer_floor (ONNX's default) picks as oneDNN does where no coordinate is a
+    # tie (3 -> 6, 7: BEGAN's x2); halving meets ties (2j + 0.5) and rounds them down
+    assert native_resampling(spec.check_resize(x, sizes=(1, 1, 6, 7), mode="nearest")) == \
+        "resampling_nearest"
+    x = np.ones((1, 1, 6, 6), np.float32)
+    assert native_resampling(spec.check_resize(x, sizes=(1, 1, 3, 3), mode="nearest")) is None
+
+
+@pytest.mark.parametrize("nearest", NEAREST_MODES)
+def test_cpu_runs_nearest_on_onednn_only_where_it_picks_the_same(rng, nearest):
+    """Every nearest mode × coordinate mode, up and down at odd sizes: where
+    ``native_resampling`` gives oneDNN's nearest the cpu backend's resize is the
+    reference's, value for value (a wrong pick would be a whole other value); the
+    rounding modes meet such cases, floor and ceil none of these."""
+    from hwbench.backends import get_backend
+    from hwbench.pytest_plugin import availability
+
+    ok, why = availability("cpu")
+    if not ok:
+        pytest.skip(why)
+    from hwbench.backends.cpu.upsampling import native_resampling
+
+    be, native = get_backend("cpu"), 0
+    for ctm in COORDINATE_MODES:
+        if ctm == "tf_crop_and_resize":
+            continue
+        for shape, sizes in (((1, 2, 4, 5), (1, 2, 8, 15)), ((1, 2, 4, 5), (1, 2, 7, 11)),
+                             ((1, 2, 6, 9), (1, 2, 3, 3)), ((1, 2, 5, 7), (1, 2, 4, 10))):
+            x = rng.standard_normal(shape).astype(np.float32)
+            options = dict(mode="nearest", coordinate_transformation_mode=ctm,
+                           nearest_mode=nearest)
+            p = spec.check_resize(x, sizes=sizes, **options)
+            native += native_resampling(p) == "resampling_nearest"
+            got = be.to_numpy(be.resize(be.asarray(x), sizes=sizes, **options))
+            np.testing.assert_array_equal(got, upsampling_reference.resize(x, p, np.float32))
+    assert (native > 0) == nearest.startswith("round")  # floor/ceil pick otherwise here
 
 
 def test_systolic_counts_the_array_and_the_vector_unit(rng):

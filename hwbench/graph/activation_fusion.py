@@ -3,8 +3,9 @@
 ``conv_activation`` recognizes each of ``spec.ACTIVATIONS`` as ONNX writes it: Relu;
 Clip(0, 6) (relu6; Clip(0, ∞) is relu); Sigmoid; x · Sigmoid(x) (SiLU, as torch exports
 it: a Sigmoid and a Mul both reading the conv's output); HardSwish; HardSigmoid with
-PyTorch's alpha = 1/6, beta = 0.5; Tanh; Gelu (exact or tanh). Every value it absorbs
-must have no other reader and be no graph output; Clip bounds must be constants.
+PyTorch's alpha = 1/6, beta = 0.5; Tanh; Gelu (exact or tanh); Elu with alpha = 1 (BEGAN).
+Every value it absorbs must have no other reader and be no graph output; Clip bounds
+must be constants.
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def _single(graph: Graph, node: Node, taken: set[int]) -> str | None:
         return "tanh"
     if kind == "Gelu":  # (``gelu_fusion`` makes them from erf and tanh subgraphs)
         return GELU.get(node.attrs.get("approximate", "none"))
+    if kind == "Elu" and node.attrs.get("alpha", 1.0) == 1.0:  # the one alpha fused
+        return "elu"
     if kind == "HardSigmoid":
         alpha, beta = node.attrs.get("alpha", 0.2), node.attrs.get("beta", 0.5)
         if math.isclose(alpha, 1.0 / 6.0, rel_tol=1e-6) and beta == 0.5:

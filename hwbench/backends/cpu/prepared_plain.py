@@ -1,9 +1,9 @@
 """Prepared calls for the small plain-array kernels a step of a sequence model makes
 (issue 16): batched ``_matmul``, ``_add``/``_mul`` with a broadcast operand, ``_concat``,
 a one-primitive ``_rnn``, ``_transpose``, an eltwise ``_unary_op`` (of a blocked
-convolution output too), ``_resize``. The normal path pays ~10–20 µs of checks and
-lookups a call for work of ~1 µs at batch 1 (the translator's decoder step: two MatMuls,
-an Add, a Concat). Each builder binds the
+convolution output too), ``_resize`` (a blocked one: ``blocked_resize``). The normal path
+pays ~10–20 µs of checks and lookups a call for work of ~1 µs at batch 1 (the
+translator's decoder step: two MatMuls, an Add, a Concat). Each builder binds the
 primitive the normal path would look up (same key, same thread count: the same bits) or
 keeps its NumPy fallback, decided once from the traced arguments; a call whose arguments
 are not plain arrays of the traced shapes and dtypes runs the kernel itself."""
@@ -18,6 +18,7 @@ import numpy as np
 
 from hwbench.backends.cpu import onednn
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.blocked_resize import blocked_resize
 from hwbench.backends.cpu.channel_transpose import applies
 from hwbench.backends.cpu.layouts import BlockedArray
 from hwbench.backends.cpu.onednn import (
@@ -369,5 +370,5 @@ PLAIN_BUILDERS: dict[str, Callable] = {
     "RnnKernelsCpu._rnn": _rnn,
     "CpuBackend._transpose": _transpose,
     "UnaryKernels._unary_op": _unary,
-    "UpsamplingKernels._resize": _resize,
+    "UpsamplingKernels._resize": _first_of(blocked_resize, _resize),
 }

@@ -45,6 +45,7 @@ ONEDNN_ACTIVATIONS: dict[str, tuple[str, float, float]] = {
     "tanh": ("eltwise_tanh", 0.0, 0.0),
     "gelu": ("eltwise_gelu_erf", 0.0, 0.0),  # the algorithms of cpu's Gelu kernel
     "gelu_tanh": ("eltwise_gelu_tanh", 0.0, 0.0),
+    "elu": ("eltwise_elu", 1.0, 0.0),  # alpha·(eˣ − 1) below 0
 }
 
 

@@ -90,7 +90,8 @@ def native_resampling(p: spec.ResizeProblem) -> str | None:
     (pytorch_half_pixel where no resized axis has length 1; half_pixel_symmetric when the
     sizes are exact multiples) for every axis whose scale is exactly out/in. Linear
     clamps at the edges as ONNX does; nearest rounds half up, which is ONNX's
-    round_prefer_ceil. Antialias, cubic and the other modes have no primitive."""
+    round_prefer_ceil, and any nearest mode whose picks are the same with no tie
+    (``_picks_as_onednn``). Antialias, cubic and the other modes have no primitive."""
     if not 3 <= len(p.shape) <= 5 or p.antialias or not p.tables:
         return None
     if any(t.axis < 2 or t.scale != t.out_len / t.in_len for t in p.tables):
@@ -102,15 +103,34 @@ def native_resampling(p: spec.ResizeProblem) -> str | None:
         return None
     if p.mode == "linear":
         return "resampling_linear"
-    if p.mode == "nearest" and p.nearest_mode == "round_prefer_ceil":
+    if p.mode == "nearest" and (p.nearest_mode == "round_prefer_ceil"
+                                or all(_picks_as_onednn(t) for t in p.tables)):
         return "resampling_nearest"
     return None
 
 
+def _picks_as_onednn(t: Any) -> bool:
+    """Whether a nearest table picks, for every output, the source oneDNN's nearest
+    picks (its coordinate rounded half up) with no coordinate within 1e-3 of a tie:
+    then the rounding rule does not matter (BEGAN's ×2 upsampling with ONNX's default
+    round_prefer_floor: coordinates k ± 0.25, never a tie) and the copy is exact."""
+    x = (np.arange(t.out_len, dtype=np.float64) + 0.5) * (t.in_len / t.out_len) - 0.5
+    if np.any(np.abs(x - np.floor(x) - 0.5) < 1e-3):
+        return False
+    picks = np.clip(np.floor(x + 0.5), 0, t.in_len - 1).astype(np.int64)
+    ones = t.weight == 1.0  # a nearest table's taps: the picked one weighs 1, others 0
+    if t.outside is not None or not np.all(ones | (t.weight == 0.0)) \
+            or not np.all(ones.sum(axis=1) == 1):
+        return False
+    return np.array_equal(picks, t.index[np.arange(t.out_len), ones.argmax(axis=1)])
+
+
 def build_resampling(d: onednn.OneDNN, alg: str, shape: tuple[int, ...],
-                     out_shape: tuple[int, ...]) -> Primitive:
+                     out_shape: tuple[int, ...], tag: str | None = None) -> Primitive:
+    """The resampling primitive from ``shape`` to ``out_shape``, both in format ``tag``
+    (default plain; ``layouts.BLOCKED_TAG`` for a blocked activation)."""
     _declare(d)
-    tag = "abcde"[:len(shape)]
+    tag = tag or "abcde"[:len(shape)]
     src = d.memory_desc(shape, "f32", tag=tag)
     dst = d.memory_desc(out_shape, "f32", tag=tag)
     attr = d.attr()

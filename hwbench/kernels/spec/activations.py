@@ -30,4 +30,5 @@ ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
     Activation("tanh", "tanh"),                              # Tanh
     Activation("gelu", "gelu"),                              # Gelu (erf): BERT, ViT
     Activation("gelu_tanh", "gelu_tanh"),                    # Gelu(approximate="tanh"): GPT-2
+    Activation("elu", "elu", 1.0),                           # Elu(alpha=1): BEGAN's convs
 )}
