@@ -259,3 +259,32 @@ def test_the_model_suite_runs_the_decoding_loop(tmp_path, monkeypatch, engine):
     assert row["tokens_per_s"] == pytest.approx(row["samples_per_s"] * steps)
     assert row["latency_per_token"] == pytest.approx(row["seconds"] / steps)
     assert row["flops"] > 0 and row["intensity"] > 0
+
+
+def test_an_rnn_takes_a_second_thread_by_the_work_of_one_step(monkeypatch):
+    """oneDNN's cell meets its threads at every time step: the encoder's LSTM at batch 8
+    (7 MFLOP over 32 steps) stays on one thread even where spinning threads take any
+    problem of 1 MFLOP (a GEMM of that size splits); a batch whose steps are big splits."""
+    from hwbench.backends.cpu import backend as cpu_backend
+    from hwbench.kernels import spec
+    from hwbench.pytest_plugin import availability
+
+    ok, why = availability("cpu")
+    if not ok:
+        pytest.skip(why)
+    be = get_backend("cpu", threads=2)
+    monkeypatch.setattr(type(be), "small_problem", property(lambda self: (
+        cpu_backend.SPINNING_SMALL_PROBLEM_FLOPS, cpu_backend.SPINNING_SMALL_PROBLEM_BYTES)))
+
+    def lstm(batch: int, hidden: int) -> spec.RnnProblem:
+        x = np.zeros((32, batch, 76), np.float32)
+        w = np.zeros((1, 4 * hidden, 76), np.float32)
+        r = np.zeros((1, 4 * hidden, hidden), np.float32)
+        return spec.check_rnn(x, w, r, hidden_size=hidden)
+
+    encoder = lstm(8, 32)
+    assert encoder.flops > cpu_backend.SPINNING_SMALL_PROBLEM_FLOPS > encoder.region_flops
+    assert be.threads_for(encoder) == 1
+    assert be.threads_for(lstm(64, 256)) == 2
+    a = np.zeros((128, 128), np.float32)
+    assert be.threads_for(spec.check_gemm(a, a)) == 2  # 4 MFLOP

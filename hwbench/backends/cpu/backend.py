@@ -248,14 +248,14 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
     def threads_for(self, problem: Any) -> int:
         """1 for a problem too small to pay for waking another thread, else ``threads``.
 
-        With ``OMP_WAIT_POLICY=PASSIVE`` (what degrades gracefully on a busy machine)
-        each parallel region wakes sleeping threads, tens of µs: measured on the 2-core VM,
-        gemm 64³ took ~85 µs on 2 threads against ~20 µs on one, and LeNet at batch 1
-        ~0.85 ms against ~0.24 ms. Below ``SMALL_PROBLEM_FLOPS`` and
-        ``SMALL_PROBLEM_BYTES`` of output one thread is faster, idle or busy. With
-        spinning threads (``small_problem``) the line is far lower."""
+        With ``OMP_WAIT_POLICY=PASSIVE`` (what degrades gracefully on a busy machine) each
+        parallel region wakes sleeping threads, tens of µs: on the 2-core VM gemm 64³ took
+        ~85 µs on 2 threads against ~20 µs on one, LeNet b1 ~0.85 against ~0.24 ms. Below
+        ``SMALL_PROBLEM_FLOPS`` (of one parallel region: an RNN's ``region_flops``) and
+        ``SMALL_PROBLEM_BYTES`` of output one thread is faster. Spinning: far lower."""
         flops, nbytes = self.small_problem
-        small = getattr(problem, "flops", 0) < flops and problem.output_bytes < nbytes
+        small = getattr(problem, "region_flops", getattr(problem, "flops", 0)) < flops \
+            and problem.output_bytes < nbytes
         return 1 if small else self.threads
 
     @property
