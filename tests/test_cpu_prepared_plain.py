@@ -260,8 +260,9 @@ def test_the_translator_encoder_replays_its_lstm_on_the_traced_lengths():
     bound = dict(zip(step.__code__.co_freevars,
                      (c.cell_contents for c in step.__closure__), strict=True))
     assert bound["kernel"].__func__ is type(encoder.backend)._rnn  # not the trace's wrapper
-    # the traced lengths: the spans' primitives bound (``cpu/rnn_lengths.py``)
-    assert bound["runner"].__qualname__ == "lengths_runner.<locals>.run_spans"
+    # the traced lengths: one primitive to the longest, bound (``cpu/rnn_lengths.py``:
+    # the encoder reads no Y_c)
+    assert bound["runner"].__qualname__ == "_run_once.<locals>.run_once"
     be, checked = encoder.backend, []
     public = be.rnn
     be.rnn = lambda *a, **k: checked.append(1) or public(*a, **k)
@@ -312,8 +313,9 @@ def test_began_generator_replays_bit_for_bit_on_fast_paths():
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
 def test_rnn_on_traced_lengths_replays_the_bound_spans_bit_for_bit(op):
     """A forward LSTM/GRU/RNN with three distinct lengths (and initial states) replays
-    its spans' bound primitives (``rnn_lengths``) with the normal path's bytes; with
-    ``fast_replay=False`` none is built."""
+    its spans' bound primitives (``rnn_lengths``; an LSTM whose Y_c is read), or one
+    primitive to the longest length (GRU, RNN, an LSTM without Y_c), with the normal
+    path's bytes (its spans'); with ``fast_replay=False`` none is built."""
     from onnx import TensorProto, helper
 
     from hwbench.graph.onnx_import import load_onnx
@@ -348,6 +350,18 @@ def test_rnn_on_traced_lengths_replays_the_bound_spans_bit_for_bit(op):
     step = sess.executor.plan._fn.__globals__["H0"]
     bound = dict(zip(step.__code__.co_freevars,
                      (c.cell_contents for c in step.__closure__), strict=True))
-    assert bound["runner"].__qualname__ == "lengths_runner.<locals>.run_spans"
+    assert bound["runner"].__qualname__ == ("lengths_runner.<locals>.run_spans"
+                                            if op == "LSTM" else "_run_once.<locals>.run_once")
+    if op == "LSTM":  # Y_c dropped: no final cell state, one primitive
+        proto.graph.node[0].output[2] = ""
+        proto.graph.output.pop()
+        once = hwbench.Session(hwbench.Model("r", load_onnx(proto)), "cpu", threads=1)
+        for _ in range(3):
+            run_both(once, feeds)
+        step = once.executor.plan._fn.__globals__["H0"]
+        runner = step.__closure__[step.__code__.co_freevars.index("runner")].cell_contents
+        assert runner.__qualname__ == "_run_once.<locals>.run_once"
+        assert [a.tobytes() for a in once.run(feeds)] == \
+            [a.tobytes() for a in sess.run(feeds)[:2]]
     sess.backend.fast_replay = False  # the A/B switch: no runner built
     assert sess.backend._rnn_lengths_runner(bound["problem"], *bound["fixed"]) is None

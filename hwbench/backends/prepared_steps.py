@@ -84,7 +84,9 @@ def prepared_rnn(backend: Any, step: Any, args: list[Any], out: Any,
     # a backend's own replay of the kernel on these lengths and weights (cpu: the spans'
     # primitives bound), None from it for a call it was not built for
     build = getattr(cls, "_rnn_lengths_runner", None)
-    runner = None if build is None else build(backend, problem, *fixed)
+    outs = step.node.outputs  # an LSTM's Y_c read by no one: no final cell state needed
+    runner = None if build is None else build(backend, problem, *fixed,
+                                              cell_state=len(outs) > 2 and bool(outs[2]))
 
     def rnn(*a: Any) -> Any:
         full = list(a) + [None] * (8 - count)

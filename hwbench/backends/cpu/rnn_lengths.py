@@ -8,7 +8,9 @@ encoder (8 sentences, 7 distinct lengths) spent about as long in that Python as 
 primitives. Here the spans, their primitives bound to the converted weights
 (``BoundPrimitive``), the rows each span finishes and the padding mask are settled once;
 a call runs the same primitives on the same data in the same order (the same bits),
-only swapping the activations' addresses.
+only swapping the activations' addresses. Where no final cell state is read (the
+encoder's LSTM has no Y_c; GRU, RNN) one primitive runs to the longest length instead,
+each Y_h read from Y (``_run_once``): the same bytes again, one call.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ def _plain(x: Any, shape: tuple[int, ...]) -> bool:
         and x.flags.c_contiguous and x.flags.aligned
 
 
-def lengths_runner(be: Any, p: Any, w: Any, r: Any, b: Any,
-                   peep: Any) -> Callable[..., tuple | None] | None:
+def lengths_runner(be: Any, p: Any, w: Any, r: Any, b: Any, peep: Any,
+                   cell_state: bool = True) -> Callable[..., tuple | None] | None:
     """``run(x, h0, c0)`` -> ``_rnn``'s outputs for problem ``p`` (forward, layout 0,
     lengths given, oneDNN's cell, no peepholes) with these weights, or None for a call
-    with other arguments (the caller runs the kernel); None where ``p`` is not that case."""
+    with other arguments (the caller runs the kernel); None where ``p`` is not that case.
+    Without ``cell_state`` (an LSTM whose Y_c no one reads; GRU, RNN) one primitive runs
+    to the longest length (``_run_once``); else one per span."""
     kind = rnn.native_kind(p)
     if kind is None or p.lengths is None or p.direction != "forward" or p.layout \
             or peep is not None or p.cell not in ("lstm", "gru", "rnn") or kind == "lbr_gru":
@@ -55,14 +59,13 @@ def lengths_runner(be: Any, p: Any, w: Any, r: Any, b: Any,
     varying = (rnn.ARG_SRC_LAYER, rnn.ARG_SRC_ITER, rnn.ARG_DST_LAYER, rnn.ARG_DST_ITER)
     if lstm:
         varying += (rnn.ARG_SRC_ITER_C, rnn.ARG_DST_ITER_C)
+    if not (lstm and cell_state):
+        return _run_once(be, p, kind, weights, varying)
     ends = np.asarray(p.lengths)
     spans = []  # (x offset, y offset, bound primitive, rows ending here)
     start = 0
     for end in sorted(set(p.lengths)):
-        sp = rnn._span(p, end - start)
-        prim = be._primitive(("rnn", kind, sp.direction, sp.seq, sp.batch, sp.input_size,
-                              sp.hidden, sp.activations[0], sp.has_peepholes),
-                             lambda sp=sp: rnn.RnnPrimitive(be.dnnl, sp, kind)).prim
+        prim = _primitive(be, p, kind, end - start)
         if set(prim.mds) != {*weights, *varying, rnn.onednn.ARG_SCRATCHPAD}:
             return None
         run = BoundPrimitive(prim, weights, varying).runner()
@@ -105,11 +108,61 @@ def lengths_runner(be: Any, p: Any, w: Any, r: Any, b: Any,
     return run_spans
 
 
+def _primitive(be: Any, p: Any, kind: str, seq: int) -> Any:
+    """The cached primitive for ``seq`` steps of ``p`` (the kernel's key: the same one)."""
+    sp = rnn._span(p, seq)
+    return be._primitive(("rnn", kind, sp.direction, sp.seq, sp.batch, sp.input_size,
+                          sp.hidden, sp.activations[0], sp.has_peepholes),
+                         lambda: rnn.RnnPrimitive(be.dnnl, sp, kind)).prim
+
+
+def _run_once(be: Any, p: Any, kind: str, weights: dict,
+              varying: tuple) -> Callable[..., tuple | None] | None:
+    """``lengths_runner``'s call where no final cell state is needed: one primitive to
+    the longest length, each row's Y_h read from Y at its own last step (Y holds every
+    step's h), then Y cleared past each length. The rows that ended run on, unread: the
+    same recurrences as the spans' (the same bytes, tests/test_cpu_prepared_plain.py),
+    one primitive call instead of one per distinct length (the translator's encoder at
+    batch 8: seven)."""
+    n, h, lstm = p.batch, p.hidden, p.cell == "lstm"
+    prim = _primitive(be, p, kind, max(p.lengths))
+    if set(prim.mds) != {*weights, *varying, rnn.onednn.ARG_SCRATCHPAD}:
+        return None
+    run = BoundPrimitive(prim, weights, varying).runner()
+    ends = np.asarray(p.lengths)
+    last, rows = ends - 1, np.arange(n)
+    padding = (np.arange(p.seq)[:, None] >= ends[None, :])[:, :, None]
+    x_shape, s_shape = (p.seq, n, p.input_size), (1, n, h)
+    zeros = np.zeros(s_shape, np.float32)  # a missing initial state (never written)
+    final = [np.empty(s_shape, np.float32) for _ in range(2)]  # written, never read
+    a_hn, a_cn = (address(a) for a in final)
+    copyto, zeros_like = np.copyto, np.zeros
+
+    def run_once(x: Any, h0: Any, c0: Any) -> tuple | None:
+        h0 = zeros if h0 is None else h0
+        c0 = zeros if c0 is None and lstm else c0
+        if not _plain(x, x_shape) or not _plain(h0, s_shape) \
+                or (not _plain(c0, s_shape) if lstm else c0 is not None):
+            return None
+        y = zeros_like((p.seq, n, h), np.float32)
+        if lstm:
+            run(address(x), address(h0), address(y), a_hn, address(c0), a_cn)
+        else:
+            run(address(x), address(h0), address(y), a_hn)
+        yh = y[last, rows].reshape(s_shape)  # a fresh array
+        copyto(y, 0.0, where=padding)
+        y_out = y.reshape(p.seq, 1, n, h)
+        return (y_out, yh, None) if lstm else (y_out, yh)
+    run_once.kept = (weights, final)
+    return run_once
+
+
 class RnnLengthsCpu:
     """``CpuBackend``'s hook for ``prepared_rnn``: a plan replays ``_rnn`` on its traced
     lengths through ``lengths_runner`` (not with ``fast_replay=False``, the A/B switch)."""
 
-    def _rnn_lengths_runner(self, p: Any, w: Any, r: Any, b: Any,
-                            peep: Any) -> Callable[..., tuple | None] | None:
-        return lengths_runner(self, p, w, r, b, peep) if getattr(self, "fast_replay", True) \
-            else None
+    def _rnn_lengths_runner(self, p: Any, w: Any, r: Any, b: Any, peep: Any,
+                            cell_state: bool = True) -> Callable[..., tuple | None] | None:
+        if not getattr(self, "fast_replay", True):
+            return None
+        return lengths_runner(self, p, w, r, b, peep, cell_state)
