@@ -365,3 +365,41 @@ def test_rnn_on_traced_lengths_replays_the_bound_spans_bit_for_bit(op):
             [a.tobytes() for a in sess.run(feeds)[:2]]
     sess.backend.fast_replay = False  # the A/B switch: no runner built
     assert sess.backend._rnn_lengths_runner(bound["problem"], *bound["fixed"]) is None
+
+
+@pytest.mark.parametrize("channels", [16, 24])
+def test_a_blocked_resize_feeds_the_next_conv_padded_channels_and_all(channels):
+    """Conv → nearest 2x Resize → Conv with 16 and 24 channels (nChw16c pads 24 to 32):
+    the Resize replays on the blocked layout (``blocked_resize``), bit for bit with the
+    normal path and within float32 of the float64 reference."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwbench.backends.cpu.layouts import BlockedArray
+    from hwbench.backends.reference import ReferenceBackend
+    from hwbench.graph.onnx_import import load_onnx
+
+    rng = np.random.default_rng(3)
+    c = channels
+    inits = [numpy_helper.from_array((rng.standard_normal(s) * 0.3).astype(np.float32), n)
+             for n, s in (("w1", (c, 3, 3, 3)), ("b1", (c,)), ("w2", (c, c, 3, 3)),
+                          ("b2", (c,)))]
+    inits.append(numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"))
+    nodes = [helper.make_node("Conv", ["x", "w1", "b1"], ["a"], pads=[1] * 4),
+             helper.make_node("Resize", ["a", "", "scales"], ["u"], mode="nearest"),
+             helper.make_node("Conv", ["u", "w2", "b2"], ["y"], pads=[1] * 4)]
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(nodes, "up", [value("x", TensorProto.FLOAT, [2, 3, 5, 6])],
+                              [value("y", TensorProto.FLOAT, [2, c, 10, 12])], inits)
+    model = hwbench.Model("up", load_onnx(helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 13)])))
+    sess = hwbench.Session(model, "cpu", threads=1)
+    feeds = {"x": rng.standard_normal((2, 3, 5, 6)).astype(np.float32)}
+    for _ in range(3):
+        run_both(sess, feeds)
+    resize = next(k for k in prepared(sess) if k.kernel.__name__ == "_resize")
+    fast, seen = resize.impl[0], []
+    resize.impl[0] = lambda x: seen.append(type(fast(x))) or fast(x)
+    got = sess.run(feeds)[0]
+    assert seen == [BlockedArray]
+    want = hwbench.Session(model, backend=ReferenceBackend()).run(feeds)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
