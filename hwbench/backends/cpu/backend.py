@@ -30,6 +30,7 @@ from hwbench.backends.cpu.blocked_ops import BlockedOps, LrnKernel
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.channel_transpose import transpose_activation
+from hwbench.backends.cpu.conv_residual import residual_in_place
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
 from hwbench.backends.cpu.fused_gemm import fused_gemm, packs
 from hwbench.backends.cpu.int8 import Int8Kernels
@@ -39,7 +40,6 @@ from hwbench.backends.cpu.layouts import (
     CONV_LAYOUTS,
     BlockedArray,
     ChannelsLastArray,
-    conv_tags,
 )
 from hwbench.backends.cpu.mkl import load_mkl, mkl_available
 from hwbench.backends.cpu.onednn import (
@@ -360,21 +360,17 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
                         x: Any = None) -> Conv:
         """The cached ``Conv`` for this call (``layouts.nhwc_depthwise``: NHWC). A
         ``BlockedArray`` shortcut is read in place (a binary-add post-op) only where its
-        memory descriptor is exactly the one that post-op was created with; any other is
-        written into the dst first (a sum post-op), converted to the dst's layout."""
+        layout is exactly the dst's (``conv_residual``); any other is written into the
+        dst first (a sum post-op), converted to the dst's layout."""
         if residual is None and layouts.nhwc_depthwise(self, p, x):
             return self._primitive(("conv", p, "nhwc", None, activation),
                                    lambda: Conv(self.dnnl, p, "nhwc", None, activation))
         mode = None if residual is None else "plain"
-        if isinstance(residual, BlockedArray) and conv_tags(p, self.conv_layout)[1] \
-                == BLOCKED_TAG:
-            blocked = self._primitive(
-                ("conv", p, self.conv_layout, "blocked", activation),
-                lambda: Conv(self.dnnl, p, self.conv_layout, "blocked", activation))
-            if residual.md == blocked.residual_md:
-                return blocked
-        return self._primitive(("conv", p, self.conv_layout, mode, activation),
+        conv = self._primitive(("conv", p, self.conv_layout, mode, activation),
                                lambda: Conv(self.dnnl, p, self.conv_layout, mode, activation))
+        if isinstance(residual, BlockedArray):
+            return residual_in_place(self, conv, residual, activation) or conv
+        return conv
 
     def _fill_with_residual(self, conv: Conv, dst: np.ndarray, residual) -> None:
         """Write the shortcut into ``dst`` in the primitive's dst layout (its sum post-op

@@ -53,10 +53,13 @@ class Conv:
     """A convolution primitive plus the reorders between NCHW/OIHW and its chosen layouts."""
 
     def __init__(self, d: onednn.OneDNN, p: spec.ConvProblem, layout: str,
-                 residual: str | None = None, activation: str | None = None) -> None:
+                 residual: str | None = None, activation: str | None = None,
+                 dst_like: Conv | None = None) -> None:
         """``residual``: None, "plain" (summed into a dst pre-filled with it) or "blocked"
-        (a binary-add post-op reading it in the dst's own blocked layout)."""
+        (a binary-add post-op reading it in the dst's own blocked layout); ``dst_like``:
+        a conv whose dst layout this one writes (the one oneDNN chose for its "any")."""
         self.problem = p
+        self._dst_like = dst_like  # keeps the primitive that owns its dst descriptor
         self.residual = residual
         g = p.groups
         wshape = (p.k, p.c, p.r, p.s) if g == 1 else (g, p.k // g, p.c // g, p.r, p.s)
@@ -66,7 +69,8 @@ class Conv:
         src_tag, dst_tag = conv_tags(p, layout)
         src = d.memory_desc((p.n, p.c, p.h, p.w), "f32", tag=src_tag)
         wei = d.memory_desc(wshape, "f32", tag="any")
-        dst = d.memory_desc(p.output_shape, "f32", tag=dst_tag)
+        dst = d.memory_desc(p.output_shape, "f32", tag=dst_tag) if dst_like is None \
+            else dst_like.prim.mds[ARG_DST]
         bias = d.memory_desc((p.k,), "f32", tag="a") if p.has_bias else None
         pt, pl, pb, pr = p.padding
         dil = (p.dilation[0] - 1, p.dilation[1] - 1)  # oneDNN counts dilation from 0
