@@ -44,6 +44,7 @@ from hwbench.backends.cpu.onednn import (
     arg_post_op,
 )
 from hwbench.backends.cpu.pointwise import runs_as_gemm
+from hwbench.backends.cpu.prepared_softmax import prepared_softmax
 
 _F32 = np.dtype(np.float32)
 _ndarray = np.ndarray
@@ -278,15 +279,6 @@ def _eltwise_prim(alg: str) -> Callable[[Any, Any], Any]:
                                        lambda: build_eltwise(be.dnnl, alg, p.size))
 
 
-def _softmax_prim(be: Any, p: Any) -> Any:
-    import math
-
-    from hwbench.backends.cpu.primitives import build_softmax
-
-    dims = (math.prod(p.shape[:p.axis]), p.shape[p.axis], math.prod(p.shape[p.axis + 1:]))
-    return be._primitive(("softmax", dims), lambda: build_softmax(be.dnnl, dims))
-
-
 def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
     from hwbench.backends.cpu.primitives import BlockedPool, build_pooling
 
@@ -422,7 +414,7 @@ BUILDERS: dict[str, Callable] = {
     "CpuBackend._gemm": _gemm,
     "CpuBackend._relu": _blocked_relu,
     "CpuBackend._sigmoid": _flat(_eltwise_prim("eltwise_logistic")),
-    "CpuBackend._softmax": _flat(_softmax_prim),
+    "CpuBackend._softmax": prepared_softmax,
     "CpuBackend._pool": _pool,
 }
 
