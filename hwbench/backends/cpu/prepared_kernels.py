@@ -33,6 +33,7 @@ from hwbench.backends.cpu.bound_primitive import blocked_result as _blocked
 from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.bound_primitive import plain_call as _plain_call
+from hwbench.backends.cpu.concat_copy import copied_concat, copies_concat
 from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
 from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
@@ -246,7 +247,8 @@ def blocked_concat(be: Any, p: Any, kernel: Callable, parts: Any) -> Callable | 
     """``_concat`` of nChw16c activations along channels (DenseNet's 58, SqueezeNet's
     fire modules): ``BlockedConcat``'s primitive bound once, its sources' layouts checked
     by identity first. The kernel's lookups, layout comparisons and dicts cost ~25 µs a
-    call beside oneDNN's ~50 µs copy (DenseNet-121's 14×14 concats)."""
+    call beside oneDNN's ~50 µs copy (DenseNet-121's 14×14 concats). On one thread,
+    parts of whole channel blocks are NumPy byte copies instead (``concat_copy``)."""
     from hwbench.backends.cpu.primitives import BLOCKED_TAG, BlockedConcat
 
     if p.axis != 1 or not be.keep_blocked or any(type(x) is not BlockedArray for x in parts):
@@ -255,9 +257,11 @@ def blocked_concat(be: Any, p: Any, kernel: Callable, parts: Any) -> Callable | 
     mds = [concat.prim.mds[ARG_MULTIPLE_SRC + i] for i in range(len(parts))]
     if any(x.md != md for x, md in zip(parts, mds, strict=True)):
         return None
+    md_out, to_plain, shape = concat.prim.mds[ARG_DST], concat.to_plain, tuple(p.shape)
+    if copies_concat(p, be._threads_now):
+        return copied_concat(be, p, kernel, mds, md_out, to_plain)
     varying = (*(ARG_MULTIPLE_SRC + i for i in range(len(parts))), ARG_DST)
     run = BoundPrimitive(concat.prim, {}, varying).runner()
-    md_out, to_plain, shape = concat.prim.mds[ARG_DST], concat.to_plain, tuple(p.shape)
     new_out = _out_factory(be, md_out.size, np.uint8)
     count = len(parts)
 
