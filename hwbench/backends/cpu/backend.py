@@ -26,6 +26,7 @@ from hwbench.backends.base import Backend, all_finite
 from hwbench.backends.cpu import float32_requant, layouts, onednn
 from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
+from hwbench.backends.cpu.blocked_layout import concat_in_layout, pool_in_layout
 from hwbench.backends.cpu.blocked_ops import BlockedOps, LrnKernel
 from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
@@ -36,7 +37,6 @@ from hwbench.backends.cpu.fused_gemm import fused_gemm, packs
 from hwbench.backends.cpu.int8 import Int8Kernels
 from hwbench.backends.cpu.integer import IntegerKernelsCpu
 from hwbench.backends.cpu.layouts import (
-    BLOCKED_TAG,
     CONV_LAYOUTS,
     BlockedArray,
     ChannelsLastArray,
@@ -61,8 +61,6 @@ from hwbench.backends.cpu.prepared import prepared_call
 from hwbench.backends.cpu.primitives import (
     CONCAT_MIN_BYTES,
     ONEDNN_ACTIVATIONS,
-    BlockedConcat,
-    BlockedPool,
     Conv,
     Epilogue,
     build_binary,
@@ -470,10 +468,9 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         rescale = p.kind == "avg" and p.count_include_pad and any(p.ceil_extra)
         pool = None
         if isinstance(x, BlockedArray) and not rescale:
-            # Pool in the blocked layout: ResNet's stem max pool then needs no reorders.
-            pool = self._primitive(("pool", p, BLOCKED_TAG),
-                                   lambda: BlockedPool(self.dnnl, p))
-        if pool is not None and x.md == pool.prim.mds[ARG_SRC]:
+            # Pool in x's layout (ResNet's stem max pool: no reorders; ``blocked_layout``)
+            pool = pool_in_layout(self, p, x)
+        if pool is not None:
             out = self._buffers.empty(pool.prim.mds[ARG_DST].size, np.uint8)
             pool.prim.execute({ARG_SRC: x.buffer, ARG_DST: out})
             result = BlockedArray(out, p.output_shape, pool.prim.mds[ARG_DST], pool.to_plain)
@@ -552,12 +549,10 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         self.dnnl.set_num_threads(self._threads_now)
         concat = None
         if p.axis == 1 and all(isinstance(a, BlockedArray) for a in arrays):
-            # Channel concat of nChw16c arrays (SqueezeNet's fire modules): every part
-            # is whole 16-channel blocks, so the result is nChw16c too, with no reorders.
-            concat = self._primitive(("concat", p, BLOCKED_TAG),
-                                     lambda: BlockedConcat(self.dnnl, p))
-        if concat is not None and all(a.md == concat.prim.mds[ARG_MULTIPLE_SRC + i]
-                                      for i, a in enumerate(arrays)):
+            # Channel concat of nChw16c (SqueezeNet's fire modules) or NHWC arrays in
+            # that layout, with no reorders (``blocked_layout.concat_in_layout``)
+            concat = concat_in_layout(self, p, arrays)
+        if concat is not None:
             out = self._buffers.empty(concat.prim.mds[ARG_DST].size, np.uint8)
             buffers = {ARG_MULTIPLE_SRC + i: a.buffer for i, a in enumerate(arrays)}
             buffers[ARG_DST] = out

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.blocked_layout import concat_in_layout, pool_in_layout
 from hwbench.backends.cpu.bound_primitive import (  # noqa: F401  (re-exported for a while)
     REUSED,
     BoundPrimitive,
@@ -249,16 +250,14 @@ def blocked_concat(be: Any, p: Any, kernel: Callable, parts: Any) -> Callable | 
     by identity first. The kernel's lookups, layout comparisons and dicts cost ~25 µs a
     call beside oneDNN's ~50 µs copy (DenseNet-121's 14×14 concats). On one thread,
     parts of whole channel blocks are NumPy byte copies instead (``concat_copy``)."""
-    from hwbench.backends.cpu.primitives import BLOCKED_TAG, BlockedConcat
-
     if p.axis != 1 or not be.keep_blocked or any(type(x) is not BlockedArray for x in parts):
         return None
-    concat = be._primitive(("concat", p, BLOCKED_TAG), lambda: BlockedConcat(be.dnnl, p))
-    mds = [concat.prim.mds[ARG_MULTIPLE_SRC + i] for i in range(len(parts))]
-    if any(x.md != md for x, md in zip(parts, mds, strict=True)):
+    concat = concat_in_layout(be, p, parts)
+    if concat is None:
         return None
+    mds = [concat.prim.mds[ARG_MULTIPLE_SRC + i] for i in range(len(parts))]
     md_out, to_plain, shape = concat.prim.mds[ARG_DST], concat.to_plain, tuple(p.shape)
-    if copies_concat(p, be._threads_now):
+    if concat.tag == BLOCKED_TAG and copies_concat(p, be._threads_now):
         return copied_concat(be, p, kernel, mds, md_out, to_plain)
     varying = (*(ARG_MULTIPLE_SRC + i for i in range(len(parts))), ARG_DST)
     run = BoundPrimitive(concat.prim, {}, varying).runner()
@@ -284,7 +283,7 @@ def _eltwise_prim(alg: str) -> Callable[[Any, Any], Any]:
 
 
 def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
-    from hwbench.backends.cpu.primitives import BlockedPool, build_pooling
+    from hwbench.backends.cpu.primitives import build_pooling
 
     if kwargs or len(args) != 1:
         return None
@@ -293,8 +292,8 @@ def _pool(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     x = args[0]
     out_shape = tuple(p.output_shape)
     if type(x) is BlockedArray:
-        pool = be._primitive(("pool", p, BLOCKED_TAG), lambda: BlockedPool(be.dnnl, p))
-        if not be.keep_blocked or x.md != pool.prim.mds[ARG_SRC]:
+        pool = pool_in_layout(be, p, x)
+        if not be.keep_blocked or pool is None:
             return None
         return blocked_call(be, pool.prim, pool.prim.mds[ARG_SRC], pool.prim.mds[ARG_DST],
                             out_shape, pool.to_plain, kernel, p)
@@ -321,9 +320,16 @@ def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
         return view
     if type(x) is not BlockedArray:
         return None
-    if x._to_plain is None:
-        return None
     md, shape, out_shape = x.md, tuple(x.shape), tuple(p.shape)
+    if x._to_plain is None:  # a layout that is NCHW already (NHWC of one pixel): a view
+        size = int(np.prod(shape))
+
+        def plain_view(x):
+            if type(x) is not BlockedArray or not (x.md is md or x.md == md) \
+                    or x.shape != shape:
+                return kernel(p, x)
+            return x.buffer.reshape(-1).view(_F32)[:size].reshape(out_shape)
+        return plain_view
     run = BoundPrimitive(x._to_plain, {}, (ARG_SRC, ARG_DST)).runner()
     new_out = _out_factory(be, shape)
 

@@ -338,10 +338,12 @@ def build_logistic_backward(d: onednn.OneDNN, size: int) -> Primitive:
 
 
 class BlockedPool:
-    """Pooling from and to nChw16c, plus the reorder of its output back to NCHW."""
+    """Pooling from and to nChw16c (or ``tag``: NHWC), plus the reorder of its output
+    back to NCHW."""
 
-    def __init__(self, d: onednn.OneDNN, p: spec.PoolProblem) -> None:
-        self.prim = build_pooling(d, p, BLOCKED_TAG)
+    def __init__(self, d: onednn.OneDNN, p: spec.PoolProblem, tag: str = BLOCKED_TAG) -> None:
+        self.tag = tag
+        self.prim = build_pooling(d, p, tag)
         self.to_plain = reorder(d, self.prim.mds[ARG_DST],
                                  d.memory_desc(p.output_shape, "f32", tag="abcd"))
 
@@ -423,10 +425,12 @@ def build_lrn(d: onednn.OneDNN, p: spec.LrnProblem, tag: str = "abcd") -> Primit
 
 
 class BlockedConcat:
-    """Channel concat from and to nChw16c, plus the reorder of its output to NCHW."""
+    """Channel concat from and to nChw16c (or ``tag``: NHWC), plus the reorder of its
+    output to NCHW."""
 
-    def __init__(self, d: onednn.OneDNN, p: spec.ConcatProblem) -> None:
-        self.prim = build_concat(d, p, BLOCKED_TAG)
+    def __init__(self, d: onednn.OneDNN, p: spec.ConcatProblem, tag: str = BLOCKED_TAG) -> None:
+        self.tag = tag
+        self.prim = build_concat(d, p, tag)
         self.to_plain = reorder(d, self.prim.mds[ARG_DST],
                                  d.memory_desc(p.shape, "f32", tag="abcd"))
 
