@@ -84,3 +84,39 @@ def test_plan_replays_nhwc_pool_concat_and_flatten_prepared(tmp_path):
     c = np.concatenate([ref.conv2d(a, ws[1], groups=G, stride=2),
                         ref.avg_pool2d(a, 3, 2, 1)], axis=1)
     _close(sess.run(feeds)[0], np.maximum(c, 0).mean(axis=(2, 3)))
+
+
+def test_concat_of_nhwc_and_nchw16c_parts_reorders_the_second_once(tmp_path):
+    """ShuffleNet's first downsampling unit: a grouped conv's NHWC output beside an
+    AveragePool of an nChw16c activation (24 channels, padded)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(6)
+    w0 = (0.2 * rng.standard_normal((112, 24, 3, 3))).astype(F32)  # ungrouped: nChw16c
+    w1 = (0.2 * rng.standard_normal((112, 28, 1, 1))).astype(F32)  # 4 groups: NHWC
+    w2 = (0.2 * rng.standard_normal((24, 24, 3, 3))).astype(F32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w0"], ["a"], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["a", "w1"], ["b"], group=4, strides=[2, 2]),
+        helper.make_node("Conv", ["x", "w2"], ["c"], pads=[1, 1, 1, 1]),  # nChw16c
+        helper.make_node("AveragePool", ["c"], ["q"], kernel_shape=[3, 3], strides=[2, 2],
+                         pads=[1, 1, 1, 1]),
+        helper.make_node("Concat", ["b", "q"], ["y"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes, "mixed", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 24, 14, 14])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 136, 7, 7])],
+        [numpy_helper.from_array(w, f"w{i}") for i, w in enumerate((w0, w1, w2))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(tmp_path / "mixed.onnx"))
+    model = hwbench.load_model(str(tmp_path / "mixed.onnx"))
+    sess = hwbench.Session(model, "cpu", threads=1)
+    for seed in range(3):
+        feeds = batch_feeds(model.graph, 1, seed=seed)[0]
+        run_both(sess, feeds)
+    concat = next(k for k in prepared(sess) if k.kernel.__name__ == "_concat")
+    assert concat.fast()
+    x = feeds["x"].astype(np.float64)
+    want = np.concatenate([ref.conv2d(ref.conv2d(x, w0, padding=1), w1, groups=4, stride=2),
+                           ref.avg_pool2d(ref.conv2d(x, w2, padding=1), 3, 2, 1)], axis=1)
+    _close(sess.run(feeds)[0], want)

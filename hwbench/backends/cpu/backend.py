@@ -554,7 +554,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
             concat = concat_in_layout(self, p, arrays)
         if concat is not None:
             out = self._buffers.empty(concat.prim.mds[ARG_DST].size, np.uint8)
-            buffers = {ARG_MULTIPLE_SRC + i: a.buffer for i, a in enumerate(arrays)}
+            buffers = dict(enumerate(concat.sources(self, arrays), ARG_MULTIPLE_SRC))
             buffers[ARG_DST] = out
             concat.prim.execute(buffers)
             result = BlockedArray(out, p.shape, concat.prim.mds[ARG_DST], concat.to_plain)

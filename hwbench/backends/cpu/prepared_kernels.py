@@ -255,14 +255,15 @@ def blocked_concat(be: Any, p: Any, kernel: Callable, parts: Any) -> Callable | 
     concat = concat_in_layout(be, p, parts)
     if concat is None:
         return None
-    mds = [concat.prim.mds[ARG_MULTIPLE_SRC + i] for i in range(len(parts))]
+    mds = [x.md for x in parts]  # the parts' own layouts (mixed ones: reordered)
     md_out, to_plain, shape = concat.prim.mds[ARG_DST], concat.to_plain, tuple(p.shape)
-    if concat.tag == BLOCKED_TAG and copies_concat(p, be._threads_now):
+    mixed = any(step is not None for step in concat.reorders)
+    if not mixed and concat.tag == BLOCKED_TAG and copies_concat(p, be._threads_now):
         return copied_concat(be, p, kernel, mds, md_out, to_plain)
     varying = (*(ARG_MULTIPLE_SRC + i for i in range(len(parts))), ARG_DST)
     run = BoundPrimitive(concat.prim, {}, varying).runner()
     new_out = _out_factory(be, md_out.size, np.uint8)
-    count = len(parts)
+    count, sources = len(parts), concat.bound_sources(be) if mixed else None
 
     def call(arrays):
         if len(arrays) != count or not all(
@@ -270,7 +271,12 @@ def blocked_concat(be: Any, p: Any, kernel: Callable, parts: Any) -> Callable | 
                 for x, md in zip(arrays, mds, strict=True)):
             return kernel(p, arrays)
         out, a_out = new_out()
-        run(*(address(x.buffer) for x in arrays), a_out)
+        if sources is None:
+            run(*(address(x.buffer) for x in arrays), a_out)
+        else:
+            addresses, kept = sources(arrays)
+            run(*addresses, a_out)
+            del kept  # the reordered parts, read
         return _blocked(out, shape, md_out, to_plain)
     return call
 
