@@ -1,6 +1,6 @@
 """DenseNet's dense layer stays blocked on cpu, on bound prepared calls: the channel
-Concat of blocked conv outputs (``prepared_kernels.blocked_concat``, or
-``concat_copy``'s byte copies), the BatchNorm's
+Concat of blocked conv outputs (``prepared_kernels.blocked_concat``; convs writing into
+its buffer: ``concat_in_place``), the BatchNorm's
 per-channel Mul and Add by constants (``_blocked_constant``) and the Relu
 (``BlockedOps._blocked_eltwise``, replayed by ``bound_primitive.blocked_call``): no
 reorder to NCHW and back. Same
@@ -78,7 +78,8 @@ def test_a_dense_layer_in_a_session_is_the_plain_kernels_bit_for_bit(tmp_path, r
         (got,) = sess.run({"x": x})
         assert np.asarray(got).tobytes() == want.tobytes()
     calls = {k.kernel.__name__: k.impl[0].__qualname__.split(".")[0] for k in prepared(sess)}
-    # on one thread, parts of whole 16-channel blocks are byte copies (``concat_copy``)
-    concat = "copied_concat" if c // 2 % 16 == 0 else "blocked_concat"
+    # batch 1, parts of whole 16-channel blocks: the convs write into the concat's
+    # buffer (``concat_in_place``)
+    concat = "in_place" if c // 2 % 16 == 0 else "_concat_call"
     assert calls == {"_conv2d": "_conv", "_concat": concat, "_relu": "blocked_call",
                      "_mul": "_blocked_constant", "_add": "_blocked_constant"}

@@ -1,7 +1,9 @@
-"""A blocked channel concat as byte copies (``cpu/concat_copy.py``): on one thread,
-parts of whole nChw16c channel blocks (the last one may be padded) are copied per
-image, bit for bit what oneDNN's concat primitive gives, padding channels zero for the
-conv that reads the result; parts of other channel counts keep the primitive."""
+"""A blocked channel concat as byte copies (``cpu/concat_copy.py``) or as its convs
+writing into its buffer (``cpu/concat_in_place.py``): on one thread, parts of whole
+nChw16c channel blocks (the last one may be padded) are copied per image, and at batch
+1 produced in place; bit for bit what oneDNN's concat primitive gives, padding channels
+zero for the conv that reads the result; parts of other channel counts keep the
+primitive."""
 
 from __future__ import annotations
 
@@ -44,17 +46,23 @@ def fire(path, batch: int, ka: int, kb: int) -> tuple[hwbench.Model, list[np.nda
     return hwbench.load_model(str(path)), ws
 
 
-@pytest.mark.parametrize(("batch", "ka", "kb", "copies"), [
-    (1, 64, 64, True), (2, 48, 32, True), (1, 32, 40, True), (2, 40, 48, False)])
-def test_blocked_concat_copies_give_the_primitives_bits(tmp_path, batch, ka, kb, copies):
+@pytest.mark.parametrize(("batch", "ka", "kb", "how"), [
+    (1, 64, 64, "in_place"), (2, 48, 32, "copied_concat"), (1, 32, 40, "in_place"),
+    (2, 40, 48, "_concat_call")])
+def test_blocked_concat_copies_give_the_primitives_bits(tmp_path, batch, ka, kb, how):
+    """Batch 1 of whole blocks (the last part may be padded): the convs write into the
+    concat's buffer (``concat_in_place``); batch 2: byte copies; a first part of 40
+    channels: oneDNN's concat primitive."""
     model, ws = fire(tmp_path / "fire.onnx", batch, ka, kb)
     sess = hwbench.Session(model, "cpu", threads=1)
-    for seed in range(3):  # the traced run, the run that builds the fast paths, one more
+    for seed in range(4):  # the traced run, the run that builds the fast paths, two more
         feeds = batch_feeds(model.graph, batch, seed=seed)[0]
         run_both(sess, feeds)
     concat = next(k for k in prepared(sess) if k.kernel.__name__ == "_concat")
     assert concat.fast()
-    assert ("copied_concat" in concat.impl[0].__qualname__) == copies
+    assert concat.impl[0].__qualname__.split(".")[0] == how
+    if how == "in_place":  # only the run that built it copied (its parts were written)
+        assert concat.impl[0].copies == 1
     x = feeds["x"].astype(np.float64)
     c = np.concatenate([ref.conv2d(x, ws[0], activation="relu"),
                         ref.conv2d(x, ws[1], padding=1, activation="relu")], axis=1)

@@ -35,6 +35,7 @@ from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.bound_primitive import plain_call as _plain_call
 from hwbench.backends.cpu.concat_copy import copied_concat, copies_concat
+from hwbench.backends.cpu.concat_in_place import in_place, register
 from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
 from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
@@ -98,6 +99,7 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
     new_out = _out_factory(be, out_shape)
     to_plain = conv.dst_reorder
     w0, b0, act0 = w, bias, activation
+    target, unregistered = [new_dst], [keep]  # a concat may redirect it (concat_in_place)
 
     def call(x, w, bias, residual=None, activation=activation):
         if w is not w0 or bias is not b0 or activation != act0 or (residual is None) != (
@@ -126,10 +128,13 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
             out, a_out = new_out()
             run(a_src, *res, a_out)
             return out
-        dst, a_dst = new_dst()
+        dst, a_dst = target[0]()
         run(a_src, *res, a_dst)
         del src  # a reused source buffer is free again
         if keep:
+            if unregistered[0]:
+                unregistered[0] = False
+                register(be, dst, target)
             return _blocked(dst, out_shape, dst_md, to_plain)
         out, a_out = new_out()
         dst_reorder(a_dst, a_out)
@@ -256,14 +261,26 @@ def blocked_concat(be: Any, p: Any, kernel: Callable, parts: Any) -> Callable | 
     if concat is None:
         return None
     mds = [x.md for x in parts]  # the parts' own layouts (mixed ones: reordered)
-    md_out, to_plain, shape = concat.prim.mds[ARG_DST], concat.to_plain, tuple(p.shape)
+    md_out, to_plain = concat.prim.mds[ARG_DST], concat.to_plain
     mixed = any(step is not None for step in concat.reorders)
     if not mixed and concat.tag == BLOCKED_TAG and copies_concat(p, be._threads_now):
-        return copied_concat(be, p, kernel, mds, md_out, to_plain)
-    varying = (*(ARG_MULTIPLE_SRC + i for i in range(len(parts))), ARG_DST)
+        call = copied_concat(be, p, kernel, mds, md_out, to_plain)
+    else:
+        call = _concat_call(be, p, kernel, concat, mds, mixed)
+    if mixed or concat.tag != BLOCKED_TAG:
+        return call
+    return in_place(be, p, parts, md_out, to_plain, call) or call
+
+
+def _concat_call(be: Any, p: Any, kernel: Callable, concat: Any, mds: list[Any],
+                 mixed: bool) -> Callable:
+    """``blocked_concat``'s call on oneDNN's concat primitive (mixed layouts: the odd
+    parts reordered first)."""
+    md_out, to_plain, shape = concat.prim.mds[ARG_DST], concat.to_plain, tuple(p.shape)
+    varying = (*(ARG_MULTIPLE_SRC + i for i in range(len(mds))), ARG_DST)
     run = BoundPrimitive(concat.prim, {}, varying).runner()
     new_out = _out_factory(be, md_out.size, np.uint8)
-    count, sources = len(parts), concat.bound_sources(be) if mixed else None
+    count, sources = len(mds), concat.bound_sources(be) if mixed else None
 
     def call(arrays):
         if len(arrays) != count or not all(
