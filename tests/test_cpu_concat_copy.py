@@ -70,3 +70,23 @@ def test_blocked_concat_copies_give_the_primitives_bits(tmp_path, batch, ka, kb,
     assert float(np.abs(c_got - c).max()) <= 1e-5 * float(np.abs(c).max())
     want = ref.conv2d(c, ws[2])  # padding channels read as zeros
     assert float(np.abs(y - want).max()) <= 1e-5 * float(np.abs(want).max())
+
+
+def test_in_place_concat_copies_parts_that_are_not_in_its_buffer(tmp_path):
+    """Parts from anywhere but the redirected convs of this run (another producer, a
+    producer that fell back to its kernel) are copied, not taken for the shared buffer."""
+    model, ws = fire(tmp_path / "fire.onnx", 1, 32, 32)
+    sess = hwbench.Session(model, "cpu", threads=1)
+    for seed in range(3):
+        run_both(sess, batch_feeds(model.graph, 1, seed=seed)[0])
+    concat = next(k for k in prepared(sess) if k.kernel.__name__ == "_concat")
+    call = concat.impl[0]
+    assert call.__qualname__.startswith("in_place") and call.copies == 1
+    be = sess.executor.backend
+    x = np.random.default_rng(3).standard_normal((1, 16, 9, 9)).astype(np.float32)
+    parts = [be.conv2d(be.asarray(x), be.asarray(ws[0]), activation="relu"),
+             be.conv2d(be.asarray(x), be.asarray(ws[1]), padding=1, activation="relu")]
+    got = be.to_numpy(call(parts))
+    assert call.copies == 2
+    want = np.concatenate([be.to_numpy(a) for a in parts], axis=1)
+    assert got.tobytes() == want.tobytes()

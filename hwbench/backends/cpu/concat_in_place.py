@@ -38,8 +38,12 @@ _order = itertools.count()  # registration order: plan order within one replay
 
 def register(be: Any, buffer: np.ndarray, target: list) -> None:
     """Remember that ``buffer`` came from ``target[0]()`` (a prepared conv's output
-    source); weakly, so that the buffer goes back to the pool as usual."""
+    source); weakly, so that the buffer goes back to the pool as usual, and only while
+    it lives (entries of buffers gone are dropped here: a plan's first replay leaves
+    few)."""
     producers = be.__dict__.setdefault("_concat_producers", {})
+    for key in [key for key, entry in producers.items() if entry[0]() is None]:
+        del producers[key]
     producers[id(buffer)] = (weakref.ref(buffer), target, next(_order))
 
 
