@@ -152,6 +152,10 @@ class Plan:
         self._tuples: set[int] = set()  # ``_host_step`` calls returning tuples
         self._fn: Callable | None = None
         self.source = ""
+        # Per step, for ``hwbench.graph.chain``: ("call", prepared call, input, output) for
+        # one prepared call of one run-time input (its first argument), ("alias", input,
+        # output) for an Identity, None for anything else.
+        self.chain_steps: list[tuple | None] = []
 
     # -- the traced run ------------------------------------------------------------------
     def trace(self, env: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +262,7 @@ class Plan:
         for k, (step, free, call) in enumerate(zip(ex._steps, ex._free_after, recipes,
                                                    strict=True)):
             inputs = [names.get(n, "None") if n else "None" for n in step.node.inputs]
+            self.chain_steps.append(_chain_step(step, call, inputs, names))
             if call is None:
                 ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
                 lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
@@ -271,6 +276,8 @@ class Plan:
                 calls = []
                 for j, c in enumerate(call):
                     source, enter = self._kernel_call(c, j == 0, inputs, ns, const)
+                    if len(call) == 1 and self.chain_steps[-1] is not None:
+                        self.chain_steps[-1] = self._chain_call(step, ns, source, inputs)
                     if enter is not None and enter[0] != entered:
                         lines.append(f"    {enter[1]}()")
                         entered = enter[0]
@@ -312,6 +319,20 @@ class Plan:
         exec(compile(self.source, f"<plan of {graph.name!r}>", "exec"), ns)  # noqa: S102
         self._fn = ns["replay"]
         self.prepared_steps = sum(c is not None for c in recipes)  # ``_host_step``s too
+
+    @staticmethod
+    def _chain_call(step: Any, ns: dict[str, Any], source: str,
+                    inputs: list[str]) -> tuple | None:
+        """``chain_steps``' entry for a step replayed as one prepared call ``source``:
+        its first argument the step's first input, a run-time value no other argument
+        is."""
+        target, _, rest = source.partition("(")
+        parts = [a.strip() for a in rest[:-1].split(",")]
+        fn = ns.get(target[1:-3]) if target.startswith("I") else None
+        if fn is None or parts[0] != inputs[0] or any(
+                p.startswith(("f", "v")) or "=f" in p or "=v" in p for p in parts[1:]):
+            return None
+        return ("call", fn, step.node.inputs[0], step.node.outputs[0])
 
     def _kernel_call(self, call: _Call, first: bool, inputs: list[str], ns: dict[str, Any],
                      const: Callable[[Any], str]) -> tuple[str, tuple[Any, str] | None]:
@@ -362,6 +383,20 @@ class Plan:
         if self._fn is None:
             raise ArgumentError("Plan.replay before Plan.trace")
         return self._fn(inputs)
+
+
+def _chain_step(step: Any, call: Any, inputs: list[str], names: dict) -> tuple | None:
+    """``Plan.chain_steps``' first guess for a step: an Identity's alias, "maybe" for a
+    one-output step of one recorded call whose first input is a run-time value (its
+    call then decides), None otherwise."""
+    node = step.node
+    outs = [n for n in node.outputs if n]
+    if len(outs) != 1 or len(node.outputs) != 1 or not node.inputs or \
+            not inputs[0].startswith(("f", "v")):
+        return None
+    if call is None and node.op_type == "Identity" and len(node.inputs) == 1:
+        return ("alias", node.inputs[0], outs[0])
+    return ("maybe",) if isinstance(call, list) and len(call) == 1 else None
 
 
 def bind_outputs(env: dict[str, Any], names: list[str], out: Any, free: Any) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.buffer_pool import SMALL_BYTES
+from hwbench.backends.cpu.chain_links import Link, plain
 from hwbench.backends.cpu.layouts import BlockedArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SCRATCHPAD, ARG_SRC, ExecArg, Primitive
 from hwbench.backends.memory import aligned_bytes
@@ -168,6 +169,7 @@ def plain_call(be: Any, prim: Any, in_shape: tuple, out_shape: tuple, kernel: Ca
         out, a_out = new_out()
         run(address(x), a_out)
         return out
+    call.link = Link(run, plain(in_shape), plain(out_shape))
     return call
 
 

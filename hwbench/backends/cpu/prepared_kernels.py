@@ -33,6 +33,7 @@ from hwbench.backends.cpu.bound_primitive import blocked_result as _blocked
 from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.bound_primitive import plain_call as _plain_call
+from hwbench.backends.cpu.chain_links import Link, blocked, plain, sgemm_into
 from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
 from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
@@ -131,6 +132,11 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         out, a_out = new_out()
         dst_reorder(a_dst, a_out)
         return out
+    if res_md is None and from_md is None and (blocked_in or src_reorder is None) \
+            and (new_dst is None or keep):
+        # no residual, no reorder in: the primitive alone, into plain or kept-blocked dst
+        call.link = Link(run, blocked(src_md) if blocked_in else plain(in_shape),
+                         plain(out_shape) if new_dst is None else blocked(dst_md))
     return call
 
 
@@ -178,6 +184,9 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
             check(status, "dnnl_sgemm")
         return out
     call.kept = fixed_b  # the stored B must outlive the call
+    call.link = Link(sgemm_into(sgemm, check, (ca, cb, m, n, k, alpha, None, lda, addr_b, ldb,
+                                               beta, None, ldc), bias, (p.m, p.n)),
+                     plain(a_shape), plain((p.m, p.n)))
     return call
 
 
@@ -212,6 +221,7 @@ def _fused_gemm(be: Any, p: Any, kernel: Callable, args: tuple,
         out, a_out = new_out()
         run(address(a), a_out)
         return out
+    call.link = Link(run, plain(a_shape), plain((p.m, p.n)))
     return call
 
 
@@ -322,6 +332,8 @@ def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
             if type(x) is not _ndarray:
                 return kernel(p, x)
             return x.reshape(out_shape)
+        if _is_plain(x, x.shape):
+            view.link = Link(None, plain(x.shape), plain(out_shape))
         return view
     if type(x) is not BlockedArray:
         return None
@@ -338,6 +350,7 @@ def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
         out, a_out = new_out()
         run(address(x.buffer), a_out)
         return out.reshape(out_shape)
+    call.link = Link(run, blocked(md), plain(out_shape))
     return call
 
 
