@@ -123,6 +123,7 @@ class Executor:
                          for name in device_consts}
         self.plan: Plan | None = None  # built by the first ``replay``
         self._entry: Any = None  # ``replay``'s common call, generated with the plan
+        self.chained = False  # whether ``_entry`` is the chained run (``graph/chain.py``)
         # The last run's four time stamps, and the sums over runs of the three phases and
         # the run count: ``last_timings``/``totals`` build their dicts when asked.
         self._times: tuple[float, float, float, float] | None = None
@@ -365,7 +366,7 @@ class Executor:
                 chained = self._compile_entry(body)
                 times, sums = self._times, list(self._sums)
                 if same_results(chained(feeds), results):
-                    self._entry = chained
+                    self._entry, self.chained = chained, True
                 self._times, self._sums = times, sums
             return results
         return first

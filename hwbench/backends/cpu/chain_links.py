@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.buffer_pool import aligned_empty
 
 Kind = tuple[str, Any]  # ("plain", shape) or ("blocked", MemoryDesc)
 
@@ -79,4 +80,18 @@ def sgemm_into(sgemm: Callable, check: Callable, args: tuple, bias: Any,
         if status:
             check(status, "dnnl_sgemm")
     into.kept = full  # type: ignore[attr-defined]
+    return into
+
+
+def reorder_then(reorder: Callable[[int, int], None], run: Callable[[int, int], None],
+                 nbytes: int) -> Callable[[int, int], None]:
+    """``run`` on ``reorder``'s result, through ``nbytes`` of the link's own: a
+    convolution whose input comes in another blocked layout than its own."""
+    tmp = aligned_empty((nbytes,), np.uint8)
+    at = address(tmp)
+
+    def into(a: int, out: int) -> None:
+        reorder(a, at)
+        run(at, out)
+    into.kept = tmp  # type: ignore[attr-defined]
     return into

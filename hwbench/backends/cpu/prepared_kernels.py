@@ -33,7 +33,7 @@ from hwbench.backends.cpu.bound_primitive import blocked_result as _blocked
 from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.bound_primitive import plain_call as _plain_call
-from hwbench.backends.cpu.chain_links import Link, blocked, plain, sgemm_into
+from hwbench.backends.cpu.chain_links import Link, blocked, plain, reorder_then, sgemm_into
 from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
 from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
@@ -132,10 +132,11 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         out, a_out = new_out()
         dst_reorder(a_dst, a_out)
         return out
-    if res_md is None and from_md is None and (blocked_in or src_reorder is None) \
-            and (new_dst is None or keep):
-        # no residual, no reorder in: the primitive alone, into plain or kept-blocked dst
-        call.link = Link(run, blocked(src_md) if blocked_in else plain(in_shape),
+    if res_md is None and (blocked_in or src_reorder is None) and (new_dst is None or keep):
+        # no residual: the primitive (after the reorder from the traced layout, if any)
+        # into a plain or a kept-blocked dst
+        into = run if from_md is None else reorder_then(from_reorder, run, src_md.size)
+        call.link = Link(into, blocked(x.md) if blocked_in else plain(in_shape),
                          plain(out_shape) if new_dst is None else blocked(dst_md))
     return call
 
