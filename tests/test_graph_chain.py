@@ -1,0 +1,135 @@
+"""The chained run of a tiny graph (``hwbench.graph.chain``, the cpu links in
+``backends/cpu/chain_links.py``): taken for mlp, autoencoder and LeNet, the normal path's
+results bit for bit, every feed still screened, a fresh result every run, and refused
+(the plan's replay kept) where it would not reproduce the plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hwbench
+from hwbench.errors import ArgumentError
+from hwbench.graph import chain, executor
+from hwbench.pytest_plugin import availability
+
+MODELS = ["mlp", "autoencoder", "lenet"]
+
+
+@pytest.fixture(autouse=True)
+def _cpu() -> None:
+    ok, why = availability("cpu")
+    if not ok:
+        pytest.skip(f"backend cpu unavailable: {why}")
+
+
+def _session(name: str, batch: int = 1, **options) -> hwbench.Session:
+    return hwbench.Session(hwbench.load_model(name, batch=batch), backend="cpu", **options)
+
+
+def _feeds(sess: hwbench.Session, seed: int = 0) -> dict[str, np.ndarray]:
+    v = sess.graph.inputs[0]
+    x = np.random.default_rng(seed).standard_normal(tuple(v.shape)).astype(np.float32)
+    return {v.name: x}
+
+
+def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert g.tobytes() == w.tobytes()
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("name", MODELS)
+def test_chained_bit_for_bit(name: str, batch: int) -> None:
+    sess = _session(name, batch)
+    f = _feeds(sess)
+    sess.run(f)  # traced
+    sess.run(f)  # the plan's first replay: the chain is built and checked here
+    assert sess.executor.chained
+    for seed in range(3):
+        f = _feeds(sess, seed)
+        _same(sess.run(f), sess.executor.run(f))  # the normal path, every check
+    # 5 session runs and 3 normal ones: the chain's own check run is not counted
+    assert sess.executor.totals["runs"] == 8
+    assert set(sess.last_timings) == {"transfer_in_s", "compute_s", "transfer_out_s"}
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_feeds_in_any_layout_or_alignment(name: str) -> None:
+    """A feed read in place at any float32 alignment, and copied first when it is not
+    C-contiguous: the same bits as the normal path."""
+    sess = _session(name)
+    f = _feeds(sess)
+    sess.run(f), sess.run(f)
+    assert sess.executor.chained
+    (key, x), = f.items()
+    want = sess.executor.run(f)
+    raw = np.empty(x.nbytes + 64, np.uint8)
+    for offset in (4, 8, 16, 32):  # the data at each alignment of a 64-byte line
+        moved = raw[offset:offset + x.nbytes].view(np.float32).reshape(x.shape)
+        moved[...] = x
+        _same(sess.run({key: moved}), want)
+    fortran = np.asfortranarray(x)
+    assert not fortran.flags.c_contiguous or x.ndim < 2 or min(x.shape) == 1
+    _same(sess.run({key: fortran}), want)
+    wide = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), np.float32)
+    wide[..., ::2] = x
+    _same(sess.run({key: wide[..., ::2]}), want)  # a strided view: copied first
+
+
+def test_results_are_fresh_and_feeds_untouched() -> None:
+    sess = _session("lenet")
+    f = _feeds(sess)
+    before = f["input"].copy()
+    sess.run(f), sess.run(f)
+    first, = sess.run(f)
+    kept = first.copy()
+    second, = sess.run(_feeds(sess, 1))
+    assert not np.shares_memory(first, second)
+    assert first.flags.owndata and first.flags.writeable
+    assert first.tobytes() == kept.tobytes()  # a later run wrote nothing the caller holds
+    first[...] = np.nan  # the caller's to write
+    _same(sess.run(f), [kept])
+    assert f["input"].tobytes() == before.tobytes()
+
+
+def test_feeds_still_screened() -> None:
+    sess = _session("mlp")
+    f = _feeds(sess)
+    sess.run(f), sess.run(f)
+    assert sess.executor.chained
+    bad = f["input"].copy()
+    bad[0, 0, 1, 2] = np.nan
+    with pytest.raises(ArgumentError, match="'input'.*NaN"):
+        sess.run({"input": bad})
+    with pytest.raises(ArgumentError, match="'input'.*shape"):
+        sess.run({"input": bad[..., :4]})
+
+
+def test_refused_where_it_would_differ(monkeypatch) -> None:
+    """The chain is taken only when it reproduces the plan's run it was built in."""
+    monkeypatch.setattr(executor, "same_results", lambda got, want: False)
+    sess = _session("mlp")
+    f = _feeds(sess)
+    sess.run(f), sess.run(f)
+    assert not sess.executor.chained
+    _same(sess.run(f), sess.executor.run(f))
+    assert sess.executor.totals["runs"] == 4  # 3 session runs, 1 normal one
+
+
+def test_not_for_graphs_past_the_size_limit(monkeypatch) -> None:
+    monkeypatch.setattr(chain, "CHAIN_MAX_BYTES", 0)
+    sess = _session("lenet")
+    f = _feeds(sess)
+    sess.run(f), sess.run(f)
+    assert not sess.executor.chained
+
+
+def test_same_results_compares_bits() -> None:
+    a = np.array([0.0, 1.0], np.float32)
+    assert chain.same_results([a], [a.copy()])
+    assert not chain.same_results([a], [np.array([-0.0, 1.0], np.float32)])
+    assert not chain.same_results([a], [a.astype(np.float64)])
+    assert not chain.same_results(None, [a])
