@@ -133,3 +133,50 @@ def test_same_results_compares_bits() -> None:
     assert not chain.same_results([a], [np.array([-0.0, 1.0], np.float32)])
     assert not chain.same_results([a], [a.astype(np.float64)])
     assert not chain.same_results(None, [a])
+
+
+def test_each_link_runs_with_its_own_thread_count(tmp_path) -> None:
+    """A Gemm big enough for 2 threads between small kernels on 1 (the graph of
+    ``test_cpu_prepared_kernels``' plan test): every link runs with its call's count
+    (libgomp's and the primitive cache's), told only where the count changes."""
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    rng = np.random.default_rng(3)
+    inits = {"w1": (512, 512), "b1": (512,), "w2": (512, 8), "w3": (8, 512)}
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["g1"]),
+             helper.make_node("Relu", ["g1"], ["r1"]),
+             helper.make_node("Gemm", ["r1", "w2"], ["g2"]),
+             helper.make_node("Softmax", ["g2"], ["s2"], axis=1),
+             helper.make_node("Gemm", ["s2", "w3"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "threads", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [64, 512])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [64, 512])],
+        [numpy_helper.from_array((rng.standard_normal(s) / 20).astype(np.float32), n)
+         for n, s in inits.items()])
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]),
+         tmp_path / "threads.onnx")
+    sess = hwbench.Session(hwbench.load_model(str(tmp_path / "threads.onnx")), "cpu",
+                           threads=2)
+    be, ex = sess.backend, sess.executor
+    f = {"x": rng.standard_normal((64, 512), dtype=np.float32)}
+    sess.run(f), sess.run(f)
+    assert ex.chained
+    assert sum(k.startswith("E") and k[1:].isdigit() for k in ex._entry.__globals__) == 2
+    calls = [st[1] for st in ex.plan.chain_steps]
+    assert [be.threads_for(k.problem) for k in calls] == [2, 1, 1, 1]
+    seen = []
+    for k in calls:  # spied, then the chain built again over the spies
+        link = k.impl[0].link
+        inner = link.into
+
+        def spy(a, b, _inner=inner, _k=k):
+            seen.append((be._threads_now, be.dnnl._threads_set[0], be.threads_for(_k.problem)))
+            _inner(a, b)
+        link.into = spy
+    ex._entry = ex._chain_next(ex._compile_entry())
+    for seed in range(3):
+        g = {"x": np.random.default_rng(seed).standard_normal((64, 512), dtype=np.float32)}
+        _same(sess.run(g), ex.run(g))
+    assert ex.chained
+    # the chain's check run and two chained runs, 4 links each
+    assert len(seen) == 12 and all(now == omp == want for now, omp, want in seen)
