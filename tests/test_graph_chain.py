@@ -93,6 +93,7 @@ def test_results_are_fresh_and_feeds_untouched() -> None:
     first[...] = np.nan  # the caller's to write
     _same(sess.run(f), [kept])
     assert f["input"].tobytes() == before.tobytes()
+    assert f["input"] not in sess.backend.frozen  # read in place, nothing kept per feed
 
 
 def test_feeds_still_screened() -> None:
