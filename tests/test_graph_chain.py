@@ -181,3 +181,31 @@ def test_each_link_runs_with_its_own_thread_count(tmp_path) -> None:
     assert ex.chained
     # the chain's check run and two chained runs, 4 links each
     assert len(seen) == 12 and all(now == omp == want for now, omp, want in seen)
+
+
+def _graph_session(tmp_path, nodes, shape=(2, 24)) -> hwbench.Session:
+    from onnx import TensorProto, helper, save
+
+    graph = helper.make_graph(
+        nodes, "small", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(shape))])
+    path = tmp_path / "small.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    return hwbench.Session(hwbench.load_model(str(path)), "cpu")
+
+
+def test_eltwise_links_chain_and_two_runtime_inputs_do_not(tmp_path) -> None:
+    from onnx import helper
+
+    sess = _graph_session(tmp_path, [helper.make_node("Relu", ["x"], ["r"]),
+                                     helper.make_node("Sigmoid", ["r"], ["s"]),
+                                     helper.make_node("Softmax", ["s"], ["y"], axis=1)])
+    f = {"x": np.random.default_rng(0).standard_normal((2, 24)).astype(np.float32)}
+    sess.run(f), sess.run(f)
+    assert sess.executor.chained
+    _same(sess.run(f), sess.executor.run(f))
+    mixed = _graph_session(tmp_path, [helper.make_node("Relu", ["x"], ["r"]),
+                                      helper.make_node("Mul", ["r", "x"], ["y"])])
+    mixed.run(f), mixed.run(f)
+    assert not mixed.executor.chained  # Mul reads two run-time values: no link
+    _same(mixed.run(f), mixed.executor.run(f))
