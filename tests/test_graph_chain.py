@@ -67,7 +67,7 @@ def test_feeds_in_any_layout_or_alignment(name: str) -> None:
     (key, x), = f.items()
     want = sess.executor.run(f)
     raw = np.empty(x.nbytes + 64, np.uint8)
-    for offset in (4, 8, 16, 32):  # the data at each alignment of a 64-byte line
+    for offset in (2, 4, 8, 16, 32):  # each alignment in a 64-byte line (2: copied first)
         moved = raw[offset:offset + x.nbytes].view(np.float32).reshape(x.shape)
         moved[...] = x
         _same(sess.run({key: moved}), want)
