@@ -166,14 +166,28 @@ def test_each_link_runs_with_its_own_thread_count(tmp_path) -> None:
     calls = [st[1] for st in ex.plan.chain_steps]
     assert [be.threads_for(k.problem) for k in calls] == [2, 1, 1, 1]
     seen = []
-    for k in calls:  # spied, then the chain built again over the spies
+
+    def note(k) -> None:
+        seen.append((be._threads_now, be.dnnl._threads_set[0], be.threads_for(k.problem)))
+
+    def spied_raw(raw, k):
+        def call():
+            note(k)
+            return raw()
+        call.check = raw.check
+        return call
+
+    for k in calls:  # spied (the calls and their bound forms), then the chain built again
         link = k.impl[0].link
-        inner = link.into
+        inner, bind = link.into, link.bind
 
         def spy(a, b, _inner=inner, _k=k):
-            seen.append((be._threads_now, be.dnnl._threads_set[0], be.threads_for(_k.problem)))
+            note(_k)
             _inner(a, b)
         link.into = spy
+        if bind is not None:
+            link.bind = lambda src, dst, _bind=bind, _k=k: [spied_raw(r, _k)
+                                                            for r in _bind(src, dst)]
     ex._entry = ex._chain_next(ex._compile_entry())
     for seed in range(3):
         g = {"x": np.random.default_rng(seed).standard_normal((64, 512), dtype=np.float32)}

@@ -90,6 +90,13 @@ def _source(executor: Any, calls: list[tuple[Any, Any, int, int]], sizes: list[i
         if fn.enter_key != entered:
             ns[f"E{i}"], entered = fn.enter, fn.enter_key
             lines.append(f"    E{i}()")
+        bind = getattr(link, "bind", None)
+        if bind is not None and src >= 0 and dst >= 0 and out not in (src, dst):
+            for j, raw in enumerate(bind(buffers[src], buffers[dst])):
+                ns[f"X{i}_{j}"] = raw  # every argument bound: no address passed
+                lines += [f"    _s = X{i}_{j}()",
+                          f"    if _s: X{i}_{j}.check(_s, 'primitive_execute')"]
+            continue
         ns[f"L{i}"] = link.into
         lines.append(f"    L{i}({where(src)}, {where(dst)})")
     lines += ["    t2 = _pc()", "    _ex._record(t0, t1, t2, t2)", "    return [o]"]

@@ -49,14 +49,20 @@ def same_kind(a: Kind, b: Kind) -> bool:
 class Link:
     """``into(src_address, dst_address)`` writes what the prepared call would return,
     from an input of kind ``src`` into ``nbytes`` of kind ``dst``; ``into=None``: a
-    view, ``dst`` the same memory as ``src``."""
+    view, ``dst`` the same memory as ``src``. ``bind(src_buffer, dst_buffer)``, where
+    there is one: the same write between two buffers fixed for good, as a list of
+    ``dnnl_primitive_execute`` calls with every argument bound, each returning its
+    status (``call.check(status, what)`` raises for a failure): no Python frame, no
+    address test (~0.15 µs a call)."""
 
-    __slots__ = ("into", "src", "dst", "nbytes")
+    __slots__ = ("into", "src", "dst", "nbytes", "bind")
     address = staticmethod(address)
     same_kind = staticmethod(same_kind)
 
-    def __init__(self, into: Callable[[int, int], None] | None, src: Kind, dst: Kind) -> None:
-        self.into, self.src, self.dst = into, src, dst
+    def __init__(self, into: Callable[[int, int], None] | None, src: Kind, dst: Kind,
+                 bind: Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]] | None
+                 = None) -> None:
+        self.into, self.src, self.dst, self.bind = into, src, dst, bind
         self.nbytes = kind_bytes(dst)
 
 
