@@ -260,7 +260,7 @@ def test_replay_equals_the_normal_path_on_onnx_node_tests(backend, node_cases):
     from hwbench.models import Model
 
     backend_or_skip(backend)
-    checked = prepared = 0
+    checked = prepared = chained = 0
     for name in NAMES:
         case = node_cases[name]
         graph = set_output_shapes(fold_constants(load_onnx(case.model)))
@@ -277,13 +277,15 @@ def test_replay_equals_the_normal_path_on_onnx_node_tests(backend, node_cases):
                 with pytest.raises(type(exc)):
                     sess.run(feeds)
             continue
-        for _ in range(2):
+        for _ in range(3):  # traced, replayed, then chained where it chains (graph/chain.py)
             got = sess.run(feeds)
             for a, b in zip(got, expected, strict=True):
                 assert a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True), name
         checked += 1
         prepared += sess.executor.plan.prepared_steps
+        chained += sess.executor.chained
     assert checked > 200 and prepared > 150, (checked, prepared)  # most cases run
+    assert chained > 50 or backend != "cpu", chained  # 64 on cpu when written
 
 
 def test_replayed_feeds_are_private_read_only_copies(tmp_path_factory, monkeypatch):
