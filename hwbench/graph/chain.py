@@ -58,7 +58,7 @@ def chain_body(executor: Any) -> tuple[list[str], dict[str, Any]] | None:
     name = graph.output_names[0]
     out_shape = tuple(executor.shapes[name])
     memory, kind = where.get(name, (-1, None))
-    if memory < 0 or kind != ("plain", out_shape) or not calls \
+    if memory < 0 or kind != ("plain", out_shape) or not calls or min(sizes) <= 0 \
             or sizes[memory] != 4 * int(np.prod(out_shape)) \
             or sum(sizes) - sizes[memory] > CHAIN_MAX_BYTES:
         return None
