@@ -106,10 +106,12 @@ class BoundPrimitive:
 def binder(prim: Any, fixed: dict[int, np.ndarray],
            before: tuple[Any, int] | None = None
            ) -> Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]] | None:
-    """``chain_links.Link.bind`` for ``prim`` reading ``ARG_SRC`` and writing ``ARG_DST``, its other
-    arguments ``fixed``; ``before``: (a one-input reorder primitive, its output bytes)
-    run first into a buffer of the binding's own. None on a oneDNN runtime whose
-    execute does not finish before it returns (``OneDNN.blocking``)."""
+    """``chain_links.Link.bind`` for ``prim`` reading ``ARG_SRC`` and writing
+    ``ARG_DST``, its other arguments ``fixed``; ``before``: (a one-input reorder
+    primitive, its output bytes) run first into a buffer of the binding's own. Each
+    binding has memories and a scratchpad of its own (a prepared call's ``run`` keeps
+    the addresses it set: sharing them would leave it stale). None on a oneDNN runtime
+    whose execute does not finish before it returns (``OneDNN.blocking``)."""
     if not prim.dnnl.blocking:
         return None
 
