@@ -96,6 +96,23 @@ def test_results_are_fresh_and_feeds_untouched() -> None:
     assert f["input"] not in sess.backend.frozen  # read in place, nothing kept per feed
 
 
+def test_a_held_view_of_a_result_is_never_written() -> None:
+    """The chain writes its last result again only where nothing else holds it: a view
+    the caller keeps (of a result it dropped) holds it."""
+    sess = _session("mlp")
+    f, g = _feeds(sess), _feeds(sess, 1)
+    sess.run(f), sess.run(f)
+    assert sess.executor.chained
+    row = sess.run(f)[0][0]  # the result dropped, a view of its first row kept
+    kept = row.copy()
+    for _ in range(3):
+        other, = sess.run(g)
+        assert not np.shares_memory(other, row)
+    assert row.tobytes() == kept.tobytes()
+    dropped_address = sess.run(g)[0].__array_interface__["data"][0]
+    assert sess.run(g)[0].__array_interface__["data"][0] == dropped_address  # reused
+
+
 def test_feeds_still_screened() -> None:
     sess = _session("mlp")
     f = _feeds(sess)

@@ -7,16 +7,18 @@ path carries a ``link`` (``backends/cpu/chain_links.py``: the call as a write fr
 address into another), an Identity, or a view, and the links' layouts meet end to end,
 ``chain_body`` gives the body of ``Executor._entry`` after the feed screen: the feed read
 in place (copied first only when it is not C-contiguous and aligned), each link writing
-into a buffer the chain owns (its address bound once), the last one into a fresh array
-that is the result. No output check, factory or address look-up per step; intermediates
-are never handed out, and the result is new every run, so the caller still owns what it
-gets. The chain is taken only after it reproduces, bit for bit, the plan's result of the
+into a buffer the chain owns (its address bound once), the last one into the result: the
+previous run's array again where nothing but the chain holds it (``sys.getrefcount``, the
+rule of ``out_factory``), else a fresh one. No output check, factory or address look-up
+per step; intermediates are never handed out, and no array the caller holds is written
+by a later run. The chain is taken only after it reproduces, bit for bit, the plan's result of the
 run it was built in (``Executor``), and only while its buffers take at most
 ``CHAIN_MAX_BYTES``: a bigger graph's steps cost far more than their Python.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import numpy as np
@@ -71,7 +73,8 @@ def _source(executor: Any, calls: list[tuple[Any, Any, int, int]], sizes: list[i
     address = calls[0][1].address
     buffers = [None if i == out else be.empty((n,), np.uint8) for i, n in enumerate(sizes)]
     ns: dict[str, Any] = {"_addr": address, "_empty": np.empty, "_f32": _F32,
-                          "_up": be.asarray_feed, "OS": out_shape, "_kept": buffers}
+                          "_up": be.asarray_feed, "OS": out_shape, "_kept": buffers,
+                          "_rc": sys.getrefcount, "O": [None], "AO": [0]}
 
     def where(memory: int) -> str:
         if memory < 0:
@@ -83,8 +86,11 @@ def _source(executor: Any, calls: list[tuple[Any, Any, int, int]], sizes: list[i
 
     lines = ["    t0 = _pc()", "    fl = x0.flags",
              "    if not (fl.c_contiguous and fl.aligned):", "        x0 = _up(x0)",
-             "    a0 = _addr(x0)", "    o = _empty(OS, _f32)", "    ao = _addr(o)",
-             "    t1 = _pc()"]
+             "    a0 = _addr(x0)",
+             # the last result again where nothing but ``O`` holds it (refcount: ``O``
+             # and the argument, as ``out_factory`` tests), else a new one
+             "    if _rc(O[0]) != 2:", "        O[0] = _empty(OS, _f32)",
+             "        AO[0] = _addr(O[0])", "    o, ao = O[0], AO[0]", "    t1 = _pc()"]
     entered = None
     for i, (fn, link, src, dst) in enumerate(calls):
         if fn.enter_key != entered:
