@@ -30,6 +30,7 @@ from hwbench.backends import memory
 from hwbench.backends.base import Backend
 from hwbench.backends.checks import all_finite
 from hwbench.errors import ArgumentError, DTypeError, UnsupportedError
+from hwbench.graph.chain import chain_body, same_results
 from hwbench.graph.element_types import check_element_types
 from hwbench.graph.ir import Graph, check_op_types
 from hwbench.graph.ops import OP_DEFS, Step
@@ -122,6 +123,7 @@ class Executor:
                          for name in device_consts}
         self.plan: Plan | None = None  # built by the first ``replay``
         self._entry: Any = None  # ``replay``'s common call, generated with the plan
+        self.chained = False  # whether ``_entry`` is the chained run (``graph/chain.py``)
         # The last run's four time stamps, and the sums over runs of the three phases and
         # the run count: ``last_timings``/``totals`` build their dicts when asked.
         self._times: tuple[float, float, float, float] | None = None
@@ -313,16 +315,19 @@ class Executor:
         self._record(t0, t1, t2, _perf_counter())
         return results
 
-    def _compile_entry(self) -> Any:
+    def _compile_entry(self, body: tuple[list[str], dict[str, Any]] | None = None) -> Any:
         """``replay``'s common call as one generated function: each feed screened as
         ``screened_feeds`` does (unrolled, the specs bound as constants), uploaded
         (``asarray_feed``), the plan run, the outputs copied back and the times recorded;
         None (the caller takes the general path) wherever a feed is not what the plan's
-        inputs are. One loop and two lists less a call: ~1 µs of a 10 µs mlp run."""
+        inputs are. One loop and two lists less a call: ~1 µs of a 10 µs mlp run.
+        ``body``: other lines (and their names) after the screen (``chain.chain_body``)."""
         ns: dict[str, Any] = {"_nd": _ndarray, "_isfinite": _isfinite, "_vdot": _vdot,
                               "_all_finite": all_finite, "_pc": _perf_counter,
                               "_fn": self.plan._fn, "_out": host_outputs, "be": self.backend,
                               "_host": np.asarray, "_ex": self, "_dict": dict, "_len": len}
+        if body is not None:
+            ns.update(body[1])
         specs = self._feed_specs
         lines = ["def entry(feeds):",
                  f"    if type(feeds) is not _dict or _len(feeds) != {len(specs)}:",
@@ -337,13 +342,34 @@ class Executor:
                           "        return None"]
         ups = ", ".join(f"_host(x{i})" if spec[4] else f"up(x{i})"
                         for i, spec in enumerate(specs))
-        lines += ["    t0 = _pc()", "    up = be.asarray_feed", f"    ins = [{ups}]",
-                  "    t1 = _pc()", "    values = _fn(ins)", "    t2 = _pc()",
-                  "    results = _out(be, values)", "    _ex._record(t0, t1, t2, _pc())",
-                  "    return results"]
+        lines += body[0] if body is not None else [
+            "    t0 = _pc()", "    up = be.asarray_feed", f"    ins = [{ups}]",
+            "    t1 = _pc()", "    values = _fn(ins)", "    t2 = _pc()",
+            "    results = _out(be, values)", "    _ex._record(t0, t1, t2, _pc())",
+            "    return results"]
         exec(compile("\n".join(lines) + "\n", f"<entry of {self.graph.name!r}>", "exec"),  # noqa: S102
              ns)
         return ns["entry"]
+
+    def _chain_next(self, entry: Any) -> Any:
+        """``entry`` for the plan's first replay (which builds the prepared calls' fast
+        paths), after which ``_entry`` becomes the chained run (``hwbench.graph.chain``)
+        where there is one and it gives that replay's results bit for bit, else
+        ``entry``."""
+        def first(feeds: Any) -> Any:
+            results = entry(feeds)
+            if results is None:
+                return None
+            self._entry = entry
+            body = chain_body(self)
+            if body is not None:
+                chained = self._compile_entry(body)
+                times, sums = self._times, list(self._sums)
+                if same_results(chained(feeds), results):
+                    self._entry, self.chained = chained, True
+                self._times, self._sums = times, sums
+            return results
+        return first
 
     def _replay_checked(self, feeds: Mapping[str, np.ndarray],
                         output_names: list[str] | None) -> list[np.ndarray]:
@@ -365,7 +391,8 @@ class Executor:
             values = [traced[n] if n in traced else self.graph.initializers[n]
                       for n in self.graph.output_names]
             self.plan = plan
-            self._entry = None if self.time_transfers else self._compile_entry()
+            self._entry = None if self.time_transfers else self._chain_next(
+                self._compile_entry())
         else:
             values = self.plan.replay(inputs)
         if output_names is not None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -152,6 +153,10 @@ class Plan:
         self._tuples: set[int] = set()  # ``_host_step`` calls returning tuples
         self._fn: Callable | None = None
         self.source = ""
+        # Per step, for ``hwbench.graph.chain``: ("call", prepared call, input, output) for
+        # one prepared call of one run-time input (its first argument), ("alias", input,
+        # output) for an Identity, None for anything else.
+        self.chain_steps: list[tuple | None] = []
 
     # -- the traced run ------------------------------------------------------------------
     def trace(self, env: dict[str, Any]) -> dict[str, Any]:
@@ -258,6 +263,7 @@ class Plan:
         for k, (step, free, call) in enumerate(zip(ex._steps, ex._free_after, recipes,
                                                    strict=True)):
             inputs = [names.get(n, "None") if n else "None" for n in step.node.inputs]
+            self.chain_steps.append(_chain_step(step, call, inputs))
             if call is None:
                 ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
                 lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
@@ -270,7 +276,10 @@ class Plan:
             else:
                 calls = []
                 for j, c in enumerate(call):
-                    source, enter = self._kernel_call(c, j == 0, inputs, ns, const)
+                    source, enter, (fn, parts) = self._kernel_call(c, j == 0, inputs, ns,
+                                                                   const)
+                    if len(call) == 1 and self.chain_steps[-1] is not None:
+                        self.chain_steps[-1] = _chain_call(step, fn, parts, inputs)
                     if enter is not None and enter[0] != entered:
                         lines.append(f"    {enter[1]}()")
                         entered = enter[0]
@@ -314,10 +323,12 @@ class Plan:
         self.prepared_steps = sum(c is not None for c in recipes)  # ``_host_step``s too
 
     def _kernel_call(self, call: _Call, first: bool, inputs: list[str], ns: dict[str, Any],
-                     const: Callable[[Any], str]) -> tuple[str, tuple[Any, str] | None]:
+                     const: Callable[[Any], str]) -> tuple[str, tuple[Any, str] | None,
+                                                           tuple[Callable, list[str]]]:
         """Source of one prepared kernel call, its arguments mapped to the step's input
-        expressions and earlier results (``_r<j>``), and (key, name) of the ``enter()``
-        that must run before it, if any. Only the first call of a chain began a kernel
+        expressions and earlier results (``_r<j>``), (key, name) of the ``enter()``
+        that must run before it, if any, and (the prepared call, its argument
+        expressions). Only the first call of a chain began a kernel
         (thread count, ...); the epilogue calls after it run as they did, in the state it
         left. A prepared call with ``enter``, ``enter_key`` and ``impl`` (the cpu
         backend's) is called as ``impl[0](...)`` after its ``enter()``, which the plan
@@ -355,13 +366,40 @@ class Plan:
 
         parts = [expr(a) for a in call.args]
         parts += [f"{kw}={expr(a)}" for kw, a in call.kwargs.items()]
-        return f"{target}({', '.join(parts)})", enter
+        return f"{target}({', '.join(parts)})", enter, (fn, parts)
 
     def replay(self, inputs: list[Any]) -> list[Any]:
         """The graph outputs' values (graph output order) from the uploaded feeds."""
         if self._fn is None:
             raise ArgumentError("Plan.replay before Plan.trace")
         return self._fn(inputs)
+
+
+def _chain_step(step: Any, call: Any, inputs: list[str]) -> tuple | None:
+    """``Plan.chain_steps``' first guess for a step: an Identity's alias, "maybe" for a
+    one-output step of one recorded call whose first input is a run-time value
+    (``_chain_call`` then decides), None otherwise."""
+    node = step.node
+    outs = [n for n in node.outputs if n]
+    if len(outs) != 1 or len(node.outputs) != 1 or not node.inputs or \
+            not inputs[0].startswith(("f", "v")):
+        return None
+    if call is None and node.op_type == "Identity" and len(node.inputs) == 1:
+        return ("alias", node.inputs[0], outs[0])
+    return ("maybe",) if isinstance(call, list) and len(call) == 1 else None
+
+
+_RUNTIME = re.compile(r"\b[fv]\d+\b")  # a feed's or a step result's local in the plan
+
+
+def _chain_call(step: Any, fn: Callable, parts: list[str], inputs: list[str]) -> tuple | None:
+    """``Plan.chain_steps``' entry for a step replayed as the one prepared call ``fn``
+    with argument expressions ``parts``: ("call", ...) when its first argument is the
+    step's first input and no other argument reads a run-time value."""
+    if not hasattr(fn, "impl") or not parts or parts[0] != inputs[0] \
+            or any(_RUNTIME.search(p) for p in parts[1:]):
+        return None
+    return ("call", fn, step.node.inputs[0], step.node.outputs[0])
 
 
 def bind_outputs(env: dict[str, Any], names: list[str], out: Any, free: Any) -> None:

@@ -5,6 +5,7 @@ and RNN replays), kept apart so each builder module stays small."""
 from __future__ import annotations
 
 import ctypes
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
-from hwbench.backends.cpu.buffer_pool import SMALL_BYTES
+from hwbench.backends.cpu.buffer_pool import SMALL_BYTES, aligned_empty
+from hwbench.backends.cpu.chain_links import Link, plain
 from hwbench.backends.cpu.layouts import BlockedArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SCRATCHPAD, ARG_SRC, ExecArg, Primitive
 from hwbench.backends.memory import aligned_bytes
@@ -101,6 +103,38 @@ class BoundPrimitive:
             self.memories = []
 
 
+def binder(prim: Any, fixed: dict[int, np.ndarray],
+           before: tuple[Any, int] | None = None
+           ) -> Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]] | None:
+    """``chain_links.Link.bind`` for ``prim`` reading ``ARG_SRC`` and writing
+    ``ARG_DST``, its other arguments ``fixed``; ``before``: (a one-input reorder
+    primitive, its output bytes) run first into a buffer of the binding's own. Each
+    binding has memories and a scratchpad of its own (a prepared call's ``run`` keeps
+    the addresses it set: sharing them would leave it stale). None on a oneDNN runtime
+    whose execute does not finish before it returns (``OneDNN.blocking``)."""
+    if not prim.dnnl.blocking:
+        return None
+
+    def raw(p: Any, buffers: dict[int, np.ndarray]) -> Callable[[], int]:
+        bound = BoundPrimitive(p, buffers, ())
+        d = p.dnnl
+        call = functools.partial(d.execute_ready, p.prim, d.stream,
+                                 ctypes.c_int(len(bound.args)),
+                                 ctypes.c_void_p(ctypes.addressof(bound.args)))
+        call.bound = bound  # type: ignore[attr-defined]  # its memories live with it
+        call.check = d.check  # type: ignore[attr-defined]  # for a non-zero status
+        return call
+
+    def bind(src: np.ndarray, dst: np.ndarray) -> list[Callable[[], int]]:
+        calls = []
+        if before is not None:
+            tmp = aligned_empty((before[1],), np.uint8)
+            calls.append(raw(before[0], {ARG_SRC: src, ARG_DST: tmp}))
+            src = tmp
+        return [*calls, raw(prim, {**fixed, ARG_SRC: src, ARG_DST: dst})]
+    return bind
+
+
 def is_plain(x: Any, shape: tuple[int, ...], dtype: np.dtype = _F32) -> bool:
     """A C-contiguous, aligned NumPy array of ``shape`` and ``dtype`` (float32 unless
     named): what oneDNN reads as is."""
@@ -168,6 +202,7 @@ def plain_call(be: Any, prim: Any, in_shape: tuple, out_shape: tuple, kernel: Ca
         out, a_out = new_out()
         run(address(x), a_out)
         return out
+    call.link = Link(run, plain(in_shape), plain(out_shape), binder(prim, {}))
     return call
 
 

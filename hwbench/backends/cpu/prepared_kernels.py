@@ -28,12 +28,20 @@ from hwbench.backends.cpu.blocked_layout import concat_in_layout, pool_in_layout
 from hwbench.backends.cpu.bound_primitive import (  # noqa: F401  (re-exported for a while)
     REUSED,
     BoundPrimitive,
+    binder,
     blocked_call,
 )
 from hwbench.backends.cpu.bound_primitive import blocked_result as _blocked
 from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.bound_primitive import plain_call as _plain_call
+from hwbench.backends.cpu.chain_links import (
+    Link,
+    blocked,
+    plain,
+    reorder_then,
+    sgemm_into,
+)
 from hwbench.backends.cpu.concat_copy import copied_concat, copies_concat
 from hwbench.backends.cpu.concat_in_place import in_place, register
 from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
@@ -87,11 +95,11 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         src_reorder = BoundPrimitive(conv.src_reorder, {}, (ARG_SRC, ARG_DST)).runner()
     if conv.dst_reorder is not None:
         dst_reorder = BoundPrimitive(conv.dst_reorder, {}, (ARG_SRC, ARG_DST)).runner()
-    from_md = from_reorder = None
+    from_md = from_reorder = from_prim = None
     if blocked_in and not (x.md is src_md or x.md == src_md):  # one reorder to src's layout
         from_md = x.md
-        from_reorder = BoundPrimitive(conv.reorder_from(be.dnnl, from_md), {},
-                                      (ARG_SRC, ARG_DST)).runner()
+        from_prim = conv.reorder_from(be.dnnl, from_md)
+        from_reorder = BoundPrimitive(from_prim, {}, (ARG_SRC, ARG_DST)).runner()
     keep = be.keep_blocked and conv.dst_reorder is not None
     new_src = (_out_factory(be, src_md.size, np.uint8)
                if src_reorder or from_reorder else None)
@@ -139,6 +147,14 @@ def _conv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
         out, a_out = new_out()
         dst_reorder(a_dst, a_out)
         return out
+    if res_md is None and (blocked_in or src_reorder is None) and (new_dst is None or keep):
+        # no residual: the primitive (after the reorder from the traced layout, if any)
+        # into a plain or a kept-blocked dst
+        into = run if from_md is None else reorder_then(from_reorder, run, src_md.size)
+        call.link = Link(into, blocked(x.md) if blocked_in else plain(in_shape),
+                         plain(out_shape) if new_dst is None else blocked(dst_md),
+                         binder(conv.prim, fixed,
+                                None if from_md is None else (from_prim, src_md.size)))
     return call
 
 
@@ -186,6 +202,9 @@ def _gemm(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Calla
             check(status, "dnnl_sgemm")
         return out
     call.kept = fixed_b  # the stored B must outlive the call
+    call.link = Link(sgemm_into(sgemm, check, (ca, cb, m, n, k, alpha, None, lda, addr_b, ldb,
+                                               beta, None, ldc), bias, (p.m, p.n)),
+                     plain(a_shape), plain((p.m, p.n)))
     return call
 
 
@@ -220,6 +239,7 @@ def _fused_gemm(be: Any, p: Any, kernel: Callable, args: tuple,
         out, a_out = new_out()
         run(address(a), a_out)
         return out
+    call.link = Link(run, plain(a_shape), plain((p.m, p.n)), binder(mm.prim, fixed))
     return call
 
 
@@ -340,6 +360,8 @@ def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
             if type(x) is not _ndarray:
                 return kernel(p, x)
             return x.reshape(out_shape)
+        if _is_plain(x, x.shape):
+            view.link = Link(None, plain(x.shape), plain(out_shape))
         return view
     if type(x) is not BlockedArray:
         return None
@@ -363,6 +385,7 @@ def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
         out, a_out = new_out()
         run(address(x.buffer), a_out)
         return out.reshape(out_shape)
+    call.link = Link(run, blocked(md), plain(out_shape), binder(x._to_plain, {}))
     return call
 
 
