@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwbench.backends.cpu.int8_bracket import qconv2d_bracket
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
 from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat, qlinear_unary
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
@@ -187,6 +188,10 @@ class Int8Kernels:
             out = self._qconv2d_fused(p, x, np.asarray(w), zx, zw, bias, fixed, zy)
             if out is not None:
                 return out
+        elif self.requantization == "exact":  # two fused convs bracketing the exact codes
+            nhwc = qconv2d_bracket(self, p, x, np.asarray(w), zx, zw, bias, fixed, zy)
+            if nhwc is not None:
+                return self._nhwc_codes(nhwc)
         rows = None  # (pixels, filters) int32: scales per column
         if p.groups != 1:  # grouped/depthwise: one oneDNN conv where provably exact
             rows = conv_s32_rows(self, p, x, np.asarray(w), zx, zw)
@@ -195,8 +200,12 @@ class Int8Kernels:
         if rows is None:
             return super()._qconv2d(p, self._plain(x), w, zx, zw, bias, fixed, zy)
         q = requantize(rows, fixed, zy.item(), zy.dtype, bias, threads=REQUANTIZE_THREADS)
-        nhwc = q.reshape(p.n, p.out_h, p.out_w, p.k)
-        if self.keep_blocked:  # a session: the next int8 conv reads NHWC as it is
+        return self._nhwc_codes(q.reshape(p.n, p.out_h, p.out_w, p.k))
+
+    def _nhwc_codes(self, nhwc: np.ndarray):
+        """A conv's NHWC codes as a session keeps them (the next int8 conv reads NHWC as
+        it is), else as NCHW."""
+        if self.keep_blocked:
             return ChannelsLastArray(nhwc)
         return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
 

@@ -1,0 +1,216 @@
+"""The exact mode's QLinearConv codes from two fused oneDNN int8 convolutions (issue 16).
+
+The exact code is ``sat(rne(V) + zy)`` with ``V = (acc + bias)·s`` the exact rational
+value (``quantization.requantize``). oneDNN's fused int8 convolution (the
+``float32-requant`` mode's ``QConv``) computes ``V + zy`` in float32 and rounds that,
+so near a tie it may land 1 LSB off. Run it twice with the float32 bias moved down and
+up by ``Δ``, a bound larger than every float32 error (below): the two computed values
+bracket ``V + zy`` strictly, and rounding with saturation is monotonic, so wherever the
+two codes agree no tie lies between them and that code IS the exact one. Only the
+positions where they differ (~1e-4 of the codes) are recomputed exactly: each one's
+patch · filter dot product in int64 NumPy, then the shared fixed-point requantization.
+
+The error bound (``u = 2**-24``; per output channel k, a = |acc·s|, B = |bias·s|).
+Where ``V + zy`` lies within one code of the output range, ``|V| <= 257`` and
+``a <= 257 + B``. oneDNN's steps each round once: the accumulator (and its zero-point
+compensation) to float32, exact unless a term reaches ``2**24`` (each is at most
+``M = 256·max(Σw⁺, Σ|w⁻|)``; where ``2·M >= 2**24``, at most ``u·(2·M·s + a)``), the
+product by the scale (``u·a``), the bias add and the output zero point add (``u·258``
+each), and the float32 bias and scale themselves (``u·B``; ``σ·(a + B)`` where the
+float32 scale is not the exact one). ``Δ`` is 1.5x that sum. Farther outside the range,
+the exact and both computed codes saturate alike (the error is then a tiny fraction of
+``a``; a layer where ``u·M·s`` could reach 1/64 is not taken). Taken only on VNNI/AMX
+implementations (their int32 accumulation is exact; older x86 int8 kernels saturate
+int16 pairs) and where ``acc + bias`` provably fits int32; elsewhere the caller's path
+runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.float32_requant import (
+    as_int8,
+    fused_or_none,
+    quantization_args,
+    symmetric_zero_point,
+)
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.backends.cpu.onednn import (
+    ARG_ATTR_ZERO_POINTS,
+    ARG_BIAS,
+    ARG_DST,
+    ARG_SRC,
+    ARG_WEIGHTS,
+)
+from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
+from hwbench.backends.cpu.primitives import QConv
+from hwbench.kernels import spec
+from hwbench.kernels.quantization import (
+    FixedPointMultiplier,
+    float32_bias,
+    float32_scale,
+    requantize,
+)
+
+ENABLED = True  # False: the exact mode's int32 path everywhere (A/B runs, tests)
+U = 2.0 ** -24  # float32's unit roundoff
+INT32_MAX = 2 ** 31 - 1
+EXACT_INTEGERS = 2 ** 24
+
+
+@dataclasses.dataclass(frozen=True)
+class Bracket:
+    """One layer's two bound runs and what the exact fix-up needs."""
+
+    lo: Any  # run(src address, dst address): the bias moved down by Δ
+    hi: Any  # the same primitive, bias moved up
+    taps: np.ndarray  # int64 (K, R, S, C/g): the filters less their zero point
+    multiplier: np.ndarray  # int64 (K,)
+    right_shift: np.ndarray  # int64 (K,)
+    bias: np.ndarray | None  # int64 (K,)
+    delta: np.ndarray  # float64 (K,): Δ, kept for the tests
+
+
+def error_bound(w8: np.ndarray, scale32: np.ndarray, exact_scale: np.ndarray,
+                bias_out: np.ndarray) -> np.ndarray | None:
+    """Per filter, a bound on |computed − (V + zy)| of oneDNN's fused int8 conv wherever
+    the exact value is within one code of the output range (module docstring); None
+    where a layer is outside what the argument covers."""
+    flat = w8.reshape(w8.shape[0], -1).astype(np.int64)
+    # |Σ x·w| and |zx·Σw| (any subset's, for padding): x and zx within 256 after
+    # oneDNN's +128 shift of int8 src, so each at most 256·max(Σw⁺, Σ|w⁻|)
+    terms = 256.0 * np.maximum(np.where(flat > 0, flat, 0).sum(axis=1),
+                               np.where(flat < 0, -flat, 0).sum(axis=1))
+    inexact = 2 * terms >= EXACT_INTEGERS  # two such terms summed: float32 exact below
+    if np.any(U * terms * exact_scale > 1 / 64):
+        return None
+    sigma = np.abs(scale32.astype(np.float64) - exact_scale) / exact_scale
+    b = np.abs(bias_out)
+    a = 257.0 + b
+    err = U * (np.where(inexact, 2 * terms * exact_scale + a, 0.0) + a + 2 * 258 + b) \
+        + sigma * (a + b)
+    return 1.5 * err + 2.0 ** -30
+
+
+def build_bracket(conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray, packed: np.ndarray,
+                  zx: int, bias: np.ndarray | None, fixed: FixedPointMultiplier,
+                  zy: np.ndarray) -> Bracket | None:
+    """The bound lo/hi runs of ``conv`` (built with a bias) for these weights and
+    parameters, or None where the bracket's argument does not cover them."""
+    w8 = as_int8(w)
+    k = p.k
+    exact_scale = np.ascontiguousarray(np.broadcast_to(fixed.real_scale, (k,)), np.float64)
+    scale32 = np.ascontiguousarray(np.broadcast_to(float32_scale(fixed), (k,)))
+    bias64 = None if bias is None else np.asarray(bias, np.int64).reshape(k)
+    wsum = np.abs(w8.reshape(k, -1).astype(np.int64)).sum(axis=1)
+    if np.any(256 * wsum + (0 if bias64 is None else np.abs(bias64)) >= INT32_MAX):
+        return None  # acc + bias might leave int32 (the exact path saturates there)
+    b32 = np.zeros(k, np.float32) if bias64 is None else float32_bias(bias64, scale32)
+    bias_out = np.zeros(k) if bias64 is None else np.abs(bias64 * exact_scale)
+    delta = error_bound(w8, scale32, exact_scale, np.maximum(bias_out, np.abs(b32)))
+    if delta is None:
+        return None
+    lo64, hi64 = b32.astype(np.float64) - delta, b32.astype(np.float64) + delta
+    lo, hi = lo64.astype(np.float32), hi64.astype(np.float32)
+    # moved by at least Δ: float32 rounding of the shifted bias only ever widens it
+    lo = np.where(lo.astype(np.float64) > lo64, np.nextafter(lo, np.float32(-np.inf)), lo)
+    hi = np.where(hi.astype(np.float64) < hi64, np.nextafter(hi, np.float32(np.inf)), hi)
+    args = quantization_args(scale32, zx, zy)
+    for arg, value in ((ARG_SRC, zx), (ARG_DST, int(zy))):
+        if value == 0:  # the primitive has none
+            del args[ARG_ATTR_ZERO_POINTS | arg]
+    runs = [BoundPrimitive(conv.prim, {ARG_WEIGHTS: packed, ARG_BIAS: np.ascontiguousarray(b),
+                                       **args}, (ARG_SRC, ARG_DST)).runner()
+            for b in (lo, hi)]
+    taps = w8.astype(np.int64).reshape(k, p.c // p.groups, p.r, p.s).transpose(0, 2, 3, 1)
+    return Bracket(runs[0], runs[1], np.ascontiguousarray(taps),
+                   np.broadcast_to(fixed.multiplier, (k,)).astype(np.int64),
+                   np.broadcast_to(fixed.right_shift, (k,)).astype(np.int64), bias64, delta)
+
+
+def differing(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Flat indices where two same-shape code arrays differ, compared 8 bytes at a time
+    (the differences are rare)."""
+    a, b = lo.reshape(-1), hi.reshape(-1)
+    words = a.size // 8
+    found = np.flatnonzero(a[:words * 8].view(np.uint64) != b[:words * 8].view(np.uint64))
+    idx = (found[:, None] * 8 + np.arange(8)).reshape(-1)
+    tail = np.arange(words * 8, a.size)
+    idx = np.concatenate((idx, tail)) if tail.size else idx
+    return idx[a[idx] != b[idx]]
+
+
+def exact_codes(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, zx: int,
+                zy: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """The exact codes at flat NHWC output positions ``flat``: each position's patch ·
+    filter dot product in int64 (padding taps are the zero point: they add 0), then the
+    shared fixed-point requantization."""
+    k = flat % p.k
+    pix = flat // p.k
+    ow, oh, n = pix % p.out_w, (pix // p.out_w) % p.out_h, pix // (p.out_w * p.out_h)
+    per = p.c // p.groups
+    first = (k // (p.k // p.groups)) * per
+    rows = oh[:, None] * p.stride[0] - p.padding[0] + np.arange(p.r) * p.dilation[0]
+    cols = ow[:, None] * p.stride[1] - p.padding[1] + np.arange(p.s) * p.dilation[1]
+    inside = ((rows >= 0) & (rows < p.h))[:, :, None] & ((cols >= 0) & (cols < p.w))[:, None, :]
+    patch = src[n[:, None, None, None], np.clip(rows, 0, p.h - 1)[:, :, None, None],
+                np.clip(cols, 0, p.w - 1)[:, None, :, None],
+                first[:, None, None, None] + np.arange(per)].astype(np.int64) - zx
+    patch *= inside[..., None]
+    acc = np.einsum("drsc,drsc->d", patch, br.taps[k])
+    fixed = FixedPointMultiplier(br.multiplier[k], br.right_shift[k])
+    return requantize(acc.astype(np.int32), fixed, zy.item(), zy.dtype,
+                      None if br.bias is None else br.bias[k])
+
+
+def qconv2d_bracket(be: Any, p: spec.Int8ConvProblem, x, w: np.ndarray, zx, zw, bias,
+                    fixed: FixedPointMultiplier, zy: np.ndarray) -> np.ndarray | None:
+    """QLinearConv's exact codes as NHWC (n, oh, ow, k), or None where the bracket does
+    not apply (the caller's exact path runs)."""
+    if not ENABLED or np.ndim(zx) != 0 or symmetric_zero_point(w.dtype, zw) is None:
+        return None
+    x_dtype = np.dtype(p.x_dtype)
+    pb = dataclasses.replace(p, has_bias=True)  # the bias carries the ±Δ shift
+    zps = (int(zx) != 0, int(zy) != 0)
+    key = ("qconv-bracket", pb, x_dtype.str, zy.dtype.str, zps)
+    conv = be._primitive(key, lambda: _vnni_or_none(fused_or_none(
+        lambda: QConv(be.dnnl, pb, x_dtype, zy.dtype, zps))))
+    if conv is None:
+        return None
+    values = (fixed.multiplier.tobytes(), fixed.right_shift.tobytes(), int(zx), int(zy),
+              None if bias is None else np.asarray(bias).tobytes(), be._threads_now)
+    packed = be._once_per_array(w, key, lambda w: conv.pack_weights(as_int8(w)))
+    br = be._once_per_array(w, (key, "bracket", values), lambda w: build_bracket(
+        conv, p, w, packed, int(zx), None if bias is None else be._plain(bias), fixed, zy))
+    if br is None:
+        return None
+    if isinstance(x, ChannelsLastArray) and x.nhwc.flags.c_contiguous:
+        src = x.nhwc
+    else:
+        src = be._buffers.empty((p.n, p.h, p.w, p.c), x_dtype)
+        np.copyto(src, x.nhwc if isinstance(x, ChannelsLastArray)
+                  else np.asarray(be._plain(x)).transpose(0, 2, 3, 1))
+    shape = (p.n, p.out_h, p.out_w, p.k)
+    out, other = be._buffers.empty(shape, zy.dtype), be._buffers.empty(shape, zy.dtype)
+    be.dnnl.set_num_threads(be._threads_now)
+    a_src = address(src)
+    br.lo(a_src, address(out))
+    br.hi(a_src, address(other))
+    flat = differing(out, other)
+    if flat.size:
+        out.reshape(-1)[flat] = exact_codes(br, p, src, int(zx), zy, flat)
+    return out
+
+
+def _vnni_or_none(conv: QConv | None) -> QConv | None:
+    """``conv`` where its implementation accumulates int8 products exactly in int32
+    (VNNI, AMX); None for older x86 kernels, whose int16 pair sums saturate."""
+    if conv is None:
+        return None
+    impl = str(conv.impl).lower()
+    return conv if ("vnni" in impl or "amx" in impl) else None
