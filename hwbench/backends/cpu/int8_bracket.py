@@ -8,7 +8,7 @@ up by ``Δ``, a bound larger than every float32 error (below): the two computed 
 bracket ``V + zy`` strictly, and rounding with saturation is monotonic, so wherever the
 two codes agree no tie lies between them and that code IS the exact one. Only the
 positions where they differ (~1e-4 of the codes) are recomputed exactly: each one's
-patch · filter dot product in int64 NumPy, then the shared fixed-point requantization.
+patch · filter dot product in NumPy, then the shared fixed-point requantization.
 
 The error bound (``u = 2**-24``; per output channel k, a = |acc·s|, B = |bias·s|).
 Where ``V + zy`` lies within one code of the output range, ``|V| <= 257`` and
@@ -52,9 +52,9 @@ from hwbench.backends.cpu.primitives import QConv
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import (
     FixedPointMultiplier,
+    _requantize_integer,
     float32_bias,
     float32_scale,
-    requantize,
 )
 
 ENABLED = True  # False: the exact mode's int32 path everywhere (A/B runs, tests)
@@ -69,7 +69,7 @@ class Bracket:
 
     lo: Any  # run(src address, dst address): the bias moved down by Δ
     hi: Any  # the same primitive, bias moved up
-    taps: np.ndarray  # int64 (K, R, S, C/g): the filters less their zero point
+    taps: np.ndarray  # int32 (K, R·S·C/g): the filters less their zero point, im2row order
     multiplier: np.ndarray  # int64 (K,)
     right_shift: np.ndarray  # int64 (K,)
     bias: np.ndarray | None  # int64 (K,)
@@ -127,8 +127,8 @@ def build_bracket(conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray, packed: n
     runs = [BoundPrimitive(conv.prim, {ARG_WEIGHTS: packed, ARG_BIAS: np.ascontiguousarray(b),
                                        **args}, (ARG_SRC, ARG_DST)).runner()
             for b in (lo, hi)]
-    taps = w8.astype(np.int64).reshape(k, p.c // p.groups, p.r, p.s).transpose(0, 2, 3, 1)
-    return Bracket(runs[0], runs[1], np.ascontiguousarray(taps),
+    taps = w8.astype(np.int32).reshape(k, p.c // p.groups, p.r, p.s).transpose(0, 2, 3, 1)
+    return Bracket(runs[0], runs[1], np.ascontiguousarray(taps).reshape(k, -1),
                    np.broadcast_to(fixed.multiplier, (k,)).astype(np.int64),
                    np.broadcast_to(fixed.right_shift, (k,)).astype(np.int64), bias64, delta)
 
@@ -148,8 +148,9 @@ def differing(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 def exact_codes(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, zx: int,
                 zy: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """The exact codes at flat NHWC output positions ``flat``: each position's patch ·
-    filter dot product in int64 (padding taps are the zero point: they add 0), then the
-    shared fixed-point requantization."""
+    filter dot product in int32 (every partial sum is below ``256·Σ|w| < 2**31``:
+    ``build_bracket`` checks; padding taps are the zero point, they add 0), then the
+    shared integer-only requantization (``acc + bias`` cannot saturate there either)."""
     k = flat % p.k
     pix = flat // p.k
     ow, oh, n = pix % p.out_w, (pix // p.out_w) % p.out_h, pix // (p.out_w * p.out_h)
@@ -158,14 +159,19 @@ def exact_codes(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, zx: int,
     rows = oh[:, None] * p.stride[0] - p.padding[0] + np.arange(p.r) * p.dilation[0]
     cols = ow[:, None] * p.stride[1] - p.padding[1] + np.arange(p.s) * p.dilation[1]
     inside = ((rows >= 0) & (rows < p.h))[:, :, None] & ((cols >= 0) & (cols < p.w))[:, None, :]
-    patch = src[n[:, None, None, None], np.clip(rows, 0, p.h - 1)[:, :, None, None],
-                np.clip(cols, 0, p.w - 1)[:, None, :, None],
-                first[:, None, None, None] + np.arange(per)].astype(np.int64) - zx
-    patch *= inside[..., None]
-    acc = np.einsum("drsc,drsc->d", patch, br.taps[k])
+    # one flat offset per tap into the NHWC codes (clipped: masked out below)
+    base = ((n[:, None, None] * p.h + np.clip(rows, 0, p.h - 1)[:, :, None]) * p.w
+            + np.clip(cols, 0, p.w - 1)[:, None, :]) * p.c + first[:, None, None]
+    offsets = (base[..., None] + np.arange(per)).reshape(len(flat), -1)
+    patch = np.take(src.reshape(-1), offsets).astype(np.int32)
+    patch -= zx
+    if not inside.all():
+        patch *= np.repeat(inside.reshape(len(flat), -1), per, axis=1)
+    acc = np.einsum("dt,dt->d", patch, br.taps[k]).astype(np.int64)
+    if br.bias is not None:
+        acc += br.bias[k]
     fixed = FixedPointMultiplier(br.multiplier[k], br.right_shift[k])
-    return requantize(acc.astype(np.int32), fixed, zy.item(), zy.dtype,
-                      None if br.bias is None else br.bias[k])
+    return _requantize_integer(acc, fixed, zy.item(), zy.dtype)
 
 
 def qconv2d_bracket(be: Any, p: spec.Int8ConvProblem, x, w: np.ndarray, zx, zw, bias,
