@@ -1,14 +1,16 @@
 """The exact mode's QLinearConv codes from two fused oneDNN int8 convolutions (issue 16).
 
 The exact code is ``sat(rne(V) + zy)`` with ``V = (acc + bias)·s`` the exact rational
-value (``quantization.requantize``). oneDNN's fused int8 convolution (the
-``float32-requant`` mode's ``QConv``) computes ``V + zy`` in float32 and rounds that,
-so near a tie it may land 1 LSB off. Run it twice with the float32 bias moved down and
-up by ``Δ``, a bound larger than every float32 error (below): the two computed values
-bracket ``V + zy`` strictly, and rounding with saturation is monotonic, so wherever the
-two codes agree no tie lies between them and that code IS the exact one. Only the
-positions where they differ (~1e-4 of the codes) are recomputed exactly: each one's
-patch · filter dot product in NumPy, then the shared fixed-point requantization.
+value (``quantization.requantize``). oneDNN's int8 convolution with the scales and a
+float32 bias fused (the ``float32-requant`` mode's ``QConv``, here with a float32 dst)
+writes ``y``, ``V`` to within a written bound ``E`` (below). One oneDNN binary pass
+then rounds ``y + zy − Δ`` and another ``y + zy + Δ`` to codes (``Δ > E``, each pass's
+own float32 add counted in ``E``): the two values bracket ``V + zy`` strictly, and
+rounding with saturation is monotonic, so wherever the two codes agree no tie lies
+between them and that code IS the exact one. Only the positions where they differ
+(~1e-4 of the codes) are recomputed exactly: there ``|y − V| < Δ``, so where ``Δ`` is
+below half the scale ``acc + bias = rint(y / s)`` (elsewhere the patch · filter dot
+product in NumPy), then the shared integer requantization.
 
 The error bound (``u = 2**-24``; per output channel k, a = |acc·s|, B = |bias·s|).
 Where ``V + zy`` lies within one code of the output range, ``|V| <= 257`` and
@@ -33,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.binary import build_binary_to
 from hwbench.backends.cpu.float32_requant import (
     as_int8,
     fused_or_none,
@@ -45,6 +48,7 @@ from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
     ARG_DST,
     ARG_SRC,
+    ARG_SRC_1,
     ARG_WEIGHTS,
 )
 from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
@@ -67,13 +71,16 @@ EXACT_INTEGERS = 2 ** 24
 class Bracket:
     """One layer's two bound runs and what the exact fix-up needs."""
 
-    lo: Any  # run(src address, dst address): the bias moved down by Δ
-    hi: Any  # the same primitive, bias moved up
+    conv: Any  # run(src address, y address): the fused conv, float32 y
+    lo: Any  # run(y address, codes address): rne(y + zy − Δ), saturated
+    hi: Any  # the same pass with + Δ
     taps: np.ndarray  # int32 (K, R·S·C/g): the filters less their zero point, im2row order
     multiplier: np.ndarray  # int64 (K,)
     right_shift: np.ndarray  # int64 (K,)
     bias: np.ndarray | None  # int64 (K,)
-    delta: np.ndarray  # float64 (K,): Δ, kept for the tests
+    delta: np.ndarray  # float64 (K,): Δ
+    scale: np.ndarray  # float64 (K,): the exact scale s
+    from_y: np.ndarray  # bool (K,): Δ < s/2 - so acc + bias = rint(y / s) exactly
 
 
 def error_bound(w8: np.ndarray, scale32: np.ndarray, exact_scale: np.ndarray,
@@ -97,11 +104,12 @@ def error_bound(w8: np.ndarray, scale32: np.ndarray, exact_scale: np.ndarray,
     return 1.5 * err + 2.0 ** -30
 
 
-def build_bracket(conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray, packed: np.ndarray,
-                  zx: int, bias: np.ndarray | None, fixed: FixedPointMultiplier,
-                  zy: np.ndarray) -> Bracket | None:
-    """The bound lo/hi runs of ``conv`` (built with a bias) for these weights and
-    parameters, or None where the bracket's argument does not cover them."""
+def build_bracket(be: Any, conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray,
+                  packed: np.ndarray, zx: int, bias: np.ndarray | None,
+                  fixed: FixedPointMultiplier, zy: np.ndarray) -> Bracket | None:
+    """The bound runs of ``conv`` (float32 dst, built with a bias) and of the two rounding
+    passes for these weights and parameters, or None where the bracket's argument does
+    not cover them."""
     w8 = as_int8(w)
     k = p.k
     exact_scale = np.ascontiguousarray(np.broadcast_to(fixed.real_scale, (k,)), np.float64)
@@ -115,22 +123,30 @@ def build_bracket(conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray, packed: n
     delta = error_bound(w8, scale32, exact_scale, np.maximum(bias_out, np.abs(b32)))
     if delta is None:
         return None
-    lo64, hi64 = b32.astype(np.float64) - delta, b32.astype(np.float64) + delta
-    lo, hi = lo64.astype(np.float32), hi64.astype(np.float32)
-    # moved by at least Δ: float32 rounding of the shifted bias only ever widens it
-    lo = np.where(lo.astype(np.float64) > lo64, np.nextafter(lo, np.float32(-np.inf)), lo)
-    hi = np.where(hi.astype(np.float64) < hi64, np.nextafter(hi, np.float32(np.inf)), hi)
-    args = quantization_args(scale32, zx, zy)
-    for arg, value in ((ARG_SRC, zx), (ARG_DST, int(zy))):
-        if value == 0:  # the primitive has none
-            del args[ARG_ATTR_ZERO_POINTS | arg]
-    runs = [BoundPrimitive(conv.prim, {ARG_WEIGHTS: packed, ARG_BIAS: np.ascontiguousarray(b),
-                                       **args}, (ARG_SRC, ARG_DST)).runner()
-            for b in (lo, hi)]
+    shifts = []
+    for sign in (-1.0, 1.0):  # zy ∓ Δ in float32, rounded outwards: at least Δ away
+        want = float(zy) + sign * delta
+        got = want.astype(np.float32)
+        wrong = got.astype(np.float64) * sign < want * sign
+        shifts.append(np.where(wrong, np.nextafter(got, np.float32(sign * np.inf)), got)
+                      .reshape(1, k))
+    args = quantization_args(scale32, zx, 0)
+    del args[ARG_ATTR_ZERO_POINTS | ARG_DST]  # the conv has no dst zero point
+    if zx == 0:
+        del args[ARG_ATTR_ZERO_POINTS | ARG_SRC]
+    run = BoundPrimitive(conv.prim, {ARG_WEIGHTS: packed, ARG_BIAS: b32, **args},
+                         (ARG_SRC, ARG_DST)).runner()
+    pixels = p.n * p.out_h * p.out_w
+    dtype = "u8" if zy.dtype == np.uint8 else "s8"
+    rounding = be._primitive(("bracket-round", pixels, k, dtype), lambda: build_binary_to(
+        be.dnnl, "binary_add", (pixels, k), (1, k), dtype))
+    lo, hi = (BoundPrimitive(rounding, {ARG_SRC_1: t}, (ARG_SRC, ARG_DST)).runner()
+              for t in shifts)
     taps = w8.astype(np.int32).reshape(k, p.c // p.groups, p.r, p.s).transpose(0, 2, 3, 1)
-    return Bracket(runs[0], runs[1], np.ascontiguousarray(taps).reshape(k, -1),
+    return Bracket(run, lo, hi, np.ascontiguousarray(taps).reshape(k, -1),
                    np.broadcast_to(fixed.multiplier, (k,)).astype(np.int64),
-                   np.broadcast_to(fixed.right_shift, (k,)).astype(np.int64), bias64, delta)
+                   np.broadcast_to(fixed.right_shift, (k,)).astype(np.int64), bias64, delta,
+                   exact_scale, delta < exact_scale * (0.5 - 2.0 ** -20))
 
 
 def differing(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -145,12 +161,28 @@ def differing(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return idx[a[idx] != b[idx]]
 
 
-def exact_codes(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, zx: int,
-                zy: np.ndarray, flat: np.ndarray) -> np.ndarray:
-    """The exact codes at flat NHWC output positions ``flat``: each position's patch ·
-    filter dot product in int32 (every partial sum is below ``256·Σ|w| < 2**31``:
-    ``build_bracket`` checks; padding taps are the zero point, they add 0), then the
-    shared integer-only requantization (``acc + bias`` cannot saturate there either)."""
+def exact_codes(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, y: np.ndarray,
+                zx: int, zy: np.ndarray, flat: np.ndarray) -> np.ndarray:
+    """The exact codes at flat NHWC output positions ``flat`` (where the rounding passes
+    disagreed: within one code of the output range, so ``|y − V| < Δ``). In channels
+    where ``Δ < s/2``, ``acc + bias`` is the one integer within ``Δ/s`` of ``y / s``:
+    ``rint`` of it, no patch read. Elsewhere each position's patch · filter dot product
+    (``patch_sums``). Then the shared integer-only requantization (``acc + bias`` fits
+    int32: ``build_bracket`` checks)."""
+    k = flat % p.k
+    total = np.rint(y.reshape(-1)[flat] / br.scale[k]).astype(np.int64)
+    slow = np.flatnonzero(~br.from_y[k])
+    if slow.size:
+        total[slow] = patch_sums(br, p, src, zx, flat[slow])
+    fixed = FixedPointMultiplier(br.multiplier[k], br.right_shift[k])
+    return _requantize_integer(total, fixed, zy.item(), zy.dtype)
+
+
+def patch_sums(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, zx: int,
+               flat: np.ndarray) -> np.ndarray:
+    """``acc + bias`` at flat NHWC output positions, exactly: each one's patch · filter
+    dot product in int32 (every partial sum is below ``256·Σ|w| < 2**31``); padding taps
+    are the zero point, they add 0."""
     k = flat % p.k
     pix = flat // p.k
     ow, oh, n = pix % p.out_w, (pix // p.out_w) % p.out_h, pix // (p.out_w * p.out_h)
@@ -168,10 +200,7 @@ def exact_codes(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, zx: int,
     if not inside.all():
         patch *= np.repeat(inside.reshape(len(flat), -1), per, axis=1)
     acc = np.einsum("dt,dt->d", patch, br.taps[k]).astype(np.int64)
-    if br.bias is not None:
-        acc += br.bias[k]
-    fixed = FixedPointMultiplier(br.multiplier[k], br.right_shift[k])
-    return _requantize_integer(acc, fixed, zy.item(), zy.dtype)
+    return acc if br.bias is None else acc + br.bias[k]
 
 
 def qconv2d_bracket(be: Any, p: spec.Int8ConvProblem, x, w: np.ndarray, zx, zw, bias,
@@ -181,18 +210,19 @@ def qconv2d_bracket(be: Any, p: spec.Int8ConvProblem, x, w: np.ndarray, zx, zw, 
     if not ENABLED or np.ndim(zx) != 0 or symmetric_zero_point(w.dtype, zw) is None:
         return None
     x_dtype = np.dtype(p.x_dtype)
-    pb = dataclasses.replace(p, has_bias=True)  # the bias carries the ±Δ shift
-    zps = (int(zx) != 0, int(zy) != 0)
-    key = ("qconv-bracket", pb, x_dtype.str, zy.dtype.str, zps)
-    conv = be._primitive(key, lambda: _vnni_or_none(fused_or_none(
-        lambda: QConv(be.dnnl, pb, x_dtype, zy.dtype, zps))))
+    pb = dataclasses.replace(p, has_bias=True)  # a layer without one: b32 = 0
+    key = ("qconv-bracket", pb, x_dtype.str, int(zx) != 0)
+    conv = be._primitive(key, lambda: _vnni_or_none(fused_or_none(lambda: QConv(
+        be.dnnl, pb, x_dtype, np.dtype(np.float32), (int(zx) != 0, False)))))
     if conv is None:
         return None
     values = (fixed.multiplier.tobytes(), fixed.right_shift.tobytes(), int(zx), int(zy),
-              None if bias is None else np.asarray(bias).tobytes(), be._threads_now)
+              zy.dtype.str, None if bias is None else np.asarray(bias).tobytes(),
+              be._threads_now)
     packed = be._once_per_array(w, key, lambda w: conv.pack_weights(as_int8(w)))
     br = be._once_per_array(w, (key, "bracket", values), lambda w: build_bracket(
-        conv, p, w, packed, int(zx), None if bias is None else be._plain(bias), fixed, zy))
+        be, conv, p, w, packed, int(zx), None if bias is None else be._plain(bias), fixed,
+        zy))
     if br is None:
         return None
     if isinstance(x, ChannelsLastArray) and x.nhwc.flags.c_contiguous:
@@ -202,14 +232,16 @@ def qconv2d_bracket(be: Any, p: spec.Int8ConvProblem, x, w: np.ndarray, zx, zw, 
         np.copyto(src, x.nhwc if isinstance(x, ChannelsLastArray)
                   else np.asarray(be._plain(x)).transpose(0, 2, 3, 1))
     shape = (p.n, p.out_h, p.out_w, p.k)
+    y = be._buffers.empty(shape, np.float32)
     out, other = be._buffers.empty(shape, zy.dtype), be._buffers.empty(shape, zy.dtype)
     be.dnnl.set_num_threads(be._threads_now)
-    a_src = address(src)
-    br.lo(a_src, address(out))
-    br.hi(a_src, address(other))
+    a_y = address(y)
+    br.conv(address(src), a_y)
+    br.lo(a_y, address(out))
+    br.hi(a_y, address(other))
     flat = differing(out, other)
     if flat.size:
-        out.reshape(-1)[flat] = exact_codes(br, p, src, int(zx), zy, flat)
+        out.reshape(-1)[flat] = exact_codes(br, p, src, y, int(zx), zy, flat)
     return out
 
 
