@@ -161,12 +161,14 @@ def test_bracket_bound_covers_the_float32_steps():
     w = np.ones((2, 4, 1, 1), np.int8)
     scale = np.full(2, 0.01, np.float32)
     exact = scale.astype(np.float64)
-    delta = bracket.error_bound(w, scale, exact, np.zeros(2))
+    delta, _ = bracket.error_bound(w, scale, exact, np.zeros(2))
     assert np.all(delta > 2.0**-24 * (257 + 2 * 258))
     big = np.full((1, 40_000, 1, 1), 127, np.int8)  # 256·Σw⁺ > 2**23
     small = np.full(1, 1e-5, np.float32)
-    wide = bracket.error_bound(big, small, small.astype(np.float64), np.zeros(1))
+    wide, _ = bracket.error_bound(big, small, small.astype(np.float64), np.zeros(1))
     assert wide[0] > 2.0**-24 * 2 * 256 * 127 * 40_000 * float(small[0])
+    plain, _ = bracket.error_bound(big, small, small.astype(np.float64), np.zeros(1), True)
+    assert plain[0] < wide[0]  # a u8 src without zero point: the accumulator alone
     assert bracket.error_bound(big, np.ones(1, np.float32), np.ones(1), np.zeros(1)) is None
 
 
@@ -180,3 +182,25 @@ def test_bracket_falls_back_where_it_does_not_apply(cpu, ref, fixups):
             np.array([0, 2, -1], np.int8), np.float32(0.05), np.uint8(100), None)
     np.testing.assert_array_equal(_qconv(cpu, args, {}), _qconv(ref, args, {}))
     assert fixups["calls"] == 0
+
+
+def test_requantize_few_is_the_integer_requantization(rng):
+    """The fix-up's Python-int requantization against the shared NumPy one: random and
+    tie totals (t·m an odd multiple of 2**(shift-1)), negative ones, shifts up to 70."""
+    from hwbench.kernels.quantization import FixedPointMultiplier, _requantize_integer
+
+    n = 4000
+    shifts = rng.integers(1, 71, n)
+    multipliers = rng.integers(2**30, 2**31, n)
+    totals = rng.integers(-2**31, 2**31, n)
+    ties = rng.random(n) < 0.3  # t·2**30 / 2**31 = t/2: every odd t a tie
+    multipliers[ties], shifts[ties] = 2**30, 31
+    totals[ties] = 2 * rng.integers(-300, 300, int(ties.sum())) + 1
+    for dtype in (np.uint8, np.int8):
+        info = np.iinfo(dtype)
+        for zy in (0, 3, -7 if dtype == np.int8 else 128):
+            got = bracket.requantize_few(totals.tolist(), multipliers.tolist(),
+                                         shifts.tolist(), zy, info.min, info.max)
+            want = _requantize_integer(totals, FixedPointMultiplier(multipliers, shifts), zy,
+                                       np.dtype(dtype))
+            np.testing.assert_array_equal(np.array(got, dtype), want)

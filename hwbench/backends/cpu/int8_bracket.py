@@ -16,7 +16,8 @@ The error bound (``u = 2**-24``; per output channel k, a = |acc·s|, B = |bias·
 Where ``V + zy`` lies within one code of the output range, ``|V| <= 257`` and
 ``a <= 257 + B``. oneDNN's steps each round once: the accumulator (and its zero-point
 compensation) to float32, exact unless a term reaches ``2**24`` (each is at most
-``M = 256·max(Σw⁺, Σ|w⁻|)``; where ``2·M >= 2**24``, at most ``u·(2·M·s + a)``), the
+``M = 256·max(Σw⁺, Σ|w⁻|)``; where ``2·M >= 2**24``, at most ``u·(2·M·s + a)``; a u8 src
+without zero point has the accumulator alone, ``|acc| <= a/s``), the
 product by the scale (``u·a``), the bias add and the output zero point add (``u·258``
 each), and the float32 bias and scale themselves (``u·B``; ``σ·(a + B)`` where the
 float32 scale is not the exact one). ``Δ`` is 1.5x that sum. Farther outside the range,
@@ -80,28 +81,45 @@ class Bracket:
     bias: np.ndarray | None  # int64 (K,)
     delta: np.ndarray  # float64 (K,): Δ
     scale: np.ndarray  # float64 (K,): the exact scale s
-    from_y: np.ndarray  # bool (K,): Δ < s/2 - so acc + bias = rint(y / s) exactly
+    bias_out: np.ndarray  # float64 (K,): |bias·s| (B)
+    conversion: np.ndarray  # float64 (K,): the accumulator conversion's error bound
+    sigma: np.ndarray  # float64 (K,): |s32 − s| / s
+    y_suffices: bool = False  # ``from_y`` holds for every filter at any |y| <= 512
 
 
 def error_bound(w8: np.ndarray, scale32: np.ndarray, exact_scale: np.ndarray,
-                bias_out: np.ndarray) -> np.ndarray | None:
-    """Per filter, a bound on |computed − (V + zy)| of oneDNN's fused int8 conv wherever
-    the exact value is within one code of the output range (module docstring); None
-    where a layer is outside what the argument covers."""
+                bias_out: np.ndarray, plain: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+    """Per filter, ``Δ`` (1.5x a bound on |computed − (V + zy)| of the fused conv and a
+    rounding pass wherever the exact value is within one code of the output range:
+    module docstring) and the accumulator conversion's part of that bound; None where a
+    layer is outside what the argument covers. ``plain``: a u8 src without zero point,
+    so oneDNN converts the accumulator alone (``|acc| <= (257 + B)/s`` there)."""
     flat = w8.reshape(w8.shape[0], -1).astype(np.int64)
     # |Σ x·w| and |zx·Σw| (any subset's, for padding): x and zx within 256 after
     # oneDNN's +128 shift of int8 src, so each at most 256·max(Σw⁺, Σ|w⁻|)
     terms = 256.0 * np.maximum(np.where(flat > 0, flat, 0).sum(axis=1),
                                np.where(flat < 0, -flat, 0).sum(axis=1))
-    inexact = 2 * terms >= EXACT_INTEGERS  # two such terms summed: float32 exact below
     if np.any(U * terms * exact_scale > 1 / 64):
         return None
     sigma = np.abs(scale32.astype(np.float64) - exact_scale) / exact_scale
     b = np.abs(bias_out)
     a = 257.0 + b
-    err = U * (np.where(inexact, 2 * terms * exact_scale + a, 0.0) + a + 2 * 258 + b) \
-        + sigma * (a + b)
-    return 1.5 * err + 2.0 ** -30
+    if plain:  # float32 holds |acc| exactly below 2**24
+        conversion = np.where(a / exact_scale >= EXACT_INTEGERS, U * a, 0.0)
+    else:  # two such terms summed: float32 exact while 2·terms < 2**24
+        conversion = np.where(2 * terms >= EXACT_INTEGERS, U * (2 * terms * exact_scale + a),
+                              0.0)
+    err = conversion + U * (a + 2 * 258 + b) + sigma * (a + b)
+    return 1.5 * err + 2.0 ** -30, conversion
+
+
+def from_y(br: Bracket, y: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Where ``acc + bias = rint(y / s)`` is exact at values ``y`` (float64) of filters
+    ``k``: the conv's error at ``|y|`` (its terms as in ``error_bound``, 1.5x) below half
+    of ``s``."""
+    ay, b = np.abs(y), br.bias_out[k]
+    err = br.conversion[k] + U * (2 * ay + 2 * b + 4) + br.sigma[k] * (ay + 2 * b + 2)
+    return 1.5 * err + 2.0 ** -30 < br.scale[k] * (0.5 - 2.0 ** -20)
 
 
 def build_bracket(be: Any, conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray,
@@ -120,9 +138,12 @@ def build_bracket(be: Any, conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray,
         return None  # acc + bias might leave int32 (the exact path saturates there)
     b32 = np.zeros(k, np.float32) if bias64 is None else float32_bias(bias64, scale32)
     bias_out = np.zeros(k) if bias64 is None else np.abs(bias64 * exact_scale)
-    delta = error_bound(w8, scale32, exact_scale, np.maximum(bias_out, np.abs(b32)))
-    if delta is None:
+    b_out = np.maximum(bias_out, np.abs(b32))
+    plain = zx == 0 and np.dtype(p.x_dtype) == np.uint8
+    bound = error_bound(w8, scale32, exact_scale, b_out, plain)
+    if bound is None:
         return None
+    delta, conversion = bound
     shifts = []
     for sign in (-1.0, 1.0):  # zy ∓ Δ in float32, rounded outwards: at least Δ away
         want = float(zy) + sign * delta
@@ -143,10 +164,13 @@ def build_bracket(be: Any, conv: QConv, p: spec.Int8ConvProblem, w: np.ndarray,
     lo, hi = (BoundPrimitive(rounding, {ARG_SRC_1: t}, (ARG_SRC, ARG_DST)).runner()
               for t in shifts)
     taps = w8.astype(np.int32).reshape(k, p.c // p.groups, p.r, p.s).transpose(0, 2, 3, 1)
-    return Bracket(run, lo, hi, np.ascontiguousarray(taps).reshape(k, -1),
-                   np.broadcast_to(fixed.multiplier, (k,)).astype(np.int64),
-                   np.broadcast_to(fixed.right_shift, (k,)).astype(np.int64), bias64, delta,
-                   exact_scale, delta < exact_scale * (0.5 - 2.0 ** -20))
+    br = Bracket(run, lo, hi, np.ascontiguousarray(taps).reshape(k, -1),
+                 np.broadcast_to(fixed.multiplier, (k,)).astype(np.int64),
+                 np.broadcast_to(fixed.right_shift, (k,)).astype(np.int64), bias64, delta,
+                 exact_scale, b_out, conversion,
+                 np.abs(scale32.astype(np.float64) - exact_scale) / exact_scale)
+    every = from_y(br, np.full(k, 512.0), np.arange(k)).all()
+    return dataclasses.replace(br, y_suffices=bool(every))
 
 
 def differing(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -164,18 +188,42 @@ def differing(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 def exact_codes(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, y: np.ndarray,
                 zx: int, zy: np.ndarray, flat: np.ndarray) -> np.ndarray:
     """The exact codes at flat NHWC output positions ``flat`` (where the rounding passes
-    disagreed: within one code of the output range, so ``|y − V| < Δ``). In channels
-    where ``Δ < s/2``, ``acc + bias`` is the one integer within ``Δ/s`` of ``y / s``:
-    ``rint`` of it, no patch read. Elsewhere each position's patch · filter dot product
-    (``patch_sums``). Then the shared integer-only requantization (``acc + bias`` fits
-    int32: ``build_bracket`` checks)."""
+    disagreed: within one code of the output range). Where the conv's error bound at
+    ``|y|`` is below ``s/2`` (``from_y``), ``acc + bias`` is the one integer that close
+    to ``y / s``: ``rint`` of it, no patch read. Elsewhere each position's patch ·
+    filter dot product (``patch_sums``). Then the shared integer-only requantization
+    (``acc + bias`` fits int32: ``build_bracket`` checks)."""
     k = flat % p.k
-    total = np.rint(y.reshape(-1)[flat] / br.scale[k]).astype(np.int64)
-    slow = np.flatnonzero(~br.from_y[k])
-    if slow.size:
-        total[slow] = patch_sums(br, p, src, zx, flat[slow])
-    fixed = FixedPointMultiplier(br.multiplier[k], br.right_shift[k])
-    return _requantize_integer(total, fixed, zy.item(), zy.dtype)
+    values = y.reshape(-1)[flat].astype(np.float64)
+    total = np.rint(values / br.scale[k]).astype(np.int64)
+    if not br.y_suffices:
+        slow = np.flatnonzero(~from_y(br, values, k))
+        if slow.size:
+            total[slow] = patch_sums(br, p, src, zx, flat[slow])
+    if len(flat) > FEW:
+        fixed = FixedPointMultiplier(br.multiplier[k], br.right_shift[k])
+        return _requantize_integer(total, fixed, zy.item(), zy.dtype)
+    info = np.iinfo(zy.dtype)
+    return np.array(requantize_few(total.tolist(), br.multiplier[k].tolist(),
+                                   br.right_shift[k].tolist(), int(zy), info.min, info.max),
+                    zy.dtype)
+
+
+FEW = 64  # up to this many codes, ``requantize_few`` (Python ints) is the faster form
+
+
+def requantize_few(totals: list[int], multipliers: list[int], shifts: list[int], zy: int,
+                   low: int, high: int) -> list[int]:
+    """``_requantize_integer`` (round half to even of ``t·m / 2**shift``, plus ``zy``,
+    saturated) on a handful of values in Python ints: ~8 against ~30 µs for NumPy's
+    dozen small-array calls, which the fix-up would pay once per layer."""
+    out = []
+    for t, m, sh in zip(totals, multipliers, shifts, strict=True):
+        q, r = divmod(t * m, 1 << sh)  # floor, 0 <= r < 2**sh: as ``>>``
+        half = 1 << (sh - 1)
+        q += r > half or (r == half and q & 1)
+        out.append(min(max(q + zy, low), high))
+    return out
 
 
 def patch_sums(br: Bracket, p: spec.Int8ConvProblem, src: np.ndarray, zx: int,
