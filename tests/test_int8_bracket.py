@@ -204,3 +204,12 @@ def test_requantize_few_is_the_integer_requantization(rng):
             want = _requantize_integer(totals, FixedPointMultiplier(multipliers, shifts), zy,
                                        np.dtype(dtype))
             np.testing.assert_array_equal(np.array(got, dtype), want)
+
+
+@pytest.mark.parametrize("size", [0, 5, 8, 64, 1001])
+def test_differing_finds_every_difference(rng, size):
+    a = rng.integers(0, 256, size).astype(np.uint8)
+    b = a.copy()
+    where = rng.choice(size, min(size, 7), replace=False) if size else np.zeros(0, int)
+    b[where] += 1
+    np.testing.assert_array_equal(bracket.differing(a, b), np.sort(where))

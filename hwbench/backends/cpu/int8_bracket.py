@@ -180,9 +180,13 @@ def differing(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     a, b = lo.reshape(-1), hi.reshape(-1)
     words = a.size // 8
     found = np.flatnonzero(a[:words * 8].view(np.uint64) != b[:words * 8].view(np.uint64))
-    idx = (found[:, None] * 8 + np.arange(8)).reshape(-1)
-    tail = np.arange(words * 8, a.size)
-    idx = np.concatenate((idx, tail)) if tail.size else idx
+    if words * 8 == a.size:
+        if not found.size:
+            return found
+        idx = (found[:, None] * 8 + np.arange(8)).reshape(-1)
+    else:
+        idx = np.concatenate(((found[:, None] * 8 + np.arange(8)).reshape(-1),
+                              np.arange(words * 8, a.size)))
     return idx[a[idx] != b[idx]]
 
 
