@@ -188,7 +188,7 @@ class Int8Kernels:
             out = self._qconv2d_fused(p, x, np.asarray(w), zx, zw, bias, fixed, zy)
             if out is not None:
                 return out
-        elif self.requantization == "exact":  # two fused convs bracketing the exact codes
+        elif self.requantization == "exact":  # codes bracketed by two float32 roundings
             nhwc = qconv2d_bracket(self, p, x, np.asarray(w), zx, zw, bias, fixed, zy)
             if nhwc is not None:
                 return self._nhwc_codes(nhwc)

@@ -1,4 +1,4 @@
-"""The exact mode's QLinearConv codes from two fused oneDNN int8 convolutions (issue 16).
+"""The exact mode's QLinearConv codes from oneDNN's fused int8 convolution (issue 16).
 
 The exact code is ``sat(rne(V) + zy)`` with ``V = (acc + bias)·s`` the exact rational
 value (``quantization.requantize``). oneDNN's int8 convolution with the scales and a
@@ -70,7 +70,7 @@ EXACT_INTEGERS = 2 ** 24
 
 @dataclasses.dataclass(frozen=True)
 class Bracket:
-    """One layer's two bound runs and what the exact fix-up needs."""
+    """One layer's bound conv and rounding passes, and what the exact fix-up needs."""
 
     conv: Any  # run(src address, y address): the fused conv, float32 y
     lo: Any  # run(y address, codes address): rne(y + zy − Δ), saturated
