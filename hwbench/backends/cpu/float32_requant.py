@@ -270,14 +270,19 @@ class Float32RequantKernels:
             return None
         y_dtype = np.asarray(y_zero).dtype
         self.dnnl.set_num_threads(self._threads_now)
-        run = self._primitive(
-            ("qadd", ca.size, ca.dtype.str, cb.dtype.str, y_dtype.str, *params, bool(relu)),
-            lambda: self._build_qadd(ca, cb, y_dtype, params, bool(relu)))
+        run = self._qadd_runner(ca, cb, y_dtype, params, bool(relu))
         if run is None:
             return None
         out = self._buffers.empty(ca.shape, y_dtype)
         run(address(ca), address(cb), address(out))  # sizes: the key's, contiguous
         return ChannelsLastArray(out) if isinstance(a, ChannelsLastArray) else out
+
+    def _qadd_runner(self, ca: np.ndarray, cb: np.ndarray, y_dtype: np.dtype, params: list,
+                     relu: bool) -> Any:
+        """The cached ``_build_qadd`` runner (a compiled plan's step replays it too)."""
+        return self._primitive(
+            ("qadd", ca.size, ca.dtype.str, cb.dtype.str, y_dtype.str, *params, relu),
+            lambda: self._build_qadd(ca, cb, y_dtype, params, relu))
 
     def _build_qadd(self, ca: np.ndarray, cb: np.ndarray, y_dtype: np.dtype, params: list,
                     relu: bool) -> Any:
@@ -378,6 +383,21 @@ class Float32RequantKernels:
         kernel calls; None where it does not apply."""
         held = isinstance(x, ChannelsLastArray)
         codes = _codes(x)
+        self.dnnl.set_num_threads(self._threads_now)
+        prim = self._qgap_primitive(x, x_scale, x_zero, y_scale, y_zero)
+        if prim is None:
+            return None
+        y_dtype = np.asarray(y_zero).dtype
+        n, c = (codes.shape[0], codes.shape[3]) if held else codes.shape[:2]
+        out = self._buffers.empty((n, 1, 1, c) if held else (n, c, 1, 1), y_dtype)
+        prim.execute({ARG_SRC: codes, ARG_DST: out})
+        return ChannelsLastArray(out) if held else out
+
+    def _qgap_primitive(self, x, x_scale, x_zero, y_scale, y_zero) -> Any:
+        """``_qgap_fused``'s cached pooling for ``x``'s codes (NCHW or channels-last), or
+        None where it does not apply (a compiled plan's step replays it too)."""
+        held = isinstance(x, ChannelsLastArray)
+        codes = _codes(x)
         params = [_scalar(v) for v in (x_scale, x_zero, y_scale, y_zero)]
         if codes is None or codes.ndim != 4 or None in params:
             return None
@@ -386,17 +406,10 @@ class Float32RequantKernels:
         alpha = float(np.float32(sx / sy))
         shape = (codes.shape[0], codes.shape[3], *codes.shape[1:3]) if held else codes.shape
         tag = "acdb" if held else "abcd"
-        self.dnnl.set_num_threads(self._threads_now)
-        prim = self._primitive(
+        return self._primitive(
             ("qgap", shape, tag, codes.dtype.str, y_dtype.str, alpha, zx, zy),
             lambda: fused_or_none(lambda: build_qglobal_avg_pool(
                 self.dnnl, shape, tag, codes.dtype, y_dtype, alpha, zy - alpha * zx)))
-        if prim is None:
-            return None
-        n, c = shape[:2]
-        out = self._buffers.empty((n, 1, 1, c) if held else (n, c, 1, 1), y_dtype)
-        prim.execute({ARG_SRC: codes, ARG_DST: out})
-        return ChannelsLastArray(out) if held else out
 
     def qgemm_requant(self, a, a_scale, a_zero, b_nk, b_scale, b_zero, y_scale, y_zero,
                       bias):
@@ -404,6 +417,18 @@ class Float32RequantKernels:
         the ``float32-requant`` mode: ``_qconv2d_fused`` as a 1x1 conv straight on A's
         rows read as NHWC pixels, where the op's path took four reshapes and a transpose
         around ``qconv2d``; None where it does not apply (the op's path)."""
+        conv = self._qgemm_as_conv(a, a_scale, a_zero, b_nk, b_scale, b_zero, y_scale,
+                                   y_zero, bias)
+        out = None if conv is None else self._qconv2d_fused(*conv)
+        if out is None:
+            return None
+        return (out.nhwc if isinstance(out, ChannelsLastArray) else out).reshape(a.shape[0], -1)
+
+    def _qgemm_as_conv(self, a, a_scale, a_zero, b_nk, b_scale, b_zero, y_scale, y_zero,
+                       bias) -> tuple | None:
+        """``qgemm_requant``'s 1x1 conv: the checked ``_qconv2d_fused`` arguments
+        ``(p, x, w, zx, zw, bias, fixed, zy)`` (a compiled plan's step binds them once),
+        or None where it does not apply."""
         if self.requantization != "float32" or type(a) is not np.ndarray or a.ndim != 2 \
                 or b_nk not in self.frozen or np.ndim(b_nk) != 2 \
                 or not (bias is None or (bias in self.frozen and np.ndim(bias) == 1)):
@@ -415,7 +440,4 @@ class Float32RequantKernels:
         p, zx, zw = spec.check_conv2d_int8(x, w, a_zero, b_zero, bias=bias, op="qgemm")
         fixed, zy = spec.check_requantization(a_scale, b_scale, y_scale, y_zero, n,
                                               ("a_scale", "b_scale"), "qgemm")
-        out = self._qconv2d_fused(p, x, w, zx, zw, bias, fixed, zy)
-        if out is None:
-            return None
-        return (out.nhwc if isinstance(out, ChannelsLastArray) else out).reshape(m, n)
+        return p, x, w, zx, zw, bias, fixed, zy

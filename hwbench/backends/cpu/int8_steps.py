@@ -1,0 +1,200 @@
+"""onnxruntime's int8 QOperator nodes as a compiled plan replays them in the
+``float32-requant`` mode (issue 16: ``Backend._prepared_step``, ``hwbench.graph.plan``).
+
+QLinearAdd, QGemm, QLinearConcat and QLinearGlobalAveragePool run as one oneDNN
+primitive each in that mode (``float32_requant``), but they begin no checked kernel, so
+the plan replayed their op functions: per run, the scales' ``.item()``s, the zero point
+defaults, the primitive cache's keys and, for QGemm, ``spec.check_conv2d_int8`` and
+``check_requantization`` (75 µs), where the primitive itself takes 5–100 µs. Here each
+is built once, on the traced arguments, into a call that checks only that every
+parameter and weight is the object it was traced with and each activation holds the
+traced codes' shape and dtype, contiguous, then runs the same bound primitive (the
+``BoundPrimitive`` runner the op path caches, or ``int8_prepared``'s for QGemm's conv):
+the same codes bit for bit, which the build verifies against the traced output before
+the plan takes the call. Anything else runs the op function.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive, out_factory
+from hwbench.backends.cpu.float32_requant import _concat_codes, _scalar
+from hwbench.backends.cpu.int8_prepared import _codes_in, _qconv
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
+
+_ndarray = np.ndarray
+
+
+def _zero(value: Any, codes: Any) -> Any:
+    """An omitted zero point: 0 of the codes' dtype (ONNX's rule, ``qoperator._zero_point``)."""
+    return np.zeros((), codes.dtype) if value is None else value
+
+
+def _same_codes(got: Any, want: Any) -> bool:
+    """Whether two results hold the same codes in the same layout."""
+    if type(got) is not type(want):
+        return False
+    if type(got) is ChannelsLastArray:
+        got, want = got.nhwc, want.nhwc
+    return got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want)
+
+
+def _qadd(be: Any, step: Any, args: list) -> Callable | None:
+    """QLinearAdd (``fused_relu`` too) of channels-last codes: ``_qadd_fused``'s runner."""
+    if len(args) != 8 or type(args[0]) is not ChannelsLastArray \
+            or type(args[3]) is not ChannelsLastArray:
+        return None
+    a, sa, za, b, sb, zb, sy, zy = args
+    ca, cb = a.nhwc, b.nhwc
+    zy = _zero(zy, ca)
+    params = [_scalar(v) for v in (sa, _zero(za, ca), sb, _zero(zb, cb), sy, zy)]
+    if ca.shape != cb.shape or None in params or not ca.flags.c_contiguous \
+            or not cb.flags.c_contiguous:
+        return None
+    y_dtype = np.asarray(zy).dtype
+    run = be._qadd_runner(ca, cb, y_dtype, params, bool(step.node.attrs.get("fused_relu", 0)))
+    if run is None:
+        return None
+    shape, a_dtype, b_dtype = ca.shape, ca.dtype, cb.dtype
+    new_out = out_factory(be, shape, y_dtype)
+
+    def add(a: Any, b: Any) -> Any:
+        if not (_codes_in(a, shape, a_dtype) and _codes_in(b, shape, b_dtype)):
+            return None
+        out, a_out = new_out()
+        run(address(a.nhwc), address(b.nhwc), a_out)
+        return ChannelsLastArray(out)
+    return _guarded(be, step, args, (0, 3), add)
+
+
+def _qgemm(be: Any, step: Any, args: list) -> Callable | None:
+    """QGemm with an 8-bit output: ``qgemm_requant``'s 1x1 conv on A's rows, its checks
+    made once (``_qgemm_as_conv``) and its conv ``int8_prepared``'s bound replay."""
+    attrs = step.node.attrs
+    if len(args) != 9 or args[7] is None or attrs.get("transA", 0) \
+            or float(attrs.get("alpha", 1.0)) != 1.0 or type(args[0]) is not _ndarray:
+        return None
+    a, sa, za, b, sb, zb, bias, sy, zy = args
+    b_nk = b if attrs.get("transB", 0) else be.transpose(b, (1, 0))  # frozen: kept once
+    conv = be._qgemm_as_conv(a, sa, _zero(za, a), b_nk, sb, _zero(zb, b), sy, _zero(zy, a),
+                             bias)
+    if conv is None:
+        return None
+    p, x, w, zx, zw, bias, fixed, zy = conv
+    call = _qconv(be, p, be._qconv2d_fused, (x, w, zx, zw, bias, fixed, zy), {})
+    if call is None:
+        return None
+    shape, dtype, (m, k), n = a.shape, a.dtype, a.shape, p.k
+
+    def gemm(a: Any) -> Any:
+        if type(a) is not _ndarray or a.shape != shape or a.dtype != dtype \
+                or not a.flags.c_contiguous:
+            return None
+        y = call(ChannelsLastArray(a.reshape(m, 1, 1, k)), w, zx, zw, bias, fixed, zy)
+        return None if type(y) is not ChannelsLastArray else y.nhwc.reshape(m, n)
+    gemm.kept = call
+    return _guarded(be, step, args, (0,), gemm)
+
+
+def _qconcat(be: Any, step: Any, args: list) -> Callable | None:
+    """QLinearConcat on channels of channels-last codes (no ``gather_channels``):
+    ``_qconcat_fused``'s reorders into one output."""
+    if len(args) < 5 or (len(args) - 2) % 3 or "gather_channels" in step.node.attrs:
+        return None
+    positions = tuple(range(2, len(args), 3))
+    parts = [args[i] for i in positions]
+    axis = step.node.attrs["axis"] % 4
+    found = _concat_codes(parts, [(args[i + 1], args[i + 2]) for i in positions],
+                          args[0], args[1], axis)
+    if found is None:
+        return None
+    codes, scales, sy, y_dtype = found
+    n, h, w, _ = codes[0].shape
+    channels = sum(c.shape[3] for c in codes)
+    runs, start = [], 0
+    for c, sx in zip(codes, scales, strict=True):
+        runs.append((be._requant_runner(c, channels, start, y_dtype, sx, sy), c.shape,
+                     c.dtype))
+        start += c.shape[3]
+    new_out = out_factory(be, (n, h, w, channels), y_dtype)
+
+    def concat(*parts: Any) -> Any:
+        for x, (_, shape, dtype) in zip(parts, runs, strict=True):
+            if not _codes_in(x, shape, dtype):
+                return None
+        out, a_out = new_out()
+        for x, (run, _, _) in zip(parts, runs, strict=True):
+            run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    return _guarded(be, step, args, positions, concat)
+
+
+def _qgap(be: Any, step: Any, args: list) -> Callable | None:
+    """QLinearGlobalAveragePool of channels-last codes: ``_qgap_fused``'s pooling, bound."""
+    if len(args) != 5 or type(args[0]) is not ChannelsLastArray \
+            or not args[0].nhwc.flags.c_contiguous:
+        return None
+    x = args[0]
+    prim = be._qgap_primitive(x, args[1], _zero(args[2], x.nhwc), args[3],
+                              _zero(args[4], x.nhwc))
+    if prim is None:
+        return None
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    shape, dtype = x.nhwc.shape, x.dtype
+    y_dtype = np.asarray(_zero(args[4], x.nhwc)).dtype
+    new_out = out_factory(be, (shape[0], 1, 1, shape[3]), y_dtype)
+
+    def gap(x: Any) -> Any:
+        if not _codes_in(x, shape, dtype):
+            return None
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    gap.kept = run
+    return _guarded(be, step, args, (0,), gap)
+
+
+def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
+             fast: Callable) -> Callable:
+    """``fast(*activations)`` for the node's inputs while every other input is the object
+    it was traced with (the plan's constants: scales, zero points, weights) and ``fast``
+    takes the activations (not None); else the op function. Threads: the count the op
+    function's fused path would set (the last kernel's)."""
+    fixed = tuple((i, a) for i, a in enumerate(args) if i not in activations)
+    count = len(args)
+    fn, dnnl = step.fn, be.dnnl
+
+    def call(*ins: Any) -> Any:
+        if len(ins) == count and all(ins[i] is a for i, a in fixed):
+            dnnl.set_num_threads(be._threads_now)
+            out = fast(*(ins[i] for i in activations))
+            if out is not None:
+                return out
+        return fn(be, list(ins), step)
+    call.fast, call.activations = fast, activations
+    return call
+
+
+_BUILDERS: dict[str, Callable] = {"QLinearAdd": _qadd, "QGemm": _qgemm,
+                                  "QLinearConcat": _qconcat,
+                                  "QLinearGlobalAveragePool": _qgap}
+
+
+def prepared_int8_step(be: Any, step: Any, args: list, out: Any) -> Callable | None:
+    """The replay of a ``com.microsoft`` int8 node in the ``float32-requant`` mode, traced
+    on ``args`` (giving ``out``), or None (the op function stays)."""
+    build = _BUILDERS.get(step.node.op_type)
+    if build is None or be.requantization != "float32" or not be.keep_blocked:
+        return None
+    call = build(be, step, args)
+    if call is None:
+        return None
+    be.dnnl.set_num_threads(be._threads_now)
+    got = call.fast(*(args[i] for i in call.activations))
+    return call if got is not None and _same_codes(got, out) else None
