@@ -100,9 +100,21 @@ def test_int8_replay_is_the_normal_path_bit_for_bit(tmp_path, fmt, backend):
     pools = [f for name, f in kinds if name == "_max_pool2d_codes"]
     convs = [f for name, f in kinds if name == "_qconv2d"]
     assert pools == [True]  # on the first conv's channels-last codes
-    # the first conv reads the NCHW input (the normal path's transpose); the others, and
-    # the Gemm as a 1x1 conv on its reshaped input, only in the float32-requant mode
-    assert len(convs) >= 3 and convs[1:3] == [backend == "cpu:float32-requant"] * 2
+    if backend == "cpu:float32-requant":
+        # every conv bound; the 1x1 conv and the Add as one QLinearConvAdd node
+        # (``qconv_add_fusion``), it, the pooling and the Gemm as bound host steps
+        assert len(convs) == 2 and all(convs)
+        assert _host_steps(fast) == ["QLinearConvAdd", "QLinearGlobalAveragePool", "QGemm"]
+    else:  # the exact mode: its depthwise and 1x1 convs on the kernel's own path
+        assert len(convs) >= 3 and convs[1:3] == [False, False]
+        assert _host_steps(fast) == []
+
+
+def _host_steps(sess: hwbench.Session) -> list[str]:
+    """The op types of the nodes a plan replays as a backend's host step (``H<k>``)."""
+    ns = sess.executor.plan._fn.__globals__
+    steps = sorted(int(k[1:]) for k in ns if k[0] == "H" and k[1:].isdigit())
+    return [sess.executor._steps[k].node.op_type for k in steps]
 
 
 def test_a_fast_qconv_runs_the_kernel_on_other_arguments():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.backends.cpu.int8_bracket import qconv2d_bracket
+from hwbench.backends.cpu.int8_conv_add import ConvAddKernels
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
 from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat, qlinear_unary
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
@@ -26,7 +27,7 @@ from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_
 REQUANTIZE_THREADS = 1
 
 
-class Int8Kernels:
+class Int8Kernels(ConvAddKernels):
     """MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and (de)quantization, mixed
     into ``CpuBackend`` (whose libraries, buffers, frozen arrays and thread count they use)."""
 

@@ -1,11 +1,12 @@
 """onnxruntime's int8 QOperator nodes as a compiled plan replays them in the
 ``float32-requant`` mode (issue 16: ``Backend._prepared_step``, ``hwbench.graph.plan``).
 
-QLinearAdd, QGemm, QLinearConcat and QLinearGlobalAveragePool run as one oneDNN
-primitive each in that mode (``float32_requant``), but they begin no checked kernel, so
-the plan replayed their op functions: per run, the scales' ``.item()``s, the zero point
-defaults, the primitive cache's keys and, for QGemm, ``spec.check_conv2d_int8`` and
-``check_requantization`` (75 µs), where the primitive itself takes 5–100 µs. Here each
+QLinearAdd, QGemm, QLinearConcat, QLinearGlobalAveragePool and hwbench's QLinearConvAdd
+run as one oneDNN primitive each in that mode (``float32_requant``, ``int8_conv_add``),
+but they begin no checked kernel, so the plan replayed their op functions: per run, the
+scales' ``.item()``s, the zero point defaults, the primitive cache's keys and, for
+QGemm, ``spec.check_conv2d_int8`` and ``check_requantization`` (75 µs), where the
+primitive itself takes 5–100 µs. Here each
 is built once, on the traced arguments, into a call that checks only that every
 parameter and weight is the object it was traced with and each activation holds the
 traced codes' shape and dtype, contiguous, then runs the same bound primitive (the
@@ -24,9 +25,11 @@ import numpy as np
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.bound_primitive import BoundPrimitive, out_factory
 from hwbench.backends.cpu.float32_requant import _concat_codes, _scalar
+from hwbench.backends.cpu.int8_conv_add import RESIDUAL
 from hwbench.backends.cpu.int8_prepared import _codes_in, _qconv
 from hwbench.backends.cpu.layouts import ChannelsLastArray
-from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, arg_post_op
+from hwbench.graph.ops.quantized import _conv_kwargs
 
 _ndarray = np.ndarray
 
@@ -160,6 +163,30 @@ def _qgap(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0,), gap)
 
 
+def _qconv_add(be: Any, step: Any, args: list) -> Callable | None:
+    """QLinearConvAdd (``int8_conv_add``): its convolution with the Add's post-ops, bound."""
+    if len(args) != 14:
+        return None
+    plan = be.qconv_add_plan(*args, bool(step.node.attrs.get("fused_relu", 0)),
+                             **_conv_kwargs(step, step.in_shapes[3]))
+    if plan is None:
+        return None
+    conv, bound, out_shape, y_dtype = plan
+    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(RESIDUAL), ARG_DST)).runner()
+    x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
+    b_dtype = args[9].dtype
+    new_out = out_factory(be, out_shape, y_dtype)
+
+    def conv_add(x: Any, b: Any) -> Any:
+        if not (_codes_in(x, x_shape, x_dtype) and _codes_in(b, out_shape, b_dtype)):
+            return None
+        out, a_out = new_out()
+        run(address(x.nhwc), address(b.nhwc), a_out)
+        return ChannelsLastArray(out)
+    conv_add.kept = run
+    return _guarded(be, step, args, (0, 9), conv_add)
+
+
 def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
              fast: Callable) -> Callable:
     """``fast(*activations)`` for the node's inputs while every other input is the object
@@ -183,7 +210,8 @@ def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
 
 _BUILDERS: dict[str, Callable] = {"QLinearAdd": _qadd, "QGemm": _qgemm,
                                   "QLinearConcat": _qconcat,
-                                  "QLinearGlobalAveragePool": _qgap}
+                                  "QLinearGlobalAveragePool": _qgap,
+                                  "QLinearConvAdd": _qconv_add}
 
 
 def prepared_int8_step(be: Any, step: Any, args: list, out: Any) -> Callable | None:

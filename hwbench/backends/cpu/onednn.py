@@ -450,8 +450,9 @@ class Attr:
         dnnl.check(lib.dnnl_post_ops_create(ctypes.byref(ops)), "post_ops_create")
         try:
             for op in post_ops:
-                if op[0] == "sum":  # data type undef (0): the dst's own
-                    dnnl.check(lib.dnnl_post_ops_append_sum(ops, 1.0, 0, 0),
+                if op[0] == "sum":  # ("sum"[, scale, zero point]); data type: the dst's
+                    scale, zero = op[1:] if len(op) == 3 else (1.0, 0)
+                    dnnl.check(lib.dnnl_post_ops_append_sum(ops, scale, zero, 0),
                                "post_ops_append_sum")
                 elif op[0] == "binary":
                     _, alg, md = op

@@ -120,10 +120,13 @@ class QConv:
     point, s8 weights with one float32 scale per filter (the whole requantization scale),
     f32 bias in output units, u8/s8 NHWC dst with a zero point. ``zero_points``: whether
     src and dst take one; without, their compensation is not computed (a src after a
-    ReLU has zero point 0: ResNet-18's 3x3 convs ran 5-25 % faster without it)."""
+    ReLU has zero point 0: ResNet-18's 3x3 convs ran 5-25 % faster without it).
+    ``post_ops``: ``OneDNN.attr``'s, applied before the dst zero point (a binary one's
+    operand is ``arg_post_op(its index)``: ``int8_conv_add``'s residual)."""
 
     def __init__(self, d: onednn.OneDNN, p: spec.Int8ConvProblem, x_dtype: np.dtype,
-                 y_dtype: np.dtype, zero_points: tuple[bool, bool] = (True, True)) -> None:
+                 y_dtype: np.dtype, zero_points: tuple[bool, bool] = (True, True),
+                 post_ops: tuple = ()) -> None:
         g = p.groups
         wshape = (p.k, p.c, p.r, p.s) if g == 1 else (g, p.k // g, p.c // g, p.r, p.s)
         src = d.memory_desc((p.n, p.c, p.h, p.w), x_dtype, tag="acdb")
@@ -134,7 +137,7 @@ class QConv:
         dil = (p.dilation[0] - 1, p.dilation[1] - 1)  # oneDNN counts dilation from 0
         # Filters are dim 0 of OIHW, dims 0 and 1 of grouped GOIHW: scales vary along them.
         zp_args = [arg for arg, on in zip((ARG_SRC, ARG_DST), zero_points, strict=True) if on]
-        attr = d.attr(scales={ARG_WEIGHTS: 1 if g == 1 else 3},
+        attr = d.attr(post_ops=post_ops, scales={ARG_WEIGHTS: 1 if g == 1 else 3},
                       zero_points={arg: 0 for arg in zp_args})
         pd = d.create_pd(
             "dnnl_convolution_forward_primitive_desc_create", d.engine,
@@ -147,6 +150,9 @@ class QConv:
             args[ARG_ATTR_ZERO_POINTS | arg] = d.memory_desc((1,), "s32")
         if bias:
             args[ARG_BIAS] = bias
+        for i, op in enumerate(post_ops):
+            if op[0] == "binary":
+                args[onednn.arg_post_op(i)] = op[2]
         self.prim = Primitive(d, pd, args)
         self.wei_reorder = reorder(d, d.memory_desc(wshape, "s8"), self.prim.mds[ARG_WEIGHTS])
         self.impl = self.prim.impl

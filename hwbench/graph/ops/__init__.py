@@ -17,6 +17,7 @@ from hwbench.graph.ops import (
     matmul,
     normalization,
     pooling,
+    qconv_add,
     qoperator,
     quantized,
     reductions,
@@ -32,7 +33,7 @@ from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized, reductions, unary, tensor_ops, binary, shape_folding,
-            qoperator, rnn, upsampling, cast, integer)
+            qoperator, qconv_add, rnn, upsampling, cast, integer)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

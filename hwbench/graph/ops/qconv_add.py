@@ -1,0 +1,58 @@
+"""hwbench's QLinearConvAdd (``graph.qconv_add_fusion``): a QLinearConv whose codes only
+a QLinearAdd reads, and that Add, as one node.
+
+Inputs: QLinearConv's nine (``x, x_scale, x_zero_point, w, w_scale, w_zero_point,
+a_scale, a_zero_point, bias``; ``a`` is the conv's output, bias "" when absent), then the
+Add's other operand (``b, b_scale, b_zero_point``) and its ``y_scale, y_zero_point``.
+Attributes: the conv's, and the Add's ``fused_relu``. The cpu backend's
+``float32-requant`` mode runs it as one convolution (``qconv_add``); anything else runs
+the conv, then the Add, as the two nodes did (the same codes).
+"""
+
+from __future__ import annotations
+
+from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
+from hwbench.graph.ops.counting import conv_flops
+from hwbench.graph.ops.opdef import OpDef, Shape, Step
+from hwbench.graph.ops.qoperator import _run_binary
+from hwbench.graph.ops.quantized import (
+    _conv_kwargs,
+    _host,
+    _qlinear_conv_shape,
+    _run_qlinear_conv,
+)
+
+QCONV_ADD = "QLinearConvAdd"
+# The pass fuses only where a_scale / y_scale is below this: a conv code 1 LSB off then
+# moves the sum by less than one output step (margin: float32 rounding of the sum).
+RATIO_LIMIT = 0.99
+_run_add = _run_binary("add")
+
+
+def _run_qconv_add(be, x, s: Step):
+    fused = getattr(be, "qconv_add", None)  # cpu:float32-requant: one convolution
+    if fused is not None:
+        h = [_host(be, v) if i in _HOST else v for i, v in enumerate(x)]
+        y = fused(*h, relu=bool(s.node.attrs.get("fused_relu", 0)),
+                  **_conv_kwargs(s, s.in_shapes[3]))
+        if y is not None:
+            return y
+    a = _run_qlinear_conv(be, x[:9], s)
+    return _run_add(be, [a, x[6], x[7], *x[9:14]], s)
+
+
+def _out_type(node: Node, ins: list) -> list:
+    """The y zero point's type, else the Add's first operand's (ONNX's default)."""
+    return [ins[13] if len(ins) > 13 and ins[13] is not None else ins[7]]
+
+
+def _shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
+    return _qlinear_conv_shape(node, shapes, graph)
+
+
+_HOST = (1, 2, 4, 5, 6, 7, 10, 11, 12, 13)
+DEFS = (
+    OpDef(QCONV_ADD, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_add,
+          kernels=("conv2d_int8", "add"), host_inputs=_HOST, integer=True,
+          flops=conv_flops(3), output_itemsize=1, out_types=_out_type),
+)
