@@ -60,15 +60,16 @@ def _qconv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Call
     bound = {ARG_WEIGHTS: packed, **be._qconv_args(p, w, key, zx, bias, fixed, zy)}
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
     new_out = _out_factory(be, (p.n, p.out_h, p.out_w, p.k), zy.dtype)
-    traced = (w, zx, zw, bias, fixed, zy)
+    t_w, t_zx, t_zw, t_bias, t_fixed, t_zy = w, zx, zw, bias, fixed, zy
 
     def call(x, w, zx, zw, bias, fixed, zy):
-        same = all(a is b for a, b in zip((w, zx, zw, bias, fixed, zy), traced, strict=True))
-        if not same or not _codes_in(x, in_shape, x_dtype):
-            return kernel(p, x, w, zx, zw, bias, fixed, zy)
-        out, a_out = new_out()
-        run(address(x.nhwc), a_out)
-        return ChannelsLastArray(out)
+        # ``is`` chained, not ``all()`` over a generator: ~1 µs a call, 52 calls a run
+        if w is t_w and zx is t_zx and zw is t_zw and bias is t_bias and fixed is t_fixed \
+                and zy is t_zy and _codes_in(x, in_shape, x_dtype):
+            out, a_out = new_out()
+            run(address(x.nhwc), a_out)
+            return ChannelsLastArray(out)
+        return kernel(p, x, w, zx, zw, bias, fixed, zy)
     call.kept = bound  # the bound buffers must outlive the call
     return call
 
