@@ -198,3 +198,21 @@ def test_channels_of_channels_last_codes_stay_channels_last(index):
     assert np.array_equal(be.to_numpy(y), nchw[:, index])
     z = be.slice(x, [1], [4], [1])
     assert isinstance(z, ChannelsLastArray) and np.array_equal(be.to_numpy(z), nchw[:, 1:4])
+
+
+def test_fully_connected_qconvs_on_one_pixel_nchw_codes_replay_bound():
+    """hwbench's own int8 MLP (QLinearConv 1x1 on (N, K, 1, 1) codes a Reshape made
+    plain): NCHW codes of one pixel are the NHWC bytes, so the bound conv reads them as
+    they are; the codes are the normal path's bit for bit."""
+    from hwbench.models.sample_inputs import batch_feeds
+
+    model = hwbench.quantize_model(hwbench.load_model("mlp", batch=4))
+    fast = hwbench.Session(model, "cpu:float32-requant", threads=2)
+    plain = hwbench.Session(model, "cpu:float32-requant", threads=2)
+    plain.executor.backend.fast_replay = False
+    for seed in range(3):
+        feeds, _ = batch_feeds(model.graph, 4, seed=seed)
+        got, want = fast.run(feeds)[0], plain.run(feeds)[0]
+        assert got.tobytes() == want.tobytes()
+    convs = [k.fast() for k in _prepared(fast) if k.kernel.__name__ == "_qconv2d"]
+    assert convs == [True, True]

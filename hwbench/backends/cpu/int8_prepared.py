@@ -43,15 +43,24 @@ def _frozen(be: Any, *arrays: Any) -> bool:
     return all(a is None or a in be.frozen for a in arrays)
 
 
+def _pixel_codes_in(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """A C-contiguous NCHW ``shape`` array of ``dtype`` codes whose images are one pixel:
+    its bytes are the NHWC ones (an int8 model's fully connected layer, a 1x1 conv)."""
+    return type(x) is np.ndarray and x.shape == shape and x.dtype == dtype \
+        and x.flags.c_contiguous
+
+
 def _qconv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
-    """``_qconv2d`` in the ``float32-requant`` mode, channels-last in and out."""
+    """``_qconv2d`` in the ``float32-requant`` mode, channels-last in (or NCHW codes of one
+    pixel, the same bytes) and out."""
     if kwargs or len(args) != 7 or be.requantization != "float32" or not be.keep_blocked:
         return None
     x, w, zx, zw, bias, fixed, zy = args
     x_dtype = np.dtype(p.x_dtype)
     in_shape = (p.n, p.h, p.w, p.c)
-    if not _codes_in(x, in_shape, x_dtype) or not _frozen(be, w, bias) \
-            or symmetric_zero_point(w.dtype, zw) is None:
+    pixel = (p.n, p.c, 1, 1) if p.h == p.w == 1 else None
+    if not (_codes_in(x, in_shape, x_dtype) or pixel and _pixel_codes_in(x, pixel, x_dtype)) \
+            or not _frozen(be, w, bias) or symmetric_zero_point(w.dtype, zw) is None:
         return None
     key, conv = be._qconv_primitive(p, zx, zy)
     if conv is None:
@@ -65,9 +74,15 @@ def _qconv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Call
     def call(x, w, zx, zw, bias, fixed, zy):
         # ``is`` chained, not ``all()`` over a generator: ~1 µs a call, 52 calls a run
         if w is t_w and zx is t_zx and zw is t_zw and bias is t_bias and fixed is t_fixed \
-                and zy is t_zy and _codes_in(x, in_shape, x_dtype):
+                and zy is t_zy:
+            if _codes_in(x, in_shape, x_dtype):
+                src = address(x.nhwc)
+            elif pixel and _pixel_codes_in(x, pixel, x_dtype):
+                src = address(x)
+            else:
+                return kernel(p, x, w, zx, zw, bias, fixed, zy)
             out, a_out = new_out()
-            run(address(x.nhwc), a_out)
+            run(src, a_out)
             return ChannelsLastArray(out)
         return kernel(p, x, w, zx, zw, bias, fixed, zy)
     call.kept = bound  # the bound buffers must outlive the call
