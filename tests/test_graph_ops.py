@@ -114,6 +114,7 @@ NO_NODE_TESTS = {
     FUSED_CONV_QUALIFIED: "hwbench's own op: tests/test_fusion.py",
     f"{FUSED_DOMAIN}:{FUSED_GEMM}": "hwbench's own op: tests/test_gemm_fusion.py",
     f"{FUSED_DOMAIN}:QLinearConvAdd": "hwbench's own op: tests/test_qconv_add.py",
+    f"{FUSED_DOMAIN}:QLinearConvRequant": "hwbench's own op: tests/test_qconv_add.py",
     **{f"com.microsoft:{op}": "onnxruntime's contrib op, no ONNX node test: "
        "tests/test_qoperator.py checks it against onnxruntime"
        for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",

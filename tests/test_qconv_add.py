@@ -214,3 +214,114 @@ def test_sessions_fuse_only_in_the_float32_requant_mode(tmp_path):
         if fused:  # the plan's bound step gives the op function's codes
             plain = Session(path, backend, plan=False)
             assert got.tobytes() == plain.run(_x(2))[0].tobytes()
+
+
+# -- QLinearConvRequant: the conv, then DequantizeLinear -> Relu/Clip -> QuantizeLinear ----
+def _requant_reference(be, args, conv, lo, hi, sy, zy) -> np.ndarray:
+    """The mode's own conv codes, then NumPy's float32 DequantizeLinear, Clip and
+    QuantizeLinear (what the unfused ops compute)."""
+    from hwbench.kernels.quantization import dequantize, quantize
+
+    x, sx, zx, w, sw, zw, sa, za, bias = args[:9]
+    a = be.to_numpy(be.qconv2d(_held(x), sx, zx, be.asarray(w), sw, zw, sa, za,
+                               be.asarray(bias), **conv))
+    f = dequantize(a, sa, za)
+    if lo is not None or hi is not None:
+        f = np.clip(f, -np.inf if lo is None else np.float32(lo),
+                    np.inf if hi is None else np.float32(hi)).astype(np.float32)
+    return quantize(f, sy, zy, zy.dtype)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_the_fused_conv_requant_is_the_unfused_ops_codes(fast, data):
+    """Random convolutions, code dtypes and zero points, a Relu, a Clip or none, and a
+    QuantizeLinear of another scale: the unfused ops' codes (1 LSB allowed, rarely)."""
+    groups = data.draw(st.sampled_from([1, 1, 2, 4]), label="groups")
+    depthwise = data.draw(st.booleans(), label="depthwise") and groups > 1
+    c = groups * (1 if depthwise else data.draw(st.integers(1, 6), label="c/group"))
+    k = groups * data.draw(st.integers(1, 5), label="k/group")
+    r = data.draw(st.sampled_from([1, 3]), label="kernel")
+    dtypes = [data.draw(st.sampled_from([np.uint8, np.int8]), label=n) for n in "xay"]
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    args, conv, _ = _case(rng, data.draw(st.integers(1, 2), label="n"), c, k,
+                          data.draw(st.integers(r, 9), label="hw"), r,
+                          data.draw(st.integers(1, 2), label="stride"), (r // 2,) * 4, groups,
+                          dtypes[0], dtypes[1], np.uint8, 0.5, False)
+    sa = float(args[6])
+    lo, hi = data.draw(st.sampled_from([(None, None), (0.0, None), (0.0, 6 * sa),
+                                        (-20 * sa, 30 * sa)]), label="clip")
+    sy = np.float32(sa * data.draw(st.floats(0.2, 5.0), label="y_scale / a_scale"))
+    info = np.iinfo(dtypes[2])
+    zy = dtypes[2](rng.integers(info.min, info.max + 1))
+    x, *rest = args[:9]
+    got = fast.qconv_requant(_held(x), *rest[:2], fast.asarray(rest[2]), *rest[3:7],
+                             fast.asarray(rest[7]), sy, zy, lo=lo, hi=hi, **conv)
+    assert got is not None
+    want = _requant_reference(fast, args, conv, lo, hi, sy, zy)
+    got = fast.to_numpy(got)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+    assert diff.max(initial=0) <= 1 and np.count_nonzero(diff) <= max(1, got.size // 1000)
+
+
+def _requant_model(tmp_path, act: str, dq_scale: str = "sa") -> str:
+    """x -> QLinearConv (3x3) -> DequantizeLinear -> act -> QuantizeLinear."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(2)
+    params = {"sx": np.float32(0.02), "zx": np.uint8(0),
+              "w": rng.integers(-127, 128, (8, 8, 3, 3)).astype(np.int8),
+              "sw": np.asarray(rng.uniform(0.001, 0.01, 8), np.float32), "zw": np.int8(0),
+              "sa": np.float32(0.05), "za": np.uint8(128), "sb": np.float32(0.07),
+              "bias": rng.integers(-2000, 2000, 8).astype(np.int32),
+              "sy": np.float32(6 / 255), "zy": np.uint8(0),
+              "lo": np.float32(0), "hi": np.float32(6)}
+    nodes = [helper.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sa", "za",
+                                              "bias"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("DequantizeLinear", ["a", dq_scale, "za"], ["f"])]
+    if act == "clip":
+        nodes.append(helper.make_node("Clip", ["f", "lo", "hi"], ["g"]))
+    elif act == "relu":
+        nodes.append(helper.make_node("Relu", ["f"], ["g"]))
+    nodes.append(helper.make_node("QuantizeLinear", ["g" if act else "f", "sy", "zy"], ["y"]))
+    shape = [1, 8, 6, 6]
+    graph = helper.make_graph(
+        nodes, "conv_requant", [helper.make_tensor_value_info("x", TensorProto.UINT8, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.UINT8, shape)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in params.items()])
+    path = tmp_path / f"conv_requant_{act}_{dq_scale}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("act", ["clip", "relu", ""])
+def test_conv_requant_sessions_fuse_in_the_mode_and_keep_its_codes(tmp_path, act):
+    from hwbench.graph.qconv_requant_fusion import fuse_qconv_requant
+
+    path = _requant_model(tmp_path, act)
+    fused_graph = fuse_qconv_requant(optimize(load_onnx(path)))
+    assert [n.op_type for n in fused_graph.nodes] == ["QLinearConvRequant"]
+    bounds = {"clip": (0.0, 6.0), "relu": (0.0, None), "": (None, None)}[act]
+    attrs = fused_graph.nodes[0].attrs
+    assert (attrs.get("clip_min"), attrs.get("clip_max")) == bounds
+    sess = Session(path, "cpu:float32-requant")
+    assert [n.op_type for n in sess.graph.nodes] == ["QLinearConvRequant"]
+    unfused = Executor(optimize(load_onnx(path)), session_backend("cpu:float32-requant"))
+    for seed in range(3):  # traced, then the bound host step
+        got, want = sess.run(_x(seed))[0], unfused.run(_x(seed))[0]
+        diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= 1
+    for backend in ("numpy", "cpu"):  # elsewhere: the four ops, bit for bit
+        want = Executor(optimize(load_onnx(path)), get_backend(backend)).run(_x(1))[0]
+        got = Executor(fused_graph, get_backend(backend)).run(_x(1))[0]
+        assert got.tobytes() == want.tobytes()
+    assert "QLinearConvRequant" not in {n.op_type for n in Session(path, "cpu").graph.nodes}
+
+
+def test_conv_requant_needs_the_convs_own_scale(tmp_path):
+    from hwbench.graph.qconv_requant_fusion import fuse_qconv_requant
+
+    path = _requant_model(tmp_path, "relu", dq_scale="sb")  # read with another scale
+    kept = fuse_qconv_requant(optimize(load_onnx(path)))
+    assert "QLinearConvRequant" not in {n.op_type for n in kept.nodes}

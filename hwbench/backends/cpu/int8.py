@@ -12,6 +12,7 @@ import numpy as np
 
 from hwbench.backends.cpu.int8_bracket import qconv2d_bracket
 from hwbench.backends.cpu.int8_conv_add import ConvAddKernels
+from hwbench.backends.cpu.int8_conv_requant import ConvRequantKernels
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
 from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat, qlinear_unary
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
@@ -27,7 +28,7 @@ from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_
 REQUANTIZE_THREADS = 1
 
 
-class Int8Kernels(ConvAddKernels):
+class Int8Kernels(ConvAddKernels, ConvRequantKernels):
     """MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and (de)quantization, mixed
     into ``CpuBackend`` (whose libraries, buffers, frozen arrays and thread count they use)."""
 

@@ -196,6 +196,30 @@ def _qconv_add(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0, 9), conv_add)
 
 
+def _qconv_requant(be: Any, step: Any, args: list) -> Callable | None:
+    """QLinearConvRequant (``int8_conv_requant``): its convolution with the post-ops, bound."""
+    if len(args) != 11:
+        return None
+    attrs = step.node.attrs
+    plan = be.qconv_requant_plan(*args, attrs.get("clip_min"), attrs.get("clip_max"),
+                                 **_conv_kwargs(step, step.in_shapes[3]))
+    if plan is None:
+        return None
+    conv, bound, out_shape, y_dtype = plan
+    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
+    x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
+    new_out = out_factory(be, out_shape, y_dtype)
+
+    def conv_requant(x: Any) -> Any:
+        if not _codes_in(x, x_shape, x_dtype):
+            return None
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    conv_requant.kept = run
+    return _guarded(be, step, args, (0,), conv_requant)
+
+
 def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
              fast: Callable) -> Callable:
     """``fast(*activations)`` for the node's inputs while every other input is the object
@@ -224,7 +248,8 @@ def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
 _BUILDERS: dict[str, Callable] = {"QLinearAdd": _qadd, "QGemm": _qgemm,
                                   "QLinearConcat": _qconcat,
                                   "QLinearGlobalAveragePool": _qgap,
-                                  "QLinearConvAdd": _qconv_add}
+                                  "QLinearConvAdd": _qconv_add,
+                                  "QLinearConvRequant": _qconv_requant}
 
 
 def prepared_int8_step(be: Any, step: Any, args: list, out: Any) -> Callable | None:

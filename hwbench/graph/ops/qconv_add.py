@@ -1,5 +1,7 @@
 """hwbench's QLinearConvAdd (``graph.qconv_add_fusion``): a QLinearConv whose codes only
-a QLinearAdd reads, and that Add, as one node.
+a QLinearAdd reads, and that Add, as one node; and QLinearConvRequant
+(``graph.qconv_requant_fusion``): a QLinearConv whose codes only a DequantizeLinear reads,
+then a Relu or Clip, then a QuantizeLinear.
 
 Inputs: QLinearConv's nine (``x, x_scale, x_zero_point, w, w_scale, w_zero_point,
 a_scale, a_zero_point, bias``; ``a`` is the conv's output, bias "" when absent), then the
@@ -7,9 +9,16 @@ Add's other operand (``b, b_scale, b_zero_point``) and its ``y_scale, y_zero_poi
 Attributes: the conv's, and the Add's ``fused_relu``. The cpu backend's
 ``float32-requant`` mode runs it as one convolution (``qconv_add``); anything else runs
 the conv, then the Add, as the two nodes did (the same codes).
+
+QLinearConvRequant's inputs: QLinearConv's nine, then the QuantizeLinear's ``y_scale,
+y_zero_point``; attributes: the conv's and ``clip_min``/``clip_max`` (the Clip's bounds,
+0 and none for a Relu; neither without an activation). ``float32-requant`` runs it as one
+convolution (``qconv_requant``); anything else runs the four ops.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
 from hwbench.graph.ops.counting import conv_flops
@@ -23,6 +32,7 @@ from hwbench.graph.ops.quantized import (
 )
 
 QCONV_ADD = "QLinearConvAdd"
+QCONV_REQUANT = "QLinearConvRequant"
 # The pass fuses only where a_scale / y_scale is below this: a conv code 1 LSB off then
 # moves the sum by less than one output step (margin: float32 rounding of the sum).
 RATIO_LIMIT = 0.99
@@ -50,9 +60,34 @@ def _shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return _qlinear_conv_shape(node, shapes, graph)
 
 
+def _run_qconv_requant(be, x, s: Step):
+    h = [_host(be, v) if i in _REQUANT_HOST else v for i, v in enumerate(x)]
+    lo, hi = s.node.attrs.get("clip_min"), s.node.attrs.get("clip_max")
+    fused = getattr(be, "qconv_requant", None)  # cpu:float32-requant: one convolution
+    if fused is not None:
+        y = fused(*h, lo=lo, hi=hi, **_conv_kwargs(s, s.in_shapes[3]))
+        if y is not None:
+            return y
+    a = _run_qlinear_conv(be, x[:9], s)
+    f = be.dequantize_linear(a, h[6], h[7])
+    if lo is not None or hi is not None:
+        f = be.unary(f, "clip", alpha=lo, beta=hi)
+    return be.quantize_linear(f, h[9], h[10])
+
+
+def _requant_type(node: Node, ins: list) -> list:
+    """QuantizeLinear's: its zero point's type, else uint8."""
+    return [ins[10] if len(ins) > 10 and ins[10] is not None else np.dtype(np.uint8)]
+
+
 _HOST = (1, 2, 4, 5, 6, 7, 10, 11, 12, 13)
+_REQUANT_HOST = (1, 2, 4, 5, 6, 7, 9, 10)
 DEFS = (
     OpDef(QCONV_ADD, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_add,
           kernels=("conv2d_int8", "add"), host_inputs=_HOST, integer=True,
           flops=conv_flops(3), output_itemsize=1, out_types=_out_type),
+    OpDef(QCONV_REQUANT, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_requant,
+          kernels=("conv2d_int8", "dequantize_linear", "unary", "quantize_linear"),
+          host_inputs=_REQUANT_HOST, integer=True, flops=conv_flops(3), output_itemsize=1,
+          out_types=_requant_type),
 )

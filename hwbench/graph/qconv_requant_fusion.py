@@ -1,0 +1,88 @@
+"""QLinearConv -> DequantizeLinear -> Relu/Clip -> QuantizeLinear (every conv of a model
+``hwbench.quantize_model`` made, but those feeding a float Add or Concat) as one
+``com.hwbench:QLinearConvRequant`` node, for the cpu backend's ``float32-requant`` mode
+(issue 16; ``Session`` runs this pass on that mode only).
+
+The three ops after the conv each made a float32 pass over its activation (MobileNet
+v2: 6.4 of 11.4 ms a run); ``backends/cpu/int8_conv_requant.py`` does their arithmetic
+as post-ops of the convolution. The node keeps every input, so any other backend or
+argument runs the four ops (``graph/ops/qconv_add.py``). Conditions: each value read by
+the next op alone and no graph output; the DequantizeLinear reads the codes with the
+conv's own output scale and zero point; constant per-tensor parameters and Clip bounds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
+from hwbench.graph.ops.qconv_add import QCONV_REQUANT
+from hwbench.graph.qdq_fusion import _const, _Group, replace_groups
+
+
+def _only_reader(grp: _Group, name: str) -> Node | None:
+    readers = grp.consumers.get(name, [])
+    if len(readers) != 1 or name in grp.g.output_names:
+        return None
+    return readers[0]
+
+
+def _scalar(grp: _Group, name: str) -> bool:
+    value = _const(grp.g, name)
+    return value is not None and value.size == 1
+
+
+def _bounds(grp: _Group, act: Node) -> tuple[float | None, float | None] | None:
+    """(min, max) of a Relu or a Clip with constant bounds, else None."""
+    if act.op_type == "Relu" and not act.domain:
+        return 0.0, None
+    if act.op_type != "Clip" or act.domain:
+        return None
+    if grp.g.opset < 11:
+        lo, hi = act.attrs.get("min"), act.attrs.get("max")
+    else:
+        names = list(act.inputs[1:3]) + [""] * (3 - len(act.inputs))
+        if any(n and not _scalar(grp, n) for n in names[:2]):
+            return None
+        lo, hi = (_const(grp.g, n).item() if n else None for n in names[:2])
+    return (None if lo is None else float(lo)), (None if hi is None else float(hi))
+
+
+def _fuse(grp: _Group, conv: Node) -> tuple | None:
+    """(the fused node, the DequantizeLinear, the activation or None, the Quantize)."""
+    if conv.op_type != "QLinearConv" or conv.domain:
+        return None
+    ins = list(conv.inputs) + [""] * (9 - len(conv.inputs))
+    dq = _only_reader(grp, conv.outputs[0])
+    if dq is None or dq.op_type != "DequantizeLinear" or dq.domain \
+            or dq.attrs.get("block_size") or list(dq.inputs[1:3]) != ins[6:8] \
+            or not _scalar(grp, ins[6]):
+        return None
+    nxt = _only_reader(grp, dq.outputs[0])
+    act, lo, hi = None, None, None
+    if nxt is not None and nxt.op_type in ("Relu", "Clip"):
+        bounds = _bounds(grp, nxt)
+        if bounds is None:
+            return None
+        act, (lo, hi) = nxt, bounds
+        nxt = _only_reader(grp, act.outputs[0])
+    if nxt is None or nxt.op_type != "QuantizeLinear" or nxt.domain \
+            or nxt.attrs.get("block_size") or nxt.attrs.get("output_dtype") \
+            or len(nxt.inputs) < 2 or not _scalar(grp, nxt.inputs[1]) \
+            or (len(nxt.inputs) > 2 and nxt.inputs[2] and not _scalar(grp, nxt.inputs[2])):
+        return None
+    y_zero = nxt.inputs[2] if len(nxt.inputs) > 2 else ""
+    attrs = dict(conv.attrs)
+    if lo is not None and np.isfinite(lo):
+        attrs["clip_min"] = lo
+    if hi is not None and np.isfinite(hi):
+        attrs["clip_max"] = hi
+    node = Node(QCONV_REQUANT, ins + [nxt.inputs[1], y_zero], list(nxt.outputs), attrs,
+                f"{conv.name or conv.outputs[0]}_requant", FUSED_DOMAIN)
+    return node, dq, act, nxt
+
+
+def fuse_qconv_requant(graph: Graph) -> Graph:
+    """Every QLinearConv -> DequantizeLinear -> [Relu | Clip] -> QuantizeLinear chain as one
+    ``QLinearConvRequant`` node (in place)."""
+    return replace_groups(graph, _fuse)
