@@ -63,7 +63,8 @@ def test_op_sets_the_graph_layer_uses_come_from_the_registry():
         f"com.microsoft:{op}" for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid",
                                          "QLinearLeakyRelu", "QLinearGlobalAveragePool",
                                          "QLinearAveragePool", "QLinearConcat", "QGemm",
-                                         "QLinearSoftmax")}
+                                         "QLinearSoftmax")} | {
+        f"{FUSED_DOMAIN}:{op}" for op in ("QLinearConvAdd", "QLinearConvRequant")}
     assert op_def("Reshape").host_inputs == (1,)
     assert op_def("QLinearConv").kernels == ("conv2d_int8",)
 
