@@ -64,7 +64,8 @@ def test_op_sets_the_graph_layer_uses_come_from_the_registry():
                                          "QLinearLeakyRelu", "QLinearGlobalAveragePool",
                                          "QLinearAveragePool", "QLinearConcat", "QGemm",
                                          "QLinearSoftmax")} | {
-        f"{FUSED_DOMAIN}:{op}" for op in ("QLinearConvAdd", "QLinearConvRequant")}
+        f"{FUSED_DOMAIN}:{op}" for op in ("QLinearConvAdd", "QLinearConvRequant",
+                                          "QLinearConvDequantAdd")}
     assert op_def("Reshape").host_inputs == (1,)
     assert op_def("QLinearConv").kernels == ("conv2d_int8",)
 
@@ -116,6 +117,7 @@ NO_NODE_TESTS = {
     f"{FUSED_DOMAIN}:{FUSED_GEMM}": "hwbench's own op: tests/test_gemm_fusion.py",
     f"{FUSED_DOMAIN}:QLinearConvAdd": "hwbench's own op: tests/test_qconv_add.py",
     f"{FUSED_DOMAIN}:QLinearConvRequant": "hwbench's own op: tests/test_qconv_add.py",
+    f"{FUSED_DOMAIN}:QLinearConvDequantAdd": "hwbench's own op: tests/test_qconv_add.py",
     **{f"com.microsoft:{op}": "onnxruntime's contrib op, no ONNX node test: "
        "tests/test_qoperator.py checks it against onnxruntime"
        for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",

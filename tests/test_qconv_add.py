@@ -265,6 +265,16 @@ def test_the_fused_conv_requant_is_the_unfused_ops_codes(fast, data):
     assert diff.max(initial=0) <= 1 and np.count_nonzero(diff) <= max(1, got.size // 1000)
 
 
+def _xf(seed: int = 0) -> dict:
+    return {"x": (np.random.default_rng(seed).standard_normal((1, 8, 6, 6)) * 2)
+            .astype(np.float32)}
+
+
+def _built(sess: Session, kind: str) -> int:
+    """How many fused primitives of ``kind`` the session's backend built (not None)."""
+    return sum(1 for k, v in sess.backend._primitives.items() if k[0] == kind and v is not None)
+
+
 def _requant_model(tmp_path, act: str, dq_scale: str = "sa") -> str:
     """x -> QLinearConv (3x3) -> DequantizeLinear -> act -> QuantizeLinear."""
     from onnx import TensorProto, helper, numpy_helper
@@ -277,7 +287,8 @@ def _requant_model(tmp_path, act: str, dq_scale: str = "sa") -> str:
               "bias": rng.integers(-2000, 2000, 8).astype(np.int32),
               "sy": np.float32(6 / 255), "zy": np.uint8(0),
               "lo": np.float32(0), "hi": np.float32(6)}
-    nodes = [helper.make_node("QLinearConv", ["x", "sx", "zx", "w", "sw", "zw", "sa", "za",
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["q"]),
+             helper.make_node("QLinearConv", ["q", "sx", "zx", "w", "sw", "zw", "sa", "za",
                                               "bias"], ["a"], pads=[1, 1, 1, 1]),
              helper.make_node("DequantizeLinear", ["a", dq_scale, "za"], ["f"])]
     if act == "clip":
@@ -287,7 +298,7 @@ def _requant_model(tmp_path, act: str, dq_scale: str = "sa") -> str:
     nodes.append(helper.make_node("QuantizeLinear", ["g" if act else "f", "sy", "zy"], ["y"]))
     shape = [1, 8, 6, 6]
     graph = helper.make_graph(
-        nodes, "conv_requant", [helper.make_tensor_value_info("x", TensorProto.UINT8, shape)],
+        nodes, "conv_requant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
         [helper.make_tensor_value_info("y", TensorProto.UINT8, shape)],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in params.items()])
     path = tmp_path / f"conv_requant_{act}_{dq_scale}.onnx"
@@ -301,20 +312,23 @@ def test_conv_requant_sessions_fuse_in_the_mode_and_keep_its_codes(tmp_path, act
 
     path = _requant_model(tmp_path, act)
     fused_graph = fuse_qconv_requant(optimize(load_onnx(path)))
-    assert [n.op_type for n in fused_graph.nodes] == ["QLinearConvRequant"]
+    assert [n.op_type for n in fused_graph.nodes] == ["QuantizeLinear", "QLinearConvRequant"]
     bounds = {"clip": (0.0, 6.0), "relu": (0.0, None), "": (None, None)}[act]
-    attrs = fused_graph.nodes[0].attrs
+    attrs = fused_graph.nodes[1].attrs
     assert (attrs.get("clip_min"), attrs.get("clip_max")) == bounds
     sess = Session(path, "cpu:float32-requant")
-    assert [n.op_type for n in sess.graph.nodes] == ["QLinearConvRequant"]
+    assert [n.op_type for n in sess.graph.nodes] == ["QuantizeLinear", "QLinearConvRequant"]
     unfused = Executor(optimize(load_onnx(path)), session_backend("cpu:float32-requant"))
     for seed in range(3):  # traced, then the bound host step
-        got, want = sess.run(_x(seed))[0], unfused.run(_x(seed))[0]
+        got, want = sess.run(_xf(seed))[0], unfused.run(_xf(seed))[0]
+        # the unfused mode's QuantizeLinear multiplies by 1/y_scale, the fused one divides
+        # (as NumPy does): a value near a tie may round the other way
         diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
-        assert diff.max() <= 1 and np.count_nonzero(diff) <= 1
+        assert diff.max() <= 1 and np.count_nonzero(diff) <= got.size // 50
+    assert _built(sess, "qconv-requant") == 1  # the fused convolution ran
     for backend in ("numpy", "cpu"):  # elsewhere: the four ops, bit for bit
-        want = Executor(optimize(load_onnx(path)), get_backend(backend)).run(_x(1))[0]
-        got = Executor(fused_graph, get_backend(backend)).run(_x(1))[0]
+        want = Executor(optimize(load_onnx(path)), get_backend(backend)).run(_xf(1))[0]
+        got = Executor(fused_graph, get_backend(backend)).run(_xf(1))[0]
         assert got.tobytes() == want.tobytes()
     assert "QLinearConvRequant" not in {n.op_type for n in Session(path, "cpu").graph.nodes}
 
@@ -325,3 +339,62 @@ def test_conv_requant_needs_the_convs_own_scale(tmp_path):
     path = _requant_model(tmp_path, "relu", dq_scale="sb")  # read with another scale
     kept = fuse_qconv_requant(optimize(load_onnx(path)))
     assert "QLinearConvRequant" not in {n.op_type for n in kept.nodes}
+
+
+# -- QLinearConvDequantAdd: the conv, DequantizeLinear, an Add of a float residual, Relu --
+def _dequant_add_model(tmp_path, relu: bool, residual_first: bool) -> str:
+    """x codes and r floats -> QLinearConv (3x3) -> DequantizeLinear -> Add(r) [-> Relu]."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+    params = {"sx": np.float32(0.02), "zx": np.uint8(0),
+              "w": rng.integers(-127, 128, (8, 8, 3, 3)).astype(np.int8),
+              "sw": np.asarray(rng.uniform(0.001, 0.01, 8), np.float32), "zw": np.int8(0),
+              "sa": np.float32(0.05), "za": np.uint8(128),
+              "bias": rng.integers(-2000, 2000, 8).astype(np.int32),
+              "sr": np.float32(0.03), "zr": np.uint8(100)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["q"]),
+             helper.make_node("DequantizeLinear", ["q", "sx", "zx"], ["r"]),
+             helper.make_node("QLinearConv", ["q", "sx", "zx", "w", "sw", "zw", "sa", "za",
+                                              "bias"], ["a"], pads=[1, 1, 1, 1]),
+             helper.make_node("DequantizeLinear", ["a", "sa", "za"], ["f"]),
+             helper.make_node("Add", ["r", "f"] if residual_first else ["f", "r"], ["s"])]
+    if relu:
+        nodes.append(helper.make_node("Relu", ["s"], ["y"]))
+    shape = [1, 8, 6, 6]
+    graph = helper.make_graph(
+        nodes, "conv_dequant_add",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y" if relu else "s", TensorProto.FLOAT, shape)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in params.items()])
+    path = tmp_path / f"conv_dequant_add_{relu}_{residual_first}.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return str(path)
+
+
+@pytest.mark.parametrize("relu", [True, False])
+@pytest.mark.parametrize("residual_first", [True, False])
+def test_conv_dequant_add_is_the_unfused_ops_float32_bit_for_bit(tmp_path, relu,
+                                                                 residual_first):
+    from hwbench.graph.qconv_requant_fusion import fuse_qconv_dequant_add
+
+    path = _dequant_add_model(tmp_path, relu, residual_first)
+    fused = fuse_qconv_dequant_add(optimize(load_onnx(path)))
+    assert [n.op_type for n in fused.nodes] == ["QuantizeLinear", "DequantizeLinear",
+                                                "QLinearConvDequantAdd"]
+    assert fused.nodes[2].attrs["fused_relu"] == int(relu)
+    sess = Session(path, "cpu:float32-requant")
+    assert "QLinearConvDequantAdd" in {n.op_type for n in sess.graph.nodes}
+    unfused = Executor(optimize(load_onnx(path)), session_backend("cpu:float32-requant"))
+    exact = Executor(optimize(load_onnx(path)), get_backend("numpy"))
+    for seed in range(3):  # traced, then the bound host step
+        got, want = sess.run(_xf(seed))[0], unfused.run(_xf(seed))[0]
+        assert got.dtype == np.float32
+        # the conv's codes, then NumPy's float32 DequantizeLinear, Add and Relu
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        assert np.abs(got - exact.run(_xf(seed))[0]).max() <= 0.05 + 1e-6  # 1 LSB of sa
+    assert _built(sess, "qconv-dequant-add") == 1  # the fused convolution ran
+    for backend in ("numpy", "cpu"):  # elsewhere: the ops, bit for bit
+        want = Executor(optimize(load_onnx(path)), get_backend(backend)).run(_xf(1))[0]
+        got = Executor(fused, get_backend(backend)).run(_xf(1))[0]
+        assert got.tobytes() == want.tobytes()

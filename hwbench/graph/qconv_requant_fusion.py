@@ -9,6 +9,10 @@ as post-ops of the convolution. The node keeps every input, so any other backend
 argument runs the four ops (``graph/ops/qconv_add.py``). Conditions: each value read by
 the next op alone and no graph output; the DequantizeLinear reads the codes with the
 conv's own output scale and zero point; constant per-tensor parameters and Clip bounds.
+
+``fuse_qconv_dequant_add``: QLinearConv -> DequantizeLinear -> Add of a float32 value
+(-> Relu), the residual stream ``quantize_model`` keeps in float, as one
+``QLinearConvDequantAdd`` node with a float32 output.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
-from hwbench.graph.ops.qconv_add import QCONV_REQUANT
+from hwbench.graph.ops.qconv_add import QCONV_DEQUANT_ADD, QCONV_REQUANT
 from hwbench.graph.qdq_fusion import _const, _Group, replace_groups
 
 
@@ -86,3 +90,38 @@ def fuse_qconv_requant(graph: Graph) -> Graph:
     """Every QLinearConv -> DequantizeLinear -> [Relu | Clip] -> QuantizeLinear chain as one
     ``QLinearConvRequant`` node (in place)."""
     return replace_groups(graph, _fuse)
+
+
+def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
+    """(the fused node, the DequantizeLinear, the Add, the Relu or None)."""
+    if conv.op_type != "QLinearConv" or conv.domain:
+        return None
+    ins = list(conv.inputs) + [""] * (9 - len(conv.inputs))
+    dq = _only_reader(grp, conv.outputs[0])
+    if dq is None or dq.op_type != "DequantizeLinear" or dq.domain \
+            or dq.attrs.get("block_size") or list(dq.inputs[1:3]) != ins[6:8] \
+            or not _scalar(grp, ins[6]):
+        return None
+    add = _only_reader(grp, dq.outputs[0])
+    if add is None or add.op_type != "Add" or add.domain or len(add.inputs) != 2 \
+            or add.inputs[0] == add.inputs[1]:
+        return None
+    other = add.inputs[1] if add.inputs[0] == dq.outputs[0] else add.inputs[0]
+    producer = grp.producers.get(other)
+    if producer is None and other not in {v.name for v in grp.g.inputs} \
+            or producer is not None and grp.g.nodes.index(producer) > grp.g.nodes.index(conv):
+        return None  # the residual must exist where the conv runs
+    relu = _only_reader(grp, add.outputs[0])
+    if relu is not None and (relu.op_type != "Relu" or relu.domain):
+        relu = None
+    outputs = list((relu or add).outputs)
+    attrs = {**conv.attrs, "fused_relu": int(relu is not None)}
+    node = Node(QCONV_DEQUANT_ADD, ins + [other], outputs, attrs,
+                f"{conv.name or conv.outputs[0]}_dequant_add", FUSED_DOMAIN)
+    return node, dq, add, relu
+
+
+def fuse_qconv_dequant_add(graph: Graph) -> Graph:
+    """Every QLinearConv -> DequantizeLinear -> Add(float32) [-> Relu] as one
+    ``QLinearConvDequantAdd`` node (in place)."""
+    return replace_groups(graph, _fuse_dequant_add)

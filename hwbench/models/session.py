@@ -27,7 +27,7 @@ from hwbench.graph.gelu_fusion import fuse_gelu
 from hwbench.graph.gemm_fusion import fuse_gemm_activations, matmuls_as_gemm
 from hwbench.graph.passes import fuse_conv_epilogues, optimize
 from hwbench.graph.qconv_add_fusion import fuse_qconv_add
-from hwbench.graph.qconv_requant_fusion import fuse_qconv_requant
+from hwbench.graph.qconv_requant_fusion import fuse_qconv_dequant_add, fuse_qconv_requant
 from hwbench.models.model import Model, load_model
 from hwbench.models.quantization import quantize_model
 
@@ -84,8 +84,9 @@ class Session:
         ``gemm_fusion.matmuls_as_gemm`` (a MatMul by a weight and its bias as one Gemm),
         ``gemm_fusion.fuse_gemm_activations`` (Gemm+activation as one call) and, on
         ``cpu:float32-requant``, ``qconv_add_fusion.fuse_qconv_add`` and
-        ``qconv_requant_fusion.fuse_qconv_requant`` (a QLinearConv and the QLinearAdd, or
-        the DequantizeLinear, Relu/Clip and QuantizeLinear, after it as one convolution)
+        ``qconv_requant_fusion``'s two passes (a QLinearConv and the QLinearAdd, or the
+        DequantizeLinear, Relu/Clip and QuantizeLinear, or the DequantizeLinear and an Add
+        of a float residual, after it as one convolution)
         after the inference passes; False
         runs the graph op by op. ``plan``: ``run`` replays the compiled plan
         (``hwbench.graph.plan``: checks settled by the first run, kernels called directly
@@ -121,7 +122,7 @@ class Session:
                 graph = matmuls_as_gemm(graph)
             if getattr(self.backend, "requantization", None) == "float32":
                 # a QLinearConv and the Add, or Dequantize+Relu/Clip+Quantize, after it: one conv
-                graph = fuse_qconv_requant(fuse_qconv_add(graph))
+                graph = fuse_qconv_dequant_add(fuse_qconv_requant(fuse_qconv_add(graph)))
             self.graph = fuse_gemm_activations(graph)
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)

@@ -13,7 +13,10 @@ dst zero point and its saturation are QuantizeLinear's. Where oneDNN rounds as N
 does, the codes are the unfused ops' (the mode's conv, then the exact float ops); the
 test allows 1 LSB. Three float32 passes over the activation (dequantize, clip,
 quantize: 6.4 of MobileNet v2's 11.4 ms) become a few instructions per value inside
-the convolution.
+the convolution. ``qconv_dequant_add`` does the same for QLinearConv ->
+DequantizeLinear -> Add of a float32 residual (-> Relu), the float residual stream
+``quantize_model`` keeps in ResNets and MobileNets: a float32 output, the residual read by
+a binary post-op (``QLinearConvDequantAdd``).
 """
 
 from __future__ import annotations
@@ -34,19 +37,25 @@ from hwbench.backends.cpu.primitives import QConv
 from hwbench.kernels import spec
 
 
-def requant_post_ops(a_dtype: np.dtype, za: int, sa: float, lo: float | None,
-                     hi: float | None, divisor_md: Any) -> tuple[tuple, int]:
-    """The post-ops from the conv's value to QuantizeLinear's rounded value, and the index
-    of the division's operand (``y_scale``, one float32 value)."""
+def dequant_post_ops(a_dtype: np.dtype, za: int, sa: float) -> list[tuple]:
+    """The post-ops from the conv's value to DequantizeLinear's of its codes."""
     info = np.iinfo(a_dtype)
     ops: list[tuple] = []
-    if za:
+    if za:  # as the conv's own primitive adds its dst zero point: before rounding
         ops.append(("eltwise", "eltwise_linear", 1.0, float(za)))
     ops += [("eltwise", "eltwise_round", 0.0, 0.0),
             ("eltwise", "eltwise_clip", float(info.min), float(info.max))]
     if za:
         ops.append(("eltwise", "eltwise_linear", 1.0, float(-za)))
     ops.append(("eltwise", "eltwise_linear", float(sa), 0.0))
+    return ops
+
+
+def requant_post_ops(a_dtype: np.dtype, za: int, sa: float, lo: float | None,
+                     hi: float | None, divisor_md: Any) -> tuple[tuple, int]:
+    """The post-ops from the conv's value to QuantizeLinear's rounded value, and the index
+    of the division's operand (``y_scale``, one float32 value)."""
+    ops = dequant_post_ops(a_dtype, za, sa)
     if lo is not None or hi is not None:
         ops.append(("eltwise", "eltwise_clip", -np.inf if lo is None else float(lo),
                     np.inf if hi is None else float(hi)))
@@ -107,3 +116,57 @@ class ConvRequantKernels:
         bound = {ARG_WEIGHTS: packed, **self._qconv_args(p, w, key, zx, bias, fixed, y_zero),
                  arg_post_op(divide): np.full((1, 1, 1, 1), sy, np.float32)}
         return conv, bound, (p.n, p.out_h, p.out_w, p.k), y_dtype
+
+    def qconv_dequant_add(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale, a_zero,
+                          bias, r, relu: bool = False, stride=1, padding=0, dilation=1,
+                          groups: int = 1) -> ChannelsLastArray | None:
+        """``QLinearConvDequantAdd`` as one convolution with a float32 output, or None
+        (the op function runs the conv, DequantizeLinear, Add and Relu)."""
+        plan = self.qconv_dequant_add_plan(x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
+                                           a_zero, bias, r, relu, stride, padding, dilation,
+                                           groups)
+        if plan is None:
+            return None
+        conv, bound, out_shape, residual = plan
+        out = self._buffers.empty(out_shape, np.float32)
+        conv.prim.execute({ARG_SRC: x.nhwc, arg_post_op(residual): r.nhwc, ARG_DST: out,
+                           **bound})
+        return ChannelsLastArray(out)
+
+    def qconv_dequant_add_plan(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
+                               a_zero, bias, r, relu, stride, padding, dilation,
+                               groups) -> tuple | None:
+        """(``QConv`` with the post-ops, its bound arguments, output NHWC shape, index of
+        the residual's post-op), or None (threads set; ``int8_steps`` binds it once)."""
+        if self.requantization != "float32" or not self.keep_blocked \
+                or type(x) is not ChannelsLastArray or not x.nhwc.flags.c_contiguous \
+                or type(r) is not ChannelsLastArray or r.dtype != np.float32 \
+                or not r.nhwc.flags.c_contiguous:
+            return None
+        p, zx, zw = spec.check_conv2d_int8(x, w, x_zero, w_zero, stride, padding, dilation,
+                                           groups, bias, op="qconv2d")
+        fixed, za = spec.check_requantization(x_scale, w_scale, a_scale, a_zero, p.k,
+                                              ("x_scale", "w_scale"), "qconv2d")
+        sa = _scalar(a_scale)
+        out_shape = (p.n, p.out_h, p.out_w, p.k)
+        if sa is None or r.nhwc.shape != out_shape or symmetric_zero_point(w.dtype, zw) is None \
+                or w not in self.frozen or not (bias is None or bias in self.frozen):
+            return None
+        x_dtype = np.dtype(p.x_dtype)
+        self.dnnl.set_num_threads(self._threads_now)
+        key = ("qconv-dequant-add", p, x_dtype.str, za.dtype.str, int(zx) != 0, int(za),
+               float(np.float32(sa)), bool(relu))
+        r_md = self.dnnl.memory_desc((p.n, p.k, p.out_h, p.out_w), np.float32, tag="acdb")
+        post_ops = dequant_post_ops(za.dtype, int(za), float(np.float32(sa)))
+        residual = len(post_ops)
+        post_ops.append(("binary", "binary_add", r_md))
+        if relu:
+            post_ops.append(("eltwise", "eltwise_relu", 0.0, 0.0))
+        conv = self._primitive(key, lambda: fused_or_none(lambda: QConv(
+            self.dnnl, p, x_dtype, np.float32, (int(zx) != 0, False), tuple(post_ops))))
+        if conv is None:
+            return None
+        packed = self._once_per_array(w, key, lambda w: conv.pack_weights(as_int8(w)))
+        no_zero = np.zeros((), np.uint8)  # a float32 output: no dst zero point
+        bound = {ARG_WEIGHTS: packed, **self._qconv_args(p, w, key, zx, bias, fixed, no_zero)}
+        return conv, bound, out_shape, residual

@@ -220,6 +220,31 @@ def _qconv_requant(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0,), conv_requant)
 
 
+def _qconv_dequant_add(be: Any, step: Any, args: list) -> Callable | None:
+    """QLinearConvDequantAdd: its convolution with a float32 output and the residual read
+    by a binary post-op, bound."""
+    if len(args) != 10:
+        return None
+    plan = be.qconv_dequant_add_plan(*args, bool(step.node.attrs.get("fused_relu", 0)),
+                                     **_conv_kwargs(step, step.in_shapes[3]))
+    if plan is None:
+        return None
+    conv, bound, out_shape, residual = plan
+    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(residual), ARG_DST)).runner()
+    x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
+    new_out = out_factory(be, out_shape, np.float32)
+    f32 = np.dtype(np.float32)
+
+    def conv_dequant_add(x: Any, r: Any) -> Any:
+        if not (_codes_in(x, x_shape, x_dtype) and _codes_in(r, out_shape, f32)):
+            return None
+        out, a_out = new_out()
+        run(address(x.nhwc), address(r.nhwc), a_out)
+        return ChannelsLastArray(out)
+    conv_dequant_add.kept = run
+    return _guarded(be, step, args, (0, 9), conv_dequant_add)
+
+
 def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
              fast: Callable) -> Callable:
     """``fast(*activations)`` for the node's inputs while every other input is the object
@@ -249,7 +274,8 @@ _BUILDERS: dict[str, Callable] = {"QLinearAdd": _qadd, "QGemm": _qgemm,
                                   "QLinearConcat": _qconcat,
                                   "QLinearGlobalAveragePool": _qgap,
                                   "QLinearConvAdd": _qconv_add,
-                                  "QLinearConvRequant": _qconv_requant}
+                                  "QLinearConvRequant": _qconv_requant,
+                                  "QLinearConvDequantAdd": _qconv_dequant_add}
 
 
 def prepared_int8_step(be: Any, step: Any, args: list, out: Any) -> Callable | None:

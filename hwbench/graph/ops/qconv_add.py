@@ -14,6 +14,10 @@ QLinearConvRequant's inputs: QLinearConv's nine, then the QuantizeLinear's ``y_s
 y_zero_point``; attributes: the conv's and ``clip_min``/``clip_max`` (the Clip's bounds,
 0 and none for a Relu; neither without an activation). ``float32-requant`` runs it as one
 convolution (``qconv_requant``); anything else runs the four ops.
+
+QLinearConvDequantAdd (``graph.qconv_requant_fusion``): a QLinearConv, DequantizeLinear of
+its codes, an Add of a float32 residual and, with ``fused_relu``, a Relu; inputs
+QLinearConv's nine and the residual; a float32 output.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from hwbench.graph.ops.quantized import (
 
 QCONV_ADD = "QLinearConvAdd"
 QCONV_REQUANT = "QLinearConvRequant"
+QCONV_DEQUANT_ADD = "QLinearConvDequantAdd"
 # The pass fuses only where a_scale / y_scale is below this: a conv code 1 LSB off then
 # moves the sum by less than one output step (margin: float32 rounding of the sum).
 RATIO_LIMIT = 0.99
@@ -75,6 +80,19 @@ def _run_qconv_requant(be, x, s: Step):
     return be.quantize_linear(f, h[9], h[10])
 
 
+def _run_qconv_dequant_add(be, x, s: Step):
+    h = [_host(be, v) if i in _REQUANT_HOST else v for i, v in enumerate(x)]
+    relu = bool(s.node.attrs.get("fused_relu", 0))
+    fused = getattr(be, "qconv_dequant_add", None)  # cpu:float32-requant: one convolution
+    if fused is not None:
+        y = fused(*h, relu=relu, **_conv_kwargs(s, s.in_shapes[3]))
+        if y is not None:
+            return y
+    a = _run_qlinear_conv(be, x[:9], s)
+    y = be.add(be.dequantize_linear(a, h[6], h[7]), x[9])
+    return be.relu(y) if relu else y
+
+
 def _requant_type(node: Node, ins: list) -> list:
     """QuantizeLinear's: its zero point's type, else uint8."""
     return [ins[10] if len(ins) > 10 and ins[10] is not None else np.dtype(np.uint8)]
@@ -90,4 +108,8 @@ DEFS = (
           kernels=("conv2d_int8", "dequantize_linear", "unary", "quantize_linear"),
           host_inputs=_REQUANT_HOST, integer=True, flops=conv_flops(3), output_itemsize=1,
           out_types=_requant_type),
+    OpDef(QCONV_DEQUANT_ADD, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_dequant_add,
+          kernels=("conv2d_int8", "dequantize_linear", "add", "relu"),
+          host_inputs=(1, 2, 4, 5, 6, 7), integer=True, flops=conv_flops(3),
+          out_types=lambda node, ins: [np.dtype(np.float32)]),
 )
