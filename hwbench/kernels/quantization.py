@@ -43,6 +43,12 @@ class FixedPointMultiplier:
                                     along_axis(self.right_shift, axis, rank))
 
 
+# cpu:float32-requant fuses a QLinearConv into the QLinearAdd reading it only where the
+# conv's scale over the Add's output scale is below this: a conv code 1 LSB off then moves
+# the sum by less than one output step (margin: float32 rounding of the sum). Shared by
+# the graph pass (``graph/qconv_add_fusion.py``) and the kernel (``cpu/int8_conv_add.py``).
+FUSED_ADD_RATIO_LIMIT = 0.99
+
 def quantize_multiplier(real_scale: float | np.ndarray) -> FixedPointMultiplier:
     """Split positive scale(s) into a 31-bit fixed-point multiplier and a right shift.
 

@@ -8,12 +8,15 @@ their product comes out NHWC; in a session it stays a ``ChannelsLastArray``. The
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hwbench.backends.cpu.int8_bracket import qconv2d_bracket
 from hwbench.backends.cpu.int8_conv_add import ConvAddKernels
 from hwbench.backends.cpu.int8_conv_requant import ConvRequantKernels
 from hwbench.backends.cpu.int8_direct import conv_s32_rows
+from hwbench.backends.cpu.int8_steps import prepared_int8_step
 from hwbench.backends.cpu.int8_tables import qlinear_binary, qlinear_concat, qlinear_unary
 from hwbench.backends.cpu.layouts import ChannelsLastArray, nhwc_axis
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
@@ -66,6 +69,14 @@ class Int8Kernels(ConvAddKernels, ConvRequantKernels):
         out = self._buffers.empty(nhwc.shape[:3] + (len(order),), nhwc.dtype)
         copy(nhwc, out)
         return ChannelsLastArray(out)
+
+    def _prepared_step(self, step: Any, args: list, out: Any, problem: Any) -> Any:
+        """A compiled plan's replay of a node that began no checked kernel: onnxruntime's
+        and hwbench's int8 nodes in the ``float32-requant`` mode, bound (``int8_steps``);
+        else the tensor ops' (Gather, an RNN's lengths)."""
+        if step.node.domain and getattr(self, "fast_replay", True):
+            return prepared_int8_step(self, step, args, out)
+        return super()._prepared_step(step, args, out, problem)
 
     def qlinear_unary(self, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
         """QLinearSigmoid/QLinearLeakyRelu by one 256-entry table lookup, or None."""

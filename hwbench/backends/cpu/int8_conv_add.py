@@ -34,8 +34,8 @@ from hwbench.backends.cpu.float32_requant import (
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS, arg_post_op
 from hwbench.backends.cpu.primitives import QConv
-from hwbench.graph.ops.qconv_add import RATIO_LIMIT
 from hwbench.kernels import spec
+from hwbench.kernels.quantization import FUSED_ADD_RATIO_LIMIT as RATIO_LIMIT
 
 RESIDUAL = 3  # the index of the binary post-op reading the Add's other codes
 
@@ -70,7 +70,9 @@ class ConvAddKernels:
         out = self._buffers.empty(out_shape, y_dtype)
         conv.prim.execute({ARG_SRC: x.nhwc, arg_post_op(RESIDUAL): b.nhwc, ARG_DST: out,
                            **bound})
-        return ChannelsLastArray(out)
+        result = ChannelsLastArray(out)
+        self._traced_fused = (result, plan)  # a compiled plan binds it (``int8_steps``)
+        return result
 
     def qconv_add_plan(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale, a_zero, bias,
                        b, b_scale, b_zero, y_scale, y_zero, relu, stride, padding, dilation,

@@ -80,7 +80,9 @@ class ConvRequantKernels:
         conv, bound, out_shape, y_dtype = plan
         out = self._buffers.empty(out_shape, y_dtype)
         conv.prim.execute({ARG_SRC: x.nhwc, ARG_DST: out, **bound})
-        return ChannelsLastArray(out)
+        result = ChannelsLastArray(out)
+        self._traced_fused = (result, plan)  # a compiled plan binds it (``int8_steps``)
+        return result
 
     def qconv_requant_plan(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale, a_zero,
                            bias, y_scale, y_zero, lo, hi, stride, padding, dilation,
@@ -131,7 +133,9 @@ class ConvRequantKernels:
         out = self._buffers.empty(out_shape, np.float32)
         conv.prim.execute({ARG_SRC: x.nhwc, arg_post_op(residual): r.nhwc, ARG_DST: out,
                            **bound})
-        return ChannelsLastArray(out)
+        result = ChannelsLastArray(out)
+        self._traced_fused = (result, plan)  # a compiled plan binds it (``int8_steps``)
+        return result
 
     def qconv_dequant_add_plan(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
                                a_zero, bias, r, relu, stride, padding, dilation,

@@ -29,7 +29,6 @@ from hwbench.backends.cpu.int8_conv_add import RESIDUAL
 from hwbench.backends.cpu.int8_prepared import _codes_in, _qconv
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, arg_post_op
-from hwbench.graph.ops.quantized import _conv_kwargs
 
 _ndarray = np.ndarray
 
@@ -48,7 +47,7 @@ def _same_codes(got: Any, want: Any) -> bool:
     return got.shape == want.shape and got.dtype == want.dtype and np.array_equal(got, want)
 
 
-def _qadd(be: Any, step: Any, args: list) -> Callable | None:
+def _qadd(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearAdd (``fused_relu`` too) of channels-last codes: ``_qadd_fused``'s runner."""
     if len(args) != 8 or type(args[0]) is not ChannelsLastArray \
             or type(args[3]) is not ChannelsLastArray:
@@ -76,7 +75,7 @@ def _qadd(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0, 3), add)
 
 
-def _qgemm(be: Any, step: Any, args: list) -> Callable | None:
+def _qgemm(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QGemm with an 8-bit output: ``qgemm_requant``'s 1x1 conv on A's rows, its checks
     made once (``_qgemm_as_conv``) and its conv ``int8_prepared``'s bound replay."""
     attrs = step.node.attrs
@@ -105,7 +104,7 @@ def _qgemm(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0,), gemm)
 
 
-def _qconcat(be: Any, step: Any, args: list) -> Callable | None:
+def _qconcat(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearConcat on channels of channels-last codes: ``_qconcat_fused``'s reorders
     into one output, or with ``gather_channels`` a channel shuffle of its inputs,
     ``_qconcat_shuffled``'s (each input into its interleaved channels)."""
@@ -147,7 +146,7 @@ def _qconcat(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, positions, concat)
 
 
-def _qgap(be: Any, step: Any, args: list) -> Callable | None:
+def _qgap(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearGlobalAveragePool of channels-last codes: ``_qgap_fused``'s pooling, bound."""
     if len(args) != 5 or type(args[0]) is not ChannelsLastArray \
             or not args[0].nhwc.flags.c_contiguous:
@@ -172,12 +171,19 @@ def _qgap(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0,), gap)
 
 
-def _qconv_add(be: Any, step: Any, args: list) -> Callable | None:
+def _traced_plan(be: Any, out: Any) -> tuple | None:
+    """The plan of the fused convolution whose traced call gave ``out`` (the kernel keeps
+    its last one: ``qconv_add``, ``qconv_requant``, ``qconv_dequant_add``), or None."""
+    traced = getattr(be, "_traced_fused", None)
+    be._traced_fused = None
+    return traced[1] if traced is not None and traced[0] is out else None
+
+
+def _qconv_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearConvAdd (``int8_conv_add``): its convolution with the Add's post-ops, bound."""
     if len(args) != 14:
         return None
-    plan = be.qconv_add_plan(*args, bool(step.node.attrs.get("fused_relu", 0)),
-                             **_conv_kwargs(step, step.in_shapes[3]))
+    plan = _traced_plan(be, out)
     if plan is None:
         return None
     conv, bound, out_shape, y_dtype = plan
@@ -196,13 +202,11 @@ def _qconv_add(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0, 9), conv_add)
 
 
-def _qconv_requant(be: Any, step: Any, args: list) -> Callable | None:
+def _qconv_requant(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearConvRequant (``int8_conv_requant``): its convolution with the post-ops, bound."""
     if len(args) != 11:
         return None
-    attrs = step.node.attrs
-    plan = be.qconv_requant_plan(*args, attrs.get("clip_min"), attrs.get("clip_max"),
-                                 **_conv_kwargs(step, step.in_shapes[3]))
+    plan = _traced_plan(be, out)
     if plan is None:
         return None
     conv, bound, out_shape, y_dtype = plan
@@ -220,13 +224,12 @@ def _qconv_requant(be: Any, step: Any, args: list) -> Callable | None:
     return _guarded(be, step, args, (0,), conv_requant)
 
 
-def _qconv_dequant_add(be: Any, step: Any, args: list) -> Callable | None:
+def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearConvDequantAdd: its convolution with a float32 output and the residual read
     by a binary post-op, bound."""
     if len(args) != 10:
         return None
-    plan = be.qconv_dequant_add_plan(*args, bool(step.node.attrs.get("fused_relu", 0)),
-                                     **_conv_kwargs(step, step.in_shapes[3]))
+    plan = _traced_plan(be, out)
     if plan is None:
         return None
     conv, bound, out_shape, residual = plan
@@ -284,7 +287,7 @@ def prepared_int8_step(be: Any, step: Any, args: list, out: Any) -> Callable | N
     build = _BUILDERS.get(step.node.op_type)
     if build is None or be.requantization != "float32" or not be.keep_blocked:
         return None
-    call = build(be, step, args)
+    call = build(be, step, args, out)
     if call is None:
         return None
     be.dnnl.set_num_threads(be._threads_now)

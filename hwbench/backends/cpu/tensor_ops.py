@@ -79,14 +79,9 @@ class TensorOpsKernels:
     def _prepared_step(self, step: Any, args: list[Any], out: Any, problem: Any) -> Any:
         """A compiled plan's replay of a node whose checks read run-time values
         (``Plan._host_step``): Gather of plain arrays (``prepared_steps``), an RNN's
-        traced sequence lengths (also there), onnxruntime's int8 QOperator nodes in the
-        ``float32-requant`` mode (``int8_steps``), else None."""
-        if not getattr(self, "fast_replay", True):
+        traced sequence lengths (also there), else None."""
+        if step.node.domain or not getattr(self, "fast_replay", True):
             return None
-        if step.node.domain:
-            # here, not at the top: int8_steps imports int8_prepared, which imports this
-            from hwbench.backends.cpu.int8_steps import prepared_int8_step
-            return prepared_int8_step(self, step, args, out)
         if step.node.op_type == "Gather":
             return prepared_gather(self, step, args, out)
         if step.node.op_type in ("RNN", "GRU", "LSTM"):

@@ -34,13 +34,12 @@ from hwbench.graph.ops.quantized import (
     _qlinear_conv_shape,
     _run_qlinear_conv,
 )
+from hwbench.kernels.quantization import FUSED_ADD_RATIO_LIMIT
 
 QCONV_ADD = "QLinearConvAdd"
 QCONV_REQUANT = "QLinearConvRequant"
 QCONV_DEQUANT_ADD = "QLinearConvDequantAdd"
-# The pass fuses only where a_scale / y_scale is below this: a conv code 1 LSB off then
-# moves the sum by less than one output step (margin: float32 rounding of the sum).
-RATIO_LIMIT = 0.99
+RATIO_LIMIT = FUSED_ADD_RATIO_LIMIT  # the pass fuses only where a_scale / y_scale is below
 _run_add = _run_binary("add")
 
 
@@ -81,7 +80,7 @@ def _run_qconv_requant(be, x, s: Step):
 
 
 def _run_qconv_dequant_add(be, x, s: Step):
-    h = [_host(be, v) if i in _REQUANT_HOST else v for i, v in enumerate(x)]
+    h = [_host(be, v) if i in _DEQUANT_ADD_HOST else v for i, v in enumerate(x)]
     relu = bool(s.node.attrs.get("fused_relu", 0))
     fused = getattr(be, "qconv_dequant_add", None)  # cpu:float32-requant: one convolution
     if fused is not None:
@@ -100,6 +99,7 @@ def _requant_type(node: Node, ins: list) -> list:
 
 _HOST = (1, 2, 4, 5, 6, 7, 10, 11, 12, 13)
 _REQUANT_HOST = (1, 2, 4, 5, 6, 7, 9, 10)
+_DEQUANT_ADD_HOST = (1, 2, 4, 5, 6, 7)  # not 9: the residual stays on the device
 DEFS = (
     OpDef(QCONV_ADD, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_add,
           kernels=("conv2d_int8", "add"), host_inputs=_HOST, integer=True,
@@ -110,6 +110,6 @@ DEFS = (
           out_types=_requant_type),
     OpDef(QCONV_DEQUANT_ADD, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_dequant_add,
           kernels=("conv2d_int8", "dequantize_linear", "add", "relu"),
-          host_inputs=(1, 2, 4, 5, 6, 7), integer=True, flops=conv_flops(3),
+          host_inputs=_DEQUANT_ADD_HOST, integer=True, flops=conv_flops(3),
           out_types=lambda node, ins: [np.dtype(np.float32)]),
 )
