@@ -5,10 +5,11 @@
 
 Each file (a QDQ or QOperator model, e.g. from onnxruntime's ``quantize_static``; its one
 input fed N(0, 1) at its static shape) runs on onnxruntime's CPU provider and on each
-backend as ``hwbench run`` runs it (``session_backend``: channels-last int8 activations,
-no per-op NaN screen; the compiled plan), median of ``--repeats`` runs after one warm-up;
-prints milliseconds and hwbench's speed ÷ onnxruntime's. ``--profile`` adds seconds per
-op type (the plain executor path, op by op). The machine may be busy:
+backend as ``hwbench run`` runs it (a ``Session``: channels-last int8 activations, the
+mode's fusions, no per-op NaN screen; the compiled plan), median of ``--repeats`` runs
+after one warm-up; prints milliseconds and hwbench's speed ÷ onnxruntime's.
+``--profile`` adds seconds per op type (the plain executor path, op by op). The machine
+may be busy:
 compare the columns of one run, not runs from different times.
 """
 
@@ -43,10 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import onnxruntime as ort
 
-    from hwbench.graph.executor import Executor
-    from hwbench.graph.onnx_import import load_onnx
-    from hwbench.graph.passes import optimize
-    from hwbench.models.session import session_backend
+    from hwbench.models.session import Session
 
     print(f"load average {os.getloadavg()[0]:.1f} (busy machine: compare within a row)")
     for path in args.models:
@@ -58,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         t_ort = _median_s(partial(session.run, None, {feed.name: x}), args.repeats)
         row = [os.path.basename(path), f"onnxruntime {t_ort * 1e3:.1f} ms"]
         for name in args.backends.split(","):
-            graph = optimize(load_onnx(path))
-            executor = Executor(graph, session_backend(name, threads=args.threads),
-                                profile=args.profile)
-            t = _median_s(partial(executor.replay, {feed.name: x}), args.repeats)
+            # a Session, as ``hwbench run`` times it: the mode's fusions (QLinearConvAdd...)
+            hw = Session(path, name, threads=args.threads, profile=args.profile)
+            executor = hw.executor
+            t = _median_s(partial(hw.run, {feed.name: x}), args.repeats)
             row.append(f"{name} {t * 1e3:.1f} ms ({t_ort / t:.2f}x)")
             if args.profile:
                 runs = args.repeats + 1
