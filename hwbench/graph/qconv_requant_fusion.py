@@ -92,6 +92,25 @@ def fuse_qconv_requant(graph: Graph) -> Graph:
     return replace_groups(graph, _fuse)
 
 
+def _channels_last_float(grp: _Group, name: str, depth: int = 8) -> bool:
+    """Whether the cpu backend holds float value ``name`` channels-last: a
+    DequantizeLinear's (of a conv's codes) or a fused conv's, through Adds and Relus. Any
+    other (a Concat's, as ShuffleNet v1's residual) is plain NCHW, which the fused conv
+    cannot read fast: the two ops then stay apart, on their own bound kernels."""
+    node = grp.producers.get(name)
+    if node is None or depth == 0 or node.domain not in ("", FUSED_DOMAIN):
+        return False
+    if node.op_type == "DequantizeLinear":
+        source = grp.producers.get(node.inputs[0])
+        return source is not None and source.op_type in (
+            "QLinearConv", "QLinearConvRequant", "QLinearConvAdd", "MaxPool", "QuantizeLinear")
+    if node.op_type == QCONV_DEQUANT_ADD:
+        return True
+    if node.op_type in ("Add", "Relu"):
+        return all(_channels_last_float(grp, i, depth - 1) for i in node.inputs if i)
+    return False
+
+
 def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
     """(the fused node, the DequantizeLinear, the Add, the Relu or None)."""
     if conv.op_type != "QLinearConv" or conv.domain:
@@ -108,9 +127,9 @@ def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
         return None
     other = add.inputs[1] if add.inputs[0] == dq.outputs[0] else add.inputs[0]
     producer = grp.producers.get(other)
-    if producer is None and other not in {v.name for v in grp.g.inputs} \
-            or producer is not None and grp.g.nodes.index(producer) > grp.g.nodes.index(conv):
-        return None  # the residual must exist where the conv runs
+    if producer is None or grp.g.nodes.index(producer) > grp.g.nodes.index(conv) \
+            or not _channels_last_float(grp, other):
+        return None  # the residual must exist where the conv runs, channels-last
     relu = _only_reader(grp, add.outputs[0])
     if relu is not None and (relu.op_type != "Relu" or relu.domain):
         relu = None
