@@ -342,8 +342,10 @@ def test_conv_requant_needs_the_convs_own_scale(tmp_path):
 
 
 # -- QLinearConvDequantAdd: the conv, DequantizeLinear, an Add of a float residual, Relu --
-def _dequant_add_model(tmp_path, relu: bool, residual_first: bool) -> str:
-    """x codes and r floats -> QLinearConv (3x3) -> DequantizeLinear -> Add(r) [-> Relu]."""
+def _dequant_add_model(tmp_path, relu: bool, residual_first: bool,
+                       residual_fed: bool = False) -> str:
+    """x quantized -> QLinearConv (3x3) -> DequantizeLinear -> Add(r) [-> Relu]; r the
+    dequantized x, or (``residual_fed``) a float graph input: plain NCHW."""
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(5)
@@ -354,7 +356,8 @@ def _dequant_add_model(tmp_path, relu: bool, residual_first: bool) -> str:
               "bias": rng.integers(-2000, 2000, 8).astype(np.int32),
               "sr": np.float32(0.03), "zr": np.uint8(100)}
     nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["q"]),
-             helper.make_node("DequantizeLinear", ["q", "sx", "zx"], ["r"]),
+             helper.make_node("DequantizeLinear", ["q", "sx", "zx"],
+                              ["unused" if residual_fed else "r"]),
              helper.make_node("QLinearConv", ["q", "sx", "zx", "w", "sw", "zw", "sa", "za",
                                               "bias"], ["a"], pads=[1, 1, 1, 1]),
              helper.make_node("DequantizeLinear", ["a", "sa", "za"], ["f"]),
@@ -364,10 +367,13 @@ def _dequant_add_model(tmp_path, relu: bool, residual_first: bool) -> str:
     shape = [1, 8, 6, 6]
     graph = helper.make_graph(
         nodes, "conv_dequant_add",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
-        [helper.make_tensor_value_info("y" if relu else "s", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, shape)
+         for n in (("x", "r") if residual_fed else ("x",))],
+        [helper.make_tensor_value_info("y" if relu else "s", TensorProto.FLOAT, shape)]
+        + ([helper.make_tensor_value_info("unused", TensorProto.FLOAT, shape)]
+           if residual_fed else []),
         [numpy_helper.from_array(np.asarray(v), k) for k, v in params.items()])
-    path = tmp_path / f"conv_dequant_add_{relu}_{residual_first}.onnx"
+    path = tmp_path / f"conv_dequant_add_{relu}_{residual_first}_{residual_fed}.onnx"
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
     return str(path)
 
@@ -398,3 +404,14 @@ def test_conv_dequant_add_is_the_unfused_ops_float32_bit_for_bit(tmp_path, relu,
         want = Executor(optimize(load_onnx(path)), get_backend(backend)).run(_xf(1))[0]
         got = Executor(fused, get_backend(backend)).run(_xf(1))[0]
         assert got.tobytes() == want.tobytes()
+
+
+def test_a_residual_held_plain_is_not_fused(tmp_path):
+    """A float residual the cpu backend holds plain NCHW (a graph input here; ShuffleNet
+    v1's Concat output) stays an Add apart: the fused conv would decline it every run."""
+    from hwbench.graph.qconv_requant_fusion import fuse_qconv_dequant_add
+
+    path = _dequant_add_model(tmp_path, True, False, residual_fed=True)
+    kept = fuse_qconv_dequant_add(optimize(load_onnx(path)))
+    assert "QLinearConvDequantAdd" not in {n.op_type for n in kept.nodes}
+    assert "Add" in {n.op_type for n in kept.nodes}
