@@ -1,18 +1,19 @@
 """onnxruntime's int8 QOperator nodes as a compiled plan replays them in the
 ``float32-requant`` mode (issue 16: ``Backend._prepared_step``, ``hwbench.graph.plan``).
 
-QLinearAdd, QGemm, QLinearConcat, QLinearGlobalAveragePool and hwbench's QLinearConvAdd
-run as one oneDNN primitive each in that mode (``float32_requant``, ``int8_conv_add``),
-but they begin no checked kernel, so the plan replayed their op functions: per run, the
-scales' ``.item()``s, the zero point defaults, the primitive cache's keys and, for
-QGemm, ``spec.check_conv2d_int8`` and ``check_requantization`` (75 µs), where the
-primitive itself takes 5–100 µs. Here each
-is built once, on the traced arguments, into a call that checks only that every
-parameter and weight is the object it was traced with and each activation holds the
-traced codes' shape and dtype, contiguous, then runs the same bound primitive (the
-``BoundPrimitive`` runner the op path caches, or ``int8_prepared``'s for QGemm's conv):
-the same codes bit for bit, which the build verifies against the traced output before
-the plan takes the call. Anything else runs the op function.
+QLinearAdd, QGemm, QLinearConcat, QLinearGlobalAveragePool and hwbench's fused int8
+convolutions (QLinearConvAdd, QLinearConvRequant, QLinearConvDequantAdd) run as one
+oneDNN primitive each in that mode (``float32_requant``, ``int8_conv_add``,
+``int8_conv_requant``), but they begin no checked kernel, so the plan replayed their op
+functions: per run, the scales' ``.item()``s, the zero point defaults, the primitive
+cache's keys and, for QGemm, ``spec.check_conv2d_int8`` and ``check_requantization``
+(75 µs), where the primitive itself takes 5–100 µs. Here each is built once, on the
+traced arguments (a fused conv: the plan its traced call used), into a call that checks
+only that every parameter and weight is the object it was traced with and each
+activation holds the traced shape and dtype, contiguous, then runs the same bound
+primitive (the ``BoundPrimitive`` runner the op path caches, or ``int8_prepared``'s for
+QGemm's conv): the same values bit for bit, which the build verifies against the traced
+output before the plan takes the call. Anything else runs the op function.
 """
 
 from __future__ import annotations
