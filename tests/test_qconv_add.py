@@ -408,10 +408,19 @@ def test_conv_dequant_add_is_the_unfused_ops_float32_bit_for_bit(tmp_path, relu,
 
 def test_a_residual_held_plain_is_not_fused(tmp_path):
     """A float residual the cpu backend holds plain NCHW (a graph input here; ShuffleNet
-    v1's Concat output) stays an Add apart: the fused conv would decline it every run."""
+    v1's Concat output) stays an Add apart (the fused conv would decline it every run):
+    the conv and its DequantizeLinear alone are one convolution."""
     from hwbench.graph.qconv_requant_fusion import fuse_qconv_dequant_add
 
     path = _dequant_add_model(tmp_path, True, False, residual_fed=True)
     kept = fuse_qconv_dequant_add(optimize(load_onnx(path)))
-    assert "QLinearConvDequantAdd" not in {n.op_type for n in kept.nodes}
+    fused = [n for n in kept.nodes if n.op_type == "QLinearConvDequantAdd"]
+    assert [n.inputs[9] for n in fused] == [""]  # the conv and its dequantization alone
     assert "Add" in {n.op_type for n in kept.nodes}
+    sess = Session(path, "cpu:float32-requant")
+    feeds = {**_xf(0), "r": np.ones((1, 8, 6, 6), np.float32)}
+    unfused = Executor(optimize(load_onnx(path)), session_backend("cpu:float32-requant"))
+    for _ in range(3):  # traced, then the bound host step: the unfused values, bit for bit
+        for got, want in zip(sess.run(feeds), unfused.run(feeds), strict=True):
+            assert got.tobytes() == want.tobytes()
+    assert _built(sess, "qconv-dequant-add") == 1

@@ -12,7 +12,9 @@ conv's own output scale and zero point; constant per-tensor parameters and Clip 
 
 ``fuse_qconv_dequant_add``: QLinearConv -> DequantizeLinear -> Add of a float32 value
 (-> Relu), the residual stream ``quantize_model`` keeps in float, as one
-``QLinearConvDequantAdd`` node with a float32 output.
+``QLinearConvDequantAdd`` node with a float32 output; where no such Add follows, the
+conv and its DequantizeLinear alone (SqueezeNet's and Inception's convs before a float
+Concat, DenseNet's...).
 """
 
 from __future__ import annotations
@@ -112,7 +114,7 @@ def _channels_last_float(grp: _Group, name: str, depth: int = 8) -> bool:
 
 
 def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
-    """(the fused node, the DequantizeLinear, the Add, the Relu or None)."""
+    """(the fused node, the DequantizeLinear, the Add and Relu if fused)."""
     if conv.op_type != "QLinearConv" or conv.domain:
         return None
     ins = list(conv.inputs) + [""] * (9 - len(conv.inputs))
@@ -122,14 +124,19 @@ def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
             or not _scalar(grp, ins[6]):
         return None
     add = _only_reader(grp, dq.outputs[0])
-    if add is None or add.op_type != "Add" or add.domain or len(add.inputs) != 2 \
-            or add.inputs[0] == add.inputs[1]:
-        return None
-    other = add.inputs[1] if add.inputs[0] == dq.outputs[0] else add.inputs[0]
-    producer = grp.producers.get(other)
-    if producer is None or grp.g.nodes.index(producer) > grp.g.nodes.index(conv) \
-            or not _channels_last_float(grp, other):
-        return None  # the residual must exist where the conv runs, channels-last
+    other = None
+    if add is not None and add.op_type == "Add" and not add.domain \
+            and len(add.inputs) == 2 and add.inputs[0] != add.inputs[1]:
+        other = add.inputs[1] if add.inputs[0] == dq.outputs[0] else add.inputs[0]
+        producer = grp.producers.get(other)
+        if producer is None or grp.g.nodes.index(producer) > grp.g.nodes.index(conv) \
+                or not _channels_last_float(grp, other):
+            other = None  # the residual must exist where the conv runs, channels-last
+    if other is None:  # the conv and its dequantization alone: a float32 output
+        node = Node(QCONV_DEQUANT_ADD, ins + [""], list(dq.outputs),
+                    {**conv.attrs, "fused_relu": 0},
+                    f"{conv.name or conv.outputs[0]}_dequant", FUSED_DOMAIN)
+        return node, dq
     relu = _only_reader(grp, add.outputs[0])
     if relu is not None and (relu.op_type != "Relu" or relu.domain):
         relu = None
@@ -141,6 +148,6 @@ def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
 
 
 def fuse_qconv_dequant_add(graph: Graph) -> Graph:
-    """Every QLinearConv -> DequantizeLinear -> Add(float32) [-> Relu] as one
-    ``QLinearConvDequantAdd`` node (in place)."""
+    """Every QLinearConv -> DequantizeLinear [-> Add(float32) [-> Relu]] as one
+    ``QLinearConvDequantAdd`` node (in place; without an Add, the residual input is "")."""
     return replace_groups(graph, _fuse_dequant_add)

@@ -131,8 +131,10 @@ class ConvRequantKernels:
             return None
         conv, bound, out_shape, residual = plan
         out = self._buffers.empty(out_shape, np.float32)
-        conv.prim.execute({ARG_SRC: x.nhwc, arg_post_op(residual): r.nhwc, ARG_DST: out,
-                           **bound})
+        buffers = {ARG_SRC: x.nhwc, ARG_DST: out, **bound}
+        if residual is not None:
+            buffers[arg_post_op(residual)] = r.nhwc
+        conv.prim.execute(buffers)
         result = ChannelsLastArray(out)
         self._traced_fused = (result, plan)  # a compiled plan binds it (``int8_steps``)
         return result
@@ -144,8 +146,8 @@ class ConvRequantKernels:
         the residual's post-op), or None (threads set; ``int8_steps`` binds it once)."""
         if self.requantization != "float32" or not self.keep_blocked \
                 or type(x) is not ChannelsLastArray or not x.nhwc.flags.c_contiguous \
-                or type(r) is not ChannelsLastArray or r.dtype != np.float32 \
-                or not r.nhwc.flags.c_contiguous:
+                or r is not None and (type(r) is not ChannelsLastArray or r.dtype != np.float32
+                                      or not r.nhwc.flags.c_contiguous):
             return None
         p, zx, zw = spec.check_conv2d_int8(x, w, x_zero, w_zero, stride, padding, dilation,
                                            groups, bias, op="qconv2d")
@@ -153,17 +155,21 @@ class ConvRequantKernels:
                                               ("x_scale", "w_scale"), "qconv2d")
         sa = _scalar(a_scale)
         out_shape = (p.n, p.out_h, p.out_w, p.k)
-        if sa is None or r.nhwc.shape != out_shape or symmetric_zero_point(w.dtype, zw) is None \
+        if sa is None or r is not None and r.nhwc.shape != out_shape \
+                or symmetric_zero_point(w.dtype, zw) is None \
                 or w not in self.frozen or not (bias is None or bias in self.frozen):
             return None
         x_dtype = np.dtype(p.x_dtype)
         self.dnnl.set_num_threads(self._threads_now)
         key = ("qconv-dequant-add", p, x_dtype.str, za.dtype.str, int(zx) != 0, int(za),
-               float(np.float32(sa)), bool(relu))
-        r_md = self.dnnl.memory_desc((p.n, p.k, p.out_h, p.out_w), np.float32, tag="acdb")
+               float(np.float32(sa)), bool(relu), r is not None)
         post_ops = dequant_post_ops(za.dtype, int(za), float(np.float32(sa)))
-        residual = len(post_ops)
-        post_ops.append(("binary", "binary_add", r_md))
+        residual = None
+        if r is not None:
+            r_md = self.dnnl.memory_desc((p.n, p.k, p.out_h, p.out_w), np.float32,
+                                         tag="acdb")
+            residual = len(post_ops)
+            post_ops.append(("binary", "binary_add", r_md))
         if relu:
             post_ops.append(("eltwise", "eltwise_relu", 0.0, 0.0))
         conv = self._primitive(key, lambda: fused_or_none(lambda: QConv(

@@ -234,10 +234,21 @@ def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | N
     if plan is None:
         return None
     conv, bound, out_shape, residual = plan
-    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(residual), ARG_DST)).runner()
     x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
     new_out = out_factory(be, out_shape, np.float32)
     f32 = np.dtype(np.float32)
+    if residual is None:  # the conv and its dequantization alone
+        run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
+
+        def conv_dequant(x: Any) -> Any:
+            if not _codes_in(x, x_shape, x_dtype):
+                return None
+            out, a_out = new_out()
+            run(address(x.nhwc), a_out)
+            return ChannelsLastArray(out)
+        conv_dequant.kept = run
+        return _guarded(be, step, args, (0,), conv_dequant)
+    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(residual), ARG_DST)).runner()
 
     def conv_dequant_add(x: Any, r: Any) -> Any:
         if not (_codes_in(x, x_shape, x_dtype) and _codes_in(r, out_shape, f32)):

@@ -17,7 +17,8 @@ convolution (``qconv_requant``); anything else runs the four ops.
 
 QLinearConvDequantAdd (``graph.qconv_requant_fusion``): a QLinearConv, DequantizeLinear of
 its codes, an Add of a float32 residual and, with ``fused_relu``, a Relu; inputs
-QLinearConv's nine and the residual; a float32 output.
+QLinearConv's nine and the residual ("": the conv and its DequantizeLinear alone); a
+float32 output.
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def _run_qconv_dequant_add(be, x, s: Step):
         if y is not None:
             return y
     a = _run_qlinear_conv(be, x[:9], s)
-    y = be.add(be.dequantize_linear(a, h[6], h[7]), x[9])
+    y = be.dequantize_linear(a, h[6], h[7])
+    if len(x) > 9 and x[9] is not None:
+        y = be.add(y, x[9])
     return be.relu(y) if relu else y
 
 
