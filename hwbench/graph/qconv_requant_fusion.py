@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
+from hwbench.graph.ops import OP_DEFS
 from hwbench.graph.ops.qconv_add import QCONV_DEQUANT_ADD, QCONV_REQUANT
 from hwbench.graph.qdq_fusion import _const, _Group, replace_groups
 
@@ -102,10 +103,10 @@ def _channels_last_float(grp: _Group, name: str, depth: int = 8) -> bool:
     node = grp.producers.get(name)
     if node is None or depth == 0 or node.domain not in ("", FUSED_DOMAIN):
         return False
-    if node.op_type == "DequantizeLinear":
+    if node.op_type == "DequantizeLinear":  # of codes an integer op, MaxPool or Quantize made
         source = grp.producers.get(node.inputs[0])
-        return source is not None and source.op_type in (
-            "QLinearConv", "QLinearConvRequant", "QLinearConvAdd", "MaxPool", "QuantizeLinear")
+        return source is not None and (source.op_type in ("MaxPool", "QuantizeLinear")
+                                       or OP_DEFS.of(source).integer)
     if node.op_type == QCONV_DEQUANT_ADD:
         return True
     if node.op_type in ("Add", "Relu"):
