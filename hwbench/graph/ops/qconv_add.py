@@ -108,11 +108,11 @@ DEFS = (
           kernels=("conv2d_int8", "add"), host_inputs=_HOST, integer=True,
           flops=conv_flops(3), output_itemsize=1, out_types=_out_type),
     OpDef(QCONV_REQUANT, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_requant,
-          kernels=("conv2d_int8", "dequantize_linear", "unary", "quantize_linear"),
+          kernels=("conv2d_int8", "unary"),  # (de)quantization: Backend's shared defaults
           host_inputs=_REQUANT_HOST, integer=True, flops=conv_flops(3), output_itemsize=1,
           out_types=_requant_type),
     OpDef(QCONV_DEQUANT_ADD, domain=FUSED_DOMAIN, shape=_shape, run=_run_qconv_dequant_add,
-          kernels=("conv2d_int8", "dequantize_linear", "add", "relu"),
+          kernels=("conv2d_int8", "add", "relu"),
           host_inputs=_DEQUANT_ADD_HOST, integer=True, flops=conv_flops(3),
           out_types=lambda node, ins: [np.dtype(np.float32)]),
 )
