@@ -21,6 +21,7 @@ from hwbench.cli.options import (
 from hwbench.errors import HwbenchError
 from hwbench.files import write_atomic
 from hwbench.harness.measure.peak_trust import finish_machine_state
+from hwbench.harness.results.backend_ratios import ratio_lines
 from hwbench.harness.results.result_files import create_result_file, new_result
 from hwbench.harness.results.roofline import ceiling_lines, plot_roofline, roofline_path
 from hwbench.harness.results.summary import to_csv, to_markdown
@@ -122,6 +123,8 @@ def run(args: argparse.Namespace) -> int:
                                 args.timeout, make_row, progress, prepare)
     finish_machine_state(result, monitor, path)
     console.print(run_table(result["rows"], [name for name, _ in targets]))
+    for line in ratio_lines(result["rows"], [name for name, _ in targets]):
+        say(console, line, "ratio:")
     measuring.print_trust_notes(console, result)
     if path:
         say(console, f"results: {path}" + (" (interrupted: partial)" if interrupted else ""))

@@ -10,6 +10,8 @@ import csv
 import io
 from typing import Any
 
+from hwbench.harness.results.backend_ratios import ratio_markdown
+
 COLUMNS = (
     ("model", "model"), ("batch", "batch"), ("precision", "precision"),
     ("backend", "backend"), ("status", "status"),
@@ -122,13 +124,17 @@ def _fmt(value: Any) -> str:
 
 
 def to_markdown(rows: list[dict[str, Any]], machine: dict[str, Any] | None = None) -> str:
-    """The Markdown table, then a warning line per ``trust_lines`` entry."""
+    """The Markdown table, then (with two backends or more) each one's speed ÷ the first's
+    (``backend_ratios``), then a warning line per ``trust_lines`` entry."""
     flat = summary_rows(rows)
     lines = ["| " + " | ".join(title for _, title in COLUMNS) + " |",
              "|" + "|".join(" --- " for _ in COLUMNS) + "|"]
     for row in flat:
         cells = [_fmt(row[key]).replace("|", "\\|") for key, _ in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
+    ratios = ratio_markdown(rows)
+    if ratios:
+        lines += ["", ratios.rstrip("\n")]
     warnings = [f"> **Warning:** {line}" for line in trust_lines(rows, machine)]
     return "\n".join(lines + ([""] + warnings if warnings else [])) + "\n"
 
