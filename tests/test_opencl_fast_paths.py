@@ -148,14 +148,15 @@ def test_transpose_matches_numpy(be, shape, perm, dtype):
     np.testing.assert_array_equal(out, np.transpose(x, perm))
 
 
-@pytest.mark.parametrize("w_in", [7, 8, 9, 16, 17])
+@pytest.mark.parametrize("w_in", [7, 8, 9, 16, 17, 35, 41])
 @pytest.mark.parametrize("rs,stride,padding,dilation", [
     (3, 1, 1, 1), (7, 1, 3, 1), (3, 2, 1, 1), (5, (3, 1), (2, 1, 0, 2), 1), (3, 1, 2, 2),
     (1, 1, 0, 1), (5, 2, 2, 1), (3, (1, 2), 1, 2),
 ])
 def test_depthwise_matches_the_reference(be, w_in, rs, stride, padding, dilation):
     """Around the eight-output block (OW 7..17), both horizontal stride forms (vload8;
-    two vload8's even lanes), vertical strides, asymmetric padding and dilation."""
+    two vload8's even lanes), vertical strides, asymmetric padding and dilation; rows
+    wider than ``direct.ROWS_MIN_OW`` (35, 41) a row per work-item on CPUs."""
     from hwbench.kernels import reference
     rng = np.random.default_rng(5)
     c = 6
@@ -276,6 +277,33 @@ def test_max_pool_matches_the_reference(be, w_in, kernel, stride, padding, dilat
     ref = reference.max_pool2d(x, kernel, stride, padding, dilation, ceil)
     out = be.to_numpy(be.max_pool2d(be.asarray(x), kernel, stride, padding, dilation, ceil))
     np.testing.assert_array_equal(out, ref.astype(np.float32))
+
+
+@pytest.mark.parametrize("w_in", [5, 8, 16, 19, 33, 40])
+@pytest.mark.parametrize("kernel,stride,padding,ceil,include", [
+    (2, 2, 0, False, False), (3, 1, 1, False, False), (3, 1, 1, False, True),
+    (3, 2, 1, True, False), (3, 2, 1, True, True), ((1, 3), (1, 2), (0, 1, 0, 2), False, True),
+    (3, 3, 1, False, False),  # stride 3: lane by lane
+])
+def test_avg_pool_matches_the_reference(be, w_in, kernel, stride, padding, ceil, include):
+    """pool_rows.cl's average (CPUs: float8 blocks inside the row, the edges lane by lane)
+    with either divisor, ceil mode's overhang and asymmetric padding."""
+    from hwbench.kernels import reference
+    rng = np.random.default_rng(11)
+    x = _rand(rng, (2, 3, 7, w_in))
+    ref = reference.avg_pool2d(x, kernel, stride, padding, ceil, include)
+    out = be.to_numpy(be.avg_pool2d(be.asarray(x), kernel, stride, padding, ceil, include))
+    k = np.prod(kernel) if isinstance(kernel, tuple) else kernel * kernel
+    assert_close(out, ref, k=int(k))
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 7), (7, 7), (3, 5), (14, 14), (28, 28)])
+def test_global_avg_pool_matches_the_reference(be, hw):
+    """float8 partial sums over each plane, then the tail (49 = six blocks and one)."""
+    from hwbench.kernels import reference
+    x = _rand(np.random.default_rng(12), (2, 5, *hw))
+    out = be.to_numpy(be.global_avg_pool2d(be.asarray(x)))
+    assert_close(out, reference.global_avg_pool2d(x), k=hw[0] * hw[1])
 
 
 @pytest.mark.parametrize("n,c,k", [(1, 96, 4), (1, 4, 96), (2, 240, 960), (3, 16, 8),

@@ -21,7 +21,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
-from hwbench.backends.opencl import direct, maxpool, runtime, small_gemm, tile_params
+from hwbench.backends.opencl import direct, maxpool, pool_rows, runtime, small_gemm, tile_params
 from hwbench.backends.opencl.arrays import ArrayMaker
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
@@ -479,6 +479,8 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
                                       "global_avg_pool": (64,)})
 
     def _max_pool2d(self, p: spec.PoolProblem, x) -> Any:
+        if self.dev.is_cpu:
+            return pool_rows.max_pool(self, p, x)
         if maxpool.applies(p):
             return maxpool.max_pool8(self, p, x)
         out = self._empty(p.output_shape)
@@ -491,6 +493,8 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         return out
 
     def _avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
+        if self.dev.is_cpu:
+            return pool_rows.avg_pool(self, p, x)
         out = self._empty(p.output_shape)
         (kh, kw), (sh, sw) = p.kernel, p.stride
         pt, pl, pb, pr = p.padding
@@ -502,6 +506,8 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         return out
 
     def _global_avg_pool2d(self, p: spec.PoolProblem, x) -> Any:
+        if self.dev.is_cpu:
+            return pool_rows.global_avg_pool(self, p, x)
         out = self._empty((p.n, p.c, 1, 1))
         nc = p.n * p.c
         self._pool_program().launch("global_avg_pool", (nc,), self._buf(x), i32(p.h * p.w),
