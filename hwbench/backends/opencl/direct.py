@@ -24,6 +24,11 @@ from hwbench.backends.opencl.gemm import (
 
 DIRECT_MAX_KG = 4  # output channels per group below which the conv runs direct
 DEPTHWISE_STRIDES = (1, 2)  # horizontal strides depthwise.cl serves
+# On CPUs, output rows wider than this run as a row per work-item (depthwise_rows):
+# PoCL 3.0, one thread, kernel time: 144x56x56 3x3 0.38 -> 0.31 ms, 96x112x112 3x3/2
+# 0.40 -> 0.28, 192x28x28 0.162 -> 0.142; narrower rows ran slower so (960x7x7 0.067 ->
+# 0.108, 576x14x14 0.135 -> 0.151) and keep eight outputs per work-item.
+ROWS_MIN_OW = 16
 
 
 def prefers_direct(p: Any) -> bool:
@@ -77,12 +82,15 @@ def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
     defines = {"R": p.r, "S": p.s, "SH": sh, "SW": sw, "DH": dh, "DW": dw,
                **pad_defines(compiler.device), **vec8_defines(compiler.device)}
     program = compiler.program("depthwise", defines, {"pad_planes": pad_local(compiler.device),
-                                                      "depthwise": (1, 8, 1)},
+                                                      "depthwise": (1, 8, 1),
+                                                      "depthwise_rows": (1, 16, 1)},
                                source="\n".join(kernel_source(name) for name in (
                                    "vec8", "activation", "pad", "depthwise")))
     xp = scratch.get("depthwise_pad", 4 * planes * hp * wp)
     pad_planes(program, p, x, xp, hp, wp)
-    program.launch("depthwise", (blocks, p.out_h, planes), xp, i32(hp), i32(wp), w,
+    rows = compiler.device.is_cpu and p.out_w > ROWS_MIN_OW
+    program.launch("depthwise_rows" if rows else "depthwise",
+                   (1 if rows else blocks, p.out_h, planes), xp, i32(hp), i32(wp), w,
                    i32(p.k), i32(p.out_h), i32(p.out_w), i32(planes),
                    bias if bias is not None else x, i32(bias is not None),
                    residual if residual is not None else x, i32(residual is not None),

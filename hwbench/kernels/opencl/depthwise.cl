@@ -71,3 +71,58 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
     for (int j = 0; j < lanes; ++j)
         out[o + j] = v[j];
 }
+
+// The same window over a whole output row per work-item (work-items (1, oh, n * K + k),
+// work-groups (1, 16, 1) on CPUs): the R*S weights loaded once per row, and PoCL's cost
+// per work-item paid once per row instead of per eight outputs.
+__kernel void depthwise_rows(__global const float *restrict xp, int HP, int WP,
+                             __global const float *restrict w, int K, int OH, int OW,
+                             int planes, __global const float *restrict bias, int has_bias,
+                             __global const float *restrict residual, int has_residual,
+                             int act, __global float *restrict out)
+{
+    const int oh = get_global_id(1);
+    const int plane = get_global_id(2);
+    if (oh >= OH || plane >= planes)
+        return;
+    const int k = plane % K;
+    __global const float *src = xp + ((size_t)plane * HP + oh * SH) * WP;
+    float wk[R * S];
+#pragma unroll
+    for (int i = 0; i < R * S; ++i)
+        wk[i] = w[(size_t)k * R * S + i];
+    const float b = has_bias ? bias[k] : 0.0f;
+    const size_t o0 = ((size_t)plane * OH + oh) * OW;
+    for (int ow = 0; ow < OW; ow += 8) {
+        __global const float *at = src + ow * SW;
+        float8 acc = (float8)(0.0f);
+#pragma unroll
+        for (int r = 0; r < R; ++r) {
+            __global const float *row = at + r * DH * WP;
+#pragma unroll
+            for (int s = 0; s < S; ++s)
+                acc += LOAD8(row + s * DW) * wk[r * S + s];
+        }
+        if (has_bias)
+            acc += b;
+        const size_t o = o0 + ow;
+        if (ow + 8 <= OW) {
+            if (has_residual)
+                acc += LOADU8(residual + o);
+            ACTIVATE(float8, acc, act);
+            STOREU8(acc, out + o);
+            continue;
+        }
+        const int lanes = OW - ow;
+        float v[8];
+        if (has_residual) {
+            for (int j = 0; j < 8; ++j)
+                v[j] = j < lanes ? residual[o + j] : 0.0f;
+            acc += vload8(0, v);
+        }
+        ACTIVATE(float8, acc, act);
+        vstore8(acc, 0, v);
+        for (int j = 0; j < lanes; ++j)
+            out[o + j] = v[j];
+    }
+}
