@@ -16,13 +16,15 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from hwbench.backends.opencl.gemm import i32
+from hwbench.backends.opencl.compiler import kernel_source
+from hwbench.backends.opencl.gemm import i32, vec8_defines
 from hwbench.kernels import spec
 
 OPS = {"add": 0, "mul": 1, "sub": 2, "div": 3, "pow": 4, "max": 5, "min": 6, "fmod": 7}
 MAX_RANK = 3
 VEC_LOCAL = (8, 1, 1)  # eight float8 blocks of a row per work-group
 LAUNCHES = {"binary3": VEC_LOCAL, "where3": VEC_LOCAL}
+BROADCAST_SOURCE = kernel_source("vec8") + "\n" + kernel_source("broadcast")
 
 
 @functools.lru_cache(maxsize=512)
@@ -50,6 +52,11 @@ def collapse(shape: tuple[int, ...], *operands: tuple[int, ...]
 class BroadcastKernels:
     """``_binary3`` mixed into ``OpenclBackend``."""
 
+    def _broadcast_program(self, op: int) -> Any:
+        """broadcast.cl for ``op`` with vec8.cl's unaligned float8 moves prepended."""
+        return self.compiler.program("broadcast", {"OP": op, **vec8_defines(self.dev)},
+                                     LAUNCHES, source=BROADCAST_SOURCE)
+
     def _binary3(self, op: str, shape: tuple[int, ...], a_shape: tuple[int, ...],
                  b_shape: tuple[int, ...], a: Any, b: Any) -> Any:
         """``a op b`` broadcast to ``shape`` in one launch, or None where the collapsed
@@ -67,7 +74,7 @@ class BroadcastKernels:
         # The innermost collapsed axis is the output's last one of extent > 1: every
         # operand steps along it by 1 (its own) or 0 (broadcast).
         assert sa[2] in (0, 1) and sb[2] in (0, 1)
-        self.compiler.program("broadcast", {"OP": OPS[op]}, LAUNCHES).launch(
+        self._broadcast_program(OPS[op]).launch(
             "binary3", (-(-extents[2] // 8), extents[1], extents[0]), i32(extents[1]),
             i32(extents[2]), self._buf(a), i32(sa[0]), i32(sa[1]), i32(sa[2]), self._buf(b),
             i32(sb[0]), i32(sb[1]), i32(sb[2]), out.data)
@@ -85,7 +92,7 @@ class BroadcastKernels:
         out = self._empty(tuple(p.shape))
         if out.size == 0:
             return out
-        self.compiler.program("broadcast", {"OP": 0}, LAUNCHES).launch(
+        self._broadcast_program(0).launch(
             "where3", (-(-extents[2] // 8), extents[1], extents[0]), i32(extents[1]),
             i32(extents[2]), self._buf(condition), i32(sc[0]), i32(sc[1]), i32(sc[2]),
             self._buf(x), i32(sx[0]), i32(sx[1]), i32(sx[2]), self._buf(y), i32(sy[0]),

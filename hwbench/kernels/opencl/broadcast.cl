@@ -38,7 +38,7 @@ inline float apply(float x, float y)
 // Work-items: (d2 / 8 rounded up, d1, d0).
 inline float8 load8(__global const float *p, int step)
 {
-    return step ? vload8(0, p) : (float8)(p[0]);
+    return step ? LOADU8(p) : (float8)(p[0]);
 }
 
 __kernel void binary3(int d1, int d2, __global const float *restrict a, int a0, int a1,
@@ -56,16 +56,16 @@ __kernel void binary3(int d1, int d2, __global const float *restrict a, int a0, 
     if (x + 8 <= d2) {
         const float8 va = load8(pa, a2), vb = load8(pb, b2);
 #if OP == 0
-        vstore8(va + vb, 0, po);
+        STOREU8(va + vb, po);
 #elif OP == 1
-        vstore8(va * vb, 0, po);
+        STOREU8(va * vb, po);
 #else
         float ra[8], rb[8], ro[8];
         vstore8(va, 0, ra);
         vstore8(vb, 0, rb);
         for (int j = 0; j < 8; ++j)
             ro[j] = apply(ra[j], rb[j]);
-        vstore8(vload8(0, ro), 0, po);
+        STOREU8(vload8(0, ro), po);
 #endif
         return;
     }
