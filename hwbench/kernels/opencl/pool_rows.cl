@@ -1,9 +1,9 @@
 // Pooling on CPUs, NCHW float32: one work-item per output row (work-items (1, OH, N * C),
-// work-groups (1, 16, 1)), eight outputs at a time as float8 where every tap of the block
-// lies inside the input row (horizontal stride 1: unaligned float8 loads, vec8.cl; 2: two
-// loads and their even lanes), lane by lane at the edges and at other strides. PoCL runs
-// one output per work-item (pool.cl) or eight (maxpool.cl) several times slower: its
-// per-work-item and per-work-group cost outweighs a 3x3 window's nine loads.
+// work-groups (1, 16, 1)), eight outputs at a time as float8 (horizontal stride 1:
+// unaligned float8 loads, vec8.cl; 2: two loads and their even lanes); a block at the
+// row's edges reads a zero- or -inf-filled copy of its span (pool_segment), so narrow
+// rows (14, 7) vectorize too. PoCL ran one output per work-item (pool.cl) several times
+// slower.
 // Padding taps never win a max and are left out of an average's sum; the average's
 // divisor is pool.cl's (taps inside [lo, hi) per axis). NaN is never selected by a max.
 
@@ -15,11 +15,43 @@ inline float8 pool_load8(__global const float *p, int sw)
     return (float8)(a.s0, a.s2, a.s4, a.s6, b.s0, b.s2, b.s4, b.s6);
 }
 
-inline int pool_taps_inside(int first, int k, int step, int lo, int hi)
+// An edge block's row, copied: seg[t] = row[iw0 + t] for t < n, `fill` outside [0, W)
+// (padding: -inf for a max, 0 for a sum), so that the block still runs as float8.
+#define POOL_SEG 48
+inline void pool_segment(__global const float *row, int iw0, int n, int W, float fill,
+                         float *seg)
+{
+    for (int t = 0; t < n; ++t) {
+        const int iw = iw0 + t;
+        seg[t] = (iw >= 0 && iw < W) ? row[iw] : fill;
+    }
+}
+
+inline float8 pool_seg8(const float *p, int sw)
+{
+    if (sw == 1)
+        return (float8)(p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]);
+    return (float8)(p[0], p[2], p[4], p[6], p[8], p[10], p[12], p[14]);
+}
+
+// The first `lanes` of v to dst (a row's last, partial block).
+inline void pool_store(float8 v, __global float *dst, int lanes)
+{
+    if (lanes == 8) {
+        STOREU8(v, dst);
+        return;
+    }
+    float t[8];
+    vstore8(v, 0, t);
+    for (int j = 0; j < lanes; ++j)
+        dst[j] = t[j];
+}
+
+inline int pool_taps_inside(int first, int k, int lo, int hi)
 {
     int count = 0;
     for (int t = 0; t < k; ++t)
-        count += (first + t * step >= lo && first + t * step < hi);
+        count += (first + t >= lo && first + t < hi);
     return count;
 }
 
@@ -42,6 +74,9 @@ inline float pool_max1(__global const float *plane, int H, int W, int ih0, int i
     return best;
 }
 
+// Blocks read [iw0, iw0 + n) of each window row, n = (8 or 16) + (kw - 1) * dw: in place
+// when that lies inside the row, else through pool_segment; horizontal strides past 2
+// (or spans past POOL_SEG) lane by lane.
 __kernel void max_pool_rows(__global const float *restrict x, int H, int W, int OH, int OW,
                             int kh, int kw, int sh, int sw, int pt, int pl, int dh, int dw,
                             int NC, __global float *restrict y)
@@ -53,31 +88,39 @@ __kernel void max_pool_rows(__global const float *restrict x, int H, int W, int 
     __global const float *plane = x + (size_t)nc * H * W;
     __global float *dst = y + ((size_t)nc * OH + oh) * OW;
     const int ih0 = oh * sh - pt;
-    int ow = 0;
-    for (; ow + 8 <= OW && sw <= 2; ow += 8) {
+    const int n = (sw == 1 ? 8 : 16) + (kw - 1) * dw;
+    const int vec = sw <= 2 && n <= POOL_SEG;
+    for (int ow = 0; ow < OW; ow += 8) {
         const int iw0 = ow * sw - pl;
-        if (iw0 < 0) {  // the left edge: lane by lane
-            for (int j = 0; j < 8; ++j)
+        const int lanes = min(8, OW - ow);
+        if (!vec) {
+            for (int j = 0; j < lanes; ++j)
                 dst[ow + j] = pool_max1(plane, H, W, ih0, iw0 + j * sw, kh, kw, dh, dw);
             continue;
         }
-        if (iw0 + (sw == 1 ? 8 : 16) + (kw - 1) * dw > W)
-            break;  // the right edge: lane by lane from here
+        const int inside = iw0 >= 0 && iw0 + n <= W;
         float8 best = (float8)(-INFINITY);
         for (int r = 0; r < kh; ++r) {
             const int ih = ih0 + r * dh;
             if (ih < 0 || ih >= H)
                 continue;
-            __global const float *row = plane + (size_t)ih * W + iw0;
-            for (int s = 0; s < kw; ++s) {
-                const float8 v = pool_load8(row + s * dw, sw);
-                best = select(best, v, v > best);
+            __global const float *row = plane + (size_t)ih * W;
+            if (inside) {
+                for (int s = 0; s < kw; ++s) {
+                    const float8 v = pool_load8(row + iw0 + s * dw, sw);
+                    best = select(best, v, v > best);
+                }
+            } else {
+                float seg[POOL_SEG];
+                pool_segment(row, iw0, n, W, -INFINITY, seg);
+                for (int s = 0; s < kw; ++s) {
+                    const float8 v = pool_seg8(seg + s * dw, sw);
+                    best = select(best, v, v > best);
+                }
             }
         }
-        STOREU8(best, dst + ow);
+        pool_store(best, dst + ow, lanes);
     }
-    for (; ow < OW; ++ow)
-        dst[ow] = pool_max1(plane, H, W, ih0, ow * sw - pl, kh, kw, dh, dw);
 }
 
 __kernel void avg_pool_rows(__global const float *restrict x, int H, int W, int OH, int OW,
@@ -91,13 +134,16 @@ __kernel void avg_pool_rows(__global const float *restrict x, int H, int W, int 
     __global const float *plane = x + (size_t)nc * H * W;
     __global float *dst = y + ((size_t)nc * OH + oh) * OW;
     const int ih0 = oh * sh - pt;
-    const int rows = include_pad ? pool_taps_inside(ih0, kh, 1, -pt, H + pb)
-                                 : pool_taps_inside(ih0, kh, 1, 0, H);
-    int ow = 0;
-    for (; ow + 8 <= OW && sw <= 2; ow += 8) {
+    const int rows = include_pad ? pool_taps_inside(ih0, kh, -pt, H + pb)
+                                 : pool_taps_inside(ih0, kh, 0, H);
+    const int lo = include_pad ? -pl : 0, hi = include_pad ? W + pr : W;
+    const int n = (sw == 1 ? 8 : 16) + kw - 1;
+    const int vec = sw <= 2 && n <= POOL_SEG;
+    for (int ow = 0; ow < OW; ow += 8) {
         const int iw0 = ow * sw - pl;
-        if (iw0 < 0) {  // the left edge: lane by lane
-            for (int j = 0; j < 8; ++j) {
+        const int lanes = min(8, OW - ow);
+        if (!vec) {
+            for (int j = 0; j < lanes; ++j) {
                 const int iwj = iw0 + j * sw;
                 float sum = 0.0f;
                 for (int r = 0; r < kh; ++r) {
@@ -110,42 +156,35 @@ __kernel void avg_pool_rows(__global const float *restrict x, int H, int W, int 
                             sum += plane[(size_t)ih * W + iw];
                     }
                 }
-                const int cols = include_pad ? pool_taps_inside(iwj, kw, 1, -pl, W + pr)
-                                             : pool_taps_inside(iwj, kw, 1, 0, W);
-                dst[ow + j] = sum / (float)(rows * cols);
+                dst[ow + j] = sum / (float)(rows * pool_taps_inside(iwj, kw, lo, hi));
             }
             continue;
         }
-        if (iw0 + (sw == 1 ? 8 : 16) + kw - 1 > W)
-            break;  // the right edge: lane by lane from here
+        const int inside = iw0 >= 0 && iw0 + n <= W;
         float8 sum = (float8)(0.0f);
         for (int r = 0; r < kh; ++r) {
             const int ih = ih0 + r;
             if (ih < 0 || ih >= H)
                 continue;
-            __global const float *row = plane + (size_t)ih * W + iw0;
-            for (int s = 0; s < kw; ++s)
-                sum += pool_load8(row + s, sw);
-        }
-        // every tap of the block is inside the row: kw columns each
-        STOREU8(sum / (float)(rows * kw), dst + ow);
-    }
-    for (; ow < OW; ++ow) {
-        const int iw0 = ow * sw - pl;
-        float sum = 0.0f;
-        for (int r = 0; r < kh; ++r) {
-            const int ih = ih0 + r;
-            if (ih < 0 || ih >= H)
-                continue;
-            for (int s = 0; s < kw; ++s) {
-                const int iw = iw0 + s;
-                if (iw >= 0 && iw < W)
-                    sum += plane[(size_t)ih * W + iw];
+            __global const float *row = plane + (size_t)ih * W;
+            if (inside) {
+                for (int s = 0; s < kw; ++s)
+                    sum += pool_load8(row + iw0 + s, sw);
+            } else {  // padding adds 0.0f: the same sums as skipping it
+                float seg[POOL_SEG];
+                pool_segment(row, iw0, n, W, 0.0f, seg);
+                for (int s = 0; s < kw; ++s)
+                    sum += pool_seg8(seg + s, sw);
             }
         }
-        const int cols = include_pad ? pool_taps_inside(iw0, kw, 1, -pl, W + pr)
-                                     : pool_taps_inside(iw0, kw, 1, 0, W);
-        dst[ow] = sum / (float)(rows * cols);
+        float8 count = (float8)((float)(rows * kw));  // every tap inside the row
+        if (!inside) {
+            float c[8];
+            for (int j = 0; j < 8; ++j)
+                c[j] = (float)(rows * pool_taps_inside(iw0 + j * sw, kw, lo, hi));
+            count = vload8(0, c);
+        }
+        pool_store(sum / count, dst + ow, lanes);
     }
 }
 
