@@ -6,13 +6,16 @@
 // Prepended to the programs that use it; guarded, so it may be included twice.
 #ifndef ACTIVATION_CL
 #define ACTIVATION_CL
+// clamp(v, 0, 1) as two compares: PoCL 3.0 calls clamp(), fmax() and select() out of
+// line (a call per float8 in the epilogue loop); NaN gives 0 either way.
+#define UNIT_CLAMP(T, v) ((v) > (T)(0.0f) ? ((v) < (T)(1.0f) ? (v) : (T)(1.0f)) : (T)(0.0f))
 #define ACTIVATE(T, v, code) do { \
     if ((code) == 1 || (code) == 2) v = v > (T)(0.0f) ? v : (T)(0.0f); \
     if ((code) == 2) v = v < (T)(6.0f) ? v : (T)(6.0f); \
     else if ((code) == 3) v = (T)(1.0f) / ((T)(1.0f) + exp(-v)); \
     else if ((code) == 4) v = v * ((T)(1.0f) / ((T)(1.0f) + exp(-v))); \
-    else if ((code) == 5) v = v * clamp((1.0f / 6.0f) * v + 0.5f, 0.0f, 1.0f); \
-    else if ((code) == 6) v = clamp((1.0f / 6.0f) * v + 0.5f, 0.0f, 1.0f); \
+    else if ((code) == 5) { const T h_ = (1.0f / 6.0f) * v + 0.5f; v = v * UNIT_CLAMP(T, h_); } \
+    else if ((code) == 6) { const T h_ = (1.0f / 6.0f) * v + 0.5f; v = UNIT_CLAMP(T, h_); } \
     else if ((code) == 7) v = tanh(v); \
 } while (0)
 #endif

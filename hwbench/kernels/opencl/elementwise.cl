@@ -32,12 +32,15 @@ __kernel void sigmoid_backward(int n, __global const float *restrict y,
         dx[i] = dy[i] * y[i] * (1.0f - y[i]);
 }
 
+// fmax(v, 0) as a compare (PoCL 3.0 calls fmax() out of line: a call per float8); NaN -> 0
+// either way.
+#define RELU(v, T) ((v) > (T)(0.0f) ? (v) : (T)(0.0f))
 __kernel void relu(int n, __global const float *restrict x, __global float *restrict y)
 {
     FOR_EACH8(i, n)
-        F8(y)[i] = fmax(CF8(x)[i], 0.0f);
+        F8(y)[i] = RELU(CF8(x)[i], float8);
     FOR_TAIL(i, n)
-        y[i] = fmax(x[i], 0.0f);
+        y[i] = RELU(x[i], float);
 }
 
 // flags[slot] = 1 if any element is NaN or infinite (the NaN screen runs on the device,

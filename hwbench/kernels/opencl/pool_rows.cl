@@ -3,7 +3,7 @@
 // unaligned float8 loads, vec8.cl; 2: two loads and their even lanes); a block at the
 // row's edges reads a zero- or -inf-filled copy of its span (pool_segment), so narrow
 // rows (14, 7) vectorize too. PoCL ran one output per work-item (pool.cl) several times
-// slower.
+// slower. PoCL 3.0 calls select(), fmax() and min() out of line: compares and ?: here.
 // Padding taps never win a max and are left out of an average's sum; the average's
 // divisor is pool.cl's (taps inside [lo, hi) per axis). NaN is never selected by a max.
 
@@ -92,7 +92,7 @@ __kernel void max_pool_rows(__global const float *restrict x, int H, int W, int 
     const int vec = sw <= 2 && n <= POOL_SEG;
     for (int ow = 0; ow < OW; ow += 8) {
         const int iw0 = ow * sw - pl;
-        const int lanes = min(8, OW - ow);
+        const int lanes = OW - ow < 8 ? OW - ow : 8;
         if (!vec) {
             for (int j = 0; j < lanes; ++j)
                 dst[ow + j] = pool_max1(plane, H, W, ih0, iw0 + j * sw, kh, kw, dh, dw);
@@ -108,14 +108,14 @@ __kernel void max_pool_rows(__global const float *restrict x, int H, int W, int 
             if (inside) {
                 for (int s = 0; s < kw; ++s) {
                     const float8 v = pool_load8(row + iw0 + s * dw, sw);
-                    best = select(best, v, v > best);
+                    best = v > best ? v : best;
                 }
             } else {
                 float seg[POOL_SEG];
                 pool_segment(row, iw0, n, W, -INFINITY, seg);
                 for (int s = 0; s < kw; ++s) {
                     const float8 v = pool_seg8(seg + s * dw, sw);
-                    best = select(best, v, v > best);
+                    best = v > best ? v : best;
                 }
             }
         }
@@ -141,7 +141,7 @@ __kernel void avg_pool_rows(__global const float *restrict x, int H, int W, int 
     const int vec = sw <= 2 && n <= POOL_SEG;
     for (int ow = 0; ow < OW; ow += 8) {
         const int iw0 = ow * sw - pl;
-        const int lanes = min(8, OW - ow);
+        const int lanes = OW - ow < 8 ? OW - ow : 8;
         if (!vec) {
             for (int j = 0; j < lanes; ++j) {
                 const int iwj = iw0 + j * sw;
@@ -178,11 +178,14 @@ __kernel void avg_pool_rows(__global const float *restrict x, int H, int W, int 
             }
         }
         float8 count = (float8)((float)(rows * kw));  // every tap inside the row
-        if (!inside) {
-            float c[8];
-            for (int j = 0; j < 8; ++j)
-                c[j] = (float)(rows * pool_taps_inside(iw0 + j * sw, kw, lo, hi));
-            count = vload8(0, c);
+        if (!inside) {  // per lane: the taps of [first, first + kw) inside [lo, hi)
+            const float8 first = (float8)((float)iw0)
+                + (float8)(0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f) * (float)sw;
+            const float8 last = first + (float)kw;
+            const float8 a = first > (float8)((float)lo) ? first : (float8)((float)lo);
+            const float8 b = last < (float8)((float)hi) ? last : (float8)((float)hi);
+            const float8 cols = b > a ? b - a : (float8)(0.0f);
+            count = cols * (float)rows;
         }
         pool_store(sum / count, dst + ow, lanes);
     }
