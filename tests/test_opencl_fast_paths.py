@@ -370,3 +370,22 @@ def test_reshape_settled_view(be, old, new):
         assert got.base_data is x.base_data and got.events is x.events
         assert got.flags.c_contiguous == want.flags.c_contiguous
         assert np.array_equal(be.to_numpy(got), host.reshape(new))
+
+
+@pytest.mark.parametrize("n", [8, 13, 4096 + 5])
+def test_gelu_erfc_fit_matches_the_reference(n):
+    """unary.cl's float8 GELU (an erfc fit, scripts/gelu_erfc_fit.py) over [-10, 10] and
+    the tail lanes: within ONNX's node-test tolerance everywhere (a negative input's GELU
+    is all erfc: relative accuracy matters there), +inf stays +inf."""
+    from scipy.special import erf
+
+    be = get_backend("opencl", check_finite=False)
+    x = np.linspace(-10.0, 10.0, n).astype(np.float32)
+    out = be.to_numpy(be.unary(be.asarray(x), "gelu")).astype(np.float64)
+    x64 = x.astype(np.float64)
+    ref = 0.5 * x64 * (1.0 + erf(x64 / np.sqrt(2.0)))
+    np.testing.assert_allclose(out, ref, rtol=1e-3, atol=1e-7)
+    assert_close(out, ref)
+    special = np.array([np.inf, 1e30, -1e30, 0.0, 3.0, -3.0, -5.0, 5.0], np.float32)
+    got = be.to_numpy(be.unary(be.asarray(special), "gelu"))
+    assert got[0] == np.inf and got[1] == np.float32(1e30) and got[2] == 0.0 and got[3] == 0.0
