@@ -4,6 +4,8 @@ products, the packed kernel's column-tile edge, the broadcast fallback)."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from tolerances import assert_close
@@ -389,3 +391,27 @@ def test_gelu_erfc_fit_matches_the_reference(n):
     special = np.array([np.inf, 1e30, -1e30, 0.0, 3.0, -3.0, -5.0, 5.0], np.float32)
     got = be.to_numpy(be.unary(be.asarray(special), "gelu"))
     assert got[0] == np.inf and got[1] == np.float32(1e30) and got[2] == 0.0 and got[3] == 0.0
+
+
+@pytest.mark.parametrize("length", [1, 7, 8, 13, 197])
+def test_softmax_rows_match_the_reference(length):
+    """softmax_rows.cl (last axis, a row per work-item, float8 passes and the tail):
+    against float64, a causal mask's -inf entries give 0, a row of only -inf gives NaN and
+    a NaN spreads through its row only (normalization.cl's results there)."""
+    be = get_backend("opencl", check_finite=False)
+    rng = np.random.default_rng(13)
+    x = (rng.standard_normal((3, 5, length)) * 4).astype(np.float32)
+    x[0, 1, length // 2:] = -np.inf
+    x[1, 2, :] = -np.inf
+    x[2, 3, 0] = np.nan
+    out = be.to_numpy(be.softmax(be.asarray(x), -1))
+    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the all -inf row's max
+        e = np.exp(x64 - np.nanmax(x64, axis=-1, keepdims=True))
+        ref = e / e.sum(-1, keepdims=True)
+    assert np.isnan(out[1, 2]).all() and np.isnan(out[2, 3]).all()
+    keep = ~np.isnan(ref)
+    np.testing.assert_allclose(out[keep], ref[keep], rtol=1e-5, atol=1e-7)
+    if length // 2:
+        assert (out[0, 1, length // 2:] == 0.0).all()

@@ -21,7 +21,15 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
-from hwbench.backends.opencl import direct, maxpool, pool_rows, runtime, small_gemm, tile_params
+from hwbench.backends.opencl import (
+    direct,
+    maxpool,
+    pool_rows,
+    runtime,
+    small_gemm,
+    softmax,
+    tile_params,
+)
 from hwbench.backends.opencl.arrays import ArrayMaker
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
@@ -519,6 +527,9 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         length = p.shape[p.axis]
         inner = int(np.prod(p.shape[p.axis + 1:], dtype=np.int64))
         outer = int(np.prod(p.shape[:p.axis], dtype=np.int64))
+        if softmax.applies(self, inner):
+            softmax.softmax_rows(self, x, out, length, outer)
+            return out
         self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
             "softmax", (inner, outer), self._buf(x), i32(length), i32(inner), i32(outer),
             out.data)

@@ -3,11 +3,12 @@
 ``pool.cl`` ran one output per work-item and ``maxpool.cl`` eight; here each work-item
 walks a row in float8 blocks, and a plane's global average is a float8 sum (pool.cl's
 work-items each read their own plane: strided across the work-group PoCL vectorizes).
-Kernel times on PoCL 3.0, one thread, 2-core Zen 4 (busy), old -> new: AveragePool 2x2/2
-at 128x56x56 0.74 -> 0.15 ms, 3x3/1 at 256x28x28 2.34 -> 0.92; GlobalAveragePool
-672x14x14 0.079 -> 0.009, 32x112x112 0.33 -> 0.04; MaxPool 3x3/2 at 64x112x112
-0.79 -> 0.69; 3x3/1 pools on narrow rows, whose blocks are all edges (Inception v2's
-AveragePools): 576x14x14 1.28 -> 0.87-0.90, 1024x7x7 0.61 -> 0.46. GPUs keep ``pool.cl`` and ``maxpool.cl`` (work-items are cheap there).
+Kernel times on PoCL 3.0, one thread, 2-core Zen 4 (busy), pool.cl / maxpool.cl -> here
+(with compares in place of PoCL's out-of-line select/min): AveragePool 2x2/2 at 128x56x56
+0.74 -> 0.17 ms, 3x3/1 at 256x28x28 2.34 -> 0.64, 576x14x14 1.26 -> 0.61 (Inception v2);
+GlobalAveragePool 672x14x14 0.079 -> 0.010, 32x112x112 0.33 -> 0.04; MaxPool 3x3/2 at
+64x112x112 0.75 -> 0.46, 3x3/1 at 576x14x14 0.86 -> 0.53. GPUs keep ``pool.cl`` and
+``maxpool.cl`` (work-items are cheap there).
 """
 
 from __future__ import annotations
