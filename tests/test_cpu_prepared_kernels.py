@@ -124,7 +124,7 @@ def test_arguments_a_fast_path_was_not_built_for_run_the_kernel(fuse):
 
 def test_a_bound_primitive_refuses_unbound_or_short_arguments():
     from hwbench.backends.cpu.backend import CpuBackend
-    from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
+    from hwbench.backends.cpu.bound_primitive import BoundPrimitive
     from hwbench.backends.cpu.primitives import build_eltwise
 
     be = CpuBackend()

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import (
     ARG_ATTR_SCALES,
@@ -25,7 +26,6 @@ from hwbench.backends.cpu.onednn import (
     ARG_SRC_1,
     ARG_WEIGHTS,
 )
-from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
 from hwbench.backends.cpu.primitives import (
     QConv,
     QMatmul,

@@ -37,6 +37,7 @@ import numpy as np
 
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.binary import build_binary_to
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive
 from hwbench.backends.cpu.float32_requant import (
     as_int8,
     fused_or_none,
@@ -52,7 +53,6 @@ from hwbench.backends.cpu.onednn import (
     ARG_SRC_1,
     ARG_WEIGHTS,
 )
-from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
 from hwbench.backends.cpu.primitives import QConv
 from hwbench.kernels import spec
 from hwbench.kernels.quantization import (

@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive
+from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.float32_requant import as_int8, symmetric_zero_point
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS
-from hwbench.backends.cpu.prepared_kernels import BoundPrimitive, _out_factory
 from hwbench.backends.cpu.primitives import build_pooling
 from hwbench.backends.cpu.tensor_ops import channel_copier, channel_table
 

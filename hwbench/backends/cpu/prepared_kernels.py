@@ -25,8 +25,7 @@ import numpy as np
 
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.blocked_layout import concat_in_layout, pool_in_layout
-from hwbench.backends.cpu.bound_primitive import (  # noqa: F401  (re-exported for a while)
-    REUSED,
+from hwbench.backends.cpu.bound_primitive import (
     BoundPrimitive,
     binder,
     blocked_call,

@@ -19,6 +19,10 @@ import numpy as np
 from hwbench.backends.cpu import onednn
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.blocked_resize import blocked_resize
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive
+from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
+from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
+from hwbench.backends.cpu.bound_primitive import plain_call as _plain_call
 from hwbench.backends.cpu.channel_transpose import applies
 from hwbench.backends.cpu.layouts import BlockedArray
 from hwbench.backends.cpu.onednn import (
@@ -28,14 +32,7 @@ from hwbench.backends.cpu.onednn import (
     ARG_SRC_1,
     ARG_WEIGHTS,
 )
-from hwbench.backends.cpu.prepared_kernels import (
-    BUILDERS,
-    BoundPrimitive,
-    _is_plain,
-    _out_factory,
-    _plain_call,
-    blocked_concat,
-)
+from hwbench.backends.cpu.prepared_kernels import BUILDERS, blocked_concat
 
 _ndarray = np.ndarray
 

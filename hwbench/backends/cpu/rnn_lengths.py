@@ -22,7 +22,7 @@ import numpy as np
 
 from hwbench.backends.cpu import rnn
 from hwbench.backends.cpu.addresses import address
-from hwbench.backends.cpu.prepared_kernels import BoundPrimitive
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive
 
 _F32 = np.dtype(np.float32)
 _ndarray = np.ndarray
