@@ -55,8 +55,9 @@ def _bounds(grp: _Group, act: Node) -> tuple[float | None, float | None] | None:
     return (None if lo is None else float(lo)), (None if hi is None else float(hi))
 
 
-def _fuse(grp: _Group, conv: Node) -> tuple | None:
-    """(the fused node, the DequantizeLinear, the activation or None, the Quantize)."""
+def _conv_dequantized(grp: _Group, conv: Node) -> tuple[list[str], Node] | None:
+    """A plain QLinearConv's inputs (padded to 9) and the one DequantizeLinear that alone
+    reads its codes, with the conv's own per-tensor output scale and zero point."""
     if conv.op_type != "QLinearConv" or conv.domain:
         return None
     ins = list(conv.inputs) + [""] * (9 - len(conv.inputs))
@@ -65,6 +66,15 @@ def _fuse(grp: _Group, conv: Node) -> tuple | None:
             or dq.attrs.get("block_size") or list(dq.inputs[1:3]) != ins[6:8] \
             or not _scalar(grp, ins[6]):
         return None
+    return ins, dq
+
+
+def _fuse(grp: _Group, conv: Node) -> tuple | None:
+    """(the fused node, the DequantizeLinear, the activation or None, the Quantize)."""
+    found = _conv_dequantized(grp, conv)
+    if found is None:
+        return None
+    ins, dq = found
     nxt = _only_reader(grp, dq.outputs[0])
     act, lo, hi = None, None, None
     if nxt is not None and nxt.op_type in ("Relu", "Clip"):
@@ -116,14 +126,10 @@ def _channels_last_float(grp: _Group, name: str, depth: int = 8) -> bool:
 
 def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
     """(the fused node, the DequantizeLinear, the Add and Relu if fused)."""
-    if conv.op_type != "QLinearConv" or conv.domain:
+    found = _conv_dequantized(grp, conv)
+    if found is None:
         return None
-    ins = list(conv.inputs) + [""] * (9 - len(conv.inputs))
-    dq = _only_reader(grp, conv.outputs[0])
-    if dq is None or dq.op_type != "DequantizeLinear" or dq.domain \
-            or dq.attrs.get("block_size") or list(dq.inputs[1:3]) != ins[6:8] \
-            or not _scalar(grp, ins[6]):
-        return None
+    ins, dq = found
     add = _only_reader(grp, dq.outputs[0])
     other = None
     if add is not None and add.op_type == "Add" and not add.domain \

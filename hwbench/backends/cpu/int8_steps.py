@@ -67,13 +67,22 @@ def _qadd(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     shape, a_dtype, b_dtype = ca.shape, ca.dtype, cb.dtype
     new_out = out_factory(be, shape, y_dtype)
 
-    def add(a: Any, b: Any) -> Any:
-        if not (_codes_in(a, shape, a_dtype) and _codes_in(b, shape, b_dtype)):
+    add = _two_codes(run, (shape, a_dtype), (shape, b_dtype), new_out)
+    return _guarded(be, step, args, (0, 3), add)
+
+
+def _two_codes(run: Callable, a_kind: tuple, b_kind: tuple, new_out: Callable) -> Callable:
+    """``run(a, b, out)`` on two channels-last code arrays of the traced (shape, dtype)s
+    into a fresh output; None (the op function's turn) for anything else."""
+    (a_shape, a_dtype), (b_shape, b_dtype) = a_kind, b_kind
+
+    def call(a: Any, b: Any) -> Any:
+        if not (_codes_in(a, a_shape, a_dtype) and _codes_in(b, b_shape, b_dtype)):
             return None
         out, a_out = new_out()
         run(address(a.nhwc), address(b.nhwc), a_out)
         return ChannelsLastArray(out)
-    return _guarded(be, step, args, (0, 3), add)
+    return call
 
 
 def _qgemm(be: Any, step: Any, args: list, out: Any) -> Callable | None:
@@ -193,12 +202,7 @@ def _qconv_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     b_dtype = args[9].dtype
     new_out = out_factory(be, out_shape, y_dtype)
 
-    def conv_add(x: Any, b: Any) -> Any:
-        if not (_codes_in(x, x_shape, x_dtype) and _codes_in(b, out_shape, b_dtype)):
-            return None
-        out, a_out = new_out()
-        run(address(x.nhwc), address(b.nhwc), a_out)
-        return ChannelsLastArray(out)
+    conv_add = _two_codes(run, (x_shape, x_dtype), (out_shape, b_dtype), new_out)
     conv_add.kept = run
     return _guarded(be, step, args, (0, 9), conv_add)
 

@@ -74,18 +74,17 @@ def lengths_runner(be: Any, p: Any, w: Any, r: Any, b: Any, peep: Any,
         start = end
     padding = (np.arange(p.seq)[:, None] >= ends[None, :])[:, :, None]
     x_shape, s_shape = (p.seq, n, p.input_size), (1, n, h)
-    zeros = np.zeros(s_shape, np.float32)  # a missing initial state (never written)
+    checked = _inputs_check(x_shape, s_shape, lstm)
     # the state between spans: two pairs in turn (a span reads one and writes the other)
     carry = [np.empty(s_shape, np.float32) for _ in range(4)]
     carried = [address(a) for a in carry]
     copyto, zeros_like = np.copyto, np.zeros
 
     def run_spans(x: Any, h0: Any, c0: Any) -> tuple | None:
-        h0 = zeros if h0 is None else h0
-        c0 = zeros if c0 is None and lstm else c0
-        if not _plain(x, x_shape) or not _plain(h0, s_shape) \
-                or (not _plain(c0, s_shape) if lstm else c0 is not None):
+        states = checked(x, h0, c0)
+        if states is None:
             return None
+        h0, c0 = states
         y = zeros_like((p.seq, n, h), np.float32)
         yh = np.empty(s_shape, np.float32)
         yc = np.empty(s_shape, np.float32) if lstm else None
@@ -133,17 +132,16 @@ def _run_once(be: Any, p: Any, kind: str, weights: dict,
     last, rows = ends - 1, np.arange(n)
     padding = (np.arange(p.seq)[:, None] >= ends[None, :])[:, :, None]
     x_shape, s_shape = (p.seq, n, p.input_size), (1, n, h)
-    zeros = np.zeros(s_shape, np.float32)  # a missing initial state (never written)
+    checked = _inputs_check(x_shape, s_shape, lstm)
     final = [np.empty(s_shape, np.float32) for _ in range(2)]  # written, never read
     a_hn, a_cn = (address(a) for a in final)
     copyto, zeros_like = np.copyto, np.zeros
 
     def run_once(x: Any, h0: Any, c0: Any) -> tuple | None:
-        h0 = zeros if h0 is None else h0
-        c0 = zeros if c0 is None and lstm else c0
-        if not _plain(x, x_shape) or not _plain(h0, s_shape) \
-                or (not _plain(c0, s_shape) if lstm else c0 is not None):
+        states = checked(x, h0, c0)
+        if states is None:
             return None
+        h0, c0 = states
         y = zeros_like((p.seq, n, h), np.float32)
         if lstm:
             run(address(x), address(h0), address(y), a_hn, address(c0), a_cn)
@@ -166,3 +164,18 @@ class RnnLengthsCpu:
         if not getattr(self, "fast_replay", True):
             return None
         return lengths_runner(self, p, w, r, b, peep, cell_state)
+
+
+def _inputs_check(x_shape: tuple, s_shape: tuple, lstm: bool) -> Callable:
+    """``checked(x, h0, c0)`` -> the initial states (zeros for a missing one, never
+    written), or None where the inputs are not the traced plain float32 arrays."""
+    zeros = np.zeros(s_shape, np.float32)
+
+    def checked(x: Any, h0: Any, c0: Any) -> tuple | None:
+        h0 = zeros if h0 is None else h0
+        c0 = zeros if c0 is None and lstm else c0
+        if not _plain(x, x_shape) or not _plain(h0, s_shape) \
+                or (not _plain(c0, s_shape) if lstm else c0 is not None):
+            return None
+        return h0, c0
+    return checked
