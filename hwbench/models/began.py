@@ -72,11 +72,13 @@ class Config:
     """Sizes and training settings; the defaults are the shipped model's."""
 
     hidden: int = 16          # z's size (the paper's N_z)
-    channels: int = 16        # the generator's n
+    channels: int = 32        # the generator's n (16: FID 46.7, 7 digits; 32 sharper)
     embedding: int = 16       # D's bottleneck (the paper's N_h)
-    d_channels: int = 16      # the discriminator's n
-    gamma: float = 1.0        # diversity ratio γ = E[L(G(z))] / E[L(x)] (0.5 made 1s and 0s)
-    lambda_k: float = 0.01    # the balance term's learning rate (the paper: 0.001)
+    d_channels: int = 16      # the discriminator's n (32 overpowers G: FID 88, 6 digits)
+    gamma: float = 1.5        # diversity ratio γ = E[L(G(z))] / E[L(x)]: higher, more
+    #                           digits (0.7: 5, 1: 7, 1.3: 9, 1.5: all ten, seeds 0 and 1)
+    lambda_k: float = 0.005   # the balance term's learning rate (the paper: 0.001); at
+    #                           0.01 with γ 1.5, k_t reaches 1 and the FID rises
     epochs: int = 50          # passes over the train split (longer runs drop digits)
     batch_size: int = 32
     learning_rate: float = 5e-4
@@ -280,6 +282,11 @@ def init(cfg: Config, seed: int) -> tuple[Params, Params]:
     return gen, init_layers(_layers(discriminator_steps(cfg)), rng)
 
 
+def lr_at(cfg: Config, epoch: int, epochs: int) -> float:
+    """Cosine decay to a tenth over ``epochs``: large steps early, fine ones at the end."""
+    return cfg.learning_rate * (0.1 + 0.45 * (1.0 + np.cos(np.pi * epoch / epochs)))
+
+
 def _epoch(be: Backend, cfg: Config, x: np.ndarray, nets: list[Params], opts: list[Adam],
            rng: np.random.Generator, k: float, lr: float) -> tuple[float, float]:
     """One pass over ``x`` in whole batches, updating ``nets`` ([G, D]) in place; returns
@@ -315,9 +322,7 @@ def train(be: Backend, name: str = "began", *, seed: int = 0, epochs: int | None
     start = time.perf_counter()
     with _blas_threads(be):
         for epoch in range(epochs):
-            # Cosine decay to a tenth: large steps early, fine ones at the end.
-            lr = cfg.learning_rate * (0.1 + 0.45 * (1.0 + np.cos(np.pi * epoch / epochs)))
-            k, m = _epoch(be, cfg, x, nets, opts, rng, k, lr)
+            k, m = _epoch(be, cfg, x, nets, opts, rng, k, lr_at(cfg, epoch, epochs))
             m_global.append(m)
             ks.append(k)
     be.synchronize()
