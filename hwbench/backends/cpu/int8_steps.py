@@ -71,6 +71,20 @@ def _qadd(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     return _guarded(be, step, args, (0, 3), add)
 
 
+def _one_codes(run: Callable, kind: tuple, new_out: Callable) -> Callable:
+    """``run(x, out)`` on a channels-last code array of the traced (shape, dtype) into a
+    fresh output; None (the op function's turn) for anything else."""
+    shape, dtype = kind
+
+    def call(x: Any) -> Any:
+        if not _codes_in(x, shape, dtype):
+            return None
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    return call
+
+
 def _two_codes(run: Callable, a_kind: tuple, b_kind: tuple, new_out: Callable) -> Callable:
     """``run(a, b, out)`` on two channels-last code arrays of the traced (shape, dtype)s
     into a fresh output; None (the op function's turn) for anything else."""
@@ -171,12 +185,7 @@ def _qgap(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     y_dtype = np.asarray(_zero(args[4], x.nhwc)).dtype
     new_out = out_factory(be, (shape[0], 1, 1, shape[3]), y_dtype)
 
-    def gap(x: Any) -> Any:
-        if not _codes_in(x, shape, dtype):
-            return None
-        out, a_out = new_out()
-        run(address(x.nhwc), a_out)
-        return ChannelsLastArray(out)
+    gap = _one_codes(run, (shape, dtype), new_out)
     gap.kept = run
     return _guarded(be, step, args, (0,), gap)
 
@@ -201,7 +210,6 @@ def _qconv_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
     b_dtype = args[9].dtype
     new_out = out_factory(be, out_shape, y_dtype)
-
     conv_add = _two_codes(run, (x_shape, x_dtype), (out_shape, b_dtype), new_out)
     conv_add.kept = run
     return _guarded(be, step, args, (0, 9), conv_add)
@@ -219,12 +227,7 @@ def _qconv_requant(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
     new_out = out_factory(be, out_shape, y_dtype)
 
-    def conv_requant(x: Any) -> Any:
-        if not _codes_in(x, x_shape, x_dtype):
-            return None
-        out, a_out = new_out()
-        run(address(x.nhwc), a_out)
-        return ChannelsLastArray(out)
+    conv_requant = _one_codes(run, (x_shape, x_dtype), new_out)
     conv_requant.kept = run
     return _guarded(be, step, args, (0,), conv_requant)
 
