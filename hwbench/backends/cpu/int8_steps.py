@@ -124,7 +124,6 @@ def _qgemm(be: Any, step: Any, args: list, out: Any) -> Callable | None:
             return None
         y = call(ChannelsLastArray(a.reshape(m, 1, 1, k)), w, zx, zw, bias, fixed, zy)
         return None if type(y) is not ChannelsLastArray else y.nhwc.reshape(m, n)
-    gemm.kept = call
     return _guarded(be, step, args, (0,), gemm)
 
 
@@ -184,15 +183,15 @@ def _qgap(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     shape, dtype = x.nhwc.shape, x.dtype
     y_dtype = np.asarray(_zero(args[4], x.nhwc)).dtype
     new_out = out_factory(be, (shape[0], 1, 1, shape[3]), y_dtype)
-
-    gap = _one_codes(run, (shape, dtype), new_out)
-    gap.kept = run
-    return _guarded(be, step, args, (0,), gap)
+    return _guarded(be, step, args, (0,), _one_codes(run, (shape, dtype), new_out))
 
 
-def _traced_plan(be: Any, out: Any) -> tuple | None:
-    """The plan of the fused convolution whose traced call gave ``out`` (the kernel keeps
-    its last one: ``qconv_add``, ``qconv_requant``, ``qconv_dequant_add``), or None."""
+def _traced_plan(be: Any, args: list, count: int, out: Any) -> tuple | None:
+    """The plan of the fused convolution of ``count`` inputs whose traced call gave
+    ``out`` (the kernel keeps its last one: ``qconv_add``, ``qconv_requant``,
+    ``qconv_dequant_add``), or None."""
+    if len(args) != count:
+        return None
     traced = getattr(be, "_traced_fused", None)
     be._traced_fused = None
     return traced[1] if traced is not None and traced[0] is out else None
@@ -200,70 +199,42 @@ def _traced_plan(be: Any, out: Any) -> tuple | None:
 
 def _qconv_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearConvAdd (``int8_conv_add``): its convolution with the Add's post-ops, bound."""
-    if len(args) != 14:
-        return None
-    plan = _traced_plan(be, out)
+    plan = _traced_plan(be, args, 14, out)
     if plan is None:
         return None
     conv, bound, out_shape, y_dtype = plan
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(RESIDUAL), ARG_DST)).runner()
-    x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
-    b_dtype = args[9].dtype
-    new_out = out_factory(be, out_shape, y_dtype)
-    conv_add = _two_codes(run, (x_shape, x_dtype), (out_shape, b_dtype), new_out)
-    conv_add.kept = run
+    conv_add = _two_codes(run, (args[0].nhwc.shape, args[0].dtype), (out_shape, args[9].dtype),
+                          out_factory(be, out_shape, y_dtype))
     return _guarded(be, step, args, (0, 9), conv_add)
 
 
 def _qconv_requant(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearConvRequant (``int8_conv_requant``): its convolution with the post-ops, bound."""
-    if len(args) != 11:
-        return None
-    plan = _traced_plan(be, out)
+    plan = _traced_plan(be, args, 11, out)
     if plan is None:
         return None
     conv, bound, out_shape, y_dtype = plan
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-    x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
-    new_out = out_factory(be, out_shape, y_dtype)
-
-    conv_requant = _one_codes(run, (x_shape, x_dtype), new_out)
-    conv_requant.kept = run
+    conv_requant = _one_codes(run, (args[0].nhwc.shape, args[0].dtype),
+                              out_factory(be, out_shape, y_dtype))
     return _guarded(be, step, args, (0,), conv_requant)
 
 
 def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     """QLinearConvDequantAdd: its convolution with a float32 output and the residual read
     by a binary post-op, bound."""
-    if len(args) != 10:
-        return None
-    plan = _traced_plan(be, out)
+    plan = _traced_plan(be, args, 10, out)
     if plan is None:
         return None
     conv, bound, out_shape, residual = plan
-    x_shape, x_dtype = args[0].nhwc.shape, args[0].dtype
+    x_kind = (args[0].nhwc.shape, args[0].dtype)
     new_out = out_factory(be, out_shape, np.float32)
-    f32 = np.dtype(np.float32)
     if residual is None:  # the conv and its dequantization alone
         run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-
-        def conv_dequant(x: Any) -> Any:
-            if not _codes_in(x, x_shape, x_dtype):
-                return None
-            out, a_out = new_out()
-            run(address(x.nhwc), a_out)
-            return ChannelsLastArray(out)
-        conv_dequant.kept = run
-        return _guarded(be, step, args, (0,), conv_dequant)
+        return _guarded(be, step, args, (0,), _one_codes(run, x_kind, new_out))
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(residual), ARG_DST)).runner()
-
-    def conv_dequant_add(x: Any, r: Any) -> Any:
-        if not (_codes_in(x, x_shape, x_dtype) and _codes_in(r, out_shape, f32)):
-            return None
-        out, a_out = new_out()
-        run(address(x.nhwc), address(r.nhwc), a_out)
-        return ChannelsLastArray(out)
-    conv_dequant_add.kept = run
+    conv_dequant_add = _two_codes(run, x_kind, (out_shape, np.dtype(np.float32)), new_out)
     return _guarded(be, step, args, (0, 9), conv_dequant_add)
 
 
