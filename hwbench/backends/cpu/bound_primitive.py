@@ -221,3 +221,11 @@ def blocked_call(be: Any, prim: Any, src_md: Any, dst_md: Any, shape: tuple[int,
         run(address(x.buffer), a_out)
         return blocked_result(out, shape, dst_md, to_plain)
     return call
+
+
+def blocked_parts(arrays: Any, mds: list[Any]) -> bool:
+    """Every one of ``arrays`` a blocked activation of its traced layout in ``mds`` (by
+    identity first, then by value): what a prepared concat reads as it is."""
+    return len(arrays) == len(mds) and all(
+        type(x) is BlockedArray and (x.md is md or x.md == md)
+        for x, md in zip(arrays, mds, strict=True))

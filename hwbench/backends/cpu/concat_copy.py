@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.cpu.bound_primitive import blocked_result, out_factory
-from hwbench.backends.cpu.layouts import BlockedArray
+from hwbench.backends.cpu.bound_primitive import blocked_parts, blocked_result, out_factory
 
 BLOCK = 16  # nChw16c's channel block
 
@@ -37,12 +36,10 @@ def copied_concat(be: Any, p: Any, kernel: Callable, mds: list[Any], md_out: Any
     sizes = [md.size // n for md in mds]  # bytes per image, padding included
     offsets = np.cumsum([0, *sizes]).tolist()
     new_out = out_factory(be, md_out.size, np.uint8)
-    shape, count = tuple(p.shape), len(mds)
+    shape = tuple(p.shape)
 
     def call(arrays):
-        if len(arrays) != count or not all(
-                type(x) is BlockedArray and (x.md is md or x.md == md)
-                for x, md in zip(arrays, mds, strict=True)):
+        if not blocked_parts(arrays, mds):
             return kernel(p, arrays)
         out, _ = new_out()
         images = out.reshape(n, -1)

@@ -29,6 +29,7 @@ from hwbench.backends.cpu.bound_primitive import (
     BoundPrimitive,
     binder,
     blocked_call,
+    blocked_parts,
 )
 from hwbench.backends.cpu.bound_primitive import blocked_result as _blocked
 from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
@@ -299,12 +300,10 @@ def _concat_call(be: Any, p: Any, kernel: Callable, concat: Any, mds: list[Any],
     varying = (*(ARG_MULTIPLE_SRC + i for i in range(len(mds))), ARG_DST)
     run = BoundPrimitive(concat.prim, {}, varying).runner()
     new_out = _out_factory(be, md_out.size, np.uint8)
-    count, sources = len(mds), concat.bound_sources(be) if mixed else None
+    sources = concat.bound_sources(be) if mixed else None
 
     def call(arrays):
-        if len(arrays) != count or not all(
-                type(x) is BlockedArray and (x.md is md or x.md == md)
-                for x, md in zip(arrays, mds, strict=True)):
+        if not blocked_parts(arrays, mds):
             return kernel(p, arrays)
         out, a_out = new_out()
         if sources is None:
