@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from qconv_draws import draw_qconv
 
 import hwbench
 from hwbench.backends import expand_backends, get_backend
@@ -86,23 +87,11 @@ def _qconv(be, args, conv):
 def test_float32_requant_qconv_is_within_one_lsb_of_exact(exact, fast, data):
     """Random convolutions: strides, asymmetric padding, dilation, groups (depthwise too),
     int8/uint8 input and output with random zero points, per-filter or one w scale."""
-    groups = data.draw(st.sampled_from([1, 1, 2, 3]), label="groups")
-    depthwise = data.draw(st.booleans(), label="depthwise") and groups > 1
-    c = groups * (1 if depthwise else data.draw(st.integers(1, 5), label="c/group"))
-    k = groups * data.draw(st.integers(1, 4), label="k/group")
-    r, s = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
-    stride = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
-    dilation = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
-    padding = tuple(data.draw(st.integers(0, 2)) for _ in range(4))
-    h = data.draw(st.integers(dilation[0] * (r - 1) + 1, 9), label="h")
-    w = data.draw(st.integers(dilation[1] * (s - 1) + 1, 9), label="w")
-    n = data.draw(st.integers(1, 2), label="n")
-    x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]), label="x dtype")
-    y_dtype = data.draw(st.sampled_from([np.uint8, np.int8]), label="y dtype")
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    g = draw_qconv(data, max_c_per_group=5, max_hw=9)
     args, conv = _random_qconv(
-        rng, (n, c, h, w), (k, c // groups, r, s), stride, padding, dilation, groups,
-        x_dtype, y_dtype, per_filter=data.draw(st.booleans(), label="per filter"),
+        g["rng"], g["x_shape"], g["w_shape"], g["stride"], g["padding"], g["dilation"],
+        g["groups"], g["x_dtype"], g["y_dtype"],
+        per_filter=data.draw(st.booleans(), label="per filter"),
         with_bias=data.draw(st.booleans(), label="bias"))
     want = _qconv(exact, args, conv)
     np.testing.assert_array_equal(want, reference.qconv2d(*args[:8], args[8], **conv))

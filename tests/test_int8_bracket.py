@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from qconv_draws import draw_qconv
 
 from hwbench.backends import get_backend
 from hwbench.backends.cpu import CpuBackend
@@ -87,26 +88,13 @@ def test_bracket_is_bit_identical_to_numpy(cpu, ref, fixups, data):
     """Random convolutions: strides, asymmetric padding, dilation, groups and depthwise,
     int8/uint8 input and output with random zero points, uint8 weights with zero point
     128, biases large and small, outputs mostly inside or mostly saturated."""
-    groups = data.draw(st.sampled_from([1, 1, 2, 3]), label="groups")
-    depthwise = data.draw(st.booleans(), label="depthwise") and groups > 1
-    c = groups * (1 if depthwise else data.draw(st.integers(1, 6), label="c/group"))
-    k = groups * data.draw(st.integers(1, 4), label="k/group")
-    r, s = data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3))
-    stride = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
-    dilation = (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 2)))
-    padding = tuple(data.draw(st.integers(0, 2)) for _ in range(4))
-    h = data.draw(st.integers(dilation[0] * (r - 1) + 1, 10), label="h")
-    w = data.draw(st.integers(dilation[1] * (s - 1) + 1, 10), label="w")
-    n = data.draw(st.integers(1, 2), label="n")
-    x_dtype = data.draw(st.sampled_from([np.uint8, np.int8]), label="x dtype")
-    y_dtype = data.draw(st.sampled_from([np.uint8, np.int8]), label="y dtype")
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    args = _case(rng, (n, c, h, w), (k, c // groups, r, s), x_dtype, y_dtype,
+    g = draw_qconv(data, max_c_per_group=6, max_hw=10)
+    args = _case(g["rng"], g["x_shape"], g["w_shape"], g["x_dtype"], g["y_dtype"],
                  spread=data.draw(st.sampled_from([3.0, 30.0, 300.0]), label="spread"),
                  bias_max=data.draw(st.sampled_from([0, 200, 2_000_000]), label="bias"),
                  per_filter=data.draw(st.booleans(), label="per filter"),
                  uint8_w=data.draw(st.booleans(), label="uint8 w"))
-    conv = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+    conv = {key: g[key] for key in ("stride", "padding", "dilation", "groups")}
     calls, declined = fixups["calls"], fixups["declined"]
     np.testing.assert_array_equal(_qconv(cpu, args, conv), _qconv(ref, args, conv))
     assert fixups["calls"] == calls + 1 or fixups["declined"] == declined + 1
