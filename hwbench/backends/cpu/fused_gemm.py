@@ -19,6 +19,7 @@ import numpy as np
 from hwbench.backends.conv_epilogue import apply_activation
 from hwbench.backends.cpu import onednn
 from hwbench.backends.cpu.buffer_pool import aligned_empty
+from hwbench.backends.cpu.gemv import GemvConv, gemv_or_matmul, runs_as_gemv
 from hwbench.backends.cpu.onednn import ARG_BIAS, ARG_DST, ARG_SRC, ARG_WEIGHTS, Primitive
 from hwbench.backends.cpu.primitives import ONEDNN_ACTIVATIONS, reorder
 from hwbench.kernels import spec
@@ -29,7 +30,8 @@ from hwbench.kernels import spec
 # Above it (VGG19's first classifier layer: 411 MB) a GEMM runs as before,
 # ``dnnl_sgemm`` then the activation's kernel.
 FUSED_MAX_WEIGHT_BYTES = 256 << 20
-# Fewer rows than this (a classifier at batch 1): a plain Gemm stays on ``dnnl_sgemm``.
+# Fewer rows than this: a plain Gemm stays on ``dnnl_sgemm``, except one row by a large
+# weight (a classifier at batch 1), which ``cpu/gemv.py`` runs as a 1×1 convolution.
 PACK_MIN_ROWS = 8
 
 
@@ -40,12 +42,13 @@ def fuses(p: spec.GemmProblem) -> bool:
 
 
 def packs(be: Any, p: spec.GemmProblem) -> bool:
-    """Whether a Gemm without an activation runs on the packed matmul primitive too: one
-    that ``fuses``, of at least ``PACK_MIN_ROWS`` rows. Decided by the problem alone, so
+    """Whether a Gemm without an activation runs on a packed primitive too: one that
+    ``fuses``, of at least ``PACK_MIN_ROWS`` rows (the matmul), or of one row by a large
+    weight (``gemv.runs_as_gemv``: the 1×1 convolution). Decided by the problem alone, so
     a compiled plan's replay (whose feeds are not frozen) gives the normal path's bits; a
     weight (frozen) is packed once per session, any other B on every call (a reorder of
-    B: at most a few % of a GEMM of that many rows)."""
-    return be.mkl is None and p.m >= PACK_MIN_ROWS and fuses(p)
+    B: at most a few % of a GEMM of that many rows; as much as the product at one row)."""
+    return be.mkl is None and (p.m >= PACK_MIN_ROWS or runs_as_gemv(p)) and fuses(p)
 
 
 def bias_dims(p: spec.GemmProblem) -> tuple[int, int] | None | bool:
@@ -90,10 +93,12 @@ class FusedMatmul:
         return packed
 
 
-def matmul_for(be: Any, p: spec.GemmProblem, activation: str | None) -> FusedMatmul:
-    """The backend's cached primitive for ``p`` at the kernel's thread count."""
+def matmul_for(be: Any, p: spec.GemmProblem,
+               activation: str | None) -> FusedMatmul | GemvConv:
+    """The backend's cached primitive for ``p`` at the kernel's thread count: a one-row
+    product by a large weight as a 1×1 convolution (``cpu/gemv.py``)."""
     return be._primitive(("fused_gemm", p, activation),
-                         lambda: FusedMatmul(be.dnnl, p, activation))
+                         lambda: gemv_or_matmul(be.dnnl, p, activation, FusedMatmul))
 
 
 def packed_weights(be: Any, mm: FusedMatmul, p: spec.GemmProblem, activation: str | None,
