@@ -99,3 +99,14 @@ def test_a_plan_replays_the_convolution_with_the_normal_paths_bits(rng):
     calls = [ns[k] for k in ns if k.startswith("K") and getattr(ns[k], "problem", None)
              and isinstance(ns[k].problem, spec.GemmProblem)]
     assert len(calls) == 2 and all(c.fast() for c in calls)  # bound, not the kernel
+
+
+def test_the_weight_size_bounds_the_convolution():
+    """Under GEMV_MIN_WEIGHT_BYTES the weight stays in cache; over GEMV_MAX_WEIGHT_BYTES
+    a packed copy buys nothing: both keep their old paths."""
+    from hwbench.backends.cpu.gemv import GEMV_MAX_WEIGHT_BYTES
+
+    row = lambda k, n: spec.GemmProblem(m=1, k=k, n=n)  # noqa: E731
+    assert runs_as_gemv(row(512, 512)) and not runs_as_gemv(row(512, 511))
+    assert runs_as_gemv(row(4096, 4096)) and 4 * 4096 * 4096 == GEMV_MAX_WEIGHT_BYTES
+    assert not runs_as_gemv(row(9216, 4096))

@@ -7,9 +7,8 @@ time, busy, the weight evicted from cache by a 48 MB write before each call): 54
 (ShuffleNet's classifier) 119 µs as the blocked 1×1 convolution (``jit_1x1``), 138 µs as
 the NHWC one (``brgconv_1x1``), 232 µs ``dnnl_sgemm``, 178 µs the inner-product
 primitive; 1280→1000 (EfficientNet-B0's) 228 / 253 / 355 / 327 µs; 960→1280 (MobileNet
-v3's first, HardSwish fused) 224 / 261 / 290 / 326 µs; never slower at 4096×4096 or
-9216×4096. The convolution's weights are packed once per session, as ``fused_gemm``'s
-are.
+v3's first, HardSwish fused) 224 / 261 / 290 / 326 µs; 4096×4096 2.4 against 2.8 ms.
+The convolution's weights are packed once per session, as ``fused_gemm``'s are.
 
 Its source and output hold exactly the row's ``k`` and ``n`` floats: for a 1×1 image,
 NHWC is the plain row, and so is nChw16c where the channels are whole blocks of 16
@@ -32,13 +31,17 @@ from hwbench.kernels import spec
 # Smaller weights stay in cache between runs and gain nothing (and mlp's, autoencoder's
 # and LeNet's dense layers keep their chained ``dnnl_sgemm``/matmul links).
 GEMV_MIN_WEIGHT_BYTES = 1 << 20
+# Larger ones stream from memory as fast either way (9216×4096, AlexNet's first
+# classifier layer: 5.6 ms both); the packed copy would only cost memory.
+GEMV_MAX_WEIGHT_BYTES = 64 << 20
 
 
 def runs_as_gemv(p: spec.GemmProblem) -> bool:
-    """Whether ``p`` is one row by a weight of at least ``GEMV_MIN_WEIGHT_BYTES`` (A not
-    transposed: its row is contiguous). The caller checks the bias and size limits
-    (``fused_gemm.fuses``)."""
-    return p.m == 1 and not p.trans_a and 4 * p.k * p.n >= GEMV_MIN_WEIGHT_BYTES
+    """Whether ``p`` is one row by a weight of ``GEMV_MIN_WEIGHT_BYTES`` up to
+    ``GEMV_MAX_WEIGHT_BYTES`` (A not transposed: its row is contiguous). The caller
+    checks the bias (``fused_gemm.fuses``)."""
+    return p.m == 1 and not p.trans_a \
+        and GEMV_MIN_WEIGHT_BYTES <= 4 * p.k * p.n <= GEMV_MAX_WEIGHT_BYTES
 
 
 class GemvConv:
