@@ -113,14 +113,20 @@ def test_one_pixel_activation_times_a_plain_operand_of_its_shape(be, rng):
     np.testing.assert_allclose(be.to_numpy(be.add(xb, be.asarray(y))), x + y, rtol=1e-6)
 
 
+@pytest.mark.parametrize("layout", ["blocked", "nchw"])
 @pytest.mark.parametrize("blocked_input", [False, True], ids=["plain-in", "blocked-in"])
-def test_small_groups_pointwise_runs_as_one_gemm_per_group(be, rng, blocked_input):
+def test_small_groups_pointwise_runs_nhwc_or_as_one_gemm_per_group(rng, blocked_input,
+                                                                   layout):
     """ShuffleNet's first grouped 1x1 conv (6 channels in and 28 out per group, fewer
-    than one nChw16c block): the GEMM path, plain out, from a blocked input too, and its
-    residual and activation epilogue match float64; 16 per group stays a primitive."""
+    than one nChw16c block): in a session's layout the primitive NHWC in and out
+    (``layouts.nhwc_small_groups``), a blocked input reordered to NHWC once; with NCHW
+    convs the GEMM path, plain out. Either way its residual and activation epilogue
+    match float64; 16 per group stays a blocked primitive."""
+    from hwbench.backends.cpu.layouts import nhwc_small_groups
     from hwbench.backends.cpu.pointwise import runs_as_gemm
     from hwbench.kernels import spec
 
+    be = get_backend("cpu", keep_blocked=True, conv_layout=layout)
     x = rng.standard_normal((2, 24, 12, 12)).astype(np.float32)
     w = (rng.standard_normal((112, 6, 1, 1)) / 3).astype(np.float32)
     bias = rng.standard_normal(112).astype(np.float32)
@@ -128,14 +134,20 @@ def test_small_groups_pointwise_runs_as_one_gemm_per_group(be, rng, blocked_inpu
     xd = be.asarray(x)
     if blocked_input:
         xd = be.conv2d(xd, be.asarray(np.eye(24, dtype=np.float32).reshape(24, 24, 1, 1)))
-        assert isinstance(xd, BlockedArray)
-    assert runs_as_gemm(be, spec.ConvProblem(2, 24, 12, 12, 112, 1, 1, groups=4),
-                        blocked_input)
+        assert isinstance(xd, BlockedArray) == (layout == "blocked")
+    small = spec.ConvProblem(2, 24, 12, 12, 112, 1, 1, groups=4)
+    assert nhwc_small_groups(small)
+    assert runs_as_gemm(be, small, blocked_input) == (layout == "nchw")
     whole_blocks = spec.ConvProblem(2, 64, 12, 12, 64, 1, 1, groups=4)
     assert not runs_as_gemm(be, whole_blocks, blocked_input)
+    assert not nhwc_small_groups(whole_blocks)
     y = be.conv2d(xd, be.asarray(w), be.asarray(bias), groups=4, residual=be.asarray(res),
                   activation="relu")
-    assert isinstance(y, np.ndarray)
+    if layout == "nchw":
+        assert isinstance(y, np.ndarray)
+    else:
+        assert isinstance(y, BlockedArray)
+        assert y.md == be.dnnl.memory_desc((2, 112, 12, 12), "f32", tag="acdb")
     want = reference.conv2d(x, w, bias, groups=4, residual=res, activation="relu")
     assert_close(be.to_numpy(y), want, 6)
 

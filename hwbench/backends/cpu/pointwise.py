@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hwbench.backends.cpu.layouts import BLOCKED_TAG, conv_tags
+from hwbench.backends.cpu.layouts import BLOCKED_TAG, conv_tags, nhwc_small_groups
 from hwbench.kernels import spec
 
 POINTWISE_MIN_PIXELS = 128
@@ -44,8 +44,8 @@ def runs_as_gemm(be: Any, p: spec.ConvProblem, blocked_input: bool) -> bool:
     still wins)."""
     if not (be.pointwise_as_gemm and is_pointwise(p)):
         return False
-    if small_groups(p):
-        return True
+    if small_groups(p):  # unless the primitive runs them NHWC (``nhwc_small_groups``)
+        return not (be.conv_layout == "blocked" and nhwc_small_groups(p))
     blocked = blocked_input or (conv_tags(p, be.conv_layout)[1] == BLOCKED_TAG
                                 and be.keep_blocked)
     return p.groups == 1 and not blocked
