@@ -19,7 +19,7 @@ import numpy as np
 from hwbench.backends.conv_epilogue import apply_activation
 from hwbench.backends.cpu import onednn
 from hwbench.backends.cpu.buffer_pool import aligned_empty
-from hwbench.backends.cpu.gemv import GemvConv, gemv_or_matmul, runs_as_gemv
+from hwbench.backends.cpu.gemv import GemvConv, runs_as_gemv
 from hwbench.backends.cpu.onednn import ARG_BIAS, ARG_DST, ARG_SRC, ARG_WEIGHTS, Primitive
 from hwbench.backends.cpu.primitives import ONEDNN_ACTIVATIONS, reorder
 from hwbench.kernels import spec
@@ -97,11 +97,11 @@ def matmul_for(be: Any, p: spec.GemmProblem,
                activation: str | None) -> FusedMatmul | GemvConv:
     """The backend's cached primitive for ``p`` at the kernel's thread count: a one-row
     product by a large weight as a 1×1 convolution (``cpu/gemv.py``)."""
-    return be._primitive(("fused_gemm", p, activation),
-                         lambda: gemv_or_matmul(be.dnnl, p, activation, FusedMatmul))
+    kind = GemvConv if runs_as_gemv(p) else FusedMatmul
+    return be._primitive(("fused_gemm", p, activation), lambda: kind(be.dnnl, p, activation))
 
 
-def packed_weights(be: Any, mm: FusedMatmul, p: spec.GemmProblem, activation: str | None,
+def packed_weights(be: Any, mm: FusedMatmul | GemvConv, p: spec.GemmProblem, activation: str | None,
                    b: np.ndarray) -> np.ndarray:
     """B packed for ``mm``, kept per frozen B (a weight: packed once per session)."""
     tag = ("fused_gemm", p, activation, be._threads_now)

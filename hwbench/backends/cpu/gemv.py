@@ -18,8 +18,6 @@ wherever one is bound: same arguments, same byte sizes.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from hwbench.backends.cpu import onednn
@@ -54,7 +52,7 @@ class GemvConv:
         self.n, self.k = p.n, p.k
         conv = spec.ConvProblem(n=1, c=p.k, h=1, w=1, k=p.n, r=1, s=1,
                                 has_bias=p.bias_shape is not None)
-        layout = "blocked" if p.k % 16 == 0 and p.n % 16 == 0 and p.k >= 16 else "nhwc"
+        layout = "blocked" if p.k % 16 == 0 and p.n % 16 == 0 else "nhwc"
         self.conv = Conv(d, conv, layout, activation=activation)
         self.prim = self.conv.prim
         self.impl = self.prim.impl
@@ -73,10 +71,3 @@ class GemvConv:
         packed = aligned_empty(self.prim.mds[ARG_WEIGHTS].size, np.uint8)
         reorder.execute({ARG_SRC: oihw, ARG_DST: packed})
         return packed
-
-
-def gemv_or_matmul(d: onednn.OneDNN, p: spec.GemmProblem, activation: str | None,
-                   matmul: Any) -> Any:
-    """``GemvConv`` where ``runs_as_gemv``, else ``matmul(d, p, activation)``."""
-    return GemvConv(d, p, activation) if runs_as_gemv(p) else matmul(d, p, activation)
-
