@@ -101,8 +101,8 @@ def matmul_for(be: Any, p: spec.GemmProblem,
     return be._primitive(("fused_gemm", p, activation), lambda: kind(be.dnnl, p, activation))
 
 
-def packed_weights(be: Any, mm: FusedMatmul | GemvConv, p: spec.GemmProblem, activation: str | None,
-                   b: np.ndarray) -> np.ndarray:
+def packed_weights(be: Any, mm: FusedMatmul | GemvConv, p: spec.GemmProblem,
+                   activation: str | None, b: np.ndarray) -> np.ndarray:
     """B packed for ``mm``, kept per frozen B (a weight: packed once per session)."""
     tag = ("fused_gemm", p, activation, be._threads_now)
     return be._once_per_array(b, tag, mm.pack_weights)
