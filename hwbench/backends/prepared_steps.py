@@ -14,6 +14,7 @@ any argument the call was not built for, runs the op function, which raises the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +51,27 @@ def prepared_gather(backend: Any, step: Any, args: list[Any], out: Any) -> Calla
             return take(x, idx, axis=axis)
         except IndexError:  # out of range: the op function names the argument
             return fn(backend, [x, idx], step)
+    gather.fixed = _fixed_take(shape, dtype, idx_shape, idx_dtype, axis, out.shape)
     return gather
+
+
+def _fixed_take(shape: tuple, dtype: np.dtype, idx_shape: tuple, idx_dtype: np.dtype,
+                axis: int, out_shape: tuple) -> Callable:
+    """The gather's fixed form (``hwbench.graph.step_chain``): ``np.take`` of the same
+    kind of arguments into an output of its own; an out-of-range index raises
+    ``IndexError`` there, and the chain hands that run to the plan."""
+    take, partial = np.take, functools.partial
+
+    def fixed(args: tuple, kwargs: dict) -> tuple[Callable, np.ndarray] | None:
+        if kwargs or len(args) != 2:
+            return None
+        x, idx = args
+        if type(x) is not _ndarray or type(idx) is not _ndarray or x.shape != shape \
+                or x.dtype != dtype or idx.dtype != idx_dtype or idx.shape != idx_shape:
+            return None
+        out = np.empty(out_shape, dtype)
+        return partial(take, x, idx, axis=axis, out=out), out
+    return fixed
 
 
 def prepared_rnn(backend: Any, step: Any, args: list[Any], out: Any,

@@ -36,6 +36,7 @@ from hwbench.graph.ir import Graph, check_op_types
 from hwbench.graph.ops import OP_DEFS, Step
 from hwbench.graph.plan import Plan, bind_outputs, host_outputs
 from hwbench.graph.shape_inference import infer_shapes
+from hwbench.graph.step_chain import step_body
 
 _ndarray, _vdot, _isfinite, _perf_counter = np.ndarray, np.vdot, math.isfinite, time.perf_counter
 
@@ -124,6 +125,7 @@ class Executor:
         self.plan: Plan | None = None  # built by the first ``replay``
         self._entry: Any = None  # ``replay``'s common call, generated with the plan
         self.chained = False  # whether ``_entry`` is the chained run (``graph/chain.py``)
+        self.step_chained = False  # ... or the multi-input one (``graph/step_chain.py``)
         # The last run's four time stamps, and the sums over runs of the three phases and
         # the run count: ``last_timings``/``totals`` build their dicts when asked.
         self._times: tuple[float, float, float, float] | None = None
@@ -353,20 +355,23 @@ class Executor:
 
     def _chain_next(self, entry: Any) -> Any:
         """``entry`` for the plan's first replay (which builds the prepared calls' fast
-        paths), after which ``_entry`` becomes the chained run (``hwbench.graph.chain``)
-        where there is one and it gives that replay's results bit for bit, else
-        ``entry``."""
+        paths), after which ``_entry`` becomes the chained run (``hwbench.graph.chain``,
+        else ``hwbench.graph.step_chain``'s, built on these feeds) where there is one and
+        it gives that replay's results bit for bit, else ``entry``."""
         def first(feeds: Any) -> Any:
             results = entry(feeds)
             if results is None:
                 return None
             self._entry = entry
-            body = chain_body(self)
+            body, flag = chain_body(self), "chained"
+            if body is None:
+                body, flag = step_body(self, feeds), "step_chained"
             if body is not None:
                 chained = self._compile_entry(body)
                 times, sums = self._times, list(self._sums)
                 if same_results(chained(feeds), results):
-                    self._entry, self.chained = chained, True
+                    self._entry = chained
+                    setattr(self, flag, True)
                 self._times, self._sums = times, sums
             return results
         return first

@@ -157,6 +157,11 @@ class Plan:
         # one prepared call of one run-time input (its first argument), ("alias", input,
         # output) for an Identity, None for anything else.
         self.chain_steps: list[tuple | None] = []
+        # Per step, for ``hwbench.graph.step_chain``: (callee expression, prepared call or
+        # None, argument expressions, keyword expressions, output locals by position, None
+        # for an unnamed one) of a step replayed as one call, None for anything else.
+        self.step_calls: list[tuple | None] = []
+        self.output_locals: dict[str, str] = {}  # graph output -> its local in the replay
 
     # -- the traced run ------------------------------------------------------------------
     def trace(self, env: dict[str, Any]) -> dict[str, Any]:
@@ -264,6 +269,7 @@ class Plan:
                                                    strict=True)):
             inputs = [names.get(n, "None") if n else "None" for n in step.node.inputs]
             self.chain_steps.append(_chain_step(step, call, inputs))
+            one: tuple | None = None  # this step's ``step_calls`` entry, less its outputs
             if call is None:
                 ns[f"F{k}"], ns[f"S{k}"] = step.fn, step
                 lines.append(f"    _t = F{k}(be, [{', '.join(inputs)}], S{k})")
@@ -271,6 +277,7 @@ class Plan:
             elif callable(call):  # ``_host_step``: what the traced run gave
                 ns[f"H{k}"] = call
                 lines.append(f"    _t = H{k}({', '.join(inputs)})")
+                one = (f"H{k}", None, inputs, {})
                 entered = None
                 call = None if id(call) in self._tuples else [None]
             else:
@@ -278,6 +285,11 @@ class Plan:
                 for j, c in enumerate(call):
                     source, enter, (fn, parts) = self._kernel_call(c, j == 0, inputs, ns,
                                                                    const)
+                    if len(call) == 1 and enter is not None:
+                        one = (source.split("(", 1)[0], fn,
+                               [a for a in parts if "=" not in a.split("[", 1)[0]],
+                               dict(a.split("=", 1) for a in parts
+                                    if "=" in a.split("[", 1)[0]))
                     if len(call) == 1 and self.chain_steps[-1] is not None:
                         self.chain_steps[-1] = _chain_call(step, fn, parts, inputs)
                     if enter is not None and enter[0] != entered:
@@ -308,6 +320,8 @@ class Plan:
                         local += 1
                         names[name] = f"v{local}"
                         lines.append(f"    v{local} = _o[{j}] if _len(_o) > {j} else None")
+            self.step_calls.append(None if one is None else (
+                *one, [names[n] if n else None for n in outs]))
             dropped = [names[n] for n in free if names.get(n, "").startswith(("v", "f"))]
             if dropped:
                 lines.append(f"    del {', '.join(dropped)}")
@@ -317,6 +331,7 @@ class Plan:
         outputs = [names[n] if n in names else const(graph.initializers.get(n))
                    for n in graph.output_names]
         lines.append(f"    return [{', '.join(outputs)}]")
+        self.output_locals = {n: names[n] for n in graph.output_names if n in names}
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, f"<plan of {graph.name!r}>", "exec"), ns)  # noqa: S102
         self._fn = ns["replay"]

@@ -103,6 +103,20 @@ class BoundPrimitive:
             self.memories = []
 
 
+def raw(p: Any, buffers: dict[int, np.ndarray]) -> Callable[[], int]:
+    """``p`` executed on ``buffers`` (every argument, the scratchpad aside), fixed for
+    good: a ``dnnl_primitive_execute`` call of no arguments returning its status
+    (``call.check(status, what)`` raises for a failure); for a blocking runtime only."""
+    bound = BoundPrimitive(p, buffers, ())
+    d = p.dnnl
+    call = functools.partial(d.execute_ready, p.prim, d.stream,
+                             ctypes.c_int(len(bound.args)),
+                             ctypes.c_void_p(ctypes.addressof(bound.args)))
+    call.bound = bound  # type: ignore[attr-defined]  # its memories live with it
+    call.check = d.check  # type: ignore[attr-defined]  # for a non-zero status
+    return call
+
+
 def binder(prim: Any, fixed: dict[int, np.ndarray],
            before: tuple[Any, int] | None = None
            ) -> Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]] | None:
@@ -114,16 +128,6 @@ def binder(prim: Any, fixed: dict[int, np.ndarray],
     whose execute does not finish before it returns (``OneDNN.blocking``)."""
     if not prim.dnnl.blocking:
         return None
-
-    def raw(p: Any, buffers: dict[int, np.ndarray]) -> Callable[[], int]:
-        bound = BoundPrimitive(p, buffers, ())
-        d = p.dnnl
-        call = functools.partial(d.execute_ready, p.prim, d.stream,
-                                 ctypes.c_int(len(bound.args)),
-                                 ctypes.c_void_p(ctypes.addressof(bound.args)))
-        call.bound = bound  # type: ignore[attr-defined]  # its memories live with it
-        call.check = d.check  # type: ignore[attr-defined]  # for a non-zero status
-        return call
 
     def bind(src: np.ndarray, dst: np.ndarray) -> list[Callable[[], int]]:
         calls = []

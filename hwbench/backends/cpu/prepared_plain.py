@@ -24,6 +24,12 @@ from hwbench.backends.cpu.bound_primitive import is_plain as _is_plain
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.bound_primitive import plain_call as _plain_call
 from hwbench.backends.cpu.channel_transpose import applies
+from hwbench.backends.cpu.fixed_calls import (
+    fixed_concat,
+    fixed_numpy,
+    fixed_primitive,
+    fixed_swapped,
+)
 from hwbench.backends.cpu.layouts import BlockedArray
 from hwbench.backends.cpu.onednn import (
     ARG_DST,
@@ -67,6 +73,7 @@ def _matmul(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
                 out = new_host()[0]
                 matmul(a, b, out=out)
                 return out
+            numpy_call.fixed = fixed_numpy(matmul, (sa, sb), tuple(p.output_shape))
             return numpy_call
 
         def numpy_call(a, b):
@@ -75,6 +82,8 @@ def _matmul(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
             out = new_host()[0]
             matmul(a.reshape(a_shape), b.reshape(b_shape), out=out.reshape(out_shape))
             return out
+        numpy_call.fixed = fixed_numpy(matmul, (sa, sb), tuple(p.output_shape),
+                                       (a_shape, b_shape, out_shape))
         return numpy_call
     prim = be._primitive(("matmul", a_shape, b_shape),
                          lambda: build_matmul(be.dnnl, a_shape, b_shape, out_shape))
@@ -87,6 +96,10 @@ def _matmul(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
         out, a_out = new_out()
         run(address(a), address(b), a_out)
         return out
+    call.fixed = fixed_primitive(
+        prim, lambda xs: {ARG_SRC: xs[0], ARG_WEIGHTS: xs[1], ARG_DST: xs[2]}
+        if len(xs) == 3 and _plain(xs[0], sa, _F32) and _plain(xs[1], sb, _F32) else None,
+        (tuple(p.output_shape),), lambda outs: outs[0])
     return call
 
 
@@ -129,6 +142,8 @@ def _plain_binary(alg: str) -> Callable:
                     return kernel(p, a, b)
                 out, _ = new_out()
                 return ufunc(b, a, out=out) if swap else ufunc(a, b, out=out)
+            numpy_call.fixed = (fixed_swapped if swap else fixed_numpy)(
+                ufunc, (shape_a, shape_b), shape)
             return numpy_call
         prim = be._primitive(("binary", alg, shape, sb),
                              lambda: build_binary(be.dnnl, alg, shape, sb))
@@ -143,6 +158,10 @@ def _plain_binary(alg: str) -> Callable:
             else:
                 run(address(a), address(b), a_out)
             return out
+        call.fixed = fixed_primitive(
+            prim, lambda xs: {ARG_SRC: xs[swap], ARG_SRC_1: xs[1 - swap], ARG_DST: xs[2]}
+            if len(xs) == 3 and _plain(xs[0], shape_a, _F32)
+            and _plain(xs[1], shape_b, _F32) else None, (shape,), lambda outs: outs[0])
         return call
     return build
 
@@ -193,6 +212,7 @@ def _concat(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
                 return kernel(p, arrays)
             out, _ = new_out()
             return np.concatenate(arrays, axis=axis, out=out)
+        numpy_call.fixed = fixed_concat(tuple(shapes), shape, axis, dtype)
         return numpy_call
     prim = be._primitive(("concat", p), lambda: build_concat(be.dnnl, p))
     varying = (*(ARG_MULTIPLE_SRC + i for i in range(n)), ARG_DST)
@@ -204,6 +224,10 @@ def _concat(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Cal
         out, a_out = new_out()
         run(*(address(x) for x in arrays), a_out)
         return out
+    call.fixed = fixed_primitive(
+        prim, lambda xs: {**{ARG_MULTIPLE_SRC + i: x for i, x in enumerate(xs[0])},
+                          ARG_DST: xs[1]} if len(xs) == 2 and same(xs[0]) else None,
+        (shape,), lambda outs: outs[0])
     return call
 
 
@@ -274,7 +298,33 @@ def _rnn(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callab
         else:
             y_out = np.ascontiguousarray(y.reshape(p.seq, n, dirs, h).transpose(0, 2, 1, 3))
         return (y_out, yh, yc) if lstm else (y_out, yh)
+    if dirs == 1:  # every argument bound, Y as (seq, n, h): ONNX's view of it
+        call.fixed = fixed_primitive(prim, lambda xs: _rnn_buffers(
+            xs, (w0, r0, b0), (x_shape, s_shape), fixed, lstm),
+            ((p.seq, n, h), s_shape) + ((s_shape,) if lstm else ()),
+            lambda outs: (outs[0].reshape(y_shape), *outs[1:]))
     return call
+
+
+def _rnn_buffers(xs: tuple, weights: tuple, shapes: tuple, fixed: dict,
+                 lstm: bool) -> dict | None:
+    """The one-primitive RNN's arguments, (x, w, r, b, h0, c0, peep) then the outputs
+    (y, y_h, y_c), as ``_rnn``'s call binds them; None for any other kind."""
+    from hwbench.backends.cpu import rnn
+
+    x, w, r, b, h0, c0, peep, *outs = xs
+    x_shape, s_shape = shapes
+    if len(outs) != 2 + lstm or any(u is not v for u, v in zip((w, r, b), weights,
+                                                                strict=True)) \
+            or peep is not None or not _plain(x, x_shape, _F32) \
+            or not _plain(h0, s_shape, _F32) \
+            or (not _plain(c0, s_shape, _F32) if lstm else c0 is not None):
+        return None
+    args = {**fixed, rnn.ARG_SRC_LAYER: x, rnn.ARG_SRC_ITER: h0, rnn.ARG_DST_LAYER: outs[0],
+            rnn.ARG_DST_ITER: outs[1]}
+    if lstm:
+        args.update({rnn.ARG_SRC_ITER_C: c0, rnn.ARG_DST_ITER_C: outs[2]})
+    return args
 
 
 def _transpose(be: Any, p: Any, kernel: Callable, args: tuple,

@@ -1,0 +1,152 @@
+"""A small graph of several inputs and outputs run as its calls back to back over memory
+fixed at build time (issue 16: the translator's decoder step, one ``Session.run`` of 17
+ops a generated character, ~1 µs of Python around each ~1 µs call).
+
+``chain.chain_body`` serves one-input, one-output graphs. Here, where every step of the
+compiled plan is one call (a prepared kernel's or a host step's) whose fast path can be
+fixed (``fixed_run``), ``step_body`` gives the body of ``Executor._entry`` after the
+feed screen: each feed copied into a buffer of its own (as ``asarray_feed`` copies it),
+then each step as a call of no arguments that writes its result where the next step
+reads it (NumPy's ufuncs with ``out=``, oneDNN primitives with every argument bound), a
+view where a step is one, and a copy of each output, so no array a caller holds is
+ever written by a later run and no intermediate is handed out.
+
+A fast call offers its fixed form as ``call.fixed(args, kwargs)`` -> (a call of no
+arguments, its result's arrays) reading ``args`` in place, or None (a call with a
+``check`` attribute is a raw ``dnnl_primitive_execute`` returning its status); a one-input
+``Link`` (``cpu/chain_links.py``) serves as one too. The chain is built on the plan's
+first replay, from that run's feeds, and taken only where it gives that run's results
+bit for bit (``Executor._chain_next``), and while its buffers take at most
+``STEP_CHAIN_MAX_BYTES``. An error inside it (an out-of-range token id) hands the run
+to the plan's checked path, which raises as the normal path does.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.graph.plan import _RUNTIME  # a feed's or a step result's local in the plan
+
+STEP_CHAIN_MAX_BYTES = 1 << 20
+_ndarray = np.ndarray
+
+
+def _is_plain(x: Any) -> bool:
+    return type(x) is _ndarray and x.flags.c_contiguous and x.flags.aligned
+
+
+def fixed_run(fn: Any, args: tuple, kwargs: dict,
+              empty: Callable[[tuple[int, ...], Any], np.ndarray], constant_rest: bool
+              ) -> tuple[Callable[[], Any] | None, Any] | None:
+    """(a call of no arguments writing ``fn(*args, **kwargs)``'s result into arrays
+    fixed here, that result's arrays) for a fast call ``fn``; the call is None for a
+    view. None where ``fn`` has no fixed form for these arguments. A ``Link`` reads the
+    first argument only: ``constant_rest`` says the others are the traced constants
+    (weights, attributes), as ``plan._chain_call`` requires."""
+    fixed = getattr(fn, "fixed", None)
+    if fixed is not None:
+        got = fixed(args, kwargs)
+        if got is not None and hasattr(got[0], "check"):  # a raw primitive execute
+            return _checked(got[0]), got[1]
+        return got
+    link = getattr(fn, "link", None)
+    if link is None or not constant_rest or not args or link.src[0] != "plain" \
+            or link.dst[0] != "plain" or not _is_plain(args[0]) \
+            or args[0].shape != link.src[1]:
+        return None
+    src = args[0]
+    if link.into is None:
+        return None, src.reshape(link.dst[1])
+    out = empty(link.dst[1], np.float32)
+    if link.bind is not None:
+        runs = [_checked(raw) for raw in link.bind(src, out)]
+        if len(runs) == 1:
+            return runs[0], out
+
+        def run_all() -> None:
+            for run in runs:
+                run()
+        return run_all, out
+    return functools.partial(link.into, link.address(src), link.address(out)), out
+
+
+def _checked(raw: Any) -> Callable[[], None]:
+    """A bound ``dnnl_primitive_execute`` call (``Link.bind``'s) that raises for a
+    non-zero status."""
+    check = raw.check
+
+    def run() -> None:
+        status = raw()
+        if status:
+            check(status, "primitive_execute")
+    run.kept = raw  # type: ignore[attr-defined]
+    return run
+
+
+def step_body(executor: Any, feeds: dict[str, np.ndarray]
+              ) -> tuple[list[str], dict[str, Any]] | None:
+    """Source lines (after the screen of ``x0``, ``x1``, ...) and their names, or None
+    where the graph is not such a chain; ``feeds`` (screened) give the feed buffers'
+    shapes and dtypes."""
+    plan, graph, be = executor.plan, executor.graph, executor.backend
+    if plan is None or len(plan.step_calls) != len(graph.nodes) \
+            or any(s is None for s in plan.step_calls):
+        return None
+    empty = be.empty
+    ns = plan._fn.__globals__
+    env: dict[str, Any] = {}
+    kept: list[Any] = []
+    lines = ["    t0 = _pc()", "    try:"]
+    names: dict[str, Any] = {"_kept": kept, "_copyto": np.copyto}
+    total = 0
+    for i, v in enumerate(graph.inputs):
+        x = feeds[v.name]
+        buf = empty(x.shape, x.dtype)
+        env[f"f{i}"] = buf
+        names[f"F{i}"] = buf
+        lines.append(f"        _copyto(F{i}, x{i})")
+        total += buf.nbytes
+    entered = None
+    for k, (callee, fn, args, kwargs, outs) in enumerate(plan.step_calls):
+        impl = eval(callee, ns)  # noqa: S307 - the plan's own generated expression
+        try:
+            a = tuple(eval(e, ns, env) for e in args)  # noqa: S307
+            kw = {key: eval(e, ns, env) for key, e in kwargs.items()}  # noqa: S307
+        except NameError:  # a value the plan had dropped: not ours to chain
+            return None
+        rest = [*args[1:], *kwargs.values()]
+        got = fixed_run(impl, a, kw, empty, not any(_RUNTIME.search(e) for e in rest))
+        if got is None:
+            return None
+        run, result = got
+        results = result if isinstance(result, tuple) else (result,)
+        if any(type(r) is not _ndarray for r in results) or len(results) < len(outs):
+            return None
+        for name, value in zip(outs, results, strict=False):
+            if name is not None:
+                env[name] = value
+        if run is None:
+            continue
+        total += sum(r.nbytes for r in results if r.base is None)
+        if fn is not None and fn.enter_key != entered:
+            names[f"E{k}"], entered = fn.enter, fn.enter_key
+            lines.append(f"        E{k}()")
+        names[f"R{k}"] = run
+        kept.append(run)
+        lines.append(f"        R{k}()")
+    outputs = []
+    for j, name in enumerate(graph.output_names):
+        local = plan.output_locals.get(name)
+        if local not in env:
+            return None
+        names[f"O{j}"] = env[local]
+        outputs.append(f"O{j}.copy()")
+    if total > STEP_CHAIN_MAX_BYTES:
+        return None
+    lines += ["    except IndexError:", "        return None", "    t1 = _pc()",
+              "    _ex._record(t0, t0, t1, t1)", f"    return [{', '.join(outputs)}]"]
+    return lines, names
