@@ -131,7 +131,7 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
                 env[name] = value
         if run is None:
             continue
-        total += sum(r.nbytes for r in results if r.base is None)
+        total += sum(r.nbytes for r in results)
         if fn is not None and fn.enter_key != entered:
             names[f"E{k}"], entered = fn.enter, fn.enter_key
             lines.append(f"        E{k}()")

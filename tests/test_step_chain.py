@@ -1,0 +1,145 @@
+"""The chained run of a graph of several inputs and outputs (``hwbench.graph.step_chain``,
+the fixed forms in ``backends/cpu/fixed_calls.py``): taken for the translator's decoder
+step, the normal path's results bit for bit on feeds that change every run, every feed
+still screened, fresh outputs, feeds untouched, and refused where it would not reproduce
+the plan."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hwbench
+from hwbench.errors import ArgumentError
+from hwbench.graph import executor, step_chain
+from hwbench.harness.suites import translator_suite
+from hwbench.models.translator import export
+from hwbench.pytest_plugin import availability
+
+
+@pytest.fixture(autouse=True)
+def _cpu() -> None:
+    ok, why = availability("cpu")
+    if not ok:
+        pytest.skip(f"backend cpu unavailable: {why}")
+
+
+def _step(batch: int, **options) -> hwbench.Session:
+    return hwbench.Session(translator_suite.case_models(batch)[1], backend="cpu", **options)
+
+
+def _feeds(sess: hwbench.Session, seed: int) -> dict[str, np.ndarray]:
+    """Random feeds of the step's shapes: token ids in range, states of either sign, a
+    mask with some positions masked."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for v in sess.graph.inputs:
+        shape = tuple(v.shape)
+        if v.name == "previous":
+            feeds[v.name] = rng.integers(0, 12, shape).astype(np.int64)
+        elif v.name == "mask":
+            feeds[v.name] = np.where(rng.random(shape) < 0.3, -1e4, 0.0).astype(np.float32)
+        else:
+            feeds[v.name] = rng.standard_normal(shape).astype(np.float32)
+    return feeds
+
+
+def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert g.tobytes() == w.tobytes()
+
+
+def _built(sess: hwbench.Session) -> dict[str, np.ndarray]:
+    f = _feeds(sess, 0)
+    sess.run(f)  # traced
+    sess.run(f)  # the plan's first replay: the chain is built and checked here
+    return f
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_decoder_step_chained_bit_for_bit(batch: int) -> None:
+    """Every run's feeds differ (ids, states, mask): a stale buffer, a feed not copied
+    in or an output not written would show here."""
+    sess = _step(batch)
+    _built(sess)
+    assert sess.executor.step_chained and not sess.executor.chained
+    for seed in range(1, 6):
+        f = _feeds(sess, seed)
+        _same(sess.run(f), sess.executor.run(f))  # the normal path, every check
+    assert set(sess.last_timings) == {"transfer_in_s", "compute_s", "transfer_out_s"}
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_decode_as_without_the_plan(batch: int) -> None:
+    """The whole decoding loop (outputs fed back as the next step's feeds) gives the
+    characters of the unplanned sessions."""
+    encoder_model, step_model = translator_suite.case_models(batch)
+    sources, _ = translator_suite._sentences(batch)
+    sessions = [(hwbench.Session(encoder_model, backend="cpu", plan=plan),
+                 hwbench.Session(step_model, backend="cpu", plan=plan)) for plan in (True, False)]
+    for i in range(0, 4 * batch, batch):
+        feeds = export.source_feeds(sources[i:i + batch], translator_suite.SEQUENCE)
+        got, want = (export.decode(e.run, s.run, feeds) for e, s in sessions)
+        np.testing.assert_array_equal(got, want)
+    assert sessions[0][1].executor.step_chained
+
+
+def test_outputs_fresh_and_feeds_untouched() -> None:
+    sess = _step(1)
+    _built(sess)
+    f = _feeds(sess, 1)
+    before = {k: v.copy() for k, v in f.items()}
+    first = sess.run(f)
+    kept = [x.copy() for x in first]
+    second = sess.run(_feeds(sess, 2))
+    for a in first:
+        assert a.flags.owndata and a.flags.writeable
+        assert not any(np.shares_memory(a, b) for b in second)
+        assert not any(np.shares_memory(a, x) for x in f.values())
+    _same(first, kept)  # a later run wrote nothing the caller holds
+    for a in first:
+        a[...] = np.nan  # the caller's to write
+    _same(sess.run(f), kept)
+    for k, v in f.items():
+        assert v.tobytes() == before[k].tobytes()
+
+
+def test_feeds_in_any_layout() -> None:
+    sess = _step(2)
+    _built(sess)
+    f = _feeds(sess, 3)
+    want = sess.executor.run(f)
+    wide = np.zeros(f["states"].shape[:-1] + (2 * f["states"].shape[-1],), np.float32)
+    wide[..., ::2] = f["states"]
+    _same(sess.run({**f, "states": wide[..., ::2], "h": np.asfortranarray(f["h"])}), want)
+
+
+def test_feeds_still_screened() -> None:
+    sess = _step(1)
+    f = _built(sess)
+    bad = f["c"].copy()
+    bad[0, 3] = np.nan
+    with pytest.raises(ArgumentError, match="'c'.*NaN"):
+        sess.run({**f, "c": bad})
+    with pytest.raises(ArgumentError, match="'h'.*shape"):
+        sess.run({**f, "h": f["h"][:, :4]})
+    with pytest.raises(ArgumentError, match="indices"):  # an id past the vocabulary
+        sess.run({**f, "previous": np.array([99], np.int64)})
+    _same(sess.run(f), sess.executor.run(f))  # and the chain still serves after
+
+
+def test_refused_where_it_would_differ(monkeypatch) -> None:
+    monkeypatch.setattr(executor, "same_results", lambda got, want: False)
+    sess = _step(1)
+    f = _built(sess)
+    assert not sess.executor.step_chained
+    _same(sess.run(f), sess.executor.run(f))
+
+
+def test_not_for_graphs_past_the_size_limit(monkeypatch) -> None:
+    monkeypatch.setattr(step_chain, "STEP_CHAIN_MAX_BYTES", 0)
+    sess = _step(1)
+    _built(sess)
+    assert not sess.executor.step_chained
