@@ -236,9 +236,10 @@ def test_a_plan_sets_the_thread_count_once_per_run_of_equal_counts(tmp_path, mon
 
     from onnx import TensorProto, helper, numpy_helper
 
-    from hwbench.graph import chain
+    from hwbench.graph import chain, step_chain
 
     monkeypatch.setattr(chain, "CHAIN_MAX_BYTES", 0)
+    monkeypatch.setattr(step_chain, "STEP_CHAIN_MAX_BYTES", 0)
 
     rng = np.random.default_rng(3)
     inits = {"w1": (512, 512), "b1": (512,), "w2": (512, 8), "w3": (8, 512)}

@@ -17,8 +17,9 @@ arguments, its result's arrays) reading ``args`` in place, or None (a call with 
 ``Link`` (``cpu/chain_links.py``) serves as one too. The chain is built on the plan's
 first replay, from that run's feeds, and taken only where it gives that run's results
 bit for bit (``Executor._chain_next``), and while its buffers take at most
-``STEP_CHAIN_MAX_BYTES``. An error inside it (an out-of-range token id) hands the run
-to the plan's checked path, which raises as the normal path does.
+``STEP_CHAIN_MAX_BYTES`` and its outputs ``STEP_CHAIN_MAX_OUTPUT_BYTES``. An error
+inside it (an out-of-range token id) hands the run to the plan's checked path, which
+raises as the normal path does.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ import numpy as np
 from hwbench.graph.plan import _RUNTIME  # a feed's or a step result's local in the plan
 
 STEP_CHAIN_MAX_BYTES = 1 << 20
+# Outputs are copied out of the chain's memory each run: only small ones (a decoder
+# step's logits and states), whose copies cost less than the Python the chain saves.
+STEP_CHAIN_MAX_OUTPUT_BYTES = 1 << 16
 _ndarray = np.ndarray
 
 
@@ -145,7 +149,8 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
             return None
         names[f"O{j}"] = env[local]
         outputs.append(f"O{j}.copy()")
-    if total > STEP_CHAIN_MAX_BYTES:
+    if total > STEP_CHAIN_MAX_BYTES or sum(
+            names[f"O{j}"].nbytes for j in range(len(outputs))) > STEP_CHAIN_MAX_OUTPUT_BYTES:
         return None
     lines += ["    except IndexError:", "        return None", "    t1 = _pc()",
               "    _ex._record(t0, t0, t1, t1)", f"    return [{', '.join(outputs)}]"]
