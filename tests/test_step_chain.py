@@ -123,11 +123,25 @@ def test_feeds_still_screened() -> None:
     bad[0, 3] = np.nan
     with pytest.raises(ArgumentError, match="'c'.*NaN"):
         sess.run({**f, "c": bad})
+    for name in ("states", "mask"):  # one screen covers every float feed's copy
+        bad = f[name].copy()
+        bad.reshape(-1)[-1] = np.inf
+        with pytest.raises(ArgumentError, match=f"'{name}'.*NaN"):
+            sess.run({**f, name: bad})
     with pytest.raises(ArgumentError, match="'h'.*shape"):
         sess.run({**f, "h": f["h"][:, :4]})
     with pytest.raises(ArgumentError, match="indices"):  # an id past the vocabulary
         sess.run({**f, "previous": np.array([99], np.int64)})
     _same(sess.run(f), sess.executor.run(f))  # and the chain still serves after
+
+
+def test_huge_finite_feeds_run_as_the_plan_does() -> None:
+    """Squares that overflow fail the one-pass screen: the general path decides (the
+    feeds are finite) and runs them."""
+    sess = _step(1)
+    f = _built(sess)
+    huge = {**f, "keys_t": np.full_like(f["keys_t"], 1e20)}
+    _same(sess.run(huge), sess.executor.run(huge))
 
 
 def test_refused_where_it_would_differ(monkeypatch) -> None:

@@ -323,13 +323,16 @@ class Executor:
         (``asarray_feed``), the plan run, the outputs copied back and the times recorded;
         None (the caller takes the general path) wherever a feed is not what the plan's
         inputs are. One loop and two lists less a call: ~1 µs of a 10 µs mlp run.
-        ``body``: other lines (and their names) after the screen (``chain.chain_body``)."""
+        ``body``: other lines (and their names) after the screen (``chain.chain_body``,
+        ``step_chain.step_body``; where its names hold ``_screens_nan`` it screens its
+        copies of the feeds for NaN itself, in one pass)."""
         ns: dict[str, Any] = {"_nd": _ndarray, "_isfinite": _isfinite, "_vdot": _vdot,
                               "_all_finite": all_finite, "_pc": _perf_counter,
                               "_fn": self.plan._fn, "_out": host_outputs, "be": self.backend,
                               "_host": np.asarray, "_ex": self, "_dict": dict, "_len": len}
         if body is not None:
             ns.update(body[1])
+        screened = ns.get("_screens_nan", False)  # the body screens the feeds' copies
         specs = self._feed_specs
         lines = ["def entry(feeds):",
                  f"    if type(feeds) is not _dict or _len(feeds) != {len(specs)}:",
@@ -339,7 +342,7 @@ class Executor:
             lines += [f"    x{i} = feeds.get({name!r})",
                       f"    if type(x{i}) is not _nd or x{i}.dtype != D{i} or x{i}.shape != S{i}:",
                       "        return None"]
-            if floating:
+            if floating and not screened:
                 lines += [f"    if not _isfinite(_vdot(x{i}, x{i})) and not _all_finite(x{i}):",
                           "        return None"]
         ups = ", ".join(f"_host(x{i})" if spec[4] else f"up(x{i})"

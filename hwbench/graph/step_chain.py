@@ -37,6 +37,7 @@ STEP_CHAIN_MAX_BYTES = 1 << 20
 # step's logits and states), whose copies cost less than the Python the chain saves.
 STEP_CHAIN_MAX_OUTPUT_BYTES = 1 << 16
 _ndarray = np.ndarray
+_F32 = np.dtype(np.float32)
 
 
 def _is_plain(x: Any) -> bool:
@@ -91,6 +92,26 @@ def _checked(raw: Any) -> Callable[[], None]:
     return run
 
 
+def _feed_buffers(feeds: list[np.ndarray], empty: Callable
+                  ) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """A buffer per feed; where every floating feed is float32, theirs are 64-byte
+    aligned slices of one zeroed arena (returned too), so that one ``x · x`` screens
+    them all for NaN and infinity (not finite: the entry's general path decides)."""
+    floats = [x for x in feeds if x.dtype.kind == "f"]
+    if not floats or any(x.dtype != _F32 for x in floats):
+        return [empty(x.shape, x.dtype) for x in feeds], None
+    starts, end = [], 0
+    for x in floats:
+        starts.append(end)
+        end += -(-x.size // 16) * 16  # whole 64-byte lines
+    arena = empty((end,), _F32)
+    arena[...] = 0.0
+    slices = iter(arena[a:a + x.size].reshape(x.shape) for a, x in zip(starts, floats,
+                                                                        strict=True))
+    return [next(slices) if x.dtype.kind == "f" else empty(x.shape, x.dtype)
+            for x in feeds], arena
+
+
 def step_body(executor: Any, feeds: dict[str, np.ndarray]
               ) -> tuple[list[str], dict[str, Any]] | None:
     """Source lines (after the screen of ``x0``, ``x1``, ...) and their names, or None
@@ -106,14 +127,14 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
     kept: list[Any] = []
     lines = ["    t0 = _pc()", "    try:"]
     names: dict[str, Any] = {"_kept": kept, "_copyto": np.copyto}
-    total = 0
-    for i, v in enumerate(graph.inputs):
-        x = feeds[v.name]
-        buf = empty(x.shape, x.dtype)
-        env[f"f{i}"] = buf
-        names[f"F{i}"] = buf
+    buffers, arena = _feed_buffers([feeds[v.name] for v in graph.inputs], empty)
+    total = sum(b.nbytes for b in buffers)
+    for i, buf in enumerate(buffers):
+        env[f"f{i}"] = names[f"F{i}"] = buf
         lines.append(f"        _copyto(F{i}, x{i})")
-        total += buf.nbytes
+    if arena is not None:  # one NaN screen of every float feed, as ``screened_feeds``'
+        names["_screens_nan"], names["A"] = True, arena
+        lines += ["        if not _isfinite(_vdot(A, A)):", "            return None"]
     entered = None
     for k, (callee, fn, args, kwargs, outs) in enumerate(plan.step_calls):
         impl = eval(callee, ns)  # noqa: S307 - the plan's own generated expression
