@@ -157,3 +157,33 @@ def test_not_for_graphs_past_the_size_limit(monkeypatch) -> None:
     sess = _step(1)
     _built(sess)
     assert not sess.executor.step_chained
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_encoder_chained_on_its_traced_lengths(batch: int) -> None:
+    """The encoder (its LSTM on run-time lengths) chains while the lengths are the traced
+    ones: other characters of those lengths run chained, bit for bit; other lengths
+    go to the plan, which runs the LSTM on them."""
+    sess = hwbench.Session(translator_suite.case_models(batch)[0], backend="cpu")
+    sources, _ = translator_suite._sentences(batch)
+    feeds = export.source_feeds(sources[:batch], translator_suite.SEQUENCE)
+    sess.run(feeds), sess.run(feeds)
+    assert sess.executor.step_chained
+    rng = np.random.default_rng(batch)
+    lengths = feeds["lengths"]
+    plan = sess.executor.plan
+    replay = plan._fn
+
+    def unused(inputs):
+        raise AssertionError("the plan ran where the chain serves")
+    for _ in range(3):
+        ids = rng.integers(2, 76, feeds["source"].shape).astype(np.int64)
+        ids[np.arange(ids.shape[1])[None, :] >= lengths[:, None]] = 0
+        f = {"source": ids, "lengths": lengths.copy()}
+        plan._fn = unused
+        got = sess.run(f)
+        plan._fn = replay
+        _same(got, sess.executor.run(f))
+    other = export.source_feeds(sources[batch:2 * batch], translator_suite.SEQUENCE)
+    assert other["lengths"].tobytes() != lengths.tobytes()
+    _same(sess.run(other), sess.executor.run(other))

@@ -125,4 +125,35 @@ def prepared_rnn(backend: Any, step: Any, args: list[Any], out: Any,
             if out is not None:
                 return out
         return kernel(problem, x, w, r, b, h0, c0, peep)
+    if runner is not None and hasattr(runner, "fixed"):
+        rnn.fixed = _fixed_rnn(runner.fixed, count, key, lens_kind, fixed,
+                               lambda: begin("rnn", problem))
     return rnn
+
+
+def _fixed_rnn(fixed_runner: Callable, count: int, key: bytes, lens_kind: tuple,
+               weights: tuple, begin: Callable) -> Callable:
+    """``prepared_rnn``'s fixed form (``hwbench.graph.step_chain``): the backend
+    runner's, guarded: a run whose lengths are not the traced ones returns True (not
+    served: the chain hands the run to the plan)."""
+    def fixed(args: tuple, kwargs: dict) -> tuple[Callable, tuple] | None:
+        x, w, r, b, lengths, h0, c0, peep = list(args) + [None] * (8 - count)
+        if kwargs or len(args) != count or type(lengths) is not _ndarray \
+                or (lengths.shape, lengths.dtype) != lens_kind \
+                or any(u is not v for u, v in zip((w, r, b, peep), weights, strict=True)):
+            return None
+        got = fixed_runner(x, h0, c0)
+        if got is None:
+            return None
+        run, outs = got
+        tobytes = lengths.tobytes
+
+        def guarded() -> bool:
+            if tobytes() != key:
+                return True
+            begin()
+            run()
+            return False
+        guarded.guarded = True  # type: ignore[attr-defined]
+        return guarded, outs
+    return fixed

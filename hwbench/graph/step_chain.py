@@ -35,7 +35,7 @@ from hwbench.graph.plan import _RUNTIME  # a feed's or a step result's local in 
 STEP_CHAIN_MAX_BYTES = 1 << 20
 # Outputs are copied out of the chain's memory each run: only small ones (a decoder
 # step's logits and states), whose copies cost less than the Python the chain saves.
-STEP_CHAIN_MAX_OUTPUT_BYTES = 1 << 16
+STEP_CHAIN_MAX_OUTPUT_BYTES = 1 << 17
 _ndarray = np.ndarray
 _F32 = np.dtype(np.float32)
 
@@ -149,20 +149,25 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
             return None
         run, result = got
         results = result if isinstance(result, tuple) else (result,)
-        if any(type(r) is not _ndarray for r in results) or len(results) < len(outs):
+        if len(results) < len(outs) or any(
+                name is not None and type(value) is not _ndarray
+                for name, value in zip(outs, results, strict=False)):
             return None
         for name, value in zip(outs, results, strict=False):
             if name is not None:
                 env[name] = value
         if run is None:
             continue
-        total += sum(r.nbytes for r in results)
+        total += sum(r.nbytes for r in results if type(r) is _ndarray)
         if fn is not None and fn.enter_key != entered:
             names[f"E{k}"], entered = fn.enter, fn.enter_key
             lines.append(f"        E{k}()")
         names[f"R{k}"] = run
         kept.append(run)
-        lines.append(f"        R{k}()")
+        if getattr(run, "guarded", False):  # True: not served (other lengths...)
+            lines += [f"        if R{k}():", "            return None"]
+        else:
+            lines.append(f"        R{k}()")
     outputs = []
     for j, name in enumerate(graph.output_names):
         local = plan.output_locals.get(name)

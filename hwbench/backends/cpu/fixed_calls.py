@@ -54,6 +54,19 @@ def fixed_swapped(fn: Callable, shapes: tuple, out_shape: tuple[int, ...]) -> Fi
     return fixed
 
 
+def fixed_transpose(shape: tuple, dtype: np.dtype, perm: tuple, out_shape: tuple,
+                    frozen: Any) -> Fixed:
+    """The prepared Transpose's copy, ``out[...] = x.transpose(perm)``, as
+    ``np.copyto(out, view)`` of a plain activation (a frozen weight: not this call)."""
+    def fixed(args: tuple, kwargs: dict) -> tuple[Callable[[], Any], Any] | None:
+        if kwargs or len(args) != 1 or not is_plain(args[0], shape, dtype) \
+                or args[0] in frozen:
+            return None
+        out = aligned_empty(out_shape, dtype)
+        return functools.partial(np.copyto, out, args[0].transpose(perm)), out
+    return fixed
+
+
 def fixed_concat(shapes: tuple, out_shape: tuple[int, ...], axis: int,
                  dtype: np.dtype) -> Fixed:
     """``np.concatenate(parts, axis, out=)`` of plain parts of ``shapes``."""

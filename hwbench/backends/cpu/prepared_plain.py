@@ -29,6 +29,7 @@ from hwbench.backends.cpu.fixed_calls import (
     fixed_numpy,
     fixed_primitive,
     fixed_swapped,
+    fixed_transpose,
 )
 from hwbench.backends.cpu.layouts import BlockedArray
 from hwbench.backends.cpu.onednn import (
@@ -347,6 +348,7 @@ def _transpose(be: Any, p: Any, kernel: Callable, args: tuple,
         out, _ = new_out()
         out[...] = x.transpose(perm)
         return out
+    call.fixed = fixed_transpose(shape, dtype, perm, tuple(p.shape), frozen)
     return call
 
 

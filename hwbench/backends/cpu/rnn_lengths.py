@@ -15,6 +15,7 @@ each Y_h read from Y (``_run_once``): the same bytes again, one call.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -152,7 +153,43 @@ def _run_once(be: Any, p: Any, kind: str, weights: dict,
         y_out = y.reshape(p.seq, 1, n, h)
         return (y_out, yh, None) if lstm else (y_out, yh)
     run_once.kept = (weights, final)
+    run_once.fixed = lambda x, h0, c0: _fixed_once(prim, weights, checked(x, h0, c0), x,
+                                                   final, p)
     return run_once
+
+
+def _fixed_once(prim: Any, weights: dict, states: tuple | None, x: Any, final: list,
+                p: Any) -> tuple[Callable[[], None], tuple] | None:
+    """``run_once``'s fixed form (``hwbench.graph.step_chain``): the primitive with every
+    argument bound (X read in place, Y an array of its own, zeroed once), then each Y_h
+    taken from Y and Y cleared past each length, as ``run_once`` does: the same bytes."""
+    from hwbench.backends.cpu.bound_primitive import raw
+
+    if states is None or not prim.dnnl.blocking:
+        return None
+    n, h, lstm = p.batch, p.hidden, p.cell == "lstm"
+    y = np.zeros((p.seq, n, h), np.float32)
+    yh = np.empty((1, n, h), np.float32)
+    args = {**weights, rnn.ARG_SRC_LAYER: x, rnn.ARG_SRC_ITER: states[0],
+            rnn.ARG_DST_LAYER: y, rnn.ARG_DST_ITER: final[0]}
+    if lstm:
+        args.update({rnn.ARG_SRC_ITER_C: states[1], rnn.ARG_DST_ITER_C: final[1]})
+    call, check = raw(prim, args), prim.dnnl.check
+    ends = np.asarray(p.lengths)
+    index = (ends - 1) * n + np.arange(n)  # row (last step, batch) of Y as (seq * n, h)
+    take = functools.partial(np.take, y.reshape(p.seq * n, h), index, axis=0,
+                             out=yh.reshape(n, h))
+    clear = functools.partial(np.copyto, y, 0.0,
+                              where=(np.arange(p.seq)[:, None] >= ends[None, :])[:, :, None])
+
+    def run() -> None:
+        status = call()
+        if status:
+            check(status, "primitive_execute")
+        take()
+        clear()
+    y_out = y.reshape(p.seq, 1, n, h)
+    return run, ((y_out, yh, None) if lstm else (y_out, yh))
 
 
 class RnnLengthsCpu:
