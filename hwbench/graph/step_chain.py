@@ -19,7 +19,8 @@ first replay, from that run's feeds, and taken only where it gives that run's re
 bit for bit (``Executor._chain_next``), and while its buffers take at most
 ``STEP_CHAIN_MAX_BYTES`` and its outputs ``STEP_CHAIN_MAX_OUTPUT_BYTES``. An error
 inside it (an out-of-range token id) hands the run to the plan's checked path, which
-raises as the normal path does.
+raises as the normal path does; so does a step whose fixed form is ``guarded`` and
+returns True (an RNN fed other sequence lengths than those it was traced with).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from hwbench.graph.plan import _RUNTIME  # a feed's or a step result's local in 
 
 STEP_CHAIN_MAX_BYTES = 1 << 20
 # Outputs are copied out of the chain's memory each run: only small ones (a decoder
-# step's logits and states), whose copies cost less than the Python the chain saves.
+# step's logits and states, the translator's encoder states and keys at batch 8),
+# whose copies cost less than the Python the chain saves.
 STEP_CHAIN_MAX_OUTPUT_BYTES = 1 << 17
 _ndarray = np.ndarray
 _F32 = np.dtype(np.float32)
