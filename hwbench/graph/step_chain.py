@@ -161,7 +161,9 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
         if run is None:
             continue
         total += sum(r.nbytes for r in results if type(r) is _ndarray)
-        if fn is not None and fn.enter_key != entered:
+        if fn is None:  # a host step (it may begin a kernel of its own): as the plan,
+            entered = None  # the next call enters its thread count again
+        elif fn.enter_key != entered:
             names[f"E{k}"], entered = fn.enter, fn.enter_key
             lines.append(f"        E{k}()")
         names[f"R{k}"] = run
