@@ -60,7 +60,7 @@ def _fixed_take(shape: tuple, dtype: np.dtype, idx_shape: tuple, idx_dtype: np.d
     """The gather's fixed form (``hwbench.graph.step_chain``): ``np.take`` of the same
     kind of arguments into an output of its own; an out-of-range index raises
     ``IndexError`` there, and the chain hands that run to the plan."""
-    take, partial = np.take, functools.partial
+    partial = functools.partial
 
     def fixed(args: tuple, kwargs: dict) -> tuple[Callable, np.ndarray] | None:
         if kwargs or len(args) != 2:
@@ -70,7 +70,8 @@ def _fixed_take(shape: tuple, dtype: np.dtype, idx_shape: tuple, idx_dtype: np.d
                 or x.dtype != dtype or idx.dtype != idx_dtype or idx.shape != idx_shape:
             return None
         out = np.empty(out_shape, dtype)
-        return partial(take, x, idx, axis=axis, out=out), out
+        # the array's own ``take`` (np.take's work less its dispatch: ~1 µs less)
+        return partial(x.take, idx, axis, out), out
     return fixed
 
 

@@ -128,12 +128,12 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
     env: dict[str, Any] = {}
     kept: list[Any] = []
     lines = ["    t0 = _pc()", "    try:"]
-    names: dict[str, Any] = {"_kept": kept, "_copyto": np.copyto}
+    names: dict[str, Any] = {"_kept": kept}
     buffers, arena = _feed_buffers([feeds[v.name] for v in graph.inputs], empty)
     total = sum(b.nbytes for b in buffers)
-    for i, buf in enumerate(buffers):
+    for i, buf in enumerate(buffers):  # screened: the same dtype and shape (no cast)
         env[f"f{i}"] = names[f"F{i}"] = buf
-        lines.append(f"        _copyto(F{i}, x{i})")
+        lines.append(f"        F{i}[...] = x{i}")  # ~0.2 µs less than np.copyto
     if arena is not None:  # one NaN screen of every float feed, as ``screened_feeds``'
         names["_screens_nan"], names["A"] = True, arena
         lines += ["        if not _isfinite(_vdot(A, A)):", "            return None"]
