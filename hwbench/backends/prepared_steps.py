@@ -41,14 +41,14 @@ def prepared_gather(backend: Any, step: Any, args: list[Any], out: Any) -> Calla
     if got.dtype != out.dtype or got.shape != out.shape or not np.array_equal(got, out):
         return None
     shape, dtype, idx_dtype, idx_shape = x.shape, x.dtype, idx.dtype, idx.shape
-    fn, take = step.fn, np.take
+    fn = step.fn
 
     def gather(x: Any, idx: Any) -> Any:
         if type(x) is not _ndarray or type(idx) is not _ndarray or x.shape != shape \
                 or x.dtype != dtype or idx.dtype != idx_dtype or idx.shape != idx_shape:
             return fn(backend, [x, idx], step)
         try:
-            return take(x, idx, axis=axis)
+            return x.take(idx, axis)  # np.take less its dispatch
         except IndexError:  # out of range: the op function names the argument
             return fn(backend, [x, idx], step)
     gather.fixed = _fixed_take(shape, dtype, idx_shape, idx_dtype, axis, out.shape)
