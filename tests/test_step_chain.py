@@ -187,3 +187,66 @@ def test_encoder_chained_on_its_traced_lengths(batch: int) -> None:
     other = export.source_feeds(sources[batch:2 * batch], translator_suite.SEQUENCE)
     assert other["lengths"].tobytes() != lengths.tobytes()
     _same(sess.run(other), sess.executor.run(other))
+
+
+def _graph_session(tmp_path, name: str, inputs: dict, nodes: list, outputs: dict,
+                   inits: dict | None = None) -> hwbench.Session:
+    from onnx import TensorProto, helper, numpy_helper, save
+
+    value = helper.make_tensor_value_info
+    graph = helper.make_graph(
+        nodes, name, [value(n, TensorProto.FLOAT, list(s)) for n, s in inputs.items()],
+        [value(n, TensorProto.FLOAT, list(s)) for n, s in outputs.items()],
+        [numpy_helper.from_array(v, n) for n, v in (inits or {}).items()])
+    path = tmp_path / f"{name}.onnx"
+    save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)]), path)
+    return hwbench.Session(hwbench.load_model(str(path)), backend="cpu")
+
+
+def _random(shapes: dict, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {n: rng.standard_normal(s).astype(np.float32) for n, s in shapes.items()}
+
+
+def test_primitive_forms_chain_bit_for_bit(tmp_path) -> None:
+    """The fixed forms of the primitive paths: an Add whose full-shape operand comes
+    second (the binary primitive, operands swapped), a batched MatMul of two activations
+    (the matmul primitive), a Transpose (a copy) and a Gemm (a link)."""
+    from onnx import helper
+
+    inputs = {"v": (256,), "x": (256, 256), "y": (2, 64, 64), "z": (2, 64, 64)}
+    w = (np.random.default_rng(9).standard_normal((256, 8)) / 16).astype(np.float32)
+    nodes = [helper.make_node("Add", ["v", "x"], ["s"]),
+             helper.make_node("Gemm", ["s", "w"], ["g"]),
+             helper.make_node("MatMul", ["y", "z"], ["m"]),
+             helper.make_node("Transpose", ["m"], ["t"], perm=[0, 2, 1])]
+    sess = _graph_session(tmp_path, "prims", inputs, nodes,
+                          {"g": (256, 8), "t": (2, 64, 64)}, {"w": w})
+    f = _random(inputs, 0)
+    sess.run(f), sess.run(f)
+    assert sess.executor.step_chained
+    names = {getattr(s[1].impl[0], "__name__", "") for s in sess.executor.plan.step_calls
+             if s[1] is not None}
+    assert "call" in names  # the bound-primitive paths, not NumPy's
+    for seed in range(1, 4):
+        f = _random(inputs, seed)
+        _same(sess.run(f), sess.executor.run(f))
+
+
+def test_numpy_forms_chain_bit_for_bit(tmp_path) -> None:
+    """The fixed forms of the NumPy paths: an Add of a broadcast operand first (the ufunc
+    with the operands swapped), a MatMul by a 1-D activation (reshaped views), a
+    Concat of two activations."""
+    from onnx import helper
+
+    inputs = {"b": (4,), "a": (2, 3, 4), "u": (4,), "c": (2, 3, 4)}
+    nodes = [helper.make_node("Add", ["b", "a"], ["s"]),
+             helper.make_node("MatMul", ["s", "u"], ["m"]),
+             helper.make_node("Concat", ["s", "c"], ["j"], axis=2)]
+    sess = _graph_session(tmp_path, "small", inputs, nodes, {"m": (2, 3), "j": (2, 3, 8)})
+    f = _random(inputs, 0)
+    sess.run(f), sess.run(f)
+    assert sess.executor.step_chained
+    for seed in range(1, 4):
+        f = _random(inputs, seed)
+        _same(sess.run(f), sess.executor.run(f))
