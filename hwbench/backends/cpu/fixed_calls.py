@@ -27,20 +27,18 @@ def _all_plain(args: tuple, shapes: tuple, dtype: np.dtype = _F32) -> bool:
 
 
 def fixed_numpy(fn: Callable, shapes: tuple, out_shape: tuple[int, ...],
-                views: tuple | None = None, dtype: np.dtype = _F32,
-                **options: Any) -> Fixed:
-    """``fn(*args, out=out, **options)`` (``np.matmul``, ``np.add``, ...) on plain
-    arguments of ``shapes``, read as ``views`` (shapes, or None: as they are), into an
-    output of ``out_shape`` read as ``views[-1]``."""
+                views: tuple | None = None) -> Fixed:
+    """``fn(*args, out=out)`` (``np.matmul``, ``np.add``, ...) on plain float32
+    arguments of ``shapes``, read as ``views`` (the arguments' shapes, then the
+    output's; None: as they are), into an output of ``out_shape``."""
     def fixed(args: tuple, kwargs: dict) -> tuple[Callable[[], Any], Any] | None:
-        if kwargs or not _all_plain(args, shapes, dtype):
+        if kwargs or not _all_plain(args, shapes):
             return None
-        out = aligned_empty(out_shape, dtype)
+        out = aligned_empty(out_shape, _F32)
         if views is None:
-            return functools.partial(fn, *args, out=out, **options), out
-        ins = [a if v is None else a.reshape(v) for a, v in zip(args, views, strict=False)]
-        dst = out if views[-1] is None else out.reshape(views[-1])
-        return functools.partial(fn, *ins, out=dst, **options), out
+            return functools.partial(fn, *args, out=out), out
+        ins = [a.reshape(v) for a, v in zip(args, views, strict=False)]
+        return functools.partial(fn, *ins, out=out.reshape(views[-1])), out
     return fixed
 
 
