@@ -137,6 +137,7 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
     if arena is not None:  # one NaN screen of every float feed, as ``screened_feeds``'
         names["_screens_nan"], names["A"] = True, arena
         lines += ["        if not _isfinite(_vdot(A, A)):", "            return None"]
+    lines.append("        t1 = _pc()")  # the feeds in: ``last_timings``' transfer_in_s
     entered = None
     for k, (callee, fn, args, kwargs, outs) in enumerate(plan.step_calls):
         impl = eval(callee, ns)  # noqa: S307 - the plan's own generated expression
@@ -182,6 +183,7 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
     if total > STEP_CHAIN_MAX_BYTES or sum(
             names[f"O{j}"].nbytes for j in range(len(outputs))) > STEP_CHAIN_MAX_OUTPUT_BYTES:
         return None
-    lines += ["    except IndexError:", "        return None", "    t1 = _pc()",
-              "    _ex._record(t0, t0, t1, t1)", f"    return [{', '.join(outputs)}]"]
+    lines += ["    except IndexError:", "        return None", "    t2 = _pc()",
+              f"    results = [{', '.join(outputs)}]", "    _ex._record(t0, t1, t2, _pc())",
+              "    return results"]
     return lines, names
