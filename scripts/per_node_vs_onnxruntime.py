@@ -1,7 +1,7 @@
 """Where hwbench's ``cpu`` loses time to onnxruntime, node by node (issue 16).
 
     PYTHONPATH=. python scripts/per_node_vs_onnxruntime.py [--threads 2] [--batch 1]
-        [--runs 20] [--top 15] [--cpu-time] [--dim sequence=32] model ...
+        [--runs 20] [--top 15] [--cpu-time] [--dim sequence=32] [--backend cpu] model ...
 
 Both engines run the model in one process: hwbench with every step of its compiled plan
 (what ``Session.run`` replays) timed alone, onnxruntime with its own
@@ -181,10 +181,10 @@ def onnxruntime_per_node(model_bytes: bytes, feeds: dict, threads: int,
 
 
 def compare(name: str, batch: int, threads: int, runs: int, top: int,
-            dims: dict[str, int] | None = None) -> None:
+            dims: dict[str, int] | None = None, backend: str = "cpu") -> None:
     model = load_model(name, batch=batch, dims=dims)
     feeds, _ = batch_feeds(model.graph, batch, seed=0)
-    session = Session(model, "cpu", threads=threads)
+    session = Session(model, backend, threads=threads)
     session.run(feeds)
     times = []
     for _ in range(runs):
@@ -192,7 +192,7 @@ def compare(name: str, batch: int, threads: int, runs: int, top: int,
         session.run(feeds)
         times.append(time.perf_counter() - t)
     hw_ms = float(np.median(times)) * 1e3
-    hw, hw_counts = hwbench_per_node(Session(model, "cpu", threads=threads), feeds, runs)
+    hw, hw_counts = hwbench_per_node(Session(model, backend, threads=threads), feeds, runs)
     rt, rt_counts, rt_ms = onnxruntime_per_node(model.to_onnx().SerializeToString(), feeds,
                                                 threads, runs)
     print(f"\n== {name} b{batch}, {threads} threads: run {hw_ms:.2f} ms hwbench vs "
@@ -227,13 +227,15 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=1)
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--top", type=int, default=15)
+    p.add_argument("--backend", default="cpu",
+                   help="hwbench's backend, e.g. cpu:float32-requant for a quantized file")
     add_cpu_time_option(p, "hwbench's steps")
     add_dim_option(p)
     args = p.parse_args()
     CLOCK = chosen_clock(p, args)
     dims = chosen_dims(p, args)
     for name in args.models:
-        compare(name, args.batch, args.threads, args.runs, args.top, dims)
+        compare(name, args.batch, args.threads, args.runs, args.top, dims, args.backend)
 
 
 if __name__ == "__main__":
