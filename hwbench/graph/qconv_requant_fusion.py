@@ -15,12 +15,18 @@ conv's own output scale and zero point; constant per-tensor parameters and Clip 
 ``QLinearConvDequantAdd`` node with a float32 output; where no such Add follows, the
 conv and its DequantizeLinear alone (SqueezeNet's and Inception's convs before a float
 Concat, DenseNet's...).
+
+Either node also takes a float activation after the DequantizeLinear (``activation``, one
+of ``POST_OP_ACTIVATIONS``, as ``activation_fusion.conv_activation`` finds it: MobileNet
+v3's HardSwish and HardSigmoid, EfficientNet's SiLU, a Sigmoid...), which the cpu backend
+runs as one more eltwise post-op of the convolution.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hwbench.graph.activation_fusion import conv_activation
 from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
 from hwbench.graph.ops import OP_DEFS
 from hwbench.graph.ops.qconv_add import QCONV_DEQUANT_ADD, QCONV_REQUANT
@@ -55,6 +61,17 @@ def _bounds(grp: _Group, act: Node) -> tuple[float | None, float | None] | None:
     return (None if lo is None else float(lo)), (None if hi is None else float(hi))
 
 
+# spec.ACTIVATIONS the fused convs take as ``activation`` (Relu and Clip: clip bounds)
+POST_OP_ACTIVATIONS = ("sigmoid", "silu", "hardswish", "hardsigmoid", "tanh")
+
+
+def _activation(grp: _Group, value: str) -> tuple[str, list[Node], str] | None:
+    """(name, the nodes it absorbs, its output) of a ``POST_OP_ACTIVATIONS`` activation
+    applied to float value ``value`` alone, or None."""
+    found = conv_activation(grp.g, value, grp.consumers, set())
+    return found if found is not None and found[0] in POST_OP_ACTIVATIONS else None
+
+
 def _conv_dequantized(grp: _Group, conv: Node) -> tuple[list[str], Node] | None:
     """A plain QLinearConv's inputs (padded to 9) and the one DequantizeLinear that alone
     reads its codes, with the conv's own per-tensor output scale and zero point."""
@@ -76,13 +93,17 @@ def _fuse(grp: _Group, conv: Node) -> tuple | None:
         return None
     ins, dq = found
     nxt = _only_reader(grp, dq.outputs[0])
-    act, lo, hi = None, None, None
+    absorbed: list[Node] = []
+    lo, hi, activation = None, None, _activation(grp, dq.outputs[0])
     if nxt is not None and nxt.op_type in ("Relu", "Clip"):
         bounds = _bounds(grp, nxt)
         if bounds is None:
             return None
-        act, (lo, hi) = nxt, bounds
-        nxt = _only_reader(grp, act.outputs[0])
+        absorbed, (lo, hi) = [nxt], bounds
+        nxt = _only_reader(grp, nxt.outputs[0])
+    elif activation is not None:
+        absorbed = activation[1]
+        nxt = _only_reader(grp, activation[2])
     if nxt is None or nxt.op_type != "QuantizeLinear" or nxt.domain \
             or nxt.attrs.get("block_size") or nxt.attrs.get("output_dtype") \
             or len(nxt.inputs) < 2 or not _scalar(grp, nxt.inputs[1]) \
@@ -94,14 +115,16 @@ def _fuse(grp: _Group, conv: Node) -> tuple | None:
         attrs["clip_min"] = lo
     if hi is not None and np.isfinite(hi):
         attrs["clip_max"] = hi
+    if activation is not None and absorbed is activation[1]:
+        attrs["activation"] = activation[0]
     node = Node(QCONV_REQUANT, ins + [nxt.inputs[1], y_zero], list(nxt.outputs), attrs,
                 f"{conv.name or conv.outputs[0]}_requant", FUSED_DOMAIN)
-    return node, dq, act, nxt
+    return node, dq, *absorbed, nxt
 
 
 def fuse_qconv_requant(graph: Graph) -> Graph:
-    """Every QLinearConv -> DequantizeLinear -> [Relu | Clip] -> QuantizeLinear chain as one
-    ``QLinearConvRequant`` node (in place)."""
+    """Every QLinearConv -> DequantizeLinear -> [Relu | Clip | a ``POST_OP_ACTIVATIONS``
+    activation] -> QuantizeLinear chain as one ``QLinearConvRequant`` node (in place)."""
     return replace_groups(graph, _fuse)
 
 
@@ -139,11 +162,16 @@ def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
         if producer is None or grp.g.nodes.index(producer) > grp.g.nodes.index(conv) \
                 or not _channels_last_float(grp, other):
             other = None  # the residual must exist where the conv runs, channels-last
-    if other is None:  # the conv and its dequantization alone: a float32 output
-        node = Node(QCONV_DEQUANT_ADD, ins + [""], list(dq.outputs),
-                    {**conv.attrs, "fused_relu": 0},
+    if other is None:  # the conv and its dequantization alone (an activation): float32
+        attrs = {**conv.attrs, "fused_relu": 0}
+        outputs, absorbed = list(dq.outputs), []
+        activation = _activation(grp, dq.outputs[0])
+        if activation is not None:
+            attrs["activation"], absorbed, outputs = activation[0], activation[1], \
+                [activation[2]]
+        node = Node(QCONV_DEQUANT_ADD, ins + [""], outputs, attrs,
                     f"{conv.name or conv.outputs[0]}_dequant", FUSED_DOMAIN)
-        return node, dq
+        return node, dq, *absorbed
     relu = _only_reader(grp, add.outputs[0])
     if relu is not None and (relu.op_type != "Relu" or relu.domain):
         relu = None
@@ -155,6 +183,7 @@ def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
 
 
 def fuse_qconv_dequant_add(graph: Graph) -> Graph:
-    """Every QLinearConv -> DequantizeLinear [-> Add(float32) [-> Relu]] as one
-    ``QLinearConvDequantAdd`` node (in place; without an Add, the residual input is "")."""
+    """Every QLinearConv -> DequantizeLinear [-> Add(float32) [-> Relu] | -> a
+    ``POST_OP_ACTIVATIONS`` activation] as one ``QLinearConvDequantAdd`` node (in place;
+    without an Add, the residual input is "")."""
     return replace_groups(graph, _fuse_dequant_add)

@@ -16,7 +16,10 @@ quantize: 6.4 of MobileNet v2's 11.4 ms) become a few instructions per value ins
 the convolution. ``qconv_dequant_add`` does the same for QLinearConv ->
 DequantizeLinear -> Add of a float32 residual (-> Relu), the float residual stream
 ``quantize_model`` keeps in ResNets and MobileNets: a float32 output, the residual read by
-a binary post-op (``QLinearConvDequantAdd``).
+a binary post-op (``QLinearConvDequantAdd``). Either takes an ``activation`` of
+``spec.ACTIVATIONS`` after the dequantization (MobileNet v3's HardSwish, EfficientNet's
+SiLU) as one more eltwise post-op, oneDNN's float32 arithmetic for NumPy's: a few ulp apart,
+so a code at a rounding tie may land 1 LSB the other way.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from hwbench.backends.cpu.float32_requant import (
 )
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS, arg_post_op
-from hwbench.backends.cpu.primitives import QConv
+from hwbench.backends.cpu.primitives import ONEDNN_ACTIVATIONS, QConv
 from hwbench.kernels import spec
 
 
@@ -51,14 +54,23 @@ def dequant_post_ops(a_dtype: np.dtype, za: int, sa: float) -> list[tuple]:
     return ops
 
 
+def activation_post_ops(activation: str | None) -> list[tuple]:
+    """``activation`` (one of ``spec.ACTIVATIONS``, or None) as eltwise post-ops."""
+    if activation is None:
+        return []
+    return [("eltwise", *ONEDNN_ACTIVATIONS[activation])]
+
+
 def requant_post_ops(a_dtype: np.dtype, za: int, sa: float, lo: float | None,
-                     hi: float | None, divisor_md: Any) -> tuple[tuple, int]:
+                     hi: float | None, divisor_md: Any,
+                     activation: str | None = None) -> tuple[tuple, int]:
     """The post-ops from the conv's value to QuantizeLinear's rounded value, and the index
     of the division's operand (``y_scale``, one float32 value)."""
     ops = dequant_post_ops(a_dtype, za, sa)
     if lo is not None or hi is not None:
         ops.append(("eltwise", "eltwise_clip", -np.inf if lo is None else float(lo),
                     np.inf if hi is None else float(hi)))
+    ops += activation_post_ops(activation)
     divide = len(ops)
     ops += [("binary", "binary_div", divisor_md), ("eltwise", "eltwise_round", 0.0, 0.0)]
     return tuple(ops), divide
@@ -68,13 +80,14 @@ class ConvRequantKernels:
     """``qconv_requant``, mixed into ``CpuBackend`` (with ``Float32RequantKernels``)."""
 
     def qconv_requant(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale, a_zero, bias,
-                      y_scale, y_zero, lo=None, hi=None, stride=1, padding=0, dilation=1,
+                      y_scale, y_zero, lo=None, hi=None, activation: str | None = None,
+                      stride=1, padding=0, dilation=1,
                       groups: int = 1) -> ChannelsLastArray | None:
         """``QLinearConvRequant`` as one convolution, or None where it does not apply
         (the op function runs the conv, then the three ops)."""
         plan = self.qconv_requant_plan(x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
                                        a_zero, bias, y_scale, y_zero, lo, hi, stride, padding,
-                                       dilation, groups)
+                                       dilation, groups, activation)
         if plan is None:
             return None
         conv, bound, out_shape, y_dtype = plan
@@ -86,7 +99,7 @@ class ConvRequantKernels:
 
     def qconv_requant_plan(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale, a_zero,
                            bias, y_scale, y_zero, lo, hi, stride, padding, dilation,
-                           groups) -> tuple | None:
+                           groups, activation=None) -> tuple | None:
         """(``QConv`` with the post-ops, every bound argument, output NHWC shape, dtype),
         or None (threads set; ``int8_steps`` binds it once)."""
         if self.requantization != "float32" or not self.keep_blocked \
@@ -105,10 +118,10 @@ class ConvRequantKernels:
         x_dtype, y_dtype = np.dtype(p.x_dtype), y_zero.dtype
         self.dnnl.set_num_threads(self._threads_now)
         key = ("qconv-requant", p, x_dtype.str, za.dtype.str, y_dtype.str, int(zx) != 0,
-               int(za), float(np.float32(sa)), lo, hi, int(zy))
+               int(za), float(np.float32(sa)), lo, hi, int(zy), activation)
         divisor_md = self.dnnl.memory_desc((1, 1, 1, 1), np.float32, tag="abcd")
         post_ops, divide = requant_post_ops(za.dtype, int(za), float(np.float32(sa)), lo, hi,
-                                            divisor_md)
+                                            divisor_md, activation)
         conv = self._primitive(key, lambda: fused_or_none(lambda: QConv(
             self.dnnl, p, x_dtype, y_dtype, (int(zx) != 0, zy != 0), post_ops)))
         if conv is None:
@@ -120,13 +133,14 @@ class ConvRequantKernels:
         return conv, bound, (p.n, p.out_h, p.out_w, p.k), y_dtype
 
     def qconv_dequant_add(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale, a_zero,
-                          bias, r, relu: bool = False, stride=1, padding=0, dilation=1,
+                          bias, r, relu: bool = False, activation: str | None = None,
+                          stride=1, padding=0, dilation=1,
                           groups: int = 1) -> ChannelsLastArray | None:
         """``QLinearConvDequantAdd`` as one convolution with a float32 output, or None
         (the op function runs the conv, DequantizeLinear, Add and Relu)."""
         plan = self.qconv_dequant_add_plan(x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
                                            a_zero, bias, r, relu, stride, padding, dilation,
-                                           groups)
+                                           groups, activation)
         if plan is None:
             return None
         conv, bound, out_shape, residual = plan
@@ -141,7 +155,7 @@ class ConvRequantKernels:
 
     def qconv_dequant_add_plan(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
                                a_zero, bias, r, relu, stride, padding, dilation,
-                               groups) -> tuple | None:
+                               groups, activation=None) -> tuple | None:
         """(``QConv`` with the post-ops, its bound arguments, output NHWC shape, index of
         the residual's post-op), or None (threads set; ``int8_steps`` binds it once)."""
         if self.requantization != "float32" or not self.keep_blocked \
@@ -162,7 +176,7 @@ class ConvRequantKernels:
         x_dtype = np.dtype(p.x_dtype)
         self.dnnl.set_num_threads(self._threads_now)
         key = ("qconv-dequant-add", p, x_dtype.str, za.dtype.str, int(zx) != 0, int(za),
-               float(np.float32(sa)), bool(relu), r is not None)
+               float(np.float32(sa)), bool(relu), r is not None, activation)
         post_ops = dequant_post_ops(za.dtype, int(za), float(np.float32(sa)))
         residual = None
         if r is not None:
@@ -172,6 +186,7 @@ class ConvRequantKernels:
             post_ops.append(("binary", "binary_add", r_md))
         if relu:
             post_ops.append(("eltwise", "eltwise_relu", 0.0, 0.0))
+        post_ops += activation_post_ops(activation)
         conv = self._primitive(key, lambda: fused_or_none(lambda: QConv(
             self.dnnl, p, x_dtype, np.float32, (int(zx) != 0, False), tuple(post_ops))))
         if conv is None:

@@ -12,13 +12,15 @@ the conv, then the Add, as the two nodes did (the same codes).
 
 QLinearConvRequant's inputs: QLinearConv's nine, then the QuantizeLinear's ``y_scale,
 y_zero_point``; attributes: the conv's and ``clip_min``/``clip_max`` (the Clip's bounds,
-0 and none for a Relu; neither without an activation). ``float32-requant`` runs it as one
-convolution (``qconv_requant``); anything else runs the four ops.
+0 and none for a Relu; neither without an activation), or ``activation`` (one of
+``spec.ACTIVATIONS``: HardSwish, SiLU...). ``float32-requant`` runs it as one
+convolution (``qconv_requant``); anything else runs the conv, DequantizeLinear, the
+activation (``conv_epilogue.apply_activation``) and QuantizeLinear.
 
 QLinearConvDequantAdd (``graph.qconv_requant_fusion``): a QLinearConv, DequantizeLinear of
 its codes, an Add of a float32 residual and, with ``fused_relu``, a Relu; inputs
 QLinearConv's nine and the residual ("": the conv and its DequantizeLinear alone); a
-float32 output.
+float32 output. Without a residual it may take an ``activation`` as QLinearConvRequant's.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ from hwbench.graph.ops.quantized import (
     _qlinear_conv_shape,
     _run_qlinear_conv,
 )
+from hwbench.kernels import spec
 from hwbench.kernels.quantization import FUSED_ADD_RATIO_LIMIT
+from hwbench.kernels.spec.activations import ACTIVATIONS
 
 QCONV_ADD = "QLinearConvAdd"
 QCONV_REQUANT = "QLinearConvRequant"
@@ -65,34 +69,52 @@ def _shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return _qlinear_conv_shape(node, shapes, graph)
 
 
+def _activate(be, f, activation: str | None):
+    """One of ``spec.ACTIVATIONS`` on float ``f`` through ``be``'s public kernels, as the
+    graph's own nodes (HardSwish, Sigmoid and Mul, ...) compute it."""
+    if activation is None:
+        return f
+    a = ACTIVATIONS[activation]
+    if a.unary is not None:
+        taken = (a.alpha, a.beta)[:len(spec.UNARY_OPS[a.unary].params)]  # tanh: neither
+        return be.unary(f, a.unary, **dict(zip(("alpha", "beta"), taken, strict=False)))
+    if activation == "relu":
+        return be.relu(f)
+    s = be.sigmoid(f)
+    return s if activation == "sigmoid" else be.mul(f, s)  # silu: x · sigmoid(x)
+
+
 def _run_qconv_requant(be, x, s: Step):
     h = [_host(be, v) if i in _REQUANT_HOST else v for i, v in enumerate(x)]
     lo, hi = s.node.attrs.get("clip_min"), s.node.attrs.get("clip_max")
+    activation = s.node.attrs.get("activation")
     fused = getattr(be, "qconv_requant", None)  # cpu:float32-requant: one convolution
     if fused is not None:
-        y = fused(*h, lo=lo, hi=hi, **_conv_kwargs(s, s.in_shapes[3]))
+        y = fused(*h, lo=lo, hi=hi, activation=activation, **_conv_kwargs(s, s.in_shapes[3]))
         if y is not None:
             return y
     a = _run_qlinear_conv(be, x[:9], s)
     f = be.dequantize_linear(a, h[6], h[7])
     if lo is not None or hi is not None:
         f = be.unary(f, "clip", alpha=lo, beta=hi)
+    f = _activate(be, f, activation)
     return be.quantize_linear(f, h[9], h[10])
 
 
 def _run_qconv_dequant_add(be, x, s: Step):
     h = [_host(be, v) if i in _DEQUANT_ADD_HOST else v for i, v in enumerate(x)]
     relu = bool(s.node.attrs.get("fused_relu", 0))
+    activation = s.node.attrs.get("activation")
     fused = getattr(be, "qconv_dequant_add", None)  # cpu:float32-requant: one convolution
     if fused is not None:
-        y = fused(*h, relu=relu, **_conv_kwargs(s, s.in_shapes[3]))
+        y = fused(*h, relu=relu, activation=activation, **_conv_kwargs(s, s.in_shapes[3]))
         if y is not None:
             return y
     a = _run_qlinear_conv(be, x[:9], s)
     y = be.dequantize_linear(a, h[6], h[7])
     if len(x) > 9 and x[9] is not None:
         y = be.add(y, x[9])
-    return be.relu(y) if relu else y
+    return _activate(be, be.relu(y) if relu else y, activation)
 
 
 def _requant_type(node: Node, ins: list) -> list:
