@@ -22,6 +22,7 @@ import numpy as np
 
 from hwbench.backends import Backend, backend_class, get_backend, parse_backend_name
 from hwbench.errors import ArgumentError, UnsupportedError
+from hwbench.graph.affine_quantize_fusion import fuse_affine_quantize
 from hwbench.graph.executor import Executor
 from hwbench.graph.gelu_fusion import fuse_gelu
 from hwbench.graph.gemm_fusion import fuse_gemm_activations, matmuls_as_gemm
@@ -123,6 +124,7 @@ class Session:
             if getattr(self.backend, "requantization", None) == "float32":
                 # a QLinearConv and the Add, or Dequantize+Relu/Clip+Quantize, after it: one conv
                 graph = fuse_qconv_dequant_add(fuse_qconv_requant(fuse_qconv_add(graph)))
+                graph = fuse_affine_quantize(graph)  # Mul [Add] [Relu] Quantize: one pass
             self.graph = fuse_gemm_activations(graph)
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)

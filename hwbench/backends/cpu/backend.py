@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.base import Backend, all_finite
-from hwbench.backends.cpu import float32_requant, layouts, onednn
+from hwbench.backends.cpu import blocked_layout, float32_requant, layouts, onednn
 from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
 from hwbench.backends.cpu.blocked_layout import concat_in_layout, pool_in_layout
@@ -547,10 +547,10 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
 
     def _concat(self, p: spec.ConcatProblem, arrays) -> np.ndarray | BlockedArray:
         self.dnnl.set_num_threads(self._threads_now)
-        concat = None
+        if (nhwc := blocked_layout.channels_last_concat(self, p, arrays)) is not None:
+            return nhwc  # an int8 model's channels-last floats stay so
+        concat = None  # nChw16c (SqueezeNet's fire modules) or NHWC: no reorders
         if p.axis == 1 and all(isinstance(a, BlockedArray) for a in arrays):
-            # Channel concat of nChw16c (SqueezeNet's fire modules) or NHWC arrays in
-            # that layout, with no reorders (``blocked_layout.concat_in_layout``)
             concat = concat_in_layout(self, p, arrays)
         if concat is not None:
             out = self._buffers.empty(concat.prim.mds[ARG_DST].size, np.uint8)

@@ -19,7 +19,7 @@ import numpy as np
 
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.bound_primitive import BoundPrimitive, out_factory
-from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
+from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray, ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_MULTIPLE_SRC, ARG_SRC
 
 TAGS = (BLOCKED_TAG, "acdb")  # the blocked layouts pooling and concat run in
@@ -76,6 +76,19 @@ class LayoutConcat:
                 kept.append(buffer)
             return addresses, kept
         return sources
+
+
+def channels_last_concat(be: Any, p: Any, parts: list) -> Any:
+    """The channel concat of an int8 model's channels-last activations (DenseNet's float
+    features between its int8 convs) as one NHWC ``ChannelsLastArray``, or None for
+    anything else: the plain concat had transposed every part to NCHW, and the
+    QuantizeLinear after it transposed the result back."""
+    if p.axis != 1 or not all(type(x) is ChannelsLastArray for x in parts):
+        return None
+    n, c, h, w = p.shape
+    out = be._buffers.empty((n, h, w, c), p.dtype)
+    np.concatenate([x.nhwc for x in parts], axis=3, out=out)
+    return ChannelsLastArray(out)
 
 
 def _tag_of(be: Any, x: BlockedArray) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.cpu.int8_affine_quantize import AffineQuantizeKernels
 from hwbench.backends.cpu.int8_bracket import qconv2d_bracket
 from hwbench.backends.cpu.int8_conv_add import ConvAddKernels
 from hwbench.backends.cpu.int8_conv_requant import ConvRequantKernels
@@ -31,7 +32,7 @@ from hwbench.kernels.quantization import dequantize, quantize, requantize, zero_
 REQUANTIZE_THREADS = 1
 
 
-class Int8Kernels(ConvAddKernels, ConvRequantKernels):
+class Int8Kernels(ConvAddKernels, ConvRequantKernels, AffineQuantizeKernels):
     """MatMulInteger, QLinearMatMul, ConvInteger, QLinearConv and (de)quantization, mixed
     into ``CpuBackend`` (whose libraries, buffers, frozen arrays and thread count they use)."""
 

@@ -29,7 +29,7 @@ from hwbench.backends.cpu.float32_requant import _concat_codes, _scalar
 from hwbench.backends.cpu.int8_conv_add import RESIDUAL
 from hwbench.backends.cpu.int8_prepared import _codes_in, _qconv
 from hwbench.backends.cpu.layouts import ChannelsLastArray
-from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, arg_post_op
+from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_SRC_1, arg_post_op
 
 _ndarray = np.ndarray
 
@@ -238,6 +238,25 @@ def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | N
     return _guarded(be, step, args, (0, 9), conv_dequant_add)
 
 
+def _affine_quantize(be: Any, step: Any, args: list, out: Any) -> Callable | None:
+    """AffineQuantizeLinear (``int8_affine_quantize``): its binary primitive, bound; a
+    squeeze-and-excitation gate is read each run beside the activation."""
+    plan = _traced_plan(be, args, 5, out)
+    if plan is None:
+        return None
+    prim, bound, gate, out_shape, y_dtype = plan
+    x_kind = (args[0].nhwc.shape, args[0].dtype)
+    new_out = out_factory(be, out_shape, y_dtype)
+    if gate is None:
+        run = BoundPrimitive(prim, bound, (ARG_SRC, ARG_DST)).runner()
+        return _guarded(be, step, args, (0,), _one_codes(run, x_kind, new_out))
+    if type(args[1]) is not ChannelsLastArray:  # a gate held NCHW: the op function's
+        return None
+    run = BoundPrimitive(prim, bound, (ARG_SRC, ARG_SRC_1, ARG_DST)).runner()
+    scaled = _two_codes(run, x_kind, (args[1].nhwc.shape, gate[1]), new_out)
+    return _guarded(be, step, args, (0, 1), scaled)
+
+
 def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
              fast: Callable) -> Callable:
     """``fast(*activations)`` for the node's inputs while every other input is the object
@@ -268,7 +287,8 @@ _BUILDERS: dict[str, Callable] = {"QLinearAdd": _qadd, "QGemm": _qgemm,
                                   "QLinearGlobalAveragePool": _qgap,
                                   "QLinearConvAdd": _qconv_add,
                                   "QLinearConvRequant": _qconv_requant,
-                                  "QLinearConvDequantAdd": _qconv_dequant_add}
+                                  "QLinearConvDequantAdd": _qconv_dequant_add,
+                                  "AffineQuantizeLinear": _affine_quantize}
 
 
 def prepared_int8_step(be: Any, step: Any, args: list, out: Any) -> Callable | None:

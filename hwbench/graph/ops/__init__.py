@@ -8,6 +8,7 @@ this registry and nothing else, so adding an op is one ``OpDef`` in its family's
 
 from hwbench.graph.ops import (
     activations,
+    affine_quantize,
     arithmetic,
     binary,
     cast,
@@ -33,7 +34,7 @@ from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized, reductions, unary, tensor_ops, binary, shape_folding,
-            qoperator, qconv_add, rnn, upsampling, cast, integer)
+            qoperator, qconv_add, affine_quantize, rnn, upsampling, cast, integer)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 
