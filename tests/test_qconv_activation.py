@@ -209,3 +209,55 @@ def test_a_dequantized_value_read_elsewhere_keeps_its_activation_apart(tmp_path)
     assert [n.op_type for n in graph.nodes] == ["QuantizeLinear", "QLinearConvDequantAdd",
                                                 "HardSwish", "QuantizeLinear"]
     assert "activation" not in graph.nodes[1].attrs
+
+
+def test_a_residual_from_a_channel_concat_is_fused(tmp_path):
+    """A float residual made by a Relu of a channel Concat of channels-last values (the
+    start of a ShuffleNet v1 stage: a conv's dequantized values beside the pooled ones of
+    a second) is held channels-last, so the conv, its DequantizeLinear and the Add are
+    one convolution; the values are the unfused ops'."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(6)
+    params = {"sx": np.float32(0.02), "zx": np.uint8(0), "sa": np.float32(0.05),
+              "za": np.uint8(128), "zw": np.int8(0),
+              "w1": rng.integers(-127, 128, (4, 8, 3, 3)).astype(np.int8),
+              "w2": rng.integers(-127, 128, (8, 8, 3, 3)).astype(np.int8),
+              "sw1": np.asarray(rng.uniform(0.001, 0.01, 4), np.float32),
+              "sw2": np.asarray(rng.uniform(0.001, 0.01, 8), np.float32)}
+    nodes = [helper.make_node("QuantizeLinear", ["x", "sx", "zx"], ["q"]),
+             helper.make_node("QLinearConv", ["q", "sx", "zx", "w0", "sw1", "zw", "sa",
+                                              "za"], ["a0"], pads=[1, 1, 1, 1]),
+             helper.make_node("DequantizeLinear", ["a0", "sa", "za"], ["d"]),
+             helper.make_node("AveragePool", ["d"], ["p4"], kernel_shape=[3, 3],
+                              pads=[1, 1, 1, 1], count_include_pad=1),
+             helper.make_node("QLinearConv", ["q", "sx", "zx", "w1", "sw1", "zw", "sa",
+                                              "za"], ["a1"], pads=[1, 1, 1, 1]),
+             helper.make_node("DequantizeLinear", ["a1", "sa", "za"], ["f1"]),
+             helper.make_node("Concat", ["f1", "p4"], ["c"], axis=1),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("QuantizeLinear", ["r", "sx", "zx"], ["rq"]),
+             helper.make_node("QLinearConv", ["rq", "sx", "zx", "w2", "sw2", "zw", "sa",
+                                              "za"], ["a2"], pads=[1, 1, 1, 1]),
+             helper.make_node("DequantizeLinear", ["a2", "sa", "za"], ["f2"]),
+             helper.make_node("Add", ["f2", "r"], ["y"])]
+    params["w0"] = rng.integers(-127, 128, (4, 8, 3, 3)).astype(np.int8)
+    graph = helper.make_graph(
+        nodes, "concat_residual",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 6, 6])],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in params.items()])
+    path = str(tmp_path / "concat_residual.onnx")
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    sess = Session(path, "cpu:float32-requant")
+    fused = [n for n in sess.graph.nodes if n.op_type == "QLinearConvDequantAdd"]
+    assert [bool(n.inputs[9]) for n in fused] == [False, False, True]  # the last: the Add
+    assert "Add" not in {n.op_type for n in sess.graph.nodes}
+    unfused = Executor(optimize(load_onnx(path)), session_backend("cpu:float32-requant"))
+    feeds = {"x": (np.random.default_rng(0).standard_normal((1, 8, 6, 6)) * 2)
+             .astype(np.float32)}
+    for _ in range(3):  # traced, then the bound host step
+        np.testing.assert_allclose(sess.run(feeds)[0], unfused.run(feeds)[0], rtol=1e-6,
+                                   atol=1e-6)
+    assert sum(1 for k, v in sess.backend._primitives.items()
+               if k[0] == "qconv-dequant-add" and k[8] and v is not None) == 1  # residual

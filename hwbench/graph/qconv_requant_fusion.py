@@ -128,26 +128,35 @@ def fuse_qconv_requant(graph: Graph) -> Graph:
     return replace_groups(graph, _fuse)
 
 
-def _channels_last_float(grp: _Group, name: str, depth: int = 8) -> bool:
+def _channels_last_float(grp: _Group, name: str, memo: dict[str, bool]) -> bool:
     """Whether the cpu backend holds float value ``name`` channels-last: a
-    DequantizeLinear's (of a conv's codes) or a fused conv's, through Adds and Relus. Any
-    other (a Concat's, as ShuffleNet v1's residual) is plain NCHW, which the fused conv
+    DequantizeLinear's (of a conv's codes) or a fused conv's, through Adds, Relus, pools
+    and channel Concats of such values (``memo``: the answers so far, for long residual
+    chains). Any other (a graph input, a Gather's) is plain NCHW, which the fused conv
     cannot read fast: the two ops then stay apart, on their own bound kernels."""
-    node = grp.producers.get(name)
-    if node is None or depth == 0 or node.domain not in ("", FUSED_DOMAIN):
-        return False
+    if name not in memo:
+        memo[name] = False  # (a DAG: no value reaches itself)
+        node = grp.producers.get(name)
+        memo[name] = node is not None and node.domain in ("", FUSED_DOMAIN) \
+            and _channels_last_node(grp, node, memo)
+    return memo[name]
+
+
+def _channels_last_node(grp: _Group, node: Node, memo: dict[str, bool]) -> bool:
     if node.op_type == "DequantizeLinear":  # of codes an integer op, MaxPool or Quantize made
         source = grp.producers.get(node.inputs[0])
         return source is not None and (source.op_type in ("MaxPool", "QuantizeLinear")
                                        or OP_DEFS.of(source).integer)
     if node.op_type == QCONV_DEQUANT_ADD:
         return True
-    if node.op_type in ("Add", "Relu"):
-        return all(_channels_last_float(grp, i, depth - 1) for i in node.inputs if i)
+    if node.op_type in ("Add", "Relu", "MaxPool", "AveragePool") \
+            or node.op_type == "Concat" and node.attrs.get("axis") in (1, -3):
+        return len(node.outputs) == 1 \
+            and all(_channels_last_float(grp, i, memo) for i in node.inputs if i)
     return False
 
 
-def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
+def _fuse_dequant_add(grp: _Group, conv: Node, memo: dict[str, bool]) -> tuple | None:
     """(the fused node, the DequantizeLinear, the Add and Relu if fused)."""
     found = _conv_dequantized(grp, conv)
     if found is None:
@@ -160,7 +169,7 @@ def _fuse_dequant_add(grp: _Group, conv: Node) -> tuple | None:
         other = add.inputs[1] if add.inputs[0] == dq.outputs[0] else add.inputs[0]
         producer = grp.producers.get(other)
         if producer is None or grp.g.nodes.index(producer) > grp.g.nodes.index(conv) \
-                or not _channels_last_float(grp, other):
+                or not _channels_last_float(grp, other, memo):
             other = None  # the residual must exist where the conv runs, channels-last
     if other is None:  # the conv and its dequantization alone (an activation): float32
         attrs = {**conv.attrs, "fused_relu": 0}
@@ -186,4 +195,5 @@ def fuse_qconv_dequant_add(graph: Graph) -> Graph:
     """Every QLinearConv -> DequantizeLinear [-> Add(float32) [-> Relu] | -> a
     ``POST_OP_ACTIVATIONS`` activation] as one ``QLinearConvDequantAdd`` node (in place;
     without an Add, the residual input is "")."""
-    return replace_groups(graph, _fuse_dequant_add)
+    memo: dict[str, bool] = {}
+    return replace_groups(graph, lambda grp, conv: _fuse_dequant_add(grp, conv, memo))
