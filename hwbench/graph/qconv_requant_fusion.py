@@ -94,7 +94,7 @@ def _fuse(grp: _Group, conv: Node) -> tuple | None:
     ins, dq = found
     nxt = _only_reader(grp, dq.outputs[0])
     absorbed: list[Node] = []
-    lo, hi, activation = None, None, _activation(grp, dq.outputs[0])
+    lo, hi, name, activation = None, None, None, _activation(grp, dq.outputs[0])
     if nxt is not None and nxt.op_type in ("Relu", "Clip"):
         bounds = _bounds(grp, nxt)
         if bounds is None:
@@ -102,7 +102,7 @@ def _fuse(grp: _Group, conv: Node) -> tuple | None:
         absorbed, (lo, hi) = [nxt], bounds
         nxt = _only_reader(grp, nxt.outputs[0])
     elif activation is not None:
-        absorbed = activation[1]
+        name, absorbed = activation[0], activation[1]
         nxt = _only_reader(grp, activation[2])
     if nxt is None or nxt.op_type != "QuantizeLinear" or nxt.domain \
             or nxt.attrs.get("block_size") or nxt.attrs.get("output_dtype") \
@@ -115,8 +115,8 @@ def _fuse(grp: _Group, conv: Node) -> tuple | None:
         attrs["clip_min"] = lo
     if hi is not None and np.isfinite(hi):
         attrs["clip_max"] = hi
-    if activation is not None and absorbed is activation[1]:
-        attrs["activation"] = activation[0]
+    if name is not None:
+        attrs["activation"] = name
     node = Node(QCONV_REQUANT, ins + [nxt.inputs[1], y_zero], list(nxt.outputs), attrs,
                 f"{conv.name or conv.outputs[0]}_requant", FUSED_DOMAIN)
     return node, dq, *absorbed, nxt
