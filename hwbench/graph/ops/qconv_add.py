@@ -15,7 +15,7 @@ y_zero_point``; attributes: the conv's and ``clip_min``/``clip_max`` (the Clip's
 0 and none for a Relu; neither without an activation), or ``activation`` (one of
 ``spec.ACTIVATIONS``: HardSwish, SiLU...). ``float32-requant`` runs it as one
 convolution (``qconv_requant``); anything else runs the conv, DequantizeLinear, the
-activation (``conv_epilogue.apply_activation``) and QuantizeLinear.
+activation (``_activate``: the backend's kernels, as the nodes ran) and QuantizeLinear.
 
 QLinearConvDequantAdd (``graph.qconv_requant_fusion``): a QLinearConv, DequantizeLinear of
 its codes, an Add of a float32 residual and, with ``fused_relu``, a Relu; inputs
