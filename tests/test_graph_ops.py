@@ -65,7 +65,7 @@ def test_op_sets_the_graph_layer_uses_come_from_the_registry():
                                          "QLinearAveragePool", "QLinearConcat", "QGemm",
                                          "QLinearSoftmax")} | {
         f"{FUSED_DOMAIN}:{op}" for op in ("QLinearConvAdd", "QLinearConvRequant",
-                                          "QLinearConvDequantAdd")}
+                                          "QLinearConvDequantAdd", "AffineQuantizeLinear")}
     assert op_def("Reshape").host_inputs == (1,)
     assert op_def("QLinearConv").kernels == ("conv2d_int8",)
 
@@ -118,6 +118,7 @@ NO_NODE_TESTS = {
     f"{FUSED_DOMAIN}:QLinearConvAdd": "hwbench's own op: tests/test_qconv_add.py",
     f"{FUSED_DOMAIN}:QLinearConvRequant": "hwbench's own op: tests/test_qconv_add.py",
     f"{FUSED_DOMAIN}:QLinearConvDequantAdd": "hwbench's own op: tests/test_qconv_add.py",
+    f"{FUSED_DOMAIN}:AffineQuantizeLinear": "hwbench's own op: tests/test_affine_quantize.py",
     **{f"com.microsoft:{op}": "onnxruntime's contrib op, no ONNX node test: "
        "tests/test_qoperator.py checks it against onnxruntime"
        for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",

@@ -128,6 +128,11 @@ def fuse_qconv_requant(graph: Graph) -> Graph:
     return replace_groups(graph, _fuse)
 
 
+# kernels the cpu backend runs on channels-last floats keeping the layout (a Concat's on
+# channels only: ``blocked_layout.channels_last_concat``)
+KEEP_CHANNELS_LAST = {"add", "relu", "max_pool2d", "avg_pool2d", "concat"}
+
+
 def _channels_last_float(grp: _Group, name: str, memo: dict[str, bool]) -> bool:
     """Whether the cpu backend holds float value ``name`` channels-last: a
     DequantizeLinear's (of a conv's codes) or a fused conv's, through Adds, Relus, pools
@@ -149,11 +154,12 @@ def _channels_last_node(grp: _Group, node: Node, memo: dict[str, bool]) -> bool:
                                        or OP_DEFS.of(source).integer)
     if node.op_type == QCONV_DEQUANT_ADD:
         return True
-    if node.op_type in ("Add", "Relu", "MaxPool", "AveragePool") \
-            or node.op_type == "Concat" and node.attrs.get("axis") in (1, -3):
-        return len(node.outputs) == 1 \
-            and all(_channels_last_float(grp, i, memo) for i in node.inputs if i)
-    return False
+    d = OP_DEFS.of(node)
+    kernels = () if d is None else d.kernels
+    if len(node.outputs) != 1 or not kernels or not set(kernels) <= KEEP_CHANNELS_LAST \
+            or kernels == ("concat",) and node.attrs.get("axis") not in (1, -3):
+        return False
+    return all(_channels_last_float(grp, i, memo) for i in node.inputs if i)
 
 
 def _fuse_dequant_add(grp: _Group, conv: Node, memo: dict[str, bool]) -> tuple | None:
