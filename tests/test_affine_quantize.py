@@ -156,3 +156,15 @@ def test_a_concat_of_channels_last_floats_stays_channels_last(fast):
     np.testing.assert_array_equal(fast.to_numpy(got), np.concatenate(parts, axis=1))
     plain = fast.concat([_held(parts[0]), parts[1]], axis=1)  # mixed: the plain concat
     np.testing.assert_array_equal(fast.to_numpy(plain), np.concatenate(parts[:2], axis=1))
+
+
+@pytest.mark.parametrize("kind", ["bn", "gate"])
+def test_the_exact_mode_keeps_the_ops_and_numpys_bits(tmp_path, kind):
+    """The exact mode runs no float32-requant fusion: the ops, and (its float concat now
+    channels-last) the same codes as ``numpy``, bit for bit."""
+    path = _model(tmp_path, kind)
+    sess = Session(path, "cpu")
+    assert "AffineQuantizeLinear" not in {n.op_type for n in sess.graph.nodes}
+    want = Executor(optimize(load_onnx(path)), get_backend("numpy")).run(_x(0))[0]
+    for _ in range(2):  # traced, then the plan
+        assert sess.run(_x(0))[0].tobytes() == want.tobytes()
