@@ -100,9 +100,8 @@ class AffineQuantizeKernels:
                 and scale.dtype == np.float32:
             bound[ARG_SRC_1] = np.ascontiguousarray(scale.reshape(c))
             factors = (1, c, 1, 1)
-        elif _gate(scale, n, c) is not None:
-            gate = (_gate(scale, n, c).shape, np.dtype(np.float32))
-            factors = (n, c, 1, 1)
+        elif (held := _gate(scale, n, c)) is not None:  # read each run
+            gate, factors = (held.shape, np.dtype(np.float32)), (n, c, 1, 1)
         else:
             return None
         if shift is not None:
