@@ -25,6 +25,7 @@ from hwbench.backends.opencl import (
     direct,
     maxpool,
     pool_rows,
+    recording,
     runtime,
     small_gemm,
     softmax,
@@ -235,6 +236,10 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
 
     def synchronize(self) -> None:
         self.dev.synchronize()
+
+    def recorded_body(self, executor: Any, feeds: dict[str, np.ndarray]) -> Any:
+        """A compiled plan's later runs as a recorded command list (``recording``)."""
+        return recording.recorded_body(self, executor, feeds)
 
     def _is_device_array(self, x: Any) -> bool:
         return isinstance(x, self.dev.cl.array.Array) and x.context == self.dev.context

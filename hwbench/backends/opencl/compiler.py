@@ -104,6 +104,8 @@ class Program:
             settled = self._grids[key] = (kernel, padded, local)
         kernel, padded, local = settled
         cl = self.device.cl
+        if self.device.recorder is not None:  # a run being recorded (``recording``)
+            self.device.recorder.kernel(self, name, padded, local, args)
         try:
             kernel.set_args(*args)
             return cl.enqueue_nd_range_kernel(self.device.queue, kernel, padded, local,

@@ -324,6 +324,7 @@ class Device:
         self.compute_units = int(self.device.max_compute_units)
         self.opencl_c_std = opencl_c_std(self.device.opencl_c_version)
         self.avx512 = pocl_avx512(self.is_cpu, entry.version)
+        self.recorder: Any = None  # a ``recording.Recorder`` while a run is recorded
 
     @property
     def cache_key(self) -> str:
