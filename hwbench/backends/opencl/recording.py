@@ -70,11 +70,13 @@ class Recorder:
         def watched_copy(queue: Any, dest: Any, src: Any, **kwargs: Any) -> Any:
             if not isinstance(dest, cl.MemoryObjectHolder):
                 raise HostStep("a read to the host")
+            kwargs.pop("wait_for", None)
+            replayed = dict(kwargs)
             if not isinstance(src, cl.MemoryObjectHolder):
                 src = np.array(src, copy=True)
-            kwargs.pop("wait_for", None)
+                replayed["is_blocking"] = False
             self.held.append((dest, src))
-            self.calls.append((copy, (queue, dest, src), {**kwargs, "is_blocking": False}))
+            self.calls.append((copy, (queue, dest, src), replayed))
             return copy(queue, dest, src, **kwargs)
 
         def watched_fill(queue: Any, mem: Any, pattern: Any, offset: int, size: int,

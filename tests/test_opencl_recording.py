@@ -1,0 +1,112 @@
+"""The recorded command list of a small graph on ``opencl`` (``backends/opencl/recording``):
+taken for the digits models, the normal path's results bit for bit for other feeds than
+the one it was recorded with, a fresh result every run, every feed still screened, one
+wait per run, and refused where a feed stays on the host."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hwbench
+from hwbench.backends import backend_class
+from hwbench.errors import ArgumentError
+
+try:
+    OK, WHY = backend_class("opencl").available()
+except ImportError as exc:
+    OK, WHY = False, str(exc)
+pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+
+MODELS = ["mlp", "autoencoder", "lenet"]
+
+
+def _session(name: str, batch: int = 1) -> hwbench.Session:
+    return hwbench.Session(hwbench.load_model(name, batch=batch), backend="opencl")
+
+
+def _feeds(sess: hwbench.Session, seed: int) -> dict[str, np.ndarray]:
+    v = sess.graph.inputs[0]
+    x = np.random.default_rng(seed).standard_normal(tuple(v.shape)).astype(np.float32)
+    return {v.name: x}
+
+
+def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert g.tobytes() == w.tobytes()
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("name", MODELS)
+def test_recorded_bit_for_bit(name: str, batch: int) -> None:
+    sess = _session(name, batch)
+    f = _feeds(sess, 0)
+    sess.run(f)  # traced
+    sess.run(f)  # the plan's first replay: the command list is recorded and checked
+    assert sess.executor.recorded and not sess.executor.chained
+    kept = []
+    for seed in range(1, 4):
+        f = _feeds(sess, seed)
+        got = sess.run(f)
+        _same(got, sess.executor.run(f))  # the normal path, every check
+        kept.append(([g.copy() for g in got], got))
+    for copies, got in kept:  # earlier results are never written by later runs
+        _same(got, copies)
+    assert sess.executor.totals["runs"] == 8
+
+
+def test_one_wait_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    sess = _session("lenet")
+    cl = sess.backend.dev.cl
+    blocking = []
+    copy = cl.enqueue_copy
+
+    def counted(*args, **kwargs):
+        blocking.append(kwargs.get("is_blocking", True))
+        return copy(*args, **kwargs)
+
+    monkeypatch.setattr(cl, "enqueue_copy", counted)  # before the recording binds it
+    f = _feeds(sess, 0)
+    for _ in range(3):
+        sess.run(f)
+    assert sess.executor.recorded
+    want = sess.executor.run(f)
+    blocking.clear()
+    _same(sess.run(f), want)
+    assert blocking == [False, True]  # the feed written, the output read: the one wait
+
+
+def test_feeds_still_screened() -> None:
+    sess = _session("mlp")
+    f = _feeds(sess, 0)
+    for _ in range(3):
+        sess.run(f)
+    assert sess.executor.recorded
+    bad = {k: v.copy() for k, v in f.items()}
+    next(iter(bad.values())).flat[3] = np.nan
+    with pytest.raises(ArgumentError, match="NaN"):
+        sess.run(bad)
+    wrong = {k: v[..., :-1] for k, v in f.items()}
+    with pytest.raises(ArgumentError, match="shape"):
+        sess.run(wrong)
+    strided = {k: np.asfortranarray(v) for k, v in f.items()}
+    _same(sess.run(strided), sess.executor.run(f))
+
+
+def test_not_recorded_with_a_feed_on_the_host() -> None:
+    """The translator's decoder step: its token ids stay on the host (Gather indices)."""
+    from hwbench.harness.suites import translator_suite
+    from hwbench.models.translator import export
+
+    _, step = translator_suite.case_models(1)
+    sess = hwbench.Session(step, backend="opencl")
+    enc_model, _ = translator_suite.case_models(1)
+    enc = hwbench.Session(enc_model, backend="opencl")
+    sources, _ = translator_suite._sentences(1)
+    feeds = export.source_feeds(sources[:1], translator_suite.SEQUENCE)
+    first = export.decode(enc.run, sess.run, feeds)
+    for _ in range(2):
+        np.testing.assert_array_equal(export.decode(enc.run, sess.run, feeds), first)
+    assert not sess.executor.recorded and not enc.executor.recorded
