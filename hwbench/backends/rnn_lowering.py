@@ -144,11 +144,11 @@ def _direction(ops: _Ops, p: RnnProblem, k: int, xr, w, r, b, h0, c0, peep, mask
         pi, po, pf = (ops.slice(pk, j * h, (j + 1) * h, 0) for j in range(3))
     state = (bsz, h)
     hs = (ops.reshape(ops.slice(h0, k, k + 1, 0), state) if h0 is not None
-          else ops.be.asarray(np.zeros(state, np.float32)))
+          else ops.be.asarray_feed(np.zeros(state, np.float32)))
     cs = None
     if p.cell == "lstm":
         cs = (ops.reshape(ops.slice(c0, k, k + 1, 0), state) if c0 is not None
-              else ops.be.asarray(np.zeros(state, np.float32)))
+              else ops.be.asarray_feed(np.zeros(state, np.float32)))
 
     def act(index: int, v, clip=p.clip):
         return ops.activation(p.activation(k, index), v, clip)
@@ -215,7 +215,8 @@ def run_lowered(be: Any, p: RnnProblem, x, w, r, b=None, initial_h=None, initial
     masks = None
     if p.lengths is not None:
         lengths = np.asarray(p.lengths)
-        masks = [be.asarray((t < lengths).astype(np.uint8).reshape(p.batch, 1))
+        # per-run data, as a feed is (opencl: written without a wait, not 32 blocking)
+        masks = [be.asarray_feed((t < lengths).astype(np.uint8).reshape(p.batch, 1))
                  for t in range(p.seq)]
     parts = [_direction(ops, p, k, xr, w, r, b, initial_h, initial_c, peep, masks)
              for k in range(p.directions)]

@@ -43,6 +43,11 @@ INTEL_CPU_PLATFORM = "Intel(R) OpenCL"  # the CPU runtime's platform name (GPUs:
 SYSTEM_VENDORS = "/etc/OpenCL/vendors"
 # Says that OCL_ICD_VENDORS is hwbench's, not the user's: children number devices alike.
 OWN_VENDORS_VARIABLE = "HWBENCH_OCL_ICD_VENDORS"
+# PoCL's devices unless the user sets POCL_DEVICES: its default, multi-threaded one, and
+# "basic", which runs each command in the thread that waits for it: a host
+# synchronisation costs ~1 µs there, ~35 µs on "pthread" (waking its worker threads).
+POCL_DEVICES_DEFAULT = "pthread basic"
+POCL_BASIC_PREFIX = "basic-"  # PoCL names its devices "<driver>-<CPU name>"
 
 
 def cache_dir() -> Path:
@@ -139,10 +144,13 @@ def intel_cpu_status() -> str:
 @functools.cache
 def load() -> Any:
     """The pyopencl module. PoCL reads ``POCL_CACHE_DIR`` once, when it is first loaded:
-    unless the user chose one, its compiled kernels go under hwbench's cache folder. The
-    ICD loader reads ``OCL_ICD_VENDORS`` at the first platform query, so wheel runtimes are
-    registered here, before any."""
+    unless the user chose one, its compiled kernels go under hwbench's cache folder.
+    Likewise ``POCL_DEVICES``: unless the user chose, PoCL's ``basic`` device (one thread,
+    commands run in the calling thread) is listed after its default ``pthread`` one, as
+    ``opencl:basic`` (``POCL_DEVICES_DEFAULT``). The ICD loader reads ``OCL_ICD_VENDORS``
+    at the first platform query, so wheel runtimes are registered here, before any."""
     os.environ.setdefault("POCL_CACHE_DIR", str(cache_dir() / "pocl"))
+    os.environ.setdefault("POCL_DEVICES", POCL_DEVICES_DEFAULT)
     register_wheel_icds()
     import pyopencl
     import pyopencl.array  # noqa: F401 - a submodule pyopencl does not import itself
@@ -204,7 +212,11 @@ def discover() -> tuple[DeviceEntry, ...]:
             devices = platform.get_devices()
         except cl.Error:  # a platform with no devices raises DEVICE_NOT_FOUND
             continue
-        for d_index, dev in enumerate(devices):
+        # PoCL lists "basic" first whatever POCL_DEVICES's order: it goes last, so that
+        # opencl:N and the default device are what they were without it.
+        order = sorted(enumerate(devices), key=lambda item: item[1].name.strip().startswith(
+            POCL_BASIC_PREFIX) and "pocl" in platform.name.lower() + platform.vendor.lower())
+        for d_index, dev in order:
             entries.append(DeviceEntry(len(entries), p_index, d_index, platform.name.strip(),
                                        dev.name.strip(), _kind(cl, dev.type),
                                        dev.driver_version.strip(), dev.version.strip(),
