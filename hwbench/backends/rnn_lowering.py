@@ -67,6 +67,8 @@ class _Ops:
         return self._call("compare", spec.check_compare(a, b, op), self.be._compare, a, b)
 
     def slice(self, x, start: int, end: int, axis: int):
+        if start == 0 and end == x.shape[axis]:  # one direction's weights: all of them
+            return x
         return self._call("slice", spec.check_slice(x, [start], [end], [axis], None),
                           self.be._slice, x)
 
@@ -159,10 +161,13 @@ def _direction(ops: _Ops, p: RnnProblem, k: int, xr, w, r, b, h0, c0, peep, mask
     reverse = p.direction == "reverse" or k == 1
     fused = fused_lstm(ops.be, p) and pi is None
     ys: list[Any] = [None] * seq
+    if fused:  # every step's h·Rᵀ has the same shapes: checked once, not per step
+        recurrent = spec.check_gemm(hs, rk, None, False, True)
+        ops.be._begin_kernel("gemm", recurrent)
     for t in (range(seq - 1, -1, -1) if reverse else range(seq)):
         if fused:  # one launch for the gates, the cell update and the selects
-            ys[t], hs, cs = ops.be._lstm_cell(xw, t * bsz, ops.gemm(hs, rk), hs, cs,
-                                              None if masks is None else masks[t])
+            ys[t], hs, cs = ops.be._lstm_cell(xw, t * bsz, ops.be._gemm(recurrent, hs, rk, None),
+                                              hs, cs, None if masks is None else masks[t])
             continue
         xt = ops.slice(xw, t * bsz, (t + 1) * bsz, 0)
         cn = None

@@ -173,8 +173,9 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
 
     @classmethod
     def devices(cls) -> list[str]:
-        """Device indices, the default one first (``opencl:N`` selects one)."""
-        entries = runtime.discover()
+        """Device indices, the default one first (``opencl:N`` selects one); PoCL's basic
+        device only by name (``DeviceEntry.pocl_basic``)."""
+        entries = tuple(e for e in runtime.discover() if not e.pocl_basic)
         if not entries:
             return []
         first = runtime.default_index(entries)

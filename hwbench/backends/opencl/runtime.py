@@ -183,6 +183,12 @@ class DeviceEntry:
     vendor: str = ""  # the platform's vendor ("The pocl project", "NVIDIA Corporation")
 
     @property
+    def pocl_basic(self) -> bool:
+        """PoCL's ``basic`` device: the CPU its ``pthread`` device is, on one thread;
+        chosen by name (``opencl:basic``), never by ``--backend all``."""
+        return self.name.startswith(POCL_BASIC_PREFIX) and "pocl" in self.vendor.lower()
+
+    @property
     def label(self) -> str:
         return f"{self.name} [{self.kind}] on {self.platform} (driver {self.driver})"
 
@@ -214,8 +220,9 @@ def discover() -> tuple[DeviceEntry, ...]:
             continue
         # PoCL lists "basic" first whatever POCL_DEVICES's order: it goes last, so that
         # opencl:N and the default device are what they were without it.
-        order = sorted(enumerate(devices), key=lambda item: item[1].name.strip().startswith(
-            POCL_BASIC_PREFIX) and "pocl" in platform.name.lower() + platform.vendor.lower())
+        pocl = "pocl" in platform.vendor.lower()
+        order = sorted(enumerate(devices), key=lambda item: pocl and item[1].name.strip(
+            ).startswith(POCL_BASIC_PREFIX))
         for d_index, dev in order:
             entries.append(DeviceEntry(len(entries), p_index, d_index, platform.name.strip(),
                                        dev.name.strip(), _kind(cl, dev.type),
