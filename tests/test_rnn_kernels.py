@@ -157,28 +157,45 @@ def test_cpu_runs_onednn_rnn_primitives(rng, monkeypatch):
     assert len(seen) == 11 and len(lowered) == 1
 
 
+@pytest.mark.parametrize("whole", [False, True], ids=["per-step", "sequence"])
 @pytest.mark.parametrize("direction,layout", list(itertools.product(
     ("forward", "reverse", "bidirectional"), (0, 1))))
-def test_opencl_fused_lstm_step(rng, monkeypatch, direction, layout):
+def test_opencl_fused_lstm_step(rng, monkeypatch, direction, layout, whole):
     """opencl runs an LSTM step with the default functions as one ``_lstm_cell`` launch
-    (gates, cell update, sequence-end selects): the reference's answers with and without
-    lengths; peepholes or clip keep the elementwise kernels."""
+    (gates, cell update, sequence-end selects), or a small cell's whole direction as one
+    ``_lstm_sequence`` launch: the reference's answers with and without lengths;
+    peepholes or clip keep the elementwise kernels."""
     ok, why = availability("opencl")
     if not ok:
         pytest.skip(f"backend opencl unavailable: {why}")
     be = get_backend("opencl")
     calls = []
-    real = be._lstm_cell
-    monkeypatch.setattr(be, "_lstm_cell", lambda *a: calls.append(1) or real(*a))
+    name = "_lstm_sequence" if whole else "_lstm_cell"
+    real = getattr(be, name)
+    monkeypatch.setattr(be, name, lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(be, "_lstm_sequence_fits", lambda batch, hidden: whole)
     args = make(rng, "lstm", direction, layout, peepholes=False)
     check(be, args, cell="lstm", direction=direction, layout=layout)
     check(be, args, [5, 2, 1], cell="lstm", direction=direction, layout=layout)
-    steps = 5 * (2 if direction == "bidirectional" else 1)
-    assert len(calls) == 2 * steps
+    launches = (1 if whole else 5) * (2 if direction == "bidirectional" else 1)
+    assert len(calls) == 2 * launches
     check(be, make(rng, "lstm", direction, layout), cell="lstm", direction=direction,
           layout=layout)  # peepholes
     check(be, args, cell="lstm", direction=direction, layout=layout, clip=0.5)
-    assert len(calls) == 2 * steps
+    assert len(calls) == 2 * launches
+
+
+@pytest.mark.parametrize("direction", ["forward", "bidirectional"])
+def test_opencl_lstm_sequence_more_state_than_work_items(rng, direction):
+    """``_lstm_sequence`` with batch x hidden (9 x 16) over its 64 work-items: each
+    handles several state entries per step, lengths mixed."""
+    ok, why = availability("opencl")
+    if not ok:
+        pytest.skip(f"backend opencl unavailable: {why}")
+    be = get_backend("opencl")
+    args = make(rng, "lstm", direction, 0, batch=9, hidden=16, seq=6, peepholes=False)
+    check(be, args, cell="lstm", direction=direction)
+    check(be, args, [6, 1, 3, 6, 2, 5, 4, 6, 1], cell="lstm", direction=direction)
 
 
 def test_numpy_runs_the_reference_code_in_float32(rng, monkeypatch):

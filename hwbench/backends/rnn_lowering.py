@@ -160,6 +160,13 @@ def _direction(ops: _Ops, p: RnnProblem, k: int, xr, w, r, b, h0, c0, peep, mask
 
     reverse = p.direction == "reverse" or k == 1
     fused = fused_lstm(ops.be, p) and pi is None
+    if fused and hasattr(ops.be, "_lstm_sequence") and ops.be._lstm_sequence_fits(bsz, h):
+        y, hs, cs = ops.be._lstm_sequence(xw, rk, hs, cs, None if masks is None else
+                                          ops.be.asarray_feed(masks), reverse)
+        return (ops.reshape(y, (seq, 1, bsz, h)), ops.reshape(hs, (1, bsz, h)),
+                ops.reshape(cs, (1, bsz, h)))
+    if masks is not None:  # per-run data, as a feed is (opencl: written without a wait)
+        masks = [ops.be.asarray_feed(np.ascontiguousarray(m.reshape(bsz, 1))) for m in masks]
     ys: list[Any] = [None] * seq
     if fused:  # every step's h·Rᵀ has the same shapes: checked once, not per step
         recurrent = spec.check_gemm(hs, rk, None, False, True)
@@ -220,9 +227,8 @@ def run_lowered(be: Any, p: RnnProblem, x, w, r, b=None, initial_h=None, initial
     masks = None
     if p.lengths is not None:
         lengths = np.asarray(p.lengths)
-        # per-run data, as a feed is (opencl: written without a wait, not 32 blocking)
-        masks = [be.asarray_feed((t < lengths).astype(np.uint8).reshape(p.batch, 1))
-                 for t in range(p.seq)]
+        # (T, B): 1 where step t is within row b's sequence (uploaded by ``_direction``)
+        masks = (np.arange(p.seq)[:, None] < lengths[None, :]).astype(np.uint8)
     parts = [_direction(ops, p, k, xr, w, r, b, initial_h, initial_c, peep, masks)
              for k in range(p.directions)]
     y = ops.concat([part[0] for part in parts], 1)

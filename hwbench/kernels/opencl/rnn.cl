@@ -29,3 +29,57 @@ __kernel void lstm_cell(int batch, int hidden, int xw_off, __global const float 
         c_out[idx] = live ? c : c_in[idx];
     }
 }
+
+// A whole LSTM direction in one launch of one work-group (small cells: the translator's
+// hidden 32), for rnn_lowering: per step the lowering made a recurrent GEMM launch and an
+// lstm_cell launch, ~50 us of host work each on PoCL. Step t (seq-1 .. 0 with `reverse`)
+// reads h from one half of `hbuf` (2 x batch x hidden) and writes the other; a barrier
+// between steps (one work-group: a global fence orders its own writes). The recurrent
+// product r[g*hidden+j] = sum_k h[b,k] * rk[g*hidden+j, k], k ascending; then as lstm_cell.
+// `mask` (seq x batch, uchar) with `masked`: a finished row keeps its state, outputs 0.
+__kernel void lstm_sequence(int seq, int batch, int hidden, int reverse,
+                            __global const float *xw, __global const float *rk,
+                            __global const float *h0, __global const float *c0,
+                            __global const uchar *mask, int masked, __global float *hbuf,
+                            __global float *y, __global float *h_out, __global float *c_out)
+{
+    const int n = batch * hidden;
+    const int lid = get_local_id(0), lsz = get_local_size(0);
+    for (int idx = lid; idx < n; idx += lsz) {
+        hbuf[idx] = h0[idx];
+        c_out[idx] = c0[idx];
+    }
+    barrier(CLK_GLOBAL_MEM_FENCE);
+    for (int s = 0; s < seq; s++) {
+        const int t = reverse ? seq - 1 - s : s;
+        __global const float *h_in = hbuf + (s & 1) * n;
+        __global float *h_next = hbuf + ((s + 1) & 1) * n;
+        for (int idx = lid; idx < n; idx += lsz) {
+            const int b = idx / hidden, j = idx % hidden;
+            __global const float *x = xw + (t * batch + b) * 4 * hidden;
+            __global const float *hb = h_in + b * hidden;
+            float r[4];
+            for (int g = 0; g < 4; g++) {
+                __global const float *w = rk + (g * hidden + j) * hidden;
+                float acc = 0.0f;
+                for (int k = 0; k < hidden; k++)
+                    acc += hb[k] * w[k];
+                r[g] = acc;
+            }
+            const float i = sigm(x[j] + r[0]);
+            const float o = sigm(x[hidden + j] + r[1]);
+            const float f = sigm(x[2 * hidden + j] + r[2]);
+            const float g = tanh(x[3 * hidden + j] + r[3]);
+            const float c_old = c_out[idx];
+            const float c = f * c_old + i * g;
+            const float h = o * tanh(c);
+            const bool live = !masked || mask[t * batch + b];
+            y[t * n + idx] = live ? h : 0.0f;
+            h_next[idx] = live ? h : h_in[idx];
+            c_out[idx] = live ? c : c_old;
+        }
+        barrier(CLK_GLOBAL_MEM_FENCE);
+    }
+    for (int idx = lid; idx < n; idx += lsz)
+        h_out[idx] = hbuf[(seq & 1) * n + idx];
+}
