@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 
 import numpy as np
 import pytest
@@ -36,14 +37,30 @@ def _entries():
 
 # -- device selection ------------------------------------------------------------------------
 def test_devices_lists_the_default_first_and_every_device():
+    """Every device but PoCL's basic one (selected by name: ``opencl:basic``)."""
     from hwbench.backends.opencl import runtime
 
     names = backend_class("opencl").devices()
     entries = _entries()
-    assert sorted(names, key=int) == [str(e.index) for e in entries]
+    assert sorted(names, key=int) == [str(e.index) for e in entries if not e.pocl_basic]
     assert names[0] == str(runtime.default_index(entries))
     versions = backend_class("opencl").versions()
     assert all(f"opencl:{e.index}" in versions for e in entries)
+
+
+def test_pocl_basic_device_listed_after_pthread():
+    """Unless the user sets POCL_DEVICES, PoCL's basic device is there too, after its
+    pthread one: the default device and ``opencl:N`` stay what they were."""
+    from hwbench.backends.opencl import runtime
+
+    entries = _entries()
+    pocl = [e for e in entries if "pocl" in e.vendor.lower()]
+    if not pocl or os.environ.get("POCL_DEVICES") != runtime.POCL_DEVICES_DEFAULT:
+        pytest.skip("no PoCL platform, or POCL_DEVICES chosen by the user")
+    assert [e.name.split("-")[0] for e in pocl] == ["pthread", "basic"]
+    assert not pocl[0].pocl_basic and pocl[1].pocl_basic
+    assert not runtime.select(None).pocl_basic
+    assert runtime.select("basic") == pocl[1]
 
 
 def test_default_device_is_the_first_gpu_else_the_first_cpu():

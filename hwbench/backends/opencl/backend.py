@@ -230,9 +230,12 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         """``host`` (C-contiguous, owned by the caller and never written again) on the
         device, the copy enqueued without waiting for it (pyopencl holds ``host`` until
         it is done)."""
+        out = self._empty(host.shape, host.dtype)  # (pyopencl's to_device: ~20 µs more)
         try:
-            return self.dev.cl.array.to_device(self.dev.queue, host, allocator=self._pool,
-                                               async_=True)
+            if host.nbytes:
+                out.add_event(self.dev.cl.enqueue_copy(self.dev.queue, out.data, host,
+                                                       is_blocking=False))
+            return out
         except self.dev.cl.Error as exc:
             raise native_error(f"copying {host.nbytes} bytes to the device", exc) from exc
 
