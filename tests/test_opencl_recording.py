@@ -95,18 +95,26 @@ def test_feeds_still_screened() -> None:
     _same(sess.run(strided), sess.executor.run(f))
 
 
-def test_not_recorded_with_a_feed_on_the_host() -> None:
-    """The translator's decoder step: its token ids stay on the host (Gather indices)."""
+@pytest.mark.parametrize("batch", [1, 2])
+def test_feeds_on_the_host_recorded_per_value(batch: int) -> None:
+    """The translator's decoder step keeps its token ids on the host (Gather's indices):
+    at batch 1 (one id) it is recorded once per id value, and decodes as the normal path
+    does; two ids, or the encoder's 33 host values, keep the plan's replay."""
     from hwbench.harness.suites import translator_suite
     from hwbench.models.translator import export
 
-    _, step = translator_suite.case_models(1)
-    sess = hwbench.Session(step, backend="opencl")
-    enc_model, _ = translator_suite.case_models(1)
+    enc_model, step_model = translator_suite.case_models(batch)
     enc = hwbench.Session(enc_model, backend="opencl")
-    sources, _ = translator_suite._sentences(1)
-    feeds = export.source_feeds(sources[:1], translator_suite.SEQUENCE)
-    first = export.decode(enc.run, sess.run, feeds)
-    for _ in range(2):
-        np.testing.assert_array_equal(export.decode(enc.run, sess.run, feeds), first)
-    assert not sess.executor.recorded and not enc.executor.recorded
+    step = hwbench.Session(step_model, backend="opencl")
+    ref_enc = hwbench.Session(enc_model, backend="opencl", plan=False)
+    ref_step = hwbench.Session(step_model, backend="opencl", plan=False)
+    sources, _ = translator_suite._sentences(batch)
+    for i in range(0, 6 * batch, batch):
+        feeds = export.source_feeds(sources[i:i + batch], translator_suite.SEQUENCE)
+        np.testing.assert_array_equal(export.decode(enc.run, step.run, feeds),
+                                      export.decode(ref_enc.run, ref_step.run, feeds))
+    assert not enc.executor.recorded
+    assert step.executor.recorded == (batch == 1)
+    if batch == 1:
+        keyed = step.executor._entry.__globals__["_D"]
+        assert 1 < len(keyed.runs) <= 40 and not keyed.refused

@@ -124,6 +124,7 @@ class Executor:
                          for name in device_consts}
         self.plan: Plan | None = None  # built by the first ``replay``
         self._entry: Any = None  # ``replay``'s common call, generated with the plan
+        self._plain_entry: Any = None  # the same without a chain or recording
         self.chained = False  # whether ``_entry`` is the chained run (``graph/chain.py``)
         self.step_chained = False  # ... or the multi-input one (``graph/step_chain.py``)
         # ... or a recorded command list (the backend's ``recorded_body``)
@@ -367,7 +368,7 @@ class Executor:
             results = entry(feeds)
             if results is None:
                 return None
-            self._entry = entry
+            self._entry = self._plain_entry = entry
             body, flag, recorded = chain_body(self), "chained", None
             if body is None:
                 body, flag = step_body(self, feeds), "step_chained"
