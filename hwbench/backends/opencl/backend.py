@@ -25,7 +25,6 @@ from hwbench.backends.opencl import (
     direct,
     maxpool,
     pool_rows,
-    recording,
     runtime,
     small_gemm,
     softmax,
@@ -43,6 +42,7 @@ from hwbench.backends.opencl.rnn import RnnKernelsOpencl
 from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
 from hwbench.backends.opencl.tensor_ops import TensorOpsKernels
 from hwbench.backends.opencl.unary import UnaryKernels
+from hwbench.backends.opencl.uploads import UploadsOpencl
 from hwbench.backends.opencl.upsampling import UpsamplingKernels
 from hwbench.errors import ArgumentError, BackendUnavailableError, HwbenchError
 from hwbench.kernels import spec
@@ -54,10 +54,9 @@ ACTIVATION_CODES = {"relu": 1, "relu6": 2, "sigmoid": 3, "silu": 4, "hardswish":
 LOCAL_1D = 256
 LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
-ASYNC_UPLOAD_BYTES = 1 << 20  # feeds up to this size are copied and written without a wait
 
 
-class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
+class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                     ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
                     UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"
@@ -216,29 +215,6 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
         except self.dev.cl.Error as exc:
             raise native_error(f"copying {host.nbytes} bytes to the device", exc) from exc
 
-    def asarray_feed(self, x: Any) -> Any:
-        """A graph input for one plan run: a small one copied on the host first and written
-        without waiting (a blocking write is a host synchronisation: on PoCL's default
-        device ~35 µs, more than a whole mlp run); the copy is private, so the caller may
-        change its array at once."""
-        host = np.asarray(x)
-        if host.nbytes > ASYNC_UPLOAD_BYTES or self._is_device_array(x):
-            return self.asarray(x)
-        return self._upload(np.array(host, order="C", copy=True))
-
-    def _upload(self, host: np.ndarray) -> Any:
-        """``host`` (C-contiguous, owned by the caller and never written again) on the
-        device, the copy enqueued without waiting for it (pyopencl holds ``host`` until
-        it is done)."""
-        out = self._empty(host.shape, host.dtype)  # (pyopencl's to_device: ~20 µs more)
-        try:
-            if host.nbytes:
-                out.add_event(self.dev.cl.enqueue_copy(self.dev.queue, out.data, host,
-                                                       is_blocking=False))
-            return out
-        except self.dev.cl.Error as exc:
-            raise native_error(f"copying {host.nbytes} bytes to the device", exc) from exc
-
     def to_numpy(self, x: Any) -> np.ndarray:
         if isinstance(x, np.ndarray):
             return x
@@ -261,10 +237,6 @@ class OpenclBackend(IntegerKernelsOpencl, RnnKernelsOpencl,
 
     def synchronize(self) -> None:
         self.dev.synchronize()
-
-    def recorded_body(self, executor: Any, feeds: dict[str, np.ndarray]) -> Any:
-        """A compiled plan's later runs as a recorded command list (``recording``)."""
-        return recording.recorded_body(self, executor, feeds)
 
     def _is_device_array(self, x: Any) -> bool:
         return isinstance(x, self.dev.cl.array.Array) and x.context == self.dev.context
