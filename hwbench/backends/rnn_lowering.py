@@ -7,7 +7,9 @@ unary, add, mul, binary, compare/where), the steps' outputs one concat at the en
 Nothing leaves the device between steps: sequence lengths become 0/1 masks uploaded once,
 and ``where`` keeps a finished sequence's state and zeroes its outputs. A backend with
 ``_lstm_cell`` (opencl) runs an LSTM step with the default functions as that one kernel
-after the recurrent GEMM (``fused_lstm``).
+after the recurrent GEMM (``fused_lstm``), and with ``_lstm_sequence`` a small cell's
+whole direction as one launch. The masks and zero initial states are per-run data, given
+to the backend as feeds are (``asarray_feed``: on opencl written without a wait).
 """
 
 from __future__ import annotations
