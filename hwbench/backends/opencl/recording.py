@@ -11,13 +11,15 @@ later run is then: the feeds written into the recorded input buffers (not blocki
 the recorded kernels enqueued again (each with its own kernel object, its arguments set
 once), and one blocking read per output, the last one the run's only wait.
 
-Taken only where that is the same computation for every feed: no feed stays on the
-host (a Gather's token ids), nothing is read back to the host while the plan runs (a
-host step between kernels), every output is a contiguous device array, and the buffers
-the commands touch (held for the Session's life: none goes back to the pool) take at
-most ``RECORD_MAX_BYTES``. And only after it reproduces the plan's results bit for bit,
-for the run's feeds and for the same feeds reversed (a feed-dependent command missed by
-the recording would show there).
+Taken only where that is the same computation for every feed: nothing is read back to
+the host while the plan runs (a host step between kernels), every output is a
+contiguous device array, and the buffers the commands touch (held for the Session's
+life: none goes back to the pool) take at most ``RECORD_MAX_BYTES``. Feeds that stay on
+the host (a Gather's token ids) decide what is enqueued: such a plan is recorded once
+per value of them (``KeyedRuns``), and only where they hold one value (a batch-1 decoder
+step's token id: a small vocabulary). And only after it reproduces the plan's results
+bit for bit, for the run's feeds and for the device feeds reversed (a feed-dependent
+command missed by the recording would show there).
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ class Recorder:
         self.cl = device.cl
         self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
         self.held: list[Any] = []  # every argument a recorded call uses: kept alive
-        self.failed: str | None = None
 
     def kernel(self, program: Any, name: str, global_size: tuple[int, ...],
                local: tuple[int, ...], args: tuple[Any, ...]) -> None:
@@ -72,6 +73,8 @@ class Recorder:
         copy, fill = cl.enqueue_copy, cl.enqueue_fill_buffer
 
         def watched_copy(queue: Any, dest: Any, src: Any, **kwargs: Any) -> Any:
+            if queue is not self.device.queue:  # another backend's, or another thread's
+                return copy(queue, dest, src, **kwargs)
             if not isinstance(dest, cl.MemoryObjectHolder):
                 raise HostStep("a read to the host")
             kwargs.pop("wait_for", None)
@@ -85,6 +88,8 @@ class Recorder:
 
         def watched_fill(queue: Any, mem: Any, pattern: Any, offset: int, size: int,
                          **kwargs: Any) -> Any:
+            if queue is not self.device.queue:
+                return fill(queue, mem, pattern, offset, size, **kwargs)
             kwargs.pop("wait_for", None)
             self.held.append((mem, pattern))
             self.calls.append((fill, (queue, mem, pattern, offset, size), kwargs))
