@@ -81,6 +81,8 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
         out: dict[str, float] = {"hwbench_opencl": 1}
         try:
             for entry in runtime.discover():
+                if entry.pocl_basic:  # the same CPU as PoCL's pthread device: not another
+                    continue
                 name = f"hwbench_opencl_{entry.kind.lower()}"
                 out[name] = out.get(name, 0) + 1
         except Exception:  # noqa: BLE001 - listed available, but discovery failed now
