@@ -167,6 +167,37 @@ def test_qdq_fusion_finds_every_group(quantized):
         assert qop.get(op, 0) == n, (op, dict(qop))
 
 
+
+@pytest.mark.parametrize("fmt", ["qdq", "qop"])
+def test_hwbench_run_takes_a_quantized_file(quantized, fmt, tmp_path) -> None:
+    """A user's quantized file through the whole harness: the float64 reference quantizes
+    its float64 activations (QuantizeLinear from float32, as ONNX defines it) and the row's
+    work counts every integer op (QGemm's A x B)."""
+    import json
+
+    from hwbench.cli import main
+
+    kind, paths = quantized
+    code = main(["run", "--backend", "numpy", "--model", str(paths[fmt]), "--batch", "1",
+                 "--threads", "1", "--no-roofline", "--output", str(tmp_path),
+                 "--repeats", "1", "--min-time", "0", "--max-time", "0.01"])
+    assert code == 0
+    (row,) = json.loads(next(tmp_path.rglob("*.json")).read_text())["rows"]
+    assert row["status"] == "ok", row
+    assert row["rel_error"] == 0.0 and row["flops"] > 0  # numpy's codes are the reference's
+    if kind == "classifier":  # its QGemm: 2·M·K·N from A's and B's shapes
+        from hwbench.graph.ops import OP_DEFS
+        from hwbench.graph.shape_inference import infer_shapes
+
+        graph = optimize(load_onnx(str(paths[fmt])))
+        shapes = infer_shapes(graph)
+        (node,) = [n for n in graph.nodes if n.op_type == "QGemm"]
+        a, b = shapes[node.inputs[0]], shapes[node.inputs[3]]
+        m, k = a[::-1] if node.attrs.get("transA", 0) else a
+        n = b[0] if node.attrs.get("transB", 0) else b[1]
+        ins = [shapes.get(name) for name in node.inputs]
+        assert OP_DEFS.of(node).flops(node, ins) == 2 * m * k * n > 0
+
 # -- dynamic quantization (DynamicQuantizeLinear + MatMulInteger + Cast/Mul) --------------
 def test_quantize_dynamic_matches_onnxruntime(backend, tmp_path):
     from onnxruntime.quantization import quantize_dynamic

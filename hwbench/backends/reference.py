@@ -74,6 +74,13 @@ class ReferenceBackend(Backend):
     def to_numpy(self, x: Any) -> np.ndarray:
         return np.asarray(x)
 
+    def quantize_linear(self, x: Any, scale: Any, zero_point: Any = None, axis: int = 1) -> Any:
+        """A quantized graph's (a QDQ file's) float64 activations quantized as ONNX defines
+        QuantizeLinear, from float32: the reference of what the file computes."""
+        x = np.asarray(x)
+        return super().quantize_linear(x.astype(np.float32) if x.dtype == np.float64 else x,
+                                       scale, zero_point, axis)
+
     def empty(self, shape: tuple[int, ...], dtype: Any = np.float64) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
 

@@ -199,9 +199,11 @@ def _qgemm_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
     return [(m, n)]
 
 
-def _qgemm_flops(node: Node, ins: list) -> int:
-    a, b = ins[0].shape, ins[3].shape
-    return 2 * a[0] * a[1] * (b[0] if node.attrs.get("transB", 0) else b[1])
+def _qgemm_flops(node: Node, ins: list[Shape]) -> int:
+    """2·M·K·N from A's and B's shapes (``ins`` are shapes, as for every op's count)."""
+    (m, n), = _qgemm_shape(node, ins, None)
+    a = ins[0]
+    return 2 * m * n * (a[0] if node.attrs.get("transA", 0) else a[1])
 
 
 def _binary_shape(node: Node, shapes: list[Shape], graph: Graph) -> list[Shape]:
