@@ -3,7 +3,7 @@
 each prepared call's Python, ~1 µs, doubled them).
 
 Where every step of a one-input, one-output float32 graph is a prepared call whose fast
-path carries a ``link`` (``backends/cpu/chain_links.py``: the call as a write from one
+path carries a ``link`` (or a host step carrying one: an int8 graph's table lookup) (``backends/cpu/chain_links.py``: the call as a write from one
 address into another), an Identity, or a view, and the links' layouts meet end to end,
 ``chain_body`` gives the body of ``Executor._entry`` after the feed screen: the feed read
 in place (copied first only when it is not C-contiguous and aligned), each link writing
@@ -47,7 +47,8 @@ def chain_body(executor: Any) -> tuple[list[str], dict[str, Any]] | None:
             where[step[2]] = where[step[1]]
             continue
         fn, src, dst = step[1:]
-        link = getattr(fn.impl[0], "link", None)
+        impl = getattr(fn, "impl", None)  # a prepared call's, else a host step itself
+        link = getattr(impl[0] if impl else fn, "link", None)
         memory, kind = where[src]
         if link is None or not link.same_kind(kind, link.src):
             return None
@@ -93,8 +94,9 @@ def _source(executor: Any, calls: list[tuple[Any, Any, int, int]], sizes: list[i
              "        AO[0] = _addr(O[0])", "    o, ao = O[0], AO[0]", "    t1 = _pc()"]
     entered = None
     for i, (fn, link, src, dst) in enumerate(calls):
-        if fn.enter_key != entered:
-            ns[f"E{i}"], entered = fn.enter, fn.enter_key
+        key = getattr(fn, "enter_key", None)  # None: a host step's link sets no threads
+        if key is not None and key != entered:
+            ns[f"E{i}"], entered = fn.enter, key
             lines.append(f"    E{i}()")
         bind = getattr(link, "bind", None)
         if bind is not None and src >= 0 and dst >= 0 and out not in (src, dst):

@@ -6,7 +6,8 @@ A prepared call (``prepared_kernels``) checks its arguments, takes an output fro
 factory, reads two addresses and runs its bound primitive: at mlp's 64×64 Gemm that is
 ~1 µs of Python around ~1.2 µs of oneDNN. A link is the last part alone: ``into(src,
 dst)`` with the layouts it was built for (``src``, ``dst``: a plain float32 array's shape,
-or a blocked oneDNN layout) and the bytes ``dst`` needs. A view (a Reshape of a plain
+a blocked oneDNN layout, or 8-bit codes of an int8 graph, plain or channels-last) and the
+bytes ``dst`` needs. A view (a Reshape of a plain
 array) has ``into=None``: the same memory read as another shape.
 """
 
@@ -22,12 +23,25 @@ import numpy as np
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.buffer_pool import aligned_empty
 
-Kind = tuple[str, Any]  # ("plain", shape) or ("blocked", MemoryDesc)
+Kind = tuple[str, Any]  # ("plain", shape), ("blocked", MemoryDesc), ("codes"|"nhwc", (shape, dtype))
+_F32 = np.dtype(np.float32)
 
 
-def plain(shape: tuple[int, ...]) -> Kind:
-    """A C-contiguous float32 array of ``shape``."""
-    return ("plain", tuple(int(d) for d in shape))
+def plain(shape: tuple[int, ...], dtype: Any = _F32) -> Kind:
+    """A C-contiguous array of ``shape`` (float32, else ``codes``' kind for its dtype)."""
+    shape = tuple(int(d) for d in shape)
+    return ("plain", shape) if np.dtype(dtype) == _F32 else codes(shape, dtype)
+
+
+def codes(shape: tuple[int, ...], dtype: Any) -> Kind:
+    """A C-contiguous array of ``shape`` and another dtype than float32 (an int8 graph's
+    8-bit codes, NCHW or flat)."""
+    return ("codes", (tuple(int(d) for d in shape), np.dtype(dtype).str))
+
+
+def nhwc(shape: tuple[int, ...], dtype: Any) -> Kind:
+    """A ``ChannelsLastArray``'s C-contiguous NHWC buffer of ``shape`` (N, H, W, C)."""
+    return ("nhwc", (tuple(int(d) for d in shape), np.dtype(dtype).str))
 
 
 def blocked(md: Any) -> Kind:
@@ -37,7 +51,11 @@ def blocked(md: Any) -> Kind:
 
 def kind_bytes(kind: Kind) -> int:
     """Bytes a buffer of ``kind`` needs."""
-    return 4 * math.prod(kind[1]) if kind[0] == "plain" else int(kind[1].size)
+    if kind[0] == "plain":
+        return 4 * math.prod(kind[1])
+    if kind[0] in ("codes", "nhwc"):
+        return math.prod(kind[1][0]) * np.dtype(kind[1][1]).itemsize
+    return int(kind[1].size)
 
 
 def same_kind(a: Kind, b: Kind) -> bool:
@@ -101,3 +119,34 @@ def reorder_then(reorder: Callable[[int, int], None], run: Callable[[int, int], 
         run(at, out)
     into.kept = tmp  # type: ignore[attr-defined]
     return into
+
+
+def _array_at(at: int, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The array of ``shape`` and ``dtype`` at address ``at`` (memory a chain owns)."""
+    nbytes = math.prod(shape) * dtype.itemsize
+    return np.frombuffer((ctypes.c_uint8 * nbytes).from_address(at), dtype).reshape(shape)
+
+
+def table_into(table: np.ndarray, shape: tuple[int, ...],
+               dtype: np.dtype) -> Callable[[int, int], None]:
+    """``into`` of an 8-bit table lookup (``int8_tables.lookup``) of ``shape`` codes of
+    ``dtype`` (~3 µs more a call to view the addresses: a chain binds it where it can)."""
+    from hwbench.backends.cpu.int8_tables import lookup
+
+    def into(a: int, out: int) -> None:
+        lookup(table, _array_at(a, shape, dtype), _array_at(out, shape, table.dtype))
+    return into
+
+
+def table_bind(table: np.ndarray, shape: tuple[int, ...], dtype: np.dtype
+               ) -> Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]]:
+    """``Link.bind`` of the same lookup: views of the two buffers made once; the call
+    returns None (no status)."""
+    from hwbench.backends.cpu.int8_tables import lookup
+
+    def bind(src: np.ndarray, dst: np.ndarray) -> list[Callable[[], int]]:
+        n = math.prod(shape)
+        a = src[:n * dtype.itemsize].view(dtype).reshape(shape)
+        y = dst[:n * table.dtype.itemsize].view(table.dtype).reshape(shape)
+        return [lambda: lookup(table, a, y)]
+    return bind

@@ -128,7 +128,7 @@ def _paired(table: bytes) -> np.ndarray:
     return out
 
 
-def _lookup(table: np.ndarray, codes: np.ndarray, out: np.ndarray) -> None:
+def lookup(table: np.ndarray, codes: np.ndarray, out: np.ndarray) -> None:
     """``out = table[codes]`` for 8-bit codes into a C-contiguous ``out``: contiguous codes
     of even count two at a time through the table of pairs (half the lookups: 2x faster,
     55x55x64 codes 154 -> 82 µs), the same codes."""
@@ -146,10 +146,10 @@ def _map(be, codes: np.ndarray, table: np.ndarray | None, out: np.ndarray) -> No
     if table is None:
         out[...] = codes
     elif out.flags.c_contiguous:
-        _lookup(table, codes, out)
+        lookup(table, codes, out)
     else:  # a slice of the concat's output
         part = be._buffers.empty(codes.shape, out.dtype)
-        _lookup(table, codes, part)
+        lookup(table, codes, part)
         np.copyto(out, part)
 
 
@@ -189,20 +189,17 @@ def qlinear_concat(be, parts: list, params: list, y_scale: np.ndarray,
 _UNARY_TABLES: dict[tuple, np.ndarray] = {}
 
 
-def qlinear_unary(be, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
-    """An elementwise quantized op (QLinearSigmoid, QLinearLeakyRelu): ``fn(backend,
-    floats)`` on the dequantized codes, quantized, through a 256-entry table that ``fn``
-    fills once on the ``numpy`` backend; ``key`` names ``fn`` (op and attributes). None
-    where this path does not serve."""
-    if any(np.size(v) != 1 for v in (x_scale, x_zero, y_scale, y_zero)) or \
-            codes.dtype not in (np.uint8, np.int8):
-        return None
-    full = (key, np.dtype(codes.dtype).str, _scalar_key(x_scale), _scalar_key(x_zero),
+def unary_table(fn, key: tuple, dtype: np.dtype, x_scale, x_zero, y_scale,
+                y_zero) -> np.ndarray | None:
+    """The 256 output codes of an elementwise quantized op for codes of ``dtype``: ``fn``
+    (see ``qlinear_unary``) filled it once, on the ``numpy`` backend; ``fn`` None: the
+    table kept, or None (a plan's replay finds what its traced run filled)."""
+    full = (key, np.dtype(dtype).str, _scalar_key(x_scale), _scalar_key(x_zero),
             _scalar_key(y_scale), _scalar_key(y_zero))
     table = _UNARY_TABLES.get(full)
-    if table is None:
+    if table is None and fn is not None:
         ref = _reference()
-        x = np.arange(256, dtype=np.uint8).view(codes.dtype)
+        x = np.arange(256, dtype=np.uint8).view(dtype)
         y = ref.quantize_linear(fn(ref, ref.dequantize_linear(x, np.asarray(x_scale),
                                                                np.asarray(x_zero))),
                                 np.asarray(y_scale), np.asarray(y_zero))
@@ -211,8 +208,20 @@ def qlinear_unary(be, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
         if len(_UNARY_TABLES) >= _TABLES_KEPT:
             _UNARY_TABLES.clear()
         _UNARY_TABLES[full] = table
+    return table
+
+
+def qlinear_unary(be, fn, key: tuple, codes, x_scale, x_zero, y_scale, y_zero):
+    """An elementwise quantized op (QLinearSigmoid, QLinearLeakyRelu): ``fn(backend,
+    floats)`` on the dequantized codes, quantized, through a 256-entry table that ``fn``
+    fills once on the ``numpy`` backend; ``key`` names ``fn`` (op and attributes). None
+    where this path does not serve."""
+    if any(np.size(v) != 1 for v in (x_scale, x_zero, y_scale, y_zero)) or \
+            codes.dtype not in (np.uint8, np.int8):
+        return None
+    table = unary_table(fn, key, codes.dtype, x_scale, x_zero, y_scale, y_zero)
     held = isinstance(codes, ChannelsLastArray)
     array = codes.nhwc if held else np.asarray(be.to_numpy(codes))
     out = be._buffers.empty(array.shape, table.dtype)
-    _lookup(table, np.ascontiguousarray(array), out)
+    lookup(table, np.ascontiguousarray(array), out)
     return ChannelsLastArray(out) if held else out

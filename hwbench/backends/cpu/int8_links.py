@@ -1,0 +1,213 @@
+"""The steps between an int8 graph's convolutions as bound oneDNN calls with a ``link``
+(``chain_links``), so that ``graph/chain.py`` runs the digits models' int8 graphs back to
+back as it runs their float32 ones (issue 16: mlp, LeNet and the autoencoder in int8 are
+tens of µs a run, most of it each step's Python).
+
+- QuantizeLinear of a plain float32 array, per tensor: the kernel's NumPy
+  ``saturate(rint(x / scale) + zero_point)`` as one oneDNN binary division by the scale
+  with a rounding and the zero point as post-ops, the codes written, saturated, in the
+  output's type: the same float32 operations in the same order, so the same codes (the
+  build compares them with the kernel's on the traced input; the tests on ties). The
+  ``float32-requant`` mode's NCHW input to NHWC codes (the kernel's scaling reorder,
+  after its transpose where there is one) binds those reorders.
+- DequantizeLinear of plain codes, per tensor: NumPy's ``(q - zero_point) · scale`` as
+  one binary subtraction with the product a post-op (``q - zero_point`` is exact in
+  float32; one rounding, the product's).
+- Reshape of channels-last codes: of one pixel or channel, a view (NHWC bytes are
+  NCHW's); else the transpose to NCHW as one reorder (the kernel's NumPy copy: the
+  same bytes).
+
+Each call checks that its input is the traced kind and its parameters the traced
+objects, else runs the kernel itself, as ``prepared_kernels``' calls do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive, binder, is_plain, out_factory
+from hwbench.backends.cpu.chain_links import Link, codes, nhwc, plain, reorder_then
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+from hwbench.backends.cpu.onednn import (
+    ARG_ATTR_SCALES,
+    ARG_ATTR_ZERO_POINTS,
+    ARG_DST,
+    ARG_SRC,
+    ARG_SRC_1,
+    Primitive,
+)
+from hwbench.backends.cpu.primitives import reorder
+from hwbench.errors import NativeLibraryError
+
+_F32 = np.dtype(np.float32)
+_CODES = (np.dtype(np.uint8), np.dtype(np.int8))
+_ndarray = np.ndarray
+
+
+def _per_tensor(scale: Any, zero_point: Any) -> tuple[np.ndarray, int] | None:
+    """(the scale as one float32 value, as NumPy's quantize reads it, the zero point) of
+    per-tensor parameters with 8-bit codes, else None."""
+    s, z = np.asarray(scale), np.asarray(zero_point)
+    if s.size != 1 or z.size != 1 or z.dtype not in _CODES:
+        return None
+    return np.asarray(s, np.float32).reshape(1), int(z)
+
+
+def build_codes_binary(d: Any, kind: str, size: int, codes_dtype: np.dtype, zero: int,
+                       scale: float) -> Primitive:
+    """``kind`` "quantize": float32 ``x / s`` (``s`` at ``ARG_SRC_1``), rounded to
+    nearest even, plus ``zero``, saturated into codes; "dequantize": codes less ``z``
+    (float32, at ``ARG_SRC_1``), times ``scale``. Flat, ``size`` values."""
+    one = d.memory_desc((1,), "f32", tag="a")
+    if kind == "quantize":
+        src, dst, alg = d.memory_desc((size,), "f32", tag="a"), \
+            d.memory_desc((size,), codes_dtype, tag="a"), "binary_div"
+        post = [("eltwise", "eltwise_round", 0.0, 0.0)]
+        if zero:
+            post.append(("eltwise", "eltwise_linear", 1.0, float(zero)))
+    else:
+        src, dst, alg = d.memory_desc((size,), codes_dtype, tag="a"), \
+            d.memory_desc((size,), "f32", tag="a"), "binary_sub"
+        post = [("eltwise", "eltwise_linear", float(scale), 0.0)]
+    attr = d.attr(post_ops=post)
+    pd = d.create_pd("dnnl_binary_primitive_desc_create", d.engine, d.alg[alg], src.handle,
+                     one.handle, dst.handle, attr.handle)
+    return Primitive(d, pd, {ARG_SRC: src, ARG_SRC_1: one, ARG_DST: dst})
+
+
+def _binary_or_none(be: Any, kind: str, size: int, dtype: np.dtype, zero: int,
+                    scale: np.ndarray) -> Primitive | None:
+    def build() -> Primitive | None:
+        try:
+            return build_codes_binary(be.dnnl, kind, size, dtype, zero, float(scale[0]))
+        except NativeLibraryError:  # no implementation for these types here
+            return None
+    key = ("codes-binary", kind, size, dtype.str, zero, scale.tobytes())
+    return be._primitive(key, build)
+
+
+def _same(a: Any, b: Any) -> bool:
+    a = a.nhwc if type(a) is ChannelsLastArray else a
+    b = b.nhwc if type(b) is ChannelsLastArray else b
+    return type(a) is type(b) is _ndarray and a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def _checked(fast: Callable, kernel: Callable, p: Any, args: tuple) -> Callable | None:
+    """``fast`` where it gives the kernel's result on the traced arguments, else None."""
+    return fast if _same(fast(*args), kernel(p, *args)) else None
+
+
+def _scaled(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict,
+            kind: str) -> Callable | None:
+    x, scale, zero_point = args if len(args) == 3 and not kwargs else (None,) * 3
+    params = _per_tensor(scale, zero_point)
+    if params is None or type(x) is not _ndarray or be.requantization != "float32":
+        return None  # the exact mode keeps its kernels
+    s, z = params
+    t_scale, t_zero, shape = scale, zero_point, x.shape
+    dtype = np.asarray(zero_point).dtype  # the codes'
+    if kind == "dequantize" and x.dtype != dtype:
+        return None
+    if kind == "quantize" and be.requantization == "float32" and be.keep_blocked \
+            and x.ndim == 4 and x.dtype == _F32:
+        return _quantize_nhwc(be, p, kernel, args, s, z)
+    if not is_plain(x, shape, _F32 if kind == "quantize" else dtype):
+        return None
+    prim = _binary_or_none(be, kind, x.size, dtype, z, s)
+    if prim is None:
+        return None
+    fixed = {ARG_SRC_1: s if kind == "quantize" else np.full(1, z, np.float32)}
+    run = BoundPrimitive(prim, fixed, (ARG_SRC, ARG_DST)).runner()
+    out_dtype = dtype if kind == "quantize" else _F32
+    new_out = out_factory(be, shape, out_dtype)
+    in_dtype = _F32 if kind == "quantize" else dtype
+
+    def call(x, scale, zero_point):
+        if scale is not t_scale or zero_point is not t_zero or not is_plain(x, shape, in_dtype):
+            return kernel(p, x, scale, zero_point)
+        out, a_out = new_out()
+        run(address(x), a_out)
+        return out
+    call.link = Link(run, plain(shape, in_dtype), plain(shape, out_dtype), binder(prim, fixed))
+    return _checked(call, kernel, p, args)
+
+
+def _quantize_nhwc(be: Any, p: Any, kernel: Callable, args: tuple, s: np.ndarray,
+                   z: int) -> Callable | None:
+    """The ``float32-requant`` mode's NCHW float32 input to NHWC codes (``_scaling_reorder``
+    with ``to_nhwc``): its transpose (where there is one) and scaling reorder, bound."""
+    x, t_scale, t_zero = args
+    shape, dtype = x.shape, np.asarray(t_zero).dtype
+    n, c, h, w = shape
+    transpose, prim = be._scaling_primitives("quantize", shape, _F32, dtype, to_nhwc=True)
+    fixed = {ARG_ATTR_SCALES | ARG_DST: s, ARG_ATTR_ZERO_POINTS | ARG_DST: np.full(1, z, np.int32)}
+    run = BoundPrimitive(prim, fixed, (ARG_SRC, ARG_DST)).runner()
+    before = None
+    if transpose is not None:
+        before = (transpose, x.nbytes)
+        run = reorder_then(BoundPrimitive(transpose, {}, (ARG_SRC, ARG_DST)).runner(), run,
+                           x.nbytes)
+    new_out = out_factory(be, (n, h, w, c), dtype)
+
+    def call(x, scale, zero_point):
+        if scale is not t_scale or zero_point is not t_zero or not is_plain(x, shape):
+            return kernel(p, x, scale, zero_point)
+        out, a_out = new_out()
+        run(address(x), a_out)
+        return ChannelsLastArray(out)
+    call.link = Link(run, plain(shape), nhwc((n, h, w, c), dtype), binder(prim, fixed, before))
+    return _checked(call, kernel, p, args)
+
+
+def quantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``Int8Kernels._quantize_linear``'s bound replay (see the module doc), or None."""
+    return _scaled(be, p, kernel, args, kwargs, "quantize")
+
+
+def dequantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``Int8Kernels._dequantize_linear``'s bound replay of plain codes, or None."""
+    return _scaled(be, p, kernel, args, kwargs, "dequantize")
+
+
+def reshape_codes(be: Any, p: Any, kernel: Callable, args: tuple,
+                  kwargs: dict) -> Callable | None:
+    """``CpuBackend._reshape`` of channels-last codes: the NCHW array it returns, as a view
+    (one pixel or one channel) or one bound NHWC -> NCHW reorder, then the reshape."""
+    if kwargs or len(args) != 1 or type(args[0]) is not ChannelsLastArray:
+        return None
+    src = args[0].nhwc
+    n, h, w, c = in_shape = src.shape
+    dtype, out_shape = src.dtype, tuple(p.shape)
+    if not src.flags.c_contiguous or dtype not in _CODES:
+        return None
+
+    def held(x: Any) -> bool:
+        if type(x) is not ChannelsLastArray:
+            return False
+        a = x.nhwc
+        return a.shape == in_shape and a.dtype == dtype and a.flags.c_contiguous
+
+    if h * w == 1 or c == 1:  # the NHWC bytes are the NCHW ones
+        def view(x):
+            return x.nhwc.reshape(out_shape) if held(x) else kernel(p, x)
+        view.link = Link(None, nhwc(in_shape, dtype), codes(out_shape, dtype))
+        return view
+    d = be.dnnl
+    nchw = (n, c, h, w)
+    prim = be._primitive(("nhwc-to-nchw", nchw, dtype.str), lambda: reorder(
+        d, d.memory_desc(nchw, dtype, tag="acdb"), d.memory_desc(nchw, dtype, tag="abcd")))
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    new_out = out_factory(be, nchw, dtype)
+
+    def call(x):
+        if not held(x):
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return out.reshape(out_shape)
+    call.link = Link(run, nhwc(in_shape, dtype), codes(out_shape, dtype), binder(prim, {}))
+    return call
