@@ -3,8 +3,9 @@
 each prepared call's Python, ~1 µs, doubled them).
 
 Where every step of a one-input, one-output float32 graph is a prepared call whose fast
-path carries a ``link`` (or a host step carrying one: an int8 graph's table lookup) (``backends/cpu/chain_links.py``: the call as a write from one
-address into another), an Identity, or a view, and the links' layouts meet end to end,
+path carries a ``link`` (``backends/cpu/chain_links.py``: the call as a write from one
+address into another; an int8 graph's table lookups are host steps carrying one), an
+Identity, or a view, and the links' layouts meet end to end,
 ``chain_body`` gives the body of ``Executor._entry`` after the feed screen: the feed read
 in place (copied first only when it is not C-contiguous and aligned), each link writing
 into a buffer the chain owns (its address bound once), the last one into the result: the
@@ -102,6 +103,9 @@ def _source(executor: Any, calls: list[tuple[Any, Any, int, int]], sizes: list[i
         if bind is not None and src >= 0 and dst >= 0 and out not in (src, dst):
             for j, raw in enumerate(bind(buffers[src], buffers[dst])):
                 ns[f"X{i}_{j}"] = raw  # every argument bound: no address passed
+                if getattr(raw, "check", None) is None:  # no status to test (a lookup)
+                    lines.append(f"    X{i}_{j}()")
+                    continue
                 lines += [f"    _s = X{i}_{j}()",
                           f"    if _s: X{i}_{j}.check(_s, 'primitive_execute')"]
             continue

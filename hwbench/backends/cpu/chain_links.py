@@ -23,7 +23,8 @@ import numpy as np
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.buffer_pool import aligned_empty
 
-Kind = tuple[str, Any]  # ("plain", shape), ("blocked", MemoryDesc), ("codes"|"nhwc", (shape, dtype))
+# ("plain", shape), ("blocked", MemoryDesc), ("codes" | "nhwc", (shape, dtype string))
+Kind = tuple[str, Any]
 _F32 = np.dtype(np.float32)
 
 
@@ -70,8 +71,9 @@ class Link:
     view, ``dst`` the same memory as ``src``. ``bind(src_buffer, dst_buffer)``, where
     there is one: the same write between two buffers fixed for good, as a list of
     ``dnnl_primitive_execute`` calls with every argument bound, each returning its
-    status (``call.check(status, what)`` raises for a failure): no Python frame, no
-    address test (~0.15 µs a call)."""
+    status (``call.check(status, what)`` raises for a failure), or a call without
+    ``check`` whose result is no status (a table lookup's ``np.take``): no Python frame,
+    no address test (~0.15 µs a call)."""
 
     __slots__ = ("into", "src", "dst", "nbytes", "bind")
     address = staticmethod(address)
@@ -139,14 +141,15 @@ def table_into(table: np.ndarray, shape: tuple[int, ...],
 
 
 def table_bind(table: np.ndarray, shape: tuple[int, ...], dtype: np.dtype
-               ) -> Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]]:
-    """``Link.bind`` of the same lookup: views of the two buffers made once; the call
-    returns None (no status)."""
-    from hwbench.backends.cpu.int8_tables import lookup
+               ) -> Callable[[np.ndarray, np.ndarray], list[Callable[[], Any]]]:
+    """``Link.bind`` of the same lookup: one ``np.take`` on views of the two buffers, its
+    arguments bound once (``int8_tables.lookup_call``): no ``check``, its result is
+    no status."""
+    from hwbench.backends.cpu.int8_tables import lookup_call
 
-    def bind(src: np.ndarray, dst: np.ndarray) -> list[Callable[[], int]]:
+    def bind(src: np.ndarray, dst: np.ndarray) -> list[Callable[[], Any]]:
         n = math.prod(shape)
         a = src[:n * dtype.itemsize].view(dtype).reshape(shape)
         y = dst[:n * table.dtype.itemsize].view(table.dtype).reshape(shape)
-        return [lambda: lookup(table, a, y)]
+        return [lookup_call(table, a, y)]
     return bind

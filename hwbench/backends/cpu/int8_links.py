@@ -10,9 +10,9 @@ tens of µs a run, most of it each step's Python).
   build compares them with the kernel's on the traced input; the tests on ties). The
   ``float32-requant`` mode's NCHW input to NHWC codes (the kernel's scaling reorder,
   after its transpose where there is one) binds those reorders.
-- DequantizeLinear of plain codes, per tensor: NumPy's ``(q - zero_point) · scale`` as
-  one binary subtraction with the product a post-op (``q - zero_point`` is exact in
-  float32; one rounding, the product's).
+- DequantizeLinear of plain codes, per tensor: a lookup in the 256 values the kernel's
+  NumPy ``(q - zero_point) · scale`` gives (oneDNN's binary primitive with 8-bit sources
+  ran its reference implementation here: 25 µs for 512 codes).
 - Reshape of channels-last codes: of one pixel or channel, a view (NHWC bytes are
   NCHW's); else the transpose to NCHW as one reorder (the kernel's NumPy copy: the
   same bytes).
@@ -30,7 +30,16 @@ import numpy as np
 
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.bound_primitive import BoundPrimitive, binder, is_plain, out_factory
-from hwbench.backends.cpu.chain_links import Link, codes, nhwc, plain, reorder_then
+from hwbench.backends.cpu.chain_links import (
+    Link,
+    codes,
+    nhwc,
+    plain,
+    reorder_then,
+    table_bind,
+    table_into,
+)
+from hwbench.backends.cpu.int8_tables import lookup
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import (
     ARG_ATTR_SCALES,
@@ -42,6 +51,7 @@ from hwbench.backends.cpu.onednn import (
 )
 from hwbench.backends.cpu.primitives import reorder
 from hwbench.errors import NativeLibraryError
+from hwbench.kernels.quantization import dequantize as dequantize_codes
 
 _F32 = np.dtype(np.float32)
 _CODES = (np.dtype(np.uint8), np.dtype(np.int8))
@@ -57,37 +67,18 @@ def _per_tensor(scale: Any, zero_point: Any) -> tuple[np.ndarray, int] | None:
     return np.asarray(s, np.float32).reshape(1), int(z)
 
 
-def build_codes_binary(d: Any, kind: str, size: int, codes_dtype: np.dtype, zero: int,
-                       scale: float) -> Primitive:
-    """``kind`` "quantize": float32 ``x / s`` (``s`` at ``ARG_SRC_1``), rounded to
-    nearest even, plus ``zero``, saturated into codes; "dequantize": codes less ``z``
-    (float32, at ``ARG_SRC_1``), times ``scale``. Flat, ``size`` values."""
+def build_quantize(d: Any, size: int, codes_dtype: np.dtype, zero: int) -> Primitive:
+    """Float32 ``x / s`` (``s`` at ``ARG_SRC_1``), rounded to nearest even, plus ``zero``,
+    saturated into codes: one binary primitive over ``size`` flat values."""
     one = d.memory_desc((1,), "f32", tag="a")
-    if kind == "quantize":
-        src, dst, alg = d.memory_desc((size,), "f32", tag="a"), \
-            d.memory_desc((size,), codes_dtype, tag="a"), "binary_div"
-        post = [("eltwise", "eltwise_round", 0.0, 0.0)]
-        if zero:
-            post.append(("eltwise", "eltwise_linear", 1.0, float(zero)))
-    else:
-        src, dst, alg = d.memory_desc((size,), codes_dtype, tag="a"), \
-            d.memory_desc((size,), "f32", tag="a"), "binary_sub"
-        post = [("eltwise", "eltwise_linear", float(scale), 0.0)]
+    src, dst = d.memory_desc((size,), "f32", tag="a"), d.memory_desc((size,), codes_dtype, tag="a")
+    post = [("eltwise", "eltwise_round", 0.0, 0.0)]
+    if zero:
+        post.append(("eltwise", "eltwise_linear", 1.0, float(zero)))
     attr = d.attr(post_ops=post)
-    pd = d.create_pd("dnnl_binary_primitive_desc_create", d.engine, d.alg[alg], src.handle,
-                     one.handle, dst.handle, attr.handle)
+    pd = d.create_pd("dnnl_binary_primitive_desc_create", d.engine, d.alg["binary_div"],
+                     src.handle, one.handle, dst.handle, attr.handle)
     return Primitive(d, pd, {ARG_SRC: src, ARG_SRC_1: one, ARG_DST: dst})
-
-
-def _binary_or_none(be: Any, kind: str, size: int, dtype: np.dtype, zero: int,
-                    scale: np.ndarray) -> Primitive | None:
-    def build() -> Primitive | None:
-        try:
-            return build_codes_binary(be.dnnl, kind, size, dtype, zero, float(scale[0]))
-        except NativeLibraryError:  # no implementation for these types here
-            return None
-    key = ("codes-binary", kind, size, dtype.str, zero, scale.tobytes())
-    return be._primitive(key, build)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -101,38 +92,71 @@ def _checked(fast: Callable, kernel: Callable, p: Any, args: tuple) -> Callable 
     return fast if _same(fast(*args), kernel(p, *args)) else None
 
 
-def _scaled(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict,
-            kind: str) -> Callable | None:
-    x, scale, zero_point = args if len(args) == 3 and not kwargs else (None,) * 3
-    params = _per_tensor(scale, zero_point)
-    if params is None or type(x) is not _ndarray or be.requantization != "float32":
+def _traced(be: Any, args: tuple, kwargs: dict) -> tuple | None:
+    """(x, scale, zero point, the scale as one float32, the zero point as an int) of a
+    per-tensor (de)quantization in the ``float32-requant`` mode, else None."""
+    if len(args) != 3 or kwargs or type(args[0]) is not _ndarray \
+            or be.requantization != "float32":
         return None  # the exact mode keeps its kernels
-    s, z = params
-    t_scale, t_zero, shape = scale, zero_point, x.shape
-    dtype = np.asarray(zero_point).dtype  # the codes'
-    if kind == "dequantize" and x.dtype != dtype:
+    params = _per_tensor(args[1], args[2])
+    return None if params is None else (*args, *params)
+
+
+def quantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``Int8Kernels._quantize_linear``'s bound replay (see the module doc), or None."""
+    traced = _traced(be, args, kwargs)
+    if traced is None:
         return None
-    if kind == "quantize" and be.requantization == "float32" and be.keep_blocked \
-            and x.ndim == 4 and x.dtype == _F32:
+    x, t_scale, t_zero, s, z = traced
+    shape, dtype = x.shape, np.asarray(t_zero).dtype
+    if be.keep_blocked and x.ndim == 4 and x.dtype == _F32:
         return _quantize_nhwc(be, p, kernel, args, s, z)
-    if not is_plain(x, shape, _F32 if kind == "quantize" else dtype):
+    if not is_plain(x, shape):
         return None
-    prim = _binary_or_none(be, kind, x.size, dtype, z, s)
+
+    def build() -> Primitive | None:
+        try:
+            return build_quantize(be.dnnl, x.size, dtype, z)
+        except NativeLibraryError:  # no implementation for these types here
+            return None
+    prim = be._primitive(("quantize-binary", x.size, dtype.str, z), build)
     if prim is None:
         return None
-    fixed = {ARG_SRC_1: s if kind == "quantize" else np.full(1, z, np.float32)}
+    fixed = {ARG_SRC_1: s}
     run = BoundPrimitive(prim, fixed, (ARG_SRC, ARG_DST)).runner()
-    out_dtype = dtype if kind == "quantize" else _F32
-    new_out = out_factory(be, shape, out_dtype)
-    in_dtype = _F32 if kind == "quantize" else dtype
+    new_out = out_factory(be, shape, dtype)
 
     def call(x, scale, zero_point):
-        if scale is not t_scale or zero_point is not t_zero or not is_plain(x, shape, in_dtype):
+        if scale is not t_scale or zero_point is not t_zero or not is_plain(x, shape):
             return kernel(p, x, scale, zero_point)
         out, a_out = new_out()
         run(address(x), a_out)
         return out
-    call.link = Link(run, plain(shape, in_dtype), plain(shape, out_dtype), binder(prim, fixed))
+    call.link = Link(run, plain(shape), codes(shape, dtype), binder(prim, fixed))
+    return _checked(call, kernel, p, args)
+
+
+def dequantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
+    """``Int8Kernels._dequantize_linear`` of plain codes: a lookup in the 256 values
+    NumPy's ``dequantize`` gives every code (the kernel's own function: the same bits)."""
+    traced = _traced(be, args, kwargs)
+    if traced is None:
+        return None
+    x, t_scale, t_zero = traced[:3]
+    shape, dtype = x.shape, x.dtype
+    if dtype != np.asarray(t_zero).dtype or not is_plain(x, shape, dtype):
+        return None
+    table = dequantize_codes(np.arange(256, dtype=np.uint8).view(dtype), t_scale, t_zero)
+    new_out = out_factory(be, shape, _F32)
+
+    def call(x, scale, zero_point):
+        if scale is not t_scale or zero_point is not t_zero or not is_plain(x, shape, dtype):
+            return kernel(p, x, scale, zero_point)
+        out, _ = new_out()
+        lookup(table, x, out)
+        return out
+    call.link = Link(table_into(table, shape, dtype), codes(shape, dtype), plain(shape),
+                     table_bind(table, shape, dtype))
     return _checked(call, kernel, p, args)
 
 
@@ -161,16 +185,6 @@ def _quantize_nhwc(be: Any, p: Any, kernel: Callable, args: tuple, s: np.ndarray
         return ChannelsLastArray(out)
     call.link = Link(run, plain(shape), nhwc((n, h, w, c), dtype), binder(prim, fixed, before))
     return _checked(call, kernel, p, args)
-
-
-def quantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
-    """``Int8Kernels._quantize_linear``'s bound replay (see the module doc), or None."""
-    return _scaled(be, p, kernel, args, kwargs, "quantize")
-
-
-def dequantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
-    """``Int8Kernels._dequantize_linear``'s bound replay of plain codes, or None."""
-    return _scaled(be, p, kernel, args, kwargs, "dequantize")
 
 
 def reshape_codes(be: Any, p: Any, kernel: Callable, args: tuple,
