@@ -1,0 +1,147 @@
+"""The chained run of small int8 graphs in ``cpu:float32-requant`` (``graph/chain.py`` with
+the links of ``backends/cpu/int8_links.py``, ``int8_prepared`` and ``int8_steps``): taken
+for the digits models' int8 graphs, and bit for bit the normal path's results (the op
+functions, every check) on any input, saturating and tied ones included: QuantizeLinear
+as a oneDNN division (not a reciprocal's product), DequantizeLinear as a table of NumPy's
+values, Reshape of channels-last codes, QLinearSigmoid/QLinearLeakyRelu tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hwbench
+from hwbench.graph.executor import Executor
+from hwbench.graph.onnx_import import load_onnx
+from hwbench.models.session import session_backend
+from hwbench.pytest_plugin import availability
+
+pytestmark = pytest.mark.skipif(not availability("cpu")[0], reason="cpu backend unavailable")
+MODE = "cpu:float32-requant"
+
+
+def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert g.tobytes() == w.tobytes()
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+@pytest.mark.parametrize("name", ["mlp", "lenet", "autoencoder"])
+def test_digits_int8_graphs_run_chained_bit_for_bit(name: str, batch: int) -> None:
+    sess = hwbench.Session(hwbench.load_model(name, batch=batch), backend=MODE,
+                           precision="int8")
+    v = sess.graph.inputs[0]
+    rng = np.random.default_rng(batch)
+    feeds = [rng.random(tuple(v.shape), np.float32),  # digits' range
+             (4 * rng.standard_normal(tuple(v.shape))).astype(np.float32)]  # saturating
+    sess.run({v.name: feeds[0]}), sess.run({v.name: feeds[0]})
+    assert sess.executor.chained
+    for x in feeds:
+        got = sess.run({v.name: x})
+        _same(got, sess.executor.run({v.name: x}))  # the op functions, every check
+        _same(got, sess.executor.plan.replay([x.copy()]))  # the plan's prepared calls
+
+
+def _model(tmp_path, nodes: list, params: dict, shape: tuple, out_shape: tuple) -> str:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        nodes, "int8-chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, out_shape)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in params.items()])
+    path = tmp_path / "chain.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("com.microsoft", 1)]),
+              path)
+    return str(path)
+
+
+def _chained_and_normal(path: str, feeds: list[np.ndarray]) -> None:
+    ex = Executor(load_onnx(path), session_backend(MODE, threads=2))
+    ex.replay({"x": feeds[0]}), ex.replay({"x": feeds[0]})
+    assert ex.chained
+    for x in feeds:
+        _same(ex.replay({"x": x}), ex.run({"x": x}))
+
+
+def _tied(rng: np.random.Generator, shape: tuple, scale: np.float32) -> np.ndarray:
+    """Values whose ``x / scale`` is exactly half an odd or even integer (ties: round half
+    to even decides), others near them, and saturating ones."""
+    k = rng.integers(-300, 300, shape).astype(np.float32)
+    x = ((k + np.float32(0.5)) * scale).astype(np.float32)
+    x.reshape(-1)[::3] = (rng.standard_normal(x.size)[::3] * 200 * scale).astype(np.float32)
+    return x
+
+
+@pytest.mark.parametrize("dtype,zero,scale", [(np.uint8, 128, 0.125), (np.uint8, 0, 0.0371),
+                                              (np.int8, -3, 0.25), (np.int8, 0, 0.0071)])
+@pytest.mark.parametrize("shape", [(1, 64), (8, 4096)])
+def test_quantize_and_dequantize_links_are_numpys(tmp_path, dtype, zero, scale, shape) -> None:
+    """QuantizeLinear -> DequantizeLinear of a plain array: both run as links in a chain,
+    the NumPy kernels' values on ties, saturation and plain values, where a product by
+    the reciprocal scale would round some of them elsewhere."""
+    from onnx import helper
+
+    s, z = np.float32(scale), np.asarray(zero, dtype)
+    path = _model(tmp_path, [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+                             helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])],
+                  {"s": s, "z": z}, shape, shape)
+    rng = np.random.default_rng(3)
+    feeds = [_tied(rng, shape, s) for _ in range(2)]
+    if scale not in (0.125, 0.25):  # a power of two's reciprocal product is the division
+        apart = _apart(s, zero, dtype)  # where a product by 1/scale rounds elsewhere than the division
+        assert apart.size > 0
+        feeds.append(np.resize(apart, shape).astype(np.float32))
+    _chained_and_normal(path, feeds)
+
+
+def _apart(s: np.float32, zero: int, dtype: type) -> np.ndarray:
+    """float32 values next to ties of ``x / s`` whose ``rint(x / s)`` and
+    ``rint(x * (1 / s))`` differ, both codes inside ``dtype``'s range (not saturated)."""
+    info = np.iinfo(dtype)
+    k = np.arange(info.min - zero, info.max - zero, dtype=np.float32) + np.float32(0.5)
+    tie = (k * s).astype(np.float32)
+    x = np.concatenate([tie, np.nextafter(tie, np.float32(np.inf)),
+                        np.nextafter(tie, np.float32(-np.inf))])
+    a, b = np.rint(x / s) + zero, np.rint(x * (np.float32(1) / s)) + zero
+    inside = (np.minimum(a, b) >= info.min) & (np.maximum(a, b) <= info.max)
+    return x[(a != b) & inside]
+
+
+def test_nchw_quantize_reshape_of_channels_last_codes(tmp_path) -> None:
+    """An NCHW input quantized to NHWC codes (the mode's transpose, then scaling reorder),
+    flattened (channels-last codes back to NCHW order: one reorder), dequantized."""
+    from onnx import helper
+
+    shape = (2, 3, 5, 4)
+    path = _model(tmp_path, [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+                             helper.make_node("Reshape", ["q", "flat"], ["f"]),
+                             helper.make_node("DequantizeLinear", ["f", "s", "z"], ["y"])],
+                  {"s": np.float32(0.03), "z": np.uint8(7),
+                   "flat": np.array([2, 60], np.int64)}, shape, (2, 60))
+    rng = np.random.default_rng(5)
+    _chained_and_normal(path, [(rng.standard_normal(shape) * 3).astype(np.float32)
+                               for _ in range(3)])
+
+
+@pytest.mark.parametrize("shape", [(3, 40), (4, 2048)])
+def test_qlinear_sigmoid_and_leaky_relu_tables_in_a_chain(tmp_path, shape) -> None:
+    """QLinearSigmoid and QLinearLeakyRelu (host steps with a link: the traced run's
+    256-entry tables, by pairs of codes from 4,096 on) between quantize and dequantize."""
+    from onnx import helper
+
+    ms = "com.microsoft"
+    path = _model(tmp_path, [
+        helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"]),
+        helper.make_node("QLinearSigmoid", ["q", "s", "z", "s2", "z2"], ["a"], domain=ms),
+        helper.make_node("QLinearLeakyRelu", ["a", "s2", "z2", "s3", "z3"], ["b"], domain=ms,
+                         alpha=0.1),
+        helper.make_node("DequantizeLinear", ["b", "s3", "z3"], ["y"])],
+        {"s": np.float32(0.05), "z": np.uint8(128), "s2": np.float32(1 / 256),
+         "z2": np.uint8(0), "s3": np.float32(0.004), "z3": np.uint8(10)}, shape, shape)
+    rng = np.random.default_rng(8)
+    _chained_and_normal(path, [(rng.standard_normal(shape) * 4).astype(np.float32)
+                               for _ in range(3)])
