@@ -92,7 +92,7 @@ def test_quantize_and_dequantize_links_are_numpys(tmp_path, dtype, zero, scale, 
     rng = np.random.default_rng(3)
     feeds = [_tied(rng, shape, s) for _ in range(2)]
     if scale not in (0.125, 0.25):  # a power of two's reciprocal product is the division
-        apart = _apart(s, zero, dtype)  # where a product by 1/scale rounds elsewhere than the division
+        apart = _apart(s, zero, dtype)  # where a product by 1/scale rounds elsewhere
         assert apart.size > 0
         feeds.append(np.resize(apart, shape).astype(np.float32))
     _chained_and_normal(path, feeds)
