@@ -104,6 +104,8 @@ def _traced(be: Any, args: tuple, kwargs: dict) -> tuple | None:
 
 def quantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
     """``Int8Kernels._quantize_linear``'s bound replay (see the module doc), or None."""
+    if args and type(args[0]) is ChannelsLastArray:
+        return _quantize_held(be, p, kernel, args, kwargs)
     traced = _traced(be, args, kwargs)
     if traced is None:
         return None
@@ -134,6 +136,94 @@ def quantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
         return out
     call.link = Link(run, plain(shape), codes(shape, dtype), binder(prim, fixed))
     return _checked(call, kernel, p, args)
+
+
+def _quantize_held(be: Any, p: Any, kernel: Callable, args: tuple,
+                   kwargs: dict) -> Callable | None:
+    """QuantizeLinear of a channels-last float32 activation (BEGAN's int8 generator):
+    the kernel's flat scaling reorder, bound."""
+    x = args[0]
+    traced = _traced(be, (x.nhwc, *args[1:]), kwargs)
+    if traced is None or x.dtype != _F32 or not x.nhwc.flags.c_contiguous:
+        return None
+    src, t_scale, t_zero, s, z = traced
+    shape, dtype = src.shape, np.asarray(t_zero).dtype
+    _, prim = be._scaling_primitives("quantize", shape, _F32, dtype)
+    fixed = {ARG_ATTR_SCALES | ARG_DST: s, ARG_ATTR_ZERO_POINTS | ARG_DST: np.full(1, z, np.int32)}
+    run = BoundPrimitive(prim, fixed, (ARG_SRC, ARG_DST)).runner()
+    new_out = out_factory(be, shape, dtype)
+
+    def call(x, scale, zero_point):
+        if scale is not t_scale or zero_point is not t_zero or not _held(x, shape, _F32):
+            return kernel(p, x, scale, zero_point)
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    call.link = Link(run, nhwc(shape, _F32), nhwc(shape, dtype), binder(prim, fixed))
+    return _checked(call, kernel, p, args)
+
+
+def _held(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+    """A ``ChannelsLastArray`` of a C-contiguous NHWC ``shape`` buffer of ``dtype``."""
+    if type(x) is not ChannelsLastArray:
+        return False
+    a = x.nhwc
+    return a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
+
+
+def held_float_call(be: Any, p: Any, kernel: Callable, x: Any, prim: Primitive,
+                    out_shape: tuple[int, ...]) -> Callable:
+    """One-input ``prim`` on a channels-last float32 activation like ``x`` into a fresh
+    one of NHWC ``out_shape`` (an int8 graph's Elu, Resize between its fused convs),
+    with its link; any other input goes to ``kernel`` itself."""
+    shape = x.nhwc.shape
+    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
+    new_out = out_factory(be, out_shape, _F32)
+
+    def call(x):
+        if not _held(x, shape, _F32):
+            return kernel(p, x)
+        out, a_out = new_out()
+        run(address(x.nhwc), a_out)
+        return ChannelsLastArray(out)
+    call.link = Link(run, nhwc(shape, _F32), nhwc(out_shape, _F32), binder(prim, {}))
+    return call
+
+
+def _float_held(args: tuple, kwargs: dict) -> Any:
+    """The one channels-last float32 argument of a call, or None."""
+    x = args[0] if len(args) == 1 and not kwargs else None
+    ok = type(x) is ChannelsLastArray and x.dtype == _F32 and x.nhwc.flags.c_contiguous
+    return x if ok else None
+
+
+def resize_held(be: Any, p: Any, kernel: Callable, args: tuple,
+                kwargs: dict) -> Callable | None:
+    """``_resize`` of a channels-last float32 activation where it is a nearest one
+    (``_resize_nhwc``'s resampling), bound."""
+    from hwbench.backends.cpu.upsampling import native_resampling
+
+    x = _float_held(args, kwargs)
+    if x is None or native_resampling(p) != "resampling_nearest":
+        return None
+    n, c, h, w = p.output_shape
+    return held_float_call(be, p, kernel, x, be._resize_nhwc_primitive(p), (n, h, w, c))
+
+
+def unary_held(be: Any, p: Any, kernel: Callable, args: tuple,
+               kwargs: dict) -> Callable | None:
+    """``_unary_op`` with a oneDNN eltwise algorithm on a channels-last float32
+    activation: the kernel's flat primitive, bound."""
+    from hwbench.backends.cpu.unary import ELTWISE, build_unary_eltwise
+
+    x = _float_held(args, kwargs)
+    if x is None or p.op not in ELTWISE:
+        return None
+    alg, params = ELTWISE[p.op]
+    alpha, beta = params(p)
+    prim = be._primitive(("unary", alg, p.size, alpha, beta),
+                         lambda: build_unary_eltwise(be.dnnl, alg, p.size, alpha, beta))
+    return held_float_call(be, p, kernel, x, prim, x.nhwc.shape)
 
 
 def dequantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:

@@ -25,7 +25,7 @@ import numpy as np
 
 from hwbench.backends.cpu.addresses import address
 from hwbench.backends.cpu.bound_primitive import BoundPrimitive, out_factory
-from hwbench.backends.cpu.chain_links import Link, nhwc, table_bind, table_into
+from hwbench.backends.cpu.chain_links import Link, nhwc, reorder_then, table_bind, table_into
 from hwbench.backends.cpu.chain_links import codes as codes_kind
 from hwbench.backends.cpu.float32_requant import _concat_codes, _scalar
 from hwbench.backends.cpu.int8_conv_add import RESIDUAL
@@ -252,9 +252,29 @@ def _qconv_requant(be: Any, step: Any, args: list, out: Any) -> Callable | None:
         return None
     conv, bound, out_shape, y_dtype = plan
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-    conv_requant = _one_codes(run, (args[0].nhwc.shape, args[0].dtype),
-                              out_factory(be, out_shape, y_dtype))
+    conv_requant = _held_one(be, run, args[0], out_factory(be, out_shape, y_dtype))
     return _guarded(be, step, args, (0,), conv_requant)
+
+
+def _held_one(be: Any, run: Callable, x: Any, new_out: Callable) -> Callable:
+    """``_one_codes`` for a fused conv's input: channels-last codes, or plain NCHW codes
+    (``_held_codes``: their NHWC reorder bound before the conv)."""
+    if type(x) is ChannelsLastArray:
+        return _one_codes(run, (x.nhwc.shape, x.dtype), new_out)
+    shape, dtype = x.shape, x.dtype
+    prim = be._codes_transpose(shape, dtype)
+    if prim is not None:
+        run = reorder_then(BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner(), run,
+                           x.nbytes)
+
+    def call(x: Any) -> Any:
+        if type(x) is not _ndarray or x.shape != shape or x.dtype != dtype \
+                or not x.flags.c_contiguous:
+            return None
+        out, a_out = new_out()
+        run(address(x), a_out)
+        return ChannelsLastArray(out)
+    return call
 
 
 def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
@@ -264,11 +284,13 @@ def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | N
     if plan is None:
         return None
     conv, bound, out_shape, residual = plan
-    x_kind = (args[0].nhwc.shape, args[0].dtype)
     new_out = out_factory(be, out_shape, np.float32)
     if residual is None:  # the conv and its dequantization alone
         run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-        return _guarded(be, step, args, (0,), _one_codes(run, x_kind, new_out))
+        return _guarded(be, step, args, (0,), _held_one(be, run, args[0], new_out))
+    if type(args[0]) is not ChannelsLastArray:
+        return None
+    x_kind = (args[0].nhwc.shape, args[0].dtype)
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(residual), ARG_DST)).runner()
     conv_dequant_add = _two_codes(run, x_kind, (out_shape, np.dtype(np.float32)), new_out)
     return _guarded(be, step, args, (0, 9), conv_dequant_add)

@@ -18,22 +18,26 @@ from hwbench.backends.cpu.prepared_kernels import BUILDERS as FLOAT_BUILDERS
 from hwbench.backends.cpu.prepared_kernels import builder_for as float_builder_for
 from hwbench.backends.cpu.prepared_plain import PLAIN_BUILDERS, _first_of
 
-# Kernels that meet float32 arrays or an int8 model's codes: Gather/take of channels
-# (channels-last codes', else a float32 shuffle), Reshape (a plain array's view, else
-# channels-last codes')
+# Kernels that meet float32 arrays or an int8 model's values (checked first): Gather/take
+# of channels (channels-last codes', else a float32 shuffle), Reshape (a plain array's
+# view, else channels-last codes')
 EITHER_BUILDERS = {name: _first_of(INT8_BUILDERS[name], channel_shuffle.prepared)
                    for name in ("TensorOpsKernels._take", "TensorOpsInterface._gather")}
 EITHER_BUILDERS["CpuBackend._reshape"] = _first_of(FLOAT_BUILDERS["CpuBackend._reshape"],
                                                    int8_links.reshape_codes)
+# Resize and eltwise ops: a plain or blocked array's, else a channels-last float32 one's
+for _name, _held in (("UpsamplingKernels._resize", int8_links.resize_held),
+                     ("UnaryKernels._unary_op", int8_links.unary_held)):
+    EITHER_BUILDERS[_name] = _first_of(PLAIN_BUILDERS[_name], _held)
 
 
 def builder_for(kernel: Callable) -> Callable | None:
-    """The fast-path builder for a bound cpu kernel method: ``prepared_plain``'s for
-    plain-array matmul/add/mul/concat/transpose/unary and one-primitive rnn, the ones
-    for float32 or int8 values, then ``prepared_kernels``', then the int8 ones in
+    """The fast-path builder for a bound cpu kernel method: the ones for float32 or int8
+    values, ``prepared_plain``'s for plain-array matmul/add/mul/concat/transpose/unary
+    and one-primitive rnn, then ``prepared_kernels``', then the int8 ones in
     ``int8_prepared``; or None."""
     name = getattr(getattr(kernel, "__func__", None), "__qualname__", "")
-    return PLAIN_BUILDERS.get(name) or EITHER_BUILDERS.get(name) or float_builder_for(kernel) \
+    return EITHER_BUILDERS.get(name) or PLAIN_BUILDERS.get(name) or float_builder_for(kernel) \
         or INT8_BUILDERS.get(name)
 
 
