@@ -145,3 +145,42 @@ def test_qlinear_sigmoid_and_leaky_relu_tables_in_a_chain(tmp_path, shape) -> No
     rng = np.random.default_rng(8)
     _chained_and_normal(path, [(rng.standard_normal(shape) * 4).astype(np.float32)
                                for _ in range(3)])
+
+
+def test_began_int8_steps_are_bound_and_bit_for_bit() -> None:
+    """BEGAN's int8 generator: its first fused conv reads the Gemm's NCHW codes (through
+    one reorder), its Elu, nearest Resize and QuantizeLinear keep channels-last float32;
+    every step a prepared call or bound host step (no op function), and the replay the
+    op functions' bits."""
+    from hwbench.harness.suites import began_suite
+
+    model = began_suite.case_model(2)
+    sess = hwbench.Session(model, backend=MODE, precision="int8",
+                           calibration=began_suite.calibration(model))
+    hidden = int(model.input_shapes["z"][1])
+    feeds = [{"z": began_suite.latents(2, hidden, seed)} for seed in (1, 2, 3)]
+    sess.run(feeds[0]), sess.run(feeds[0])
+    source = sess.executor.plan.source
+    assert " = F" not in source, source  # no step left to its op function
+    for f in feeds:
+        _same(sess.run(f), sess.executor.run(f))
+
+
+@pytest.mark.parametrize("options", [{}, {"nearest_mode": "round_prefer_ceil"},
+                                     {"mode": "linear"}])
+def test_resize_of_channels_last_float32_is_the_nchw_resize(options) -> None:
+    """A nearest Resize of a channels-last float32 activation stays channels-last (the
+    same picks: the NCHW resize's values); any other goes the NCHW way."""
+    from hwbench.backends import get_backend
+    from hwbench.backends.cpu.layouts import ChannelsLastArray
+
+    be = get_backend("cpu")
+    x = np.random.default_rng(2).standard_normal((2, 5, 4, 3)).astype(np.float32)
+    scales = np.array([1, 1, 2, 2], np.float32)
+    want = be.to_numpy(be.resize(be.asarray(x), scales, **options))
+    held = be.resize(ChannelsLastArray(np.ascontiguousarray(x.transpose(0, 2, 3, 1))),
+                     scales, **options)
+    nearest = options.get("mode", "nearest") == "nearest"
+    assert (type(held) is ChannelsLastArray) == nearest
+    got = held.nhwc.transpose(0, 3, 1, 2) if nearest else be.to_numpy(held)
+    assert got.tobytes() == np.ascontiguousarray(want).tobytes()
