@@ -147,11 +147,11 @@ def test_qlinear_sigmoid_and_leaky_relu_tables_in_a_chain(tmp_path, shape) -> No
                                for _ in range(3)])
 
 
-def test_began_int8_steps_are_bound_and_bit_for_bit() -> None:
+def test_began_int8_runs_chained_bit_for_bit() -> None:
     """BEGAN's int8 generator: its first fused conv reads the Gemm's NCHW codes (through
-    one reorder), its Elu, nearest Resize and QuantizeLinear keep channels-last float32;
-    every step a prepared call or bound host step (no op function), and the replay the
-    op functions' bits."""
+    one reorder), its Elu, nearest Resize, QuantizeLinear and Sigmoid keep channels-last
+    float32; every step a prepared call or bound host step with a link (no op function),
+    chained, and the op functions' bits."""
     from hwbench.harness.suites import began_suite
 
     model = began_suite.case_model(2)
@@ -162,8 +162,12 @@ def test_began_int8_steps_are_bound_and_bit_for_bit() -> None:
     sess.run(feeds[0]), sess.run(feeds[0])
     source = sess.executor.plan.source
     assert " = F" not in source, source  # no step left to its op function
+    assert sess.executor.chained  # its images: one channel, the NCHW bytes
     for f in feeds:
-        _same(sess.run(f), sess.executor.run(f))
+        got = sess.run(f)
+        _same(got, sess.executor.run(f))
+        be = sess.executor.backend
+        _same(got, [be.to_numpy(v) for v in sess.executor.plan.replay([f["z"].copy()])])
 
 
 @pytest.mark.parametrize("options", [{}, {"nearest_mode": "round_prefer_ceil"},

@@ -62,6 +62,8 @@ def chain_body(executor: Any) -> tuple[list[str], dict[str, Any]] | None:
     name = graph.output_names[0]
     out_shape = tuple(executor.shapes[name])
     memory, kind = where.get(name, (-1, None))
+    if calls and kind is not None:  # channels-last float32 of one channel: plain bytes
+        kind = calls[0][1].as_plain(kind)
     if memory < 0 or kind != ("plain", out_shape) or not calls or min(sizes) <= 0 \
             or sizes[memory] != 4 * int(np.prod(out_shape)) \
             or sum(sizes) - sizes[memory] > CHAIN_MAX_BYTES:

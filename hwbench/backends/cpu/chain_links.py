@@ -59,6 +59,17 @@ def kind_bytes(kind: Kind) -> int:
     return int(kind[1].size)
 
 
+def as_plain(kind: Kind) -> Kind:
+    """``kind`` as the plain float32 kind of the same bytes where there is one (a
+    channels-last float32 buffer of one channel or one pixel is its NCHW array: BEGAN's
+    int8 images), else ``kind``."""
+    if kind[0] == "nhwc" and kind[1][1] == _F32.str:
+        n, h, w, c = kind[1][0]
+        if c == 1 or h * w == 1:
+            return ("plain", (n, c, h, w))
+    return kind
+
+
 def same_kind(a: Kind, b: Kind) -> bool:
     """Whether a value of kind ``a`` is what a link built for ``b`` reads (a layout by
     identity first, then by value: a oneDNN call, only while a chain is built)."""
@@ -78,6 +89,7 @@ class Link:
     __slots__ = ("into", "src", "dst", "nbytes", "bind")
     address = staticmethod(address)
     same_kind = staticmethod(same_kind)
+    as_plain = staticmethod(as_plain)
 
     def __init__(self, into: Callable[[int, int], None] | None, src: Kind, dst: Kind,
                  bind: Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]] | None

@@ -226,6 +226,19 @@ def unary_held(be: Any, p: Any, kernel: Callable, args: tuple,
     return held_float_call(be, p, kernel, x, prim, x.nhwc.shape)
 
 
+def sigmoid_held(be: Any, p: Any, kernel: Callable, args: tuple,
+                 kwargs: dict) -> Callable | None:
+    """``_sigmoid`` (``_eltwise``) of a channels-last float32 activation: the kernel's
+    flat primitive, bound (BEGAN's last step before its Clip)."""
+    from hwbench.backends.cpu.prepared_kernels import _eltwise_prim
+
+    x = _float_held(args, kwargs)
+    if x is None:
+        return None
+    prim = _eltwise_prim("eltwise_logistic")(be, p)
+    return held_float_call(be, p, kernel, x, prim, x.nhwc.shape)
+
+
 def dequantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:
     """``Int8Kernels._dequantize_linear`` of plain codes: a lookup in the 256 values
     NumPy's ``dequantize`` gives every code (the kernel's own function: the same bits)."""

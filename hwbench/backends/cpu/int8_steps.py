@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
-from hwbench.backends.cpu.bound_primitive import BoundPrimitive, out_factory
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive, binder, out_factory
 from hwbench.backends.cpu.chain_links import Link, nhwc, reorder_then, table_bind, table_into
 from hwbench.backends.cpu.chain_links import codes as codes_kind
 from hwbench.backends.cpu.float32_requant import _concat_codes, _scalar
@@ -251,29 +251,38 @@ def _qconv_requant(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     if plan is None:
         return None
     conv, bound, out_shape, y_dtype = plan
-    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-    conv_requant = _held_one(be, run, args[0], out_factory(be, out_shape, y_dtype))
-    return _guarded(be, step, args, (0,), conv_requant)
+    return _held_one(be, step, args, conv.prim, bound, out_shape, y_dtype)
 
 
-def _held_one(be: Any, run: Callable, x: Any, new_out: Callable) -> Callable:
-    """``_one_codes`` for a fused conv's input: channels-last codes, or plain NCHW codes
-    (``_held_codes``: their NHWC reorder bound before the conv)."""
+def _held_one(be: Any, step: Any, args: list, prim: Any, bound: dict,
+              out_shape: tuple[int, ...], out_dtype: Any) -> Callable:
+    """A fused conv's bound step on its one activation, with its link: channels-last
+    codes, or plain NCHW codes (``_held_codes``: their NHWC reorder bound before the
+    conv)."""
+    run = BoundPrimitive(prim, bound, (ARG_SRC, ARG_DST)).runner()
+    new_out = out_factory(be, out_shape, out_dtype)
+    x, before = args[0], None
     if type(x) is ChannelsLastArray:
-        return _one_codes(run, (x.nhwc.shape, x.dtype), new_out)
-    shape, dtype = x.shape, x.dtype
-    prim = be._codes_transpose(shape, dtype)
-    if prim is not None:
-        run = reorder_then(BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner(), run,
-                           x.nbytes)
+        fast, src = _one_codes(run, (x.nhwc.shape, x.dtype), new_out), nhwc(x.nhwc.shape,
+                                                                            x.dtype)
+    else:
+        shape, dtype = x.shape, x.dtype
+        transpose = be._codes_transpose(shape, dtype)
+        if transpose is not None:
+            before = (transpose, x.nbytes)
+            run = reorder_then(BoundPrimitive(transpose, {}, (ARG_SRC, ARG_DST)).runner(),
+                               run, x.nbytes)
 
-    def call(x: Any) -> Any:
-        if type(x) is not _ndarray or x.shape != shape or x.dtype != dtype \
-                or not x.flags.c_contiguous:
-            return None
-        out, a_out = new_out()
-        run(address(x), a_out)
-        return ChannelsLastArray(out)
+        def fast(x: Any) -> Any:
+            if type(x) is not _ndarray or x.shape != shape or x.dtype != dtype \
+                    or not x.flags.c_contiguous:
+                return None
+            out, a_out = new_out()
+            run(address(x), a_out)
+            return ChannelsLastArray(out)
+        src = codes_kind(shape, dtype)
+    call = _guarded(be, step, args, (0,), fast)
+    call.link = Link(run, src, nhwc(out_shape, out_dtype), binder(prim, bound, before))
     return call
 
 
@@ -284,10 +293,9 @@ def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | N
     if plan is None:
         return None
     conv, bound, out_shape, residual = plan
-    new_out = out_factory(be, out_shape, np.float32)
     if residual is None:  # the conv and its dequantization alone
-        run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-        return _guarded(be, step, args, (0,), _held_one(be, run, args[0], new_out))
+        return _held_one(be, step, args, conv.prim, bound, out_shape, np.float32)
+    new_out = out_factory(be, out_shape, np.float32)
     if type(args[0]) is not ChannelsLastArray:
         return None
     x_kind = (args[0].nhwc.shape, args[0].dtype)

@@ -27,8 +27,10 @@ EITHER_BUILDERS["CpuBackend._reshape"] = _first_of(FLOAT_BUILDERS["CpuBackend._r
                                                    int8_links.reshape_codes)
 # Resize and eltwise ops: a plain or blocked array's, else a channels-last float32 one's
 for _name, _held in (("UpsamplingKernels._resize", int8_links.resize_held),
-                     ("UnaryKernels._unary_op", int8_links.unary_held)):
-    EITHER_BUILDERS[_name] = _first_of(PLAIN_BUILDERS[_name], _held)
+                     ("UnaryKernels._unary_op", int8_links.unary_held),
+                     ("CpuBackend._sigmoid", int8_links.sigmoid_held)):
+    EITHER_BUILDERS[_name] = _first_of(PLAIN_BUILDERS.get(_name) or FLOAT_BUILDERS[_name],
+                                       _held)
 
 
 def builder_for(kernel: Callable) -> Callable | None:
