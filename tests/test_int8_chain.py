@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_graph_chain import _same  # shapes, dtypes and bytes of every output
 
 import hwbench
 from hwbench.graph.executor import Executor
@@ -18,13 +19,6 @@ from hwbench.pytest_plugin import availability
 
 pytestmark = pytest.mark.skipif(not availability("cpu")[0], reason="cpu backend unavailable")
 MODE = "cpu:float32-requant"
-
-
-def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        assert g.tobytes() == w.tobytes()
 
 
 @pytest.mark.parametrize("batch", [1, 8])

@@ -1,7 +1,8 @@
 """The steps between an int8 graph's convolutions as bound oneDNN calls with a ``link``
-(``chain_links``), so that ``graph/chain.py`` runs the digits models' int8 graphs back to
-back as it runs their float32 ones (issue 16: mlp, LeNet and the autoencoder in int8 are
-tens of µs a run, most of it each step's Python).
+(``chain_links``), so that ``graph/chain.py`` runs the digits models' and BEGAN's int8
+graphs back to back as it runs their float32 ones (issue 16: mlp, LeNet and the
+autoencoder in int8 are tens of µs a run, most of it each step's Python), all in the
+``float32-requant`` mode (the exact mode keeps its kernels).
 
 - QuantizeLinear of a plain float32 array, per tensor: the kernel's NumPy
   ``saturate(rint(x / scale) + zero_point)`` as one oneDNN binary division by the scale
@@ -16,6 +17,9 @@ tens of µs a run, most of it each step's Python).
 - Reshape of channels-last codes: of one pixel or channel, a view (NHWC bytes are
   NCHW's); else the transpose to NCHW as one reorder (the kernel's NumPy copy: the
   same bytes).
+- Channels-last float32 activations between fused convs (BEGAN's): QuantizeLinear (the
+  kernel's flat scaling reorder), eltwise ops and Sigmoid (its flat primitive), nearest
+  Resize (``_resize_nhwc``), each bound with its link.
 
 Each call checks that its input is the traced kind and its parameters the traced
 objects, else runs the kernel itself, as ``prepared_kernels``' calls do.
@@ -154,7 +158,7 @@ def _quantize_held(be: Any, p: Any, kernel: Callable, args: tuple,
     new_out = out_factory(be, shape, dtype)
 
     def call(x, scale, zero_point):
-        if scale is not t_scale or zero_point is not t_zero or not _held(x, shape, _F32):
+        if scale is not t_scale or zero_point is not t_zero or not held(x, shape, _F32):
             return kernel(p, x, scale, zero_point)
         out, a_out = new_out()
         run(address(x.nhwc), a_out)
@@ -163,7 +167,7 @@ def _quantize_held(be: Any, p: Any, kernel: Callable, args: tuple,
     return _checked(call, kernel, p, args)
 
 
-def _held(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
+def held(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
     """A ``ChannelsLastArray`` of a C-contiguous NHWC ``shape`` buffer of ``dtype``."""
     if type(x) is not ChannelsLastArray:
         return False
@@ -171,22 +175,22 @@ def _held(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
     return a.shape == shape and a.dtype == dtype and a.flags.c_contiguous
 
 
-def held_float_call(be: Any, p: Any, kernel: Callable, x: Any, prim: Primitive,
-                    out_shape: tuple[int, ...]) -> Callable:
-    """One-input ``prim`` on a channels-last float32 activation like ``x`` into a fresh
-    one of NHWC ``out_shape`` (an int8 graph's Elu, Resize between its fused convs),
-    with its link; any other input goes to ``kernel`` itself."""
-    shape = x.nhwc.shape
+def held_call(be: Any, p: Any, kernel: Callable, prim: Primitive, shape: tuple[int, ...],
+              out_shape: tuple[int, ...], dtype: Any = _F32) -> Callable:
+    """One-input ``prim`` on a channels-last activation of NHWC ``shape`` and ``dtype``
+    into a fresh one of ``out_shape`` (an int8 graph's Elu, Resize between its fused
+    convs; MaxPool on codes), with its link; any other input goes to ``kernel``."""
+    dtype = np.dtype(dtype)
     run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
-    new_out = out_factory(be, out_shape, _F32)
+    new_out = out_factory(be, out_shape, dtype)
 
     def call(x):
-        if not _held(x, shape, _F32):
+        if not held(x, shape, dtype):
             return kernel(p, x)
         out, a_out = new_out()
         run(address(x.nhwc), a_out)
         return ChannelsLastArray(out)
-    call.link = Link(run, nhwc(shape, _F32), nhwc(out_shape, _F32), binder(prim, {}))
+    call.link = Link(run, nhwc(shape, dtype), nhwc(out_shape, dtype), binder(prim, {}))
     return call
 
 
@@ -207,7 +211,7 @@ def resize_held(be: Any, p: Any, kernel: Callable, args: tuple,
     if x is None or native_resampling(p) != "resampling_nearest":
         return None
     n, c, h, w = p.output_shape
-    return held_float_call(be, p, kernel, x, be._resize_nhwc_primitive(p), (n, h, w, c))
+    return held_call(be, p, kernel, be._resize_nhwc_primitive(p), x.nhwc.shape, (n, h, w, c))
 
 
 def unary_held(be: Any, p: Any, kernel: Callable, args: tuple,
@@ -223,7 +227,7 @@ def unary_held(be: Any, p: Any, kernel: Callable, args: tuple,
     alpha, beta = params(p)
     prim = be._primitive(("unary", alg, p.size, alpha, beta),
                          lambda: build_unary_eltwise(be.dnnl, alg, p.size, alpha, beta))
-    return held_float_call(be, p, kernel, x, prim, x.nhwc.shape)
+    return held_call(be, p, kernel, prim, x.nhwc.shape, x.nhwc.shape)
 
 
 def sigmoid_held(be: Any, p: Any, kernel: Callable, args: tuple,
@@ -236,7 +240,7 @@ def sigmoid_held(be: Any, p: Any, kernel: Callable, args: tuple,
     if x is None:
         return None
     prim = _eltwise_prim("eltwise_logistic")(be, p)
-    return held_float_call(be, p, kernel, x, prim, x.nhwc.shape)
+    return held_call(be, p, kernel, prim, x.nhwc.shape, x.nhwc.shape)
 
 
 def dequantize(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Callable | None:

@@ -27,18 +27,11 @@ from hwbench.backends.cpu.bound_primitive import BoundPrimitive, binder
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
 from hwbench.backends.cpu.chain_links import Link, nhwc, plain
 from hwbench.backends.cpu.float32_requant import as_int8, symmetric_zero_point
+from hwbench.backends.cpu.int8_links import held as _codes_in  # channels-last codes
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS
 from hwbench.backends.cpu.primitives import build_pooling
 from hwbench.backends.cpu.tensor_ops import channel_copier, channel_table
-
-
-def _codes_in(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """A ``ChannelsLastArray`` of C-contiguous NHWC ``shape`` codes of ``dtype``."""
-    if type(x) is not ChannelsLastArray:
-        return False
-    nhwc = x.nhwc
-    return nhwc.shape == shape and nhwc.dtype == dtype and nhwc.flags.c_contiguous
 
 
 def _frozen(be: Any, *arrays: Any) -> bool:
@@ -107,17 +100,8 @@ def _max_pool_codes(be: Any, p: Any, kernel: Callable, args: tuple,
         return None
     prim = be._primitive(("pool-codes", p, "acdb", dtype.str),
                          lambda: build_pooling(be.dnnl, p, "acdb", dtype))
-    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
     n, c, oh, ow = p.output_shape
-    new_out = _out_factory(be, (n, oh, ow, c), dtype)
-
-    def call(x):
-        if not _codes_in(x, in_shape, dtype):
-            return kernel(p, x)
-        out, a_out = new_out()
-        run(address(x.nhwc), a_out)
-        return ChannelsLastArray(out)
-    return call
+    return int8_links.held_call(be, p, kernel, prim, in_shape, (n, oh, ow, c), dtype)
 
 
 def _channels(be: Any, p: Any, kernel: Callable, args: tuple,
