@@ -182,3 +182,27 @@ def test_resize_of_channels_last_float32_is_the_nchw_resize(options) -> None:
     assert (type(held) is ChannelsLastArray) == nearest
     got = held.nhwc.transpose(0, 3, 1, 2) if nearest else be.to_numpy(held)
     assert got.tobytes() == np.ascontiguousarray(want).tobytes()
+
+
+def test_translator_int8_runs_step_chained_bit_for_bit() -> None:
+    """The translator's int8 encoder and decoder step (several feeds and outputs: the
+    step chain, ``graph/step_chain.py``) take the int8 links too (codes, channels-last
+    codes, the dequantize table), and give the op functions' bits at every token."""
+    from hwbench.harness.suites import translator_suite
+    from hwbench.models.translator import export
+
+    encoder_model, step_model = translator_suite.case_models(2)
+    encoder = hwbench.Session(encoder_model, backend=MODE, precision="int8")
+    step = hwbench.Session(step_model, backend=MODE, precision="int8")
+    sources, _ = translator_suite._sentences(2)
+    feeds = export.source_feeds(sources[:2], translator_suite.SEQUENCE)
+    seen: list[dict] = []
+
+    def recorded(f: dict) -> list:
+        seen.append({k: np.array(v) for k, v in f.items()})
+        return step.run(f)
+    export.decode(encoder.run, step.run, feeds), export.decode(encoder.run, recorded, feeds)
+    assert encoder.executor.step_chained and step.executor.step_chained
+    _same(encoder.run(feeds), encoder.executor.run(feeds))
+    for f in seen:
+        _same(step.run(f), step.executor.run(f))

@@ -70,6 +70,37 @@ def as_plain(kind: Kind) -> Kind:
     return kind
 
 
+def array_of(kind: Kind) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) of the array holding a value of ``kind`` (a channels-last one's
+    NHWC buffer), or None for a blocked layout."""
+    if kind[0] == "plain":
+        return kind[1], _F32
+    if kind[0] in ("codes", "nhwc"):
+        return kind[1][0], np.dtype(kind[1][1])
+    return None
+
+
+def reads(x: Any, kind: Kind) -> np.ndarray | None:
+    """The C-contiguous array a link built for ``kind`` reads for value ``x`` (a
+    ``ChannelsLastArray``'s buffer for "nhwc"), or None where ``x`` is not of ``kind``."""
+    from hwbench.backends.cpu.layouts import ChannelsLastArray
+
+    found = array_of(kind)
+    if found is None or (kind[0] == "nhwc") != (type(x) is ChannelsLastArray):
+        return None
+    a = x.nhwc if kind[0] == "nhwc" else x
+    ok = type(a) is np.ndarray and a.shape == found[0] and a.dtype == found[1] \
+        and a.flags.c_contiguous and a.flags.aligned
+    return a if ok else None
+
+
+def value_of(array: np.ndarray, kind: Kind) -> Any:
+    """The value a step hands on for ``array`` holding a value of ``kind``."""
+    from hwbench.backends.cpu.layouts import ChannelsLastArray
+
+    return ChannelsLastArray(array) if kind[0] == "nhwc" else array
+
+
 def same_kind(a: Kind, b: Kind) -> bool:
     """Whether a value of kind ``a`` is what a link built for ``b`` reads (a layout by
     identity first, then by value: a oneDNN call, only while a chain is built)."""
@@ -90,6 +121,7 @@ class Link:
     address = staticmethod(address)
     same_kind = staticmethod(same_kind)
     as_plain = staticmethod(as_plain)
+    array_of, reads, value_of = map(staticmethod, (array_of, reads, value_of))
 
     def __init__(self, into: Callable[[int, int], None] | None, src: Kind, dst: Kind,
                  bind: Callable[[np.ndarray, np.ndarray], list[Callable[[], int]]] | None
@@ -160,8 +192,8 @@ def table_bind(table: np.ndarray, shape: tuple[int, ...], dtype: np.dtype
     from hwbench.backends.cpu.int8_tables import lookup_call
 
     def bind(src: np.ndarray, dst: np.ndarray) -> list[Callable[[], Any]]:
-        n = math.prod(shape)
-        a = src[:n * dtype.itemsize].view(dtype).reshape(shape)
-        y = dst[:n * table.dtype.itemsize].view(table.dtype).reshape(shape)
-        return [lookup_call(table, a, y)]
+        n = math.prod(shape)  # raw bytes (a chain's buffers) or typed arrays (a step chain's)
+        a = src.reshape(-1).view(np.uint8)[:n * dtype.itemsize].view(dtype).reshape(shape)
+        y = dst.reshape(-1).view(np.uint8)[:n * table.dtype.itemsize].view(table.dtype)
+        return [lookup_call(table, a, y.reshape(shape))]
     return bind
