@@ -1,12 +1,15 @@
 """A tiny graph's chained run against the plan's replay it replaces, and onnxruntime,
 alternated in one process (issue 16; ``hwbench/graph/chain.py``).
 
-    PYTHONPATH=. python scripts/chain_ab.py [--threads 1] [--batch 1,8] [model ...]
+    PYTHONPATH=. python scripts/chain_ab.py [--threads 1] [--batch 1,8] [--precision int8]
+        [model ...]
 
 Per model and batch: µs per ``Session.run`` with the plan's generated entry (before the
 chain) and with the chained one (the default), and onnxruntime's on the same file; the
 median of alternated samples. ``--threads 1`` times by process CPU seconds (other
 processes on a busy machine no longer count), more threads by the clock.
+``--precision int8``: the model quantized (``Session(precision="int8")``) on
+``cpu:float32-requant``, onnxruntime on the same quantized file.
 """
 
 from __future__ import annotations
@@ -36,13 +39,15 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--batch", default="1,8")
     p.add_argument("--samples", type=int, default=15)
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
     args = p.parse_args()
     clock = time.process_time if args.threads == 1 else time.perf_counter
     for name in args.models:
         for batch in map(int, args.batch.split(",")):
             model = load_model(name, batch=batch)
             feeds, _ = batch_feeds(model.graph, batch, seed=0)
-            sess = Session(model, "cpu", threads=args.threads)
+            backend = "cpu" if args.precision == "fp32" else "cpu:float32-requant"
+            sess = Session(model, backend, threads=args.threads, precision=args.precision)
             sess.run(feeds), sess.run(feeds)  # traced; the first replay builds the chain
             ex = sess.executor
             if not ex.chained:
@@ -51,7 +56,7 @@ def main() -> None:
             chained, plan = ex._entry, ex._compile_entry()
             options = ort.SessionOptions()
             options.intra_op_num_threads, options.inter_op_num_threads = args.threads, 1
-            rt = ort.InferenceSession(model.to_onnx().SerializeToString(), options,
+            rt = ort.InferenceSession(sess.model.to_onnx().SerializeToString(), options,
                                       providers=["CPUExecutionProvider"])
             rt.run(None, feeds)
             before, after, peer = [], [], []

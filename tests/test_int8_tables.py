@@ -259,7 +259,7 @@ def test_code_pairs_look_up_as_single_codes(dtype, count):
     codes = codes.view(dtype)
     for source in (codes, codes[::2]):
         out = np.empty(source.shape, dtype)
-        int8_tables._lookup(table, source, out)
+        int8_tables.lookup(table, source, out)
         np.testing.assert_array_equal(out, table[source.view(np.uint8)])
 
 

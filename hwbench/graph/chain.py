@@ -4,7 +4,8 @@ each prepared call's Python, ~1 µs, doubled them).
 
 Where every step of a one-input, one-output float32 graph is a prepared call whose fast
 path carries a ``link`` (``backends/cpu/chain_links.py``: the call as a write from one
-address into another), an Identity, or a view, and the links' layouts meet end to end,
+address into another; an int8 graph's table lookups are host steps carrying one), an
+Identity, or a view, and the links' layouts meet end to end,
 ``chain_body`` gives the body of ``Executor._entry`` after the feed screen: the feed read
 in place (copied first only when it is not C-contiguous and aligned), each link writing
 into a buffer the chain owns (its address bound once), the last one into the result: the
@@ -47,7 +48,8 @@ def chain_body(executor: Any) -> tuple[list[str], dict[str, Any]] | None:
             where[step[2]] = where[step[1]]
             continue
         fn, src, dst = step[1:]
-        link = getattr(fn.impl[0], "link", None)
+        impl = getattr(fn, "impl", None)  # a prepared call's, else a host step itself
+        link = getattr(impl[0] if impl else fn, "link", None)
         memory, kind = where[src]
         if link is None or not link.same_kind(kind, link.src):
             return None
@@ -60,6 +62,8 @@ def chain_body(executor: Any) -> tuple[list[str], dict[str, Any]] | None:
     name = graph.output_names[0]
     out_shape = tuple(executor.shapes[name])
     memory, kind = where.get(name, (-1, None))
+    if calls and kind is not None:  # channels-last float32 of one channel: plain bytes
+        kind = calls[0][1].as_plain(kind)
     if memory < 0 or kind != ("plain", out_shape) or not calls or min(sizes) <= 0 \
             or sizes[memory] != 4 * int(np.prod(out_shape)) \
             or sum(sizes) - sizes[memory] > CHAIN_MAX_BYTES:
@@ -93,13 +97,17 @@ def _source(executor: Any, calls: list[tuple[Any, Any, int, int]], sizes: list[i
              "        AO[0] = _addr(O[0])", "    o, ao = O[0], AO[0]", "    t1 = _pc()"]
     entered = None
     for i, (fn, link, src, dst) in enumerate(calls):
-        if fn.enter_key != entered:
-            ns[f"E{i}"], entered = fn.enter, fn.enter_key
+        key = getattr(fn, "enter_key", None)  # None: a host step's link sets no threads
+        if key is not None and key != entered:
+            ns[f"E{i}"], entered = fn.enter, key
             lines.append(f"    E{i}()")
         bind = getattr(link, "bind", None)
         if bind is not None and src >= 0 and dst >= 0 and out not in (src, dst):
             for j, raw in enumerate(bind(buffers[src], buffers[dst])):
                 ns[f"X{i}_{j}"] = raw  # every argument bound: no address passed
+                if getattr(raw, "check", None) is None:  # no status to test (a lookup)
+                    lines.append(f"    X{i}_{j}()")
+                    continue
                 lines += [f"    _s = X{i}_{j}()",
                           f"    if _s: X{i}_{j}.check(_s, 'primitive_execute')"]
             continue

@@ -391,7 +391,8 @@ class Plan:
 
 
 def _chain_step(step: Any, call: Any, inputs: list[str]) -> tuple | None:
-    """``Plan.chain_steps``' first guess for a step: an Identity's alias, "maybe" for a
+    """``Plan.chain_steps``' first guess for a step: an Identity's alias, a host step's
+    call where it carries a ``link`` (reading its first input alone), "maybe" for a
     one-output step of one recorded call whose first input is a run-time value
     (``_chain_call`` then decides), None otherwise."""
     node = step.node
@@ -401,6 +402,9 @@ def _chain_step(step: Any, call: Any, inputs: list[str]) -> tuple | None:
         return None
     if call is None and node.op_type == "Identity" and len(node.inputs) == 1:
         return ("alias", node.inputs[0], outs[0])
+    if callable(call) and getattr(call, "link", None) is not None \
+            and not any(_RUNTIME.search(p) for p in inputs[1:]):
+        return ("call", call, node.inputs[0], outs[0])  # a host step with a link
     return ("maybe",) if isinstance(call, list) and len(call) == 1 else None
 
 

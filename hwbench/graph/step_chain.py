@@ -42,10 +42,6 @@ _ndarray = np.ndarray
 _F32 = np.dtype(np.float32)
 
 
-def _is_plain(x: Any) -> bool:
-    return type(x) is _ndarray and x.flags.c_contiguous and x.flags.aligned
-
-
 def fixed_run(fn: Any, args: tuple, kwargs: dict,
               empty: Callable[[tuple[int, ...], Any], np.ndarray], constant_rest: bool
               ) -> tuple[Callable[[], Any] | None, Any] | None:
@@ -61,30 +57,33 @@ def fixed_run(fn: Any, args: tuple, kwargs: dict,
             return _checked(got[0]), got[1]
         return got
     link = getattr(fn, "link", None)
-    if link is None or not constant_rest or not args or link.src[0] != "plain" \
-            or link.dst[0] != "plain" or not _is_plain(args[0]) \
-            or args[0].shape != link.src[1]:
+    if link is None or not constant_rest or not args:
         return None
-    src = args[0]
+    src, dst = link.reads(args[0], link.src), link.array_of(link.dst)
+    if src is None or dst is None:  # not the kind it reads; a blocked layout
+        return None
     if link.into is None:
-        return None, src.reshape(link.dst[1])
-    out = empty(link.dst[1], np.float32)
+        return None, link.value_of(src.reshape(dst[0]), link.dst)
+    out = empty(*dst)
+    value = link.value_of(out, link.dst)  # an int8 graph's codes channels-last: held
     if link.bind is not None:
         runs = [_checked(raw) for raw in link.bind(src, out)]
         if len(runs) == 1:
-            return runs[0], out
+            return runs[0], value
 
         def run_all() -> None:
             for run in runs:
                 run()
-        return run_all, out
-    return functools.partial(link.into, link.address(src), link.address(out)), out
+        return run_all, value
+    return functools.partial(link.into, link.address(src), link.address(out)), value
 
 
 def _checked(raw: Any) -> Callable[[], None]:
     """A bound ``dnnl_primitive_execute`` call (``Link.bind``'s) that raises for a
-    non-zero status."""
-    check = raw.check
+    non-zero status; one without ``check`` (a table lookup) as it is."""
+    check = getattr(raw, "check", None)
+    if check is None:
+        return raw
 
     def run() -> None:
         status = raw()
@@ -153,15 +152,16 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
         run, result = got
         results = result if isinstance(result, tuple) else (result,)
         if len(results) < len(outs) or any(
-                name is not None and type(value) is not _ndarray
+                name is not None and type(getattr(value, "nhwc", value)) is not _ndarray
                 for name, value in zip(outs, results, strict=False)):
-            return None
+            return None  # arrays, or channels-last ones (an int8 graph's: links read them)
         for name, value in zip(outs, results, strict=False):
             if name is not None:
                 env[name] = value
         if run is None:
             continue
-        total += sum(r.nbytes for r in results if type(r) is _ndarray)
+        total += sum(getattr(r, "nhwc", r).nbytes for r in results
+                     if type(getattr(r, "nhwc", r)) is _ndarray)
         if fn is None:  # a host step (it may begin a kernel of its own): as the plan,
             entered = None  # the next call enters its thread count again
         elif fn.enter_key != entered:
@@ -176,7 +176,7 @@ def step_body(executor: Any, feeds: dict[str, np.ndarray]
     outputs = []
     for j, name in enumerate(graph.output_names):
         local = plan.output_locals.get(name)
-        if local not in env:
+        if local not in env or type(env[local]) is not _ndarray:
             return None
         names[f"O{j}"] = env[local]
         outputs.append(f"O{j}.copy()")

@@ -181,22 +181,32 @@ class Float32RequantKernels:
         flat pass took 63 µs at 3x224x224 where one transposing, scaling reorder took
         115 µs; the same codes)."""
         self.dnnl.set_num_threads(self._threads_now)
-        if to_nhwc:
+        transpose, prim = self._scaling_primitives(kind, src.shape, src.dtype, dst.dtype,
+                                                   to_nhwc)
+        if transpose is not None:
             n, c, h, w = src.shape
-            transpose = self._primitive(("nchw-to-nhwc", src.shape, src.dtype.str), lambda: reorder(
-                self.dnnl, self.dnnl.memory_desc(src.shape, src.dtype, tag="abcd"),
-                self.dnnl.memory_desc(src.shape, src.dtype, tag="acdb")))
-            if transpose is not None:  # None: one channel or pixel, the same bytes
-                nhwc = self._buffers.empty((n, h, w, c), src.dtype)
-                transpose.execute({ARG_SRC: src, ARG_DST: nhwc})
-                src = nhwc
-        key = ("scaling_reorder", kind, src.size, src.dtype.str, dst.dtype.str)
-        prim = self._primitive(key, lambda: build_scaling_reorder(
-            self.dnnl, kind, src.size, src.dtype, dst.dtype))
+            nhwc = self._buffers.empty((n, h, w, c), src.dtype)
+            transpose.execute({ARG_SRC: src, ARG_DST: nhwc})
+            src = nhwc
         arg = ARG_DST if kind == "quantize" else ARG_SRC
         prim.execute({ARG_SRC: src, ARG_DST: dst,
                       ARG_ATTR_SCALES | arg: np.asarray(scale, np.float32).reshape(1),
                       ARG_ATTR_ZERO_POINTS | arg: np.full(1, int(zero_point), np.int32)})
+
+    def _scaling_primitives(self, kind: str, shape: tuple[int, ...], src_dtype: np.dtype,
+                            dst_dtype: np.dtype, to_nhwc: bool = False) -> tuple[Any, Any]:
+        """``_scaling_reorder``'s (NCHW -> NHWC transpose or None, scaling reorder), cached
+        (a plan's replay binds the same ones: ``int8_links``)."""
+        d, transpose = self.dnnl, None
+        if to_nhwc:  # None: one channel or pixel, the same bytes
+            key = ("nchw-to-nhwc", tuple(shape), src_dtype.str)
+            transpose = self._primitive(key, lambda: reorder(
+                d, d.memory_desc(shape, src_dtype, tag="abcd"),
+                d.memory_desc(shape, src_dtype, tag="acdb")))
+        size = int(np.prod(shape))
+        key = ("scaling_reorder", kind, size, src_dtype.str, dst_dtype.str)
+        return transpose, self._primitive(key, lambda: build_scaling_reorder(
+            d, kind, size, src_dtype, dst_dtype))
 
     def _qconv2d_fused(self, p: spec.Int8ConvProblem, x, w: np.ndarray, zx, zw, bias,
                        fixed: FixedPointMultiplier, zy: np.ndarray):

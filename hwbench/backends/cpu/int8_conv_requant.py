@@ -36,7 +36,7 @@ from hwbench.backends.cpu.float32_requant import (
 )
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS, arg_post_op
-from hwbench.backends.cpu.primitives import ONEDNN_ACTIVATIONS, QConv
+from hwbench.backends.cpu.primitives import ONEDNN_ACTIVATIONS, QConv, reorder
 from hwbench.kernels import spec
 
 
@@ -85,6 +85,7 @@ class ConvRequantKernels:
                       groups: int = 1) -> ChannelsLastArray | None:
         """``QLinearConvRequant`` as one convolution, or None where it does not apply
         (the op function runs the conv, then the three ops)."""
+        x = self._held_codes(x)
         plan = self.qconv_requant_plan(x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
                                        a_zero, bias, y_scale, y_zero, lo, hi, stride, padding,
                                        dilation, groups, activation)
@@ -96,6 +97,32 @@ class ConvRequantKernels:
         result = ChannelsLastArray(out)
         self._traced_fused = (result, plan)  # a compiled plan binds it (``int8_steps``)
         return result
+
+    def _held_codes(self, x):
+        """``x`` as the fused convs read it: plain NCHW 8-bit codes (a Reshape's: BEGAN's
+        first conv, after its Gemm) as channels-last codes, by one reorder; anything else
+        (or another mode) as it is."""
+        if self.requantization != "float32" or not self.keep_blocked \
+                or type(x) is not np.ndarray or x.ndim != 4 \
+                or x.dtype not in (np.uint8, np.int8) or not x.flags.c_contiguous:
+            return x
+        n, c, h, w = x.shape
+        out = self._buffers.empty((n, h, w, c), x.dtype)
+        prim = self._codes_transpose(x.shape, x.dtype)
+        if prim is None:  # one channel or one pixel: the same bytes
+            out.reshape(-1)[...] = x.reshape(-1)
+        else:
+            self.dnnl.set_num_threads(self._threads_now)
+            prim.execute({ARG_SRC: x, ARG_DST: out})
+        return ChannelsLastArray(out)
+
+    def _codes_transpose(self, shape: tuple[int, ...], dtype: np.dtype) -> Any:
+        """The cached NCHW -> NHWC reorder of 8-bit codes of ``shape``, or None where
+        the bytes are the same (one channel or pixel)."""
+        d = self.dnnl
+        return self._primitive(("nchw-to-nhwc", tuple(shape), np.dtype(dtype).str),
+                               lambda: reorder(d, d.memory_desc(shape, dtype, tag="abcd"),
+                                               d.memory_desc(shape, dtype, tag="acdb")))
 
     def qconv_requant_plan(self, x, x_scale, x_zero, w, w_scale, w_zero, a_scale, a_zero,
                            bias, y_scale, y_zero, lo, hi, stride, padding, dilation,
@@ -138,6 +165,7 @@ class ConvRequantKernels:
                           groups: int = 1) -> ChannelsLastArray | None:
         """``QLinearConvDequantAdd`` as one convolution with a float32 output, or None
         (the op function runs the conv, DequantizeLinear, Add and Relu)."""
+        x = self._held_codes(x)
         plan = self.qconv_dequant_add_plan(x, x_scale, x_zero, w, w_scale, w_zero, a_scale,
                                            a_zero, bias, r, relu, stride, padding, dilation,
                                            groups, activation)

@@ -21,22 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.cpu import int8_links
 from hwbench.backends.cpu.addresses import address
-from hwbench.backends.cpu.bound_primitive import BoundPrimitive
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive, binder
 from hwbench.backends.cpu.bound_primitive import out_factory as _out_factory
+from hwbench.backends.cpu.chain_links import Link, nhwc, plain
 from hwbench.backends.cpu.float32_requant import as_int8, symmetric_zero_point
+from hwbench.backends.cpu.int8_links import held as _codes_in  # channels-last codes
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_WEIGHTS
 from hwbench.backends.cpu.primitives import build_pooling
 from hwbench.backends.cpu.tensor_ops import channel_copier, channel_table
-
-
-def _codes_in(x: Any, shape: tuple[int, ...], dtype: np.dtype) -> bool:
-    """A ``ChannelsLastArray`` of C-contiguous NHWC ``shape`` codes of ``dtype``."""
-    if type(x) is not ChannelsLastArray:
-        return False
-    nhwc = x.nhwc
-    return nhwc.shape == shape and nhwc.dtype == dtype and nhwc.flags.c_contiguous
 
 
 def _frozen(be: Any, *arrays: Any) -> bool:
@@ -69,7 +64,8 @@ def _qconv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Call
     packed = be._once_per_array(w, key, lambda w: conv.pack_weights(as_int8(w)))
     bound = {ARG_WEIGHTS: packed, **be._qconv_args(p, w, key, zx, bias, fixed, zy)}
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-    new_out = _out_factory(be, (p.n, p.out_h, p.out_w, p.k), zy.dtype)
+    new_shape = (p.n, p.out_h, p.out_w, p.k)
+    new_out = _out_factory(be, new_shape, zy.dtype)
     t_w, t_zx, t_zw, t_bias, t_fixed, t_zy = w, zx, zw, bias, fixed, zy
 
     def call(x, w, zx, zw, bias, fixed, zy):
@@ -87,6 +83,9 @@ def _qconv(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Call
             return ChannelsLastArray(out)
         return kernel(p, x, w, zx, zw, bias, fixed, zy)
     call.kept = bound  # the bound buffers must outlive the call
+    # for ``graph/chain.py``: the same conv from the codes' bytes into the output's
+    src_kind = nhwc(in_shape, x_dtype) if type(x) is ChannelsLastArray else plain(pixel, x_dtype)
+    call.link = Link(run, src_kind, nhwc(new_shape, zy.dtype), binder(conv.prim, bound))
     return call
 
 
@@ -101,17 +100,8 @@ def _max_pool_codes(be: Any, p: Any, kernel: Callable, args: tuple,
         return None
     prim = be._primitive(("pool-codes", p, "acdb", dtype.str),
                          lambda: build_pooling(be.dnnl, p, "acdb", dtype))
-    run = BoundPrimitive(prim, {}, (ARG_SRC, ARG_DST)).runner()
     n, c, oh, ow = p.output_shape
-    new_out = _out_factory(be, (n, oh, ow, c), dtype)
-
-    def call(x):
-        if not _codes_in(x, in_shape, dtype):
-            return kernel(p, x)
-        out, a_out = new_out()
-        run(address(x.nhwc), a_out)
-        return ChannelsLastArray(out)
-    return call
+    return int8_links.held_call(be, p, kernel, prim, in_shape, (n, oh, ow, c), dtype)
 
 
 def _channels(be: Any, p: Any, kernel: Callable, args: tuple,
@@ -139,6 +129,8 @@ def _channels(be: Any, p: Any, kernel: Callable, args: tuple,
 
 INT8_BUILDERS: dict[str, Callable] = {
     "Int8Kernels._qconv2d": _qconv,
+    "Int8Kernels._quantize_linear": int8_links.quantize,
+    "Int8Kernels._dequantize_linear": int8_links.dequantize,
     "Int8Kernels._max_pool2d_codes": _max_pool_codes,
     "TensorOpsKernels._slice": _channels,
     "TensorOpsKernels._take": _channels,

@@ -24,10 +24,13 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
-from hwbench.backends.cpu.bound_primitive import BoundPrimitive, out_factory
+from hwbench.backends.cpu.bound_primitive import BoundPrimitive, binder, out_factory
+from hwbench.backends.cpu.chain_links import Link, nhwc, reorder_then, table_bind, table_into
+from hwbench.backends.cpu.chain_links import codes as codes_kind
 from hwbench.backends.cpu.float32_requant import _concat_codes, _scalar
 from hwbench.backends.cpu.int8_conv_add import RESIDUAL
 from hwbench.backends.cpu.int8_prepared import _codes_in, _qconv
+from hwbench.backends.cpu.int8_tables import lookup, unary_table
 from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC, ARG_SRC_1, arg_post_op
 
@@ -186,6 +189,39 @@ def _qgap(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     return _guarded(be, step, args, (0,), _one_codes(run, (shape, dtype), new_out))
 
 
+def _qunary(be: Any, step: Any, args: list, out: Any) -> Callable | None:
+    """QLinearSigmoid/QLinearLeakyRelu of 8-bit codes: the lookup in the table the traced
+    run filled (``int8_tables.unary_table``), with a link (``chain_links``) that looks up
+    between a chain's buffers."""
+    if len(args) != 5 or any(a is None for a in args):
+        return None
+    x = args[0]
+    held = type(x) is ChannelsLastArray
+    codes = x.nhwc if held else x
+    if type(codes) is not _ndarray or not codes.flags.c_contiguous:
+        return None
+    key = (step.node.op_type, repr(sorted(step.node.attrs.items())))  # ``_run_unary``'s
+    table = unary_table(None, key, codes.dtype, *args[1:])
+    if table is None:
+        return None
+    shape, dtype = codes.shape, codes.dtype
+    new_out = out_factory(be, shape, table.dtype)
+
+    def unary(x: Any) -> Any:
+        a = x.nhwc if held and type(x) is ChannelsLastArray else x
+        if type(a) is not _ndarray or a.shape != shape or a.dtype != dtype \
+                or not a.flags.c_contiguous:
+            return None
+        y, _ = new_out()
+        lookup(table, a, y)
+        return ChannelsLastArray(y) if held else y
+    call = _guarded(be, step, args, (0,), unary)
+    kind = nhwc if held else codes_kind
+    call.link = Link(table_into(table, shape, dtype), kind(shape, dtype),
+                     kind(shape, table.dtype), table_bind(table, shape, dtype))
+    return call
+
+
 def _traced_plan(be: Any, args: list, count: int, out: Any) -> tuple | None:
     """The plan of the fused convolution of ``count`` inputs whose traced call gave
     ``out`` (the kernel keeps its last one: ``qconv_add``, ``qconv_requant``,
@@ -215,10 +251,39 @@ def _qconv_requant(be: Any, step: Any, args: list, out: Any) -> Callable | None:
     if plan is None:
         return None
     conv, bound, out_shape, y_dtype = plan
-    run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-    conv_requant = _one_codes(run, (args[0].nhwc.shape, args[0].dtype),
-                              out_factory(be, out_shape, y_dtype))
-    return _guarded(be, step, args, (0,), conv_requant)
+    return _held_one(be, step, args, conv.prim, bound, out_shape, y_dtype)
+
+
+def _held_one(be: Any, step: Any, args: list, prim: Any, bound: dict,
+              out_shape: tuple[int, ...], out_dtype: Any) -> Callable:
+    """A fused conv's bound step on its one activation, with its link: channels-last
+    codes, or plain NCHW codes (``_held_codes``: their NHWC reorder bound before the
+    conv)."""
+    run = BoundPrimitive(prim, bound, (ARG_SRC, ARG_DST)).runner()
+    new_out = out_factory(be, out_shape, out_dtype)
+    x, before = args[0], None
+    if type(x) is ChannelsLastArray:
+        fast, src = _one_codes(run, (x.nhwc.shape, x.dtype), new_out), nhwc(x.nhwc.shape,
+                                                                            x.dtype)
+    else:
+        shape, dtype = x.shape, x.dtype
+        transpose = be._codes_transpose(shape, dtype)
+        if transpose is not None:
+            before = (transpose, x.nbytes)
+            run = reorder_then(BoundPrimitive(transpose, {}, (ARG_SRC, ARG_DST)).runner(),
+                               run, x.nbytes)
+
+        def fast(x: Any) -> Any:
+            if type(x) is not _ndarray or x.shape != shape or x.dtype != dtype \
+                    or not x.flags.c_contiguous:
+                return None
+            out, a_out = new_out()
+            run(address(x), a_out)
+            return ChannelsLastArray(out)
+        src = codes_kind(shape, dtype)
+    call = _guarded(be, step, args, (0,), fast)
+    call.link = Link(run, src, nhwc(out_shape, out_dtype), binder(prim, bound, before))
+    return call
 
 
 def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | None:
@@ -228,11 +293,12 @@ def _qconv_dequant_add(be: Any, step: Any, args: list, out: Any) -> Callable | N
     if plan is None:
         return None
     conv, bound, out_shape, residual = plan
-    x_kind = (args[0].nhwc.shape, args[0].dtype)
-    new_out = out_factory(be, out_shape, np.float32)
     if residual is None:  # the conv and its dequantization alone
-        run = BoundPrimitive(conv.prim, bound, (ARG_SRC, ARG_DST)).runner()
-        return _guarded(be, step, args, (0,), _one_codes(run, x_kind, new_out))
+        return _held_one(be, step, args, conv.prim, bound, out_shape, np.float32)
+    new_out = out_factory(be, out_shape, np.float32)
+    if type(args[0]) is not ChannelsLastArray:
+        return None
+    x_kind = (args[0].nhwc.shape, args[0].dtype)
     run = BoundPrimitive(conv.prim, bound, (ARG_SRC, arg_post_op(residual), ARG_DST)).runner()
     conv_dequant_add = _two_codes(run, x_kind, (out_shape, np.dtype(np.float32)), new_out)
     return _guarded(be, step, args, (0, 9), conv_dequant_add)
@@ -285,6 +351,7 @@ def _guarded(be: Any, step: Any, args: list, activations: tuple[int, ...],
 _BUILDERS: dict[str, Callable] = {"QLinearAdd": _qadd, "QGemm": _qgemm,
                                   "QLinearConcat": _qconcat,
                                   "QLinearGlobalAveragePool": _qgap,
+                                  "QLinearSigmoid": _qunary, "QLinearLeakyRelu": _qunary,
                                   "QLinearConvAdd": _qconv_add,
                                   "QLinearConvRequant": _qconv_requant,
                                   "QLinearConvDequantAdd": _qconv_dequant_add,

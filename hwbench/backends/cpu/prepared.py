@@ -12,22 +12,34 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hwbench.backends.cpu import channel_shuffle
+from hwbench.backends.cpu import channel_shuffle, int8_links
 from hwbench.backends.cpu.int8_prepared import INT8_BUILDERS
+from hwbench.backends.cpu.prepared_kernels import BUILDERS as FLOAT_BUILDERS
 from hwbench.backends.cpu.prepared_kernels import builder_for as float_builder_for
 from hwbench.backends.cpu.prepared_plain import PLAIN_BUILDERS, _first_of
 
-# Gather/take of channels: an int8 model's channels-last codes, else a float32 shuffle
-TAKE_BUILDERS = {name: _first_of(INT8_BUILDERS[name], channel_shuffle.prepared)
-                 for name in ("TensorOpsKernels._take", "TensorOpsInterface._gather")}
+# Kernels that meet float32 arrays or an int8 model's values (checked first): Gather/take
+# of channels (channels-last codes', else a float32 shuffle), Reshape (a plain array's
+# view, else channels-last codes')
+EITHER_BUILDERS = {name: _first_of(INT8_BUILDERS[name], channel_shuffle.prepared)
+                   for name in ("TensorOpsKernels._take", "TensorOpsInterface._gather")}
+EITHER_BUILDERS["CpuBackend._reshape"] = _first_of(FLOAT_BUILDERS["CpuBackend._reshape"],
+                                                   int8_links.reshape_codes)
+# Resize and eltwise ops: a plain or blocked array's, else a channels-last float32 one's
+for _name, _held in (("UpsamplingKernels._resize", int8_links.resize_held),
+                     ("UnaryKernels._unary_op", int8_links.unary_held),
+                     ("CpuBackend._sigmoid", int8_links.sigmoid_held)):
+    EITHER_BUILDERS[_name] = _first_of(PLAIN_BUILDERS.get(_name) or FLOAT_BUILDERS[_name],
+                                       _held)
 
 
 def builder_for(kernel: Callable) -> Callable | None:
-    """The fast-path builder for a bound cpu kernel method: ``prepared_plain``'s for
-    plain-array matmul/add/mul/concat/transpose/unary and one-primitive rnn, then
-    ``prepared_kernels``', then the int8 ones in ``int8_prepared``; or None."""
+    """The fast-path builder for a bound cpu kernel method: the ones for float32 or int8
+    values, ``prepared_plain``'s for plain-array matmul/add/mul/concat/transpose/unary
+    and one-primitive rnn, then ``prepared_kernels``', then the int8 ones in
+    ``int8_prepared``; or None."""
     name = getattr(getattr(kernel, "__func__", None), "__qualname__", "")
-    return PLAIN_BUILDERS.get(name) or float_builder_for(kernel) or TAKE_BUILDERS.get(name) \
+    return EITHER_BUILDERS.get(name) or PLAIN_BUILDERS.get(name) or float_builder_for(kernel) \
         or INT8_BUILDERS.get(name)
 
 

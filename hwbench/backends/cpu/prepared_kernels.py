@@ -358,8 +358,8 @@ def _reshape(be: Any, p: Any, kernel: Callable, args: tuple, kwargs: dict) -> Ca
             if type(x) is not _ndarray:
                 return kernel(p, x)
             return x.reshape(out_shape)
-        if _is_plain(x, x.shape):
-            view.link = Link(None, plain(x.shape), plain(out_shape))
+        if _is_plain(x, x.shape, x.dtype):  # float32, or an int8 graph's codes
+            view.link = Link(None, plain(x.shape, x.dtype), plain(out_shape, x.dtype))
         return view
     if type(x) is not BlockedArray:
         return None

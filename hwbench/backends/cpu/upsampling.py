@@ -22,6 +22,7 @@ import numpy as np
 
 from hwbench.backends.cpu import onednn
 from hwbench.backends.cpu.buffer_pool import aligned_empty
+from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.backends.cpu.onednn import (
     ARG_BIAS,
     ARG_DST,
@@ -186,8 +187,11 @@ class UpsamplingKernels:
         return placed
 
     def _resize(self, p: spec.ResizeProblem, x) -> np.ndarray:
-        x = np.ascontiguousarray(self._plain(x))
         alg = native_resampling(p)
+        if alg == "resampling_nearest" and type(x) is ChannelsLastArray and x.ndim == 4 \
+                and x.dtype == np.float32 and x.nhwc.flags.c_contiguous:
+            return self._resize_nhwc(p, x)
+        x = np.ascontiguousarray(self._plain(x))
         if alg is None:  # the shared tables, in float32 on the host arrays
             return upsampling_reference.resize(x, p, np.float32)
         self.dnnl.set_num_threads(self._threads_now)
@@ -198,5 +202,19 @@ class UpsamplingKernels:
         prim.execute({ARG_SRC: x, ARG_DST: out})
         return out
 
+    def _resize_nhwc(self, p: spec.ResizeProblem, x: ChannelsLastArray) -> ChannelsLastArray:
+        """A nearest Resize of a channels-last float32 activation (BEGAN's int8 generator:
+        a fused conv's output) kept channels-last: the same picks, so the same values, with
+        no transpose either side (the next QuantizeLinear and conv read NHWC)."""
+        self.dnnl.set_num_threads(self._threads_now)
+        prim = self._resize_nhwc_primitive(p)
+        n, c, h, w = p.output_shape
+        out = self._buffers.empty((n, h, w, c), np.float32)
+        prim.execute({ARG_SRC: x.nhwc, ARG_DST: out})
+        return ChannelsLastArray(out)
 
-
+    def _resize_nhwc_primitive(self, p: spec.ResizeProblem) -> Any:
+        """The cached nearest resampling of NHWC float32 (``_resize_nhwc``, its replay)."""
+        return self._primitive(("resampling-nhwc", p.shape, p.output_shape),
+                               lambda: build_resampling(self.dnnl, "resampling_nearest",
+                                                        p.shape, p.output_shape, "acdb"))
