@@ -1,7 +1,9 @@
-"""What the cpu prepared-kernel tests share: the plan's prepared calls, and the plan's
-outputs checked byte for byte against the normal path's."""
+"""What the plan and chained-run tests share: the plan's prepared calls, outputs checked
+byte for byte, and a one-input session's seeded feeds."""
 
 from __future__ import annotations
+
+import numpy as np
 
 import hwbench
 
@@ -15,8 +17,19 @@ def prepared(sess: hwbench.Session) -> list:
 def run_both(sess: hwbench.Session, feeds: dict) -> None:
     """The plan's outputs against the normal path's, byte for byte."""
     expected = sess.executor.run(feeds)
-    got = sess.run(feeds)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected, strict=True):
-        assert a.dtype == b.dtype and a.shape == b.shape
-        assert a.tobytes() == b.tobytes()
+    same_bytes(sess.run(feeds), expected)
+
+
+def same_bytes(got: list[np.ndarray], want: list[np.ndarray]) -> None:
+    """Every output of the same dtype, shape and bytes."""
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == w.dtype and g.shape == w.shape
+        assert g.tobytes() == w.tobytes()
+
+
+def one_input_feeds(sess: hwbench.Session, seed: int = 0) -> dict[str, np.ndarray]:
+    """Standard normal float32 feeds for a one-input session's input."""
+    v = sess.graph.inputs[0]
+    x = np.random.default_rng(seed).standard_normal(tuple(v.shape)).astype(np.float32)
+    return {v.name: x}

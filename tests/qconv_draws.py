@@ -1,5 +1,6 @@
 """One random QLinearConv geometry drawn by hypothesis, shared by the int8 convolution
-property tests (float32-requant's 1-LSB bound, the exact mode's bracket)."""
+property tests (float32-requant's 1-LSB bound, the exact mode's bracket), and an NCHW
+array held channels-last as the cpu backend's fused int8 steps hold them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,13 @@ from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
+
+from hwbench.backends.cpu.layouts import ChannelsLastArray
+
+
+def held(x: np.ndarray) -> ChannelsLastArray:
+    """``x`` (NCHW) held channels-last, as a conv the cpu backend fused wrote it."""
+    return ChannelsLastArray(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
 
 
 def draw_qconv(data: Any, max_c_per_group: int, max_hw: int) -> dict[str, Any]:

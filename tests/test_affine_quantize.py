@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
+from qconv_draws import held
 
 from hwbench.backends import get_backend
 from hwbench.backends.cpu.layouts import ChannelsLastArray
@@ -30,10 +31,6 @@ pytestmark = pytest.mark.skipif(not availability("cpu")[0], reason="cpu backend 
 @pytest.fixture(scope="module")
 def fast():
     return session_backend("cpu:float32-requant", threads=1)  # channels-last, as a Session
-
-
-def _held(x: np.ndarray) -> ChannelsLastArray:
-    return ChannelsLastArray(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -54,8 +51,8 @@ def test_the_fused_affine_quantize_is_the_unfused_ops_codes(fast, n, c, hw, gate
     zy = y_dtype(rng.integers(info.min, info.max + 1))
     args = [fast.frozen.freeze(v) if v is not None else None for v in (scale, shift)]
     if gate:
-        args[0] = _held(scale)  # computed at run time: channels-last, as the conv wrote it
-    got = fast.affine_quantize(_held(x), args[0], args[1], sy, zy, relu)
+        args[0] = held(scale)  # computed at run time: channels-last, as the conv wrote it
+    got = fast.affine_quantize(held(x), args[0], args[1], sy, zy, relu)
     assert got is not None, "the fused primitive declined"
     f = x * scale
     if shifted:
@@ -161,10 +158,10 @@ def test_a_concat_of_channels_last_floats_stays_channels_last(fast):
     """The parts' NHWC values concatenated on channels, NHWC kept (no NCHW round trip)."""
     rng = np.random.default_rng(0)
     parts = [rng.standard_normal((2, c, 4, 3)).astype(np.float32) for c in (3, 5, 1)]
-    got = fast.concat([_held(p) for p in parts], axis=1)
+    got = fast.concat([held(p) for p in parts], axis=1)
     assert type(got) is ChannelsLastArray
     np.testing.assert_array_equal(fast.to_numpy(got), np.concatenate(parts, axis=1))
-    plain = fast.concat([_held(parts[0]), parts[1]], axis=1)  # mixed: the plain concat
+    plain = fast.concat([held(parts[0]), parts[1]], axis=1)  # mixed: the plain concat
     np.testing.assert_array_equal(fast.to_numpy(plain), np.concatenate(parts[:2], axis=1))
 
 

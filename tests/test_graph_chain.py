@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plan_helpers import one_input_feeds, same_bytes
 
 import hwbench
 from hwbench.errors import ArgumentError
@@ -27,30 +28,17 @@ def _session(name: str, batch: int = 1, **options) -> hwbench.Session:
     return hwbench.Session(hwbench.load_model(name, batch=batch), backend="cpu", **options)
 
 
-def _feeds(sess: hwbench.Session, seed: int = 0) -> dict[str, np.ndarray]:
-    v = sess.graph.inputs[0]
-    x = np.random.default_rng(seed).standard_normal(tuple(v.shape)).astype(np.float32)
-    return {v.name: x}
-
-
-def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        assert g.tobytes() == w.tobytes()
-
-
 @pytest.mark.parametrize("batch", [1, 8])
 @pytest.mark.parametrize("name", MODELS)
 def test_chained_bit_for_bit(name: str, batch: int) -> None:
     sess = _session(name, batch)
-    f = _feeds(sess)
+    f = one_input_feeds(sess)
     sess.run(f)  # traced
     sess.run(f)  # the plan's first replay: the chain is built and checked here
     assert sess.executor.chained
     for seed in range(3):
-        f = _feeds(sess, seed)
-        _same(sess.run(f), sess.executor.run(f))  # the normal path, every check
+        f = one_input_feeds(sess, seed)
+        same_bytes(sess.run(f), sess.executor.run(f))  # the normal path, every check
     # 5 session runs and 3 normal ones: the chain's own check run is not counted
     assert sess.executor.totals["runs"] == 8
     assert set(sess.last_timings) == {"transfer_in_s", "compute_s", "transfer_out_s"}
@@ -61,7 +49,7 @@ def test_feeds_in_any_layout_or_alignment(name: str) -> None:
     """A feed read in place at any float32 alignment, and copied first when it is not
     C-contiguous: the same bits as the normal path."""
     sess = _session(name)
-    f = _feeds(sess)
+    f = one_input_feeds(sess)
     sess.run(f), sess.run(f)
     assert sess.executor.chained
     (key, x), = f.items()
@@ -70,28 +58,28 @@ def test_feeds_in_any_layout_or_alignment(name: str) -> None:
     for offset in (2, 4, 8, 16, 32):  # each alignment in a 64-byte line (2: copied first)
         moved = raw[offset:offset + x.nbytes].view(np.float32).reshape(x.shape)
         moved[...] = x
-        _same(sess.run({key: moved}), want)
+        same_bytes(sess.run({key: moved}), want)
     fortran = np.asfortranarray(x)
     assert not fortran.flags.c_contiguous or x.ndim < 2 or min(x.shape) == 1
-    _same(sess.run({key: fortran}), want)
+    same_bytes(sess.run({key: fortran}), want)
     wide = np.zeros(x.shape[:-1] + (2 * x.shape[-1],), np.float32)
     wide[..., ::2] = x
-    _same(sess.run({key: wide[..., ::2]}), want)  # a strided view: copied first
+    same_bytes(sess.run({key: wide[..., ::2]}), want)  # a strided view: copied first
 
 
 def test_results_are_fresh_and_feeds_untouched() -> None:
     sess = _session("lenet")
-    f = _feeds(sess)
+    f = one_input_feeds(sess)
     before = f["input"].copy()
     sess.run(f), sess.run(f)
     first, = sess.run(f)
     kept = first.copy()
-    second, = sess.run(_feeds(sess, 1))
+    second, = sess.run(one_input_feeds(sess, 1))
     assert not np.shares_memory(first, second)
     assert first.flags.owndata and first.flags.writeable
     assert first.tobytes() == kept.tobytes()  # a later run wrote nothing the caller holds
     first[...] = np.nan  # the caller's to write
-    _same(sess.run(f), [kept])
+    same_bytes(sess.run(f), [kept])
     assert f["input"].tobytes() == before.tobytes()
     assert f["input"] not in sess.backend.frozen  # read in place, nothing kept per feed
 
@@ -100,7 +88,7 @@ def test_a_held_view_of_a_result_is_never_written() -> None:
     """The chain writes its last result again only where nothing else holds it: a view
     the caller keeps (of a result it dropped) holds it."""
     sess = _session("mlp")
-    f, g = _feeds(sess), _feeds(sess, 1)
+    f, g = one_input_feeds(sess), one_input_feeds(sess, 1)
     sess.run(f), sess.run(f)
     assert sess.executor.chained
     row = sess.run(f)[0][0]  # the result dropped, a view of its first row kept
@@ -115,7 +103,7 @@ def test_a_held_view_of_a_result_is_never_written() -> None:
 
 def test_feeds_still_screened() -> None:
     sess = _session("mlp")
-    f = _feeds(sess)
+    f = one_input_feeds(sess)
     sess.run(f), sess.run(f)
     assert sess.executor.chained
     bad = f["input"].copy()
@@ -130,17 +118,17 @@ def test_refused_where_it_would_differ(monkeypatch) -> None:
     """The chain is taken only when it reproduces the plan's run it was built in."""
     monkeypatch.setattr(executor, "same_results", lambda got, want: False)
     sess = _session("mlp")
-    f = _feeds(sess)
+    f = one_input_feeds(sess)
     sess.run(f), sess.run(f)
     assert not sess.executor.chained
-    _same(sess.run(f), sess.executor.run(f))
+    same_bytes(sess.run(f), sess.executor.run(f))
     assert sess.executor.totals["runs"] == 4  # 3 session runs, 1 normal one
 
 
 def test_not_for_graphs_past_the_size_limit(monkeypatch) -> None:
     monkeypatch.setattr(chain, "CHAIN_MAX_BYTES", 0)
     sess = _session("lenet")
-    f = _feeds(sess)
+    f = one_input_feeds(sess)
     sess.run(f), sess.run(f)
     assert not sess.executor.chained
 
@@ -208,7 +196,7 @@ def test_each_link_runs_with_its_own_thread_count(tmp_path) -> None:
     ex._entry = ex._chain_next(ex._compile_entry())
     for seed in range(3):
         g = {"x": np.random.default_rng(seed).standard_normal((64, 512), dtype=np.float32)}
-        _same(sess.run(g), ex.run(g))
+        same_bytes(sess.run(g), ex.run(g))
     assert ex.chained
     # the chain's check run and two chained runs, 4 links each
     assert len(seen) == 12 and all(now == omp == want for now, omp, want in seen)
@@ -234,9 +222,9 @@ def test_eltwise_links_chain_and_two_runtime_inputs_do_not(tmp_path) -> None:
     f = {"x": np.random.default_rng(0).standard_normal((2, 24)).astype(np.float32)}
     sess.run(f), sess.run(f)
     assert sess.executor.chained
-    _same(sess.run(f), sess.executor.run(f))
+    same_bytes(sess.run(f), sess.executor.run(f))
     mixed = _graph_session(tmp_path, [helper.make_node("Relu", ["x"], ["r"]),
                                       helper.make_node("Mul", ["r", "x"], ["y"])])
     mixed.run(f), mixed.run(f)
     assert not mixed.executor.chained  # Mul reads two run-time values: no link
-    _same(mixed.run(f), mixed.executor.run(f))
+    same_bytes(mixed.run(f), mixed.executor.run(f))

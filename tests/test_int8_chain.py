@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_graph_chain import _same  # shapes, dtypes and bytes of every output
+from plan_helpers import same_bytes  # shapes, dtypes and bytes of every output
 
 import hwbench
 from hwbench.graph.executor import Executor
@@ -34,8 +34,8 @@ def test_digits_int8_graphs_run_chained_bit_for_bit(name: str, batch: int) -> No
     assert sess.executor.chained
     for x in feeds:
         got = sess.run({v.name: x})
-        _same(got, sess.executor.run({v.name: x}))  # the op functions, every check
-        _same(got, sess.executor.plan.replay([x.copy()]))  # the plan's prepared calls
+        same_bytes(got, sess.executor.run({v.name: x}))  # the op functions, every check
+        same_bytes(got, sess.executor.plan.replay([x.copy()]))  # the plan's prepared calls
 
 
 def _model(tmp_path, nodes: list, params: dict, shape: tuple, out_shape: tuple) -> str:
@@ -58,7 +58,7 @@ def _chained_and_normal(path: str, feeds: list[np.ndarray]) -> None:
     ex.replay({"x": feeds[0]}), ex.replay({"x": feeds[0]})
     assert ex.chained
     for x in feeds:
-        _same(ex.replay({"x": x}), ex.run({"x": x}))
+        same_bytes(ex.replay({"x": x}), ex.run({"x": x}))
 
 
 def _tied(rng: np.random.Generator, shape: tuple, scale: np.float32) -> np.ndarray:
@@ -159,9 +159,9 @@ def test_began_int8_runs_chained_bit_for_bit() -> None:
     assert sess.executor.chained  # its images: one channel, the NCHW bytes
     for f in feeds:
         got = sess.run(f)
-        _same(got, sess.executor.run(f))
+        same_bytes(got, sess.executor.run(f))
         be = sess.executor.backend
-        _same(got, [be.to_numpy(v) for v in sess.executor.plan.replay([f["z"].copy()])])
+        same_bytes(got, [be.to_numpy(v) for v in sess.executor.plan.replay([f["z"].copy()])])
 
 
 @pytest.mark.parametrize("options", [{}, {"nearest_mode": "round_prefer_ceil"},
@@ -203,6 +203,6 @@ def test_translator_int8_runs_step_chained_bit_for_bit() -> None:
         return step.run(f)
     export.decode(encoder.run, step.run, feeds), export.decode(encoder.run, recorded, feeds)
     assert encoder.executor.step_chained and step.executor.step_chained
-    _same(encoder.run(feeds), encoder.executor.run(feeds))
+    same_bytes(encoder.run(feeds), encoder.executor.run(feeds))
     for f in seen:
-        _same(step.run(f), step.executor.run(f))
+        same_bytes(step.run(f), step.executor.run(f))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plan_helpers import one_input_feeds, same_bytes
 
 import hwbench
 from hwbench.backends import backend_class
@@ -25,35 +26,22 @@ def _session(name: str, batch: int = 1) -> hwbench.Session:
     return hwbench.Session(hwbench.load_model(name, batch=batch), backend="opencl")
 
 
-def _feeds(sess: hwbench.Session, seed: int) -> dict[str, np.ndarray]:
-    v = sess.graph.inputs[0]
-    x = np.random.default_rng(seed).standard_normal(tuple(v.shape)).astype(np.float32)
-    return {v.name: x}
-
-
-def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        assert g.tobytes() == w.tobytes()
-
-
 @pytest.mark.parametrize("batch", [1, 8])
 @pytest.mark.parametrize("name", MODELS)
 def test_recorded_bit_for_bit(name: str, batch: int) -> None:
     sess = _session(name, batch)
-    f = _feeds(sess, 0)
+    f = one_input_feeds(sess, 0)
     sess.run(f)  # traced
     sess.run(f)  # the plan's first replay: the command list is recorded and checked
     assert sess.executor.recorded and not sess.executor.chained
     kept = []
     for seed in range(1, 4):
-        f = _feeds(sess, seed)
+        f = one_input_feeds(sess, seed)
         got = sess.run(f)
-        _same(got, sess.executor.run(f))  # the normal path, every check
+        same_bytes(got, sess.executor.run(f))  # the normal path, every check
         kept.append(([g.copy() for g in got], got))
     for copies, got in kept:  # earlier results are never written by later runs
-        _same(got, copies)
+        same_bytes(got, copies)
     assert sess.executor.totals["runs"] == 8
 
 
@@ -68,19 +56,19 @@ def test_one_wait_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
         return copy(*args, **kwargs)
 
     monkeypatch.setattr(cl, "enqueue_copy", counted)  # before the recording binds it
-    f = _feeds(sess, 0)
+    f = one_input_feeds(sess, 0)
     for _ in range(3):
         sess.run(f)
     assert sess.executor.recorded
     want = sess.executor.run(f)
     blocking.clear()
-    _same(sess.run(f), want)
+    same_bytes(sess.run(f), want)
     assert blocking == [False, True]  # the feed written, the output read: the one wait
 
 
 def test_feeds_still_screened() -> None:
     sess = _session("mlp")
-    f = _feeds(sess, 0)
+    f = one_input_feeds(sess, 0)
     for _ in range(3):
         sess.run(f)
     assert sess.executor.recorded
@@ -92,7 +80,7 @@ def test_feeds_still_screened() -> None:
     with pytest.raises(ArgumentError, match="shape"):
         sess.run(wrong)
     strided = {k: np.asfortranarray(v) for k, v in f.items()}
-    _same(sess.run(strided), sess.executor.run(f))
+    same_bytes(sess.run(strided), sess.executor.run(f))
 
 
 @pytest.mark.parametrize("batch", [1, 2])

@@ -12,10 +12,9 @@ import onnx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from qconv_draws import draw_qconv
+from qconv_draws import draw_qconv, held
 
 from hwbench.backends import get_backend
-from hwbench.backends.cpu.layouts import ChannelsLastArray
 from hwbench.graph.executor import Executor
 from hwbench.graph.onnx_import import load_onnx
 from hwbench.graph.passes import optimize
@@ -35,10 +34,6 @@ pytestmark = pytest.mark.skipif(not availability("cpu")[0], reason="cpu backend 
 @pytest.fixture(scope="module")
 def fast():
     return session_backend("cpu:float32-requant", threads=1)  # channels-last, as a Session
-
-
-def _held(x: np.ndarray) -> ChannelsLastArray:
-    return ChannelsLastArray(np.ascontiguousarray(x.transpose(0, 2, 3, 1)))
 
 
 def _conv_args(g: dict) -> tuple[list, dict]:
@@ -64,7 +59,7 @@ def _mode_conv_then_float_ops(be, args, conv, activation, sy, zy) -> np.ndarray:
     """The mode's own conv codes, then NumPy's DequantizeLinear, the activation (float64,
     rounded to float32) and QuantizeLinear: what the unfused ops compute."""
     x, sx, zx, w, sw, zw, sa, za, bias = args
-    a = be.to_numpy(be.qconv2d(_held(x), sx, zx, be.asarray(w), sw, zw, sa, za,
+    a = be.to_numpy(be.qconv2d(held(x), sx, zx, be.asarray(w), sw, zw, sa, za,
                                be.asarray(bias), **conv))
     f = reference.activation64(dequantize(a, sa, za), activation).astype(np.float32)
     return quantize(f, sy, zy, zy.dtype)
@@ -85,7 +80,7 @@ def test_the_fused_conv_activation_requant_is_the_unfused_ops_codes(fast, data):
     info = np.iinfo(g["y_dtype"])
     zy = g["y_dtype"](g["rng"].integers(info.min // 2 + 64, info.max // 2 + 64))
     x, *rest = args
-    got = fast.qconv_requant(_held(x), *rest[:2], fast.asarray(rest[2]), *rest[3:7],
+    got = fast.qconv_requant(held(x), *rest[:2], fast.asarray(rest[2]), *rest[3:7],
                              fast.asarray(rest[7]), sy, zy, activation=activation, **conv)
     assert got is not None, "the fused convolution declined"
     want = _mode_conv_then_float_ops(fast, args, conv, activation, sy, zy)

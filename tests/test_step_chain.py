@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from plan_helpers import same_bytes
 
 import hwbench
 from hwbench.errors import ArgumentError
@@ -44,13 +45,6 @@ def _feeds(sess: hwbench.Session, seed: int) -> dict[str, np.ndarray]:
     return feeds
 
 
-def _same(got: list[np.ndarray], want: list[np.ndarray]) -> None:
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
-        assert g.dtype == w.dtype and g.shape == w.shape
-        assert g.tobytes() == w.tobytes()
-
-
 def _built(sess: hwbench.Session) -> dict[str, np.ndarray]:
     f = _feeds(sess, 0)
     sess.run(f)  # traced
@@ -67,7 +61,7 @@ def test_decoder_step_chained_bit_for_bit(batch: int) -> None:
     assert sess.executor.step_chained and not sess.executor.chained
     for seed in range(1, 6):
         f = _feeds(sess, seed)
-        _same(sess.run(f), sess.executor.run(f))  # the normal path, every check
+        same_bytes(sess.run(f), sess.executor.run(f))  # the normal path, every check
     sess.run(f)
     times = sess.last_timings  # the chained run's own: feeds in, the calls, outputs out
     assert set(times) == {"transfer_in_s", "compute_s", "transfer_out_s"}
@@ -101,10 +95,10 @@ def test_outputs_fresh_and_feeds_untouched() -> None:
         assert a.flags.owndata and a.flags.writeable
         assert not any(np.shares_memory(a, b) for b in second)
         assert not any(np.shares_memory(a, x) for x in f.values())
-    _same(first, kept)  # a later run wrote nothing the caller holds
+    same_bytes(first, kept)  # a later run wrote nothing the caller holds
     for a in first:
         a[...] = np.nan  # the caller's to write
-    _same(sess.run(f), kept)
+    same_bytes(sess.run(f), kept)
     for k, v in f.items():
         assert v.tobytes() == before[k].tobytes()
 
@@ -116,7 +110,7 @@ def test_feeds_in_any_layout() -> None:
     want = sess.executor.run(f)
     wide = np.zeros(f["states"].shape[:-1] + (2 * f["states"].shape[-1],), np.float32)
     wide[..., ::2] = f["states"]
-    _same(sess.run({**f, "states": wide[..., ::2], "h": np.asfortranarray(f["h"])}), want)
+    same_bytes(sess.run({**f, "states": wide[..., ::2], "h": np.asfortranarray(f["h"])}), want)
 
 
 def test_feeds_still_screened() -> None:
@@ -135,7 +129,7 @@ def test_feeds_still_screened() -> None:
         sess.run({**f, "h": f["h"][:, :4]})
     with pytest.raises(ArgumentError, match="indices"):  # an id past the vocabulary
         sess.run({**f, "previous": np.array([99], np.int64)})
-    _same(sess.run(f), sess.executor.run(f))  # and the chain still serves after
+    same_bytes(sess.run(f), sess.executor.run(f))  # and the chain still serves after
 
 
 def test_huge_finite_feeds_run_as_the_plan_does() -> None:
@@ -144,7 +138,7 @@ def test_huge_finite_feeds_run_as_the_plan_does() -> None:
     sess = _step(1)
     f = _built(sess)
     huge = {**f, "keys_t": np.full_like(f["keys_t"], 1e20)}
-    _same(sess.run(huge), sess.executor.run(huge))
+    same_bytes(sess.run(huge), sess.executor.run(huge))
 
 
 def test_refused_where_it_would_differ(monkeypatch) -> None:
@@ -152,7 +146,7 @@ def test_refused_where_it_would_differ(monkeypatch) -> None:
     sess = _step(1)
     f = _built(sess)
     assert not sess.executor.step_chained
-    _same(sess.run(f), sess.executor.run(f))
+    same_bytes(sess.run(f), sess.executor.run(f))
 
 
 def test_not_for_graphs_past_the_size_limit(monkeypatch) -> None:
@@ -186,10 +180,10 @@ def test_encoder_chained_on_its_traced_lengths(batch: int) -> None:
         plan._fn = unused
         got = sess.run(f)
         plan._fn = replay
-        _same(got, sess.executor.run(f))
+        same_bytes(got, sess.executor.run(f))
     other = export.source_feeds(sources[batch:2 * batch], translator_suite.SEQUENCE)
     assert other["lengths"].tobytes() != lengths.tobytes()
-    _same(sess.run(other), sess.executor.run(other))
+    same_bytes(sess.run(other), sess.executor.run(other))
 
 
 def _graph_session(tmp_path, name: str, inputs: dict, nodes: list, outputs: dict,
@@ -233,7 +227,7 @@ def test_primitive_forms_chain_bit_for_bit(tmp_path) -> None:
     assert "call" in names  # the bound-primitive paths, not NumPy's
     for seed in range(1, 4):
         f = _random(inputs, seed)
-        _same(sess.run(f), sess.executor.run(f))
+        same_bytes(sess.run(f), sess.executor.run(f))
 
 
 def test_numpy_forms_chain_bit_for_bit(tmp_path) -> None:
@@ -252,4 +246,4 @@ def test_numpy_forms_chain_bit_for_bit(tmp_path) -> None:
     assert sess.executor.step_chained
     for seed in range(1, 4):
         f = _random(inputs, seed)
-        _same(sess.run(f), sess.executor.run(f))
+        same_bytes(sess.run(f), sess.executor.run(f))
