@@ -157,3 +157,14 @@ def aligned_bytes(nbytes: int, alignment: int = 4096) -> np.ndarray:
     raw = np.empty(nbytes + alignment, dtype=np.uint8)
     offset = (-raw.ctypes.data) % alignment
     return raw[offset:offset + nbytes]
+
+
+def trim(backend: object) -> None:
+    """Hand back what ``backend`` keeps for reuse and no live array holds (its
+    ``trim_memory``, where it has one: a device memory pool's free blocks, grown scratch
+    buffers). A session's build and its plan's traced run call it, so that a process
+    running model after model (a ``hwbench run`` worker) holds what the current model
+    needs, not the most that any model before it took."""
+    release = getattr(backend, "trim_memory", None)
+    if release is not None:
+        release()

@@ -119,6 +119,7 @@ class Executor:
         self._host_feeds = {v.name for v in graph.inputs if host_reads.get(v.name) == {True}}
         self._free_after = self._lifetimes(set(device_consts))
         self.check_memory(device_consts)
+        memory.trim(backend)  # what sessions before this one left in the backend's pools
         # Uploaded once per executor: the backend may cache work per uploaded array.
         self._weights = {name: backend.asarray(graph.initializers[name])
                          for name in device_consts}
@@ -357,7 +358,7 @@ class Executor:
             "    return results"]
         exec(compile("\n".join(lines) + "\n", f"<entry of {self.graph.name!r}>", "exec"),  # noqa: S102
              ns)
-        return ns["entry"]
+        return ns.pop("entry")  # (left in ns, the function and its globals: a cycle)
 
     def _chain_next(self, entry: Any) -> Any:
         """``entry`` for the plan's first replay (which builds the prepared calls' fast
@@ -391,6 +392,15 @@ class Executor:
             return results
         return first
 
+    def release(self) -> None:
+        """Drop the plan and the generated entry: they refer back to this executor, a
+        cycle that only the garbage collector would free, with every device array of the
+        model in it (``Session`` calls this when it is freed). A later ``replay`` traces
+        anew."""
+        self.plan = None
+        self._entry = None
+        self.chained = False
+
     def _replay_checked(self, feeds: Mapping[str, np.ndarray],
                         output_names: list[str] | None) -> list[np.ndarray]:
         """``replay`` through ``check_feeds`` and ``output_names``: the first (traced) run,
@@ -413,6 +423,7 @@ class Executor:
             self.plan = plan
             self._entry = None if self.time_transfers else self._chain_next(
                 self._compile_entry())
+            memory.trim(be)  # the trace held every value at once; a replay holds far fewer
         else:
             values = self.plan.replay(inputs)
         if output_names is not None:

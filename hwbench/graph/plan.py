@@ -334,7 +334,7 @@ class Plan:
         self.output_locals = {n: names[n] for n in graph.output_names if n in names}
         self.source = "\n".join(lines) + "\n"
         exec(compile(self.source, f"<plan of {graph.name!r}>", "exec"), ns)  # noqa: S102
-        self._fn = ns["replay"]
+        self._fn = ns.pop("replay")  # (left in ns, the function and its globals: a cycle)
         self.prepared_steps = sum(c is not None for c in recipes)  # ``_host_step``s too
 
     def _kernel_call(self, call: _Call, first: bool, inputs: list[str], ns: dict[str, Any],

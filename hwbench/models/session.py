@@ -14,6 +14,7 @@ upload of the weights to the backend's device. ``run`` only validates the feeds 
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -129,6 +130,9 @@ class Session:
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
         self._run = self.executor.replay if plan else self.executor.run
+        # Freed by reference counting, the session frees its device arrays at once: the
+        # executor's plan refers back to it, a cycle the garbage collector would free late.
+        weakref.finalize(self, self.executor.release)
 
     def get_inputs(self) -> list[NodeArg]:
         return [NodeArg(v.name, list(v.shape), _ONNX_TYPES.get(np.dtype(v.dtype), str(v.dtype)))

@@ -257,6 +257,13 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
         host = memory.host_budget() if self.dev.is_cpu else None
         return host if host is not None and host.free < device.free else device
 
+    def trim_memory(self) -> None:
+        """The pool's free blocks and the GEMM engine's scratch go back to the device
+        (``memory.trim``): the pool keeps every block it ever handed out, and on a CPU
+        device that is host memory no other process can have."""
+        self._pool.free_held()
+        self.gemm_engine.scratch.clear()
+
     def allocation_limit(self) -> tuple[int, str] | None:
         return (int(self.dev.device.max_mem_alloc_size),
                 f"CL_DEVICE_MAX_MEM_ALLOC_SIZE of OpenCL device {self.dev.entry.name!r}")

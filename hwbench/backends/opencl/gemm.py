@@ -166,6 +166,11 @@ class Scratch:
             self._buffers[role] = buf
         return buf
 
+    def clear(self) -> None:
+        """Drop every buffer (``OpenclBackend.trim_memory``): the next ``get`` allocates
+        one of the size then needed, not the largest any model before it needed."""
+        self._buffers.clear()
+
 
 class Gemm:
     """SGEMM, conv-as-GEMM and int8 GEMM on one device."""
