@@ -220,7 +220,10 @@ def test_small_gemm_thresholds():
     from hwbench.backends.opencl import small_gemm as sg
     assert sg.rows_per_item(1, 4096, 9216, dot=True) == 1
     assert sg.rows_per_item(2, 4096, 9216, dot=True) == 2
-    assert sg.rows_per_item(3, 4096, 9216, dot=True) is None
+    assert sg.rows_per_item(3, 4096, 9216, dot=True) == 3
+    assert sg.rows_per_item(8, 4096, 9216, dot=True) == 8
+    assert sg.rows_per_item(16, 4096, 9216, dot=True) == 8   # two work-items' rows
+    assert sg.rows_per_item(17, 4096, 9216, dot=True) is None
     assert sg.rows_per_item(1, 4096, 9216, dot=False) is None
     assert sg.rows_per_item(32, 64, 63, dot=False) == 4      # just below 2**17
     assert sg.rows_per_item(32, 64, 64, dot=False) is None   # at 2**17: packed
@@ -230,6 +233,7 @@ def test_small_gemm_thresholds():
 @pytest.mark.parametrize("m,n,k", [
     (1, 1, 1), (1, 9, 7), (1, 8, 8), (2, 17, 33), (3, 40, 40), (8, 8, 8), (9, 15, 16),
     (32, 64, 63), (32, 64, 64), (1, 300, 700), (2, 129, 1030), (3, 129, 1030),
+    (8, 129, 1030), (13, 129, 1030), (16, 65, 1030), (17, 65, 1030),
 ])
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
 @pytest.mark.parametrize("bias_shape", [None, "n", "m1", "mn"])

@@ -8,8 +8,12 @@ in one launch). With at most ``SKINNY_ROWS`` rows and both operands contiguous a
 itself, dot products that read each weight once: 1x9216x4096 96-128 -> 36-57 ms,
 1x2048x1000 1.9-8 -> 0.7-3 ms (busy, best of 8); then eight weight rows streamed at once
 per work-item (``DOT_COLS``) and vec8.cl's loads: 1x9216x4096 51 -> 6-10 ms, 1x4096x1000
-2.1 -> 0.55-0.6 ms (busy, one PoCL thread, device time; MKL: 6 and 0.75-0.9 ms CPU). At 8
-rows, or with B not transposed, the packed engine measured faster above ``SMALL_MACS``.
+2.1 -> 0.55-0.6 ms (busy, one PoCL thread, device time; MKL: 6 and 0.75-0.9 ms CPU). With
+B not transposed the packed engine measured faster above ``SMALL_MACS``. Up to
+``SKINNY_ROWS`` rows (a batch-8 or -16 classifier) the dot kernel, ``DOT_ROWS`` rows per
+work-item, still beats packing B each call (two PoCL threads, busy, best of 6):
+8x4096x9216 37 -> 9 ms, 8x4096x4096 17 -> 4.7 ms, 8x1000x2048 1.9 -> 0.6 ms,
+16x4096x9216 139 -> 66 ms; at 32x4096x4096 the two tie (47 ms).
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ from hwbench.backends.opencl.compiler import kernel_source
 from hwbench.backends.opencl.gemm import LOCAL, Operand, check_int32, i32, vec8_defines
 
 SMALL_MACS = 2**17  # m*n*k below this: one launch, no packing
-SKINNY_ROWS = 2     # m up to this, both operands contiguous along k: the dot kernel
+SKINNY_ROWS = 16    # m up to this, both operands contiguous along k: the dot kernel
+DOT_ROWS = 8        # its rows per work-item (each weight row read from memory m / 8 times)
 ROWS_SMALL = 4      # rows per work-item otherwise
 DOT_COLS = 8        # columns per work-item of gemm_small_dot (its DOT_COLS)
 
@@ -29,7 +34,7 @@ def rows_per_item(m: int, n: int, k: int, dot: bool) -> int | None:
     """ROWS for ``gemm_small`` (``dot``: both operands contiguous along k), or None
     where the packed engine serves better."""
     if dot and m <= SKINNY_ROWS:
-        return m
+        return min(m, DOT_ROWS)
     if m * n * k < SMALL_MACS:
         return min(m, ROWS_SMALL)
     return None
