@@ -419,3 +419,36 @@ def test_softmax_rows_match_the_reference(length):
     np.testing.assert_allclose(out[keep], ref[keep], rtol=1e-5, atol=1e-7)
     if length // 2:
         assert (out[0, 1, length // 2:] == 0.0).all()
+
+
+@pytest.mark.parametrize("shape", [(2, 5, 3, 3), (2, 5, 14, 14), (2, 3, 25, 23), (3, 4, 1, 700)])
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_gather_of_whole_trailing_planes_matches_numpy(be, shape, axis):
+    """Trailing axes taken whole merge into one row (``tensor_ops.collapsed``): rows of 9
+    (``take``), 196 (``take_rows``), 575 and 700 (``take_rows8``, a ragged last eight)."""
+    rng = np.random.default_rng(axis)
+    x = _rand(rng, shape)
+    idx = np.array([shape[axis] - 1, 0, *range(shape[axis])], np.int64)
+    out = be.to_numpy(be.gather(be.asarray(x), idx, axis))
+    np.testing.assert_array_equal(out, np.take(x, idx, axis))
+
+
+def test_slice_of_whole_trailing_planes_matches_numpy(be):
+    """A run of channels with the planes after them whole: one contiguous row per image."""
+    x = _rand(np.random.default_rng(3), (2, 6, 20, 30))
+    out = be.to_numpy(be.slice(be.asarray(x), [1, 0], [4, 30], [1, 3]))
+    np.testing.assert_array_equal(out, x[:, 1:4, :, :])
+
+
+def test_whole_trailing_axes_collapse_into_one_row():
+    from hwbench.backends.opencl.tensor_ops import collapsed, row_runs
+    from hwbench.kernels.spec import TakeProblem
+    idx = np.array([2, 0, 1])
+    p = TakeProblem("gather", (8, 3, 14, 14), (8, 3, 14, 14), (8, 3, 14, 14),
+                    (np.arange(8), idx, np.arange(14), np.arange(14)), axis=1)
+    shape, tables, strides = collapsed(p)
+    assert shape == (8, 3, 196) and strides == [588, 196, 1] and row_runs(tables)
+    np.testing.assert_array_equal(tables[-1], np.arange(196))
+    part = TakeProblem("slice", (8, 3, 14, 14), (8, 3, 14, 10), (8, 3, 14, 10),
+                       (np.arange(8), np.arange(3), np.arange(14), np.arange(2, 12)))
+    assert collapsed(part)[0] == (8, 3, 14, 10)  # the last axis not whole: kept

@@ -59,3 +59,30 @@ __kernel void take_rows(int rows, int len, __global const int *restrict meta,
             dst[t] = src[t];
     }
 }
+
+// take_rows for long rows (a channel Gather's whole planes): a work-item per eight
+// elements and work-groups along the row, which PoCL vectorizes across (its work-items
+// in dimension 0); take_rows' work-groups of 16 rows ran 2.4x slower on 3136-long rows.
+// Work-items: (len / 8 rounded up, rows).
+__kernel void take_rows8(int rows, int len, __global const int *restrict meta,
+                         __global const int *restrict tables, __global const T *restrict x,
+                         __global T *restrict out)
+{
+    const int c0 = get_global_id(0) * 8;
+    const int row = get_global_id(1);
+    if (c0 >= len || row >= rows)
+        return;
+    const int rank = meta[0];
+    int rest = row;
+    long offset = tables[meta[3 * rank]] + c0;
+    for (int d = rank - 2; d >= 0; --d) {
+        const int extent = meta[1 + d];
+        offset += (long)tables[meta[1 + 2 * rank + d] + rest % extent] * meta[1 + rank + d];
+        rest /= extent;
+    }
+    __global const T *src = x + offset;
+    __global T *dst = out + (size_t)row * len + c0;
+    const int count = min(8, len - c0);
+    for (int t = 0; t < count; ++t)
+        dst[t] = src[t];
+}
