@@ -398,8 +398,8 @@ class Executor:
         model in it (``Session`` calls this when it is freed). A later ``replay`` traces
         anew."""
         self.plan = None
-        self._entry = None
-        self.chained = False
+        self._entry = self._plain_entry = None
+        self.chained = self.step_chained = self.recorded = False
 
     def _replay_checked(self, feeds: Mapping[str, np.ndarray],
                         output_names: list[str] | None) -> list[np.ndarray]:
