@@ -144,6 +144,15 @@ def _default_prepared(backend: Any, op: str, problem: Any, kernel: Callable) -> 
     return call
 
 
+def _dying(parts: list[str], names: dict[str, str], free: list[str]) -> tuple[int, ...]:
+    """Positions of a call's arguments (expressions ``parts``) whose values the plan
+    drops after the call and passes once: the call may reuse their memory
+    (``cpu/binary_in_place.py``, which still checks nothing else holds it)."""
+    gone = {names[n] for n in free if names.get(n, "").startswith("v")}
+    args = [a for a in parts if "=" not in a.split("[", 1)[0]]
+    return tuple(i for i, a in enumerate(args) if a in gone and parts.count(a) == 1)
+
+
 class Plan:
     """The replay of one executor's graph (build it from a traced run: ``Plan.trace``)."""
 
@@ -292,6 +301,8 @@ class Plan:
                                     if "=" in a.split("[", 1)[0]))
                     if len(call) == 1 and self.chain_steps[-1] is not None:
                         self.chain_steps[-1] = _chain_call(step, fn, parts, inputs)
+                    if len(call) == 1 and hasattr(fn, "impl"):
+                        fn.dying = _dying(parts, names, free)
                     if enter is not None and enter[0] != entered:
                         lines.append(f"    {enter[1]}()")
                         entered = enter[0]

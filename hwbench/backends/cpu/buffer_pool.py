@@ -87,6 +87,12 @@ class BufferPool:
             else:
                 del self._buckets[size]
 
+    def holds(self, buffer: np.ndarray) -> bool:
+        """Whether ``buffer`` views the memory of one of this pool's buffers."""
+        owner = buffer.base
+        return owner is not None and any(
+            b.base is owner for b in self._buckets.get(buffer.nbytes, ()))
+
     @property
     def nbytes(self) -> int:
         """Bytes the pool holds (free or in use)."""

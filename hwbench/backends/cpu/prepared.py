@@ -56,7 +56,12 @@ def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:
         return kernel(problem, *args, **kwargs)
 
     def first(*args: Any, **kwargs: Any) -> Any:
-        impl[0] = build(backend, problem, kernel, args, kwargs) or plain
+        # the positions of arguments the plan drops after this call (``binary_in_place``)
+        backend._dying = getattr(call, "dying", ())
+        try:
+            impl[0] = build(backend, problem, kernel, args, kwargs) or plain
+        finally:
+            backend._dying = ()
         return impl[0](*args, **kwargs)
 
     impl = [plain if build is None else first]

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.cpu.addresses import address
+from hwbench.backends.cpu.binary_in_place import in_place_binary
 from hwbench.backends.cpu.blocked_layout import concat_in_layout, pool_in_layout
 from hwbench.backends.cpu.bound_primitive import (
     BoundPrimitive,
@@ -461,8 +462,8 @@ def _blocked_constant(be: Any, op: Any, shape: tuple[int, ...], sb: tuple[int, .
 
 
 BUILDERS: dict[str, Callable] = {
-    "CpuBackend._mul": _blocked_binary("binary_mul"),
-    "CpuBackend._add": _blocked_binary("binary_add"),
+    "CpuBackend._mul": in_place_binary("binary_mul", _blocked_binary("binary_mul")),
+    "CpuBackend._add": in_place_binary("binary_add", _blocked_binary("binary_add")),
     "CpuBackend._reshape": _reshape,
     "CpuBackend._conv2d": _conv,
     "CpuBackend._gemm": _gemm,
