@@ -1,0 +1,89 @@
+"""A plan's blocked Mul/Add written into its dying operand (``cpu/binary_in_place.py``):
+taken for a squeeze-and-excitation gate whose activation nothing reads later, bit for bit
+the normal path's and within float32 rounding of the numpy backend's; refused where the
+activation is still read, or aliased, after the Mul."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from plan_helpers import run_both
+
+import hwbench
+from hwbench.backends.cpu import binary_in_place
+from hwbench.models.sample_inputs import batch_feeds
+from hwbench.pytest_plugin import availability
+
+onnx = pytest.importorskip("onnx")
+_ok, _why = availability("cpu")
+pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
+
+
+def se_model(path, tail: list) -> hwbench.Model:
+    """Conv -> c1 (blocked, 40 channels, 20x20) -> GlobalAveragePool -> 1x1 Conv ->
+    Sigmoid -> g; Mul(c1, g) -> m; then ``tail``'s nodes, ending in y."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(5)
+
+    def init(name, shape):
+        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
+        helper.make_node("GlobalAveragePool", ["c1"], ["p"]),
+        helper.make_node("Conv", ["p", "w2", "b2"], ["c2"]),
+        helper.make_node("Sigmoid", ["c2"], ["g"]),
+        helper.make_node("Mul", ["c1", "g"], ["m"]),
+        *(helper.make_node(*n) for n in tail),
+    ]
+    graph = helper.make_graph(
+        nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20, 20])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 24, 20, 20])],
+        [init("w1", (40, 8, 3, 3)), init("b1", (40,)), init("w2", (40, 40, 1, 1)),
+         init("b2", (40,)), init("w3", (24, 40, 1, 1))])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+              str(path))
+    return hwbench.load_model(str(path))
+
+
+def in_place_runs(model: hwbench.Model, monkeypatch, runs: int = 3) -> int:
+    """How many Mul calls (40 channels) wrote into their operand over ``runs`` plan runs, each
+    checked byte for byte against the normal path and against the numpy backend."""
+    written: list[int] = []
+    real = binary_in_place._blocked
+
+    def spy(buffer, shape, *rest):
+        if shape[1] == 40:  # the Mul, not a tail's Add
+            written.append(buffer.ctypes.data)
+        return real(buffer, shape, *rest)
+    monkeypatch.setattr(binary_in_place, "_blocked", spy)
+    sess = hwbench.Session(model, "cpu", threads=1)
+    ref = hwbench.Session(model, "numpy")
+    for seed in range(runs):
+        feeds = batch_feeds(model.graph, 1, seed=seed)[0]
+        run_both(sess, feeds)
+        got, want = sess.run(feeds)[0], ref.run(feeds)[0]
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    return len(written)
+
+
+def test_a_gate_mul_whose_activation_dies_writes_into_it(tmp_path, monkeypatch):
+    model = se_model(tmp_path / "se.onnx", [("Conv", ["m", "w3"], ["y"])])
+    # two plan runs a seed; the first traces, the second builds the fast path (its
+    # ``*args`` hold the operand): every later one writes in place
+    assert in_place_runs(model, monkeypatch, runs=4) == 4 * 2 - 2
+    monkeypatch.setattr(binary_in_place, "ENABLED", False)
+    assert in_place_runs(model, monkeypatch) == 0
+
+
+@pytest.mark.parametrize("tail", [
+    # c1 read again after the Mul: the plan does not drop it there
+    [("Conv", ["m", "w3"], ["y1"]), ("Conv", ["c1", "w3"], ["y2"]), ("Add", ["y1", "y2"], ["y"])],
+    # c1 dropped at the Mul, but an Identity's alias of it read later
+    [("Identity", ["c1"], ["a"]), ("Conv", ["m", "w3"], ["y1"]), ("Conv", ["a", "w3"], ["y2"]),
+     ("Add", ["y1", "y2"], ["y"])],
+], ids=["read-later", "aliased"])
+def test_an_activation_read_after_the_mul_is_not_overwritten(tmp_path, monkeypatch, tail):
+    model = se_model(tmp_path / "se.onnx", tail)
+    assert in_place_runs(model, monkeypatch) == 0
