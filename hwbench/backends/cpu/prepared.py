@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hwbench.backends.cpu import channel_shuffle, int8_links
+from hwbench.backends.cpu.binary_in_place import BUILDING
 from hwbench.backends.cpu.int8_prepared import INT8_BUILDERS
 from hwbench.backends.cpu.prepared_kernels import BUILDERS as FLOAT_BUILDERS
 from hwbench.backends.cpu.prepared_kernels import builder_for as float_builder_for
@@ -57,11 +58,11 @@ def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:
 
     def first(*args: Any, **kwargs: Any) -> Any:
         # the positions of arguments the plan drops after this call (``binary_in_place``)
-        backend._dying = getattr(call, "dying", ())
+        BUILDING.dying = getattr(call, "dying", ())
         try:
             impl[0] = build(backend, problem, kernel, args, kwargs) or plain
         finally:
-            backend._dying = ()
+            BUILDING.dying = ()
         return impl[0](*args, **kwargs)
 
     impl = [plain if build is None else first]
