@@ -6,8 +6,8 @@ activation that nothing reads after it; written to a fresh pool buffer, its outp
 a second multi-megabyte stream of cache lines. oneDNN's binary primitive runs in place
 (src0 = dst, same descriptor), bit for bit the same: at batch 1, one thread (CPU time,
 busy VM, two sessions alternating in one process) EfficientNet-B0 ran 1.4 % faster
-(14.11 -> 13.91 ms), MobileNet v3 3.8 % (7.05 -> 6.79 ms); B0's 16 SE Muls alone 196 ->
-128 µs (``scripts/se_block_ab.py``).
+(14.11 -> 13.91 ms), MobileNet v3 3.8 % (7.05 -> 6.79 ms); the SE Mul primitive alone 196 ->
+128 µs over B0's ten SE shapes, each once (``scripts/se_block_ab.py``).
 
 Two checks make it safe. The plan says which arguments' values it drops after the step
 (``Plan._compile`` sets the prepared call's ``dying``, which ``prepared.prepared_call``
