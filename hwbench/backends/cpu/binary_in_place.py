@@ -5,9 +5,10 @@ An SE block's gate Mul (EfficientNet's, MobileNet v3's) reads a (1, C, H, W) nCh
 activation that nothing reads after it; written to a fresh pool buffer, its output costs
 a second multi-megabyte stream of cache lines. oneDNN's binary primitive runs in place
 (src0 = dst, same descriptor), bit for bit the same: at batch 1, one thread (CPU time,
-busy VM, two sessions alternating in one process) EfficientNet-B0 ran 1.4-2.6 % faster
-in five runs (14.11 -> 13.91 ms in one), MobileNet v3 (8 such Muls, smaller) 0.98-1.04x,
-within noise, in four; the SE Mul primitive alone 196 ->
+busy VM, two sessions alternating in one process, ``scripts/in_place_ab.py``)
+EfficientNet-B0 ran 1.4-3.8 % faster in six runs (13.98 -> 13.47 ms in the last),
+MobileNet v3 (8 such Muls, smaller) 0.98-1.04x, within noise, in four; the SE Mul
+primitive alone 196 ->
 128 µs over B0's ten SE shapes, each once (``scripts/se_block_ab.py``).
 
 Two checks make it safe. The plan says which arguments' values it drops after the step
