@@ -8,8 +8,8 @@ a second multi-megabyte stream of cache lines. oneDNN's binary primitive runs in
 busy VM, two sessions alternating in one process, ``scripts/in_place_ab.py``)
 EfficientNet-B0 ran 1.4-3.8 % faster in six runs (13.98 -> 13.47 ms in the last),
 MobileNet v3 (8 such Muls, smaller) 0.98-1.04x, within noise, in four; the SE Mul
-primitive alone 196 ->
-128 µs over B0's ten SE shapes, each once (``scripts/se_block_ab.py``).
+primitive alone 196 -> 128 µs over B0's ten SE shapes, each once
+(``scripts/se_block_ab.py``).
 
 Two checks make it safe. The plan says which arguments' values it drops after the step
 (``Plan._compile`` sets the prepared call's ``dying``, which ``prepared.prepared_call``
