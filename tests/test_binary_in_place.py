@@ -87,3 +87,33 @@ def test_a_gate_mul_whose_activation_dies_writes_into_it(tmp_path, monkeypatch):
 def test_an_activation_read_after_the_mul_is_not_overwritten(tmp_path, monkeypatch, tail):
     model = se_model(tmp_path / "se.onnx", tail)
     assert in_place_runs(model, monkeypatch) == 0
+
+
+def test_exclusive_refuses_an_aliased_operand_a_viewed_buffer_and_one_of_no_pool():
+    """``exclusive`` as the plan's call meets it (a local, the call's parameter and
+    local): True for a pool buffer nothing else holds, False with one more reference
+    to the operand, to its memory, or for memory the pool does not hold."""
+    from hwbench.backends import get_backend
+    from hwbench.backends.cpu.layouts import BLOCKED_TAG, BlockedArray
+
+    be = get_backend("cpu", keep_blocked=True, threads=1)
+    md = be.dnnl.memory_desc((1, 32, 32, 32), "f32", tag=BLOCKED_TAG)
+
+    def call(a):  # the plan's call: its parameter and its local
+        full = a
+        return binary_in_place.exclusive(be, full)
+
+    x = BlockedArray(be._buffers.empty(md.size, np.uint8), (1, 32, 32, 32), md, None)
+    # (each result taken before its assert: pytest's rewritten asserts hold the argument)
+    alone = call(x)
+    alias = x
+    aliased = call(x)
+    del alias
+    view = x.buffer[:64]
+    viewed = call(x)
+    del view
+    again = call(x)
+    raw = np.empty(md.size + 64, np.uint8)  # memory no pool holds, one other holder
+    y = BlockedArray(raw[:md.size], (1, 32, 32, 32), md, None)
+    foreign = call(y)
+    assert (alone, aliased, viewed, again, foreign) == (True, False, False, True, False)
