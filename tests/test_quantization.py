@@ -302,3 +302,35 @@ def test_onnxruntime_qdq_models_run_on_the_integer_kernels(tmp_path, digits_test
         want = theirs.run(None, {qdq.inputs[0]: x[i:i + 1]})[0]
         assert ours.argmax() == want.argmax()
         np.testing.assert_allclose(ours, want, atol=2 / 255)  # onnxruntime rounds in float
+
+
+def test_calibrates_a_graph_that_cannot_change_its_batch(tmp_path) -> None:
+    """A constant concatenated at batch 1 (ViT's class token) pins the graph's batch:
+    calibration then runs the samples at that batch, one run each, and the ranges cover
+    every sample (min/max over all eight, not the first's)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from hwbench.models.quantization import calibration_ranges
+
+    rng = np.random.default_rng(0)
+    token = numpy_helper.from_array(rng.standard_normal((1, 2)).astype(np.float32), "token")
+    w = numpy_helper.from_array(rng.standard_normal((6, 3)).astype(np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("Concat", ["token", "x"], ["t"], axis=1),
+         helper.make_node("MatMul", ["t", "w"], ["y"])], "pinned",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 3])], [token, w])
+    path = tmp_path / "pinned.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    model = hwbench.load_model(str(path))
+    with pytest.raises(HwbenchError):
+        model.with_batch(8)  # what calibration asked for before
+    samples = default_calibration(model)
+    assert len(samples) > 1
+    ranges = calibration_ranges(model)
+    tokens = np.broadcast_to(numpy_helper.to_array(token), (len(samples), 2))
+    y = np.concatenate([tokens, samples], axis=1) @ numpy_helper.to_array(w)
+    assert ranges["y"].low == pytest.approx(y.min(), rel=1e-5)
+    assert ranges["y"].high == pytest.approx(y.max(), rel=1e-5)
+    (out,) = hwbench.Session(quantize_model(model), backend="numpy").run({"x": samples[:1]})
+    assert out.shape == (1, 3)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from hwbench.backends import Backend, get_backend
-from hwbench.errors import ArgumentError
+from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.passes import optimize
 from hwbench.graph.quantize import TensorRange, calibrate, is_quantized, quantize_graph
 from hwbench.models import digits, sample_inputs
@@ -68,6 +68,20 @@ def _check_samples(model: Model, samples: np.ndarray) -> np.ndarray:
     return samples
 
 
+def _calibration_runs(model: Model, chunk: np.ndarray) -> list[tuple]:
+    """(graph, samples) runs over ``chunk``: one run at the chunk's size, or, for a graph
+    that cannot change its batch (ViT-B/16's class token folded in at its batch), runs at
+    the model's own batch size (a remainder shorter than it is left out)."""
+    try:
+        return [(optimize(model.with_batch(len(chunk)).graph), chunk)]
+    except UnsupportedError:
+        own = model.input_shapes[model.inputs[0]][0]
+        if not isinstance(own, int) or own > len(chunk):
+            raise
+        graph = optimize(model.graph)
+        return [(graph, chunk[i:i + own]) for i in range(0, len(chunk) - own + 1, own)]
+
+
 def calibration_ranges(model: Model, calibration: np.ndarray | Sequence[Mapping] | None = None,
                        ) -> dict[str, TensorRange]:
     """Ranges of the tensors quantization needs, over the calibration samples."""
@@ -82,10 +96,9 @@ def calibration_ranges(model: Model, calibration: np.ndarray | Sequence[Mapping]
         backend = calibration_backend()
         ranges: dict[str, TensorRange] = {}
         for start in range(0, len(samples), CHUNK):
-            chunk = samples[start:start + CHUNK]
-            graph = optimize(model.with_batch(len(chunk)).graph)
-            for name, r in calibrate(graph, [{model.inputs[0]: chunk}], backend).items():
-                ranges[name] = ranges[name].union(r) if name in ranges else r
+            for graph, part in _calibration_runs(model, samples[start:start + CHUNK]):
+                for name, r in calibrate(graph, [{model.inputs[0]: part}], backend).items():
+                    ranges[name] = ranges[name].union(r) if name in ranges else r
         return ranges
     if not isinstance(calibration, Sequence) or not all(
             isinstance(f, Mapping) for f in calibration):
