@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from plan_helpers import run_both
+from plan_helpers import run_both, se_model
 
 import hwbench
 from hwbench.backends.cpu import binary_in_place
@@ -17,34 +17,6 @@ from hwbench.pytest_plugin import availability
 onnx = pytest.importorskip("onnx")
 _ok, _why = availability("cpu")
 pytestmark = pytest.mark.skipif(not _ok, reason=f"cpu backend unavailable: {_why}")
-
-
-def se_model(path, tail: list) -> hwbench.Model:
-    """Conv -> c1 (blocked, 40 channels, 20x20) -> GlobalAveragePool -> 1x1 Conv ->
-    Sigmoid -> g; Mul(c1, g) -> m; then ``tail``'s nodes, ending in y."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(5)
-
-    def init(name, shape):
-        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
-
-    nodes = [
-        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
-        helper.make_node("GlobalAveragePool", ["c1"], ["p"]),
-        helper.make_node("Conv", ["p", "w2", "b2"], ["c2"]),
-        helper.make_node("Sigmoid", ["c2"], ["g"]),
-        helper.make_node("Mul", ["c1", "g"], ["m"]),
-        *(helper.make_node(*n) for n in tail),
-    ]
-    graph = helper.make_graph(
-        nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20, 20])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 24, 20, 20])],
-        [init("w1", (40, 8, 3, 3)), init("b1", (40,)), init("w2", (40, 40, 1, 1)),
-         init("b2", (40,)), init("w3", (24, 40, 1, 1))])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
-              str(path))
-    return hwbench.load_model(str(path))
 
 
 def in_place_runs(model: hwbench.Model, monkeypatch, runs: int = 3) -> int:

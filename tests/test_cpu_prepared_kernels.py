@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from plan_helpers import prepared, run_both
+from plan_helpers import prepared, run_both, se_model
 
 import hwbench
 from hwbench.backends.cpu.onednn import ARG_DST, ARG_SRC
@@ -157,30 +157,8 @@ def test_blocked_mul_and_add_replay_bit_for_bit(tmp_path):
     """A squeeze-and-excitation gate (GlobalAveragePool, Conv, Sigmoid) multiplied into a
     blocked activation from either side, and the two products added: each Mul and the
     Add replays the binary primitive directly (a fast path), as the kernel computed."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(3)
-
-    def init(name, shape):
-        return numpy_helper.from_array(rng.standard_normal(shape).astype(np.float32), name)
-
-    nodes = [
-        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], pads=[1, 1, 1, 1]),
-        helper.make_node("GlobalAveragePool", ["c1"], ["p"]),
-        helper.make_node("Conv", ["p", "w2", "b2"], ["c2"]),
-        helper.make_node("Sigmoid", ["c2"], ["g"]),
-        helper.make_node("Mul", ["c1", "g"], ["m1"]),
-        helper.make_node("Mul", ["g", "c1"], ["m2"]),
-        helper.make_node("Add", ["m1", "m2"], ["y"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "se", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 20, 20])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 40, 20, 20])],
-        [init("w1", (40, 8, 3, 3)), init("b1", (40,)), init("w2", (40, 40, 1, 1)),
-         init("b2", (40,))])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
-              str(tmp_path / "se.onnx"))
-    model = hwbench.load_model(str(tmp_path / "se.onnx"))
+    model = se_model(tmp_path / "se.onnx", [("Mul", ["g", "c1"], ["m2"]),
+                                            ("Add", ["m", "m2"], ["y"])], out_channels=40)
     sess = hwbench.Session(model, "cpu", threads=1)
     for seed in range(3):
         run_both(sess, batch_feeds(model.graph, 1, seed=seed)[0])
