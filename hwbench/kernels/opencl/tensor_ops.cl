@@ -27,6 +27,22 @@ __kernel void take(int n, __global const int *restrict meta, __global const int 
     out[i] = border ? fill : x[offset];
 }
 
+// The offset in x of element c0 of row ``row`` of a take_rows output: the last axis' run
+// starts at its table's first entry (stride 1), the other axes read their tables.
+static inline long row_offset(int row, int c0, __global const int *restrict meta,
+                              __global const int *restrict tables)
+{
+    const int rank = meta[0];
+    int rest = row;
+    long offset = tables[meta[3 * rank]] + c0;
+    for (int d = rank - 2; d >= 0; --d) {
+        const int extent = meta[1 + d];
+        offset += (long)tables[meta[1 + 2 * rank + d] + rest % extent] * meta[1 + rank + d];
+        rest /= extent;
+    }
+    return offset;
+}
+
 // take when the last axis' table is one contiguous run (Slice and Split along the last
 // axis, GPT-2's q/k/v out of one (S, 3 * 768) product, or any slice of leading axes) and
 // nothing is filled: the row's offset from the tables once per 16 elements, then a plain
@@ -41,15 +57,7 @@ __kernel void take_rows(int rows, int len, __global const int *restrict meta,
     const int row = get_global_id(1);
     if (c0 >= len || row >= rows)
         return;
-    const int rank = meta[0];
-    int rest = row;
-    long offset = tables[meta[3 * rank]] + c0;  // the last axis: stride 1, its run's start
-    for (int d = rank - 2; d >= 0; --d) {
-        const int extent = meta[1 + d];
-        offset += (long)tables[meta[1 + 2 * rank + d] + rest % extent] * meta[1 + rank + d];
-        rest /= extent;
-    }
-    __global const T *src = x + offset;
+    __global const T *src = x + row_offset(row, c0, meta, tables);
     __global T *dst = out + (size_t)row * len + c0;
     if (c0 + 16 <= len) {
         for (int t = 0; t < 16; ++t)
@@ -72,15 +80,7 @@ __kernel void take_rows8(int rows, int len, __global const int *restrict meta,
     const int row = get_global_id(1);
     if (c0 >= len || row >= rows)
         return;
-    const int rank = meta[0];
-    int rest = row;
-    long offset = tables[meta[3 * rank]] + c0;
-    for (int d = rank - 2; d >= 0; --d) {
-        const int extent = meta[1 + d];
-        offset += (long)tables[meta[1 + 2 * rank + d] + rest % extent] * meta[1 + rank + d];
-        rest /= extent;
-    }
-    __global const T *src = x + offset;
+    __global const T *src = x + row_offset(row, c0, meta, tables);
     __global T *dst = out + (size_t)row * len + c0;
     const int count = min(8, len - c0);
     for (int t = 0; t < count; ++t)
