@@ -55,14 +55,16 @@ def _conv_args(g: dict) -> tuple[list, dict]:
     return [x, sx, zx, w, sw, np.int8(0), sa, za, bias], conv
 
 
-def _mode_conv_then_float_ops(be, args, conv, activation, sy, zy) -> np.ndarray:
+def _mode_conv_then_float_ops(be, args, conv, activation, sy, zy,
+                              ) -> tuple[np.ndarray, np.ndarray]:
     """The mode's own conv codes, then NumPy's DequantizeLinear, the activation (float64,
-    rounded to float32) and QuantizeLinear: what the unfused ops compute."""
+    rounded to float32) and QuantizeLinear: what the unfused ops compute; and the
+    activation's float64 value in output steps (``f / sy + zy``, before rounding)."""
     x, sx, zx, w, sw, zw, sa, za, bias = args
     a = be.to_numpy(be.qconv2d(held(x), sx, zx, be.asarray(w), sw, zw, sa, za,
                                be.asarray(bias), **conv))
-    f = reference.activation64(dequantize(a, sa, za), activation).astype(np.float32)
-    return quantize(f, sy, zy, zy.dtype)
+    f = reference.activation64(dequantize(a, sa, za), activation)
+    return quantize(f.astype(np.float32), sy, zy, zy.dtype), f / float(sy) + float(zy)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -83,11 +85,15 @@ def test_the_fused_conv_activation_requant_is_the_unfused_ops_codes(fast, data):
     got = fast.qconv_requant(held(x), *rest[:2], fast.asarray(rest[2]), *rest[3:7],
                              fast.asarray(rest[7]), sy, zy, activation=activation, **conv)
     assert got is not None, "the fused convolution declined"
-    want = _mode_conv_then_float_ops(fast, args, conv, activation, sy, zy)
+    want, steps = _mode_conv_then_float_ops(fast, args, conv, activation, sy, zy)
     got = fast.to_numpy(got)
     assert got.dtype == want.dtype and got.shape == want.shape
     diff = np.abs(got.astype(np.int64) - want.astype(np.int64))
-    assert diff.max(initial=0) <= 1 and np.count_nonzero(diff) <= max(1, got.size // 200)
+    assert diff.max(initial=0) <= 1  # the mode's contract
+    # and a code differs only where the exact value sits at a rounding boundary (within
+    # the post-op's float32 error): one such conv code can repeat at many positions
+    ties = np.abs(np.abs(steps - np.floor(steps)) - 0.5)
+    assert np.all(ties[diff != 0] < 1e-3), steps[diff != 0]
 
 
 # -- the graph pass and sessions --------------------------------------------------------
