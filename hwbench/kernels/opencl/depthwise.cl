@@ -25,6 +25,33 @@ inline float8 load8_even(__global const float *p)
                           (p)[5 * SW], (p)[6 * SW], (p)[7 * SW])
 #endif
 
+// Eight outputs at out + o (``lanes`` of them inside the row, at least one): + residual,
+// the activation, stored. A row's last, partial block (all of them when OW < 8:
+// EfficientNet's 7x7 stages) keeps the residual and activation on the float8, whose exp
+// (SiLU) PoCL vectorizes; the scalar exp ran 11x slower per element, and 0.24 -> 0.69 ms
+// at 1152x7x7, 5x5.
+inline void finish8(float8 acc, size_t o, int lanes, __global const float *restrict residual,
+                    int has_residual, int act, __global float *restrict out)
+{
+    if (lanes >= 8) {
+        if (has_residual)
+            acc += LOADU8(residual + o);
+        ACTIVATE(float8, acc, act);
+        STOREU8(acc, out + o);
+        return;
+    }
+    float v[8];
+    if (has_residual) {
+        for (int j = 0; j < 8; ++j)
+            v[j] = j < lanes ? residual[o + j] : 0.0f;
+        acc += vload8(0, v);
+    }
+    ACTIVATE(float8, acc, act);
+    vstore8(acc, 0, v);
+    for (int j = 0; j < lanes; ++j)
+        out[o + j] = v[j];
+}
+
 __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
                         __global const float *restrict w, int K, int OH, int OW, int planes,
                         __global const float *restrict bias, int has_bias,
@@ -48,28 +75,8 @@ __kernel void depthwise(__global const float *restrict xp, int HP, int WP,
     }
     if (has_bias)
         acc += bias[k];
-    const size_t o = ((size_t)plane * OH + oh) * OW + ow;
-    if (ow + 8 <= OW) {
-        if (has_residual)
-            acc += LOADU8(residual + o);
-        ACTIVATE(float8, acc, act);
-        STOREU8(acc, out + o);
-        return;
-    }
-    // A row's last, partial block (all of them when OW < 8: EfficientNet's 7x7 stages):
-    // residual and activation still on the float8, whose exp (SiLU) PoCL vectorizes; the
-    // scalar exp ran 11x slower per element, and 0.24 -> 0.69 ms at 1152x7x7, 5x5.
-    const int lanes = OW - ow;
-    float v[8];
-    if (has_residual) {
-        for (int j = 0; j < 8; ++j)
-            v[j] = j < lanes ? residual[o + j] : 0.0f;
-        acc += vload8(0, v);
-    }
-    ACTIVATE(float8, acc, act);
-    vstore8(acc, 0, v);
-    for (int j = 0; j < lanes; ++j)
-        out[o + j] = v[j];
+    finish8(acc, ((size_t)plane * OH + oh) * OW + ow, OW - ow, residual, has_residual, act,
+            out);
 }
 
 // The same window over a whole output row per work-item (work-items (1, oh, n * K + k),
@@ -105,24 +112,6 @@ __kernel void depthwise_rows(__global const float *restrict xp, int HP, int WP,
         }
         if (has_bias)
             acc += b;
-        const size_t o = o0 + ow;
-        if (ow + 8 <= OW) {
-            if (has_residual)
-                acc += LOADU8(residual + o);
-            ACTIVATE(float8, acc, act);
-            STOREU8(acc, out + o);
-            continue;
-        }
-        const int lanes = OW - ow;
-        float v[8];
-        if (has_residual) {
-            for (int j = 0; j < 8; ++j)
-                v[j] = j < lanes ? residual[o + j] : 0.0f;
-            acc += vload8(0, v);
-        }
-        ACTIVATE(float8, acc, act);
-        vstore8(acc, 0, v);
-        for (int j = 0; j < lanes; ++j)
-            out[o + j] = v[j];
+        finish8(acc, o0 + ow, OW - ow, residual, has_residual, act, out);
     }
 }

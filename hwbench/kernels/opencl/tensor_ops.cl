@@ -29,8 +29,8 @@ __kernel void take(int n, __global const int *restrict meta, __global const int 
 
 // The offset in x of element c0 of row ``row`` of a take_rows output: the last axis' run
 // starts at its table's first entry (stride 1), the other axes read their tables.
-static inline long row_offset(int row, int c0, __global const int *restrict meta,
-                              __global const int *restrict tables)
+inline long row_offset(int row, int c0, __global const int *restrict meta,
+                       __global const int *restrict tables)
 {
     const int rank = meta[0];
     int rest = row;
