@@ -22,6 +22,7 @@ import functools
 
 import numpy as np
 import pytest
+from node_cases import listed_node, outputs_beside_expected
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
 from onnx.helper import get_attribute_value  # noqa: E402
@@ -70,14 +71,9 @@ def run_node(be, node, inputs: list[np.ndarray]) -> np.ndarray:
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_onnx_node(backend, node_tests, name):
     case = node_tests[name]
-    node = case.model.graph.node[0]
-    assert [op for op, names in NODE_TESTS.items() if name in names] == [node.op_type]
-    for inputs, expected in case.data_sets:
-        result = run_node(backend, node, list(inputs))
-        want = expected[0]
-        assert result.shape == want.shape
-        assert result.dtype == want.dtype
+    node = listed_node(case, NODE_TESTS, name)
+    for got, want in outputs_beside_expected(case, lambda inputs: run_node(backend, node, inputs)):
         if want.dtype == bool:
-            np.testing.assert_array_equal(result, want)
+            np.testing.assert_array_equal(got, want)
         else:
-            np.testing.assert_allclose(result, want, rtol=case.rtol, atol=case.atol)
+            np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol)

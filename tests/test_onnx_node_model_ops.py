@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from node_cases import listed_node, outputs_beside_expected
 
 from hwbench.kernels.spec import onnx_conv_padding
 
@@ -119,11 +120,6 @@ def run_node(be, node, inputs: list[np.ndarray]) -> np.ndarray:
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_onnx_node(backend, node_tests, name):
     case = node_tests[name]
-    node = case.model.graph.node[0]
-    assert [op for op, names in NODE_TESTS.items() if name in names] == [node.op_type]
-    for inputs, expected in case.data_sets:
-        result = run_node(backend, node, list(inputs))
-        want = expected[0]
-        assert result.shape == want.shape
-        assert result.dtype == want.dtype
-        np.testing.assert_allclose(result, want, rtol=case.rtol, atol=case.atol)
+    node = listed_node(case, NODE_TESTS, name)
+    for got, want in outputs_beside_expected(case, lambda inputs: run_node(backend, node, inputs)):
+        np.testing.assert_allclose(got, want, rtol=case.rtol, atol=case.atol)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from node_cases import listed_node, outputs_beside_expected
 from tolerances import assert_node_close
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
@@ -47,12 +48,6 @@ def run_node(be, node, inputs: list[np.ndarray]) -> list[np.ndarray]:
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_onnx_node(backend, node_tests, name):
     case = node_tests[name]
-    node = case.model.graph.node[0]
-    assert [op for op, names in NODE_TESTS.items() if name in names] == [node.op_type]
-    for inputs, expected in case.data_sets:
-        results = run_node(backend, node, list(inputs))
-        assert len(results) == len(expected)
-        for got, want in zip(results, expected, strict=True):
-            assert got.shape == want.shape
-            assert got.dtype == want.dtype
-            assert_node_close(backend, node.op_type, got, want, case.rtol, case.atol)
+    node = listed_node(case, NODE_TESTS, name)
+    for got, want in outputs_beside_expected(case, lambda inputs: run_node(backend, node, inputs)):
+        assert_node_close(backend, node.op_type, got, want, case.rtol, case.atol)

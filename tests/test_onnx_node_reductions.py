@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from node_cases import listed_node, outputs_beside_expected, run_with_constant_inputs
 from tolerances import assert_node_close
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
-from onnx import numpy_helper  # noqa: E402
 from onnx.helper import get_attribute_value  # noqa: E402
 
 from hwbench.kernels.spec import REDUCE_OPS  # noqa: E402
@@ -75,14 +75,9 @@ def run_node(be, node, inputs: list[np.ndarray]) -> np.ndarray:
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_onnx_node(backend, node_tests, name):
     case = node_tests[name]
-    node = case.model.graph.node[0]
-    assert [op for op, names in NODE_TESTS.items() if name in names] == [node.op_type]
-    for inputs, expected in case.data_sets:
-        result = run_node(backend, node, list(inputs))
-        want = expected[0]
-        assert result.shape == want.shape
-        assert result.dtype == want.dtype
-        assert_node_close(backend, node.op_type, result, want, case.rtol, case.atol)
+    node = listed_node(case, NODE_TESTS, name)
+    for got, want in outputs_beside_expected(case, lambda inputs: run_node(backend, node, inputs)):
+        assert_node_close(backend, node.op_type, got, want, case.rtol, case.atol)
 
 
 @pytest.mark.node_test(level="graph")
@@ -90,21 +85,10 @@ def test_onnx_node(backend, node_tests, name):
 def test_node_test_with_constant_axes_through_the_graph_layer(backend, node_tests, name):
     """The case's axes input made an initializer: import, folding, shape inference and the
     executor then run it as a model with constant axes would."""
-    from hwbench.graph.onnx_import import load_onnx
-    from hwbench.graph.passes import fold_constants, set_output_shapes
-    from hwbench.models import Model, Session
-
     case = node_tests[name]
+    assert [i.name for i in case.model.graph.input][1:] == ["axes"]
     for inputs, expected in case.data_sets:
-        model = onnx.ModelProto()
-        model.CopyFrom(case.model)
-        axes = model.graph.input[1]
-        assert axes.name == "axes"
-        model.graph.initializer.append(numpy_helper.from_array(inputs[1], "axes"))
-        model.graph.input.remove(axes)
-        graph = set_output_shapes(fold_constants(load_onnx(model)))
-        (got,) = Session(Model(name, graph), backend=backend).run({graph.input_names[0]:
-                                                                    inputs[0]})
+        got = run_with_constant_inputs(case, name, inputs, backend)
         assert got.shape == expected[0].shape
         np.testing.assert_allclose(got, expected[0], rtol=case.rtol, atol=case.atol)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from node_cases import case_opset, listed_node, outputs_beside_expected
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
 from onnx.helper import get_attribute_value  # noqa: E402
@@ -109,13 +110,7 @@ def run_node(be, node, inputs: list, opset: int) -> list[np.ndarray]:
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_onnx_node(backend, node_tests, name):
     case = node_tests[name]
-    node = case.model.graph.node[0]
-    assert [op for op, names in NODE_TESTS.items() if name in names] == [node.op_type]
-    opset = next(o.version for o in case.model.opset_import if o.domain in ("", "ai.onnx"))
-    for inputs, expected in case.data_sets:
-        results = run_node(backend, node, list(inputs), opset)
-        assert len(results) == len(expected)
-        for result, want in zip(results, expected, strict=True):
-            assert result.shape == want.shape
-            assert result.dtype == want.dtype
-            np.testing.assert_array_equal(result, want)  # data movement is exact
+    node, opset = listed_node(case, NODE_TESTS, name), case_opset(case)
+    for got, want in outputs_beside_expected(
+            case, lambda inputs: run_node(backend, node, inputs, opset)):
+        np.testing.assert_array_equal(got, want)  # data movement is exact

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from node_cases import case_opset, listed_node, outputs_beside_expected, run_with_constant_inputs
 
 onnx = pytest.importorskip("onnx", reason="the onnx wheel (pip install 'hwbench[test]')")
-from onnx import numpy_helper  # noqa: E402
 from onnx.helper import get_attribute_value  # noqa: E402
 from tolerances import assert_node_close  # noqa: E402
 
@@ -59,10 +59,6 @@ ALL_NAMES = [name for names in NODE_TESTS.values() for name in names]
 RUNTIME_SCALE_CASES = set(NODE_TESTS["Resize"]) | set(NODE_TESTS["Upsample"])
 
 
-def _opset(case) -> int:
-    return next(o.version for o in case.model.opset_import if o.domain in ("", "ai.onnx"))
-
-
 def _node(onnx_node) -> Node:
     attrs = {a.name: get_attribute_value(a) for a in onnx_node.attribute}
     return Node(onnx_node.op_type, list(onnx_node.input), list(onnx_node.output), attrs,
@@ -88,14 +84,10 @@ def run_node(be, onnx_node, inputs: list[np.ndarray], opset: int) -> np.ndarray:
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_onnx_node(backend, node_tests, name):
     case = node_tests[name]
-    node = case.model.graph.node[0]
-    assert [op for op, names in NODE_TESTS.items() if name in names] == [node.op_type]
-    for inputs, expected in case.data_sets:
-        result = run_node(backend, node, list(inputs), _opset(case))
-        want = expected[0]
-        assert result.shape == want.shape
-        assert result.dtype == want.dtype
-        assert_node_close(backend, node.op_type, result, want, case.rtol, case.atol)
+    node, opset = listed_node(case, NODE_TESTS, name), case_opset(case)
+    for got, want in outputs_beside_expected(
+            case, lambda inputs: run_node(backend, node, inputs, opset)):
+        assert_node_close(backend, node.op_type, got, want, case.rtol, case.atol)
 
 
 @pytest.mark.node_test(level="graph")
@@ -103,21 +95,9 @@ def test_onnx_node(backend, node_tests, name):
 def test_node_test_with_constant_scales_through_the_graph_layer(backend, node_tests, name):
     """The case's roi/scales/sizes made initializers: import, folding, shape inference and
     the executor then run it as an exported model would."""
-    from hwbench.graph.onnx_import import load_onnx
-    from hwbench.graph.passes import fold_constants, set_output_shapes
-    from hwbench.models import Model, Session
-
     case = node_tests[name]
     for inputs, expected in case.data_sets:
-        model = onnx.ModelProto()
-        model.CopyFrom(case.model)
-        graph_inputs = list(model.graph.input)
-        for value, info in zip(inputs[1:], graph_inputs[1:], strict=True):
-            model.graph.initializer.append(numpy_helper.from_array(value, info.name))
-            model.graph.input.remove(info)
-        graph = set_output_shapes(fold_constants(load_onnx(model)))
-        (got,) = Session(Model(name, graph), backend=backend).run(
-            {graph.input_names[0]: inputs[0]})
+        got = run_with_constant_inputs(case, name, inputs, backend)
         assert got.shape == expected[0].shape
         assert_node_close(backend, case.model.graph.node[0].op_type, got, expected[0],
                           case.rtol, case.atol)
