@@ -46,14 +46,11 @@ def _check_op(op: Any, allowed: tuple[str, ...], kernel: str) -> str:
     return op
 
 
-@dataclass(frozen=True)
-class IntBinaryProblem:
-    """A broadcasting integer (or bool) binary op; the result has the inputs' dtype."""
+class _OneOpPerElement:
+    """Cost of an op that does one operation per result element and writes the inputs'
+    dtype (``shape`` and ``dtype`` are the subclass's fields)."""
 
-    a_shape: tuple[int, ...]
-    b_shape: tuple[int, ...]
     shape: tuple[int, ...]
-    op: str
     dtype: np.dtype
 
     @property
@@ -67,6 +64,17 @@ class IntBinaryProblem:
     @property
     def output_bytes(self) -> int:
         return self.dtype.itemsize * self.size
+
+
+@dataclass(frozen=True)
+class IntBinaryProblem(_OneOpPerElement):
+    """A broadcasting integer (or bool) binary op; the result has the inputs' dtype."""
+
+    a_shape: tuple[int, ...]
+    b_shape: tuple[int, ...]
+    shape: tuple[int, ...]
+    op: str
+    dtype: np.dtype
 
     @property
     def bytes(self) -> int:
@@ -88,22 +96,10 @@ def check_int_binary(a: Any, b: Any, op: Any) -> IntBinaryProblem:
 
 
 @dataclass(frozen=True)
-class IntUnaryProblem:
+class IntUnaryProblem(_OneOpPerElement):
     shape: tuple[int, ...]
     op: str
     dtype: np.dtype
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def flops(self) -> int:
-        return self.size
-
-    @property
-    def output_bytes(self) -> int:
-        return self.dtype.itemsize * self.size
 
     @property
     def bytes(self) -> int:
@@ -128,7 +124,7 @@ def _flag(value: Any, name: str, op: str) -> bool:
 
 
 @dataclass(frozen=True)
-class CumsumProblem:
+class CumsumProblem(_OneOpPerElement):
     """ONNX CumSum along ``axis``: inclusive or ``exclusive``, forward or ``reverse``."""
 
     shape: tuple[int, ...]
@@ -136,18 +132,6 @@ class CumsumProblem:
     exclusive: bool
     reverse: bool
     dtype: np.dtype
-
-    @property
-    def size(self) -> int:
-        return math.prod(self.shape)
-
-    @property
-    def flops(self) -> int:
-        return self.size
-
-    @property
-    def output_bytes(self) -> int:
-        return self.dtype.itemsize * self.size
 
     @property
     def bytes(self) -> int:
