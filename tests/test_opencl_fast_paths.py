@@ -155,11 +155,18 @@ def test_transpose_matches_numpy(be, shape, perm, dtype):
     (3, 1, 1, 1), (7, 1, 3, 1), (3, 2, 1, 1), (5, (3, 1), (2, 1, 0, 2), 1), (3, 1, 2, 2),
     (1, 1, 0, 1), (5, 2, 2, 1), (3, (1, 2), 1, 2),
 ])
-def test_depthwise_matches_the_reference(be, w_in, rs, stride, padding, dilation):
+@pytest.mark.parametrize("plane_max", [None, 0])
+def test_depthwise_matches_the_reference(be, monkeypatch, w_in, rs, stride, padding,
+                                         dilation, plane_max):
     """Around the eight-output block (OW 7..17), both horizontal stride forms (vload8;
-    two vload8's even lanes), vertical strides, asymmetric padding and dilation; rows
-    wider than ``direct.ROWS_MIN_OW`` (35, 41) a row per work-item on CPUs."""
+    two vload8's even lanes), vertical strides, asymmetric padding and dilation. On CPUs
+    every plane here runs as a plane per work-item (``depthwise_plane``), and with
+    ``PLANE_MAX_FLOATS`` 0 through the padded input: rows wider than
+    ``direct.ROWS_MIN_OW`` (35, 41) a row per work-item, the others eight outputs."""
+    from hwbench.backends.opencl import direct
     from hwbench.kernels import reference
+    if plane_max is not None:
+        monkeypatch.setattr(direct, "PLANE_MAX_FLOATS", plane_max)
     rng = np.random.default_rng(5)
     c = 6
     x = _rand(rng, (2, c, 11, w_in))
@@ -170,11 +177,15 @@ def test_depthwise_matches_the_reference(be, w_in, rs, stride, padding, dilation
     assert_close(out, ref, k=rs * rs)
 
 
-def test_depthwise_epilogue_bias_residual_relu(be):
+@pytest.mark.parametrize("width", [5, 13, 16])
+def test_depthwise_epilogue_bias_residual_relu(be, width):
+    """Rows of under eight, of a partial and of whole blocks: in a plane per work-item a
+    row's last block spills into the next row (written after it), the residual read
+    there too; only the plane's last row stores part of a block."""
     from hwbench.kernels import reference
     rng = np.random.default_rng(6)
-    x, w, bias = _rand(rng, (1, 5, 9, 13)), _rand(rng, (5, 1, 3, 3)), _rand(rng, (5,))
-    res = _rand(rng, (1, 5, 9, 13))
+    x, w, bias = _rand(rng, (2, 5, 9, width)), _rand(rng, (5, 1, 3, 3)), _rand(rng, (5,))
+    res = _rand(rng, (2, 5, 9, width))
     ref = np.maximum(reference.conv2d(x, w, bias, 1, 1, 1, 5) + res, 0)
     out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), be.asarray(bias), 1, 1,
                                 groups=5, residual=be.asarray(res), activation="relu"))
@@ -189,6 +200,16 @@ def test_depthwise_scratch_reuse_across_sizes(be):
         x, w = _rand(rng, shape), _rand(rng, (shape[1], 1, 3, 3))
         out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w), None, 1, 1, groups=shape[1]))
         assert_close(out, reference.conv2d(x, w, None, 1, 1, 1, shape[1]), k=9)
+
+
+def test_depthwise_plane_work_groups():
+    """16 planes a work-group, fewer where that leaves PoCL's threads under 8 groups."""
+    from hwbench.backends.opencl import direct
+    assert direct.plane_local(8 * 192) == 16
+    assert direct.plane_local(128) == 16
+    assert direct.plane_local(96) == 8
+    assert direct.plane_local(16) == 2
+    assert direct.plane_local(3) == 1
 
 
 def test_depthwise_path_choice():

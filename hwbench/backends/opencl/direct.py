@@ -29,6 +29,13 @@ DEPTHWISE_STRIDES = (1, 2)  # horizontal strides depthwise.cl serves
 # 0.40 -> 0.28, 192x28x28 0.162 -> 0.142; narrower rows ran slower so (960x7x7 0.067 ->
 # 0.108, 576x14x14 0.135 -> 0.151) and keep eight outputs per work-item.
 ROWS_MIN_OW = 16
+# On CPUs, a plane whose padded input takes at most this many floats runs as a plane per
+# work-item, padded in private memory (depthwise_plane.cl): PoCL 3.0, 2 threads, device
+# time at batch 8 with SiLU, against pad_planes + depthwise / depthwise_rows:
+# 672x14x14 5x5 4.8 -> 1.8 ms, 1152x7x7 3x3 1.7 -> 0.9 ms, 240x28x28 5x5 3.3 -> 2.7 ms,
+# 96x112x112 3x3/2 7.9 -> 6.8 ms; MobileNet-size planes (114x121 floats) fit.
+PLANE_MAX_FLOATS = 16384
+PLANE_MIN_GROUPS = 8  # work-groups per launch at least (planes of one batch-1 layer: few)
 
 
 def prefers_direct(p: Any) -> bool:
@@ -81,6 +88,12 @@ def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
     check_int32("conv2d", planes * hp * wp, p.n * p.k * p.out_h * p.out_w)
     defines = {"R": p.r, "S": p.s, "SH": sh, "SW": sw, "DH": dh, "DW": dw,
                **pad_defines(compiler.device), **vec8_defines(compiler.device)}
+    if compiler.device.is_cpu and hp * wp <= PLANE_MAX_FLOATS:
+        depthwise_plane(compiler, p, x, w, out, bias, residual, relu,
+                        {**defines, "IN_H": p.h, "IN_W": p.w, "PAD_T": pt, "PAD_L": pl,
+                         "PLANE_HP": hp, "PLANE_WP": wp, "OUT_H": p.out_h,
+                         "OUT_W": p.out_w})
+        return
     program = compiler.program("depthwise", defines, {"pad_planes": pad_local(compiler.device),
                                                       "depthwise": (1, 8, 1),
                                                       "depthwise_rows": (1, 16, 1)},
@@ -92,6 +105,32 @@ def depthwise(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
     program.launch("depthwise_rows" if rows else "depthwise",
                    (1 if rows else blocks, p.out_h, planes), xp, i32(hp), i32(wp), w,
                    i32(p.k), i32(p.out_h), i32(p.out_w), i32(planes),
+                   bias if bias is not None else x, i32(bias is not None),
+                   residual if residual is not None else x, i32(residual is not None),
+                   i32(relu), out)
+
+
+def plane_local(planes: int) -> int:
+    """depthwise_plane's work-group: 16 planes, fewer where that leaves under
+    ``PLANE_MIN_GROUPS`` work-groups for PoCL's threads to share (a batch-1 layer of 16-32
+    channels)."""
+    local = 16
+    while local > 1 and planes < local * PLANE_MIN_GROUPS:
+        local //= 2
+    return local
+
+
+def depthwise_plane(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: Any,
+                    residual: Any, relu: int, defines: dict[str, int]) -> None:
+    """``depthwise_plane.cl``: a plane per work-item, its padding in private memory
+    (``defines``: the window's and the plane's sizes); no pad_planes pass, and PoCL's cost
+    per work-item paid once per plane."""
+    planes = p.n * p.c
+    program = compiler.program("depthwise_plane", defines,
+                               {"depthwise_plane": (1, 1, plane_local(planes))},
+                               source="\n".join(kernel_source(name) for name in (
+                                   "vec8", "activation", "depthwise", "depthwise_plane")))
+    program.launch("depthwise_plane", (1, 1, planes), x, w, i32(p.k), i32(planes),
                    bias if bias is not None else x, i32(bias is not None),
                    residual if residual is not None else x, i32(residual is not None),
                    i32(relu), out)
