@@ -336,16 +336,20 @@ def test_global_avg_pool_matches_the_reference(be, hw):
 @pytest.mark.parametrize("n,c,k", [(1, 96, 4), (1, 4, 96), (2, 240, 960), (3, 16, 8),
                                    (1, 7, 5)])
 @pytest.mark.parametrize("with_bias", [False, True])
-def test_pixel_conv_matches_the_reference(be, n, c, k, with_bias):
+@pytest.mark.parametrize("activation", [None, "silu", "sigmoid", "relu", "hardsigmoid"])
+def test_pixel_conv_matches_the_reference(be, n, c, k, with_bias, activation):
     """1x1 convs of 1x1 images (squeeze-and-excitation) as one GEMM: small, dot and
-    packed sizes, with and without bias."""
+    packed sizes, with and without bias, the SE blocks' activations applied as the one
+    small launch stores (the packed size, 2x240x960, keeps the conv path)."""
     from hwbench.kernels import reference
     rng = np.random.default_rng(11)
     x, w = _rand(rng, (n, c, 1, 1)), _rand(rng, (k, c, 1, 1))
     bias = _rand(rng, (k,)) if with_bias else None
     out = be.to_numpy(be.conv2d(be.asarray(x), be.asarray(w),
-                                None if bias is None else be.asarray(bias)))
-    assert_close(out, reference.conv2d(x, w, bias), k=c)
+                                None if bias is None else be.asarray(bias),
+                                activation=activation))
+    ref = reference.activation64(reference.conv2d(x, w, bias), activation)
+    assert_close(out, ref, k=c)
 
 
 def test_pixel_conv_choice():
@@ -353,12 +357,16 @@ def test_pixel_conv_choice():
     from hwbench.kernels import spec
     x, w = np.zeros((1, 8, 1, 1), np.float32), np.zeros((4, 8, 1, 1), np.float32)
     p = spec.check_conv2d(x, w)
-    assert is_pixel_conv(p, None, False)
-    assert not is_pixel_conv(p, None, True)
-    assert not is_pixel_conv(p, x, False)
+    assert is_pixel_conv(p, None, 0)
+    assert is_pixel_conv(p, None, 4)  # + SiLU: one gemm_small_dot launch
+    assert not is_pixel_conv(p, x, 0)
     assert not is_pixel_conv(spec.check_conv2d(np.zeros((1, 8, 2, 1), np.float32), w),
-                             None, False)
-    assert not is_pixel_conv(spec.check_conv2d(x, w, padding=1), None, False)
+                             None, 0)
+    assert not is_pixel_conv(spec.check_conv2d(x, w, padding=1), None, 0)
+    big_x = np.zeros((64, 512, 1, 1), np.float32)
+    big = spec.check_conv2d(big_x, np.zeros((512, 512, 1, 1), np.float32))
+    assert is_pixel_conv(big, None, 0)  # the packed GEMM
+    assert not is_pixel_conv(big, None, 4)  # ... which has no activation: the conv path
 
 
 @pytest.mark.parametrize("shape,dtype", [((2, 3, 5), np.float32), ((7,), np.int32),

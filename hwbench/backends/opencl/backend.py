@@ -366,15 +366,15 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
         out = self._empty(p.output_shape)
-        if small_gemm.is_pixel_conv(p, residual, activation is not None):
+        act = ACTIVATION_CODES.get(activation or "", 0)
+        if small_gemm.is_pixel_conv(p, residual, act):
             small_gemm.pixel_conv(self.gemm_engine, p, self._buf(x), self._buf(w), out.data,
-                                  self._buf(bias))
+                                  self._buf(bias), act)
             return out
         run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler,
                                  scratch=self.gemm_engine.scratch)
                if direct.prefers_direct(p) else self.gemm_engine.conv2d)
-        run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual),
-            ACTIVATION_CODES.get(activation or "", 0))
+        run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual), act)
         return out
 
     def _unary(self, kernel: str, x, *more) -> Any:

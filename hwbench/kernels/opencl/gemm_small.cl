@@ -10,6 +10,16 @@
 #ifndef ROWS
 #define ROWS 4
 #endif
+// The stored value's activation (activation.cl's code, prepended by the host; 0 none): a
+// squeeze-and-excitation block's 1x1 conv and its SiLU / ReLU / Sigmoid in one launch.
+#ifndef ACT
+#define ACT 0
+#endif
+#if ACT
+#define ACT_STORE(v) ACTIVATE(float, v, ACT)
+#else
+#define ACT_STORE(v)
+#endif
 
 __kernel void gemm_small(int M, int N, int K, __global const float *restrict A, int a_rs,
                          int a_cs, __global const float *restrict B, int b_rs, int b_cs,
@@ -53,6 +63,7 @@ __kernel void gemm_small(int M, int N, int K, __global const float *restrict A, 
             float v = out[c];
             if (has_bias)
                 v += bias[(size_t)i * bias_rs + (size_t)(j0 + c) * bias_cs];
+            ACT_STORE(v);
             C[(size_t)i * N + j0 + c] = v;
         }
     }
@@ -77,6 +88,7 @@ __kernel void gemm_small(int M, int N, int K, __global const float *restrict A, 
         v += ai[k] * b##c[k]; \
     if (has_bias) \
         v += bias[(size_t)i * bias_rs + (size_t)(j0 + (c)) * bias_cs]; \
+    ACT_STORE(v); \
     C[(size_t)i * N + j0 + (c)] = v; }
 __kernel void gemm_small_dot(int M, int N, int K, __global const float *restrict A, int a_rs,
                              __global const float *restrict B, int b_cs,
