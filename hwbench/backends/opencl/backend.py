@@ -24,6 +24,7 @@ from hwbench.backends.base import Backend
 from hwbench.backends.opencl import (
     direct,
     maxpool,
+    packed_weights,
     pool_rows,
     runtime,
     small_gemm,
@@ -207,8 +208,10 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
 
     # -- memory ----------------------------------------------------------------------------
     def asarray(self, x: Any) -> Any:
-        if self._is_device_array(x):
-            return x
+        """``x`` on the device; a copy of host data is frozen (``packed_weights``)."""
+        return x if self._is_device_array(x) else packed_weights.freeze(self._to_device(x))
+
+    def _to_device(self, x: Any) -> Any:
         host = np.asarray(x)
         if not host.flags.c_contiguous:  # (np.ascontiguousarray would make 0-d arrays 1-d)
             host = np.ascontiguousarray(host)
@@ -353,7 +356,8 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
     # -- float32 kernels -------------------------------------------------------------------
     def _gemm(self, p: spec.GemmProblem, a, b, bias) -> Any:
         a_op = Operand(self._buf(a), 1, p.m) if p.trans_a else Operand(self._buf(a), p.k, 1)
-        b_op = Operand(self._buf(b), 1, p.k) if p.trans_b else Operand(self._buf(b), p.n, 1)
+        rows, cols = (1, p.k) if p.trans_b else (p.n, 1)
+        b_op = Operand(self._buf(b), rows, cols, panels=packed_weights.panels_of(b))
         out = self._empty((p.m, p.n))
         bias_arg = None
         if bias is not None:

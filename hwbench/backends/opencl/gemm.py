@@ -9,11 +9,12 @@ the kernels enqueued earlier are done with it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from hwbench.backends.opencl import packed_weights
 from hwbench.backends.opencl.compiler import Compiler, Program, kernel_source
 from hwbench.backends.opencl.runtime import Device, native_error
 from hwbench.errors import UnsupportedError
@@ -127,6 +128,8 @@ class Operand:
     rows: int
     cols: int
     batch: int = 0
+    # a frozen array's kept panels (``packed_weights.panels_of``): B packed once
+    panels: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -268,7 +271,14 @@ class Gemm:
                         i32(mp * k))
         if b_packed:
             return ap, b.buffer, b.batch
-        bp = self.scratch.get("bp", 4 * groups * np_ * k)
+        layout = (n, k, b.rows, b.cols, b.batch, groups, np_)  # (Bp[np_ / 16][k][16])
+        if b.panels is not None and layout in b.panels:
+            return ap, b.panels[layout], np_ * k  # a constant weight's, packed before
+        nbytes = 4 * groups * np_ * k
+        if b.panels is not None and packed_weights.reserve(max(nbytes, 64)):
+            bp = b.panels[layout] = Scratch(self.device).get("bp", nbytes)
+        else:
+            bp = self.scratch.get("bp", nbytes)
         prog.launch("pack_b", (-(-k // PACK_K), np_ // 16, groups), i32(n), i32(k), b.buffer,
                     i32(b.rows), i32(b.cols), i32(b.batch), bp, i32(np_ // 16), i32(np_ * k))
         return ap, bp, np_ * k

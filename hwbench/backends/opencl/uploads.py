@@ -22,9 +22,11 @@ class UploadsOpencl:
     def asarray_feed(self, x: Any) -> Any:
         """A graph input for one plan run: a small one copied on the host first and written
         without waiting; the copy is private, so the caller may change its array at once."""
+        if self._is_device_array(x):
+            return x
         host = np.asarray(x)
-        if host.nbytes > ASYNC_UPLOAD_BYTES or self._is_device_array(x):
-            return self.asarray(x)
+        if host.nbytes > ASYNC_UPLOAD_BYTES:  # not frozen: a recorded run rewrites it
+            return self._to_device(host)
         return self._upload(np.array(host, order="C", copy=True))
 
     def _upload(self, host: np.ndarray) -> Any:
