@@ -151,6 +151,15 @@ class OutputMap:
     relu: int = 0
 
 
+def device_buffer(device: Device, nbytes: int, what: str) -> Any:
+    """A read-write buffer of ``nbytes`` (at least 64) outside the memory pool."""
+    cl = device.cl
+    try:
+        return cl.Buffer(device.context, cl.mem_flags.READ_WRITE, max(nbytes, 64))
+    except cl.Error as exc:
+        raise native_error(f"allocating {nbytes} bytes of {what}", exc) from exc
+
+
 class Scratch:
     """Device buffers by role, grown on demand and reused."""
 
@@ -161,12 +170,7 @@ class Scratch:
     def get(self, role: str, nbytes: int) -> Any:
         buf = self._buffers.get(role)
         if buf is None or buf.size < nbytes:
-            cl = self.device.cl
-            try:
-                buf = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, max(nbytes, 64))
-            except cl.Error as exc:
-                raise native_error(f"allocating {nbytes} bytes of scratch", exc) from exc
-            self._buffers[role] = buf
+            buf = self._buffers[role] = device_buffer(self.device, nbytes, "scratch")
         return buf
 
     def clear(self) -> None:
@@ -276,7 +280,7 @@ class Gemm:
             return ap, b.panels[layout], np_ * k  # a constant weight's, packed before
         nbytes = 4 * groups * np_ * k
         if b.panels is not None and packed_weights.reserve(max(nbytes, 64)):
-            bp = b.panels[layout] = Scratch(self.device).get("bp", nbytes)
+            bp = b.panels[layout] = device_buffer(self.device, nbytes, "weight panels")
         else:
             bp = self.scratch.get("bp", nbytes)
         prog.launch("pack_b", (-(-k // PACK_K), np_ // 16, groups), i32(n), i32(k), b.buffer,
