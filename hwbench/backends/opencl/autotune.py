@@ -102,7 +102,8 @@ def _time_one(device: str | None, op: str, kernel: str, params: dict[str, int],
                "gemm_params" if op == "gemm" else "int8_params": params}
     try:
         be = OpenclBackend(device, check_finite=False, **options)
-        da, db = be.asarray(task.a), be.asarray(task.b)
+        # B not frozen (``packed_weights``): each timed call packs it, as it always did
+        da, db = be.asarray(task.a), be._to_device(task.b)
         out = be.to_numpy(task.run(be, da, db))
         if not float(np.max(np.abs(out - task.want))) <= task.tolerance:
             return Trial(params, None, "wrong result")
