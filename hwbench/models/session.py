@@ -127,6 +127,10 @@ class Session:
                 graph = fuse_qconv_dequant_add(fuse_qconv_requant(fuse_qconv_add(graph)))
                 graph = fuse_affine_quantize(graph)  # Mul [Add] [Relu] Quantize: one pass
             self.graph = fuse_gemm_activations(graph)
+        # Plain opencl on PoCL picks its device per graph (opencl/device_choice.py);
+        # ``device`` says which, for results, or is None where a backend has one device.
+        choose = getattr(self.backend, "graph_device", None)
+        self.backend, self.device = choose(self.graph) if choose else (self.backend, None)
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
         self._run = self.executor.replay if plan else self.executor.run
