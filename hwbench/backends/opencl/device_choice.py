@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from hwbench.backends import memory
 from hwbench.backends.opencl import runtime
 from hwbench.errors import ArgumentError
 from hwbench.graph.ir import Graph
@@ -123,7 +124,12 @@ class DeviceChoice:
 
     def choose(self, graph: Graph) -> tuple[Any, str]:
         """(the backend to run ``graph`` on, what a result records as its device)."""
-        cores = self.owner.dev.compute_units
-        if prefers_basic(graph_work(graph), cores):
-            return self.backend(), f"{self.entry.name} (chosen: small graph)"
-        return self.owner, f"{self.owner.dev.entry.name} (chosen: large graph)"
+        if prefers_basic(graph_work(graph), self.owner.dev.compute_units):
+            chosen, note = self.backend(), f"{self.entry.name} (chosen: small graph)"
+            other = self.owner
+        else:
+            chosen, note = self.owner, f"{self.owner.dev.entry.name} (chosen: large graph)"
+            other = self._backend
+        if other is not None:  # what sessions before left there (the Executor trims
+            memory.trim(other)  # the chosen one): a worker holds what one model needs
+        return chosen, note
