@@ -4,9 +4,9 @@
 For each ``model@batch`` (zoo names, ``began``, ``translator``: its whole decoding of one
 batch) four engines run in this process, taking turns (a busy machine's load swings reach
 all alike): ``opencl:pthread`` (one device: what plain ``opencl`` ran before the choice),
-``opencl`` (the choice), ``opencl:basic`` and ``cpu``; each round starts at the next
-engine (PoCL's pthread workers spin on for a while after a run, slowing whatever runs
-right after it in this process). Printed per case: the cost model's
+``opencl`` (the choice), ``opencl:basic`` and ``cpu``; each round in a new order (PoCL's
+pthread workers spin on for a while after a run, slowing whatever runs right after it in
+this process, so that no engine always follows it). Printed per case: the cost model's
 estimates, what ``opencl`` chose, the median seconds of each, and speed ÷ cpu; then the
 geometric means of opencl ÷ cpu before (pthread) and after (the choice).
 
@@ -72,13 +72,12 @@ def measure(case: str, reps: int) -> dict[str, float]:
             call()
         calls.append(call)
     times: list[list[float]] = [[] for _ in calls]
-    for rep in range(reps):  # each rep starts at the next engine: whatever runs right
-        turn = rep % len(calls)  # after pthread (its workers spin on) shares the cost
-        for call, spent in list(zip(calls, times, strict=True))[turn:] + list(
-                zip(calls, times, strict=True))[:turn]:
+    order = np.random.default_rng(0)
+    for _ in range(reps):  # in a new order each round: whatever runs right after
+        for k in order.permutation(len(calls)):  # pthread (its workers spin on) varies
             start = time.perf_counter()
-            call()
-            spent.append(time.perf_counter() - start)
+            calls[k]()
+            times[k].append(time.perf_counter() - start)
     med = {label: float(np.median(t)) for (label, _, _), t in zip(ENGINES, times, strict=True)}
     print(f"{case}: {chosen}", flush=True)
     print("    " + ", ".join(f"{k} {v * 1e6:.0f} us ({med['cpu'] / v:.3f}x cpu)"
