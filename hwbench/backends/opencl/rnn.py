@@ -23,7 +23,8 @@ class RnnKernelsOpencl:
 
     def _rnn_program(self) -> Any:
         return self.compiler.program("rnn", {}, {"lstm_cell": (LOCAL,),
-                                                 "lstm_sequence": (SEQUENCE_LOCAL,)})
+                                                 "lstm_sequence": (SEQUENCE_LOCAL,),
+                                                 "lstm_sequence8": (SEQUENCE_LOCAL,)})
 
     def _lstm_cell(self, xw: Any, row: int, hr: Any, hs: Any, cs: Any, mask: Any) -> tuple:
         """(Y_t, h, c) of one step: ``xw`` (T·B, 4H) every step's input projection,
@@ -52,10 +53,12 @@ class RnnKernelsOpencl:
         y = self._empty((seq, batch, hidden))
         h_out, c_out = self._empty((batch, hidden)), self._empty((batch, hidden))
         hbuf = self._empty((2, batch, hidden))
+        # eight cells a work-item where hidden allows (its transposed weights: scratch)
+        scratch = [self._empty((hidden, 4 * hidden)).data] if hidden % 8 == 0 else []
         self._rnn_program().launch(
-            "lstm_sequence", (SEQUENCE_LOCAL,), i32(seq), i32(batch), i32(hidden),
-            i32(reverse), self._buf(xw), self._buf(rk), self._buf(h0), self._buf(c0),
-            self._buf(mask if mask is not None else h0), i32(mask is not None), hbuf.data,
-            y.data, h_out.data, c_out.data)
+            "lstm_sequence8" if scratch else "lstm_sequence", (SEQUENCE_LOCAL,), i32(seq),
+            i32(batch), i32(hidden), i32(reverse), self._buf(xw), self._buf(rk),
+            self._buf(h0), self._buf(c0), self._buf(mask if mask is not None else h0),
+            i32(mask is not None), hbuf.data, *scratch, y.data, h_out.data, c_out.data)
         return y, h_out, c_out
 
