@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.opencl import device_choice
+from hwbench.graph.shape_inference import infer_shapes
+from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.harness.suites import began_suite, translator_suite
 from hwbench.harness.suites.model_suite import ModelCase, case_feeds, load_case_model
 from hwbench.models.session import Session
@@ -33,6 +35,13 @@ ENGINES = (("opencl:pthread", "opencl", {"device_choice": False}), ("opencl", "o
            ("opencl:basic", "opencl:basic", {}), ("cpu", "cpu", {}))
 SMALL = ("mlp@1,mlp@8,autoencoder@1,autoencoder@8,lenet@1,lenet@8,began@1,began@8,"
          "translator@1,translator@8,squeezenet@1,squeezenet@8")
+
+
+def work(graph: Any) -> device_choice.GraphWork:
+    """What the Session weighed for its choice (``Session.__init__``)."""
+    shapes = infer_shapes(graph)
+    return device_choice.GraphWork(graph_flops(graph, shapes), graph_bytes(graph, shapes),
+                                   len(graph.nodes))
 
 
 def runner(model_name: str, batch: int, backend: str, options: dict[str, Any]
@@ -62,7 +71,7 @@ def measure(case: str, reps: int) -> dict[str, float]:
     for label, backend, options in ENGINES:
         call, sessions = runner(name, batch, backend, options)
         if label == "opencl":
-            works = [device_choice.graph_work(s.graph) for s in sessions]
+            works = [work(s.graph) for s in sessions]
             chosen = "; ".join(
                 f"{w.flops / 1e6:.1f} MFLOP {w.bytes / 1e6:.1f} MB {w.launches} launches: "
                 f"est basic {w.basic_seconds * 1e6:.0f} us, pthread "

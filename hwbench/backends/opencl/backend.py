@@ -140,10 +140,10 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
         self._meta: dict[tuple, Any] = {}
         self._flag = None
 
-    def graph_device(self, graph: Any) -> tuple[Backend, str | None]:
-        """The backend a Session runs ``graph`` on and the device its results record
-        (``device_choice``; this backend and None where it keeps one device)."""
-        return (self, None) if self.device_choice is None else self.device_choice.choose(graph)
+    def graph_device(self, flops: int, nbytes: int, launches: int) -> tuple[Backend, str | None]:
+        """The backend a Session runs a graph of this work on and the device its results
+        record (``device_choice``; this backend and None where it keeps one device)."""
+        return choice.choose(self, choice.GraphWork(flops, nbytes, launches))
 
     def _kernel_choice(self, what: str, kernels: tuple[str, str], kernel: str | None,
                        params: dict[str, int] | None) -> tuple[str, dict[str, int], bool]:

@@ -8,7 +8,8 @@ one-thread time is small against those fixed costs (mlp: ~10 µs of work a run) 
 several times faster on ``basic``; a big one (ResNet-50) needs the cores.
 
 The choice is per Session, from the compiled graph (``GraphWork``: FLOPs, bytes, node
-count as the launches), never from a model's name. Each device has a backend of its own
+count as the launches, which the Session counts: backends do not import the graph
+layer), never from a model's name. Each device has a backend of its own
 (``OpenclBackend`` for ``basic`` is made once per ``pthread`` backend, then shared by its
 sessions): weights, buffers, programs and the kernel cache belong to the device that runs
 them. Only PoCL's default device chooses: ``opencl:N``, ``opencl:pthread``,
@@ -25,9 +26,6 @@ from typing import Any
 from hwbench.backends import memory
 from hwbench.backends.opencl import runtime
 from hwbench.errors import ArgumentError
-from hwbench.graph.ir import Graph
-from hwbench.graph.shape_inference import infer_shapes
-from hwbench.graph.statistics import graph_bytes, graph_flops
 
 ENV = "HWBENCH_OPENCL_DEVICE_CHOICE"  # "0": plain opencl stays on PoCL's pthread device
 # The cost model's constants, measured on the 2-core Zen 4 VM (PoCL 3.0; the break-even
@@ -59,13 +57,6 @@ class GraphWork:
         """The same work on ``pthread`` over ``cores``, with its fixed costs."""
         return (self.basic_seconds / max(cores, 1) + PTHREAD_WAIT_S
                 + self.launches * PTHREAD_LAUNCH_S)
-
-
-def graph_work(graph: Graph) -> GraphWork:
-    """``GraphWork`` of a Session's graph (after its passes): one launch per node."""
-    shapes = infer_shapes(graph)
-    return GraphWork(graph_flops(graph, shapes), graph_bytes(graph, shapes),
-                     len(graph.nodes))
 
 
 def prefers_basic(work: GraphWork, cores: int) -> bool:
@@ -104,6 +95,12 @@ def setup(owner: Any, selector: str | None, entry: runtime.DeviceEntry,
     return None if basic is None else DeviceChoice(owner, basic, options)
 
 
+def choose(backend: Any, work: GraphWork) -> tuple[Any, str | None]:
+    """``backend.graph_device``: its ``DeviceChoice``'s, else ``backend`` and None."""
+    made = backend.device_choice
+    return (backend, None) if made is None else made.choose(work)
+
+
 class DeviceChoice:
     """The ``basic`` side of one ``pthread`` backend: its backend made on first need."""
 
@@ -122,9 +119,10 @@ class DeviceChoice:
             self._backend = type(self.owner)(name, device_choice=False, **self.options)
         return self._backend
 
-    def choose(self, graph: Graph) -> tuple[Any, str]:
-        """(the backend to run ``graph`` on, what a result records as its device)."""
-        if prefers_basic(graph_work(graph), self.owner.dev.compute_units):
+    def choose(self, work: GraphWork) -> tuple[Any, str]:
+        """(the backend to run a graph of ``work`` on, what a result records as its
+        device)."""
+        if prefers_basic(work, self.owner.dev.compute_units):
             chosen, note = self.backend(), f"{self.entry.name} (chosen: small graph)"
             other = self.owner
         else:
