@@ -59,3 +59,44 @@ def test_ids_that_need_another_layout_run_the_plan() -> None:
     for ids in ([3, 4, 5, 6], [7, 2, 30, 11], [0, 0, 0, 0]):
         f = {"ids": np.array(ids)}
         assert sess.run(f)[0].tobytes() == plain.run(f)[0].tobytes()
+
+
+SEQ, HIDDEN, FEATURES = 6, 8, 5
+
+
+def _lstm_sessions() -> tuple[hwbench.Session, hwbench.Session]:
+    """A bidirectional LSTM whose sequence lengths are a host feed: recorded, and plain."""
+    rng = np.random.default_rng(2)
+    weights = {"W": 0.5 * rng.standard_normal((2, 4 * HIDDEN, FEATURES)),
+               "R": 0.5 * rng.standard_normal((2, 4 * HIDDEN, HIDDEN)),
+               "B": rng.standard_normal((2, 8 * HIDDEN))}
+    graph = Graph("lstm_lengths", [ValueInfo("x", (SEQ, BATCH, FEATURES)),
+                                   ValueInfo("lengths", (BATCH,), np.dtype(np.int32))],
+                  [ValueInfo("y", (SEQ, 2, BATCH, HIDDEN)), ValueInfo("y_h", (2, BATCH, HIDDEN))],
+                  {k: v.astype(np.float32) for k, v in weights.items()},
+                  [Node("LSTM", ["x", "W", "R", "B", "lengths"], ["y", "y_h"],
+                        {"hidden_size": HIDDEN, "direction": "bidirectional"})], 17)
+    model = Model("lstm_lengths", graph)
+    return (hwbench.Session(model, backend="opencl"),
+            hwbench.Session(model, backend="opencl", plan=False))
+
+
+def test_an_lstms_host_lengths_remake_its_masks_every_run() -> None:
+    """The sequence-end masks come from each run's lengths (both directions' uploads);
+    lengths all full (no masks: another command list) run the plan; out of range ones
+    are refused by name."""
+    sess, plain = _lstm_sessions()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((SEQ, BATCH, FEATURES)).astype(np.float32)
+    runs = [np.array([2, 6, 1, 4], np.int32), np.array([5, 3, 6, 2], np.int32),
+            np.array([1, 1, 1, 1], np.int32), np.full(BATCH, SEQ, np.int32),
+            np.array([6, 2, 3, 1], np.int32)]
+    for lengths in runs[:2]:
+        sess.run({"x": x, "lengths": lengths})
+    assert sess.executor.recorded
+    for lengths in runs:
+        f = {"x": x, "lengths": lengths}
+        for got, want in zip(sess.run(f), plain.run(f), strict=True):
+            assert got.tobytes() == want.tobytes()
+    with pytest.raises(ArgumentError, match="sequence_lens"):
+        sess.run({"x": x, "lengths": np.array([0, 2, 3, 1], np.int32)})

@@ -39,6 +39,8 @@ from hwbench.backends.opencl.compiler import scalar_arg_dtypes
 RECORD_MAX_BYTES = 64 << 20  # buffers a recorded run holds for the Session's life
 KEYED_HOST_VALUES = 1  # feeds on the host: recorded per value where they hold this many
 KEYED_MAX = 64  # values recorded per plan at most
+# host feeds a recording remakes each run (``recorded_gather``): op -> the input they are
+HOST_FED = {"Gather": 1, "LSTM": 4}
 _perf_counter = time.perf_counter
 _LOCK = threading.Lock()  # the pyopencl functions are watched by one recording at a time
 
@@ -181,10 +183,10 @@ def _derived_body(backend: Any, executor: Any, hosts: list[np.ndarray],
     if weights > RECORD_MAX_BYTES:  # (BERT's token ids) it could never be held: no try
         return None
     consumers = executor.graph.consumers()
-    for i in on_host:  # read by nothing but Gathers, as their indices
+    for i in on_host:  # read as Gather indices or recurrent sequence lengths only
         name = executor._feed_specs[i][0]
-        if not all(n.op_type == "Gather" and n.inputs[1:2] == [name]
-                   and n.inputs[0] != name for n in consumers.get(name, [])):
+        if not all(n.inputs.count(name) == 1 and n.inputs.index(name) == HOST_FED.get(
+                n.op_type) for n in consumers.get(name, [])):
             return None
     made = _record(backend, executor, hosts)
     if made is None:
