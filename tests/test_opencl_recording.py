@@ -87,7 +87,7 @@ def test_feeds_still_screened() -> None:
 def test_feeds_on_the_host_recorded_per_value(batch: int) -> None:
     """The translator's decoder step keeps its token ids on the host (Gather's indices):
     at batch 1 (one id) it is recorded once per id value, at batch 2 once, each run making
-    Gather's index table from its ids (``recorded_gather``); either decodes as the normal
+    Gather's index table from its ids (``host_feeds``); either decodes as the normal
     path does. The encoder (33 host values: token ids and the LSTM's lengths) is recorded
     once, its masks and table made from each run's feeds."""
     from hwbench.harness.suites import translator_suite

@@ -37,8 +37,8 @@ from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
+from hwbench.backends.opencl.host_feeds import HostFeedsRecordingOpencl
 from hwbench.backends.opencl.integer import IntegerKernelsOpencl
-from hwbench.backends.opencl.recorded_gather import GatherRecordingOpencl
 from hwbench.backends.opencl.reductions import ReductionKernels
 from hwbench.backends.opencl.rnn import RnnKernelsOpencl
 from hwbench.backends.opencl.runtime import DEVICE_TYPES, Device, native_error
@@ -58,7 +58,7 @@ LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
 
 
-class OpenclBackend(GatherRecordingOpencl, UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
+class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                     ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
                     UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"

@@ -18,7 +18,7 @@ life: none goes back to the pool) take at most ``RECORD_MAX_BYTES``. Feeds that 
 the host (a Gather's token ids) decide what is enqueued: such a plan is recorded once
 per value of them (``KeyedRuns``) where they hold one value (a batch-1 decoder step's
 token id: a small vocabulary); more values, where they are only Gather indices, once,
-each run making the index tables from them (``recorded_gather``: the batch-8 step). And
+each run making the index tables from them (``host_feeds``: the batch-8 step). And
 only after it reproduces the plan's results
 bit for bit, for the run's feeds and for the device feeds reversed (a feed-dependent
 command missed by the recording would show there).
@@ -39,7 +39,7 @@ from hwbench.backends.opencl.compiler import scalar_arg_dtypes
 RECORD_MAX_BYTES = 64 << 20  # buffers a recorded run holds for the Session's life
 KEYED_HOST_VALUES = 1  # feeds on the host: recorded per value where they hold this many
 KEYED_MAX = 64  # values recorded per plan at most
-# host feeds a recording remakes each run (``recorded_gather``): op -> the input they are
+# host feeds a recording remakes each run (``host_feeds``): op -> the input they are
 HOST_FED = {"Gather": 1, "LSTM": 4}
 _perf_counter = time.perf_counter
 _LOCK = threading.Lock()  # the pyopencl functions are watched by one recording at a time
@@ -57,7 +57,7 @@ class Recorder:
         self.cl = device.cl
         self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
         self.held: list[Any] = []  # every argument a recorded call uses: kept alive
-        # Gather index tables made from host feeds (``recorded_gather``), and host index
+        # Gather index tables made from host feeds (``host_feeds``), and host index
         # arrays whose table upload was not found (then no replay is built on them)
         self.derived: list[Any] = []
         self.underived: list[Any] = []
@@ -176,7 +176,7 @@ def _record(backend: Any, executor: Any, hosts: list[np.ndarray]) -> tuple | Non
 def _derived_body(backend: Any, executor: Any, hosts: list[np.ndarray],
                   on_host: list[int]) -> tuple | None:
     """(write, run, read, kept) as ``_record``'s, for a plan whose feeds on the host are
-    only Gather indices (``recorded_gather``): ``write`` takes every feed, makes each
+    only Gather indices (``host_feeds``): ``write`` takes every feed, makes each
     Gather's table from its run's indices and returns False where one cannot be (the
     plan runs that one), else writes the device feeds. None where it does not apply."""
     weights = sum(int(w.nbytes) for w in executor.graph.initializers.values())

@@ -55,7 +55,7 @@ def take_layout(p: spec.TakeProblem) -> tuple[tuple[int, ...], bool, tuple[int, 
                                               np.ndarray]:
     """(take shape, whether ``take_rows`` serves it, the kernel's metadata, the index
     tables as one array) of ``p``: what ``_take`` launches, a pure function of ``p`` (the
-    recorded Gather of ``recorded_gather`` recomputes it from each run's ids)."""
+    recorded Gather of ``host_feeds`` recomputes it from each run's ids)."""
     take_shape, tables_list, strides = collapsed(p)
     rows = row_runs(tables_list)
     if rows:  # take_rows reads only the last table's start

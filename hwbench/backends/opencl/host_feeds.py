@@ -81,7 +81,7 @@ def _uploads(recorder: Any, first: int, like: np.ndarray) -> list[np.ndarray]:
             and np.array_equal(args[2], like)]
 
 
-class GatherRecordingOpencl:
+class HostFeedsRecordingOpencl:
     """``gather`` of ``OpenclBackend``: as the shared one, and while a run is recorded,
     its index table's upload noted on the recorder (``Recorder.derived``)."""
 

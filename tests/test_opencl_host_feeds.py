@@ -1,4 +1,4 @@
-"""A recorded command list whose Gather indices are a host feed (``recorded_gather``):
+"""A recorded command list whose Gather indices are a host feed (``host_feeds``):
 each run's index table made from its ids, bit for bit the plan's results; ids out of
 range still refused by name; ids that need another kernel layout run the plan."""
 
