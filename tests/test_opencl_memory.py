@@ -40,8 +40,8 @@ def _session(be, name: str = "lenet") -> tuple[Session, dict[str, np.ndarray]]:
 
 
 def test_a_dropped_session_frees_its_device_arrays_at_once(no_gc):
-    be = session_backend("opencl")
-    session, feeds = _session(be)
+    session, feeds = _session(session_backend("opencl"))
+    be = session.backend  # plain opencl's choice of device for the graph: its pool
     session.run(feeds)
     session.run(feeds)
     assert be._pool.active_bytes > 0  # the weights
@@ -52,8 +52,8 @@ def test_a_dropped_session_frees_its_device_arrays_at_once(no_gc):
 def test_a_new_session_starts_from_a_trimmed_pool(no_gc):
     """The blocks and scratch an earlier session left go back to the device when the
     next one is built, so that a worker holds what one model needs, not the most of all."""
-    be = session_backend("opencl")
-    session, feeds = _session(be)
+    session, feeds = _session(session_backend("opencl"))
+    be = session.backend  # plain opencl's choice of device for the graph: its pool
     session.run(feeds)
     session.run(feeds)
     del session
@@ -66,8 +66,8 @@ def test_a_new_session_starts_from_a_trimmed_pool(no_gc):
 def test_the_traced_run_leaves_only_its_feeds_and_outputs_behind(no_gc):
     """The plan's traced run holds every value of the graph at once; what it leaves in
     the pool is trimmed, and replays then reuse their own blocks without growing it."""
-    be = session_backend("opencl")
-    session, feeds = _session(be)
+    session, feeds = _session(session_backend("opencl"))
+    be = session.backend  # plain opencl's choice of device for the graph: its pool
     reference = session.run(feeds)
     assert be._pool.held_blocks <= len(feeds) + len(reference)
     assert not be.gemm_engine.scratch._buffers

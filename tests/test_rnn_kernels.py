@@ -268,3 +268,27 @@ def test_problem_counts():
                   activation_alpha=[0.5], activations=["LeakyRelu", "Tanh", "Elu"] * 2)
     assert q.y_shape == (3, 5, 2, 5) and q.activation(0, 0).alpha == 0.5
     assert q.activation(1, 0).alpha == 0.01 and q.activation(1, 2).alpha == 1.0
+
+
+@pytest.mark.parametrize(("batch", "hidden"), [(8, 32), (80, 8), (3, 5), (1, 40)])
+def test_opencl_lstm_sequence_eight_cells_a_work_item(rng, monkeypatch, batch, hidden):
+    """A hidden size that is a multiple of 8 runs ``lstm_sequence8`` (float8 cells, the
+    recurrent weights transposed into scratch), more cells than work-items (80 x 8)
+    included, where there are cells enough for the transposition (not 7 steps of one row
+    of 40); others ``lstm_sequence``: the reference's answers with lengths mixed."""
+    ok, why = availability("opencl")
+    if not ok:
+        pytest.skip(f"backend opencl unavailable: {why}")
+    be = get_backend("opencl")
+    program = be._rnn_program()
+    kernels = []
+    real = program.launch
+    monkeypatch.setattr(program, "launch", lambda name, *a, **k: kernels.append(name)
+                        or real(name, *a, **k))
+    args = make(rng, "lstm", "bidirectional", 0, batch=batch, hidden=hidden, seq=7,
+                peepholes=False)
+    lengths = [int(v) for v in rng.integers(1, 8, batch)]
+    check(be, args, lengths, cell="lstm", direction="bidirectional")
+    vector = hidden % 8 == 0 and 7 * batch * 5 >= hidden  # rnn.VECTOR_CELLS_PER_WEIGHT
+    want = "lstm_sequence8" if vector else "lstm_sequence"
+    assert kernels.count(want) == 2 and set(kernels) <= {want, "lstm_cell"}

@@ -360,3 +360,26 @@ def test_opencl_conv_transpose_on_either_device_gemm(rng, kernel):
                                   None if b is None else be.asarray(b), **params)
         assert_close(be.to_numpy(got), upsampling_reference.conv_transpose2d(x, w, b, p),
                      k=p.c // p.groups * p.r * p.s)
+
+
+@pytest.mark.parametrize("case", RESIZE, ids=lambda c: f"{c[0]}-{c[3].get('mode')}")
+def test_opencl_resize_a_block_per_work_item_gives_the_same_bits(rng, case, monkeypatch):
+    """opencl on CPUs: ``resize_axis_rows`` (a block of outputs per work-item) and
+    ``resize_axis`` (one per output) sum the same taps in the same order."""
+    from hwbench.backends import get_backend
+    from hwbench.backends.opencl import upsampling
+    from hwbench.pytest_plugin import availability
+
+    ok, why = availability("opencl")
+    if not ok:
+        pytest.skip(f"backend opencl unavailable: {why}")
+    be = get_backend("opencl:pthread")
+    if not be.dev.is_cpu:
+        pytest.skip("resize_axis_rows runs on CPU devices only")
+    shape, sizes, scales, options = case
+    x = be.asarray(rng.standard_normal(shape).astype(np.float32))
+    runs = []
+    for least in (1, 1 << 30):  # every pass by blocks, then none
+        monkeypatch.setattr(upsampling, "ROWS_MIN_OUTER", least)
+        runs.append(be.to_numpy(be.resize(x, scales, sizes, **options)))
+    assert runs[0].tobytes() == runs[1].tobytes()

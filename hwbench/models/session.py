@@ -30,6 +30,8 @@ from hwbench.graph.gemm_fusion import fuse_gemm_activations, matmuls_as_gemm
 from hwbench.graph.passes import fuse_conv_epilogues, optimize
 from hwbench.graph.qconv_add_fusion import fuse_qconv_add
 from hwbench.graph.qconv_requant_fusion import fuse_qconv_dequant_add, fuse_qconv_requant
+from hwbench.graph.shape_inference import infer_shapes
+from hwbench.graph.statistics import graph_bytes, graph_flops
 from hwbench.models.model import Model, load_model
 from hwbench.models.quantization import quantize_model
 
@@ -127,6 +129,14 @@ class Session:
                 graph = fuse_qconv_dequant_add(fuse_qconv_requant(fuse_qconv_add(graph)))
                 graph = fuse_affine_quantize(graph)  # Mul [Add] [Relu] Quantize: one pass
             self.graph = fuse_gemm_activations(graph)
+        # Plain opencl on PoCL picks its device per graph (opencl/device_choice.py);
+        # ``device`` says which, for results, or is None where a backend has one device.
+        self.device: str | None = None
+        choose = getattr(self.backend, "graph_device", None)
+        if choose is not None:  # from the graph's work: FLOPs, bytes, a launch a node
+            shapes = infer_shapes(self.graph)
+            self.backend, self.device = choose(graph_flops(self.graph, shapes), graph_bytes(
+                self.graph, shapes), len(self.graph.nodes))
         self.executor = Executor(self.graph, self.backend, time_transfers=time_transfers,
                                  profile=profile)
         self._run = self.executor.replay if plan else self.executor.run

@@ -21,6 +21,7 @@ import numpy as np
 
 from hwbench.backends import memory
 from hwbench.backends.base import Backend
+from hwbench.backends.opencl import device_choice as choice
 from hwbench.backends.opencl import (
     direct,
     maxpool,
@@ -37,6 +38,7 @@ from hwbench.backends.opencl.cast import CastKernelsOpencl
 from hwbench.backends.opencl.compiler import Compiler, Program
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
+from hwbench.backends.opencl.host_feeds import HostFeedsRecordingOpencl
 from hwbench.backends.opencl.integer import IntegerKernelsOpencl
 from hwbench.backends.opencl.reductions import ReductionKernels
 from hwbench.backends.opencl.rnn import RnnKernelsOpencl
@@ -57,7 +59,7 @@ LOCAL_3D = (16, 4, 1)
 FLOAT32 = np.dtype(np.float32)
 
 
-class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
+class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                     ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
                     UpsamplingKernels, CastKernelsOpencl, Backend):
     name = "opencl"
@@ -110,14 +112,19 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
     def __init__(self, device: str | None = None, *, threads: int | None = None,
                  check_finite: bool = True, gemm_kernel: str | None = None,
                  gemm_params: dict[str, int] | None = None, int8_kernel: str | None = None,
-                 int8_params: dict[str, int] | None = None, probe: bool | None = None) -> None:
+                 int8_params: dict[str, int] | None = None, probe: bool | None = None,
+                 device_choice: bool | None = None) -> None:
         """``gemm_kernel``: "sgemm_packed" or "sgemm_tiled" (default: by device type);
         ``gemm_params``: its tile parameters (default: tuned, else ``tile_params.DEFAULTS``);
         ``int8_kernel`` / ``int8_params``: the same for the int8 GEMM ("gemm_int8_packed"
         or "gemm_int8_tiled"); ``probe``: compile new programs in a child process first
-        (default: on, unless ``HWBENCH_OPENCL_PROBE=0``)."""
+        (default: on, unless ``HWBENCH_OPENCL_PROBE=0``); ``device_choice``: plain
+        ``opencl`` on PoCL runs small graphs on its ``basic`` device (``device_choice``)."""
         entry = runtime.select(device)
         super().__init__(device, threads=threads, check_finite=check_finite)
+        self.device_choice = choice.setup(self, device, entry, device_choice, dict(
+            threads=threads, check_finite=check_finite, gemm_kernel=gemm_kernel, probe=probe,
+            gemm_params=gemm_params, int8_kernel=int8_kernel, int8_params=int8_params))
         self.dev = Device(entry)
         # Freed buffers are reused (pyopencl's pool): on a CPU device every fresh buffer
         # is fresh host memory, page-faulted on first write, which cost add 3x its time.
@@ -134,6 +141,11 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                                     self.gemm_engine.scratch)
         self._meta: dict[tuple, Any] = {}
         self._flag = None
+
+    def graph_device(self, flops: int, nbytes: int, launches: int) -> tuple[Backend, str | None]:
+        """The backend a Session runs a graph of this work on and the device its results
+        record (``device_choice``; this backend and None where it keeps one device)."""
+        return choice.choose(self, choice.GraphWork(flops, nbytes, launches))
 
     def _kernel_choice(self, what: str, kernels: tuple[str, str], kernel: str | None,
                        params: dict[str, int] | None) -> tuple[str, dict[str, int], bool]:
@@ -204,7 +216,8 @@ class OpenclBackend(UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                 "int8_params": dict(self.int8_engine.params), "int8_params_tuned": self.int8_tuned,
                 "integer_dot_product": self.int8_engine.dot_extension(
                     np.dtype(np.uint8), np.dtype(np.int8)),
-                "crash_probe": self.compiler.probe}
+                "crash_probe": self.compiler.probe,
+                "device_choice": self.device_choice is not None}
 
     # -- memory ----------------------------------------------------------------------------
     def asarray(self, x: Any) -> Any:

@@ -16,8 +16,10 @@ the host while the plan runs (a host step between kernels), every output is a
 contiguous device array, and the buffers the commands touch (held for the Session's
 life: none goes back to the pool) take at most ``RECORD_MAX_BYTES``. Feeds that stay on
 the host (a Gather's token ids) decide what is enqueued: such a plan is recorded once
-per value of them (``KeyedRuns``), and only where they hold one value (a batch-1 decoder
-step's token id: a small vocabulary). And only after it reproduces the plan's results
+per value of them (``KeyedRuns``) where they hold one value (a batch-1 decoder step's
+token id: a small vocabulary); more values, where they are only Gather indices, once,
+each run making the index tables from them (``host_feeds``: the batch-8 step). And
+only after it reproduces the plan's results
 bit for bit, for the run's feeds and for the device feeds reversed (a feed-dependent
 command missed by the recording would show there).
 """
@@ -37,6 +39,8 @@ from hwbench.backends.opencl.compiler import scalar_arg_dtypes
 RECORD_MAX_BYTES = 64 << 20  # buffers a recorded run holds for the Session's life
 KEYED_HOST_VALUES = 1  # feeds on the host: recorded per value where they hold this many
 KEYED_MAX = 64  # values recorded per plan at most
+# host feeds a recording remakes each run (``host_feeds``): op -> the input they are
+HOST_FED = {"Gather": 1, "LSTM": 4}
 _perf_counter = time.perf_counter
 _LOCK = threading.Lock()  # the pyopencl functions are watched by one recording at a time
 
@@ -53,6 +57,10 @@ class Recorder:
         self.cl = device.cl
         self.calls: list[tuple[Any, tuple[Any, ...], dict[str, Any]]] = []
         self.held: list[Any] = []  # every argument a recorded call uses: kept alive
+        # Gather index tables made from host feeds (``host_feeds``), and host index
+        # arrays whose table upload was not found (then no replay is built on them)
+        self.derived: list[Any] = []
+        self.underived: list[Any] = []
 
     def kernel(self, program: Any, name: str, global_size: tuple[int, ...],
                local: tuple[int, ...], args: tuple[Any, ...]) -> None:
@@ -165,6 +173,42 @@ def _record(backend: Any, executor: Any, hosts: list[np.ndarray]) -> tuple | Non
     return write, run, read, (recorder, device, recorder.held_bytes())
 
 
+def _derived_body(backend: Any, executor: Any, hosts: list[np.ndarray],
+                  on_host: list[int]) -> tuple | None:
+    """(write, run, read, kept) as ``_record``'s, for a plan whose feeds on the host are
+    only Gather indices (``host_feeds``): ``write`` takes every feed, makes each
+    Gather's table from its run's indices and returns False where one cannot be (the
+    plan runs that one), else writes the device feeds. None where it does not apply."""
+    weights = sum(int(w.nbytes) for w in executor.graph.initializers.values())
+    if weights > RECORD_MAX_BYTES:  # (BERT's token ids) it could never be held: no try
+        return None
+    consumers = executor.graph.consumers()
+    for i in on_host:  # read as Gather indices or recurrent sequence lengths only
+        name = executor._feed_specs[i][0]
+        if not all(n.inputs.count(name) == 1 and n.inputs.index(name) == HOST_FED.get(
+                n.op_type) for n in consumers.get(name, [])):
+            return None
+    made = _record(backend, executor, hosts)
+    if made is None:
+        return None
+    write_device, run, read, kept = made
+    recorder = kept[0]
+    slots = {id(hosts[i]): i for i in on_host}
+    derived = [(slots.get(id(d.source)), d) for d in recorder.derived]
+    fed = {i for i, _ in derived}
+    if recorder.underived or None in fed or fed != set(on_host):
+        return None  # a host feed used other than as Gather indices, or not at all
+
+    def write(*xs: np.ndarray) -> bool:
+        for i, table in derived:
+            if not table.refill(xs[i]):
+                return False
+        write_device(*(x for i, x in enumerate(xs) if i not in on_host))
+        return True
+
+    return write, run, read, kept
+
+
 class KeyedRuns:
     """Recorded runs of a plan with feeds on the host (a batch-1 decoder step's token id),
     one per value of those feeds: what the plan enqueues depends on them (a Gather's
@@ -237,22 +281,25 @@ def recorded_body(backend: Any, executor: Any, feeds: dict[str, np.ndarray]
                   ) -> tuple[list[str], dict[str, Any]] | None:
     """``Executor._compile_entry``'s body for ``executor``'s plan as a recorded command
     list on ``backend`` (an ``OpenclBackend``), or None where it does not apply: feeds
-    that stay on the host may hold ``KEYED_HOST_VALUES`` values at most (``KeyedRuns``)."""
+    that stay on the host are recorded per value where they hold ``KEYED_HOST_VALUES``
+    values at most (``KeyedRuns``), else once where they are only Gather indices
+    (``_derived_body``: each run's index tables made from them)."""
     specs = executor._feed_specs
     if executor.plan is None or not specs:
         return None
     names = ", ".join(f"x{i}" for i in range(len(specs)))
     on_host = [i for i, spec in enumerate(specs) if spec[4]]
-    if on_host:
-        if sum(int(np.prod(specs[i][2])) for i in on_host) > KEYED_HOST_VALUES:
-            return None
-        keyed = KeyedRuns(backend, executor, on_host)
+    hosts = [np.ascontiguousarray(feeds[s[0]]) for s in specs]
+    if on_host and sum(int(np.prod(specs[i][2])) for i in on_host) <= KEYED_HOST_VALUES:
+        keyed = KeyedRuns(backend, executor, on_host)  # no host work per run at all
         return [f"    return _D({names})"], {"_D": keyed}
-    made = _record(backend, executor, [np.ascontiguousarray(feeds[s[0]]) for s in specs])
+    made = _derived_body(backend, executor, hosts, on_host) if on_host else _record(
+        backend, executor, hosts)
     if made is None:
         return None
     write, run, read, kept = made
-    lines = ["    t0 = _pc()", f"    _W({names})", "    t1 = _pc()", "    _R()",
+    call = f"    if not _W({names}):\n        return None" if on_host else f"    _W({names})"
+    lines = ["    t0 = _pc()", call, "    t1 = _pc()", "    _R()",
              "    t2 = _pc()", "    results = _O()", "    _ex._record(t0, t1, t2, _pc())",
              "    return results"]
     return lines, {"_W": write, "_R": run, "_O": read, "_recorded": kept}

@@ -51,6 +51,20 @@ def row_runs(tables: list[np.ndarray]) -> bool:
     return not any(bool((t < 0).any()) for t in tables[:-1])
 
 
+def take_layout(p: spec.TakeProblem) -> tuple[tuple[int, ...], bool, tuple[int, ...],
+                                              np.ndarray]:
+    """(take shape, whether ``take_rows`` serves it, the kernel's metadata, the index
+    tables as one array) of ``p``: what ``_take`` launches, a pure function of ``p`` (the
+    recorded Gather of ``host_feeds`` recomputes it from each run's ids)."""
+    take_shape, tables_list, strides = collapsed(p)
+    rows = row_runs(tables_list)
+    if rows:  # take_rows reads only the last table's start
+        tables_list[-1] = tables_list[-1][:1]
+    offsets = np.cumsum([0] + [len(t) for t in tables_list])[:-1]
+    meta = (len(take_shape), *take_shape, *strides, *(int(o) for o in offsets))
+    return take_shape, rows, meta, np.concatenate(tables_list)
+
+
 class TensorOpsKernels(PermuteKernels):
     """Mixed into ``OpenclBackend`` (whose compiler, buffers and metadata cache it uses);
     Transpose's collapsed form comes from ``permute``."""
@@ -59,14 +73,7 @@ class TensorOpsKernels(PermuteKernels):
         dtype = np.dtype(x.dtype)
         i32(p.size)  # the kernel's int32 indices: larger sizes are refused, not wrapped
         i32(int(np.prod(p.in_shape, dtype=np.int64)))
-        take_shape, tables_list, strides = collapsed(p)
-        rows = row_runs(tables_list)
-        if rows:  # take_rows reads only the last table's start
-            tables_list[-1] = tables_list[-1][:1]
-        rank = len(take_shape)
-        offsets = np.cumsum([0] + [len(t) for t in tables_list])[:-1]
-        meta = (rank, *take_shape, *strides, *(int(o) for o in offsets))
-        flat = np.concatenate(tables_list)
+        take_shape, rows, meta, flat = take_layout(p)
         if p.op != "gather" and flat.size <= CACHED_TABLES:  # the same every call: cached
             tables = self._meta_buffer(tuple(flat.tolist()))
         else:  # token ids change every call

@@ -13,13 +13,19 @@ import numpy as np
 from hwbench.backends.opencl.gemm import LOCAL, Operand, check_int32, i32, round_up
 from hwbench.kernels import spec
 
+ROWS_LOCAL = 16
+# On CPUs Resize runs a block of out_len x inner outputs per work-item (resize_axis_rows)
+# where there are at least this many blocks (the cores' share), else one per output.
+ROWS_MIN_OUTER = 16
+
 
 class UpsamplingKernels:
     """``_conv_transpose2d`` and ``_resize`` mixed into ``OpenclBackend``."""
 
     def _upsampling_program(self) -> Any:
         return self.compiler.program("upsampling", {}, {
-            "pack_channels": (LOCAL,), "col2im_transpose": (LOCAL,), "resize_axis": (LOCAL,)})
+            "pack_channels": (LOCAL,), "col2im_transpose": (LOCAL,), "resize_axis": (LOCAL,),
+            "resize_axis_rows": (ROWS_LOCAL,)})
 
     def _conv_transpose2d(self, p: spec.ConvTransposeProblem, x, w, bias) -> Any:
         """x packed to (C, N·H·W); per group ``cols = W_gᵀ · x_g`` on the device GEMM
@@ -55,9 +61,12 @@ class UpsamplingKernels:
             inner = math.prod(shape[t.axis + 1:])
             index, weight, outside = self._resize_table(t)
             out = self._empty(after)
+            outer = total // max(t.out_len * inner, 1)
+            rows = self.dev.is_cpu and outer >= ROWS_MIN_OUTER  # a block per work-item
             self._upsampling_program().launch(
-                "resize_axis", (total,), i32(total), i32(t.out_len), i32(t.in_len),
-                i32(inner), i32(t.taps), index.data, weight.data, outside.data,
+                "resize_axis_rows" if rows else "resize_axis", (outer if rows else total,),
+                i32(outer if rows else total), i32(t.out_len), i32(t.in_len), i32(inner),
+                i32(t.taps), index.data, weight.data, outside.data,
                 i32(t.outside is not None), np.float32(p.extrapolation_value),
                 self._buf(current), out.data)
             current, shape = out, after

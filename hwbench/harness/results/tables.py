@@ -97,6 +97,15 @@ def _accuracy_text(row: dict[str, Any], rows: list[dict[str, Any]]) -> str:
     return acc
 
 
+def backend_text(row: dict[str, Any]) -> str:
+    """The row's backend, and the device it chose where it chose one per model
+    (plain ``opencl`` on PoCL: "opencl [basic]"; ``opencl/device_choice.py``)."""
+    chosen = [part.split("-")[0] for part in str(row.get("device") or "").split("; ")
+              if "(chosen:" in part]
+    backend = str(row.get("backend", "?"))
+    return f"{backend} [{'+'.join(chosen)}]" if chosen else backend
+
+
 def run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
     """One line per (model, batch, precision, backend), backends side by side."""
     rank = {name: i for i, name in enumerate(order)}
@@ -123,7 +132,7 @@ def run_table(rows: list[dict[str, Any]], order: list[str]) -> Table:
         rate = f"{row['samples_per_s']:.1f}"
         if "tokens_per_s" in row:  # a sequence model: tokens per second too
             rate += f" ({row['tokens_per_s']:,.0f} tok/s)"
-        table.add_row(*head[:3], flagged(row["backend"], row), p50, p99,
+        table.add_row(*head[:3], flagged(backend_text(row), row), p50, p99,
                       rate, f"{row.get('gflops', 0):.1f}",
                       _accuracy_text(row, rows), agree)
     return table

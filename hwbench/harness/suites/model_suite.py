@@ -277,6 +277,7 @@ class Runner:
         self.job = job
         self.timing = job["timing"]
         self.threads = job["options"]["threads"]
+        self.devices: list[str] = []  # what the current case's sessions record as device
         if job.get("peer") and job["backend"] == "onnxruntime":
             self.backend = OnnxRuntimePeer(threads=self.threads)
         elif job.get("peer") and job["backend"] == "torch":  # the graph converted to torch
@@ -299,10 +300,20 @@ class Runner:
             return self.backend.session(model)
         if self.job.get("peer") and self.job["backend"] == "torch":
             return self.backend.session(model, case.precision)
-        return Session(model, backend=self.backend, precision=case.precision,
-                       calibration=calibration if int8 else None)
+        session = Session(model, backend=self.backend, precision=case.precision,
+                          calibration=calibration if int8 else None)
+        if session.device and session.device not in self.devices:  # plain opencl's choice
+            self.devices.append(session.device)
+        return session
 
     def run(self, case: ModelCase, reference_path: str | None) -> dict[str, Any]:
+        self.devices.clear()
+        row = self._run(case, reference_path)
+        if self.devices:  # the device each of the case's sessions chose (see Session)
+            row["device"] = "; ".join(self.devices)
+        return row
+
+    def _run(self, case: ModelCase, reference_path: str | None) -> dict[str, Any]:
         row: dict[str, Any] = {"model": case.model, "batch": case.batch,
                                "precision": case.precision}
         if case.model in TASK_SUITES:  # a decoding loop, a generator scored by FID

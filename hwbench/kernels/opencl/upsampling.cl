@@ -75,3 +75,34 @@ __kernel void resize_axis(int total, int out_len, int in_len, int inner, int tap
         acc += weight[j * taps + t] * xo[(long)index[j * taps + t] * inner];
     out[i] = acc;
 }
+
+// resize_axis with one work-item per outer block o (out_len x inner outputs, j then q):
+// on CPUs, where a work-item per output spent ~5 ns each in its index arithmetic (PoCL,
+// BEGAN's 4x4 -> 8x8 at batch 8: 16384 outputs, 80 us). The same sums in the same order.
+__kernel void resize_axis_rows(int outer, int out_len, int in_len, int inner, int taps,
+                               __global const int *restrict index,
+                               __global const float *restrict weight,
+                               __global const int *restrict outside, int has_outside,
+                               float ev, __global const float *restrict x,
+                               __global float *restrict out)
+{
+    const int o = get_global_id(0);
+    if (o >= outer)
+        return;
+    __global const float *xo = x + (long)o * in_len * inner;
+    __global float *oo = out + (long)o * out_len * inner;
+    for (int j = 0; j < out_len; ++j) {
+        __global float *row = oo + (long)j * inner;
+        if (has_outside && outside[j]) {
+            for (int q = 0; q < inner; ++q)
+                row[q] = ev;
+            continue;
+        }
+        for (int q = 0; q < inner; ++q) {
+            float acc = 0.0f;
+            for (int t = 0; t < taps; ++t)
+                acc += weight[j * taps + t] * xo[(long)index[j * taps + t] * inner + q];
+            row[q] = acc;
+        }
+    }
+}
