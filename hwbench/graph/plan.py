@@ -144,6 +144,16 @@ def _default_prepared(backend: Any, op: str, problem: Any, kernel: Callable) -> 
     return call
 
 
+def _step_threads(backend: Any, recipes: list) -> list[int | None]:
+    """Per step, the thread count a backend with ``_plan_threads`` chooses for the
+    kernel it begins, knowing the plan's order (the cpu backend's
+    ``thread_policy.plan_threads``), else None (``_prepared_kernel`` decides alone)."""
+    problems = [c[0].problem if isinstance(c, list) and c and c[0] is not None else None
+                for c in recipes]
+    choose = getattr(backend, "_plan_threads", None)
+    return list(choose(problems)) if choose is not None else [None] * len(recipes)
+
+
 def _dying(parts: list[str], names: dict[str, str], free: list[str]) -> tuple[int, ...]:
     """Positions of a call's arguments (expressions ``parts``) whose values the plan
     drops after the call and passes once: the call may reuse their memory
@@ -274,6 +284,7 @@ class Plan:
 
         local = 0
         entered: Any = None  # the enter_key in force (None: unknown, after an op function)
+        counts = _step_threads(be, recipes)
         for k, (step, free, call) in enumerate(zip(ex._steps, ex._free_after, recipes,
                                                    strict=True)):
             inputs = [names.get(n, "None") if n else "None" for n in step.node.inputs]
@@ -293,7 +304,7 @@ class Plan:
                 calls = []
                 for j, c in enumerate(call):
                     source, enter, (fn, parts) = self._kernel_call(c, j == 0, inputs, ns,
-                                                                   const)
+                                                                   const, counts[k])
                     if len(call) == 1 and enter is not None:
                         one = (source.split("(", 1)[0], fn,
                                [a for a in parts if "=" not in a.split("[", 1)[0]],
@@ -349,8 +360,8 @@ class Plan:
         self.prepared_steps = sum(c is not None for c in recipes)  # ``_host_step``s too
 
     def _kernel_call(self, call: _Call, first: bool, inputs: list[str], ns: dict[str, Any],
-                     const: Callable[[Any], str]) -> tuple[str, tuple[Any, str] | None,
-                                                           tuple[Callable, list[str]]]:
+                     const: Callable[[Any], str], threads: int | None = None
+                     ) -> tuple[str, tuple[Any, str] | None, tuple[Callable, list[str]]]:
         """Source of one prepared kernel call, its arguments mapped to the step's input
         expressions and earlier results (``_r<j>``), (key, name) of the ``enter()``
         that must run before it, if any, and (the prepared call, its argument
@@ -358,14 +369,15 @@ class Plan:
         (thread count, ...); the epilogue calls after it run as they did, in the state it
         left. A prepared call with ``enter``, ``enter_key`` and ``impl`` (the cpu
         backend's) is called as ``impl[0](...)`` after its ``enter()``, which the plan
-        emits once for calls of one key in a row."""
+        emits once for calls of one key in a row. ``threads``: the backend's count for
+        this step (``_plan_threads``), passed to its ``_prepared_kernel``."""
         be = self.executor.backend
         kernel = getattr(be, call.name)
         prepare = getattr(be, "_prepared_kernel", None)
         if not first:
             fn = functools.partial(kernel, call.problem)
         elif prepare is not None:
-            fn = prepare(call.op, call.problem, kernel)
+            fn = prepare(call.op, call.problem, kernel, *(() if threads is None else (threads,)))
         else:
             fn = _default_prepared(be, call.op, call.problem, kernel)
         key = f"K{len(ns)}"

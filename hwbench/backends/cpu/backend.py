@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hwbench.backends.base import Backend, all_finite
-from hwbench.backends.cpu import blocked_layout, float32_requant, layouts, onednn
+from hwbench.backends.cpu import blocked_layout, float32_requant, layouts, onednn, thread_policy
 from hwbench.backends.cpu.binary import BinaryKernelsCpu
 from hwbench.backends.cpu.blas_layout import row_major
 from hwbench.backends.cpu.blocked_layout import concat_in_layout, pool_in_layout
@@ -191,9 +191,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         info.update(flavour=self.flavour, requantization=self.requantization,
                     conv_layout=self.conv_layout,
                     pointwise_as_gemm=self.pointwise_as_gemm, keep_blocked=self.keep_blocked,
-                    small_problems=f"1 thread below {self.small_problem[0]:.0e} FLOPs and "
-                                   f"{int(self.small_problem[1]) >> 10} KiB of output"
-                                   + (" (spinning threads)" if self.dnnl.spinning else ""),
+                    small_problems=thread_policy.describe(*self.small_problem, self.dnnl.spinning),
                     gemm_library="mkl" if self.mkl else "onednn", conv_library="onednn")
         return info
 
@@ -239,9 +237,14 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         self._threads_now = self.threads_for(problem)
         self.dnnl.set_num_threads(self._threads_now)  # libgomp's count is process-wide
 
-    def _prepared_kernel(self, op: str, problem: Any, kernel: Any) -> Any:
+    def _prepared_kernel(self, op: str, problem: Any, kernel: Any, threads: int | None = None
+                         ) -> Any:
         """A compiled plan's call of a checked kernel (``cpu/prepared.py``)."""
-        return prepared_call(self, problem, kernel)
+        return prepared_call(self, problem, kernel, threads)
+
+    def _plan_threads(self, problems: list[Any]) -> list[int | None]:
+        """A plan's thread count per step (``thread_policy.plan_threads``)."""
+        return thread_policy.plan_threads(self, problems)
 
     def threads_for(self, problem: Any) -> int:
         """1 for a problem too small to pay for waking another thread, else ``threads``.
@@ -251,10 +254,7 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         ~85 µs on 2 threads against ~20 µs on one, LeNet b1 ~0.85 against ~0.24 ms. Below
         ``SMALL_PROBLEM_FLOPS`` (of one parallel region: an RNN's ``region_flops``) and
         ``SMALL_PROBLEM_BYTES`` of output one thread is faster. Spinning: far lower."""
-        flops, nbytes = self.small_problem
-        small = getattr(problem, "region_flops", getattr(problem, "flops", 0)) < flops \
-            and problem.output_bytes < nbytes
-        return 1 if small else self.threads
+        return 1 if thread_policy.small(problem, *self.small_problem) else self.threads
 
     @property
     def small_problem(self) -> tuple[float, float]:

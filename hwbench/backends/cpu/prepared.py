@@ -44,11 +44,13 @@ def builder_for(kernel: Callable) -> Callable | None:
         or INT8_BUILDERS.get(name)
 
 
-def prepared_call(backend: Any, problem: Any, kernel: Callable) -> Callable:
+def prepared_call(backend: Any, problem: Any, kernel: Callable,
+                  threads: int | None = None) -> Callable:
     """``kernel(problem, ...)`` as ``_begin_kernel`` would start it, less the checks the
     traced run made: ``_threads_now`` set (the primitive cache's key) and libgomp's
-    count set where it differs."""
-    threads = backend.threads_for(problem)
+    count set where it differs. ``threads``: the plan's count for this step
+    (``thread_policy.plan_threads``), else ``threads_for``'s."""
+    threads = backend.threads_for(problem) if threads is None else threads
     dnnl = backend.dnnl
     set_threads, get_ident = dnnl.set_num_threads, threading.get_ident
     build = builder_for(kernel) if getattr(backend, "fast_replay", True) else None
