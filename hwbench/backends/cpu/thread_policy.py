@@ -2,14 +2,15 @@
 
 A kernel called alone runs on one thread below a size bound (``CpuBackend.threads_for``).
 A plan knows its steps' order too. Where libgomp's threads spin, a short stretch of
-small steps between two multi-threaded ones (a squeeze-and-excitation block's pool, two
-tiny 1×1 convs and its gate; a DenseNet's concat and BN of one layer) runs on every
-thread as well: the second core is awake for the steps on either side, and the data
-those steps read were written by both cores. EfficientNet-B0 at batch 1 (2 spinning
-threads, in-process A/B on the quiet 2-core VM) ran 0.96× the time so, the same as with
-no bound at all, while LeNet, whose steps are all small, keeps its single thread (no
-bound: 1.20× slower). Sleeping threads (``OMP_WAIT_POLICY=PASSIVE``) would pay a
-wake-up per step: there the size bound alone decides.
+small steps between two multi-threaded ones (a squeeze-and-excitation block's pool and
+two tiny 1×1 convs) runs on every thread as well: the second core is awake for the
+steps on either side anyway, and the stretch's inputs were written by both cores. No
+per-step bound told these steps apart from LeNet's (per node their 1- and 2-thread
+times swapped order between runs), but whole runs did: EfficientNet-B0 at batch 1 (2
+spinning threads, in-process A/Bs on the busy 2-core VM) took 0.95–0.96× the time so,
+as with no bound at all, while LeNet, whose steps are all small, keeps its single
+thread (no bound: 1.20× slower). Sleeping threads (``OMP_WAIT_POLICY=PASSIVE``) would
+pay a wake-up per step: there the size bound alone decides.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 # The longest stretch of small steps that runs on every thread between two
-# multi-threaded steps (EfficientNet's SE blocks: 3, MobileNet v3's: 3-4, DenseNet's
-# concat and batch norm: up to 4); a longer one stays on one thread, where a run of tiny
-# steps (a LeNet-sized tail) pays more per step than the one switch saves.
+# multi-threaded steps (EfficientNet's SE blocks: 3; MobileNet v3's and DenseNet-121's
+# stretches: up to 4); a longer one stays on one thread, where a run of tiny steps pays
+# a parallel region per step for one switch saved.
 MAX_BRIDGED_STEPS = 6
 
 
