@@ -24,6 +24,7 @@ from hwbench.backends.base import Backend
 from hwbench.backends.opencl import device_choice as choice
 from hwbench.backends.opencl import (
     direct,
+    implicit,
     maxpool,
     packed_weights,
     pool_rows,
@@ -388,9 +389,10 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
             small_gemm.pixel_conv(self.gemm_engine, p, self._buf(x), self._buf(w), out.data,
                                   self._buf(bias), act)
             return out
-        run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler,
-                                 scratch=self.gemm_engine.scratch)
-               if direct.prefers_direct(p) else self.gemm_engine.conv2d)
+        engine = self.gemm_engine
+        run = (functools.partial(direct.conv2d_direct, engine.compiler, scratch=engine.scratch)
+               if direct.prefers_direct(p) else functools.partial(implicit.conv2d, engine)
+               if implicit.applies(engine, p) else engine.conv2d)
         run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual), act)
         return out
 
