@@ -10,9 +10,8 @@
 // row of B are 16 consecutive floats at xp + koff[k] + j0, one unaligned load. Where the
 // im2col + GEMM path wrote and read back the column matrix (R * S times the input, e.g.
 // DenseNet's 3x3 at 128x56x56: 14 MB), this reads the input from cache.
-// Image n = get_global_id(2) reads xp + n * x_img and writes out + n * img. A panel whose
-// 16 floats would pass the buffer's end (x_len floats, the last image's last columns) is
-// read element by element, zeros past the end (columns there are dropped ones).
+// Image n = get_global_id(2) reads xp + n * x_img and writes out + n * img. Only the last
+// image's last panel could read past the buffer's end (x_len floats): it is shifted back.
 
 #if WIDE
 typedef float16 __attribute__((aligned(4))) float16_u;
@@ -96,30 +95,35 @@ void conv_implicit(int M, int NP, int KS, __global const float *restrict A,
             const int j0 = (jb * NBLK + jp) * 16;
             if (j0 >= NP)
                 break;
-            const int ncols = MIN(16, NP - j0);
-            const int oh0 = j0 / WP, ow0 = j0 - oh0 * WP;
+            // A panel that would read past the buffer reads the 16 columns ending there
+            // instead (shift back), storing only its own (the others are its
+            // neighbour's: off -1); with fewer than 16 columns in all, element-wise.
+            const int shift = j0 + 16 > x_left && x_left >= 16 ? j0 + 16 - x_left : 0;
+            const int jr = j0 - shift;  // the first column read
+            const int ncols = MIN(16, NP - jr);
+            const int oh0 = jr / WP, ow0 = jr - oh0 * WP;
             const int base = oh0 * OW + ow0;
-            const int contig = ncols == 16 && ow0 + 16 <= OW;
+            const int contig = ncols == 16 && ow0 + 16 <= OW && !shift;
             int off[16];
             if (!contig) {
                 int oh = oh0, ow = ow0;
                 for (int c = 0; c < 16; ++c) {
-                    off[c] = c < ncols && ow < OW ? oh * OW + ow - base : -1;
+                    off[c] = c >= shift && c < ncols && ow < OW ? oh * OW + ow - base : -1;
                     if (++ow == WP) {
                         ow = 0;
                         ++oh;
                     }
                 }
             }
-            const int safe = j0 + 16 <= x_left;
+            const int safe = jr + 16 <= x_left;
             for (int ip = 0; ip < MBLK; ++ip) {
                 const int rows = ib * MBLK + ip;
                 const int valid = MIN(MR, M - rows * MR);
                 if (valid <= 0)
                     break;
                 const size_t r0 = (size_t)rows * MR;
-                micro_tile_implicit(steps, A + r0 * KS + s0, KS, xp + j0, koff + s0, safe,
-                                    x_left - j0, out + base + r0 * lr, lr, contig, off,
+                micro_tile_implicit(steps, A + r0 * KS + s0, KS, xp + jr, koff + s0, safe,
+                                    x_left - jr, out + base + r0 * lr, lr, contig, off,
                                     ncols, accumulate, valid, final,
                                     bias + (has_bias ? r0 : 0), has_bias, 1, 0,
                                     residual + (has_res ? base + r0 * lr : 0), has_res, act);
