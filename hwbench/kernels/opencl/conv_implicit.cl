@@ -103,7 +103,8 @@ void conv_implicit(int M, int NP, int KS, __global const float *restrict A,
             const int ncols = MIN(16, NP - jr);
             const int oh0 = jr / WP, ow0 = jr - oh0 * WP;
             const int base = oh0 * OW + ow0;
-            const int contig = ncols == 16 && ow0 + 16 <= OW && !shift;
+            // (WP == OW: no dropped columns, so an image's columns are its pixels in order)
+            const int contig = ncols == 16 && !shift && (WP == OW || ow0 + 16 <= OW);
             int off[16];
             if (!contig) {
                 int oh = oh0, ow = ow0;
