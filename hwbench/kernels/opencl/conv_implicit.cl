@@ -102,7 +102,7 @@ void conv_implicit(int M, int NP, int KS, __global const float *restrict A,
             const int jr = j0 - shift;  // the first column read
             const int ncols = MIN(16, NP - jr);
             const int oh0 = jr / WP, ow0 = jr - oh0 * WP;
-            const int base = oh0 * OW + ow0;
+            const int base = oh0 * OW + MIN(ow0, OW);  // (offsets from it are >= 0)
             // (WP == OW: no dropped columns, so an image's columns are its pixels in order)
             const int contig = ncols == 16 && !shift && (WP == OW || ow0 + 16 <= OW);
             int off[16];
