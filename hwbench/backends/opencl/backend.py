@@ -36,7 +36,7 @@ from hwbench.backends.opencl import (
 from hwbench.backends.opencl.arrays import ArrayMaker
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
-from hwbench.backends.opencl.compiler import Compiler, Program
+from hwbench.backends.opencl.compiler import Compiler, Program, kernel_source
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
 from hwbench.backends.opencl.host_feeds import HostFeedsRecordingOpencl
@@ -513,8 +513,9 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
 
     # -- the ops full CNNs need --------------------------------------------------------------
     def _pool_program(self) -> Program:
-        return self._program("pool", {"max_pool": LOCAL_3D, "avg_pool": LOCAL_3D,
-                                      "global_avg_pool": (64,)})
+        source = kernel_source("pool_window") + "\n" + kernel_source("pool")
+        return self.compiler.program("pool", {}, {"max_pool": LOCAL_3D, "avg_pool": LOCAL_3D,
+                                                  "global_avg_pool": (64,)}, source=source)
 
     def _max_pool2d(self, p: spec.PoolProblem, x) -> Any:
         if self.dev.is_cpu:

@@ -26,7 +26,7 @@ def _program(backend: Any) -> Program:
     return backend.compiler.program(
         "pool_rows", vec8_defines(backend.dev),
         {"max_pool_rows": LOCAL, "avg_pool_rows": LOCAL, "global_avg_pool8": LOCAL[:2]},
-        source=kernel_source("vec8") + "\n" + kernel_source("pool_rows"))
+        source="\n".join(kernel_source(name) for name in ("vec8", "pool_window", "pool_rows")))
 
 
 def _padded_program(backend: Any, kind: str) -> Program:
@@ -34,7 +34,8 @@ def _padded_program(backend: Any, kind: str) -> Program:
         "pool_rows", {**vec8_defines(backend.dev), **pad_defines(backend.dev),
                       "PAD_FILL": FILLS[kind]},
         {"pool_padded": LOCAL, "pad_planes": pad_local(backend.dev)},
-        source="\n".join(kernel_source(name) for name in ("vec8", "pool_rows", "pad")))
+        source="\n".join(kernel_source(name) for name in ("vec8", "pool_window", "pool_rows",
+                                                            "pad")))
 
 
 def padded_geometry(p: Any) -> tuple[int, int] | None:

@@ -6,6 +6,7 @@
 // slower. PoCL 3.0 calls select(), fmax() and min() out of line: compares and ?: here.
 // Padding taps never win a max and are left out of an average's sum; the average's
 // divisor is pool.cl's (taps inside [lo, hi) per axis). NaN is never selected by a max.
+// The lane-by-lane window loops: pool_window.cl (prepended by the host).
 
 inline float8 pool_load8(__global const float *p, int sw)
 {
@@ -47,33 +48,6 @@ inline void pool_store(float8 v, __global float *dst, int lanes)
         dst[j] = t[j];
 }
 
-inline int pool_taps_inside(int first, int k, int lo, int hi)
-{
-    int count = 0;
-    for (int t = 0; t < k; ++t)
-        count += (first + t >= lo && first + t < hi);
-    return count;
-}
-
-inline float pool_max1(__global const float *plane, int H, int W, int ih0, int iw0, int kh,
-                       int kw, int dh, int dw)
-{
-    float best = -INFINITY;
-    for (int r = 0; r < kh; ++r) {
-        const int ih = ih0 + r * dh;
-        if (ih < 0 || ih >= H)
-            continue;
-        for (int s = 0; s < kw; ++s) {
-            const int iw = iw0 + s * dw;
-            if (iw >= 0 && iw < W) {
-                const float v = plane[(size_t)ih * W + iw];
-                best = v > best ? v : best;
-            }
-        }
-    }
-    return best;
-}
-
 // Blocks read [iw0, iw0 + n) of each window row, n = (8 or 16) + (kw - 1) * dw: in place
 // when that lies inside the row, else through pool_segment; horizontal strides past 2
 // (or spans past POOL_SEG) lane by lane.
@@ -95,7 +69,8 @@ __kernel void max_pool_rows(__global const float *restrict x, int H, int W, int 
         const int lanes = OW - ow < 8 ? OW - ow : 8;
         if (!vec) {
             for (int j = 0; j < lanes; ++j)
-                dst[ow + j] = pool_max1(plane, H, W, ih0, iw0 + j * sw, kh, kw, dh, dw);
+                dst[ow + j] = pool_window_max(plane, H, W, ih0, iw0 + j * sw, kh, kw,
+                                              dh, dw);
             continue;
         }
         const int inside = iw0 >= 0 && iw0 + n <= W;
@@ -145,17 +120,7 @@ __kernel void avg_pool_rows(__global const float *restrict x, int H, int W, int 
         if (!vec) {
             for (int j = 0; j < lanes; ++j) {
                 const int iwj = iw0 + j * sw;
-                float sum = 0.0f;
-                for (int r = 0; r < kh; ++r) {
-                    const int ih = ih0 + r;
-                    if (ih < 0 || ih >= H)
-                        continue;
-                    for (int s = 0; s < kw; ++s) {
-                        const int iw = iwj + s;
-                        if (iw >= 0 && iw < W)
-                            sum += plane[(size_t)ih * W + iw];
-                    }
-                }
+                const float sum = pool_window_sum(plane, H, W, ih0, iwj, kh, kw);
                 dst[ow + j] = sum / (float)(rows * pool_taps_inside(iwj, kw, lo, hi));
             }
             continue;
