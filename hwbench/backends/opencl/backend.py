@@ -25,6 +25,7 @@ from hwbench.backends.opencl import device_choice as choice
 from hwbench.backends.opencl import (
     direct,
     implicit,
+    lrn,
     maxpool,
     packed_weights,
     pool_rows,
@@ -568,6 +569,9 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
 
     def _lrn(self, p: spec.LrnProblem, x) -> Any:
         out = self._empty(p.shape)
+        if self.dev.is_cpu:
+            lrn.lrn_rows(self, p, x, out)
+            return out
         n, c, h, w = p.shape
         self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
             "lrn", (-(-h * w // 8), c, n), self._buf(x), i32(c), i32(h * w), i32(n), i32(p.size),
