@@ -34,6 +34,7 @@ from hwbench.backends.opencl import (
     softmax,
     tile_params,
 )
+from hwbench.backends.opencl.affine import ChannelAffineOpencl
 from hwbench.backends.opencl.arrays import ArrayMaker
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
@@ -63,7 +64,7 @@ FLOAT32 = np.dtype(np.float32)
 
 class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                     ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
-                    UpsamplingKernels, CastKernelsOpencl, Backend):
+                    UpsamplingKernels, CastKernelsOpencl, ChannelAffineOpencl, Backend):
     name = "opencl"
     fuses_conv_epilogue = True
     fused_activations = frozenset(ACTIVATION_CODES)
