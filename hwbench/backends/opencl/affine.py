@@ -15,7 +15,11 @@ from hwbench.backends.opencl.gemm import i32, vec8_defines
 class ChannelAffineOpencl:
     """``channel_affine`` and the flag that has ``Session`` fuse the chains for it."""
 
-    fuses_channel_affine = True
+    @property
+    def fuses_channel_affine(self) -> bool:
+        """On CPU devices: its plane per work-item would leave most of a GPU idle, where
+        the three elementwise kernels run an element per work-item."""
+        return bool(self.dev.is_cpu)
 
     def channel_affine(self, x: Any, scale: Any, shift: Any, relu: bool) -> Any:
         """x · scale (+ shift) (then Relu) by one value per channel of NCHW float32 ``x``;
