@@ -43,3 +43,11 @@ def test_pool_cl_average_matches_the_reference(gpu_paths, kernel, stride, paddin
     x = np.random.default_rng(4).standard_normal((2, 3, 9, 11)).astype(np.float32)
     out = be.to_numpy(be.avg_pool2d(be.asarray(x), kernel, stride, padding, ceil, include))
     assert_close(out, reference.avg_pool2d(x, kernel, stride, padding, ceil, include), k=9)
+
+
+def test_normalization_cl_lrn_matches_the_reference(gpu_paths):
+    """The GPU form of LRN (eight pixels per work-item; CPUs run ``lrn_rows.cl``)."""
+    be = gpu_paths
+    x = (3 * np.random.default_rng(6).standard_normal((2, 7, 5, 5))).astype(np.float32)
+    out = be.to_numpy(be.lrn(be.asarray(x), 5, 0.5, 0.75, 2.0))
+    assert_close(out, reference.lrn(x, 5, 0.5, 0.75, 2.0), k=5)

@@ -64,7 +64,8 @@ FLOAT32 = np.dtype(np.float32)
 
 class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                     ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
-                    UpsamplingKernels, CastKernelsOpencl, ChannelAffineOpencl, Backend):
+                    UpsamplingKernels, CastKernelsOpencl, ChannelAffineOpencl, lrn.LrnOpencl,
+                    Backend):
     name = "opencl"
     fuses_conv_epilogue = True
     fused_activations = frozenset(ACTIVATION_CODES)
@@ -563,20 +564,9 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
         if softmax.applies(self, inner):
             softmax.softmax_rows(self, x, out, length, outer)
             return out
-        self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
+        self._program("normalization", lrn.NORMALIZATION).launch(
             "softmax", (inner, outer), self._buf(x), i32(length), i32(inner), i32(outer),
             out.data)
-        return out
-
-    def _lrn(self, p: spec.LrnProblem, x) -> Any:
-        out = self._empty(p.shape)
-        if self.dev.is_cpu:
-            lrn.lrn_rows(self, p, x, out)
-            return out
-        n, c, h, w = p.shape
-        self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
-            "lrn", (-(-h * w // 8), c, n), self._buf(x), i32(c), i32(h * w), i32(n), i32(p.size),
-            np.float32(p.alpha / p.size), np.float32(p.beta), np.float32(p.bias), out.data)
         return out
 
     def reshape(self, x: Any, shape: Any) -> Any:
