@@ -119,6 +119,7 @@ NO_NODE_TESTS = {
     f"{FUSED_DOMAIN}:QLinearConvRequant": "hwbench's own op: tests/test_qconv_add.py",
     f"{FUSED_DOMAIN}:QLinearConvDequantAdd": "hwbench's own op: tests/test_qconv_add.py",
     f"{FUSED_DOMAIN}:AffineQuantizeLinear": "hwbench's own op: tests/test_affine_quantize.py",
+    f"{FUSED_DOMAIN}:ChannelAffine": "hwbench's own op: tests/test_channel_affine.py",
     **{f"com.microsoft:{op}": "onnxruntime's contrib op, no ONNX node test: "
        "tests/test_qoperator.py checks it against onnxruntime"
        for op in ("QLinearAdd", "QLinearMul", "QLinearSigmoid", "QLinearLeakyRelu",

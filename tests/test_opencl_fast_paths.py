@@ -276,7 +276,7 @@ def test_gemm_small_and_skinny_match_the_reference(be, m, n, k, ta, tb, bias_sha
 
 @pytest.mark.parametrize("shapes,axis", [
     ([(1, 3, 4, 4), (1, 5, 4, 4), (1, 1, 4, 4)], 1),   # one outer block: buffer copies
-    ([(2, 3, 4), (2, 5, 4)], 1),                         # two: copy2d rows
+    ([(2, 3, 4), (2, 5, 4)], 1),                         # two: rect copies (CPUs)
     ([(3, 2), (3, 7)], -1),
     ([(4,), (1,), (3,)], 0),
 ])

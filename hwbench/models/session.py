@@ -24,6 +24,7 @@ import numpy as np
 from hwbench.backends import Backend, backend_class, get_backend, parse_backend_name
 from hwbench.errors import ArgumentError, UnsupportedError
 from hwbench.graph.affine_quantize_fusion import fuse_affine_quantize
+from hwbench.graph.channel_affine_fusion import fuse_channel_affine
 from hwbench.graph.executor import Executor
 from hwbench.graph.gelu_fusion import fuse_gelu
 from hwbench.graph.gemm_fusion import fuse_gemm_activations, matmuls_as_gemm
@@ -128,6 +129,8 @@ class Session:
                 # a QLinearConv and the Add, or Dequantize+Relu/Clip+Quantize, after it: one conv
                 graph = fuse_qconv_dequant_add(fuse_qconv_requant(fuse_qconv_add(graph)))
                 graph = fuse_affine_quantize(graph)  # Mul [Add] [Relu] Quantize: one pass
+            if getattr(self.backend, "fuses_channel_affine", False):
+                graph = fuse_channel_affine(graph)  # BN + Relu before a conv: one pass
             self.graph = fuse_gemm_activations(graph)
         # Plain opencl on PoCL picks its device per graph (opencl/device_choice.py);
         # ``device`` says which, for results, or is None where a backend has one device.

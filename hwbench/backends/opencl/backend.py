@@ -24,6 +24,8 @@ from hwbench.backends.base import Backend
 from hwbench.backends.opencl import device_choice as choice
 from hwbench.backends.opencl import (
     direct,
+    implicit,
+    lrn,
     maxpool,
     packed_weights,
     pool_rows,
@@ -32,10 +34,11 @@ from hwbench.backends.opencl import (
     softmax,
     tile_params,
 )
+from hwbench.backends.opencl.affine import ChannelAffineOpencl
 from hwbench.backends.opencl.arrays import ArrayMaker
 from hwbench.backends.opencl.binary import BinaryKernelsOpencl
 from hwbench.backends.opencl.cast import CastKernelsOpencl
-from hwbench.backends.opencl.compiler import Compiler, Program
+from hwbench.backends.opencl.compiler import Compiler, Program, kernel_source
 from hwbench.backends.opencl.gemm import CL_TYPES, Gemm, Operand, i32, layout_program
 from hwbench.backends.opencl.gemm_int8 import INT8_KERNELS, Int8Gemm
 from hwbench.backends.opencl.host_feeds import HostFeedsRecordingOpencl
@@ -61,7 +64,8 @@ FLOAT32 = np.dtype(np.float32)
 
 class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpencl, RnnKernelsOpencl,
                     ReductionKernels, UnaryKernels, TensorOpsKernels, BinaryKernelsOpencl,
-                    UpsamplingKernels, CastKernelsOpencl, Backend):
+                    UpsamplingKernels, CastKernelsOpencl, ChannelAffineOpencl, lrn.LrnOpencl,
+                    Backend):
     name = "opencl"
     fuses_conv_epilogue = True
     fused_activations = frozenset(ACTIVATION_CODES)
@@ -388,9 +392,10 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
             small_gemm.pixel_conv(self.gemm_engine, p, self._buf(x), self._buf(w), out.data,
                                   self._buf(bias), act)
             return out
-        run = (functools.partial(direct.conv2d_direct, self.gemm_engine.compiler,
-                                 scratch=self.gemm_engine.scratch)
-               if direct.prefers_direct(p) else self.gemm_engine.conv2d)
+        engine = self.gemm_engine
+        run = (functools.partial(direct.conv2d_direct, engine.compiler, scratch=engine.scratch)
+               if direct.prefers_direct(p) else functools.partial(implicit.conv2d, engine)
+               if implicit.applies(engine, p) else engine.conv2d)
         run(p, self._buf(x), self._buf(w), out.data, self._buf(bias), self._buf(residual), act)
         return out
 
@@ -511,8 +516,9 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
 
     # -- the ops full CNNs need --------------------------------------------------------------
     def _pool_program(self) -> Program:
-        return self._program("pool", {"max_pool": LOCAL_3D, "avg_pool": LOCAL_3D,
-                                      "global_avg_pool": (64,)})
+        source = kernel_source("pool_window") + "\n" + kernel_source("pool")
+        return self.compiler.program("pool", {}, {"max_pool": LOCAL_3D, "avg_pool": LOCAL_3D,
+                                                  "global_avg_pool": (64,)}, source=source)
 
     def _max_pool2d(self, p: spec.PoolProblem, x) -> Any:
         if self.dev.is_cpu:
@@ -558,17 +564,9 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
         if softmax.applies(self, inner):
             softmax.softmax_rows(self, x, out, length, outer)
             return out
-        self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
+        self._program("normalization", lrn.NORMALIZATION).launch(
             "softmax", (inner, outer), self._buf(x), i32(length), i32(inner), i32(outer),
             out.data)
-        return out
-
-    def _lrn(self, p: spec.LrnProblem, x) -> Any:
-        out = self._empty(p.shape)
-        n, c, h, w = p.shape
-        self._program("normalization", {"softmax": (16, 4), "lrn": LOCAL_3D}).launch(
-            "lrn", (-(-h * w // 8), c, n), self._buf(x), i32(c), i32(h * w), i32(n), i32(p.size),
-            np.float32(p.alpha / p.size), np.float32(p.beta), np.float32(p.bias), out.data)
         return out
 
     def reshape(self, x: Any, shape: Any) -> Any:

@@ -50,9 +50,12 @@ class PermuteKernels:
 
     def _concat(self, p: Any, arrays: list[Any]) -> Any:
         """Each input into its slot: with one outer block (a batch-1 channel concat) one
-        buffer copy each (the driver's memcpy), else a ``copy2d`` of its rows. copy2d's
+        buffer copy each (the driver's memcpy), else on CPUs one rectangular copy (a
+        memcpy per outer block, one command), on GPUs a ``copy2d`` of its rows. copy2d's
         16 x 16 work-groups over a single row ran 16x the work-items needed: SqueezeNet's
-        and DenseNet's concats took 10-25x NumPy on PoCL."""
+        and DenseNet's concats took 10-25x NumPy on PoCL; at batch 8 (an element per
+        work-item) SqueezeNet's 8x(64+64)x55x55 2.1 ms, as rectangles 0.86 (device time,
+        busy; NumPy 0.7)."""
         dtype = np.dtype(p.dtype)
         out = self._empty(p.shape, dtype)
         inner = math.prod(p.shape[p.axis + 1:])
@@ -67,6 +70,13 @@ class PermuteKernels:
                 self.dev.cl.enqueue_copy(self.dev.queue, out.data, self._buf(array),
                                          byte_count=cols * dtype.itemsize,
                                          dst_offset=offset * dtype.itemsize)
+            elif self.dev.is_cpu:
+                size = dtype.itemsize
+                self.dev.cl.enqueue_copy(self.dev.queue, out.data, self._buf(array),
+                                         src_origin=(0, 0), dst_origin=(offset * size, 0),
+                                         region=(cols * size, outer),
+                                         src_pitches=(cols * size,),
+                                         dst_pitches=(total * size,))
             else:
                 layout_program(self.compiler, dtype).launch(
                     "copy2d", (cols, outer), i32(outer), i32(cols), self._buf(array),

@@ -12,6 +12,7 @@ from hwbench.graph.ops import (
     arithmetic,
     binary,
     cast,
+    channel_affine,
     constants,
     conv,
     integer,
@@ -34,7 +35,8 @@ from hwbench.graph.ops.registry import OpRegistry
 
 FAMILIES = (conv, matmul, activations, arithmetic, pooling, normalization, tensor, constants,
             quantized, reductions, unary, tensor_ops, binary, shape_folding,
-            qoperator, qconv_add, affine_quantize, rnn, upsampling, cast, integer)
+            qoperator, qconv_add, affine_quantize, channel_affine, rnn, upsampling, cast,
+            integer)
 OP_DEFS = OpRegistry(d for family in FAMILIES for d in family.DEFS)
 
 

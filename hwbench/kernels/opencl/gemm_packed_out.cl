@@ -10,10 +10,10 @@
 // slices keep their partial sums in out itself. A tile's 16 columns within one image run
 // as vectors (unaligned: out rows need not be 32-byte aligned); a tile across an image
 // edge or past N goes column by column through `off` (each column's offset from the
-// first).
+// first; -1: a column not stored, conv_implicit.cl's).
 #define OUT_LOAD(i) if ((i) < valid) { __global const float *q = o + (i) * lr; \
     if (contig) { c##i##0 = LOADU8(q); c##i##1 = LOADU8(q + 8); } \
-    else { float t[16]; for (int c = 0; c < 16; ++c) t[c] = c < ncols ? q[off[c]] : 0.0f; \
+    else { float t[16]; for (int c = 0; c < 16; ++c) t[c] = c < ncols && off[c] >= 0 ? q[off[c]] : 0.0f; \
            c##i##0 = vload8(0, t); c##i##1 = vload8(1, t); } }
 #define OUT_STORE(i) if ((i) < valid) { __global float *q = o + (i) * lr; \
     float8 v0 = c##i##0, v1 = c##i##1; \
@@ -27,7 +27,7 @@
         STOREU8(v0, q); STOREU8(v1, q + 8); \
     } else { \
         float t[16]; vstore8(v0, 0, t); vstore8(v1, 1, t); \
-        for (int c = 0; c < ncols; ++c) { float v = t[c]; \
+        for (int c = 0; c < ncols; ++c) { float v = t[c]; if (off[c] < 0) continue; \
             if (final) { if (has_bias) v += bias[(i) * brs + c * bcs]; \
                          if (has_res) v += res[(i) * lr + off[c]]; \
                          ACTIVATE(float, v, act); } \

@@ -6,6 +6,7 @@
 // slower. PoCL 3.0 calls select(), fmax() and min() out of line: compares and ?: here.
 // Padding taps never win a max and are left out of an average's sum; the average's
 // divisor is pool.cl's (taps inside [lo, hi) per axis). NaN is never selected by a max.
+// The lane-by-lane window loops: pool_window.cl (prepended by the host).
 
 inline float8 pool_load8(__global const float *p, int sw)
 {
@@ -47,33 +48,6 @@ inline void pool_store(float8 v, __global float *dst, int lanes)
         dst[j] = t[j];
 }
 
-inline int pool_taps_inside(int first, int k, int lo, int hi)
-{
-    int count = 0;
-    for (int t = 0; t < k; ++t)
-        count += (first + t >= lo && first + t < hi);
-    return count;
-}
-
-inline float pool_max1(__global const float *plane, int H, int W, int ih0, int iw0, int kh,
-                       int kw, int dh, int dw)
-{
-    float best = -INFINITY;
-    for (int r = 0; r < kh; ++r) {
-        const int ih = ih0 + r * dh;
-        if (ih < 0 || ih >= H)
-            continue;
-        for (int s = 0; s < kw; ++s) {
-            const int iw = iw0 + s * dw;
-            if (iw >= 0 && iw < W) {
-                const float v = plane[(size_t)ih * W + iw];
-                best = v > best ? v : best;
-            }
-        }
-    }
-    return best;
-}
-
 // Blocks read [iw0, iw0 + n) of each window row, n = (8 or 16) + (kw - 1) * dw: in place
 // when that lies inside the row, else through pool_segment; horizontal strides past 2
 // (or spans past POOL_SEG) lane by lane.
@@ -95,7 +69,8 @@ __kernel void max_pool_rows(__global const float *restrict x, int H, int W, int 
         const int lanes = OW - ow < 8 ? OW - ow : 8;
         if (!vec) {
             for (int j = 0; j < lanes; ++j)
-                dst[ow + j] = pool_max1(plane, H, W, ih0, iw0 + j * sw, kh, kw, dh, dw);
+                dst[ow + j] = pool_window_max(plane, H, W, ih0, iw0 + j * sw, kh, kw,
+                                              dh, dw);
             continue;
         }
         const int inside = iw0 >= 0 && iw0 + n <= W;
@@ -145,17 +120,7 @@ __kernel void avg_pool_rows(__global const float *restrict x, int H, int W, int 
         if (!vec) {
             for (int j = 0; j < lanes; ++j) {
                 const int iwj = iw0 + j * sw;
-                float sum = 0.0f;
-                for (int r = 0; r < kh; ++r) {
-                    const int ih = ih0 + r;
-                    if (ih < 0 || ih >= H)
-                        continue;
-                    for (int s = 0; s < kw; ++s) {
-                        const int iw = iwj + s;
-                        if (iw >= 0 && iw < W)
-                            sum += plane[(size_t)ih * W + iw];
-                    }
-                }
+                const float sum = pool_window_sum(plane, H, W, ih0, iwj, kh, kw);
                 dst[ow + j] = sum / (float)(rows * pool_taps_inside(iwj, kw, lo, hi));
             }
             continue;
@@ -208,4 +173,51 @@ __kernel void global_avg_pool8(__global const float *restrict x, int HW, int NC,
     for (; i < HW; ++i)
         sum += plane[i];
     y[nc] = sum / (float)HW;
+}
+
+// Pooling over planes padded first (pad.cl's pad_planes: PAD_FILL -INFINITY for a max, 0 for
+// a sum) with columns to spare on the right, so that every block's span lies in its row:
+// no edge blocks (pool_segment's copies), which were all the blocks of Inception's 14- and
+// 28-wide rows. ih0 and iw0 count in the padded planes; the average's divisor is the one
+// above, from the unpadded geometry (H, W, pt, pl, pb, pr). The same sums and maxima as
+// max_pool_rows / avg_pool_rows (a padding tap adds 0.0f or loses the max).
+__kernel void pool_padded(__global const float *restrict xp, int HP, int WP, int OH, int OW,
+                          int kh, int kw, int sh, int sw, int dh, int dw, int avg, int H,
+                          int W, int pt, int pl, int pb, int pr, int include_pad, int NC,
+                          __global float *restrict y)
+{
+    const int oh = get_global_id(1);
+    const int nc = get_global_id(2);
+    if (oh >= OH || nc >= NC)
+        return;
+    __global const float *plane = xp + ((size_t)nc * HP + oh * sh) * WP;
+    __global float *dst = y + ((size_t)nc * OH + oh) * OW;
+    const int rows = include_pad ? pool_taps_inside(oh * sh - pt, kh, -pt, H + pb)
+                                 : pool_taps_inside(oh * sh - pt, kh, 0, H);
+    const int lo = include_pad ? -pl : 0, hi = include_pad ? W + pr : W;
+    for (int ow = 0; ow < OW; ow += 8) {
+        const int lanes = OW - ow < 8 ? OW - ow : 8;
+        __global const float *at = plane + ow * sw;
+        float8 acc;
+        if (avg) {
+            acc = (float8)(0.0f);
+            for (int r = 0; r < kh; ++r)
+                for (int s = 0; s < kw; ++s)
+                    acc += pool_load8(at + (size_t)r * dh * WP + s * dw, sw);
+            const float8 first = (float8)((float)(ow * sw - pl))
+                + (float8)(0.0f, 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f, 7.0f) * (float)sw;
+            const float8 last = first + (float)kw;
+            const float8 a = first > (float8)((float)lo) ? first : (float8)((float)lo);
+            const float8 b = last < (float8)((float)hi) ? last : (float8)((float)hi);
+            acc = acc / ((b > a ? b - a : (float8)(0.0f)) * (float)rows);
+        } else {
+            acc = (float8)(-INFINITY);
+            for (int r = 0; r < kh; ++r)
+                for (int s = 0; s < kw; ++s) {
+                    const float8 v = pool_load8(at + (size_t)r * dh * WP + s * dw, sw);
+                    acc = v > acc ? v : acc;
+                }
+        }
+        pool_store(acc, dst + ow, lanes);
+    }
 }
