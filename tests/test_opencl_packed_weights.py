@@ -95,3 +95,30 @@ def test_panels_within_the_limit(be, launches, monkeypatch):
     second = be.to_numpy(be.gemm(da, db))
     np.testing.assert_array_equal(first, second)
     assert launches.count("pack_b") == 2  # none kept: packed on every call
+
+
+def test_a_weight_refuses_writes_that_would_leave_its_panels_stale(be):
+    """User code holding an ``asarray`` array cannot write it (its panels would be the old
+    values': a silent wrong answer before ``constant_arrays``); views stay read-only,
+    arrays with new memory (a copy, ``x + 1``) are ordinary, and the gemm is right."""
+    from hwbench.errors import ArgumentError
+    a, b, _ = _operands(seed=3)
+    da, db = be.asarray(a), be.asarray(b)
+    want = be.to_numpy(be.gemm(da, db))  # panels kept
+    writes = [lambda: db.set(b + 1), lambda: db.fill(np.float32(1)),
+              lambda: db.__setitem__(0, 1.0), lambda: db.__iadd__(1),
+              lambda: db.__imul__(2), lambda: db.reshape(-1).fill(np.float32(0))]
+    for write in writes:
+        with pytest.raises(ArgumentError, match="asarray"):
+            write()
+    np.testing.assert_array_equal(be.to_numpy(be.gemm(da, db)), want)
+    copy, plus = db.copy(), db + 1
+    copy.fill(np.float32(2))
+    plus += 1
+    np.testing.assert_array_equal(plus.get(), (b + 1) + 1)
+    np.testing.assert_array_equal(be.to_numpy(be.gemm(da, copy)),
+                                  be.to_numpy(be.gemm(da, be._to_device(np.full_like(b, 2)))))
+    out = be.gemm(da, db)  # a kernel's output is written by later kernels: not constant
+    out.fill(np.float32(0))
+    np.testing.assert_array_equal(be.to_numpy(be.gemm(da, db)), want)
+

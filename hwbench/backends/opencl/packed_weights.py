@@ -8,13 +8,16 @@ call: device time, PoCL 2 threads, busy: 32x768x2304 pack_b 0.40 of 1.45 ms, 32x
 writes its inputs; a plan's feeds come through ``asarray_feed``, which does not freeze
 them, and a recorded run rewrites only those): such arrays are frozen here, and the
 panels of one, per packing layout, live as long as it does (dropped with it), up to
-``MAX_BYTES`` in all; past that B is packed per call as before.
+``MAX_BYTES`` in all; past that B is packed per call as before. A frozen array refuses
+writes (``constant_arrays``): user code holding it cannot make its panels stale.
 """
 
 from __future__ import annotations
 
 import weakref
 from typing import Any
+
+from hwbench.backends.opencl.constant_arrays import make_constant
 
 MAX_BYTES = 2 << 30  # panels held at once, all frozen arrays together
 _frozen: dict[int, tuple[weakref.ref, dict[Any, Any]]] = {}
@@ -23,7 +26,8 @@ _held = [0]  # bytes of panels held
 
 def freeze(array: Any) -> Any:
     """``array`` (a device array that will never be written) marked constant: its
-    panels may be kept (``panels_of``). Returns it."""
+    panels may be kept (``panels_of``), made read-only. Returns it."""
+    make_constant(array)
     key = id(array)
 
     def gone(_: Any, key: int = key) -> None:
