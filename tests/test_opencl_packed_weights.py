@@ -122,3 +122,24 @@ def test_a_weight_refuses_writes_that_would_leave_its_panels_stale(be):
     out.fill(np.float32(0))
     np.testing.assert_array_equal(be.to_numpy(be.gemm(da, db)), want)
 
+
+def test_panels_that_fail_to_allocate_are_not_counted(be, monkeypatch):
+    """A weight's panels whose allocation fails give their reservation back (it was kept
+    for good: the 2 GiB cap shrank with every failure)."""
+    from hwbench.backends.opencl import gemm, packed_weights
+    from hwbench.errors import OutOfMemoryError
+    a, b, _ = _operands(seed=4)
+    da, db = be.asarray(a), be.asarray(b)
+    before = packed_weights.held_bytes()
+
+    made = gemm.device_buffer
+
+    def fails(device, nbytes, what):
+        if what != "weight panels":  # (scratch as before)
+            return made(device, nbytes, what)
+        raise OutOfMemoryError(f"allocating {nbytes} bytes of {what}")
+
+    monkeypatch.setattr(gemm, "device_buffer", fails)
+    with pytest.raises(OutOfMemoryError):
+        be.gemm(da, db)
+    assert packed_weights.held_bytes() == before

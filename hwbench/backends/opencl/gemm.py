@@ -280,7 +280,11 @@ class Gemm:
             return ap, b.panels[layout], np_ * k  # a constant weight's, packed before
         nbytes = 4 * groups * np_ * k
         if b.panels is not None and packed_weights.reserve(max(nbytes, 64)):
-            bp = b.panels[layout] = device_buffer(self.device, nbytes, "weight panels")
+            try:
+                bp = b.panels[layout] = device_buffer(self.device, nbytes, "weight panels")
+            except Exception:  # not allocated: not held (else the cap shrinks for good)
+                packed_weights.reserve(-max(nbytes, 64))
+                raise
         else:
             bp = self.scratch.get("bp", nbytes)
         prog.launch("pack_b", (-(-k // PACK_K), np_ // 16, groups), i32(n), i32(k), b.buffer,

@@ -48,8 +48,9 @@ def panels_of(array: Any) -> dict[Any, Any] | None:
 
 
 def reserve(nbytes: int) -> bool:
-    """Whether ``nbytes`` more panels may be kept (then counted as held)."""
-    if _held[0] + nbytes > MAX_BYTES:
+    """Whether ``nbytes`` more panels may be kept (then counted as held); a negative
+    ``nbytes`` gives back a reservation whose panels were never made."""
+    if nbytes > 0 and _held[0] + nbytes > MAX_BYTES:
         return False
     _held[0] += nbytes
     return True
