@@ -143,3 +143,12 @@ def test_panels_that_fail_to_allocate_are_not_counted(be, monkeypatch):
     with pytest.raises(OutOfMemoryError):
         be.gemm(da, db)
     assert packed_weights.held_bytes() == before
+
+
+def test_a_weight_elsewhere_is_named_as_the_opencl_backends(be):
+    """Another backend refusing an ``asarray`` array says the opencl backend made it (its
+    read-only class keeps pyopencl's module, which ``array_maker`` reads)."""
+    from hwbench.errors import ForeignArrayError
+    x = be.asarray(np.ones((4, 4), np.float32))
+    with pytest.raises(ForeignArrayError, match="made by the 'opencl' backend"):
+        get_backend("numpy").gemm(x, x)

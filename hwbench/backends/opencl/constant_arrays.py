@@ -51,7 +51,8 @@ def constant_class(array_type: type) -> type:
     body: dict[str, Any] = {name: _refuse(name) for name in _WRITERS
                             if hasattr(array_type, name)}
     body.update(_new_like_me=_new_like_me, _new_with_changes=_new_with_changes,
-                __doc__="A device array that refuses writes (``constant_arrays``).")
+                __doc__="A device array that refuses writes (``constant_arrays``).",
+                __module__=array_type.__module__)  # (``checks.array_maker``: still pyopencl's)
     made = _classes[array_type] = type("ConstantArray", (array_type,), body)
     return made
 
