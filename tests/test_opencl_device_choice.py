@@ -153,3 +153,26 @@ def test_a_session_on_one_device_trims_the_others_pool() -> None:
     assert backend._pool.held_blocks > 0  # freed, kept for reuse
     small = hwbench.Session(model, backend=backend)
     assert small.backend is not backend and backend._pool.held_blocks == 0
+
+
+@needs_pair
+def test_a_sessions_backends_are_freed_by_reference_counting() -> None:
+    """A Session that chose ``basic`` drops plain opencl's own backend, and a dropped
+    Session its ``basic`` one, at once: no cycle between a backend and its choice (it
+    kept both, a PoCL context each and the basic pool's blocks, until a gc pass)."""
+    import gc
+    import weakref
+    gc.collect()
+    gc.disable()
+    try:
+        backend = hwbench.get_backend("opencl", check_finite=False)
+        owner = weakref.ref(backend)
+        sess = hwbench.Session(hwbench.load_model("mlp"), backend=backend)
+        basic = weakref.ref(sess.backend)
+        assert basic() is not backend
+        del backend
+        assert owner() is None
+        del sess
+        assert basic() is None
+    finally:
+        gc.enable()

@@ -20,6 +20,7 @@ device, and a GPU platform is never touched.
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,7 +107,10 @@ class DeviceChoice:
 
     def __init__(self, owner: Any, basic: runtime.DeviceEntry, options: dict[str, Any]
                  ) -> None:
-        self.owner = owner
+        # weakly: the owner holds this, and a cycle would keep both backends (a PoCL
+        # context each, the basic pool's blocks) until the garbage collector ran
+        self._owner = weakref.ref(owner)
+        self._owner_type = type(owner)
         self.entry = basic
         self.options = options  # the owner's own constructor options, passed on
         self._backend: Any = None
@@ -116,17 +120,23 @@ class DeviceChoice:
         this very device (else by its index)."""
         if self._backend is None:
             name = "basic" if runtime.select("basic") == self.entry else str(self.entry.index)
-            self._backend = type(self.owner)(name, device_choice=False, **self.options)
+            self._backend = self._owner_type(name, device_choice=False, **self.options)
         return self._backend
+
+    @property
+    def owner(self) -> Any:
+        """The ``pthread`` backend this belongs to (alive while it is asked to choose)."""
+        return self._owner()
 
     def choose(self, work: GraphWork) -> tuple[Any, str]:
         """(the backend to run a graph of ``work`` on, what a result records as its
         device)."""
-        if prefers_basic(work, self.owner.dev.compute_units):
+        owner = self.owner
+        if prefers_basic(work, owner.dev.compute_units):
             chosen, note = self.backend(), f"{self.entry.name} (chosen: small graph)"
-            other = self.owner
+            other = owner
         else:
-            chosen, note = self.owner, f"{self.owner.dev.entry.name} (chosen: large graph)"
+            chosen, note = owner, f"{owner.dev.entry.name} (chosen: large graph)"
             other = self._backend
         if other is not None:  # what sessions before left there (the Executor trims
             memory.trim(other)  # the chosen one): a worker holds what one model needs
