@@ -112,6 +112,13 @@ def test_a_weight_refuses_writes_that_would_leave_its_panels_stale(be):
         with pytest.raises(ArgumentError, match="asarray"):
             write()
     np.testing.assert_array_equal(be.to_numpy(be.gemm(da, db)), want)
+    with pytest.raises(ArgumentError, match="asarray"):
+        db.map_to_host(flags=be.dev.cl.map_flags.WRITE)
+    mapped = db.map_to_host()  # read: allowed, as a read-only NumPy array
+    np.testing.assert_array_equal(mapped, b)
+    with pytest.raises(ValueError):
+        mapped[0, 0] = 1.0
+    del mapped
     copy, plus = db.copy(), db + 1
     copy.fill(np.float32(2))
     plus += 1

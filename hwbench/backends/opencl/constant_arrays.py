@@ -3,7 +3,8 @@ backend's frozen copies do (``backends/frozen.py``).
 
 ``packed_weights`` keeps a GEMM's packed B panels for such an array's life on the
 promise that it is never written. Nothing in hwbench writes one, but user code holding
-the pyopencl array could (``set``, ``fill``, ``x[...] = v``, ``x += 1``), and the next
+the pyopencl array could (``set``, ``fill``, ``x[...] = v``, ``x += 1``, a writable
+``map_to_host``), and the next
 GEMM would then read the panels of the old values: a silent wrong answer (it did, before
 this module). Frozen arrays are given a subclass whose writing methods raise; its views
 (``reshape``, slices) stay read-only, arrays with new memory (``x + 1``, ``copy``) are
@@ -48,8 +49,20 @@ def constant_class(array_type: type) -> type:
             out.__class__ = array_type
         return out
 
+    def map_to_host(self: Any, queue: Any = None, flags: Any = None, *args: Any,
+                    **kwargs: Any) -> Any:
+        import pyopencl as cl  # (loaded: this array is one of its)
+
+        read = cl.map_flags.READ
+        if flags is not None and flags & ~read:
+            _refuse("map_to_host (for writing)")(self)
+        host = array_type.map_to_host(self, queue, read, *args, **kwargs)
+        host.flags.writeable = False  # (pyopencl maps read and write by default)
+        return host
+
     body: dict[str, Any] = {name: _refuse(name) for name in _WRITERS
                             if hasattr(array_type, name)}
+    body["map_to_host"] = map_to_host
     body.update(_new_like_me=_new_like_me, _new_with_changes=_new_with_changes,
                 __doc__="A device array that refuses writes (``constant_arrays``).",
                 __module__=array_type.__module__)  # (``checks.array_maker``: still pyopencl's)
