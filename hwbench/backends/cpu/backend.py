@@ -32,6 +32,7 @@ from hwbench.backends.cpu.buffer_pool import BufferPool, aligned_empty
 from hwbench.backends.cpu.cast import CastKernelsCpu
 from hwbench.backends.cpu.channel_transpose import transpose_activation
 from hwbench.backends.cpu.conv_residual import residual_in_place
+from hwbench.backends.cpu.conv_weights import packed_conv_weights
 from hwbench.backends.cpu.float32_requant import Float32RequantKernels
 from hwbench.backends.cpu.fused_gemm import fused_gemm, packs
 from hwbench.backends.cpu.int8 import Int8Kernels
@@ -419,16 +420,8 @@ class CpuBackend(IntegerKernelsCpu, Int8Kernels, Float32RequantKernels, Reductio
         return out
 
     def _packed(self, conv: Conv, w: np.ndarray) -> np.ndarray:
-        """Weights in the layout the convolution chose; reordered once per frozen array."""
-        if conv.wei_reorder is None:
-            return np.ascontiguousarray(w)
-
-        def build(w: np.ndarray) -> np.ndarray:
-            packed = aligned_empty(conv.prim.mds[ARG_WEIGHTS].size, np.uint8)
-            conv.wei_reorder.execute({ARG_SRC: np.ascontiguousarray(w), ARG_DST: packed})
-            return packed
-
-        return self._once_per_array(w, conv.problem, build)
+        """Weights in the layout the convolution chose (``conv_weights``)."""
+        return packed_conv_weights(self, conv, w)
 
     # -- elementwise ---------------------------------------------------------------------
     def _eltwise(self, alg: str, p: spec.ElementwiseProblem, x) -> np.ndarray | ChannelsLastArray:
