@@ -7,20 +7,17 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from backend_marks import needs_backend
 from onnx import TensorProto, helper, numpy_helper
 
-from hwbench.backends import backend_class, get_backend
+from hwbench.backends import get_backend
 from hwbench.graph.channel_affine_fusion import fuse_channel_affine
 from hwbench.graph.executor import Executor
 from hwbench.graph.onnx_import import load_onnx
 from hwbench.graph.passes import optimize
 from hwbench.models.session import Session
 
-try:
-    OPENCL, WHY = backend_class("opencl").available()
-except ImportError as exc:  # pragma: no cover
-    OPENCL, WHY = False, str(exc)
-needs_opencl = pytest.mark.skipif(not OPENCL, reason=f"opencl backend unavailable: {WHY}")
+needs_opencl = needs_backend("opencl")
 SHAPE = (2, 6, 5, 7)  # 35 pixels a plane: four float8 blocks and a tail of three
 
 

@@ -9,6 +9,7 @@ import os
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from tolerances import assert_close
@@ -17,11 +18,7 @@ from hwbench.backends import backend_class, get_backend
 from hwbench.errors import ArgumentError, HwbenchError, NativeLibraryError
 from hwbench.kernels import reference
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:  # pragma: no cover - the backend module itself always imports
-    OK, WHY = False, str(exc)
-pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+pytestmark = needs_backend("opencl")
 
 
 @pytest.fixture(scope="module")

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_marks import availability
 from plan_helpers import one_input_feeds
 
 import hwbench
-from hwbench.backends import backend_class
 from hwbench.backends.opencl import device_choice
 from hwbench.backends.opencl.device_choice import GraphWork, prefers_basic
 from hwbench.backends.reference import ReferenceBackend
 from hwbench.errors import ArgumentError
 from hwbench.harness.results.tables import backend_text
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:
-    OK, WHY = False, str(exc)
+OK, WHY = availability("opencl")
 needs_opencl = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
 
 

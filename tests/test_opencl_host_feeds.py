@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
 
 import hwbench
-from hwbench.backends import backend_class
 from hwbench.errors import ArgumentError
 from hwbench.graph.ir import Graph, Node, ValueInfo
 from hwbench.models.model import Model
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:
-    OK, WHY = False, str(exc)
-pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+pytestmark = needs_backend("opencl")
 
 ROWS, WIDTH, BATCH = 40, 24, 4
 

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
 from tolerances import assert_close
 
-from hwbench.backends import backend_class, get_backend
+from hwbench.backends import get_backend
 from hwbench.kernels import reference
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:  # pragma: no cover
-    OK, WHY = False, str(exc)
-pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+pytestmark = needs_backend("opencl")
 
 
 @pytest.mark.parametrize("shape", [(1, 7, 5, 5), (2, 12, 4, 6), (1, 3, 8, 8)])

@@ -9,16 +9,12 @@ import gc
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
 
-from hwbench.backends import backend_class
 from hwbench.models.model import load_model
 from hwbench.models.session import Session, session_backend
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:  # pragma: no cover
-    OK, WHY = False, str(exc)
-pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+pytestmark = needs_backend("opencl")
 
 
 @pytest.fixture

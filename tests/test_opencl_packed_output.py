@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
 from tolerances import assert_close
 
-from hwbench.backends import backend_class, get_backend
+from hwbench.backends import get_backend
 from hwbench.kernels import reference
 from hwbench.kernels.spec.activations import ACTIVATIONS
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:  # pragma: no cover
-    OK, WHY = False, str(exc)
-pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+pytestmark = needs_backend("opencl")
 
 # K = 20 * 9 takes two slices; the float8 K loop (the default: float16 where AVX-512 is)
 SMALL_KC = {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128, "WIDE": 0}

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
 from plan_helpers import one_input_feeds, same_bytes
 
 import hwbench
-from hwbench.backends import backend_class
 from hwbench.errors import ArgumentError
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:
-    OK, WHY = False, str(exc)
-pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
+pytestmark = needs_backend("opencl")
 
 MODELS = ["mlp", "autoencoder", "lenet"]
 

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from backend_marks import availability
 
-from hwbench.backends import backend_class, get_backend
+from hwbench.backends import get_backend
 from hwbench.backends.opencl import runtime
 from hwbench.backends.opencl.runtime import (
     OWN_VENDORS_VARIABLE,
@@ -24,10 +25,7 @@ from hwbench.backends.opencl.runtime import (
     wheel_vendor_folder,
 )
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:  # pragma: no cover - the backend module itself always imports
-    OK, WHY = False, str(exc)
+OK, WHY = availability("opencl")
 
 
 def _intel_why() -> str:
