@@ -19,6 +19,8 @@ zero point.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
@@ -49,54 +51,80 @@ def _scalar(grp: _Group, name: str) -> bool:
     return value is not None and value.size == 1
 
 
+@dataclass(frozen=True)
+class AffineChain:
+    """A Mul of a 4-D float activation ``x`` by per-channel ``scale`` -> [an Add of a
+    per-channel constant ``shift``] -> [a Relu], each node read by the next alone."""
+
+    mul: Node
+    x: str
+    scale: str
+    add: Node | None
+    shift: str  # "" without the Add
+    relu: Node | None
+
+    @property
+    def last(self) -> Node:
+        return self.relu or self.add or self.mul
+
+
+def affine_chain(grp: _Group, mul: Node, shapes: dict, gates: bool) -> AffineChain | None:
+    """The chain ``mul`` begins, or None. ``gates``: the factor may also be a run-time
+    value of shape (N, C, 1, 1) (a squeeze-and-excitation gate), not only a constant."""
+    if mul.op_type != "Mul" or mul.domain or len(mul.inputs) != 2:
+        return None
+    shape = shapes.get(mul.outputs[0], ())
+    if len(shape) != 4:
+        return None
+    x, scale = _operands(grp, mul, shape, shapes, gates)
+    if x is None:
+        return None
+    add, shift, last = _reader(grp, mul, "Add"), "", mul
+    if add is not None and len(add.inputs) == 2:
+        shift = add.inputs[1] if add.inputs[0] == mul.outputs[0] else add.inputs[0]
+        if _per_channel(grp, shift, shape):
+            last = add
+        else:
+            add, shift = None, ""
+    else:
+        add = None
+    return AffineChain(mul, x, scale, add, shift, _reader(grp, last, "Relu"))
+
+
+def _operands(grp: _Group, mul: Node, shape: tuple[int, ...], shapes: dict,
+              gates: bool) -> tuple[str | None, str]:
+    """(the activation, the factors) of a Mul by per-channel factors, else (None, "")."""
+    a, b = mul.inputs
+    for x, scale in ((a, b), (b, a)):
+        if shapes.get(x) != shape or x in grp.g.initializers:
+            continue
+        if _per_channel(grp, scale, shape):
+            return x, scale
+        if gates and scale not in grp.g.initializers \
+                and shapes.get(scale) == (shape[0], shape[1], 1, 1):
+            return x, scale  # a squeeze-and-excitation gate, computed each run
+    return None, ""
+
+
 class _Fuser:
     def __init__(self, graph: Graph) -> None:
         self.shapes = infer_shapes(graph)
 
     def __call__(self, grp: _Group, mul: Node) -> tuple | None:
         """(the fused node, the Add, the Relu, the QuantizeLinear) for a Mul, or None."""
-        if mul.op_type != "Mul" or mul.domain or len(mul.inputs) != 2:
+        chain = affine_chain(grp, mul, self.shapes, gates=True)
+        if chain is None:
             return None
-        shape = self.shapes.get(mul.outputs[0], ())
-        if len(shape) != 4:
-            return None
-        x, scale = self._operands(grp, mul, shape)
-        if x is None:
-            return None
-        add = _reader(grp, mul, "Add")
-        shift, last = "", mul
-        if add is not None and len(add.inputs) == 2:
-            shift = add.inputs[1] if add.inputs[0] == mul.outputs[0] else add.inputs[0]
-            if _per_channel(grp, shift, shape):
-                last = add
-            else:
-                add, shift = None, ""
-        else:
-            add = None
-        relu = _reader(grp, last, "Relu")
-        q = _reader(grp, relu or last, "QuantizeLinear")
+        q = _reader(grp, chain.last, "QuantizeLinear")
         if q is None or q.attrs.get("block_size") or q.attrs.get("output_dtype") \
                 or len(q.inputs) < 2 or not _scalar(grp, q.inputs[1]) \
                 or (len(q.inputs) > 2 and q.inputs[2] and not _scalar(grp, q.inputs[2])):
             return None
         zero = q.inputs[2] if len(q.inputs) > 2 else ""
-        node = Node(AFFINE_QUANTIZE, [x, scale, shift, q.inputs[1], zero], list(q.outputs),
-                    {"relu": int(relu is not None)}, f"{mul.name or mul.outputs[0]}_quantize",
-                    FUSED_DOMAIN)
-        return node, add, relu, q
-
-    def _operands(self, grp: _Group, mul: Node, shape) -> tuple[str | None, str]:
-        """(the activation, the factors) of a Mul by per-channel factors, else (None, "")."""
-        a, b = mul.inputs
-        for x, scale in ((a, b), (b, a)):
-            if self.shapes.get(x) != shape or x in grp.g.initializers:
-                continue
-            if _per_channel(grp, scale, shape):
-                return x, scale
-            if scale not in grp.g.initializers \
-                    and self.shapes.get(scale) == (shape[0], shape[1], 1, 1):
-                return x, scale  # a squeeze-and-excitation gate, computed each run
-        return None, ""
+        node = Node(AFFINE_QUANTIZE, [chain.x, chain.scale, chain.shift, q.inputs[1], zero],
+                    list(q.outputs), {"relu": int(chain.relu is not None)},
+                    f"{mul.name or mul.outputs[0]}_quantize", FUSED_DOMAIN)
+        return node, chain.add, chain.relu, q
 
 
 def fuse_affine_quantize(graph: Graph) -> Graph:

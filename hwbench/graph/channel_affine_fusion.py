@@ -10,7 +10,7 @@ after (``affine_quantize_fusion`` takes that chain on ``cpu:float32-requant``).
 
 from __future__ import annotations
 
-from hwbench.graph.affine_quantize_fusion import _per_channel, _reader
+from hwbench.graph.affine_quantize_fusion import affine_chain
 from hwbench.graph.ir import FUSED_DOMAIN, Graph, Node
 from hwbench.graph.ops.channel_affine import CHANNEL_AFFINE
 from hwbench.graph.qdq_fusion import _Group, replace_groups
@@ -23,32 +23,13 @@ class _Fuser:
 
     def __call__(self, grp: _Group, mul: Node) -> tuple | None:
         """(the fused node, the Add, the Relu) for a Mul, or None."""
-        if mul.op_type != "Mul" or mul.domain or len(mul.inputs) != 2:
-            return None
-        shape = self.shapes.get(mul.outputs[0], ())
-        if len(shape) != 4:
-            return None
-        x, scale = mul.inputs
-        if not _per_channel(grp, scale, shape):
-            x, scale = scale, x
-        if self.shapes.get(x) != shape or x in grp.g.initializers \
-                or not _per_channel(grp, scale, shape):
-            return None
-        add, last, shift = _reader(grp, mul, "Add"), mul, ""
-        if add is not None and len(add.inputs) == 2:
-            term = add.inputs[1] if add.inputs[0] == mul.outputs[0] else add.inputs[0]
-            if _per_channel(grp, term, shape):
-                last, shift = add, term
-        if last is mul:
-            add = None
-        relu = _reader(grp, last, "Relu")
-        if add is None and relu is None:
+        chain = affine_chain(grp, mul, self.shapes, gates=False)
+        if chain is None or (chain.add is None and chain.relu is None):
             return None  # a lone Mul: nothing to save
-        out = (relu or last).outputs
-        node = Node(CHANNEL_AFFINE, [x, scale, shift], list(out),
-                    {"relu": int(relu is not None)}, f"{mul.name or mul.outputs[0]}_affine",
+        node = Node(CHANNEL_AFFINE, [chain.x, chain.scale, chain.shift], list(chain.last.outputs),
+                    {"relu": int(chain.relu is not None)}, f"{mul.name or mul.outputs[0]}_affine",
                     FUSED_DOMAIN)
-        return node, add, relu
+        return node, chain.add, chain.relu
 
 
 def fuse_channel_affine(graph: Graph) -> Graph:
