@@ -14,12 +14,11 @@ within one run: other processes' load reaches both backends alike only roughly.
 from __future__ import annotations
 
 import argparse
-import collections
 import time
 
 import numpy as np
 from fusion_bench import add_dim_option, chosen_dims  # scripts/ is on sys.path
-from per_node_vs_onnxruntime import describe, hwbench_per_node, kind_of
+from per_node_vs_onnxruntime import hwbench_per_node, print_node_table
 
 from hwbench.models import load_model
 from hwbench.models.sample_inputs import batch_feeds
@@ -63,9 +62,6 @@ def compare(name: str, batch: int, runs: int, top: int, dims: dict | None) -> No
         session = Session(model, backend)
         session.run(feeds)
         session.run(feeds)
-        # the plan's steps, not a chained or recorded run that bypasses them
-        ex = session.executor
-        ex._entry = ex._plain_entry
         if backend == "opencl":
             synchronized(session)
         per[backend] = hwbench_per_node(session, feeds, runs)
@@ -73,23 +69,7 @@ def compare(name: str, batch: int, runs: int, top: int, dims: dict | None) -> No
     print(f"\n== {name} b{batch}: run {whole['opencl']:.2f} ms opencl vs {whole['cpu']:.2f} "
           f"ms cpu ({whole['cpu'] / whole['opencl']:.2f}x); per-node sums "
           f"{sum(ocl.values()) / 1e3:.2f} vs {sum(cpu.values()) / 1e3:.2f} ms")
-    keys = set(cpu) | set(ocl)
-    rows = sorted(keys, key=lambda k: -(ocl.get(k, 0.0) - cpu.get(k, 0.0)))
-    print(f"{'node (matched by shapes)':52s} {'n':>3s} {'ocl us':>8s} {'cpu us':>8s} "
-          f"{'cpu/ocl':>7s} {'lost us':>8s}")
-    for k in rows[:top]:
-        o, c = ocl.get(k, 0.0), cpu.get(k, 0.0)
-        ratio = f"{c / o:7.2f}" if o and c else "      -"
-        print(f"{describe(k)[:52]:52s} {cpu_n.get(k, 0):>3d} {o:8.0f} {c:8.0f} {ratio} "
-              f"{o - c:8.0f}")
-    by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
-    for k in keys:
-        by_kind[kind_of(k)][0] += ocl.get(k, 0.0)
-        by_kind[kind_of(k)][1] += cpu.get(k, 0.0)
-    print("by kind (opencl/cpu us): " + "; ".join(
-        f"{kind} {o:.0f}/{c:.0f}" for kind, (o, c) in
-        sorted(by_kind.items(), key=lambda kv: -(kv[1][0] - kv[1][1])) if o + c > 20))
-
+    print_node_table(ocl, cpu, ("ocl", "cpu"), top, cpu_n)
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])

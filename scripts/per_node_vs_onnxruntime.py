@@ -103,6 +103,7 @@ def hwbench_per_node(session: Session, feeds: dict, runs: int) -> tuple[dict, di
     ``Session.run`` replays) timed alone, and node counts per key."""
     session.run(feeds)  # builds the plan
     ex = session.executor
+    ex._entry = ex._plain_entry  # the plan's steps, not a chained or recorded run
     namespace = ex.plan._fn.__globals__
     totals: dict[Key, float] = collections.defaultdict(float)
     counts: collections.Counter = collections.Counter()
@@ -201,22 +202,32 @@ def compare(name: str, batch: int, threads: int, runs: int, top: int,
     if sum(hw.values()) / 1e3 > 1.5 * hw_ms:
         print("warning: hwbench's per-node sums exceed its run time by more than 1.5x: the "
               "timed steps ran slower than the plan does; read the by-kind split, not the µs")
-    keys = set(hw) | set(rt)
-    rows = sorted(keys, key=lambda k: -(hw.get(k, 0.0) - rt.get(k, 0.0)))
-    print(f"{'node (matched by shapes)':48s} {'n hw/rt':>8s} {'hw us':>8s} {'rt us':>8s} "
-          f"{'rt/hw':>6s} {'lost us':>8s}")
+    print_node_table(hw, rt, ("hw", "rt"), top, hw_counts, rt_counts)
+
+
+def print_node_table(mine: dict, theirs: dict, labels: tuple[str, str], top: int,
+                     my_counts: dict, their_counts: dict | None = None) -> None:
+    """The ``top`` nodes (matched by shapes) where ``mine`` loses most µs to ``theirs``,
+    then the totals by kind of node."""
+    a, b = labels
+    keys = set(mine) | set(theirs)
+    rows = sorted(keys, key=lambda k: -(mine.get(k, 0.0) - theirs.get(k, 0.0)))
+    counted = f"n {a}/{b}" if their_counts is not None else "n"
+    print(f"{'node (matched by shapes)':48s} {counted:>8s} {a + ' us':>8s} {b + ' us':>8s} "
+          f"{b + '/' + a:>7s} {'lost us':>8s}")
     for k in rows[:top]:
-        h, r = hw.get(k, 0.0), rt.get(k, 0.0)
-        ratio = f"{r / h:6.2f}" if h and r else "     -"
-        print(f"{describe(k)[:48]:48s} {hw_counts.get(k, 0):>3d}/{rt_counts.get(k, 0):<4d} "
-              f"{h:8.0f} {r:8.0f} {ratio} {h - r:8.0f}")
+        m, o = mine.get(k, 0.0), theirs.get(k, 0.0)
+        ratio = f"{o / m:7.2f}" if m and o else "      -"
+        n = f"{my_counts.get(k, 0):>3d}/{their_counts.get(k, 0):<4d}" \
+            if their_counts is not None else f"{my_counts.get(k, 0):>8d}"
+        print(f"{describe(k)[:48]:48s} {n} {m:8.0f} {o:8.0f} {ratio} {m - o:8.0f}")
     by_kind: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
     for k in keys:
-        by_kind[kind_of(k)][0] += hw.get(k, 0.0)
-        by_kind[kind_of(k)][1] += rt.get(k, 0.0)
-    print("by kind:  " + "; ".join(
-        f"{kind} {h:.0f}/{r:.0f} us" for kind, (h, r) in
-        sorted(by_kind.items(), key=lambda kv: -(kv[1][0] - kv[1][1])) if h + r > 20))
+        by_kind[kind_of(k)][0] += mine.get(k, 0.0)
+        by_kind[kind_of(k)][1] += theirs.get(k, 0.0)
+    print(f"by kind ({a}/{b} us): " + "; ".join(
+        f"{kind} {m:.0f}/{o:.0f}" for kind, (m, o) in
+        sorted(by_kind.items(), key=lambda kv: -(kv[1][0] - kv[1][1])) if m + o > 20))
 
 
 def main() -> None:
