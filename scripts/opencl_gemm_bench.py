@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from hwbench.backends import get_backend
-from hwbench.backends.opencl import compiler, tile_params
+from hwbench.backends.opencl import blocking, compiler, tile_params
 
 # (name, M, N, K); the conv form: (name, C, H, K, R, stride)
 GEMMS = (("res 3x3 64@56", 64, 3136, 576), ("res 1x1 64->256@56", 256, 3136, 64),
@@ -36,7 +36,11 @@ CONVS = (("res 3x3 64@56", 64, 56, 64, 3, 1), ("res 1x1 64->256@56", 64, 56, 256
          ("inc 5x5 16->32@28", 16, 28, 32, 5, 1), ("inc 3x3 96->128@28", 96, 28, 128, 3, 1),
          ("inc 1x1 832->384@7", 832, 7, 384, 1, 1), ("mb2 1x1 24->144@56", 24, 56, 144, 1, 1),
          ("mb2 1x1 144->24@56", 144, 56, 24, 1, 1), ("mb2 1x1 320->1280@7", 320, 7, 1280, 1, 1),
-         ("alex 5x5 48->128@27", 48, 27, 128, 5, 1))
+         ("alex 5x5 48->128@27", 48, 27, 128, 5, 1), ("eff 1x1 40->240@28", 40, 28, 240, 1, 1),
+         ("eff 1x1 112->672@14", 112, 14, 672, 1, 1), ("eff 1x1 672->112@14", 672, 14, 112, 1, 1),
+         ("eff 1x1 16->96@112", 16, 112, 96, 1, 1), ("eff 1x1 1152->192@7", 1152, 7, 192, 1, 1),
+         ("res 7x7/2 3->64@224", 3, 224, 64, 7, 2), ("mb2 3x3/2 3->32@224", 3, 224, 32, 3, 2),
+         ("res 3x3/2 128@56", 128, 56, 128, 3, 2), ("res 1x1/2 512->1024@28", 512, 28, 1024, 1, 2))
 
 
 def best(fn, reps: int) -> float:
@@ -55,15 +59,22 @@ def main() -> None:
                     help="time both by the process's CPU seconds (needs --threads 1 and "
                          "POCL_MAX_PTHREAD_COUNT=1): steadier than wall time on a busy "
                          "machine, whose other load then counts for neither")
+    ap.add_argument("--batch", type=int, default=1, help="images per conv (--conv)")
     ap.add_argument("--only", default="", help="comma-separated substrings of shape names")
     args = ap.parse_args()
     if args.cpu_time and (args.threads != 1 or os.environ.get("POCL_MAX_PTHREAD_COUNT") != "1"):
         ap.error("--cpu-time needs --threads 1 and POCL_MAX_PTHREAD_COUNT=1")
-    variants = [None]
+    variants: list[dict[str, int] | None] = [None]
+    fits = [blocking.ITEMS_PER_UNIT]
+    splits = [True]
     if args.params:
-        variants = [{**tile_params.DEFAULTS["sgemm_packed"],
-                     **{k: int(v) for k, v in (item.split("=") for item in text.split(","))}}
-                    for text in args.params.split(";")]
+        sets = [{k: int(v) for k, v in (item.split("=") for item in text.split(","))}
+                for text in args.params.split(";")]
+        # FIT: work-items per compute unit wanted (blocking.py); 0: the tuned blocks as they are
+        fits = [one.pop("FIT", blocking.ITEMS_PER_UNIT) for one in sets]
+        # S2=0: stride-2 convs through im2col (phases.py off)
+        splits = [bool(one.pop("S2", 1)) for one in sets]
+        variants = [{**tile_params.DEFAULTS["sgemm_packed"], **one} for one in sets]
     events: list[tuple[str, object]] = []
     if args.kernels:
         launch = compiler.Program.launch
@@ -75,6 +86,9 @@ def main() -> None:
 
         compiler.Program.launch = recorded
     ocls = [get_backend("opencl", check_finite=False, gemm_params=v) for v in variants]
+    for ocl, fit, split in zip(ocls, fits, splits, strict=True):
+        ocl.gemm_engine.fit_blocks = fit
+        ocl.gemm_engine.phase_split = split
     cpu = get_backend("cpu", check_finite=False, threads=args.threads)
     rng = np.random.default_rng(0)
     shapes = CONVS if args.conv else GEMMS
@@ -85,10 +99,10 @@ def main() -> None:
     for shape in shapes:
         if args.conv:
             name, c, h, k, r, stride = shape
-            x = rng.standard_normal((1, c, h, h)).astype(np.float32)
+            x = rng.standard_normal((args.batch, c, h, h)).astype(np.float32)
             w = rng.standard_normal((k, c, r, r)).astype(np.float32)
             w /= np.float32(np.sqrt(c * r * r))
-            flops = 2.0 * k * c * r * r * (h // stride) ** 2
+            flops = 2.0 * args.batch * k * c * r * r * (-(-h // stride)) ** 2
             call = lambda be, x, w, r=r, s=stride: be.conv2d(  # noqa: E731
                 x, w, stride=s, padding=r // 2, activation="relu")
         else:

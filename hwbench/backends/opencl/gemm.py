@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends.opencl import packed_weights
+from hwbench.backends.opencl import blocking, packed_weights
 from hwbench.backends.opencl.compiler import Compiler, Program, kernel_source
 from hwbench.backends.opencl.runtime import Device, native_error
 from hwbench.errors import UnsupportedError
@@ -190,6 +190,9 @@ class Gemm:
         self.params = dict(params)
         self.local_1d = local_1d
         self.scratch = Scratch(device)
+        # work-items wanted per compute unit (``blocking``); 0: the tuned blocks as they are
+        self.fit_blocks = blocking.ITEMS_PER_UNIT
+        self.phase_split = True  # stride-2 convs on conv_implicit (``phases``); False: A/B
 
     # -- programs ---------------------------------------------------------------------------
     def sgemm_program(self) -> Program:
@@ -297,18 +300,28 @@ class Gemm:
         epilogue (``sgemm_packed_out``): no padded C, no second pass over the result, and
         A read in place (no pack_a)."""
         prog = self.sgemm_program()
-        tm, tn = self.packed_tile()
-        mp, np_ = round_up(m, tm), round_up(n, tn)
         _, bp, bp_batch = self._pack(prog, m, n, k, None, b, groups, b_packed)
+        mblk, nblk, rows, cols = self.out_blocks(m, n, groups)
         bias_buf, brs, bcs, bgs = out.bias if out.bias is not None else (out.buffer, 0, 0, 0)
         res = out.residual
-        prog.launch("sgemm_packed_out", (mp // tm, np_ // tn, groups), i32(m), i32(n), i32(k),
+        prog.launch("sgemm_packed_out", (rows, cols, groups), i32(m), i32(n), i32(k),
                     a.buffer, i32(a.rows), i32(a.cols), i32(a.batch), bp, i32(bp_batch),
-                    i32(mp // tm), i32(np_ // tn), out.buffer, i32(out.pixels),
+                    i32(rows), i32(cols), out.buffer, i32(out.pixels),
                     i32(out.image), i32(out.row), i32(out.group), bias_buf,
                     i32(out.bias is not None), i32(brs), i32(bcs), i32(bgs),
                     res if res is not None else out.buffer, i32(res is not None),
-                    i32(out.relu))
+                    i32(out.relu), i32(mblk), i32(nblk))
+
+    def out_blocks(self, m: int, n: int, batch: int) -> tuple[int, int, int, int]:
+        """(mblk, nblk, row blocks, column blocks) of an m x n launch of the packed
+        out-kernels (``blocking``; the tuned MBLK x NBLK as they are when ``fit_blocks``
+        is 0)."""
+        p = self.params
+        mblk, nblk = p["MBLK"], p["NBLK"]
+        if self.fit_blocks:
+            mblk, nblk = blocking.blocks(m, n, batch, p["MR"], mblk, nblk,
+                                         self.fit_blocks * self.device.compute_units)
+        return (mblk, nblk, *blocking.grid(m, n, p["MR"], mblk, nblk))
 
     def gemm(self, m: int, n: int, k: int, a: Operand, b: Operand, out: Any,
              bias: tuple[Any, int, int] | None) -> None:

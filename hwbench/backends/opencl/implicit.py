@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from hwbench.backends.opencl import phases
 from hwbench.backends.opencl.compiler import Program, kernel_source
 from hwbench.backends.opencl.gemm import (
     check_int32,
@@ -27,7 +28,8 @@ from hwbench.backends.opencl.gemm import (
     vec8_defines,
 )
 
-SOURCES = ("vec8", "activation", "gemm_packed", "gemm_packed_out", "pad", "conv_implicit")
+SOURCES = ("vec8", "activation", "gemm_packed", "gemm_packed_out", "pad", "conv_implicit",
+           "conv_phases")
 
 
 MAX_ROWS = 128    # output channels above which the packed B panels' reuse wins (below)
@@ -35,14 +37,18 @@ COPY_COST = 16    # a column-matrix element written and read back, in FMAs of a 
 
 
 def padded_width(p: Any) -> int:
-    """WP: the width of the planes the kernel reads (``gemm.padded_input``'s)."""
+    """WP: the width of the planes the kernel reads (``gemm.padded_input``'s; stride 2:
+    a phase plane's, ``phases.plane_size``)."""
+    if phases.applies(p):
+        return phases.plane_size(p)[1]
     return max(p.w + p.padding[1] + p.padding[3],
                (p.out_w - 1) * p.stride[1] + (p.s - 1) * p.dilation[1] + 1)
 
 
 def applies(engine: Any, p: Any) -> bool:
     """Whether ``conv_implicit`` serves ``p`` (a ``ConvProblem``) better than im2col +
-    the packed GEMM: the packed engine, one group, stride 1, and its cost model. Each
+    the packed GEMM: the packed engine, one group, stride 1 (or 2: ``phases``), and its
+    cost model. Each
     image's columns fill whole panels of 16 (OH * WP of them), where the column matrix
     packs all images' OH * OW together; that matrix costs ~``COPY_COST`` FMAs per element
     and row of A. Measured on PoCL (2-core Zen 4, busy), device time, the 160 stride-1
@@ -50,8 +56,8 @@ def applies(engine: Any, p: Any) -> bool:
     was 15 % faster in sum (DenseNet's 3x3 128 -> 32: 1.5-2.7x), batch 8 18 %; with more
     than ``MAX_ROWS`` output channels (each panel reused by three or more row blocks) the
     packed panels won as often as they lost."""
-    if (engine.kernel != "sgemm_packed" or p.groups != 1 or tuple(p.stride) != (1, 1)
-            or p.k > MAX_ROWS):
+    if (engine.kernel != "sgemm_packed" or p.groups != 1 or p.k > MAX_ROWS
+            or not (tuple(p.stride) == (1, 1) or engine.phase_split and phases.applies(p))):
         return False
     columns = p.out_h * padded_width(p)
     if columns < 16:
@@ -62,13 +68,15 @@ def applies(engine: Any, p: Any) -> bool:
 
 
 def program(engine: Any) -> Program:
-    """conv_implicit.cl with the packed GEMM's tile parameters (and pad.cl)."""
+    """conv_implicit.cl with the packed GEMM's tile parameters (and pad.cl,
+    conv_phases.cl)."""
     params = engine.params
     wide = int(bool(params.get("WIDE")) and engine.device.avx512)
     return engine.compiler.program(
         "conv_implicit", {**params, "WIDE": wide, **vec8_defines(engine.device),
                           **pad_defines(engine.device)},
-        {"conv_implicit": (1, 1, 1), "pad_planes": pad_local(engine.device)},
+        {"conv_implicit": (1, 1, 1), "pad_planes": pad_local(engine.device),
+         "phase_split": (1, 16, 1)},
         source="\n".join(kernel_source(name) for name in SOURCES))
 
 
@@ -86,15 +94,16 @@ _TABLES: weakref.WeakKeyDictionary[Any, dict[tuple[int, ...], Any]] = \
 
 
 def table(engine: Any, key: tuple[int, ...]) -> tuple[Any, int]:
-    """The device buffer of ``tap_offsets(*key)`` and its last (largest) offset."""
+    """The device buffer of ``tap_offsets(*key)`` (a key of 5: ``phases.tap_offsets``')
+    and its largest offset."""
     tables = _TABLES.setdefault(engine, {})
     found = tables.get(key)
     if found is None:
-        koff = tap_offsets(*key)
+        koff = tap_offsets(*key) if len(key) == 7 else phases.tap_offsets(*key)
         cl = engine.device.cl
         buf = cl.Buffer(engine.device.context, cl.mem_flags.READ_ONLY
                         | cl.mem_flags.COPY_HOST_PTR, hostbuf=koff)
-        found = tables[key] = (buf, int(koff[-1]))
+        found = tables[key] = (buf, int(koff.max()))
     return found
 
 
@@ -103,18 +112,23 @@ def conv2d(engine: Any, p: Any, x: Any, w: Any, out: Any, bias: Any, residual: A
     """out = act(conv(x, w) + bias + residual) (``act``: activation.cl's code) for
     ``applies``' ``p``, on the packed engine ``engine`` (a ``gemm.Gemm``)."""
     prog = program(engine)
-    xp, hp, wp = padded_input(prog, engine.scratch, p, x)
+    if phases.applies(p):
+        xp, hp, wp = phases.split_input(prog, engine.scratch, p, x)
+        key: tuple[int, ...] = (p.c, p.r, p.s, hp, wp)
+        x_img = 4 * p.c * hp * wp
+    else:
+        xp, hp, wp = padded_input(prog, engine.scratch, p, x)
+        key = (p.c, p.r, p.s, hp, wp, *p.dilation)
+        x_img = p.c * hp * wp
     taps = p.c * p.r * p.s
     ohw, np_cols = p.out_h * p.out_w, p.out_h * wp
-    x_img = p.c * hp * wp
     check_int32("conv2d", p.n * x_img, p.n * p.k * ohw, p.k * taps)
-    koff, koff_max = table(engine, (p.c, p.r, p.s, hp, wp, *p.dilation))
-    tm, tn = engine.packed_tile()
-    row_blocks, col_blocks = round_up(p.k, tm) // tm, round_up(np_cols, tn) // tn
+    koff, koff_max = table(engine, key)
+    mblk, nblk, row_blocks, col_blocks = engine.out_blocks(p.k, np_cols, p.n)
     prog.launch("conv_implicit", (row_blocks, col_blocks, p.n), i32(p.k), i32(np_cols),
                 i32(taps), w, xp, i32(x_img), i32(p.n * x_img),
                 koff, i32(koff_max), i32(wp),
                 i32(p.out_w), i32(row_blocks), i32(col_blocks), out, i32(p.k * ohw),
                 i32(ohw), bias if bias is not None else out, i32(bias is not None),
                 residual if residual is not None else out, i32(residual is not None),
-                i32(act))
+                i32(act), i32(mblk), i32(nblk))

@@ -75,7 +75,8 @@ void conv_implicit(int M, int NP, int KS, __global const float *restrict A,
                    __global const int *restrict koff, int koff_max, int WP, int OW,
                    int row_blocks, int col_blocks, __global float *restrict out, int img,
                    int lr, __global const float *restrict bias, int has_bias,
-                   __global const float *restrict residual, int has_res, int act)
+                   __global const float *restrict residual, int has_res, int act,
+                   int mblk, int nblk)
 {
     const int ib = get_global_id(0);
     const int jb = get_global_id(1);
@@ -91,8 +92,8 @@ void conv_implicit(int M, int NP, int KS, __global const float *restrict A,
         const int steps = MIN(KC, KS - s0);
         const int accumulate = s0 > 0;
         const int final = s0 + KC >= KS;
-        for (int jp = 0; jp < NBLK; ++jp) {
-            const int j0 = (jb * NBLK + jp) * 16;
+        for (int jp = 0; jp < nblk; ++jp) {
+            const int j0 = (jb * nblk + jp) * 16;
             if (j0 >= NP)
                 break;
             // A panel that would read past the buffer reads the 16 columns ending there
@@ -117,8 +118,8 @@ void conv_implicit(int M, int NP, int KS, __global const float *restrict A,
                 }
             }
             const int safe = jr + 16 <= x_left;
-            for (int ip = 0; ip < MBLK; ++ip) {
-                const int rows = ib * MBLK + ip;
+            for (int ip = 0; ip < mblk; ++ip) {
+                const int rows = ib * mblk + ip;
                 const int valid = MIN(MR, M - rows * MR);
                 if (valid <= 0)
                     break;

@@ -110,7 +110,7 @@ void sgemm_packed_out(int M, int N, int KS, __global const float *restrict A, in
                       int col_blocks, __global float *restrict out, int OHW, int img, int lr,
                       int gs, __global const float *restrict bias, int has_bias, int brs,
                       int bcs, int bgs, __global const float *restrict residual, int has_res,
-                      int act)
+                      int act, int mblk, int nblk)
 {
     const int ib = get_global_id(0);
     const int jb = get_global_id(1);
@@ -126,8 +126,8 @@ void sgemm_packed_out(int M, int N, int KS, __global const float *restrict A, in
         const int steps = MIN(KC, KS - s0);
         const int accumulate = s0 > 0;
         const int final = s0 + KC >= KS;
-        for (int jp = 0; jp < NBLK; ++jp) {
-            const int panel = jb * NBLK + jp;
+        for (int jp = 0; jp < nblk; ++jp) {
+            const int panel = jb * nblk + jp;
             const int j0 = panel * 16;
             if (j0 >= N)
                 break;
@@ -148,8 +148,8 @@ void sgemm_packed_out(int M, int N, int KS, __global const float *restrict A, in
             const size_t base = (size_t)n0 * img + p0;
             __global const float8 *bp =
                 (__global const float8 *)(Bp + ((size_t)panel * KS + s0) * 16);
-            for (int ip = 0; ip < MBLK; ++ip) {
-                const int rows = ib * MBLK + ip;
+            for (int ip = 0; ip < mblk; ++ip) {
+                const int rows = ib * mblk + ip;
                 const int valid = MIN(MR, M - rows * MR);
                 if (valid <= 0)
                     break;
