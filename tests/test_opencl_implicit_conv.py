@@ -76,9 +76,10 @@ def test_implicit_conv_reads_small_inputs_element_by_element(be, rng, n, c, hw, 
 
 
 def test_the_cost_model_keeps_im2col_where_packed_panels_pay(be):
-    """Stride 2, groups, more than MAX_ROWS output channels and batches of small images
+    """Stride 3, groups, more than MAX_ROWS output channels and batches of small images
     (whose per-image panels waste columns a shared column matrix would not) stay on
-    im2col; DenseNet's 3x3 growth conv takes the implicit path at batch 1 and 8."""
+    im2col; DenseNet's 3x3 growth conv takes the implicit path at batch 1 and 8, and a
+    stride-2 conv too (``phases``), unless the engine has it off."""
     def applies(n, c, h, k, r, **kw):
         x = np.zeros((n, c, h, h), np.float32)
         return implicit.applies(be.gemm_engine, problem(x, np.zeros((k, c // kw.get(
@@ -86,7 +87,14 @@ def test_the_cost_model_keeps_im2col_where_packed_panels_pay(be):
 
     assert applies(1, 128, 7, 32, 3) and applies(8, 128, 7, 32, 3)
     assert applies(1, 128, 56, 32, 3) and applies(1, 992, 14, 128, 1)
-    assert not applies(1, 64, 28, 32, 3, stride=2)
+    assert applies(1, 64, 28, 32, 3, stride=2) and applies(1, 3, 224, 64, 7, stride=2)
+    assert not applies(1, 64, 28, 32, 3, stride=3)
+    assert not applies(1, 64, 28, 32, 3, stride=2, dilation=2)
+    be.gemm_engine.phase_split = False
+    try:
+        assert not applies(1, 64, 28, 32, 3, stride=2)
+    finally:
+        be.gemm_engine.phase_split = True
     assert not applies(1, 64, 28, 32, 3, groups=2)
     assert not applies(1, 64, 28, implicit.MAX_ROWS + 1, 3)
     assert not applies(8, 1024, 7, 128, 1)   # 64 columns per 49 pixels

@@ -3,8 +3,8 @@
 
 The tile parameters MBLK x NBLK (``tile_params``) size a work-item for big products: its
 B micro-panels are reused by MBLK row panels, its A panels by NBLK column panels. On a
-small grid that leaves PoCL's workers (one per core) idle: ResNet-50's 3x3 512 @ 7x7 is
-11 work-items for 2 threads, an EfficientNet 1x1 at 14x14 often 2-4. The blocks are
+small grid that leaves PoCL's workers (one per core) idle: Inception's 1x1 480 -> 16 at
+14x14 is 4 work-items for 2 threads, EfficientNet's 1x1 1152 -> 192 at 7x7 also 4. The blocks are
 loop bounds, not compiled in, so each launch halves them (columns first: the B panel
 reuse across rows matters more) until the grid keeps every worker busy. The sums are the
 same whatever the blocks (each output's K order is fixed), so results stay bitwise.
