@@ -57,7 +57,8 @@ def applies(engine: Any, p: Any) -> bool:
     than ``MAX_ROWS`` output channels (each panel reused by three or more row blocks) the
     packed panels won as often as they lost."""
     if (engine.kernel != "sgemm_packed" or p.groups != 1 or p.k > MAX_ROWS
-            or not (tuple(p.stride) == (1, 1) or engine.phase_split and phases.applies(p))):
+            or not (tuple(p.stride) == (1, 1)
+                    or engine.phase_split and phases.applies(p) and phases.pays(p))):
         return False
     columns = p.out_h * padded_width(p)
     if columns < 16:

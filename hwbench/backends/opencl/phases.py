@@ -16,10 +16,22 @@ import numpy as np
 
 from hwbench.backends.opencl.gemm import check_int32, i32
 
+# Taps (C * R * S) below which im2col's small column matrix stays cheaper. Measured on
+# PoCL (busy 2-core Zen 4, CPU seconds, one thread, batch 1 and 8): 3x3/2 3 -> 32 (27
+# taps), 3 -> 64 (27) and 8 -> 64 (72) were 15-20 % slower through the phases, 5x5/2
+# 3 -> 32 (75) 15-35 % faster, 7x7/2 3 -> 64 (147) 25-37 %, 3x3/2 128 -> 128 (1152)
+# 6-13 %; the zoo has no stride-2 conv between 27 and 147 taps with <= 128 outputs.
+MIN_TAPS = 128
+
 
 def applies(p: Any) -> bool:
     """Stride 2 both ways, no dilation: ``phase_split``'s geometry."""
     return tuple(p.stride) == (2, 2) and tuple(p.dilation) == (1, 1)
+
+
+def pays(p: Any) -> bool:
+    """Whether the phases beat im2col for ``applies``' ``p``: ``MIN_TAPS`` taps or more."""
+    return p.c * p.r * p.s >= MIN_TAPS
 
 
 def plane_size(p: Any) -> tuple[int, int]:
