@@ -8,7 +8,9 @@ packing included; cpu: wall time). ``--conv`` times the whole conv (im2col, GEMM
 of the ResNet-50 layers instead. ``--params MR=6,WIDE=1,...`` runs opencl with other tile
 parameters (the rest: the defaults); several sets, separated by ``;``, run side by side
 (one column each, taking turns with cpu). ``--kernels`` also prints each opencl kernel's share
-(profiling events of its launches, over the timed calls).
+(profiling events of its launches, over the timed calls). The first opencl column runs
+right after cpu each round and reads a few percent to 20 % slow on small shapes (cold
+caches): put a throwaway set first (``--params "S2=1;S2=0;S2=1"``) and compare the rest.
 
     python scripts/opencl_gemm_bench.py --reps 7
 """
