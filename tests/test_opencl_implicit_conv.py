@@ -89,6 +89,7 @@ def test_the_cost_model_keeps_im2col_where_packed_panels_pay(be):
     assert applies(1, 128, 56, 32, 3) and applies(1, 992, 14, 128, 1)
     assert applies(1, 64, 28, 32, 3, stride=2) and applies(1, 3, 224, 64, 7, stride=2)
     assert not applies(1, 3, 224, 32, 3, stride=2)  # 27 taps: im2col's matrix is small
+    assert applies(1, 3, 224, 32, 5, stride=2) and not applies(1, 16, 112, 64, 3, stride=2)
     assert not applies(1, 64, 28, 32, 3, stride=3)
     assert not applies(1, 64, 28, 32, 3, stride=2, dilation=2)
     be.gemm_engine.phase_split = False

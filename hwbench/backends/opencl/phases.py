@@ -16,12 +16,14 @@ import numpy as np
 
 from hwbench.backends.opencl.gemm import check_int32, i32
 
-# Taps (C * R * S) below which im2col's small column matrix stays cheaper. Measured on
-# PoCL (busy 2-core Zen 4, CPU seconds, one thread, batch 1 and 8): 3x3/2 3 -> 32 (27
-# taps), 3 -> 64 (27) and 8 -> 64 (72) were 15-20 % slower through the phases, 5x5/2
-# 3 -> 32 (75) 15-35 % faster, 7x7/2 3 -> 64 (147) 25-37 %, 3x3/2 128 -> 128 (1152)
-# 6-13 %; the zoo has no stride-2 conv between 27 and 147 taps with <= 128 outputs.
-MIN_TAPS = 128
+# When the phases beat im2col. im2col's column matrix is R * S / 4 times the input (a
+# stride-2 conv), so the split saves most for big kernels. Measured on PoCL (busy 2-core
+# Zen 4, CPU seconds, one thread, batch 1 and 8; on / off): 7x7/2 3 -> 64 @224 (147 taps)
+# 1.25-1.4x, 5x5/2 3 -> 32 @224 (75) 1.15-1.35x; 3x3/2: 3 -> 32 and 3 -> 64 @224 (27 taps)
+# 0.8-0.85x, 8 -> 64 @112 (72) 0.85x, 16 -> 64 @112 (144) 0.92-0.96x, 32 -> 64 @56 (288)
+# 1.12-1.16x, 64 -> 128 @56 (576) 1.0-1.04x, 128 -> 128 @56 (1152) 1.06-1.13x.
+MIN_KERNEL = 25   # R * S from which the split pays at any channel count
+MIN_TAPS = 256    # C * R * S from which it pays for smaller kernels (3x3)
 
 
 def applies(p: Any) -> bool:
@@ -30,8 +32,8 @@ def applies(p: Any) -> bool:
 
 
 def pays(p: Any) -> bool:
-    """Whether the phases beat im2col for ``applies``' ``p``: ``MIN_TAPS`` taps or more."""
-    return p.c * p.r * p.s >= MIN_TAPS
+    """Whether the phases beat im2col for ``applies``' ``p`` (``MIN_KERNEL``, ``MIN_TAPS``)."""
+    return p.r * p.s >= MIN_KERNEL or p.c * p.r * p.s >= MIN_TAPS
 
 
 def plane_size(p: Any) -> tuple[int, int]:
