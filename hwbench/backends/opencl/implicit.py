@@ -48,8 +48,7 @@ def padded_width(p: Any) -> int:
 def applies(engine: Any, p: Any) -> bool:
     """Whether ``conv_implicit`` serves ``p`` (a ``ConvProblem``) better than im2col +
     the packed GEMM: the packed engine, one group, stride 1 (or 2: ``phases``), and its
-    cost model. Each
-    image's columns fill whole panels of 16 (OH * WP of them), where the column matrix
+    cost model. Each image's columns fill whole panels of 16 (OH * WP of them), where the column matrix
     packs all images' OH * OW together; that matrix costs ~``COPY_COST`` FMAs per element
     and row of A. Measured on PoCL (2-core Zen 4, busy), device time, the 160 stride-1
     conv shapes of DenseNet-121, Inception v1/v2 and SqueezeNet: at batch 1 all implicit
