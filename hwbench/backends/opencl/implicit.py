@@ -46,15 +46,15 @@ def padded_width(p: Any) -> int:
 
 
 def applies(engine: Any, p: Any) -> bool:
-    """Whether ``conv_implicit`` serves ``p`` (a ``ConvProblem``) better than im2col +
-    the packed GEMM: the packed engine, one group, stride 1 (or 2: ``phases``), and its
-    cost model. Each image's columns fill whole panels of 16 (OH * WP of them), where the column matrix
-    packs all images' OH * OW together; that matrix costs ~``COPY_COST`` FMAs per element
-    and row of A. Measured on PoCL (2-core Zen 4, busy), device time, the 160 stride-1
-    conv shapes of DenseNet-121, Inception v1/v2 and SqueezeNet: at batch 1 all implicit
-    was 15 % faster in sum (DenseNet's 3x3 128 -> 32: 1.5-2.7x), batch 8 18 %; with more
-    than ``MAX_ROWS`` output channels (each panel reused by three or more row blocks) the
-    packed panels won as often as they lost."""
+    """Whether ``conv_implicit`` serves ``p`` (a ``ConvProblem``) better than im2col + the
+    packed GEMM: the packed engine, one group, stride 1 (or 2: ``phases``), and its cost
+    model. Each image's columns fill whole panels of 16 (OH * WP of them), where the column
+    matrix packs all images' OH * OW together; that matrix costs ~``COPY_COST`` FMAs per
+    element and row of A. Measured on PoCL (2-core Zen 4, busy), device time, the 160
+    stride-1 conv shapes of DenseNet-121, Inception v1/v2 and SqueezeNet: at batch 1 all
+    implicit was 15 % faster in sum (DenseNet's 3x3 128 -> 32: 1.5-2.7x), batch 8 18 %; with
+    more than ``MAX_ROWS`` output channels (each panel reused by three or more row blocks)
+    the packed panels won as often as they lost."""
     if (engine.kernel != "sgemm_packed" or p.groups != 1 or p.k > MAX_ROWS
             or not (tuple(p.stride) == (1, 1)
                     or engine.phase_split and phases.applies(p) and phases.pays(p))):
