@@ -7,19 +7,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from backend_marks import needs_backend
+from test_opencl_implicit_conv import SMALL_KC
 from tolerances import assert_close
 
-from hwbench.backends import backend_class, get_backend
+from hwbench.backends import get_backend
 from hwbench.backends.opencl import blocking, implicit, phases
 from hwbench.kernels import reference, spec
 
-try:
-    OK, WHY = backend_class("opencl").available()
-except ImportError as exc:  # pragma: no cover
-    OK, WHY = False, str(exc)
-pytestmark = pytest.mark.skipif(not OK, reason=f"opencl backend unavailable: {WHY}")
-
-SMALL_KC = {"MR": 4, "MBLK": 4, "NBLK": 2, "KC": 128, "WIDE": 0}
+pytestmark = needs_backend("opencl")
 
 
 @pytest.fixture(scope="module", params=[None, SMALL_KC], ids=["default", "kc128"])
