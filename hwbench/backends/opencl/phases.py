@@ -3,8 +3,9 @@ input split into its four phases (rows and columns by parity), each of which a s
 conv reads as a stride-1 conv reads its input, so no column matrix is written.
 
 First layers (ResNet's 3 -> 64 7x7/2 at 224: a 147 x 12544 column matrix, 7.4 MB per
-image, for a 0.6 MB input) and the 3x3/2 downsampling convs otherwise went through
-im2col, written once and read back per block of 48 output channels.
+image, for a 0.6 MB input) and the wider 3x3/2 downsampling convs otherwise went through
+im2col, written once and read back per block of 48 output channels; ``pays`` keeps im2col
+where its matrix is small (3x3/2 convs of few taps).
 """
 
 from __future__ import annotations
