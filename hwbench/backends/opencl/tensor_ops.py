@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -69,13 +70,27 @@ class TensorOpsKernels(PermuteKernels):
     """Mixed into ``OpenclBackend`` (whose compiler, buffers and metadata cache it uses);
     Transpose's collapsed form comes from ``permute``."""
 
+    def _gathered_before(self, p: spec.TakeProblem) -> bool:
+        """Whether this Gather problem ran before: a replayed plan calls ``_gather`` again
+        with the same problem (constant indices: ShuffleNet's channel Gathers), whose
+        tables are then cached like Slice's; new indices (token ids) are a new problem,
+        uploaded. Each such upload was a command of a recorded run that made the host
+        wait for the kernels before it (PoCL ``pthread``: 16 of ShuffleNet's 136)."""
+        seen = self.__dict__.get("_gathers")
+        if seen is None:
+            seen = self.__dict__["_gathers"] = weakref.WeakSet()
+        if p in seen:
+            return True
+        seen.add(p)
+        return False
+
     def _take(self, p: spec.TakeProblem, x: Any) -> Any:
         dtype = np.dtype(x.dtype)
         i32(p.size)  # the kernel's int32 indices: larger sizes are refused, not wrapped
         i32(int(np.prod(p.in_shape, dtype=np.int64)))
         take_shape, rows, meta, flat = take_layout(p)
-        if p.op != "gather" and flat.size <= CACHED_TABLES:  # the same every call: cached
-            tables = self._meta_buffer(tuple(flat.tolist()))
+        if flat.size <= CACHED_TABLES and (p.op != "gather" or self._gathered_before(p)):
+            tables = self._meta_buffer(tuple(flat.tolist()))  # the same every call: cached
         else:  # token ids change every call
             tables = self._upload(flat.astype(np.int32)).data  # (a fresh array: no wait)
         out = self._empty(p.shape, dtype)
