@@ -96,3 +96,26 @@ def test_an_lstms_host_lengths_remake_its_masks_every_run() -> None:
             assert got.tobytes() == want.tobytes()
     with pytest.raises(ArgumentError, match="sequence_lens"):
         sess.run({"x": x, "lengths": np.array([0, 2, 3, 1], np.int32)})
+
+
+def test_constant_gather_table_uploaded_once_in_a_recorded_run() -> None:
+    """A channel Gather by constant indices (ShuffleNet's shuffle): a replay reuses its
+    cached index table, so the recorded run holds no host upload, and its results stay
+    the plan's, bit for bit."""
+    order = np.random.default_rng(2).permutation(WIDTH)
+    graph = Graph("gather_const", [ValueInfo("x", (BATCH, WIDTH))],
+                  [ValueInfo("out", (BATCH, WIDTH))], {"order": order},
+                  [Node("Gather", ["x", "order"], ["g"], {"axis": 1}),
+                   Node("Relu", ["g"], ["out"])], 17)
+    model = Model("gather_const", graph)
+    sess = hwbench.Session(model, backend="opencl")
+    rng = np.random.default_rng(3)
+    xs = [rng.standard_normal((BATCH, WIDTH)).astype(np.float32) for _ in range(4)]
+    for x in xs[:2]:
+        sess.run({"x": x})
+    assert sess.executor.recorded
+    recorder = sess.executor._entry.__globals__["_recorded"][0]
+    assert not [a for _, a, _ in recorder.calls if len(a) == 3 and isinstance(a[2], np.ndarray)]
+    for x in xs:
+        (got,) = sess.run({"x": x})
+        np.testing.assert_array_equal(got, np.maximum(x[:, order], 0))
