@@ -14,8 +14,8 @@ once), and one blocking read per output, the last one the run's only wait.
 Taken only where that is the same computation for every feed: nothing is read back to
 the host while the plan runs (a host step between kernels), every output is a
 contiguous device array, and the buffers the commands touch (held for the Session's
-life: none goes back to the pool) take at most ``RECORD_MAX_BYTES``. Feeds that stay on
-the host (a Gather's token ids) decide what is enqueued: such a plan is recorded once
+life: none goes back to the pool), the Session's weights aside, take at most
+``RECORD_MAX_BYTES``. Feeds that stay on the host (a Gather's token ids) decide what is enqueued: such a plan is recorded once
 per value of them (``KeyedRuns``) where they hold one value (a batch-1 decoder step's
 token id: a small vocabulary); more values, where they are only Gather indices, once,
 each run making the index tables from them (``host_feeds``: the batch-8 step). And
@@ -112,14 +112,15 @@ class Recorder:
                 cl.enqueue_copy, cl.enqueue_fill_buffer = copy, fill
                 self.device.recorder = None
 
-    def held_bytes(self) -> int:
-        """Bytes of the distinct device buffers the recorded calls use."""
+    def held_bytes(self, skip: frozenset[int] = frozenset()) -> int:
+        """Bytes of the distinct device buffers the recorded calls use, but those whose
+        ``int_ptr`` is in ``skip``."""
         seen: dict[int, int] = {}
         for group in self.held:
             for item in group:
                 if isinstance(item, self.cl.MemoryObjectHolder):
                     seen[item.int_ptr] = int(item.size)
-        return sum(seen.values())
+        return sum(size for ptr, size in seen.items() if ptr not in skip)
 
 
 def _record(backend: Any, executor: Any, hosts: list[np.ndarray]) -> tuple | None:
@@ -140,7 +141,12 @@ def _record(backend: Any, executor: Any, hosts: list[np.ndarray]) -> tuple | Non
     if len(values) != len(graph.output_names) or not values or not all(
             backend._is_device_array(v) and v.flags.c_contiguous for v in values):
         return None
-    if recorder.held_bytes() + sum(int(x.nbytes) for x in device) > RECORD_MAX_BYTES:
+    # the Session's weights are held anyway: only what the recording keeps from the pool
+    # counts (Inception v1 at batch 1: 67 MB in all, 27 MB of them weights)
+    weights = frozenset(w.data.int_ptr for w in executor._weights.values()
+                        if backend._is_device_array(w))
+    if (recorder.held_bytes(weights) + sum(int(x.nbytes) for x in device)
+            > RECORD_MAX_BYTES):
         return None
     calls = recorder.calls
     queue, copy = backend.dev.queue, backend.dev.cl.enqueue_copy
