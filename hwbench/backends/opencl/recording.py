@@ -15,13 +15,13 @@ Taken only where that is the same computation for every feed: nothing is read ba
 the host while the plan runs (a host step between kernels), every output is a
 contiguous device array, and the buffers the commands touch (held for the Session's
 life: none goes back to the pool), the Session's weights aside, take at most
-``RECORD_MAX_BYTES``. Feeds that stay on the host (a Gather's token ids) decide what is enqueued: such a plan is recorded once
-per value of them (``KeyedRuns``) where they hold one value (a batch-1 decoder step's
-token id: a small vocabulary); more values, where they are only Gather indices, once,
-each run making the index tables from them (``host_feeds``: the batch-8 step). And
-only after it reproduces the plan's results
-bit for bit, for the run's feeds and for the device feeds reversed (a feed-dependent
-command missed by the recording would show there).
+``RECORD_MAX_BYTES``. Feeds that stay on the host (a Gather's token ids) decide what is
+enqueued: such a plan is recorded once per value of them (``KeyedRuns``) where they hold
+one value (a batch-1 decoder step's token id: a small vocabulary); more values, where
+they are only Gather indices, once, each run making the index tables from them
+(``host_feeds``: the batch-8 step). And only after it reproduces the plan's results bit
+for bit, for the run's feeds and for the device feeds reversed (a feed-dependent command
+missed by the recording would show there).
 """
 
 from __future__ import annotations
