@@ -144,7 +144,7 @@ def _record(backend: Any, executor: Any, hosts: list[np.ndarray]) -> tuple | Non
     # the Session's weights are held anyway: only what the recording keeps from the pool
     # counts (Inception v1 at batch 1: 67 MB in all, 27 MB of them weights)
     weights = frozenset(w.data.int_ptr for w in executor._weights.values()
-                        if backend._is_device_array(w))
+                        if backend._is_device_array(w) and w.data is not None)  # (empty)
     if (recorder.held_bytes(weights) + sum(int(x.nbytes) for x in device)
             > RECORD_MAX_BYTES):
         return None
