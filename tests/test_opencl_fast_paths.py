@@ -271,6 +271,24 @@ def test_gemm_small_and_skinny_match_the_reference(be, m, n, k, ta, tb, bias_sha
     assert_close(out, ref, k=k)
 
 
+@pytest.mark.parametrize("m,small", [(8, False), (1, True)])
+def test_small_products_with_packed_weights_run_packed_from_eight_rows(be, monkeypatch, m,
+                                                                       small):
+    """A constant weight's kept panels: LeNet's 8x120x84 one packed launch, not
+    gemm_small; a single row stays on gemm_small. Both match the reference."""
+    from hwbench.backends.opencl import packed_weights
+    from hwbench.backends.opencl import small_gemm as sg
+    rng = np.random.default_rng(9)
+    a, b, bias = _rand(rng, (m, 120)), _rand(rng, (120, 84)), _rand(rng, (84,))
+    weights = packed_weights.freeze(be.asarray(b))
+    calls, real = [], sg.gemm_small
+    monkeypatch.setattr(sg, "gemm_small", lambda *args: calls.append(args) or real(*args))
+    for _ in range(2):  # the first call packs the panels, the second reuses them
+        out = be.to_numpy(be.gemm(be.asarray(a), weights, be.asarray(bias)))
+        assert_close(out, a.astype(np.float64) @ b + bias, k=120)
+    assert bool(calls) == small
+
+
 @pytest.mark.parametrize("shapes,axis", [
     ([(1, 3, 4, 4), (1, 5, 4, 4), (1, 1, 4, 4)], 1),   # one outer block: buffer copies
     ([(2, 3, 4), (2, 5, 4)], 1),                         # two: rect copies (CPUs)
