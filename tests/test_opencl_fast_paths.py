@@ -289,6 +289,30 @@ def test_small_products_with_packed_weights_run_packed_from_eight_rows(be, monke
     assert bool(calls) == small
 
 
+@pytest.mark.parametrize("m,n,k,activation", [
+    (8, 84, 120, "relu"), (1, 64, 64, "sigmoid"), (64, 64, 64, "tanh"), (8, 16, 24, "silu"),
+])
+def test_gemm_applies_its_activation_as_it_stores(be, monkeypatch, m, n, k, activation):
+    """On the packed engine gemm_small and sgemm_packed_out apply the activation in
+    their epilogue: no elementwise kernel after the product."""
+    if be.gemm_engine.kernel != "sgemm_packed":
+        pytest.skip("the tiled engine applies activations after the product")
+
+    def elementwise(*_: object) -> None:
+        raise AssertionError("an elementwise kernel ran after the GEMM")
+
+    for name in ("_relu", "_sigmoid", "_unary_op", "_mul"):
+        monkeypatch.setattr(be, name, elementwise)
+    rng = np.random.default_rng(10)
+    a, b, bias = _rand(rng, (m, k)), _rand(rng, (k, n)), _rand(rng, (n,))
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b), be.asarray(bias),
+                              activation=activation))
+    y = a.astype(np.float64) @ b + bias
+    ref = {"relu": np.maximum(y, 0), "sigmoid": 1 / (1 + np.exp(-y)), "tanh": np.tanh(y),
+           "silu": y / (1 + np.exp(-y))}[activation]
+    assert_close(out, ref, k=k)
+
+
 @pytest.mark.parametrize("shapes,axis", [
     ([(1, 3, 4, 4), (1, 5, 4, 4), (1, 1, 4, 4)], 1),   # one outer block: buffer copies
     ([(2, 3, 4), (2, 5, 4)], 1),                         # two: rect copies (CPUs)

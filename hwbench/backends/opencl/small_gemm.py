@@ -70,17 +70,21 @@ def gemm_small(engine: Any, rows: int, m: int, n: int, k: int, a: Any, b: Any, o
 
 
 def gemm(engine: Any, m: int, n: int, k: int, a: Any, b: Any, out: Any,
-         bias: tuple[Any, int, int] | None) -> None:
+         bias: tuple[Any, int, int] | None, act: int = 0) -> bool:
     """``engine.gemm``, small and skinny products on the packed (CPU) engine in one
-    ``gemm_small`` launch."""
+    ``gemm_small`` launch; ``act`` (activation.cl's code) applied as the result is
+    stored on the packed engine. False where the caller must apply it (the tiled one)."""
     if engine.kernel == "sgemm_packed":
         dot = is_dot(a, b, k)
         rows = rows_per_item(m, n, k, dot)
         if rows is not None and not (dot is False and m >= PACKED_MIN_ROWS
                                      and weights_packed(b)):
-            gemm_small(engine, rows, m, n, k, a, b, out, bias)
-            return
+            gemm_small(engine, rows, m, n, k, a, b, out, bias, act)
+        else:
+            engine.gemm(m, n, k, a, b, out, bias, act)
+        return True
     engine.gemm(m, n, k, a, b, out, bias)
+    return act == 0
 
 
 def weights_packed(b: Any) -> bool:
