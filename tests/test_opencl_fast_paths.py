@@ -289,12 +289,13 @@ def test_small_products_with_packed_weights_run_packed_from_eight_rows(be, monke
     assert bool(calls) == small
 
 
-@pytest.mark.parametrize("m,n,k,activation", [
-    (8, 84, 120, "relu"), (1, 64, 64, "sigmoid"), (64, 64, 64, "tanh"), (8, 16, 24, "silu"),
+@pytest.mark.parametrize("m,n,k,activation,tb", [
+    (8, 84, 120, "relu", False), (1, 64, 64, "sigmoid", False), (64, 64, 64, "tanh", False),
+    (8, 16, 24, "silu", False), (2, 40, 64, "relu", True), (16, 300, 700, "tanh", True),
 ])
-def test_gemm_applies_its_activation_as_it_stores(be, monkeypatch, m, n, k, activation):
-    """On the packed engine gemm_small and sgemm_packed_out apply the activation in
-    their epilogue: no elementwise kernel after the product."""
+def test_gemm_applies_its_activation_as_it_stores(be, monkeypatch, m, n, k, activation, tb):
+    """On the packed engine gemm_small (its dot kernel too: ``tb``) and sgemm_packed_out
+    apply the activation in their epilogue: no elementwise kernel after the product."""
     if be.gemm_engine.kernel != "sgemm_packed":
         pytest.skip("the tiled engine applies activations after the product")
 
@@ -305,8 +306,8 @@ def test_gemm_applies_its_activation_as_it_stores(be, monkeypatch, m, n, k, acti
         monkeypatch.setattr(be, name, elementwise)
     rng = np.random.default_rng(10)
     a, b, bias = _rand(rng, (m, k)), _rand(rng, (k, n)), _rand(rng, (n,))
-    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(b), be.asarray(bias),
-                              activation=activation))
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(np.ascontiguousarray(b.T) if tb else b),
+                              be.asarray(bias), trans_b=tb, activation=activation))
     y = a.astype(np.float64) @ b + bias
     ref = {"relu": np.maximum(y, 0), "sigmoid": 1 / (1 + np.exp(-y)), "tanh": np.tanh(y),
            "silu": y / (1 + np.exp(-y))}[activation]
