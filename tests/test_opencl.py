@@ -292,6 +292,9 @@ def test_direct_conv_is_only_chosen_where_the_gemm_tile_would_go_to_waste():
     assert direct.prefers_direct(problem(136, 136, 136))  # ShuffleNet's depthwise
     assert not direct.prefers_direct(problem(136, 136, 4))  # its grouped 1x1: 34 per group
     assert not direct.prefers_direct(problem(64, 64, 1))
+    assert direct.prefers_direct(problem(3, 1, 1))  # a short sum per output
+    assert not direct.prefers_direct(problem(65, 1, 1))  # a long one: the GEMM's
+    assert direct.direct_local(8) == (8, 8, 1) and direct.direct_local(100) == (16, 4, 1)
 
 @pytest.mark.parametrize("kwargs,name", [
     (dict(gemm_kernel="cublas"), "gemm_kernel"),

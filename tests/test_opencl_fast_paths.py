@@ -271,6 +271,49 @@ def test_gemm_small_and_skinny_match_the_reference(be, m, n, k, ta, tb, bias_sha
     assert_close(out, ref, k=k)
 
 
+@pytest.mark.parametrize("m,small", [(8, False), (1, True)])
+def test_small_products_with_packed_weights_run_packed_from_eight_rows(be, monkeypatch, m,
+                                                                       small):
+    """A constant weight's kept panels: LeNet's 8x120x84 one packed launch, not
+    gemm_small; a single row stays on gemm_small. Both match the reference."""
+    from hwbench.backends.opencl import packed_weights
+    from hwbench.backends.opencl import small_gemm as sg
+    rng = np.random.default_rng(9)
+    a, b, bias = _rand(rng, (m, 120)), _rand(rng, (120, 84)), _rand(rng, (84,))
+    weights = packed_weights.freeze(be.asarray(b))
+    calls, real = [], sg.gemm_small
+    monkeypatch.setattr(sg, "gemm_small", lambda *args: calls.append(args) or real(*args))
+    for _ in range(2):  # the first call packs the panels, the second reuses them
+        out = be.to_numpy(be.gemm(be.asarray(a), weights, be.asarray(bias)))
+        assert_close(out, a.astype(np.float64) @ b + bias, k=120)
+    assert bool(calls) == small
+
+
+@pytest.mark.parametrize("m,n,k,activation,tb", [
+    (8, 84, 120, "relu", False), (1, 64, 64, "sigmoid", False), (64, 64, 64, "tanh", False),
+    (8, 16, 24, "silu", False), (2, 40, 64, "relu", True), (16, 300, 700, "tanh", True),
+])
+def test_gemm_applies_its_activation_as_it_stores(be, monkeypatch, m, n, k, activation, tb):
+    """On the packed engine gemm_small (its dot kernel too: ``tb``) and sgemm_packed_out
+    apply the activation in their epilogue: no elementwise kernel after the product."""
+    if be.gemm_engine.kernel != "sgemm_packed":
+        pytest.skip("the tiled engine applies activations after the product")
+
+    def elementwise(*_: object) -> None:
+        raise AssertionError("an elementwise kernel ran after the GEMM")
+
+    for name in ("_relu", "_sigmoid", "_unary_op", "_mul"):
+        monkeypatch.setattr(be, name, elementwise)
+    rng = np.random.default_rng(10)
+    a, b, bias = _rand(rng, (m, k)), _rand(rng, (k, n)), _rand(rng, (n,))
+    out = be.to_numpy(be.gemm(be.asarray(a), be.asarray(np.ascontiguousarray(b.T) if tb else b),
+                              be.asarray(bias), trans_b=tb, activation=activation))
+    y = a.astype(np.float64) @ b + bias
+    ref = {"relu": np.maximum(y, 0), "sigmoid": 1 / (1 + np.exp(-y)), "tanh": np.tanh(y),
+           "silu": y / (1 + np.exp(-y))}[activation]
+    assert_close(out, ref, k=k)
+
+
 @pytest.mark.parametrize("shapes,axis", [
     ([(1, 3, 4, 4), (1, 5, 4, 4), (1, 1, 4, 4)], 1),   # one outer block: buffer copies
     ([(2, 3, 4), (2, 5, 4)], 1),                         # two: rect copies (CPUs)

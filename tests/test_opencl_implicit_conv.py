@@ -101,3 +101,4 @@ def test_the_cost_model_keeps_im2col_where_packed_panels_pay(be):
     assert not applies(1, 64, 28, implicit.MAX_ROWS + 1, 3)
     assert not applies(8, 1024, 7, 128, 1)   # 64 columns per 49 pixels
     assert not applies(1, 64, 3, 32, 1)      # 9 columns
+    assert applies(8, 32, 4, 32, 3)  # BEGAN's first conv: im2col's rows of 4 floats

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from hwbench.backends import memory
+from hwbench.backends import conv_epilogue, memory
 from hwbench.backends.base import Backend
 from hwbench.backends.opencl import device_choice as choice
 from hwbench.backends.opencl import (
@@ -68,7 +68,7 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
                     Backend):
     name = "opencl"
     fuses_conv_epilogue = True
-    fused_activations = frozenset(ACTIVATION_CODES)
+    fused_activations = gemm_fused_activations = frozenset(ACTIVATION_CODES)
 
     @classmethod
     def sweep_resources(cls, device: str | None) -> dict[str, Any]:
@@ -371,7 +371,7 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
         return buf.data
 
     # -- float32 kernels -------------------------------------------------------------------
-    def _gemm(self, p: spec.GemmProblem, a, b, bias) -> Any:
+    def _gemm(self, p: spec.GemmProblem, a, b, bias, activation=None) -> Any:
         a_op = Operand(self._buf(a), 1, p.m) if p.trans_a else Operand(self._buf(a), p.k, 1)
         rows, cols = (1, p.k) if p.trans_b else (p.n, 1)
         b_op = Operand(self._buf(b), rows, cols, panels=packed_weights.panels_of(b))
@@ -382,8 +382,10 @@ class OpenclBackend(HostFeedsRecordingOpencl, UploadsOpencl, IntegerKernelsOpenc
             rs = 0 if shape[0] == 1 else shape[1]
             cs = 0 if shape[1] == 1 else 1
             bias_arg = (self._buf(bias), rs, cs)
-        small_gemm.gemm(self.gemm_engine, p.m, p.n, p.k, a_op, b_op, out.data, bias_arg)
-        return out
+        act = ACTIVATION_CODES.get(activation or "", 0)  # fused on the packed engine
+        if small_gemm.gemm(self.gemm_engine, p.m, p.n, p.k, a_op, b_op, out.data, bias_arg, act):
+            return out
+        return conv_epilogue.apply_activation(self, out, activation)
 
     def _conv2d(self, p: spec.ConvProblem, x, w, bias, residual=None, activation=None) -> Any:
         out = self._empty(p.output_shape)

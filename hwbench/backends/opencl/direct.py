@@ -23,6 +23,12 @@ from hwbench.backends.opencl.gemm import (
 )
 
 DIRECT_MAX_KG = 4  # output channels per group below which the conv runs direct
+# ... where each output's sum is short, or the conv is grouped: a dense conv with a long
+# sum runs one scalar chain per output direct. BEGAN's last conv (32 -> 1 channel, 3x3,
+# 8x8, batch 8: 288 taps) on PoCL ``basic``: conv_direct 155-210 µs, pad_planes +
+# conv_implicit 39 µs (kernel time, 2-core Zen 4, busy). Sums of up to 64 taps stay
+# direct (not measured between).
+DENSE_DIRECT_MAX_TAPS = 64
 DEPTHWISE_STRIDES = (1, 2)  # horizontal strides depthwise.cl serves
 # On CPUs, output rows wider than this run as a row per work-item (depthwise_rows):
 # PoCL 3.0, one thread, kernel time: 144x56x56 3x3 0.38 -> 0.31 ms, 96x112x112 3x3/2
@@ -40,7 +46,17 @@ PLANE_MIN_GROUPS = 8  # work-groups per launch at least (planes of one batch-1 l
 
 def prefers_direct(p: Any) -> bool:
     """Whether ``p`` (a ``ConvProblem``) runs faster direct than lowered to GEMM."""
-    return p.k // p.groups < DIRECT_MAX_KG
+    if p.k // p.groups >= DIRECT_MAX_KG:
+        return False
+    return p.groups > 1 or p.c * p.r * p.s <= DENSE_DIRECT_MAX_TAPS
+
+
+def direct_local(out_w: int) -> tuple[int, int, int]:
+    """``conv_direct``'s work-group: 64 work-items, as wide as the output row up to 16
+    (a narrower row in a 16-wide group leaves the rest of each row's items idle: BEGAN's
+    8-wide last conv on PoCL ``basic`` 210 -> 155 µs at (8, 8, 1))."""
+    wide = min(1 << max(int(out_w) - 1, 0).bit_length(), 16)
+    return wide, 64 // wide, 1
 
 
 def is_depthwise(p: Any) -> bool:
@@ -60,7 +76,7 @@ def conv2d_direct(compiler: Compiler, p: Any, x: Any, w: Any, out: Any, bias: An
         depthwise(compiler, p, x, w, out, bias, residual, relu, scratch)
         return
     check_int32("conv2d", p.n * p.c * p.h * p.w, p.n * p.k * p.out_h * p.out_w)
-    program = compiler.program("conv_direct", {}, {"conv_direct": (16, 4, 1)},
+    program = compiler.program("conv_direct", {}, {"conv_direct": direct_local(p.out_w)},
                                source=kernel_source("activation") + "\n"
                                + kernel_source("conv_direct"))
     (sh, sw), (dh, dw) = p.stride, p.dilation

@@ -324,15 +324,16 @@ class Gemm:
         return (mblk, nblk, *blocking.grid(m, n, p["MR"], mblk, nblk))
 
     def gemm(self, m: int, n: int, k: int, a: Operand, b: Operand, out: Any,
-             bias: tuple[Any, int, int] | None) -> None:
-        """out (m x n, contiguous) = op(A) @ op(B) (+ bias) (``small_gemm.gemm`` sends
-        small and skinny products to one launch first)."""
+             bias: tuple[Any, int, int] | None, act: int = 0) -> None:
+        """out (m x n, contiguous) = act(op(A) @ op(B) (+ bias)) (``small_gemm.gemm`` sends
+        small and skinny products to one launch first; ``act``: activation.cl's code, the
+        packed engine's epilogue only: ``small_gemm.gemm`` gives the tiled one none)."""
         if self.kernel == "sgemm_tiled":
             self.sgemm(m, n, k, a, b, out, n, bias=bias)
             return
         check_int32("gemm", m * n)
         self.sgemm_out(m, n, k, a, b, OutputMap(out, n, 0, n, 0, None if bias is None
-                                                else (*bias, 0)))
+                                                else (*bias, 0), None, act))
 
     def conv2d(self, p: Any, x: Any, w: Any, out: Any, bias: Any, residual: Any,
                relu: int) -> None:

@@ -34,6 +34,10 @@ SOURCES = ("vec8", "activation", "gemm_packed", "gemm_packed_out", "pad", "conv_
 
 MAX_ROWS = 128    # output channels above which the packed B panels' reuse wins (below)
 COPY_COST = 16    # a column-matrix element written and read back, in FMAs of a GEMM row
+# ... and each work-item of im2col_rows (one output row of one tap), besides its copies:
+# BEGAN's first conv (32 -> 32, 3x3, 4x4, batch 8: 4-float rows) on PoCL ``basic``, kernel
+# time: im2col_rows 79 µs (~8 ns a work-item) + the packed GEMM 28, conv_implicit 58.
+ROW_COST = 128
 
 
 def padded_width(p: Any) -> int:
@@ -54,7 +58,8 @@ def applies(engine: Any, p: Any) -> bool:
     stride-1 conv shapes of DenseNet-121, Inception v1/v2 and SqueezeNet: at batch 1 all
     implicit was 15 % faster in sum (DenseNet's 3x3 128 -> 32: 1.5-2.7x), batch 8 18 %; with
     more than ``MAX_ROWS`` output channels (each panel reused by three or more row blocks)
-    the packed panels won as often as they lost."""
+    the packed panels won as often as they lost. Short output rows make each copy dear
+    (``ROW_COST``)."""
     if (engine.kernel != "sgemm_packed" or p.groups != 1 or p.k > MAX_ROWS
             or not (tuple(p.stride) == (1, 1)
                     or engine.phase_split and phases.applies(p) and phases.pays(p))):
@@ -64,7 +69,15 @@ def applies(engine: Any, p: Any) -> bool:
         return False
     implicit = p.n * round_up(columns, 16)
     packed = round_up(p.n * p.out_h * p.out_w, 16)
-    return implicit * p.k <= packed * (p.k + COPY_COST)
+    return implicit * p.k <= packed * (p.k + COPY_COST) + im2col_rows(p) * ROW_COST
+
+
+def im2col_rows(p: Any) -> int:
+    """Work-items per tap of ``Gemm.conv2d``'s im2col_rows: an output row each, or one
+    per image where an unpadded 1x1 conv's planes are its rows."""
+    if p.r == p.s == 1 and tuple(p.stride) == (1, 1) and not any(p.padding):
+        return p.n
+    return p.n * p.out_h
 
 
 def program(engine: Any) -> Program:

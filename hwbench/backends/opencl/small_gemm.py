@@ -28,6 +28,7 @@ SKINNY_ROWS = 16    # m up to this, both operands contiguous along k: the dot ke
 DOT_ROWS = 8        # its rows per work-item (each weight row read from memory m / 8 times)
 ROWS_SMALL = 4      # rows per work-item otherwise
 DOT_COLS = 8        # columns per work-item of gemm_small_dot (its DOT_COLS)
+PACKED_MIN_ROWS = 8  # m from which a small product with packed weights runs packed
 
 
 def rows_per_item(m: int, n: int, k: int, dot: bool) -> int | None:
@@ -69,15 +70,31 @@ def gemm_small(engine: Any, rows: int, m: int, n: int, k: int, a: Any, b: Any, o
 
 
 def gemm(engine: Any, m: int, n: int, k: int, a: Any, b: Any, out: Any,
-         bias: tuple[Any, int, int] | None) -> None:
+         bias: tuple[Any, int, int] | None, act: int = 0) -> bool:
     """``engine.gemm``, small and skinny products on the packed (CPU) engine in one
-    ``gemm_small`` launch."""
+    ``gemm_small`` launch; ``act`` (activation.cl's code) applied as the result is
+    stored on the packed engine. False where the caller must apply it (the tiled one)."""
     if engine.kernel == "sgemm_packed":
-        rows = rows_per_item(m, n, k, is_dot(a, b, k))
-        if rows is not None:
-            gemm_small(engine, rows, m, n, k, a, b, out, bias)
-            return
+        dot = is_dot(a, b, k)
+        rows = rows_per_item(m, n, k, dot)
+        if rows is not None and not (dot is False and m >= PACKED_MIN_ROWS
+                                     and weights_packed(b)):
+            gemm_small(engine, rows, m, n, k, a, b, out, bias, act)
+        else:
+            engine.gemm(m, n, k, a, b, out, bias, act)
+        return True
     engine.gemm(m, n, k, a, b, out, bias)
+    return act == 0
+
+
+def weights_packed(b: Any) -> bool:
+    """B a constant weight whose panels the packed engine keeps (packed on first use):
+    a small product is then one ``sgemm_packed_out`` launch reading A in place, which
+    beat ``gemm_small`` on PoCL ``basic`` (kernel time, batch 8): LeNet's 8x120x84 22 ->
+    6.7 µs, mlp's 8x64x64 7-8 -> 1.7-3.1 µs; from ``PACKED_MIN_ROWS`` rows (batch 1
+    ran 0-8 % slower so: the tile's other rows wasted). The dot kernel's skinny products
+    (B transposed) are left to it: measured against packing B each call only."""
+    return b.panels is not None
 
 
 def is_pixel_conv(p: Any, residual: Any, act: int) -> bool:
