@@ -164,7 +164,7 @@ MEASURED: dict[str, Callable[[Path], list[str]]] = {
     "kernels-opencl": _kernels("kernels-vm-20261125-121444.json", mine="opencl", peer="cpu"),
     "node-tests": _newest_node_tests,
     # scripts/speed-vs-peers.sh: hwbench cpu beside onnxruntime and PyTorch
-    **peer_tables.tables(load, "models-vm-20261205-010524.json"),
+    **peer_tables.tables(load, "models-vm-20261205-043612.json"),
 }
 # ... and the one that is not a measurement: the op registry and the backends' kernels
 TABLES: dict[str, Callable[[Path], list[str]]] = {
