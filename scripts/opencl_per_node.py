@@ -14,11 +14,9 @@ within one run: other processes' load reaches both backends alike only roughly.
 from __future__ import annotations
 
 import argparse
-import time
 
-import numpy as np
 from fusion_bench import add_dim_option, chosen_dims  # scripts/ is on sys.path
-from per_node_vs_onnxruntime import hwbench_per_node, print_node_table
+from per_node_vs_onnxruntime import hwbench_per_node, print_node_table, run_ms
 
 from hwbench.models import load_model
 from hwbench.models.sample_inputs import batch_feeds
@@ -41,16 +39,6 @@ def synchronized(session: Session) -> Session:
             own = fn
             namespace[name] = [lambda *a, _own=own, **k: (_own[0](*a, **k), sync())[0]]
     return session
-
-
-def run_ms(session: Session, feeds: dict, runs: int) -> float:
-    session.run(feeds)
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        session.run(feeds)
-        times.append(time.perf_counter() - t)
-    return float(np.median(times)) * 1e3
 
 
 def compare(name: str, batch: int, runs: int, top: int, dims: dict | None) -> None:

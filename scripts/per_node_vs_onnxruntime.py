@@ -181,18 +181,21 @@ def onnxruntime_per_node(model_bytes: bytes, feeds: dict, threads: int,
     return best, dict(counts), float(np.median(times)) * 1e3
 
 
-def compare(name: str, batch: int, threads: int, runs: int, top: int,
-            dims: dict[str, int] | None = None, backend: str = "cpu") -> None:
-    model = load_model(name, batch=batch, dims=dims)
-    feeds, _ = batch_feeds(model.graph, batch, seed=0)
-    session = Session(model, backend, threads=threads)
+def run_ms(session: Session, feeds: dict, runs: int) -> float:
+    """Median ms of ``runs`` whole runs after one warm-up."""
     session.run(feeds)
     times = []
     for _ in range(runs):
         t = time.perf_counter()
         session.run(feeds)
         times.append(time.perf_counter() - t)
-    hw_ms = float(np.median(times)) * 1e3
+    return float(np.median(times)) * 1e3
+
+def compare(name: str, batch: int, threads: int, runs: int, top: int,
+            dims: dict[str, int] | None = None, backend: str = "cpu") -> None:
+    model = load_model(name, batch=batch, dims=dims)
+    feeds, _ = batch_feeds(model.graph, batch, seed=0)
+    hw_ms = run_ms(Session(model, backend, threads=threads), feeds, runs)
     hw, hw_counts = hwbench_per_node(Session(model, backend, threads=threads), feeds, runs)
     rt, rt_counts, rt_ms = onnxruntime_per_node(model.to_onnx().SerializeToString(), feeds,
                                                 threads, runs)
