@@ -203,6 +203,24 @@ def test_normalized_scores_cancel_a_uniformly_faster_machine(tmp_path, runs):
     assert not normalized.regressions and not normalized.improvements
 
 
+
+def test_normalized_cache_resident_work_ignores_dram_bandwidth(tmp_path):
+    """A memory-bound kernel of 768 KiB runs from the caches: a run whose DRAM reference
+    (the stream job) was faster must not make its unchanged time look slower, while a
+    kernel moving 192 MiB is still scored against DRAM."""
+    def run(name: str, stream_seconds: float, seed: int) -> Path:
+        env = copy.deepcopy(ENV)
+        env["reference_workload"]["stream"]["seconds"] = stream_seconds
+        rows = [dict(_row("sigmoid_backward", "small", "cpu", _noisy(3e-5, seed=seed)),
+                     flops=3 * 65536, bytes=3 * 4 * 65536),
+                dict(_row("sigmoid_backward", "large", "cpu", _noisy(2e-2, seed=seed + 1)),
+                     flops=3 * 2 ** 24, bytes=3 * 4 * 2 ** 24)]
+        return _kernels_file(tmp_path / f"{name}.json", rows, env)
+
+    old, dram_faster = run("old", 2e-2, 0), run("new", 1e-2, 2)
+    result = compare.compare_paths(old, dram_faster, normalized=True)
+    assert [r.key for r in result.regressions] == ["sigmoid_backward large on cpu"]
+
 def test_normalized_needs_a_reference_workload(tmp_path, runs, capsys):
     env = {k: v for k, v in ENV.items() if k != "reference_workload"}
     rows = json.loads(runs["again"].read_text())["rows"]
