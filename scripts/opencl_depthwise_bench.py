@@ -15,9 +15,9 @@ import argparse
 import time
 
 import numpy as np
+from opencl_gemm_bench import kernel_seconds, record_launches  # scripts/ is on sys.path
 
 from hwbench.backends import get_backend
-from hwbench.backends.opencl import compiler
 
 # (name, channels, input size, kernel, stride)
 SHAPES = (("eff 5x5 672@14", 672, 14, 5, 1), ("eff 5x5 1152@7", 1152, 7, 5, 1),
@@ -37,16 +37,7 @@ def main() -> None:
     p.add_argument("--activation", default="silu")
     p.add_argument("--kernels", action="store_true")
     args = p.parse_args()
-    events: list[tuple[str, object]] = []
-    if args.kernels:
-        launch = compiler.Program.launch
-
-        def recorded(self, name, *rest, **kw):
-            event = launch(self, name, *rest, **kw)
-            events.append((name, event))
-            return event
-
-        compiler.Program.launch = recorded
+    events = record_launches() if args.kernels else []
     ocl, cpu = get_backend("opencl"), get_backend("cpu")
     rng = np.random.default_rng(0)
     act = args.activation if args.activation != "none" else None
@@ -72,12 +63,8 @@ def main() -> None:
         o, c_ = min(ocl_t) * 1e6, min(cpu_t) * 1e6
         print(f"{name:20s} {o:8.0f} {c_:8.0f} {c_ / o:7.2f}  {diff:.1e}", flush=True)
         if events:
-            spent: dict[str, list[float]] = {}
-            for kernel, event in events:
-                event.wait()
-                spent.setdefault(kernel, []).append(
-                    (event.profile.end - event.profile.start) * 1e-3)
-            print("    " + ", ".join(f"{k} {min(v):.0f} us" for k, v in spent.items()))
+            print("    " + ", ".join(f"{k} {min(v) * 1e6:.0f} us"
+                                  for k, v in kernel_seconds(events).items()))
 
 
 if __name__ == "__main__":

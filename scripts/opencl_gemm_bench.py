@@ -53,6 +53,30 @@ def best(fn, reps: int) -> float:
     return min(fn() for _ in range(reps))
 
 
+def record_launches() -> list[tuple[str, object]]:
+    """A list that gets (kernel name, profiling event) for every opencl launch from now on
+    (``compiler.Program.launch`` wrapped): ``--kernels``' per-kernel split."""
+    events: list[tuple[str, object]] = []
+    launch = compiler.Program.launch
+
+    def recorded(self, name, *rest, **kw):
+        event = launch(self, name, *rest, **kw)
+        events.append((name, event))
+        return event
+
+    compiler.Program.launch = recorded
+    return events
+
+
+def kernel_seconds(events: list[tuple[str, object]]) -> dict[str, list[float]]:
+    """Kernel name -> the device seconds of each of its recorded launches."""
+    out: dict[str, list[float]] = {}
+    for kernel, event in events:
+        event.wait()
+        out.setdefault(kernel, []).append((event.profile.end - event.profile.start) * 1e-9)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=5)
@@ -81,16 +105,7 @@ def main() -> None:
         # S2=0: stride-2 convs through im2col (phases.py off)
         splits = [bool(one.pop("S2", 1)) for one in sets]
         variants = [{**tile_params.DEFAULTS["sgemm_packed"], **one} for one in sets]
-    events: list[tuple[str, object]] = []
-    if args.kernels:
-        launch = compiler.Program.launch
-
-        def recorded(self, name, *rest, **kw):
-            event = launch(self, name, *rest, **kw)
-            events.append((name, event))
-            return event
-
-        compiler.Program.launch = recorded
+    events = record_launches() if args.kernels else []
     ocls = [get_backend("opencl", check_finite=False, gemm_params=v) for v in variants]
     for ocl, fit, split in zip(ocls, fits, splits, strict=True):
         ocl.gemm_engine.fit_blocks = fit
@@ -147,11 +162,8 @@ def main() -> None:
                        for t in t_ocl)
         print(f"{name:24s}{cols} {gc:9.1f} {diff:8.1e}", flush=True)
         if events:
-            by_kernel: dict[str, list[float]] = {}
-            for kernel, event in events:
-                by_kernel.setdefault(kernel, []).append(
-                    (event.profile.end - event.profile.start) * 1e-6)
-            print("    " + ", ".join(f"{k} {min(v):.3f} ms" for k, v in by_kernel.items()))
+            print("    " + ", ".join(f"{k} {min(v) * 1e3:.3f} ms"
+                                  for k, v in kernel_seconds(events).items()))
 
 if __name__ == "__main__":
     main()
